@@ -1,0 +1,246 @@
+/**
+ * Activities of the orchestrator worker: thin adapters from Temporal to the store, the
+ * PKI and the device runtimes. Each is idempotent: running it again after a crash or a
+ * retry finds and adopts what the earlier attempt made.
+ */
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { gatewayTaskQueue } from '../common/config.js';
+import { AlreadyExistsError, NotFoundError, ValidationError } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import type { DeviceIdentity, DeviceSpec, DeviceStatus, ProvisioningStep } from '../common/resources.js';
+import type { DeviceCertificates } from '../pki/index.js';
+import type { ResourceStore } from '../store/resource-store.js';
+import type { VirtualRuntime } from '../runtimes/virtual.js';
+import { PROVISIONING_STEPS, provisionWorkflowId } from '../workflows/provisioning-steps.js';
+
+export interface OrchestratorDeps {
+  store: ResourceStore;
+  certificates: DeviceCertificates;
+  caPem: string;
+  runtime: VirtualRuntime;
+  client: Client;
+  logger: Logger;
+  /** A gateway that has not reported for this long is not offered to new devices. */
+  gatewayStaleMs: number;
+}
+
+export interface AssignedGateway {
+  name: string;
+  endpoint: string;
+  taskQueue: string;
+}
+
+function freshSteps(): ProvisioningStep[] {
+  return PROVISIONING_STEPS.map((name) => ({ name, state: 'Pending' }));
+}
+
+function setStep(status: DeviceStatus, name: string, patch: Partial<ProvisioningStep>): DeviceStatus {
+  const steps = status.steps ?? freshSteps();
+  const step = steps.find((s) => s.name === name);
+  if (step) Object.assign(step, patch);
+  return { ...status, steps };
+}
+
+function setCondition(status: DeviceStatus, type: string, ok: boolean, reason: string, message: string) {
+  const conditions = status.conditions.filter((c) => c.type !== type);
+  const previous = status.conditions.find((c) => c.type === type);
+  const value = ok ? 'True' : 'False';
+  conditions.push({
+    type,
+    status: value,
+    reason,
+    message,
+    lastTransitionTime:
+      previous && previous.status === value ? previous.lastTransitionTime : new Date().toISOString(),
+  });
+  return { ...status, conditions };
+}
+
+/** Non-retryable failure that keeps the field name for the API and dashboard. */
+function invalidInput(err: ValidationError): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: 'InvalidInput',
+    message: err.message,
+    nonRetryable: true,
+    details: [{ field: err.field }],
+    cause: err,
+  });
+}
+
+export function createOrchestratorActivities(deps: OrchestratorDeps) {
+  const { store, runtime, logger } = deps;
+
+  /** Runs one provisioning step and records it on the device so the dashboard can show it. */
+  async function step<T>(device: string, name: string, work: () => Promise<T> | T): Promise<T> {
+    const startedAt = new Date().toISOString();
+    store.updateDeviceStatus(device, (s) => setStep(s, name, { state: 'Running', startedAt, message: undefined }));
+    try {
+      const result = await work();
+      store.updateDeviceStatus(device, (s) =>
+        setStep(s, name, { state: 'Succeeded', finishedAt: new Date().toISOString() }),
+      );
+      return result;
+    } catch (err) {
+      const attempt = Context.current().info.attempt;
+      const message = err instanceof Error ? err.message : String(err);
+      store.updateDeviceStatus(device, (s) => setStep(s, name, { state: 'Running', message: `attempt ${attempt}: ${message}` }));
+      if (err instanceof ValidationError) throw invalidInput(err);
+      throw err;
+    }
+  }
+
+  return {
+    async beginProvisioning(device: string, spec: DeviceSpec, workflowId: string): Promise<void> {
+      if (!store.getDevice(device)) {
+        try {
+          store.createDevice(device, spec);
+        } catch (err) {
+          if (!(err instanceof AlreadyExistsError)) throw err;
+        }
+      }
+      store.updateDeviceStatus(device, (s) => ({
+        ...s,
+        phase: s.phase === 'Connected' ? s.phase : 'Provisioning',
+        workflowId,
+        message: undefined,
+        steps: s.phase === 'Failed' || !s.steps ? (s.steps ?? freshSteps()).map(resetFailed) : s.steps,
+      }));
+    },
+
+    async issueCertificate(device: string): Promise<DeviceIdentity> {
+      return step(device, 'issueCertificate', () => {
+        const record = deps.certificates.issue(device);
+        const identity = { certSerial: record.serial, spkiSha256: record.spkiSha256, notAfter: record.notAfter };
+        store.updateDeviceStatus(device, (s) => ({ ...s, identity }));
+        return identity;
+      });
+    },
+
+    async prepareVolume(device: string): Promise<string> {
+      return step(device, 'prepareVolume', () => runtime.prepareVolume(device));
+    },
+
+    async copyFirmware(device: string, firmware?: string): Promise<{ sha256: string; bytes: number }> {
+      return step(device, 'copyFirmware', () => runtime.copyFirmware(device, firmware));
+    },
+
+    async startEmulator(device: string): Promise<{ pid: number; adopted: boolean }> {
+      return step(device, 'startEmulator', () => {
+        const spec = store.getDevice(device)?.spec;
+        if (!spec) throw new NotFoundError('Device', device);
+        const result = runtime.start(device, spec.mcuType);
+        logger.info(result.adopted ? 'adopted running device' : 'started device', { device, pid: result.pid });
+        return result;
+      });
+    },
+
+    async assignGateway(device: string, preferred?: string): Promise<AssignedGateway> {
+      return step(device, 'assignGateway', () => {
+        const now = Date.now();
+        const ready = store
+          .listGateways()
+          .filter((g) => g.status.phase === 'Ready' && now - Date.parse(g.status.lastSeen ?? '') < deps.gatewayStaleMs)
+          .filter((g) => g.status.connectedDevices < g.spec.maxDevices);
+        const chosen = preferred
+          ? ready.find((g) => g.metadata.name === preferred)
+          : ready.sort((a, b) => a.status.connectedDevices - b.status.connectedDevices)[0];
+        if (!chosen) {
+          throw ApplicationFailure.retryable(
+            preferred ? `gateway "${preferred}" is not ready` : 'no gateway is ready to accept devices',
+            'NoGatewayReady',
+          );
+        }
+        const assigned = {
+          name: chosen.metadata.name,
+          endpoint: chosen.spec.endpoint,
+          taskQueue: chosen.status.taskQueue ?? gatewayTaskQueue(chosen.metadata.name),
+        };
+        store.updateDeviceStatus(device, (s) => ({ ...s, gateway: { name: assigned.name, endpoint: assigned.endpoint } }));
+        return assigned;
+      });
+    },
+
+    async writeEndpoint(device: string, endpoint: string): Promise<void> {
+      return step(device, 'writeEndpoint', () => {
+        const record = deps.certificates.issue(device);
+        if (!record.keyPem) throw new Error(`certificate of ${device} has no private key to hand to an emulated device`);
+        runtime.writeMemory(device, endpoint, { certPem: record.certPem, keyPem: record.keyPem, caPem: deps.caPem });
+      });
+    },
+
+    /** Called by the workflow around the gateway's awaitDeviceSession. */
+    async markConnected(device: string, gateway: AssignedGateway, identity: DeviceIdentity): Promise<void> {
+      store.updateDeviceStatus(device, (s) => {
+        const withStep = setStep(s, 'awaitSession', { state: 'Succeeded', finishedAt: new Date().toISOString() });
+        return {
+          ...setCondition(withStep, 'Provisioned', true, 'SessionEstablished', `connected to ${gateway.name}`),
+          phase: 'Connected',
+          identity,
+          gateway: { name: gateway.name, endpoint: gateway.endpoint },
+          message: undefined,
+        };
+      });
+    },
+
+    async markFailed(device: string, stepName: string, message: string): Promise<void> {
+      try {
+        store.updateDeviceStatus(device, (s) => {
+          const withStep = setStep(s, stepName, { state: 'Failed', message, finishedAt: new Date().toISOString() });
+          return {
+            ...setCondition(withStep, 'Provisioned', false, 'StepFailed', `${stepName}: ${message}`),
+            phase: 'Failed',
+            message: `${stepName} failed: ${message}`,
+          };
+        });
+      } catch (err) {
+        if (!(err instanceof NotFoundError)) throw err; // a device that never existed has nothing to mark
+      }
+    },
+
+    async cancelProvisioning(device: string): Promise<void> {
+      const handle = deps.client.workflow.getHandle(provisionWorkflowId(device));
+      try {
+        const description = await handle.describe();
+        if (description.status.name !== 'RUNNING') return;
+        await handle.cancel();
+        await handle.result().catch(() => undefined);
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return;
+        throw err;
+      }
+    },
+
+    async markDeprovisioning(device: string): Promise<void> {
+      try {
+        store.updateDeviceStatus(device, (s) => ({ ...s, phase: 'Deprovisioning' }));
+      } catch (err) {
+        if (!(err instanceof NotFoundError)) throw err;
+      }
+    },
+
+    async stopEmulator(device: string): Promise<number> {
+      const stopped = await runtime.stop(device);
+      logger.info('stopped device processes', { device, stopped });
+      return stopped;
+    },
+
+    async revokeCertificate(device: string): Promise<number> {
+      return deps.certificates.revoke(device);
+    },
+
+    async removeVolume(device: string): Promise<void> {
+      runtime.removeVolume(device);
+    },
+
+    async deleteDevice(device: string): Promise<boolean> {
+      return store.deleteDevice(device);
+    },
+  };
+}
+
+function resetFailed(step: ProvisioningStep): ProvisioningStep {
+  return step.state === 'Failed' ? { name: step.name, state: 'Pending' } : step;
+}
+
+export type OrchestratorActivities = ReturnType<typeof createOrchestratorActivities>;

@@ -1,0 +1,103 @@
+/**
+ * Process configuration from the environment. Every process reads the same variables so
+ * one `.env` (or Kubernetes ConfigMap) configures the whole platform.
+ */
+import path from 'node:path';
+import { ValidationError } from './errors.js';
+
+export const ORCHESTRATOR_TASK_QUEUE = 'wasmbed-orchestrator';
+export const gatewayTaskQueue = (gatewayName: string): string => `wasmbed-gateway-${gatewayName}`;
+
+export interface TemporalConfig {
+  /** host:port of an existing server; undefined means "start the embedded dev server". */
+  address?: string;
+  namespace: string;
+  tls?: { certPath?: string; keyPath?: string; caPath?: string; serverName?: string };
+  devServerPort: number;
+  uiPort: number;
+  uiUrl: string;
+}
+
+export interface WasmbedConfig {
+  home: string;
+  temporal: TemporalConfig;
+  web: { host: string; port: number; apiToken?: string };
+  gateway: {
+    name: string;
+    host: string;
+    port: number;
+    healthHost: string;
+    healthPort: number;
+    /** The host:port devices dial; never a loopback address inside a cluster. */
+    endpoint: string;
+    heartbeatIntervalMs: number;
+    heartbeatTimeoutMs: number;
+  };
+}
+
+function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0 || value > 65535 * 1000) {
+    throw new ValidationError(name, `${name}="${raw}" is not a valid non-negative integer`);
+  }
+  return value;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): WasmbedConfig {
+  const home = path.resolve(env.WASMBED_HOME ?? '.wasmbed');
+  const uiPort = intFromEnv(env, 'TEMPORAL_UI_PORT', 8233);
+  const gatewayPort = intFromEnv(env, 'WASMBED_GATEWAY_PORT', 8081);
+  const tlsCert = env.TEMPORAL_TLS_CERT;
+  const tlsCa = env.TEMPORAL_TLS_CA;
+  const tlsEnabled = Boolean(tlsCert || tlsCa || env.TEMPORAL_TLS === 'true');
+  return {
+    home,
+    temporal: {
+      address: env.TEMPORAL_ADDRESS || undefined,
+      namespace: env.TEMPORAL_NAMESPACE || 'default',
+      tls: tlsEnabled
+        ? {
+            certPath: tlsCert,
+            keyPath: env.TEMPORAL_TLS_KEY,
+            caPath: tlsCa,
+            serverName: env.TEMPORAL_TLS_SERVER_NAME,
+          }
+        : undefined,
+      devServerPort: intFromEnv(env, 'TEMPORAL_DEV_PORT', 7233),
+      uiPort,
+      uiUrl: env.TEMPORAL_UI_URL || `http://localhost:${uiPort}`,
+    },
+    web: {
+      host: env.WASMBED_WEB_HOST || '127.0.0.1',
+      port: intFromEnv(env, 'WASMBED_WEB_PORT', 3000),
+      apiToken: env.WASMBED_API_TOKEN || undefined,
+    },
+    gateway: {
+      name: env.WASMBED_GATEWAY_NAME || 'gateway-0',
+      host: env.WASMBED_GATEWAY_HOST || '0.0.0.0',
+      port: gatewayPort,
+      healthHost: env.WASMBED_GATEWAY_HEALTH_HOST || '127.0.0.1',
+      healthPort: intFromEnv(env, 'WASMBED_GATEWAY_HEALTH_PORT', 8080),
+      endpoint: env.WASMBED_GATEWAY_ENDPOINT || `127.0.0.1:${gatewayPort}`,
+      heartbeatIntervalMs: intFromEnv(env, 'WASMBED_HEARTBEAT_INTERVAL_MS', 5000),
+      heartbeatTimeoutMs: intFromEnv(env, 'WASMBED_HEARTBEAT_TIMEOUT_MS', 15000),
+    },
+  };
+}
+
+export const paths = {
+  db: (home: string) => path.join(home, 'wasmbed.db'),
+  pki: (home: string) => path.join(home, 'pki'),
+  temporalDb: (home: string) => path.join(home, 'temporal.db'),
+  volumes: (home: string) => path.join(home, 'volumes'),
+  volume: (home: string, device: string) => path.join(home, 'volumes', device),
+  firmware: (home: string) => path.join(home, 'firmware'),
+  logs: (home: string) => path.join(home, 'logs'),
+};
+
+/** Binding beyond loopback exposes the API; refuse to do it without a token. */
+export function isLoopbackHost(host: string): boolean {
+  return host === '127.0.0.1' || host === 'localhost' || host === '::1' || host.startsWith('127.');
+}

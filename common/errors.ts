@@ -1,0 +1,55 @@
+/**
+ * Typed errors shared by every process. Each carries a stable `code` so that API
+ * handlers, activities and the dashboard can react without parsing messages, and an
+ * optional `cause` so the original failure is never lost.
+ */
+export class WasmbedError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** Input that can never succeed, whatever the number of retries. `field` names the culprit. */
+export class ValidationError extends WasmbedError {
+  constructor(
+    readonly field: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super('InvalidInput', message, options);
+  }
+}
+
+export class NotFoundError extends WasmbedError {
+  constructor(
+    readonly kind: string,
+    readonly resourceName: string,
+  ) {
+    super('NotFound', `${kind} "${resourceName}" not found`);
+  }
+}
+
+export class AlreadyExistsError extends WasmbedError {
+  constructor(
+    readonly kind: string,
+    readonly resourceName: string,
+  ) {
+    super('AlreadyExists', `${kind} "${resourceName}" already exists`);
+  }
+}
+
+/** Optimistic concurrency failure: somebody else changed the resource first. */
+export class ConflictError extends WasmbedError {
+  constructor(message: string) {
+    super('Conflict', message);
+  }
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,107 @@
+/**
+ * The resource model of DESIGN.md: the same shape in the local store and as Kubernetes
+ * custom resources. Workflow-safe (types and pure functions only).
+ */
+import type { McuType } from './mcu-profiles.js';
+
+export const API_VERSION = 'wasmbed.io/v1alpha1';
+export const DEFAULT_NAMESPACE = 'default';
+
+export interface ObjectMeta {
+  name: string;
+  namespace: string;
+  labels: Record<string, string>;
+  uid: string;
+  generation: number;
+  resourceVersion?: string;
+  creationTimestamp: string;
+}
+
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+}
+
+export const DEVICE_RUNTIMES = ['virtual', 'docker', 'renode', 'qemu', 'external'] as const;
+export type DeviceRuntime = (typeof DEVICE_RUNTIMES)[number];
+
+export const DEVICE_PHASES = [
+  'Pending',
+  'Provisioning',
+  'Connected',
+  'Disconnected',
+  'Unreachable',
+  'Failed',
+  'Deprovisioning',
+] as const;
+export type DevicePhase = (typeof DEVICE_PHASES)[number];
+
+export interface DeviceSpec {
+  mcuType: McuType;
+  runtime: DeviceRuntime;
+  gateway?: string;
+  firmware?: string;
+  labels?: Record<string, string>;
+}
+
+export interface DeviceIdentity {
+  certSerial: string;
+  spkiSha256: string;
+  notAfter: string;
+}
+
+/** One provisioning step as the dashboard shows it. */
+export interface ProvisioningStep {
+  name: string;
+  state: 'Pending' | 'Running' | 'Succeeded' | 'Failed';
+  message?: string;
+  startedAt?: string;
+  finishedAt?: string;
+}
+
+export interface DeviceStatus {
+  phase: DevicePhase;
+  gateway?: { name: string; endpoint: string };
+  identity?: DeviceIdentity;
+  lastHeartbeat?: string;
+  conditions: Condition[];
+  steps?: ProvisioningStep[];
+  apps: Record<string, unknown>;
+  workflowId?: string;
+  observedGeneration?: number;
+  message?: string;
+  deviceInfo?: { firmwareVersion: string; mcuType: string; freeMemory: number };
+}
+
+export interface Resource<Spec, Status> {
+  apiVersion: typeof API_VERSION;
+  kind: string;
+  metadata: ObjectMeta;
+  spec: Spec;
+  status: Status;
+}
+
+export type Device = Resource<DeviceSpec, DeviceStatus> & { kind: 'Device' };
+
+export interface GatewaySpec {
+  endpoint: string;
+  maxDevices: number;
+  heartbeatIntervalSeconds: number;
+  heartbeatTimeoutSeconds: number;
+}
+
+export interface GatewayStatus {
+  phase: 'Pending' | 'Ready' | 'Unavailable';
+  connectedDevices: number;
+  conditions: Condition[];
+  lastSeen?: string;
+  taskQueue?: string;
+}
+
+export type Gateway = Resource<GatewaySpec, GatewayStatus> & { kind: 'Gateway' };
+
+export type AnyResource = Device | Gateway;
+export type ResourceKind = AnyResource['kind'];

@@ -1,0 +1,112 @@
+/**
+ * The gateway process: mutual-TLS server for devices, health/metrics endpoint, and a
+ * Temporal worker on `wasmbed-gateway-<name>` for activities that need a device session.
+ */
+import { Worker } from '@temporalio/worker';
+import { gatewayTaskQueue, isLoopbackHost, loadConfig } from '../common/config.js';
+import { NotFoundError } from '../common/errors.js';
+import { listen } from '../common/http-server.js';
+import { createLogger } from '../common/logger.js';
+import { onShutdown } from '../common/shutdown.js';
+import { openPlatform } from '../platform/context.js';
+import { connectWorker } from '../temporal/connection.js';
+import { createGatewayActivities } from './activities.js';
+import { DeviceServer } from './device-server.js';
+import { createHealthServer } from './health.js';
+import { SessionRegistry } from './session-registry.js';
+
+const logger = createLogger('gateway');
+const config = loadConfig();
+const { name } = config.gateway;
+const platform = await openPlatform(config);
+const { store } = platform;
+
+if (!isLoopbackHost(config.gateway.healthHost) && !config.web.apiToken) {
+  logger.warn('health endpoint listens beyond localhost; it exposes only read-only status');
+}
+
+const serverCert = platform.ca.issueServerCertificate({
+  commonName: `gateway-${name}`,
+  dnsNames: ['localhost', config.gateway.endpoint.replace(/:\d+$/, '')].filter((h) => !/^[\d.]+$/.test(h)),
+  ipAddresses: ['127.0.0.1', ...[config.gateway.endpoint.replace(/:\d+$/, '')].filter((h) => /^[\d.]+$/.test(h))],
+});
+
+const registry = new SessionRegistry();
+const updateDevice = (device: string, mutate: Parameters<typeof store.updateDeviceStatus>[1]) => {
+  try {
+    store.updateDeviceStatus(device, mutate);
+  } catch (err) {
+    if (!(err instanceof NotFoundError)) logger.warn('device status update failed', { device, error: String(err) });
+  }
+};
+
+const deviceServer = new DeviceServer({
+  tls: { certPem: serverCert.certPem, keyPem: serverCert.keyPem!, caPem: platform.ca.certPem },
+  registry,
+  isRevoked: (serial) => platform.certificates.isRevoked(serial),
+  heartbeatIntervalMs: config.gateway.heartbeatIntervalMs,
+  heartbeatTimeoutMs: config.gateway.heartbeatTimeoutMs,
+  logger,
+  onHeartbeat: (session) =>
+    updateDevice(session.device, (s) => ({ ...s, lastHeartbeat: session.lastHeartbeat?.toISOString() })),
+  onDeviceInfo: (session) =>
+    updateDevice(session.device, (s) => ({
+      ...s,
+      deviceInfo: session.deviceInfo && {
+        firmwareVersion: session.deviceInfo.firmwareVersion,
+        mcuType: session.deviceInfo.mcuType,
+        freeMemory: session.deviceInfo.freeMemory,
+      },
+    })),
+});
+registry.on('down', (session) =>
+  updateDevice(session.info.device, (s) =>
+    s.phase === 'Connected' && s.gateway?.name === name ? { ...s, phase: 'Disconnected' } : s,
+  ),
+);
+registry.on('up', (session) =>
+  updateDevice(session.info.device, (s) =>
+    s.phase === 'Disconnected' || s.phase === 'Unreachable' ? { ...s, phase: 'Connected' } : s,
+  ),
+);
+
+const tlsPort = await deviceServer.listen(config.gateway.host, config.gateway.port);
+let ready = false;
+const health = createHealthServer({ gatewayName: name, registry, deviceServer, isReady: () => ready });
+const healthPort = await listen(health, config.gateway.healthHost, config.gateway.healthPort);
+
+const taskQueue = gatewayTaskQueue(name);
+const reportStatus = (phase: 'Ready' | 'Unavailable') =>
+  store.upsertGateway(
+    name,
+    {
+      endpoint: config.gateway.endpoint,
+      maxDevices: 10_000,
+      heartbeatIntervalSeconds: config.gateway.heartbeatIntervalMs / 1000,
+      heartbeatTimeoutSeconds: config.gateway.heartbeatTimeoutMs / 1000,
+    },
+    { phase, connectedDevices: registry.size, conditions: [], lastSeen: new Date().toISOString(), taskQueue },
+  );
+
+const connection = await connectWorker(config.temporal);
+const worker = await Worker.create({
+  connection,
+  namespace: config.temporal.namespace,
+  taskQueue,
+  activities: createGatewayActivities({ gatewayName: name, registry }),
+});
+const running = worker.run();
+ready = true;
+reportStatus('Ready');
+const statusTimer = setInterval(() => reportStatus('Ready'), 2000);
+logger.info('gateway ready', { name, tlsPort, healthPort, endpoint: config.gateway.endpoint, taskQueue });
+
+onShutdown(async () => {
+  clearInterval(statusTimer);
+  ready = false;
+  reportStatus('Unavailable');
+  worker.shutdown();
+  await Promise.allSettled([running, deviceServer.close()]);
+  await connection.close();
+  platform.close();
+});

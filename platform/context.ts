@@ -1,0 +1,22 @@
+/** What every platform process opens first: the database, the resource store and the PKI. */
+import { paths, type WasmbedConfig } from '../common/config.js';
+import { CertificateAuthority, DeviceCertificates, SqliteCertificateRepository } from '../pki/index.js';
+import type { ResourceStore } from '../store/resource-store.js';
+import { openDatabase, type SqliteDatabase } from '../store/sqlite.js';
+import { SqliteResourceStore } from '../store/sqlite-resource-store.js';
+
+export interface PlatformContext {
+  db: SqliteDatabase;
+  store: ResourceStore;
+  ca: CertificateAuthority;
+  certificates: DeviceCertificates;
+  close(): void;
+}
+
+export async function openPlatform(config: WasmbedConfig): Promise<PlatformContext> {
+  const db = openDatabase(paths.db(config.home));
+  const store = new SqliteResourceStore(db);
+  const ca = await CertificateAuthority.loadOrCreate(paths.pki(config.home));
+  const certificates = new DeviceCertificates(ca, new SqliteCertificateRepository(db));
+  return { db, store, ca, certificates, close: () => db.close() };
+}

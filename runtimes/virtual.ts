@@ -1,0 +1,118 @@
+/**
+ * The virtual runtime: each device is a detached Node process (device/main.ts) with a
+ * volume directory holding its firmware image, its memory image and its UART log.
+ * Every operation is idempotent so a retried or re-run activity adopts what exists.
+ */
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { paths } from '../common/config.js';
+import { ValidationError, WasmbedError } from '../common/errors.js';
+import { REPO_ROOT } from '../common/repo-root.js';
+import { buildMemoryImage, type DeviceCredentials } from '../device/memory-contract.js';
+import { volumeFiles } from '../device/volume-layout.js';
+import { findProcesses, terminate } from './process-table.js';
+
+export const DEFAULT_VIRTUAL_FIRMWARE = path.join(REPO_ROOT, 'device', 'firmware', 'wasmbed-virtual.fw.json');
+export const DEVICE_ENTRY = path.join(REPO_ROOT, 'device', 'main.ts');
+
+export class FirmwareError extends WasmbedError {}
+
+function sha256File(file: string): string {
+  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+function writeAtomically(file: string, data: Buffer | string, mode = 0o600): void {
+  const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
+  fs.writeFileSync(tmp, data, { mode });
+  fs.renameSync(tmp, file);
+}
+
+export class VirtualRuntime {
+  constructor(private readonly home: string) {}
+
+  volumeOf(device: string): string {
+    return paths.volume(this.home, device);
+  }
+
+  prepareVolume(device: string): string {
+    const volume = this.volumeOf(device);
+    fs.mkdirSync(volume, { recursive: true, mode: 0o700 });
+    return volume;
+  }
+
+  /** Copies the firmware into the volume and verifies the copy by SHA-256. */
+  copyFirmware(device: string, source = DEFAULT_VIRTUAL_FIRMWARE): { sha256: string; bytes: number } {
+    if (!fs.existsSync(source)) {
+      throw new ValidationError('firmware', `firmware image "${source}" does not exist`);
+    }
+    const expected = sha256File(source);
+    const target = volumeFiles(this.volumeOf(device)).firmware;
+    if (fs.existsSync(target) && sha256File(target) === expected) {
+      return { sha256: expected, bytes: fs.statSync(target).size };
+    }
+    const data = fs.readFileSync(source);
+    writeAtomically(target, data, 0o644);
+    const actual = sha256File(target);
+    if (actual !== expected) {
+      fs.rmSync(target, { force: true });
+      throw new FirmwareError('FirmwareCorrupted', `firmware copy of ${device} has sha256 ${actual}, expected ${expected}`);
+    }
+    return { sha256: expected, bytes: data.length };
+  }
+
+  processMarkers(device: string): string[] {
+    return [`--device=${device}`, `--volume=${this.volumeOf(device)}`];
+  }
+
+  runningPids(device: string): number[] {
+    return findProcesses(this.processMarkers(device));
+  }
+
+  /**
+   * Starts the device halted (it waits for cpu.run), or adopts the process that already
+   * runs for it. Returns its pid.
+   */
+  start(device: string, mcuType: string): { pid: number; adopted: boolean } {
+    const running = this.runningPids(device);
+    if (running.length > 0) return { pid: running[0]!, adopted: true };
+    const volume = this.volumeOf(device);
+    if (!fs.existsSync(volumeFiles(volume).firmware)) {
+      throw new FirmwareError('FirmwareMissing', `no firmware in the volume of ${device}; copy it first`);
+    }
+    const uart = fs.openSync(volumeFiles(volume).uart, 'a');
+    try {
+      const child = spawn(process.execPath, ['--import', 'tsx', DEVICE_ENTRY, ...this.processMarkers(device)], {
+        cwd: REPO_ROOT,
+        detached: true, // survives the worker that started it; adopted by the next one
+        stdio: ['ignore', uart, uart],
+        env: { ...process.env, WASMBED_DEVICE_NAME: device },
+      });
+      child.unref();
+      if (child.pid === undefined) throw new WasmbedError('SpawnFailed', `could not start device ${device}`);
+      return { pid: child.pid, adopted: false };
+    } finally {
+      fs.closeSync(uart);
+    }
+  }
+
+  /** Writes the endpoint and credentials blocks, then lets the CPU run. */
+  writeMemory(device: string, endpoint: string, credentials: DeviceCredentials): void {
+    const files = volumeFiles(this.volumeOf(device));
+    const image = buildMemoryImage(endpoint, credentials);
+    const current = fs.existsSync(files.memory) ? fs.readFileSync(files.memory) : undefined;
+    if (!current || !current.equals(image)) writeAtomically(files.memory, image);
+    if (!fs.existsSync(files.cpuRun)) writeAtomically(files.cpuRun, new Date().toISOString());
+  }
+
+  async stop(device: string): Promise<number> {
+    const pids = this.runningPids(device);
+    await Promise.all(pids.map((pid) => terminate(pid)));
+    return pids.length;
+  }
+
+  removeVolume(device: string): void {
+    fs.rmSync(this.volumeOf(device), { recursive: true, force: true });
+  }
+}

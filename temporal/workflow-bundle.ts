@@ -1,0 +1,46 @@
+/**
+ * Workflow code is bundled once and cached by content hash, so workers (and every test
+ * that starts one) reuse it instead of paying webpack's start-up each time.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { REPO_ROOT } from '../common/repo-root.js';
+
+const WORKFLOW_SOURCE_DIRS = ['workflows', 'common', 'temporal'];
+export const WORKFLOWS_ENTRY = path.join(REPO_ROOT, 'workflows', 'index.ts');
+
+function sourceHash(): string {
+  const hash = crypto.createHash('sha256');
+  for (const dir of WORKFLOW_SOURCE_DIRS) {
+    const abs = path.join(REPO_ROOT, dir);
+    for (const file of fs.readdirSync(abs).sort()) {
+      if (!file.endsWith('.ts')) continue;
+      hash.update(file).update(fs.readFileSync(path.join(abs, file)));
+    }
+  }
+  return hash.digest('hex').slice(0, 16);
+}
+
+export async function ensureWorkflowBundle(): Promise<{ codePath: string }> {
+  const codePath = path.join(REPO_ROOT, 'dist', `workflow-bundle-${sourceHash()}.js`);
+  if (fs.existsSync(codePath)) return { codePath };
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_ENTRY,
+    // Our ESM sources import './x.js' for files that are './x.ts' on disk.
+    webpackConfigHook: (config) => {
+      config.resolve = {
+        ...config.resolve,
+        extensionAlias: { '.js': ['.ts', '.js'] },
+      };
+      return config;
+    },
+    logger: { info() {}, warn() {}, error: console.error, debug() {}, trace() {}, log() {} },
+  });
+  fs.mkdirSync(path.dirname(codePath), { recursive: true });
+  const tmp = `${codePath}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, code);
+  fs.renameSync(tmp, codePath);
+  return { codePath };
+}

@@ -1,0 +1,221 @@
+/**
+ * Walking skeleton end to end: a real Temporal dev server, the real orchestrator, gateway
+ * and web processes, real device processes and real mutual TLS.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import tls from 'node:tls';
+import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ORCHESTRATOR_TASK_QUEUE, paths } from '../common/config.js';
+import type { Device } from '../common/resources.js';
+import { CertificateAuthority, SqliteCertificateRepository } from '../pki/index.js';
+import { openDatabase } from '../store/sqlite.js';
+import { startTestPlatform, type TestPlatform } from './support/platform.js';
+import { waitFor } from './support/wait.js';
+
+let platform: TestPlatform;
+
+beforeAll(async () => {
+  platform = await startTestPlatform();
+});
+afterAll(async () => {
+  await platform?.stop();
+});
+
+async function getDevice(name: string): Promise<Device | undefined> {
+  const res = await platform.api('GET', `/api/v1/devices/${name}`);
+  return res.status === 200 ? (res.body as Device) : undefined;
+}
+
+async function waitForPhase(name: string, phase: string, timeoutMs = 60_000): Promise<Device> {
+  return waitFor(`${name} to be ${phase}`, async () => {
+    const device = await getDevice(name);
+    if (device?.status.phase === 'Failed' && phase !== 'Failed') {
+      throw new Error(`device failed: ${device.status.message}`);
+    }
+    return device?.status.phase === phase ? device : undefined;
+  }, timeoutMs);
+}
+
+function certificates() {
+  const db = openDatabase(paths.db(platform.home));
+  return { repo: new SqliteCertificateRepository(db), close: () => db.close() };
+}
+
+async function gatewaySessions(): Promise<string[]> {
+  const res = await fetch(`${platform.gatewayHealthUrl}/healthz`);
+  return ((await res.json()) as { devices: string[] }).devices;
+}
+
+describe('provisioning a virtual device', () => {
+  it('goes Pending → Provisioning → Connected, and heartbeats update lastHeartbeat', async () => {
+    const created = await platform.api('POST', '/api/v1/devices', { name: 'dev-1' });
+    expect(created.status).toBe(202);
+    expect(created.body).toEqual({ name: 'dev-1', workflowId: 'provision-dev-1' });
+
+    const seen = new Set<string>();
+    const connected = await waitFor('dev-1 Connected', async () => {
+      const device = await getDevice('dev-1');
+      if (device) seen.add(device.status.phase);
+      return device?.status.phase === 'Connected' ? device : undefined;
+    }, 60_000, 20);
+    expect(seen.has('Provisioning') || seen.has('Pending')).toBe(true);
+    expect(connected.spec.mcuType).toBe('Stm32F746gDisco');
+    expect(connected.status.gateway?.name).toBe('gateway-0');
+    expect(connected.status.steps?.map((s) => [s.name, s.state])).toEqual([
+      ['issueCertificate', 'Succeeded'],
+      ['prepareVolume', 'Succeeded'],
+      ['copyFirmware', 'Succeeded'],
+      ['startEmulator', 'Succeeded'],
+      ['assignGateway', 'Succeeded'],
+      ['writeEndpoint', 'Succeeded'],
+      ['awaitSession', 'Succeeded'],
+    ]);
+    expect(connected.status.identity?.certSerial).toMatch(/^[0-9a-f]+$/);
+
+    // The gateway holds the session, attributed to the certificate's CN.
+    expect(await gatewaySessions()).toContain('dev-1');
+
+    // Heartbeats (every 500 ms in tests) keep moving lastHeartbeat forward.
+    const first = await waitFor('a heartbeat', async () => (await getDevice('dev-1'))?.status.lastHeartbeat);
+    const later = await waitFor('a later heartbeat', async () => {
+      const hb = (await getDevice('dev-1'))?.status.lastHeartbeat;
+      return hb && Date.parse(hb) > Date.parse(first) ? hb : undefined;
+    });
+    expect(Date.parse(later)).toBeGreaterThan(Date.parse(first));
+
+    // The firmware image in the volume is the verified copy; the memory image holds the endpoint.
+    const volume = paths.volume(platform.home, 'dev-1');
+    expect(fs.existsSync(path.join(volume, 'firmware.img'))).toBe(true);
+    expect(fs.readFileSync(path.join(volume, 'memory.bin')).includes(`127.0.0.1:${platform.gatewayPort}`)).toBe(true);
+    expect(platform.deviceProcesses('dev-1')).toHaveLength(1);
+
+    // The workflow is findable in Temporal by its ID and by the custom search attribute.
+    const description = await platform.client.workflow.getHandle('provision-dev-1').describe();
+    expect(description.status.name).toBe('COMPLETED');
+  });
+
+  it('does not create a second device for the same name', async () => {
+    await waitForPhase('dev-1', 'Connected');
+    const again = await platform.api('POST', '/api/v1/devices', { name: 'dev-1' });
+    expect(again.status).toBe(409);
+    expect(again.body.error.code).toBe('AlreadyExists');
+    const list = await platform.api('GET', '/api/v1/devices');
+    expect(list.body.items.filter((d: Device) => d.metadata.name === 'dev-1')).toHaveLength(1);
+    expect(platform.deviceProcesses('dev-1')).toHaveLength(1);
+    const certs = certificates();
+    try {
+      expect(certs.repo.listForDevice('dev-1')).toHaveLength(1);
+    } finally {
+      certs.close();
+    }
+  });
+
+  it('refuses TLS clients without a certificate or with one from another CA, and keeps serving the device', async () => {
+    const caPem = fs.readFileSync(path.join(paths.pki(platform.home), 'ca.crt'), 'utf8');
+    const handshake = (options: tls.ConnectionOptions) =>
+      new Promise<'connected' | 'refused'>((resolve) => {
+        const socket = tls.connect({ host: '127.0.0.1', port: platform.gatewayPort, ca: [caPem], ...options });
+        // With TLS 1.3 the server's verdict on our certificate arrives after secureConnect,
+        // so a refused client sees its socket closed or reset instead of a working session.
+        let settled = false;
+        const done = (result: 'connected' | 'refused') => {
+          if (settled) return;
+          settled = true;
+          socket.destroy();
+          resolve(result);
+        };
+        socket.on('secureConnect', () => {
+          setTimeout(() => done(socket.destroyed || socket.readyState !== 'open' ? 'refused' : 'connected'), 500);
+        });
+        socket.on('error', () => done('refused'));
+        socket.on('close', () => done('refused'));
+      });
+
+    // Control: a certificate from the platform CA gets through, so "refused" below means refused.
+    const platformCa = await CertificateAuthority.loadOrCreate(paths.pki(platform.home));
+    const probe = platformCa.issueClientCertificate({ commonName: 'probe' });
+    expect(await handshake({ cert: probe.certPem, key: probe.keyPem })).toBe('connected');
+
+    expect(await handshake({})).toBe('refused');
+
+    const otherCaDir = fs.mkdtempSync(path.join(platform.home, 'other-ca-'));
+    const otherCa = await CertificateAuthority.loadOrCreate(otherCaDir);
+    const impostor = otherCa.issueClientCertificate({ commonName: 'dev-1' });
+    expect(await handshake({ cert: impostor.certPem, key: impostor.keyPem })).toBe('refused');
+
+    const metrics = await (await fetch(`${platform.gatewayHealthUrl}/metrics`)).text();
+    expect(metrics).toMatch(/wasmbed_gateway_handshakes_rejected_total\{gateway="gateway-0"\} [1-9]/);
+
+    // The real device is still connected and heartbeating.
+    expect(await gatewaySessions()).toContain('dev-1');
+    const before = (await getDevice('dev-1'))!.status.lastHeartbeat!;
+    await waitFor('heartbeat after the attacks', async () => {
+      const hb = (await getDevice('dev-1'))?.status.lastHeartbeat;
+      return hb && Date.parse(hb) > Date.parse(before);
+    });
+    expect((await getDevice('dev-1'))!.status.phase).toBe('Connected');
+  });
+
+  it('rejects an unknown mcuType with a 400 naming the field, and starts no workflow', async () => {
+    const res = await platform.api('POST', '/api/v1/devices', { name: 'bad-mcu', mcuType: 'Esp32' });
+    expect(res.status).toBe(400);
+    expect(res.body.error.field).toBe('mcuType');
+    expect(res.body.error.message).toMatch(/mcuType "Esp32" is unknown/);
+    expect(await getDevice('bad-mcu')).toBeUndefined();
+    await expect(platform.client.workflow.getHandle('provision-bad-mcu').describe()).rejects.toBeInstanceOf(
+      WorkflowNotFoundError,
+    );
+
+    const badName = await platform.api('POST', '/api/v1/devices', { name: 'Not_A_Label' });
+    expect(badName.status).toBe(400);
+    expect(badName.body.error.field).toBe('name');
+  });
+
+  it('fails a directly started workflow with an unknown mcuType at once, without retrying', async () => {
+    const handle = await platform.client.workflow.start('provisionDevice', {
+      taskQueue: ORCHESTRATOR_TASK_QUEUE,
+      workflowId: 'provision-direct-bad',
+      args: [{ name: 'direct-bad', mcuType: 'Esp32' }],
+    });
+    const error = await handle.result().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    const cause = (error as WorkflowFailedError).cause;
+    expect(cause).toBeInstanceOf(ApplicationFailure);
+    expect((cause as ApplicationFailure).nonRetryable).toBe(true);
+    expect((cause as ApplicationFailure).type).toBe('InvalidInput');
+    expect(cause!.message).toMatch(/mcuType/);
+    const history = await handle.fetchHistory();
+    const scheduled = history.events?.filter((e) => e.activityTaskScheduledEventAttributes) ?? [];
+    expect(scheduled).toHaveLength(0);
+    expect(await getDevice('direct-bad')).toBeUndefined();
+  });
+
+  it('DELETE stops the process, revokes the certificate, removes the volume and the device', async () => {
+    await waitForPhase('dev-1', 'Connected');
+    const serial = (await getDevice('dev-1'))!.status.identity!.certSerial;
+    const res = await platform.api('DELETE', '/api/v1/devices/dev-1');
+    expect(res.status).toBe(202);
+    expect(res.body.workflowId).toBe('deprovision-dev-1');
+    await waitFor('dev-1 to disappear', async () => (await platform.api('GET', '/api/v1/devices/dev-1')).status === 404);
+    await platform.client.workflow.getHandle('deprovision-dev-1').result();
+
+    expect(platform.deviceProcesses('dev-1')).toHaveLength(0);
+    expect(fs.existsSync(paths.volume(platform.home, 'dev-1'))).toBe(false);
+    const certs = certificates();
+    try {
+      expect(certs.repo.countActive('dev-1')).toBe(0);
+      expect(certs.repo.isRevoked(serial)).toBe(true);
+    } finally {
+      certs.close();
+    }
+    expect(await gatewaySessions()).not.toContain('dev-1');
+    const list = await platform.api('GET', '/api/v1/devices');
+    expect(list.body.items.map((d: Device) => d.metadata.name)).not.toContain('dev-1');
+  });
+});

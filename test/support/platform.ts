@@ -1,0 +1,133 @@
+/**
+ * Starts a real, isolated platform for one test file: a Temporal dev server on free ports
+ * and the orchestrator, gateway and web processes, with their own data dir.
+ */
+import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { spawnPlatformProcess, type PlatformProcessKind } from '../../platform/processes.js';
+import { findProcessesMatching, terminate } from '../../runtimes/process-table.js';
+import { VirtualRuntime } from '../../runtimes/virtual.js';
+import { startDevServer, type DevServer } from '../../temporal/dev-server.js';
+import { freePort } from './ports.js';
+import { waitFor } from './wait.js';
+
+export interface TestPlatform {
+  home: string;
+  env: NodeJS.ProcessEnv;
+  temporal: DevServer;
+  client: Client;
+  webUrl: string;
+  gatewayPort: number;
+  gatewayHealthUrl: string;
+  processes: Map<PlatformProcessKind, ChildProcess>;
+  logs: Map<PlatformProcessKind, string[]>;
+  start(kind: PlatformProcessKind): Promise<ChildProcess>;
+  api(method: string, pathname: string, body?: unknown): Promise<{ status: number; body: any }>;
+  deviceProcesses(device: string): number[];
+  stop(): Promise<void>;
+}
+
+const READY_LINES: Record<PlatformProcessKind, RegExp> = {
+  orchestrator: /orchestrator worker ready/,
+  gateway: /gateway ready/,
+  web: /dashboard on/,
+};
+
+export async function startTestPlatform(options: { env?: NodeJS.ProcessEnv } = {}): Promise<TestPlatform> {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'wasmbed-test-'));
+  const [temporalPort, httpPort, metricsPort, webPort, gatewayPort, healthPort] = await Promise.all(
+    Array.from({ length: 6 }, freePort),
+  );
+  const temporal = await startDevServer({
+    port: temporalPort!,
+    httpPort,
+    metricsPort,
+    logFile: path.join(home, 'temporal.log'),
+  });
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    WASMBED_HOME: home,
+    TEMPORAL_ADDRESS: temporal.address,
+    WASMBED_WEB_PORT: String(webPort),
+    WASMBED_GATEWAY_PORT: String(gatewayPort),
+    WASMBED_GATEWAY_HEALTH_PORT: String(healthPort),
+    WASMBED_HEARTBEAT_INTERVAL_MS: '500',
+    WASMBED_HEARTBEAT_TIMEOUT_MS: '3000',
+    ...options.env,
+  };
+  const connection = await Connection.connect({ address: temporal.address });
+  const client = new Client({ connection });
+  const processes = new Map<PlatformProcessKind, ChildProcess>();
+  const logs = new Map<PlatformProcessKind, string[]>();
+  const webUrl = `http://127.0.0.1:${webPort}`;
+
+  async function start(kind: PlatformProcessKind): Promise<ChildProcess> {
+    const child = spawnPlatformProcess(kind, env);
+    const lines: string[] = [];
+    logs.set(kind, lines);
+    processes.set(kind, child);
+    let ready = false;
+    const onData = (chunk: Buffer) => {
+      for (const line of chunk.toString().split('\n')) {
+        if (!line) continue;
+        lines.push(line);
+        if (process.env.WASMBED_TEST_VERBOSE) process.stderr.write(`[${kind}] ${line}\n`);
+        if (READY_LINES[kind].test(line)) ready = true;
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    await waitFor(`${kind} to be ready`, () => {
+      if (child.exitCode !== null) throw new Error(`${kind} exited: ${lines.slice(-20).join('\n')}`);
+      return ready;
+    }, 60_000);
+    return child;
+  }
+
+  await start('gateway');
+  await start('orchestrator');
+  await start('web');
+
+  const platform: TestPlatform = {
+    home,
+    env,
+    temporal,
+    client,
+    webUrl,
+    gatewayPort: gatewayPort!,
+    gatewayHealthUrl: `http://127.0.0.1:${healthPort}`,
+    processes,
+    logs,
+    start,
+    async api(method, pathname, body) {
+      const res = await fetch(`${webUrl}${pathname}`, {
+        method,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await res.text();
+      return { status: res.status, body: text ? JSON.parse(text) : undefined };
+    },
+    deviceProcesses(device) {
+      return new VirtualRuntime(home).runningPids(device);
+    },
+    async stop() {
+      for (const child of processes.values()) {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      }
+      await Promise.all(findStrayDevices(home).map((pid) => terminate(pid, 500)));
+      await connection.close();
+      await temporal.stop();
+      fs.rmSync(home, { recursive: true, force: true });
+    },
+  };
+  return platform;
+}
+
+/** Device processes whose volume lies under `home`, whatever their name. */
+function findStrayDevices(home: string): number[] {
+  return findProcessesMatching((argv) => argv.some((arg) => arg.startsWith(`--volume=${home}`)));
+}

@@ -1,0 +1,97 @@
+/**
+ * Device operations behind the REST API and the dashboard: validate, record, start the
+ * workflow. One code path, so both front ends behave the same.
+ */
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { ORCHESTRATOR_TASK_QUEUE } from '../common/config.js';
+import { ConflictError, NotFoundError, WasmbedError } from '../common/errors.js';
+import type { Device } from '../common/resources.js';
+import { validateDeviceCreate } from '../common/validation.js';
+import type { ResourceStore } from '../store/resource-store.js';
+import { DEVICE_ATTRIBUTE, PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
+import { deprovisionWorkflowId, provisionWorkflowId } from '../workflows/provisioning-steps.js';
+import type { ProvisionDeviceInput } from '../workflows/provision-device.js';
+
+export class DeviceService {
+  constructor(
+    private readonly store: ResourceStore,
+    private readonly client: Client,
+  ) {}
+
+  list(): Device[] {
+    return this.store.listDevices();
+  }
+
+  get(name: string): Device {
+    const device = this.store.getDevice(name);
+    if (!device) throw new NotFoundError('Device', name);
+    return device;
+  }
+
+  /** Validates, records the device as Pending and starts provisioning. Nothing is kept if the start fails. */
+  async create(body: unknown): Promise<{ name: string; workflowId: string }> {
+    const { name, spec } = validateDeviceCreate(body);
+    this.store.createDevice(name, spec); // throws AlreadyExistsError: the first device stays the only one
+    try {
+      const workflowId = await this.startProvisioning(name, { name, ...spec });
+      return { name, workflowId };
+    } catch (err) {
+      this.store.deleteDevice(name);
+      throw err;
+    }
+  }
+
+  /** Starts a new provisioning run for a Failed device; its idempotent steps resume where the last run stopped. */
+  async retry(name: string): Promise<{ name: string; workflowId: string }> {
+    const device = this.get(name);
+    if (device.status.phase !== 'Failed') {
+      throw new ConflictError(`device "${name}" is ${device.status.phase}; only Failed devices can be retried`);
+    }
+    this.store.updateDeviceStatus(name, (s) => ({ ...s, phase: 'Pending', message: undefined }));
+    const workflowId = await this.startProvisioning(name, { name, ...device.spec });
+    return { name, workflowId };
+  }
+
+  async delete(name: string): Promise<{ name: string; workflowId: string }> {
+    this.get(name);
+    const workflowId = deprovisionWorkflowId(name);
+    try {
+      await this.client.workflow.start('deprovisionDevice', {
+        taskQueue: ORCHESTRATOR_TASK_QUEUE,
+        workflowId,
+        args: [{ name }],
+        typedSearchAttributes: [
+          { key: DEVICE_ATTRIBUTE, value: name },
+          { key: PHASE_ATTRIBUTE, value: 'Deprovisioning' },
+        ],
+      });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw wrapTemporal(err);
+    }
+    return { name, workflowId };
+  }
+
+  private async startProvisioning(name: string, input: ProvisionDeviceInput): Promise<string> {
+    const workflowId = provisionWorkflowId(name);
+    try {
+      await this.client.workflow.start('provisionDevice', {
+        taskQueue: ORCHESTRATOR_TASK_QUEUE,
+        workflowId,
+        args: [input],
+        typedSearchAttributes: [
+          { key: DEVICE_ATTRIBUTE, value: name },
+          { key: PHASE_ATTRIBUTE, value: 'Provisioning' },
+        ],
+      });
+    } catch (err) {
+      // A run for this device is already going: that run is the answer, not a second one.
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw wrapTemporal(err);
+    }
+    this.store.updateDeviceStatus(name, (s) => ({ ...s, workflowId }));
+    return workflowId;
+  }
+}
+
+function wrapTemporal(err: unknown): WasmbedError {
+  return new WasmbedError('TemporalUnavailable', `could not start workflow: ${String(err)}`, { cause: err });
+}

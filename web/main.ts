@@ -1,0 +1,44 @@
+/** The web process: REST API and dashboard on 127.0.0.1:3000 by default. */
+import http from 'node:http';
+import { isLoopbackHost, loadConfig } from '../common/config.js';
+import { listen } from '../common/http-server.js';
+import { createLogger } from '../common/logger.js';
+import { onShutdown } from '../common/shutdown.js';
+import { openPlatform } from '../platform/context.js';
+import { connectClient, workflowUiUrl } from '../temporal/connection.js';
+import { createWebApp } from './app.js';
+import { DeviceService } from './device-service.js';
+
+const logger = createLogger('web');
+const config = loadConfig();
+if (!isLoopbackHost(config.web.host) && !config.web.apiToken) {
+  logger.error(`refusing to listen on ${config.web.host} without WASMBED_API_TOKEN`);
+  process.exit(2);
+}
+const platform = await openPlatform(config);
+const client = await connectClient(config.temporal);
+const app = createWebApp({
+  devices: new DeviceService(platform.store, client),
+  store: platform.store,
+  apiToken: config.web.apiToken,
+  workflowUrl: (id) => workflowUiUrl(config.temporal, id),
+  temporalUiUrl: config.temporal.uiUrl,
+  health: async () => {
+    try {
+      await client.workflowService.getSystemInfo({});
+      return { temporal: 'reachable' };
+    } catch {
+      return { temporal: 'unreachable' };
+    }
+  },
+});
+const server = http.createServer(app);
+const port = await listen(server, config.web.host, config.web.port);
+logger.info(`dashboard on http://${config.web.host}:${port}`);
+
+onShutdown(async () => {
+  server.close();
+  server.closeAllConnections();
+  await client.connection.close();
+  platform.close();
+});

@@ -1,0 +1,45 @@
+/**
+ * The orchestrator worker: runs every workflow and the activities that touch the PKI,
+ * the store, volumes and emulators, on task queue `wasmbed-orchestrator`.
+ */
+import { Worker } from '@temporalio/worker';
+import { ORCHESTRATOR_TASK_QUEUE, loadConfig } from '../common/config.js';
+import { createLogger } from '../common/logger.js';
+import { onShutdown } from '../common/shutdown.js';
+import { createOrchestratorActivities } from '../activities/orchestrator.js';
+import { openPlatform } from '../platform/context.js';
+import { VirtualRuntime } from '../runtimes/virtual.js';
+import { connectClient, connectWorker } from '../temporal/connection.js';
+import { ensureWorkflowBundle } from '../temporal/workflow-bundle.js';
+
+const logger = createLogger('orchestrator');
+const config = loadConfig();
+const platform = await openPlatform(config);
+const client = await connectClient(config.temporal);
+const connection = await connectWorker(config.temporal);
+
+const worker = await Worker.create({
+  connection,
+  namespace: config.temporal.namespace,
+  taskQueue: ORCHESTRATOR_TASK_QUEUE,
+  workflowBundle: await ensureWorkflowBundle(),
+  activities: createOrchestratorActivities({
+    store: platform.store,
+    certificates: platform.certificates,
+    caPem: platform.ca.certPem,
+    runtime: new VirtualRuntime(config.home),
+    client,
+    logger,
+    gatewayStaleMs: 10_000,
+  }),
+});
+const running = worker.run();
+logger.info('orchestrator worker ready', { taskQueue: ORCHESTRATOR_TASK_QUEUE, home: config.home });
+
+onShutdown(async () => {
+  worker.shutdown();
+  await running;
+  await connection.close();
+  await client.connection.close();
+  platform.close();
+});

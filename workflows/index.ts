@@ -1,0 +1,3 @@
+// Workflow entry point bundled for the orchestrator worker. Only workflow-safe imports.
+export { provisionDevice } from './provision-device.js';
+export { deprovisionDevice } from './deprovision-device.js';

@@ -1,0 +1,119 @@
+/**
+ * provisionDevice: certificate → volume → firmware → emulator → gateway → endpoint in
+ * memory → mutual-TLS session → Connected. Each step is an idempotent activity, so a new
+ * run (Retry) or a replay after a worker crash adopts whatever the earlier attempt made.
+ */
+import {
+  ApplicationFailure,
+  isCancellation,
+  proxyActivities,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { DeviceSpec } from '../common/resources.js';
+import { validateDeviceCreate } from '../common/validation.js';
+import { PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
+import type { OrchestratorActivities } from '../activities/orchestrator.js';
+import type { GatewayActivities } from '../gateway/activities.js';
+import { asNonRetryable } from './errors.js';
+import type { ProvisioningStepName } from './provisioning-steps.js';
+
+export interface ProvisionDeviceInput {
+  name: string;
+  mcuType?: string;
+  runtime?: string;
+  gateway?: string;
+  firmware?: string;
+  labels?: Record<string, string>;
+}
+
+export interface ProvisionDeviceResult {
+  name: string;
+  gateway: string;
+  certSerial: string;
+  connectedAt: string;
+}
+
+const quick = { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '10s' } as const;
+
+const store = proxyActivities<OrchestratorActivities>({
+  startToCloseTimeout: '30s',
+  retry: { ...quick, maximumAttempts: 10 },
+});
+const pki = proxyActivities<OrchestratorActivities>({
+  startToCloseTimeout: '30s',
+  retry: { ...quick, maximumAttempts: 5 },
+});
+const volume = proxyActivities<OrchestratorActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { ...quick, maximumAttempts: 5, nonRetryableErrorTypes: ['InvalidInput', 'FirmwareCorrupted'] },
+});
+const emulator = proxyActivities<OrchestratorActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '20s', maximumAttempts: 5 },
+});
+const placement = proxyActivities<OrchestratorActivities>({
+  startToCloseTimeout: '30s',
+  // Gateways may still be starting when the first device is created: wait up to ~1 minute.
+  retry: { initialInterval: '1s', backoffCoefficient: 1.5, maximumInterval: '5s', maximumAttempts: 15 },
+});
+
+function gatewayActivities(taskQueue: string) {
+  return proxyActivities<GatewayActivities>({
+    taskQueue,
+    startToCloseTimeout: '90s',
+    heartbeatTimeout: '10s',
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 3 },
+  });
+}
+
+export async function provisionDevice(input: ProvisionDeviceInput): Promise<ProvisionDeviceResult> {
+  const { name, spec } = asNonRetryable(() => validateDeviceCreate(input));
+  const workflowId = workflowInfo().workflowId;
+  let current: ProvisioningStepName | 'begin' = 'begin';
+  upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Provisioning' }]);
+  try {
+    await store.beginProvisioning(name, spec satisfies DeviceSpec, workflowId);
+
+    current = 'issueCertificate';
+    const identity = await pki.issueCertificate(name);
+
+    current = 'prepareVolume';
+    await volume.prepareVolume(name);
+
+    current = 'copyFirmware';
+    await volume.copyFirmware(name, spec.firmware);
+
+    current = 'startEmulator';
+    await emulator.startEmulator(name);
+
+    current = 'assignGateway';
+    const gateway = await placement.assignGateway(name, spec.gateway);
+
+    current = 'writeEndpoint';
+    await emulator.writeEndpoint(name, gateway.endpoint);
+
+    current = 'awaitSession';
+    const session = await gatewayActivities(gateway.taskQueue).awaitDeviceSession({
+      device: name,
+      certSerial: identity.certSerial,
+    });
+
+    await store.markConnected(name, gateway, identity);
+    upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Connected' }]);
+    return { name, gateway: gateway.name, certSerial: identity.certSerial, connectedAt: session.connectedAt };
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    const message = err instanceof ApplicationFailure || err instanceof Error ? describe(err) : String(err);
+    upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Failed' }]);
+    await store.markFailed(name, current, message);
+    throw err;
+  }
+}
+
+/** Activity failures wrap the real error as their cause: show the innermost message. */
+function describe(err: Error): string {
+  let inner: Error = err;
+  while (inner.cause instanceof Error) inner = inner.cause;
+  return inner === err ? err.message : `${err.message}: ${inner.message}`;
+}
