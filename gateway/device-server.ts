@@ -5,7 +5,7 @@
  */
 import tls from 'node:tls';
 import type { Logger } from '../common/logger.js';
-import { spkiSha256FromDer } from '../pki/index.js';
+import { spkiSha256FromPeerCertificate } from '../pki/index.js';
 import { ProtocolConnection } from '../protocol/connection.js';
 import type { Envelope } from '../protocol/messages.js';
 import type { SessionHandle, SessionInfo, SessionRegistry } from './session-registry.js';
@@ -13,7 +13,8 @@ import type { SessionHandle, SessionInfo, SessionRegistry } from './session-regi
 export interface DeviceServerOptions {
   tls: { certPem: string; keyPem: string; caPem: string };
   registry: SessionRegistry;
-  isRevoked(serial: string): boolean;
+  /** Whether `serial` is the device's current certificate (not revoked, not superseded). */
+  isCurrentCertificate(device: string, serial: string): boolean;
   heartbeatIntervalMs: number;
   heartbeatTimeoutMs: number;
   maxFrameBytes?: number;
@@ -77,9 +78,9 @@ export class DeviceServer {
       socket.destroy();
       return;
     }
-    if (this.options.isRevoked(serial)) {
+    if (!this.options.isCurrentCertificate(device, serial)) {
       this.stats.handshakesRejected++;
-      logger.warn('revoked certificate refused', { device, serial });
+      logger.warn('revoked or superseded certificate refused', { device, serial });
       socket.destroy();
       return;
     }
@@ -88,7 +89,7 @@ export class DeviceServer {
     const info: SessionInfo = {
       device,
       certSerial: serial,
-      spkiSha256: spkiSha256FromDer(peer.raw),
+      spkiSha256: spkiSha256FromPeerCertificate(peer),
       remoteAddress: socket.remoteAddress ?? 'unknown',
       connectedAt: new Date(),
     };

@@ -11,7 +11,7 @@ import { onShutdown } from '../common/shutdown.js';
 import { openPlatform } from '../platform/context.js';
 import { connectWorker } from '../temporal/connection.js';
 import { createGatewayActivities } from './activities.js';
-import { DeviceServer } from './device-server.js';
+import { DeviceServer, normalizeSerial } from './device-server.js';
 import { createHealthServer } from './health.js';
 import { SessionRegistry } from './session-registry.js';
 
@@ -43,7 +43,14 @@ const updateDevice = (device: string, mutate: Parameters<typeof store.updateDevi
 const deviceServer = new DeviceServer({
   tls: { certPem: serverCert.certPem, keyPem: serverCert.keyPem!, caPem: platform.ca.certPem },
   registry,
-  isRevoked: (serial) => platform.certificates.isRevoked(serial),
+  isCurrentCertificate: (device, serial) => {
+    try {
+      const active = platform.certificates.findActive(device);
+      return active !== undefined && normalizeSerial(active.serial) === serial;
+    } catch {
+      return false; // a CN that is not a device name
+    }
+  },
   heartbeatIntervalMs: config.gateway.heartbeatIntervalMs,
   heartbeatTimeoutMs: config.gateway.heartbeatTimeoutMs,
   logger,

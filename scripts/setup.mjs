@@ -68,7 +68,25 @@ function temporal() {
   process.exit(1);
 }
 
+// The dashboard tests drive Debian's Chromium through playwright-core (no browser download).
+function chromium() {
+  if (process.env.CHROMIUM_PATH && fs.existsSync(process.env.CHROMIUM_PATH)) return;
+  if (fs.existsSync('/usr/bin/chromium')) return;
+  if (process.getuid?.() !== 0) {
+    say('Chromium is missing: install it (e.g. "sudo apt-get install chromium") or set CHROMIUM_PATH');
+    process.exit(1);
+  }
+  say('installing Chromium from Debian (apt-get install chromium)…');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  if (!run('apt-get', ['update', '-qq'], { env }) ||
+      !run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'chromium'], { env })) {
+    say('could not install Chromium');
+    process.exit(1);
+  }
+}
+
 checkNode();
 npmDependencies();
 temporal();
+if (process.argv.includes('--with-browser')) chromium();
 say('ready');

@@ -16,7 +16,7 @@ const config = loadConfig();
 fs.mkdirSync(paths.logs(config.home), { recursive: true, mode: 0o700 });
 
 let temporal: DevServer | undefined;
-const env = { ...process.env, WASMBED_HOME: config.home };
+const env: NodeJS.ProcessEnv = { ...process.env, WASMBED_HOME: config.home };
 if (!config.temporal.address) {
   logger.info('starting Temporal dev server', { port: config.temporal.devServerPort, ui: config.temporal.uiUrl });
   temporal = await startDevServer({

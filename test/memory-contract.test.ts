@@ -35,7 +35,7 @@ describe('memory contract', () => {
     expect(() => decodeEndpointBlock(Buffer.alloc(0x2000), offset)).toThrow(/bad magic/);
 
     const flipped = Buffer.from(image);
-    flipped[offset + 9] ^= 0x01;
+    flipped.writeUInt8(flipped.readUInt8(offset + 9) ^ 0x01, offset + 9);
     expect(() => decodeEndpointBlock(flipped, offset)).toThrow(/CRC mismatch/);
 
     const longLength = Buffer.from(image);
@@ -43,7 +43,8 @@ describe('memory contract', () => {
     expect(() => decodeEndpointBlock(longLength, offset)).toThrow(MemoryBlockError);
 
     const badCredentials = Buffer.from(image);
-    badCredentials[CREDENTIALS_BLOCK_ADDRESS - RAM_BASE + 30] ^= 0xff;
+    const at = CREDENTIALS_BLOCK_ADDRESS - RAM_BASE + 30;
+    badCredentials.writeUInt8(badCredentials.readUInt8(at) ^ 0xff, at);
     expect(() => readMemoryImage(badCredentials)).toThrow(/credentials block: CRC mismatch/);
 
     for (const endpoint of ['no-port', 'host:0', 'host:70000', 'a b:1', '']) {

@@ -10,7 +10,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ORCHESTRATOR_TASK_QUEUE, paths } from '../common/config.js';
 import type { Device } from '../common/resources.js';
-import { CertificateAuthority, SqliteCertificateRepository } from '../pki/index.js';
+import { CertificateAuthority, DeviceCertificates, SqliteCertificateRepository } from '../pki/index.js';
 import { openDatabase } from '../store/sqlite.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { waitFor } from './support/wait.js';
@@ -136,8 +136,14 @@ describe('provisioning a virtual device', () => {
 
     // Control: a certificate from the platform CA gets through, so "refused" below means refused.
     const platformCa = await CertificateAuthority.loadOrCreate(paths.pki(platform.home));
-    const probe = platformCa.issueClientCertificate({ commonName: 'probe' });
-    expect(await handshake({ cert: probe.certPem, key: probe.keyPem })).toBe('connected');
+    const certs = certificates();
+    const probe = new DeviceCertificates(platformCa, certs.repo).issue('probe');
+    certs.close();
+    expect(await handshake({ cert: probe.certPem, key: probe.keyPem! })).toBe('connected');
+
+    // A certificate from the right CA that the platform never recorded is refused too.
+    const unrecorded = platformCa.issueClientCertificate({ commonName: 'dev-1' });
+    expect(await handshake({ cert: unrecorded.certPem, key: unrecorded.keyPem })).toBe('refused');
 
     expect(await handshake({})).toBe('refused');
 

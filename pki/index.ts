@@ -1,0 +1,34 @@
+/** PKI: the platform's device CA, certificate inspection, and device certificate issuance. */
+export {
+  CA_CERT_FILE,
+  CA_KEY_FILE,
+  CLOCK_SKEW_MS,
+  CertificateAuthority,
+  DEFAULT_CA_COMMON_NAME,
+  DEFAULT_CA_VALIDITY_DAYS,
+  DEFAULT_CLIENT_VALIDITY_DAYS,
+  DEFAULT_SERVER_VALIDITY_DAYS,
+  type CertificateAuthorityOptions,
+  type ClientCertificateRequest,
+  type IssuedCertificate,
+  type ServerCertificateRequest,
+} from './certificate-authority.js';
+export {
+  inspectCertificate,
+  spkiSha256FromDer,
+  spkiSha256FromPeerCertificate,
+  spkiSha256FromPublicKey,
+  type CertificateInfo,
+} from './certificate-info.js';
+export {
+  DeviceCertificates,
+  type DeviceCertificateIssuer,
+  type DeviceCertificatesOptions,
+  type IssueOptions,
+} from './device-certificates.js';
+export { PkiError, type PkiErrorCode } from './errors.js';
+export {
+  SqliteCertificateRepository,
+  type CertificateRecord,
+  type CertificateRepository,
+} from './sqlite-certificate-repository.js';

@@ -1,0 +1,224 @@
+/**
+ * Device certificates in SQLite. A partial UNIQUE index makes "at most one non-revoked
+ * certificate per device" a database invariant, and every check-then-write runs in a
+ * BEGIN IMMEDIATE transaction, so processes sharing one database file (WAL mode, with a
+ * busy_timeout set by whoever opened it) can never create two active certificates.
+ *
+ * Private keys of CA-generated device keys are stored in `key_pem` in clear text: protect the
+ * database file like ca.key (mode 0600, private data directory).
+ */
+import type Database from 'better-sqlite3';
+import { errorText } from './certificate-info.js';
+import { PkiError } from './errors.js';
+
+export interface CertificateRecord {
+  deviceName: string;
+  /** Lowercase hex. */
+  serial: string;
+  certPem: string;
+  /** PKCS#8 PEM when the platform generated the key; null when the device holds its own key. */
+  keyPem: string | null;
+  spkiSha256: string;
+  /** ISO-8601 timestamps. */
+  notBefore: string;
+  notAfter: string;
+  revokedAt: string | null;
+  createdAt: string;
+}
+
+export interface CertificateRepository {
+  findActive(deviceName: string): CertificateRecord | undefined;
+  /** Oldest first. */
+  listForDevice(deviceName: string): CertificateRecord[];
+  /** Atomically: returns the device's active record if there is one, else inserts `rec` and returns it. */
+  insertIfNoActive(rec: CertificateRecord): CertificateRecord;
+  /**
+   * Atomic renewal: if the active record is still `expectedSerial` (or there is none), revokes it
+   * at `at` and inserts `rec`, returning `rec`; if someone else already replaced it, changes
+   * nothing and returns their active record.
+   */
+  replaceActive(expectedSerial: string, rec: CertificateRecord, at: Date): CertificateRecord;
+  /** Revokes every active certificate of the device; returns how many. */
+  revokeAllForDevice(deviceName: string, at: Date): number;
+  /** True only for a known serial that has been revoked. */
+  isRevoked(serial: string): boolean;
+  countActive(deviceName: string): number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS certificates (
+  serial       TEXT PRIMARY KEY,
+  device_name  TEXT NOT NULL,
+  cert_pem     TEXT NOT NULL,
+  key_pem      TEXT,
+  spki_sha256  TEXT NOT NULL,
+  not_before   TEXT NOT NULL,
+  not_after    TEXT NOT NULL,
+  revoked_at   TEXT,
+  created_at   TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS certificates_one_active_per_device
+  ON certificates (device_name) WHERE revoked_at IS NULL;
+CREATE INDEX IF NOT EXISTS certificates_by_device ON certificates (device_name, created_at);
+`;
+
+interface Row {
+  serial: string;
+  device_name: string;
+  cert_pem: string;
+  key_pem: string | null;
+  spki_sha256: string;
+  not_before: string;
+  not_after: string;
+  revoked_at: string | null;
+  created_at: string;
+}
+
+function fromRow(row: Row): CertificateRecord {
+  return {
+    deviceName: row.device_name,
+    serial: row.serial,
+    certPem: row.cert_pem,
+    keyPem: row.key_pem,
+    spkiSha256: row.spki_sha256,
+    notBefore: row.not_before,
+    notAfter: row.not_after,
+    revokedAt: row.revoked_at,
+    createdAt: row.created_at,
+  };
+}
+
+export class SqliteCertificateRepository implements CertificateRepository {
+  private readonly stmt;
+  private readonly insertIfNoActiveTx;
+  private readonly replaceActiveTx;
+
+  constructor(private readonly db: Database.Database) {
+    try {
+      db.exec(SCHEMA);
+    } catch (err) {
+      throw repoError('create the certificates table', err);
+    }
+    this.stmt = {
+      findActive: db.prepare<[string], Row>(
+        'SELECT * FROM certificates WHERE device_name = ? AND revoked_at IS NULL',
+      ),
+      list: db.prepare<[string], Row>(
+        'SELECT * FROM certificates WHERE device_name = ? ORDER BY created_at, rowid',
+      ),
+      insert: db.prepare(
+        `INSERT INTO certificates
+           (serial, device_name, cert_pem, key_pem, spki_sha256, not_before, not_after, revoked_at, created_at)
+         VALUES
+           (@serial, @deviceName, @certPem, @keyPem, @spkiSha256, @notBefore, @notAfter, @revokedAt, @createdAt)`,
+      ),
+      revokeAll: db.prepare(
+        'UPDATE certificates SET revoked_at = ? WHERE device_name = ? AND revoked_at IS NULL',
+      ),
+      revokeSerial: db.prepare(
+        'UPDATE certificates SET revoked_at = ? WHERE serial = ? AND revoked_at IS NULL',
+      ),
+      revokedAt: db.prepare<[string], { revoked_at: string | null }>(
+        'SELECT revoked_at FROM certificates WHERE serial = ?',
+      ),
+      countActive: db.prepare<[string], { n: number }>(
+        'SELECT COUNT(*) AS n FROM certificates WHERE device_name = ? AND revoked_at IS NULL',
+      ),
+    };
+    this.insertIfNoActiveTx = db.transaction((rec: CertificateRecord): CertificateRecord => {
+      const active = this.findActiveRow(rec.deviceName);
+      if (active) return active;
+      this.stmt.insert.run(toParams(rec, null));
+      return { ...rec, revokedAt: null };
+    });
+    this.replaceActiveTx = db.transaction(
+      (expectedSerial: string, rec: CertificateRecord, at: string): CertificateRecord => {
+        const active = this.findActiveRow(rec.deviceName);
+        if (active && active.serial !== expectedSerial) return active;
+        if (active) this.stmt.revokeSerial.run(at, active.serial);
+        this.stmt.insert.run(toParams(rec, null));
+        return { ...rec, revokedAt: null };
+      },
+    );
+  }
+
+  findActive(deviceName: string): CertificateRecord | undefined {
+    return this.guard('read', () => this.findActiveRow(deviceName));
+  }
+
+  listForDevice(deviceName: string): CertificateRecord[] {
+    return this.guard('read', () => this.stmt.list.all(deviceName).map(fromRow));
+  }
+
+  insertIfNoActive(rec: CertificateRecord): CertificateRecord {
+    return this.guardActiveRace(rec, () => this.insertIfNoActiveTx.immediate(rec));
+  }
+
+  replaceActive(expectedSerial: string, rec: CertificateRecord, at: Date): CertificateRecord {
+    return this.guardActiveRace(rec, () =>
+      this.replaceActiveTx.immediate(expectedSerial, rec, at.toISOString()),
+    );
+  }
+
+  revokeAllForDevice(deviceName: string, at: Date): number {
+    return this.guard('revoke', () => this.stmt.revokeAll.run(at.toISOString(), deviceName).changes);
+  }
+
+  isRevoked(serial: string): boolean {
+    return this.guard('read', () => {
+      const row = this.stmt.revokedAt.get(serial.toLowerCase());
+      return row !== undefined && row.revoked_at !== null;
+    });
+  }
+
+  countActive(deviceName: string): number {
+    return this.guard('read', () => this.stmt.countActive.get(deviceName)?.n ?? 0);
+  }
+
+  private findActiveRow(deviceName: string): CertificateRecord | undefined {
+    const row = this.stmt.findActive.get(deviceName);
+    return row ? fromRow(row) : undefined;
+  }
+
+  /**
+   * Inside BEGIN IMMEDIATE the unique index cannot fire, but if the caller wrapped us in its own
+   * deferred transaction it can: then the other writer's record is the answer, not an error.
+   */
+  private guardActiveRace(rec: CertificateRecord, fn: () => CertificateRecord): CertificateRecord {
+    try {
+      return fn();
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
+        const active = this.findActiveRow(rec.deviceName);
+        if (active) return active;
+      }
+      throw repoError(`store certificate ${rec.serial} of device "${rec.deviceName}"`, err);
+    }
+  }
+
+  private guard<T>(action: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      throw repoError(`${action} certificates`, err);
+    }
+  }
+}
+
+function toParams(rec: CertificateRecord, revokedAt: string | null): Record<string, string | null> {
+  return {
+    serial: rec.serial.toLowerCase(),
+    deviceName: rec.deviceName,
+    certPem: rec.certPem,
+    keyPem: rec.keyPem,
+    spkiSha256: rec.spkiSha256,
+    notBefore: rec.notBefore,
+    notAfter: rec.notAfter,
+    revokedAt,
+    createdAt: rec.createdAt,
+  };
+}
+
+function repoError(action: string, err: unknown): PkiError {
+  return new PkiError('PkiRepository', `cannot ${action}: ${errorText(err)}`, { cause: err });
+}
