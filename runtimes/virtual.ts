@@ -83,7 +83,7 @@ export class VirtualRuntime {
     }
     const uart = fs.openSync(volumeFiles(volume).uart, 'a');
     try {
-      const child = spawn(process.execPath, ['--import', 'tsx', DEVICE_ENTRY, ...this.processMarkers(device)], {
+      const child = spawn(process.execPath, ['--import', 'tsx', DEVICE_ENTRY, ...this.processMarkers(device), `--mcu-type=${mcuType}`], {
         cwd: REPO_ROOT,
         detached: true, // survives the worker that started it; adopted by the next one
         stdio: ['ignore', uart, uart],
