@@ -64,7 +64,10 @@ class Reader {
 
   need(n: number, what: string): void {
     if (n > this.bytes.length - this.pos) {
-      this.fail('Truncated', `input ends inside ${what}: need ${n} more byte(s), have ${this.bytes.length - this.pos}`);
+      this.fail(
+        'Truncated',
+        `input ends inside ${what}: need ${n} more byte(s), have ${this.bytes.length - this.pos}`,
+      );
     }
   }
 
@@ -104,7 +107,11 @@ class Reader {
     }
     this.pos += size;
     if (value < min) {
-      this.fail('NonCanonical', `argument ${value} is not in its shortest form (${size}-byte encoding)`, start);
+      this.fail(
+        'NonCanonical',
+        `argument ${value} is not in its shortest form (${size}-byte encoding)`,
+        start,
+      );
     }
     return value;
   }
@@ -136,12 +143,17 @@ function decodeItem(r: Reader, depth: number): CborValue {
     r.fail('WrongType', `${describeSimple(ai)} (initial byte 0x${hex2(initial)}) is not supported`, start);
   }
   if (major === MT_TAG) {
-    if (ai === 31) r.fail('Malformed', 'initial byte 0xdf (tag with indefinite length) is not well-formed', start);
+    if (ai === 31)
+      r.fail('Malformed', 'initial byte 0xdf (tag with indefinite length) is not well-formed', start);
     r.fail('WrongType', `CBOR tags are not supported (initial byte 0x${hex2(initial)})`, start);
   }
   if (ai === 31) {
     if (major === MT_UINT || major === MT_NINT) {
-      r.fail('Malformed', `initial byte 0x${hex2(initial)} (integer with indefinite length) is not well-formed`, start);
+      r.fail(
+        'Malformed',
+        `initial byte 0x${hex2(initial)} (integer with indefinite length) is not well-formed`,
+        start,
+      );
     }
     r.fail('IndefiniteLength', `indefinite-length ${MAJOR_NAMES[major]} is not allowed`, start);
   }
@@ -264,9 +276,13 @@ export function decodeCbor(bytes: Uint8Array): CborValue {
 /** Passes a ProtocolError through; wraps anything else (a decoder bug) as reason 'Internal'. */
 export function asProtocolError(err: unknown): ProtocolError {
   if (err instanceof ProtocolError) return err;
-  return new ProtocolError('Internal', `unexpected decoder failure: ${err instanceof Error ? err.message : String(err)}`, {
-    cause: err,
-  });
+  return new ProtocolError(
+    'Internal',
+    `unexpected decoder failure: ${err instanceof Error ? err.message : String(err)}`,
+    {
+      cause: err,
+    },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -324,7 +340,11 @@ class Writer {
   }
 }
 
-function encodeError(reason: ConstructorParameters<typeof ProtocolError>[0], path: string, message: string): never {
+function encodeError(
+  reason: ConstructorParameters<typeof ProtocolError>[0],
+  path: string,
+  message: string,
+): never {
   throw new ProtocolError(reason, `cannot encode ${path}: ${message}`, { field: path });
 }
 
@@ -335,8 +355,10 @@ function encodeText(path: string, s: string): Uint8Array {
 
 function encodeItem(w: Writer, value: unknown, depth: number, path: string): void {
   if (typeof value === 'number') {
-    if (!Number.isInteger(value)) encodeError('WrongType', path, `${value} is not an integer (floats are not supported)`);
-    if (!Number.isSafeInteger(value)) encodeError('IntegerOutOfRange', path, `${value} is beyond Number.MAX_SAFE_INTEGER`);
+    if (!Number.isInteger(value))
+      encodeError('WrongType', path, `${value} is not an integer (floats are not supported)`);
+    if (!Number.isSafeInteger(value))
+      encodeError('IntegerOutOfRange', path, `${value} is beyond Number.MAX_SAFE_INTEGER`);
     if (value >= 0) w.head(MT_UINT, value);
     else w.head(MT_NINT, -1 - value);
     return;
@@ -384,7 +406,8 @@ function encodeItem(w: Writer, value: unknown, depth: number, path: string): voi
     }
     return;
   }
-  const kind = value === undefined ? 'undefined' : typeof value === 'object' ? 'a plain object' : typeof value;
+  const kind =
+    value === undefined ? 'undefined' : typeof value === 'object' ? 'a plain object' : typeof value;
   encodeError('WrongType', path, `${kind} has no CBOR encoding in this subset (maps must be Map instances)`);
 }
 

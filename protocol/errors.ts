@@ -75,7 +75,11 @@ export class ProtocolError extends WasmbedError {
     message: string,
     details: ProtocolErrorDetails = {},
   ) {
-    super('ProtocolError', `${reason}: ${message}`, details.cause === undefined ? undefined : { cause: details.cause });
+    super(
+      'ProtocolError',
+      `${reason}: ${message}`,
+      details.cause === undefined ? undefined : { cause: details.cause },
+    );
     if (details.field !== undefined) this.field = details.field;
     if (details.offset !== undefined) this.offset = details.offset;
     if (details.messageId !== undefined) this.messageId = details.messageId;

@@ -13,12 +13,17 @@ export const MAX_FRAME_LENGTH_FIELD = 0xffff_ffff;
 
 function checkMax(maxFrameBytes: number): void {
   if (!Number.isSafeInteger(maxFrameBytes) || maxFrameBytes < 0 || maxFrameBytes > MAX_FRAME_LENGTH_FIELD) {
-    throw new RangeError(`maxFrameBytes must be an integer in 0..${MAX_FRAME_LENGTH_FIELD} (got ${maxFrameBytes})`);
+    throw new RangeError(
+      `maxFrameBytes must be an integer in 0..${MAX_FRAME_LENGTH_FIELD} (got ${maxFrameBytes})`,
+    );
   }
 }
 
 function tooLarge(length: number, maxFrameBytes: number): ProtocolError {
-  return new ProtocolError('FrameTooLarge', `frame of ${length} bytes exceeds the maximum of ${maxFrameBytes} bytes`);
+  return new ProtocolError(
+    'FrameTooLarge',
+    `frame of ${length} bytes exceeds the maximum of ${maxFrameBytes} bytes`,
+  );
 }
 
 /**
@@ -113,7 +118,10 @@ export class FrameDecoder {
   end(): void {
     if (this.failure) throw this.failure;
     if (this.bufferedBytes > 0) {
-      throw new ProtocolError('Truncated', `stream ended inside a frame (${this.bufferedBytes} byte(s) buffered)`);
+      throw new ProtocolError(
+        'Truncated',
+        `stream ended inside a frame (${this.bufferedBytes} byte(s) buffered)`,
+      );
     }
   }
 }

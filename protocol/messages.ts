@@ -8,7 +8,15 @@
  * Decoding validates every field's type and throws only ProtocolError; encoding applies the
  * same validation, so nothing is sent that a conforming peer would reject.
  */
-import { type CborMap, type CborValue, asProtocolError, decodeCbor, describeValue, encodeCbor, isWellFormedString } from './cbor.js';
+import {
+  type CborMap,
+  type CborValue,
+  asProtocolError,
+  decodeCbor,
+  describeValue,
+  encodeCbor,
+  isWellFormedString,
+} from './cbor.js';
 import { ProtocolError, type ProtocolErrorReason } from './errors.js';
 
 export const PROTOCOL_VERSION = 1;
@@ -190,8 +198,13 @@ export const HEARTBEAT_TIMEOUT_INTERVALS = 3;
  * The reply each request expects (same messageId) and how long to wait for it by default.
  * Messages not listed expect no reply.
  */
-export const EXPECTED_REPLY: { readonly [K in MessageType]?: { replies: readonly MessageType[]; timeoutMs: number } } = {
-  Heartbeat: { replies: ['HeartbeatAck'], timeoutMs: HEARTBEAT_TIMEOUT_INTERVALS * DEFAULT_HEARTBEAT_INTERVAL_MS },
+export const EXPECTED_REPLY: {
+  readonly [K in MessageType]?: { replies: readonly MessageType[]; timeoutMs: number };
+} = {
+  Heartbeat: {
+    replies: ['HeartbeatAck'],
+    timeoutMs: HEARTBEAT_TIMEOUT_INTERVALS * DEFAULT_HEARTBEAT_INTERVAL_MS,
+  },
   EnrollmentRequest: { replies: ['EnrollmentAccepted', 'EnrollmentRejected'], timeoutMs: 10 * 60_000 },
   DeployApplication: { replies: ['DeployAck'], timeoutMs: 30_000 },
   StopApplication: { replies: ['StopAck'], timeoutMs: 10_000 },
@@ -337,7 +350,13 @@ function checkLevel(v: unknown, p: string): LogLevel {
 /** env: map of text → text. JS side: a plain object; decoded objects have a null prototype. */
 const stringMap: FieldCodec<Record<string, string>> = {
   encode(v, p) {
-    if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array || v instanceof Map) {
+    if (
+      typeof v !== 'object' ||
+      v === null ||
+      Array.isArray(v) ||
+      v instanceof Uint8Array ||
+      v instanceof Map
+    ) {
       wrongType(p, 'an object of strings', v);
     }
     const map: CborMap = new Map();
@@ -372,7 +391,12 @@ const appStatusEntry = tuple<AppStatusEntry>([
 // Message schemas: field order is the wire order and is frozen for version 1
 // ---------------------------------------------------------------------------------------------
 
-type Schema = { readonly [T in MessageType]: readonly (readonly [Exclude<keyof MessageOf<T>, 'type'>, FieldCodec<unknown>])[] };
+type Schema = {
+  readonly [T in MessageType]: readonly (readonly [
+    Exclude<keyof MessageOf<T>, 'type'>,
+    FieldCodec<unknown>,
+  ])[];
+};
 
 const SCHEMA: Schema = {
   Heartbeat: [['uptimeMs', uint]],
@@ -444,10 +468,15 @@ export function messageFields(type: MessageType): readonly string[] {
 // ---------------------------------------------------------------------------------------------
 
 function bodyToCbor(body: unknown): CborValue[] {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) wrongType('body', 'a message object', body);
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    wrongType('body', 'a message object', body);
   const type = (body as { type?: unknown }).type;
   if (typeof type !== 'string' || !Object.hasOwn(MESSAGE_TAGS, type)) {
-    fail('UnknownTag', 'body.type', `${JSON.stringify(type)} is not a message type of protocol version ${PROTOCOL_VERSION}`);
+    fail(
+      'UnknownTag',
+      'body.type',
+      `${JSON.stringify(type)} is not a message type of protocol version ${PROTOCOL_VERSION}`,
+    );
   }
   const t = type as MessageType;
   const record = body as Record<string, unknown>;
@@ -464,7 +493,11 @@ export function envelopeToCbor(env: Envelope): CborValue {
   if (typeof env !== 'object' || env === null) wrongType('envelope', 'an object', env);
   const version = checkUint(env.version, 'envelope.version');
   if (version !== PROTOCOL_VERSION) {
-    fail('UnsupportedVersion', 'envelope.version', `${version} is not supported (this codec speaks version ${PROTOCOL_VERSION})`);
+    fail(
+      'UnsupportedVersion',
+      'envelope.version',
+      `${version} is not supported (this codec speaks version ${PROTOCOL_VERSION})`,
+    );
   }
   const messageId = checkUint(env.messageId, 'envelope.messageId', MAX_MESSAGE_ID);
   return [version, messageId, bodyToCbor(env.body)];
@@ -484,21 +517,30 @@ export function envelopeFromCbor(value: CborValue): Envelope {
     if (top.length === 0) fail('WrongArrayLength', 'envelope', 'must have exactly 3 items (got 0)');
     const version = checkUint(top[0], 'envelope.version');
     if (version !== PROTOCOL_VERSION) {
-      fail('UnsupportedVersion', 'envelope.version', `${version} is not supported (this codec speaks version ${PROTOCOL_VERSION})`);
+      fail(
+        'UnsupportedVersion',
+        'envelope.version',
+        `${version} is not supported (this codec speaks version ${PROTOCOL_VERSION})`,
+      );
     }
     checkArray(top, 'envelope', 3);
     const messageId = checkUint(top[1], 'envelope.messageId', MAX_MESSAGE_ID);
 
     const body = checkArray(top[2], 'envelope.body');
-    if (body.length === 0) fail('WrongArrayLength', 'envelope.body', 'must start with a message tag (got an empty array)');
+    if (body.length === 0)
+      fail('WrongArrayLength', 'envelope.body', 'must start with a message tag (got an empty array)');
     const tag = checkUint(body[0], 'envelope.body.tag');
     const type = TYPE_BY_TAG.get(tag);
     if (type === undefined) {
-      throw new ProtocolError('UnknownTag', `envelope.body.tag ${tag} is not a message of protocol version ${PROTOCOL_VERSION}`, {
-        field: 'envelope.body.tag',
-        messageId,
-        tag,
-      });
+      throw new ProtocolError(
+        'UnknownTag',
+        `envelope.body.tag ${tag} is not a message of protocol version ${PROTOCOL_VERSION}`,
+        {
+          field: 'envelope.body.tag',
+          messageId,
+          tag,
+        },
+      );
     }
     const fields = SCHEMA[type];
     if (body.length !== fields.length + 1) {

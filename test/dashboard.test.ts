@@ -56,6 +56,8 @@ it('adds a device from the page and shows it reach Connected live, step by step'
     'writeEndpoint=Succeeded',
     'awaitSession=Succeeded',
   ]);
+  // The form offers a fresh name, so pressing the button again adds another device.
+  expect(await page.inputValue('input[name="name"]')).toMatch(/^stm32f7-[a-z0-9]+$/);
   const link = await page.getAttribute('tr[data-device="ui-dev-1"] a', 'href');
   expect(link).toBe('http://localhost:8233/namespaces/default/workflows/provision-ui-dev-1');
 });

@@ -38,7 +38,8 @@ function fromJson(v: unknown): unknown {
   if (v !== null && typeof v === 'object') {
     const record = v as Record<string, unknown>;
     const keys = Object.keys(record);
-    if (keys.length === 1 && keys[0] === '$bytes' && typeof record.$bytes === 'string') return unhex(record.$bytes);
+    if (keys.length === 1 && keys[0] === '$bytes' && typeof record.$bytes === 'string')
+      return unhex(record.$bytes);
     const out: Record<string, unknown> = {};
     for (const [k, x] of Object.entries(record)) out[k] = fromJson(x);
     return out;
@@ -95,13 +96,16 @@ function prng(seed: number): () => number {
 // ---------------------------------------------------------------------------------------------
 
 describe('valid vectors (test/vectors/messages.json)', () => {
-  it.each(validVectors.map((v) => [v.name, v] as const))('%s decodes to its envelope and encodes to its exact bytes', (_, v) => {
-    const expected = fromJson(v.envelope) as Envelope;
-    const decoded = decodeEnvelope(unhex(v.hex));
-    expect(decoded).toEqual(expected);
-    expect(hex(encodeEnvelope(expected))).toBe(v.hex);
-    expect(hex(encodeEnvelope(decoded))).toBe(v.hex);
-  });
+  it.each(validVectors.map((v) => [v.name, v] as const))(
+    '%s decodes to its envelope and encodes to its exact bytes',
+    (_, v) => {
+      const expected = fromJson(v.envelope) as Envelope;
+      const decoded = decodeEnvelope(unhex(v.hex));
+      expect(decoded).toEqual(expected);
+      expect(hex(encodeEnvelope(expected))).toBe(v.hex);
+      expect(hex(encodeEnvelope(decoded))).toBe(v.hex);
+    },
+  );
 
   it('has at least one vector per message type', () => {
     const types = new Set(validVectors.map((v) => (fromJson(v.envelope) as Envelope).body.type));
@@ -109,7 +113,9 @@ describe('valid vectors (test/vectors/messages.json)', () => {
   });
 
   it('has every optional field both set and unset', () => {
-    const bodies = validVectors.map((v) => (fromJson(v.envelope) as Envelope).body as unknown as Record<string, unknown>);
+    const bodies = validVectors.map(
+      (v) => (fromJson(v.envelope) as Envelope).body as unknown as Record<string, unknown>,
+    );
     const optional: [MessageType, (b: Record<string, unknown>) => unknown[]][] = [
       ['EnrollmentRequest', (b) => [b.claimToken]],
       ['DeployApplication', (b) => [(b.limits as Record<string, unknown>).cpuMsPerCall]],
@@ -122,7 +128,10 @@ describe('valid vectors (test/vectors/messages.json)', () => {
     for (const [type, get] of optional) {
       const values = bodies.filter((b) => b.type === type).flatMap(get);
       expect(values, `${type}: optional field unset`).toContain(null);
-      expect(values.some((x) => x !== null), `${type}: optional field set`).toBe(true);
+      expect(
+        values.some((x) => x !== null),
+        `${type}: optional field set`,
+      ).toBe(true);
     }
   });
 
@@ -169,7 +178,9 @@ describe('invalid vectors (test/vectors/invalid.json)', () => {
     expect(err.field).toBe('DeployApplication.module');
 
     const state = invalidVectors.find((v) => v.name === 'application-status-bad-state')!;
-    expect(protocolError(() => decodeEnvelope(unhex(state.hex))).field).toBe('ApplicationStatus.apps[0].state');
+    expect(protocolError(() => decodeEnvelope(unhex(state.hex))).field).toBe(
+      'ApplicationStatus.apps[0].state',
+    );
 
     const env = invalidVectors.find((v) => v.name === 'deploy-application-env-value-int')!;
     expect(protocolError(() => decodeEnvelope(unhex(env.hex))).field).toBe('DeployApplication.env["a"]');
@@ -272,7 +283,10 @@ describe('CBOR codec', () => {
     [[], '80'],
     [[1, 2, 3], '83010203'],
     [[1, [2, 3], [4, 5]], '8301820203820405'],
-    [Array.from({ length: 25 }, (_, i) => i + 1), '98190102030405060708090a0b0c0d0e0f101112131415161718181819'],
+    [
+      Array.from({ length: 25 }, (_, i) => i + 1),
+      '98190102030405060708090a0b0c0d0e0f101112131415161718181819',
+    ],
     [new Map(), 'a0'],
     [
       new Map<string, CborValue>([
@@ -427,17 +441,37 @@ describe('encodeEnvelope validation', () => {
     ({ version, messageId, body }) as Envelope;
   const cases: [string, Envelope, ProtocolErrorReason, string][] = [
     ['version 2', hb({ type: 'Heartbeat', uptimeMs: 1 }, 1, 2), 'UnsupportedVersion', 'envelope.version'],
-    ['messageId 2^32', hb({ type: 'Heartbeat', uptimeMs: 1 }, MAX_MESSAGE_ID + 1), 'IntegerOutOfRange', 'envelope.messageId'],
+    [
+      'messageId 2^32',
+      hb({ type: 'Heartbeat', uptimeMs: 1 }, MAX_MESSAGE_ID + 1),
+      'IntegerOutOfRange',
+      'envelope.messageId',
+    ],
     ['messageId -1', hb({ type: 'Heartbeat', uptimeMs: 1 }, -1), 'WrongType', 'envelope.messageId'],
     ['messageId 1.5', hb({ type: 'Heartbeat', uptimeMs: 1 }, 1.5), 'WrongType', 'envelope.messageId'],
     ['unknown type', hb({ type: 'Reboot' }), 'UnknownTag', 'body.type'],
     ['inherited type name', hb({ type: 'toString' }), 'UnknownTag', 'body.type'],
     ['missing field', hb({ type: 'Heartbeat' }), 'WrongType', 'Heartbeat.uptimeMs'],
     ['float field', hb({ type: 'Heartbeat', uptimeMs: 0.5 }), 'WrongType', 'Heartbeat.uptimeMs'],
-    ['unsafe integer', hb({ type: 'Heartbeat', uptimeMs: 2 ** 60 }), 'IntegerOutOfRange', 'Heartbeat.uptimeMs'],
-    ['module as string', hb({ type: 'Publish', appId: 'a', topic: 't', data: 'x' }), 'WrongType', 'Publish.data'],
+    [
+      'unsafe integer',
+      hb({ type: 'Heartbeat', uptimeMs: 2 ** 60 }),
+      'IntegerOutOfRange',
+      'Heartbeat.uptimeMs',
+    ],
+    [
+      'module as string',
+      hb({ type: 'Publish', appId: 'a', topic: 't', data: 'x' }),
+      'WrongType',
+      'Publish.data',
+    ],
     ['omitted optional', hb({ type: 'DeployAck', appId: 'a', ok: true }), 'WrongType', 'DeployAck.error'],
-    ['bad level', hb({ type: 'Log', appId: null, level: 7, message: 'm', timestampMs: 0 }), 'InvalidValue', 'Log.level'],
+    [
+      'bad level',
+      hb({ type: 'Log', appId: null, level: 7, message: 'm', timestampMs: 0 }),
+      'InvalidValue',
+      'Log.level',
+    ],
     [
       'bad state',
       hb({ type: 'ApplicationStatus', apps: [{ appId: 'a', state: 'Paused', error: null, restarts: 0 }] }),
@@ -474,7 +508,12 @@ describe('encodeEnvelope validation', () => {
       'WrongType',
       'DeployApplication.env',
     ],
-    ['lone surrogate', hb({ type: 'StopApplication', appId: '\ud800' }), 'InvalidUtf8', 'StopApplication.appId'],
+    [
+      'lone surrogate',
+      hb({ type: 'StopApplication', appId: '\ud800' }),
+      'InvalidUtf8',
+      'StopApplication.appId',
+    ],
   ];
   it.each(cases)('%s', (_, env, reason, field) => {
     const err = protocolError(() => encodeEnvelope(env));
@@ -499,7 +538,19 @@ function randomMessage(rand: () => number): Message {
     return int(sizes[int(sizes.length - 1)]!);
   };
   const text = (): string => {
-    const alphabet = ['a', 'Z', '0', '-', ' ', '\u00e9', '\u20ac', '\u6c34', '\ud83d\ude80', '\ufeff', '\u0000'];
+    const alphabet = [
+      'a',
+      'Z',
+      '0',
+      '-',
+      ' ',
+      '\u00e9',
+      '\u20ac',
+      '\u6c34',
+      '\ud83d\ude80',
+      '\ufeff',
+      '\u0000',
+    ];
     return Array.from({ length: int(30) }, () => alphabet[int(alphabet.length - 1)]!).join('');
   };
   const bytes = (): Uint8Array => Uint8Array.from({ length: int(300) }, () => int(255));
@@ -512,7 +563,14 @@ function randomMessage(rand: () => number): Message {
     case 'HeartbeatAck':
       return { type, serverTimeMs: uint(), heartbeatIntervalMs: uint() };
     case 'DeviceInfo':
-      return { type, firmwareVersion: text(), mcuType: text(), freeMemory: uint(), maxAppSize: uint(), wasmFeatures: list(text) };
+      return {
+        type,
+        firmwareVersion: text(),
+        mcuType: text(),
+        freeMemory: uint(),
+        maxAppSize: uint(),
+        wasmFeatures: list(text),
+      };
     case 'EnrollmentRequest':
       return { type, csrDer: bytes(), claimToken: maybe(text) };
     case 'EnrollmentAccepted':
@@ -545,10 +603,21 @@ function randomMessage(rand: () => number): Message {
     case 'ApplicationStatus':
       return {
         type,
-        apps: list(() => ({ appId: text(), state: APP_STATES[int(APP_STATES.length - 1)]!, error: maybe(text), restarts: uint() })),
+        apps: list(() => ({
+          appId: text(),
+          state: APP_STATES[int(APP_STATES.length - 1)]!,
+          error: maybe(text),
+          restarts: uint(),
+        })),
       };
     case 'Log':
-      return { type, appId: maybe(text), level: int(3) as 0 | 1 | 2 | 3, message: text(), timestampMs: uint() };
+      return {
+        type,
+        appId: maybe(text),
+        level: int(3) as 0 | 1 | 2 | 3,
+        message: text(),
+        timestampMs: uint(),
+      };
     case 'Publish':
       return { type, appId: text(), topic: text(), data: bytes() };
   }
@@ -593,7 +662,8 @@ describe('robustness against arbitrary input', () => {
       if (!(err instanceof ProtocolError)) {
         throw new Error(`non-ProtocolError for input ${hex(bytes)}: ${String(err)}`, { cause: err });
       }
-      if (err.reason === 'Internal') throw new Error(`decoder bug on input ${hex(bytes)}: ${err.message}`, { cause: err });
+      if (err.reason === 'Internal')
+        throw new Error(`decoder bug on input ${hex(bytes)}: ${err.message}`, { cause: err });
       outcome = err.reason;
     }
     counts.set(outcome, (counts.get(outcome) ?? 0) + 1);
@@ -617,7 +687,8 @@ describe('robustness against arbitrary input', () => {
       // bias towards structural bytes so that the decoder gets past the first item
       const structural = [0x83, 0x82, 0x81, 0x01, 0x00, 0xf6, 0xf5, 0x61, 0x41, 0xa1, 0x9f, 0xff, 0x18, 0x1b];
       for (let j = 0; j < length; j++) {
-        bytes[j] = rand() < 0.5 ? structural[Math.floor(rand() * structural.length)]! : Math.floor(rand() * 256);
+        bytes[j] =
+          rand() < 0.5 ? structural[Math.floor(rand() * structural.length)]! : Math.floor(rand() * 256);
       }
       check(bytes, counts);
     }
@@ -650,7 +721,13 @@ describe('robustness against arbitrary input', () => {
   });
 
   it('hostile lengths do not allocate: 2^53-1 items, 4 GiB strings', () => {
-    for (const h of ['9b001fffffffffffff', '5b001fffffffffffff', '7affffffff', 'bb001fffffffffffff', '9bffffffffffffffff']) {
+    for (const h of [
+      '9b001fffffffffffff',
+      '5b001fffffffffffff',
+      '7affffffff',
+      'bb001fffffffffffff',
+      '9bffffffffffffffff',
+    ]) {
       expect(protocolError(() => decodeEnvelope(unhex(h))).reason).toBe('Truncated');
     }
   });

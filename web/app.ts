@@ -5,9 +5,15 @@
 import crypto from 'node:crypto';
 import { createRequire } from 'node:module';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { AlreadyExistsError, ConflictError, NotFoundError, ValidationError, WasmbedError } from '../common/errors.js';
+import {
+  AlreadyExistsError,
+  ConflictError,
+  NotFoundError,
+  ValidationError,
+  WasmbedError,
+} from '../common/errors.js';
 import type { ResourceStore } from '../store/resource-store.js';
-import { dashboardPage, deviceRows, type DashboardContext } from './dashboard.js';
+import { dashboardPage, deviceRows, nameInput, type DashboardContext } from './dashboard.js';
 import type { DeviceService } from './device-service.js';
 
 export interface WebAppOptions {
@@ -45,7 +51,11 @@ function timingSafeEqual(a: string, b: string): boolean {
 export function createWebApp(options: WebAppOptions): express.Express {
   const app = express();
   const csrfToken = crypto.randomBytes(24).toString('hex');
-  const ctx: DashboardContext = { csrfToken, workflowUrl: options.workflowUrl, temporalUiUrl: options.temporalUiUrl };
+  const ctx: DashboardContext = {
+    csrfToken,
+    workflowUrl: options.workflowUrl,
+    temporalUiUrl: options.temporalUiUrl,
+  };
 
   app.disable('x-powered-by');
   app.use(express.json({ limit: '1mb' }));
@@ -116,27 +126,44 @@ export function createWebApp(options: WebAppOptions): express.Express {
   });
   const rows = (res: Response, error?: string) =>
     res.type('html').send(deviceRows(ctx, options.devices.list(), error).value);
-  const uiAction = (action: (req: Request) => Promise<unknown>) => async (req: Request, res: Response) => {
-    try {
-      await action(req);
-      rows(res);
-    } catch (err) {
-      rows(res.status(statusOf(err) === 500 ? 500 : 200), err instanceof Error ? err.message : String(err));
-    }
-  };
+  const uiAction =
+    (action: (req: Request) => Promise<unknown>, after?: () => string) =>
+    async (req: Request, res: Response) => {
+      try {
+        await action(req);
+        res.type('html').send(deviceRows(ctx, options.devices.list()).value + (after?.() ?? ''));
+      } catch (err) {
+        rows(res.status(statusOf(err) === 500 ? 500 : 200), err instanceof Error ? err.message : String(err));
+      }
+    };
   ui.get('/devices', (_req, res) => rows(res));
   ui.post(
     '/devices',
-    uiAction((req) => options.devices.create({ name: req.body.name, mcuType: req.body.mcuType || undefined })),
+    uiAction(
+      (req) => options.devices.create({ name: req.body.name, mcuType: req.body.mcuType || undefined }),
+      () => nameInput(true).value, // a fresh suggestion, so the next click adds another device
+    ),
   );
-  ui.post('/devices/:name/retry', uiAction((req) => options.devices.retry(req.params.name as string)));
-  ui.post('/devices/:name/delete', uiAction((req) => options.devices.delete(req.params.name as string)));
+  ui.post(
+    '/devices/:name/retry',
+    uiAction((req) => options.devices.retry(req.params.name as string)),
+  );
+  ui.post(
+    '/devices/:name/delete',
+    uiAction((req) => options.devices.delete(req.params.name as string)),
+  );
   app.use('/ui', ui);
 
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const status =
       err instanceof SyntaxError ? 400 : (err as { status?: number }).status === 413 ? 413 : statusOf(err);
-    res.status(status).json(err instanceof SyntaxError ? { error: { code: 'InvalidJson', message: err.message } } : errorBody(err));
+    res
+      .status(status)
+      .json(
+        err instanceof SyntaxError
+          ? { error: { code: 'InvalidJson', message: err.message } }
+          : errorBody(err),
+      );
   });
   return app;
 }

@@ -44,7 +44,7 @@ export function dashboardPage(ctx: DashboardContext, devices: Device[]): string 
         </header>
         <main>
           <form class="add" hx-post="/ui/devices" hx-target="#devices" hx-swap="innerHTML">
-            <label>Name <input name="name" value="${suggestName()}" required pattern="[a-z0-9]([-a-z0-9]*[a-z0-9])?" /></label>
+            <label>Name ${nameInput()}</label>
             <label
               >MCU
               <select name="mcuType">
@@ -79,12 +79,28 @@ function suggestName(): string {
   return `stm32f7-${Math.random().toString(36).slice(2, 6)}`;
 }
 
+/** The name field, pre-filled with a fresh suggestion; `oob` replaces it in place after an add. */
+export function nameInput(oob = false): RawHtml {
+  return html`<input
+    id="device-name"
+    name="name"
+    value="${suggestName()}"
+    required
+    pattern="[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+    ${raw(oob ? 'hx-swap-oob="true"' : '')}
+  />`;
+}
+
 function stepChips(steps: ProvisioningStep[] | undefined): RawHtml {
   if (!steps) return html``;
   return html`<div class="steps">
     ${steps.map(
       (s) =>
-        html`<span class="step ${s.state}" data-step="${s.name}" data-state="${s.state}" title="${s.message ?? s.state}"
+        html`<span
+          class="step ${s.state}"
+          data-step="${s.name}"
+          data-state="${s.state}"
+          title="${s.message ?? s.state}"
           >${s.name}</span
         >`,
     )}
@@ -92,9 +108,16 @@ function stepChips(steps: ProvisioningStep[] | undefined): RawHtml {
 }
 
 export function deviceRows(ctx: DashboardContext, devices: Device[], error?: string): RawHtml {
-  const errorRow = error ? html`<tr><td colspan="8" class="error" role="alert">${error}</td></tr>` : html``;
+  const errorRow = error
+    ? html`<tr>
+        <td colspan="8" class="error" role="alert">${error}</td>
+      </tr>`
+    : html``;
   if (devices.length === 0) {
-    return html`${errorRow}<tr><td colspan="8">No devices yet. Press “Add device”.</td></tr>`;
+    return html`${errorRow}
+      <tr>
+        <td colspan="8">No devices yet. Press “Add device”.</td>
+      </tr>`;
   }
   return html`${errorRow}${devices.map((d) => deviceRow(ctx, d))}`;
 }
@@ -105,20 +128,35 @@ function deviceRow(ctx: DashboardContext, d: Device): RawHtml {
   return html`<tr id="device-${name}" data-device="${name}" data-phase="${d.status.phase}">
     <td>${name}</td>
     <td>${d.spec.mcuType}</td>
-    <td><span class="phase ${d.status.phase}">${d.status.phase}</span>
-      ${d.status.message ? html`<div class="msg">${d.status.message}</div>` : ''}</td>
+    <td>
+      <span class="phase ${d.status.phase}">${d.status.phase}</span>
+      ${d.status.message ? html`<div class="msg">${d.status.message}</div>` : ''}
+    </td>
     <td>${stepChips(d.status.steps)}</td>
     <td>${d.status.gateway?.name ?? ''}</td>
     <td>${d.status.lastHeartbeat ?? ''}</td>
-    <td>${workflowId ? html`<a href="${ctx.workflowUrl(workflowId)}" target="_blank" rel="noopener">${workflowId}</a>` : ''}</td>
     <td>
-      ${d.status.phase === 'Failed'
-        ? html`<button hx-post="/ui/devices/${encodeURIComponent(name)}/retry" hx-target="#devices">Retry</button>`
-        : ''}
-      ${d.status.phase !== 'Deprovisioning'
-        ? html`<button hx-post="/ui/devices/${encodeURIComponent(name)}/delete" hx-target="#devices"
-            hx-confirm="Delete ${name}?">Delete</button>`
-        : ''}
+      ${workflowId ? html`<a href="${ctx.workflowUrl(workflowId)}" target="_blank" rel="noopener">${workflowId}</a>` : ''}
+    </td>
+    <td>
+      ${
+        d.status.phase === 'Failed'
+          ? html`<button hx-post="/ui/devices/${encodeURIComponent(name)}/retry" hx-target="#devices">
+              Retry
+            </button>`
+          : ''
+      }
+      ${
+        d.status.phase !== 'Deprovisioning'
+          ? html`<button
+              hx-post="/ui/devices/${encodeURIComponent(name)}/delete"
+              hx-target="#devices"
+              hx-confirm="Delete ${name}?"
+            >
+              Delete
+            </button>`
+          : ''
+      }
     </td>
   </tr>`;
 }

@@ -45,7 +45,9 @@ export class DeviceService {
   async retry(name: string): Promise<{ name: string; workflowId: string }> {
     const device = this.get(name);
     if (device.status.phase !== 'Failed') {
-      throw new ConflictError(`device "${name}" is ${device.status.phase}; only Failed devices can be retried`);
+      throw new ConflictError(
+        `device "${name}" is ${device.status.phase}; only Failed devices can be retried`,
+      );
     }
     this.store.updateDeviceStatus(name, (s) => ({ ...s, phase: 'Pending', message: undefined }));
     const workflowId = await this.startProvisioning(name, { name, ...device.spec });
