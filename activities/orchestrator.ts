@@ -74,7 +74,9 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
   /** Runs one provisioning step and records it on the device so the dashboard can show it. */
   async function step<T>(device: string, name: string, work: () => Promise<T> | T): Promise<T> {
     const startedAt = new Date().toISOString();
-    store.updateDeviceStatus(device, (s) => setStep(s, name, { state: 'Running', startedAt, message: undefined }));
+    store.updateDeviceStatus(device, (s) =>
+      setStep(s, name, { state: 'Running', startedAt, message: undefined }),
+    );
     try {
       const result = await work();
       store.updateDeviceStatus(device, (s) =>
@@ -84,7 +86,9 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
     } catch (err) {
       const attempt = Context.current().info.attempt;
       const message = err instanceof Error ? err.message : String(err);
-      store.updateDeviceStatus(device, (s) => setStep(s, name, { state: 'Running', message: `attempt ${attempt}: ${message}` }));
+      store.updateDeviceStatus(device, (s) =>
+        setStep(s, name, { state: 'Running', message: `attempt ${attempt}: ${message}` }),
+      );
       if (err instanceof ValidationError) throw invalidInput(err);
       throw err;
     }
@@ -111,7 +115,11 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
     async issueCertificate(device: string): Promise<DeviceIdentity> {
       return step(device, 'issueCertificate', () => {
         const record = deps.certificates.issue(device);
-        const identity = { certSerial: record.serial, spkiSha256: record.spkiSha256, notAfter: record.notAfter };
+        const identity = {
+          certSerial: record.serial,
+          spkiSha256: record.spkiSha256,
+          notAfter: record.notAfter,
+        };
         store.updateDeviceStatus(device, (s) => ({ ...s, identity }));
         return identity;
       });
@@ -130,7 +138,10 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
         const spec = store.getDevice(device)?.spec;
         if (!spec) throw new NotFoundError('Device', device);
         const result = runtime.start(device, spec.mcuType);
-        logger.info(result.adopted ? 'adopted running device' : 'started device', { device, pid: result.pid });
+        logger.info(result.adopted ? 'adopted running device' : 'started device', {
+          device,
+          pid: result.pid,
+        });
         return result;
       });
     },
@@ -140,7 +151,10 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
         const now = Date.now();
         const ready = store
           .listGateways()
-          .filter((g) => g.status.phase === 'Ready' && now - Date.parse(g.status.lastSeen ?? '') < deps.gatewayStaleMs)
+          .filter(
+            (g) =>
+              g.status.phase === 'Ready' && now - Date.parse(g.status.lastSeen ?? '') < deps.gatewayStaleMs,
+          )
           .filter((g) => g.status.connectedDevices < g.spec.maxDevices);
         const chosen = preferred
           ? ready.find((g) => g.metadata.name === preferred)
@@ -156,7 +170,10 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
           endpoint: chosen.spec.endpoint,
           taskQueue: chosen.status.taskQueue ?? gatewayTaskQueue(chosen.metadata.name),
         };
-        store.updateDeviceStatus(device, (s) => ({ ...s, gateway: { name: assigned.name, endpoint: assigned.endpoint } }));
+        store.updateDeviceStatus(device, (s) => ({
+          ...s,
+          gateway: { name: assigned.name, endpoint: assigned.endpoint },
+        }));
         return assigned;
       });
     },
@@ -164,17 +181,31 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
     async writeEndpoint(device: string, endpoint: string): Promise<void> {
       return step(device, 'writeEndpoint', () => {
         const record = deps.certificates.issue(device);
-        if (!record.keyPem) throw new Error(`certificate of ${device} has no private key to hand to an emulated device`);
-        runtime.writeMemory(device, endpoint, { certPem: record.certPem, keyPem: record.keyPem, caPem: deps.caPem });
+        if (!record.keyPem)
+          throw new Error(`certificate of ${device} has no private key to hand to an emulated device`);
+        runtime.writeMemory(device, endpoint, {
+          certPem: record.certPem,
+          keyPem: record.keyPem,
+          caPem: deps.caPem,
+        });
       });
     },
 
     /** Called by the workflow around the gateway's awaitDeviceSession. */
     async markConnected(device: string, gateway: AssignedGateway, identity: DeviceIdentity): Promise<void> {
       store.updateDeviceStatus(device, (s) => {
-        const withStep = setStep(s, 'awaitSession', { state: 'Succeeded', finishedAt: new Date().toISOString() });
+        const withStep = setStep(s, 'awaitSession', {
+          state: 'Succeeded',
+          finishedAt: new Date().toISOString(),
+        });
         return {
-          ...setCondition(withStep, 'Provisioned', true, 'SessionEstablished', `connected to ${gateway.name}`),
+          ...setCondition(
+            withStep,
+            'Provisioned',
+            true,
+            'SessionEstablished',
+            `connected to ${gateway.name}`,
+          ),
           phase: 'Connected',
           identity,
           gateway: { name: gateway.name, endpoint: gateway.endpoint },
@@ -186,7 +217,11 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
     async markFailed(device: string, stepName: string, message: string): Promise<void> {
       try {
         store.updateDeviceStatus(device, (s) => {
-          const withStep = setStep(s, stepName, { state: 'Failed', message, finishedAt: new Date().toISOString() });
+          const withStep = setStep(s, stepName, {
+            state: 'Failed',
+            message,
+            finishedAt: new Date().toISOString(),
+          });
           return {
             ...setCondition(withStep, 'Provisioned', false, 'StepFailed', `${stepName}: ${message}`),
             phase: 'Failed',

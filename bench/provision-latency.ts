@@ -27,10 +27,18 @@ async function create(platform: TestPlatform, name: string): Promise<number> {
 function stats(values: number[]) {
   const sorted = [...values].sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-  return { n: values.length, min: sorted[0]!, median: at(0.5), p95: at(0.95), max: sorted[sorted.length - 1]! };
+  return {
+    n: values.length,
+    min: sorted[0]!,
+    median: at(0.5),
+    p95: at(0.95),
+    max: sorted[sorted.length - 1]!,
+  };
 }
 
-const platform = await startTestPlatform({ env: { WASMBED_HEARTBEAT_INTERVAL_MS: '5000', WASMBED_HEARTBEAT_TIMEOUT_MS: '15000' } });
+const platform = await startTestPlatform({
+  env: { WASMBED_HEARTBEAT_INTERVAL_MS: '5000', WASMBED_HEARTBEAT_TIMEOUT_MS: '15000' },
+});
 try {
   // Warm-up: the first run pays for module loading in the worker.
   await create(platform, 'warmup');

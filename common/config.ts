@@ -32,6 +32,14 @@ export interface WasmbedConfig {
     endpoint: string;
     heartbeatIntervalMs: number;
     heartbeatTimeoutMs: number;
+    /** Overrides of DEFAULT_GATEWAY_LIMITS (gateway/device-server.ts). */
+    limits: {
+      maxFrameBytes?: number;
+      maxHandshakesInFlight?: number;
+      handshakeTimeoutMs?: number;
+      helloTimeoutMs?: number;
+      framesPerSecond?: number;
+    };
   };
 }
 
@@ -43,6 +51,10 @@ function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): num
     throw new ValidationError(name, `${name}="${raw}" is not a valid non-negative integer`);
   }
   return value;
+}
+
+function optionalInt(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  return env[name] ? intFromEnv(env, name, 0) : undefined;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): WasmbedConfig {
@@ -83,6 +95,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WasmbedConfig 
       endpoint: env.WASMBED_GATEWAY_ENDPOINT || `127.0.0.1:${gatewayPort}`,
       heartbeatIntervalMs: intFromEnv(env, 'WASMBED_HEARTBEAT_INTERVAL_MS', 5000),
       heartbeatTimeoutMs: intFromEnv(env, 'WASMBED_HEARTBEAT_TIMEOUT_MS', 15000),
+      limits: {
+        maxFrameBytes: optionalInt(env, 'WASMBED_GATEWAY_MAX_FRAME_BYTES'),
+        maxHandshakesInFlight: optionalInt(env, 'WASMBED_GATEWAY_MAX_HANDSHAKES'),
+        handshakeTimeoutMs: optionalInt(env, 'WASMBED_GATEWAY_HANDSHAKE_TIMEOUT_MS'),
+        helloTimeoutMs: optionalInt(env, 'WASMBED_GATEWAY_HELLO_TIMEOUT_MS'),
+        framesPerSecond: optionalInt(env, 'WASMBED_GATEWAY_FRAMES_PER_SECOND'),
+      },
     },
   };
 }
@@ -94,6 +113,7 @@ export const paths = {
   volumes: (home: string) => path.join(home, 'volumes'),
   volume: (home: string, device: string) => path.join(home, 'volumes', device),
   firmware: (home: string) => path.join(home, 'firmware'),
+  modules: (home: string) => path.join(home, 'modules'),
   logs: (home: string) => path.join(home, 'logs'),
 };
 

@@ -39,7 +39,8 @@ function validateLabels(field: string, value: unknown): Record<string, string> {
   if (!isRecord(value)) throw new ValidationError(field, `${field} must be an object of string values`);
   const labels: Record<string, string> = {};
   for (const [key, v] of Object.entries(value)) {
-    if (typeof v !== 'string') throw new ValidationError(`${field}.${key}`, `${field}.${key} must be a string`);
+    if (typeof v !== 'string')
+      throw new ValidationError(`${field}.${key}`, `${field}.${key} must be a string`);
     if (!/^[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?$/.test(key) || key.length > 253) {
       throw new ValidationError(`${field}.${key}`, `${field} key "${key}" is not a valid label key`);
     }

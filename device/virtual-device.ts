@@ -5,12 +5,10 @@
  * mutual-TLS session to the gateway: DeviceInfo (Hello), heartbeats, reconnect with backoff.
  */
 import fs from 'node:fs';
-import tls from 'node:tls';
 import { errorMessage, WasmbedError } from '../common/errors.js';
-import { ProtocolConnection } from '../protocol/connection.js';
-import type { Envelope, Message } from '../protocol/messages.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
-import { parseEndpoint, readMemoryImage } from './memory-contract.js';
+import { DeviceLink, type DeviceCredentialsPem } from './device-link.js';
+import { readMemoryImage } from './memory-contract.js';
 
 export interface VirtualFirmware {
   format: 'wasmbed-virtual-firmware';
@@ -48,9 +46,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export class VirtualDevice {
   private readonly bootedAt = Date.now();
   private stopped = false;
-  private socket?: tls.TLSSocket;
-  private heartbeatTimer?: NodeJS.Timeout;
-  private heartbeatIntervalMs = 5000;
+  private link?: DeviceLink;
   private readonly log: (line: string) => void;
 
   constructor(private readonly options: VirtualDeviceOptions) {
@@ -89,74 +85,28 @@ export class VirtualDevice {
   /** One connection; resolves when it ends, with whether a session was established. */
   private session(
     endpoint: string,
-    credentials: { certPem: string; keyPem: string; caPem: string },
+    credentials: DeviceCredentialsPem,
     firmware: VirtualFirmware,
   ): Promise<boolean> {
-    const { host, port } = parseEndpoint(endpoint);
-    return new Promise((resolve) => {
-      let established = false;
-      const socket = tls.connect({
-        host,
-        port,
-        cert: credentials.certPem,
-        key: credentials.keyPem,
-        ca: [credentials.caPem],
-        servername: /^[\d.]+$/.test(host) ? undefined : host,
-        minVersion: 'TLSv1.2',
-      });
-      this.socket = socket;
-      const connection = new ProtocolConnection(socket);
-      socket.once('secureConnect', () => {
-        established = true;
-        this.log(`connected to ${endpoint} (${socket.getProtocol()})`);
-        connection.send(this.deviceInfo(firmware));
-        this.sendHeartbeat(connection);
-      });
-      connection.on('message', (envelope) => this.onMessage(connection, envelope, firmware));
-      connection.on('protocolError', (err) => this.log(`protocol error from gateway: ${err.message}`));
-      socket.on('error', (err) => this.log(`link error: ${err.message}`));
-      socket.once('close', () => {
-        clearTimeout(this.heartbeatTimer);
-        if (established) this.log('disconnected');
-        resolve(established);
-      });
+    const link = new DeviceLink({
+      endpoint,
+      credentials,
+      bootedAt: this.bootedAt,
+      log: this.log,
+      deviceInfo: () => ({
+        firmwareVersion: firmware.firmwareVersion,
+        mcuType: this.options.mcuType,
+        freeMemory: this.options.freeMemory ?? 256 * 1024,
+        maxAppSize: this.options.maxAppSize ?? 128 * 1024,
+        wasmFeatures: firmware.wasmFeatures,
+      }),
     });
-  }
-
-  private deviceInfo(firmware: VirtualFirmware): Message {
-    return {
-      type: 'DeviceInfo',
-      firmwareVersion: firmware.firmwareVersion,
-      mcuType: this.options.mcuType,
-      freeMemory: this.options.freeMemory ?? 256 * 1024,
-      maxAppSize: this.options.maxAppSize ?? 128 * 1024,
-      wasmFeatures: firmware.wasmFeatures,
-    };
-  }
-
-  private sendHeartbeat(connection: ProtocolConnection): void {
-    connection.send({ type: 'Heartbeat', uptimeMs: Date.now() - this.bootedAt });
-    clearTimeout(this.heartbeatTimer);
-    this.heartbeatTimer = setTimeout(() => this.sendHeartbeat(connection), this.heartbeatIntervalMs);
-  }
-
-  private onMessage(connection: ProtocolConnection, envelope: Envelope, firmware: VirtualFirmware): void {
-    const body = envelope.body;
-    switch (body.type) {
-      case 'HeartbeatAck':
-        if (body.heartbeatIntervalMs > 0) this.heartbeatIntervalMs = body.heartbeatIntervalMs;
-        break;
-      case 'RequestDeviceInfo':
-        connection.send(this.deviceInfo(firmware), envelope.messageId);
-        break;
-      default:
-        this.log(`ignoring ${body.type}`);
-    }
+    this.link = link;
+    return link.closed;
   }
 
   stop(): void {
     this.stopped = true;
-    clearTimeout(this.heartbeatTimer);
-    this.socket?.end();
+    this.link?.close();
   }
 }

@@ -1,10 +1,14 @@
 /**
  * Activities that need a live device session; they run on the gateway's own task queue
  * (`wasmbed-gateway-<name>`), so Temporal routes each call to the gateway that holds it.
+ * Each heartbeats while it waits and stops waiting when Temporal cancels it.
  */
-import { Context } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { RequestError } from '../protocol/connection.js';
+import type { AppStatusEntry, DeviceInfo, Message, MessageType } from '../protocol/messages.js';
+import type { ModuleStore } from '../store/module-store.js';
 import { normalizeSerial } from './device-server.js';
-import type { SessionRegistry } from './session-registry.js';
+import type { SessionHandle, SessionRegistry } from './session-registry.js';
 
 export interface AwaitSessionInput {
   device: string;
@@ -20,10 +24,80 @@ export interface AwaitSessionResult {
   gateway: string;
 }
 
-export function createGatewayActivities(deps: { gatewayName: string; registry: SessionRegistry }) {
+export interface DeployInput {
+  device: string;
+  appId: string;
+  name: string;
+  /** sha256 of the module in the module store. */
+  moduleSha256: string;
+  entry: string;
+  limits: { memoryPages: number; cpuMsPerCall: number | null };
+  env?: Record<string, string>;
+  args?: string[];
+  timeoutMs?: number;
+}
+
+export interface AckResult {
+  ok: boolean;
+  error: string | null;
+}
+
+const HEARTBEAT_EVERY_MS = 1000;
+
+export function createGatewayActivities(deps: {
+  gatewayName: string;
+  registry: SessionRegistry;
+  modules: ModuleStore;
+}) {
   const { registry } = deps;
+
+  function sessionOf(device: string): SessionHandle {
+    const session = registry.get(device);
+    if (!session) {
+      // Retryable: the device may be reconnecting, possibly to this gateway.
+      throw ApplicationFailure.retryable(
+        `device ${device} has no session on gateway ${deps.gatewayName}`,
+        'DeviceNotConnected',
+      );
+    }
+    return session;
+  }
+
+  /** Sends a request, heartbeating until the reply; Temporal cancellation aborts the wait. */
+  async function request<T extends MessageType>(
+    device: string,
+    body: Message,
+    expected: T,
+    timeoutMs?: number,
+  ): Promise<Extract<Message, { type: T }>> {
+    const context = Context.current();
+    const session = sessionOf(device);
+    const beat = setInterval(() => context.heartbeat({ device, waitingFor: expected }), HEARTBEAT_EVERY_MS);
+    try {
+      const reply = await session.request(body, { timeoutMs, signal: context.cancellationSignal });
+      if (reply.type !== expected)
+        throw new RequestError('UnexpectedReply', `${device} answered ${reply.type}, expected ${expected}`);
+      return reply as Extract<Message, { type: T }>;
+    } catch (err) {
+      if (err instanceof RequestError) {
+        if (err.reason === 'Cancelled') throw err;
+        throw ApplicationFailure.create({
+          type: err.code,
+          message: err.message,
+          // A device that does not answer in time will not answer a blind resend either;
+          // the workflow decides whether to try again.
+          nonRetryable: err.reason === 'Timeout' || err.reason === 'UnexpectedReply',
+          cause: err,
+        });
+      }
+      throw err;
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
   return {
-    /** Resolves when the device has a session here; heartbeats while waiting, honours cancellation. */
+    /** Resolves when the device has a session here. */
     async awaitDeviceSession(input: AwaitSessionInput): Promise<AwaitSessionResult> {
       const context = Context.current();
       const wanted = input.certSerial ? normalizeSerial(input.certSerial) : undefined;
@@ -44,11 +118,65 @@ export function createGatewayActivities(deps: { gatewayName: string; registry: S
           new Promise<void>((resolve) => {
             const onUp = () => resolve();
             registry.once('up', onUp);
-            setTimeout(() => registry.off('up', onUp), 1000);
+            setTimeout(() => registry.off('up', onUp), HEARTBEAT_EVERY_MS);
           }),
-          context.sleep(1000),
+          context.sleep(HEARTBEAT_EVERY_MS),
         ]);
       }
+    },
+
+    async deployApplication(input: DeployInput): Promise<AckResult> {
+      const module = deps.modules.get(input.moduleSha256);
+      const ack = await request(
+        input.device,
+        {
+          type: 'DeployApplication',
+          appId: input.appId,
+          name: input.name,
+          module,
+          entry: input.entry,
+          limits: input.limits,
+          env: input.env ?? {},
+          args: input.args ?? [],
+        },
+        'DeployAck',
+        input.timeoutMs,
+      );
+      return { ok: ack.ok, error: ack.error };
+    },
+
+    async stopApplication(input: { device: string; appId: string; timeoutMs?: number }): Promise<AckResult> {
+      const ack = await request(
+        input.device,
+        { type: 'StopApplication', appId: input.appId },
+        'StopAck',
+        input.timeoutMs,
+      );
+      return { ok: ack.ok, error: ack.error };
+    },
+
+    async queryDeviceInfo(input: { device: string; timeoutMs?: number }): Promise<Omit<DeviceInfo, 'type'>> {
+      const { type: _type, ...info } = await request(
+        input.device,
+        { type: 'RequestDeviceInfo' },
+        'DeviceInfo',
+        input.timeoutMs,
+      );
+      return info;
+    },
+
+    async queryApplicationStatus(input: {
+      device: string;
+      appId?: string;
+      timeoutMs?: number;
+    }): Promise<AppStatusEntry[]> {
+      const reply = await request(
+        input.device,
+        { type: 'RequestApplicationStatus', appId: input.appId ?? null },
+        'ApplicationStatus',
+        input.timeoutMs,
+      );
+      return reply.apps;
     },
   };
 }

@@ -1,14 +1,42 @@
 /**
  * The gateway's mutual-TLS server. A device is identified only by its client certificate
- * (CN = device name, issued by the platform CA and not revoked); everything it says is
- * attributed to that identity.
+ * (CN = device name, issued by the platform CA, its current one); everything it says is
+ * attributed to that identity. Hostile or broken clients cost bounded resources: handshakes
+ * in flight are capped and time out, frames are size- and rate-limited, slow readers dropped.
  */
+import type net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from '../common/logger.js';
 import { spkiSha256FromPeerCertificate } from '../pki/index.js';
 import { ProtocolConnection } from '../protocol/connection.js';
+import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/framing.js';
 import type { Envelope } from '../protocol/messages.js';
+import { GatewayMetrics } from './metrics.js';
 import type { SessionHandle, SessionInfo, SessionRegistry } from './session-registry.js';
+
+export interface GatewayLimits {
+  maxFrameBytes: number;
+  /** Connections whose TLS handshake has not finished; more are dropped at once. */
+  maxHandshakesInFlight: number;
+  /** A connection that has not completed its handshake by then is closed (slowloris). */
+  handshakeTimeoutMs: number;
+  /** An authenticated connection must send DeviceInfo (Hello) by then. */
+  helloTimeoutMs: number;
+  /** Sustained frames per second per session, and the burst above it. */
+  framesPerSecond: number;
+  frameBurst: number;
+  maxBufferedBytes: number;
+}
+
+export const DEFAULT_GATEWAY_LIMITS: GatewayLimits = {
+  maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+  maxHandshakesInFlight: 512,
+  handshakeTimeoutMs: 10_000,
+  helloTimeoutMs: 10_000,
+  framesPerSecond: 50,
+  frameBurst: 200,
+  maxBufferedBytes: 4 * 1024 * 1024,
+};
 
 export interface DeviceServerOptions {
   tls: { certPem: string; keyPem: string; caPem: string };
@@ -17,17 +45,12 @@ export interface DeviceServerOptions {
   isCurrentCertificate(device: string, serial: string): boolean;
   heartbeatIntervalMs: number;
   heartbeatTimeoutMs: number;
-  maxFrameBytes?: number;
+  limits?: Partial<GatewayLimits>;
   logger: Logger;
+  /** Messages a session sends that the server itself does not handle (logs, publishes, status). */
+  onDeviceMessage?(session: SessionInfo, envelope: Envelope): void;
   onHeartbeat?(session: SessionInfo): void;
   onDeviceInfo?(session: SessionInfo): void;
-}
-
-export interface DeviceServerStats {
-  handshakesRejected: number;
-  sessionsAccepted: number;
-  protocolErrors: number;
-  framesReceived: number;
 }
 
 /** Node prints serials in upper-case hex, possibly with leading zeros; the PKI records lower-case. */
@@ -35,11 +58,37 @@ export function normalizeSerial(serial: string): string {
   return serial.toLowerCase().replace(/^0+(?=.)/, '');
 }
 
+/** Token bucket: `take()` is false once a session sends faster than its rate plus burst. */
+class FrameBudget {
+  private tokens: number;
+  private last = performance.now();
+  constructor(
+    private readonly rate: number,
+    private readonly burst: number,
+  ) {
+    this.tokens = burst;
+  }
+  take(): boolean {
+    const now = performance.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.rate);
+    this.last = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
+
 export class DeviceServer {
   readonly server: tls.Server;
-  readonly stats: DeviceServerStats = { handshakesRejected: 0, sessionsAccepted: 0, protocolErrors: 0, framesReceived: 0 };
+  readonly metrics = new GatewayMetrics();
+  readonly limits: GatewayLimits;
+  private handshakesInFlight = 0;
+  private readonly connections = new Set<net.Socket>();
+  /** Settles a connection's in-flight handshake, keyed by remote address and port. */
+  private readonly handshaking = new Map<string, () => void>();
 
   constructor(private readonly options: DeviceServerOptions) {
+    this.limits = { ...DEFAULT_GATEWAY_LIMITS, ...options.limits };
     this.server = tls.createServer({
       cert: options.tls.certPem,
       key: options.tls.keyPem,
@@ -47,12 +96,46 @@ export class DeviceServer {
       requestCert: true,
       rejectUnauthorized: true,
       minVersion: 'TLSv1.2', // mbedTLS devices may not offer 1.3
-      handshakeTimeout: 10_000,
+      handshakeTimeout: this.limits.handshakeTimeoutMs,
     });
+    // 'connection' fires for the raw TCP socket, before any TLS work is spent on it.
+    this.server.on('connection', (raw: net.Socket) => this.admit(raw));
     this.server.on('secureConnection', (socket) => this.accept(socket));
     this.server.on('tlsClientError', (err, socket) => {
-      this.stats.handshakesRejected++;
-      options.logger.warn('TLS handshake refused', { remote: socket.remoteAddress, error: err.message });
+      this.metrics.handshakesRejected++;
+      options.logger.debug('TLS handshake failed', { remote: socket.remoteAddress, error: err.message });
+    });
+  }
+
+  get inFlightHandshakes(): number {
+    return this.handshakesInFlight;
+  }
+
+  private admit(raw: net.Socket): void {
+    if (this.handshakesInFlight >= this.limits.maxHandshakesInFlight) {
+      this.metrics.handshakesShed++;
+      raw.destroy();
+      return;
+    }
+    this.metrics.handshakesStarted++;
+    this.handshakesInFlight++;
+    this.connections.add(raw);
+    const key = `${raw.remoteAddress}:${raw.remotePort}`;
+    // Node's own handshakeTimeout does not fire for a client that never sends a byte.
+    const slowloris = setTimeout(() => {
+      this.metrics.handshakesRejected++;
+      raw.destroy();
+    }, this.limits.handshakeTimeoutMs);
+    const settle = () => {
+      if (this.handshaking.get(key) !== settle) return;
+      clearTimeout(slowloris);
+      this.handshaking.delete(key);
+      this.handshakesInFlight--;
+    };
+    this.handshaking.set(key, settle);
+    raw.once('close', () => {
+      settle();
+      this.connections.delete(raw);
     });
   }
 
@@ -68,24 +151,27 @@ export class DeviceServer {
   }
 
   private accept(socket: tls.TLSSocket): void {
+    this.handshaking.get(`${socket.remoteAddress}:${socket.remotePort}`)?.();
     const { logger, registry } = this.options;
     const peer = socket.getPeerCertificate();
     const device = typeof peer.subject?.CN === 'string' ? peer.subject.CN : undefined;
     const serial = peer.serialNumber ? normalizeSerial(peer.serialNumber) : '';
-    if (!device || !serial) {
-      this.stats.handshakesRejected++;
-      logger.warn('certificate without CN or serial', { remote: socket.remoteAddress });
+    if (!device || !serial || !this.options.isCurrentCertificate(device, serial)) {
+      this.metrics.handshakesRejected++;
+      logger.warn('certificate refused: unknown, revoked or superseded', {
+        device,
+        serial,
+        remote: socket.remoteAddress,
+      });
       socket.destroy();
       return;
     }
-    if (!this.options.isCurrentCertificate(device, serial)) {
-      this.stats.handshakesRejected++;
-      logger.warn('revoked or superseded certificate refused', { device, serial });
-      socket.destroy();
-      return;
-    }
-    this.stats.sessionsAccepted++;
-    const connection = new ProtocolConnection(socket, this.options.maxFrameBytes);
+    this.metrics.handshakesCompleted++;
+    const connection = new ProtocolConnection(
+      socket,
+      { maxFrameBytes: this.limits.maxFrameBytes, maxBufferedBytes: this.limits.maxBufferedBytes },
+      device,
+    );
     const info: SessionInfo = {
       device,
       certSerial: serial,
@@ -95,13 +181,15 @@ export class DeviceServer {
     };
     const session: SessionHandle = {
       info,
+      request: (body, requestOptions) => connection.request(body, requestOptions),
       close: (reason) => {
         logger.info('closing session', { device, reason });
         socket.destroy();
       },
     };
+    const budget = new FrameBudget(this.limits.framesPerSecond, this.limits.frameBurst);
     let registered = false;
-    let watchdog = setTimeout(() => session.close('no heartbeat'), this.options.heartbeatTimeoutMs);
+    let watchdog = setTimeout(() => session.close('no DeviceInfo (Hello)'), this.limits.helloTimeoutMs);
     const feedWatchdog = () => {
       clearTimeout(watchdog);
       watchdog = setTimeout(() => session.close('heartbeat timeout'), this.options.heartbeatTimeoutMs);
@@ -109,28 +197,53 @@ export class DeviceServer {
     const register = () => {
       if (registered) return;
       registered = true;
+      this.metrics.sessionsAccepted++;
       const previous = registry.add(session);
-      if (previous) previous.close(`replaced by a new connection from ${info.remoteAddress}`);
+      if (previous) {
+        this.metrics.sessionsReplaced++;
+        logger.warn('device connected again; replacing its older session', {
+          device,
+          old: previous.info.remoteAddress,
+          new: info.remoteAddress,
+        });
+        previous.close(`replaced by a new connection from ${info.remoteAddress}`);
+      }
       logger.info('device session up', { device, remote: info.remoteAddress, serial });
     };
 
     connection.on('message', (envelope: Envelope) => {
-      this.stats.framesReceived++;
-      feedWatchdog();
+      this.metrics.framesIn++;
+      if (!budget.take()) {
+        this.metrics.floodsClosed++;
+        session.close(`more than ${this.limits.framesPerSecond} frames/s`);
+        return;
+      }
+      if (registered || envelope.body.type === 'DeviceInfo') feedWatchdog();
       this.dispatch(connection, session, envelope, register);
     });
+    connection.on('requestCompleted', (type, ms, outcome) => this.metrics.observeRequest(type, ms, outcome));
     connection.on('protocolError', (err) => {
-      this.stats.protocolErrors++;
+      this.metrics.decodeErrors++;
       logger.warn('protocol error, closing', { device, reason: err.reason, error: err.message });
+    });
+    connection.on('slowReader', (bytes) => {
+      this.metrics.slowReadersClosed++;
+      logger.warn('device does not read; closing', { device, queuedBytes: bytes });
     });
     socket.on('error', (err) => logger.debug('socket error', { device, error: err.message }));
     socket.on('close', () => {
       clearTimeout(watchdog);
+      this.metrics.framesOut += connection.framesOut;
       if (registered && registry.remove(session, 'closed')) logger.info('device session down', { device });
     });
   }
 
-  private dispatch(connection: ProtocolConnection, session: SessionHandle, envelope: Envelope, register: () => void) {
+  private dispatch(
+    connection: ProtocolConnection,
+    session: SessionHandle,
+    envelope: Envelope,
+    register: () => void,
+  ) {
     const body = envelope.body;
     switch (body.type) {
       case 'DeviceInfo':
@@ -142,25 +255,39 @@ export class DeviceServer {
         };
         register();
         this.options.onDeviceInfo?.(session.info);
-        break;
+        return;
       case 'Heartbeat':
+        if (!this.isCurrent(session)) return;
         session.info.lastHeartbeat = new Date();
         connection.send(
-          { type: 'HeartbeatAck', serverTimeMs: Date.now(), heartbeatIntervalMs: this.options.heartbeatIntervalMs },
+          {
+            type: 'HeartbeatAck',
+            serverTimeMs: Date.now(),
+            heartbeatIntervalMs: this.options.heartbeatIntervalMs,
+          },
           envelope.messageId,
         );
-        if (this.options.registry.get(session.info.device) === session) this.options.onHeartbeat?.(session.info);
-        break;
+        this.options.onHeartbeat?.(session.info);
+        return;
       default:
-        // Later capabilities (deploy, logs, enrollment) hook in here; unknown-but-valid messages are ignored.
-        this.options.logger.debug('unhandled message', { device: session.info.device, type: body.type });
+        // Until its Hello, a device may say nothing else.
+        if (!this.isCurrent(session)) {
+          session.close(`${body.type} before DeviceInfo (Hello)`);
+          return;
+        }
+        this.options.onDeviceMessage?.(session.info, envelope);
     }
+  }
+
+  private isCurrent(session: SessionHandle): boolean {
+    return this.options.registry.get(session.info.device) === session;
   }
 
   /** Stops accepting and closes every session so devices reconnect elsewhere. */
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const session of this.options.registry.list()) session.close('gateway shutting down');
+    for (const raw of this.connections) raw.destroy();
     await closed;
   }
 }

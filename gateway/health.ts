@@ -25,23 +25,12 @@ export function createHealthServer(deps: {
       return;
     }
     if (url.pathname === '/metrics') {
-      const s = deps.deviceServer.stats;
-      const labels = `{gateway="${deps.gatewayName}"}`;
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
       res.end(
-        [
-          `# TYPE wasmbed_gateway_sessions gauge`,
-          `wasmbed_gateway_sessions${labels} ${deps.registry.size}`,
-          `# TYPE wasmbed_gateway_sessions_accepted_total counter`,
-          `wasmbed_gateway_sessions_accepted_total${labels} ${s.sessionsAccepted}`,
-          `# TYPE wasmbed_gateway_handshakes_rejected_total counter`,
-          `wasmbed_gateway_handshakes_rejected_total${labels} ${s.handshakesRejected}`,
-          `# TYPE wasmbed_gateway_protocol_errors_total counter`,
-          `wasmbed_gateway_protocol_errors_total${labels} ${s.protocolErrors}`,
-          `# TYPE wasmbed_gateway_frames_received_total counter`,
-          `wasmbed_gateway_frames_received_total${labels} ${s.framesReceived}`,
-          '',
-        ].join('\n'),
+        deps.deviceServer.metrics.render(deps.gatewayName, {
+          sessions: deps.registry.size,
+          handshakesInFlight: deps.deviceServer.inFlightHandshakes,
+        }),
       );
       return;
     }

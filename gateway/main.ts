@@ -3,7 +3,8 @@
  * Temporal worker on `wasmbed-gateway-<name>` for activities that need a device session.
  */
 import { Worker } from '@temporalio/worker';
-import { gatewayTaskQueue, isLoopbackHost, loadConfig } from '../common/config.js';
+import { gatewayTaskQueue, isLoopbackHost, loadConfig, paths } from '../common/config.js';
+import { ModuleStore } from '../store/module-store.js';
 import { NotFoundError } from '../common/errors.js';
 import { listen } from '../common/http-server.js';
 import { createLogger } from '../common/logger.js';
@@ -28,7 +29,10 @@ if (!isLoopbackHost(config.gateway.healthHost) && !config.web.apiToken) {
 const serverCert = platform.ca.issueServerCertificate({
   commonName: `gateway-${name}`,
   dnsNames: ['localhost', config.gateway.endpoint.replace(/:\d+$/, '')].filter((h) => !/^[\d.]+$/.test(h)),
-  ipAddresses: ['127.0.0.1', ...[config.gateway.endpoint.replace(/:\d+$/, '')].filter((h) => /^[\d.]+$/.test(h))],
+  ipAddresses: [
+    '127.0.0.1',
+    ...[config.gateway.endpoint.replace(/:\d+$/, '')].filter((h) => /^[\d.]+$/.test(h)),
+  ],
 });
 
 const registry = new SessionRegistry();
@@ -36,7 +40,8 @@ const updateDevice = (device: string, mutate: Parameters<typeof store.updateDevi
   try {
     store.updateDeviceStatus(device, mutate);
   } catch (err) {
-    if (!(err instanceof NotFoundError)) logger.warn('device status update failed', { device, error: String(err) });
+    if (!(err instanceof NotFoundError))
+      logger.warn('device status update failed', { device, error: String(err) });
   }
 };
 
@@ -53,6 +58,7 @@ const deviceServer = new DeviceServer({
   },
   heartbeatIntervalMs: config.gateway.heartbeatIntervalMs,
   heartbeatTimeoutMs: config.gateway.heartbeatTimeoutMs,
+  limits: Object.fromEntries(Object.entries(config.gateway.limits).filter(([, v]) => v !== undefined)),
   logger,
   onHeartbeat: (session) =>
     updateDevice(session.device, (s) => ({ ...s, lastHeartbeat: session.lastHeartbeat?.toISOString() })),
@@ -100,7 +106,11 @@ const worker = await Worker.create({
   connection,
   namespace: config.temporal.namespace,
   taskQueue,
-  activities: createGatewayActivities({ gatewayName: name, registry }),
+  activities: createGatewayActivities({
+    gatewayName: name,
+    registry,
+    modules: new ModuleStore(paths.modules(config.home)),
+  }),
 });
 const running = worker.run();
 ready = true;

@@ -3,6 +3,8 @@
  * the health endpoint reports it.
  */
 import { EventEmitter } from 'node:events';
+import type { Message } from '../protocol/messages.js';
+import type { RequestOptions } from '../protocol/connection.js';
 
 export interface SessionInfo {
   device: string;
@@ -16,6 +18,8 @@ export interface SessionInfo {
 
 export interface SessionHandle {
   info: SessionInfo;
+  /** Sends a request to the device and resolves with its reply; rejects with a RequestError. */
+  request(body: Message, options?: RequestOptions): Promise<Message>;
   /** Closes the connection; `reason` ends up in the gateway log. */
   close(reason: string): void;
 }

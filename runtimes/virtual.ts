@@ -57,7 +57,10 @@ export class VirtualRuntime {
     const actual = sha256File(target);
     if (actual !== expected) {
       fs.rmSync(target, { force: true });
-      throw new FirmwareError('FirmwareCorrupted', `firmware copy of ${device} has sha256 ${actual}, expected ${expected}`);
+      throw new FirmwareError(
+        'FirmwareCorrupted',
+        `firmware copy of ${device} has sha256 ${actual}, expected ${expected}`,
+      );
     }
     return { sha256: expected, bytes: data.length };
   }
@@ -83,12 +86,16 @@ export class VirtualRuntime {
     }
     const uart = fs.openSync(volumeFiles(volume).uart, 'a');
     try {
-      const child = spawn(process.execPath, ['--import', 'tsx', DEVICE_ENTRY, ...this.processMarkers(device), `--mcu-type=${mcuType}`], {
-        cwd: REPO_ROOT,
-        detached: true, // survives the worker that started it; adopted by the next one
-        stdio: ['ignore', uart, uart],
-        env: { ...process.env, WASMBED_DEVICE_NAME: device },
-      });
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', DEVICE_ENTRY, ...this.processMarkers(device), `--mcu-type=${mcuType}`],
+        {
+          cwd: REPO_ROOT,
+          detached: true, // survives the worker that started it; adopted by the next one
+          stdio: ['ignore', uart, uart],
+          env: { ...process.env, WASMBED_DEVICE_NAME: device },
+        },
+      );
       child.unref();
       if (child.pid === undefined) throw new WasmbedError('SpawnFailed', `could not start device ${device}`);
       return { pid: child.pid, adopted: false };

@@ -18,7 +18,10 @@ fs.mkdirSync(paths.logs(config.home), { recursive: true, mode: 0o700 });
 let temporal: DevServer | undefined;
 const env: NodeJS.ProcessEnv = { ...process.env, WASMBED_HOME: config.home };
 if (!config.temporal.address) {
-  logger.info('starting Temporal dev server', { port: config.temporal.devServerPort, ui: config.temporal.uiUrl });
+  logger.info('starting Temporal dev server', {
+    port: config.temporal.devServerPort,
+    ui: config.temporal.uiUrl,
+  });
   temporal = await startDevServer({
     port: config.temporal.devServerPort,
     uiPort: config.temporal.uiPort,

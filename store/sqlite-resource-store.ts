@@ -37,7 +37,9 @@ export class SqliteResourceStore implements ResourceStore {
   }
 
   private nextRevision(): number {
-    const row = this.db.prepare('UPDATE revision SET value = value + 1 WHERE id = 1 RETURNING value').get() as {
+    const row = this.db
+      .prepare('UPDATE revision SET value = value + 1 WHERE id = 1 RETURNING value')
+      .get() as {
       value: number;
     };
     return row.value;

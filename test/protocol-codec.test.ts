@@ -247,6 +247,33 @@ describe('hand-assembled envelopes', () => {
   });
 });
 
+describe('docs/protocol.md annotated examples', () => {
+  const doc = readFileSync(new URL('../docs/protocol.md', import.meta.url), 'utf8');
+  const blocks = [...doc.matchAll(/```text\nvector: ([a-z0-9-]+)\n([\s\S]*?)```/g)].map((m) => {
+    // the first column of each line (up to two spaces) is hex; continuation lines start with text
+    const bytes = m[2]!
+      .split('\n')
+      .map((line) => line.trim().split(/ {2,}/)[0] ?? '')
+      .filter((col) => /^([0-9a-f]{2})+( ([0-9a-f]{2})+)*$/.test(col))
+      .join('')
+      .replace(/ /g, '');
+    return [m[1]!, bytes] as const;
+  });
+
+  it('has one annotated example per message type', () => {
+    const types = blocks.map(([name]) => {
+      const vector = validVectors.find((v) => v.name === name);
+      expect(vector, name).toBeDefined();
+      return (fromJson(vector!.envelope) as Envelope).body.type;
+    });
+    expect(types).toEqual([...MESSAGE_TYPES]);
+  });
+
+  it.each(blocks)('example %s matches its vector byte for byte', (name, bytes) => {
+    expect(bytes).toBe(validVectors.find((v) => v.name === name)?.hex);
+  });
+});
+
 // ---------------------------------------------------------------------------------------------
 // CBOR layer
 // ---------------------------------------------------------------------------------------------

@@ -80,10 +80,14 @@ export async function startTestPlatform(options: { env?: NodeJS.ProcessEnv } = {
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
-    await waitFor(`${kind} to be ready`, () => {
-      if (child.exitCode !== null) throw new Error(`${kind} exited: ${lines.slice(-20).join('\n')}`);
-      return ready;
-    }, 60_000);
+    await waitFor(
+      `${kind} to be ready`,
+      () => {
+        if (child.exitCode !== null) throw new Error(`${kind} exited: ${lines.slice(-20).join('\n')}`);
+        return ready;
+      },
+      60_000,
+    );
     return child;
   }
 

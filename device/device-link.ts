@@ -1,0 +1,109 @@
+/**
+ * One device-side connection to a gateway: mutual TLS with the device's credentials,
+ * DeviceInfo (Hello) first, then heartbeats at the interval the gateway asks for. Requests
+ * from the gateway go to `onRequest`. Used by the virtual device and the fleet client.
+ */
+import tls from 'node:tls';
+import { ProtocolConnection } from '../protocol/connection.js';
+import type { DeviceInfo, Envelope, Message } from '../protocol/messages.js';
+import { parseEndpoint } from './memory-contract.js';
+
+export interface DeviceCredentialsPem {
+  certPem: string;
+  keyPem: string;
+  caPem: string;
+}
+
+export interface DeviceLinkOptions {
+  endpoint: string;
+  credentials: DeviceCredentialsPem;
+  deviceInfo: () => Omit<DeviceInfo, 'type'>;
+  /** Answers a gateway request; return undefined to stay silent (tests of timeouts). */
+  onRequest?: (body: Message, link: DeviceLink) => Message | undefined | Promise<Message | undefined>;
+  onEstablished?: (link: DeviceLink) => void;
+  log?: (line: string) => void;
+  bootedAt?: number;
+  /** TLS session to resume (fleet benchmarks); the new one is reported through onSession. */
+  session?: Buffer;
+  onSession?: (session: Buffer) => void;
+}
+
+export class DeviceLink {
+  readonly socket: tls.TLSSocket;
+  readonly connection: ProtocolConnection;
+  /** Resolves when the link closes, with whether the TLS session was ever established. */
+  readonly closed: Promise<boolean>;
+  private heartbeatTimer?: NodeJS.Timeout;
+  private heartbeatIntervalMs = 5000;
+  private established = false;
+
+  constructor(private readonly options: DeviceLinkOptions) {
+    const { host, port } = parseEndpoint(options.endpoint);
+    const log = options.log ?? (() => {});
+    this.socket = tls.connect({
+      host,
+      port,
+      cert: options.credentials.certPem,
+      key: options.credentials.keyPem,
+      ca: [options.credentials.caPem],
+      servername: /^[\d.]+$/.test(host) || host.includes(':') ? undefined : host,
+      minVersion: 'TLSv1.2',
+      session: options.session,
+    });
+    if (options.onSession) this.socket.on('session', options.onSession);
+    this.connection = new ProtocolConnection(this.socket, {}, 'gateway');
+    this.socket.once('secureConnect', () => {
+      this.established = true;
+      log(`connected to ${options.endpoint} (${this.socket.getProtocol()})`);
+      this.connection.send({ type: 'DeviceInfo', ...options.deviceInfo() });
+      this.heartbeat();
+      options.onEstablished?.(this);
+    });
+    this.connection.on('message', (envelope) => void this.onMessage(envelope));
+    this.connection.on('protocolError', (err) => log(`protocol error from gateway: ${err.message}`));
+    this.socket.on('error', (err) => log(`link error: ${err.message}`));
+    this.closed = new Promise((resolve) =>
+      this.socket.once('close', () => {
+        clearTimeout(this.heartbeatTimer);
+        if (this.established) log('disconnected');
+        resolve(this.established);
+      }),
+    );
+  }
+
+  private heartbeat(): void {
+    this.connection.send({ type: 'Heartbeat', uptimeMs: Date.now() - (this.options.bootedAt ?? Date.now()) });
+    clearTimeout(this.heartbeatTimer);
+    this.heartbeatTimer = setTimeout(() => this.heartbeat(), this.heartbeatIntervalMs);
+  }
+
+  private async onMessage(envelope: Envelope): Promise<void> {
+    const body = envelope.body;
+    if (body.type === 'HeartbeatAck') {
+      if (body.heartbeatIntervalMs > 0 && body.heartbeatIntervalMs !== this.heartbeatIntervalMs) {
+        // The gateway sets the pace: re-arm now, or a longer default would outlast its watchdog.
+        this.heartbeatIntervalMs = body.heartbeatIntervalMs;
+        clearTimeout(this.heartbeatTimer);
+        this.heartbeatTimer = setTimeout(() => this.heartbeat(), this.heartbeatIntervalMs);
+      }
+      return;
+    }
+    if (body.type === 'RequestDeviceInfo' && !this.options.onRequest) {
+      this.connection.send({ type: 'DeviceInfo', ...this.options.deviceInfo() }, envelope.messageId);
+      return;
+    }
+    const reply = await this.options.onRequest?.(body, this);
+    if (reply) this.connection.send(reply, envelope.messageId);
+  }
+
+  /** Sends a device-initiated message (Log, Publish, ApplicationStatus). */
+  send(body: Message): void {
+    this.connection.send(body);
+  }
+
+  close(): void {
+    clearTimeout(this.heartbeatTimer);
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+  }
+}
