@@ -8,7 +8,11 @@ export interface BackoffOptions {
   capMs: number;
 }
 
-export function backoffDelay(attempt: number, options: BackoffOptions, random: () => number = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  options: BackoffOptions,
+  random: () => number = Math.random,
+): number {
   const ceiling = Math.min(options.capMs, options.baseMs * 2 ** Math.min(attempt, 30));
   return Math.floor(random() * ceiling);
 }

@@ -29,7 +29,9 @@ process.on('SIGINT', shutdown);
 device.run().then(
   () => process.exit(0),
   (err) => {
-    process.stderr.write(`device ${values.device} halted: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(
+      `device ${values.device} halted: ${err instanceof Error ? err.message : String(err)}\n`,
+    );
     process.exit(1);
   },
 );

@@ -49,7 +49,8 @@ export function parseEndpoint(endpoint: string): { host: string; port: number } 
 export function encodeEndpointBlock(endpoint: string): Buffer {
   parseEndpoint(endpoint);
   const text = Buffer.from(endpoint, 'ascii');
-  if (text.length > MAX_ENDPOINT_LENGTH) throw new MemoryBlockError('endpoint', 'endpoint longer than 255 bytes');
+  if (text.length > MAX_ENDPOINT_LENGTH)
+    throw new MemoryBlockError('endpoint', 'endpoint longer than 255 bytes');
   const block = Buffer.alloc(8 + text.length + 4);
   block.writeUInt32LE(ENDPOINT_MAGIC, 0);
   block.writeUInt16LE(BLOCK_VERSION, 4);
@@ -87,7 +88,9 @@ export function decodeEndpointBlock(memory: Buffer, offset: number): string {
  * The lengths exclude the NUL terminators, which mbedTLS's PEM parser needs.
  */
 export function encodeCredentialsBlock(credentials: DeviceCredentials): Buffer {
-  const parts = [credentials.certPem, credentials.keyPem, credentials.caPem].map((p) => Buffer.from(p, 'ascii'));
+  const parts = [credentials.certPem, credentials.keyPem, credentials.caPem].map((p) =>
+    Buffer.from(p, 'ascii'),
+  );
   const bodyLength = parts.reduce((sum, p) => sum + p.length + 1, 0);
   const block = Buffer.alloc(20 + bodyLength + 4);
   if (CREDENTIALS_BLOCK_ADDRESS + block.length > CREDENTIALS_BLOCK_END) {
@@ -108,12 +111,14 @@ export function encodeCredentialsBlock(credentials: DeviceCredentials): Buffer {
 export function decodeCredentialsBlock(memory: Buffer, offset: number): DeviceCredentials {
   const limit = Math.min(memory.length, offset + (CREDENTIALS_BLOCK_END - CREDENTIALS_BLOCK_ADDRESS));
   if (limit < offset + 24) throw new MemoryBlockError('credentials', 'memory too small');
-  if (memory.readUInt32LE(offset) !== CREDENTIALS_MAGIC) throw new MemoryBlockError('credentials', 'bad magic');
+  if (memory.readUInt32LE(offset) !== CREDENTIALS_MAGIC)
+    throw new MemoryBlockError('credentials', 'bad magic');
   const version = memory.readUInt16LE(offset + 4);
   if (version !== BLOCK_VERSION) throw new MemoryBlockError('credentials', `unsupported version ${version}`);
   const lengths = [0, 1, 2].map((i) => memory.readUInt32LE(offset + 8 + 4 * i));
   const bodyLength = lengths.reduce((sum, l) => sum + l + 1, 0);
-  if (offset + 20 + bodyLength + 4 > limit) throw new MemoryBlockError('credentials', 'lengths exceed the block');
+  if (offset + 20 + bodyLength + 4 > limit)
+    throw new MemoryBlockError('credentials', 'lengths exceed the block');
   const end = offset + 20 + bodyLength;
   if (zlib.crc32(memory.subarray(offset, end)) !== memory.readUInt32LE(end)) {
     throw new MemoryBlockError('credentials', 'CRC mismatch');

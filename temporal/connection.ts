@@ -19,7 +19,10 @@ function tlsOptions(config: TemporalConfig) {
 
 function requireAddress(config: TemporalConfig): string {
   if (!config.address) {
-    throw new WasmbedError('TemporalAddressMissing', 'TEMPORAL_ADDRESS is not set and no dev server was started');
+    throw new WasmbedError(
+      'TemporalAddressMissing',
+      'TEMPORAL_ADDRESS is not set and no dev server was started',
+    );
   }
   return config.address;
 }

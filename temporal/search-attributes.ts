@@ -5,7 +5,10 @@
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 
 export const DEVICE_ATTRIBUTE = defineSearchAttributeKey('WasmbedDevice', SearchAttributeType.KEYWORD);
-export const APPLICATION_ATTRIBUTE = defineSearchAttributeKey('WasmbedApplication', SearchAttributeType.KEYWORD);
+export const APPLICATION_ATTRIBUTE = defineSearchAttributeKey(
+  'WasmbedApplication',
+  SearchAttributeType.KEYWORD,
+);
 export const PHASE_ATTRIBUTE = defineSearchAttributeKey('WasmbedPhase', SearchAttributeType.KEYWORD);
 
 export const SEARCH_ATTRIBUTES = [DEVICE_ATTRIBUTE, APPLICATION_ATTRIBUTE, PHASE_ATTRIBUTE];

@@ -36,11 +36,16 @@ it('adds a device from the page and shows it reach Connected live, step by step'
   await page.click('#add-device');
 
   const phases = new Set<string>();
-  await waitFor('ui-dev-1 row Connected', async () => {
-    const phase = await phaseOf('ui-dev-1');
-    if (phase) phases.add(phase);
-    return phase === 'Connected';
-  }, 60_000, 50);
+  await waitFor(
+    'ui-dev-1 row Connected',
+    async () => {
+      const phase = await phaseOf('ui-dev-1');
+      if (phase) phases.add(phase);
+      return phase === 'Connected';
+    },
+    60_000,
+    50,
+  );
   expect([...phases].some((p) => p === 'Pending' || p === 'Provisioning')).toBe(true);
   expect(navigations).toEqual([]); // no reload: htmx swapped the rows in place
 
@@ -88,6 +93,7 @@ it('offers Retry on a Failed device, and the new run picks up where the failed o
   await page.click('tr[data-device="ui-retry"] button:has-text("Retry")'); // …and presses Retry
   await waitFor('ui-retry Connected', async () => (await phaseOf('ui-retry')) === 'Connected', 60_000);
   const runs = [];
-  for await (const run of platform.client.workflow.list({ query: `WorkflowId = "provision-ui-retry"` })) runs.push(run);
+  for await (const run of platform.client.workflow.list({ query: `WorkflowId = "provision-ui-retry"` }))
+    runs.push(run);
   expect(runs.map((r) => r.status.name).sort()).toEqual(['COMPLETED', 'FAILED']);
 });

@@ -30,13 +30,17 @@ async function getDevice(name: string): Promise<Device | undefined> {
 }
 
 async function waitForPhase(name: string, phase: string, timeoutMs = 60_000): Promise<Device> {
-  return waitFor(`${name} to be ${phase}`, async () => {
-    const device = await getDevice(name);
-    if (device?.status.phase === 'Failed' && phase !== 'Failed') {
-      throw new Error(`device failed: ${device.status.message}`);
-    }
-    return device?.status.phase === phase ? device : undefined;
-  }, timeoutMs);
+  return waitFor(
+    `${name} to be ${phase}`,
+    async () => {
+      const device = await getDevice(name);
+      if (device?.status.phase === 'Failed' && phase !== 'Failed') {
+        throw new Error(`device failed: ${device.status.message}`);
+      }
+      return device?.status.phase === phase ? device : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 function certificates() {
@@ -56,11 +60,16 @@ describe('provisioning a virtual device', () => {
     expect(created.body).toEqual({ name: 'dev-1', workflowId: 'provision-dev-1' });
 
     const seen = new Set<string>();
-    const connected = await waitFor('dev-1 Connected', async () => {
-      const device = await getDevice('dev-1');
-      if (device) seen.add(device.status.phase);
-      return device?.status.phase === 'Connected' ? device : undefined;
-    }, 60_000, 20);
+    const connected = await waitFor(
+      'dev-1 Connected',
+      async () => {
+        const device = await getDevice('dev-1');
+        if (device) seen.add(device.status.phase);
+        return device?.status.phase === 'Connected' ? device : undefined;
+      },
+      60_000,
+      20,
+    );
     expect(seen.has('Provisioning') || seen.has('Pending')).toBe(true);
     expect(connected.spec.mcuType).toBe('Stm32F746gDisco');
     expect(connected.status.gateway?.name).toBe('gateway-0');
@@ -89,7 +98,9 @@ describe('provisioning a virtual device', () => {
     // The firmware image in the volume is the verified copy; the memory image holds the endpoint.
     const volume = paths.volume(platform.home, 'dev-1');
     expect(fs.existsSync(path.join(volume, 'firmware.img'))).toBe(true);
-    expect(fs.readFileSync(path.join(volume, 'memory.bin')).includes(`127.0.0.1:${platform.gatewayPort}`)).toBe(true);
+    expect(
+      fs.readFileSync(path.join(volume, 'memory.bin')).includes(`127.0.0.1:${platform.gatewayPort}`),
+    ).toBe(true);
     expect(platform.deviceProcesses('dev-1')).toHaveLength(1);
 
     // The workflow is findable in Temporal by its ID and by the custom search attribute.
@@ -117,7 +128,12 @@ describe('provisioning a virtual device', () => {
     const caPem = fs.readFileSync(path.join(paths.pki(platform.home), 'ca.crt'), 'utf8');
     const handshake = (options: tls.ConnectionOptions) =>
       new Promise<'connected' | 'refused'>((resolve) => {
-        const socket = tls.connect({ host: '127.0.0.1', port: platform.gatewayPort, ca: [caPem], ...options });
+        const socket = tls.connect({
+          host: '127.0.0.1',
+          port: platform.gatewayPort,
+          ca: [caPem],
+          ...options,
+        });
         // With TLS 1.3 the server's verdict on our certificate arrives after secureConnect,
         // so a refused client sees its socket closed or reset instead of a working session.
         let settled = false;
@@ -128,7 +144,10 @@ describe('provisioning a virtual device', () => {
           resolve(result);
         };
         socket.on('secureConnect', () => {
-          setTimeout(() => done(socket.destroyed || socket.readyState !== 'open' ? 'refused' : 'connected'), 500);
+          setTimeout(
+            () => done(socket.destroyed || socket.readyState !== 'open' ? 'refused' : 'connected'),
+            500,
+          );
         });
         socket.on('error', () => done('refused'));
         socket.on('close', () => done('refused'));
@@ -208,7 +227,10 @@ describe('provisioning a virtual device', () => {
     const res = await platform.api('DELETE', '/api/v1/devices/dev-1');
     expect(res.status).toBe(202);
     expect(res.body.workflowId).toBe('deprovision-dev-1');
-    await waitFor('dev-1 to disappear', async () => (await platform.api('GET', '/api/v1/devices/dev-1')).status === 404);
+    await waitFor(
+      'dev-1 to disappear',
+      async () => (await platform.api('GET', '/api/v1/devices/dev-1')).status === 404,
+    );
     await platform.client.workflow.getHandle('deprovision-dev-1').result();
 
     expect(platform.deviceProcesses('dev-1')).toHaveLength(0);

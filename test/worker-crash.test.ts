@@ -42,11 +42,15 @@ it('finishes provisioning after the worker is killed with SIGKILL mid-way', asyn
   await platform.start('orchestrator');
   await platform.start('gateway');
 
-  await waitFor('crash-1 Connected', async () => {
-    const d = await device('crash-1');
-    if (d.status.phase === 'Failed') throw new Error(d.status.message);
-    return d.status.phase === 'Connected';
-  }, 90_000);
+  await waitFor(
+    'crash-1 Connected',
+    async () => {
+      const d = await device('crash-1');
+      if (d.status.phase === 'Failed') throw new Error(d.status.message);
+      return d.status.phase === 'Connected';
+    },
+    90_000,
+  );
   await platform.client.workflow.getHandle('provision-crash-1').result();
 
   expect(platform.deviceProcesses('crash-1')).toHaveLength(1);
