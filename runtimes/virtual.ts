@@ -30,7 +30,11 @@ function writeAtomically(file: string, data: Buffer | string, mode = 0o600): voi
 }
 
 export class VirtualRuntime {
-  constructor(private readonly home: string) {}
+  /** `deviceEntry`: the device program, a bundle from ensureDeviceBundle() or device/main.ts (run through tsx). */
+  constructor(
+    private readonly home: string,
+    private readonly deviceEntry: string = DEVICE_ENTRY,
+  ) {}
 
   volumeOf(device: string): string {
     return paths.volume(this.home, device);
@@ -86,9 +90,10 @@ export class VirtualRuntime {
     }
     const uart = fs.openSync(volumeFiles(volume).uart, 'a');
     try {
+      const loader = this.deviceEntry.endsWith('.ts') ? ['--import', 'tsx'] : [];
       const child = spawn(
         process.execPath,
-        ['--import', 'tsx', DEVICE_ENTRY, ...this.processMarkers(device), `--mcu-type=${mcuType}`],
+        [...loader, this.deviceEntry, ...this.processMarkers(device), `--mcu-type=${mcuType}`],
         {
           cwd: REPO_ROOT,
           detached: true, // survives the worker that started it; adopted by the next one

@@ -8,6 +8,7 @@ import { createLogger } from '../common/logger.js';
 import { onShutdown } from '../common/shutdown.js';
 import { createOrchestratorActivities } from '../activities/orchestrator.js';
 import { openPlatform } from '../platform/context.js';
+import { ensureDeviceBundle } from '../runtimes/device-bundle.js';
 import { VirtualRuntime } from '../runtimes/virtual.js';
 import { connectClient, connectWorker } from '../temporal/connection.js';
 import { ensureWorkflowBundle } from '../temporal/workflow-bundle.js';
@@ -27,7 +28,7 @@ const worker = await Worker.create({
     store: platform.store,
     certificates: platform.certificates,
     caPem: platform.ca.certPem,
-    runtime: new VirtualRuntime(config.home),
+    runtime: new VirtualRuntime(config.home, await ensureDeviceBundle()),
     client,
     logger,
     gatewayStaleMs: 10_000,

@@ -1,6 +1,7 @@
-// Bundles the workflow code once for every worker the suites start (see temporal/workflow-bundle.ts).
+// Bundles the workflow code and the virtual device once for every process the suites start.
+import { ensureDeviceBundle } from '../../runtimes/device-bundle.js';
 import { ensureWorkflowBundle } from '../../temporal/workflow-bundle.js';
 
 export default async function setup(): Promise<void> {
-  await ensureWorkflowBundle();
+  await Promise.all([ensureWorkflowBundle(), ensureDeviceBundle()]);
 }
