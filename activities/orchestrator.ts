@@ -74,19 +74,19 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
   /** Runs one provisioning step and records it on the device so the dashboard can show it. */
   async function step<T>(device: string, name: string, work: () => Promise<T> | T): Promise<T> {
     const startedAt = new Date().toISOString();
-    store.updateDeviceStatus(device, (s) =>
+    store.updateStatus('Device', device, (s) =>
       setStep(s, name, { state: 'Running', startedAt, message: undefined }),
     );
     try {
       const result = await work();
-      store.updateDeviceStatus(device, (s) =>
+      store.updateStatus('Device', device, (s) =>
         setStep(s, name, { state: 'Succeeded', finishedAt: new Date().toISOString() }),
       );
       return result;
     } catch (err) {
       const attempt = Context.current().info.attempt;
       const message = err instanceof Error ? err.message : String(err);
-      store.updateDeviceStatus(device, (s) =>
+      store.updateStatus('Device', device, (s) =>
         setStep(s, name, { state: 'Running', message: `attempt ${attempt}: ${message}` }),
       );
       if (err instanceof ValidationError) throw invalidInput(err);
@@ -96,14 +96,20 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
 
   return {
     async beginProvisioning(device: string, spec: DeviceSpec, workflowId: string): Promise<void> {
-      if (!store.getDevice(device)) {
+      if (!store.get('Device', device)) {
         try {
-          store.createDevice(device, spec);
+          store.create(
+            'Device',
+            device,
+            spec,
+            { phase: 'Pending', conditions: [], apps: {} },
+            spec.labels ?? {},
+          );
         } catch (err) {
           if (!(err instanceof AlreadyExistsError)) throw err;
         }
       }
-      store.updateDeviceStatus(device, (s) => ({
+      store.updateStatus('Device', device, (s) => ({
         ...s,
         phase: s.phase === 'Connected' ? s.phase : 'Provisioning',
         workflowId,
@@ -120,7 +126,7 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
           spkiSha256: record.spkiSha256,
           notAfter: record.notAfter,
         };
-        store.updateDeviceStatus(device, (s) => ({ ...s, identity }));
+        store.updateStatus('Device', device, (s) => ({ ...s, identity }));
         return identity;
       });
     },
@@ -135,7 +141,7 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
 
     async startEmulator(device: string): Promise<{ pid: number; adopted: boolean }> {
       return step(device, 'startEmulator', () => {
-        const spec = store.getDevice(device)?.spec;
+        const spec = store.get('Device', device)?.spec;
         if (!spec) throw new NotFoundError('Device', device);
         const result = runtime.start(device, spec.mcuType);
         logger.info(result.adopted ? 'adopted running device' : 'started device', {
@@ -150,7 +156,7 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
       return step(device, 'assignGateway', () => {
         const now = Date.now();
         const ready = store
-          .listGateways()
+          .list('Gateway')
           .filter(
             (g) =>
               g.status.phase === 'Ready' && now - Date.parse(g.status.lastSeen ?? '') < deps.gatewayStaleMs,
@@ -170,7 +176,7 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
           endpoint: chosen.spec.endpoint,
           taskQueue: chosen.status.taskQueue ?? gatewayTaskQueue(chosen.metadata.name),
         };
-        store.updateDeviceStatus(device, (s) => ({
+        store.updateStatus('Device', device, (s) => ({
           ...s,
           gateway: { name: assigned.name, endpoint: assigned.endpoint },
         }));
@@ -193,7 +199,7 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
 
     /** Called by the workflow around the gateway's awaitDeviceSession. */
     async markConnected(device: string, gateway: AssignedGateway, identity: DeviceIdentity): Promise<void> {
-      store.updateDeviceStatus(device, (s) => {
+      store.updateStatus('Device', device, (s) => {
         const withStep = setStep(s, 'awaitSession', {
           state: 'Succeeded',
           finishedAt: new Date().toISOString(),
@@ -216,7 +222,7 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
 
     async markFailed(device: string, stepName: string, message: string): Promise<void> {
       try {
-        store.updateDeviceStatus(device, (s) => {
+        store.updateStatus('Device', device, (s) => {
           const withStep = setStep(s, stepName, {
             state: 'Failed',
             message,
@@ -248,7 +254,7 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
 
     async markDeprovisioning(device: string): Promise<void> {
       try {
-        store.updateDeviceStatus(device, (s) => ({ ...s, phase: 'Deprovisioning' }));
+        store.updateStatus('Device', device, (s) => ({ ...s, phase: 'Deprovisioning' }));
       } catch (err) {
         if (!(err instanceof NotFoundError)) throw err;
       }
@@ -269,7 +275,7 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
     },
 
     async deleteDevice(device: string): Promise<boolean> {
-      return store.deleteDevice(device);
+      return store.delete('Device', device);
     },
   };
 }

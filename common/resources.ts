@@ -103,5 +103,64 @@ export interface GatewayStatus {
 
 export type Gateway = Resource<GatewaySpec, GatewayStatus> & { kind: 'Gateway' };
 
-export type AnyResource = Device | Gateway;
-export type ResourceKind = AnyResource['kind'];
+export const APPLICATION_PHASES = [
+  'Pending',
+  'Deploying',
+  'Running',
+  'PartiallyRunning',
+  'Failed',
+  'RolledBack',
+  'Stopped',
+] as const;
+export type ApplicationPhase = (typeof APPLICATION_PHASES)[number];
+
+export const ROLLOUT_STRATEGIES = ['AllAtOnce', 'Rolling', 'Canary'] as const;
+export type RolloutStrategyType = (typeof ROLLOUT_STRATEGIES)[number];
+
+export interface ApplicationSpec {
+  /** The module by reference: its content hash in the module store, and its size. */
+  module: { sha256: string; size: number };
+  entry: string;
+  target: { devices?: string[]; selector?: Record<string, string>; all?: boolean };
+  strategy: {
+    type: RolloutStrategyType;
+    /** Rolling: devices updated at once. */
+    maxUnavailable: number;
+    /** Canary: devices in the first wave. */
+    canary: number;
+    /** Canary: wait for a `promote` signal after the first wave. */
+    pauseAfterCanary: boolean;
+    /** Failed devices tolerated before the rollout stops and rolls back. */
+    failureThreshold: number;
+  };
+  limits: { memoryPages: number; cpuMsPerCall: number | null };
+  env: Record<string, string>;
+  args: string[];
+}
+
+/** Per-device state of an application, as the device reports it. */
+export interface AppDeviceState {
+  state: 'Pending' | 'Deploying' | 'Running' | 'Exited' | 'Failed' | 'Stopped' | 'RolledBack';
+  error?: string | null;
+  restarts: number;
+  since: string;
+}
+
+export interface ApplicationStatus {
+  phase: ApplicationPhase;
+  devices: Record<string, AppDeviceState>;
+  counts: { targeted: number; running: number; failed: number; pending: number };
+  workflowId?: string;
+  message?: string;
+  observedGeneration?: number;
+}
+
+export type Application = Resource<ApplicationSpec, ApplicationStatus> & { kind: 'Application' };
+
+export interface KindMap {
+  Device: Device;
+  Gateway: Gateway;
+  Application: Application;
+}
+export type ResourceKind = keyof KindMap;
+export type AnyResource = KindMap[ResourceKind];

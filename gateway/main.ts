@@ -6,6 +6,7 @@ import { Worker } from '@temporalio/worker';
 import { gatewayTaskQueue, isLoopbackHost, loadConfig, paths } from '../common/config.js';
 import { ModuleStore } from '../store/module-store.js';
 import { NotFoundError } from '../common/errors.js';
+import type { DeviceStatus } from '../common/resources.js';
 import { listen } from '../common/http-server.js';
 import { createLogger } from '../common/logger.js';
 import { onShutdown } from '../common/shutdown.js';
@@ -36,9 +37,9 @@ const serverCert = platform.ca.issueServerCertificate({
 });
 
 const registry = new SessionRegistry();
-const updateDevice = (device: string, mutate: Parameters<typeof store.updateDeviceStatus>[1]) => {
+const updateDevice = (device: string, mutate: (status: DeviceStatus) => DeviceStatus) => {
   try {
-    store.updateDeviceStatus(device, mutate);
+    store.updateStatus('Device', device, mutate);
   } catch (err) {
     if (!(err instanceof NotFoundError))
       logger.warn('device status update failed', { device, error: String(err) });
@@ -90,7 +91,9 @@ const healthPort = await listen(health, config.gateway.healthHost, config.gatewa
 
 const taskQueue = gatewayTaskQueue(name);
 const reportStatus = (phase: 'Ready' | 'Unavailable') =>
-  store.upsertGateway(
+  store.upsert(
+    'Gateway',
+
     name,
     {
       endpoint: config.gateway.endpoint,

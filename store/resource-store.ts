@@ -1,29 +1,33 @@
 /**
- * The resource store: Device and Gateway resources in the shape of DESIGN.md. This is the
- * one interface the workflows' activities, the gateway and the web server use; the local
+ * The resource store: Device, Gateway and Application resources in the shape of DESIGN.md.
+ * This is the one interface the activities, the gateway and the web server use; the local
  * SQLite backend is the embedded default.
  */
-import type {
-  Device,
-  DeviceSpec,
-  DeviceStatus,
-  Gateway,
-  GatewaySpec,
-  GatewayStatus,
-} from '../common/resources.js';
+import type { KindMap, ResourceKind } from '../common/resources.js';
+
+export type SpecOf<K extends ResourceKind> = KindMap[K]['spec'];
+export type StatusOf<K extends ResourceKind> = KindMap[K]['status'];
 
 export interface ResourceStore {
-  createDevice(name: string, spec: DeviceSpec): Device;
-  getDevice(name: string): Device | undefined;
-  listDevices(): Device[];
+  /** Inserts a new resource; throws AlreadyExistsError if the name is taken. */
+  create<K extends ResourceKind>(
+    kind: K,
+    name: string,
+    spec: SpecOf<K>,
+    status: StatusOf<K>,
+    labels?: Record<string, string>,
+  ): KindMap[K];
+  /** Inserts, or replaces the spec and status of, a resource (gateways registering themselves). */
+  upsert<K extends ResourceKind>(kind: K, name: string, spec: SpecOf<K>, status: StatusOf<K>): KindMap[K];
+  get<K extends ResourceKind>(kind: K, name: string): KindMap[K] | undefined;
+  list<K extends ResourceKind>(kind: K): KindMap[K][];
   /** Read-modify-write of the status in one transaction; throws NotFoundError if absent. */
-  updateDeviceStatus(name: string, mutate: (status: DeviceStatus) => DeviceStatus): Device;
-  deleteDevice(name: string): boolean;
-
-  upsertGateway(name: string, spec: GatewaySpec, status: GatewayStatus): Gateway;
-  getGateway(name: string): Gateway | undefined;
-  listGateways(): Gateway[];
-  updateGatewayStatus(name: string, mutate: (status: GatewayStatus) => GatewayStatus): Gateway;
+  updateStatus<K extends ResourceKind>(
+    kind: K,
+    name: string,
+    mutate: (status: StatusOf<K>) => StatusOf<K>,
+  ): KindMap[K];
+  delete(kind: ResourceKind, name: string): boolean;
 
   /** Increases on every write; lets pollers skip work when nothing changed. */
   revision(): number;

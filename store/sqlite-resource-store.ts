@@ -1,17 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AlreadyExistsError, NotFoundError } from '../common/errors.js';
-import {
-  API_VERSION,
-  DEFAULT_NAMESPACE,
-  type Device,
-  type DeviceSpec,
-  type DeviceStatus,
-  type Gateway,
-  type GatewaySpec,
-  type GatewayStatus,
-  type Resource,
-} from '../common/resources.js';
-import type { ResourceStore } from './resource-store.js';
+import { API_VERSION, DEFAULT_NAMESPACE, type KindMap, type ResourceKind } from '../common/resources.js';
+import type { ResourceStore, SpecOf, StatusOf } from './resource-store.js';
 import type { SqliteDatabase } from './sqlite.js';
 
 interface Row {
@@ -45,27 +35,13 @@ export class SqliteResourceStore implements ResourceStore {
     return row.value;
   }
 
-  private read<T>(kind: string, name: string): T | undefined {
-    const row = this.db
-      .prepare('SELECT body, resource_version FROM resources WHERE kind = ? AND namespace = ? AND name = ?')
-      .get(kind, DEFAULT_NAMESPACE, name) as Row | undefined;
-    return row ? this.parse<T>(row) : undefined;
-  }
-
   private parse<T>(row: Row): T {
-    const resource = JSON.parse(row.body) as Resource<unknown, unknown>;
+    const resource = JSON.parse(row.body) as { metadata: { resourceVersion?: string } };
     resource.metadata.resourceVersion = String(row.resource_version);
     return resource as T;
   }
 
-  private list<T>(kind: string): T[] {
-    const rows = this.db
-      .prepare('SELECT body, resource_version FROM resources WHERE kind = ? AND namespace = ? ORDER BY name')
-      .all(kind, DEFAULT_NAMESPACE) as Row[];
-    return rows.map((row) => this.parse<T>(row));
-  }
-
-  private write(resource: Resource<unknown, unknown>): void {
+  private write(resource: KindMap[ResourceKind]): void {
     const rv = this.nextRevision();
     const { resourceVersion: _ignored, ...metadata } = resource.metadata;
     this.db
@@ -77,102 +53,99 @@ export class SqliteResourceStore implements ResourceStore {
     resource.metadata.resourceVersion = String(rv);
   }
 
-  createDevice(name: string, spec: DeviceSpec): Device {
+  private newResource<K extends ResourceKind>(
+    kind: K,
+    name: string,
+    spec: SpecOf<K>,
+    status: StatusOf<K>,
+    labels: Record<string, string>,
+  ): KindMap[K] {
+    return {
+      apiVersion: API_VERSION,
+      kind,
+      metadata: {
+        name,
+        namespace: DEFAULT_NAMESPACE,
+        labels,
+        uid: randomUUID(),
+        generation: 1,
+        creationTimestamp: new Date().toISOString(),
+      },
+      spec,
+      status,
+    } as unknown as KindMap[K];
+  }
+
+  get<K extends ResourceKind>(kind: K, name: string): KindMap[K] | undefined {
+    const row = this.db
+      .prepare('SELECT body, resource_version FROM resources WHERE kind = ? AND namespace = ? AND name = ?')
+      .get(kind, DEFAULT_NAMESPACE, name) as Row | undefined;
+    return row ? this.parse<KindMap[K]>(row) : undefined;
+  }
+
+  list<K extends ResourceKind>(kind: K): KindMap[K][] {
+    const rows = this.db
+      .prepare('SELECT body, resource_version FROM resources WHERE kind = ? AND namespace = ? ORDER BY name')
+      .all(kind, DEFAULT_NAMESPACE) as Row[];
+    return rows.map((row) => this.parse<KindMap[K]>(row));
+  }
+
+  create<K extends ResourceKind>(
+    kind: K,
+    name: string,
+    spec: SpecOf<K>,
+    status: StatusOf<K>,
+    labels: Record<string, string> = {},
+  ): KindMap[K] {
     return this.db
-      .transaction((): Device => {
-        if (this.read('Device', name)) throw new AlreadyExistsError('Device', name);
-        const device: Device = {
-          apiVersion: API_VERSION,
-          kind: 'Device',
-          metadata: {
-            name,
-            namespace: DEFAULT_NAMESPACE,
-            labels: spec.labels ?? {},
-            uid: randomUUID(),
-            generation: 1,
-            creationTimestamp: new Date().toISOString(),
-          },
-          spec,
-          status: { phase: 'Pending', conditions: [], apps: {} },
-        };
-        this.write(device);
-        return device;
+      .transaction((): KindMap[K] => {
+        if (this.get(kind, name)) throw new AlreadyExistsError(kind, name);
+        const resource = this.newResource(kind, name, spec, status, labels);
+        this.write(resource);
+        return resource;
       })
       .immediate();
   }
 
-  getDevice(name: string): Device | undefined {
-    return this.read<Device>('Device', name);
-  }
-
-  listDevices(): Device[] {
-    return this.list<Device>('Device');
-  }
-
-  updateDeviceStatus(name: string, mutate: (status: DeviceStatus) => DeviceStatus): Device {
+  upsert<K extends ResourceKind>(kind: K, name: string, spec: SpecOf<K>, status: StatusOf<K>): KindMap[K] {
     return this.db
-      .transaction((): Device => {
-        const device = this.read<Device>('Device', name);
-        if (!device) throw new NotFoundError('Device', name);
-        device.status = mutate(structuredClone(device.status));
-        this.write(device);
-        return device;
+      .transaction((): KindMap[K] => {
+        const existing = this.get(kind, name);
+        const resource = existing
+          ? ({ ...existing, spec, status } as KindMap[K])
+          : this.newResource(kind, name, spec, status, {});
+        this.write(resource);
+        return resource;
       })
       .immediate();
   }
 
-  deleteDevice(name: string): boolean {
+  updateStatus<K extends ResourceKind>(
+    kind: K,
+    name: string,
+    mutate: (status: StatusOf<K>) => StatusOf<K>,
+  ): KindMap[K] {
+    return this.db
+      .transaction((): KindMap[K] => {
+        const resource = this.get(kind, name);
+        if (!resource) throw new NotFoundError(kind, name);
+        (resource as { status: StatusOf<K> }).status = mutate(
+          structuredClone(resource.status as StatusOf<K>),
+        );
+        this.write(resource);
+        return resource;
+      })
+      .immediate();
+  }
+
+  delete(kind: ResourceKind, name: string): boolean {
     return this.db
       .transaction((): boolean => {
         const result = this.db
           .prepare('DELETE FROM resources WHERE kind = ? AND namespace = ? AND name = ?')
-          .run('Device', DEFAULT_NAMESPACE, name);
+          .run(kind, DEFAULT_NAMESPACE, name);
         if (result.changes > 0) this.nextRevision();
         return result.changes > 0;
-      })
-      .immediate();
-  }
-
-  upsertGateway(name: string, spec: GatewaySpec, status: GatewayStatus): Gateway {
-    return this.db
-      .transaction((): Gateway => {
-        const existing = this.read<Gateway>('Gateway', name);
-        const gateway: Gateway = {
-          apiVersion: API_VERSION,
-          kind: 'Gateway',
-          metadata: existing?.metadata ?? {
-            name,
-            namespace: DEFAULT_NAMESPACE,
-            labels: {},
-            uid: randomUUID(),
-            generation: 1,
-            creationTimestamp: new Date().toISOString(),
-          },
-          spec,
-          status,
-        };
-        this.write(gateway);
-        return gateway;
-      })
-      .immediate();
-  }
-
-  getGateway(name: string): Gateway | undefined {
-    return this.read<Gateway>('Gateway', name);
-  }
-
-  listGateways(): Gateway[] {
-    return this.list<Gateway>('Gateway');
-  }
-
-  updateGatewayStatus(name: string, mutate: (status: GatewayStatus) => GatewayStatus): Gateway {
-    return this.db
-      .transaction((): Gateway => {
-        const gateway = this.read<Gateway>('Gateway', name);
-        if (!gateway) throw new NotFoundError('Gateway', name);
-        gateway.status = mutate(structuredClone(gateway.status));
-        this.write(gateway);
-        return gateway;
       })
       .immediate();
   }

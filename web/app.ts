@@ -108,7 +108,7 @@ export function createWebApp(options: WebAppOptions): express.Express {
     res.status(202).json(await options.devices.retry(req.params.name!));
   });
   api.get('/gateways', (_req, res) => {
-    res.json({ items: options.store.listGateways() });
+    res.json({ items: options.store.list('Gateway') });
   });
   app.use('/api/v1', api);
 

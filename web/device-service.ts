@@ -19,11 +19,11 @@ export class DeviceService {
   ) {}
 
   list(): Device[] {
-    return this.store.listDevices();
+    return this.store.list('Device');
   }
 
   get(name: string): Device {
-    const device = this.store.getDevice(name);
+    const device = this.store.get('Device', name);
     if (!device) throw new NotFoundError('Device', name);
     return device;
   }
@@ -31,12 +31,18 @@ export class DeviceService {
   /** Validates, records the device as Pending and starts provisioning. Nothing is kept if the start fails. */
   async create(body: unknown): Promise<{ name: string; workflowId: string }> {
     const { name, spec } = validateDeviceCreate(body);
-    this.store.createDevice(name, spec); // throws AlreadyExistsError: the first device stays the only one
+    this.store.create(
+      'Device',
+      name,
+      spec,
+      { phase: 'Pending', conditions: [], apps: {} },
+      spec.labels ?? {},
+    ); // throws AlreadyExistsError: the first device stays the only one
     try {
       const workflowId = await this.startProvisioning(name, { name, ...spec });
       return { name, workflowId };
     } catch (err) {
-      this.store.deleteDevice(name);
+      this.store.delete('Device', name);
       throw err;
     }
   }
@@ -49,7 +55,7 @@ export class DeviceService {
         `device "${name}" is ${device.status.phase}; only Failed devices can be retried`,
       );
     }
-    this.store.updateDeviceStatus(name, (s) => ({ ...s, phase: 'Pending', message: undefined }));
+    this.store.updateStatus('Device', name, (s) => ({ ...s, phase: 'Pending', message: undefined }));
     const workflowId = await this.startProvisioning(name, { name, ...device.spec });
     return { name, workflowId };
   }
@@ -89,7 +95,7 @@ export class DeviceService {
       // A run for this device is already going: that run is the answer, not a second one.
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw wrapTemporal(err);
     }
-    this.store.updateDeviceStatus(name, (s) => ({ ...s, workflowId }));
+    this.store.updateStatus('Device', name, (s) => ({ ...s, workflowId }));
     return workflowId;
   }
 }
