@@ -21,8 +21,8 @@ const device = new VirtualDevice({
   files: volumeFiles(values.volume),
 });
 const shutdown = () => {
-  device.stop();
-  setTimeout(() => process.exit(0), 200).unref();
+  void device.stop().finally(() => process.exit(0));
+  setTimeout(() => process.exit(0), 2000).unref();
 };
 process.on('SIGTERM', shutdown);
 process.on('SIGINT', shutdown);

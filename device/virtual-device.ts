@@ -2,10 +2,14 @@
  * The virtual device: behaves like the firmware. It boots from the firmware image in its
  * volume, stays halted until the platform has written its memory blocks and released the
  * CPU, refuses to dial an endpoint block that does not validate, then holds a
- * mutual-TLS session to the gateway: DeviceInfo (Hello), heartbeats, reconnect with backoff.
+ * mutual-TLS session to the gateway: DeviceInfo (Hello), heartbeats, reconnect with backoff,
+ * and WebAssembly apps run sandboxed by the AppRuntime (they survive reconnects).
  */
 import fs from 'node:fs';
 import { errorMessage, WasmbedError } from '../common/errors.js';
+import { MCU_PROFILES, isMcuType } from '../common/mcu-profiles.js';
+import type { DeviceInfo, Message } from '../protocol/messages.js';
+import { AppRuntime, appMemoryPagesFor } from './apps/index.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { DeviceLink, type DeviceCredentialsPem } from './device-link.js';
 import { readMemoryImage } from './memory-contract.js';
@@ -22,9 +26,6 @@ export interface VirtualDeviceOptions {
   files: { firmware: string; memory: string; cpuRun: string };
   backoff?: BackoffOptions;
   log?: (line: string) => void;
-  /** Free RAM reported to the gateway; the virtual device models the MCU profile's RAM. */
-  freeMemory?: number;
-  maxAppSize?: number;
 }
 
 export function readFirmware(file: string): VirtualFirmware {
@@ -43,14 +44,33 @@ export function readFirmware(file: string): VirtualFirmware {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The largest module the virtual device accepts: half its RAM, at most 256 KiB. */
+export function maxAppSizeFor(ramBytes: number): number {
+  return Math.min(256 * 1024, Math.floor(ramBytes / 2));
+}
+
 export class VirtualDevice {
   private readonly bootedAt = Date.now();
   private stopped = false;
   private link?: DeviceLink;
   private readonly log: (line: string) => void;
+  private readonly ramBytes: number;
+  readonly apps: AppRuntime;
 
   constructor(private readonly options: VirtualDeviceOptions) {
     this.log = options.log ?? ((line) => process.stdout.write(`${new Date().toISOString()} ${line}\n`));
+    this.ramBytes = isMcuType(options.mcuType) ? MCU_PROFILES[options.mcuType].ramBytes : 256 * 1024;
+    this.apps = new AppRuntime({
+      maxMemoryPages: appMemoryPagesFor(this.ramBytes),
+      maxModuleBytes: maxAppSizeFor(this.ramBytes),
+      bootTimeMs: this.bootedAt,
+      onLog: (appId, level, message) => {
+        this.log(`[app ${appId}] ${message}`);
+        this.link?.send({ type: 'Log', appId, level, message, timestampMs: Date.now() });
+      },
+      onPublish: (appId, topic, data) => this.link?.send({ type: 'Publish', appId, topic, data }),
+      onStateChange: (appId) => this.link?.send({ type: 'ApplicationStatus', apps: this.apps.status(appId) }),
+    });
   }
 
   /** Boots and keeps the device connected until stop() is called. */
@@ -83,30 +103,59 @@ export class VirtualDevice {
   }
 
   /** One connection; resolves when it ends, with whether a session was established. */
-  private session(
-    endpoint: string,
-    credentials: DeviceCredentialsPem,
-    firmware: VirtualFirmware,
-  ): Promise<boolean> {
+  private session(endpoint: string, credentials: DeviceCredentialsPem, firmware: VirtualFirmware): Promise<boolean> {
     const link = new DeviceLink({
       endpoint,
       credentials,
       bootedAt: this.bootedAt,
       log: this.log,
-      deviceInfo: () => ({
-        firmwareVersion: firmware.firmwareVersion,
-        mcuType: this.options.mcuType,
-        freeMemory: this.options.freeMemory ?? 256 * 1024,
-        maxAppSize: this.options.maxAppSize ?? 128 * 1024,
-        wasmFeatures: firmware.wasmFeatures,
-      }),
+      deviceInfo: () => this.deviceInfo(firmware),
+      onRequest: (body) => this.handle(body, firmware),
+      // Tell the gateway what already runs here (after a reconnect, apps kept running).
+      onEstablished: (l) => {
+        const apps = this.apps.status();
+        if (apps.length > 0) l.send({ type: 'ApplicationStatus', apps });
+      },
     });
     this.link = link;
     return link.closed;
   }
 
-  stop(): void {
+  private deviceInfo(firmware: VirtualFirmware): Omit<DeviceInfo, 'type'> {
+    return {
+      firmwareVersion: firmware.firmwareVersion,
+      mcuType: this.options.mcuType,
+      // RAM of the profile less what the running apps may use.
+      freeMemory: Math.max(0, this.ramBytes - this.apps.status().filter((a) => a.state === 'Running').length * 65536),
+      maxAppSize: maxAppSizeFor(this.ramBytes),
+      wasmFeatures: firmware.wasmFeatures,
+    };
+  }
+
+  private async handle(body: Message, firmware: VirtualFirmware): Promise<Message | undefined> {
+    switch (body.type) {
+      case 'DeployApplication': {
+        const { type: _type, ...request } = body;
+        const result = await this.apps.deploy(request);
+        this.log(`deploy ${body.appId} (${body.module.length} bytes): ${result.ok ? 'ok' : result.error}`);
+        return { type: 'DeployAck', appId: body.appId, ok: result.ok, error: result.error };
+      }
+      case 'StopApplication': {
+        const result = await this.apps.remove(body.appId);
+        return { type: 'StopAck', appId: body.appId, ok: result.ok, error: result.error };
+      }
+      case 'RequestApplicationStatus':
+        return { type: 'ApplicationStatus', apps: this.apps.status(body.appId) };
+      case 'RequestDeviceInfo':
+        return { type: 'DeviceInfo', ...this.deviceInfo(firmware) };
+      default:
+        return undefined;
+    }
+  }
+
+  async stop(): Promise<void> {
     this.stopped = true;
     this.link?.close();
+    await this.apps.stopAll();
   }
 }

@@ -12,7 +12,9 @@ import { createLogger } from '../common/logger.js';
 import { onShutdown } from '../common/shutdown.js';
 import { openPlatform } from '../platform/context.js';
 import { connectWorker } from '../temporal/connection.js';
+import { DeviceLogs } from '../store/device-logs.js';
 import { createGatewayActivities } from './activities.js';
+import { createDeviceEventHandler } from './device-events.js';
 import { DeviceServer, normalizeSerial } from './device-server.js';
 import { createHealthServer } from './health.js';
 import { SessionRegistry } from './session-registry.js';
@@ -61,6 +63,7 @@ const deviceServer = new DeviceServer({
   heartbeatTimeoutMs: config.gateway.heartbeatTimeoutMs,
   limits: Object.fromEntries(Object.entries(config.gateway.limits).filter(([, v]) => v !== undefined)),
   logger,
+  onDeviceMessage: createDeviceEventHandler({ store, logs: new DeviceLogs(platform.db), logger }),
   onHeartbeat: (session) =>
     updateDevice(session.device, (s) => ({ ...s, lastHeartbeat: session.lastHeartbeat?.toISOString() })),
   onDeviceInfo: (session) =>

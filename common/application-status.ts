@@ -1,0 +1,28 @@
+/**
+ * Derives an Application's counts (and, once its rollout is over, its phase) from the
+ * per-device states. Workflow-safe: pure functions.
+ */
+import type { AppDeviceState, ApplicationStatus } from './resources.js';
+
+export function summarize(status: ApplicationStatus): ApplicationStatus {
+  const states = Object.values(status.devices);
+  const running = states.filter((d) => d.state === 'Running' || d.state === 'Exited').length;
+  const failed = states.filter((d) => d.state === 'Failed').length;
+  const pending = states.filter((d) => d.state === 'Pending' || d.state === 'Deploying').length;
+  const counts = { targeted: states.length, running, failed, pending };
+  let phase = status.phase;
+  // During a rollout the workflow owns the phase; afterwards devices may still change it.
+  if (phase === 'Running' || phase === 'PartiallyRunning') {
+    phase = failed === 0 && pending === 0 ? 'Running' : 'PartiallyRunning';
+  }
+  return { ...status, counts, phase };
+}
+
+export function deviceState(
+  state: AppDeviceState['state'],
+  error: string | null = null,
+  restarts = 0,
+  now = new Date().toISOString(),
+): AppDeviceState {
+  return { state, error, restarts, since: now };
+}
