@@ -4,7 +4,14 @@
  */
 import { ValidationError } from './errors.js';
 import { DEFAULT_MCU_TYPE, MCU_PROFILES, MCU_TYPES, isMcuType } from './mcu-profiles.js';
-import { DEVICE_RUNTIMES, type DeviceRuntime, type DeviceSpec } from './resources.js';
+import {
+  DEVICE_RUNTIMES,
+  ROLLOUT_STRATEGIES,
+  type ApplicationSpec,
+  type DeviceRuntime,
+  type DeviceSpec,
+  type RolloutStrategyType,
+} from './resources.js';
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -92,4 +99,129 @@ export function validateDeviceCreate(body: unknown): DeviceCreateInput {
   if (gateway) spec.gateway = gateway;
   if (typeof body.firmware === 'string') spec.firmware = body.firmware;
   return { name, spec };
+}
+
+export interface ApplicationCreateInput {
+  name: string;
+  /** The module as sent: base64 bytes, or a hash already in the module store. */
+  module: { base64: string } | { sha256: string };
+  entry: string;
+  target: ApplicationSpec['target'];
+  strategy: ApplicationSpec['strategy'];
+  limits: ApplicationSpec['limits'];
+  env: Record<string, string>;
+  args: string[];
+}
+
+function nonNegativeInt(field: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw new ValidationError(field, `${field} must be a non-negative integer`);
+  }
+  return value;
+}
+
+function stringRecord(field: string, value: unknown): Record<string, string> {
+  if (value === undefined) return {};
+  if (!isRecord(value)) throw new ValidationError(field, `${field} must be an object of strings`);
+  for (const [key, v] of Object.entries(value)) {
+    if (typeof v !== 'string')
+      throw new ValidationError(`${field}.${key}`, `${field}.${key} must be a string`);
+  }
+  return value as Record<string, string>;
+}
+
+/** Validates the body of `POST /api/v1/applications`; the module's bytes are checked by the caller. */
+export function validateApplicationCreate(body: unknown): ApplicationCreateInput {
+  if (!isRecord(body)) throw new ValidationError('body', 'request body must be a JSON object');
+  const name = validateDnsLabel('name', body.name);
+  let module: ApplicationCreateInput['module'];
+  if (typeof body.module === 'string' && body.module.length > 0) module = { base64: body.module };
+  else if (typeof body.moduleSha256 === 'string' && /^[0-9a-f]{64}$/.test(body.moduleSha256)) {
+    module = { sha256: body.moduleSha256 };
+  } else {
+    throw new ValidationError(
+      'module',
+      'module (base64 WebAssembly) or moduleSha256 (of an uploaded module) is required',
+    );
+  }
+  const entry = body.entry === undefined ? '_start' : body.entry;
+  if (typeof entry !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(entry)) {
+    throw new ValidationError('entry', 'entry must be the name of an exported function');
+  }
+
+  if (!isRecord(body.target)) {
+    throw new ValidationError(
+      'target',
+      'target is required: {devices: [...]}, {selector: {label: value}} or {all: true}',
+    );
+  }
+  const target: ApplicationSpec['target'] = {};
+  const forms = ['devices', 'selector', 'all'].filter(
+    (k) => (body.target as Record<string, unknown>)[k] !== undefined,
+  );
+  if (forms.length !== 1) {
+    throw new ValidationError('target', 'target must have exactly one of devices, selector or all');
+  }
+  if (body.target.devices !== undefined) {
+    if (!Array.isArray(body.target.devices) || body.target.devices.length === 0) {
+      throw new ValidationError('target.devices', 'target.devices must be a non-empty array of device names');
+    }
+    target.devices = body.target.devices.map((d, i) => validateDnsLabel(`target.devices[${i}]`, d));
+  } else if (body.target.selector !== undefined) {
+    target.selector = validateLabels('target.selector', body.target.selector);
+    if (Object.keys(target.selector).length === 0) {
+      throw new ValidationError('target.selector', 'target.selector must name at least one label');
+    }
+  } else if (body.target.all !== true) {
+    throw new ValidationError('target.all', 'target.all must be true');
+  } else {
+    target.all = true;
+  }
+
+  const s = body.strategy === undefined ? {} : body.strategy;
+  if (!isRecord(s)) throw new ValidationError('strategy', 'strategy must be an object');
+  const type = s.type ?? 'AllAtOnce';
+  if (typeof type !== 'string' || !(ROLLOUT_STRATEGIES as readonly string[]).includes(type)) {
+    throw new ValidationError(
+      'strategy.type',
+      `strategy.type must be one of ${ROLLOUT_STRATEGIES.join(', ')}`,
+    );
+  }
+  if (s.pauseAfterCanary !== undefined && typeof s.pauseAfterCanary !== 'boolean') {
+    throw new ValidationError('strategy.pauseAfterCanary', 'strategy.pauseAfterCanary must be a boolean');
+  }
+  const strategy: ApplicationSpec['strategy'] = {
+    type: type as RolloutStrategyType,
+    maxUnavailable: Math.max(1, nonNegativeInt('strategy.maxUnavailable', s.maxUnavailable, 1)),
+    canary: Math.max(1, nonNegativeInt('strategy.canary', s.canary, 1)),
+    pauseAfterCanary: s.pauseAfterCanary === true,
+    failureThreshold: nonNegativeInt('strategy.failureThreshold', s.failureThreshold, 0),
+  };
+
+  const l = body.limits === undefined ? {} : body.limits;
+  if (!isRecord(l)) throw new ValidationError('limits', 'limits must be an object');
+  const memoryPages = nonNegativeInt('limits.memoryPages', l.memoryPages, 1);
+  if (memoryPages < 1 || memoryPages > 65536) {
+    throw new ValidationError('limits.memoryPages', 'limits.memoryPages must be between 1 and 65536');
+  }
+  const cpuMsPerCall =
+    l.cpuMsPerCall === undefined || l.cpuMsPerCall === null
+      ? null
+      : nonNegativeInt('limits.cpuMsPerCall', l.cpuMsPerCall, 0);
+
+  const args = body.args === undefined ? [] : body.args;
+  if (!Array.isArray(args) || !args.every((a) => typeof a === 'string')) {
+    throw new ValidationError('args', 'args must be an array of strings');
+  }
+  return {
+    name,
+    module,
+    entry,
+    target,
+    strategy,
+    limits: { memoryPages, cpuMsPerCall },
+    env: stringRecord('env', body.env),
+    args: args as string[],
+  };
 }

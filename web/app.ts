@@ -14,10 +14,14 @@ import {
 } from '../common/errors.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import { dashboardPage, deviceRows, nameInput, type DashboardContext } from './dashboard.js';
+import type { DeviceLogs } from '../store/device-logs.js';
+import type { ApplicationService } from './application-service.js';
 import type { DeviceService } from './device-service.js';
 
 export interface WebAppOptions {
   devices: DeviceService;
+  applications: ApplicationService;
+  logs: DeviceLogs;
   store: ResourceStore;
   apiToken?: string;
   workflowUrl: (workflowId: string) => string;
@@ -58,7 +62,7 @@ export function createWebApp(options: WebAppOptions): express.Express {
   };
 
   app.disable('x-powered-by');
-  app.use(express.json({ limit: '1mb' }));
+  app.use(express.json({ limit: '4mb' })); // base64 modules
   app.use(express.urlencoded({ extended: false, limit: '64kb' }));
 
   app.get('/healthz', async (_req, res) => {
@@ -86,7 +90,8 @@ export function createWebApp(options: WebAppOptions): express.Express {
   // API: cross-site pages cannot send JSON or DELETE without a CORS preflight, which we never grant.
   const api = express.Router();
   api.use((req, res, next) => {
-    if (req.method === 'POST' && !req.is('application/json') && req.headers['content-length'] !== '0') {
+    const allowed = req.is('application/json') || (req.path === '/modules' && req.is('application/wasm'));
+    if (req.method === 'POST' && !allowed && req.headers['content-length'] !== '0') {
       res.status(415).json({ error: { code: 'UnsupportedMediaType', message: 'send application/json' } });
       return;
     }
@@ -106,6 +111,33 @@ export function createWebApp(options: WebAppOptions): express.Express {
   });
   api.post('/devices/:name/retry', async (req, res) => {
     res.status(202).json(await options.devices.retry(req.params.name!));
+  });
+  api.get('/devices/:name/logs', (req, res) => {
+    const name = req.params.name!;
+    options.devices.get(name);
+    const after = Number(req.query.after ?? 0);
+    const appId = typeof req.query.app === 'string' ? req.query.app : undefined;
+    res.json({ items: options.logs.list(name, { afterId: Number.isFinite(after) ? after : 0, appId }) });
+  });
+  api.post('/modules', express.raw({ type: 'application/wasm', limit: '2mb' }), (req, res) => {
+    if (!Buffer.isBuffer(req.body)) throw new ValidationError('body', 'send the module as application/wasm');
+    res.status(201).json(options.applications.uploadModule(req.body));
+  });
+  api.get('/applications', (_req, res) => {
+    res.json({ items: options.applications.list() });
+  });
+  api.post('/applications', async (req, res) => {
+    res.status(202).json(await options.applications.create(req.body));
+  });
+  api.get('/applications/:name', (req, res) => {
+    res.json(options.applications.get(req.params.name!));
+  });
+  api.post('/applications/:name/promote', async (req, res) => {
+    await options.applications.promote(req.params.name!);
+    res.status(202).json({ name: req.params.name });
+  });
+  api.delete('/applications/:name', async (req, res) => {
+    res.status(202).json(await options.applications.delete(req.params.name!));
   });
   api.get('/gateways', (_req, res) => {
     res.json({ items: options.store.list('Gateway') });

@@ -1,12 +1,15 @@
 /** The web process: REST API and dashboard on 127.0.0.1:3000 by default. */
 import http from 'node:http';
-import { isLoopbackHost, loadConfig } from '../common/config.js';
+import { isLoopbackHost, loadConfig, paths } from '../common/config.js';
 import { listen } from '../common/http-server.js';
 import { createLogger } from '../common/logger.js';
 import { onShutdown } from '../common/shutdown.js';
 import { openPlatform } from '../platform/context.js';
 import { connectClient, workflowUiUrl } from '../temporal/connection.js';
 import { createWebApp } from './app.js';
+import { ModuleStore } from '../store/module-store.js';
+import { DeviceLogs } from '../store/device-logs.js';
+import { ApplicationService } from './application-service.js';
 import { DeviceService } from './device-service.js';
 
 const logger = createLogger('web');
@@ -19,6 +22,8 @@ const platform = await openPlatform(config);
 const client = await connectClient(config.temporal);
 const app = createWebApp({
   devices: new DeviceService(platform.store, client),
+  applications: new ApplicationService(platform.store, new ModuleStore(paths.modules(config.home)), client),
+  logs: new DeviceLogs(platform.db),
   store: platform.store,
   apiToken: config.web.apiToken,
   workflowUrl: (id) => workflowUiUrl(config.temporal, id),

@@ -3,10 +3,12 @@
  * the store, volumes and emulators, on task queue `wasmbed-orchestrator`.
  */
 import { Worker } from '@temporalio/worker';
-import { ORCHESTRATOR_TASK_QUEUE, loadConfig } from '../common/config.js';
+import { ORCHESTRATOR_TASK_QUEUE, loadConfig, paths } from '../common/config.js';
 import { createLogger } from '../common/logger.js';
 import { onShutdown } from '../common/shutdown.js';
+import { createApplicationActivities } from '../activities/applications.js';
 import { createOrchestratorActivities } from '../activities/orchestrator.js';
+import { ModuleStore } from '../store/module-store.js';
 import { openPlatform } from '../platform/context.js';
 import { ensureDeviceBundle } from '../runtimes/device-bundle.js';
 import { VirtualRuntime } from '../runtimes/virtual.js';
@@ -24,15 +26,21 @@ const worker = await Worker.create({
   namespace: config.temporal.namespace,
   taskQueue: ORCHESTRATOR_TASK_QUEUE,
   workflowBundle: await ensureWorkflowBundle(),
-  activities: createOrchestratorActivities({
-    store: platform.store,
-    certificates: platform.certificates,
-    caPem: platform.ca.certPem,
-    runtime: new VirtualRuntime(config.home, await ensureDeviceBundle()),
-    client,
-    logger,
-    gatewayStaleMs: 10_000,
-  }),
+  activities: {
+    ...createApplicationActivities({
+      store: platform.store,
+      modules: new ModuleStore(paths.modules(config.home)),
+    }),
+    ...createOrchestratorActivities({
+      store: platform.store,
+      certificates: platform.certificates,
+      caPem: platform.ca.certPem,
+      runtime: new VirtualRuntime(config.home, await ensureDeviceBundle()),
+      client,
+      logger,
+      gatewayStaleMs: 10_000,
+    }),
+  },
 });
 const running = worker.run();
 logger.info('orchestrator worker ready', { taskQueue: ORCHESTRATOR_TASK_QUEUE, home: config.home });

@@ -1,0 +1,190 @@
+/**
+ * Apps end to end: real example modules (built from AssemblyScript), a real platform and
+ * real virtual devices. Deploy to one device, a labelled group and the whole fleet, with
+ * AllAtOnce, Rolling and Canary; a bad module never reaches a device; a failing canary
+ * rolls back by itself; a runaway app is stopped while its device stays up.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Application, Device } from '../common/resources.js';
+import { buildApps, DIST_DIR } from '../scripts/build-apps.mjs';
+import { startTestPlatform, type TestPlatform } from './support/platform.js';
+import { waitFor } from './support/wait.js';
+
+let platform: TestPlatform;
+const wasm = (name: string) => fs.readFileSync(path.join(DIST_DIR, `${name}.wasm`)).toString('base64');
+
+beforeAll(async () => {
+  await buildApps({ log: () => {} });
+  platform = await startTestPlatform();
+  const devices = [
+    { name: 'lab-1', labels: { group: 'lab' } },
+    { name: 'lab-2', labels: { group: 'lab' } },
+    { name: 'field-1', labels: { group: 'field' } },
+  ];
+  for (const d of devices) expect((await platform.api('POST', '/api/v1/devices', d)).status).toBe(202);
+  for (const d of devices) {
+    await waitFor(`${d.name} Connected`, async () => {
+      const res = await platform.api('GET', `/api/v1/devices/${d.name}`);
+      return res.body.status.phase === 'Connected';
+    });
+  }
+});
+afterAll(async () => {
+  await platform?.stop();
+});
+
+async function app(name: string): Promise<Application> {
+  return (await platform.api('GET', `/api/v1/applications/${name}`)).body as Application;
+}
+
+async function settled(name: string): Promise<Application> {
+  return waitFor(`${name} to settle`, async () => {
+    const a = await app(name);
+    return ['Running', 'PartiallyRunning', 'Failed', 'RolledBack'].includes(a.status?.phase) ? a : undefined;
+  });
+}
+
+async function logs(device: string, appId?: string): Promise<string[]> {
+  const query = appId ? `?app=${appId}` : '';
+  const res = await platform.api('GET', `/api/v1/devices/${device}/logs${query}`);
+  return res.body.items.map((e: { message: string }) => e.message);
+}
+
+describe('deploying apps', () => {
+  it('runs hello on one device and shows its output in the device log', async () => {
+    const res = await platform.api('POST', '/api/v1/applications', {
+      name: 'hello',
+      module: wasm('hello'),
+      target: { devices: ['lab-1'] },
+      env: { GREETING: 'hi from the test' },
+      args: ['one'],
+    });
+    expect(res.status).toBe(202);
+    expect(res.body.workflowId).toBe('deploy-hello');
+    const a = await settled('hello');
+    expect(a.status.phase).toBe('Running');
+    expect(Object.keys(a.status.devices)).toEqual(['lab-1']);
+    await waitFor('hello output', async () => (await logs('lab-1', 'hello')).includes('hi from the test'));
+    expect(await logs('lab-1', 'hello')).toContain('arg 0: one');
+    const device = (await platform.api('GET', '/api/v1/devices/lab-1')).body as Device;
+    expect(['Running', 'Exited']).toContain((device.status.apps.hello as { state: string }).state);
+    expect(await logs('lab-2', 'hello')).toEqual([]);
+  });
+
+  it('publishes sensor readings from a labelled group', async () => {
+    const res = await platform.api('POST', '/api/v1/applications', {
+      name: 'sensor',
+      module: wasm('sensor'),
+      target: { selector: { group: 'lab' } },
+      env: { INTERVAL_MS: '100', TOPIC: 'lab/temp' },
+    });
+    expect(res.status).toBe(202);
+    const a = await settled('sensor');
+    expect(a.status.phase).toBe('Running');
+    expect(Object.keys(a.status.devices).sort()).toEqual(['lab-1', 'lab-2']);
+    for (const device of ['lab-1', 'lab-2']) {
+      await waitFor(`${device} publishes`, async () =>
+        (await logs(device, 'sensor')).some((m) => m.startsWith('lab/temp {"channel":0')),
+      );
+    }
+  });
+
+  it('rolls blinky out to the whole fleet one device at a time', async () => {
+    const res = await platform.api('POST', '/api/v1/applications', {
+      name: 'blinky',
+      module: wasm('blinky'),
+      target: { all: true },
+      strategy: { type: 'Rolling', maxUnavailable: 1 },
+    });
+    expect(res.status).toBe(202);
+    const a = await settled('blinky');
+    expect(a.status.phase).toBe('Running');
+    expect(a.status.counts).toMatchObject({ targeted: 3, running: 3, failed: 0 });
+    // Rolling: each device's Running came after the previous one's.
+    const since = ['field-1', 'lab-1', 'lab-2'].map((d) => Date.parse(a.status.devices[d]!.since));
+    expect(since[1]).toBeGreaterThanOrEqual(since[0]!);
+    expect(since[2]).toBeGreaterThanOrEqual(since[1]!);
+  });
+
+  it('refuses a bad module before it reaches any device', async () => {
+    const garbage = await platform.api('POST', '/api/v1/applications', {
+      name: 'garbage',
+      module: Buffer.from('not wasm at all').toString('base64'),
+      target: { all: true },
+    });
+    expect(garbage.status).toBe(400);
+    expect(garbage.body.error).toMatchObject({ code: 'InvalidInput', field: 'module' });
+    expect(garbage.body.error.message).toMatch(/not valid WebAssembly/);
+
+    const noEntry = await platform.api('POST', '/api/v1/applications', {
+      name: 'no-entry',
+      module: wasm('hello'),
+      entry: 'missing',
+      target: { all: true },
+    });
+    expect(noEntry.status).toBe(400);
+    expect(noEntry.body.error.message).toMatch(/missing/);
+
+    const noTarget = await platform.api('POST', '/api/v1/applications', { name: 'x', module: wasm('hello') });
+    expect(noTarget.status).toBe(400);
+    expect(noTarget.body.error.field).toBe('target');
+
+    expect((await platform.api('GET', '/api/v1/applications/garbage')).status).toBe(404);
+    expect((await platform.api('GET', '/api/v1/devices/lab-1/logs?app=garbage')).body.items).toEqual([]);
+  });
+
+  it('rolls back a canary that traps, without touching the rest of the fleet', async () => {
+    const res = await platform.api('POST', '/api/v1/applications', {
+      name: 'faulty',
+      module: wasm('faulty'),
+      entry: 'trap',
+      target: { all: true },
+      strategy: { type: 'Canary', canary: 1, failureThreshold: 0 },
+    });
+    expect(res.status).toBe(202);
+    const a = await settled('faulty');
+    expect(a.status.phase).toBe('RolledBack');
+    expect(a.status.message).toMatch(/rolled back: 1 of 3 devices failed \(threshold 0\)/);
+    expect(a.status.message).toMatch(/unreachable/);
+    const states = Object.values(a.status.devices)
+      .map((d) => d.state)
+      .sort();
+    expect(states).toEqual(['Pending', 'Pending', 'RolledBack']);
+    // The fleet's other apps keep running.
+    expect((await app('blinky')).status.phase).toBe('Running');
+  });
+
+  it('stops a runaway app for its CPU limit while the device and its other apps keep running', async () => {
+    const res = await platform.api('POST', '/api/v1/applications', {
+      name: 'spinner',
+      module: wasm('faulty'),
+      entry: 'spin',
+      limits: { memoryPages: 1, cpuMsPerCall: 200 },
+      target: { devices: ['field-1'] },
+      strategy: { failureThreshold: 1 },
+    });
+    expect(res.status).toBe(202);
+    const a = await settled('spinner');
+    expect(a.status.devices['field-1']!.state).toBe('Failed');
+    expect(a.status.devices['field-1']!.error).toMatch(/CPU limit exceeded/);
+    const device = (await platform.api('GET', '/api/v1/devices/field-1')).body as Device;
+    expect(device.status.phase).toBe('Connected');
+    expect((device.status.apps.blinky as { state: string }).state).toBe('Running');
+  });
+
+  it('undeploys: the app stops on its devices and the Application goes', async () => {
+    const res = await platform.api('DELETE', '/api/v1/applications/sensor');
+    expect(res.status).toBe(202);
+    await waitFor(
+      'sensor gone',
+      async () => (await platform.api('GET', '/api/v1/applications/sensor')).status === 404,
+    );
+    const device = (await platform.api('GET', '/api/v1/devices/lab-1')).body as Device;
+    expect(device.status.apps.sensor).toBeUndefined();
+    const count = (await logs('lab-1', 'sensor')).length;
+    await new Promise((r) => setTimeout(r, 400));
+    expect((await logs('lab-1', 'sensor')).length).toBe(count); // no more readings
+  });
+});

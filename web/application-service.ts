@@ -1,0 +1,132 @@
+/**
+ * Application operations behind the REST API: a bad module is refused here, before any
+ * device sees it; a good one is stored by hash and rolled out by a workflow.
+ */
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { ORCHESTRATOR_TASK_QUEUE } from '../common/config.js';
+import { NotFoundError, ValidationError, WasmbedError } from '../common/errors.js';
+import type { Application } from '../common/resources.js';
+import { validateApplicationCreate } from '../common/validation.js';
+import { checkAppModule } from '../device/apps/index.js';
+import type { ModuleStore } from '../store/module-store.js';
+import type { ResourceStore } from '../store/resource-store.js';
+import { APPLICATION_ATTRIBUTE, PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
+
+export const deployWorkflowId = (app: string) => `deploy-${app}`;
+export const undeployWorkflowId = (app: string) => `undeploy-${app}`;
+
+/** Largest module accepted at all; each target's profile may allow less. */
+export const MAX_MODULE_BYTES = 1024 * 1024;
+
+export class ApplicationService {
+  constructor(
+    private readonly store: ResourceStore,
+    private readonly modules: ModuleStore,
+    private readonly client: Client,
+  ) {}
+
+  list(): Application[] {
+    return this.store.list('Application');
+  }
+
+  get(name: string): Application {
+    const app = this.store.get('Application', name);
+    if (!app) throw new NotFoundError('Application', name);
+    return app;
+  }
+
+  /** Stores a module by hash after checking it is WebAssembly an app may be. */
+  uploadModule(bytes: Uint8Array): { sha256: string; size: number } {
+    this.check(bytes, '_start', 65536, 'module');
+    return this.modules.put(bytes);
+  }
+
+  private check(bytes: Uint8Array, entry: string, memoryPages: number, field: string): void {
+    if (bytes.length > MAX_MODULE_BYTES) {
+      throw new ValidationError(field, `module is ${bytes.length} bytes; the limit is ${MAX_MODULE_BYTES}`);
+    }
+    if (!WebAssembly.validate(new Uint8Array(bytes))) throw new ValidationError(field, 'module is not valid WebAssembly');
+    const check = checkAppModule(bytes, { entry, memoryPages });
+    if (!check.ok) throw new ValidationError(field, check.error);
+  }
+
+  async create(body: unknown): Promise<{ name: string; workflowId: string }> {
+    const input = validateApplicationCreate(body);
+    let bytes: Uint8Array;
+    if ('base64' in input.module) {
+      bytes = Buffer.from(input.module.base64, 'base64');
+    } else {
+      try {
+        bytes = this.modules.get(input.module.sha256);
+      } catch (cause) {
+        throw new ValidationError('moduleSha256', `no uploaded module with sha256 ${input.module.sha256}`, {
+          cause,
+        });
+      }
+    }
+    this.check(bytes, input.entry, input.limits.memoryPages, 'module');
+    const module = this.modules.put(bytes);
+    const { name, module: _ref, ...rest } = input;
+    this.store.create(
+      'Application',
+      name,
+      { ...rest, module },
+      { phase: 'Pending', devices: {}, counts: { targeted: 0, running: 0, failed: 0, pending: 0 } },
+    );
+    const workflowId = deployWorkflowId(name);
+    try {
+      await this.client.workflow.start('deployApplication', {
+        taskQueue: ORCHESTRATOR_TASK_QUEUE,
+        workflowId,
+        args: [{ name }],
+        typedSearchAttributes: [
+          { key: APPLICATION_ATTRIBUTE, value: name },
+          { key: PHASE_ATTRIBUTE, value: 'Deploying' },
+        ],
+      });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {
+        this.store.delete('Application', name);
+        throw new WasmbedError('TemporalUnavailable', `could not start workflow: ${String(err)}`, {
+          cause: err,
+        });
+      }
+    }
+    this.store.updateStatus('Application', name, (s) => ({ ...s, workflowId }));
+    return { name, workflowId };
+  }
+
+  async promote(name: string): Promise<void> {
+    this.get(name);
+    try {
+      await this.client.workflow.getHandle(deployWorkflowId(name)).signal('promote');
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw new NotFoundError('rollout of Application', name);
+      throw err;
+    }
+  }
+
+  async delete(name: string): Promise<{ name: string; workflowId: string }> {
+    this.get(name);
+    // A rollout in progress stops first, so it cannot redeploy what we remove.
+    await this.client.workflow
+      .getHandle(deployWorkflowId(name))
+      .cancel()
+      .catch(() => undefined);
+    const workflowId = undeployWorkflowId(name);
+    try {
+      await this.client.workflow.start('undeployApplication', {
+        taskQueue: ORCHESTRATOR_TASK_QUEUE,
+        workflowId,
+        args: [{ name }],
+        typedSearchAttributes: [
+          { key: APPLICATION_ATTRIBUTE, value: name },
+          { key: PHASE_ATTRIBUTE, value: 'Stopped' },
+        ],
+      });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+    return { name, workflowId };
+  }
+}

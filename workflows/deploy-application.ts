@@ -1,0 +1,195 @@
+/**
+ * deployApplication: check the module against every target → roll out wave by wave
+ * (AllAtOnce, Rolling, Canary) through the gateway holding each device's session →
+ * per-device acks, then a short health check → Running / PartiallyRunning; once more
+ * devices fail than the threshold allows, stop and roll back what was deployed.
+ */
+import {
+  condition,
+  defineSignal,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  sleep,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { ApplicationActivities, RolloutTarget } from '../activities/applications.js';
+import type { GatewayActivities } from '../gateway/activities.js';
+import { PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
+import { rolloutWaves } from './rollout-waves.js';
+
+export const promoteSignal = defineSignal('promote');
+
+export interface DeployApplicationInput {
+  name: string;
+  /** How long after its ack an app must stay up before its device counts as healthy. */
+  healthCheckMs?: number;
+  deployTimeoutMs?: number;
+}
+
+const apps = proxyActivities<ApplicationActivities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 10 },
+});
+
+function gateway(taskQueue: string) {
+  return proxyActivities<GatewayActivities>({
+    taskQueue,
+    startToCloseTimeout: '2 minutes',
+    heartbeatTimeout: '10s',
+    // A device that is reconnecting gets a few chances; a timeout or a refusal does not.
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 3 },
+  });
+}
+
+function reason(err: unknown): string {
+  let inner = err as Error;
+  while (inner?.cause instanceof Error) inner = inner.cause;
+  return inner?.message ?? String(err);
+}
+
+export async function deployApplication(input: DeployApplicationInput): Promise<{ phase: string }> {
+  const { name } = input;
+  const healthCheckMs = input.healthCheckMs ?? 1500;
+  let promoted = false;
+  setHandler(promoteSignal, () => {
+    promoted = true;
+  });
+  upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Deploying' }]);
+
+  let plan;
+  try {
+    plan = await apps.prepareRollout(name);
+  } catch (err) {
+    await apps.setApplicationPhase(name, 'Failed', { message: reason(err) });
+    upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Failed' }]);
+    throw err;
+  }
+  const { spec, targets } = plan;
+  await apps.setApplicationPhase(name, 'Deploying', {
+    workflowId: workflowInfo().workflowId,
+    pendingDevices: targets.map((t) => t.device),
+  });
+
+  const deployed: RolloutTarget[] = [];
+  let failures = 0;
+  let firstError = '';
+
+  async function deployTo(target: RolloutTarget): Promise<boolean> {
+    const fail = async (error: string) => {
+      firstError ||= `${target.device}: ${error}`;
+      await apps.recordAppDeviceState(name, target.device, 'Failed', error);
+      return false;
+    };
+    if (!target.taskQueue) return fail('device has no gateway session');
+    await apps.recordAppDeviceState(name, target.device, 'Deploying');
+    try {
+      const ack = await gateway(target.taskQueue).deployApplication({
+        device: target.device,
+        appId: name,
+        name,
+        moduleSha256: spec.module.sha256,
+        entry: spec.entry,
+        limits: spec.limits,
+        env: spec.env,
+        args: spec.args,
+        timeoutMs: input.deployTimeoutMs,
+      });
+      deployed.push(target);
+      if (!ack.ok) return fail(ack.error ?? 'device refused the app');
+      await apps.recordAppDeviceState(name, target.device, 'Running');
+      return true;
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      return fail(reason(err));
+    }
+  }
+
+  /** After the acks, give apps a moment to crash, then ask the devices how they are. */
+  async function healthCheck(wave: RolloutTarget[], okSoFar: boolean[]): Promise<number> {
+    await sleep(healthCheckMs);
+    let failed = 0;
+    await Promise.all(
+      wave.map(async (target, i) => {
+        if (!okSoFar[i] || !target.taskQueue) return;
+        try {
+          const [app] = await gateway(target.taskQueue).queryApplicationStatus({
+            device: target.device,
+            appId: name,
+          });
+          if (app?.state === 'Failed') {
+            failed++;
+            firstError ||= `${target.device}: ${app.error}`;
+            await apps.recordAppDeviceState(name, target.device, 'Failed', app.error);
+          }
+        } catch (err) {
+          if (isCancellation(err)) throw err;
+          failed++;
+          await apps.recordAppDeviceState(name, target.device, 'Failed', reason(err));
+        }
+      }),
+    );
+    return failed;
+  }
+
+  const waves = rolloutWaves(targets, spec.strategy);
+  for (const [index, wave] of waves.entries()) {
+    const results = await Promise.all(wave.map(deployTo));
+    failures += results.filter((ok) => !ok).length;
+    failures += await healthCheck(wave, results);
+    if (failures > spec.strategy.failureThreshold) {
+      await rollBack(
+        name,
+        deployed,
+        `${failures} of ${targets.length} devices failed (threshold ${spec.strategy.failureThreshold}); first: ${firstError}`,
+      );
+      return { phase: 'RolledBack' };
+    }
+    const lastWave = index === waves.length - 1;
+    if (spec.strategy.type === 'Canary' && index === 0 && spec.strategy.pauseAfterCanary && !lastWave) {
+      await apps.setApplicationPhase(name, 'Deploying', { message: 'canary healthy; waiting for promote' });
+      await condition(() => promoted);
+      await apps.setApplicationPhase(name, 'Deploying', { message: 'promoted' });
+    }
+  }
+
+  const phase = failures === 0 ? 'Running' : 'PartiallyRunning';
+  await apps.setApplicationPhase(name, phase, { message: failures ? firstError : undefined });
+  upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: phase }]);
+  return { phase };
+}
+
+async function rollBack(name: string, deployed: RolloutTarget[], message: string): Promise<void> {
+  await Promise.all(
+    deployed.map(async (target) => {
+      try {
+        await gateway(target.taskQueue!).stopApplication({ device: target.device, appId: name });
+      } catch {
+        // A device we cannot reach keeps its state; the lifecycle workflow reconciles it later.
+      }
+      await apps.recordAppDeviceState(name, target.device, 'RolledBack');
+    }),
+  );
+  await apps.setApplicationPhase(name, 'RolledBack', { message: `rolled back: ${message}` });
+  upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'RolledBack' }]);
+}
+
+/** Stops the app on every device that has it, then forgets the Application. */
+export async function undeployApplication(input: { name: string }): Promise<void> {
+  const { name } = input;
+  upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Stopped' }]);
+  const targets = await apps.deployedTargets(name);
+  await Promise.all(
+    targets.map(async (target) => {
+      if (!target.taskQueue) return;
+      try {
+        await gateway(target.taskQueue).stopApplication({ device: target.device, appId: name });
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        // An unreachable device drops the app when it is next reconciled.
+      }
+    }),
+  );
+  await apps.forgetApplication(name);
+}
