@@ -11,14 +11,14 @@ import type { Logger } from '../common/logger.js';
 import type { DeviceIdentity, DeviceSpec, DeviceStatus, ProvisioningStep } from '../common/resources.js';
 import type { DeviceCertificates } from '../pki/index.js';
 import type { ResourceStore } from '../store/resource-store.js';
-import type { VirtualRuntime } from '../runtimes/virtual.js';
+import type { DeviceRuntimeBackend, RuntimeRegistry, StartedEmulator } from '../runtimes/runtime.js';
 import { PROVISIONING_STEPS, provisionWorkflowId } from '../workflows/provisioning-steps.js';
 
 export interface OrchestratorDeps {
   store: ResourceStore;
   certificates: DeviceCertificates;
   caPem: string;
-  runtime: VirtualRuntime;
+  runtimes: RuntimeRegistry;
   client: Client;
   logger: Logger;
   /** A gateway that has not reported for this long is not offered to new devices. */
@@ -69,7 +69,21 @@ function invalidInput(err: ValidationError): ApplicationFailure {
 }
 
 export function createOrchestratorActivities(deps: OrchestratorDeps) {
-  const { store, runtime, logger } = deps;
+  const { store, logger } = deps;
+
+  /** The backend for the device's runtime (spec.runtime). */
+  function runtimeOf(device: string): DeviceRuntimeBackend {
+    const spec = store.get('Device', device)?.spec;
+    const kind = spec?.runtime ?? 'virtual';
+    const backend = deps.runtimes[kind];
+    if (!backend) throw new ValidationError('runtime', `runtime "${kind}" is not available on this worker`);
+    return backend;
+  }
+
+  /** Deprovisioning may run after the Device is gone: fall back to the virtual runtime then. */
+  function runtimeFor(device: string): DeviceRuntimeBackend {
+    return store.get('Device', device) ? runtimeOf(device) : deps.runtimes.virtual!;
+  }
 
   /** Runs one provisioning step and records it on the device so the dashboard can show it. */
   async function step<T>(device: string, name: string, work: () => Promise<T> | T): Promise<T> {
@@ -132,22 +146,19 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
     },
 
     async prepareVolume(device: string): Promise<string> {
-      return step(device, 'prepareVolume', () => runtime.prepareVolume(device));
+      return step(device, 'prepareVolume', () => runtimeOf(device).prepareVolume(device));
     },
 
     async copyFirmware(device: string, firmware?: string): Promise<{ sha256: string; bytes: number }> {
-      return step(device, 'copyFirmware', () => runtime.copyFirmware(device, firmware));
+      return step(device, 'copyFirmware', () => runtimeOf(device).copyFirmware(device, firmware));
     },
 
-    async startEmulator(device: string): Promise<{ pid: number; adopted: boolean }> {
-      return step(device, 'startEmulator', () => {
+    async startEmulator(device: string): Promise<StartedEmulator> {
+      return step(device, 'startEmulator', async () => {
         const spec = store.get('Device', device)?.spec;
         if (!spec) throw new NotFoundError('Device', device);
-        const result = runtime.start(device, spec.mcuType);
-        logger.info(result.adopted ? 'adopted running device' : 'started device', {
-          device,
-          pid: result.pid,
-        });
+        const result = await runtimeOf(device).start(device, spec.mcuType);
+        logger.info(result.adopted ? 'adopted running device' : 'started device', { device, id: result.id });
         return result;
       });
     },
@@ -185,11 +196,11 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
     },
 
     async writeEndpoint(device: string, endpoint: string): Promise<void> {
-      return step(device, 'writeEndpoint', () => {
+      return step(device, 'writeEndpoint', async () => {
         const record = deps.certificates.issue(device);
         if (!record.keyPem)
           throw new Error(`certificate of ${device} has no private key to hand to an emulated device`);
-        runtime.writeMemory(device, endpoint, {
+        await runtimeOf(device).writeMemory(device, endpoint, {
           certPem: record.certPem,
           keyPem: record.keyPem,
           caPem: deps.caPem,
@@ -261,7 +272,7 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
     },
 
     async stopEmulator(device: string): Promise<number> {
-      const stopped = await runtime.stop(device);
+      const stopped = await runtimeFor(device).stop(device);
       logger.info('stopped device processes', { device, stopped });
       return stopped;
     },
@@ -271,7 +282,7 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
     },
 
     async removeVolume(device: string): Promise<void> {
-      runtime.removeVolume(device);
+      await runtimeFor(device).removeVolume(device);
     },
 
     async deleteDevice(device: string): Promise<boolean> {

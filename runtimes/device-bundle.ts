@@ -42,7 +42,9 @@ export async function ensureDeviceBundle(): Promise<string> {
     target: 'node20',
     logLevel: 'warning',
     // Some dependencies are CommonJS and call require(); give the ESM bundle one.
-    banner: { js: "import { createRequire as __wasmbedRequire } from 'node:module'; const require = __wasmbedRequire(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as __wasmbedRequire } from 'node:module'; const require = __wasmbedRequire(import.meta.url);",
+    },
   });
   for (const asset of RUNTIME_ASSETS) {
     const source = path.join(REPO_ROOT, asset);

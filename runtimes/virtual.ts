@@ -13,6 +13,7 @@ import { REPO_ROOT } from '../common/repo-root.js';
 import { buildMemoryImage, type DeviceCredentials } from '../device/memory-contract.js';
 import { volumeFiles } from '../device/volume-layout.js';
 import { findProcesses, terminate } from './process-table.js';
+import type { DeviceRuntimeBackend, StartedEmulator } from './runtime.js';
 
 export const DEFAULT_VIRTUAL_FIRMWARE = path.join(REPO_ROOT, 'device', 'firmware', 'wasmbed-virtual.fw.json');
 export const DEVICE_ENTRY = path.join(REPO_ROOT, 'device', 'main.ts');
@@ -29,7 +30,9 @@ function writeAtomically(file: string, data: Buffer | string, mode = 0o600): voi
   fs.renameSync(tmp, file);
 }
 
-export class VirtualRuntime {
+export class VirtualRuntime implements DeviceRuntimeBackend {
+  readonly kind = 'virtual' as const;
+
   /** `deviceEntry`: the device program, a bundle from ensureDeviceBundle() or device/main.ts (run through tsx). */
   constructor(
     private readonly home: string,
@@ -81,9 +84,9 @@ export class VirtualRuntime {
    * Starts the device halted (it waits for cpu.run), or adopts the process that already
    * runs for it. Returns its pid.
    */
-  start(device: string, mcuType: string): { pid: number; adopted: boolean } {
+  start(device: string, mcuType: string): StartedEmulator {
     const running = this.runningPids(device);
-    if (running.length > 0) return { pid: running[0]!, adopted: true };
+    if (running.length > 0) return { id: String(running[0]), adopted: true };
     const volume = this.volumeOf(device);
     if (!fs.existsSync(volumeFiles(volume).firmware)) {
       throw new FirmwareError('FirmwareMissing', `no firmware in the volume of ${device}; copy it first`);
@@ -103,7 +106,7 @@ export class VirtualRuntime {
       );
       child.unref();
       if (child.pid === undefined) throw new WasmbedError('SpawnFailed', `could not start device ${device}`);
-      return { pid: child.pid, adopted: false };
+      return { id: String(child.pid), adopted: false };
     } finally {
       fs.closeSync(uart);
     }

@@ -35,7 +35,7 @@ const worker = await Worker.create({
       store: platform.store,
       certificates: platform.certificates,
       caPem: platform.ca.certPem,
-      runtime: new VirtualRuntime(config.home, await ensureDeviceBundle()),
+      runtimes: { virtual: new VirtualRuntime(config.home, await ensureDeviceBundle()) },
       client,
       logger,
       gatewayStaleMs: 10_000,
