@@ -12,7 +12,12 @@ import type { DeviceIdentity, DeviceSpec, DeviceStatus, ProvisioningStep } from 
 import type { DeviceCertificates } from '../pki/index.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import type { DeviceRuntimeBackend, RuntimeRegistry, StartedEmulator } from '../runtimes/runtime.js';
-import { PROVISIONING_STEPS, provisionWorkflowId } from '../workflows/provisioning-steps.js';
+import type { LifecycleSettings } from '../workflows/device-lifecycle.js';
+import {
+  PROVISIONING_STEPS,
+  lifecycleWorkflowId,
+  provisionWorkflowId,
+} from '../workflows/provisioning-steps.js';
 
 export interface OrchestratorDeps {
   store: ResourceStore;
@@ -23,6 +28,7 @@ export interface OrchestratorDeps {
   logger: Logger;
   /** A gateway that has not reported for this long is not offered to new devices. */
   gatewayStaleMs: number;
+  lifecycle: LifecycleSettings;
 }
 
 export interface AssignedGateway {
@@ -109,7 +115,12 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
   }
 
   return {
-    async beginProvisioning(device: string, spec: DeviceSpec, workflowId: string): Promise<void> {
+    /** Records the device (if a direct start) as Provisioning; returns the lifecycle settings of this platform. */
+    async beginProvisioning(
+      device: string,
+      spec: DeviceSpec,
+      workflowId: string,
+    ): Promise<{ lifecycle: LifecycleSettings }> {
       if (!store.get('Device', device)) {
         try {
           store.create(
@@ -130,6 +141,7 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
         message: undefined,
         steps: s.phase === 'Failed' || !s.steps ? (s.steps ?? freshSteps()).map(resetFailed) : s.steps,
       }));
+      return { lifecycle: deps.lifecycle };
     },
 
     async issueCertificate(device: string): Promise<DeviceIdentity> {
@@ -250,16 +262,18 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
       }
     },
 
+    /** Cancels the device's provisioning and lifecycle workflows and waits until they stopped. */
     async cancelProvisioning(device: string): Promise<void> {
-      const handle = deps.client.workflow.getHandle(provisionWorkflowId(device));
-      try {
-        const description = await handle.describe();
-        if (description.status.name !== 'RUNNING') return;
-        await handle.cancel();
-        await handle.result().catch(() => undefined);
-      } catch (err) {
-        if (err instanceof WorkflowNotFoundError) return;
-        throw err;
+      for (const workflowId of [provisionWorkflowId(device), lifecycleWorkflowId(device)]) {
+        const handle = deps.client.workflow.getHandle(workflowId);
+        try {
+          const description = await handle.describe();
+          if (description.status.name !== 'RUNNING') continue;
+          await handle.cancel();
+          await handle.result().catch(() => undefined);
+        } catch (err) {
+          if (!(err instanceof WorkflowNotFoundError)) throw err;
+        }
       }
     },
 

@@ -20,6 +20,10 @@ export interface TemporalConfig {
 
 export interface WasmbedConfig {
   home: string;
+  /** Where resources live (WASMBED_STORE): the local SQLite store, or Kubernetes custom resources. */
+  store: StoreConfig;
+  /** Timing of the device lifecycle workflow (recovery). */
+  lifecycle: { checkIntervalMs: number; graceMs: number; maxAttempts: number };
   temporal: TemporalConfig;
   web: { host: string; port: number; apiToken?: string };
   gateway: {
@@ -42,6 +46,49 @@ export interface WasmbedConfig {
     };
   };
 }
+
+// --- Kubernetes mode (issue 6) -------------------------------------------------------------
+export type StoreBackend = 'local' | 'kubernetes';
+export interface StoreConfig {
+  backend: StoreBackend;
+  /** Namespace of the custom resources (WASMBED_NAMESPACE, else the pod's namespace, else default). */
+  namespace: string;
+  /** Path of a kubeconfig file (KUBECONFIG); in a pod the service account is used. */
+  kubeconfig?: string;
+}
+
+function storeFromEnv(env: NodeJS.ProcessEnv): StoreConfig {
+  const backend = env.WASMBED_STORE || 'local';
+  if (backend !== 'local' && backend !== 'kubernetes') {
+    throw new ValidationError('WASMBED_STORE', `WASMBED_STORE="${backend}" must be "local" or "kubernetes"`);
+  }
+  return {
+    backend,
+    namespace: env.WASMBED_NAMESPACE || env.POD_NAMESPACE || 'default',
+    kubeconfig: env.KUBECONFIG || undefined,
+  };
+}
+
+/**
+ * The endpoint devices dial. Outside a cluster 127.0.0.1 is right (devices run beside the
+ * gateway); inside one (KUBERNETES_SERVICE_HOST is set) a loopback address would send every
+ * device to its own pod, so the pod's address is used and a loopback value is refused.
+ */
+function gatewayEndpointFromEnv(env: NodeJS.ProcessEnv, port: number): string {
+  const explicit = env.WASMBED_GATEWAY_ENDPOINT;
+  if (!env.KUBERNETES_SERVICE_HOST) return explicit || `127.0.0.1:${port}`;
+  const endpoint = explicit || (env.POD_IP ? `${env.POD_IP}:${port}` : '');
+  const host = endpoint.replace(/:\d+$/, '');
+  if (!endpoint || isLoopbackHost(host) || host === '0.0.0.0') {
+    throw new ValidationError(
+      'WASMBED_GATEWAY_ENDPOINT',
+      `inside a cluster the gateway endpoint must be an address devices can reach (got "${endpoint}"): ` +
+        'set WASMBED_GATEWAY_ENDPOINT or POD_IP',
+    );
+  }
+  return endpoint;
+}
+// --- end Kubernetes mode --------------------------------------------------------------------
 
 function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = env[name];
@@ -66,6 +113,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WasmbedConfig 
   const tlsEnabled = Boolean(tlsCert || tlsCa || env.TEMPORAL_TLS === 'true');
   return {
     home,
+    store: storeFromEnv(env),
+    lifecycle: {
+      checkIntervalMs: intFromEnv(env, 'WASMBED_LIFECYCLE_CHECK_MS', 10_000),
+      graceMs: intFromEnv(env, 'WASMBED_LIFECYCLE_GRACE_MS', 5_000),
+      maxAttempts: intFromEnv(env, 'WASMBED_LIFECYCLE_MAX_ATTEMPTS', 6),
+    },
     temporal: {
       address: env.TEMPORAL_ADDRESS || undefined,
       namespace: env.TEMPORAL_NAMESPACE || 'default',
@@ -92,7 +145,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WasmbedConfig 
       port: gatewayPort,
       healthHost: env.WASMBED_GATEWAY_HEALTH_HOST || '127.0.0.1',
       healthPort: intFromEnv(env, 'WASMBED_GATEWAY_HEALTH_PORT', 8080),
-      endpoint: env.WASMBED_GATEWAY_ENDPOINT || `127.0.0.1:${gatewayPort}`,
+      endpoint: gatewayEndpointFromEnv(env, gatewayPort),
       heartbeatIntervalMs: intFromEnv(env, 'WASMBED_HEARTBEAT_INTERVAL_MS', 5000),
       heartbeatTimeoutMs: intFromEnv(env, 'WASMBED_HEARTBEAT_TIMEOUT_MS', 15000),
       limits: {

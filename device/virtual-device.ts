@@ -23,7 +23,7 @@ export interface VirtualFirmware {
 export interface VirtualDeviceOptions {
   name: string;
   mcuType: string;
-  files: { firmware: string; memory: string; cpuRun: string };
+  files: { firmware: string; memory: string; cpuRun: string; booted: string };
   backoff?: BackoffOptions;
   log?: (line: string) => void;
 }
@@ -77,6 +77,7 @@ export class VirtualDevice {
   async run(): Promise<void> {
     const firmware = readFirmware(this.options.files.firmware);
     this.log(`boot: wasmbed virtual firmware ${firmware.firmwareVersion} on ${this.options.mcuType}`);
+    fs.writeFileSync(this.options.files.booted, String(process.pid));
     await this.waitForCpuRelease();
     let attempt = 0;
     while (!this.stopped) {
@@ -93,7 +94,30 @@ export class VirtualDevice {
       attempt = connected ? 0 : attempt + 1;
       const delay = backoffDelay(attempt, this.options.backoff ?? { baseMs: 250, capMs: 30_000 });
       this.log(`reconnecting in ${delay} ms`);
-      await sleep(delay);
+      await this.sleepUnlessMemoryChanges(delay);
+    }
+  }
+
+  /**
+   * Backoff that ends early when the platform rewrites the endpoint block (recovery moving
+   * the device to another gateway), as a board would be reset after a new endpoint.
+   */
+  private async sleepUnlessMemoryChanges(ms: number): Promise<void> {
+    const mtime = () => {
+      try {
+        return fs.statSync(this.options.files.memory).mtimeMs;
+      } catch {
+        return 0;
+      }
+    };
+    const before = mtime();
+    const deadline = Date.now() + ms;
+    while (!this.stopped && Date.now() < deadline) {
+      await sleep(Math.min(200, deadline - Date.now()));
+      if (mtime() !== before) {
+        this.log('endpoint block rewritten; reconnecting now');
+        return;
+      }
     }
   }
 

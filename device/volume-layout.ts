@@ -7,4 +7,6 @@ export const volumeFiles = (volume: string) => ({
   /** Present once the CPU may run: the memory blocks are written before it appears. */
   cpuRun: path.join(volume, 'cpu.run'),
   uart: path.join(volume, 'uart.log'),
+  /** Written by the device, with its pid, once its firmware image checked out. */
+  booted: path.join(volume, 'booted'),
 });

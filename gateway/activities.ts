@@ -145,6 +145,13 @@ export function createGatewayActivities(deps: {
       return { ok: ack.ok, error: ack.error };
     },
 
+    /** Closes the device's session here (it reconnects, e.g. with a rotated certificate). */
+    async closeSession(input: { device: string; reason: string }): Promise<boolean> {
+      const session = registry.get(input.device);
+      session?.close(input.reason);
+      return Boolean(session);
+    },
+
     async stopApplication(input: { device: string; appId: string; timeoutMs?: number }): Promise<AckResult> {
       const ack = await request(
         input.device,

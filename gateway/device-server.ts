@@ -179,10 +179,12 @@ export class DeviceServer {
       remoteAddress: socket.remoteAddress ?? 'unknown',
       connectedAt: new Date(),
     };
+    let closeReason = 'connection closed';
     const session: SessionHandle = {
       info,
       request: (body, requestOptions) => connection.request(body, requestOptions),
       close: (reason) => {
+        closeReason = reason;
         logger.info('closing session', { device, reason });
         socket.destroy();
       },
@@ -234,7 +236,9 @@ export class DeviceServer {
     socket.on('close', () => {
       clearTimeout(watchdog);
       this.metrics.framesOut += connection.framesOut;
-      if (registered && registry.remove(session, 'closed')) logger.info('device session down', { device });
+      if (registered && registry.remove(session, closeReason)) {
+        logger.info('device session down', { device, reason: closeReason });
+      }
     });
   }
 

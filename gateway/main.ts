@@ -11,7 +11,9 @@ import { listen } from '../common/http-server.js';
 import { createLogger } from '../common/logger.js';
 import { onShutdown } from '../common/shutdown.js';
 import { openPlatform } from '../platform/context.js';
-import { connectWorker } from '../temporal/connection.js';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { connectClient, connectWorker } from '../temporal/connection.js';
+import { LIFECYCLE_SIGNALS, lifecycleWorkflowId } from '../workflows/provisioning-steps.js';
 import { DeviceLogs } from '../store/device-logs.js';
 import { createGatewayActivities } from './activities.js';
 import { createDeviceEventHandler } from './device-events.js';
@@ -76,6 +78,23 @@ const deviceServer = new DeviceServer({
       },
     })),
 });
+// Tell each device's lifecycle workflow; a device without one (still provisioning) is skipped.
+const signals = await connectClient(config.temporal);
+const signalLifecycle = (device: string, signal: string, payload: object) => {
+  signals.workflow
+    .getHandle(lifecycleWorkflowId(device))
+    .signal(signal, payload)
+    .catch((err: unknown) => {
+      if (!(err instanceof WorkflowNotFoundError))
+        logger.warn('lifecycle signal failed', { device, signal, error: String(err) });
+    });
+};
+registry.on('up', (session) =>
+  signalLifecycle(session.info.device, LIFECYCLE_SIGNALS.connected, { gateway: name }),
+);
+registry.on('down', (session, reason) =>
+  signalLifecycle(session.info.device, LIFECYCLE_SIGNALS.disconnected, { gateway: name, reason }),
+);
 registry.on('down', (session) =>
   updateDevice(session.info.device, (s) =>
     s.phase === 'Connected' && s.gateway?.name === name ? { ...s, phase: 'Disconnected' } : s,
@@ -131,5 +150,6 @@ onShutdown(async () => {
   worker.shutdown();
   await Promise.allSettled([running, deviceServer.close()]);
   await connection.close();
+  await signals.connection.close();
   platform.close();
 });

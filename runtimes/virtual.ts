@@ -20,6 +20,9 @@ export const DEVICE_ENTRY = path.join(REPO_ROOT, 'device', 'main.ts');
 
 export class FirmwareError extends WasmbedError {}
 
+/** How long a freshly started device may take to boot its firmware. */
+const BOOT_TIMEOUT_MS = 15_000;
+
 function sha256File(file: string): string {
   return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 }
@@ -84,14 +87,16 @@ export class VirtualRuntime implements DeviceRuntimeBackend {
    * Starts the device halted (it waits for cpu.run), or adopts the process that already
    * runs for it. Returns its pid.
    */
-  start(device: string, mcuType: string): StartedEmulator {
+  async start(device: string, mcuType: string): Promise<StartedEmulator> {
     const running = this.runningPids(device);
     if (running.length > 0) return { id: String(running[0]), adopted: true };
     const volume = this.volumeOf(device);
     if (!fs.existsSync(volumeFiles(volume).firmware)) {
       throw new FirmwareError('FirmwareMissing', `no firmware in the volume of ${device}; copy it first`);
     }
-    const uart = fs.openSync(volumeFiles(volume).uart, 'a');
+    const files = volumeFiles(volume);
+    fs.rmSync(files.booted, { force: true });
+    const uart = fs.openSync(files.uart, 'a');
     try {
       const loader = this.deviceEntry.endsWith('.ts') ? ['--import', 'tsx'] : [];
       const child = spawn(
@@ -106,6 +111,27 @@ export class VirtualRuntime implements DeviceRuntimeBackend {
       );
       child.unref();
       if (child.pid === undefined) throw new WasmbedError('SpawnFailed', `could not start device ${device}`);
+      // Wait until the device says its firmware booted: one that cannot boot (bad firmware)
+      // exits, and we report why now instead of letting the session wait time out later.
+      const exit = await new Promise<number | null | 'timeout' | undefined>((resolve) => {
+        const booted = () => fs.existsSync(files.booted) && fs.readFileSync(files.booted, 'utf8') === String(child.pid);
+        const poll = setInterval(() => booted() && done(undefined), 25);
+        const timer = setTimeout(() => done('timeout'), BOOT_TIMEOUT_MS);
+        const onExit = (code: number | null) => done(code);
+        const done = (result: number | null | 'timeout' | undefined) => {
+          clearInterval(poll);
+          clearTimeout(timer);
+          child.off('exit', onExit);
+          resolve(result);
+        };
+        child.once('exit', onExit);
+      });
+      if (exit !== undefined) {
+        if (exit === 'timeout') await terminate(child.pid);
+        const uartTail = fs.readFileSync(files.uart, 'utf8').trim().split('\n').slice(-2).join(' | ');
+        const what = exit === 'timeout' ? `did not boot within ${BOOT_TIMEOUT_MS} ms` : `exited with code ${exit} while booting`;
+        throw new WasmbedError('EmulatorExited', `device ${device} ${what}: ${uartTail}`);
+      }
       return { id: String(child.pid), adopted: false };
     } finally {
       fs.closeSync(uart);

@@ -7,6 +7,7 @@ import { ORCHESTRATOR_TASK_QUEUE, loadConfig, paths } from '../common/config.js'
 import { createLogger } from '../common/logger.js';
 import { onShutdown } from '../common/shutdown.js';
 import { createApplicationActivities } from '../activities/applications.js';
+import { createLifecycleActivities } from '../activities/lifecycle.js';
 import { createOrchestratorActivities } from '../activities/orchestrator.js';
 import { ModuleStore } from '../store/module-store.js';
 import { openPlatform } from '../platform/context.js';
@@ -20,6 +21,10 @@ const config = loadConfig();
 const platform = await openPlatform(config);
 const client = await connectClient(config.temporal);
 const connection = await connectWorker(config.temporal);
+
+/** A gateway silent for this long is considered gone (it reports every 2 s). */
+const GATEWAY_STALE_MS = 10_000;
+const runtimes = { virtual: new VirtualRuntime(config.home, await ensureDeviceBundle()) };
 
 const worker = await Worker.create({
   connection,
@@ -35,10 +40,20 @@ const worker = await Worker.create({
       store: platform.store,
       certificates: platform.certificates,
       caPem: platform.ca.certPem,
-      runtimes: { virtual: new VirtualRuntime(config.home, await ensureDeviceBundle()) },
+      runtimes,
       client,
       logger,
-      gatewayStaleMs: 10_000,
+      gatewayStaleMs: GATEWAY_STALE_MS,
+      lifecycle: config.lifecycle,
+    }),
+    ...createLifecycleActivities({
+      store: platform.store,
+      runtimes,
+      certificates: platform.certificates,
+      logger,
+      gatewayStaleMs: GATEWAY_STALE_MS,
+      heartbeatLostMs: config.gateway.heartbeatTimeoutMs * 2,
+      renewBeforeMs: 30 * 24 * 3600 * 1000,
     }),
   },
 });

@@ -38,8 +38,9 @@ function gateway(taskQueue: string) {
     taskQueue,
     startToCloseTimeout: '2 minutes',
     heartbeatTimeout: '10s',
-    // A device that is reconnecting gets a few chances; a timeout or a refusal does not.
-    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 3 },
+    // A device that is reconnecting (or whose gateway restarts) gets ~40 s to come back;
+    // a timeout or a refusal is final (non-retryable failures).
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 7 },
   });
 }
 

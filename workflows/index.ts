@@ -2,3 +2,4 @@
 export { provisionDevice } from './provision-device.js';
 export { deprovisionDevice } from './deprovision-device.js';
 export { deployApplication, undeployApplication } from './deploy-application.js';
+export { deviceLifecycle } from './device-lifecycle.js';

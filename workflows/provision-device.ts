@@ -5,18 +5,22 @@
  */
 import {
   ApplicationFailure,
+  ParentClosePolicy,
   isCancellation,
+  startChild,
   proxyActivities,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { DeviceSpec } from '../common/resources.js';
 import { validateDeviceCreate } from '../common/validation.js';
-import { PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
+import { DEVICE_ATTRIBUTE, PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
+import { deviceLifecycle, type LifecycleSettings } from './device-lifecycle.js';
 import type { OrchestratorActivities } from '../activities/orchestrator.js';
 import type { GatewayActivities } from '../gateway/activities.js';
 import { asNonRetryable } from './errors.js';
-import type { ProvisioningStepName } from './provisioning-steps.js';
+import { lifecycleWorkflowId, type ProvisioningStepName } from './provisioning-steps.js';
 
 export interface ProvisionDeviceInput {
   name: string;
@@ -73,7 +77,7 @@ export async function provisionDevice(input: ProvisionDeviceInput): Promise<Prov
   let current: ProvisioningStepName | 'begin' = 'begin';
   upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Provisioning' }]);
   try {
-    await store.beginProvisioning(name, spec satisfies DeviceSpec, workflowId);
+    const { lifecycle } = await store.beginProvisioning(name, spec satisfies DeviceSpec, workflowId);
 
     current = 'issueCertificate';
     const identity = await pki.issueCertificate(name);
@@ -101,6 +105,7 @@ export async function provisionDevice(input: ProvisionDeviceInput): Promise<Prov
 
     await store.markConnected(name, gateway, identity);
     upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Connected' }]);
+    await startLifecycle(name, lifecycle);
     return { name, gateway: gateway.name, certSerial: identity.certSerial, connectedAt: session.connectedAt };
   } catch (err) {
     if (isCancellation(err)) throw err;
@@ -108,6 +113,24 @@ export async function provisionDevice(input: ProvisionDeviceInput): Promise<Prov
     upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Failed' }]);
     await store.markFailed(name, current, message);
     throw err;
+  }
+}
+
+/** Hands the device to its long-lived lifecycle workflow, which outlives this one. */
+async function startLifecycle(name: string, settings: LifecycleSettings): Promise<void> {
+  try {
+    await startChild(deviceLifecycle, {
+      workflowId: lifecycleWorkflowId(name),
+      args: [{ name, ...settings }],
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      typedSearchAttributes: [
+        { key: DEVICE_ATTRIBUTE, value: name },
+        { key: PHASE_ATTRIBUTE, value: 'Connected' },
+      ],
+    });
+  } catch (err) {
+    // Already watching this device (a re-run of provisioning): that lifecycle carries on.
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
   }
 }
 

@@ -13,3 +13,7 @@ export type ProvisioningStepName = (typeof PROVISIONING_STEPS)[number];
 
 export const provisionWorkflowId = (device: string) => `provision-${device}`;
 export const deprovisionWorkflowId = (device: string) => `deprovision-${device}`;
+export const lifecycleWorkflowId = (device: string) => `lifecycle-${device}`;
+
+/** Signals the gateways send to a device's lifecycle workflow. */
+export const LIFECYCLE_SIGNALS = { connected: 'connected', disconnected: 'disconnected' } as const;

@@ -22,9 +22,13 @@ export interface TestPlatform {
   webUrl: string;
   gatewayPort: number;
   gatewayHealthUrl: string;
-  processes: Map<PlatformProcessKind, ChildProcess>;
-  logs: Map<PlatformProcessKind, string[]>;
-  start(kind: PlatformProcessKind): Promise<ChildProcess>;
+  /** Running processes by name: the kind, or the name given to start(). */
+  processes: Map<string, ChildProcess>;
+  logs: Map<string, string[]>;
+  /** Starts a platform process; `name` and `env` let a test run a second gateway. */
+  start(kind: PlatformProcessKind, options?: { name?: string; env?: NodeJS.ProcessEnv }): Promise<ChildProcess>;
+  /** Stops the Temporal dev server and starts it again on the same port and database file. */
+  restartTemporal(): Promise<void>;
   api(method: string, pathname: string, body?: unknown): Promise<{ status: number; body: any }>;
   deviceProcesses(device: string): number[];
   stop(): Promise<void>;
@@ -36,17 +40,21 @@ const READY_LINES: Record<PlatformProcessKind, RegExp> = {
   web: /dashboard on/,
 };
 
-export async function startTestPlatform(options: { env?: NodeJS.ProcessEnv } = {}): Promise<TestPlatform> {
+export async function startTestPlatform(
+  options: { env?: NodeJS.ProcessEnv; durableTemporal?: boolean } = {},
+): Promise<TestPlatform> {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'wasmbed-test-'));
   const [temporalPort, httpPort, metricsPort, webPort, gatewayPort, healthPort] = await Promise.all(
     Array.from({ length: 6 }, freePort),
   );
-  const temporal = await startDevServer({
+  const temporalOptions = {
     port: temporalPort!,
     httpPort,
     metricsPort,
     logFile: path.join(home, 'temporal.log'),
-  });
+    dbFile: options.durableTemporal ? path.join(home, 'temporal.db') : undefined,
+  };
+  let temporal = await startDevServer(temporalOptions);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     WASMBED_HOME: home,
@@ -60,21 +68,25 @@ export async function startTestPlatform(options: { env?: NodeJS.ProcessEnv } = {
   };
   const connection = await Connection.connect({ address: temporal.address });
   const client = new Client({ connection });
-  const processes = new Map<PlatformProcessKind, ChildProcess>();
-  const logs = new Map<PlatformProcessKind, string[]>();
+  const processes = new Map<string, ChildProcess>();
+  const logs = new Map<string, string[]>();
   const webUrl = `http://127.0.0.1:${webPort}`;
 
-  async function start(kind: PlatformProcessKind): Promise<ChildProcess> {
-    const child = spawnPlatformProcess(kind, env);
+  async function start(
+    kind: PlatformProcessKind,
+    startOptions: { name?: string; env?: NodeJS.ProcessEnv } = {},
+  ): Promise<ChildProcess> {
+    const name = startOptions.name ?? kind;
+    const child = spawnPlatformProcess(kind, { ...env, ...startOptions.env });
     const lines: string[] = [];
-    logs.set(kind, lines);
-    processes.set(kind, child);
+    logs.set(name, lines);
+    processes.set(name, child);
     let ready = false;
     const onData = (chunk: Buffer) => {
       for (const line of chunk.toString().split('\n')) {
         if (!line) continue;
         lines.push(line);
-        if (process.env.WASMBED_TEST_VERBOSE) process.stderr.write(`[${kind}] ${line}\n`);
+        if (process.env.WASMBED_TEST_VERBOSE) process.stderr.write(`[${name}] ${line}\n`);
         if (READY_LINES[kind].test(line)) ready = true;
       }
     };
@@ -83,7 +95,7 @@ export async function startTestPlatform(options: { env?: NodeJS.ProcessEnv } = {
     await waitFor(
       `${kind} to be ready`,
       () => {
-        if (child.exitCode !== null) throw new Error(`${kind} exited: ${lines.slice(-20).join('\n')}`);
+        if (child.exitCode !== null) throw new Error(`${name} exited: ${lines.slice(-20).join('\n')}`);
         return ready;
       },
       60_000,
@@ -98,7 +110,9 @@ export async function startTestPlatform(options: { env?: NodeJS.ProcessEnv } = {
   const platform: TestPlatform = {
     home,
     env,
-    temporal,
+    get temporal() {
+      return temporal;
+    },
     client,
     webUrl,
     gatewayPort: gatewayPort!,
@@ -106,6 +120,10 @@ export async function startTestPlatform(options: { env?: NodeJS.ProcessEnv } = {
     processes,
     logs,
     start,
+    async restartTemporal() {
+      await temporal.stop();
+      temporal = await startDevServer(temporalOptions);
+    },
     async api(method, pathname, body) {
       const res = await fetch(`${webUrl}${pathname}`, {
         method,

@@ -1,0 +1,105 @@
+/**
+ * Activities of the device lifecycle workflow: notice a device that went quiet or whose
+ * gateway died, bring its emulator back, and list the apps it should be running.
+ */
+import type { Logger } from '../common/logger.js';
+import type { ResourceStore } from '../store/resource-store.js';
+import type { DeviceCertificates } from '../pki/index.js';
+import type { RuntimeRegistry } from '../runtimes/runtime.js';
+
+export interface DeviceHealth {
+  /** The Device no longer exists: the lifecycle ends. */
+  gone: boolean;
+  needsRecovery: boolean;
+  reason?: string;
+  /** The certificate is within its renewal window. */
+  rotateCertificate: boolean;
+}
+
+export interface AppToRun {
+  appId: string;
+  moduleSha256: string;
+  entry: string;
+  limits: { memoryPages: number; cpuMsPerCall: number | null };
+  env: Record<string, string>;
+  args: string[];
+}
+
+export function createLifecycleActivities(deps: {
+  store: ResourceStore;
+  runtimes: RuntimeRegistry;
+  certificates: DeviceCertificates;
+  logger: Logger;
+  gatewayStaleMs: number;
+  /** A device silent for this long counts as lost even if no gateway said so. */
+  heartbeatLostMs: number;
+  renewBeforeMs: number;
+}) {
+  const { store, logger } = deps;
+  return {
+    async checkDeviceHealth(device: string): Promise<DeviceHealth> {
+      const d = store.get('Device', device);
+      if (!d) return { gone: true, needsRecovery: false, rotateCertificate: false };
+      const now = Date.now();
+      const notAfter = d.status.identity ? Date.parse(d.status.identity.notAfter) : Infinity;
+      const rotateCertificate = notAfter - now < deps.renewBeforeMs;
+      if (d.status.phase === 'Deprovisioning' || d.status.phase === 'Failed') {
+        return { gone: d.status.phase === 'Deprovisioning', needsRecovery: false, rotateCertificate: false };
+      }
+      const gateway = d.status.gateway ? store.get('Gateway', d.status.gateway.name) : undefined;
+      const gatewayAlive =
+        gateway?.status.phase === 'Ready' &&
+        now - Date.parse(gateway.status.lastSeen ?? '') < deps.gatewayStaleMs;
+      if (!gatewayAlive) {
+        return {
+          gone: false,
+          needsRecovery: true,
+          reason: `gateway ${d.status.gateway?.name ?? '?'} is gone`,
+          rotateCertificate,
+        };
+      }
+      const lastHeartbeat = Date.parse(d.status.lastHeartbeat ?? '');
+      if (!(now - lastHeartbeat < deps.heartbeatLostMs)) {
+        return { gone: false, needsRecovery: true, reason: 'heartbeats stopped', rotateCertificate };
+      }
+      return { gone: false, needsRecovery: false, rotateCertificate };
+    },
+
+    /** Starts the emulator again if it is not running (adopts it if it is). */
+    async ensureEmulator(device: string): Promise<{ restarted: boolean }> {
+      const d = store.get('Device', device);
+      if (!d) throw new Error(`device ${device} is gone`);
+      const backend = deps.runtimes[d.spec.runtime];
+      if (!backend) throw new Error(`runtime ${d.spec.runtime} is not available on this worker`);
+      const result = await backend.start(device, d.spec.mcuType);
+      if (!result.adopted) logger.info('recovery restarted the emulator', { device, id: result.id });
+      return { restarted: !result.adopted };
+    },
+
+    async markRecovering(device: string, reason: string): Promise<void> {
+      store.updateStatus('Device', device, (s) => ({
+        ...s,
+        phase: s.phase === 'Connected' || s.phase === 'Disconnected' ? 'Unreachable' : s.phase,
+        message: `recovering: ${reason}`,
+      }));
+    },
+
+    /** Apps whose rollout put them on this device and that have not been stopped or rolled back. */
+    async appsForDevice(device: string): Promise<AppToRun[]> {
+      return store
+        .list('Application')
+        .filter((a) => ['Deploying', 'Running', 'PartiallyRunning'].includes(a.status.phase))
+        .filter((a) => ['Running', 'Exited', 'Deploying'].includes(a.status.devices[device]?.state ?? ''))
+        .map((a) => ({
+          appId: a.metadata.name,
+          moduleSha256: a.spec.module.sha256,
+          entry: a.spec.entry,
+          limits: a.spec.limits,
+          env: a.spec.env,
+          args: a.spec.args,
+        }));
+    },
+  };
+}
+
+export type LifecycleActivities = ReturnType<typeof createLifecycleActivities>;

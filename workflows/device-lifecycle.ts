@@ -1,0 +1,151 @@
+/**
+ * deviceLifecycle: one long-lived workflow per device (`lifecycle-<device>`), started by
+ * provisioning. Gateways signal connect/disconnect; a periodic check catches what no
+ * gateway can report (a gateway that died, heartbeats that stopped, an expiring
+ * certificate). Recovery restarts the emulator if needed, points it at a live gateway,
+ * awaits the session and puts its apps back, with backoff and a cap after which the
+ * device is Failed with the reason. History is bounded by continue-as-new.
+ */
+import {
+  ApplicationFailure,
+  condition,
+  continueAsNew,
+  defineSignal,
+  isCancellation,
+  proxyActivities,
+  sleep,
+  upsertSearchAttributes,
+  workflowInfo,
+  setHandler,
+} from '@temporalio/workflow';
+import type { ApplicationActivities } from '../activities/applications.js';
+import type { LifecycleActivities } from '../activities/lifecycle.js';
+import type { OrchestratorActivities } from '../activities/orchestrator.js';
+import type { GatewayActivities } from '../gateway/activities.js';
+import { PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
+import { LIFECYCLE_SIGNALS } from './provisioning-steps.js';
+
+export const connectedSignal = defineSignal<[{ gateway: string }]>(LIFECYCLE_SIGNALS.connected);
+export const disconnectedSignal = defineSignal<[{ gateway: string; reason: string }]>(
+  LIFECYCLE_SIGNALS.disconnected,
+);
+
+export interface LifecycleSettings {
+  /** How often to look for trouble no gateway reports. */
+  checkIntervalMs?: number;
+  /** How long a disconnected device may take to come back by itself before recovery starts. */
+  graceMs?: number;
+  maxAttempts?: number;
+}
+
+export interface DeviceLifecycleInput extends LifecycleSettings {
+  name: string;
+}
+
+const activities = proxyActivities<LifecycleActivities & OrchestratorActivities & ApplicationActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 3 },
+});
+
+function gateway(taskQueue: string) {
+  return proxyActivities<GatewayActivities>({
+    taskQueue,
+    startToCloseTimeout: '30s',
+    heartbeatTimeout: '10s',
+    retry: { initialInterval: '1s', maximumAttempts: 2 },
+  });
+}
+
+function reason(err: unknown): string {
+  let inner = err as Error;
+  while (inner?.cause instanceof Error) inner = inner.cause;
+  return inner?.message ?? String(err);
+}
+
+export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void> {
+  const { name } = input;
+  const checkIntervalMs = input.checkIntervalMs ?? 10_000;
+  const graceMs = input.graceMs ?? 5_000;
+  const maxAttempts = input.maxAttempts ?? 6;
+  let connected = true;
+  let lostBecause = '';
+  setHandler(connectedSignal, () => {
+    connected = true;
+  });
+  setHandler(disconnectedSignal, (event) => {
+    connected = false;
+    lostBecause = `disconnected from ${event.gateway}: ${event.reason}`;
+  });
+
+  async function recover(): Promise<void> {
+    upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Unreachable' }]);
+    await activities.markRecovering(name, lostBecause);
+    let lastError = lostBecause;
+    for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+      try {
+        // The endpoint first: a restarted device reads it as it boots.
+        const target = await activities.assignGateway(name);
+        await activities.writeEndpoint(name, target.endpoint);
+        await activities.ensureEmulator(name);
+        const identity = await activities.issueCertificate(name);
+        await gateway(target.taskQueue).awaitDeviceSession({ device: name, certSerial: identity.certSerial });
+        await activities.markConnected(name, target, identity);
+        connected = true;
+        upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Connected' }]);
+        await restoreApps(target.taskQueue);
+        return;
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        lastError = reason(err);
+        await sleep(Math.min(30_000, 1000 * 2 ** (attempt - 1)));
+      }
+    }
+    upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Failed' }]);
+    await activities.markFailed(name, 'recovery', `gave up after ${maxAttempts} attempts: ${lastError}`);
+    throw ApplicationFailure.nonRetryable(`recovery of ${name} failed: ${lastError}`, 'RecoveryFailed');
+  }
+
+  /** Puts back the apps the device should run and does not (a restarted emulator has none). */
+  async function restoreApps(taskQueue: string): Promise<void> {
+    const wanted = await activities.appsForDevice(name);
+    if (wanted.length === 0) return;
+    const device = gateway(taskQueue);
+    const running = await device.queryApplicationStatus({ device: name });
+    for (const app of wanted) {
+      const current = running.find((r) => r.appId === app.appId);
+      if (current && (current.state === 'Running' || current.state === 'Exited')) continue;
+      const ack = await device.deployApplication({ device: name, name: app.appId, ...app });
+      await activities.recordAppDeviceState(app.appId, name, ack.ok ? 'Running' : 'Failed', ack.error);
+    }
+  }
+
+  for (;;) {
+    const lost = await condition(() => !connected, checkIntervalMs);
+    if (lost) {
+      // Link blips heal by themselves: the device reconnects with backoff.
+      if (await condition(() => connected, graceMs)) continue;
+      await recover();
+    } else {
+      const health = await activities.checkDeviceHealth(name);
+      if (health.gone) return;
+      if (health.rotateCertificate) {
+        // New certificate and credentials block; the device picks them up on its next reconnect.
+        const identity = await activities.issueCertificate(name);
+        const d = await activities.assignGateway(name);
+        await activities.writeEndpoint(name, d.endpoint);
+        await gateway(d.taskQueue).closeSession({
+          device: name,
+          reason: `certificate rotated to ${identity.certSerial}`,
+        });
+      }
+      if (health.needsRecovery) {
+        connected = false;
+        lostBecause = health.reason ?? 'unknown';
+        await recover();
+      }
+    }
+    if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > 2000) {
+      await continueAsNew<typeof deviceLifecycle>(input);
+    }
+  }
+}
