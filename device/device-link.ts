@@ -38,6 +38,7 @@ export class DeviceLink {
   private established = false;
 
   constructor(private readonly options: DeviceLinkOptions) {
+    this.bootedAt = options.bootedAt ?? Date.now();
     const { host, port } = parseEndpoint(options.endpoint);
     const log = options.log ?? (() => {});
     this.socket = tls.connect({
@@ -71,8 +72,10 @@ export class DeviceLink {
     );
   }
 
+  private readonly bootedAt: number;
+
   private heartbeat(): void {
-    this.connection.send({ type: 'Heartbeat', uptimeMs: Date.now() - (this.options.bootedAt ?? Date.now()) });
+    this.connection.send({ type: 'Heartbeat', uptimeMs: Math.max(0, Date.now() - this.bootedAt) });
     clearTimeout(this.heartbeatTimer);
     this.heartbeatTimer = setTimeout(() => this.heartbeat(), this.heartbeatIntervalMs);
   }

@@ -16,7 +16,8 @@ export function createDeviceEventHandler(deps: { store: ResourceStore; logs: Dev
     try {
       work();
     } catch (err) {
-      if (!(err instanceof NotFoundError)) logger.warn('recording a device event failed', { error: String(err) });
+      if (!(err instanceof NotFoundError))
+        logger.warn('recording a device event failed', { error: String(err) });
     }
   };
 

@@ -53,6 +53,11 @@ export interface DeviceServerOptions {
   onDeviceInfo?(session: SessionInfo): void;
 }
 
+/** Identifies a TCP connection across its raw and TLS sockets. */
+function connectionKey(socket: net.Socket): string {
+  return `${socket.localAddress}:${socket.localPort}-${socket.remoteAddress}:${socket.remotePort}`;
+}
+
 /** Node prints serials in upper-case hex, possibly with leading zeros; the PKI records lower-case. */
 export function normalizeSerial(serial: string): string {
   return serial.toLowerCase().replace(/^0+(?=.)/, '');
@@ -86,6 +91,15 @@ export class DeviceServer {
   private readonly connections = new Set<net.Socket>();
   /** Settles a connection's in-flight handshake, keyed by remote address and port. */
   private readonly handshaking = new Map<string, () => void>();
+  private readonly live = new Set<ProtocolConnection>();
+  private closedFramesOut = 0;
+
+  /** Frames sent, by closed and live sessions alike. */
+  get framesOut(): number {
+    let total = this.closedFramesOut;
+    for (const connection of this.live) total += connection.framesOut;
+    return total;
+  }
 
   constructor(private readonly options: DeviceServerOptions) {
     this.limits = { ...DEFAULT_GATEWAY_LIMITS, ...options.limits };
@@ -120,7 +134,7 @@ export class DeviceServer {
     this.metrics.handshakesStarted++;
     this.handshakesInFlight++;
     this.connections.add(raw);
-    const key = `${raw.remoteAddress}:${raw.remotePort}`;
+    const key = connectionKey(raw);
     // Node's own handshakeTimeout does not fire for a client that never sends a byte.
     const slowloris = setTimeout(() => {
       this.metrics.handshakesRejected++;
@@ -151,7 +165,7 @@ export class DeviceServer {
   }
 
   private accept(socket: tls.TLSSocket): void {
-    this.handshaking.get(`${socket.remoteAddress}:${socket.remotePort}`)?.();
+    this.handshaking.get(connectionKey(socket))?.();
     const { logger, registry } = this.options;
     const peer = socket.getPeerCertificate();
     const device = typeof peer.subject?.CN === 'string' ? peer.subject.CN : undefined;
@@ -176,7 +190,7 @@ export class DeviceServer {
       device,
       certSerial: serial,
       spkiSha256: spkiSha256FromPeerCertificate(peer),
-      remoteAddress: socket.remoteAddress ?? 'unknown',
+      remoteAddress: `${socket.remoteAddress ?? 'unknown'}:${socket.remotePort ?? 0}`,
       connectedAt: new Date(),
     };
     let closeReason = 'connection closed';
@@ -213,7 +227,8 @@ export class DeviceServer {
       logger.info('device session up', { device, remote: info.remoteAddress, serial });
     };
 
-    connection.on('message', (envelope: Envelope) => {
+    // Every frame counts against the rate and, once the device said Hello, as a sign of life.
+    connection.on('frame', (envelope: Envelope) => {
       this.metrics.framesIn++;
       if (!budget.take()) {
         this.metrics.floodsClosed++;
@@ -221,8 +236,11 @@ export class DeviceServer {
         return;
       }
       if (registered || envelope.body.type === 'DeviceInfo') feedWatchdog();
-      this.dispatch(connection, session, envelope, register);
     });
+    connection.on('message', (envelope: Envelope) => {
+      if (!socket.destroyed) this.dispatch(connection, session, envelope, register);
+    });
+    this.live.add(connection);
     connection.on('requestCompleted', (type, ms, outcome) => this.metrics.observeRequest(type, ms, outcome));
     connection.on('protocolError', (err) => {
       this.metrics.decodeErrors++;
@@ -235,7 +253,8 @@ export class DeviceServer {
     socket.on('error', (err) => logger.debug('socket error', { device, error: err.message }));
     socket.on('close', () => {
       clearTimeout(watchdog);
-      this.metrics.framesOut += connection.framesOut;
+      this.live.delete(connection);
+      this.closedFramesOut += connection.framesOut;
       if (registered && registry.remove(session, closeReason)) {
         logger.info('device session down', { device, reason: closeReason });
       }

@@ -30,6 +30,7 @@ export function createHealthServer(deps: {
         deps.deviceServer.metrics.render(deps.gatewayName, {
           sessions: deps.registry.size,
           handshakesInFlight: deps.deviceServer.inFlightHandshakes,
+          framesOut: deps.deviceServer.framesOut,
         }),
       );
       return;

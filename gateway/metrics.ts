@@ -39,7 +39,6 @@ export class GatewayMetrics {
   sessionsAccepted = 0;
   sessionsReplaced = 0;
   framesIn = 0;
-  framesOut = 0;
   decodeErrors = 0;
   floodsClosed = 0;
   slowReadersClosed = 0;
@@ -54,7 +53,7 @@ export class GatewayMetrics {
     this.requestOutcomes.set(key, (this.requestOutcomes.get(key) ?? 0) + 1);
   }
 
-  render(gateway: string, gauges: { sessions: number; handshakesInFlight: number }): string {
+  render(gateway: string, gauges: { sessions: number; handshakesInFlight: number; framesOut: number }): string {
     const l = `gateway="${gateway}"`;
     const counter = (name: string, help: string, value: number) => [
       `# HELP ${name} ${help}`,
@@ -100,7 +99,7 @@ export class GatewayMetrics {
         this.sessionsReplaced,
       ),
       ...counter('wasmbed_gateway_frames_in_total', 'Frames received', this.framesIn),
-      ...counter('wasmbed_gateway_frames_out_total', 'Frames sent', this.framesOut),
+      ...counter('wasmbed_gateway_frames_out_total', 'Frames sent', gauges.framesOut),
       ...counter(
         'wasmbed_gateway_decode_errors_total',
         'Sessions closed for a protocol error',

@@ -56,6 +56,8 @@ interface Pending {
 }
 
 type Events = {
+  /** Any decoded frame, replies included (liveness). */
+  frame: [Envelope];
   message: [Envelope];
   protocolError: [ProtocolError];
   ignored: [ProtocolError];
@@ -111,6 +113,7 @@ export class ProtocolConnection extends EventEmitter<Events> {
         this.fail(err);
         return;
       }
+      this.emit('frame', envelope);
       if (!this.settleReply(envelope)) this.emit('message', envelope);
     }
   }

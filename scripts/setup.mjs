@@ -103,8 +103,17 @@ function chromium() {
   }
 }
 
+// The firmware suites need a C toolchain, sanitizers, libFuzzer and mbedTLS (scripts/setup-firmware.sh).
+function firmwareToolchain() {
+  if (!run('bash', [path.join(root, 'scripts', 'setup-firmware.sh')])) {
+    say('firmware toolchain setup failed; see the output above');
+    process.exit(1);
+  }
+}
+
 checkNode();
 npmDependencies();
 temporal();
 if (process.argv.includes('--with-browser')) chromium();
+if (process.argv.includes('--with-firmware')) firmwareToolchain();
 say('ready');
