@@ -36,6 +36,8 @@ const apps = proxyActivities<ApplicationActivities>({
 function gateway(taskQueue: string) {
   return proxyActivities<GatewayActivities>({
     taskQueue,
+    // Long enough for a gateway restart, short enough not to wait on a dead one forever.
+    scheduleToStartTimeout: '1 minute',
     startToCloseTimeout: '2 minutes',
     heartbeatTimeout: '10s',
     // A device that is reconnecting (or whose gateway restarts) gets ~40 s to come back;

@@ -50,6 +50,8 @@ const activities = proxyActivities<LifecycleActivities & OrchestratorActivities 
 function gateway(taskQueue: string) {
   return proxyActivities<GatewayActivities>({
     taskQueue,
+    // A gateway that died leaves its queue without a worker: give up soon and re-plan.
+    scheduleToStartTimeout: '10s',
     startToCloseTimeout: '30s',
     heartbeatTimeout: '10s',
     retry: { initialInterval: '1s', maximumAttempts: 2 },

@@ -65,6 +65,7 @@ const placement = proxyActivities<OrchestratorActivities>({
 function gatewayActivities(taskQueue: string) {
   return proxyActivities<GatewayActivities>({
     taskQueue,
+    scheduleToStartTimeout: '1 minute',
     startToCloseTimeout: '90s',
     heartbeatTimeout: '10s',
     retry: { initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 3 },
