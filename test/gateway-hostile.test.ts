@@ -156,6 +156,20 @@ describe('hostile clients', () => {
   });
 });
 
+describe('certificates', () => {
+  it('refuses a revoked certificate, and closes nothing else', async () => {
+    const fleet = new Fleet({ home: gateway.home, endpoint: gateway.endpoint, prefix: 'revoked', count: 1 });
+    await fleet.prepare();
+    expect(gateway.certificates.revoke('revoked-0')).toBe(1);
+    const rejectedBefore = gateway.server.metrics.handshakesRejected;
+    await fleet.connect(); // with TLS 1.3 the client learns the verdict after its handshake
+    await fleet.devices[0]!.link!.closed;
+    expect(gateway.registry.get('revoked-0')).toBeUndefined();
+    expect(gateway.server.metrics.handshakesRejected).toBeGreaterThan(rejectedBefore);
+    await goodDeviceStillWorks();
+  });
+});
+
 describe('requests to devices', () => {
   it('times out with a clear error when the device never answers', async () => {
     const silent = new Fleet({
