@@ -1,0 +1,99 @@
+#include "fake_platform.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const uint8_t TEST_MODULE[] = {
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,                                     /* header */
+    0x01, 0x09, 0x02, 0x60, 0x02, 0x7f, 0x7f, 0x00, 0x60, 0x00, 0x00,                   /* types */
+    0x02, 0x0f, 0x01, 0x07, 'w',  'a',  's',  'm',  'b',  'e',  'd',  0x03, 'l', 'o', 'g', 0x00, 0x00, /* import */
+    0x03, 0x02, 0x01, 0x01,                                                             /* functions */
+    0x05, 0x03, 0x01, 0x00, 0x01,                                                       /* memory */
+    0x07, 0x13, 0x02, 0x06, '_',  's',  't',  'a',  'r',  't',  0x00, 0x01, 0x06, 'm', 'e', 'm', 'o', 'r', 'y',
+    0x02, 0x00,                                                                         /* exports */
+    0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b                                                  /* code */
+};
+const size_t TEST_MODULE_LEN = sizeof TEST_MODULE;
+
+static int f_connect(void *ctx, const wb_endpoint *ep, const wb_credentials *c) {
+  fake_platform *f = ctx;
+  (void)ep;
+  (void)c;
+  f->connects++;
+  if (f->connect_result == 0) f->connected = true;
+  return f->connect_result;
+}
+static int f_send(void *ctx, const uint8_t *data, size_t len) {
+  fake_platform *f = ctx;
+  if (f->fail_send || !f->connected) return -1;
+  if (len > sizeof f->sent - f->sent_len) return -1;
+  memcpy(f->sent + f->sent_len, data, len);
+  f->sent_len += len;
+  return 0;
+}
+static int f_recv(void *ctx, uint8_t *buf, size_t cap, uint32_t timeout_ms) {
+  fake_platform *f = ctx;
+  if (!f->connected) return -1;
+  if (f->inbox_pos == f->inbox_len) {
+    f->clock_ms += timeout_ms;
+    return 0;
+  }
+  size_t n = f->inbox_len - f->inbox_pos;
+  if (n > cap) n = cap;
+  if (n > 7) n = 7; /* deliver in odd small chunks to exercise the framer */
+  memcpy(buf, f->inbox + f->inbox_pos, n);
+  f->inbox_pos += n;
+  return (int)n;
+}
+static void f_disconnect(void *ctx) {
+  fake_platform *f = ctx;
+  f->connected = false;
+  f->inbox_len = f->inbox_pos = 0;
+}
+static uint64_t f_uptime(void *ctx) { return ((fake_platform *)ctx)->clock_ms; }
+static void f_sleep(void *ctx, uint32_t ms) { ((fake_platform *)ctx)->clock_ms += ms; }
+static void f_console(void *ctx, wb_log_level level, const char *msg) {
+  if (!((fake_platform *)ctx)->quiet) fprintf(stderr, "    [device %d] %s\n", (int)level, msg);
+}
+static uint64_t f_free(void *ctx) {
+  (void)ctx;
+  return 123456;
+}
+
+void fake_init(fake_platform *f) {
+  memset(f, 0, sizeof *f);
+  f->platform.ctx = f;
+  f->platform.connect = f_connect;
+  f->platform.send = f_send;
+  f->platform.recv = f_recv;
+  f->platform.disconnect = f_disconnect;
+  f->platform.uptime_ms = f_uptime;
+  f->platform.sleep_ms = f_sleep;
+  f->platform.console = f_console;
+  f->platform.free_memory = f_free;
+  f->clock_ms = 1000;
+}
+
+void fake_gateway_send_raw(fake_platform *f, const uint8_t *bytes, size_t len) {
+  if (len > sizeof f->inbox - f->inbox_len) return;
+  memcpy(f->inbox + f->inbox_len, bytes, len);
+  f->inbox_len += len;
+}
+
+void fake_gateway_send(fake_platform *f, const wb_msg *m) {
+  static uint8_t frame[128 * 1024];
+  size_t len;
+  if (wb_encode_frame(m, frame, sizeof frame, sizeof frame, &len, NULL) == WB_OK) fake_gateway_send_raw(f, frame, len);
+}
+
+bool fake_next_sent(fake_platform *f, wb_msg *out) {
+  if (f->sent_len - f->sent_pos < 4) return false;
+  const uint8_t *p = f->sent + f->sent_pos;
+  size_t n = ((size_t)p[0] << 24) | ((size_t)p[1] << 16) | ((size_t)p[2] << 8) | p[3];
+  if (f->sent_len - f->sent_pos - 4 < n) return false;
+  f->sent_pos += 4 + n;
+  wb_error err;
+  wb_err e = wb_decode(p + 4, n, out, &err);
+  if (e != WB_OK) fprintf(stderr, "    device sent an undecodable frame: %s (%s)\n", wb_err_name(e), err.field ? err.field : "-");
+  return e == WB_OK;
+}

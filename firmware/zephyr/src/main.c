@@ -1,0 +1,77 @@
+/*
+ * Wasmbed firmware entry point on Zephyr: bring the network up (DHCPv4 or a static address,
+ * Kconfig WASMBED_IPV4_*), validate the endpoint and credentials blocks the platform wrote
+ * into RAM before the CPU started, then run the device state machine forever.
+ */
+#include <stdio.h>
+#include <zephyr/kernel.h>
+#include <zephyr/net/net_if.h>
+#include <zephyr/net/net_mgmt.h>
+#include <zephyr/net/dhcpv4.h>
+#include <zephyr/sys/printk.h>
+
+#include "platform_zephyr.h"
+#include "wasmbed/device.h"
+
+static wb_device g_dev;
+static uint8_t g_modules[CONFIG_WASMBED_MAX_APPS * CONFIG_WASMBED_APP_MODULE_SIZE] __aligned(8);
+
+static K_SEM_DEFINE(g_ipv4_ready, 0, 1);
+static struct net_mgmt_event_callback g_mgmt_cb;
+
+static void on_ipv4(struct net_mgmt_event_callback *cb, uint32_t event, struct net_if *iface) {
+  ARG_UNUSED(cb);
+  ARG_UNUSED(iface);
+  if (event == NET_EVENT_IPV4_ADDR_ADD) k_sem_give(&g_ipv4_ready);
+}
+
+static void network_up(void) {
+  struct net_if *iface = net_if_get_default();
+  net_mgmt_init_event_callback(&g_mgmt_cb, on_ipv4, NET_EVENT_IPV4_ADDR_ADD);
+  net_mgmt_add_event_callback(&g_mgmt_cb);
+#if defined(CONFIG_WASMBED_IPV4_STATIC)
+  struct in_addr addr, mask, gw;
+  net_addr_pton(AF_INET, CONFIG_WASMBED_IPV4_ADDR, &addr);
+  net_addr_pton(AF_INET, CONFIG_WASMBED_IPV4_NETMASK, &mask);
+  net_addr_pton(AF_INET, CONFIG_WASMBED_IPV4_GATEWAY, &gw);
+  net_if_ipv4_addr_add(iface, &addr, NET_ADDR_MANUAL, 0);
+  net_if_ipv4_set_netmask_by_addr(iface, &addr, &mask);
+  net_if_ipv4_set_gw(iface, &gw);
+  printk("wasmbed: static IPv4 %s\n", CONFIG_WASMBED_IPV4_ADDR);
+#else
+  printk("wasmbed: waiting for a DHCPv4 lease\n");
+  net_dhcpv4_start(iface);
+  k_sem_take(&g_ipv4_ready, K_FOREVER);
+  printk("wasmbed: IPv4 address assigned\n");
+#endif
+}
+
+int main(void) {
+  const wb_platform *platform = wb_zephyr_platform();
+  wb_device_config cfg = {
+      .firmware_version = CONFIG_WASMBED_FIRMWARE_VERSION,
+      .mcu_type = CONFIG_WASMBED_MCU_TYPE,
+      .max_app_size = CONFIG_WASMBED_APP_MODULE_SIZE,
+      .max_memory_pages = CONFIG_WASMBED_APP_MEMORY_PAGES,
+      .heartbeat_interval_ms = 5000,
+      .reconnect_min_ms = 500,
+      .reconnect_max_ms = 30000,
+  };
+  printk("wasmbed firmware %s on %s (%s)\n", CONFIG_WASMBED_FIRMWARE_VERSION, CONFIG_BOARD, CONFIG_WASMBED_MCU_TYPE);
+
+  wb_device_init(&g_dev, &cfg, platform, wb_zephyr_wamr_runtime(), g_modules, CONFIG_WASMBED_APP_MODULE_SIZE);
+
+  /* The blocks are read where the platform wrote them, before the network stack could
+   * reuse that RAM (the board overlays keep Zephyr's RAM away from 0x20000000..0x20008000). */
+  const uint8_t *endpoint = (const uint8_t *)WB_ENDPOINT_BLOCK_ADDRESS;
+  const uint8_t *credentials = (const uint8_t *)WB_CREDENTIALS_BLOCK_ADDRESS;
+  if (wb_device_load_blocks(&g_dev, endpoint, WB_CREDENTIALS_BLOCK_ADDRESS - WB_ENDPOINT_BLOCK_ADDRESS, credentials,
+                            WB_CREDENTIALS_BLOCK_MAX) != WB_BLOCK_OK) {
+    printk("wasmbed: no valid gateway endpoint/credentials; staying offline\n");
+    for (;;) k_sleep(K_FOREVER);
+  }
+
+  network_up();
+  for (;;) wb_device_step(&g_dev, 1000);
+  return 0;
+}

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Builds and tests the C firmware (firmware/): configure + build with CMake (clang), unit
+# tests against test/vectors under AddressSanitizer + UBSan, libFuzzer runs of the decoder,
+# the memory-block parser and the device state machine for a bounded time (failing on any
+# finding), and a Cortex-M4 compile of firmware/core with warnings as errors.
+#
+#   scripts/firmware-test.sh              everything (about 2 minutes on 2 cores)
+#   scripts/firmware-test.sh --build-only configure + build only (used by test/firmware.test.ts)
+#
+# Environment: FUZZ_SECONDS (default 30, per target), FIRMWARE_BUILD_DIR (default
+# firmware/build), WAMR_ROOT (a wasm-micro-runtime tree; default: the one
+# scripts/setup-firmware.sh fetched, else the POSIX device uses the stand-in runtime).
+# Missing tools: run scripts/setup-firmware.sh first (as root).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+FW="$ROOT/firmware"
+BUILD="${FIRMWARE_BUILD_DIR:-$FW/build}"
+FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
+BUILD_ONLY=0
+[[ "${1:-}" == "--build-only" ]] && BUILD_ONLY=1
+
+step() { printf '\n=== firmware: %s\n' "$*"; }
+die() { printf 'firmware-test: %s\n' "$*" >&2; exit 1; }
+t0=$(date +%s)
+
+for tool in cmake clang; do
+  command -v "$tool" >/dev/null || die "$tool not found: run scripts/setup-firmware.sh (as root)"
+done
+[[ -f /usr/include/mbedtls/ssl.h ]] || die "mbedTLS headers not found: run scripts/setup-firmware.sh (as root)"
+
+if [[ -z "${WAMR_ROOT:-}" && -f "$FW/third_party/wamr.path" ]]; then
+  WAMR_ROOT="$(cat "$FW/third_party/wamr.path")"
+fi
+WAMR_ARGS=()
+if [[ -n "${WAMR_ROOT:-}" && -f "$WAMR_ROOT/build-scripts/runtime_lib.cmake" ]]; then
+  WAMR_ARGS=(-DWAMR_ROOT="$WAMR_ROOT")
+fi
+
+step "configure ($BUILD)"
+mkdir -p "$BUILD"
+cmake -S "$FW" -B "$BUILD" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
+  -DWB_SANITIZE=ON -DWB_FUZZ=ON -DWB_POSIX_DEVICE=ON "${WAMR_ARGS[@]}" >"$BUILD/configure.log" 2>&1 \
+  || { cat "$BUILD/configure.log"; die "cmake configure failed"; }
+grep -E "wasm runtime" "$BUILD/configure.log" || true
+
+step "build"
+cmake --build "$BUILD" -j"$(nproc)" >"$BUILD/build.log" 2>&1 || { cat "$BUILD/build.log"; die "build failed"; }
+grep -E "warning|Built target" "$BUILD/build.log" || true
+for bin in wb_tests fuzz_decode fuzz_blocks fuzz_device wasmbed-device; do
+  [[ -x "$BUILD/$bin" ]] || die "build did not produce $bin"
+done
+if [[ $BUILD_ONLY -eq 1 ]]; then
+  echo "firmware build ok ($(( $(date +%s) - t0 )) s): $BUILD/wasmbed-device"
+  exit 0
+fi
+
+step "unit tests (ASan + UBSan) against test/vectors"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  "$BUILD/wb_tests" "$ROOT/test/vectors"
+
+step "Cortex-M4 compile of firmware/core (-Werror)"
+if command -v arm-none-eabi-gcc >/dev/null; then
+  mkdir -p "$BUILD/cortex-m4"
+  for src in "$FW"/core/src/*.c; do
+    arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb -mfloat-abi=soft -std=c99 -Os -ffreestanding \
+      -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wconversion -Wno-sign-conversion \
+      -pedantic -I"$FW/core/include" -c "$src" -o "$BUILD/cortex-m4/$(basename "$src" .c).o"
+  done
+  arm-none-eabi-size "$BUILD"/cortex-m4/*.o | tail -n +1
+  echo "cortex-m4: ok"
+else
+  echo "cortex-m4: SKIPPED (arm-none-eabi-gcc not installed; scripts/setup-firmware.sh installs it)"
+fi
+
+step "libFuzzer, ${FUZZ_SECONDS} s per target"
+for target in decode blocks device; do
+  work="$BUILD/fuzz-$target"
+  rm -rf "$work" && mkdir -p "$work/corpus" "$work/artifacts"
+  log="$work/fuzz.log"
+  set +e
+  ASAN_OPTIONS=detect_leaks=1 "$BUILD/fuzz_$target" -max_total_time="$FUZZ_SECONDS" -max_len=4096 -timeout=10 \
+    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$work/artifacts/" \
+    "$work/corpus" "$FW/fuzz/corpus/$target" >"$log" 2>&1
+  rc=$?
+  set -e
+  runs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' || echo "?")
+  if [[ $rc -ne 0 ]] || ls "$work/artifacts" | grep -q .; then
+    tail -n 60 "$log"
+    die "fuzz_$target found a problem (exit $rc); reproducer in $work/artifacts/"
+  fi
+  echo "fuzz_$target: $runs inputs, no findings"
+done
+
+step "done in $(( $(date +%s) - t0 )) s"
+echo "FIRMWARE TESTS PASSED"

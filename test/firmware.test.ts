@@ -1,0 +1,408 @@
+/**
+ * The C firmware (firmware/): its own build + unit tests (ASan/UBSan, shared vectors) +
+ * bounded libFuzzer runs via scripts/firmware-test.sh, and the POSIX build of the firmware
+ * (mbedTLS) as a real device process against the real gateway over mutual TLS.
+ *
+ * DeployApplication: the platform has no deploy workflow yet, so that part drives the
+ * gateway's own DeviceServer (gateway/device-server.ts, real TLS) in this process and sends
+ * the requests through its session handle, exactly as the gateway's activities do.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { paths } from '../common/config.js';
+import { createLogger } from '../common/logger.js';
+import { buildMemoryImage, type DeviceCredentials } from '../device/memory-contract.js';
+import { DeviceServer } from '../gateway/device-server.js';
+import { SessionRegistry } from '../gateway/session-registry.js';
+import { CertificateAuthority, DeviceCertificates, SqliteCertificateRepository } from '../pki/index.js';
+import type { Message } from '../protocol/messages.js';
+import { openDatabase } from '../store/sqlite.js';
+import { startTestPlatform, type TestPlatform } from './support/platform.js';
+import { waitFor } from './support/wait.js';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const SCRIPT = path.join(ROOT, 'scripts/firmware-test.sh');
+const BUILD = process.env.FIRMWARE_BUILD_DIR ?? path.join(ROOT, 'firmware/build');
+const DEVICE_BIN = path.join(BUILD, 'wasmbed-device');
+
+/** A minimal app: imports wasmbed.log, exports _start and a 1-page memory (firmware/tests/fake_platform.c). */
+const TEST_MODULE = Buffer.from(
+  '0061736d01000000' +
+    '010902600' +
+    '27f7f00600000' +
+    '020f0107' +
+    Buffer.from('wasmbed').toString('hex') +
+    '03' +
+    Buffer.from('log').toString('hex') +
+    '0000' +
+    '03020101' +
+    '0503010001' +
+    '07130206' +
+    Buffer.from('_start').toString('hex') +
+    '000106' +
+    Buffer.from('memory').toString('hex') +
+    '0200' +
+    '0a040102000b',
+  'hex',
+);
+
+/** Logs "hello from wasm", publishes topic "temp" = [1, 2], then loops calling sleep_ms(50). */
+const LOOP_APP = Buffer.from(
+  '0061736d0100000001140460027f7f0060017f0060047f7f7f7f00600000023403077761736d626564036c6f670000077761736d62656408736c6565705f6d730001077761736d626564077075626c6973680002030201030503010001071302065f73746172740003066d656d6f727902000a1d011b004100410f1000411041044114410210020340413210010c000b0b0b1c010041000b1668656c6c6f2066726f6d207761736d0074656d700102',
+  'hex',
+);
+/** Logs "hello from wasm", then executes `unreachable`. */
+const TRAP_APP = Buffer.from(
+  '0061736d0100000001140460027f7f0060017f0060047f7f7f7f00600000023403077761736d626564036c6f670000077761736d62656408736c6565705f6d730001077761736d626564077075626c6973680002030201030503010001071302065f73746172740003066d656d6f727902000a0b0109004100410f1000000b0b1c010041000b1668656c6c6f2066726f6d207761736d0074656d700102',
+  'hex',
+);
+
+interface DeviceRun {
+  child: ChildProcess;
+  output: string[];
+  exited: Promise<number | null>;
+  text(): string;
+}
+
+function runDevice(memoryFile: string, args: string[] = []): DeviceRun {
+  const child = spawn(DEVICE_BIN, ['--memory', memoryFile, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=0' },
+  });
+  const output: string[] = [];
+  const collect = (chunk: Buffer) => {
+    for (const line of chunk.toString().split('\n')) {
+      if (!line) continue;
+      output.push(line);
+      if (process.env.WASMBED_TEST_VERBOSE) process.stderr.write(`[fw] ${line}\n`);
+    }
+  };
+  child.stdout!.on('data', collect);
+  child.stderr!.on('data', collect);
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, output, exited, text: () => output.join('\n') };
+}
+
+async function stopDevice(run: DeviceRun): Promise<number | null> {
+  if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGTERM');
+  return run.exited;
+}
+
+function statsOf(run: DeviceRun): Record<string, number> {
+  const line = run.output.find((l) => l.includes('] stats '));
+  if (!line) return {};
+  return Object.fromEntries([...line.matchAll(/(\w+)=(\d+)/g)].map((m) => [m[1]!, Number(m[2])]));
+}
+
+function ensureBuilt(): void {
+  if (fs.existsSync(DEVICE_BIN)) return;
+  const built = spawnSync('bash', [SCRIPT, '--build-only'], { encoding: 'utf8', timeout: 300_000 });
+  if (built.status !== 0) throw new Error(`firmware build failed:\n${built.stdout}\n${built.stderr}`);
+}
+
+describe('firmware: build, unit tests under ASan/UBSan, fuzzing', () => {
+  it('scripts/firmware-test.sh passes (vectors, state machine, Cortex-M4 compile, libFuzzer)', () => {
+    const started = Date.now();
+    const result = spawnSync('bash', [SCRIPT], {
+      encoding: 'utf8',
+      timeout: 400_000,
+      env: { ...process.env, FUZZ_SECONDS: process.env.FUZZ_SECONDS ?? '30' },
+    });
+    const output = `${result.stdout}\n${result.stderr}`;
+    if (result.status !== 0) console.error(output);
+    expect(result.status, output.slice(-4000)).toBe(0);
+    expect(output).toContain('ALL FIRMWARE UNIT TESTS PASSED');
+    expect(output).toMatch(/valid message vectors\s+\d+/);
+    expect(output).toMatch(/invalid message vectors\s+\d+/);
+    expect(output).toMatch(/fuzz_decode: \d+ inputs, no findings/);
+    expect(output).toMatch(/fuzz_blocks: \d+ inputs, no findings/);
+    expect(output).toContain('FIRMWARE TESTS PASSED');
+    console.log(`firmware-test.sh: ${Math.round((Date.now() - started) / 1000)} s`);
+  }, 420_000);
+});
+
+describe('POSIX firmware against the real gateway (mutual TLS)', () => {
+  let platform: TestPlatform;
+  let ca: CertificateAuthority;
+  let tmp: string;
+  const running: DeviceRun[] = [];
+
+  beforeAll(async () => {
+    ensureBuilt();
+    platform = await startTestPlatform();
+    ca = await CertificateAuthority.loadOrCreate(paths.pki(platform.home));
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wasmbed-fw-'));
+  }, 400_000);
+
+  afterAll(async () => {
+    await Promise.all(running.map(stopDevice));
+    await platform?.stop();
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  function issue(name: string): DeviceCredentials {
+    const db = openDatabase(paths.db(platform.home));
+    try {
+      const record = new DeviceCertificates(ca, new SqliteCertificateRepository(db)).issue(name);
+      return { certPem: record.certPem, keyPem: record.keyPem!, caPem: ca.certPem };
+    } finally {
+      db.close();
+    }
+  }
+
+  function memoryImage(name: string, endpoint: string, credentials: DeviceCredentials): string {
+    const file = path.join(tmp, `${name}.memory.bin`);
+    fs.writeFileSync(file, buildMemoryImage(endpoint, credentials));
+    return file;
+  }
+
+  async function sessions(): Promise<string[]> {
+    const res = await fetch(`${platform.gatewayHealthUrl}/healthz`);
+    return ((await res.json()) as { devices: string[] }).devices;
+  }
+
+  it('connects with a platform certificate, says Hello, and keeps its session with heartbeats', async () => {
+    const name = 'fw-posix-1';
+    const image = memoryImage(name, `127.0.0.1:${platform.gatewayPort}`, issue(name));
+    const device = runDevice(image);
+    running.push(device);
+
+    await waitFor(`${name} to hold a gateway session`, async () => (await sessions()).includes(name), 30_000);
+    expect(device.text()).toContain('mutual TLS session up; sending Hello (DeviceInfo)');
+    // The test platform's gateway closes a session after 3000 ms without a heartbeat
+    // (interval 500 ms): still being there well after that proves heartbeats arrive.
+    await new Promise((resolve) => setTimeout(resolve, 4_500));
+    expect(await sessions()).toContain(name);
+    expect(device.child.exitCode).toBeNull();
+
+    const code = await stopDevice(device);
+    expect(code).toBe(0);
+    const stats = statsOf(device);
+    expect(stats.connects).toBe(1);
+    expect(stats.protocol_errors).toBe(0);
+    // every heartbeat is answered with a HeartbeatAck; 500 ms interval over > 4.5 s
+    expect(stats.heartbeat_acks).toBeGreaterThanOrEqual(6);
+    expect(stats.heartbeats_sent).toBeGreaterThanOrEqual(stats.heartbeat_acks!);
+    await waitFor(`${name} session to go away`, async () => !(await sessions()).includes(name), 10_000);
+  }, 120_000);
+
+  it('is refused with a certificate from another CA, and never gets a session', async () => {
+    const name = 'fw-impostor';
+    const otherCa = await CertificateAuthority.loadOrCreate(path.join(tmp, 'other-ca'));
+    const issued = otherCa.issueClientCertificate({ commonName: name });
+    const image = memoryImage(name, `127.0.0.1:${platform.gatewayPort}`, {
+      certPem: issued.certPem,
+      keyPem: issued.keyPem!,
+      caPem: ca.certPem, // it trusts the real gateway; the gateway does not trust it
+    });
+    const device = runDevice(image, ['--max-connect-failures', '2']);
+    running.push(device);
+    const code = await device.exited;
+    expect(code, device.text()).toBe(4);
+    expect(device.text()).toMatch(/connect failed: TLS handshake/);
+    expect(device.text()).not.toContain('session up');
+    expect(await sessions()).not.toContain(name);
+  }, 60_000);
+
+  it('refuses a gateway its CA did not sign', async () => {
+    const name = 'fw-wrong-ca';
+    const credentials = issue(name);
+    const otherCa = await CertificateAuthority.loadOrCreate(path.join(tmp, 'other-ca-2'));
+    const image = memoryImage(name, `127.0.0.1:${platform.gatewayPort}`, {
+      ...credentials,
+      caPem: otherCa.certPem,
+    });
+    const device = runDevice(image, ['--max-connect-failures', '2']);
+    running.push(device);
+    expect(await device.exited, device.text()).toBe(4);
+    expect(device.text()).toContain('gateway certificate not trusted');
+    expect(await sessions()).not.toContain(name);
+  }, 60_000);
+
+  it('refuses an invalid memory image without dialling', async () => {
+    const name = 'fw-garbage';
+    const file = memoryImage(name, `127.0.0.1:${platform.gatewayPort}`, issue(name));
+    const bytes = fs.readFileSync(file);
+    bytes.writeUInt8(bytes.readUInt8(0x1000 + 9) ^ 0xff, 0x1000 + 9); // in the endpoint text: CRC no longer matches
+    fs.writeFileSync(file, bytes);
+    const device = runDevice(file);
+    running.push(device);
+    expect(await device.exited).toBe(3);
+    expect(device.text()).toContain('endpoint block at 0x20001000: CRC mismatch; not dialling');
+  }, 30_000);
+
+  it.each([
+    ['the default runtime (WAMR when its sources were found at build time)', 'fw-deploy-1', [] as string[]],
+    ['the stand-in runtime', 'fw-deploy-2', ['--wasm', 'standin']],
+  ])(
+    'receives DeployApplication, acks it, reports status, and stops apps, with %s',
+    async (_label, name, extraArgs) => {
+      const registry = new SessionRegistry();
+      const server = ca.issueServerCertificate({
+        commonName: 'fw-test-gateway',
+        dnsNames: ['localhost'],
+        ipAddresses: ['127.0.0.1'],
+      });
+      const db = openDatabase(paths.db(platform.home));
+      const repo = new SqliteCertificateRepository(db);
+      const fromDevice: Message[] = [];
+      const deviceServer = new DeviceServer({
+        onDeviceMessage: (_session, envelope) => fromDevice.push(envelope.body),
+        tls: { certPem: server.certPem, keyPem: server.keyPem!, caPem: ca.certPem },
+        registry,
+        isCurrentCertificate: (device, serial) => repo.findActive(device)?.serial === serial,
+        heartbeatIntervalMs: 500,
+        heartbeatTimeoutMs: 3_000,
+        logger: createLogger('fw-test-gateway'),
+      });
+      const port = await deviceServer.listen('127.0.0.1', 0);
+      try {
+        const image = memoryImage(name, `localhost:${port}`, issue(name));
+        const device = runDevice(image, extraArgs);
+        running.push(device);
+        const session = await waitFor(`${name} session`, () => registry.get(name), 30_000);
+        expect(session.info.deviceInfo?.mcuType).toBe('Stm32F746gDisco');
+
+        const deploy = (appId: string, module: Uint8Array, entry = '_start'): Promise<Message> =>
+          session.request(
+            {
+              type: 'DeployApplication',
+              appId,
+              name: 'blink',
+              module,
+              entry,
+              limits: { memoryPages: 1, cpuMsPerCall: 100 },
+              env: { LOG: 'debug' },
+              args: ['--fast'],
+            },
+            { timeoutMs: 10_000 },
+          );
+
+        // With WAMR apps execute (log, publish, trap); the stand-in only validates them.
+        const wamr = device.text().includes('wasm runtime: wamr');
+        console.log(`POSIX firmware wasm runtime: ${wamr ? 'WAMR' : 'stand-in'}`);
+
+        expect(await deploy('app-1', TEST_MODULE)).toEqual({
+          type: 'DeployAck',
+          appId: 'app-1',
+          ok: true,
+          error: null,
+        });
+        // TEST_MODULE's _start returns at once: Exited under WAMR, Running under the stand-in
+        const status = await waitFor(
+          'app-1 status',
+          async () => {
+            const reply = await session.request(
+              { type: 'RequestApplicationStatus', appId: null },
+              { timeoutMs: 5_000 },
+            );
+            return (
+              reply.type === 'ApplicationStatus' &&
+              reply.apps[0]?.state === (wamr ? 'Exited' : 'Running') &&
+              reply
+            );
+          },
+          10_000,
+        );
+        expect(status).toEqual({
+          type: 'ApplicationStatus',
+          apps: [{ appId: 'app-1', state: wamr ? 'Exited' : 'Running', error: null, restarts: 0 }],
+        });
+
+        const refused = await deploy('app-bad', Buffer.from('not wasm at all'));
+        expect(refused).toMatchObject({ type: 'DeployAck', appId: 'app-bad', ok: false });
+        expect((refused as { error: string }).error).toMatch(/magic/);
+
+        const info = await session.request({ type: 'RequestDeviceInfo' }, { timeoutMs: 5_000 });
+        expect(info).toMatchObject({ type: 'DeviceInfo', mcuType: 'Stm32F746gDisco', maxAppSize: 65536 });
+
+        expect(
+          await session.request({ type: 'StopApplication', appId: 'app-1' }, { timeoutMs: 5_000 }),
+        ).toEqual({
+          type: 'StopAck',
+          appId: 'app-1',
+          ok: true,
+          error: null,
+        });
+        const unknown = await session.request(
+          { type: 'StopApplication', appId: 'app-1' },
+          { timeoutMs: 5_000 },
+        );
+        expect(unknown).toMatchObject({ type: 'StopAck', ok: false });
+
+        expect(await deploy('app-loop', LOOP_APP)).toMatchObject({ type: 'DeployAck', ok: true });
+        expect(await deploy('app-trap', TRAP_APP)).toMatchObject({ type: 'DeployAck', ok: true });
+        if (wamr) {
+          await waitFor(
+            'the app log and publish',
+            () =>
+              fromDevice.some(
+                (m) => m.type === 'Log' && m.appId === 'app-loop' && m.message === 'hello from wasm',
+              ) &&
+              fromDevice.some(
+                (m) =>
+                  m.type === 'Publish' &&
+                  m.appId === 'app-loop' &&
+                  m.topic === 'temp' &&
+                  Buffer.from(m.data).equals(Buffer.from([1, 2])),
+              ),
+            10_000,
+          );
+          const failed = await waitFor(
+            'app-trap to be reported Failed',
+            () =>
+              fromDevice.find(
+                (m) =>
+                  m.type === 'ApplicationStatus' &&
+                  m.apps.some((a) => a.appId === 'app-trap' && a.state === 'Failed'),
+              ),
+            10_000,
+          );
+          expect(JSON.stringify(failed)).toMatch(/unreachable/);
+        } else {
+          await waitFor(
+            'the stand-in log',
+            () =>
+              fromDevice.some(
+                (m) => m.type === 'Log' && m.appId === 'app-loop' && /stand-in runtime/.test(m.message),
+              ),
+            10_000,
+          );
+        }
+        const statuses = await session.request(
+          { type: 'RequestApplicationStatus', appId: null },
+          { timeoutMs: 5_000 },
+        );
+        expect(statuses).toMatchObject({
+          type: 'ApplicationStatus',
+          apps: expect.arrayContaining([
+            expect.objectContaining({ appId: 'app-loop', state: 'Running' }),
+            expect.objectContaining({ appId: 'app-trap', state: wamr ? 'Failed' : 'Running' }),
+          ]),
+        });
+        // the looping app sleeps in the host API, so it stops at once
+        expect(
+          await session.request({ type: 'StopApplication', appId: 'app-loop' }, { timeoutMs: 10_000 }),
+        ).toMatchObject({
+          type: 'StopAck',
+          ok: true,
+        });
+
+        expect(await stopDevice(device)).toBe(0);
+        expect(statsOf(device)).toMatchObject({
+          deploys_ok: 3,
+          deploys_failed: 1,
+          stops: 2,
+          protocol_errors: 0,
+        });
+      } finally {
+        await deviceServer.close();
+        db.close();
+      }
+    },
+    120_000,
+  );
+});
