@@ -21,7 +21,13 @@ export interface FleetOptions {
   behaviour?: FleetBehaviour;
   /** Handshakes started at once. */
   concurrency?: number;
-  resumeTls?: boolean;
+  /**
+   * Offer a saved TLS session when connecting. `true`: the latest session any device got,
+   * shared by all — a resumed session keeps the identity (client certificate) it was first
+   * made with, so the gateway sees those devices as that one device. 'per-device': each
+   * device offers only its own last session, so it resumes from its second connect() on.
+   */
+  resumeTls?: boolean | 'per-device';
 }
 
 export interface FleetDevice {
@@ -32,6 +38,9 @@ export interface FleetDevice {
 export class Fleet {
   readonly devices: FleetDevice[] = [];
   private tlsSession?: Buffer;
+  private readonly deviceTlsSessions: (Buffer | undefined)[] = [];
+  /** For every link: without it DeviceLink's uptime is Date.now() - Date.now(), -1 if the ms ticks between. */
+  private readonly bootedAt = Date.now();
   private credentials: { certPem: string; keyPem: string; caPem: string }[] = [];
 
   constructor(private readonly options: FleetOptions) {}
@@ -84,11 +93,18 @@ export class Fleet {
           maxAppSize: 128 * 1024,
           wasmFeatures: [],
         }),
+        bootedAt: this.bootedAt,
         onRequest: (body) => this.reply(body),
         onEstablished: () => resolve(true),
-        session: this.options.resumeTls ? this.tlsSession : undefined,
+        session:
+          this.options.resumeTls === 'per-device'
+            ? this.deviceTlsSessions[index]
+            : this.options.resumeTls
+              ? this.tlsSession
+              : undefined,
         onSession: (session) => {
           this.tlsSession = session;
+          if (this.options.resumeTls === 'per-device') this.deviceTlsSessions[index] = session;
         },
       });
       device.link = link;
