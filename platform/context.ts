@@ -4,6 +4,7 @@ import { CertificateAuthority, DeviceCertificates, SqliteCertificateRepository }
 import type { ResourceStore } from '../store/resource-store.js';
 import { openDatabase, type SqliteDatabase } from '../store/sqlite.js';
 import { SqliteResourceStore } from '../store/sqlite-resource-store.js';
+import { KubernetesResourceStore } from '../store/kubernetes-resource-store.js';
 
 export interface PlatformContext {
   db: SqliteDatabase;
@@ -15,8 +16,24 @@ export interface PlatformContext {
 
 export async function openPlatform(config: WasmbedConfig): Promise<PlatformContext> {
   const db = openDatabase(paths.db(config.home));
-  const store = new SqliteResourceStore(db);
+  // WASMBED_STORE=kubernetes: resources are custom resources (issue 6); certificates stay in `db`.
+  const store: ResourceStore =
+    config.store.backend === 'kubernetes'
+      ? new KubernetesResourceStore({
+          namespace: config.store.namespace,
+          kubeconfig: config.store.kubeconfig,
+        })
+      : new SqliteResourceStore(db);
   const ca = await CertificateAuthority.loadOrCreate(paths.pki(config.home));
   const certificates = new DeviceCertificates(ca, new SqliteCertificateRepository(db));
-  return { db, store, ca, certificates, close: () => db.close() };
+  return {
+    db,
+    store,
+    ca,
+    certificates,
+    close: () => {
+      if (store instanceof KubernetesResourceStore) store.close();
+      db.close();
+    },
+  };
 }

@@ -14,6 +14,12 @@ export const PROCESS_ENTRIES = {
 
 export type PlatformProcessKind = keyof typeof PROCESS_ENTRIES;
 
+/**
+ * Kubernetes mode only (WASMBED_STORE=kubernetes): the controller that turns Device CRs into
+ * workflows. Not in PROCESS_ENTRIES, so `npm start` (local mode) never launches it.
+ */
+export const CONTROLLER_ENTRY = path.join(REPO_ROOT, 'controller', 'main.ts');
+
 export function spawnPlatformProcess(
   kind: PlatformProcessKind,
   env: NodeJS.ProcessEnv,

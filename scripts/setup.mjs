@@ -103,17 +103,20 @@ function chromium() {
   }
 }
 
-// The firmware suites need a C toolchain, sanitizers, libFuzzer and mbedTLS (scripts/setup-firmware.sh).
-function firmwareToolchain() {
-  if (!run('bash', [path.join(root, 'scripts', 'setup-firmware.sh')])) {
-    say('firmware toolchain setup failed; see the output above');
+/** Runs one of the project's setup scripts, failing loudly. */
+function setupScript(script, what) {
+  if (!run('bash', [path.join(root, 'scripts', script)])) {
+    say(`${what} setup failed; see the output above`);
     process.exit(1);
   }
 }
 
+// The firmware suites need a C toolchain, sanitizers, libFuzzer and mbedTLS (scripts/setup-firmware.sh).
 checkNode();
 npmDependencies();
 temporal();
 if (process.argv.includes('--with-browser')) chromium();
-if (process.argv.includes('--with-firmware')) firmwareToolchain();
+if (process.argv.includes('--with-firmware')) setupScript('setup-firmware.sh', 'firmware toolchain');
+// etcd, kube-apiserver and kubectl built from their Go modules (first run ~11 min, then cached in .tools/).
+if (process.argv.includes('--with-kubernetes')) setupScript('setup-kubernetes.sh', 'Kubernetes test cluster');
 say('ready');

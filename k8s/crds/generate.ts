@@ -1,0 +1,340 @@
+/**
+ * Generates k8s/crds/*.yaml from the resource model, so the enums (mcuType, runtime, phases,
+ * strategies) can never drift from common/. Run: `npx tsx k8s/crds/generate.ts` (the
+ * Kubernetes test checks the files are current).
+ *
+ * Every object in the schemas lists its properties; `x-kubernetes-preserve-unknown-fields`
+ * appears only where an open map is intended (Device status.apps, whose per-app state the
+ * device reports). Maps of strings use additionalProperties, which is not pruning.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_MCU_TYPE, MCU_PROFILES, MCU_TYPES } from '../../common/mcu-profiles.js';
+import {
+  APPLICATION_PHASES,
+  DEVICE_PHASES,
+  DEVICE_RUNTIMES,
+  ROLLOUT_STRATEGIES,
+} from '../../common/resources.js';
+
+type Schema = Record<string, unknown>;
+const str = (extra: Schema = {}): Schema => ({ type: 'string', ...extra });
+const int = (extra: Schema = {}): Schema => ({ type: 'integer', format: 'int64', ...extra });
+const num = (extra: Schema = {}): Schema => ({ type: 'number', ...extra });
+const bool = (extra: Schema = {}): Schema => ({ type: 'boolean', ...extra });
+const obj = (properties: Record<string, Schema>, extra: Schema = {}): Schema => ({
+  type: 'object',
+  properties,
+  ...extra,
+});
+const stringMap = (extra: Schema = {}): Schema => ({
+  type: 'object',
+  additionalProperties: { type: 'string' },
+  ...extra,
+});
+const timestamp = (description: string): Schema => str({ format: 'date-time', description });
+const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
+
+const conditions: Schema = {
+  type: 'array',
+  description: 'Latest observations of the resource, one per type.',
+  'x-kubernetes-list-type': 'map',
+  'x-kubernetes-list-map-keys': ['type'],
+  items: obj(
+    {
+      type: str({ maxLength: 316 }),
+      status: str({ enum: ['True', 'False', 'Unknown'] }),
+      reason: str({ maxLength: 1024 }),
+      message: str({ maxLength: 32768 }),
+      lastTransitionTime: timestamp('When the status last changed.'),
+    },
+    { required: ['type', 'status'] },
+  ),
+};
+
+const noEthernet = MCU_TYPES.filter((t) => !MCU_PROFILES[t].emulatedEthernet);
+const nameRule = {
+  rule: `self.metadata.name.size() <= 63 && self.metadata.name.matches('${DNS_LABEL}')`,
+  message: 'metadata.name must be a DNS label (lowercase letters, digits and "-", at most 63 characters)',
+};
+
+const deviceSchema = obj(
+  {
+    apiVersion: str(),
+    kind: str(),
+    metadata: { type: 'object' },
+    spec: obj(
+      {
+        mcuType: str({
+          enum: [...MCU_TYPES],
+          default: DEFAULT_MCU_TYPE,
+          description: 'The board (MCU profile); see docs/kubernetes.md for the list.',
+        }),
+        runtime: str({
+          enum: [...DEVICE_RUNTIMES],
+          default: 'virtual',
+          description: 'What runs the device: virtual (Node process), docker, renode, qemu or external.',
+        }),
+        gateway: str({ pattern: DNS_LABEL, maxLength: 63, description: 'Preferred gateway (optional).' }),
+        firmware: str({ maxLength: 4096, description: 'Firmware image reference or path.' }),
+        labels: stringMap({ description: 'Labels used by Application selectors.' }),
+      },
+      {
+        required: ['mcuType', 'runtime'],
+        'x-kubernetes-validations': [
+          {
+            rule: `!(self.runtime in ['docker', 'renode', 'qemu'] && self.mcuType in [${noEthernet
+              .map((t) => `'${t}'`)
+              .join(', ')}])`,
+            message: `mcuType ${noEthernet.join(' and ')} has no Ethernet in its emulator, so an emulated device could never reach a gateway; use runtime virtual or external`,
+            fieldPath: '.mcuType',
+          },
+        ],
+      },
+    ),
+    status: obj({
+      phase: str({ enum: [...DEVICE_PHASES] }),
+      gateway: obj({ name: str(), endpoint: str() }),
+      identity: obj({ certSerial: str(), spkiSha256: str(), notAfter: str() }),
+      lastHeartbeat: str(),
+      conditions,
+      steps: {
+        type: 'array',
+        items: obj(
+          {
+            name: str(),
+            state: str({ enum: ['Pending', 'Running', 'Succeeded', 'Failed'] }),
+            message: str(),
+            startedAt: str(),
+            finishedAt: str(),
+          },
+          { required: ['name', 'state'] },
+        ),
+      },
+      apps: {
+        type: 'object',
+        description: 'Per-application state as the device reports it (open on purpose).',
+        'x-kubernetes-preserve-unknown-fields': true,
+      },
+      workflowId: str(),
+      observedGeneration: int(),
+      message: str(),
+      deviceInfo: obj({ firmwareVersion: str(), mcuType: str(), freeMemory: int() }),
+    }),
+  },
+  { required: ['spec'], 'x-kubernetes-validations': [nameRule] },
+);
+
+const appDeviceState = obj(
+  {
+    state: str({ enum: ['Pending', 'Deploying', 'Running', 'Exited', 'Failed', 'Stopped', 'RolledBack'] }),
+    error: str({ nullable: true }),
+    restarts: int({ minimum: 0 }),
+    since: str(),
+  },
+  { required: ['state'] },
+);
+
+const applicationSchema = obj(
+  {
+    apiVersion: str(),
+    kind: str(),
+    metadata: { type: 'object' },
+    spec: obj(
+      {
+        module: obj(
+          {
+            sha256: str({ pattern: '^[0-9a-f]{64}$', description: 'Content hash in the module store.' }),
+            size: int({ minimum: 1 }),
+          },
+          { required: ['sha256', 'size'] },
+        ),
+        entry: str({ default: '_start', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }),
+        target: obj(
+          {
+            devices: { type: 'array', items: str({ pattern: DNS_LABEL, maxLength: 63 }) },
+            selector: stringMap(),
+            all: bool(),
+          },
+          {
+            'x-kubernetes-validations': [
+              {
+                rule: '[has(self.devices), has(self.selector), has(self.all) && self.all].filter(x, x).size() == 1',
+                message: 'target needs exactly one of devices, selector or all: true',
+              },
+            ],
+          },
+        ),
+        strategy: obj(
+          {
+            type: str({ enum: [...ROLLOUT_STRATEGIES], default: 'AllAtOnce' }),
+            maxUnavailable: int({ minimum: 1, default: 1 }),
+            canary: int({ minimum: 1, default: 1 }),
+            pauseAfterCanary: bool({ default: false }),
+            failureThreshold: int({ minimum: 0, default: 0 }),
+          },
+          { default: {} },
+        ),
+        limits: obj(
+          {
+            memoryPages: int({ minimum: 1, maximum: 65536, default: 1 }),
+            cpuMsPerCall: int({ minimum: 1, nullable: true }),
+          },
+          { default: {} },
+        ),
+        env: stringMap({ default: {} }),
+        args: { type: 'array', items: str(), default: [] },
+      },
+      { required: ['module', 'target'] },
+    ),
+    status: obj({
+      phase: str({ enum: [...APPLICATION_PHASES] }),
+      devices: { type: 'object', additionalProperties: appDeviceState },
+      counts: obj({ targeted: int(), running: int(), failed: int(), pending: int() }),
+      workflowId: str(),
+      message: str(),
+      observedGeneration: int(),
+    }),
+  },
+  { required: ['spec'], 'x-kubernetes-validations': [nameRule] },
+);
+
+const gatewaySchema = obj(
+  {
+    apiVersion: str(),
+    kind: str(),
+    metadata: { type: 'object' },
+    spec: obj(
+      {
+        endpoint: str({
+          pattern: '^[A-Za-z0-9.-]+:[0-9]{1,5}$',
+          description: 'host:port devices dial; never a loopback address inside a cluster.',
+        }),
+        maxDevices: int({ minimum: 1, default: 10000 }),
+        heartbeatIntervalSeconds: num({ minimum: 0, default: 5 }),
+        heartbeatTimeoutSeconds: num({ minimum: 0, default: 15 }),
+      },
+      { required: ['endpoint'] },
+    ),
+    status: obj({
+      phase: str({ enum: ['Pending', 'Ready', 'Unavailable'] }),
+      connectedDevices: int({ minimum: 0 }),
+      conditions,
+      lastSeen: str(),
+      taskQueue: str(),
+    }),
+  },
+  { required: ['spec'], 'x-kubernetes-validations': [nameRule] },
+);
+
+const age = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' };
+
+function crd(kind: string, plural: string, shortNames: string[], schema: Schema, columns: Schema[]): Schema {
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `${plural}.wasmbed.io`, labels: { 'app.kubernetes.io/part-of': 'wasmbed' } },
+    spec: {
+      group: 'wasmbed.io',
+      scope: 'Namespaced',
+      names: {
+        kind,
+        listKind: `${kind}List`,
+        plural,
+        singular: kind.toLowerCase(),
+        shortNames,
+        categories: ['wasmbed'],
+      },
+      versions: [
+        {
+          name: 'v1alpha1',
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: [...columns, age],
+          schema: { openAPIV3Schema: schema },
+        },
+      ],
+    },
+  };
+}
+
+export const CRDS: Record<string, Schema> = {
+  'device.yaml': crd('Device', 'devices', ['wdev'], deviceSchema, [
+    { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+    { name: 'Gateway', type: 'string', jsonPath: '.status.gateway.name' },
+    { name: 'MCU', type: 'string', jsonPath: '.spec.mcuType' },
+    { name: 'Runtime', type: 'string', jsonPath: '.spec.runtime', priority: 1 },
+    { name: 'Message', type: 'string', jsonPath: '.status.message', priority: 1 },
+  ]),
+  'application.yaml': crd('Application', 'applications', ['wapp'], applicationSchema, [
+    { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+    { name: 'Running', type: 'integer', jsonPath: '.status.counts.running' },
+    { name: 'Targeted', type: 'integer', jsonPath: '.status.counts.targeted' },
+    { name: 'Strategy', type: 'string', jsonPath: '.spec.strategy.type', priority: 1 },
+  ]),
+  'gateway.yaml': crd('Gateway', 'gateways', ['wgw'], gatewaySchema, [
+    { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+    { name: 'Endpoint', type: 'string', jsonPath: '.spec.endpoint' },
+    { name: 'Devices', type: 'integer', jsonPath: '.status.connectedDevices' },
+  ]),
+};
+
+/** A YAML emitter for plain JSON data (block style, strings quoted when YAML would misread them). */
+export function toYaml(value: unknown, indent = 0): string {
+  const pad = ' '.repeat(indent);
+  const scalar = (v: unknown): string => {
+    if (v === null) return 'null';
+    if (typeof v === 'string') {
+      return /^[A-Za-z_/][A-Za-z0-9_ ./()-]*$/.test(v) &&
+        !/^(true|false|null|yes|no|on|off|y|n)$/i.test(v) &&
+        !/ $/.test(v)
+        ? v
+        : JSON.stringify(v);
+    }
+    return String(v);
+  };
+  if (Array.isArray(value)) {
+    if (value.length === 0) return '[]';
+    return value
+      .map((item) => {
+        if (item !== null && typeof item === 'object' && Object.keys(item).length > 0) {
+          const body = toYaml(item, indent + 2);
+          return `${pad}- ${body.trimStart()}`;
+        }
+        return `${pad}- ${toYaml(item, indent + 2).trim()}`;
+      })
+      .join('\n');
+  }
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value);
+    if (entries.length === 0) return '{}';
+    return entries
+      .map(([k, v]) => {
+        const key = scalar(k);
+        if (
+          v !== null &&
+          typeof v === 'object' &&
+          (Array.isArray(v) ? v.length > 0 : Object.keys(v).length > 0)
+        ) {
+          return `${pad}${key}:\n${toYaml(v, indent + 2)}`;
+        }
+        return `${pad}${key}: ${toYaml(v, 0).trim()}`;
+      })
+      .join('\n');
+  }
+  return scalar(value);
+}
+
+export function renderCrd(file: string): string {
+  return `# Generated by k8s/crds/generate.ts from common/ — do not edit by hand.\n---\n${toYaml(CRDS[file])}\n`;
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const dir = path.dirname(fileURLToPath(import.meta.url));
+  for (const file of Object.keys(CRDS)) {
+    fs.writeFileSync(path.join(dir, file), renderCrd(file));
+    process.stdout.write(`wrote k8s/crds/${file}\n`);
+  }
+}
