@@ -140,7 +140,14 @@ const worker = await Worker.create({
 const running = worker.run();
 ready = true;
 reportStatus('Ready');
-const statusTimer = setInterval(() => reportStatus('Ready'), 2000);
+// A store outage (e.g. the Kubernetes API) must not take the gateway and its sessions down.
+const statusTimer = setInterval(() => {
+  try {
+    reportStatus('Ready');
+  } catch (err) {
+    logger.warn('could not report gateway status', { error: String(err) });
+  }
+}, 2000);
 logger.info('gateway ready', { name, tlsPort, healthPort, endpoint: config.gateway.endpoint, taskQueue });
 
 onShutdown(async () => {
