@@ -24,6 +24,8 @@ export interface WasmbedConfig {
   store: StoreConfig;
   /** Timing of the device lifecycle workflow (recovery). */
   lifecycle: { checkIntervalMs: number; graceMs: number; maxAttempts: number };
+  /** Device certificates: lifetime, and how long before expiry they are rotated. */
+  certificates: { validityDays: number; renewBeforeDays: number };
   temporal: TemporalConfig;
   web: { host: string; port: number; apiToken?: string };
   gateway: {
@@ -90,6 +92,17 @@ function gatewayEndpointFromEnv(env: NodeJS.ProcessEnv, port: number): string {
 }
 // --- end Kubernetes mode --------------------------------------------------------------------
 
+/** Fractions allowed: short-lived certificates in tests are a fraction of a day. */
+function positiveNumberFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new ValidationError(name, `${name}="${raw}" is not a positive number`);
+  }
+  return value;
+}
+
 function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -118,6 +131,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WasmbedConfig 
       checkIntervalMs: intFromEnv(env, 'WASMBED_LIFECYCLE_CHECK_MS', 10_000),
       graceMs: intFromEnv(env, 'WASMBED_LIFECYCLE_GRACE_MS', 5_000),
       maxAttempts: intFromEnv(env, 'WASMBED_LIFECYCLE_MAX_ATTEMPTS', 6),
+    },
+    certificates: {
+      validityDays: positiveNumberFromEnv(env, 'WASMBED_CERT_VALIDITY_DAYS', 90),
+      renewBeforeDays: positiveNumberFromEnv(env, 'WASMBED_CERT_RENEW_BEFORE_DAYS', 30),
     },
     temporal: {
       address: env.TEMPORAL_ADDRESS || undefined,

@@ -25,7 +25,7 @@ export async function openPlatform(config: WasmbedConfig): Promise<PlatformConte
         })
       : new SqliteResourceStore(db);
   const ca = await CertificateAuthority.loadOrCreate(paths.pki(config.home));
-  const certificates = new DeviceCertificates(ca, new SqliteCertificateRepository(db));
+  const certificates = new DeviceCertificates(ca, new SqliteCertificateRepository(db), config.certificates);
   return {
     db,
     store,

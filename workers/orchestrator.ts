@@ -53,7 +53,7 @@ const worker = await Worker.create({
       logger,
       gatewayStaleMs: GATEWAY_STALE_MS,
       heartbeatLostMs: config.gateway.heartbeatTimeoutMs * 2,
-      renewBeforeMs: 30 * 24 * 3600 * 1000,
+      renewBeforeMs: config.certificates.renewBeforeDays * 24 * 3600 * 1000,
     }),
   },
 });
