@@ -3,13 +3,11 @@
  * module against each of them, and record phases and per-device states.
  */
 import { ApplicationFailure } from '@temporalio/activity';
-import { deviceState, summarize } from '../common/application-status.js';
+import { deviceState, summarize, targetsDevice } from '../common/application-status.js';
 import { gatewayTaskQueue } from '../common/config.js';
 import { NotFoundError } from '../common/errors.js';
-import { MCU_PROFILES } from '../common/mcu-profiles.js';
-import type { AppDeviceState, Application, ApplicationPhase, Device } from '../common/resources.js';
-import { appMemoryPagesFor, checkAppModule } from '../device/apps/index.js';
-import { maxAppSizeFor } from '../device/virtual-device.js';
+import type { AppDeviceState, Application, ApplicationPhase } from '../common/resources.js';
+import { moduleMisfit } from '../device/apps/fit.js';
 import type { ModuleStore } from '../store/module-store.js';
 import type { ResourceStore } from '../store/resource-store.js';
 
@@ -33,11 +31,6 @@ function invalid(field: string, message: string): ApplicationFailure {
   });
 }
 
-function matches(device: Device, selector: Record<string, string>): boolean {
-  const labels = { ...device.spec.labels, ...device.metadata.labels };
-  return Object.entries(selector).every(([k, v]) => labels[k] === v);
-}
-
 export function createApplicationActivities(deps: { store: ResourceStore; modules: ModuleStore }) {
   const { store, modules } = deps;
 
@@ -53,32 +46,12 @@ export function createApplicationActivities(deps: { store: ResourceStore; module
       const app = application(name);
       const { target } = app.spec;
       const devices = store.list('Device');
-      let chosen: Device[];
-      if (target.devices) {
-        const missing = target.devices.filter((d) => !devices.some((x) => x.metadata.name === d));
-        if (missing.length > 0) throw invalid('target.devices', `unknown devices: ${missing.join(', ')}`);
-        chosen = devices.filter((d) => target.devices!.includes(d.metadata.name));
-      } else if (target.selector) {
-        chosen = devices.filter((d) => matches(d, target.selector!));
-      } else {
-        chosen = devices;
-      }
+      const missing = (target.devices ?? []).filter((d) => !devices.some((x) => x.metadata.name === d));
+      if (missing.length > 0) throw invalid('target.devices', `unknown devices: ${missing.join(', ')}`);
+      const chosen = devices.filter((d) => targetsDevice(target, d));
       if (chosen.length === 0) throw invalid('target', 'the target matches no device');
-      const bytes = modules.get(app.spec.module.sha256);
-      for (const device of chosen) {
-        const ram = MCU_PROFILES[device.spec.mcuType].ramBytes;
-        const check = checkAppModule(bytes, {
-          entry: app.spec.entry,
-          memoryPages: Math.min(app.spec.limits.memoryPages, appMemoryPagesFor(ram)),
-          maxModuleBytes: maxAppSizeFor(ram),
-        });
-        if (!check.ok) {
-          throw invalid(
-            'module',
-            `module does not fit ${device.metadata.name} (${device.spec.mcuType}): ${check.error}`,
-          );
-        }
-      }
+      const misfit = moduleMisfit(modules.get(app.spec.module.sha256), app.spec, chosen);
+      if (misfit) throw invalid('module', misfit);
       return {
         spec: app.spec,
         targets: chosen.map((d) => ({

@@ -2,7 +2,9 @@
  * Activities of the device lifecycle workflow: notice a device that went quiet or whose
  * gateway died, bring its emulator back, and list the apps it should be running.
  */
+import { gatewayTaskQueue } from '../common/config.js';
 import type { Logger } from '../common/logger.js';
+import { targetsDevice } from '../common/application-status.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import type { DeviceCertificates } from '../pki/index.js';
 import type { RuntimeRegistry } from '../runtimes/runtime.js';
@@ -76,6 +78,12 @@ export function createLifecycleActivities(deps: {
       return { restarted: !result.adopted };
     },
 
+    /** The task queue of the gateway holding the device's session, as far as the store knows. */
+    async deviceTaskQueue(device: string): Promise<string | null> {
+      const gateway = store.get('Device', device)?.status.gateway;
+      return gateway ? gatewayTaskQueue(gateway.name) : null;
+    },
+
     async markRecovering(device: string, reason: string): Promise<void> {
       store.updateStatus('Device', device, (s) => ({
         ...s,
@@ -84,12 +92,22 @@ export function createLifecycleActivities(deps: {
       }));
     },
 
-    /** Apps whose rollout put them on this device and that have not been stopped or rolled back. */
+    /**
+     * Apps this device should run: those rolled out to it (not stopped, failed or rolled back
+     * there), and those whose target matches it but that it has not had yet — deployment is
+     * desired state, so a device that joins later gets them.
+     */
     async appsForDevice(device: string): Promise<AppToRun[]> {
+      const d = store.get('Device', device);
+      if (!d) return [];
       return store
         .list('Application')
-        .filter((a) => ['Deploying', 'Running', 'PartiallyRunning'].includes(a.status.phase))
-        .filter((a) => ['Running', 'Exited', 'Deploying'].includes(a.status.devices[device]?.state ?? ''))
+        .filter((a) => ['Running', 'PartiallyRunning'].includes(a.status.phase))
+        .filter((a) => {
+          const state = a.status.devices[device]?.state;
+          if (state) return ['Running', 'Exited', 'Deploying', 'Pending'].includes(state);
+          return targetsDevice(a.spec.target, d);
+        })
         .map((a) => ({
           appId: a.metadata.name,
           moduleSha256: a.spec.module.sha256,

@@ -2,7 +2,17 @@
  * Derives an Application's counts (and, once its rollout is over, its phase) from the
  * per-device states. Workflow-safe: pure functions.
  */
-import type { AppDeviceState, ApplicationStatus } from './resources.js';
+import type { AppDeviceState, ApplicationSpec, ApplicationStatus, Device } from './resources.js';
+
+/** Whether an application's target (devices, selector or all) covers the device. */
+export function targetsDevice(target: ApplicationSpec['target'], device: Device): boolean {
+  if (target.devices) return target.devices.includes(device.metadata.name);
+  if (target.selector) {
+    const labels = { ...device.spec.labels, ...device.metadata.labels };
+    return Object.entries(target.selector).every(([k, v]) => labels[k] === v);
+  }
+  return target.all === true;
+}
 
 export function summarize(status: ApplicationStatus): ApplicationStatus {
   const states = Object.values(status.devices);

@@ -30,7 +30,7 @@ export function validateDnsLabel(field: string, value: unknown): string {
 }
 
 /** Runtimes this build can provision. Others are part of the model but not yet implemented here. */
-export const SUPPORTED_RUNTIMES: readonly DeviceRuntime[] = ['virtual'];
+export const SUPPORTED_RUNTIMES: readonly DeviceRuntime[] = ['virtual', 'docker', 'qemu'];
 
 export interface DeviceCreateInput {
   name: string;
@@ -84,10 +84,20 @@ export function validateDeviceCreate(body: unknown): DeviceCreateInput {
     );
   }
   const profile = MCU_PROFILES[mcuType];
+  const emulator = runtime === 'qemu' || runtime === 'renode' ? runtime : undefined;
+  const boardsThatWork = MCU_TYPES.filter(
+    (t) => MCU_PROFILES[t].emulatedEthernet && (!emulator || MCU_PROFILES[t].emulator.kind === emulator),
+  );
   if (runtime !== 'virtual' && runtime !== 'external' && !profile.emulatedEthernet) {
     throw new ValidationError(
       'mcuType',
-      `mcuType "${mcuType}" has no Ethernet in its emulator and could never reach a gateway with runtime "${runtime}"`,
+      `mcuType "${mcuType}" (board ${profile.zephyrBoard}) has no Ethernet in its emulator and could never reach a gateway with runtime "${runtime}"; boards that work: ${boardsThatWork.join(', ')}`,
+    );
+  }
+  if (emulator && profile.emulator.kind !== emulator) {
+    throw new ValidationError(
+      'mcuType',
+      `mcuType "${mcuType}" (board ${profile.zephyrBoard}) is not emulated by ${emulator}; boards that work with runtime "${runtime}": ${boardsThatWork.join(', ')}`,
     );
   }
   const gateway = body.gateway === undefined ? undefined : validateDnsLabel('gateway', body.gateway);
@@ -136,7 +146,8 @@ export function validateApplicationCreate(body: unknown): ApplicationCreateInput
   if (!isRecord(body)) throw new ValidationError('body', 'request body must be a JSON object');
   const name = validateDnsLabel('name', body.name);
   let module: ApplicationCreateInput['module'];
-  if (typeof body.module === 'string' && body.module.length > 0) module = { base64: body.module };
+  const base64 = body.wasm ?? body.module; // `wasm` is the documented name; `module` is accepted too
+  if (typeof base64 === 'string' && base64.length > 0) module = { base64 };
   else if (typeof body.moduleSha256 === 'string' && /^[0-9a-f]{64}$/.test(body.moduleSha256)) {
     module = { sha256: body.moduleSha256 };
   } else {

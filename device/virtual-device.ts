@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import { errorMessage, WasmbedError } from '../common/errors.js';
 import { MCU_PROFILES, isMcuType } from '../common/mcu-profiles.js';
 import type { DeviceInfo, Message } from '../protocol/messages.js';
+import { maxAppSizeFor } from './apps/fit.js';
 import { AppRuntime, appMemoryPagesFor } from './apps/index.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { DeviceLink, type DeviceCredentialsPem } from './device-link.js';
@@ -44,10 +45,6 @@ export function readFirmware(file: string): VirtualFirmware {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** The largest module the virtual device accepts: half its RAM, at most 256 KiB. */
-export function maxAppSizeFor(ramBytes: number): number {
-  return Math.min(256 * 1024, Math.floor(ramBytes / 2));
-}
 
 export class VirtualDevice {
   private readonly bootedAt = Date.now();

@@ -56,7 +56,7 @@ describe('deploying apps', () => {
   it('runs hello on one device and shows its output in the device log', async () => {
     const res = await platform.api('POST', '/api/v1/applications', {
       name: 'hello',
-      module: wasm('hello'),
+      wasm: wasm('hello'),
       target: { devices: ['lab-1'] },
       env: { GREETING: 'hi from the test' },
       args: ['one'],
@@ -115,7 +115,7 @@ describe('deploying apps', () => {
       target: { all: true },
     });
     expect(garbage.status).toBe(400);
-    expect(garbage.body.error).toMatchObject({ code: 'InvalidInput', field: 'module' });
+    expect(garbage.body.error).toMatchObject({ code: 'InvalidInput', field: 'wasm' });
     expect(garbage.body.error.message).toMatch(/not valid WebAssembly/);
 
     const noEntry = await platform.api('POST', '/api/v1/applications', {
@@ -172,6 +172,52 @@ describe('deploying apps', () => {
     const device = (await platform.api('GET', '/api/v1/devices/field-1')).body as Device;
     expect(device.status.phase).toBe('Connected');
     expect((device.status.apps.blinky as { state: string }).state).toBe('Running');
+  });
+
+  it('refuses a module too large for the targeted boards, naming the board', async () => {
+    // hello plus a 200 KiB custom section: valid WebAssembly, but more than an STM32F7's 160 KiB app budget.
+    const hello = fs.readFileSync(path.join(DIST_DIR, 'hello.wasm'));
+    const payload = Buffer.alloc(200 * 1024);
+    const name = Buffer.from('pad');
+    const size = name.length + 1 + payload.length;
+    const leb = [];
+    for (let v = size; ; ) {
+      const byte = v & 0x7f;
+      v >>>= 7;
+      leb.push(v ? byte | 0x80 : byte);
+      if (!v) break;
+    }
+    const big = Buffer.concat([hello, Buffer.from([0, ...leb, name.length]), name, payload]);
+    const res = await platform.api('POST', '/api/v1/applications', {
+      name: 'too-big',
+      wasm: big.toString('base64'),
+      target: { devices: ['lab-1'] },
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.error.field).toBe('wasm');
+    expect(res.body.error.message).toMatch(/module does not fit lab-1 \(Stm32F746gDisco\)/);
+    expect((await platform.api('GET', '/api/v1/applications/too-big')).status).toBe(404);
+  });
+
+  it('gives a device created after the rollout the apps whose target covers it', async () => {
+    expect((await platform.api('POST', '/api/v1/devices', { name: 'late-1', labels: { group: 'lab' } })).status).toBe(202);
+    await waitFor('late-1 runs blinky', async () => {
+      const d = (await platform.api('GET', '/api/v1/devices/late-1')).body as Device;
+      return (d.status?.apps?.blinky as { state?: string } | undefined)?.state === 'Running';
+    });
+    const a = await app('blinky');
+    expect(a.status.devices['late-1']?.state).toBe('Running');
+    expect(a.status.counts.targeted).toBe(4);
+  });
+
+  it('stops an app on its devices and keeps the Application, Stopped', async () => {
+    const res = await platform.api('POST', '/api/v1/applications/hello/stop');
+    expect(res.status).toBe(202);
+    const a = await waitFor('hello Stopped', async () => {
+      const h = await app('hello');
+      return h.status.phase === 'Stopped' ? h : undefined;
+    });
+    expect(a.status.devices['lab-1']?.state).toBe('Stopped');
   });
 
   it('undeploys: the app stops on its devices and the Application goes', async () => {

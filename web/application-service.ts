@@ -7,6 +7,8 @@ import { ORCHESTRATOR_TASK_QUEUE } from '../common/config.js';
 import { NotFoundError, ValidationError, WasmbedError } from '../common/errors.js';
 import type { Application } from '../common/resources.js';
 import { validateApplicationCreate } from '../common/validation.js';
+import { targetsDevice } from '../common/application-status.js';
+import { moduleMisfit } from '../device/apps/fit.js';
 import { checkAppModule } from '../device/apps/index.js';
 import type { ModuleStore } from '../store/module-store.js';
 import type { ResourceStore } from '../store/resource-store.js';
@@ -45,7 +47,8 @@ export class ApplicationService {
     if (bytes.length > MAX_MODULE_BYTES) {
       throw new ValidationError(field, `module is ${bytes.length} bytes; the limit is ${MAX_MODULE_BYTES}`);
     }
-    if (!WebAssembly.validate(new Uint8Array(bytes))) throw new ValidationError(field, 'module is not valid WebAssembly');
+    if (!WebAssembly.validate(new Uint8Array(bytes)))
+      throw new ValidationError(field, 'module is not valid WebAssembly');
     const check = checkAppModule(bytes, { entry, memoryPages });
     if (!check.ok) throw new ValidationError(field, check.error);
   }
@@ -64,7 +67,11 @@ export class ApplicationService {
         });
       }
     }
-    this.check(bytes, input.entry, input.limits.memoryPages, 'module');
+    this.check(bytes, input.entry, input.limits.memoryPages, 'wasm');
+    // Against the devices targeted now; the rollout checks again when it starts.
+    const targeted = this.store.list('Device').filter((d) => targetsDevice(input.target, d));
+    const misfit = moduleMisfit(bytes, input, targeted);
+    if (misfit) throw new ValidationError('wasm', misfit);
     const module = this.modules.put(bytes);
     const { name, module: _ref, ...rest } = input;
     this.store.create(
@@ -106,19 +113,39 @@ export class ApplicationService {
     }
   }
 
+  /** Canary paused after its first wave: roll it back instead of promoting it. */
+  async abort(name: string): Promise<void> {
+    this.get(name);
+    try {
+      await this.client.workflow.getHandle(deployWorkflowId(name)).signal('abort');
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw new NotFoundError('rollout of Application', name);
+      throw err;
+    }
+  }
+
+  /** Stops the app on its devices and keeps the Application, Stopped. */
+  async stop(name: string): Promise<{ name: string; workflowId: string }> {
+    return this.undeploy(name, true);
+  }
+
   async delete(name: string): Promise<{ name: string; workflowId: string }> {
+    return this.undeploy(name, false);
+  }
+
+  private async undeploy(name: string, keep: boolean): Promise<{ name: string; workflowId: string }> {
     this.get(name);
     // A rollout in progress stops first, so it cannot redeploy what we remove.
     await this.client.workflow
       .getHandle(deployWorkflowId(name))
       .cancel()
       .catch(() => undefined);
-    const workflowId = undeployWorkflowId(name);
+    const workflowId = keep ? `stop-${name}` : undeployWorkflowId(name);
     try {
       await this.client.workflow.start('undeployApplication', {
         taskQueue: ORCHESTRATOR_TASK_QUEUE,
         workflowId,
-        args: [{ name }],
+        args: [{ name, keep }],
         typedSearchAttributes: [
           { key: APPLICATION_ATTRIBUTE, value: name },
           { key: PHASE_ATTRIBUTE, value: 'Stopped' },

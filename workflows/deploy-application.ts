@@ -20,6 +20,8 @@ import { PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
 import { rolloutWaves } from './rollout-waves.js';
 
 export const promoteSignal = defineSignal('promote');
+/** Canary: give up after the first wave and roll it back. */
+export const abortSignal = defineSignal('abort');
 
 export interface DeployApplicationInput {
   name: string;
@@ -56,8 +58,12 @@ export async function deployApplication(input: DeployApplicationInput): Promise<
   const { name } = input;
   const healthCheckMs = input.healthCheckMs ?? 1500;
   let promoted = false;
+  let aborted = false;
   setHandler(promoteSignal, () => {
     promoted = true;
+  });
+  setHandler(abortSignal, () => {
+    aborted = true;
   });
   upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Deploying' }]);
 
@@ -152,7 +158,11 @@ export async function deployApplication(input: DeployApplicationInput): Promise<
     const lastWave = index === waves.length - 1;
     if (spec.strategy.type === 'Canary' && index === 0 && spec.strategy.pauseAfterCanary && !lastWave) {
       await apps.setApplicationPhase(name, 'Deploying', { message: 'canary healthy; waiting for promote' });
-      await condition(() => promoted);
+      await condition(() => promoted || aborted);
+      if (aborted) {
+        await rollBack(name, deployed, 'aborted by an operator after the canary');
+        return { phase: 'RolledBack' };
+      }
       await apps.setApplicationPhase(name, 'Deploying', { message: 'promoted' });
     }
   }
@@ -178,8 +188,11 @@ async function rollBack(name: string, deployed: RolloutTarget[], message: string
   upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'RolledBack' }]);
 }
 
-/** Stops the app on every device that has it, then forgets the Application. */
-export async function undeployApplication(input: { name: string }): Promise<void> {
+/**
+ * Stops the app on every device that has it, then forgets the Application — or, with
+ * `keep`, leaves it Stopped (`POST /applications/:name/stop`).
+ */
+export async function undeployApplication(input: { name: string; keep?: boolean }): Promise<void> {
   const { name } = input;
   upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Stopped' }]);
   const targets = await apps.deployedTargets(name);
@@ -194,5 +207,10 @@ export async function undeployApplication(input: { name: string }): Promise<void
       }
     }),
   );
-  await apps.forgetApplication(name);
+  if (!input.keep) {
+    await apps.forgetApplication(name);
+    return;
+  }
+  for (const target of targets) await apps.recordAppDeviceState(name, target.device, 'Stopped');
+  await apps.setApplicationPhase(name, 'Stopped', { message: 'stopped by an operator' });
 }

@@ -121,6 +121,17 @@ export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void
     }
   }
 
+  // A device that joins (or comes back) gets the apps whose target covers it.
+  const taskQueue = await activities.deviceTaskQueue(name);
+  if (taskQueue) {
+    try {
+      await restoreApps(taskQueue);
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      // The next recovery or check tries again.
+    }
+  }
+
   for (;;) {
     const lost = await condition(() => !connected, checkIntervalMs);
     if (lost) {
