@@ -136,6 +136,13 @@ export function createWebApp(options: WebAppOptions): express.Express {
     await options.applications.promote(req.params.name!);
     res.status(202).json({ name: req.params.name });
   });
+  api.post('/applications/:name/abort', async (req, res) => {
+    await options.applications.abort(req.params.name!);
+    res.status(202).json({ name: req.params.name });
+  });
+  api.post('/applications/:name/stop', async (req, res) => {
+    res.status(202).json(await options.applications.stop(req.params.name!));
+  });
   api.delete('/applications/:name', async (req, res) => {
     res.status(202).json(await options.applications.delete(req.params.name!));
   });
