@@ -17,7 +17,8 @@ import { LIFECYCLE_SIGNALS, lifecycleWorkflowId } from '../workflows/provisionin
 import { DeviceLogs } from '../store/device-logs.js';
 import { createGatewayActivities } from './activities.js';
 import { createDeviceEventHandler } from './device-events.js';
-import { DeviceServer, normalizeSerial } from './device-server.js';
+import { currentCertificateCheck } from './current-certificate.js';
+import { DeviceServer } from './device-server.js';
 import { createHealthServer } from './health.js';
 import { SessionRegistry } from './session-registry.js';
 
@@ -53,14 +54,7 @@ const updateDevice = (device: string, mutate: (status: DeviceStatus) => DeviceSt
 const deviceServer = new DeviceServer({
   tls: { certPem: serverCert.certPem, keyPem: serverCert.keyPem!, caPem: platform.ca.certPem },
   registry,
-  isCurrentCertificate: (device, serial) => {
-    try {
-      const active = platform.certificates.findActive(device);
-      return active !== undefined && normalizeSerial(active.serial) === serial;
-    } catch {
-      return false; // a CN that is not a device name
-    }
-  },
+  isCurrentCertificate: currentCertificateCheck(platform.certificates),
   heartbeatIntervalMs: config.gateway.heartbeatIntervalMs,
   heartbeatTimeoutMs: config.gateway.heartbeatTimeoutMs,
   limits: Object.fromEntries(Object.entries(config.gateway.limits).filter(([, v]) => v !== undefined)),

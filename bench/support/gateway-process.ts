@@ -12,7 +12,8 @@ import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { paths } from '../../common/config.js';
 import { createLogger } from '../../common/logger.js';
-import { DeviceServer, normalizeSerial, type GatewayLimits } from '../../gateway/device-server.js';
+import { currentCertificateCheck } from '../../gateway/current-certificate.js';
+import { DeviceServer, type GatewayLimits } from '../../gateway/device-server.js';
 import { SessionRegistry } from '../../gateway/session-registry.js';
 import { CertificateAuthority, DeviceCertificates, SqliteCertificateRepository } from '../../pki/index.js';
 import { openDatabase } from '../../store/sqlite.js';
@@ -49,10 +50,7 @@ registry.on('down', () => downEvents++);
 const server = new DeviceServer({
   tls: { certPem: serverCert.certPem, keyPem: serverCert.keyPem!, caPem: ca.certPem },
   registry,
-  isCurrentCertificate: (device, serial) => {
-    const active = certificates.findActive(device);
-    return active !== undefined && normalizeSerial(active.serial) === serial;
-  },
+  isCurrentCertificate: currentCertificateCheck(certificates),
   heartbeatIntervalMs,
   heartbeatTimeoutMs: config.heartbeatTimeoutMs ?? heartbeatIntervalMs * 3,
   limits: config.limits ?? {},

@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { paths } from '../../common/config.js';
 import { createLogger } from '../../common/logger.js';
-import { DeviceServer, normalizeSerial, type GatewayLimits } from '../../gateway/device-server.js';
+import { currentCertificateCheck } from '../../gateway/current-certificate.js';
+import { DeviceServer, type GatewayLimits } from '../../gateway/device-server.js';
 import { SessionRegistry } from '../../gateway/session-registry.js';
 import { CertificateAuthority, DeviceCertificates, SqliteCertificateRepository } from '../../pki/index.js';
 import { openDatabase } from '../../store/sqlite.js';
@@ -23,10 +24,7 @@ export async function startInProcessGateway(limits: Partial<GatewayLimits> = {},
   const server = new DeviceServer({
     tls: { certPem: serverCert.certPem, keyPem: serverCert.keyPem!, caPem: ca.certPem },
     registry,
-    isCurrentCertificate: (device, serial) => {
-      const active = certificates.findActive(device);
-      return active !== undefined && normalizeSerial(active.serial) === serial;
-    },
+    isCurrentCertificate: currentCertificateCheck(certificates),
     heartbeatIntervalMs,
     heartbeatTimeoutMs: heartbeatIntervalMs * 3,
     limits,
