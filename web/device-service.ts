@@ -2,7 +2,7 @@
  * Device operations behind the REST API and the dashboard: validate, record, start the
  * workflow. One code path, so both front ends behave the same.
  */
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/config.js';
 import { ConflictError, NotFoundError, WasmbedError } from '../common/errors.js';
 import type { Device } from '../common/resources.js';
@@ -57,6 +57,36 @@ export class DeviceService {
     }
     this.store.updateStatus('Device', name, (s) => ({ ...s, phase: 'Pending', message: undefined }));
     const workflowId = await this.startProvisioning(name, { name, ...device.spec });
+    return { name, workflowId };
+  }
+
+  /**
+   * Starts a new provisioning run for a device that is not being provisioned or deleted. Every
+   * step is idempotent, so on a healthy device it re-checks certificate, volume, firmware,
+   * process, gateway and endpoint and awaits the session again. (A true emulator restart and
+   * certificate rotation need backends that do not exist yet.)
+   */
+  async restart(name: string): Promise<{ name: string; workflowId: string }> {
+    const device = this.get(name);
+    if (device.status.phase === 'Deprovisioning') {
+      throw new ConflictError(`device "${name}" is being deleted`);
+    }
+    try {
+      const running = await this.client.workflow.getHandle(provisionWorkflowId(name)).describe();
+      if (running.status.name === 'RUNNING') {
+        throw new ConflictError(`device "${name}" is already being provisioned by ${provisionWorkflowId(name)}`);
+      }
+    } catch (err) {
+      if (err instanceof ConflictError) throw err;
+      if (!(err instanceof WorkflowNotFoundError)) throw wrapTemporal(err);
+    }
+    // Keep a running device on the gateway that holds its session: a new run that picked
+    // another gateway would rewrite the endpoint of a device that is already connected and
+    // then wait for a session that never comes there.
+    const current = device.status.gateway?.name;
+    const gateway = current && this.store.get('Gateway', current)?.status.phase === 'Ready' ? current : device.spec.gateway;
+    this.store.updateStatus('Device', name, (s) => ({ ...s, phase: 'Pending', message: undefined }));
+    const workflowId = await this.startProvisioning(name, { name, ...device.spec, ...(gateway ? { gateway } : {}) });
     return { name, workflowId };
   }
 

@@ -7,6 +7,7 @@ import { onShutdown } from '../common/shutdown.js';
 import { openPlatform } from '../platform/context.js';
 import { connectClient, workflowUiUrl } from '../temporal/connection.js';
 import { createWebApp } from './app.js';
+import { HealthMonitor } from './health.js';
 import { ModuleStore } from '../store/module-store.js';
 import { DeviceLogs } from '../store/device-logs.js';
 import { ApplicationService } from './application-service.js';
@@ -20,7 +21,25 @@ if (!isLoopbackHost(config.web.host) && !config.web.apiToken) {
 }
 const platform = await openPlatform(config);
 const client = await connectClient(config.temporal);
+const ownGateway = config.gateway;
+const healthMonitor = new HealthMonitor({
+  client,
+  namespace: config.temporal.namespace,
+  store: platform.store,
+  // The gateway configured in this environment has a known health port; others may
+  // advertise theirs on their Gateway resource (status.healthEndpoint, host:port).
+  gatewayHealthUrl: (gateway) => {
+    const advertised = (gateway.status as { healthEndpoint?: string }).healthEndpoint;
+    if (advertised) return `http://${advertised}`;
+    if (gateway.metadata.name !== ownGateway.name) return undefined;
+    const host = ownGateway.healthHost === '0.0.0.0' ? '127.0.0.1' : ownGateway.healthHost;
+    return `http://${host.includes(':') ? `[${host}]` : host}:${ownGateway.healthPort}`;
+  },
+  webMetrics: () => ({ sse_clients: app.live.clientCount }),
+});
 const app = createWebApp({
+  client,
+  healthMonitor,
   devices: new DeviceService(platform.store, client),
   applications: new ApplicationService(platform.store, new ModuleStore(paths.modules(config.home)), client),
   logs: new DeviceLogs(platform.db),
@@ -37,11 +56,14 @@ const app = createWebApp({
     }
   },
 });
+healthMonitor.start();
 const server = http.createServer(app);
 const port = await listen(server, config.web.host, config.web.port);
 logger.info(`dashboard on http://${config.web.host}:${port}`);
 
 onShutdown(async () => {
+  healthMonitor.stop();
+  app.shutdown();
   server.close();
   server.closeAllConnections();
   await client.connection.close();

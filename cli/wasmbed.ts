@@ -1,0 +1,465 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- the CLI prints loosely typed JSON from the API */
+/**
+ * `wasmbed`: the platform from the command line, through the same REST API as the dashboard
+ * (WASMBED_URL, default http://127.0.0.1:3000; WASMBED_API_TOKEN when it listens beyond
+ * localhost). Exit codes: 0 done, 1 the operation failed, 2 bad usage, 3 timed out.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import {
+  ApiClient,
+  CliError,
+  StatusLine,
+  age,
+  parseKeyValues,
+  progressBar,
+  sleep,
+  table,
+} from './lib.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+const USAGE = `wasmbed — WebAssembly on microcontroller fleets
+
+Usage:
+  wasmbed up                                  run the whole platform (like npm start)
+  wasmbed status                              health of every platform process
+  wasmbed device list [--phase P] [--label k=v] [--gateway G]
+  wasmbed device get NAME
+  wasmbed device create NAME [--mcu TYPE] [--label k=v]... [--gateway G] [--firmware PATH] [--watch]
+  wasmbed device retry NAME [--watch]
+  wasmbed device restart NAME [--watch]
+  wasmbed device delete NAME [--watch]
+  wasmbed app list | get NAME | promote NAME | delete NAME
+  wasmbed app deploy FILE.wasm (--to d1,d2 | --selector k=v | --all) [--name N]
+                     [--strategy AllAtOnce|Rolling|Canary] [--max-unavailable N] [--canary N]
+                     [--pause-after-canary] [--failure-threshold N] [--entry F]
+                     [--env K=V]... [--arg A]... [--memory-pages N] [--detach]
+  wasmbed logs DEVICE [-f] [--app APP]
+
+Options:
+  -o, --output table|json   output format (default table)
+  --url URL                 API base (default $WASMBED_URL or http://127.0.0.1:3000)
+  --timeout SECONDS         how long --watch waits (default 180)
+  -h, --help
+
+Environment: WASMBED_URL, WASMBED_API_TOKEN.`;
+
+const OPTIONS = {
+  output: { type: 'string', short: 'o' },
+  url: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  watch: { type: 'boolean', short: 'w' },
+  follow: { type: 'boolean', short: 'f' },
+  timeout: { type: 'string' },
+  mcu: { type: 'string' },
+  label: { type: 'string', multiple: true },
+  gateway: { type: 'string' },
+  firmware: { type: 'string' },
+  phase: { type: 'string' },
+  name: { type: 'string' },
+  to: { type: 'string' },
+  selector: { type: 'string', multiple: true },
+  all: { type: 'boolean' },
+  strategy: { type: 'string' },
+  'max-unavailable': { type: 'string' },
+  canary: { type: 'string' },
+  'pause-after-canary': { type: 'boolean' },
+  'failure-threshold': { type: 'string' },
+  entry: { type: 'string' },
+  env: { type: 'string', multiple: true },
+  arg: { type: 'string', multiple: true },
+  'memory-pages': { type: 'string' },
+  detach: { type: 'boolean' },
+  app: { type: 'string' },
+} satisfies ParseArgsConfig['options'];
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+interface Ctx {
+  api: ApiClient;
+  json: boolean;
+  values: Values;
+  timeoutMs: number;
+  out: (text: string) => void;
+}
+
+function intOption(values: Values, name: keyof Values): number | undefined {
+  const raw = values[name];
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new CliError(`--${String(name)} must be a non-negative integer`, 2);
+  return n;
+}
+
+const need = (value: string | undefined, what: string): string => {
+  if (!value) throw new CliError(`missing ${what}\n\n${USAGE}`, 2);
+  return value;
+};
+
+// ---- devices ----------------------------------------------------------------------------
+
+function deviceRow(d: any): (string | undefined)[] {
+  const steps: any[] = d.status?.steps ?? [];
+  const done = steps.filter((s) => s.state === 'Succeeded').length;
+  return [
+    d.metadata.name,
+    d.status?.phase,
+    d.spec?.mcuType,
+    d.status?.gateway?.name ?? d.spec?.gateway ?? '',
+    steps.length ? `${done}/${steps.length}` : '',
+    Object.entries(d.metadata.labels ?? {})
+      .map(([k, v]) => `${k}=${v}`)
+      .join(','),
+    age(d.metadata.creationTimestamp),
+    d.status?.phase === 'Failed' ? (d.status?.message ?? '') : '',
+  ];
+}
+
+async function deviceList(ctx: Ctx): Promise<number> {
+  const q = new URLSearchParams();
+  if (ctx.values.phase) q.set('phase', ctx.values.phase);
+  if (ctx.values.gateway) q.set('gateway', ctx.values.gateway);
+  if (ctx.values.label?.length) q.set('label', ctx.values.label[0]!);
+  const { body } = await ctx.api.request('GET', `/devices${q.size ? `?${q}` : ''}`);
+  if (ctx.json) ctx.out(JSON.stringify(body, null, 2));
+  else ctx.out(table(['NAME', 'PHASE', 'MCU', 'GATEWAY', 'STEPS', 'LABELS', 'AGE', 'MESSAGE'], body.items.map(deviceRow)));
+  return 0;
+}
+
+function describeDevice(d: any): string {
+  const s = d.status ?? {};
+  const lines = [
+    `Name:           ${d.metadata.name}`,
+    `Phase:          ${s.phase}${s.message ? ` — ${s.message}` : ''}`,
+    `MCU:            ${d.spec.mcuType} (${d.spec.runtime})`,
+    `Labels:         ${Object.entries(d.metadata.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(', ') || '-'}`,
+    `Gateway:        ${s.gateway ? `${s.gateway.name} (${s.gateway.endpoint})` : '-'}`,
+    `Last heartbeat: ${s.lastHeartbeat ?? '-'}`,
+    `Certificate:    ${s.identity?.certSerial ?? '-'}${s.identity?.notAfter ? ` until ${s.identity.notAfter}` : ''}`,
+    `Workflow:       ${s.workflowId ?? '-'}`,
+    'Steps:',
+    ...(s.steps ?? []).map((st: any) => `  ${st.state.padEnd(10)} ${st.name}${st.message ? ` — ${st.message}` : ''}`),
+  ];
+  const apps = Object.entries(s.apps ?? {});
+  if (apps.length) lines.push('Apps:', ...apps.map(([id, a]: [string, any]) => `  ${String(a?.state).padEnd(10)} ${id}`));
+  return lines.join('\n');
+}
+
+async function deviceGet(ctx: Ctx, name: string): Promise<number> {
+  const { body } = await ctx.api.request('GET', `/devices/${encodeURIComponent(name)}`);
+  ctx.out(ctx.json ? JSON.stringify(body, null, 2) : describeDevice(body));
+  return 0;
+}
+
+/** Follows a device until it is Connected (0), Failed (1), gone when `untilGone` (0), or timeout (3). */
+async function watchDevice(ctx: Ctx, name: string, untilGone = false): Promise<number> {
+  const line = new StatusLine();
+  const deadline = Date.now() + ctx.timeoutMs;
+  for (;;) {
+    const res = await ctx.api.request('GET', `/devices/${encodeURIComponent(name)}`, undefined, { allow: [404] });
+    if (res.status === 404) {
+      line.done();
+      if (untilGone) {
+        if (ctx.json) ctx.out(JSON.stringify({ name, deleted: true }));
+        else ctx.out(`${name} deleted`);
+        return 0;
+      }
+      throw new CliError(`device ${name} does not exist`);
+    }
+    const d = res.body;
+    const phase: string = d.status?.phase;
+    const steps: any[] = d.status?.steps ?? [];
+    const done = steps.filter((s) => s.state === 'Succeeded').length;
+    const current = steps.find((s) => s.state === 'Running' || s.state === 'Failed')?.name ?? '';
+    line.update(`${name} ${progressBar(done, steps.length || 7)} ${phase}${current ? ` · ${current}` : ''}`);
+    if (!untilGone && phase === 'Connected') {
+      line.done();
+      ctx.out(ctx.json ? JSON.stringify(d, null, 2) : `${name} Connected via ${d.status.gateway?.name ?? '?'}`);
+      return 0;
+    }
+    if (!untilGone && phase === 'Failed') {
+      line.done();
+      if (ctx.json) ctx.out(JSON.stringify(d, null, 2));
+      process.stderr.write(`${name} Failed: ${d.status.message ?? 'unknown reason'} (wasmbed device retry ${name})\n`);
+      return 1;
+    }
+    if (Date.now() > deadline) {
+      line.done();
+      process.stderr.write(`timed out after ${ctx.timeoutMs / 1000} s; ${name} is ${phase}\n`);
+      return 3;
+    }
+    await sleep(300);
+  }
+}
+
+async function deviceCreate(ctx: Ctx, name: string): Promise<number> {
+  const body: Record<string, unknown> = { name };
+  if (ctx.values.mcu) body.mcuType = ctx.values.mcu;
+  if (ctx.values.gateway) body.gateway = ctx.values.gateway;
+  if (ctx.values.firmware) body.firmware = path.resolve(ctx.values.firmware);
+  const labels = parseKeyValues(ctx.values.label, '--label');
+  if (Object.keys(labels).length) body.labels = labels;
+  const { body: created } = await ctx.api.request('POST', '/devices', body);
+  if (!ctx.values.watch) {
+    ctx.out(ctx.json ? JSON.stringify(created) : `device ${created.name} created; provisioning as ${created.workflowId}`);
+    return 0;
+  }
+  if (!ctx.json) process.stderr.write(`device ${created.name} created; provisioning as ${created.workflowId}\n`);
+  return watchDevice(ctx, name);
+}
+
+async function deviceAction(ctx: Ctx, action: 'retry' | 'restart' | 'delete', name: string): Promise<number> {
+  const { body } =
+    action === 'delete'
+      ? await ctx.api.request('DELETE', `/devices/${encodeURIComponent(name)}`)
+      : await ctx.api.request('POST', `/devices/${encodeURIComponent(name)}/${action}`);
+  if (!ctx.values.watch) {
+    ctx.out(ctx.json ? JSON.stringify(body) : `${action} ${name}: ${body.workflowId}`);
+    return 0;
+  }
+  if (!ctx.json) process.stderr.write(`${action} ${name}: ${body.workflowId}\n`);
+  return watchDevice(ctx, name, action === 'delete');
+}
+
+// ---- applications -----------------------------------------------------------------------
+
+function appRow(a: any): (string | number | undefined)[] {
+  const c = a.status?.counts ?? {};
+  return [
+    a.metadata.name,
+    a.status?.phase,
+    a.spec?.strategy?.type,
+    `${c.running ?? 0}/${c.targeted ?? 0}`,
+    c.failed ?? 0,
+    age(a.metadata.creationTimestamp),
+    a.status?.message ?? '',
+  ];
+}
+
+const SETTLED = new Set(['Running', 'PartiallyRunning', 'Failed', 'RolledBack', 'Stopped']);
+
+async function appDeploy(ctx: Ctx, file: string): Promise<number> {
+  const v = ctx.values;
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (err) {
+    throw new CliError(`cannot read ${file}: ${(err as Error).message}`, 2);
+  }
+  const forms = [v.to !== undefined, v.selector !== undefined, v.all === true].filter(Boolean).length;
+  if (forms !== 1) throw new CliError('say where to deploy: exactly one of --to d1,d2, --selector k=v or --all', 2);
+  const target = v.all
+    ? { all: true }
+    : v.selector
+      ? { selector: parseKeyValues(v.selector, '--selector') }
+      : { devices: v.to!.split(',').map((s) => s.trim()).filter(Boolean) };
+  const name = v.name ?? path.basename(file).replace(/\.wasm$/, '').toLowerCase().replace(/[^a-z0-9-]/g, '-');
+  const uploaded = await ctx.api.request('POST', '/modules', new Uint8Array(bytes), { contentType: 'application/wasm' });
+  const strategy: Record<string, unknown> = {};
+  if (v.strategy) strategy.type = v.strategy;
+  if (v['max-unavailable'] !== undefined) strategy.maxUnavailable = intOption(v, 'max-unavailable');
+  if (v.canary !== undefined) strategy.canary = intOption(v, 'canary');
+  if (v['pause-after-canary']) strategy.pauseAfterCanary = true;
+  if (v['failure-threshold'] !== undefined) strategy.failureThreshold = intOption(v, 'failure-threshold');
+  const body: Record<string, unknown> = {
+    name,
+    moduleSha256: uploaded.body.sha256,
+    target,
+    strategy,
+    env: parseKeyValues(v.env, '--env'),
+    args: v.arg ?? [],
+  };
+  if (v.entry) body.entry = v.entry;
+  if (v['memory-pages'] !== undefined) body.limits = { memoryPages: intOption(v, 'memory-pages') };
+  const { body: created } = await ctx.api.request('POST', '/applications', body);
+  if (!ctx.json) process.stderr.write(`application ${name} (${uploaded.body.size} B, sha256 ${uploaded.body.sha256.slice(0, 12)}) rolling out as ${created.workflowId}\n`);
+  if (v.detach) {
+    if (ctx.json) ctx.out(JSON.stringify(created));
+    return 0;
+  }
+  const line = new StatusLine();
+  const deadline = Date.now() + ctx.timeoutMs;
+  for (;;) {
+    const { body: a } = await ctx.api.request('GET', `/applications/${encodeURIComponent(name)}`);
+    const c = a.status?.counts ?? { targeted: 0, running: 0, failed: 0, pending: 0 };
+    const phase = a.status?.phase;
+    line.update(
+      `${name} ${progressBar(c.running, c.targeted)} running, ${c.failed} failed, ${c.pending} pending · ${phase}`,
+    );
+    if (phase === 'Deploying' && a.spec?.strategy?.pauseAfterCanary && c.running > 0 && c.pending > 0) {
+      line.done();
+      process.stderr.write(`canary wave done; continue with: wasmbed app promote ${name}\n`);
+    }
+    if (SETTLED.has(phase)) {
+      line.done();
+      if (ctx.json) ctx.out(JSON.stringify(a, null, 2));
+      else {
+        ctx.out(table(['DEVICE', 'STATE', 'ERROR'], Object.entries(a.status.devices ?? {}).map(([d, s]: [string, any]) => [d, s.state, s.error ?? ''])));
+        ctx.out(`${name}: ${phase}${a.status.message ? ` — ${a.status.message}` : ''}`);
+      }
+      return phase === 'Running' ? 0 : 1;
+    }
+    if (Date.now() > deadline) {
+      line.done();
+      process.stderr.write(`timed out; ${name} is ${phase}\n`);
+      return 3;
+    }
+    await sleep(400);
+  }
+}
+
+async function app(ctx: Ctx, sub: string | undefined, arg: string | undefined): Promise<number> {
+  switch (sub) {
+    case 'list': {
+      const { body } = await ctx.api.request('GET', '/applications');
+      ctx.out(ctx.json ? JSON.stringify(body, null, 2) : table(['NAME', 'PHASE', 'STRATEGY', 'RUNNING', 'FAILED', 'AGE', 'MESSAGE'], body.items.map(appRow)));
+      return 0;
+    }
+    case 'get': {
+      const { body } = await ctx.api.request('GET', `/applications/${encodeURIComponent(need(arg, 'application name'))}`);
+      if (ctx.json) ctx.out(JSON.stringify(body, null, 2));
+      else {
+        ctx.out(table(['NAME', 'PHASE', 'STRATEGY', 'RUNNING', 'FAILED', 'AGE', 'MESSAGE'], [appRow(body)]));
+        ctx.out('');
+        ctx.out(table(['DEVICE', 'STATE', 'RESTARTS', 'ERROR'], Object.entries(body.status.devices ?? {}).map(([d, s]: [string, any]) => [d, s.state, s.restarts, s.error ?? ''])));
+      }
+      return 0;
+    }
+    case 'promote':
+    case 'delete': {
+      const name = need(arg, 'application name');
+      const { body } =
+        sub === 'delete'
+          ? await ctx.api.request('DELETE', `/applications/${encodeURIComponent(name)}`)
+          : await ctx.api.request('POST', `/applications/${encodeURIComponent(name)}/promote`);
+      ctx.out(ctx.json ? JSON.stringify(body) : `${sub} ${name}: ok`);
+      return 0;
+    }
+    case 'deploy':
+      return appDeploy(ctx, need(arg, 'the .wasm file'));
+    default:
+      throw new CliError(`unknown app command "${sub ?? ''}"\n\n${USAGE}`, 2);
+  }
+}
+
+// ---- logs, status, up -------------------------------------------------------------------
+
+async function logs(ctx: Ctx, device: string): Promise<number> {
+  let after = 0;
+  const q = (extra: string) => `/devices/${encodeURIComponent(device)}/logs?after=${after}${ctx.values.app ? `&app=${encodeURIComponent(ctx.values.app)}` : ''}${extra}`;
+  let stop = false;
+  process.once('SIGINT', () => {
+    stop = true;
+  });
+  let first = true;
+  while (!stop) {
+    const { body } = await ctx.api.request('GET', q(first ? '&limit=200' : '&limit=1000'));
+    first = false;
+    for (const e of body.items) {
+      after = e.id;
+      if (ctx.json) ctx.out(JSON.stringify(e));
+      else ctx.out(`${e.time} ${(e.appId ?? 'uart').padEnd(10)} ${e.kind === 'publish' ? 'publish ' : ''}${e.message}`);
+    }
+    if (!ctx.values.follow) return 0;
+    await sleep(500);
+  }
+  return 0;
+}
+
+async function status(ctx: Ctx): Promise<number> {
+  const { body } = await ctx.api.request('GET', '/health');
+  if (ctx.json) ctx.out(JSON.stringify(body, null, 2));
+  else ctx.out(table(['PROCESS', 'KIND', 'STATUS', 'DETAIL'], body.processes.map((p: any) => [p.name, p.kind, p.status, p.detail])));
+  return body.processes.every((p: any) => p.status === 'ok') ? 0 : 1;
+}
+
+function up(): Promise<number> {
+  return new Promise((resolve) => {
+    const setup = spawn(process.execPath, [path.join(ROOT, 'scripts', 'setup.mjs')], { cwd: ROOT, stdio: 'inherit' });
+    setup.on('exit', (code) => {
+      if (code !== 0) return resolve(code ?? 1);
+      const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', 'start.ts')], {
+        cwd: ROOT,
+        stdio: 'inherit',
+      });
+      const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
+      process.on('SIGINT', forward('SIGINT'));
+      process.on('SIGTERM', forward('SIGTERM'));
+      child.on('exit', (c, signal) => resolve(c ?? (signal ? 0 : 1)));
+    });
+  });
+}
+
+// ---- main -------------------------------------------------------------------------------
+
+export async function main(argv: string[], out: (text: string) => void = (t) => process.stdout.write(`${t}\n`)): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new CliError(`${(err as Error).message}\n\n${USAGE}`, 2);
+  }
+  const { values, positionals } = parsed;
+  const [command, sub, arg] = positionals;
+  if (values.help || !command) {
+    out(USAGE);
+    return command || values.help ? 0 : 2;
+  }
+  const output = values.output ?? 'table';
+  if (output !== 'table' && output !== 'json') throw new CliError(`-o must be table or json, not "${output}"`, 2);
+  const timeout = values.timeout === undefined ? 180 : Number(values.timeout);
+  if (!Number.isFinite(timeout) || timeout <= 0) throw new CliError('--timeout must be a positive number of seconds', 2);
+  const baseUrl = (values.url ?? process.env.WASMBED_URL ?? 'http://127.0.0.1:3000').replace(/\/+$/, '');
+  const ctx: Ctx = {
+    api: new ApiClient(baseUrl, process.env.WASMBED_API_TOKEN || undefined),
+    json: output === 'json',
+    values,
+    timeoutMs: timeout * 1000,
+    out,
+  };
+  switch (command) {
+    case 'up':
+      return up();
+    case 'status':
+      return status(ctx);
+    case 'logs':
+      return logs(ctx, need(sub, 'device name'));
+    case 'app':
+    case 'apps':
+      return app(ctx, sub, arg);
+    case 'device':
+    case 'devices':
+      switch (sub) {
+        case 'list':
+        case 'ls':
+          return deviceList(ctx);
+        case 'get':
+          return deviceGet(ctx, need(arg, 'device name'));
+        case 'create':
+          return deviceCreate(ctx, need(arg, 'device name'));
+        case 'retry':
+        case 'restart':
+        case 'delete':
+          return deviceAction(ctx, sub, need(arg, 'device name'));
+        default:
+          throw new CliError(`unknown device command "${sub ?? ''}"\n\n${USAGE}`, 2);
+      }
+    default:
+      throw new CliError(`unknown command "${command}"\n\n${USAGE}`, 2);
+  }
+}
+
+const invokedDirectly = process.argv[1] && /cli[\\/](main\.mjs|wasmbed\.ts)$/.test(fs.realpathSync(process.argv[1]));
+if (invokedDirectly) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`wasmbed: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(err instanceof CliError ? err.exitCode : 1);
+    },
+  );
+}

@@ -1,0 +1,125 @@
+/**
+ * The `wasmbed` CLI as a user runs it (node cli/main.mjs, a real child process) against a
+ * real platform: create a device with --watch and exit 0 once it is Connected; list, get and
+ * logs with -o json that parses; deploy an app with a progress bar; bad usage exits 2.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { REPO_ROOT } from '../common/repo-root.js';
+import { DEFAULT_VIRTUAL_FIRMWARE } from '../runtimes/virtual.js';
+import { buildApps, DIST_DIR } from '../scripts/build-apps.mjs';
+import { startTestPlatform, type TestPlatform } from './support/platform.js';
+
+let platform: TestPlatform;
+
+beforeAll(async () => {
+  await buildApps({ log: () => {} });
+  platform = await startTestPlatform();
+});
+afterAll(async () => {
+  await platform?.stop();
+});
+
+function wasmbed(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'cli', 'main.mjs'), ...args], {
+      env: { ...process.env, WASMBED_URL: platform.webUrl },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+it('creates a device with --watch and exits 0 once it is Connected', async () => {
+  const r = await wasmbed('device', 'create', 'cli-1', '--label', 'group=cli', '--watch');
+  expect(r.code, r.stderr).toBe(0);
+  expect(r.stdout).toMatch(/cli-1 Connected via gateway-0/);
+  expect(r.stderr).toMatch(/\[#+\] 7\/7 Connected/); // the progress bar reached the end
+  const device = (await platform.api('GET', '/api/v1/devices/cli-1')).body;
+  expect(device.status.phase).toBe('Connected');
+  expect(device.metadata.labels).toEqual({ group: 'cli' });
+});
+
+it('prints tables, and JSON with -o json that parses', async () => {
+  const list = await wasmbed('device', 'list');
+  expect(list.code).toBe(0);
+  expect(list.stdout.split('\n')[0]).toMatch(/^NAME\s+PHASE\s+MCU\s+GATEWAY/);
+  expect(list.stdout).toMatch(/cli-1\s+Connected\s+Stm32F746gDisco\s+gateway-0\s+7\/7\s+group=cli/);
+
+  const json = await wasmbed('device', 'list', '-o', 'json');
+  expect(json.code).toBe(0);
+  expect(JSON.parse(json.stdout).items.map((d: any) => d.metadata.name)).toEqual(['cli-1']);
+  const get = await wasmbed('device', 'get', 'cli-1', '-o', 'json');
+  expect(JSON.parse(get.stdout).status.phase).toBe('Connected');
+  const created = await wasmbed('device', 'create', 'cli-2', '--watch', '-o', 'json');
+  expect(created.code).toBe(0);
+  expect(JSON.parse(created.stdout).status.phase).toBe('Connected');
+  const status = await wasmbed('status', '-o', 'json');
+  expect(JSON.parse(status.stdout).processes.map((p: any) => p.kind)).toEqual(
+    expect.arrayContaining(['web', 'temporal', 'orchestrator', 'gateway']),
+  );
+});
+
+it('deploys an app with a progress bar and shows its output with logs', async () => {
+  const r = await wasmbed(
+    'app', 'deploy', path.join(DIST_DIR, 'hello.wasm'), '--to', 'cli-1,cli-2', '--strategy', 'Rolling',
+    '--env', 'GREETING=hello <from> the cli',
+  );
+  expect(r.code, r.stderr).toBe(0);
+  expect(r.stderr).toMatch(/hello \[#+\] 2\/2 running/);
+  expect(r.stdout).toMatch(/hello: Running/);
+  const logs = await wasmbed('logs', 'cli-1', '--app', 'hello', '-o', 'json');
+  const lines = logs.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  expect(lines.map((l) => l.message)).toContain('hello <from> the cli');
+  const apps = await wasmbed('app', 'list', '-o', 'json');
+  expect(JSON.parse(apps.stdout).items[0].status.phase).toBe('Running');
+});
+
+it('follows logs with -f until interrupted', async () => {
+  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'cli', 'main.mjs'), 'logs', 'cli-1', '-f'], {
+    env: { ...process.env, WASMBED_URL: platform.webUrl },
+  });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  child.kill('SIGINT');
+  const code = await new Promise((resolve) => child.on('exit', resolve));
+  expect(code).toBe(0);
+  expect(out).toContain('hello <from> the cli');
+});
+
+it('fails clearly: unknown device 1, bad usage 2, Failed device 1, and retry --watch recovers it', async () => {
+  const missing = await wasmbed('device', 'get', 'nope');
+  expect(missing.code).toBe(1);
+  expect(missing.stderr).toMatch(/Device "nope" not found/);
+  const usage = await wasmbed('device', 'frobnicate');
+  expect(usage.code).toBe(2);
+  const bad = await wasmbed('device', 'create', 'x', '--mcu', 'Esp32');
+  expect(bad.code).toBe(1);
+  expect(bad.stderr).toMatch(/mcuType "Esp32" is unknown.*\(field: mcuType\)/);
+  const firmware = path.join(platform.home, 'late.fw.json');
+  const failed = await wasmbed('device', 'create', 'cli-bad', '--firmware', firmware, '--watch');
+  expect(failed.code).toBe(1);
+  expect(failed.stderr).toMatch(/cli-bad Failed: .*does not exist/);
+  fs.copyFileSync(DEFAULT_VIRTUAL_FIRMWARE, firmware);
+  const retried = await wasmbed('device', 'retry', 'cli-bad', '--watch');
+  expect(retried.code, retried.stderr).toBe(0);
+  expect(retried.stdout).toMatch(/cli-bad Connected/);
+  const unreachable = await (async () => {
+    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'cli', 'main.mjs'), 'device', 'list'], {
+      env: { ...process.env, WASMBED_URL: 'http://127.0.0.1:9' },
+    });
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    return { code, err };
+  })();
+  expect(unreachable.code).toBe(1);
+  expect(unreachable.err).toMatch(/cannot reach Wasmbed/);
+});

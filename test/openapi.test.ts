@@ -1,0 +1,118 @@
+/**
+ * The OpenAPI document of /api/v1 against a real platform: it is served, it describes every
+ * route the server answers, requests that break it are refused with a 400 naming the field,
+ * and the server's responses conform to the schemas it declares.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DIST_DIR, buildApps } from '../scripts/build-apps.mjs';
+import { compileSchema, createAjv, OPENAPI_DOCUMENT } from '../web/openapi.js';
+import { startTestPlatform, type TestPlatform } from './support/platform.js';
+import { waitFor } from './support/wait.js';
+
+let platform: TestPlatform;
+const ajv = createAjv();
+
+beforeAll(async () => {
+  await buildApps({ log: () => {} });
+  platform = await startTestPlatform();
+});
+afterAll(async () => {
+  await platform?.stop();
+});
+
+type Paths = Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: object }> }> }>>;
+
+/** Calls the API and checks the response against the document's schema for that status. */
+async function call(method: string, template: string, params: Record<string, string> = {}, body?: unknown) {
+  const pathname = template.replace(/\{(\w+)\}/g, (_m, p: string) => encodeURIComponent(params[p]!));
+  const res = await platform.api(method, `/api/v1${pathname}`, body);
+  const op = (OPENAPI_DOCUMENT.paths as unknown as Paths)[template.split('?')[0]!]![method.toLowerCase()]!;
+  const declared = op.responses[String(res.status)];
+  expect(declared, `${method} ${template} answered ${res.status}, which the document does not declare`).toBeDefined();
+  const schema = declared!.content?.['application/json']?.schema;
+  if (schema) {
+    const validate = compileSchema(ajv, schema);
+    const ok = validate(res.body);
+    expect(ok, `${method} ${template} ${res.status}: ${ajv.errorsText(validate.errors)}`).toBe(true);
+  }
+  return res;
+}
+
+describe('the OpenAPI document', () => {
+  it('is served, is OpenAPI 3.1 and compiles', async () => {
+    const res = await platform.api('GET', '/api/v1/openapi.json');
+    expect(res.status).toBe(200);
+    expect(res.body.openapi).toBe('3.1.0');
+    expect(Object.keys(res.body.paths)).toEqual(expect.arrayContaining(['/devices', '/devices/{name}', '/applications', '/gateways']));
+    for (const name of Object.keys(OPENAPI_DOCUMENT.components.schemas)) {
+      expect(() => compileSchema(ajv, { $ref: `#/components/schemas/${name}` }), name).not.toThrow();
+    }
+  });
+
+  it('refuses requests that break it with a 400 naming the field, before anything starts', async () => {
+    const cases: [unknown, string][] = [
+      [{ name: 'x', mcuType: 'Esp32' }, 'mcuType'],
+      [{ name: 'Bad_Name' }, 'name'],
+      [{ name: 'x', labels: { a: 1 } }, 'labels.a'],
+      [{ mcuType: 'Stm32F746gDisco' }, 'name'],
+      [[1, 2], 'body'],
+    ];
+    for (const [body, field] of cases) {
+      const res = await call('POST', '/devices', {}, body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(res.body.error).toMatchObject({ code: 'InvalidInput', field });
+    }
+    const app = await call('POST', '/applications', {}, { name: 'a', module: 'AAAA', target: { devices: [7] } });
+    expect(app.body.error.field).toBe('target.devices[0]');
+    const logs = await platform.api('GET', '/api/v1/devices/none/logs?after=-1');
+    expect(logs.status).toBe(400);
+    expect(logs.body.error.field).toBe('after');
+    const phase = await call('GET', '/devices?phase=Sleeping');
+    expect(phase.status).toBe(400);
+    expect(phase.body.error.message).toMatch(/phase "Sleeping" is unknown/);
+    expect((await platform.api('GET', '/api/v1/devices')).body.items).toEqual([]);
+  });
+
+  it('answers with responses that conform to the document', async () => {
+    expect((await call('POST', '/devices', {}, { name: 'oa-1', labels: { group: 'oa' } })).status).toBe(202);
+    expect((await call('POST', '/devices', {}, { name: 'oa-1' })).status).toBe(409);
+    await waitFor('oa-1 Connected', async () => (await call('GET', '/devices/{name}', { name: 'oa-1' })).body.status.phase === 'Connected');
+    await call('GET', '/devices');
+    await call('GET', '/devices?label=group=oa');
+    await call('GET', '/devices/{name}', { name: 'missing' });
+    const timeline = await call('GET', '/devices/{name}/timeline', { name: 'oa-1' });
+    expect(timeline.body.source).toBe('history');
+    expect(timeline.body.steps.map((s: any) => s.state)).toEqual(Array(7).fill('Succeeded'));
+    expect((await call('POST', '/devices/{name}/retry', { name: 'oa-1' })).status).toBe(409);
+    await call('GET', '/gateways');
+    await call('GET', '/health');
+
+    const wasm = fs.readFileSync(path.join(DIST_DIR, 'hello.wasm')).toString('base64');
+    expect((await call('POST', '/applications', {}, { name: 'oa-app', module: wasm, target: { devices: ['oa-1'] } })).status).toBe(202);
+    await waitFor('oa-app settled', async () => {
+      const a = await call('GET', '/applications/{name}', { name: 'oa-app' });
+      return a.body.status.phase === 'Running';
+    });
+    await call('GET', '/applications');
+    await waitFor('hello output', async () => (await call('GET', '/devices/{name}/logs', { name: 'oa-1' })).body.items.length > 0);
+    expect((await call('DELETE', '/applications/{name}', { name: 'oa-app' })).status).toBe(202);
+    expect((await call('POST', '/devices/{name}/restart', { name: 'oa-1' })).status).toBe(202);
+    expect((await call('DELETE', '/devices/{name}', { name: 'oa-1' })).status).toBe(202);
+    expect((await call('DELETE', '/devices/{name}', { name: 'never-was' })).status).toBe(404);
+  });
+
+  it('documents every route the API answers', async () => {
+    const documented = Object.keys(OPENAPI_DOCUMENT.paths).length;
+    const router = fs.readFileSync(path.join(import.meta.dirname, '..', 'web', 'app.ts'), 'utf8');
+    const routes = [...router.matchAll(/api\.(get|post|delete|put|patch)\('([^']+)'/g)].map(
+      ([, m, p]) => `${m} ${p!.replace(/:(\w+)/g, '{$1}')}`,
+    );
+    for (const route of routes) {
+      const [method, p] = route.split(' ');
+      expect((OPENAPI_DOCUMENT.paths as unknown as Paths)[p!]?.[method!], `${route} is not in the document`).toBeDefined();
+    }
+    expect(documented).toBeGreaterThanOrEqual(12);
+  });
+});

@@ -1,0 +1,248 @@
+/**
+ * Health of every platform process as the web process sees it, refreshed in the background
+ * so pages render from a snapshot: the web process itself, Temporal (a gRPC round trip), the
+ * orchestrator worker (pollers on its task queue) and each gateway (its Gateway resource's
+ * heartbeat, its worker's pollers, and its own /readyz and /metrics on the health port).
+ */
+import type { Client } from '@temporalio/client';
+import { ORCHESTRATOR_TASK_QUEUE } from '../common/config.js';
+import type { Gateway } from '../common/resources.js';
+import type { ResourceStore } from '../store/resource-store.js';
+
+export interface ProcessHealth {
+  name: string;
+  kind: 'web' | 'temporal' | 'orchestrator' | 'gateway';
+  status: 'ok' | 'degraded' | 'down' | 'unknown';
+  detail: string;
+  url?: string;
+  metrics?: Record<string, number>;
+}
+
+export interface HealthSnapshot {
+  checkedAt: string | null;
+  processes: ProcessHealth[];
+}
+
+export interface HealthMonitorOptions {
+  client?: Client;
+  namespace?: string;
+  store: ResourceStore;
+  /** Base URL (http://host:port) of a gateway's health server, if known. */
+  gatewayHealthUrl: (gateway: Gateway) => string | undefined;
+  /** Extra numbers about the web process (SSE clients, render times). */
+  webMetrics?: () => Record<string, number>;
+  intervalMs?: number;
+}
+
+/** A gateway that has not re-registered for this long is considered gone. */
+export const GATEWAY_STALE_MS = 10_000;
+const TASK_QUEUE_TYPE_WORKFLOW = 1;
+const TASK_QUEUE_TYPE_ACTIVITY = 2;
+const POLLER_FRESH_MS = 120_000;
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Picks the numbers the overview shows out of a Prometheus text exposition. */
+export function parseMetrics(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (!m) continue;
+    const value = Number(m[3]);
+    if (!Number.isFinite(value)) continue;
+    const key = m[1]! + (m[2] ?? '');
+    out[key] = value;
+  }
+  return out;
+}
+
+export class HealthMonitor {
+  private current: HealthSnapshot = { checkedAt: null, processes: [] };
+  private timer?: NodeJS.Timeout;
+  private refreshing?: Promise<HealthSnapshot>;
+  /** Increases whenever the snapshot's content changes; live pages re-render on it. */
+  version = 0;
+
+  constructor(private readonly options: HealthMonitorOptions) {}
+
+  start(): this {
+    void this.refresh();
+    this.timer = setInterval(() => void this.refresh(), this.options.intervalMs ?? 3000);
+    this.timer.unref();
+    return this;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  snapshot(): HealthSnapshot {
+    return this.current;
+  }
+
+  refresh(): Promise<HealthSnapshot> {
+    this.refreshing ??= this.check().finally(() => {
+      this.refreshing = undefined;
+    });
+    return this.refreshing;
+  }
+
+  private async check(): Promise<HealthSnapshot> {
+    const [temporal, orchestrator, gateways] = await Promise.all([
+      this.checkTemporal(),
+      this.checkOrchestrator(),
+      Promise.all(this.options.store.list('Gateway').map((g) => this.checkGateway(g))),
+    ]);
+    const processes = [this.checkWeb(), temporal, orchestrator, ...gateways];
+    const digest = JSON.stringify(processes.map(({ metrics: _m, ...p }) => p));
+    const before = JSON.stringify(this.current.processes.map(({ metrics: _m, ...p }) => p));
+    if (digest !== before) this.version++;
+    this.current = { checkedAt: new Date().toISOString(), processes };
+    return this.current;
+  }
+
+  private checkWeb(): ProcessHealth {
+    const mem = process.memoryUsage();
+    return {
+      name: 'web',
+      kind: 'web',
+      status: 'ok',
+      detail: `up ${Math.round(process.uptime())} s`,
+      url: '/healthz',
+      metrics: {
+        rss_bytes: mem.rss,
+        heap_used_bytes: mem.heapUsed,
+        ...(this.options.webMetrics?.() ?? {}),
+      },
+    };
+  }
+
+  private async checkTemporal(): Promise<ProcessHealth> {
+    const client = this.options.client;
+    if (!client) return { name: 'temporal', kind: 'temporal', status: 'unknown', detail: 'no client' };
+    const started = Date.now();
+    try {
+      await withTimeout(client.workflowService.getSystemInfo({}), 2000, 'Temporal');
+      return {
+        name: 'temporal',
+        kind: 'temporal',
+        status: 'ok',
+        detail: `reachable (${Date.now() - started} ms)`,
+        metrics: { rtt_ms: Date.now() - started },
+      };
+    } catch (err) {
+      return { name: 'temporal', kind: 'temporal', status: 'down', detail: `unreachable: ${String(err)}` };
+    }
+  }
+
+  private async pollers(taskQueue: string, type: number): Promise<number> {
+    const client = this.options.client!;
+    const res = await withTimeout(
+      client.workflowService.describeTaskQueue({
+        namespace: this.options.namespace ?? 'default',
+        taskQueue: { name: taskQueue },
+        taskQueueType: type,
+      }),
+      2000,
+      'describeTaskQueue',
+    );
+    const now = Date.now();
+    return (res.pollers ?? []).filter((p) => {
+      const seconds = Number(String(p.lastAccessTime?.seconds ?? 0));
+      return now - seconds * 1000 < POLLER_FRESH_MS;
+    }).length;
+  }
+
+  private async checkOrchestrator(): Promise<ProcessHealth> {
+    const base = { name: 'orchestrator', kind: 'orchestrator' as const };
+    if (!this.options.client) return { ...base, status: 'unknown', detail: 'no Temporal client' };
+    try {
+      const [workflow, activity] = await Promise.all([
+        this.pollers(ORCHESTRATOR_TASK_QUEUE, TASK_QUEUE_TYPE_WORKFLOW),
+        this.pollers(ORCHESTRATOR_TASK_QUEUE, TASK_QUEUE_TYPE_ACTIVITY),
+      ]);
+      const status = workflow > 0 && activity > 0 ? 'ok' : workflow + activity > 0 ? 'degraded' : 'down';
+      return {
+        ...base,
+        status,
+        detail: `${workflow} workflow / ${activity} activity pollers on ${ORCHESTRATOR_TASK_QUEUE}`,
+        metrics: { workflow_pollers: workflow, activity_pollers: activity },
+      };
+    } catch (err) {
+      return { ...base, status: 'unknown', detail: `cannot ask Temporal: ${String(err)}` };
+    }
+  }
+
+  private async checkGateway(gateway: Gateway): Promise<ProcessHealth> {
+    const name = gateway.metadata.name;
+    const lastSeen = gateway.status.lastSeen ? Date.parse(gateway.status.lastSeen) : 0;
+    const age = Date.now() - lastSeen;
+    const notes: string[] = [];
+    let status: ProcessHealth['status'] = 'ok';
+    if (gateway.status.phase !== 'Ready') {
+      status = 'down';
+      notes.push(`phase ${gateway.status.phase}`);
+    } else if (age > GATEWAY_STALE_MS) {
+      status = 'down';
+      notes.push(`last seen ${Math.round(age / 1000)} s ago`);
+    }
+    const metrics: Record<string, number> = { connected_devices: gateway.status.connectedDevices };
+    const url = this.options.gatewayHealthUrl(gateway);
+    if (url && status === 'ok') {
+      try {
+        const ready = await withTimeout(fetch(`${url}/readyz`), 1500, 'readyz');
+        const body = (await ready.json()) as { status?: string; sessions?: number };
+        if (!ready.ok) {
+          status = 'degraded';
+          notes.push(`readyz ${ready.status} ${body.status ?? ''}`);
+        }
+        if (typeof body.sessions === 'number') metrics.sessions = body.sessions;
+        const text = await (await withTimeout(fetch(`${url}/metrics`), 1500, 'metrics')).text();
+        const parsed = parseMetrics(text);
+        for (const [key, value] of Object.entries(parsed)) {
+          if (/^wasmbed_gateway_\w+(\{gateway="[^"]*"\})?$/.test(key)) {
+            metrics[key.replace(/^wasmbed_gateway_/, '').replace(/\{.*$/, '')] = value;
+          }
+        }
+      } catch (err) {
+        status = 'degraded';
+        notes.push(`health port unreachable: ${String(err)}`);
+      }
+    } else if (!url) {
+      notes.push('health port unknown');
+    }
+    if (this.options.client && gateway.status.taskQueue && status !== 'down') {
+      try {
+        const pollers = await this.pollers(gateway.status.taskQueue, TASK_QUEUE_TYPE_ACTIVITY);
+        metrics.activity_pollers = pollers;
+        if (pollers === 0) {
+          status = 'degraded';
+          notes.push('no worker polling its task queue');
+        }
+      } catch {
+        // Temporal's own row says why
+      }
+    }
+    return {
+      name,
+      kind: 'gateway',
+      status,
+      detail: notes.length ? notes.join('; ') : `ready, ${metrics.sessions ?? gateway.status.connectedDevices} sessions`,
+      url: url ? `${url}/metrics` : undefined,
+      metrics,
+    };
+  }
+}

@@ -1,0 +1,664 @@
+/**
+ * The OpenAPI 3.1 document of /api/v1 (served at /api/v1/openapi.json) and a request
+ * validator built from it with Ajv: what the document says is what the server accepts.
+ * Domain checks that need more than a schema (is the module valid WebAssembly, is the
+ * runtime built in) stay in common/validation.ts and run after this.
+ */
+import type { NextFunction, Request, Response } from 'express';
+import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import { MCU_TYPES } from '../common/mcu-profiles.js';
+import {
+  APPLICATION_PHASES,
+  DEVICE_PHASES,
+  DEVICE_RUNTIMES,
+  ROLLOUT_STRATEGIES,
+} from '../common/resources.js';
+import { ValidationError } from '../common/errors.js';
+
+export const DNS_LABEL_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
+const DNS_LABEL_MESSAGE =
+  "is not a DNS label: use at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit";
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: object) => ({ 'application/json': { schema } });
+const errorResponses = (...codes: number[]) =>
+  Object.fromEntries(
+    codes.map((c) => [
+      String(c),
+      {
+        description:
+          { 400: 'invalid input', 401: 'missing or wrong token', 403: 'cross-site request refused', 404: 'not found', 409: 'conflict', 415: 'wrong content type', 503: 'Temporal unavailable' }[
+            c
+          ] ?? 'error',
+        content: json(ref('Error')),
+      },
+    ]),
+  );
+const nameParam = {
+  name: 'name',
+  in: 'path',
+  required: true,
+  schema: { type: 'string', minLength: 1, maxLength: 253 },
+};
+
+const labels = {
+  type: 'object',
+  additionalProperties: { type: 'string', maxLength: 63 },
+  description: 'Kubernetes-style labels',
+};
+
+const schemas = {
+  Error: {
+    type: 'object',
+    required: ['error'],
+    properties: {
+      error: {
+        type: 'object',
+        required: ['code', 'message'],
+        properties: {
+          code: { type: 'string' },
+          message: { type: 'string' },
+          field: { type: 'string', description: 'the offending input field' },
+        },
+      },
+    },
+  },
+  Accepted: {
+    type: 'object',
+    required: ['name', 'workflowId'],
+    properties: { name: { type: 'string' }, workflowId: { type: 'string' } },
+  },
+  ObjectMeta: {
+    type: 'object',
+    required: ['name', 'namespace', 'labels', 'uid', 'generation', 'creationTimestamp'],
+    properties: {
+      name: { type: 'string' },
+      namespace: { type: 'string' },
+      labels,
+      uid: { type: 'string' },
+      generation: { type: 'integer' },
+      resourceVersion: { type: 'string' },
+      creationTimestamp: { type: 'string', format: 'date-time' },
+    },
+  },
+  Condition: {
+    type: 'object',
+    required: ['type', 'status'],
+    properties: {
+      type: { type: 'string' },
+      status: { enum: ['True', 'False', 'Unknown'] },
+      reason: { type: 'string' },
+      message: { type: 'string' },
+      lastTransitionTime: { type: 'string' },
+    },
+  },
+  ProvisioningStep: {
+    type: 'object',
+    required: ['name', 'state'],
+    properties: {
+      name: { type: 'string' },
+      state: { enum: ['Pending', 'Running', 'Succeeded', 'Failed'] },
+      message: { type: 'string' },
+      startedAt: { type: 'string' },
+      finishedAt: { type: 'string' },
+    },
+  },
+  DeviceCreate: {
+    type: 'object',
+    required: ['name'],
+    properties: {
+      name: { type: 'string', maxLength: 63, pattern: DNS_LABEL_PATTERN },
+      mcuType: { enum: [...MCU_TYPES], default: 'Stm32F746gDisco' },
+      runtime: { enum: [...DEVICE_RUNTIMES], default: 'virtual' },
+      gateway: { type: 'string', maxLength: 63, pattern: DNS_LABEL_PATTERN },
+      firmware: { type: 'string', description: 'firmware image reference or path' },
+      labels,
+    },
+  },
+  Device: {
+    type: 'object',
+    required: ['apiVersion', 'kind', 'metadata', 'spec', 'status'],
+    properties: {
+      apiVersion: { const: 'wasmbed.io/v1alpha1' },
+      kind: { const: 'Device' },
+      metadata: ref('ObjectMeta'),
+      spec: {
+        type: 'object',
+        required: ['mcuType', 'runtime'],
+        properties: {
+          mcuType: { enum: [...MCU_TYPES] },
+          runtime: { enum: [...DEVICE_RUNTIMES] },
+          gateway: { type: 'string' },
+          firmware: { type: 'string' },
+          labels,
+        },
+      },
+      status: {
+        type: 'object',
+        required: ['phase'],
+        properties: {
+          phase: { enum: [...DEVICE_PHASES] },
+          gateway: {
+            type: 'object',
+            required: ['name', 'endpoint'],
+            properties: { name: { type: 'string' }, endpoint: { type: 'string' } },
+          },
+          identity: {
+            type: 'object',
+            properties: {
+              certSerial: { type: 'string' },
+              spkiSha256: { type: 'string' },
+              notAfter: { type: 'string' },
+            },
+          },
+          lastHeartbeat: { type: 'string' },
+          conditions: { type: 'array', items: ref('Condition') },
+          steps: { type: 'array', items: ref('ProvisioningStep') },
+          apps: { type: 'object' },
+          workflowId: { type: 'string' },
+          observedGeneration: { type: 'integer' },
+          message: { type: 'string' },
+        },
+      },
+    },
+  },
+  DeviceList: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: ref('Device') } } },
+  TimelineEntry: {
+    type: 'object',
+    required: ['name', 'state'],
+    properties: {
+      name: { type: 'string', description: 'step (activity) name' },
+      state: { enum: ['Pending', 'Running', 'Succeeded', 'Failed', 'Canceled', 'TimedOut'] },
+      attempt: { type: 'integer' },
+      startedAt: { type: 'string' },
+      finishedAt: { type: 'string' },
+      message: { type: 'string' },
+    },
+  },
+  Timeline: {
+    type: 'object',
+    required: ['source', 'steps'],
+    properties: {
+      source: { enum: ['history', 'status'] },
+      workflowId: { type: 'string' },
+      runId: { type: 'string' },
+      workflowStatus: { type: 'string' },
+      steps: { type: 'array', items: ref('TimelineEntry') },
+      recovery: { type: 'array', items: ref('TimelineEntry') },
+    },
+  },
+  LogEntry: {
+    type: 'object',
+    required: ['id', 'device', 'time', 'kind', 'level', 'message'],
+    properties: {
+      id: { type: 'integer' },
+      device: { type: 'string' },
+      time: { type: 'string' },
+      appId: { type: ['string', 'null'] },
+      kind: { enum: ['log', 'publish'] },
+      level: { type: 'integer' },
+      message: { type: 'string' },
+    },
+  },
+  LogList: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: ref('LogEntry') } } },
+  ModuleRef: {
+    type: 'object',
+    required: ['sha256', 'size'],
+    properties: { sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' }, size: { type: 'integer' } },
+  },
+  ApplicationCreate: {
+    type: 'object',
+    required: ['name', 'target'],
+    properties: {
+      name: { type: 'string', maxLength: 63, pattern: DNS_LABEL_PATTERN },
+      module: { type: 'string', minLength: 1, description: 'the module as base64 (or use moduleSha256)' },
+      moduleSha256: { type: 'string', pattern: '^[0-9a-f]{64}$', description: 'a module uploaded to /modules' },
+      entry: { type: 'string', default: '_start' },
+      target: {
+        type: 'object',
+        properties: {
+          devices: { type: 'array', minItems: 1, items: { type: 'string' } },
+          selector: labels,
+          all: { const: true },
+        },
+      },
+      strategy: {
+        type: 'object',
+        properties: {
+          type: { enum: [...ROLLOUT_STRATEGIES], default: 'AllAtOnce' },
+          maxUnavailable: { type: 'integer', minimum: 0 },
+          canary: { type: 'integer', minimum: 0 },
+          pauseAfterCanary: { type: 'boolean' },
+          failureThreshold: { type: 'integer', minimum: 0 },
+        },
+      },
+      limits: {
+        type: 'object',
+        properties: {
+          memoryPages: { type: 'integer', minimum: 1, maximum: 65536 },
+          cpuMsPerCall: { type: ['integer', 'null'], minimum: 0 },
+        },
+      },
+      env: { type: 'object', additionalProperties: { type: 'string' } },
+      args: { type: 'array', items: { type: 'string' } },
+    },
+  },
+  Application: {
+    type: 'object',
+    required: ['apiVersion', 'kind', 'metadata', 'spec', 'status'],
+    properties: {
+      apiVersion: { const: 'wasmbed.io/v1alpha1' },
+      kind: { const: 'Application' },
+      metadata: ref('ObjectMeta'),
+      spec: {
+        type: 'object',
+        required: ['module', 'entry', 'target', 'strategy'],
+        properties: {
+          module: ref('ModuleRef'),
+          entry: { type: 'string' },
+          target: { type: 'object' },
+          strategy: {
+            type: 'object',
+            required: ['type'],
+            properties: { type: { enum: [...ROLLOUT_STRATEGIES] } },
+          },
+          limits: { type: 'object' },
+          env: { type: 'object' },
+          args: { type: 'array', items: { type: 'string' } },
+        },
+      },
+      status: {
+        type: 'object',
+        required: ['phase', 'devices', 'counts'],
+        properties: {
+          phase: { enum: [...APPLICATION_PHASES] },
+          devices: {
+            type: 'object',
+            additionalProperties: {
+              type: 'object',
+              required: ['state'],
+              properties: {
+                state: { type: 'string' },
+                error: { type: ['string', 'null'] },
+                restarts: { type: 'integer' },
+                since: { type: 'string' },
+              },
+            },
+          },
+          counts: {
+            type: 'object',
+            required: ['targeted', 'running', 'failed', 'pending'],
+            properties: {
+              targeted: { type: 'integer' },
+              running: { type: 'integer' },
+              failed: { type: 'integer' },
+              pending: { type: 'integer' },
+            },
+          },
+          workflowId: { type: 'string' },
+          message: { type: 'string' },
+        },
+      },
+    },
+  },
+  ApplicationList: {
+    type: 'object',
+    required: ['items'],
+    properties: { items: { type: 'array', items: ref('Application') } },
+  },
+  Gateway: {
+    type: 'object',
+    required: ['apiVersion', 'kind', 'metadata', 'spec', 'status'],
+    properties: {
+      apiVersion: { const: 'wasmbed.io/v1alpha1' },
+      kind: { const: 'Gateway' },
+      metadata: ref('ObjectMeta'),
+      spec: {
+        type: 'object',
+        required: ['endpoint'],
+        properties: {
+          endpoint: { type: 'string' },
+          maxDevices: { type: 'integer' },
+          heartbeatIntervalSeconds: { type: 'number' },
+          heartbeatTimeoutSeconds: { type: 'number' },
+        },
+      },
+      status: {
+        type: 'object',
+        required: ['phase', 'connectedDevices'],
+        properties: {
+          phase: { enum: ['Pending', 'Ready', 'Unavailable'] },
+          connectedDevices: { type: 'integer' },
+          lastSeen: { type: 'string' },
+          taskQueue: { type: 'string' },
+          conditions: { type: 'array', items: ref('Condition') },
+        },
+      },
+    },
+  },
+  GatewayList: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: ref('Gateway') } } },
+  ProcessHealth: {
+    type: 'object',
+    required: ['name', 'kind', 'status', 'detail'],
+    properties: {
+      name: { type: 'string' },
+      kind: { enum: ['web', 'temporal', 'orchestrator', 'gateway'] },
+      status: { enum: ['ok', 'degraded', 'down', 'unknown'] },
+      detail: { type: 'string' },
+      url: { type: 'string' },
+      metrics: { type: 'object', additionalProperties: { type: 'number' } },
+    },
+  },
+  Health: {
+    type: 'object',
+    required: ['checkedAt', 'processes'],
+    properties: {
+      checkedAt: { type: ['string', 'null'] },
+      processes: { type: 'array', items: ref('ProcessHealth') },
+    },
+  },
+};
+
+const accepted = { '202': { description: 'accepted; a workflow is running', content: json(ref('Accepted')) } };
+
+export const OPENAPI_DOCUMENT = {
+  openapi: '3.1.0',
+  info: {
+    title: 'Wasmbed API',
+    version: 'v1',
+    description:
+      'Devices, applications and gateways of a Wasmbed platform. Beyond localhost every request needs ' +
+      '`Authorization: Bearer <WASMBED_API_TOKEN>`. State-changing requests from a browser must come from ' +
+      'the same origin. Errors are `{error: {code, message, field?}}`.',
+  },
+  servers: [{ url: '/api/v1' }],
+  components: {
+    schemas,
+    securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+  },
+  security: [{}, { bearer: [] }],
+  paths: {
+    '/devices': {
+      get: {
+        operationId: 'listDevices',
+        summary: 'List devices, optionally filtered',
+        parameters: [
+          { name: 'phase', in: 'query', schema: { enum: [...DEVICE_PHASES] } },
+          { name: 'gateway', in: 'query', schema: { type: 'string' } },
+          { name: 'label', in: 'query', schema: { type: 'string', pattern: '^[^=]+=[^=]*$' }, description: 'k=v' },
+        ],
+        responses: { '200': { description: 'devices', content: json(ref('DeviceList')) }, ...errorResponses(400) },
+      },
+      post: {
+        operationId: 'createDevice',
+        summary: 'Create a device and start provisioning it',
+        requestBody: { required: true, content: json(ref('DeviceCreate')) },
+        responses: { ...accepted, ...errorResponses(400, 409, 415, 503) },
+      },
+    },
+    '/devices/{name}': {
+      parameters: [nameParam],
+      get: {
+        operationId: 'getDevice',
+        responses: { '200': { description: 'the device', content: json(ref('Device')) }, ...errorResponses(404) },
+      },
+      delete: {
+        operationId: 'deleteDevice',
+        summary: 'Deprovision and delete a device',
+        responses: { ...accepted, ...errorResponses(404, 503) },
+      },
+    },
+    '/devices/{name}/retry': {
+      parameters: [nameParam],
+      post: {
+        operationId: 'retryDevice',
+        summary: 'New provisioning run for a Failed device',
+        responses: { ...accepted, ...errorResponses(404, 409, 503) },
+      },
+    },
+    '/devices/{name}/restart': {
+      parameters: [nameParam],
+      post: {
+        operationId: 'restartDevice',
+        summary: 'New provisioning run for a device that is not provisioning (re-runs every idempotent step)',
+        responses: { ...accepted, ...errorResponses(404, 409, 503) },
+      },
+    },
+    '/devices/{name}/timeline': {
+      parameters: [nameParam],
+      get: {
+        operationId: 'deviceTimeline',
+        summary: 'Provisioning steps from the workflow history (falls back to status.steps)',
+        responses: { '200': { description: 'timeline', content: json(ref('Timeline')) }, ...errorResponses(404) },
+      },
+    },
+    '/devices/{name}/logs': {
+      parameters: [nameParam],
+      get: {
+        operationId: 'deviceLogs',
+        summary: 'UART and app output of a device, oldest first',
+        parameters: [
+          { name: 'after', in: 'query', schema: { type: 'integer', minimum: 0 }, description: 'only ids above this' },
+          { name: 'app', in: 'query', schema: { type: 'string' } },
+          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000 } },
+        ],
+        responses: { '200': { description: 'log entries', content: json(ref('LogList')) }, ...errorResponses(400, 404) },
+      },
+    },
+    '/modules': {
+      post: {
+        operationId: 'uploadModule',
+        summary: 'Upload a WebAssembly module; answers its content hash',
+        requestBody: {
+          required: true,
+          content: { 'application/wasm': { schema: { type: 'string', contentMediaType: 'application/wasm' } } },
+        },
+        responses: { '201': { description: 'stored', content: json(ref('ModuleRef')) }, ...errorResponses(400, 415) },
+      },
+    },
+    '/applications': {
+      get: {
+        operationId: 'listApplications',
+        responses: { '200': { description: 'applications', content: json(ref('ApplicationList')) } },
+      },
+      post: {
+        operationId: 'createApplication',
+        summary: 'Deploy an application to its targets',
+        requestBody: { required: true, content: json(ref('ApplicationCreate')) },
+        responses: { ...accepted, ...errorResponses(400, 409, 415, 503) },
+      },
+    },
+    '/applications/{name}': {
+      parameters: [nameParam],
+      get: {
+        operationId: 'getApplication',
+        responses: {
+          '200': { description: 'the application', content: json(ref('Application')) },
+          ...errorResponses(404),
+        },
+      },
+      delete: {
+        operationId: 'deleteApplication',
+        summary: 'Stop the application on every device and delete it',
+        responses: { ...accepted, ...errorResponses(404, 503) },
+      },
+    },
+    '/applications/{name}/promote': {
+      parameters: [nameParam],
+      post: {
+        operationId: 'promoteApplication',
+        summary: 'Continue a Canary rollout paused after its first wave',
+        responses: {
+          '202': {
+            description: 'signalled',
+            content: json({ type: 'object', required: ['name'], properties: { name: { type: 'string' } } }),
+          },
+          ...errorResponses(404),
+        },
+      },
+    },
+    '/applications/{name}/abort': {
+      parameters: [nameParam],
+      post: {
+        operationId: 'abortApplication',
+        summary: 'Roll back a Canary rollout paused after its first wave',
+        responses: {
+          '202': {
+            description: 'signalled',
+            content: json({ type: 'object', required: ['name'], properties: { name: { type: 'string' } } }),
+          },
+          ...errorResponses(404),
+        },
+      },
+    },
+    '/applications/{name}/stop': {
+      parameters: [nameParam],
+      post: {
+        operationId: 'stopApplication',
+        summary: 'Stop the application on its devices and keep it, Stopped',
+        responses: { ...accepted, ...errorResponses(404, 503) },
+      },
+    },
+    '/gateways': {
+      get: {
+        operationId: 'listGateways',
+        responses: { '200': { description: 'gateways', content: json(ref('GatewayList')) } },
+      },
+    },
+    '/health': {
+      get: {
+        operationId: 'health',
+        summary: 'Health of every platform process, as the overview page shows it',
+        responses: { '200': { description: 'health', content: json(ref('Health')) } },
+      },
+    },
+    '/openapi.json': {
+      get: { operationId: 'openapi', responses: { '200': { description: 'this document' } } },
+    },
+  },
+} as const;
+
+// ---- validation -------------------------------------------------------------------------
+
+const DOC_ID = 'https://wasmbed.io/api/v1/openapi.json';
+
+export function createAjv(): Ajv2020 {
+  const ajv = new Ajv2020({ strict: false, allErrors: false, verbose: true, coerceTypes: false });
+  ajv.addFormat('date-time', (s: string) => !Number.isNaN(Date.parse(s)));
+  ajv.addSchema({ $id: DOC_ID, components: OPENAPI_DOCUMENT.components }, DOC_ID);
+  return ajv;
+}
+
+/** Compiles a schema from the document (a $ref into components, or inline with refs inside). */
+export function compileSchema(ajv: Ajv2020, schema: object): ValidateFunction {
+  const r = (schema as { $ref?: string }).$ref;
+  if (r) return ajv.compile({ $ref: `${DOC_ID}${r}` });
+  // Inline schemas may themselves contain #/components refs: rewrite them to absolute ones.
+  const text = JSON.stringify(schema).replaceAll('"#/components/', `"${DOC_ID}#/components/`);
+  return ajv.compile(JSON.parse(text));
+}
+
+function fieldOf(err: ErrorObject, prefix: string): string {
+  const parts = err.instancePath
+    .split('/')
+    .slice(1)
+    .map((p) => p.replaceAll('~1', '/').replaceAll('~0', '~'));
+  if (err.keyword === 'required') parts.push((err.params as { missingProperty: string }).missingProperty);
+  let field = prefix;
+  for (const part of parts) {
+    if (/^\d+$/.test(part)) field += `[${part}]`;
+    else field += field ? `.${part}` : part;
+  }
+  return field || 'body';
+}
+
+/** One ajv error as a message a person can act on, naming the field. */
+export function describeError(err: ErrorObject, prefix = ''): ValidationError {
+  const field = fieldOf(err, prefix);
+  const value = err.data;
+  const shown = typeof value === 'string' ? `"${value}"` : JSON.stringify(value);
+  let message: string;
+  switch (err.keyword) {
+    case 'required':
+      message = `${field} is required`;
+      break;
+    case 'enum':
+      message = `${field} ${shown} is unknown; expected one of ${(err.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
+      break;
+    case 'const':
+      message = `${field} must be ${JSON.stringify((err.params as { allowedValue: unknown }).allowedValue)}`;
+      break;
+    case 'pattern':
+      message =
+        (err.params as { pattern: string }).pattern === DNS_LABEL_PATTERN
+          ? `${field} ${shown} ${DNS_LABEL_MESSAGE}`
+          : `${field} ${shown} must match ${(err.params as { pattern: string }).pattern}`;
+      break;
+    case 'maxLength':
+      message =
+        (err.parentSchema as { pattern?: string } | undefined)?.pattern === DNS_LABEL_PATTERN
+          ? `${field} ${shown} ${DNS_LABEL_MESSAGE}`
+          : `${field} ${err.message}`;
+      break;
+    case 'type':
+      message = `${field} must be ${[(err.params as { type: string | string[] }).type].flat().join(' or ')}`;
+      break;
+    default:
+      message = `${field} ${err.message ?? 'is invalid'}`;
+  }
+  return new ValidationError(field, message);
+}
+
+interface Operation {
+  method: string;
+  regex: RegExp;
+  params: string[];
+  body?: ValidateFunction;
+  query: { name: string; validate: ValidateFunction; integer: boolean }[];
+}
+
+/** Express middleware (mounted under /api/v1) that validates requests against the document. */
+export function requestValidator(ajv: Ajv2020 = createAjv()) {
+  const operations: Operation[] = [];
+  for (const [pathTemplate, item] of Object.entries(OPENAPI_DOCUMENT.paths)) {
+    const params: string[] = [];
+    const regex = new RegExp(
+      `^${pathTemplate.replace(/[.]/g, '\\.').replace(/\{(\w+)\}/g, (_m, p: string) => {
+        params.push(p);
+        return '([^/]+)';
+      })}/?$`,
+    );
+    for (const [method, op] of Object.entries(item)) {
+      if (method === 'parameters') continue;
+      const operation = op as {
+        parameters?: { name: string; in: string; schema: { type?: string } }[];
+        requestBody?: { content: Record<string, { schema: object }> };
+      };
+      const jsonBody = operation.requestBody?.content['application/json']?.schema;
+      operations.push({
+        method: method.toUpperCase(),
+        regex,
+        params,
+        body: jsonBody ? compileSchema(ajv, jsonBody) : undefined,
+        query: (operation.parameters ?? [])
+          .filter((p) => p.in === 'query')
+          .map((p) => ({ name: p.name, validate: compileSchema(ajv, p.schema), integer: p.schema.type === 'integer' })),
+      });
+    }
+  }
+  return (req: Request, _res: Response, next: NextFunction) => {
+    const op = operations.find((o) => o.method === req.method && o.regex.test(req.path));
+    if (!op) return next(); // unknown routes answer 404/405 from express
+    for (const q of op.query) {
+      const raw = req.query[q.name];
+      if (raw === undefined) continue;
+      if (typeof raw !== 'string') return next(new ValidationError(q.name, `${q.name} must be given once`));
+      const value = q.integer && /^-?\d+$/.test(raw) ? Number(raw) : raw;
+      if (!q.validate(value)) return next(describeError({ ...q.validate.errors![0]!, instancePath: '' }, q.name));
+    }
+    if (op.body && req.is('application/json')) {
+      if (!op.body(req.body)) return next(describeError(op.body.errors![0]!));
+    }
+    next();
+  };
+}

@@ -1,0 +1,186 @@
+/**
+ * A device's provisioning step timeline, read from its workflow's event history in Temporal
+ * (the source of truth: attempts, failures and times), falling back to `status.steps` when
+ * Temporal cannot answer. The recovery timeline comes from the `lifecycle-<device>` history.
+ */
+import type { Client } from '@temporalio/client';
+import type { Device } from '../common/resources.js';
+import { lifecycleWorkflowId, PROVISIONING_STEPS } from '../workflows/provisioning-steps.js';
+
+export interface TimelineEntry {
+  name: string;
+  state: 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Canceled' | 'TimedOut';
+  attempt?: number;
+  startedAt?: string;
+  finishedAt?: string;
+  message?: string;
+}
+
+export interface Timeline {
+  source: 'history' | 'status';
+  workflowId?: string;
+  runId?: string;
+  workflowStatus?: string;
+  steps: TimelineEntry[];
+  recovery?: TimelineEntry[];
+}
+
+/** Activity type → the step it implements, where they are named differently. */
+const STEP_OF_ACTIVITY: Record<string, string> = { awaitDeviceSession: 'awaitSession' };
+
+type Ts = { seconds?: unknown; nanos?: number | null } | null | undefined;
+function iso(ts: Ts): string | undefined {
+  if (!ts) return undefined;
+  const seconds = Number(String(ts.seconds ?? 0));
+  return new Date(seconds * 1000 + (ts.nanos ?? 0) / 1e6).toISOString();
+}
+const id = (v: unknown) => String(v ?? '');
+
+interface HistoryEvent {
+  eventId?: unknown;
+  eventTime?: Ts;
+  activityTaskScheduledEventAttributes?: { activityType?: { name?: string | null } | null } | null;
+  activityTaskStartedEventAttributes?: { scheduledEventId?: unknown; attempt?: number | null } | null;
+  activityTaskCompletedEventAttributes?: { scheduledEventId?: unknown } | null;
+  activityTaskFailedEventAttributes?: { scheduledEventId?: unknown; failure?: Failure | null } | null;
+  activityTaskTimedOutEventAttributes?: { scheduledEventId?: unknown; failure?: Failure | null } | null;
+  activityTaskCanceledEventAttributes?: { scheduledEventId?: unknown } | null;
+}
+interface Failure {
+  message?: string | null;
+  cause?: Failure | null;
+}
+
+function failureMessage(f: Failure | null | undefined): string | undefined {
+  if (!f) return undefined;
+  let inner = f;
+  while (inner.cause) inner = inner.cause;
+  return inner === f ? (f.message ?? undefined) : `${f.message}: ${inner.message}`;
+}
+
+/** Every activity of a history, in the order it was scheduled. */
+export function activitiesFromHistory(events: HistoryEvent[]): TimelineEntry[] {
+  const byScheduled = new Map<string, TimelineEntry>();
+  const order: TimelineEntry[] = [];
+  for (const e of events) {
+    const scheduled = e.activityTaskScheduledEventAttributes;
+    if (scheduled) {
+      const type = scheduled.activityType?.name ?? 'activity';
+      const entry: TimelineEntry = { name: STEP_OF_ACTIVITY[type] ?? type, state: 'Running', startedAt: iso(e.eventTime) };
+      byScheduled.set(id(e.eventId), entry);
+      order.push(entry);
+      continue;
+    }
+    const started = e.activityTaskStartedEventAttributes;
+    if (started) {
+      const entry = byScheduled.get(id(started.scheduledEventId));
+      if (entry) entry.attempt = started.attempt ?? undefined;
+      continue;
+    }
+    const done =
+      e.activityTaskCompletedEventAttributes ??
+      e.activityTaskFailedEventAttributes ??
+      e.activityTaskTimedOutEventAttributes ??
+      e.activityTaskCanceledEventAttributes;
+    if (!done) continue;
+    const entry = byScheduled.get(id(done.scheduledEventId));
+    if (!entry) continue;
+    entry.finishedAt = iso(e.eventTime);
+    if (e.activityTaskCompletedEventAttributes) entry.state = 'Succeeded';
+    else if (e.activityTaskFailedEventAttributes) {
+      entry.state = 'Failed';
+      entry.message = failureMessage(e.activityTaskFailedEventAttributes.failure);
+    } else if (e.activityTaskTimedOutEventAttributes) {
+      entry.state = 'TimedOut';
+      entry.message = failureMessage(e.activityTaskTimedOutEventAttributes.failure);
+    } else entry.state = 'Canceled';
+  }
+  return order;
+}
+
+/** Periodic health checks repeat: show a run of identical successes as one entry with a count. */
+export function collapseRepeats(entries: TimelineEntry[]): TimelineEntry[] {
+  const out: (TimelineEntry & { times?: number })[] = [];
+  for (const e of entries) {
+    const prev = out[out.length - 1];
+    if (prev && prev.name === e.name && prev.state === 'Succeeded' && e.state === 'Succeeded') {
+      prev.times = (prev.times ?? 1) + 1;
+      prev.message = `×${prev.times}, last at ${e.startedAt ?? ''}`;
+      continue;
+    }
+    out.push({ ...e });
+  }
+  return out.map(({ times: _t, ...e }) => e);
+}
+
+function fromStatus(device: Device): Timeline {
+  return {
+    source: 'status',
+    workflowId: device.status.workflowId,
+    steps: (device.status.steps ?? PROVISIONING_STEPS.map((name) => ({ name, state: 'Pending' as const }))).map(
+      (s) => ({ ...s }),
+    ),
+  };
+}
+
+export async function deviceTimeline(client: Client | undefined, device: Device): Promise<Timeline> {
+  const workflowId = device.status.workflowId;
+  if (!client || !workflowId) return fromStatus(device);
+  try {
+    const handle = client.workflow.getHandle(workflowId);
+    const [history, description] = await Promise.all([handle.fetchHistory(), handle.describe()]);
+    const activities = activitiesFromHistory((history.events ?? []) as HistoryEvent[]);
+    const pending = description.raw.pendingActivities ?? [];
+    const steps = PROVISIONING_STEPS.map((name): TimelineEntry => {
+      const runs = activities.filter((a) => a.name === name);
+      const last = runs[runs.length - 1];
+      if (!last) return { name, state: 'Pending' };
+      if (last.state === 'Running') {
+        // Still retrying: the history has no Started event until the last attempt ends.
+        const info = pending.find((p) => (STEP_OF_ACTIVITY[p.activityType?.name ?? ''] ?? p.activityType?.name) === name);
+        if (info) {
+          last.attempt = info.attempt ?? undefined;
+          last.message = failureMessage(info.lastFailure as Failure | null) ?? last.message;
+        }
+      }
+      return last;
+    });
+    const timeline: Timeline = {
+      source: 'history',
+      workflowId,
+      runId: description.runId,
+      workflowStatus: description.status.name,
+      steps,
+    };
+    try {
+      const lifecycle = await client.workflow.getHandle(lifecycleWorkflowId(device.metadata.name)).fetchHistory();
+      timeline.recovery = collapseRepeats(activitiesFromHistory((lifecycle.events ?? []) as HistoryEvent[])).slice(-20);
+    } catch {
+      // no lifecycle workflow yet
+    }
+    return timeline;
+  } catch {
+    return fromStatus(device);
+  }
+}
+
+/** Caches timelines per device while nothing that could change them changed. */
+export class TimelineCache {
+  private readonly entries = new Map<string, { key: string; at: number; value: Promise<Timeline> }>();
+
+  constructor(
+    private readonly client: Client | undefined,
+    private readonly maxAgeMs = 3000,
+  ) {}
+
+  get(device: Device): Promise<Timeline> {
+    const s = device.status;
+    const key = `${s.workflowId}|${s.phase}|${JSON.stringify(s.steps ?? [])}`;
+    const hit = this.entries.get(device.metadata.name);
+    if (hit && hit.key === key && Date.now() - hit.at < this.maxAgeMs) return hit.value;
+    const value = deviceTimeline(this.client, device);
+    this.entries.set(device.metadata.name, { key, at: Date.now(), value });
+    if (this.entries.size > 500) this.entries.delete(this.entries.keys().next().value!);
+    return value;
+  }
+}
