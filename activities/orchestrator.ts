@@ -157,6 +157,19 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
       });
     },
 
+    /** Revokes the device's certificate and issues a new one (rotation on request). */
+    async replaceCertificate(device: string): Promise<DeviceIdentity> {
+      deps.certificates.revoke(device);
+      const record = deps.certificates.issue(device);
+      const identity = {
+        certSerial: record.serial,
+        spkiSha256: record.spkiSha256,
+        notAfter: record.notAfter,
+      };
+      store.updateStatus('Device', device, (s) => ({ ...s, identity }));
+      return identity;
+    },
+
     async prepareVolume(device: string): Promise<string> {
       return step(device, 'prepareVolume', () => runtimeOf(device).prepareVolume(device));
     },

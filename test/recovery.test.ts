@@ -29,14 +29,19 @@ afterAll(async () => {
 });
 
 const device = async (name: string) => (await platform.api('GET', `/api/v1/devices/${name}`)).body as Device;
-const application = async (name: string) => (await platform.api('GET', `/api/v1/applications/${name}`)).body as Application;
+const application = async (name: string) =>
+  (await platform.api('GET', `/api/v1/applications/${name}`)).body as Application;
 const wasm = (name: string) => fs.readFileSync(path.join(DIST_DIR, `${name}.wasm`)).toString('base64');
 
 async function connected(name: string, timeoutMs = 60_000): Promise<Device> {
-  return waitFor(`${name} Connected`, async () => {
-    const d = await device(name);
-    return d.status?.phase === 'Connected' ? d : undefined;
-  }, timeoutMs);
+  return waitFor(
+    `${name} Connected`,
+    async () => {
+      const d = await device(name);
+      return d.status?.phase === 'Connected' ? d : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 async function create(name: string, extra: Record<string, unknown> = {}): Promise<void> {
@@ -58,7 +63,10 @@ describe('recovery', () => {
     await create('phoenix');
     await connected('phoenix');
     await deploy('blink-phoenix', { target: { devices: ['phoenix'] } });
-    await waitFor('blinky Running', async () => (await application('blink-phoenix')).status.phase === 'Running');
+    await waitFor(
+      'blinky Running',
+      async () => (await application('blink-phoenix')).status.phase === 'Running',
+    );
 
     const [pid] = platform.deviceProcesses('phoenix');
     process.kill(pid!, 'SIGKILL');
@@ -74,14 +82,40 @@ describe('recovery', () => {
     });
   });
 
+  it('rotates a certificate on request, without restarting the device or its apps', async () => {
+    const before = await connected('phoenix');
+    const pids = platform.deviceProcesses('phoenix');
+    const res = await platform.api('POST', '/api/v1/devices/phoenix/rotate-certificate');
+    expect(res.status).toBe(202);
+    expect(res.body.workflowId).toBe('lifecycle-phoenix');
+    await waitFor('new certificate in use', async () => {
+      const d = await device('phoenix');
+      const held = await sessions(platform.gatewayHealthUrl);
+      return (
+        d.status.identity?.certSerial !== before.status.identity?.certSerial &&
+        d.status.phase === 'Connected' &&
+        held.includes('phoenix')
+      );
+    });
+    expect(platform.deviceProcesses('phoenix')).toEqual(pids);
+    expect(((await device('phoenix')).status.apps['blink-phoenix'] as { state: string }).state).toBe(
+      'Running',
+    );
+    expect((await platform.api('POST', '/api/v1/devices/nobody/rotate-certificate')).status).toBe(404);
+  });
+
   it('fails a device whose emulator can never start with the reason, and Retry brings it up once fixed', async () => {
     const firmware = path.join(platform.home, 'broken.fw.json');
     fs.writeFileSync(firmware, '{"format":"something-else"}');
     await create('brick', { firmware });
-    const failed = await waitFor('brick Failed', async () => {
-      const d = await device('brick');
-      return d.status.phase === 'Failed' ? d : undefined;
-    }, 90_000);
+    const failed = await waitFor(
+      'brick Failed',
+      async () => {
+        const d = await device('brick');
+        return d.status.phase === 'Failed' ? d : undefined;
+      },
+      90_000,
+    );
     expect(failed.status.message).toMatch(/startEmulator failed: .*not a wasmbed virtual firmware image/);
     expect(failed.status.steps?.find((s) => s.name === 'startEmulator')?.state).toBe('Failed');
     expect(platform.deviceProcesses('brick')).toHaveLength(0);
@@ -97,26 +131,42 @@ describe('recovery', () => {
     for (const name of names) await create(name, { labels: { herd: 'yes' } });
     for (const name of names) await connected(name, 120_000);
 
-    await deploy('herd-blinky', { target: { selector: { herd: 'yes' } }, strategy: { type: 'Rolling', maxUnavailable: 5 } });
-    await waitFor('rollout started', async () => (await application('herd-blinky')).status.phase === 'Deploying');
+    await deploy('herd-blinky', {
+      target: { selector: { herd: 'yes' } },
+      strategy: { type: 'Rolling', maxUnavailable: 5 },
+    });
+    await waitFor(
+      'rollout started',
+      async () => (await application('herd-blinky')).status.phase === 'Deploying',
+    );
     const gateway = platform.processes.get('gateway')!;
     gateway.kill('SIGKILL');
     await new Promise((resolve) => gateway.once('exit', resolve));
     await new Promise((resolve) => setTimeout(resolve, 1000));
     await platform.start('gateway');
 
-    await waitFor('20 sessions back', async () => {
-      const held = await sessions(platform.gatewayHealthUrl);
-      return names.every((n) => held.includes(n));
-    }, 120_000);
+    await waitFor(
+      '20 sessions back',
+      async () => {
+        const held = await sessions(platform.gatewayHealthUrl);
+        return names.every((n) => held.includes(n));
+      },
+      120_000,
+    );
     const held = (await sessions(platform.gatewayHealthUrl)).filter((d) => d.startsWith('herd-'));
     expect(held).toHaveLength(20);
     expect(new Set(held).size).toBe(20);
 
-    const app = await waitFor('rollout done', async () => {
-      const a = await application('herd-blinky');
-      return ['Running', 'PartiallyRunning', 'RolledBack', 'Failed'].includes(a.status.phase) ? a : undefined;
-    }, 180_000);
+    const app = await waitFor(
+      'rollout done',
+      async () => {
+        const a = await application('herd-blinky');
+        return ['Running', 'PartiallyRunning', 'RolledBack', 'Failed'].includes(a.status.phase)
+          ? a
+          : undefined;
+      },
+      180_000,
+    );
     expect(app.status.phase).toBe('Running');
     expect(app.status.counts.running).toBe(20);
     for (const name of names) expect(platform.deviceProcesses(name)).toHaveLength(1);
@@ -141,10 +191,14 @@ describe('recovery', () => {
     await new Promise((resolve) => second.once('exit', resolve));
 
     for (const name of ['ferry-0', 'ferry-1']) {
-      await waitFor(`${name} on gateway-0`, async () => {
-        const d = await device(name);
-        return d.status.phase === 'Connected' && d.status.gateway?.name === 'gateway-0';
-      }, 90_000);
+      await waitFor(
+        `${name} on gateway-0`,
+        async () => {
+          const d = await device(name);
+          return d.status.phase === 'Connected' && d.status.gateway?.name === 'gateway-0';
+        },
+        90_000,
+      );
     }
     const held = await sessions(platform.gatewayHealthUrl);
     expect(held).toEqual(expect.arrayContaining(['ferry-0', 'ferry-1']));

@@ -276,7 +276,9 @@ export function createWebApp(options: WebAppOptions): WebApp {
     if (!STATE_CHANGING.has(req.method)) return next();
     const why = crossSite(req);
     if (why) {
-      res.status(403).json({ error: { code: 'CrossSiteRequest', message: `cross-site request refused (${why})` } });
+      res
+        .status(403)
+        .json({ error: { code: 'CrossSiteRequest', message: `cross-site request refused (${why})` } });
       return;
     }
     next();
@@ -300,7 +302,9 @@ export function createWebApp(options: WebAppOptions): WebApp {
       '# TYPE wasmbed_web_live_renders_total counter',
       `wasmbed_web_live_renders_total ${live.stats.renders}`,
       '# TYPE wasmbed_web_live_render_ms gauge',
-      ...Object.entries(live.stats.lastRenderMs).map(([view, ms]) => `wasmbed_web_live_render_ms{view="${view}"} ${ms}`),
+      ...Object.entries(live.stats.lastRenderMs).map(
+        ([view, ms]) => `wasmbed_web_live_render_ms{view="${view}"} ${ms}`,
+      ),
       '# HELP wasmbed_devices devices by phase',
       '# TYPE wasmbed_devices gauge',
       ...[...byPhase].map(([phase, n]) => `wasmbed_devices{phase="${phase}"} ${n}`),
@@ -346,6 +350,9 @@ export function createWebApp(options: WebAppOptions): WebApp {
   api.post('/devices/:name/retry', async (req, res) => {
     res.status(202).json(await options.devices.retry(req.params.name!));
   });
+  api.post('/devices/:name/rotate-certificate', async (req, res) => {
+    res.status(202).json(await options.devices.rotateCertificate(req.params.name!));
+  });
   api.post('/devices/:name/restart', async (req, res) => {
     res.status(202).json(await options.devices.restart(req.params.name!));
   });
@@ -359,7 +366,9 @@ export function createWebApp(options: WebAppOptions): WebApp {
     const after = Number(req.query.after ?? 0);
     const limit = req.query.limit === undefined ? undefined : Number(req.query.limit);
     const appId = typeof req.query.app === 'string' ? req.query.app : undefined;
-    res.json({ items: options.logs.list(name, { afterId: Number.isFinite(after) ? after : 0, appId, limit }) });
+    res.json({
+      items: options.logs.list(name, { afterId: Number.isFinite(after) ? after : 0, appId, limit }),
+    });
   });
   api.post('/modules', express.raw({ type: 'application/wasm', limit: '2mb' }), (req, res) => {
     if (!Buffer.isBuffer(req.body)) throw new ValidationError('body', 'send the module as application/wasm');
@@ -395,7 +404,9 @@ export function createWebApp(options: WebAppOptions): WebApp {
     res.json(health());
   });
   api.use((req, res) => {
-    res.status(404).json({ error: { code: 'NotFound', message: `no route ${req.method} /api/v1${req.path}` } });
+    res
+      .status(404)
+      .json({ error: { code: 'NotFound', message: `no route ${req.method} /api/v1${req.path}` } });
   });
   app.use('/api/v1', api);
 
@@ -413,7 +424,9 @@ export function createWebApp(options: WebAppOptions): WebApp {
 
   app.get('/', (_req, res) => {
     const devices = store.list('Device');
-    res.type('html').send(overviewPage(ctx, devices, health(), recentFailures(devices, store.list('Application'))));
+    res
+      .type('html')
+      .send(overviewPage(ctx, devices, health(), recentFailures(devices, store.list('Application'))));
   });
   app.get('/devices', (req, res) => {
     res.type('html').send(renderDevicesPage(deviceFilter(req.query)));
@@ -421,7 +434,10 @@ export function createWebApp(options: WebAppOptions): WebApp {
   app.get('/devices/:name', async (req, res) => {
     const device = store.get('Device', req.params.name!);
     if (!device) {
-      res.status(404).type('html').send(`<!doctype html><title>Not found</title><p>No such device. <a href="/devices">Devices</a></p>`);
+      res
+        .status(404)
+        .type('html')
+        .send(`<!doctype html><title>Not found</title><p>No such device. <a href="/devices">Devices</a></p>`);
       return;
     }
     const timeline = await timelines.get(device);
@@ -464,7 +480,9 @@ export function createWebApp(options: WebAppOptions): WebApp {
     }));
   });
   app.get('/ui/stream/gateways', (req, res) => {
-    live.subscribe(req, res, 'gateways', () => ({ gateways: gatewayRows(store.list('Gateway'), health()).value }));
+    live.subscribe(req, res, 'gateways', () => ({
+      gateways: gatewayRows(store.list('Gateway'), health()).value,
+    }));
   });
   app.get('/ui/stream/applications', (req, res) => {
     live.subscribe(req, res, 'applications', () => ({
@@ -475,7 +493,8 @@ export function createWebApp(options: WebAppOptions): WebApp {
     const name = req.params.name!;
     const fromHeader = Number(req.headers['last-event-id']);
     const fromQuery = Number(req.query.after);
-    let lastLogId = Number.isFinite(fromHeader) && fromHeader > 0 ? fromHeader : Number.isFinite(fromQuery) ? fromQuery : 0;
+    let lastLogId =
+      Number.isFinite(fromHeader) && fromHeader > 0 ? fromHeader : Number.isFinite(fromQuery) ? fromQuery : 0;
     live.subscribe(
       req,
       res,
@@ -510,7 +529,8 @@ export function createWebApp(options: WebAppOptions): WebApp {
     try {
       const url = new URL(current);
       if (url.pathname === '/') devices = recentDevices(devices);
-      else if (url.pathname === '/devices') devices = filterDevices(devices, deviceFilter(Object.fromEntries(url.searchParams)));
+      else if (url.pathname === '/devices')
+        devices = filterDevices(devices, deviceFilter(Object.fromEntries(url.searchParams)));
     } catch {
       // no HX-Current-URL: the whole list
     }
@@ -588,13 +608,23 @@ export function createWebApp(options: WebAppOptions): WebApp {
         const name = `${prefix}-${i}`;
         if (!existing.has(name)) names.push(name);
       }
-      const job: BulkJob = { id: crypto.randomUUID(), prefix, names, created: 0, errors: [], startedAt: Date.now() };
+      const job: BulkJob = {
+        id: crypto.randomUUID(),
+        prefix,
+        names,
+        created: 0,
+        errors: [],
+        startedAt: Date.now(),
+      };
       bulkJobs.push(job);
       void runBulk(job, { mcuType: req.body.mcuType || undefined, labels });
       res.type('html').send(bulkProgress(activeJobs(), store.list('Device')).value);
     } catch (err) {
       const e = uiError(res, err);
-      res.status(e.status).type('html').send(`<div class="error" role="alert">${escapeHtml(e.message)}</div>`);
+      res
+        .status(e.status)
+        .type('html')
+        .send(`<div class="error" role="alert">${escapeHtml(e.message)}</div>`);
     }
   });
   const runBulk = async (job: BulkJob, spec: { mcuType?: string; labels?: Record<string, string> }) => {
@@ -613,20 +643,42 @@ export function createWebApp(options: WebAppOptions): WebApp {
     await Promise.all(Array.from({ length: 4 }, worker));
     job.finishedAt = Date.now();
   };
-  ui.post('/devices/:name/retry', deviceAction((name) => options.devices.retry(name)));
-  ui.post('/devices/:name/restart', deviceAction((name) => options.devices.restart(name)));
-  ui.post('/devices/:name/delete', deviceAction((name) => options.devices.delete(name), true));
+  ui.post(
+    '/devices/:name/retry',
+    deviceAction((name) => options.devices.retry(name)),
+  );
+  ui.post(
+    '/devices/:name/restart',
+    deviceAction((name) => options.devices.restart(name)),
+  );
+  ui.post(
+    '/devices/:name/rotate-certificate',
+    deviceAction((name) => options.devices.rotateCertificate(name)),
+  );
+  ui.post(
+    '/devices/:name/delete',
+    deviceAction((name) => options.devices.delete(name), true),
+  );
   const appAction = (action: (name: string) => Promise<unknown>) => async (req: Request, res: Response) => {
     try {
       await action(req.params.name as string);
       res.type('html').send(applicationRows(ctx, store.list('Application')).value);
     } catch (err) {
       const e = uiError(res, err);
-      res.status(e.status).type('html').send(applicationRows(ctx, store.list('Application'), e.message).value);
+      res
+        .status(e.status)
+        .type('html')
+        .send(applicationRows(ctx, store.list('Application'), e.message).value);
     }
   };
-  ui.post('/applications/:name/promote', appAction((name) => options.applications.promote(name)));
-  ui.post('/applications/:name/delete', appAction((name) => options.applications.delete(name)));
+  ui.post(
+    '/applications/:name/promote',
+    appAction((name) => options.applications.promote(name)),
+  );
+  ui.post(
+    '/applications/:name/delete',
+    appAction((name) => options.applications.delete(name)),
+  );
   app.use('/ui', ui);
 
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
@@ -635,7 +687,11 @@ export function createWebApp(options: WebAppOptions): WebApp {
     if (status === 500) counters.errors++;
     res
       .status(status)
-      .json(err instanceof SyntaxError ? { error: { code: 'InvalidJson', message: err.message } } : errorBody(err));
+      .json(
+        err instanceof SyntaxError
+          ? { error: { code: 'InvalidJson', message: err.message } }
+          : errorBody(err),
+      );
   });
 
   app.live = live;

@@ -82,7 +82,10 @@ export function layout(
           ${raw(STYLE)}
         </style>
       </head>
-      <body hx-headers="${JSON.stringify({ 'X-CSRF-Token': ctx.csrfToken })}" data-stream="${page.stream ?? ''}">
+      <body
+        hx-headers="${JSON.stringify({ 'X-CSRF-Token': ctx.csrfToken })}"
+        data-stream="${page.stream ?? ''}"
+      >
         <header>
           <strong>Wasmbed</strong>
           ${NAV.map(
@@ -117,9 +120,10 @@ export function nameInput(oob = false): RawHtml {
   />`;
 }
 
-const mcuSelect = () => html`<select name="mcuType">
-  ${MCU_TYPES.map((t) => html`<option value="${t}" ${raw(t === DEFAULT_MCU_TYPE ? 'selected' : '')}>${t}</option>`)}
-</select>`;
+const mcuSelect = () =>
+  html`<select name="mcuType">
+    ${MCU_TYPES.map((t) => html`<option value="${t}" ${raw(t === DEFAULT_MCU_TYPE ? 'selected' : '')}>${t}</option>`)}
+  </select>`;
 
 export function addDeviceForm(): RawHtml {
   return html`<form class="add" hx-post="/ui/devices" hx-target="#devices" hx-swap="innerHTML">
@@ -136,7 +140,11 @@ function stepChips(steps: ProvisioningStep[] | undefined): RawHtml {
   return html`<div class="steps">
     ${steps.map(
       (s) =>
-        html`<span class="step ${s.state}" data-step="${s.name}" data-state="${s.state}" title="${s.message ?? s.state}"
+        html`<span
+          class="step ${s.state}"
+          data-step="${s.name}"
+          data-state="${s.state}"
+          title="${s.message ?? s.state}"
           >${s.name}</span
         >`,
     )}
@@ -205,17 +213,27 @@ function deviceRow(ctx: DashboardContext, d: Device): RawHtml {
     <td>${d.status.gateway?.name ?? ''}</td>
     <td>${d.status.lastHeartbeat ?? ''}</td>
     <td>
-      ${workflowId
-        ? html`<a class="workflow" href="${ctx.workflowUrl(workflowId)}" target="_blank" rel="noopener">${workflowId}</a>`
-        : ''}
+      ${
+        workflowId
+          ? html`<a class="workflow" href="${ctx.workflowUrl(workflowId)}" target="_blank" rel="noopener"
+              >${workflowId}</a
+            >`
+          : ''
+      }
     </td>
     <td>
-      ${d.status.phase === 'Failed'
-        ? html`<button hx-post="${path}/retry" hx-target="#devices">Retry</button>`
-        : ''}
-      ${d.status.phase !== 'Deprovisioning'
-        ? html`<button hx-post="${path}/delete" hx-target="#devices" hx-confirm="Delete ${name}?">Delete</button>`
-        : ''}
+      ${
+        d.status.phase === 'Failed'
+          ? html`<button hx-post="${path}/retry" hx-target="#devices">Retry</button>`
+          : ''
+      }
+      ${
+        d.status.phase !== 'Deprovisioning'
+          ? html`<button hx-post="${path}/delete" hx-target="#devices" hx-confirm="Delete ${name}?">
+              Delete
+            </button>`
+          : ''
+      }
     </td>
   </tr>`;
 }
@@ -258,10 +276,13 @@ export function bulkProgress(jobs: BulkJob[], devices: Device[]): RawHtml {
     return html`<div class="bulk" data-bulk="${job.id}" data-connected="${connected}" data-total="${total}">
       <strong>${job.prefix}-1…${total}</strong>
       <label
-        >created <progress class="created" max="${total}" value="${job.created}"></progress> ${job.created}/${total}</label
+        >created
+        <progress class="created" max="${total}" value="${job.created}"></progress>
+        ${job.created}/${total}</label
       >
       <label
-        >connected <progress class="connected" max="${total}" value="${connected}"></progress>
+        >connected
+        <progress class="connected" max="${total}" value="${connected}"></progress>
         ${connected}/${total}</label
       >
       ${failed ? html`<span class="phase Failed">${failed} failed</span>` : ''}
@@ -291,7 +312,10 @@ export function devicesPage(
     body: html`<h1>Devices</h1>
       ${addDeviceForm()}
       <form class="add" hx-post="/ui/devices/bulk" hx-target="#bulk" hx-swap="innerHTML">
-        <label>Bulk: prefix <input name="prefix" value="sim" size="8" required pattern="[a-z0-9]([-a-z0-9]*[a-z0-9])?" /></label>
+        <label
+          >Bulk: prefix
+          <input name="prefix" value="sim" size="8" required pattern="[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+        /></label>
         <label>count <input name="count" type="number" min="1" max="500" value="10" size="4" /></label>
         <label>MCU ${mcuSelect()}</label>
         <label>Labels <input name="labels" placeholder="group=lab" size="12" /></label>
@@ -308,7 +332,9 @@ export function devicesPage(
             )}
           </select></label
         >
-        <label>Label <input name="label" value="${filter.label ?? ''}" placeholder="key=value" size="14" /></label>
+        <label
+          >Label <input name="label" value="${filter.label ?? ''}" placeholder="key=value" size="14"
+        /></label>
         <label
           >Gateway
           <select name="gateway">

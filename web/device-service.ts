@@ -9,7 +9,12 @@ import type { Device } from '../common/resources.js';
 import { validateDeviceCreate } from '../common/validation.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import { DEVICE_ATTRIBUTE, PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
-import { deprovisionWorkflowId, provisionWorkflowId } from '../workflows/provisioning-steps.js';
+import {
+  LIFECYCLE_SIGNALS,
+  deprovisionWorkflowId,
+  lifecycleWorkflowId,
+  provisionWorkflowId,
+} from '../workflows/provisioning-steps.js';
 import type { ProvisionDeviceInput } from '../workflows/provision-device.js';
 
 export class DeviceService {
@@ -74,7 +79,9 @@ export class DeviceService {
     try {
       const running = await this.client.workflow.getHandle(provisionWorkflowId(name)).describe();
       if (running.status.name === 'RUNNING') {
-        throw new ConflictError(`device "${name}" is already being provisioned by ${provisionWorkflowId(name)}`);
+        throw new ConflictError(
+          `device "${name}" is already being provisioned by ${provisionWorkflowId(name)}`,
+        );
       }
     } catch (err) {
       if (err instanceof ConflictError) throw err;
@@ -84,9 +91,33 @@ export class DeviceService {
     // another gateway would rewrite the endpoint of a device that is already connected and
     // then wait for a session that never comes there.
     const current = device.status.gateway?.name;
-    const gateway = current && this.store.get('Gateway', current)?.status.phase === 'Ready' ? current : device.spec.gateway;
+    const gateway =
+      current && this.store.get('Gateway', current)?.status.phase === 'Ready' ? current : device.spec.gateway;
     this.store.updateStatus('Device', name, (s) => ({ ...s, phase: 'Pending', message: undefined }));
-    const workflowId = await this.startProvisioning(name, { name, ...device.spec, ...(gateway ? { gateway } : {}) });
+    const workflowId = await this.startProvisioning(name, {
+      name,
+      ...device.spec,
+      ...(gateway ? { gateway } : {}),
+    });
+    return { name, workflowId };
+  }
+
+  /** Asks the device's lifecycle workflow for a new certificate now; its apps keep running. */
+  async rotateCertificate(name: string): Promise<{ name: string; workflowId: string }> {
+    const device = this.get(name);
+    if (device.status.phase !== 'Connected') {
+      throw new ConflictError(
+        `device "${name}" is ${device.status.phase}; certificates are rotated on Connected devices`,
+      );
+    }
+    const workflowId = lifecycleWorkflowId(name);
+    try {
+      await this.client.workflow.getHandle(workflowId).signal(LIFECYCLE_SIGNALS.rotateCertificate);
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError)
+        throw new ConflictError(`device "${name}" has no lifecycle workflow`);
+      throw wrapTemporal(err);
+    }
     return { name, workflowId };
   }
 

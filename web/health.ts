@@ -240,7 +240,9 @@ export class HealthMonitor {
       name,
       kind: 'gateway',
       status,
-      detail: notes.length ? notes.join('; ') : `ready, ${metrics.sessions ?? gateway.status.connectedDevices} sessions`,
+      detail: notes.length
+        ? notes.join('; ')
+        : `ready, ${metrics.sessions ?? gateway.status.connectedDevices} sessions`,
       url: url ? `${url}/metrics` : undefined,
       metrics,
     };

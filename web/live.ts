@@ -19,7 +19,8 @@ export interface KeyedRows {
 export type Fragments = Record<string, string | KeyedRows>;
 
 const isKeyed = (v: string | KeyedRows): v is KeyedRows => typeof v !== 'string';
-const joined = (v: string | KeyedRows) => (isKeyed(v) ? (v.rows.length ? v.rows.map((r) => r[1]).join('') : v.empty) : v);
+const joined = (v: string | KeyedRows) =>
+  isKeyed(v) ? (v.rows.length ? v.rows.map((r) => r[1]).join('') : v.empty) : v;
 
 /** The full fragments as plain HTML (for a page that just joined). */
 function flatten(fragments: Fragments): Record<string, string> {
@@ -76,7 +77,14 @@ export class LiveHub {
   private readonly topics = new Map<string, Topic>();
   private timer?: NodeJS.Timeout;
   private keepAlive?: NodeJS.Timeout;
-  readonly stats: LiveStats = { clients: 0, topics: 0, renders: 0, eventsSent: 0, bytesSent: 0, lastRenderMs: {} };
+  readonly stats: LiveStats = {
+    clients: 0,
+    topics: 0,
+    renders: 0,
+    eventsSent: 0,
+    bytesSent: 0,
+    lastRenderMs: {},
+  };
 
   constructor(
     private readonly store: ResourceStore,

@@ -27,9 +27,15 @@ const errorResponses = (...codes: number[]) =>
       String(c),
       {
         description:
-          { 400: 'invalid input', 401: 'missing or wrong token', 403: 'cross-site request refused', 404: 'not found', 409: 'conflict', 415: 'wrong content type', 503: 'Temporal unavailable' }[
-            c
-          ] ?? 'error',
+          {
+            400: 'invalid input',
+            401: 'missing or wrong token',
+            403: 'cross-site request refused',
+            404: 'not found',
+            409: 'conflict',
+            415: 'wrong content type',
+            503: 'Temporal unavailable',
+          }[c] ?? 'error',
         content: json(ref('Error')),
       },
     ]),
@@ -162,7 +168,11 @@ const schemas = {
       },
     },
   },
-  DeviceList: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: ref('Device') } } },
+  DeviceList: {
+    type: 'object',
+    required: ['items'],
+    properties: { items: { type: 'array', items: ref('Device') } },
+  },
   TimelineEntry: {
     type: 'object',
     required: ['name', 'state'],
@@ -200,7 +210,11 @@ const schemas = {
       message: { type: 'string' },
     },
   },
-  LogList: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: ref('LogEntry') } } },
+  LogList: {
+    type: 'object',
+    required: ['items'],
+    properties: { items: { type: 'array', items: ref('LogEntry') } },
+  },
   ModuleRef: {
     type: 'object',
     required: ['sha256', 'size'],
@@ -212,7 +226,11 @@ const schemas = {
     properties: {
       name: { type: 'string', maxLength: 63, pattern: DNS_LABEL_PATTERN },
       module: { type: 'string', minLength: 1, description: 'the module as base64 (or use moduleSha256)' },
-      moduleSha256: { type: 'string', pattern: '^[0-9a-f]{64}$', description: 'a module uploaded to /modules' },
+      moduleSha256: {
+        type: 'string',
+        pattern: '^[0-9a-f]{64}$',
+        description: 'a module uploaded to /modules',
+      },
       entry: { type: 'string', default: '_start' },
       target: {
         type: 'object',
@@ -336,7 +354,11 @@ const schemas = {
       },
     },
   },
-  GatewayList: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: ref('Gateway') } } },
+  GatewayList: {
+    type: 'object',
+    required: ['items'],
+    properties: { items: { type: 'array', items: ref('Gateway') } },
+  },
   ProcessHealth: {
     type: 'object',
     required: ['name', 'kind', 'status', 'detail'],
@@ -359,7 +381,9 @@ const schemas = {
   },
 };
 
-const accepted = { '202': { description: 'accepted; a workflow is running', content: json(ref('Accepted')) } };
+const accepted = {
+  '202': { description: 'accepted; a workflow is running', content: json(ref('Accepted')) },
+};
 
 export const OPENAPI_DOCUMENT = {
   openapi: '3.1.0',
@@ -385,9 +409,17 @@ export const OPENAPI_DOCUMENT = {
         parameters: [
           { name: 'phase', in: 'query', schema: { enum: [...DEVICE_PHASES] } },
           { name: 'gateway', in: 'query', schema: { type: 'string' } },
-          { name: 'label', in: 'query', schema: { type: 'string', pattern: '^[^=]+=[^=]*$' }, description: 'k=v' },
+          {
+            name: 'label',
+            in: 'query',
+            schema: { type: 'string', pattern: '^[^=]+=[^=]*$' },
+            description: 'k=v',
+          },
         ],
-        responses: { '200': { description: 'devices', content: json(ref('DeviceList')) }, ...errorResponses(400) },
+        responses: {
+          '200': { description: 'devices', content: json(ref('DeviceList')) },
+          ...errorResponses(400),
+        },
       },
       post: {
         operationId: 'createDevice',
@@ -400,7 +432,10 @@ export const OPENAPI_DOCUMENT = {
       parameters: [nameParam],
       get: {
         operationId: 'getDevice',
-        responses: { '200': { description: 'the device', content: json(ref('Device')) }, ...errorResponses(404) },
+        responses: {
+          '200': { description: 'the device', content: json(ref('Device')) },
+          ...errorResponses(404),
+        },
       },
       delete: {
         operationId: 'deleteDevice',
@@ -424,12 +459,23 @@ export const OPENAPI_DOCUMENT = {
         responses: { ...accepted, ...errorResponses(404, 409, 503) },
       },
     },
+    '/devices/{name}/rotate-certificate': {
+      parameters: [nameParam],
+      post: {
+        operationId: 'rotateCertificate',
+        summary: 'New device certificate now, delivered by its lifecycle workflow; apps keep running',
+        responses: { ...accepted, ...errorResponses(404, 409, 503) },
+      },
+    },
     '/devices/{name}/timeline': {
       parameters: [nameParam],
       get: {
         operationId: 'deviceTimeline',
         summary: 'Provisioning steps from the workflow history (falls back to status.steps)',
-        responses: { '200': { description: 'timeline', content: json(ref('Timeline')) }, ...errorResponses(404) },
+        responses: {
+          '200': { description: 'timeline', content: json(ref('Timeline')) },
+          ...errorResponses(404),
+        },
       },
     },
     '/devices/{name}/logs': {
@@ -438,11 +484,19 @@ export const OPENAPI_DOCUMENT = {
         operationId: 'deviceLogs',
         summary: 'UART and app output of a device, oldest first',
         parameters: [
-          { name: 'after', in: 'query', schema: { type: 'integer', minimum: 0 }, description: 'only ids above this' },
+          {
+            name: 'after',
+            in: 'query',
+            schema: { type: 'integer', minimum: 0 },
+            description: 'only ids above this',
+          },
           { name: 'app', in: 'query', schema: { type: 'string' } },
           { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000 } },
         ],
-        responses: { '200': { description: 'log entries', content: json(ref('LogList')) }, ...errorResponses(400, 404) },
+        responses: {
+          '200': { description: 'log entries', content: json(ref('LogList')) },
+          ...errorResponses(400, 404),
+        },
       },
     },
     '/modules': {
@@ -451,9 +505,14 @@ export const OPENAPI_DOCUMENT = {
         summary: 'Upload a WebAssembly module; answers its content hash',
         requestBody: {
           required: true,
-          content: { 'application/wasm': { schema: { type: 'string', contentMediaType: 'application/wasm' } } },
+          content: {
+            'application/wasm': { schema: { type: 'string', contentMediaType: 'application/wasm' } },
+          },
         },
-        responses: { '201': { description: 'stored', content: json(ref('ModuleRef')) }, ...errorResponses(400, 415) },
+        responses: {
+          '201': { description: 'stored', content: json(ref('ModuleRef')) },
+          ...errorResponses(400, 415),
+        },
       },
     },
     '/applications': {
@@ -642,7 +701,11 @@ export function requestValidator(ajv: Ajv2020 = createAjv()) {
         body: jsonBody ? compileSchema(ajv, jsonBody) : undefined,
         query: (operation.parameters ?? [])
           .filter((p) => p.in === 'query')
-          .map((p) => ({ name: p.name, validate: compileSchema(ajv, p.schema), integer: p.schema.type === 'integer' })),
+          .map((p) => ({
+            name: p.name,
+            validate: compileSchema(ajv, p.schema),
+            integer: p.schema.type === 'integer',
+          })),
       });
     }
   }
@@ -654,7 +717,8 @@ export function requestValidator(ajv: Ajv2020 = createAjv()) {
       if (raw === undefined) continue;
       if (typeof raw !== 'string') return next(new ValidationError(q.name, `${q.name} must be given once`));
       const value = q.integer && /^-?\d+$/.test(raw) ? Number(raw) : raw;
-      if (!q.validate(value)) return next(describeError({ ...q.validate.errors![0]!, instancePath: '' }, q.name));
+      if (!q.validate(value))
+        return next(describeError({ ...q.validate.errors![0]!, instancePath: '' }, q.name));
     }
     if (op.body && req.is('application/json')) {
       if (!op.body(req.body)) return next(describeError(op.body.errors![0]!));

@@ -103,9 +103,13 @@ export function failuresList(failures: RecentFailure[]): RawHtml {
       (f) =>
         html`<li data-failure="${f.kind}:${f.name}">
           <span class="phase Failed">${f.kind}</span>
-          ${f.href
-            ? html`<a href="${f.href}" ${raw(f.external ? 'target="_blank" rel="noopener"' : '')}>${f.name}</a>`
-            : f.name}
+          ${
+            f.href
+              ? html`<a href="${f.href}" ${raw(f.external ? 'target="_blank" rel="noopener"' : '')}
+                  >${f.name}</a
+                >`
+              : f.name
+          }
           — <span class="msg">${f.message}</span> ${f.time ? html`<small>${f.time}</small>` : ''}
         </li>`,
     )}
@@ -196,17 +200,23 @@ function timelineList(entries: TimelineEntry[], kind: string): RawHtml {
 export function timelineFragment(ctx: DashboardContext, device: Device, timeline: Timeline): RawHtml {
   const name = device.metadata.name;
   return html`<p data-source="${timeline.source}">
-      ${timeline.source === 'history'
-        ? html`From the history of workflow
-            <a href="${ctx.workflowUrl(timeline.workflowId!)}" target="_blank" rel="noopener">${timeline.workflowId}</a>
-            (${timeline.workflowStatus ?? ''})`
-        : html`From the device status (Temporal history unavailable).`}
+      ${
+        timeline.source === 'history'
+          ? html`From the history of workflow
+              <a href="${ctx.workflowUrl(timeline.workflowId!)}" target="_blank" rel="noopener"
+                >${timeline.workflowId}</a
+              >
+              (${timeline.workflowStatus ?? ''})`
+          : html`From the device status (Temporal history unavailable).`
+      }
     </p>
     ${timelineList(timeline.steps, 'provisioning')}
     <h3>Recovery</h3>
-    ${timeline.recovery && timeline.recovery.length
-      ? timelineList(timeline.recovery, 'recovery')
-      : html`<p>No recovery activity.</p>`}
+    ${
+      timeline.recovery && timeline.recovery.length
+        ? timelineList(timeline.recovery, 'recovery')
+        : html`<p>No recovery activity.</p>`
+    }
     <p>
       <a href="${ctx.workflowUrl(lifecycleWorkflowId(name))}" target="_blank" rel="noopener"
         >lifecycle workflow in Temporal Web UI</a
@@ -219,8 +229,13 @@ function actionButtons(device: Device): RawHtml {
   const phase = device.status.phase;
   const busy = phase === 'Deprovisioning' || phase === 'Provisioning' || phase === 'Pending';
   return html`<div class="actions">
-    <button id="btn-retry" hx-post="${path}/retry" hx-swap="none" ${raw(phase === 'Failed' ? '' : 'disabled')}
-      title="${phase === 'Failed' ? 'start a new provisioning run' : 'only a Failed device can be retried'}">
+    <button
+      id="btn-retry"
+      hx-post="${path}/retry"
+      hx-swap="none"
+      ${raw(phase === 'Failed' ? '' : 'disabled')}
+      title="${phase === 'Failed' ? 'start a new provisioning run' : 'only a Failed device can be retried'}"
+    >
       Retry
     </button>
     <button
@@ -235,8 +250,11 @@ function actionButtons(device: Device): RawHtml {
     </button>
     <button
       id="btn-rotate"
-      disabled
-      title="Not available yet: this build has no certificate rotation workflow"
+      hx-post="${path}/rotate-certificate"
+      hx-swap="none"
+      hx-confirm="Rotate the certificate of ${device.metadata.name}? The device reconnects; its apps keep running."
+      ${raw(phase === 'Connected' ? '' : 'disabled')}
+      title="issue a new certificate now; the device reconnects with it and its apps keep running"
     >
       Rotate certificate
     </button>
@@ -256,13 +274,14 @@ function summaryFragment(ctx: DashboardContext, device: Device): RawHtml {
   const s = device.status;
   return html`<div data-device="${device.metadata.name}" data-phase="${s.phase}">
     <span class="phase ${s.phase}" id="device-phase">${s.phase}</span>
-    ${s.message ? html`<span class="msg">${s.message}</span>` : ''}
-    ${actionButtons(device)}
-    ${s.workflowId
-      ? html`<a class="workflow" href="${ctx.workflowUrl(s.workflowId)}" target="_blank" rel="noopener"
-          >${s.workflowId} in Temporal Web UI</a
-        >`
-      : ''}
+    ${s.message ? html`<span class="msg">${s.message}</span>` : ''} ${actionButtons(device)}
+    ${
+      s.workflowId
+        ? html`<a class="workflow" href="${ctx.workflowUrl(s.workflowId)}" target="_blank" rel="noopener"
+            >${s.workflowId} in Temporal Web UI</a
+          >`
+        : ''
+    }
   </div>`;
 }
 
@@ -282,36 +301,40 @@ function statusFragment(device: Device): RawHtml {
       <dt>Not after</dt>
       <dd>${s.identity?.notAfter ?? '—'}</dd>
       <dt>Firmware</dt>
-      <dd>${s.deviceInfo ? `${s.deviceInfo.firmwareVersion} (${s.deviceInfo.mcuType}, ${s.deviceInfo.freeMemory} B free)` : '—'}</dd>
+      <dd>
+        ${s.deviceInfo ? `${s.deviceInfo.firmwareVersion} (${s.deviceInfo.mcuType}, ${s.deviceInfo.freeMemory} B free)` : '—'}
+      </dd>
       <dt>Observed generation</dt>
       <dd>${s.observedGeneration ?? '—'}</dd>
     </dl>
     <h3>Conditions</h3>
-    ${s.conditions?.length
-      ? html`<table>
-          <thead>
-            <tr>
-              <th>Type</th>
-              <th>Status</th>
-              <th>Reason</th>
-              <th>Message</th>
-              <th>Since</th>
-            </tr>
-          </thead>
-          <tbody>
-            ${s.conditions.map(
-              (c) =>
-                html`<tr>
-                  <td>${c.type}</td>
-                  <td>${c.status}</td>
-                  <td>${c.reason}</td>
-                  <td>${c.message}</td>
-                  <td>${c.lastTransitionTime}</td>
-                </tr>`,
-            )}
-          </tbody>
-        </table>`
-      : html`<p>No conditions.</p>`}`;
+    ${
+      s.conditions?.length
+        ? html`<table>
+            <thead>
+              <tr>
+                <th>Type</th>
+                <th>Status</th>
+                <th>Reason</th>
+                <th>Message</th>
+                <th>Since</th>
+              </tr>
+            </thead>
+            <tbody>
+              ${s.conditions.map(
+                (c) =>
+                  html`<tr>
+                    <td>${c.type}</td>
+                    <td>${c.status}</td>
+                    <td>${c.reason}</td>
+                    <td>${c.message}</td>
+                    <td>${c.lastTransitionTime}</td>
+                  </tr>`,
+              )}
+            </tbody>
+          </table>`
+        : html`<p>No conditions.</p>`
+    }`;
 }
 
 function appsFragment(device: Device, apps: Application[]): RawHtml {
@@ -354,10 +377,10 @@ export function logLines(entries: DeviceLogEntry[]): RawHtml {
   if (entries.length === 0) return html`<div class="log-empty">No output yet.</div>`;
   return html`${entries.map(
     (e) =>
-      html`<div class="log-line ${e.kind}" data-log-id="${e.id}"
-        ><span class="log-time">${e.time.slice(11, 23)}</span><span class="log-src">${e.appId ?? 'uart'}</span
-        ><span class="log-msg">${e.message}</span></div
-      >`,
+      html`<div class="log-line ${e.kind}" data-log-id="${e.id}">
+        <span class="log-time">${e.time.slice(11, 23)}</span><span class="log-src">${e.appId ?? 'uart'}</span
+        ><span class="log-msg">${e.message}</span>
+      </div>`,
   )}`;
 }
 
@@ -369,8 +392,9 @@ export function deviceFragments(
 ): Record<string, string> {
   if (!device) {
     return {
-      'device-summary': html`<div data-phase="Deleted"><span class="phase Stopped">Deleted</span>
-        <a href="/devices">back to devices</a></div>`.value,
+      'device-summary': html`<div data-phase="Deleted">
+        <span class="phase Stopped">Deleted</span> <a href="/devices">back to devices</a>
+      </div>`.value,
     };
   }
   return {
@@ -503,7 +527,14 @@ export function topologySvg(gateways: Gateway[], devices: Device[]): RawHtml {
         const p = gatewayPos.get(g)!;
         const phase = gatewayStatus.get(g) ?? 'Unknown';
         return html`<g data-gateway="${g}" data-phase="${phase}">
-          <rect x="${p.x - 80}" y="${p.y - 16}" width="150" height="32" rx="6" fill="${phase === 'Ready' ? '#1d2330' : '#8a1c1c'}" />
+          <rect
+            x="${p.x - 80}"
+            y="${p.y - 16}"
+            width="150"
+            height="32"
+            rx="6"
+            fill="${phase === 'Ready' ? '#1d2330' : '#8a1c1c'}"
+          />
           <text x="${p.x - 5}" y="${p.y + 4}" text-anchor="middle" fill="#fff">${g}</text>
         </g>`;
       })}
@@ -513,7 +544,9 @@ export function topologySvg(gateways: Gateway[], devices: Device[]): RawHtml {
         ({ d, x, y }) =>
           html`<a href="/devices/${encodeURIComponent(d.metadata.name)}"
             ><g data-node="${d.metadata.name}" data-phase="${d.status.phase}">
-              <circle cx="${x}" cy="${y}" r="6" fill="${PHASE_COLOURS[d.status.phase] ?? '#999'}"><title>${d.metadata.name}: ${d.status.phase}</title></circle>
+              <circle cx="${x}" cy="${y}" r="6" fill="${PHASE_COLOURS[d.status.phase] ?? '#999'}"
+                ><title>${d.metadata.name}: ${d.status.phase}</title></circle
+              >
               <text x="${x + 10}" y="${y + 4}">${d.metadata.name}</text>
             </g></a
           >`,
@@ -525,7 +558,10 @@ export function topologySvg(gateways: Gateway[], devices: Device[]): RawHtml {
 function legend(): RawHtml {
   return html`<p class="legend">
     ${Object.entries(PHASE_COLOURS).map(
-      ([p, c]) => html`<span style="margin-right:12px"><svg width="10" height="10"><circle cx="5" cy="5" r="5" fill="${c}" /></svg> ${p}</span>`,
+      ([p, c]) =>
+        html`<span style="margin-right:12px"
+          ><svg width="10" height="10"><circle cx="5" cy="5" r="5" fill="${c}" /></svg> ${p}</span
+        >`,
     )}
   </p>`;
 }
@@ -544,7 +580,10 @@ export function topologyPage(ctx: DashboardContext, gateways: Gateway[], devices
 // ---- gateways -------------------------------------------------------------------------
 
 export function gatewayRows(gateways: Gateway[], health: HealthSnapshot): RawHtml {
-  if (gateways.length === 0) return html`<tr><td colspan="8">No gateway has registered yet.</td></tr>`;
+  if (gateways.length === 0)
+    return html`<tr>
+      <td colspan="8">No gateway has registered yet.</td>
+    </tr>`;
   const byName = new Map(health.processes.filter((p) => p.kind === 'gateway').map((p) => [p.name, p]));
   return html`${gateways.map((g) => {
     const h = byName.get(g.metadata.name);
@@ -609,7 +648,10 @@ export function applicationRows(ctx: DashboardContext, apps: Application[], erro
       </tr>`
     : html``;
   if (apps.length === 0)
-    return html`${errorRow}<tr><td colspan="8">No applications. Deploy one with <code>wasmbed app deploy</code>.</td></tr>`;
+    return html`${errorRow}
+      <tr>
+        <td colspan="8">No applications. Deploy one with <code>wasmbed app deploy</code>.</td>
+      </tr>`;
   return html`${errorRow}${apps.map((a) => {
     const path = `/ui/applications/${encodeURIComponent(a.metadata.name)}`;
     const c = a.status.counts;
@@ -621,30 +663,50 @@ export function applicationRows(ctx: DashboardContext, apps: Application[], erro
       </td>
       <td>${a.spec.strategy.type}</td>
       <td>${targetText(a)}</td>
-      <td>${c.running}/${c.targeted} running${c.failed ? `, ${c.failed} failed` : ''}${c.pending ? `, ${c.pending} pending` : ''}</td>
+      <td>
+        ${c.running}/${c.targeted}
+        running${c.failed ? `, ${c.failed} failed` : ''}${c.pending ? `, ${c.pending} pending` : ''}
+      </td>
       <td>
         <div class="steps">
           ${Object.entries(a.status.devices ?? {}).map(
             ([d, st]) =>
-              html`<a href="/devices/${encodeURIComponent(d)}" class="step ${st.state}" data-device="${d}" data-state="${st.state}" title="${st.error ?? st.state}"
+              html`<a
+                href="/devices/${encodeURIComponent(d)}"
+                class="step ${st.state}"
+                data-device="${d}"
+                data-state="${st.state}"
+                title="${st.error ?? st.state}"
                 >${d}: ${st.state}</a
               >`,
           )}
         </div>
       </td>
       <td>
-        ${a.status.workflowId
-          ? html`<a class="workflow" href="${ctx.workflowUrl(a.status.workflowId)}" target="_blank" rel="noopener"
-              >${a.status.workflowId}</a
-            >`
-          : ''}
+        ${
+          a.status.workflowId
+            ? html`<a
+                class="workflow"
+                href="${ctx.workflowUrl(a.status.workflowId)}"
+                target="_blank"
+                rel="noopener"
+                >${a.status.workflowId}</a
+              >`
+            : ''
+        }
         <div><small>${a.spec.module.sha256.slice(0, 12)} · ${a.spec.module.size} B</small></div>
       </td>
       <td>
-        ${a.spec.strategy.type === 'Canary' && a.status.phase === 'Deploying'
-          ? html`<button hx-post="${path}/promote" hx-target="#applications">Promote</button>`
-          : ''}
-        <button hx-post="${path}/delete" hx-target="#applications" hx-confirm="Delete application ${a.metadata.name}?">
+        ${
+          a.spec.strategy.type === 'Canary' && a.status.phase === 'Deploying'
+            ? html`<button hx-post="${path}/promote" hx-target="#applications">Promote</button>`
+            : ''
+        }
+        <button
+          hx-post="${path}/delete"
+          hx-target="#applications"
+          hx-confirm="Delete application ${a.metadata.name}?"
+        >
           Delete
         </button>
       </td>
@@ -658,7 +720,10 @@ export function applicationsPage(ctx: DashboardContext, apps: Application[]): st
     path: '/applications',
     stream: '/ui/stream/applications',
     body: html`<h1>Applications</h1>
-      <p>Deploy from the command line: <code>wasmbed app deploy app.wasm --selector group=lab --strategy Canary</code></p>
+      <p>
+        Deploy from the command line:
+        <code>wasmbed app deploy app.wasm --selector group=lab --strategy Canary</code>
+      </p>
       <table>
         <thead>
           <tr>

@@ -66,7 +66,11 @@ export function activitiesFromHistory(events: HistoryEvent[]): TimelineEntry[] {
     const scheduled = e.activityTaskScheduledEventAttributes;
     if (scheduled) {
       const type = scheduled.activityType?.name ?? 'activity';
-      const entry: TimelineEntry = { name: STEP_OF_ACTIVITY[type] ?? type, state: 'Running', startedAt: iso(e.eventTime) };
+      const entry: TimelineEntry = {
+        name: STEP_OF_ACTIVITY[type] ?? type,
+        state: 'Running',
+        startedAt: iso(e.eventTime),
+      };
       byScheduled.set(id(e.eventId), entry);
       order.push(entry);
       continue;
@@ -117,9 +121,9 @@ function fromStatus(device: Device): Timeline {
   return {
     source: 'status',
     workflowId: device.status.workflowId,
-    steps: (device.status.steps ?? PROVISIONING_STEPS.map((name) => ({ name, state: 'Pending' as const }))).map(
-      (s) => ({ ...s }),
-    ),
+    steps: (
+      device.status.steps ?? PROVISIONING_STEPS.map((name) => ({ name, state: 'Pending' as const }))
+    ).map((s) => ({ ...s })),
   };
 }
 
@@ -137,7 +141,9 @@ export async function deviceTimeline(client: Client | undefined, device: Device)
       if (!last) return { name, state: 'Pending' };
       if (last.state === 'Running') {
         // Still retrying: the history has no Started event until the last attempt ends.
-        const info = pending.find((p) => (STEP_OF_ACTIVITY[p.activityType?.name ?? ''] ?? p.activityType?.name) === name);
+        const info = pending.find(
+          (p) => (STEP_OF_ACTIVITY[p.activityType?.name ?? ''] ?? p.activityType?.name) === name,
+        );
         if (info) {
           last.attempt = info.attempt ?? undefined;
           last.message = failureMessage(info.lastFailure as Failure | null) ?? last.message;
@@ -153,8 +159,12 @@ export async function deviceTimeline(client: Client | undefined, device: Device)
       steps,
     };
     try {
-      const lifecycle = await client.workflow.getHandle(lifecycleWorkflowId(device.metadata.name)).fetchHistory();
-      timeline.recovery = collapseRepeats(activitiesFromHistory((lifecycle.events ?? []) as HistoryEvent[])).slice(-20);
+      const lifecycle = await client.workflow
+        .getHandle(lifecycleWorkflowId(device.metadata.name))
+        .fetchHistory();
+      timeline.recovery = collapseRepeats(
+        activitiesFromHistory((lifecycle.events ?? []) as HistoryEvent[]),
+      ).slice(-20);
     } catch {
       // no lifecycle workflow yet
     }

@@ -29,6 +29,7 @@ export const connectedSignal = defineSignal<[{ gateway: string }]>(LIFECYCLE_SIG
 export const disconnectedSignal = defineSignal<[{ gateway: string; reason: string }]>(
   LIFECYCLE_SIGNALS.disconnected,
 );
+export const rotateCertificateSignal = defineSignal(LIFECYCLE_SIGNALS.rotateCertificate);
 
 export interface LifecycleSettings {
   /** How often to look for trouble no gateway reports. */
@@ -70,7 +71,11 @@ export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void
   const graceMs = input.graceMs ?? 5_000;
   const maxAttempts = input.maxAttempts ?? 6;
   let connected = true;
+  let rotateRequested = false;
   let lostBecause = '';
+  setHandler(rotateCertificateSignal, () => {
+    rotateRequested = true;
+  });
   setHandler(connectedSignal, () => {
     connected = true;
   });
@@ -107,6 +112,23 @@ export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void
     throw ApplicationFailure.nonRetryable(`recovery of ${name} failed: ${lastError}`, 'RecoveryFailed');
   }
 
+  /**
+   * New certificate and credentials block, then the session is closed so the device
+   * reconnects with them; its emulator and apps keep running. `force`: even before the
+   * renewal window (an operator's request).
+   */
+  async function rotateCertificate(force: boolean): Promise<void> {
+    const identity = force
+      ? await activities.replaceCertificate(name)
+      : await activities.issueCertificate(name);
+    const target = await activities.assignGateway(name);
+    await activities.writeEndpoint(name, target.endpoint);
+    await gateway(target.taskQueue).closeSession({
+      device: name,
+      reason: `certificate rotated to ${identity.certSerial}`,
+    });
+  }
+
   /** Puts back the apps the device should run and does not (a restarted emulator has none). */
   async function restoreApps(taskQueue: string): Promise<void> {
     const wanted = await activities.appsForDevice(name);
@@ -133,24 +155,18 @@ export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void
   }
 
   for (;;) {
-    const lost = await condition(() => !connected, checkIntervalMs);
-    if (lost) {
+    const woke = await condition(() => !connected || rotateRequested, checkIntervalMs);
+    if (woke && rotateRequested && connected) {
+      rotateRequested = false;
+      await rotateCertificate(true);
+    } else if (woke) {
       // Link blips heal by themselves: the device reconnects with backoff.
       if (await condition(() => connected, graceMs)) continue;
       await recover();
     } else {
       const health = await activities.checkDeviceHealth(name);
       if (health.gone) return;
-      if (health.rotateCertificate) {
-        // New certificate and credentials block; the device picks them up on its next reconnect.
-        const identity = await activities.issueCertificate(name);
-        const d = await activities.assignGateway(name);
-        await activities.writeEndpoint(name, d.endpoint);
-        await gateway(d.taskQueue).closeSession({
-          device: name,
-          reason: `certificate rotated to ${identity.certSerial}`,
-        });
-      }
+      if (health.rotateCertificate) await rotateCertificate(false);
       if (health.needsRecovery) {
         connected = false;
         lostBecause = health.reason ?? 'unknown';

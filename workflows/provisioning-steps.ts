@@ -16,4 +16,9 @@ export const deprovisionWorkflowId = (device: string) => `deprovision-${device}`
 export const lifecycleWorkflowId = (device: string) => `lifecycle-${device}`;
 
 /** Signals the gateways send to a device's lifecycle workflow. */
-export const LIFECYCLE_SIGNALS = { connected: 'connected', disconnected: 'disconnected' } as const;
+export const LIFECYCLE_SIGNALS = {
+  connected: 'connected',
+  disconnected: 'disconnected',
+  /** An operator asks for a new certificate now. */
+  rotateCertificate: 'rotateCertificate',
+} as const;
