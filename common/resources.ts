@@ -99,6 +99,8 @@ export interface GatewayStatus {
   conditions: Condition[];
   lastSeen?: string;
   taskQueue?: string;
+  /** host:port of the gateway's health and metrics endpoint, for the dashboard. */
+  healthEndpoint?: string;
 }
 
 export type Gateway = Resource<GatewaySpec, GatewayStatus> & { kind: 'Gateway' };

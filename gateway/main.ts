@@ -117,7 +117,14 @@ const reportStatus = (phase: 'Ready' | 'Unavailable') =>
       heartbeatIntervalSeconds: config.gateway.heartbeatIntervalMs / 1000,
       heartbeatTimeoutSeconds: config.gateway.heartbeatTimeoutMs / 1000,
     },
-    { phase, connectedDevices: registry.size, conditions: [], lastSeen: new Date().toISOString(), taskQueue },
+    {
+      phase,
+      connectedDevices: registry.size,
+      conditions: [],
+      lastSeen: new Date().toISOString(),
+      taskQueue,
+      healthEndpoint: `${config.gateway.healthHost}:${healthPort}`,
+    },
   );
 
 const connection = await connectWorker(config.temporal);

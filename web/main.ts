@@ -29,7 +29,7 @@ const healthMonitor = new HealthMonitor({
   // The gateway configured in this environment has a known health port; others may
   // advertise theirs on their Gateway resource (status.healthEndpoint, host:port).
   gatewayHealthUrl: (gateway) => {
-    const advertised = (gateway.status as { healthEndpoint?: string }).healthEndpoint;
+    const advertised = gateway.status.healthEndpoint;
     if (advertised) return `http://${advertised}`;
     if (gateway.metadata.name !== ownGateway.name) return undefined;
     const host = ownGateway.healthHost === '0.0.0.0' ? '127.0.0.1' : ownGateway.healthHost;

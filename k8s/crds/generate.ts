@@ -223,6 +223,7 @@ const gatewaySchema = obj(
       conditions,
       lastSeen: str(),
       taskQueue: str(),
+      healthEndpoint: str(),
     }),
   },
   { required: ['spec'], 'x-kubernetes-validations': [nameRule] },
