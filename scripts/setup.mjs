@@ -117,6 +117,8 @@ npmDependencies();
 temporal();
 if (process.argv.includes('--with-browser')) chromium();
 if (process.argv.includes('--with-firmware')) setupScript('setup-firmware.sh', 'firmware toolchain');
+// Docker engine (started by the docker suite itself), debootstrap, qemu-system-arm, gcc-arm-none-eabi.
+if (process.argv.includes('--with-docker')) setupScript('setup-docker.sh', 'Docker/QEMU');
 // etcd, kube-apiserver and kubectl built from their Go modules (first run ~11 min, then cached in .tools/).
 if (process.argv.includes('--with-kubernetes')) setupScript('setup-kubernetes.sh', 'Kubernetes test cluster');
 say('ready');

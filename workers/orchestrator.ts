@@ -12,6 +12,9 @@ import { createOrchestratorActivities } from '../activities/orchestrator.js';
 import { ModuleStore } from '../store/module-store.js';
 import { openPlatform } from '../platform/context.js';
 import { ensureDeviceBundle } from '../runtimes/device-bundle.js';
+import { DockerRuntime, dockerOptionsFromEnv } from '../runtimes/docker.js';
+import { QemuRuntime, qemuOptionsFromEnv } from '../runtimes/qemu.js';
+import { DeviceLogs } from '../store/device-logs.js';
 import { VirtualRuntime } from '../runtimes/virtual.js';
 import { connectClient, connectWorker } from '../temporal/connection.js';
 import { ensureWorkflowBundle } from '../temporal/workflow-bundle.js';
@@ -24,7 +27,22 @@ const connection = await connectWorker(config.temporal);
 
 /** A gateway silent for this long is considered gone (it reports every 2 s). */
 const GATEWAY_STALE_MS = 10_000;
-const runtimes = { virtual: new VirtualRuntime(config.home, await ensureDeviceBundle()) };
+const deviceBundle = await ensureDeviceBundle();
+// docker: DOCKER_HOST and WASMBED_DOCKER_* (runtimes/docker.ts); qemu: WASMBED_QEMU_* (runtimes/qemu.ts).
+const docker = new DockerRuntime({
+  ...dockerOptionsFromEnv(),
+  home: config.home,
+  deviceBundle,
+  logs: new DeviceLogs(platform.db),
+  logger,
+});
+const runtimes = {
+  virtual: new VirtualRuntime(config.home, deviceBundle),
+  docker,
+  qemu: new QemuRuntime({ ...qemuOptionsFromEnv(), home: config.home }),
+};
+// Resume streaming the UART of device containers started by an earlier worker (no engine: nothing to do).
+docker.followExistingDevices().catch(() => undefined);
 
 const worker = await Worker.create({
   connection,
@@ -61,6 +79,7 @@ const running = worker.run();
 logger.info('orchestrator worker ready', { taskQueue: ORCHESTRATOR_TASK_QUEUE, home: config.home });
 
 onShutdown(async () => {
+  docker.close();
   worker.shutdown();
   await running;
   await connection.close();
