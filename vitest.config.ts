@@ -1,8 +1,22 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Suites that build or fuzz native code, or start a Docker engine or a Kubernetes API server:
+ * `npm run test:slow` runs them; `npm test` runs the rest; CI (.ci/run) runs both.
+ * WASMBED_SUITES=fast|slow picks one set; unset runs everything.
+ */
+const SLOW_SUITES = [
+  'test/firmware.test.ts',
+  'test/kubernetes.test.ts',
+  'test/docker-runtime.test.ts',
+  'test/qemu-runtime.test.ts',
+];
+const suites = process.env.WASMBED_SUITES;
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
+    include: suites === 'slow' ? SLOW_SUITES : ['test/**/*.test.ts'],
+    exclude: suites === 'fast' ? ['**/node_modules/**', ...SLOW_SUITES] : ['**/node_modules/**'],
     globalSetup: ['test/support/global-setup.ts'],
     // Integration suites start a Temporal server and several processes each; on a
     // 2-core machine running files one at a time is faster and far less flaky.
