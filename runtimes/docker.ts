@@ -27,7 +27,8 @@ import { REPO_ROOT } from '../common/repo-root.js';
 import { buildMemoryImage, parseEndpoint, type DeviceCredentials } from '../device/memory-contract.js';
 import type { DeviceLogs } from '../store/device-logs.js';
 import type { DeviceRuntimeBackend, StartedEmulator } from './runtime.js';
-import { DEFAULT_VIRTUAL_FIRMWARE, FirmwareError } from './virtual.js';
+import { FirmwareError } from './local-volume.js';
+import { DEFAULT_VIRTUAL_FIRMWARE } from './virtual.js';
 
 export const DEVICE_LABEL = 'wasmbed.io/device';
 export const HELPER_LABEL = 'wasmbed.io/firmware-copy';

@@ -15,7 +15,6 @@
  * <volume>/uart.log.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { paths } from '../common/config.js';
@@ -32,7 +31,14 @@ import {
 } from '../device/memory-contract.js';
 import { findProcesses, terminate } from './process-table.js';
 import type { DeviceRuntimeBackend, StartedEmulator } from './runtime.js';
-import { FirmwareError } from './virtual.js';
+import {
+  FirmwareError,
+  copyFirmwareVerified,
+  prepareVolume,
+  readFirmwareSource,
+  sha256,
+  writeAtomically,
+} from './local-volume.js';
 
 export const QEMU_TEST_FIRMWARE_DIR = path.join(REPO_ROOT, 'qemu', 'test-firmware');
 
@@ -68,14 +74,6 @@ export const qemuFiles = (volume: string) => ({
 });
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1|0\.0\.0\.0)$/;
-
-function writeAtomically(file: string, data: Buffer | string, mode = 0o600): void {
-  const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
-  fs.writeFileSync(tmp, data, { mode });
-  fs.renameSync(tmp, file);
-}
-
-const sha256 = (data: Buffer | string) => crypto.createHash('sha256').update(data).digest('hex');
 
 /** The guest's view of the gateway endpoint: loopback hosts become the slirp host alias. */
 export function guestEndpoint(endpoint: string, hostAlias = '10.0.2.2'): string {
@@ -187,9 +185,7 @@ export class QemuRuntime implements DeviceRuntimeBackend {
   }
 
   prepareVolume(device: string): string {
-    const volume = this.volumeOf(device);
-    fs.mkdirSync(volume, { recursive: true, mode: 0o700 });
-    return volume;
+    return prepareVolume(this.volumeOf(device));
   }
 
   copyFirmware(device: string, source?: string): { sha256: string; bytes: number } {
@@ -200,26 +196,11 @@ export class QemuRuntime implements DeviceRuntimeBackend {
         "the qemu runtime needs a firmware ELF: set the device's firmware to its path (or WASMBED_QEMU_FIRMWARE)",
       );
     }
-    if (!fs.existsSync(file))
-      throw new ValidationError('firmware', `firmware image "${file}" does not exist`);
-    const data = fs.readFileSync(file);
-    if (data.subarray(0, 4).toString('latin1') !== '\x7fELF') {
-      throw new ValidationError('firmware', `firmware image "${file}" is not an ELF file`);
-    }
-    const expected = sha256(data);
-    const target = qemuFiles(this.volumeOf(device)).firmware;
-    if (fs.existsSync(target) && sha256(fs.readFileSync(target)) === expected)
-      return { sha256: expected, bytes: data.length };
-    writeAtomically(target, data, 0o644);
-    const actual = sha256(fs.readFileSync(target));
-    if (actual !== expected) {
-      fs.rmSync(target, { force: true });
-      throw new FirmwareError(
-        'FirmwareCorrupted',
-        `firmware copy of ${device} has sha256 ${actual}, expected ${expected}`,
-      );
-    }
-    return { sha256: expected, bytes: data.length };
+    return copyFirmwareVerified(
+      device,
+      readFirmwareSource(file, 'ELF'),
+      qemuFiles(this.volumeOf(device)).firmware,
+    );
   }
 
   runningPids(device: string): number[] {

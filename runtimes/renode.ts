@@ -31,7 +31,7 @@ import {
 } from '../device/memory-contract.js';
 import { findProcesses, terminate } from './process-table.js';
 import type { DeviceRuntimeBackend, StartedEmulator } from './runtime.js';
-import { FirmwareError } from './virtual.js';
+import { FirmwareError, copyFirmwareVerified, prepareVolume, readFirmwareSource } from './local-volume.js';
 
 export interface RenodeBoard {
   mcuType: McuType;
@@ -306,9 +306,7 @@ export class RenodeRuntime implements DeviceRuntimeBackend {
   }
 
   prepareVolume(device: string): string {
-    const volume = this.volumeOf(device);
-    fs.mkdirSync(volume, { recursive: true, mode: 0o700 });
-    return volume;
+    return prepareVolume(this.volumeOf(device));
   }
 
   copyFirmware(device: string, source?: string): { sha256: string; bytes: number } {
@@ -318,22 +316,11 @@ export class RenodeRuntime implements DeviceRuntimeBackend {
         'firmware',
         "the renode runtime needs a Zephyr firmware ELF: set the device's firmware (or WASMBED_RENODE_FIRMWARE)",
       );
-    if (!fs.existsSync(file))
-      throw new ValidationError('firmware', `firmware image "${file}" does not exist`);
-    const data = fs.readFileSync(file);
-    if (data.subarray(0, 4).toString('latin1') !== '\x7fELF')
-      throw new ValidationError('firmware', `firmware image "${file}" is not an ELF file`);
-    const expected = crypto.createHash('sha256').update(data).digest('hex');
-    const target = path.join(this.volumeOf(device), 'firmware.elf');
-    fs.writeFileSync(`${target}.tmp`, data, { mode: 0o644 });
-    fs.renameSync(`${target}.tmp`, target);
-    const actual = crypto.createHash('sha256').update(fs.readFileSync(target)).digest('hex');
-    if (actual !== expected)
-      throw new FirmwareError(
-        'FirmwareCorrupted',
-        `firmware copy of ${device} has sha256 ${actual}, expected ${expected}`,
-      );
-    return { sha256: expected, bytes: data.length };
+    return copyFirmwareVerified(
+      device,
+      readFirmwareSource(file, 'ELF'),
+      path.join(this.volumeOf(device), 'firmware.elf'),
+    );
   }
 
   private portFile(device: string): string {

@@ -4,34 +4,28 @@
  * Every operation is idempotent so a retried or re-run activity adopts what exists.
  */
 import { spawn } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { paths } from '../common/config.js';
-import { ValidationError, WasmbedError } from '../common/errors.js';
+import { WasmbedError } from '../common/errors.js';
 import { REPO_ROOT } from '../common/repo-root.js';
 import { buildMemoryImage, type DeviceCredentials } from '../device/memory-contract.js';
 import { volumeFiles } from '../device/volume-layout.js';
+import {
+  FirmwareError,
+  copyFirmwareVerified,
+  prepareVolume,
+  readFirmwareSource,
+  writeAtomically,
+} from './local-volume.js';
 import { findProcesses, terminate } from './process-table.js';
 import type { DeviceRuntimeBackend, StartedEmulator } from './runtime.js';
 
 export const DEFAULT_VIRTUAL_FIRMWARE = path.join(REPO_ROOT, 'device', 'firmware', 'wasmbed-virtual.fw.json');
 export const DEVICE_ENTRY = path.join(REPO_ROOT, 'device', 'main.ts');
 
-export class FirmwareError extends WasmbedError {}
-
 /** How long a freshly started device may take to boot its firmware. */
 const BOOT_TIMEOUT_MS = 15_000;
-
-function sha256File(file: string): string {
-  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
-}
-
-function writeAtomically(file: string, data: Buffer | string, mode = 0o600): void {
-  const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
-  fs.writeFileSync(tmp, data, { mode });
-  fs.renameSync(tmp, file);
-}
 
 export class VirtualRuntime implements DeviceRuntimeBackend {
   readonly kind = 'virtual' as const;
@@ -47,32 +41,16 @@ export class VirtualRuntime implements DeviceRuntimeBackend {
   }
 
   prepareVolume(device: string): string {
-    const volume = this.volumeOf(device);
-    fs.mkdirSync(volume, { recursive: true, mode: 0o700 });
-    return volume;
+    return prepareVolume(this.volumeOf(device));
   }
 
   /** Copies the firmware into the volume and verifies the copy by SHA-256. */
   copyFirmware(device: string, source = DEFAULT_VIRTUAL_FIRMWARE): { sha256: string; bytes: number } {
-    if (!fs.existsSync(source)) {
-      throw new ValidationError('firmware', `firmware image "${source}" does not exist`);
-    }
-    const expected = sha256File(source);
-    const target = volumeFiles(this.volumeOf(device)).firmware;
-    if (fs.existsSync(target) && sha256File(target) === expected) {
-      return { sha256: expected, bytes: fs.statSync(target).size };
-    }
-    const data = fs.readFileSync(source);
-    writeAtomically(target, data, 0o644);
-    const actual = sha256File(target);
-    if (actual !== expected) {
-      fs.rmSync(target, { force: true });
-      throw new FirmwareError(
-        'FirmwareCorrupted',
-        `firmware copy of ${device} has sha256 ${actual}, expected ${expected}`,
-      );
-    }
-    return { sha256: expected, bytes: data.length };
+    return copyFirmwareVerified(
+      device,
+      readFirmwareSource(source),
+      volumeFiles(this.volumeOf(device)).firmware,
+    );
   }
 
   processMarkers(device: string): string[] {
@@ -114,7 +92,8 @@ export class VirtualRuntime implements DeviceRuntimeBackend {
       // Wait until the device says its firmware booted: one that cannot boot (bad firmware)
       // exits, and we report why now instead of letting the session wait time out later.
       const exit = await new Promise<number | null | 'timeout' | undefined>((resolve) => {
-        const booted = () => fs.existsSync(files.booted) && fs.readFileSync(files.booted, 'utf8') === String(child.pid);
+        const booted = () =>
+          fs.existsSync(files.booted) && fs.readFileSync(files.booted, 'utf8') === String(child.pid);
         const poll = setInterval(() => booted() && done(undefined), 25);
         const timer = setTimeout(() => done('timeout'), BOOT_TIMEOUT_MS);
         const onExit = (code: number | null) => done(code);
@@ -129,7 +108,10 @@ export class VirtualRuntime implements DeviceRuntimeBackend {
       if (exit !== undefined) {
         if (exit === 'timeout') await terminate(child.pid);
         const uartTail = fs.readFileSync(files.uart, 'utf8').trim().split('\n').slice(-2).join(' | ');
-        const what = exit === 'timeout' ? `did not boot within ${BOOT_TIMEOUT_MS} ms` : `exited with code ${exit} while booting`;
+        const what =
+          exit === 'timeout'
+            ? `did not boot within ${BOOT_TIMEOUT_MS} ms`
+            : `exited with code ${exit} while booting`;
         throw new WasmbedError('EmulatorExited', `device ${device} ${what}: ${uartTail}`);
       }
       return { id: String(child.pid), adopted: false };
