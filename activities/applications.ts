@@ -20,6 +20,8 @@ export interface RolloutTarget {
 export interface RolloutPlan {
   spec: Application['spec'];
   targets: RolloutTarget[];
+  /** The version to roll back to, when this rollout is an update. */
+  previousModule: { sha256: string; size: number } | null;
 }
 
 function invalid(field: string, message: string): ApplicationFailure {
@@ -52,7 +54,9 @@ export function createApplicationActivities(deps: { store: ResourceStore; module
       if (chosen.length === 0) throw invalid('target', 'the target matches no device');
       const misfit = moduleMisfit(modules.get(app.spec.module.sha256), app.spec, chosen);
       if (misfit) throw invalid('module', misfit);
+      const previous = app.status.previousModule;
       return {
+        previousModule: previous && previous.sha256 !== app.spec.module.sha256 ? previous : null,
         spec: app.spec,
         targets: chosen.map((d) => ({
           device: d.metadata.name,
@@ -64,7 +68,12 @@ export function createApplicationActivities(deps: { store: ResourceStore; module
     async setApplicationPhase(
       name: string,
       phase: ApplicationPhase,
-      options: { message?: string; workflowId?: string; pendingDevices?: string[] } = {},
+      options: {
+        message?: string;
+        workflowId?: string;
+        pendingDevices?: string[];
+        currentModule?: { sha256: string; size: number };
+      } = {},
     ): Promise<void> {
       application(name); // a deleted application is not an error to retry
       store.updateStatus('Application', name, (s) => {
@@ -76,6 +85,7 @@ export function createApplicationActivities(deps: { store: ResourceStore; module
           devices,
           message: options.message,
           workflowId: options.workflowId ?? s.workflowId,
+          currentModule: options.currentModule ?? s.currentModule,
         });
       });
     },

@@ -102,7 +102,11 @@ export function createLifecycleActivities(deps: {
       if (!d) return [];
       return store
         .list('Application')
-        .filter((a) => ['Running', 'PartiallyRunning'].includes(a.status.phase))
+        .filter(
+          (a) =>
+            ['Running', 'PartiallyRunning'].includes(a.status.phase) ||
+            (a.status.phase === 'RolledBack' && a.status.currentModule !== undefined),
+        )
         .filter((a) => {
           const state = a.status.devices[device]?.state;
           if (state) return ['Running', 'Exited', 'Deploying', 'Pending'].includes(state);
@@ -110,7 +114,8 @@ export function createLifecycleActivities(deps: {
         })
         .map((a) => ({
           appId: a.metadata.name,
-          moduleSha256: a.spec.module.sha256,
+          // What the last finished rollout (or rollback) put on the devices.
+          moduleSha256: (a.status.currentModule ?? a.spec.module).sha256,
           entry: a.spec.entry,
           limits: a.spec.limits,
           env: a.spec.env,

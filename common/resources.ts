@@ -150,6 +150,10 @@ export interface AppDeviceState {
 
 export interface ApplicationStatus {
   phase: ApplicationPhase;
+  /** The module the last finished rollout put on the devices. */
+  currentModule?: { sha256: string; size: number };
+  /** What an update replaced: a failing rollout of the new module rolls back to this one. */
+  previousModule?: { sha256: string; size: number };
   devices: Record<string, AppDeviceState>;
   counts: { targeted: number; running: number; failed: number; pending: number };
   workflowId?: string;

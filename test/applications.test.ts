@@ -146,7 +146,9 @@ describe('deploying apps', () => {
     expect(res.status).toBe(202);
     const a = await settled('faulty');
     expect(a.status.phase).toBe('RolledBack');
-    expect(a.status.message).toMatch(/rolled back: 1 of 3 devices failed \(threshold 0\)/);
+    expect(a.status.message).toMatch(
+      /rolled back to nothing \(stopped\): 1 of 3 devices failed \(threshold 0\)/,
+    );
     expect(a.status.message).toMatch(/unreachable/);
     const states = Object.values(a.status.devices)
       .map((d) => d.state)
@@ -181,7 +183,7 @@ describe('deploying apps', () => {
     const name = Buffer.from('pad');
     const size = name.length + 1 + payload.length;
     const leb = [];
-    for (let v = size; ; ) {
+    for (let v = size; ;) {
       const byte = v & 0x7f;
       v >>>= 7;
       leb.push(v ? byte | 0x80 : byte);
@@ -200,7 +202,9 @@ describe('deploying apps', () => {
   });
 
   it('gives a device created after the rollout the apps whose target covers it', async () => {
-    expect((await platform.api('POST', '/api/v1/devices', { name: 'late-1', labels: { group: 'lab' } })).status).toBe(202);
+    expect(
+      (await platform.api('POST', '/api/v1/devices', { name: 'late-1', labels: { group: 'lab' } })).status,
+    ).toBe(202);
     await waitFor('late-1 runs blinky', async () => {
       const d = (await platform.api('GET', '/api/v1/devices/late-1')).body as Device;
       return (d.status?.apps?.blinky as { state?: string } | undefined)?.state === 'Running';
@@ -218,6 +222,34 @@ describe('deploying apps', () => {
       return h.status.phase === 'Stopped' ? h : undefined;
     });
     expect(a.status.devices['lab-1']?.state).toBe('Stopped');
+  });
+
+  it('updates to a new version, and a failing one rolls back to the version that ran before', async () => {
+    const v2 = await platform.api('PUT', '/api/v1/applications/blinky', {
+      name: 'blinky',
+      wasm: wasm('faulty'),
+      entry: 'trap',
+      target: { all: true },
+      strategy: { type: 'Rolling', maxUnavailable: 2, failureThreshold: 0 },
+    });
+    expect(v2.status).toBe(202);
+    const a = await waitFor('blinky v2 settled', async () => {
+      const x = await app('blinky');
+      return ['Running', 'PartiallyRunning', 'RolledBack', 'Failed'].includes(x.status.phase) &&
+        x.spec.entry === 'trap'
+        ? x
+        : undefined;
+    });
+    expect(a.status.phase).toBe('RolledBack');
+    expect(a.status.message).toMatch(/rolled back to the previous version/);
+    expect(a.status.currentModule?.sha256).toBe(a.status.previousModule?.sha256);
+    // The devices of the failed wave run blinky again; the rest never saw the new version.
+    for (const device of ['field-1', 'lab-1', 'lab-2', 'late-1']) {
+      await waitFor(`${device} runs blinky`, async () => {
+        const d = (await platform.api('GET', `/api/v1/devices/${device}`)).body as Device;
+        return (d.status.apps.blinky as { state?: string } | undefined)?.state === 'Running';
+      });
+    }
   });
 
   it('undeploys: the app stops on its devices and the Application goes', async () => {

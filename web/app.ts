@@ -387,6 +387,9 @@ export function createWebApp(options: WebAppOptions): WebApp {
     await options.applications.promote(req.params.name!);
     res.status(202).json({ name: req.params.name });
   });
+  api.put('/applications/:name', async (req, res) => {
+    res.status(202).json(await options.applications.update(req.params.name!, req.body));
+  });
   api.post('/applications/:name/abort', async (req, res) => {
     await options.applications.abort(req.params.name!);
     res.status(202).json({ name: req.params.name });

@@ -5,8 +5,8 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/config.js';
 import { NotFoundError, ValidationError, WasmbedError } from '../common/errors.js';
-import type { Application } from '../common/resources.js';
-import { validateApplicationCreate } from '../common/validation.js';
+import type { Application, ApplicationSpec } from '../common/resources.js';
+import { validateApplicationCreate, type ApplicationCreateInput } from '../common/validation.js';
 import { targetsDevice } from '../common/application-status.js';
 import { moduleMisfit } from '../device/apps/fit.js';
 import { checkAppModule } from '../device/apps/index.js';
@@ -53,7 +53,11 @@ export class ApplicationService {
     if (!check.ok) throw new ValidationError(field, check.error);
   }
 
-  async create(body: unknown): Promise<{ name: string; workflowId: string }> {
+  /** Validates the body and the module (against the devices targeted now) and stores the module. */
+  private prepare(body: unknown): {
+    input: ApplicationCreateInput;
+    module: { sha256: string; size: number };
+  } {
     const input = validateApplicationCreate(body);
     let bytes: Uint8Array;
     if ('base64' in input.module) {
@@ -72,20 +76,58 @@ export class ApplicationService {
     const targeted = this.store.list('Device').filter((d) => targetsDevice(input.target, d));
     const misfit = moduleMisfit(bytes, input, targeted);
     if (misfit) throw new ValidationError('wasm', misfit);
-    const module = this.modules.put(bytes);
-    const { name, module: _ref, ...rest } = input;
-    this.store.create(
-      'Application',
-      name,
-      { ...rest, module },
-      { phase: 'Pending', devices: {}, counts: { targeted: 0, running: 0, failed: 0, pending: 0 } },
-    );
+    return { input, module: this.modules.put(bytes) };
+  }
+
+  private specOf(input: ApplicationCreateInput, module: { sha256: string; size: number }): ApplicationSpec {
+    const { name: _name, module: _ref, ...rest } = input;
+    return { ...rest, module };
+  }
+
+  async create(body: unknown): Promise<{ name: string; workflowId: string }> {
+    const { input, module } = this.prepare(body);
+    const { name } = input;
+    this.store.create('Application', name, this.specOf(input, module), {
+      phase: 'Pending',
+      devices: {},
+      counts: { targeted: 0, running: 0, failed: 0, pending: 0 },
+    });
+    try {
+      return await this.startRollout(name, false);
+    } catch (err) {
+      this.store.delete('Application', name);
+      throw err;
+    }
+  }
+
+  /**
+   * A new version: the spec is replaced and rolled out; what ran before is kept as the
+   * version a failing rollout goes back to. A rollout still in progress is replaced.
+   */
+  async update(name: string, body: unknown): Promise<{ name: string; workflowId: string }> {
+    const existing = this.get(name);
+    const { input, module } = this.prepare({ ...(body as object), name });
+    const previousModule = existing.status.currentModule ?? existing.status.previousModule;
+    this.store.upsert('Application', name, this.specOf(input, module), {
+      ...existing.status,
+      phase: 'Pending',
+      previousModule,
+      message: undefined,
+    });
+    return this.startRollout(name, true);
+  }
+
+  private async startRollout(
+    name: string,
+    replaceRunning: boolean,
+  ): Promise<{ name: string; workflowId: string }> {
     const workflowId = deployWorkflowId(name);
     try {
       await this.client.workflow.start('deployApplication', {
         taskQueue: ORCHESTRATOR_TASK_QUEUE,
         workflowId,
         args: [{ name }],
+        workflowIdConflictPolicy: replaceRunning ? 'TERMINATE_EXISTING' : 'FAIL',
         typedSearchAttributes: [
           { key: APPLICATION_ATTRIBUTE, value: name },
           { key: PHASE_ATTRIBUTE, value: 'Deploying' },
@@ -93,7 +135,6 @@ export class ApplicationService {
       });
     } catch (err) {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {
-        this.store.delete('Application', name);
         throw new WasmbedError('TemporalUnavailable', `could not start workflow: ${String(err)}`, {
           cause: err,
         });

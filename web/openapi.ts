@@ -536,6 +536,12 @@ export const OPENAPI_DOCUMENT = {
           ...errorResponses(404),
         },
       },
+      put: {
+        operationId: 'updateApplication',
+        summary: 'Roll out a new version; a failing rollout goes back to the version that ran before',
+        requestBody: { required: true, content: json(ref('ApplicationCreate')) },
+        responses: { ...accepted, ...errorResponses(400, 404, 415, 503) },
+      },
       delete: {
         operationId: 'deleteApplication',
         summary: 'Stop the application on every device and delete it',

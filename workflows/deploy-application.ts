@@ -14,7 +14,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { ApplicationActivities, RolloutTarget } from '../activities/applications.js';
+import type { ApplicationActivities, RolloutPlan, RolloutTarget } from '../activities/applications.js';
 import type { GatewayActivities } from '../gateway/activities.js';
 import { PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
 import { rolloutWaves } from './rollout-waves.js';
@@ -75,7 +75,7 @@ export async function deployApplication(input: DeployApplicationInput): Promise<
     upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Failed' }]);
     throw err;
   }
-  const { spec, targets } = plan;
+  const { spec, targets, previousModule } = plan;
   await apps.setApplicationPhase(name, 'Deploying', {
     workflowId: workflowInfo().workflowId,
     pendingDevices: targets.map((t) => t.device),
@@ -150,6 +150,8 @@ export async function deployApplication(input: DeployApplicationInput): Promise<
     if (failures > spec.strategy.failureThreshold) {
       await rollBack(
         name,
+        spec,
+        previousModule,
         deployed,
         `${failures} of ${targets.length} devices failed (threshold ${spec.strategy.failureThreshold}); first: ${firstError}`,
       );
@@ -160,7 +162,7 @@ export async function deployApplication(input: DeployApplicationInput): Promise<
       await apps.setApplicationPhase(name, 'Deploying', { message: 'canary healthy; waiting for promote' });
       await condition(() => promoted || aborted);
       if (aborted) {
-        await rollBack(name, deployed, 'aborted by an operator after the canary');
+        await rollBack(name, spec, previousModule, deployed, 'aborted by an operator after the canary');
         return { phase: 'RolledBack' };
       }
       await apps.setApplicationPhase(name, 'Deploying', { message: 'promoted' });
@@ -168,23 +170,57 @@ export async function deployApplication(input: DeployApplicationInput): Promise<
   }
 
   const phase = failures === 0 ? 'Running' : 'PartiallyRunning';
-  await apps.setApplicationPhase(name, phase, { message: failures ? firstError : undefined });
+  await apps.setApplicationPhase(name, phase, {
+    message: failures ? firstError : undefined,
+    currentModule: spec.module,
+  });
   upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: phase }]);
   return { phase };
 }
 
-async function rollBack(name: string, deployed: RolloutTarget[], message: string): Promise<void> {
+/**
+ * Undoes a failing rollout where it got to: devices go back to the previous version of an
+ * updated application, or stop the app when there is none.
+ */
+async function rollBack(
+  name: string,
+  spec: RolloutPlan['spec'],
+  previousModule: RolloutPlan['previousModule'],
+  deployed: RolloutTarget[],
+  message: string,
+): Promise<void> {
   await Promise.all(
     deployed.map(async (target) => {
+      const device = gateway(target.taskQueue!);
       try {
-        await gateway(target.taskQueue!).stopApplication({ device: target.device, appId: name });
-      } catch {
+        if (previousModule) {
+          await device.deployApplication({
+            device: target.device,
+            appId: name,
+            name,
+            moduleSha256: previousModule.sha256,
+            entry: spec.entry,
+            limits: spec.limits,
+            env: spec.env,
+            args: spec.args,
+          });
+        } else {
+          await device.stopApplication({ device: target.device, appId: name });
+        }
+      } catch (err) {
+        if (isCancellation(err)) throw err;
         // A device we cannot reach keeps its state; the lifecycle workflow reconciles it later.
       }
-      await apps.recordAppDeviceState(name, target.device, 'RolledBack');
+      await apps.recordAppDeviceState(name, target.device, previousModule ? 'Running' : 'RolledBack');
     }),
   );
-  await apps.setApplicationPhase(name, 'RolledBack', { message: `rolled back: ${message}` });
+  const to = previousModule
+    ? `the previous version (${previousModule.sha256.slice(0, 12)})`
+    : 'nothing (stopped)';
+  await apps.setApplicationPhase(name, 'RolledBack', {
+    message: `rolled back to ${to}: ${message}`,
+    ...(previousModule ? { currentModule: previousModule } : {}),
+  });
   upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'RolledBack' }]);
 }
 
