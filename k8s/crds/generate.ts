@@ -192,6 +192,8 @@ const applicationSchema = obj(
       phase: str({ enum: [...APPLICATION_PHASES] }),
       devices: { type: 'object', additionalProperties: appDeviceState },
       counts: obj({ targeted: int(), running: int(), failed: int(), pending: int() }),
+      currentModule: obj({ sha256: str(), size: int() }),
+      previousModule: obj({ sha256: str(), size: int() }),
       workflowId: str(),
       message: str(),
       observedGeneration: int(),
