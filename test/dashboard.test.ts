@@ -275,8 +275,8 @@ it('creates devices in bulk with a progress bar, and filters the table', async (
 
 it('restarts and deletes a device from its page', async () => {
   await page.goto(`${platform.webUrl}/devices/bulk-1`);
-  expect(await page.getAttribute('#btn-rotate', 'disabled')).not.toBeNull(); // no backend yet
-  expect(await page.getAttribute('#btn-rotate', 'title')).toMatch(/not available/i);
+  expect(await page.getAttribute('#btn-rotate', 'disabled')).toBeNull(); // Connected: rotation offered
+  expect(await page.getAttribute('#btn-rotate', 'title')).toMatch(/new certificate/i);
   const runs = async () => {
     const list = [];
     for await (const run of platform.client.workflow.list({ query: `WorkflowId = "provision-bulk-1"` }))
