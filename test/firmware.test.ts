@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { paths } from '../common/config.js';
 import { createLogger } from '../common/logger.js';
 import { buildMemoryImage, type DeviceCredentials } from '../device/memory-contract.js';
+import { currentCertificateCheck } from '../gateway/current-certificate.js';
 import { DeviceServer } from '../gateway/device-server.js';
 import { SessionRegistry } from '../gateway/session-registry.js';
 import { CertificateAuthority, DeviceCertificates, SqliteCertificateRepository } from '../pki/index.js';
@@ -253,7 +254,8 @@ describe('POSIX firmware against the real gateway (mutual TLS)', () => {
         onDeviceMessage: (_session, envelope) => fromDevice.push(envelope.body),
         tls: { certPem: server.certPem, keyPem: server.keyPem!, caPem: ca.certPem },
         registry,
-        isCurrentCertificate: (device, serial) => repo.findActive(device)?.serial === serial,
+        // The gateway's own admission rule (serials compared without leading zeros).
+        isCurrentCertificate: currentCertificateCheck(new DeviceCertificates(ca, repo)),
         heartbeatIntervalMs: 500,
         heartbeatTimeoutMs: 3_000,
         logger: createLogger('fw-test-gateway'),
