@@ -24,6 +24,7 @@ import {
   ProtocolError,
   type ProtocolErrorReason,
 } from '../protocol/index.js';
+import { prng, protocolError } from './support/protocol-helpers.js';
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -67,29 +68,6 @@ function loadVectors<T>(file: string): T[] {
 
 const validVectors = loadVectors<ValidVector>('messages.json');
 const invalidVectors = loadVectors<InvalidVector>('invalid.json');
-
-/** Returns the ProtocolError `fn` throws; fails the test if it throws anything else or nothing. */
-function protocolError(fn: () => unknown): ProtocolError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ProtocolError) return err;
-    throw new Error(`expected a ProtocolError, got ${String(err)}`, { cause: err });
-  }
-  throw new Error('expected a ProtocolError, nothing was thrown');
-}
-
-/** Small deterministic PRNG (mulberry32) so that a failing random case can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // shared vectors
