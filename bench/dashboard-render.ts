@@ -43,8 +43,19 @@ for (const g of ['gateway-0', 'gateway-1']) {
   store.upsert(
     'Gateway',
     g,
-    { endpoint: '127.0.0.1:8081', maxDevices: 10000, heartbeatIntervalSeconds: 5, heartbeatTimeoutSeconds: 15 },
-    { phase: 'Ready', connectedDevices: DEVICES / 2, conditions: [], lastSeen: now, taskQueue: `wasmbed-gateway-${g}` },
+    {
+      endpoint: '127.0.0.1:8081',
+      maxDevices: 10000,
+      heartbeatIntervalSeconds: 5,
+      heartbeatTimeoutSeconds: 15,
+    },
+    {
+      phase: 'Ready',
+      connectedDevices: DEVICES / 2,
+      conditions: [],
+      lastSeen: now,
+      taskQueue: `wasmbed-gateway-${g}`,
+    },
   );
 }
 for (let i = 0; i < DEVICES; i++) {
@@ -60,7 +71,12 @@ for (let i = 0; i < DEVICES; i++) {
       gateway: { name: `gateway-${i % 2}`, endpoint: '127.0.0.1:8081' },
       lastHeartbeat: now,
       workflowId: `provision-${name}`,
-      steps: PROVISIONING_STEPS.map((s) => ({ name: s, state: 'Succeeded' as const, startedAt: now, finishedAt: now })),
+      steps: PROVISIONING_STEPS.map((s) => ({
+        name: s,
+        state: 'Succeeded' as const,
+        startedAt: now,
+        finishedAt: now,
+      })),
     },
     { group: i % 2 ? 'lab' : 'field' },
   );
@@ -98,7 +114,9 @@ for (let i = 0; i < 20; i++) {
   httpTimes.push(performance.now() - t);
 }
 const render = stats(renders);
-console.log(`devices page, ${DEVICES} devices: render ${JSON.stringify(render)} ms, ${Math.round(bytes / 1024)} KiB`);
+console.log(
+  `devices page, ${DEVICES} devices: render ${JSON.stringify(render)} ms, ${Math.round(bytes / 1024)} KiB`,
+);
 console.log(`GET /devices over HTTP: ${JSON.stringify(stats(httpTimes))} ms`);
 
 // ---- 2. SSE fan-out -----------------------------------------------------------------------
@@ -150,7 +168,11 @@ for (let p = 0; p < PAGES; p++) {
   })();
 }
 while (ready < PAGES) await new Promise((r) => setTimeout(r, 20));
-const before = { renders: app.live.stats.renders, events: app.live.stats.eventsSent, bytes: app.live.stats.bytesSent };
+const before = {
+  renders: app.live.stats.renders,
+  events: app.live.stats.eventsSent,
+  bytes: app.live.stats.bytesSent,
+};
 const cpuBefore = process.cpuUsage();
 const written = new Map<string, number>();
 const started = performance.now();
@@ -160,7 +182,8 @@ for (const name of targets) {
   await new Promise((r) => setTimeout(r, 10));
 }
 const deadline = Date.now() + 15_000;
-while (pages.some((p) => p.seen.size < CHANGES) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+while (pages.some((p) => p.seen.size < CHANGES) && Date.now() < deadline)
+  await new Promise((r) => setTimeout(r, 20));
 const elapsed = performance.now() - started;
 const cpu = process.cpuUsage(cpuBefore);
 const latencies: number[] = [];

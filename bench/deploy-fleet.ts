@@ -20,7 +20,7 @@ function paddedModule(size: number): Buffer {
   for (let payload = size - hello.length - 8; payload > 0; payload--) {
     const body = name.length + 1 + payload;
     const leb: number[] = [];
-    for (let v = body; ; ) {
+    for (let v = body; ;) {
       const byte = v & 0x7f;
       v >>>= 7;
       leb.push(v ? byte | 0x80 : byte);
@@ -36,7 +36,11 @@ function paddedModule(size: number): Buffer {
 
 await buildApps({ log: () => {} });
 const platform = await startTestPlatform({
-  env: { WASMBED_HEARTBEAT_INTERVAL_MS: '10000', WASMBED_HEARTBEAT_TIMEOUT_MS: '30000', WASMBED_LIFECYCLE_CHECK_MS: '30000' },
+  env: {
+    WASMBED_HEARTBEAT_INTERVAL_MS: '10000',
+    WASMBED_HEARTBEAT_TIMEOUT_MS: '30000',
+    WASMBED_LIFECYCLE_CHECK_MS: '30000',
+  },
 });
 try {
   const provisionStart = Date.now();
@@ -44,10 +48,17 @@ try {
     const res = await platform.api('POST', '/api/v1/devices', { name: `fleet-${i}` });
     if (res.status !== 202) throw new Error(`create fleet-${i}: ${res.status}`);
   }
-  await waitFor('all connected', async () => {
-    const list = (await platform.api('GET', '/api/v1/devices')).body.items as { status: { phase: string } }[];
-    return list.filter((d) => d.status.phase === 'Connected').length === count;
-  }, 1_200_000, 1000);
+  await waitFor(
+    'all connected',
+    async () => {
+      const list = (await platform.api('GET', '/api/v1/devices')).body.items as {
+        status: { phase: string };
+      }[];
+      return list.filter((d) => d.status.phase === 'Connected').length === count;
+    },
+    1_200_000,
+    1000,
+  );
   const provisionedMs = Date.now() - provisionStart;
 
   const module = paddedModule(64 * 1024);
@@ -58,16 +69,30 @@ try {
     target: { all: true },
   });
   if (res.status !== 202) throw new Error(`deploy: ${res.status} ${JSON.stringify(res.body)}`);
-  const acked = await waitFor('all acked', async () => {
-    const a = (await platform.api('GET', '/api/v1/applications/big-hello')).body;
-    const states = Object.values(a.status?.devices ?? {}) as { state: string }[];
-    const done = states.filter((s) => s.state === 'Running' || s.state === 'Exited' || s.state === 'Failed').length;
-    return states.length === count && done === count ? Date.now() - started : undefined;
-  }, 600_000, 100);
-  const settled = await waitFor('rollout settled', async () => {
-    const a = (await platform.api('GET', '/api/v1/applications/big-hello')).body;
-    return ['Running', 'PartiallyRunning', 'RolledBack', 'Failed'].includes(a.status?.phase) ? a : undefined;
-  }, 600_000, 200);
+  const acked = await waitFor(
+    'all acked',
+    async () => {
+      const a = (await platform.api('GET', '/api/v1/applications/big-hello')).body;
+      const states = Object.values(a.status?.devices ?? {}) as { state: string }[];
+      const done = states.filter(
+        (s) => s.state === 'Running' || s.state === 'Exited' || s.state === 'Failed',
+      ).length;
+      return states.length === count && done === count ? Date.now() - started : undefined;
+    },
+    600_000,
+    100,
+  );
+  const settled = await waitFor(
+    'rollout settled',
+    async () => {
+      const a = (await platform.api('GET', '/api/v1/applications/big-hello')).body;
+      return ['Running', 'PartiallyRunning', 'RolledBack', 'Failed'].includes(a.status?.phase)
+        ? a
+        : undefined;
+    },
+    600_000,
+    200,
+  );
   console.log(
     JSON.stringify(
       {

@@ -19,12 +19,18 @@ async function phase(platform: TestPlatform, name: string): Promise<string | und
 }
 
 async function healthDevices(platform: TestPlatform): Promise<string[]> {
-  return ((await (await fetch(`${platform.gatewayHealthUrl}/healthz`)).json()) as { devices: string[] }).devices;
+  return ((await (await fetch(`${platform.gatewayHealthUrl}/healthz`)).json()) as { devices: string[] })
+    .devices;
 }
 
 function stats(values: number[]) {
   const sorted = [...values].sort((a, b) => a - b);
-  return { n: sorted.length, min: sorted[0], median: sorted[Math.floor(sorted.length / 2)], max: sorted.at(-1) };
+  return {
+    n: sorted.length,
+    min: sorted[0],
+    median: sorted[Math.floor(sorted.length / 2)],
+    max: sorted.at(-1),
+  };
 }
 
 await buildApps({ log: () => {} });
@@ -54,25 +60,47 @@ try {
     const [pid] = platform.deviceProcesses('victim');
     const killedAt = Date.now();
     process.kill(pid!, 'SIGKILL');
-    await waitFor('new process', () => platform.deviceProcesses('victim').some((p) => p !== pid), 120_000, 20);
-    await waitFor('victim back with blinky', async () => {
-      const d = (await platform.api('GET', '/api/v1/devices/victim')).body;
-      const app = d.status?.apps?.['victim-blinky'];
-      return d.status?.phase === 'Connected' && app?.state === 'Running' && Date.parse(app.since) > killedAt;
-    }, 120_000, 20);
+    await waitFor(
+      'new process',
+      () => platform.deviceProcesses('victim').some((p) => p !== pid),
+      120_000,
+      20,
+    );
+    await waitFor(
+      'victim back with blinky',
+      async () => {
+        const d = (await platform.api('GET', '/api/v1/devices/victim')).body;
+        const app = d.status?.apps?.['victim-blinky'];
+        return (
+          d.status?.phase === 'Connected' && app?.state === 'Running' && Date.parse(app.since) > killedAt
+        );
+      },
+      120_000,
+      20,
+    );
     recoveries.push(Date.now() - killedAt);
   }
 
   // 2. N devices, kill -9 their gateway, start it again, measure until all sessions are back.
   for (let i = 0; i < fleetSize; i++) await platform.api('POST', '/api/v1/devices', { name: `herd-${i}` });
-  await waitFor('herd connected', async () => (await healthDevices(platform)).length >= fleetSize + 1, 600_000, 500);
+  await waitFor(
+    'herd connected',
+    async () => (await healthDevices(platform)).length >= fleetSize + 1,
+    600_000,
+    500,
+  );
   const gateway = platform.processes.get('gateway')!;
   const killedAt = Date.now();
   gateway.kill('SIGKILL');
   await new Promise((r) => gateway.once('exit', r));
   await platform.start('gateway');
   const restartedAt = Date.now();
-  await waitFor('herd back', async () => (await healthDevices(platform)).length >= fleetSize + 1, 600_000, 200);
+  await waitFor(
+    'herd back',
+    async () => (await healthDevices(platform)).length >= fleetSize + 1,
+    600_000,
+    200,
+  );
   const allBack = Date.now();
   await sleep(500);
 
@@ -82,7 +110,11 @@ try {
       {
         machine,
         deviceKillToConnectedWithApp: stats(recoveries),
-        gatewayRestart: { devices: fleetSize, killToAllBackMs: allBack - killedAt, gatewayUpToAllBackMs: allBack - restartedAt },
+        gatewayRestart: {
+          devices: fleetSize,
+          killToAllBackMs: allBack - killedAt,
+          gatewayUpToAllBackMs: allBack - restartedAt,
+        },
       },
       null,
       2,

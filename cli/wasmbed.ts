@@ -9,16 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import {
-  ApiClient,
-  CliError,
-  StatusLine,
-  age,
-  parseKeyValues,
-  progressBar,
-  sleep,
-  table,
-} from './lib.js';
+import { ApiClient, CliError, StatusLine, age, parseKeyValues, progressBar, sleep, table } from './lib.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -91,7 +82,8 @@ function intOption(values: Values, name: keyof Values): number | undefined {
   const raw = values[name];
   if (raw === undefined) return undefined;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) throw new CliError(`--${String(name)} must be a non-negative integer`, 2);
+  if (!Number.isInteger(n) || n < 0)
+    throw new CliError(`--${String(name)} must be a non-negative integer`, 2);
   return n;
 }
 
@@ -126,7 +118,13 @@ async function deviceList(ctx: Ctx): Promise<number> {
   if (ctx.values.label?.length) q.set('label', ctx.values.label[0]!);
   const { body } = await ctx.api.request('GET', `/devices${q.size ? `?${q}` : ''}`);
   if (ctx.json) ctx.out(JSON.stringify(body, null, 2));
-  else ctx.out(table(['NAME', 'PHASE', 'MCU', 'GATEWAY', 'STEPS', 'LABELS', 'AGE', 'MESSAGE'], body.items.map(deviceRow)));
+  else
+    ctx.out(
+      table(
+        ['NAME', 'PHASE', 'MCU', 'GATEWAY', 'STEPS', 'LABELS', 'AGE', 'MESSAGE'],
+        body.items.map(deviceRow),
+      ),
+    );
   return 0;
 }
 
@@ -136,16 +134,23 @@ function describeDevice(d: any): string {
     `Name:           ${d.metadata.name}`,
     `Phase:          ${s.phase}${s.message ? ` — ${s.message}` : ''}`,
     `MCU:            ${d.spec.mcuType} (${d.spec.runtime})`,
-    `Labels:         ${Object.entries(d.metadata.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(', ') || '-'}`,
+    `Labels:         ${
+      Object.entries(d.metadata.labels ?? {})
+        .map(([k, v]) => `${k}=${v}`)
+        .join(', ') || '-'
+    }`,
     `Gateway:        ${s.gateway ? `${s.gateway.name} (${s.gateway.endpoint})` : '-'}`,
     `Last heartbeat: ${s.lastHeartbeat ?? '-'}`,
     `Certificate:    ${s.identity?.certSerial ?? '-'}${s.identity?.notAfter ? ` until ${s.identity.notAfter}` : ''}`,
     `Workflow:       ${s.workflowId ?? '-'}`,
     'Steps:',
-    ...(s.steps ?? []).map((st: any) => `  ${st.state.padEnd(10)} ${st.name}${st.message ? ` — ${st.message}` : ''}`),
+    ...(s.steps ?? []).map(
+      (st: any) => `  ${st.state.padEnd(10)} ${st.name}${st.message ? ` — ${st.message}` : ''}`,
+    ),
   ];
   const apps = Object.entries(s.apps ?? {});
-  if (apps.length) lines.push('Apps:', ...apps.map(([id, a]: [string, any]) => `  ${String(a?.state).padEnd(10)} ${id}`));
+  if (apps.length)
+    lines.push('Apps:', ...apps.map(([id, a]: [string, any]) => `  ${String(a?.state).padEnd(10)} ${id}`));
   return lines.join('\n');
 }
 
@@ -160,7 +165,9 @@ async function watchDevice(ctx: Ctx, name: string, untilGone = false): Promise<n
   const line = new StatusLine();
   const deadline = Date.now() + ctx.timeoutMs;
   for (;;) {
-    const res = await ctx.api.request('GET', `/devices/${encodeURIComponent(name)}`, undefined, { allow: [404] });
+    const res = await ctx.api.request('GET', `/devices/${encodeURIComponent(name)}`, undefined, {
+      allow: [404],
+    });
     if (res.status === 404) {
       line.done();
       if (untilGone) {
@@ -178,13 +185,17 @@ async function watchDevice(ctx: Ctx, name: string, untilGone = false): Promise<n
     line.update(`${name} ${progressBar(done, steps.length || 7)} ${phase}${current ? ` · ${current}` : ''}`);
     if (!untilGone && phase === 'Connected') {
       line.done();
-      ctx.out(ctx.json ? JSON.stringify(d, null, 2) : `${name} Connected via ${d.status.gateway?.name ?? '?'}`);
+      ctx.out(
+        ctx.json ? JSON.stringify(d, null, 2) : `${name} Connected via ${d.status.gateway?.name ?? '?'}`,
+      );
       return 0;
     }
     if (!untilGone && phase === 'Failed') {
       line.done();
       if (ctx.json) ctx.out(JSON.stringify(d, null, 2));
-      process.stderr.write(`${name} Failed: ${d.status.message ?? 'unknown reason'} (wasmbed device retry ${name})\n`);
+      process.stderr.write(
+        `${name} Failed: ${d.status.message ?? 'unknown reason'} (wasmbed device retry ${name})\n`,
+      );
       return 1;
     }
     if (Date.now() > deadline) {
@@ -205,10 +216,15 @@ async function deviceCreate(ctx: Ctx, name: string): Promise<number> {
   if (Object.keys(labels).length) body.labels = labels;
   const { body: created } = await ctx.api.request('POST', '/devices', body);
   if (!ctx.values.watch) {
-    ctx.out(ctx.json ? JSON.stringify(created) : `device ${created.name} created; provisioning as ${created.workflowId}`);
+    ctx.out(
+      ctx.json
+        ? JSON.stringify(created)
+        : `device ${created.name} created; provisioning as ${created.workflowId}`,
+    );
     return 0;
   }
-  if (!ctx.json) process.stderr.write(`device ${created.name} created; provisioning as ${created.workflowId}\n`);
+  if (!ctx.json)
+    process.stderr.write(`device ${created.name} created; provisioning as ${created.workflowId}\n`);
   return watchDevice(ctx, name);
 }
 
@@ -251,14 +267,28 @@ async function appDeploy(ctx: Ctx, file: string): Promise<number> {
     throw new CliError(`cannot read ${file}: ${(err as Error).message}`, 2);
   }
   const forms = [v.to !== undefined, v.selector !== undefined, v.all === true].filter(Boolean).length;
-  if (forms !== 1) throw new CliError('say where to deploy: exactly one of --to d1,d2, --selector k=v or --all', 2);
+  if (forms !== 1)
+    throw new CliError('say where to deploy: exactly one of --to d1,d2, --selector k=v or --all', 2);
   const target = v.all
     ? { all: true }
     : v.selector
       ? { selector: parseKeyValues(v.selector, '--selector') }
-      : { devices: v.to!.split(',').map((s) => s.trim()).filter(Boolean) };
-  const name = v.name ?? path.basename(file).replace(/\.wasm$/, '').toLowerCase().replace(/[^a-z0-9-]/g, '-');
-  const uploaded = await ctx.api.request('POST', '/modules', new Uint8Array(bytes), { contentType: 'application/wasm' });
+      : {
+          devices: v
+            .to!.split(',')
+            .map((s) => s.trim())
+            .filter(Boolean),
+        };
+  const name =
+    v.name ??
+    path
+      .basename(file)
+      .replace(/\.wasm$/, '')
+      .toLowerCase()
+      .replace(/[^a-z0-9-]/g, '-');
+  const uploaded = await ctx.api.request('POST', '/modules', new Uint8Array(bytes), {
+    contentType: 'application/wasm',
+  });
   const strategy: Record<string, unknown> = {};
   if (v.strategy) strategy.type = v.strategy;
   if (v['max-unavailable'] !== undefined) strategy.maxUnavailable = intOption(v, 'max-unavailable');
@@ -276,7 +306,10 @@ async function appDeploy(ctx: Ctx, file: string): Promise<number> {
   if (v.entry) body.entry = v.entry;
   if (v['memory-pages'] !== undefined) body.limits = { memoryPages: intOption(v, 'memory-pages') };
   const { body: created } = await ctx.api.request('POST', '/applications', body);
-  if (!ctx.json) process.stderr.write(`application ${name} (${uploaded.body.size} B, sha256 ${uploaded.body.sha256.slice(0, 12)}) rolling out as ${created.workflowId}\n`);
+  if (!ctx.json)
+    process.stderr.write(
+      `application ${name} (${uploaded.body.size} B, sha256 ${uploaded.body.sha256.slice(0, 12)}) rolling out as ${created.workflowId}\n`,
+    );
   if (v.detach) {
     if (ctx.json) ctx.out(JSON.stringify(created));
     return 0;
@@ -298,7 +331,16 @@ async function appDeploy(ctx: Ctx, file: string): Promise<number> {
       line.done();
       if (ctx.json) ctx.out(JSON.stringify(a, null, 2));
       else {
-        ctx.out(table(['DEVICE', 'STATE', 'ERROR'], Object.entries(a.status.devices ?? {}).map(([d, s]: [string, any]) => [d, s.state, s.error ?? ''])));
+        ctx.out(
+          table(
+            ['DEVICE', 'STATE', 'ERROR'],
+            Object.entries(a.status.devices ?? {}).map(([d, s]: [string, any]) => [
+              d,
+              s.state,
+              s.error ?? '',
+            ]),
+          ),
+        );
         ctx.out(`${name}: ${phase}${a.status.message ? ` — ${a.status.message}` : ''}`);
       }
       return phase === 'Running' ? 0 : 1;
@@ -316,16 +358,36 @@ async function app(ctx: Ctx, sub: string | undefined, arg: string | undefined): 
   switch (sub) {
     case 'list': {
       const { body } = await ctx.api.request('GET', '/applications');
-      ctx.out(ctx.json ? JSON.stringify(body, null, 2) : table(['NAME', 'PHASE', 'STRATEGY', 'RUNNING', 'FAILED', 'AGE', 'MESSAGE'], body.items.map(appRow)));
+      ctx.out(
+        ctx.json
+          ? JSON.stringify(body, null, 2)
+          : table(
+              ['NAME', 'PHASE', 'STRATEGY', 'RUNNING', 'FAILED', 'AGE', 'MESSAGE'],
+              body.items.map(appRow),
+            ),
+      );
       return 0;
     }
     case 'get': {
-      const { body } = await ctx.api.request('GET', `/applications/${encodeURIComponent(need(arg, 'application name'))}`);
+      const { body } = await ctx.api.request(
+        'GET',
+        `/applications/${encodeURIComponent(need(arg, 'application name'))}`,
+      );
       if (ctx.json) ctx.out(JSON.stringify(body, null, 2));
       else {
         ctx.out(table(['NAME', 'PHASE', 'STRATEGY', 'RUNNING', 'FAILED', 'AGE', 'MESSAGE'], [appRow(body)]));
         ctx.out('');
-        ctx.out(table(['DEVICE', 'STATE', 'RESTARTS', 'ERROR'], Object.entries(body.status.devices ?? {}).map(([d, s]: [string, any]) => [d, s.state, s.restarts, s.error ?? ''])));
+        ctx.out(
+          table(
+            ['DEVICE', 'STATE', 'RESTARTS', 'ERROR'],
+            Object.entries(body.status.devices ?? {}).map(([d, s]: [string, any]) => [
+              d,
+              s.state,
+              s.restarts,
+              s.error ?? '',
+            ]),
+          ),
+        );
       }
       return 0;
     }
@@ -350,7 +412,8 @@ async function app(ctx: Ctx, sub: string | undefined, arg: string | undefined): 
 
 async function logs(ctx: Ctx, device: string): Promise<number> {
   let after = 0;
-  const q = (extra: string) => `/devices/${encodeURIComponent(device)}/logs?after=${after}${ctx.values.app ? `&app=${encodeURIComponent(ctx.values.app)}` : ''}${extra}`;
+  const q = (extra: string) =>
+    `/devices/${encodeURIComponent(device)}/logs?after=${after}${ctx.values.app ? `&app=${encodeURIComponent(ctx.values.app)}` : ''}${extra}`;
   let stop = false;
   process.once('SIGINT', () => {
     stop = true;
@@ -362,7 +425,10 @@ async function logs(ctx: Ctx, device: string): Promise<number> {
     for (const e of body.items) {
       after = e.id;
       if (ctx.json) ctx.out(JSON.stringify(e));
-      else ctx.out(`${e.time} ${(e.appId ?? 'uart').padEnd(10)} ${e.kind === 'publish' ? 'publish ' : ''}${e.message}`);
+      else
+        ctx.out(
+          `${e.time} ${(e.appId ?? 'uart').padEnd(10)} ${e.kind === 'publish' ? 'publish ' : ''}${e.message}`,
+        );
     }
     if (!ctx.values.follow) return 0;
     await sleep(500);
@@ -373,13 +439,22 @@ async function logs(ctx: Ctx, device: string): Promise<number> {
 async function status(ctx: Ctx): Promise<number> {
   const { body } = await ctx.api.request('GET', '/health');
   if (ctx.json) ctx.out(JSON.stringify(body, null, 2));
-  else ctx.out(table(['PROCESS', 'KIND', 'STATUS', 'DETAIL'], body.processes.map((p: any) => [p.name, p.kind, p.status, p.detail])));
+  else
+    ctx.out(
+      table(
+        ['PROCESS', 'KIND', 'STATUS', 'DETAIL'],
+        body.processes.map((p: any) => [p.name, p.kind, p.status, p.detail]),
+      ),
+    );
   return body.processes.every((p: any) => p.status === 'ok') ? 0 : 1;
 }
 
 function up(): Promise<number> {
   return new Promise((resolve) => {
-    const setup = spawn(process.execPath, [path.join(ROOT, 'scripts', 'setup.mjs')], { cwd: ROOT, stdio: 'inherit' });
+    const setup = spawn(process.execPath, [path.join(ROOT, 'scripts', 'setup.mjs')], {
+      cwd: ROOT,
+      stdio: 'inherit',
+    });
     setup.on('exit', (code) => {
       if (code !== 0) return resolve(code ?? 1);
       const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', 'start.ts')], {
@@ -396,7 +471,10 @@ function up(): Promise<number> {
 
 // ---- main -------------------------------------------------------------------------------
 
-export async function main(argv: string[], out: (text: string) => void = (t) => process.stdout.write(`${t}\n`)): Promise<number> {
+export async function main(
+  argv: string[],
+  out: (text: string) => void = (t) => process.stdout.write(`${t}\n`),
+): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
@@ -410,9 +488,11 @@ export async function main(argv: string[], out: (text: string) => void = (t) => 
     return command || values.help ? 0 : 2;
   }
   const output = values.output ?? 'table';
-  if (output !== 'table' && output !== 'json') throw new CliError(`-o must be table or json, not "${output}"`, 2);
+  if (output !== 'table' && output !== 'json')
+    throw new CliError(`-o must be table or json, not "${output}"`, 2);
   const timeout = values.timeout === undefined ? 180 : Number(values.timeout);
-  if (!Number.isFinite(timeout) || timeout <= 0) throw new CliError('--timeout must be a positive number of seconds', 2);
+  if (!Number.isFinite(timeout) || timeout <= 0)
+    throw new CliError('--timeout must be a positive number of seconds', 2);
   const baseUrl = (values.url ?? process.env.WASMBED_URL ?? 'http://127.0.0.1:3000').replace(/\/+$/, '');
   const ctx: Ctx = {
     api: new ApiClient(baseUrl, process.env.WASMBED_API_TOKEN || undefined),
@@ -453,7 +533,8 @@ export async function main(argv: string[], out: (text: string) => void = (t) => 
   }
 }
 
-const invokedDirectly = process.argv[1] && /cli[\\/](main\.mjs|wasmbed\.ts)$/.test(fs.realpathSync(process.argv[1]));
+const invokedDirectly =
+  process.argv[1] && /cli[\\/](main\.mjs|wasmbed\.ts)$/.test(fs.realpathSync(process.argv[1]));
 if (invokedDirectly) {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),

@@ -45,7 +45,6 @@ export function readFirmware(file: string): VirtualFirmware {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-
 export class VirtualDevice {
   private readonly bootedAt = Date.now();
   private stopped = false;
@@ -124,7 +123,11 @@ export class VirtualDevice {
   }
 
   /** One connection; resolves when it ends, with whether a session was established. */
-  private session(endpoint: string, credentials: DeviceCredentialsPem, firmware: VirtualFirmware): Promise<boolean> {
+  private session(
+    endpoint: string,
+    credentials: DeviceCredentialsPem,
+    firmware: VirtualFirmware,
+  ): Promise<boolean> {
     const link = new DeviceLink({
       endpoint,
       credentials,
@@ -147,7 +150,10 @@ export class VirtualDevice {
       firmwareVersion: firmware.firmwareVersion,
       mcuType: this.options.mcuType,
       // RAM of the profile less what the running apps may use.
-      freeMemory: Math.max(0, this.ramBytes - this.apps.status().filter((a) => a.state === 'Running').length * 65536),
+      freeMemory: Math.max(
+        0,
+        this.ramBytes - this.apps.status().filter((a) => a.state === 'Running').length * 65536,
+      ),
       maxAppSize: maxAppSizeFor(this.ramBytes),
       wasmFeatures: firmware.wasmFeatures,
     };

@@ -53,7 +53,10 @@ export class GatewayMetrics {
     this.requestOutcomes.set(key, (this.requestOutcomes.get(key) ?? 0) + 1);
   }
 
-  render(gateway: string, gauges: { sessions: number; handshakesInFlight: number; framesOut: number }): string {
+  render(
+    gateway: string,
+    gauges: { sessions: number; handshakesInFlight: number; framesOut: number },
+  ): string {
     const l = `gateway="${gateway}"`;
     const counter = (name: string, help: string, value: number) => [
       `# HELP ${name} ${help}`,

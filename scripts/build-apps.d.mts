@@ -3,4 +3,8 @@ export const ROOT: string;
 export const APPS_DIR: string;
 export const DIST_DIR: string;
 export function listApps(): string[];
-export function buildApps(options?: { force?: boolean; only?: string[]; log?: (line: string) => void }): Promise<unknown>;
+export function buildApps(options?: {
+  force?: boolean;
+  only?: string[];
+  log?: (line: string) => void;
+}): Promise<unknown>;

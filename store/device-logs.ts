@@ -38,7 +38,9 @@ export class DeviceLogs {
 
   append(entry: Omit<DeviceLogEntry, 'id'>): void {
     this.db
-      .prepare('INSERT INTO device_logs (device, time, app_id, kind, level, message) VALUES (?, ?, ?, ?, ?, ?)')
+      .prepare(
+        'INSERT INTO device_logs (device, time, app_id, kind, level, message) VALUES (?, ?, ?, ?, ?, ?)',
+      )
       .run(entry.device, entry.time, entry.appId, entry.kind, entry.level, entry.message);
     // Trim now and then rather than on every line.
     if (++this.inserted % 200 === 0) this.trim(entry.device);
@@ -61,7 +63,13 @@ export class DeviceLogs {
          WHERE device = ? AND id > ? AND (? IS NULL OR app_id = ?)
          ORDER BY id DESC LIMIT ?`,
       )
-      .all(device, options.afterId ?? 0, options.appId ?? null, options.appId ?? null, options.limit ?? 200) as DeviceLogEntry[];
+      .all(
+        device,
+        options.afterId ?? 0,
+        options.appId ?? null,
+        options.appId ?? null,
+        options.limit ?? 200,
+      ) as DeviceLogEntry[];
     return rows.reverse();
   }
 

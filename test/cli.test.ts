@@ -68,14 +68,24 @@ it('prints tables, and JSON with -o json that parses', async () => {
 
 it('deploys an app with a progress bar and shows its output with logs', async () => {
   const r = await wasmbed(
-    'app', 'deploy', path.join(DIST_DIR, 'hello.wasm'), '--to', 'cli-1,cli-2', '--strategy', 'Rolling',
-    '--env', 'GREETING=hello <from> the cli',
+    'app',
+    'deploy',
+    path.join(DIST_DIR, 'hello.wasm'),
+    '--to',
+    'cli-1,cli-2',
+    '--strategy',
+    'Rolling',
+    '--env',
+    'GREETING=hello <from> the cli',
   );
   expect(r.code, r.stderr).toBe(0);
   expect(r.stderr).toMatch(/hello \[#+\] 2\/2 running/);
   expect(r.stdout).toMatch(/hello: Running/);
   const logs = await wasmbed('logs', 'cli-1', '--app', 'hello', '-o', 'json');
-  const lines = logs.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const lines = logs.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   expect(lines.map((l) => l.message)).toContain('hello <from> the cli');
   const apps = await wasmbed('app', 'list', '-o', 'json');
   expect(JSON.parse(apps.stdout).items[0].status.phase).toBe('Running');

@@ -200,8 +200,13 @@ it('shows log lines that contain HTML as text, live and after a reload', async (
 
 it('lists applications with per-device states, and deletes one from the page', async () => {
   await page.goto(`${platform.webUrl}/applications`);
-  await waitFor('hello Running', async () => (await page.getAttribute('tr[data-app="hello"]', 'data-phase')) === 'Running');
-  expect(await page.getAttribute('tr[data-app="hello"] [data-device="ui-dev-1"]', 'data-state')).toMatch(/Running|Exited/);
+  await waitFor(
+    'hello Running',
+    async () => (await page.getAttribute('tr[data-app="hello"]', 'data-phase')) === 'Running',
+  );
+  expect(await page.getAttribute('tr[data-app="hello"] [data-device="ui-dev-1"]', 'data-state')).toMatch(
+    /Running|Exited/,
+  );
   await saveScreenshot(page, 'applications');
   await page.click('tr[data-app="hello"] button:has-text("Delete")');
   await waitFor(
@@ -253,20 +258,30 @@ it('creates devices in bulk with a progress bar, and filters the table', async (
   await page.fill('form[hx-post="/ui/devices/bulk"] input[name="labels"]', 'batch=b1');
   await page.click('#bulk-create');
   await page.waitForSelector('.bulk progress.connected');
-  await waitFor('3 of 3 connected', async () => (await page.getAttribute('.bulk', 'data-connected')) === '3', 90_000);
+  await waitFor(
+    '3 of 3 connected',
+    async () => (await page.getAttribute('.bulk', 'data-connected')) === '3',
+    90_000,
+  );
   expect(await page.getAttribute('.bulk progress.connected', 'value')).toBe('3');
   await saveScreenshot(page, 'devices-bulk');
 
   await page.fill('input[name="label"]', 'batch=b1');
   await page.click('#apply-filter');
   await page.waitForURL(/label=batch/);
-  const shown = await page.$$eval('#devices tr[data-device]', (els) => els.map((el) => el.getAttribute('data-device')));
+  const shown = await page.$$eval('#devices tr[data-device]', (els) =>
+    els.map((el) => el.getAttribute('data-device')),
+  );
   expect(shown.sort()).toEqual(['bulk-1', 'bulk-2', 'bulk-3']);
   await page.goto(`${platform.webUrl}/devices?phase=Failed`);
   expect(await page.$$('#devices tr[data-device]')).toHaveLength(0);
   await page.goto(`${platform.webUrl}/devices?gateway=gw-2`);
-  const onGw2 = await page.$$eval('#devices tr[data-device]', (els) => els.map((el) => el.getAttribute('data-device')));
-  const expected = (await platform.api('GET', '/api/v1/devices?gateway=gw-2')).body.items.map((d: any) => d.metadata.name);
+  const onGw2 = await page.$$eval('#devices tr[data-device]', (els) =>
+    els.map((el) => el.getAttribute('data-device')),
+  );
+  const expected = (await platform.api('GET', '/api/v1/devices?gateway=gw-2')).body.items.map(
+    (d: any) => d.metadata.name,
+  );
   expect(onGw2).toContain('ui-late');
   expect(onGw2.sort()).toEqual(expected.sort());
   expect(expected.every((n: string) => n)).toBe(true);
@@ -284,12 +299,14 @@ it('restarts and deletes a device from its page', async () => {
     return list;
   };
   expect(await runs()).toEqual(['COMPLETED']);
-  const firstStart = await page.textContent('[data-timeline="provisioning"] li[data-step="issueCertificate"] .when');
+  const firstStart = await page.textContent(
+    '[data-timeline="provisioning"] li[data-step="issueCertificate"] .when',
+  );
   const [restarted] = await Promise.all([
     page.waitForResponse((r) => r.url().endsWith('/ui/devices/bulk-1/restart')),
     page.click('#btn-restart'),
   ]);
-  expect(restarted.status(), await page.textContent('#live-problem') ?? '').toBe(204);
+  expect(restarted.status(), (await page.textContent('#live-problem')) ?? '').toBe(204);
   // A second provisioning run completes, and the page's timeline now shows that run.
   await platform.client.workflow.getHandle('provision-bulk-1').result(); // the new run's outcome
   await waitFor('a second completed run', async () => {
@@ -297,8 +314,13 @@ it('restarts and deletes a device from its page', async () => {
     return list.length === 2 && list.every((s) => s === 'COMPLETED');
   });
   await waitFor('the timeline of the new run', async () => {
-    const start = await page.textContent('[data-timeline="provisioning"] li[data-step="issueCertificate"] .when');
-    return start !== firstStart && (await page.getAttribute('#device-summary [data-phase]', 'data-phase')) === 'Connected';
+    const start = await page.textContent(
+      '[data-timeline="provisioning"] li[data-step="issueCertificate"] .when',
+    );
+    return (
+      start !== firstStart &&
+      (await page.getAttribute('#device-summary [data-phase]', 'data-phase')) === 'Connected'
+    );
   });
 
   await page.click('#btn-delete');

@@ -24,15 +24,20 @@ afterAll(async () => {
 });
 
 const device = async (name: string) => (await platform.api('GET', `/api/v1/devices/${name}`)).body as Device;
-const application = async (name: string) => (await platform.api('GET', `/api/v1/applications/${name}`)).body as Application;
+const application = async (name: string) =>
+  (await platform.api('GET', `/api/v1/applications/${name}`)).body as Application;
 const wasm = (name: string) => fs.readFileSync(path.join(DIST_DIR, `${name}.wasm`)).toString('base64');
 
 async function connected(name: string): Promise<void> {
-  await waitFor(`${name} Connected`, async () => {
-    const d = await device(name);
-    if (d.status?.phase === 'Failed') throw new Error(d.status.message);
-    return d.status?.phase === 'Connected';
-  }, 120_000);
+  await waitFor(
+    `${name} Connected`,
+    async () => {
+      const d = await device(name);
+      if (d.status?.phase === 'Failed') throw new Error(d.status.message);
+      return d.status?.phase === 'Connected';
+    },
+    120_000,
+  );
 }
 
 function certificateCount(name: string): { all: number; active: number } {
@@ -52,15 +57,23 @@ async function killWorker(): Promise<void> {
 }
 
 async function rolloutDone(name: string): Promise<Application> {
-  return waitFor(`${name} rollout done`, async () => {
-    const a = await application(name);
-    return ['Running', 'PartiallyRunning', 'RolledBack', 'Failed'].includes(a.status?.phase) ? a : undefined;
-  }, 180_000);
+  return waitFor(
+    `${name} rollout done`,
+    async () => {
+      const a = await application(name);
+      return ['Running', 'PartiallyRunning', 'RolledBack', 'Failed'].includes(a.status?.phase)
+        ? a
+        : undefined;
+    },
+    180_000,
+  );
 }
 
 describe('durability', () => {
   it('finishes provisioning across a Temporal dev server restart', async () => {
-    expect((await platform.api('POST', '/api/v1/devices', { name: 'tr-1', labels: { fleet: 'd' } })).status).toBe(202);
+    expect(
+      (await platform.api('POST', '/api/v1/devices', { name: 'tr-1', labels: { fleet: 'd' } })).status,
+    ).toBe(202);
     await waitFor('startEmulator done', async () =>
       (await device('tr-1')).status.steps?.some((s) => s.name === 'startEmulator' && s.state === 'Succeeded'),
     );
@@ -72,7 +85,9 @@ describe('durability', () => {
 
   it('finishes a rollout after the worker is killed with SIGKILL mid-way', async () => {
     for (const name of ['tr-2', 'tr-3']) {
-      expect((await platform.api('POST', '/api/v1/devices', { name, labels: { fleet: 'd' } })).status).toBe(202);
+      expect((await platform.api('POST', '/api/v1/devices', { name, labels: { fleet: 'd' } })).status).toBe(
+        202,
+      );
     }
     await connected('tr-2');
     await connected('tr-3');
@@ -84,7 +99,9 @@ describe('durability', () => {
     });
     expect(res.status).toBe(202);
     await waitFor('first device running', async () =>
-      Object.values((await application('durable-blinky')).status.devices ?? {}).some((d) => d.state === 'Running'),
+      Object.values((await application('durable-blinky')).status.devices ?? {}).some(
+        (d) => d.state === 'Running',
+      ),
     );
     await killWorker();
     await platform.start('orchestrator');
@@ -107,7 +124,9 @@ describe('durability', () => {
     });
     expect(res.status).toBe(202);
     await waitFor('first device running', async () =>
-      Object.values((await application('durable-sensor')).status.devices ?? {}).some((d) => d.state === 'Running'),
+      Object.values((await application('durable-sensor')).status.devices ?? {}).some(
+        (d) => d.state === 'Running',
+      ),
     );
     await platform.restartTemporal();
     const app = await rolloutDone('durable-sensor');

@@ -22,7 +22,10 @@ afterAll(async () => {
   await platform?.stop();
 });
 
-type Paths = Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: object }> }> }>>;
+type Paths = Record<
+  string,
+  Record<string, { responses: Record<string, { content?: Record<string, { schema: object }> }> }>
+>;
 
 /** Calls the API and checks the response against the document's schema for that status. */
 async function call(method: string, template: string, params: Record<string, string> = {}, body?: unknown) {
@@ -30,7 +33,10 @@ async function call(method: string, template: string, params: Record<string, str
   const res = await platform.api(method, `/api/v1${pathname}`, body);
   const op = (OPENAPI_DOCUMENT.paths as unknown as Paths)[template.split('?')[0]!]![method.toLowerCase()]!;
   const declared = op.responses[String(res.status)];
-  expect(declared, `${method} ${template} answered ${res.status}, which the document does not declare`).toBeDefined();
+  expect(
+    declared,
+    `${method} ${template} answered ${res.status}, which the document does not declare`,
+  ).toBeDefined();
   const schema = declared!.content?.['application/json']?.schema;
   if (schema) {
     const validate = compileSchema(ajv, schema);
@@ -45,7 +51,9 @@ describe('the OpenAPI document', () => {
     const res = await platform.api('GET', '/api/v1/openapi.json');
     expect(res.status).toBe(200);
     expect(res.body.openapi).toBe('3.1.0');
-    expect(Object.keys(res.body.paths)).toEqual(expect.arrayContaining(['/devices', '/devices/{name}', '/applications', '/gateways']));
+    expect(Object.keys(res.body.paths)).toEqual(
+      expect.arrayContaining(['/devices', '/devices/{name}', '/applications', '/gateways']),
+    );
     for (const name of Object.keys(OPENAPI_DOCUMENT.components.schemas)) {
       expect(() => compileSchema(ajv, { $ref: `#/components/schemas/${name}` }), name).not.toThrow();
     }
@@ -64,7 +72,12 @@ describe('the OpenAPI document', () => {
       expect(res.status, JSON.stringify(body)).toBe(400);
       expect(res.body.error).toMatchObject({ code: 'InvalidInput', field });
     }
-    const app = await call('POST', '/applications', {}, { name: 'a', module: 'AAAA', target: { devices: [7] } });
+    const app = await call(
+      'POST',
+      '/applications',
+      {},
+      { name: 'a', module: 'AAAA', target: { devices: [7] } },
+    );
     expect(app.body.error.field).toBe('target.devices[0]');
     const logs = await platform.api('GET', '/api/v1/devices/none/logs?after=-1');
     expect(logs.status).toBe(400);
@@ -78,7 +91,10 @@ describe('the OpenAPI document', () => {
   it('answers with responses that conform to the document', async () => {
     expect((await call('POST', '/devices', {}, { name: 'oa-1', labels: { group: 'oa' } })).status).toBe(202);
     expect((await call('POST', '/devices', {}, { name: 'oa-1' })).status).toBe(409);
-    await waitFor('oa-1 Connected', async () => (await call('GET', '/devices/{name}', { name: 'oa-1' })).body.status.phase === 'Connected');
+    await waitFor(
+      'oa-1 Connected',
+      async () => (await call('GET', '/devices/{name}', { name: 'oa-1' })).body.status.phase === 'Connected',
+    );
     await call('GET', '/devices');
     await call('GET', '/devices?label=group=oa');
     await call('GET', '/devices/{name}', { name: 'missing' });
@@ -90,13 +106,25 @@ describe('the OpenAPI document', () => {
     await call('GET', '/health');
 
     const wasm = fs.readFileSync(path.join(DIST_DIR, 'hello.wasm')).toString('base64');
-    expect((await call('POST', '/applications', {}, { name: 'oa-app', module: wasm, target: { devices: ['oa-1'] } })).status).toBe(202);
+    expect(
+      (
+        await call(
+          'POST',
+          '/applications',
+          {},
+          { name: 'oa-app', module: wasm, target: { devices: ['oa-1'] } },
+        )
+      ).status,
+    ).toBe(202);
     await waitFor('oa-app settled', async () => {
       const a = await call('GET', '/applications/{name}', { name: 'oa-app' });
       return a.body.status.phase === 'Running';
     });
     await call('GET', '/applications');
-    await waitFor('hello output', async () => (await call('GET', '/devices/{name}/logs', { name: 'oa-1' })).body.items.length > 0);
+    await waitFor(
+      'hello output',
+      async () => (await call('GET', '/devices/{name}/logs', { name: 'oa-1' })).body.items.length > 0,
+    );
     expect((await call('DELETE', '/applications/{name}', { name: 'oa-app' })).status).toBe(202);
     expect((await call('POST', '/devices/{name}/restart', { name: 'oa-1' })).status).toBe(202);
     expect((await call('DELETE', '/devices/{name}', { name: 'oa-1' })).status).toBe(202);
@@ -111,7 +139,10 @@ describe('the OpenAPI document', () => {
     );
     for (const route of routes) {
       const [method, p] = route.split(' ');
-      expect((OPENAPI_DOCUMENT.paths as unknown as Paths)[p!]?.[method!], `${route} is not in the document`).toBeDefined();
+      expect(
+        (OPENAPI_DOCUMENT.paths as unknown as Paths)[p!]?.[method!],
+        `${route} is not in the document`,
+      ).toBeDefined();
     }
     expect(documented).toBeGreaterThanOrEqual(12);
   });

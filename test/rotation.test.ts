@@ -52,12 +52,24 @@ it('rotates a certificate before it expires while the device keeps its apps runn
   const [pid] = platform.deviceProcesses('rota');
   const oldSerial = first.status.identity!.certSerial;
 
-  const rotated = await waitFor('a new certificate in use', async () => {
-    const d = await device('rota');
-    const held = ((await (await fetch(`${platform.gatewayHealthUrl}/healthz`)).json()) as { devices: string[] }).devices;
-    return d.status.identity?.certSerial !== oldSerial && d.status.phase === 'Connected' && held.includes('rota') ? d : undefined;
-  }, 60_000);
-  expect(Date.parse(rotated.status.identity!.notAfter)).toBeGreaterThan(Date.parse(first.status.identity!.notAfter));
+  const rotated = await waitFor(
+    'a new certificate in use',
+    async () => {
+      const d = await device('rota');
+      const held = (
+        (await (await fetch(`${platform.gatewayHealthUrl}/healthz`)).json()) as { devices: string[] }
+      ).devices;
+      return d.status.identity?.certSerial !== oldSerial &&
+        d.status.phase === 'Connected' &&
+        held.includes('rota')
+        ? d
+        : undefined;
+    },
+    60_000,
+  );
+  expect(Date.parse(rotated.status.identity!.notAfter)).toBeGreaterThan(
+    Date.parse(first.status.identity!.notAfter),
+  );
 
   // The session the gateway holds is the new certificate's; the old one is revoked.
   const db = openDatabase(paths.db(platform.home));

@@ -26,7 +26,10 @@ export interface TestPlatform {
   processes: Map<string, ChildProcess>;
   logs: Map<string, string[]>;
   /** Starts a platform process; `name` and `env` let a test run a second gateway. */
-  start(kind: PlatformProcessKind, options?: { name?: string; env?: NodeJS.ProcessEnv }): Promise<ChildProcess>;
+  start(
+    kind: PlatformProcessKind,
+    options?: { name?: string; env?: NodeJS.ProcessEnv },
+  ): Promise<ChildProcess>;
   /** Stops the Temporal dev server and starts it again on the same port and database file. */
   restartTemporal(): Promise<void>;
   api(method: string, pathname: string, body?: unknown): Promise<{ status: number; body: any }>;
