@@ -9,30 +9,10 @@ import path from 'node:path';
 import { buildApps, DIST_DIR } from '../scripts/build-apps.mjs';
 import { startTestPlatform } from '../test/support/platform.js';
 import { waitFor } from '../test/support/wait.js';
+import { padToSize } from '../test/support/wasm-padding.js';
 
 const arg = process.argv.find((a) => a.startsWith('--devices='));
 const count = arg ? Number(arg.split('=')[1]) : 200;
-
-/** hello.wasm padded with a custom section to exactly `size` bytes. */
-function paddedModule(size: number): Buffer {
-  const hello = fs.readFileSync(path.join(DIST_DIR, 'hello.wasm'));
-  const name = Buffer.from('pad');
-  for (let payload = size - hello.length - 8; payload > 0; payload--) {
-    const body = name.length + 1 + payload;
-    const leb: number[] = [];
-    for (let v = body; ;) {
-      const byte = v & 0x7f;
-      v >>>= 7;
-      leb.push(v ? byte | 0x80 : byte);
-      if (!v) break;
-    }
-    const total = hello.length + 1 + leb.length + body;
-    if (total === size) {
-      return Buffer.concat([hello, Buffer.from([0, ...leb, name.length]), name, Buffer.alloc(payload)]);
-    }
-  }
-  throw new Error(`cannot pad to ${size}`);
-}
 
 await buildApps({ log: () => {} });
 const platform = await startTestPlatform({
@@ -61,7 +41,7 @@ try {
   );
   const provisionedMs = Date.now() - provisionStart;
 
-  const module = paddedModule(64 * 1024);
+  const module = padToSize(fs.readFileSync(path.join(DIST_DIR, 'hello.wasm')), 64 * 1024);
   const started = Date.now();
   const res = await platform.api('POST', '/api/v1/applications', {
     name: 'big-hello',

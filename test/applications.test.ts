@@ -11,6 +11,7 @@ import type { Application, Device } from '../common/resources.js';
 import { buildApps, DIST_DIR } from '../scripts/build-apps.mjs';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { waitFor } from './support/wait.js';
+import { withCustomSection } from './support/wasm-padding.js';
 
 let platform: TestPlatform;
 const wasm = (name: string) => fs.readFileSync(path.join(DIST_DIR, `${name}.wasm`)).toString('base64');
@@ -179,17 +180,7 @@ describe('deploying apps', () => {
   it('refuses a module too large for the targeted boards, naming the board', async () => {
     // hello plus a 200 KiB custom section: valid WebAssembly, but more than an STM32F7's 160 KiB app budget.
     const hello = fs.readFileSync(path.join(DIST_DIR, 'hello.wasm'));
-    const payload = Buffer.alloc(200 * 1024);
-    const name = Buffer.from('pad');
-    const size = name.length + 1 + payload.length;
-    const leb = [];
-    for (let v = size; ;) {
-      const byte = v & 0x7f;
-      v >>>= 7;
-      leb.push(v ? byte | 0x80 : byte);
-      if (!v) break;
-    }
-    const big = Buffer.concat([hello, Buffer.from([0, ...leb, name.length]), name, payload]);
+    const big = withCustomSection(hello, 200 * 1024);
     const res = await platform.api('POST', '/api/v1/applications', {
       name: 'too-big',
       wasm: big.toString('base64'),
