@@ -12,6 +12,7 @@ import type { DeviceIdentity, DeviceSpec, DeviceStatus, ProvisioningStep } from 
 import type { DeviceCertificates } from '../pki/index.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import type { DeviceRuntimeBackend, RuntimeRegistry, StartedEmulator } from '../runtimes/runtime.js';
+import { chooseGateway } from './gateway-placement.js';
 import type { LifecycleSettings } from '../workflows/device-lifecycle.js';
 import {
   PROVISIONING_STEPS,
@@ -190,23 +191,15 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
 
     async assignGateway(device: string, preferred?: string): Promise<AssignedGateway> {
       return step(device, 'assignGateway', () => {
-        const now = Date.now();
-        const ready = store
-          .list('Gateway')
-          .filter(
-            (g) =>
-              g.status.phase === 'Ready' && now - Date.parse(g.status.lastSeen ?? '') < deps.gatewayStaleMs,
-          )
-          .filter((g) => g.status.connectedDevices < g.spec.maxDevices);
-        const chosen = preferred
-          ? ready.find((g) => g.metadata.name === preferred)
-          : ready.sort((a, b) => a.status.connectedDevices - b.status.connectedDevices)[0];
-        if (!chosen) {
-          throw ApplicationFailure.retryable(
-            preferred ? `gateway "${preferred}" is not ready` : 'no gateway is ready to accept devices',
-            'NoGatewayReady',
-          );
-        }
+        const placement = chooseGateway({
+          gateways: store.list('Gateway'),
+          device: store.get('Device', device)?.status,
+          preferred,
+          now: Date.now(),
+          staleMs: deps.gatewayStaleMs,
+        });
+        if (!('gateway' in placement)) throw ApplicationFailure.retryable(placement.reason, 'NoGatewayReady');
+        const chosen = placement.gateway;
         const assigned = {
           name: chosen.metadata.name,
           endpoint: chosen.spec.endpoint,
