@@ -13,6 +13,7 @@
 #include "mbedtls/error.h"
 #include "mbedtls/pem.h"
 #include "mbedtls/pk.h"
+#include "mbedtls/sha256.h"
 #include "mbedtls/x509_crt.h"
 #include "mbedtls/x509_csr.h"
 
@@ -217,6 +218,14 @@ int posix_identity_credentials(posix_identity *id, wb_credentials *out, char *er
   mbedtls_x509_crt_free(&crt);
   mbedtls_x509_crt_free(&ca);
   return result;
+}
+
+int posix_identity_fingerprint(posix_identity *id, char out[65]) {
+  unsigned char der[600], hash[32];
+  int len = mbedtls_pk_write_pubkey_der(&id->key, der, sizeof der);
+  if (len <= 0 || mbedtls_sha256_ret(der + sizeof der - (size_t)len, (size_t)len, hash, 0) != 0) return -1;
+  for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", hash[i]);
+  return 0;
 }
 
 static int valid_name(const char *name) {

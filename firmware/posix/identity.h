@@ -22,6 +22,10 @@ void posix_identity_close(posix_identity *id);
  * (no certificate, or one that is not for this key: err says which); -1: unreadable (err). */
 int posix_identity_credentials(posix_identity *id, wb_credentials *out, char *err, size_t errcap);
 
+/* Lowercase hex SHA-256 of the key's DER SubjectPublicKeyInfo: the "CSR fingerprint" an operator
+ * compares before approving. 0, or -1. */
+int posix_identity_fingerprint(posix_identity *id, char out[65]);
+
 /* PKCS#10 CSR (DER, SHA-256) for device.key with subject CN=name; its length, or -1 (err). */
 int posix_identity_csr(posix_identity *id, const char *name, uint8_t *out, size_t cap, char *err, size_t errcap);
 

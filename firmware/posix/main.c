@@ -147,7 +147,12 @@ static int setup_board(const board_options *o, posix_identity **identity_out) {
     g_iface.console(g_iface.ctx, WB_LOG_INFO, line);
     return wb_device_use_credentials(&g_dev, o->gateway, &cred) == WB_BLOCK_OK ? 0 : 3;
   }
+  char fingerprint[65] = "?";
+  (void)posix_identity_fingerprint(id, fingerprint);
   snprintf(line, sizeof line, "board %s: %s; key in %s", o->name, err, dir);
+  g_iface.console(g_iface.ctx, WB_LOG_INFO, line);
+  /* what the operator compares with the pending enrollment's CSR fingerprint before approving */
+  snprintf(line, sizeof line, "board %s: key fingerprint %s; enrolling", o->name, fingerprint);
   g_iface.console(g_iface.ctx, WB_LOG_INFO, line);
   if (!o->ca) {
     fprintf(stderr, "wasmbed-device: --ca CA.pem is required to enroll\n");
