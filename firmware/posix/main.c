@@ -26,6 +26,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "mbedtls/error.h"
+#include "mbedtls/pk.h"
+#include "mbedtls/x509_crt.h"
 #include "platform_posix.h"
 #include "wasm_wamr.h"
 #include "wasmbed/device.h"
@@ -72,9 +75,10 @@ static void usage(void) {
 
 /* A whole text file, NUL-terminated (the core keeps pointers into it); NULL with a message. */
 static char *read_text(const char *what, const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
   char *buf = NULL;
   long n = -1;
+  errno = 0;
+  FILE *f = fopen(path, "rb");
   if (f && fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 && n < 1024 * 1024 &&
       (buf = malloc((size_t)n + 1)) != NULL && fread(buf, 1, (size_t)n, f) == (size_t)n) {
     buf[n] = '\0';
@@ -105,6 +109,27 @@ typedef struct {
   const char *gateway, *name, *state_dir, *ca, *token, *claim_cert, *claim_key;
 } board_options;
 
+/* A PEM certificate (and key) that mbedTLS can use, checked before anything is dialled. */
+static int usable_pem(const char *what, const char *path, const char *pem, size_t len, int is_key) {
+  char reason[128];
+  int ret;
+  if (is_key) {
+    mbedtls_pk_context key;
+    mbedtls_pk_init(&key);
+    ret = mbedtls_pk_parse_key(&key, (const unsigned char *)pem, len + 1, NULL, 0);
+    mbedtls_pk_free(&key);
+  } else {
+    mbedtls_x509_crt crt;
+    mbedtls_x509_crt_init(&crt);
+    ret = mbedtls_x509_crt_parse(&crt, (const unsigned char *)pem, len + 1);
+    mbedtls_x509_crt_free(&crt);
+  }
+  if (ret == 0) return 1;
+  mbedtls_strerror(ret, reason, sizeof reason);
+  fprintf(stderr, "wasmbed-device: %s %s is not usable: %s\n", what, path, reason);
+  return 0;
+}
+
 /*
  * A real board: the state dir's certificate if it has one for its key, else enroll with the
  * claim credential. Returns 0, 2 (usage) or 3 (credentials unusable).
@@ -112,8 +137,14 @@ typedef struct {
 static int setup_board(const board_options *o, posix_identity **identity_out) {
   static char default_dir[600];
   static wb_claim claim;
-  char err[320];
+  char err[320], line[700];
   const char *dir = o->state_dir;
+  wb_endpoint endpoint;
+  wb_block_err e = wb_parse_endpoint_text(o->gateway, strlen(o->gateway), &endpoint);
+  if (e != WB_BLOCK_OK) {
+    fprintf(stderr, "wasmbed-device: --gateway \"%s\": %s\n", o->gateway, wb_block_err_message(e));
+    return 2;
+  }
   if (!dns_label(o->name)) {
     fprintf(stderr, "wasmbed-device: --name \"%s\" is not a DNS label (lowercase letters, digits and '-')\n", o->name);
     return 2;
@@ -135,9 +166,9 @@ static int setup_board(const board_options *o, posix_identity **identity_out) {
   g_iface.connect_claim = connect_claim_verbose;
   g_iface.make_csr = posix_platform_get(g_posix)->make_csr;
   g_iface.store_certificate = posix_platform_get(g_posix)->store_certificate;
+
   wb_credentials cred;
   int enrolled = posix_identity_credentials(id, &cred, err, sizeof err);
-  char line[700];
   if (enrolled < 0) {
     fprintf(stderr, "wasmbed-device: %s\n", err);
     return 3;
@@ -147,12 +178,8 @@ static int setup_board(const board_options *o, posix_identity **identity_out) {
     g_iface.console(g_iface.ctx, WB_LOG_INFO, line);
     return wb_device_use_credentials(&g_dev, o->gateway, &cred) == WB_BLOCK_OK ? 0 : 3;
   }
-  char fingerprint[65] = "?";
-  (void)posix_identity_fingerprint(id, fingerprint);
+
   snprintf(line, sizeof line, "board %s: %s; key in %s", o->name, err, dir);
-  g_iface.console(g_iface.ctx, WB_LOG_INFO, line);
-  /* what the operator compares with the pending enrollment's CSR fingerprint before approving */
-  snprintf(line, sizeof line, "board %s: key fingerprint %s; enrolling", o->name, fingerprint);
   g_iface.console(g_iface.ctx, WB_LOG_INFO, line);
   if (!o->ca) {
     fprintf(stderr, "wasmbed-device: --ca CA.pem is required to enroll\n");
@@ -165,11 +192,21 @@ static int setup_board(const board_options *o, posix_identity **identity_out) {
   memset(&claim, 0, sizeof claim);
   claim.name = o->name;
   claim.token = o->token;
-  if (!(claim.ca_pem = read_text("CA certificate", o->ca, &claim.ca_len))) return 3;
+  if (!(claim.ca_pem = read_text("CA certificate", o->ca, &claim.ca_len)) ||
+      !usable_pem("CA certificate", o->ca, claim.ca_pem, claim.ca_len, 0))
+    return 3;
   if (o->claim_cert) {
-    if (!(claim.cert_pem = read_text("claim certificate", o->claim_cert, &claim.cert_len))) return 3;
-    if (!(claim.key_pem = read_text("claim key", o->claim_key, &claim.key_len))) return 3;
+    if (!(claim.cert_pem = read_text("claim certificate", o->claim_cert, &claim.cert_len)) ||
+        !usable_pem("claim certificate", o->claim_cert, claim.cert_pem, claim.cert_len, 0) ||
+        !(claim.key_pem = read_text("claim key", o->claim_key, &claim.key_len)) ||
+        !usable_pem("claim key", o->claim_key, claim.key_pem, claim.key_len, 1))
+      return 3;
   }
+  /* what the operator compares with the pending enrollment's CSR fingerprint before approving */
+  char fingerprint[65] = "?";
+  (void)posix_identity_fingerprint(id, fingerprint);
+  snprintf(line, sizeof line, "board %s: key fingerprint %s; enrolling", o->name, fingerprint);
+  g_iface.console(g_iface.ctx, WB_LOG_INFO, line);
   return wb_device_use_claim(&g_dev, o->gateway, &claim) == WB_BLOCK_OK ? 0 : 3;
 }
 
