@@ -211,6 +211,11 @@ int posix_identity_credentials(posix_identity *id, wb_credentials *out, char *er
     /* a key made after the certificate (e.g. device.key deleted): enroll again for the new key */
     snprintf(err, errcap, "%s is not for device.key; enrolling again", cert_path);
     result = 0;
+  } else if (mbedtls_x509_time_is_past(&crt.valid_to)) {
+    /* renewal: the platform re-approves a known key at once (docs/enrollment.md) */
+    snprintf(err, errcap, "%s expired on %04d-%02d-%02d; enrolling again with the same key", cert_path,
+             crt.valid_to.year, crt.valid_to.mon, crt.valid_to.day);
+    result = 0;
   } else {
     fill(id, out);
     result = 1;

@@ -19,7 +19,8 @@ posix_identity *posix_identity_open(const char *state_dir, mbedtls_ctr_drbg_cont
 void posix_identity_close(posix_identity *id);
 
 /* 1: enrolled, *out = device.crt + device.key + ca.crt (valid until close); 0: not enrolled
- * (no certificate, or one that is not for this key: err says which); -1: unreadable (err). */
+ * (no certificate, one that is not for this key, or an expired one: err says which);
+ * -1: unreadable (err). */
 int posix_identity_credentials(posix_identity *id, wb_credentials *out, char *err, size_t errcap);
 
 /* Lowercase hex SHA-256 of the key's DER SubjectPublicKeyInfo: the "CSR fingerprint" an operator
