@@ -1,16 +1,19 @@
 /**
  * The C firmware (firmware/): its own build + unit tests (ASan/UBSan, shared vectors) +
  * bounded libFuzzer runs via scripts/firmware-test.sh, and the POSIX build of the firmware
- * (mbedTLS) as a real device process against the real gateway over mutual TLS.
+ * (mbedTLS) as a real device process against the real gateway over mutual TLS, and in claim
+ * mode against a scripted gateway that misbehaves.
  *
  * DeployApplication: the platform has no deploy workflow yet, so that part drives the
  * gateway's own DeviceServer (gateway/device-server.ts, real TLS) in this process and sends
  * the requests through its session handle, exactly as the gateway's activities do.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { paths } from '../common/config.js';
 import { createLogger } from '../common/logger.js';
@@ -19,7 +22,8 @@ import { currentCertificateCheck } from '../gateway/current-certificate.js';
 import { DeviceServer } from '../gateway/device-server.js';
 import { SessionRegistry } from '../gateway/session-registry.js';
 import { CertificateAuthority, DeviceCertificates, SqliteCertificateRepository } from '../pki/index.js';
-import type { Message } from '../protocol/messages.js';
+import { ProtocolConnection } from '../protocol/connection.js';
+import type { Envelope, Message } from '../protocol/messages.js';
 import { openDatabase } from '../store/sqlite.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { waitFor } from './support/wait.js';
@@ -69,7 +73,11 @@ interface DeviceRun {
 }
 
 function runDevice(memoryFile: string, args: string[] = []): DeviceRun {
-  const child = spawn(DEVICE_BIN, ['--memory', memoryFile, ...args], {
+  return spawnDevice(['--memory', memoryFile, ...args]);
+}
+
+function spawnDevice(args: string[]): DeviceRun {
+  const child = spawn(DEVICE_BIN, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=0' },
   });
@@ -98,8 +106,8 @@ function statsOf(run: DeviceRun): Record<string, number> {
   return Object.fromEntries([...line.matchAll(/(\w+)=(\d+)/g)].map((m) => [m[1]!, Number(m[2])]));
 }
 
+/** Builds (incrementally) so a binary from an older checkout is never what runs. */
 function ensureBuilt(): void {
-  if (fs.existsSync(DEVICE_BIN)) return;
   const built = spawnSync('bash', [SCRIPT, '--build-only'], { encoding: 'utf8', timeout: 300_000 });
   if (built.status !== 0) throw new Error(`firmware build failed:\n${built.stdout}\n${built.stderr}`);
 }
@@ -407,4 +415,97 @@ describe('POSIX firmware against the real gateway (mutual TLS)', () => {
     },
     120_000,
   );
+});
+
+/**
+ * The device's side of a certificate it must not keep. The real gateway only ever issues a
+ * certificate for the CSR's key, so a scripted TLS endpoint stands in for a gateway that
+ * answers EnrollmentAccepted with somebody else's certificate.
+ */
+describe('POSIX firmware in claim mode against a misbehaving gateway', () => {
+  let tmp: string;
+  let server: tls.Server | undefined;
+  let run: DeviceRun | undefined;
+
+  beforeAll(() => {
+    ensureBuilt();
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wasmbed-fw-claim-'));
+  }, 400_000);
+  afterAll(async () => {
+    if (run) await stopDevice(run);
+    server?.close();
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('refuses a certificate that is not for its key, keeps nothing and backs off', async () => {
+    const ca = await CertificateAuthority.loadOrCreate(path.join(tmp, 'ca'));
+    const gatewayCert = ca.issueServerCertificate({
+      commonName: 'fw-claim-gateway',
+      dnsNames: [],
+      ipAddresses: ['127.0.0.1'],
+    });
+    const wrong = ca.issueClientCertificate({ commonName: 'fw-board-x' }); // its own, other key
+    const sessions: { alpn: string | false | null; clientCert: boolean; received: Envelope[] }[] = [];
+    server = tls.createServer(
+      {
+        cert: gatewayCert.certPem,
+        key: gatewayCert.keyPem!,
+        requestCert: true,
+        rejectUnauthorized: false,
+        ALPNProtocols: ['wasmbed-enroll'],
+      },
+      (socket) => {
+        const session = {
+          alpn: socket.alpnProtocol,
+          clientCert: Object.keys(socket.getPeerCertificate()).length > 0,
+          received: [] as Envelope[],
+        };
+        sessions.push(session);
+        const connection = new ProtocolConnection(socket, {}, 'device');
+        connection.on('message', (envelope: Envelope) => {
+          session.received.push(envelope);
+          if (envelope.body.type !== 'EnrollmentRequest') return;
+          connection.send(
+            {
+              type: 'EnrollmentAccepted',
+              certificateDer: new Uint8Array(new crypto.X509Certificate(wrong.certPem).raw),
+              caCertificateDer: new Uint8Array(new crypto.X509Certificate(ca.certPem).raw),
+            },
+            envelope.messageId,
+          );
+        });
+        socket.on('error', () => {});
+      },
+    );
+    const port = await new Promise<number>((resolve) =>
+      server!.listen(0, '127.0.0.1', () => resolve((server!.address() as { port: number }).port)),
+    );
+    const caFile = path.join(tmp, 'ca.pem');
+    fs.writeFileSync(caFile, ca.certPem);
+    const stateDir = path.join(tmp, 'state');
+    run = spawnDevice([
+      '--gateway',
+      `127.0.0.1:${port}`,
+      '--ca',
+      caFile,
+      '--name',
+      'fw-board-x',
+      '--claim-token',
+      'wbt_test',
+      '--state-dir',
+      stateDir,
+    ]);
+    await waitFor('the refusal', () => run!.text().includes('asking to enroll again in 60 s'), 30_000);
+    expect(run.text()).toContain("the certificate is not for this device's key");
+    expect(sessions).toHaveLength(1);
+    expect(sessions[0]).toMatchObject({ alpn: 'wasmbed-enroll', clientCert: false });
+    expect(sessions[0]!.received.map((e) => e.body.type)).toEqual(['EnrollmentRequest']);
+    expect(sessions[0]!.received[0]!.body).toMatchObject({ claimToken: 'wbt_test' });
+    expect(fs.readdirSync(stateDir)).toEqual(['device.key']);
+    // No second attempt before the rejection backoff (60 s) runs out.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(await stopDevice(run)).toBe(0);
+    expect(sessions).toHaveLength(1);
+    expect(statsOf(run)).toMatchObject({ connects: 1, enroll_requests: 1, enrollments_accepted: 0 });
+  }, 60_000);
 });
