@@ -73,6 +73,8 @@ export function createApplicationActivities(deps: { store: ResourceStore; module
         workflowId?: string;
         pendingDevices?: string[];
         currentModule?: { sha256: string; size: number };
+        /** Set only while a canary waits for promote/abort; any later phase change clears it. */
+        awaitingPromotion?: boolean;
       } = {},
     ): Promise<void> {
       application(name); // a deleted application is not an error to retry
@@ -84,6 +86,7 @@ export function createApplicationActivities(deps: { store: ResourceStore; module
           phase,
           devices,
           message: options.message,
+          awaitingPromotion: options.awaitingPromotion || undefined,
           workflowId: options.workflowId ?? s.workflowId,
           currentModule: options.currentModule ?? s.currentModule,
         });

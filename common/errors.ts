@@ -25,6 +25,16 @@ export class ValidationError extends WasmbedError {
   }
 }
 
+/** A request body (or a part of it) over its size limit. `field` names what was too large. */
+export class TooLargeError extends WasmbedError {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super('TooLarge', message);
+  }
+}
+
 export class NotFoundError extends WasmbedError {
   constructor(
     readonly kind: string,

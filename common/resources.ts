@@ -158,6 +158,8 @@ export interface ApplicationStatus {
   counts: { targeted: number; running: number; failed: number; pending: number };
   workflowId?: string;
   message?: string;
+  /** Canary paused after its first wave (pauseAfterCanary): waiting for promote or abort. */
+  awaitingPromotion?: boolean;
   observedGeneration?: number;
 }
 

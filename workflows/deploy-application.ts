@@ -159,7 +159,10 @@ export async function deployApplication(input: DeployApplicationInput): Promise<
     }
     const lastWave = index === waves.length - 1;
     if (spec.strategy.type === 'Canary' && index === 0 && spec.strategy.pauseAfterCanary && !lastWave) {
-      await apps.setApplicationPhase(name, 'Deploying', { message: 'canary healthy; waiting for promote' });
+      await apps.setApplicationPhase(name, 'Deploying', {
+        message: 'canary healthy; waiting for promote or abort',
+        awaitingPromotion: true,
+      });
       await condition(() => promoted || aborted);
       if (aborted) {
         await rollBack(name, spec, previousModule, deployed, 'aborted by an operator after the canary');

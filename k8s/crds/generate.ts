@@ -196,6 +196,7 @@ const applicationSchema = obj(
       previousModule: obj({ sha256: str(), size: int() }),
       workflowId: str(),
       message: str(),
+      awaitingPromotion: bool(),
       observedGeneration: int(),
     }),
   },
