@@ -296,6 +296,12 @@ describe('a C app (clang --target=wasm32, no libc)', () => {
     ]);
     expect(r.rt.gpioWrites(7)).toBe(4);
     expect(r.rt.gpio(7)).toBe(0);
+
+    // STARTUP_MS is spent in _initialize: the app is Deploying (not yet acknowledged) meanwhile.
+    await r.rt.deploy(req('slow', module, { env: { STARTUP_MS: '200', COUNT: '1', PERIOD_MS: '1' } }));
+    const slow = r.states.filter((x) => x.appId === 'slow');
+    expect(slow.map((x) => x.state).slice(0, 2)).toEqual(['Deploying', 'Running']);
+    expect(slow[1]!.at - slow[0]!.at).toBeGreaterThanOrEqual(190);
   });
 });
 
