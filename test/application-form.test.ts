@@ -35,7 +35,8 @@ const MODULE = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
 
 function form(fields: Record<string, string>, wasm: Uint8Array | null = MODULE): FormData {
   const fd = new FormData();
-  if (wasm) fd.append('wasm', new Blob([wasm as unknown as BlobPart], { type: 'application/wasm' }), 'app.wasm');
+  if (wasm)
+    fd.append('wasm', new Blob([wasm as unknown as BlobPart], { type: 'application/wasm' }), 'app.wasm');
   for (const [k, v] of Object.entries(fields)) fd.append(k, v);
   return fd;
 }
