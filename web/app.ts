@@ -43,9 +43,8 @@ import type { HealthMonitor, HealthSnapshot } from './health.js';
 import { escapeHtml } from './html.js';
 import { LiveHub, sseEvent } from './live.js';
 import { OPENAPI_DOCUMENT, requestValidator } from './openapi.js';
+import { applicationRows, applicationsPage, deployResult } from './applications-page.js';
 import {
-  applicationRows,
-  applicationsPage,
   deviceFragments,
   devicePage,
   gatewayRows,
@@ -474,7 +473,8 @@ export function createWebApp(options: WebAppOptions): WebApp {
     res.type('html').send(gatewaysPage(ctx, store.list('Gateway'), health()));
   });
   app.get('/applications', (_req, res) => {
-    res.type('html').send(applicationsPage(ctx, store.list('Application')));
+    const deviceNames = store.list('Device').map((d) => d.metadata.name);
+    res.type('html').send(applicationsPage(ctx, store.list('Application'), deviceNames));
   });
 
   // ---- live streams (server-sent events) --------------------------------------------------
@@ -694,19 +694,19 @@ export function createWebApp(options: WebAppOptions): WebApp {
         .send(applicationRows(ctx, store.list('Application'), e.message).value);
     }
   };
+  // The upload form (multipart, like the API's upload); the answer goes next to the form.
   ui.post('/applications', async (req, res) => {
     try {
       if (!req.is('multipart/form-data')) {
         throw new ValidationError('body', 'send the upload form as multipart/form-data');
       }
-      await options.applications.create(await readApplicationForm(req));
-      res.type('html').send(applicationRows(ctx, store.list('Application')).value);
+      res.type('html').send(deployResult(await options.applications.create(await readApplicationForm(req))));
     } catch (err) {
       const e = uiError(res, err);
       res
         .status(e.status)
         .type('html')
-        .send(applicationRows(ctx, store.list('Application'), e.message).value);
+        .send(deployResult({ error: e.message }));
     }
   });
   ui.post(
