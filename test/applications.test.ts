@@ -145,6 +145,34 @@ describe('deploying apps', () => {
       'counter-c: done',
     ]);
 
+    // A new version as multipart too (PUT): same module, new settings.
+    const updated = await fetch(`${platform.webUrl}/api/v1/applications/counter`, {
+      method: 'PUT',
+      body: (() => {
+        const form = new FormData();
+        form.append(
+          'wasm',
+          new Blob([fs.readFileSync(built!.file) as unknown as BlobPart]),
+          'counter-c.wasm',
+        );
+        form.append('name', 'counter');
+        form.append('devices', 'lab-2');
+        form.append('env', JSON.stringify({ PERIOD_MS: '100', COUNT: '1' }));
+        return form;
+      })(),
+    });
+    expect(updated.status).toBe(202);
+    await waitFor('counter v2 settled', async () => {
+      const x = await app('counter');
+      return x.status.phase === 'Running' && x.spec.env.COUNT === '1';
+    });
+    await waitFor('counter v2 output', async () => (await logs('lab-2', 'counter')).length === 8);
+    expect((await logs('lab-2', 'counter')).slice(5)).toEqual([
+      'counter-c: started',
+      'counter-c: 1 (pin high)',
+      'counter-c: done',
+    ]);
+
     // What is wrong is named, and nothing is created.
     const noFile = await upload({ name: 'nofile', all: 'true' }, null);
     expect(noFile.status).toBe(400);
