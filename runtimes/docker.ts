@@ -52,6 +52,8 @@ export interface DeviceContainerSpec {
   env?: string[];
   user?: string;
   labels?: Record<string, string>;
+  /** Memory limit instead of the runtime's (an emulator needs more than the virtual device). */
+  memoryBytes?: number;
   /** Extra capabilities and host devices (Renode's taps need NET_ADMIN and /dev/net/tun). */
   capAdd?: string[];
   devices?: string[];
@@ -583,8 +585,8 @@ export class DockerRuntime implements DeviceRuntimeBackend {
               this.options.restartPolicy === 'on-failure'
                 ? { Name: 'on-failure', MaximumRetryCount: 5 }
                 : { Name: this.options.restartPolicy },
-            Memory: this.options.memoryBytes,
-            MemorySwap: this.options.memoryBytes,
+            Memory: wanted.memoryBytes ?? this.options.memoryBytes,
+            MemorySwap: wanted.memoryBytes ?? this.options.memoryBytes,
             NanoCpus: this.options.nanoCpus,
             PidsLimit: this.options.pidsLimit,
             // The UART log on the engine stays bounded; the platform keeps its own copy.

@@ -31,7 +31,7 @@ import {
 } from '../device/memory-contract.js';
 import { findProcesses, terminate } from './process-table.js';
 import type { DeviceRuntimeBackend, StartedEmulator } from './runtime.js';
-import { DEVICE_UID, VOLUME_MOUNT, type DockerRuntime } from './docker.js';
+import { VOLUME_MOUNT, type DockerRuntime } from './docker.js';
 import {
   FirmwareError,
   copyFirmwareVerified,
@@ -294,6 +294,8 @@ export interface RenodeRuntimeOptions {
   defaultFirmware?: string;
   /** The address devices on the taps dial for the host; a loopback gateway endpoint is rewritten to it. */
   hostAddress?: string;
+  /** Memory limit of a Renode container (docker mode), MiB; default 1024. */
+  memoryMb?: number;
   /** How long Renode may take to answer on its monitor port after it was started. */
   monitorTimeoutMs?: number;
 }
@@ -306,12 +308,19 @@ export function renodeOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Part
       `WASMBED_RENODE_MODE="${mode}" is not local, docker or auto`,
     );
   }
+  const memoryMb = env.WASMBED_RENODE_MEMORY_MB || undefined;
+  if (memoryMb !== undefined && !(Number(memoryMb) > 0))
+    throw new ValidationError(
+      'WASMBED_RENODE_MEMORY_MB',
+      `WASMBED_RENODE_MEMORY_MB="${memoryMb}" is not a positive number`,
+    );
   return {
     mode: mode === 'local' || mode === 'docker' ? mode : undefined,
     binary: env.WASMBED_RENODE_BIN || undefined,
     image: env.WASMBED_RENODE_IMAGE || undefined,
     defaultFirmware: env.WASMBED_RENODE_FIRMWARE || undefined,
     hostAddress: env.WASMBED_RENODE_HOST_ADDRESS || undefined,
+    memoryMb: memoryMb === undefined ? undefined : Number(memoryMb),
   };
 }
 
@@ -560,14 +569,15 @@ export class RenodeRuntime implements DeviceRuntimeBackend {
         // followed from the start of each boot; Renode's own log goes to renode.log.
         entrypoint: ['/bin/sh', '-c'],
         cmd: [`: > ${uart}; tail -n +1 -F ${uart} 2>/dev/null & exec renode ${renode}`],
-        // The volume belongs to the device user (as for the virtual device); Renode keeps its
-        // settings under HOME.
-        user: `${DEVICE_UID}:${DEVICE_UID}`,
-        env: ['HOME=/tmp', `WASMBED_MCU_TYPE=${mcuType}`],
+        // Root in the container: creating the device's tap (`emulation CreateTap`) opens
+        // /dev/net/tun and needs CAP_NET_ADMIN in effect, which a non-root user does not get.
+        user: '0:0',
+        env: [`WASMBED_MCU_TYPE=${mcuType}`],
         labels: { [MONITOR_PORT_LABEL]: String(port) },
-        // A tap per device (`emulation CreateTap`) needs the tun device and NET_ADMIN.
         capAdd: ['NET_ADMIN'],
         devices: ['/dev/net/tun'],
+        // Renode (a .NET application) needs far more than a virtual device.
+        memoryBytes: (this.options.memoryMb ?? 1024) * 1024 * 1024,
       };
     });
   }
