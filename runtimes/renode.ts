@@ -9,8 +9,10 @@
  * (the machine stays paused) and `writeMemory` sends the block writes and `start` through
  * Renode's monitor port. `device.resc` in the volume holds the whole script, runnable by hand.
  *
- * Renode cannot be installed on the machine this was written on: the .resc generation and the
- * monitor client are tested (golden files, a stand-in monitor); the process handling is not.
+ * Renode cannot be installed on the machine this was written on: everything here is tested
+ * against a stand-in `renode` (test/support/renode-standin.mjs) that speaks Renode's command
+ * line and monitor protocol, locally and as an image on a real engine; what a real Renode does
+ * with the script is not (docs/runtimes.md).
  */
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
