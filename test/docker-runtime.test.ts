@@ -1,6 +1,6 @@
 /**
  * The docker runtime on a real Docker engine that this file starts (test/support/docker-engine.ts:
- * scripts/start-dockerd.sh, Debian's dockerd with vfs storage and host networking; sudo bash
+ * scripts/start-dockerd.sh, Debian's dockerd with overlay2 (or vfs) storage and host networking; sudo bash
  * scripts/setup-docker.sh installs it) with a real platform: Temporal, orchestrator, gateway and web processes.
  * The virtual-device image is built offline by scripts/build-device-image.sh (debootstrap +
  * docker import; the first build on a machine takes about two minutes, later runs load the

@@ -1,6 +1,6 @@
 /**
  * A private Docker engine for one test file (scripts/start-dockerd.sh under a fresh root:
- * Debian's dockerd, vfs storage, host networking), the offline virtual-device image on it
+ * Debian's dockerd, overlay2 (or vfs) storage, host networking), the offline virtual-device image on it
  * (scripts/build-device-image.sh: saved images under .tools/device-image/ load in seconds),
  * and a teardown that removes every container and volume and stops the engine.
  */
