@@ -500,18 +500,48 @@ export class RenodeRuntime implements DeviceRuntimeBackend {
     const mode = await this.ensureAvailable();
     const started =
       mode === 'docker' ? await this.startContainer(device, mcuType) : await this.startLocal(device, mcuType);
-    if (!started.adopted) {
-      // Renode is up once its monitor answers; a bad script or ELF shows in the log then.
-      const monitor = await this.monitor(device).catch((err: unknown) => {
-        throw new WasmbedError(
-          'EmulatorExited',
-          `Renode of ${device} did not answer on its monitor port: ${errorMessage(err)}`,
-          { cause: err },
-        );
-      });
-      monitor.close();
-    }
+    if (!started.adopted) await this.awaitMonitor(device);
     return started;
+  }
+
+  /**
+   * Renode is up once its monitor answers. One that exits first (bad binary, unusable script)
+   * fails the step at once with the last lines it printed, not after the whole timeout.
+   */
+  private async awaitMonitor(device: string): Promise<void> {
+    const deadline = Date.now() + (this.options.monitorTimeoutMs ?? 60_000);
+    for (;;) {
+      try {
+        (await this.monitor(device, 1000)).close();
+        return;
+      } catch (err) {
+        if (!(await this.isRunning(device))) {
+          throw new WasmbedError(
+            'EmulatorExited',
+            `Renode of ${device} exited while starting: ${await this.lastOutput(device)}`,
+            { cause: err },
+          );
+        }
+        if (Date.now() > deadline)
+          throw new WasmbedError(
+            'EmulatorExited',
+            `Renode of ${device} did not answer on its monitor port: ${errorMessage(err)}`,
+            { cause: err },
+          );
+      }
+    }
+  }
+
+  /** The last lines Renode printed (local: renode.out; docker: the container's output). */
+  private async lastOutput(device: string): Promise<string> {
+    let text: string;
+    if (this.mode === 'local') {
+      const file = path.join(this.volumeOf(device), 'renode.out');
+      text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+    } else {
+      text = (await this.requireDocker().volumeFile(device, 'renode.log'))?.toString('utf8') ?? '';
+    }
+    return text.trim().split('\n').slice(-3).join(' | ') || 'no output';
   }
 
   private async startLocal(device: string, mcuType: string): Promise<StartedEmulator> {

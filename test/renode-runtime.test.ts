@@ -230,7 +230,7 @@ describe('renode runtime (local mode, stand-in renode)', () => {
     expect(await runtime.start('ren-1', 'Stm32F746gDisco')).toEqual({ id: String(again), adopted: true });
   });
 
-  it('deprovisioning stops Renode (quit through the monitor) and removes the volume', async () => {
+  it('deprovisioning stops Renode and removes the volume', async () => {
     for (const name of ['ren-1', 'ren-2'])
       expect((await platform!.api('DELETE', `/api/v1/devices/${name}`)).status).toBe(202);
     for (const name of ['ren-1', 'ren-2']) {
@@ -292,6 +292,27 @@ describe('renode runtime (local mode, stand-in renode)', () => {
       async () => (await platform!.api('GET', '/api/v1/devices/ren-3')).status === 404,
       60_000,
     );
+  });
+
+  it('a Renode that exits while starting fails start at once with what it printed', async () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'wasmbed-renode-'));
+    try {
+      // Not Renode: a program that fails the way a Renode with an unusable script would.
+      const broken = path.join(home, 'renode');
+      fs.writeFileSync(broken, '#!/bin/sh\necho "Could not load platform: test failure"\nexit 1\n', {
+        mode: 0o755,
+      });
+      // A monitor timeout longer than the test's: only noticing the exit can make this pass.
+      const failing = new RenodeRuntime({ home, mode: 'local', binary: broken, monitorTimeoutMs: 3_600_000 });
+      await failing.prepareVolume('ren-5');
+      failing.copyFirmware('ren-5', firmware);
+      await expect(failing.start('ren-5', 'Stm32F746gDisco')).rejects.toThrow(
+        /Renode of ren-5 exited while starting: Could not load platform: test failure/,
+      );
+      expect(failing.runningPids('ren-5')).toEqual([]);
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true });
+    }
   });
 
   it('auto mode with neither a renode binary nor the image names both and how to fix it', async () => {
