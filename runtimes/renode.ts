@@ -419,8 +419,7 @@ export class RenodeRuntime implements DeviceRuntimeBackend {
    * Checks that Renode can run in the resolved mode (the binary, or the image on the engine,
    * pulled if missing); an EmulatorUnavailableError naming what is missing and how to fix it.
    */
-  async ensureAvailable(): Promise<RenodeMode> {
-    const mode = this.mode;
+  async ensureAvailable(mode: RenodeMode = this.mode): Promise<RenodeMode> {
     const fix =
       'install Renode (https://github.com/renode/renode/releases) and put `renode` on PATH or set WASMBED_RENODE_BIN, ' +
       `or run it from an image: WASMBED_RENODE_MODE=docker with ${this.image} on the engine (docker pull ${this.image}; WASMBED_RENODE_IMAGE names another)`;
@@ -430,7 +429,8 @@ export class RenodeRuntime implements DeviceRuntimeBackend {
       return mode;
     }
     const docker = this.options.docker;
-    const binary = this.options.mode === 'docker' ? '' : `${this.missingBinary()}, and `;
+    const binary =
+      this.options.mode === 'docker' || this.localBinary() ? '' : `${this.missingBinary()}, and `;
     if (!docker)
       throw new EmulatorUnavailableError(
         `Renode is not available: ${binary}this worker has no Docker engine for image ${this.image}; ${fix}`,
@@ -456,14 +456,42 @@ export class RenodeRuntime implements DeviceRuntimeBackend {
     return paths.volume(this.options.home, device);
   }
 
-  /** Where Renode sees the volume: the local directory, or the named volume's mount point. */
-  private rescVolume(device: string): string {
-    return this.mode === 'docker' ? VOLUME_MOUNT : this.volumeOf(device);
+  /** Records which mode a device was made in (beside its local volume directory). */
+  private modeFile(device: string): string {
+    return `${this.volumeOf(device)}.renode-mode`;
   }
 
-  /** Checks that Renode can run first, so nothing is made for a device that could never start. */
+  /**
+   * The mode the device was made in, whatever the worker would pick today (installing Renode
+   * after a device was made from the image must not make its container and volume invisible);
+   * undefined for a device this runtime never prepared.
+   */
+  deviceMode(device: string): RenodeMode | undefined {
+    try {
+      const recorded = fs.readFileSync(this.modeFile(device), 'utf8').trim();
+      return recorded === 'local' || recorded === 'docker' ? recorded : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private modeOf(device: string): RenodeMode {
+    return this.deviceMode(device) ?? this.mode;
+  }
+
+  /** Where Renode sees the volume: the local directory, or the named volume's mount point. */
+  private rescVolume(device: string): string {
+    return this.modeOf(device) === 'docker' ? VOLUME_MOUNT : this.volumeOf(device);
+  }
+
+  /**
+   * Checks that Renode can run first, so nothing is made for a device that could never start;
+   * records the mode, then makes the volume.
+   */
   async prepareVolume(device: string): Promise<string> {
-    const mode = await this.ensureAvailable();
+    const mode = await this.ensureAvailable(this.modeOf(device));
+    fs.mkdirSync(path.dirname(this.modeFile(device)), { recursive: true });
+    writeAtomically(this.modeFile(device), mode, 0o644);
     if (mode === 'docker') return this.requireDocker().prepareVolume(device);
     return prepareVolume(this.volumeOf(device));
   }
@@ -481,7 +509,8 @@ export class RenodeRuntime implements DeviceRuntimeBackend {
 
   async copyFirmware(device: string, source?: string): Promise<{ sha256: string; bytes: number }> {
     const file = this.firmwareSource(source);
-    if (this.mode === 'docker') return this.requireDocker().copyFirmware(device, file, 'firmware.elf');
+    if (this.modeOf(device) === 'docker')
+      return this.requireDocker().copyFirmware(device, file, 'firmware.elf');
     return copyFirmwareVerified(
       device,
       readFirmwareSource(file, 'ELF'),
@@ -497,7 +526,8 @@ export class RenodeRuntime implements DeviceRuntimeBackend {
   /** Starts Renode on device.resc (the machine loaded and paused, or the whole script), or adopts the running one. */
   async start(device: string, mcuType: string): Promise<StartedEmulator> {
     renodeBoardFor(mcuType);
-    const mode = await this.ensureAvailable();
+    const mode = this.modeOf(device);
+    // Availability is checked where a Renode must be made: a running one is adopted regardless.
     const started =
       mode === 'docker' ? await this.startContainer(device, mcuType) : await this.startLocal(device, mcuType);
     if (!started.adopted) await this.awaitMonitor(device);
@@ -535,7 +565,7 @@ export class RenodeRuntime implements DeviceRuntimeBackend {
   /** The last lines Renode printed (local: renode.out; docker: the container's output). */
   private async lastOutput(device: string): Promise<string> {
     let text: string;
-    if (this.mode === 'local') {
+    if (this.modeOf(device) === 'local') {
       const file = path.join(this.volumeOf(device), 'renode.out');
       text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
     } else {
@@ -547,6 +577,7 @@ export class RenodeRuntime implements DeviceRuntimeBackend {
   private async startLocal(device: string, mcuType: string): Promise<StartedEmulator> {
     const running = this.runningPids(device);
     if (running.length > 0) return { id: String(running[0]), adopted: true };
+    await this.ensureAvailable('local');
     const volume = this.volumeOf(device);
     if (!fs.existsSync(path.join(volume, 'firmware.elf')))
       throw new FirmwareError('FirmwareMissing', `no firmware in the volume of ${device}; copy it first`);
@@ -578,6 +609,7 @@ export class RenodeRuntime implements DeviceRuntimeBackend {
   private async startContainer(device: string, mcuType: string): Promise<StartedEmulator> {
     const docker = this.requireDocker();
     return docker.startContainer(device, async () => {
+      await this.ensureAvailable('docker');
       if (!(await docker.volumeFile(device, 'firmware.elf')))
         throw new FirmwareError('FirmwareMissing', `no firmware in volume of ${device}; copy it first`);
       if (!(await docker.volumeFile(device, DEVICE_RESC))) {
@@ -618,7 +650,7 @@ export class RenodeRuntime implements DeviceRuntimeBackend {
   async monitor(device: string, timeoutMs = this.options.monitorTimeoutMs ?? 60_000): Promise<RenodeMonitor> {
     let port: number;
     let host = '127.0.0.1';
-    if (this.mode === 'docker') {
+    if (this.modeOf(device) === 'docker') {
       const docker = this.requireDocker();
       const container = await docker.deviceContainer(device);
       port = Number(container?.Labels[MONITOR_PORT_LABEL]);
@@ -650,21 +682,21 @@ export class RenodeRuntime implements DeviceRuntimeBackend {
   }
 
   private isRunning(device: string): Promise<boolean> {
-    if (this.mode === 'local') return Promise.resolve(this.runningPids(device).length > 0);
+    if (this.modeOf(device) === 'local') return Promise.resolve(this.runningPids(device).length > 0);
     return this.requireDocker()
       .deviceContainer(device)
       .then((c) => c?.State === 'running');
   }
 
   private async readResc(device: string): Promise<string | undefined> {
-    if (this.mode === 'docker')
+    if (this.modeOf(device) === 'docker')
       return (await this.requireDocker().volumeFile(device, DEVICE_RESC))?.toString('utf8');
     const file = path.join(this.volumeOf(device), DEVICE_RESC);
     return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : undefined;
   }
 
   private async writeResc(device: string, resc: string): Promise<void> {
-    if (this.mode === 'docker') {
+    if (this.modeOf(device) === 'docker') {
       await this.requireDocker().putVolumeFiles(device, [
         { name: DEVICE_RESC, data: Buffer.from(resc), mode: 0o600 },
       ]);
@@ -674,7 +706,7 @@ export class RenodeRuntime implements DeviceRuntimeBackend {
   }
 
   private async mcuTypeOf(device: string): Promise<string> {
-    if (this.mode === 'docker') {
+    if (this.modeOf(device) === 'docker') {
       const container = await this.requireDocker().deviceContainer(device);
       const env = (
         await this.requireDocker()
@@ -742,7 +774,9 @@ export class RenodeRuntime implements DeviceRuntimeBackend {
 
   /** Stops the device's Renode: local, `quit` through the monitor, then signals; docker, the container removed. */
   async stop(device: string): Promise<number> {
-    if (this.mode === 'docker') return this.requireDocker().stop(device);
+    const mode = this.deviceMode(device);
+    if (!mode) return 0; // never prepared (e.g. Renode was unavailable): nothing runs
+    if (mode === 'docker') return this.requireDocker().stop(device);
     const pids = this.runningPids(device);
     if (pids.length === 0) return 0;
     try {
@@ -756,8 +790,9 @@ export class RenodeRuntime implements DeviceRuntimeBackend {
   }
 
   async removeVolume(device: string): Promise<void> {
-    if (this.mode === 'docker') await this.requireDocker().removeVolume(device);
+    if (this.deviceMode(device) === 'docker') await this.requireDocker().removeVolume(device);
     fs.rmSync(this.volumeOf(device), { recursive: true, force: true });
+    fs.rmSync(this.modeFile(device), { force: true });
   }
 }
 

@@ -10,6 +10,7 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Device } from '../common/resources.js';
@@ -28,9 +29,9 @@ import { MONITOR_PORT_LABEL, RenodeRuntime, applyWriteCommands, macFor } from '.
 import { startTestEngine, type TestEngine } from './support/docker-engine.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { waitFor } from './support/wait.js';
-import path from 'node:path';
 
 const STANDIN_IMAGE = 'wasmbed-test/renode-standin:1';
+const STANDIN = path.join(REPO_ROOT, 'test', 'support', 'renode-standin.mjs');
 const HOST_ADDRESS = '192.0.2.20';
 
 let engine: TestEngine | undefined;
@@ -58,7 +59,7 @@ async function buildStandinImage(engine: TestEngine): Promise<void> {
     },
     {
       name: 'renode',
-      data: fs.readFileSync(path.join(REPO_ROOT, 'test', 'support', 'renode-standin.mjs')),
+      data: fs.readFileSync(STANDIN),
       mode: 0o755,
     },
   ]);
@@ -220,6 +221,17 @@ describe('renode runtime in image mode on a real engine (stand-in renode image)'
       '# endpoint block at 0x20001000: gateway.example:9443',
     );
     expect((await containersOf('rd-1')).map((c) => c.Id)).toEqual([before!.Id]);
+  });
+
+  it('keeps using the mode a device was made in when a renode binary appears later', async () => {
+    // Auto mode with a local renode (the stand-in) would pick local for a new device ...
+    const later = new RenodeRuntime({ home: platform!.home, binary: STANDIN, docker });
+    expect(later.mode).toBe('local');
+    // ... but rd-1 was made from the image: its container and volume stay in view.
+    expect(later.deviceMode('rd-1')).toBe('docker');
+    expect(await later.machineState('rd-1')).toBe('running');
+    const [container] = await containersOf('rd-1');
+    expect(await later.start('rd-1', 'Stm32F746gDisco')).toEqual({ id: container!.Id, adopted: true });
   });
 
   it('deprovisioning removes the container and the volume', async () => {

@@ -336,6 +336,9 @@ describe('renode runtime (local mode, stand-in renode)', () => {
       );
       expect((err as { code?: string }).code).toBe('EmulatorUnavailable');
       expect(fs.existsSync(noEngine.volumeOf('ren-4'))).toBe(false);
+      // Deleting it needs no engine: nothing was made, so there is nothing to stop or remove.
+      expect(await noEngine.stop('ren-4')).toBe(0);
+      await noEngine.removeVolume('ren-4');
     } finally {
       fs.rmSync(home, { recursive: true, force: true });
     }
