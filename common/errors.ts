@@ -63,3 +63,14 @@ export class ConflictError extends WasmbedError {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/**
+ * An emulator this worker cannot run (not installed, image unavailable): retrying cannot help
+ * until an operator acts, so the provisioning step fails at once. The message says what is
+ * missing and how to fix it.
+ */
+export class EmulatorUnavailableError extends WasmbedError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('EmulatorUnavailable', message, options);
+  }
+}
