@@ -172,6 +172,13 @@ it('escapes what users type and shows validation errors in the page', async () =
   const alert = await page.waitForSelector('[role="alert"]');
   expect(await alert.textContent()).toContain('is not a DNS label');
   expect(await page.$('img[src="x"]')).toBeNull();
+
+  // A live update of the table must not wipe the error before the operator has read it.
+  const updates = async () => Number(await page.getAttribute('body', 'data-updates'));
+  const before = await updates();
+  expect((await platform.api('POST', '/api/v1/devices', { name: 'ui-after-error' })).status).toBe(202);
+  await waitFor('a live update of the devices table', async () => (await updates()) > before);
+  expect(await page.textContent('[role="alert"]')).toContain('is not a DNS label');
 });
 
 it('shows log lines that contain HTML as text, live and after a reload', async () => {

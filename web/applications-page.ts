@@ -53,7 +53,7 @@ function actions(a: Application): RawHtml {
 
 export function applicationRows(ctx: DashboardContext, apps: Application[], error?: string): RawHtml {
   const errorRow = error
-    ? html`<tr>
+    ? html`<tr data-notice>
         <td colspan="8" class="error" role="alert">${error}</td>
       </tr>`
     : html``;
