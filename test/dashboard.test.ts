@@ -155,10 +155,18 @@ it('offers Retry on a Failed device, and the new run picks up where the failed o
   fs.copyFileSync(DEFAULT_VIRTUAL_FIRMWARE, firmware); // the operator fixes the cause…
   await page.click('tr[data-device="ui-retry"] button:has-text("Retry")'); // …and presses Retry
   await waitFor('ui-retry Connected', async () => (await phaseOf('ui-retry')) === 'Connected', 60_000);
-  const runs = [];
-  for await (const run of platform.client.workflow.list({ query: `WorkflowId = "provision-ui-retry"` }))
-    runs.push(run);
-  expect(runs.map((r) => r.status.name).sort()).toEqual(['COMPLETED', 'FAILED']);
+  // Connected is recorded by the run's last activity; the run completes (and Temporal's
+  // visibility store catches up) a moment later.
+  const runStatuses = async () => {
+    const statuses: string[] = [];
+    for await (const run of platform.client.workflow.list({ query: `WorkflowId = "provision-ui-retry"` }))
+      statuses.push(run.status.name);
+    return statuses.sort().join(',');
+  };
+  await waitFor(
+    'one failed run and one completed run',
+    async () => (await runStatuses()) === 'COMPLETED,FAILED',
+  );
 });
 
 it('escapes what users type and shows validation errors in the page', async () => {
