@@ -15,6 +15,7 @@ import type { DeviceRuntimeBackend, RuntimeRegistry, StartedEmulator } from '../
 import type { LifecycleSettings } from '../workflows/device-lifecycle.js';
 import {
   PROVISIONING_STEPS,
+  enrollWorkflowId,
   lifecycleWorkflowId,
   provisionWorkflowId,
 } from '../workflows/provisioning-steps.js';
@@ -275,9 +276,13 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
       }
     },
 
-    /** Cancels the device's provisioning and lifecycle workflows and waits until they stopped. */
+    /** Cancels the device's provisioning, lifecycle and enrollment workflows and waits until they stopped. */
     async cancelProvisioning(device: string): Promise<void> {
-      for (const workflowId of [provisionWorkflowId(device), lifecycleWorkflowId(device)]) {
+      for (const workflowId of [
+        provisionWorkflowId(device),
+        lifecycleWorkflowId(device),
+        enrollWorkflowId(device),
+      ]) {
         const handle = deps.client.workflow.getHandle(workflowId);
         try {
           const description = await handle.describe();
