@@ -10,6 +10,7 @@
  *
  * Exit codes: 0 stopped, 1 enrollment rejected (the reason is printed), 2 bad usage.
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -91,7 +92,11 @@ async function main(): Promise<void> {
         keyPem: fs.readFileSync(values['claim-key'], 'utf8'),
       };
     } else usage('not enrolled yet: give --claim-token, or --claim-cert and --claim-key');
-    log(`board ${name}: key in ${stateDir}; enrolling`);
+    const spki = crypto.createPublicKey(key).export({ type: 'spki', format: 'der' });
+    // What the operator compares with the dashboard's "CSR fingerprint" before approving.
+    log(
+      `board ${name}: key fingerprint ${crypto.createHash('sha256').update(spki).digest('hex')}; enrolling`,
+    );
     // Ask until the platform answers: a gateway restart or an operator who takes long is normal.
     for (let attempt = 0; !enrolled; attempt++) {
       try {
