@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { paths } from '../common/config.js';
 import { REPO_ROOT } from '../common/repo-root.js';
 import { ENROLLMENT_ALPN } from '../gateway/enrollment-session.js';
+import { RateLimiter } from '../gateway/rate-limiter.js';
 import { CertificateAuthority } from '../pki/certificate-authority.js';
 import { ClaimCredentials } from '../pki/claim-credentials.js';
 import { createCsr, verifyCsr } from '../pki/csr.js';
@@ -103,6 +104,28 @@ describe('CSRs and claim credentials (no platform)', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('rate limits of claim sessions (no platform)', () => {
+  it('lets each key spend its burst, then refills at its rate, keys apart', () => {
+    let now = 0;
+    const limiter = new RateLimiter(6 / 60, 3, 10_000, () => now);
+    expect([1, 2, 3, 4].map(() => limiter.take('10.0.0.1'))).toEqual([true, true, true, false]);
+    expect(limiter.take('10.0.0.2')).toBe(true); // another address has its own budget
+    now += 9_000; // less than one refill (10 s per token)
+    expect(limiter.take('10.0.0.1')).toBe(false);
+    now += 1_000;
+    expect(limiter.take('10.0.0.1')).toBe(true);
+  });
+
+  it('forgets idle keys instead of growing without bound', () => {
+    let now = 0;
+    const limiter = new RateLimiter(1, 2, 100, () => now);
+    for (let i = 0; i < 1000; i++) limiter.take(`addr-${i}`);
+    expect((limiter as unknown as { buckets: Map<string, unknown> }).buckets.size).toBeLessThanOrEqual(100);
+    now += 10_000;
+    expect(limiter.take('addr-0')).toBe(true);
   });
 });
 
@@ -336,6 +359,49 @@ describe('enrollment on a real platform', () => {
     expect(await metrics()).toBe(before + 2);
     // And a claim certificate is not a device identity: no session was ever registered for it.
     expect((await platform.api('GET', '/api/v1/devices/claim-1')).status).toBe(404);
+  });
+
+  /** The `wasmbed` CLI as an operator runs it. */
+  function wasmbed(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [path.join(REPO_ROOT, 'cli', 'main.mjs'), ...args], {
+        env: { ...process.env, WASMBED_URL: platform.webUrl },
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('error', reject);
+      child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    });
+  }
+
+  it('enrolls a factory board with a claim certificate, approved from the CLI', async () => {
+    const out = path.join(boardsDir, 'factory');
+    const made = await wasmbed('claim-cert', 'create', 'factory-1', '--ttl', '1h', '--out', out);
+    expect(made.code, made.stderr).toBe(0);
+    const [certFile, keyFile] = made.stdout.trim().split('\n');
+    expect((fs.statSync(keyFile!).mode & 0o777).toString(8)).toBe('600');
+    const ca = await wasmbed('ca');
+    expect(ca.stdout.trim()).toBe(fs.readFileSync(caFile, 'utf8').trim());
+
+    const board = startBoard('factory-1', {
+      claimCert: ['--claim-cert', certFile!, '--claim-key', keyFile!],
+    });
+    await waitFor('factory-1 listed by the CLI', async () =>
+      /^factory-1\s+[0-9a-f]{64}\s+EC/m.test((await wasmbed('enrollment', 'list')).stdout),
+    );
+    const approved = await wasmbed('enrollment', 'approve', 'factory-1');
+    expect(approved).toMatchObject({ code: 0, stdout: 'approved factory-1 (enroll-factory-1)\n' });
+    await waitFor(
+      'factory-1 Connected',
+      async () => (await device('factory-1')).status.phase === 'Connected',
+    );
+    expect((await device('factory-1')).status.identity.spkiSha256).toBe(spkiOfKey(board.stateDir));
+    // The claim certificate is spent; a second approval has nothing to approve.
+    expect((await wasmbed('enrollment', 'approve', 'factory-1')).code).toBe(1);
+    const list = await wasmbed('enrollment-token', 'list');
+    expect(list.stdout).toMatch(/clc-[0-9a-f]+\s+certificate\s+factory-1\s+Enrolled/);
   });
 
   it('rejects a CSR for a name owned by another identity, with the reason', async () => {
