@@ -303,6 +303,14 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
       }
     },
 
+    /** The gateway the device's session was last on, if it is a known gateway. */
+    async sessionGateway(device: string): Promise<{ name: string; taskQueue: string } | null> {
+      const name = store.get('Device', device)?.status.gateway?.name;
+      if (!name) return null;
+      const gateway = store.get('Gateway', name);
+      return gateway ? { name, taskQueue: gateway.status.taskQueue ?? gatewayTaskQueue(name) } : null;
+    },
+
     async stopEmulator(device: string): Promise<number> {
       const stopped = await runtimeFor(device).stop(device);
       logger.info('stopped device processes', { device, stopped });

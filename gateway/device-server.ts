@@ -8,6 +8,7 @@ import crypto from 'node:crypto';
 import type net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from '../common/logger.js';
+import { normalizeSerial } from '../pki/certificate-info.js';
 import { spkiSha256FromPeerCertificate } from '../pki/index.js';
 import { ProtocolConnection } from '../protocol/connection.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/framing.js';
@@ -77,10 +78,8 @@ function connectionKey(socket: net.Socket): string {
   return `${socket.localAddress}:${socket.localPort}-${socket.remoteAddress}:${socket.remotePort}`;
 }
 
-/** Node prints serials in upper-case hex, possibly with leading zeros; the PKI records lower-case. */
-export function normalizeSerial(serial: string): string {
-  return serial.toLowerCase().replace(/^0+(?=.)/, '');
-}
+// One comparison rule for serials everywhere (the PKI records them, Node prints them).
+export { normalizeSerial } from '../pki/certificate-info.js';
 
 /** Token bucket: `take()` is false once a session sends faster than its rate plus burst. */
 class FrameBudget {

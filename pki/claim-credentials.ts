@@ -16,6 +16,7 @@ import type Database from 'better-sqlite3';
 import { NotFoundError, ValidationError } from '../common/errors.js';
 import { validateDnsLabel } from '../common/validation.js';
 import type { CertificateAuthority } from './certificate-authority.js';
+import { normalizeSerial } from './certificate-info.js';
 
 export type ClaimKind = 'token' | 'certificate';
 export type ClaimState = 'Active' | 'Bound' | 'Enrolled' | 'Rejected' | 'Expired' | 'Revoked';
@@ -133,7 +134,7 @@ export class ClaimCredentials {
       const row =
         presented.kind === 'token'
           ? this.stmt.bySecret.get(sha256(presented.token))
-          : this.stmt.bySerial.get(presented.serial.toLowerCase());
+          : this.stmt.bySerial.get(normalizeSerial(presented.serial));
       const what = presented.kind === 'token' ? 'enrollment token' : 'claim certificate';
       if (!row) throw new ClaimRefusedError(`unknown ${what}`);
       if (row.revoked_at) throw new ClaimRefusedError(`${what} ${row.id} was revoked`);
@@ -202,7 +203,7 @@ export class ClaimCredentials {
       id,
       kind: 'certificate',
       secret: null,
-      serial: issued.serial,
+      serial: normalizeSerial(issued.serial),
       deviceName,
       createdAt: this.now().toISOString(),
       expiresAt,
@@ -238,7 +239,7 @@ export class ClaimCredentials {
 
   /** Whether a claim certificate (by serial) is known, unexpired and not revoked or rejected. */
   isUsableCertificate(serial: string): boolean {
-    const row = this.stmt.bySerial.get(serial.toLowerCase());
+    const row = this.stmt.bySerial.get(normalizeSerial(serial));
     return (
       row !== undefined &&
       !row.revoked_at &&

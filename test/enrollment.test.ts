@@ -20,6 +20,7 @@ import { REPO_ROOT } from '../common/repo-root.js';
 import { ENROLLMENT_ALPN } from '../gateway/enrollment-session.js';
 import { RateLimiter } from '../gateway/rate-limiter.js';
 import { CertificateAuthority } from '../pki/certificate-authority.js';
+import { normalizeSerial } from '../pki/certificate-info.js';
 import { ClaimCredentials } from '../pki/claim-credentials.js';
 import { createCsr, verifyCsr } from '../pki/csr.js';
 import { ProtocolConnection } from '../protocol/connection.js';
@@ -100,6 +101,26 @@ describe('CSRs and claim credentials (no platform)', () => {
         /unknown enrollment token/,
       );
       expect(() => claims.createToken({ ttl: '90d' })).toThrow(/ttl must be/);
+
+      // Claim certificates are found by the serial Node prints, also when it starts with a zero
+      // nibble (1 in 16 serials; the gateway once refused those): keep issuing until one does.
+      now = new Date();
+      let leadingZero: { id: string; serial: string } | undefined;
+      for (let i = 0; i < 200 && !leadingZero; i++) {
+        const issued = claims.createClaimCertificate({ name: `claim-${i}`, ttl: '1h' });
+        const printed = new crypto.X509Certificate(issued.certPem).serialNumber;
+        if (/^0/.test(printed)) leadingZero = { id: issued.id, serial: printed };
+      }
+      expect(leadingZero).toBeDefined();
+      expect(claims.isUsableCertificate(leadingZero!.serial)).toBe(true);
+      expect(claims.isUsableCertificate(normalizeSerial(leadingZero!.serial))).toBe(true); // as the gateway passes it
+      expect(
+        claims.claim(
+          { kind: 'certificate', serial: leadingZero!.serial },
+          claims.get(leadingZero!.id).deviceName!,
+          'k',
+        ).state,
+      ).toBe('Bound');
       db.close();
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -465,5 +486,16 @@ describe('enrollment on a real platform', () => {
     await waitFor('board-1 connected again', () => again.lines.some((l) => /connected to /.test(l)));
     expect(again.lines.join('\n')).toMatch(/enrolled already; connecting with the certificate/);
     await waitFor('board-1 Connected', async () => (await device('board-1')).status.phase === 'Connected');
+
+    // Deleting it revokes its certificate and ends the session it holds; it cannot come back.
+    expect((await platform.api('DELETE', '/api/v1/devices/board-1')).status).toBe(202);
+    await waitFor(
+      'board-1 gone',
+      async () => (await platform.api('GET', '/api/v1/devices/board-1')).status === 404,
+    );
+    await waitFor('board-1 session closed', () => again.lines.some((l) => /disconnected/.test(l)));
+    await waitFor('board-1 refused', () =>
+      platform.logs.get('gateway')!.some((l) => /certificate refused/.test(l) && l.includes('"board-1"')),
+    );
   });
 });
