@@ -251,6 +251,7 @@ export class DeviceServer {
       socket,
       { maxFrameBytes: this.limits.maxFrameBytes, maxBufferedBytes: this.limits.maxBufferedBytes },
       claimCertificate ? `claim:${claimCertificate.commonName}` : `claim:${address}`,
+      'gateway',
     );
     this.live.add(connection);
     socket.on('close', () => {
