@@ -441,8 +441,8 @@ describe('enrollment on a real platform', () => {
     page.on('dialog', (dialog) => void dialog.accept('not one of our boards'));
     await page.goto(`${platform.webUrl}/enrollments`);
     // Create the token from the page; it is shown once.
-    await page.fill('input[name="ttl"]', '15m');
-    await page.click('button:has-text("Create enrollment token")');
+    await page.fill('#token-form input[name="ttl"]', '15m');
+    await page.click('#token-form button');
     const token = (await page.waitForSelector('pre[data-token]')).textContent();
     const board = startBoard('stranger', { token: (await token)!.trim() });
     const row = await page.waitForSelector('tr[data-enrollment="stranger"]', { timeout: 60_000 });
@@ -457,6 +457,16 @@ describe('enrollment on a real platform', () => {
       async () => (await platform.api('GET', '/api/v1/devices/stranger')).status === 404,
     );
     await saveScreenshot(page, 'enrollments-after-reject');
+
+    // A claim certificate for a factory board, from the page: certificate and key shown once.
+    await page.fill('#claim-cert-form input[name="name"]', 'factory-2');
+    await page.click('#claim-cert-form button');
+    const certPem = await (await page.waitForSelector('pre[data-claim-cert]')).textContent();
+    expect(new crypto.X509Certificate(certPem!).subject).toBe('CN=factory-2');
+    expect(await page.textContent('pre[data-claim-key]')).toMatch(/^-----BEGIN PRIVATE KEY-----/);
+    await page.waitForSelector('tr[data-claim^="clc-"] >> text=factory-2');
+    await page.reload();
+    expect(await page.$('pre[data-claim-key]')).toBeNull(); // not shown again
   });
 
   it('reconnects the enrolled board with its own certificate after the platform restarts', async () => {

@@ -1,7 +1,8 @@
 /**
  * The dashboard's enrollments page (/enrollments): boards waiting for an operator, live over
  * server-sent events, with Approve / Reject (htmx, CSRF header); and the claim credentials,
- * with a form that creates an enrollment token (shown once) and Revoke buttons.
+ * with forms that create an enrollment token or a claim certificate (shown once) and Revoke
+ * buttons.
  */
 import type { Request, Response, Router } from 'express';
 import type express from 'express';
@@ -120,6 +121,22 @@ function newTokenBox(token: { id: string; token: string; expiresAt: string; name
   </div>`;
 }
 
+/** A claim certificate just created: certificate and claim key, shown once. */
+function newClaimCertificateBox(claim: {
+  id: string;
+  certPem: string;
+  keyPem: string;
+  expiresAt: string;
+  name: string;
+}): RawHtml {
+  return html`<div id="new-token" hx-swap-oob="true" class="card">
+    <strong>Claim certificate ${claim.id}</strong> for ${claim.name}, valid until ${claim.expiresAt}. Put both
+    on the board (<code>--claim-cert</code>, <code>--claim-key</code>); the key is not shown again:
+    <pre data-claim-cert>${claim.certPem}</pre>
+    <pre data-claim-key>${claim.keyPem}</pre>
+  </div>`;
+}
+
 export function enrollmentsPage(
   ctx: DashboardContext,
   pending: PendingEnrollment[],
@@ -155,13 +172,18 @@ export function enrollmentsPage(
         </tbody>
       </table>
       <h2>Claim credentials</h2>
-      <form class="add" hx-post="/ui/enrollment-tokens" hx-target="#claim-credentials">
+      <form id="token-form" class="add" hx-post="/ui/enrollment-tokens" hx-target="#claim-credentials">
         <label
           >Device name (optional)
           <input name="name" placeholder="any name" pattern="[a-z0-9]([-a-z0-9]*[a-z0-9])?"
         /></label>
         <label>Valid for <input name="ttl" value="24h" size="6" /></label>
         <button type="submit">Create enrollment token</button>
+      </form>
+      <form id="claim-cert-form" class="add" hx-post="/ui/claim-certificates" hx-target="#claim-credentials">
+        <label>Device name <input name="name" required pattern="[a-z0-9]([-a-z0-9]*[a-z0-9])?" /></label>
+        <label>Valid for <input name="ttl" value="30d" size="6" /></label>
+        <button type="submit">Create claim certificate</button>
       </form>
       <div id="new-token"></div>
       <table>
@@ -235,6 +257,20 @@ export function mountEnrollmentPages(app: express.Express, ui: Router, deps: Enr
         ttl: req.body?.ttl ? req.body.ttl : undefined,
       });
       res.type('html').send(credentialRows(enrollments.listCredentials()).value + newTokenBox(token).value);
+    } catch (err) {
+      const e = deps.uiError(err);
+      res.status(e.status).type('html').send(credentialRows(enrollments.listCredentials(), e.message).value);
+    }
+  });
+  ui.post('/claim-certificates', (req, res) => {
+    try {
+      const claim = enrollments.createClaimCertificate({
+        name: req.body?.name,
+        ttl: req.body?.ttl ? req.body.ttl : undefined,
+      });
+      res
+        .type('html')
+        .send(credentialRows(enrollments.listCredentials()).value + newClaimCertificateBox(claim).value);
     } catch (err) {
       const e = deps.uiError(err);
       res.status(e.status).type('html').send(credentialRows(enrollments.listCredentials(), e.message).value);
