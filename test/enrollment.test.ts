@@ -17,14 +17,17 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { paths } from '../common/config.js';
 import { REPO_ROOT } from '../common/repo-root.js';
+import { createLogger } from '../common/logger.js';
+import { DeviceServer, type GatewayLimits } from '../gateway/device-server.js';
 import { ENROLLMENT_ALPN } from '../gateway/enrollment-session.js';
+import { SessionRegistry } from '../gateway/session-registry.js';
 import { RateLimiter } from '../gateway/rate-limiter.js';
 import { CertificateAuthority } from '../pki/certificate-authority.js';
 import { normalizeSerial } from '../pki/certificate-info.js';
 import { ClaimCredentials } from '../pki/claim-credentials.js';
 import { createCsr, verifyCsr } from '../pki/csr.js';
 import { ProtocolConnection } from '../protocol/connection.js';
-import type { Envelope, Message } from '../protocol/messages.js';
+import type { EnrollmentRequest, Envelope, Message } from '../protocol/messages.js';
 import { launchBrowser, saveScreenshot } from './support/browser.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { waitFor } from './support/wait.js';
@@ -147,6 +150,129 @@ describe('rate limits of claim sessions (no platform)', () => {
     expect((limiter as unknown as { buckets: Map<string, unknown> }).buckets.size).toBeLessThanOrEqual(100);
     now += 10_000;
     expect(limiter.take('addr-0')).toBe(true);
+  });
+});
+
+describe('claim sessions under abuse (a real DeviceServer and real TLS in this process)', () => {
+  // The enrollment handler is replaced by a recorder here (no Temporal): these tests are about
+  // what the server itself allows a claim session to do and how often.
+  async function claimServer(limits: Partial<GatewayLimits>) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wasmbed-claim-gw-'));
+    const ca = await CertificateAuthority.loadOrCreate(path.join(dir, 'ca'));
+    const claimCa = await CertificateAuthority.loadOrCreate(path.join(dir, 'claim'), {
+      commonName: 'Test Claim CA',
+    });
+    const serverCert = ca.issueServerCertificate({
+      commonName: 'gw',
+      dnsNames: ['localhost'],
+      ipAddresses: ['127.0.0.1'],
+    });
+    const requests: EnrollmentRequest[] = [];
+    const server = new DeviceServer({
+      tls: { certPem: serverCert.certPem, keyPem: serverCert.keyPem!, caPem: ca.certPem },
+      registry: new SessionRegistry(),
+      isCurrentCertificate: () => false,
+      heartbeatIntervalMs: 500,
+      heartbeatTimeoutMs: 1500,
+      limits: { helloTimeoutMs: 500, ...limits },
+      logger: createLogger('test-claim-gateway'),
+      enrollment: {
+        claimCaPem: claimCa.certPem,
+        isUsableClaimCertificate: () => true,
+        holdMs: 60_000,
+        onRequest(connection, request) {
+          requests.push(request);
+          // wbt_hold: held open, like a request waiting for an operator.
+          if (request.claimToken !== 'wbt_hold')
+            connection.answer({ type: 'EnrollmentRejected', reason: `recorded ${requests.length}` });
+        },
+      },
+    });
+    const port = await server.listen('127.0.0.1', 0);
+    /** Opens a token-mode claim session; resolves with what the gateway answered before closing. */
+    const session = (messages: Message[]) =>
+      new Promise<{ replies: Message[] }>((resolve, reject) => {
+        const socket = tls.connect({
+          host: '127.0.0.1',
+          port,
+          ca: [ca.certPem],
+          ALPNProtocols: [ENROLLMENT_ALPN],
+        });
+        const connection = new ProtocolConnection(socket, {}, 'gateway');
+        const replies: Message[] = [];
+        connection.on('message', (e) => replies.push(e.body));
+        socket.once('secureConnect', () => {
+          for (const m of messages) connection.send(m);
+        });
+        socket.once('error', (err) => (replies.length ? undefined : reject(err)));
+        socket.once('close', () => resolve({ replies }));
+      });
+    return {
+      server,
+      requests,
+      session,
+      async stop() {
+        await server.close();
+        fs.rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  }
+  const request = (token: string): Message => ({
+    type: 'EnrollmentRequest',
+    csrDer: createCsr(crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey, 'x'),
+    claimToken: token,
+  });
+
+  it('closes a claim session that sends nothing, or a second request, and answers one without a credential', async () => {
+    const gw = await claimServer({});
+    try {
+      expect(await gw.session([])).toMatchObject({ replies: [] }); // closed at the Hello deadline
+      // While its request is held, a board may not say anything else, not even ask again.
+      const twice = await gw.session([request('wbt_hold'), request('wbt_hold')]);
+      expect(twice.replies).toEqual([]);
+      expect(gw.server.metrics.enrollmentSessionsClosed).toBe(2);
+      const none = await gw.session([
+        { type: 'EnrollmentRequest', csrDer: new Uint8Array([0x30, 0]), claimToken: null },
+      ]);
+      expect(none.replies).toEqual([
+        {
+          type: 'EnrollmentRejected',
+          reason: 'no claim credential: send a claim token or connect with a claim certificate',
+        },
+      ]);
+    } finally {
+      await gw.stop();
+    }
+  });
+
+  it('rate-limits claim sessions per source address and requests per credential', async () => {
+    const perCredential = await claimServer({ enrollmentsPerMinutePerCredential: 2 });
+    try {
+      const answers = [];
+      for (let i = 0; i < 3; i++)
+        answers.push((await perCredential.session([request('wbt_same')])).replies[0]);
+      expect(answers.map((a) => a && 'reason' in a && a.reason)).toEqual([
+        'recorded 1',
+        'recorded 2',
+        'too many enrollment requests with this claim credential; try again later',
+      ]);
+      // Another credential from the same address still gets through.
+      expect((await perCredential.session([request('wbt_other')])).replies[0]).toMatchObject({
+        reason: 'recorded 3',
+      });
+    } finally {
+      await perCredential.stop();
+    }
+    const perAddress = await claimServer({ enrollmentsPerMinutePerAddress: 2 });
+    try {
+      for (let i = 0; i < 2; i++) await perAddress.session([request(`wbt_${i}`)]);
+      const refused = await perAddress.session([request('wbt_3')]);
+      expect(refused.replies).toEqual([]); // closed before a message was read
+      expect(perAddress.requests).toHaveLength(2);
+      expect(perAddress.server.metrics.enrollmentsRateLimited).toBe(1);
+    } finally {
+      await perAddress.stop();
+    }
   });
 });
 
