@@ -145,7 +145,8 @@ export class ClaimCredentials {
       }
       if (row.used_at) {
         if (row.used_by === device && row.used_spki === spkiSha256) return toCredential(row, this.now());
-        throw new ClaimRefusedError(`${what} ${row.id} was already used (by "${row.used_by}")`);
+        // Which device used it is for operators (the credential list), not for whoever holds it.
+        throw new ClaimRefusedError(`${what} ${row.id} was already used`);
       }
       if (Date.parse(row.expires_at) <= this.now().getTime()) {
         throw new ClaimRefusedError(`${what} ${row.id} expired at ${row.expires_at}`);

@@ -81,9 +81,7 @@ describe('CSRs and claim credentials (no platform)', () => {
       expect(claims.claim({ kind: 'token', token }, 'dev-a', 'key-a').state).toBe('Bound');
       // The same board asking again (it reconnected) is fine; anybody else is not.
       expect(claims.claim({ kind: 'token', token }, 'dev-a', 'key-a').id).toBe(id);
-      expect(() => claims.claim({ kind: 'token', token }, 'dev-b', 'key-b')).toThrow(
-        /already used \(by "dev-a"\)/,
-      );
+      expect(() => claims.claim({ kind: 'token', token }, 'dev-b', 'key-b')).toThrow(/already used$/);
       expect(() => claims.claim({ kind: 'token', token }, 'dev-a', 'key-other')).toThrow(/already used/);
       claims.finish(id, 'rejected', 'unknown board');
       expect(() => claims.claim({ kind: 'token', token }, 'dev-a', 'key-a')).toThrow(
@@ -451,7 +449,7 @@ describe('enrollment on a real platform', () => {
     const second = startBoard('board-2', { token: usedToken });
     expect(await second.exited).toBe(1);
     expect(second.lines.join('\n')).toMatch(
-      /EnrollmentRejected: enrollment token tok-[0-9a-f]+ was already used \(by "board-1"\)/,
+      /EnrollmentRejected: enrollment token tok-[0-9a-f]+ was already used$/m,
     );
 
     const expiring = await newToken({ ttl: 1 });
