@@ -439,6 +439,34 @@ describe('enrollment on a real platform', () => {
     expect((await platform.api('GET', '/api/v1/enrollments')).body.items).toEqual([]);
   });
 
+  it('delivers the certificate when a board that went away while waiting asks again', async () => {
+    const { token } = await newToken();
+    const gone = startBoard('wanderer', { token });
+    await waitFor(
+      'wanderer pending',
+      async () => (await device('wanderer')).status.enrollment?.state === 'AwaitingApproval',
+    );
+    gone.child.kill('SIGKILL'); // power lost while waiting for the operator
+    await gone.exited;
+    expect((await platform.api('POST', '/api/v1/enrollments/wanderer/approve')).status).toBe(202);
+    // The workflow finds the held connection gone…
+    const handle = platform.client.workflow.getHandle('enroll-wanderer');
+    await waitFor('answer failed: connection gone', async () => {
+      const history = await handle.fetchHistory();
+      return history.events?.some(
+        (e) =>
+          e.activityTaskFailedEventAttributes?.failure?.applicationFailureInfo?.type ===
+          'EnrollmentConnectionGone',
+      );
+    });
+    // …and answers the board's next request, same key, same token.
+    const back = startBoard('wanderer', { token, stateDir: gone.stateDir });
+    await waitFor('wanderer Connected', async () => (await device('wanderer')).status.phase === 'Connected');
+    expect(back.lines.join('\n')).toMatch(/enrolled: certificate stored/);
+    expect((await device('wanderer')).status.identity.spkiSha256).toBe(spkiOfKey(gone.stateDir));
+    expect(await handle.result()).toMatchObject({ outcome: 'Enrolled' });
+  });
+
   it('refuses a used token and an expired one', async () => {
     const used = (await platform.api('GET', '/api/v1/enrollment-tokens')).body.items.find(
       (c: { usedBy: string | null }) => c.usedBy === 'board-1',

@@ -182,8 +182,8 @@ export async function enrollDevice(input: EnrollDeviceInput): Promise<EnrollDevi
       await answer(current, { accepted: { certificatePem: signed.certificatePem, caPem: signed.caPem } });
       break;
     } catch {
-      await takeNewer();
-      const asked = await condition(() => queue.length > 0, reconnectTimeoutMs);
+      // The held connection is gone. A newer request may already be queued; else wait for one.
+      const asked = queue.length > 0 || (await condition(() => queue.length > 0, reconnectTimeoutMs));
       if (!asked) {
         const message =
           'approved and signed, but the board did not pick up its certificate; it gets it when it asks again';
