@@ -6,7 +6,12 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { gatewayTaskQueue } from '../common/config.js';
-import { AlreadyExistsError, NotFoundError, ValidationError } from '../common/errors.js';
+import {
+  AlreadyExistsError,
+  EmulatorUnavailableError,
+  NotFoundError,
+  ValidationError,
+} from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { DeviceIdentity, DeviceSpec, DeviceStatus, ProvisioningStep } from '../common/resources.js';
 import type { CertificateRecord, DeviceCertificates } from '../pki/index.js';
@@ -119,6 +124,15 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
         setStep(s, name, { state: 'Running', message: `attempt ${attempt}: ${message}` }),
       );
       if (err instanceof ValidationError) throw invalidInput(err);
+      if (err instanceof EmulatorUnavailableError) {
+        // Not installed here: no retry can succeed until an operator installs it.
+        throw ApplicationFailure.create({
+          type: 'EmulatorUnavailable',
+          message: err.message,
+          nonRetryable: true,
+          cause: err,
+        });
+      }
       throw err;
     }
   }
