@@ -29,6 +29,7 @@ import { createCsr, verifyCsr } from '../pki/csr.js';
 import { ProtocolConnection } from '../protocol/connection.js';
 import type { EnrollmentRequest, Envelope, Message } from '../protocol/messages.js';
 import { launchBrowser, saveScreenshot } from './support/browser.js';
+import { filesHoldingKey } from './support/key-material.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { waitFor } from './support/wait.js';
 
@@ -274,20 +275,6 @@ describe('claim sessions under abuse (a real DeviceServer and real TLS in this p
   });
 });
 
-/** Every file under `dir`; entries that vanish while we walk (journals, temporaries) are skipped. */
-function filesUnder(dir: string): string[] {
-  let entries: fs.Dirent[];
-  try {
-    entries = fs.readdirSync(dir, { withFileTypes: true });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-  return entries.flatMap((e) =>
-    e.isDirectory() ? filesUnder(path.join(dir, e.name)) : e.isFile() ? [path.join(dir, e.name)] : [],
-  );
-}
-
 describe('enrollment on a real platform', () => {
   let platform: TestPlatform;
   let boardsDir: string;
@@ -418,25 +405,12 @@ describe('enrollment on a real platform', () => {
     db.close();
     expect(rows).toEqual([{ key_pem: null }]);
     // The secret itself (the EC private scalar), however it might be encoded around it.
-    const jwk = crypto
-      .createPrivateKey(fs.readFileSync(path.join(first.stateDir, 'device.key')))
-      .export({ format: 'jwk' });
-    const privateScalar = Buffer.from(jwk.d!, 'base64url');
-    const keyBody = fs.readFileSync(path.join(first.stateDir, 'device.key'), 'utf8').split('\n')[1]!;
-    const scanned = filesUnder(platform.home);
-    expect(scanned.some((f) => f.endsWith('wasmbed.db'))).toBe(true);
-    for (const file of scanned) {
-      let bytes: Buffer;
-      try {
-        bytes = fs.readFileSync(file);
-      } catch (err) {
-        // SQLite and Temporal create and remove journal files as they go: gone is fine.
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-        throw err;
-      }
-      expect(bytes.includes(keyBody), file).toBe(false);
-      expect(bytes.includes(privateScalar.subarray(0, 16)), file).toBe(false);
-    }
+    const scan = filesHoldingKey(
+      platform.home,
+      fs.readFileSync(path.join(first.stateDir, 'device.key'), 'utf8'),
+    );
+    expect(scan.scanned.some((f) => f.endsWith('wasmbed.db'))).toBe(true);
+    expect(scan.holding).toEqual([]);
     expect(fs.existsSync(paths.volume(platform.home, 'board-1'))).toBe(false);
     const credential = (await platform.api('GET', '/api/v1/enrollment-tokens')).body.items.find(
       (c: { id: string }) => c.id === id,

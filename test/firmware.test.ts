@@ -1,8 +1,9 @@
 /**
  * The C firmware (firmware/): its own build + unit tests (ASan/UBSan, shared vectors) +
  * bounded libFuzzer runs via scripts/firmware-test.sh, and the POSIX build of the firmware
- * (mbedTLS) as a real device process against the real gateway over mutual TLS, and in claim
- * mode against a scripted gateway that misbehaves.
+ * (mbedTLS) as a real device process against the real gateway over mutual TLS, including
+ * claim-based enrollment through the real enrollDevice workflow and API, and in claim mode
+ * against a scripted gateway that misbehaves.
  *
  * DeployApplication: the platform has no deploy workflow yet, so that part drives the
  * gateway's own DeviceServer (gateway/device-server.ts, real TLS) in this process and sends
@@ -25,6 +26,7 @@ import { CertificateAuthority, DeviceCertificates, SqliteCertificateRepository }
 import { ProtocolConnection } from '../protocol/connection.js';
 import type { Envelope, Message } from '../protocol/messages.js';
 import { openDatabase } from '../store/sqlite.js';
+import { filesHoldingKey } from './support/key-material.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { waitFor } from './support/wait.js';
 
@@ -242,6 +244,177 @@ describe('POSIX firmware against the real gateway (mutual TLS)', () => {
     expect(await device.exited).toBe(3);
     expect(device.text()).toContain('endpoint block at 0x20001000: CRC mismatch; not dialling');
   }, 30_000);
+
+  describe('claim-based enrollment (a real board: its own key, a claim token)', () => {
+    let caFile: string;
+    const device = async (name: string) => (await platform.api('GET', `/api/v1/devices/${name}`)).body;
+    const newToken = async () => {
+      const res = await platform.api('POST', '/api/v1/enrollment-tokens', { ttl: '10m' });
+      expect(res.status).toBe(201);
+      return res.body as { id: string; token: string };
+    };
+    const pending = async (name: string) =>
+      (
+        (await platform.api('GET', '/api/v1/enrollments')).body.items as {
+          name: string;
+          csrFingerprint: string;
+          keyType: string;
+          claim: string;
+        }[]
+      ).find((e) => e.name === name);
+    const claimSessionsClosed = async () =>
+      Number(
+        /wasmbed_gateway_enrollment_sessions_closed_total\{[^}]*\} (\d+)/.exec(
+          await (await fetch(`${platform.gatewayHealthUrl}/metrics`)).text(),
+        )?.[1] ?? NaN,
+      );
+    /** The board: `wasmbed-device` with the flags of `npx wasmbed-device`. */
+    const board = (name: string, stateDir: string, extra: string[] = []) => {
+      const run = spawnDevice([
+        '--gateway',
+        `127.0.0.1:${platform.gatewayPort}`,
+        '--name',
+        name,
+        '--state-dir',
+        stateDir,
+        ...extra,
+      ]);
+      running.push(run);
+      return run;
+    };
+    const spkiOfKey = (stateDir: string) =>
+      crypto
+        .createHash('sha256')
+        .update(
+          crypto
+            .createPublicKey(fs.readFileSync(path.join(stateDir, 'device.key'), 'utf8'))
+            .export({ type: 'spki', format: 'der' }),
+        )
+        .digest('hex');
+
+    beforeAll(async () => {
+      // What an operator hands to a board: the CA as the platform publishes it.
+      const res = await fetch(`${platform.webUrl}/api/v1/pki/ca.pem`);
+      expect(res.status).toBe(200);
+      caFile = path.join(tmp, 'platform-ca.pem');
+      fs.writeFileSync(caFile, await res.text());
+    });
+
+    it('token → pending → approve → Connected with its own certificate; no key on the platform; a restart does not enroll again', async () => {
+      const name = 'fw-board-1';
+      const stateDir = path.join(tmp, name);
+      const { token, id } = await newToken();
+      const closedBefore = await claimSessionsClosed();
+      const first = board(name, stateDir, ['--ca', caFile, '--claim-token', token]);
+
+      const request = await waitFor(`${name} pending`, () => pending(name), 30_000);
+      expect(fs.statSync(path.join(stateDir, 'device.key')).mode & 0o777).toBe(0o600);
+      const fingerprint = spkiOfKey(stateDir);
+      // The operator compares the fingerprint the board prints with the pending request.
+      expect(first.text()).toContain(`board ${name}: key fingerprint ${fingerprint}; enrolling`);
+      expect(request).toMatchObject({ csrFingerprint: fingerprint, keyType: 'EC prime256v1', claim: id });
+      expect((await device(name)).status).toMatchObject({ phase: 'Pending' });
+      // Waiting, the board sends nothing else: the gateway would close a claim session that did.
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      expect(await claimSessionsClosed()).toBe(closedBefore);
+      expect(first.text().match(/EnrollmentRequest \d+ sent/g)).toHaveLength(1);
+      expect(first.text()).not.toContain('session closed');
+      expect(fs.existsSync(path.join(stateDir, 'device.crt'))).toBe(false);
+
+      const approved = await platform.api('POST', `/api/v1/enrollments/${name}/approve`);
+      expect(approved.status).toBe(202);
+      await waitFor(
+        `${name} Connected`,
+        async () => (await device(name)).status.phase === 'Connected',
+        60_000,
+      );
+      const connected = await device(name);
+      expect(connected.status.identity.spkiSha256).toBe(fingerprint);
+      expect(first.text()).toContain('enrolled: device certificate stored; reconnecting with it');
+      expect(first.text()).toContain('mutual TLS session up; sending Hello (DeviceInfo)');
+      const cert = new crypto.X509Certificate(fs.readFileSync(path.join(stateDir, 'device.crt')));
+      expect(cert.subject).toBe(`CN=${name}`);
+      expect(
+        cert.checkPrivateKey(crypto.createPrivateKey(fs.readFileSync(path.join(stateDir, 'device.key')))),
+      ).toBe(true);
+      expect(cert.verify(new crypto.X509Certificate(fs.readFileSync(caFile)).publicKey)).toBe(true);
+
+      // The platform never had the private key: not in its certificate table, not in any file.
+      const db = openDatabase(paths.db(platform.home));
+      const rows = db.prepare('SELECT key_pem FROM certificates WHERE device_name = ?').all(name);
+      db.close();
+      expect(rows).toEqual([{ key_pem: null }]);
+      const keyPem = fs.readFileSync(path.join(stateDir, 'device.key'), 'utf8');
+      const scan = filesHoldingKey(platform.home, keyPem);
+      expect(scan.scanned.some((f) => f.endsWith('wasmbed.db'))).toBe(true);
+      expect(scan.holding).toEqual([]);
+
+      expect(await stopDevice(first)).toBe(0);
+      expect(statsOf(first)).toMatchObject({
+        enroll_requests: 1,
+        enrollments_accepted: 1,
+        protocol_errors: 0,
+      });
+      await waitFor(`${name} session to go away`, async () => !(await sessions()).includes(name), 15_000);
+
+      // Powered on again: the state dir has key + certificate, so no claim flags, no enrollment.
+      const again = board(name, stateDir);
+      await waitFor(`${name} back`, async () => (await sessions()).includes(name), 30_000);
+      expect(again.text()).toContain(`board ${name}: enrolled already`);
+      expect(again.text()).not.toContain('claim mode');
+      expect(await stopDevice(again)).toBe(0);
+      expect(statsOf(again)).toMatchObject({ enroll_requests: 0, connects: 1 });
+      expect(fs.readFileSync(path.join(stateDir, 'device.key'), 'utf8')).toBe(keyPem);
+    }, 180_000);
+
+    it('enrolls with a claim certificate from the claim CA instead of a token', async () => {
+      const name = 'fw-factory-1';
+      const stateDir = path.join(tmp, name);
+      const claim = await platform.api('POST', '/api/v1/claim-certificates', { name, ttl: '1h' });
+      expect(claim.status).toBe(201);
+      const certFile = path.join(tmp, `${name}.claim.crt`);
+      const keyFile = path.join(tmp, `${name}.claim.key`);
+      fs.writeFileSync(certFile, claim.body.certPem);
+      fs.writeFileSync(keyFile, claim.body.keyPem, { mode: 0o600 });
+      const run = board(name, stateDir, ['--ca', caFile, '--claim-cert', certFile, '--claim-key', keyFile]);
+      expect(await waitFor(`${name} pending`, () => pending(name), 30_000)).toMatchObject({
+        csrFingerprint: spkiOfKey(stateDir),
+      });
+      expect(run.text()).toContain(`enrolling as ${name} with a claim certificate`);
+      expect((await platform.api('POST', `/api/v1/enrollments/${name}/approve`)).status).toBe(202);
+      await waitFor(
+        `${name} Connected`,
+        async () => (await device(name)).status.phase === 'Connected',
+        60_000,
+      );
+      expect((await device(name)).status.identity.spkiSha256).toBe(spkiOfKey(stateDir));
+      expect(await stopDevice(run)).toBe(0);
+      expect(statsOf(run)).toMatchObject({ enroll_requests: 1, enrollments_accepted: 1 });
+    }, 90_000);
+
+    it('logs the reason of a rejection and waits before asking again', async () => {
+      const name = 'fw-board-2';
+      const stateDir = path.join(tmp, name);
+      const { token } = await newToken();
+      const run = board(name, stateDir, ['--ca', caFile, '--claim-token', token]);
+      await waitFor(`${name} pending`, () => pending(name), 30_000);
+      const rejected = await platform.api('POST', `/api/v1/enrollments/${name}/reject`, {
+        reason: 'unknown serial number',
+      });
+      expect(rejected.status).toBe(202);
+      await waitFor(
+        `${name} rejection logged`,
+        () => run.text().includes('asking to enroll again in 60 s'),
+        30_000,
+      );
+      expect(run.text()).toContain('enrollment rejected: unknown serial number');
+      // It does not hammer the gateway: no second request within the next seconds.
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      expect(await stopDevice(run)).toBe(0);
+      expect(statsOf(run)).toMatchObject({ enroll_requests: 1, enrollments_rejected: 1, connects: 1 });
+      expect(fs.existsSync(path.join(stateDir, 'device.crt'))).toBe(false);
+    }, 90_000);
+  });
 
   it.each([
     ['the default runtime (WAMR when its sources were found at build time)', 'fw-deploy-1', [] as string[]],
