@@ -5,7 +5,9 @@
  *    CSR, the enrollDevice workflow, reconnection with the new certificate), 10 boards one at a
  *    time, then 20 at once;
  *  - operator-approved: approve (API) → Connected, 10 boards.
- * Run with `npx tsx bench/enrollment-latency.ts`; numbers go to BENCHMARKS.md.
+ * Run with `npx tsx bench/enrollment-latency.ts`; numbers go to BENCHMARKS.md. With
+ * `WASMBED_BENCH_BOARD=firmware` the boards are the C firmware's POSIX build instead
+ * (firmware/build/wasmbed-device, same flags; build it with scripts/firmware-test.sh --build-only).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -31,16 +33,28 @@ async function token(name: string): Promise<string> {
   return res.body.token;
 }
 
+const FIRMWARE_BOARD = path.join(
+  process.env.FIRMWARE_BUILD_DIR ?? path.join(REPO_ROOT, 'firmware', 'build'),
+  'wasmbed-device',
+);
+const firmwareBoards = process.env.WASMBED_BENCH_BOARD === 'firmware';
+if (firmwareBoards && !fs.existsSync(FIRMWARE_BOARD)) {
+  throw new Error(`${FIRMWARE_BOARD} is missing: run scripts/firmware-test.sh --build-only`);
+}
+
 function startBoard(name: string, claimToken: string): void {
-  const child = spawn(
-    process.execPath,
-    [
-      path.join(REPO_ROOT, 'device', 'wasmbed-device.mjs'),
-      ...['--gateway', `127.0.0.1:${platform.gatewayPort}`, '--ca', caFile, '--name', name],
-      ...['--claim-token', claimToken, '--state-dir', path.join(boardsDir, name)],
-    ],
-    { stdio: 'ignore' },
-  );
+  const flags = [
+    ...['--gateway', `127.0.0.1:${platform.gatewayPort}`, '--ca', caFile, '--name', name],
+    ...['--claim-token', claimToken, '--state-dir', path.join(boardsDir, name)],
+  ];
+  const child = firmwareBoards
+    ? spawn(FIRMWARE_BOARD, flags, {
+        stdio: 'ignore',
+        env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=0' },
+      })
+    : spawn(process.execPath, [path.join(REPO_ROOT, 'device', 'wasmbed-device.mjs'), ...flags], {
+        stdio: 'ignore',
+      });
   children.push(child);
 }
 
@@ -84,6 +98,7 @@ try {
     const s = summarize(values);
     console.log(`| ${label} | ${s.n} | ${s.min} ms | ${s.p50} ms | ${s.p90} ms | ${s.max} ms |`);
   };
+  console.log(`boards: ${firmwareBoards ? `C firmware (${FIRMWARE_BOARD})` : 'TypeScript (tsx)'}`);
   console.log(`| scenario | n | min | median | p90 | max |\n| --- | --- | --- | --- | --- | --- |`);
   row('pre-registered, board start → Connected, one at a time', single);
   row('pre-registered, 20 boards started at once', burst);
