@@ -7,6 +7,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { expect } from 'vitest';
+import { REPO_ROOT } from '../../common/repo-root.js';
 import { spawnPlatformProcess, type PlatformProcessKind } from '../../platform/processes.js';
 import { findProcessesMatching, terminate } from '../../runtimes/process-table.js';
 import { VirtualRuntime } from '../../runtimes/virtual.js';
@@ -146,10 +148,31 @@ export async function startTestPlatform(
       await Promise.all(findStrayDevices(home).map((pid) => terminate(pid, 500)));
       await connection.close();
       await temporal.stop();
+      keepLogs(logs, home);
       fs.rmSync(home, { recursive: true, force: true });
     },
   };
   return platform;
+}
+
+/**
+ * The platform's process output and the devices' own logs outlive the run in
+ * test-artifacts/platform-logs/<test file>/: a failure on CI can then be read after the fact.
+ */
+function keepLogs(logs: Map<string, string[]>, home: string): void {
+  const testFile = path.basename(expect.getState().testPath ?? 'unknown', '.test.ts');
+  const dir = path.join(REPO_ROOT, 'test-artifacts', 'platform-logs', `${testFile}-${path.basename(home)}`);
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    for (const [name, lines] of logs)
+      fs.writeFileSync(path.join(dir, `${name}.log`), lines.join('\n') + '\n');
+    for (const file of fs.readdirSync(home, { recursive: true, encoding: 'utf8' })) {
+      if (!file.endsWith('.log') || file === 'temporal.log') continue;
+      fs.copyFileSync(path.join(home, file), path.join(dir, file.replaceAll(path.sep, '__')));
+    }
+  } catch (err) {
+    process.stderr.write(`could not keep the platform's logs in ${dir}: ${String(err)}\n`);
+  }
 }
 
 /** Device processes whose volume lies under `home`, whatever their name. */
