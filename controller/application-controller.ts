@@ -14,7 +14,9 @@
  *   is not started again.
  * - Bad input gets a `Reconciled=False` condition naming what is wrong (phase Failed), and the
  *   generation counts as observed: the next spec change tries again. A ConfigMap that does not
- *   exist yet is retried, since `kubectl apply -f dir/` may create it after the Application.
+ *   exist yet is retried, since `kubectl apply -f dir/` may create it after the Application;
+ *   so are targeted devices still coming up (Pending, Provisioning), which a rollout started
+ *   now would only record as Failed.
  * - Deletion: ApplicationService.delete (stop a rollout in progress, `undeploy-<name>` stops
  *   the app on its devices and forgets the Application, which drops the finalizer); the
  *   controller waits for that run and removes the finalizer itself if the run did not.
@@ -44,7 +46,7 @@ export interface ApplicationControllerOptions {
   namespace: string;
   resyncMs: number;
   logger: Logger;
-  /** How soon a missing ConfigMap is looked for again (default 5 s). */
+  /** How soon a missing ConfigMap or a device still coming up is looked at again (default 2 s). */
   retryMs?: number;
 }
 
@@ -104,6 +106,9 @@ export class ApplicationController {
     const workflowId = deployWorkflowId(name);
     let reason = 'AlreadyStarted';
     if (!(await runServes(this.options.client, workflowId, obj))) {
+      // `kubectl apply -f` of Devices and Applications together: wait for the devices first.
+      const comingUp = this.options.service.devicesComingUp(name);
+      if (comingUp.length > 0) return this.waitForDevices(obj, comingUp);
       try {
         const bytes = await this.moduleBytes(obj);
         await this.options.service.rollOutStored(name, bytes);
@@ -128,6 +133,18 @@ export class ApplicationController {
     );
   }
 
+  private async waitForDevices(obj: KubeObject, devices: string[]): Promise<void> {
+    const message = `waiting for targeted devices to connect: ${devices.join(', ')}`;
+    const status = obj.status as Partial<ApplicationStatus> | undefined;
+    const current = status?.conditions?.find((c) => c.type === 'Reconciled');
+    if (current?.reason !== 'WaitingForDevices' || current.message !== message) {
+      await this.apps.writeStatus(obj, (s) =>
+        setCondition({ ...s, message }, 'Reconciled', 'False', 'WaitingForDevices', message),
+      );
+    }
+    this.queue.enqueue(obj.metadata.name, this.options.retryMs ?? 2000);
+  }
+
   /** The module's bytes when spec.module names a ConfigMap key; undefined for an uploaded module. */
   private async moduleBytes(obj: KubeObject): Promise<Uint8Array | undefined> {
     const source = ((obj.spec as { module?: ApplicationCrModule } | undefined)?.module ??
@@ -146,16 +163,13 @@ export class ApplicationController {
       }
       throw err;
     }
+    // kubectl create configmap --from-file puts a file in binaryData unless it is valid UTF-8,
+    // in which case it lands in data, and encoding it back as UTF-8 gives the same bytes.
     const base64 = configMap.binaryData?.[ref.key];
     if (base64 !== undefined) return Buffer.from(base64, 'base64');
-    if (configMap.data?.[ref.key] !== undefined) {
-      throw new ValidationError(
-        'spec.module.configMapKeyRef.key',
-        `key "${ref.key}" of ConfigMap "${ref.name}" is text (data), not binaryData; create it with ` +
-          '`kubectl create configmap NAME --from-file=app.wasm`',
-      );
-    }
-    throw new ModuleSourceMissing(`ConfigMap "${ref.name}" has no binaryData key "${ref.key}"`);
+    const text = configMap.data?.[ref.key];
+    if (text !== undefined) return Buffer.from(text, 'utf8');
+    throw new ModuleSourceMissing(`ConfigMap "${ref.name}" has no key "${ref.key}"`);
   }
 
   /**
@@ -184,7 +198,7 @@ export class ApplicationController {
         message,
       ),
     );
-    if (missing) this.queue.enqueue(name, this.options.retryMs ?? 5000);
+    if (missing) this.queue.enqueue(name, this.options.retryMs ?? 2000);
     else this.actions.rejected++;
     this.options.logger.warn(missing ? 'module source not found; retrying' : 'application rejected', {
       application: name,

@@ -80,6 +80,22 @@ export class ApplicationService {
     return app;
   }
 
+  /**
+   * Targeted devices that are still coming up (Pending or Provisioning, so no gateway session
+   * yet): a rollout started now would fail them. Devices that are down for another reason do not
+   * count: a rollout records them as Failed instead of waiting forever.
+   */
+  devicesComingUp(name: string): string[] {
+    const { target } = this.get(name).spec;
+    return this.store
+      .list('Device')
+      .filter(
+        (d) =>
+          targetsDevice(target, d) && (d.status.phase === 'Pending' || d.status.phase === 'Provisioning'),
+      )
+      .map((d) => d.metadata.name);
+  }
+
   /** Stores a module by hash after checking it is WebAssembly an app may be. */
   uploadModule(bytes: Uint8Array): { sha256: string; size: number } {
     this.check(bytes, '_start', 65536, 'module');
