@@ -96,12 +96,18 @@ type ApplicationCrSpec = Omit<ApplicationSpec, 'module'> & { module?: Applicatio
  * may name a ConfigMap key instead (or leave out the size); once the controller resolved it
  * (status.resolvedModule) the store shows the resolved reference, so activities, workflows and
  * the dashboard read CRs and REST-created Applications alike. Until then the source is shown.
+ * The one field the CRD cannot default, limits.cpuMsPerCall (null: no limit), is filled in.
  */
 function withResolvedModule(spec: ApplicationCrSpec, status: ApplicationStatus): ApplicationCrSpec {
   const resolved = status.resolvedModule;
   const source = spec.module ?? {};
-  if (!resolved || (source.sha256 !== undefined && source.sha256 !== resolved.sha256)) return spec;
-  return { ...spec, module: { sha256: resolved.sha256, size: resolved.size } };
+  const limits = spec.limits
+    ? { ...spec.limits, cpuMsPerCall: spec.limits.cpuMsPerCall ?? null }
+    : spec.limits;
+  if (!resolved || (source.sha256 !== undefined && source.sha256 !== resolved.sha256)) {
+    return { ...spec, limits };
+  }
+  return { ...spec, limits, module: { sha256: resolved.sha256, size: resolved.size } };
 }
 
 /** Drops undefined members (JSON would) so that comparisons and PUT bodies are stable. */

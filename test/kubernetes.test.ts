@@ -74,16 +74,29 @@ const getGateway = (name: string) => getResource('gateway', name);
 const condition = (obj: any, type: string): any =>
   (obj.status?.conditions ?? []).find((c: { type: string }) => c.type === type);
 
-const waitApp = (name: string, ok: (app: any) => boolean, timeoutMs = 90_000) =>
-  waitFor(
-    `application ${name}`,
-    async () => {
-      const a = await getApp(name);
-      return a && ok(a) ? a : undefined;
-    },
-    timeoutMs,
-    250,
-  );
+async function waitApp(name: string, ok: (app: any) => boolean, timeoutMs = 90_000): Promise<any> {
+  let last: any;
+  try {
+    return await waitFor(
+      `application ${name}`,
+      async () => {
+        last = await getApp(name);
+        return last && ok(last) ? last : undefined;
+      },
+      timeoutMs,
+      250,
+    );
+  } catch (err) {
+    // Say where it got stuck: the status, and what the controllers said about it.
+    const said = controllers.flatMap((c) => c.lines.filter((l) => l.includes(name))).slice(-15);
+    throw new Error(
+      `${(err as Error).message}; status: ${JSON.stringify(last?.status)}\n${said.join('\n')}`,
+      {
+        cause: err,
+      },
+    );
+  }
+}
 
 function deviceYaml(name: string, mcuType = 'Stm32F746gDisco', runtime = 'virtual'): string {
   return `apiVersion: wasmbed.io/v1alpha1
@@ -422,6 +435,25 @@ describe('Kubernetes mode', () => {
     expect(app.status.resolvedModule).toEqual({ sha256, size: blinky.length });
     expect(await runsOf('deploy-kapp')).toBe(2);
 
+    // PUT through the REST API changes the CR (generation 3); the controller sees that change
+    // as fast as the API starts its rollout, and still there is one rollout for it.
+    const hello = fs.readFileSync(path.join(DIST_DIR, 'hello.wasm'));
+    const put = await platform.api('PUT', '/api/v1/applications/kapp', {
+      wasm: hello.toString('base64'),
+      target: { devices: ['kdev-a'] },
+    });
+    expect(put.status, JSON.stringify(put.body)).toBe(202);
+    const v3 = await waitApp(
+      'kapp',
+      (a) =>
+        a.status?.observedGeneration === 3 &&
+        a.status.phase === 'Running' &&
+        a.status.currentModule?.sha256 === sha256Hex(hello),
+    );
+    expect(v3.spec.module).toEqual({ sha256: sha256Hex(hello), size: hello.length });
+    expect(condition(v3, 'Reconciled').reason).toBe('AlreadyStarted');
+    expect(await runsOf('deploy-kapp')).toBe(3);
+
     // Not WebAssembly: refused before any device sees it; the generation counts as handled.
     const junk = path.join(cluster.dir, 'junk.wasm');
     fs.writeFileSync(junk, Buffer.from([0xde, 0xad, 0xbe, 0xef, 0, 1, 2, 3]));
@@ -445,10 +477,14 @@ describe('Kubernetes mode', () => {
     const late = await waitApp('kapp-late', (a) => condition(a, 'Reconciled')?.reason === 'ModuleNotFound');
     expect(condition(late, 'Reconciled')!.message).toMatch(/ConfigMap "late" .* does not exist/);
     // ...and used once it is.
-    const hello = path.join(DIST_DIR, 'hello.wasm');
-    expect(
-      (await cluster.kubectl(['create', 'configmap', 'late', `--from-file=app.wasm=${hello}`])).code,
-    ).toBe(0);
+    const helloFile = path.join(DIST_DIR, 'hello.wasm');
+    const lateMap = await cluster.kubectl([
+      'create',
+      'configmap',
+      'late',
+      `--from-file=app.wasm=${helloFile}`,
+    ]);
+    expect(lateMap.code, lateMap.stderr).toBe(0);
     await waitApp('kapp-late', (a) => a.status?.phase === 'Running');
 
     expect(await runsOf('deploy-kapp-junk')).toBe(0);
