@@ -155,6 +155,7 @@ export class ApplicationService {
       phase: 'Pending',
       devices: {},
       counts: { targeted: 0, running: 0, failed: 0, pending: 0 },
+      resolvedModule: module,
     });
     try {
       return await this.startRollout(name, false);
@@ -171,7 +172,10 @@ export class ApplicationService {
   async update(name: string, body: unknown): Promise<{ name: string; workflowId: string }> {
     const existing = this.get(name);
     const { input, module } = this.prepare({ ...(body as object), name });
-    this.store.upsert('Application', name, this.specOf(input, module), nextVersion(existing.status));
+    this.store.upsert('Application', name, this.specOf(input, module), {
+      ...nextVersion(existing.status),
+      resolvedModule: module,
+    });
     return this.startRollout(name, true);
   }
 
