@@ -471,6 +471,10 @@ describe('Kubernetes mode', () => {
     expect(junkApp.status.phase).toBe('Failed');
     expect(condition(junkApp, 'Reconciled')!.message).toMatch(/not valid WebAssembly/);
     expect(junkApp.status.observedGeneration).toBe(1);
+    // The dashboard lists it, without a module to show.
+    const page = await fetch(`${platform.webUrl}/applications`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toMatch(/kapp-junk[\s\S]*module not resolved yet/);
 
     // A ConfigMap that is not there yet is waited for (kubectl apply -f dir/ has no order)...
     await cluster.kubectl(
