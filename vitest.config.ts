@@ -10,6 +10,9 @@ const SLOW_SUITES = [
   'test/kubernetes.test.ts',
   'test/docker-runtime.test.ts',
   'test/qemu-runtime.test.ts',
+  // Need arm-none-eabi-gcc (a real Cortex-M ELF) and, for renode-docker, the Docker engine.
+  'test/renode-runtime.test.ts',
+  'test/renode-docker.test.ts',
 ];
 const suites = process.env.WASMBED_SUITES;
 

@@ -3,10 +3,11 @@
  * module against each of them, and record phases and per-device states.
  */
 import { ApplicationFailure } from '@temporalio/activity';
+import { sameVersion } from '../common/app-version.js';
 import { deviceState, summarize, targetsDevice } from '../common/application-status.js';
 import { gatewayTaskQueue } from '../common/config.js';
 import { NotFoundError } from '../common/errors.js';
-import type { AppDeviceState, Application, ApplicationPhase } from '../common/resources.js';
+import type { AppDeviceState, Application, ApplicationPhase, DeployedVersion } from '../common/resources.js';
 import { moduleMisfit } from '../device/apps/fit.js';
 import type { ModuleStore } from '../store/module-store.js';
 import type { ResourceStore } from '../store/resource-store.js';
@@ -21,7 +22,7 @@ export interface RolloutPlan {
   spec: Application['spec'];
   targets: RolloutTarget[];
   /** The version to roll back to, when this rollout is an update. */
-  previousModule: { sha256: string; size: number } | null;
+  previousModule: DeployedVersion | null;
 }
 
 function invalid(field: string, message: string): ApplicationFailure {
@@ -56,7 +57,7 @@ export function createApplicationActivities(deps: { store: ResourceStore; module
       if (misfit) throw invalid('module', misfit);
       const previous = app.status.previousModule;
       return {
-        previousModule: previous && previous.sha256 !== app.spec.module.sha256 ? previous : null,
+        previousModule: previous && !sameVersion(previous, app.spec) ? previous : null,
         spec: app.spec,
         targets: chosen.map((d) => ({
           device: d.metadata.name,
@@ -72,7 +73,9 @@ export function createApplicationActivities(deps: { store: ResourceStore; module
         message?: string;
         workflowId?: string;
         pendingDevices?: string[];
-        currentModule?: { sha256: string; size: number };
+        currentModule?: DeployedVersion;
+        /** Set only while a canary waits for promote/abort; any later phase change clears it. */
+        awaitingPromotion?: boolean;
       } = {},
     ): Promise<void> {
       application(name); // a deleted application is not an error to retry
@@ -84,6 +87,7 @@ export function createApplicationActivities(deps: { store: ResourceStore; module
           phase,
           devices,
           message: options.message,
+          awaitingPromotion: options.awaitingPromotion || undefined,
           workflowId: options.workflowId ?? s.workflowId,
           currentModule: options.currentModule ?? s.currentModule,
         });

@@ -4,6 +4,7 @@
  */
 import { gatewayTaskQueue } from '../common/config.js';
 import type { Logger } from '../common/logger.js';
+import { deploySettings, versionOf } from '../common/app-version.js';
 import { targetsDevice } from '../common/application-status.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import type { DeviceCertificates } from '../pki/index.js';
@@ -115,11 +116,7 @@ export function createLifecycleActivities(deps: {
         .map((a) => ({
           appId: a.metadata.name,
           // What the last finished rollout (or rollback) put on the devices.
-          moduleSha256: (a.status.currentModule ?? a.spec.module).sha256,
-          entry: a.spec.entry,
-          limits: a.spec.limits,
-          env: a.spec.env,
-          args: a.spec.args,
+          ...deploySettings(a.status.currentModule ?? versionOf(a.spec), a.spec),
         }));
     },
   };

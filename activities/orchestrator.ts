@@ -6,12 +6,18 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { gatewayTaskQueue } from '../common/config.js';
-import { AlreadyExistsError, NotFoundError, ValidationError } from '../common/errors.js';
+import {
+  AlreadyExistsError,
+  EmulatorUnavailableError,
+  NotFoundError,
+  ValidationError,
+} from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { DeviceIdentity, DeviceSpec, DeviceStatus, ProvisioningStep } from '../common/resources.js';
-import type { DeviceCertificates } from '../pki/index.js';
+import type { CertificateRecord, DeviceCertificates } from '../pki/index.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import type { DeviceRuntimeBackend, RuntimeRegistry, StartedEmulator } from '../runtimes/runtime.js';
+import { chooseGateway } from './gateway-placement.js';
 import type { LifecycleSettings } from '../workflows/device-lifecycle.js';
 import {
   PROVISIONING_STEPS,
@@ -91,6 +97,13 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
     return store.get('Device', device) ? runtimeOf(device) : deps.runtimes.virtual!;
   }
 
+  /** Stores the identity of a freshly issued (or found) certificate on the device. */
+  function recordIdentity(device: string, record: CertificateRecord): DeviceIdentity {
+    const identity = { certSerial: record.serial, spkiSha256: record.spkiSha256, notAfter: record.notAfter };
+    store.updateStatus('Device', device, (s) => ({ ...s, identity }));
+    return identity;
+  }
+
   /** Runs one provisioning step and records it on the device so the dashboard can show it. */
   async function step<T>(device: string, name: string, work: () => Promise<T> | T): Promise<T> {
     const startedAt = new Date().toISOString();
@@ -110,6 +123,15 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
         setStep(s, name, { state: 'Running', message: `attempt ${attempt}: ${message}` }),
       );
       if (err instanceof ValidationError) throw invalidInput(err);
+      if (err instanceof EmulatorUnavailableError) {
+        // Not installed here: no retry can succeed until an operator installs it.
+        throw ApplicationFailure.create({
+          type: 'EmulatorUnavailable',
+          message: err.message,
+          nonRetryable: true,
+          cause: err,
+        });
+      }
       throw err;
     }
   }
@@ -145,29 +167,13 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
     },
 
     async issueCertificate(device: string): Promise<DeviceIdentity> {
-      return step(device, 'issueCertificate', () => {
-        const record = deps.certificates.issue(device);
-        const identity = {
-          certSerial: record.serial,
-          spkiSha256: record.spkiSha256,
-          notAfter: record.notAfter,
-        };
-        store.updateStatus('Device', device, (s) => ({ ...s, identity }));
-        return identity;
-      });
+      return step(device, 'issueCertificate', () => recordIdentity(device, deps.certificates.issue(device)));
     },
 
     /** Revokes the device's certificate and issues a new one (rotation on request). */
     async replaceCertificate(device: string): Promise<DeviceIdentity> {
       deps.certificates.revoke(device);
-      const record = deps.certificates.issue(device);
-      const identity = {
-        certSerial: record.serial,
-        spkiSha256: record.spkiSha256,
-        notAfter: record.notAfter,
-      };
-      store.updateStatus('Device', device, (s) => ({ ...s, identity }));
-      return identity;
+      return recordIdentity(device, deps.certificates.issue(device));
     },
 
     async prepareVolume(device: string): Promise<string> {
@@ -190,23 +196,15 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
 
     async assignGateway(device: string, preferred?: string): Promise<AssignedGateway> {
       return step(device, 'assignGateway', () => {
-        const now = Date.now();
-        const ready = store
-          .list('Gateway')
-          .filter(
-            (g) =>
-              g.status.phase === 'Ready' && now - Date.parse(g.status.lastSeen ?? '') < deps.gatewayStaleMs,
-          )
-          .filter((g) => g.status.connectedDevices < g.spec.maxDevices);
-        const chosen = preferred
-          ? ready.find((g) => g.metadata.name === preferred)
-          : ready.sort((a, b) => a.status.connectedDevices - b.status.connectedDevices)[0];
-        if (!chosen) {
-          throw ApplicationFailure.retryable(
-            preferred ? `gateway "${preferred}" is not ready` : 'no gateway is ready to accept devices',
-            'NoGatewayReady',
-          );
-        }
+        const placement = chooseGateway({
+          gateways: store.list('Gateway'),
+          device: store.get('Device', device)?.status,
+          preferred,
+          now: Date.now(),
+          staleMs: deps.gatewayStaleMs,
+        });
+        if (!('gateway' in placement)) throw ApplicationFailure.retryable(placement.reason, 'NoGatewayReady');
+        const chosen = placement.gateway;
         const assigned = {
           name: chosen.metadata.name,
           endpoint: chosen.spec.endpoint,

@@ -24,7 +24,7 @@ Usage:
   wasmbed device retry NAME [--watch]
   wasmbed device restart NAME [--watch]
   wasmbed device delete NAME [--watch]
-  wasmbed app list | get NAME | promote NAME | delete NAME
+  wasmbed app list | get NAME | promote NAME | abort NAME | stop NAME | delete NAME
   wasmbed app deploy FILE.wasm (--to d1,d2 | --selector k=v | --all) [--name N]
                      [--strategy AllAtOnce|Rolling|Canary] [--max-unavailable N] [--canary N]
                      [--pause-after-canary] [--failure-threshold N] [--entry F]
@@ -316,6 +316,7 @@ async function appDeploy(ctx: Ctx, file: string): Promise<number> {
   }
   const line = new StatusLine();
   const deadline = Date.now() + ctx.timeoutMs;
+  let toldToPromote = false;
   for (;;) {
     const { body: a } = await ctx.api.request('GET', `/applications/${encodeURIComponent(name)}`);
     const c = a.status?.counts ?? { targeted: 0, running: 0, failed: 0, pending: 0 };
@@ -323,9 +324,12 @@ async function appDeploy(ctx: Ctx, file: string): Promise<number> {
     line.update(
       `${name} ${progressBar(c.running, c.targeted)} running, ${c.failed} failed, ${c.pending} pending · ${phase}`,
     );
-    if (phase === 'Deploying' && a.spec?.strategy?.pauseAfterCanary && c.running > 0 && c.pending > 0) {
+    if (a.status?.awaitingPromotion && !toldToPromote) {
+      toldToPromote = true;
       line.done();
-      process.stderr.write(`canary wave done; continue with: wasmbed app promote ${name}\n`);
+      process.stderr.write(
+        `canary wave done; continue with: wasmbed app promote ${name} (or roll it back: wasmbed app abort ${name})\n`,
+      );
     }
     if (SETTLED.has(phase)) {
       line.done();
@@ -392,12 +396,14 @@ async function app(ctx: Ctx, sub: string | undefined, arg: string | undefined): 
       return 0;
     }
     case 'promote':
+    case 'abort':
+    case 'stop':
     case 'delete': {
       const name = need(arg, 'application name');
       const { body } =
         sub === 'delete'
           ? await ctx.api.request('DELETE', `/applications/${encodeURIComponent(name)}`)
-          : await ctx.api.request('POST', `/applications/${encodeURIComponent(name)}/promote`);
+          : await ctx.api.request('POST', `/applications/${encodeURIComponent(name)}/${sub}`);
       ctx.out(ctx.json ? JSON.stringify(body) : `${sub} ${name}: ok`);
       return 0;
     }

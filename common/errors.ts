@@ -25,6 +25,16 @@ export class ValidationError extends WasmbedError {
   }
 }
 
+/** A request body (or a part of it) over its size limit. `field` names what was too large. */
+export class TooLargeError extends WasmbedError {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super('TooLarge', message);
+  }
+}
+
 export class NotFoundError extends WasmbedError {
   constructor(
     readonly kind: string,
@@ -52,4 +62,15 @@ export class ConflictError extends WasmbedError {
 
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * An emulator this worker cannot run (not installed, image unavailable): retrying cannot help
+ * until an operator acts, so the provisioning step fails at once. The message says what is
+ * missing and how to fix it.
+ */
+export class EmulatorUnavailableError extends WasmbedError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('EmulatorUnavailable', message, options);
+  }
 }

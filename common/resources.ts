@@ -148,16 +148,31 @@ export interface AppDeviceState {
   since: string;
 }
 
+/**
+ * A module with the settings it was deployed with (common/app-version.ts). The settings are
+ * optional only for statuses written before they were kept.
+ */
+export interface DeployedVersion {
+  sha256: string;
+  size: number;
+  entry?: string;
+  env?: Record<string, string>;
+  args?: string[];
+  limits?: ApplicationSpec['limits'];
+}
+
 export interface ApplicationStatus {
   phase: ApplicationPhase;
-  /** The module the last finished rollout put on the devices. */
-  currentModule?: { sha256: string; size: number };
-  /** What an update replaced: a failing rollout of the new module rolls back to this one. */
-  previousModule?: { sha256: string; size: number };
+  /** The version the last finished rollout (or rollback) put on the devices. */
+  currentModule?: DeployedVersion;
+  /** What an update replaced: a failing rollout of the new version rolls back to this one. */
+  previousModule?: DeployedVersion;
   devices: Record<string, AppDeviceState>;
   counts: { targeted: number; running: number; failed: number; pending: number };
   workflowId?: string;
   message?: string;
+  /** Canary paused after its first wave (pauseAfterCanary): waiting for promote or abort. */
+  awaitingPromotion?: boolean;
   observedGeneration?: number;
   /**
    * Kubernetes mode: the module an Application CR's `spec.module` source (a ConfigMap key, or

@@ -30,7 +30,7 @@ export function validateDnsLabel(field: string, value: unknown): string {
 }
 
 /** Runtimes this build can provision. Others are part of the model but not yet implemented here. */
-export const SUPPORTED_RUNTIMES: readonly DeviceRuntime[] = ['virtual', 'docker', 'qemu'];
+export const SUPPORTED_RUNTIMES: readonly DeviceRuntime[] = ['virtual', 'docker', 'qemu', 'renode'];
 
 export interface DeviceCreateInput {
   name: string;

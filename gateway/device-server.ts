@@ -185,6 +185,7 @@ export class DeviceServer {
       socket,
       { maxFrameBytes: this.limits.maxFrameBytes, maxBufferedBytes: this.limits.maxBufferedBytes },
       device,
+      'gateway',
     );
     const info: SessionInfo = {
       device,

@@ -10,7 +10,8 @@ import { ProtocolError } from './errors.js';
 import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder, encodeMessageFrame } from './framing.js';
 import {
   EXPECTED_REPLY,
-  MAX_MESSAGE_ID,
+  MESSAGE_ID_RANGES,
+  type MessageIdSpace,
   PROTOCOL_VERSION,
   decodeEnvelope,
   type Envelope,
@@ -69,7 +70,7 @@ export class ProtocolConnection extends EventEmitter<Events> {
   private readonly decoder: FrameDecoder;
   private readonly limits: ConnectionLimits;
   private readonly pending = new Map<number, Pending>();
-  private nextMessageId = 1;
+  private nextMessageId: number;
   framesIn = 0;
   framesOut = 0;
 
@@ -78,8 +79,12 @@ export class ProtocolConnection extends EventEmitter<Events> {
     limits: Partial<ConnectionLimits> = {},
     /** Names the peer in error messages, e.g. the device name. */
     readonly peer = 'peer',
+    /** Which end of the link this is: it decides the range our messageIds come from. */
+    readonly idSpace: MessageIdSpace = 'device',
   ) {
     super();
+    // The first allocation wraps to the start of our range.
+    this.nextMessageId = MESSAGE_ID_RANGES[idSpace].last;
     this.limits = { ...DEFAULT_CONNECTION_LIMITS, ...limits };
     this.decoder = new FrameDecoder(this.limits.maxFrameBytes);
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -219,9 +224,10 @@ export class ProtocolConnection extends EventEmitter<Events> {
   }
 
   private allocateId(): number {
+    const { first, last } = MESSAGE_ID_RANGES[this.idSpace];
     // Skip ids still awaiting a reply after a wrap-around.
     do {
-      this.nextMessageId = this.nextMessageId >= MAX_MESSAGE_ID ? 1 : this.nextMessageId + 1;
+      this.nextMessageId = this.nextMessageId >= last ? first : this.nextMessageId + 1;
     } while (this.pending.has(this.nextMessageId));
     return this.nextMessageId;
   }

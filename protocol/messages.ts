@@ -22,6 +22,18 @@ import { ProtocolError, type ProtocolErrorReason } from './errors.js';
 export const PROTOCOL_VERSION = 1;
 export const MAX_MESSAGE_ID = 0xffff_ffff;
 
+/**
+ * Who numbers which ids (docs/protocol.md, envelope). Replies carry the request's id, so if both
+ * peers counted over the same range an unsolicited ApplicationStatus from a device could take
+ * the id of the gateway's pending RequestApplicationStatus and be mistaken for its reply. Split
+ * ranges make that impossible.
+ */
+export const MESSAGE_ID_RANGES = {
+  device: { first: 1, last: 0x7fff_ffff },
+  gateway: { first: 0x8000_0000, last: MAX_MESSAGE_ID },
+} as const;
+export type MessageIdSpace = keyof typeof MESSAGE_ID_RANGES;
+
 export const APP_STATES = ['Deploying', 'Running', 'Exited', 'Failed', 'Stopped'] as const;
 export type AppState = (typeof APP_STATES)[number];
 

@@ -8,6 +8,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { build } from 'esbuild';
+import { pruneOldBuilds } from '../common/build-cache.js';
 import { REPO_ROOT } from '../common/repo-root.js';
 
 const DEVICE_SOURCE_DIRS = ['device', 'device/apps', 'protocol', 'common'];
@@ -57,5 +58,6 @@ export async function ensureDeviceBundle(): Promise<string> {
     fs.rmSync(tmp, { recursive: true, force: true });
     if (!fs.existsSync(entry)) throw err;
   }
+  pruneOldBuilds(path.dirname(dir), 'device-', dir);
   return entry;
 }

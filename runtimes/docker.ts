@@ -44,6 +44,21 @@ export const volumeName = (device: string): string => `firmware-${device}`;
 export const containerName = (device: string): string => `wasmbed-device-${device}`;
 export const helperName = (device: string): string => `wasmbed-firmware-copy-${device}`;
 
+/** What a device container runs; the runtime adds name, labels, volume, network, restart policy and limits. */
+export interface DeviceContainerSpec {
+  image: string;
+  entrypoint?: string[];
+  cmd: string[];
+  env?: string[];
+  user?: string;
+  labels?: Record<string, string>;
+  /** Memory limit instead of the runtime's (an emulator needs more than the virtual device). */
+  memoryBytes?: number;
+  /** Extra capabilities and host devices (Renode's taps need NET_ADMIN and /dev/net/tun). */
+  capAdd?: string[];
+  devices?: string[];
+}
+
 export interface DockerRuntimeOptions {
   home: string;
   /** A dockerode client; by default one from the environment (DOCKER_HOST). */
@@ -251,25 +266,27 @@ export class DockerRuntime implements DeviceRuntimeBackend {
     }
   }
 
-  private async findOrBuildImage(): Promise<string> {
-    const configured = this.options.image;
-    if (configured) {
-      if (await this.imageExists(configured)) return configured;
-      this.options.logger?.info('pulling device image', { image: configured });
-      try {
-        const stream = await this.docker.pull(configured);
-        await new Promise<void>((resolve, reject) =>
-          this.docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())),
-        );
-      } catch (cause) {
-        throw new WasmbedError(
-          'ImageUnavailable',
-          `device image ${configured} is not on the engine and could not be pulled: ${String(cause)}`,
-          { cause },
-        );
-      }
-      return configured;
+  /** `image` on the engine: found, or pulled; a clear error naming the image when neither works. */
+  async ensureImagePresent(image: string): Promise<string> {
+    if (await this.imageExists(image)) return image;
+    this.options.logger?.info('pulling image', { image });
+    try {
+      const stream = await this.docker.pull(image);
+      await new Promise<void>((resolve, reject) =>
+        this.docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())),
+      );
+    } catch (cause) {
+      throw new WasmbedError(
+        'ImageUnavailable',
+        `image ${image} is not on the engine and could not be pulled: ${String(cause)}`,
+        { cause },
+      );
     }
+    return image;
+  }
+
+  private async findOrBuildImage(): Promise<string> {
+    if (this.options.image) return this.ensureImagePresent(this.options.image);
     const bundle = this.options.deviceBundle;
     if (!bundle)
       throw new WasmbedError(
@@ -417,10 +434,14 @@ export class DockerRuntime implements DeviceRuntimeBackend {
     await container.putArchive(archive as unknown as string, { path: VOLUME_MOUNT } as object);
   }
 
-  /** Copies the firmware into the volume through the archive API and verifies the copy by SHA-256. */
+  /**
+   * Copies the firmware into the volume (as `file`: firmware.img for the virtual device,
+   * firmware.elf for Renode) through the archive API and verifies the copy by SHA-256.
+   */
   async copyFirmware(
     device: string,
     source = DEFAULT_VIRTUAL_FIRMWARE,
+    file = 'firmware.img',
   ): Promise<{ sha256: string; bytes: number }> {
     if (!fs.existsSync(source))
       throw new ValidationError('firmware', `firmware image "${source}" does not exist`);
@@ -429,7 +450,7 @@ export class DockerRuntime implements DeviceRuntimeBackend {
     await this.prepareVolume(device); // idempotent; the volume must exist before a container mounts it
     const helper = await this.helper(device);
     try {
-      const current = await this.readVolumeFile(helper, 'firmware.img');
+      const current = await this.readVolumeFile(helper, file);
       if (current && sha256(current) === expected) return { sha256: expected, bytes: current.length };
       // The volume's root goes to the device's user: the device writes its `booted` marker there.
       // (An entry for the mount point itself, extracted at /, is what changes its owner.)
@@ -443,10 +464,10 @@ export class DockerRuntime implements DeviceRuntimeBackend {
           uid: DEVICE_UID,
           gid: DEVICE_UID,
         },
-        { name: `${mountPoint}/firmware.img`, data, mode: 0o644 },
+        { name: `${mountPoint}/${file}`, data, mode: 0o644 },
       ]);
       await helper.putArchive(archive as unknown as string, { path: '/' } as object);
-      const copied = await this.readVolumeFile(helper, 'firmware.img');
+      const copied = await this.readVolumeFile(helper, file);
       const actual = copied ? sha256(copied) : 'nothing';
       if (actual !== expected) {
         throw new FirmwareError(
@@ -470,7 +491,35 @@ export class DockerRuntime implements DeviceRuntimeBackend {
     }
   }
 
-  private async deviceContainer(device: string): Promise<Docker.ContainerInfo | undefined> {
+  /**
+   * Puts files into the volume (owned by the device's user) through a helper container and
+   * reads each back: the volume need not be mounted by a running container.
+   */
+  async putVolumeFiles(device: string, files: { name: string; data: Buffer; mode: number }[]): Promise<void> {
+    const helper = await this.helper(device);
+    try {
+      for (const file of files) {
+        await this.writeVolumeFile(helper, file.name, file.data, file.mode, DEVICE_UID);
+        const written = await this.readVolumeFile(helper, file.name);
+        if (!written?.equals(file.data))
+          throw new WasmbedError(
+            'VolumeWriteFailed',
+            `${file.name} in volume ${volumeName(device)} did not read back as written`,
+          );
+      }
+    } finally {
+      await this.removeQuietly(helper);
+    }
+  }
+
+  /** The engine's host when it is reached over TCP (DOCKER_HOST=tcp://…); undefined for a local socket. */
+  engineHost(): string | undefined {
+    const host = (this.docker.modem as unknown as { host?: string }).host;
+    return typeof host === 'string' && host ? host : undefined;
+  }
+
+  /** The device's container of this platform (running or not), if any. */
+  async deviceContainer(device: string): Promise<Docker.ContainerInfo | undefined> {
     const found = await this.containers(device);
     const ours = found.filter((c) => c.Labels[PLATFORM_LABEL] === this.options.platformId);
     if (found.length > 0 && ours.length === 0) {
@@ -487,32 +536,57 @@ export class DockerRuntime implements DeviceRuntimeBackend {
    * exists. Returns the container id.
    */
   async start(device: string, mcuType: string): Promise<StartedEmulator> {
+    return this.startContainer(device, async () => ({
+      image: await this.ensureImage(),
+      cmd: [`--device=${device}`, `--volume=${VOLUME_MOUNT}`, `--mcu-type=${mcuType}`],
+    }));
+  }
+
+  /**
+   * Runs the device's container from `spec` (asked for only when a container must be made), or
+   * adopts the running one; a stopped one is started again as it was created. The container
+   * gets the device's name, labels, volume at /volume, restart policy and limits whatever it
+   * runs (the virtual device or an emulator such as Renode); its output is the device's UART.
+   */
+  async startContainer(device: string, spec: () => Promise<DeviceContainerSpec>): Promise<StartedEmulator> {
     const existing = await this.deviceContainer(device);
     if (existing?.State === 'running') {
       this.followLogs(device, existing.Id);
       return { id: existing.Id, adopted: true };
     }
-    const image = await this.ensureImage();
     let container: Docker.Container;
     if (existing) {
       container = this.docker.getContainer(existing.Id);
     } else {
+      const wanted = await spec();
       try {
         container = await this.docker.createContainer({
           name: containerName(device),
-          Image: image,
-          Cmd: [`--device=${device}`, `--volume=${VOLUME_MOUNT}`, `--mcu-type=${mcuType}`],
-          Env: [`WASMBED_DEVICE_NAME=${device}`],
-          Labels: this.labels(device),
+          Image: wanted.image,
+          ...(wanted.entrypoint ? { Entrypoint: wanted.entrypoint } : {}),
+          Cmd: wanted.cmd,
+          ...(wanted.user ? { User: wanted.user } : {}),
+          Env: [`WASMBED_DEVICE_NAME=${device}`, ...(wanted.env ?? [])],
+          Labels: { ...(wanted.labels ?? {}), ...this.labels(device) },
           HostConfig: {
             Mounts: [{ Type: 'volume', Source: volumeName(device), Target: VOLUME_MOUNT }],
+            ...(wanted.capAdd ? { CapAdd: wanted.capAdd } : {}),
+            ...(wanted.devices
+              ? {
+                  Devices: wanted.devices.map((d) => ({
+                    PathOnHost: d,
+                    PathInContainer: d,
+                    CgroupPermissions: 'rwm',
+                  })),
+                }
+              : {}),
             NetworkMode: this.options.networkMode,
             RestartPolicy:
               this.options.restartPolicy === 'on-failure'
                 ? { Name: 'on-failure', MaximumRetryCount: 5 }
                 : { Name: this.options.restartPolicy },
-            Memory: this.options.memoryBytes,
-            MemorySwap: this.options.memoryBytes,
+            Memory: wanted.memoryBytes ?? this.options.memoryBytes,
+            MemorySwap: wanted.memoryBytes ?? this.options.memoryBytes,
             NanoCpus: this.options.nanoCpus,
             PidsLimit: this.options.pidsLimit,
             // The UART log on the engine stays bounded; the platform keeps its own copy.

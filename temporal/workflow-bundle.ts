@@ -6,6 +6,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
+import { pruneOldBuilds } from '../common/build-cache.js';
 import { REPO_ROOT } from '../common/repo-root.js';
 
 const WORKFLOW_SOURCE_DIRS = ['workflows', 'common', 'temporal'];
@@ -42,5 +43,6 @@ export async function ensureWorkflowBundle(): Promise<{ codePath: string }> {
   const tmp = `${codePath}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, code);
   fs.renameSync(tmp, codePath);
+  pruneOldBuilds(path.dirname(codePath), 'workflow-bundle-', codePath);
   return { codePath };
 }

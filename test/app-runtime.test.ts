@@ -3,7 +3,6 @@
  * running the example apps built from source (scripts/build-apps.mjs) and a few modules
  * assembled here byte by byte for the cases the examples cannot show.
  */
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +11,7 @@ import type { AppState, LogLevel } from '../protocol/messages.js';
 import { appMemoryPagesFor, HOST_FUNCTIONS, HOST_LIMITS, type ValType } from '../device/apps/host-api.js';
 import { AppRuntime, type AppRuntimeOptions, type DeployRequest } from '../device/apps/runtime.js';
 import { checkAppModule } from '../device/apps/validate.js';
+import { buildApps } from '../scripts/build-apps.mjs';
 import { waitFor } from './support/wait.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -19,9 +19,10 @@ const DIST = path.join(ROOT, 'examples', 'apps', 'dist');
 const APPS = ['hello', 'blinky', 'sensor', 'faulty'] as const;
 const wasm: Record<string, Uint8Array> = {};
 
-beforeAll(() => {
-  // Idempotent: compiles only what is missing or older than its sources.
-  execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'build-apps.mjs')], { stdio: 'pipe' });
+beforeAll(async () => {
+  // Idempotent: compiles only what is missing or older than its sources. The C app is built by
+  // its own test, so that a missing clang fails that test with the build's message.
+  await buildApps({ only: [...APPS], log: () => {} });
   for (const app of APPS) wasm[app] = new Uint8Array(fs.readFileSync(path.join(DIST, `${app}.wasm`)));
 }, 120_000);
 
@@ -263,6 +264,44 @@ describe('example apps', () => {
     expect(humidity.milli).toBeGreaterThan(30_000);
     expect(humidity.milli).toBeLessThan(60_000);
     expect(JSON.parse(r.publishes.find((p) => p.appId === 'sensor-9')!.data).milli).toBeNull();
+  });
+});
+
+describe('a C app (clang --target=wasm32, no libc)', () => {
+  it('counter-c logs each count and toggles its pin through the same host API', async () => {
+    // Throws "counter-c: not built: C apps need clang …" when the C toolchain is missing.
+    const [built] = await buildApps({ only: ['counter-c'], log: () => {} });
+    const module = new Uint8Array(fs.readFileSync(built!.file));
+    // One page is enough: it fits the smallest board (Stm32F4Disco, 1 page per app).
+    expect(checkAppModule(module, { entry: '_start', memoryPages: 1 })).toMatchObject({
+      ok: true,
+      memoryMaxPages: 1,
+    });
+    const r = runtime();
+    const ack = await r.rt.deploy(
+      req('counter', module, {
+        env: { PIN: '7', PERIOD_MS: '10', COUNT: '4' },
+        limits: { memoryPages: 1, cpuMsPerCall: 50 },
+      }),
+    );
+    expect(ack).toEqual({ ok: true, error: null });
+    await waitState(r, 'counter', 'Exited');
+    expect(r.logs.map((l) => l.message)).toEqual([
+      'counter-c: started',
+      'counter-c: 1 (pin high)',
+      'counter-c: 2 (pin low)',
+      'counter-c: 3 (pin high)',
+      'counter-c: 4 (pin low)',
+      'counter-c: done',
+    ]);
+    expect(r.rt.gpioWrites(7)).toBe(4);
+    expect(r.rt.gpio(7)).toBe(0);
+
+    // STARTUP_MS is spent in _initialize: the app is Deploying (not yet acknowledged) meanwhile.
+    await r.rt.deploy(req('slow', module, { env: { STARTUP_MS: '200', COUNT: '1', PERIOD_MS: '1' } }));
+    const slow = r.states.filter((x) => x.appId === 'slow');
+    expect(slow.map((x) => x.state).slice(0, 2)).toEqual(['Deploying', 'Running']);
+    expect(slow[1]!.at - slow[0]!.at).toBeGreaterThanOrEqual(190);
   });
 });
 

@@ -109,6 +109,92 @@ describe('deploying apps', () => {
     expect(since[2]).toBeGreaterThanOrEqual(since[1]!);
   });
 
+  it('takes a multipart upload: the C app built with clang runs on a device', async () => {
+    // counter-c is C: without clang this throws "counter-c: not built: C apps need clang …".
+    const [built] = await buildApps({ only: ['counter-c'], log: () => {} });
+    const upload = (
+      fields: Record<string, string>,
+      file: Uint8Array | null = fs.readFileSync(built!.file),
+    ) => {
+      const form = new FormData();
+      if (file) form.append('wasm', new Blob([file as unknown as BlobPart]), 'counter-c.wasm');
+      for (const [k, v] of Object.entries(fields)) form.append(k, v);
+      return fetch(`${platform.webUrl}/api/v1/applications`, { method: 'POST', body: form }).then(
+        async (r) => ({ status: r.status, body: await r.json() }),
+      );
+    };
+    const res = await upload({
+      name: 'counter',
+      devices: 'lab-2',
+      strategy: 'AllAtOnce',
+      env: JSON.stringify({ PIN: '3', PERIOD_MS: '100', COUNT: '3' }),
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    expect(res.body).toEqual({ name: 'counter', workflowId: 'deploy-counter' });
+    const a = await settled('counter');
+    expect(a.status.phase).toBe('Running');
+    expect(a.spec.env).toEqual({ PIN: '3', PERIOD_MS: '100', COUNT: '3' });
+    await waitFor('counter-c output', async () =>
+      (await logs('lab-2', 'counter')).includes('counter-c: done'),
+    );
+    expect(await logs('lab-2', 'counter')).toEqual([
+      'counter-c: started',
+      'counter-c: 1 (pin high)',
+      'counter-c: 2 (pin low)',
+      'counter-c: 3 (pin high)',
+      'counter-c: done',
+    ]);
+
+    // A new version as multipart too (PUT): same module, new settings.
+    const updated = await fetch(`${platform.webUrl}/api/v1/applications/counter`, {
+      method: 'PUT',
+      body: (() => {
+        const form = new FormData();
+        form.append(
+          'wasm',
+          new Blob([fs.readFileSync(built!.file) as unknown as BlobPart]),
+          'counter-c.wasm',
+        );
+        form.append('name', 'counter');
+        form.append('devices', 'lab-2');
+        form.append('env', JSON.stringify({ PERIOD_MS: '100', COUNT: '1' }));
+        return form;
+      })(),
+    });
+    expect(updated.status).toBe(202);
+    await waitFor('counter v2 settled', async () => {
+      const x = await app('counter');
+      return x.status.phase === 'Running' && x.spec.env.COUNT === '1';
+    });
+    await waitFor('counter v2 output', async () => (await logs('lab-2', 'counter')).length === 8);
+    expect((await logs('lab-2', 'counter')).slice(5)).toEqual([
+      'counter-c: started',
+      'counter-c: 1 (pin high)',
+      'counter-c: done',
+    ]);
+
+    // What is wrong is named, and nothing is created.
+    const noFile = await upload({ name: 'nofile', all: 'true' }, null);
+    expect(noFile.status).toBe(400);
+    expect(noFile.body.error).toMatchObject({ code: 'InvalidInput', field: 'wasm' });
+    const badTarget = await upload({ name: 'badtarget', target: '{"devices": [lab-1]}' });
+    expect(badTarget.status).toBe(400);
+    expect(badTarget.body.error.field).toBe('target');
+    expect(badTarget.body.error.message).toMatch(/target is not valid JSON/);
+    const unknownDevice = await upload({ name: 'nodevice', devices: 'Not_A_Name' });
+    expect(unknownDevice.status).toBe(400);
+    expect(unknownDevice.body.error.field).toBe('target.devices[0]');
+    const tooLarge = await upload({ name: 'huge', all: 'true' }, new Uint8Array(2 * 1024 * 1024));
+    expect(tooLarge.status).toBe(413);
+    expect(tooLarge.body.error).toMatchObject({ code: 'TooLarge', field: 'body' });
+    const notWasm = await upload({ name: 'notwasm', all: 'true' }, Buffer.from('not wasm'));
+    expect(notWasm.status).toBe(400);
+    expect(notWasm.body.error.message).toMatch(/not valid WebAssembly/);
+    for (const name of ['nofile', 'badtarget', 'nodevice', 'huge', 'notwasm']) {
+      expect((await platform.api('GET', `/api/v1/applications/${name}`)).status).toBe(404);
+    }
+  });
+
   it('refuses a bad module before it reaches any device', async () => {
     const garbage = await platform.api('POST', '/api/v1/applications', {
       name: 'garbage',
@@ -200,8 +286,12 @@ describe('deploying apps', () => {
       const d = (await platform.api('GET', '/api/v1/devices/late-1')).body as Device;
       return (d.status?.apps?.blinky as { state?: string } | undefined)?.state === 'Running';
     });
-    const a = await app('blinky');
-    expect(a.status.devices['late-1']?.state).toBe('Running');
+    // The device reports Running before the lifecycle workflow, on its ack, records it on the
+    // Application: wait for that too.
+    const a = await waitFor('blinky records late-1', async () => {
+      const x = await app('blinky');
+      return x.status.devices['late-1']?.state === 'Running' ? x : undefined;
+    });
     expect(a.status.counts.targeted).toBe(4);
   });
 

@@ -110,6 +110,9 @@ it('fails clearly: unknown device 1, bad usage 2, Failed device 1, and retry --w
   expect(missing.stderr).toMatch(/Device "nope" not found/);
   const usage = await wasmbed('device', 'frobnicate');
   expect(usage.code).toBe(2);
+  const noCanary = await wasmbed('app', 'abort', 'nope');
+  expect(noCanary.code).toBe(1);
+  expect(noCanary.stderr).toMatch(/Application "nope" not found/);
   const bad = await wasmbed('device', 'create', 'x', '--mcu', 'Esp32');
   expect(bad.code).toBe(1);
   expect(bad.stderr).toMatch(/mcuType "Esp32" is unknown.*\(field: mcuType\)/);

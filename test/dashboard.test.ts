@@ -155,10 +155,18 @@ it('offers Retry on a Failed device, and the new run picks up where the failed o
   fs.copyFileSync(DEFAULT_VIRTUAL_FIRMWARE, firmware); // the operator fixes the cause…
   await page.click('tr[data-device="ui-retry"] button:has-text("Retry")'); // …and presses Retry
   await waitFor('ui-retry Connected', async () => (await phaseOf('ui-retry')) === 'Connected', 60_000);
-  const runs = [];
-  for await (const run of platform.client.workflow.list({ query: `WorkflowId = "provision-ui-retry"` }))
-    runs.push(run);
-  expect(runs.map((r) => r.status.name).sort()).toEqual(['COMPLETED', 'FAILED']);
+  // Connected is recorded by the run's last activity; the run completes (and Temporal's
+  // visibility store catches up) a moment later.
+  const runStatuses = async () => {
+    const statuses: string[] = [];
+    for await (const run of platform.client.workflow.list({ query: `WorkflowId = "provision-ui-retry"` }))
+      statuses.push(run.status.name);
+    return statuses.sort().join(',');
+  };
+  await waitFor(
+    'one failed run and one completed run',
+    async () => (await runStatuses()) === 'COMPLETED,FAILED',
+  );
 });
 
 it('escapes what users type and shows validation errors in the page', async () => {
@@ -172,6 +180,13 @@ it('escapes what users type and shows validation errors in the page', async () =
   const alert = await page.waitForSelector('[role="alert"]');
   expect(await alert.textContent()).toContain('is not a DNS label');
   expect(await page.$('img[src="x"]')).toBeNull();
+
+  // A live update of the table must not wipe the error before the operator has read it.
+  const updates = async () => Number(await page.getAttribute('body', 'data-updates'));
+  const before = await updates();
+  expect((await platform.api('POST', '/api/v1/devices', { name: 'ui-after-error' })).status).toBe(202);
+  await waitFor('a live update of the devices table', async () => (await updates()) > before);
+  expect(await page.textContent('[role="alert"]')).toContain('is not a DNS label');
 });
 
 it('shows log lines that contain HTML as text, live and after a reload', async () => {

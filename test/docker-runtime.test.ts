@@ -1,74 +1,34 @@
 /**
- * The docker runtime on a real Docker engine that this file starts (scripts/start-dockerd.sh:
- * Debian's dockerd with vfs storage and host networking; sudo bash scripts/setup-docker.sh
- * installs it) with a real platform: Temporal, orchestrator, gateway and web processes.
+ * The docker runtime on a real Docker engine that this file starts (test/support/docker-engine.ts:
+ * scripts/start-dockerd.sh, Debian's dockerd with overlay2 (or vfs) storage and host networking; sudo bash
+ * scripts/setup-docker.sh installs it) with a real platform: Temporal, orchestrator, gateway and web processes.
  * The virtual-device image is built offline by scripts/build-device-image.sh (debootstrap +
  * docker import; the first build on a machine takes about two minutes, later runs load the
  * saved image from .tools/device-image/ in seconds).
  */
-import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { promisify } from 'node:util';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Device } from '../common/resources.js';
-import { REPO_ROOT } from '../common/repo-root.js';
-import { ensureDeviceBundle } from '../runtimes/device-bundle.js';
 import { DEVICE_LABEL, DockerRuntime, HELPER_LABEL, containerName, volumeName } from '../runtimes/docker.js';
 import { DEFAULT_VIRTUAL_FIRMWARE } from '../runtimes/virtual.js';
+import { startTestEngine, type TestEngine } from './support/docker-engine.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { waitFor } from './support/wait.js';
 
-const run = promisify(execFile);
-const SCRIPTS = path.join(REPO_ROOT, 'scripts');
-
-let dockerRoot: string;
-let dockerHost: string;
+let engine: TestEngine | undefined;
 let docker: Docker;
 let platform: TestPlatform | undefined;
 /** The runtime as the platform's worker builds it (same home, so the same platform label). */
 let runtime: DockerRuntime;
 
-async function cleanEngine(): Promise<void> {
-  if (!docker) return;
-  const containers = await docker.listContainers({ all: true }).catch(() => []);
-  for (const c of containers)
-    await docker
-      .getContainer(c.Id)
-      .remove({ force: true })
-      .catch(() => undefined);
-  const { Volumes } = await docker.listVolumes().catch(() => ({ Volumes: [] as Docker.VolumeInspectInfo[] }));
-  for (const v of Volumes ?? [])
-    await docker
-      .getVolume(v.Name)
-      .remove()
-      .catch(() => undefined);
-}
-
 beforeAll(async () => {
-  dockerRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'wbdkr-'));
   try {
-    const started = await run('bash', [path.join(SCRIPTS, 'start-dockerd.sh'), dockerRoot]);
-    dockerHost = /DOCKER_HOST=(\S+)/.exec(started.stdout)![1]!;
-    docker = new Docker({ socketPath: dockerHost.replace(/^unix:\/\//, '') });
-    const bundle = await ensureDeviceBundle();
-    const t0 = Date.now();
-    const built = await run(
-      'bash',
-      [path.join(SCRIPTS, 'build-device-image.sh'), '--bundle', path.dirname(bundle)],
-      {
-        env: { ...process.env, DOCKER_HOST: dockerHost },
-        timeout: 15 * 60_000,
-      },
-    );
-    process.stderr.write(
-      `[docker-runtime] device image ${built.stdout.trim()} ready in ${Date.now() - t0} ms\n`,
-    );
-    platform = await startTestPlatform({ env: { DOCKER_HOST: dockerHost } });
-    runtime = new DockerRuntime({ home: platform.home, docker, deviceBundle: bundle });
+    engine = await startTestEngine('docker-runtime');
+    docker = engine.docker;
+    platform = await startTestPlatform({ env: { DOCKER_HOST: engine.dockerHost } });
+    runtime = new DockerRuntime({ home: platform.home, docker, deviceBundle: engine.bundle });
   } catch (err) {
     await teardown();
     throw err;
@@ -79,9 +39,7 @@ async function teardown(): Promise<void> {
   try {
     await platform?.stop();
   } finally {
-    await cleanEngine();
-    await run('bash', [path.join(SCRIPTS, 'start-dockerd.sh'), dockerRoot, '--stop']).catch(() => undefined);
-    fs.rmSync(dockerRoot, { recursive: true, force: true });
+    await engine?.stop();
   }
 }
 afterAll(teardown, 120_000);

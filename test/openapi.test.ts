@@ -79,6 +79,30 @@ describe('the OpenAPI document', () => {
       { name: 'a', module: 'AAAA', target: { devices: [7] } },
     );
     expect(app.body.error.field).toBe('target.devices[0]');
+    // A multipart upload is checked against the same schema once its fields are read.
+    const hello = fs.readFileSync(path.join(DIST_DIR, 'hello.wasm'));
+    const upload = async (fields: Record<string, string>) => {
+      const form = new FormData();
+      form.append('wasm', new Blob([hello as unknown as BlobPart]), 'hello.wasm');
+      for (const [k, v] of Object.entries(fields)) form.append(k, v);
+      const res = await fetch(`${platform.webUrl}/api/v1/applications`, { method: 'POST', body: form });
+      return { status: res.status, body: await res.json() };
+    };
+    const documented = (
+      OPENAPI_DOCUMENT.paths['/applications'].post.requestBody.content as Record<string, unknown>
+    )['multipart/form-data'];
+    expect(documented).toBeDefined();
+    const errorSchema = compileSchema(ajv, { $ref: '#/components/schemas/Error' });
+    for (const [fields, field] of [
+      [{ name: 'Bad_Name', all: 'true' }, 'name'],
+      [{ name: 'a', all: 'true', strategy: '{"type":"Sideways"}' }, 'strategy.type'],
+      [{ name: 'a', all: 'true', limits: '{"memoryPages":0}' }, 'limits.memoryPages'],
+    ] as const) {
+      const res = await upload(fields);
+      expect(res.status, JSON.stringify(res.body)).toBe(400);
+      expect(res.body.error).toMatchObject({ code: 'InvalidInput', field });
+      expect(errorSchema(res.body)).toBe(true);
+    }
     const logs = await platform.api('GET', '/api/v1/devices/none/logs?after=-1');
     expect(logs.status).toBe(400);
     expect(logs.body.error.field).toBe('after');

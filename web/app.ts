@@ -16,12 +16,14 @@ import {
   AlreadyExistsError,
   ConflictError,
   NotFoundError,
+  TooLargeError,
   ValidationError,
   WasmbedError,
 } from '../common/errors.js';
 import type { Application, Device } from '../common/resources.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import type { DeviceLogs } from '../store/device-logs.js';
+import { readApplicationForm } from './application-form.js';
 import type { ApplicationService } from './application-service.js';
 import { CLIENT_JS } from './client-script.js';
 import {
@@ -41,9 +43,8 @@ import type { HealthMonitor, HealthSnapshot } from './health.js';
 import { escapeHtml } from './html.js';
 import { LiveHub, sseEvent } from './live.js';
 import { OPENAPI_DOCUMENT, requestValidator } from './openapi.js';
+import { applicationRows, applicationsPage, deployResult } from './applications-page.js';
 import {
-  applicationRows,
-  applicationsPage,
   deviceFragments,
   devicePage,
   gatewayRows,
@@ -97,6 +98,7 @@ const CSP = [
 
 function statusOf(err: unknown): number {
   if (err instanceof ValidationError) return 400;
+  if (err instanceof TooLargeError) return 413;
   if (err instanceof NotFoundError) return 404;
   if (err instanceof AlreadyExistsError || err instanceof ConflictError) return 409;
   if (err instanceof WasmbedError && err.code === 'TemporalUnavailable') return 503;
@@ -106,7 +108,8 @@ function statusOf(err: unknown): number {
 function errorBody(err: unknown) {
   const code = err instanceof WasmbedError ? err.code : 'Internal';
   const message = err instanceof Error ? err.message : String(err);
-  return { error: { code, message, ...(err instanceof ValidationError ? { field: err.field } : {}) } };
+  const field = err instanceof ValidationError || err instanceof TooLargeError ? { field: err.field } : {};
+  return { error: { code, message, ...field } };
 }
 
 function timingSafeEqual(a: string, b: string): boolean {
@@ -151,6 +154,8 @@ function deviceFilter(query: Request['query']): DeviceFilter {
 }
 
 const EMPTY_HEALTH: HealthSnapshot = { checkedAt: null, processes: [] };
+/** Where an application may be sent as multipart/form-data (create and update). */
+const APPLICATION_UPLOAD_PATH = /^\/applications(\/[^/]+)?\/?$/;
 
 export function createWebApp(options: WebAppOptions): WebApp {
   const app = express() as unknown as WebApp;
@@ -322,11 +327,25 @@ export function createWebApp(options: WebAppOptions): WebApp {
   // ---- REST API -------------------------------------------------------------------------
   const api = express.Router();
   // Cross-site pages cannot send JSON or DELETE without a CORS preflight, which we never grant.
+  // multipart/form-data is the exception (an application upload): a form on another site could
+  // send one without a preflight, which the Origin / Sec-Fetch-Site check above refuses.
+  const isApplicationUpload = (req: Request) =>
+    APPLICATION_UPLOAD_PATH.test(req.path) && Boolean(req.is('multipart/form-data'));
   api.use((req, res, next) => {
-    const allowed = req.is('application/json') || (req.path === '/modules' && req.is('application/wasm'));
+    const allowed =
+      req.is('application/json') ||
+      (req.path === '/modules' && req.is('application/wasm')) ||
+      isApplicationUpload(req);
     if (req.method === 'POST' && !allowed && req.headers['content-length'] !== '0') {
       res.status(415).json({ error: { code: 'UnsupportedMediaType', message: 'send application/json' } });
       return;
+    }
+    next();
+  });
+  // An application sent as multipart/form-data becomes the JSON-shaped body before validation.
+  api.use(async (req, _res, next) => {
+    if ((req.method === 'POST' || req.method === 'PUT') && isApplicationUpload(req)) {
+      req.body = await readApplicationForm(req);
     }
     next();
   });
@@ -454,7 +473,8 @@ export function createWebApp(options: WebAppOptions): WebApp {
     res.type('html').send(gatewaysPage(ctx, store.list('Gateway'), health()));
   });
   app.get('/applications', (_req, res) => {
-    res.type('html').send(applicationsPage(ctx, store.list('Application')));
+    const deviceNames = store.list('Device').map((d) => d.metadata.name);
+    res.type('html').send(applicationsPage(ctx, store.list('Application'), deviceNames));
   });
 
   // ---- live streams (server-sent events) --------------------------------------------------
@@ -674,9 +694,32 @@ export function createWebApp(options: WebAppOptions): WebApp {
         .send(applicationRows(ctx, store.list('Application'), e.message).value);
     }
   };
+  // The upload form (multipart, like the API's upload); the answer goes next to the form.
+  ui.post('/applications', async (req, res) => {
+    try {
+      if (!req.is('multipart/form-data')) {
+        throw new ValidationError('body', 'send the upload form as multipart/form-data');
+      }
+      res.type('html').send(deployResult(await options.applications.create(await readApplicationForm(req))));
+    } catch (err) {
+      const e = uiError(res, err);
+      res
+        .status(e.status)
+        .type('html')
+        .send(deployResult({ error: e.message }));
+    }
+  });
   ui.post(
     '/applications/:name/promote',
     appAction((name) => options.applications.promote(name)),
+  );
+  ui.post(
+    '/applications/:name/abort',
+    appAction((name) => options.applications.abort(name)),
+  );
+  ui.post(
+    '/applications/:name/stop',
+    appAction((name) => options.applications.stop(name)),
   );
   ui.post(
     '/applications/:name/delete',

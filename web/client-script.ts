@@ -29,7 +29,11 @@ export const CLIENT_JS = `(function () {
     var m = JSON.parse(e.data);
     var tbody = document.getElementById(m.target);
     if (!tbody) return;
-    Array.prototype.slice.call(tbody.children).forEach(function (row) { if (!row.id) tbody.removeChild(row); });
+    // Rows without an id are placeholders ("no devices yet"); a form's error (data-notice) stays
+    // until the operator's next submission re-renders the table.
+    Array.prototype.slice.call(tbody.children).forEach(function (row) {
+      if (!row.id && !row.hasAttribute('data-notice')) tbody.removeChild(row);
+    });
     m.remove.forEach(function (id) { var el = document.getElementById(id); if (el) el.remove(); });
     Object.keys(m.upsert).forEach(function (id) {
       var tpl = document.createElement('template');

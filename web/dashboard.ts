@@ -171,7 +171,7 @@ export function deviceTableHead(): RawHtml {
 
 export function deviceRows(ctx: DashboardContext, devices: Device[], error?: string): RawHtml {
   const errorRow = error
-    ? html`<tr>
+    ? html`<tr data-notice>
         <td colspan="${COLUMNS}" class="error" role="alert">${error}</td>
       </tr>`
     : html``;

@@ -33,6 +33,7 @@ const errorResponses = (...codes: number[]) =>
             403: 'cross-site request refused',
             404: 'not found',
             409: 'conflict',
+            413: 'request body too large',
             415: 'wrong content type',
             503: 'Temporal unavailable',
           }[c] ?? 'error',
@@ -225,7 +226,8 @@ const schemas = {
     required: ['name', 'target'],
     properties: {
       name: { type: 'string', maxLength: 63, pattern: DNS_LABEL_PATTERN },
-      module: { type: 'string', minLength: 1, description: 'the module as base64 (or use moduleSha256)' },
+      wasm: { type: 'string', minLength: 1, description: 'the module as base64 (or use moduleSha256)' },
+      module: { type: 'string', minLength: 1, description: 'the same as wasm (an older name)' },
       moduleSha256: {
         type: 'string',
         pattern: '^[0-9a-f]{64}$',
@@ -259,6 +261,37 @@ const schemas = {
       },
       env: { type: 'object', additionalProperties: { type: 'string' } },
       args: { type: 'array', items: { type: 'string' } },
+    },
+  },
+  ApplicationUpload: {
+    type: 'object',
+    description:
+      'The multipart/form-data form of ApplicationCreate. The module is the file part "wasm"; the ' +
+      'object fields are JSON text (target, strategy, limits, env, args) or the simple fields below. ' +
+      'Empty fields count as absent; an unknown or repeated field is refused. The body may be at ' +
+      'most 1 MiB + 64 KiB (413 beyond), each text field 16 KiB.',
+    required: ['wasm', 'name'],
+    properties: {
+      wasm: { type: 'string', contentMediaType: 'application/wasm', description: 'the module (a file part)' },
+      name: { type: 'string', maxLength: 63, pattern: DNS_LABEL_PATTERN },
+      entry: { type: 'string' },
+      target: {
+        type: 'string',
+        description: 'JSON, as in ApplicationCreate; or one of devices, selector, all',
+      },
+      devices: { type: 'string', description: 'comma-separated device names' },
+      selector: { type: 'string', description: 'key=value,key=value' },
+      all: { type: 'string', enum: ['true', 'on', '1'] },
+      strategy: { type: 'string', description: 'JSON, or the strategy type (AllAtOnce, Rolling, Canary)' },
+      maxUnavailable: { type: 'string', pattern: '^[0-9]+$' },
+      canary: { type: 'string', pattern: '^[0-9]+$' },
+      pauseAfterCanary: { type: 'string', enum: ['true', 'false', 'on', 'off', '1', '0'] },
+      failureThreshold: { type: 'string', pattern: '^[0-9]+$' },
+      limits: { type: 'string', description: 'JSON, or the fields memoryPages and cpuMsPerCall' },
+      memoryPages: { type: 'string', pattern: '^[0-9]+$' },
+      cpuMsPerCall: { type: 'string', pattern: '^[0-9]+$' },
+      env: { type: 'string', description: 'JSON object of strings' },
+      args: { type: 'string', description: 'JSON array of strings' },
     },
   },
   Application: {
@@ -315,6 +348,10 @@ const schemas = {
           },
           workflowId: { type: 'string' },
           message: { type: 'string' },
+          awaitingPromotion: {
+            type: 'boolean',
+            description: 'a Canary paused after its first wave, waiting for promote or abort',
+          },
         },
       },
     },
@@ -523,8 +560,20 @@ export const OPENAPI_DOCUMENT = {
       post: {
         operationId: 'createApplication',
         summary: 'Deploy an application to its targets',
-        requestBody: { required: true, content: json(ref('ApplicationCreate')) },
-        responses: { ...accepted, ...errorResponses(400, 409, 415, 503) },
+        description:
+          'JSON with the module as base64 in `wasm` (or `moduleSha256` of a module uploaded to ' +
+          '/modules), or multipart/form-data with the module as the file part `wasm`.',
+        requestBody: {
+          required: true,
+          content: {
+            ...json(ref('ApplicationCreate')),
+            'multipart/form-data': {
+              schema: ref('ApplicationUpload'),
+              encoding: { wasm: { contentType: 'application/wasm, application/octet-stream' } },
+            },
+          },
+        },
+        responses: { ...accepted, ...errorResponses(400, 409, 413, 415, 503) },
       },
     },
     '/applications/{name}': {
@@ -539,8 +588,17 @@ export const OPENAPI_DOCUMENT = {
       put: {
         operationId: 'updateApplication',
         summary: 'Roll out a new version; a failing rollout goes back to the version that ran before',
-        requestBody: { required: true, content: json(ref('ApplicationCreate')) },
-        responses: { ...accepted, ...errorResponses(400, 404, 415, 503) },
+        requestBody: {
+          required: true,
+          content: {
+            ...json(ref('ApplicationCreate')),
+            'multipart/form-data': {
+              schema: ref('ApplicationUpload'),
+              encoding: { wasm: { contentType: 'application/wasm, application/octet-stream' } },
+            },
+          },
+        },
+        responses: { ...accepted, ...errorResponses(400, 404, 413, 415, 503) },
       },
       delete: {
         operationId: 'deleteApplication',
@@ -726,7 +784,8 @@ export function requestValidator(ajv: Ajv2020 = createAjv()) {
       if (!q.validate(value))
         return next(describeError({ ...q.validate.errors![0]!, instancePath: '' }, q.name));
     }
-    if (op.body && req.is('application/json')) {
+    // A multipart application upload was turned into the JSON-shaped body before this point.
+    if (op.body && (req.is('application/json') || req.is('multipart/form-data'))) {
       if (!op.body(req.body)) return next(describeError(op.body.errors![0]!));
     }
     next();

@@ -1,6 +1,6 @@
 /**
- * Dashboard pages beyond the devices table: overview, device detail, topology, gateways and
- * applications. Each page is a frame (layout) around fragments with element ids; the same
+ * Dashboard pages beyond the devices table: overview, device detail, topology and gateways
+ * (applications: web/applications-page.ts). Each page is a frame (layout) around fragments with element ids; the same
  * fragment functions feed the page's server-sent-event stream.
  */
 import { DEVICE_PHASES, type Application, type Device, type Gateway } from '../common/resources.js';
@@ -627,127 +627,6 @@ export function gatewaysPage(ctx: DashboardContext, gateways: Gateway[], health:
         </thead>
         <tbody id="gateways">
           ${gatewayRows(gateways, health)}
-        </tbody>
-      </table>`,
-  });
-}
-
-// ---- applications ---------------------------------------------------------------------
-
-function targetText(a: Application): string {
-  const t = a.spec.target;
-  if (t.all) return 'all devices';
-  if (t.selector) return `selector ${labelText(t.selector)}`;
-  return (t.devices ?? []).join(', ');
-}
-
-export function applicationRows(ctx: DashboardContext, apps: Application[], error?: string): RawHtml {
-  const errorRow = error
-    ? html`<tr>
-        <td colspan="8" class="error" role="alert">${error}</td>
-      </tr>`
-    : html``;
-  if (apps.length === 0)
-    return html`${errorRow}
-      <tr>
-        <td colspan="8">No applications. Deploy one with <code>wasmbed app deploy</code>.</td>
-      </tr>`;
-  return html`${errorRow}${apps.map((a) => {
-    const path = `/ui/applications/${encodeURIComponent(a.metadata.name)}`;
-    const c = a.status.counts;
-    return html`<tr id="app-${a.metadata.name}" data-app="${a.metadata.name}" data-phase="${a.status.phase}">
-      <td>${a.metadata.name}</td>
-      <td>
-        <span class="phase ${a.status.phase}">${a.status.phase}</span>
-        ${a.status.message ? html`<div class="msg">${a.status.message}</div>` : ''}
-      </td>
-      <td>${a.spec.strategy.type}</td>
-      <td>${targetText(a)}</td>
-      <td>
-        ${c.running}/${c.targeted}
-        running${c.failed ? `, ${c.failed} failed` : ''}${c.pending ? `, ${c.pending} pending` : ''}
-      </td>
-      <td>
-        <div class="steps">
-          ${Object.entries(a.status.devices ?? {}).map(
-            ([d, st]) =>
-              html`<a
-                href="/devices/${encodeURIComponent(d)}"
-                class="step ${st.state}"
-                data-device="${d}"
-                data-state="${st.state}"
-                title="${st.error ?? st.state}"
-                >${d}: ${st.state}</a
-              >`,
-          )}
-        </div>
-      </td>
-      <td>
-        ${
-          a.status.workflowId
-            ? html`<a
-                class="workflow"
-                href="${ctx.workflowUrl(a.status.workflowId)}"
-                target="_blank"
-                rel="noopener"
-                >${a.status.workflowId}</a
-              >`
-            : ''
-        }
-        <div>
-          <small
-            >${
-              // An Application CR whose module (a ConfigMap key) the controller has not resolved yet.
-              a.spec.module.sha256
-                ? `${a.spec.module.sha256.slice(0, 12)} · ${a.spec.module.size ?? '?'} B`
-                : 'module not resolved yet'
-            }</small
-          >
-        </div>
-      </td>
-      <td>
-        ${
-          a.spec.strategy.type === 'Canary' && a.status.phase === 'Deploying'
-            ? html`<button hx-post="${path}/promote" hx-target="#applications">Promote</button>`
-            : ''
-        }
-        <button
-          hx-post="${path}/delete"
-          hx-target="#applications"
-          hx-confirm="Delete application ${a.metadata.name}?"
-        >
-          Delete
-        </button>
-      </td>
-    </tr>`;
-  })}`;
-}
-
-export function applicationsPage(ctx: DashboardContext, apps: Application[]): string {
-  return layout(ctx, {
-    title: 'Applications',
-    path: '/applications',
-    stream: '/ui/stream/applications',
-    body: html`<h1>Applications</h1>
-      <p>
-        Deploy from the command line:
-        <code>wasmbed app deploy app.wasm --selector group=lab --strategy Canary</code>
-      </p>
-      <table>
-        <thead>
-          <tr>
-            <th>Application</th>
-            <th>Phase</th>
-            <th>Strategy</th>
-            <th>Target</th>
-            <th>Progress</th>
-            <th>Per device</th>
-            <th>Workflow / module</th>
-            <th></th>
-          </tr>
-        </thead>
-        <tbody id="applications">
-          ${applicationRows(ctx, apps)}
         </tbody>
       </table>`,
   });

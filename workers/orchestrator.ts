@@ -14,6 +14,7 @@ import { openPlatform } from '../platform/context.js';
 import { ensureDeviceBundle } from '../runtimes/device-bundle.js';
 import { DockerRuntime, dockerOptionsFromEnv } from '../runtimes/docker.js';
 import { QemuRuntime, qemuOptionsFromEnv } from '../runtimes/qemu.js';
+import { RenodeRuntime, renodeOptionsFromEnv } from '../runtimes/renode.js';
 import { DeviceLogs } from '../store/device-logs.js';
 import { VirtualRuntime } from '../runtimes/virtual.js';
 import { connectClient, connectWorker } from '../temporal/connection.js';
@@ -27,7 +28,8 @@ const connection = await connectWorker(config.temporal);
 
 /** A gateway silent for this long is considered gone (it reports every 2 s). */
 const deviceBundle = await ensureDeviceBundle();
-// docker: DOCKER_HOST and WASMBED_DOCKER_* (runtimes/docker.ts); qemu: WASMBED_QEMU_* (runtimes/qemu.ts).
+// docker: DOCKER_HOST and WASMBED_DOCKER_* (runtimes/docker.ts); qemu: WASMBED_QEMU_* (runtimes/qemu.ts);
+// renode: WASMBED_RENODE_* (runtimes/renode.ts), from the image through the same docker runtime.
 const docker = new DockerRuntime({
   ...dockerOptionsFromEnv(),
   home: config.home,
@@ -39,6 +41,7 @@ const runtimes = {
   virtual: new VirtualRuntime(config.home, deviceBundle),
   docker,
   qemu: new QemuRuntime({ ...qemuOptionsFromEnv(), home: config.home }),
+  renode: new RenodeRuntime({ ...renodeOptionsFromEnv(), home: config.home, docker }),
 };
 // Resume streaming the UART of device containers started by an earlier worker (no engine: nothing to do).
 docker.followExistingDevices().catch(() => undefined);

@@ -17,6 +17,7 @@ import {
 import type { ApplicationActivities, RolloutPlan, RolloutTarget } from '../activities/applications.js';
 import type { GatewayActivities } from '../gateway/activities.js';
 import { PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
+import { deploySettings, versionOf } from '../common/app-version.js';
 import { rolloutWaves } from './rollout-waves.js';
 
 export const promoteSignal = defineSignal('promote');
@@ -159,7 +160,10 @@ export async function deployApplication(input: DeployApplicationInput): Promise<
     }
     const lastWave = index === waves.length - 1;
     if (spec.strategy.type === 'Canary' && index === 0 && spec.strategy.pauseAfterCanary && !lastWave) {
-      await apps.setApplicationPhase(name, 'Deploying', { message: 'canary healthy; waiting for promote' });
+      await apps.setApplicationPhase(name, 'Deploying', {
+        message: 'canary healthy; waiting for promote or abort',
+        awaitingPromotion: true,
+      });
       await condition(() => promoted || aborted);
       if (aborted) {
         await rollBack(name, spec, previousModule, deployed, 'aborted by an operator after the canary');
@@ -172,7 +176,7 @@ export async function deployApplication(input: DeployApplicationInput): Promise<
   const phase = failures === 0 ? 'Running' : 'PartiallyRunning';
   await apps.setApplicationPhase(name, phase, {
     message: failures ? firstError : undefined,
-    currentModule: spec.module,
+    currentModule: versionOf(spec),
   });
   upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: phase }]);
   return { phase };
@@ -192,18 +196,21 @@ async function rollBack(
   await Promise.all(
     deployed.map(async (target) => {
       const device = gateway(target.taskQueue!);
+      let state: 'Running' | 'RolledBack' | 'Failed' = previousModule ? 'Running' : 'RolledBack';
+      let error: string | null = null;
       try {
         if (previousModule) {
-          await device.deployApplication({
+          // The whole previous version: its module with its own entry, env, args and limits.
+          const ack = await device.deployApplication({
             device: target.device,
             appId: name,
             name,
-            moduleSha256: previousModule.sha256,
-            entry: spec.entry,
-            limits: spec.limits,
-            env: spec.env,
-            args: spec.args,
+            ...deploySettings(previousModule, spec),
           });
+          if (!ack.ok) {
+            state = 'Failed';
+            error = `rollback refused by the device: ${ack.error ?? 'no reason given'}`;
+          }
         } else {
           await device.stopApplication({ device: target.device, appId: name });
         }
@@ -211,7 +218,7 @@ async function rollBack(
         if (isCancellation(err)) throw err;
         // A device we cannot reach keeps its state; the lifecycle workflow reconciles it later.
       }
-      await apps.recordAppDeviceState(name, target.device, previousModule ? 'Running' : 'RolledBack');
+      await apps.recordAppDeviceState(name, target.device, state, error);
     }),
   );
   const to = previousModule

@@ -137,6 +137,16 @@ const appDeviceState = obj(
   { required: ['state'] },
 );
 
+/** A module with the settings it was deployed with (status.currentModule, previousModule). */
+const deployedVersion = obj({
+  sha256: str(),
+  size: int(),
+  entry: str(),
+  env: stringMap(),
+  args: { type: 'array', items: str() },
+  limits: obj({ memoryPages: int(), cpuMsPerCall: int({ nullable: true }) }),
+});
+
 const applicationSchema = obj(
   {
     apiVersion: str(),
@@ -214,10 +224,11 @@ const applicationSchema = obj(
       phase: str({ enum: [...APPLICATION_PHASES] }),
       devices: { type: 'object', additionalProperties: appDeviceState },
       counts: obj({ targeted: int(), running: int(), failed: int(), pending: int() }),
-      currentModule: obj({ sha256: str(), size: int() }),
-      previousModule: obj({ sha256: str(), size: int() }),
+      currentModule: deployedVersion,
+      previousModule: deployedVersion,
       workflowId: str(),
       message: str(),
+      awaitingPromotion: bool(),
       observedGeneration: int(),
       resolvedModule: obj(
         { sha256: str(), size: int() },

@@ -65,7 +65,9 @@ wb_block_err wb_device_load_blocks(wb_device *dev, const uint8_t *endpoint_block
 
 static uint32_t new_message_id(wb_device *dev) {
   uint32_t id = dev->next_message_id;
-  dev->next_message_id = id == 0xFFFFFFFFu ? 1u : id + 1u;
+  /* Devices number from 1..2^31-1; the gateway's requests use the upper half, so an
+     unsolicited message of ours can never be taken for the reply to a gateway request. */
+  dev->next_message_id = id >= 0x7FFFFFFFu ? 1u : id + 1u;
   return id;
 }
 

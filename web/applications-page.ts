@@ -1,0 +1,238 @@
+/**
+ * The applications page: an upload form (module, target, strategy) that deploys through the
+ * same service as the API, and the applications with their per-device states, updated live
+ * over server-sent events, with Promote / Abort for a canary waiting for approval, Stop and
+ * Delete.
+ */
+import { ROLLOUT_STRATEGIES, type Application } from '../common/resources.js';
+import { labelText, layout, type DashboardContext } from './dashboard.js';
+import { html, raw, type RawHtml } from './html.js';
+
+/** Phases whose message explains a problem (shown in red); other messages are notes. */
+const PROBLEM_PHASES = new Set(['Failed', 'RolledBack', 'PartiallyRunning']);
+
+function targetText(a: Application): string {
+  const t = a.spec.target;
+  if (t.all) return 'all devices';
+  if (t.selector) return `selector ${labelText(t.selector)}`;
+  return (t.devices ?? []).join(', ');
+}
+
+function strategyText(a: Application): string {
+  const s = a.spec.strategy;
+  const threshold = `, tolerates ${s.failureThreshold} failed`;
+  if (s.type === 'Rolling') return `Rolling, ${s.maxUnavailable} at a time${threshold}`;
+  if (s.type === 'Canary') {
+    return `Canary of ${s.canary}${s.pauseAfterCanary ? ', then waits for approval' : ''}${threshold}`;
+  }
+  return `AllAtOnce${threshold}`;
+}
+
+function actions(a: Application): RawHtml {
+  const path = `/ui/applications/${encodeURIComponent(a.metadata.name)}`;
+  const button = (action: string, label: string, confirm?: string) =>
+    html`<button
+      hx-post="${path}/${action}"
+      hx-target="#applications"
+      data-action="${action}"
+      ${raw(confirm ? html`hx-confirm="${confirm}"`.value : '')}
+    >
+      ${label}
+    </button>`;
+  return html`<div class="actions">
+    ${
+      a.status.awaitingPromotion
+        ? html`${button('promote', 'Promote')}
+          ${button('abort', 'Abort', `Abort the canary of ${a.metadata.name} and roll it back?`)}`
+        : ''
+    }
+    ${a.status.phase === 'Stopped' ? '' : button('stop', 'Stop', `Stop ${a.metadata.name} on its devices?`)}
+    ${button('delete', 'Delete', `Delete application ${a.metadata.name}?`)}
+  </div>`;
+}
+
+export function applicationRows(ctx: DashboardContext, apps: Application[], error?: string): RawHtml {
+  const errorRow = error
+    ? html`<tr data-notice>
+        <td colspan="8" class="error" role="alert">${error}</td>
+      </tr>`
+    : html``;
+  if (apps.length === 0)
+    return html`${errorRow}
+      <tr>
+        <td colspan="8">
+          No applications. Deploy one with the form above or <code>wasmbed app deploy</code>.
+        </td>
+      </tr>`;
+  return html`${errorRow}${apps.map((a) => {
+    const c = a.status.counts;
+    return html`<tr
+      id="app-${a.metadata.name}"
+      data-app="${a.metadata.name}"
+      data-phase="${a.status.phase}"
+      data-awaiting-promotion="${a.status.awaitingPromotion ? 'true' : 'false'}"
+    >
+      <td>${a.metadata.name}</td>
+      <td>
+        <span class="phase ${a.status.phase}">${a.status.phase}</span>
+        ${
+          a.status.message
+            ? html`<div class="${PROBLEM_PHASES.has(a.status.phase) ? 'msg' : 'note'}">
+                ${a.status.message}
+              </div>`
+            : ''
+        }
+      </td>
+      <td>${strategyText(a)}</td>
+      <td>${targetText(a)}</td>
+      <td>
+        ${c.running}/${c.targeted}
+        running${c.failed ? `, ${c.failed} failed` : ''}${c.pending ? `, ${c.pending} pending` : ''}
+      </td>
+      <td>
+        <div class="steps">
+          ${Object.entries(a.status.devices ?? {}).map(
+            ([d, st]) =>
+              html`<a
+                href="/devices/${encodeURIComponent(d)}"
+                class="step ${st.state}"
+                data-device="${d}"
+                data-state="${st.state}"
+                title="${st.error ?? st.state}"
+                >${d}: ${st.state}</a
+              >`,
+          )}
+        </div>
+      </td>
+      <td>
+        ${
+          a.status.workflowId
+            ? html`<a
+                class="workflow"
+                href="${ctx.workflowUrl(a.status.workflowId)}"
+                target="_blank"
+                rel="noopener"
+                >${a.status.workflowId}</a
+              >`
+            : ''
+        }
+        <div>
+          <small
+            >${
+              // An Application CR whose module (a ConfigMap key) the controller has not resolved yet.
+              a.spec.module.sha256
+                ? `${a.spec.module.sha256.slice(0, 12)} · ${a.spec.module.size ?? '?'} B`
+                : 'module not resolved yet'
+            }</small
+          >
+        </div>
+      </td>
+      <td>${actions(a)}</td>
+    </tr>`;
+  })}`;
+}
+
+/**
+ * The upload form: multipart/form-data, the same fields as the API's multipart upload. Its
+ * answer goes next to it (#deploy-result); the new application's row arrives with the live
+ * updates of the table.
+ */
+export function deployForm(deviceNames: string[]): RawHtml {
+  return html`<form
+    id="deploy-form"
+    class="deploy"
+    hx-post="/ui/applications"
+    hx-encoding="multipart/form-data"
+    hx-target="#deploy-result"
+    hx-swap="innerHTML"
+  >
+    <fieldset>
+      <legend>Module</legend>
+      <label>File <input type="file" name="wasm" accept=".wasm,application/wasm" required /></label>
+      <label
+        >Name
+        <input name="name" required pattern="[a-z0-9]([-a-z0-9]*[a-z0-9])?" size="16" placeholder="blinky"
+      /></label>
+      <label>Entry <input name="entry" size="10" placeholder="_start" /></label>
+      <label>Env (JSON) <input name="env" size="22" placeholder='{"PERIOD_MS":"500"}' /></label>
+    </fieldset>
+    <fieldset>
+      <legend>Target: one of</legend>
+      <label
+        >Devices <input name="devices" list="device-names" size="22" placeholder="dev-1,dev-2" />
+        <datalist id="device-names">
+          ${deviceNames.map((d) => html`<option value="${d}"></option>`)}
+        </datalist></label
+      >
+      <label>Selector <input name="selector" size="16" placeholder="group=lab" /></label>
+      <label><input type="checkbox" name="all" value="true" /> All devices</label>
+    </fieldset>
+    <fieldset>
+      <legend>Strategy</legend>
+      <select name="strategy">
+        ${ROLLOUT_STRATEGIES.map((s) => html`<option value="${s}">${s}</option>`)}
+      </select>
+      <label title="Rolling, and Canary after its first wave: devices updated at once"
+        >Max unavailable <input type="number" name="maxUnavailable" min="1" value="1" size="3"
+      /></label>
+      <label title="Canary: devices in the first wave"
+        >Canary <input type="number" name="canary" min="1" value="1"
+      /></label>
+      <label
+        ><input type="checkbox" name="pauseAfterCanary" value="true" /> Wait for approval after the
+        canary</label
+      >
+      <label title="Failed devices tolerated before the rollout stops and rolls back"
+        >Failure threshold <input type="number" name="failureThreshold" min="0" value="0"
+      /></label>
+    </fieldset>
+    <button type="submit" id="deploy-app">Deploy</button>
+    <div id="deploy-result" role="status"></div>
+  </form>`;
+}
+
+const STYLE = `
+form.deploy{display:flex;gap:10px;flex-wrap:wrap;align-items:flex-end;background:#fff;border:1px solid #e3e6ea;border-radius:6px;padding:10px 12px;margin-bottom:16px}
+form.deploy fieldset{border:1px solid #e3e6ea;border-radius:4px;display:flex;gap:8px;flex-wrap:wrap;align-items:center;margin:0;padding:4px 8px 8px}
+form.deploy legend{font-size:12px;color:#667}form.deploy label{font-size:13px}
+form.deploy input[type=number]{width:4em}#deploy-result{flex-basis:100%}
+#deploy-result .ok{color:#1b6b33;background:none}
+#applications .step.Running{background:#c9f2d0}.note{color:#556;font-size:12px}`;
+
+export function applicationsPage(ctx: DashboardContext, apps: Application[], deviceNames: string[]): string {
+  return layout(ctx, {
+    title: 'Applications',
+    path: '/applications',
+    stream: '/ui/stream/applications',
+    body: html`<style>
+        ${raw(STYLE)}
+      </style>
+      <h1>Applications</h1>
+      ${deployForm(deviceNames)}
+      <table>
+        <thead>
+          <tr>
+            <th>Application</th>
+            <th>Phase</th>
+            <th>Strategy</th>
+            <th>Target</th>
+            <th>Progress</th>
+            <th>Per device</th>
+            <th>Workflow / module</th>
+            <th></th>
+          </tr>
+        </thead>
+        <tbody id="applications">
+          ${applicationRows(ctx, apps)}
+        </tbody>
+      </table>`,
+  });
+}
+
+/** The answer to an upload, shown next to the form. */
+export function deployResult(outcome: { name: string; workflowId: string } | { error: string }): string {
+  if ('error' in outcome) return html`<div class="error" role="alert">${outcome.error}</div>`.value;
+  return html`<span class="ok" data-deployed="${outcome.name}"
+    >Deploying ${outcome.name} (workflow ${outcome.workflowId})…</span
+  >`.value;
+}
