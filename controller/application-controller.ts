@@ -173,12 +173,14 @@ export class ApplicationController {
   }
 
   /**
-   * Bad input: Reconciled=False with the reason, phase Failed. A missing module source is
-   * retried (not observed); anything else that is not the input's fault is thrown for the queue.
+   * Bad input: Reconciled=False with the reason, phase Failed. A module source that is not there
+   * yet (ConfigMap, key, or a sha256 not uploaded yet) is retried (not observed); anything else
+   * that is not the input's fault is thrown for the queue.
    */
   private async reject(name: string, generation: number, err: unknown): Promise<void> {
-    const missing = err instanceof ModuleSourceMissing;
-    const invalid = err instanceof ValidationError || (err instanceof NotFoundError && err.kind === 'Module');
+    const notUploaded = err instanceof ValidationError && err.cause instanceof NotFoundError;
+    const missing = err instanceof ModuleSourceMissing || notUploaded;
+    const invalid = err instanceof ValidationError;
     if (!missing && !invalid) throw err;
     const field = err instanceof ValidationError ? `${err.field}: ` : '';
     const message = `${field}${(err as Error).message}`;

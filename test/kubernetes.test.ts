@@ -493,6 +493,22 @@ describe('Kubernetes mode', () => {
     ]);
     expect(lateMap.code, lateMap.stderr).toBe(0);
     await waitApp('kapp-late', (a) => a.status?.phase === 'Running');
+    // Same for a module referenced by hash before it is uploaded.
+    const sensor = fs.readFileSync(path.join(DIST_DIR, 'sensor.wasm'));
+    const early = applicationYaml('kapp-early', `sha256: "${sha256Hex(sensor)}"`);
+    expect((await cluster.kubectl(['apply', '-f', '-'], early)).code).toBe(0);
+    const waiting = await waitApp(
+      'kapp-early',
+      (a) => condition(a, 'Reconciled')?.reason === 'ModuleNotFound',
+    );
+    expect(condition(waiting, 'Reconciled').message).toMatch(/no uploaded module with sha256/);
+    const upload = await fetch(`${platform.webUrl}/api/v1/modules`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/wasm' },
+      body: sensor,
+    });
+    expect(upload.status).toBe(201);
+    await waitApp('kapp-early', (a) => a.status?.phase === 'Running');
 
     expect(await runsOf('deploy-kapp-junk')).toBe(0);
     const cleanup = await cluster.kubectl([
@@ -500,6 +516,7 @@ describe('Kubernetes mode', () => {
       'applications',
       'kapp-junk',
       'kapp-late',
+      'kapp-early',
       '--wait=true',
       '--timeout=60s',
     ]);
