@@ -30,7 +30,6 @@ export class GatewayController {
   private readonly gateways: CustomObjects<'Gateway'>;
   private readonly queue: WorkQueue;
   private readonly staleMs: number;
-  private readonly timers = new Map<string, NodeJS.Timeout>();
 
   constructor(private readonly options: GatewayControllerOptions) {
     this.staleMs = options.staleMs ?? GATEWAY_STALE_MS;
@@ -55,7 +54,6 @@ export class GatewayController {
   }
 
   async stop(): Promise<void> {
-    for (const timer of this.timers.values()) clearTimeout(timer);
     this.queue.stop();
     await this.informer.stop();
   }
@@ -96,14 +94,8 @@ export class GatewayController {
     this.options.logger.info('gateway marked Unavailable', { gateway: name, reason: message });
   }
 
-  /** One timer per gateway: look again right after it would go stale, unless it registers first. */
+  /** Looks again right after the gateway would go stale, unless it registers first. */
   private lookAgain(name: string, delayMs: number): void {
-    if (this.timers.has(name) || this.queue.isStopped) return;
-    const timer = setTimeout(() => {
-      this.timers.delete(name);
-      this.queue.enqueue(name);
-    }, delayMs);
-    timer.unref();
-    this.timers.set(name, timer);
+    this.queue.enqueue(name, delayMs);
   }
 }
