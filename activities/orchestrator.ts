@@ -21,6 +21,7 @@ import { chooseGateway } from './gateway-placement.js';
 import type { LifecycleSettings } from '../workflows/device-lifecycle.js';
 import {
   PROVISIONING_STEPS,
+  enrollWorkflowId,
   lifecycleWorkflowId,
   provisionWorkflowId,
 } from '../workflows/provisioning-steps.js';
@@ -273,9 +274,13 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
       }
     },
 
-    /** Cancels the device's provisioning and lifecycle workflows and waits until they stopped. */
+    /** Cancels the device's provisioning, lifecycle and enrollment workflows and waits until they stopped. */
     async cancelProvisioning(device: string): Promise<void> {
-      for (const workflowId of [provisionWorkflowId(device), lifecycleWorkflowId(device)]) {
+      for (const workflowId of [
+        provisionWorkflowId(device),
+        lifecycleWorkflowId(device),
+        enrollWorkflowId(device),
+      ]) {
         const handle = deps.client.workflow.getHandle(workflowId);
         try {
           const description = await handle.describe();
@@ -294,6 +299,14 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
       } catch (err) {
         if (!(err instanceof NotFoundError)) throw err;
       }
+    },
+
+    /** The gateway the device's session was last on, if it is a known gateway. */
+    async sessionGateway(device: string): Promise<{ name: string; taskQueue: string } | null> {
+      const name = store.get('Device', device)?.status.gateway?.name;
+      if (!name) return null;
+      const gateway = store.get('Gateway', name);
+      return gateway ? { name, taskQueue: gateway.status.taskQueue ?? gatewayTaskQueue(name) } : null;
     },
 
     async stopEmulator(device: string): Promise<number> {

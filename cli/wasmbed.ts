@@ -30,6 +30,10 @@ Usage:
                      [--pause-after-canary] [--failure-threshold N] [--entry F]
                      [--env K=V]... [--arg A]... [--memory-pages N] [--detach]
   wasmbed logs DEVICE [-f] [--app APP]
+  wasmbed enrollment-token create [--name DEVICE] [--ttl 24h] | list | revoke ID
+  wasmbed claim-cert create DEVICE [--ttl 30d] [--out DIR]   claim certificate for a factory board
+  wasmbed enrollment list | approve DEVICE | reject DEVICE [--reason TEXT]
+  wasmbed ca                                  the CA certificate devices trust (PEM)
 
 Options:
   -o, --output table|json   output format (default table)
@@ -66,6 +70,9 @@ const OPTIONS = {
   'memory-pages': { type: 'string' },
   detach: { type: 'boolean' },
   app: { type: 'string' },
+  ttl: { type: 'string' },
+  reason: { type: 'string' },
+  out: { type: 'string' },
 } satisfies ParseArgsConfig['options'];
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -239,6 +246,116 @@ async function deviceAction(ctx: Ctx, action: 'retry' | 'restart' | 'delete', na
   }
   if (!ctx.json) process.stderr.write(`${action} ${name}: ${body.workflowId}\n`);
   return watchDevice(ctx, name, action === 'delete');
+}
+
+// ---- enrollment (docs/enrollment.md) ------------------------------------------------------
+
+async function enrollmentToken(ctx: Ctx, sub: string | undefined, arg: string | undefined): Promise<number> {
+  switch (sub) {
+    case 'create': {
+      const body: Record<string, unknown> = {};
+      if (ctx.values.name) body.name = ctx.values.name;
+      if (ctx.values.ttl) body.ttl = /^\d+$/.test(ctx.values.ttl) ? Number(ctx.values.ttl) : ctx.values.ttl;
+      const { body: token } = await ctx.api.request('POST', '/enrollment-tokens', body);
+      if (ctx.json) ctx.out(JSON.stringify(token));
+      else {
+        ctx.out(token.token);
+        process.stderr.write(
+          `token ${token.id} for ${token.name ?? 'any device name'}, single use, expires ${token.expiresAt}; it is not shown again\n`,
+        );
+      }
+      return 0;
+    }
+    case 'list':
+    case 'ls': {
+      const { body } = await ctx.api.request('GET', '/enrollment-tokens');
+      if (ctx.json) ctx.out(JSON.stringify(body.items));
+      else
+        ctx.out(
+          table(
+            ['ID', 'KIND', 'DEVICE', 'STATE', 'EXPIRES', 'USED BY'],
+            body.items.map((c: any) => [
+              c.id,
+              c.kind,
+              c.deviceName ?? '*',
+              c.state,
+              c.expiresAt,
+              c.usedBy ?? '',
+            ]),
+          ),
+        );
+      return 0;
+    }
+    case 'revoke': {
+      const id = need(arg, 'token id');
+      const { body } = await ctx.api.request('DELETE', `/enrollment-tokens/${encodeURIComponent(id)}`);
+      ctx.out(ctx.json ? JSON.stringify(body) : `${id} ${body.state}`);
+      return 0;
+    }
+    default:
+      throw new CliError(`unknown enrollment-token command "${sub ?? ''}"\n\n${USAGE}`, 2);
+  }
+}
+
+async function claimCertCreate(ctx: Ctx, name: string): Promise<number> {
+  const body: Record<string, unknown> = { name };
+  if (ctx.values.ttl) body.ttl = /^\d+$/.test(ctx.values.ttl) ? Number(ctx.values.ttl) : ctx.values.ttl;
+  const { body: claim } = await ctx.api.request('POST', '/claim-certificates', body);
+  const dir = path.resolve(ctx.values.out ?? '.');
+  fs.mkdirSync(dir, { recursive: true });
+  const cert = path.join(dir, `${name}.claim.crt`);
+  const key = path.join(dir, `${name}.claim.key`);
+  fs.writeFileSync(cert, claim.certPem);
+  fs.writeFileSync(key, claim.keyPem, { mode: 0o600 });
+  ctx.out(
+    ctx.json ? JSON.stringify({ id: claim.id, cert, key, expiresAt: claim.expiresAt }) : `${cert}\n${key}`,
+  );
+  if (!ctx.json)
+    process.stderr.write(`claim certificate ${claim.id} for ${name}, expires ${claim.expiresAt}\n`);
+  return 0;
+}
+
+async function enrollment(ctx: Ctx, sub: string | undefined, arg: string | undefined): Promise<number> {
+  switch (sub) {
+    case 'list':
+    case 'ls': {
+      const { body } = await ctx.api.request('GET', '/enrollments');
+      if (ctx.json) ctx.out(JSON.stringify(body.items));
+      else
+        ctx.out(
+          table(
+            ['NAME', 'CSR FINGERPRINT', 'KEY', 'SOURCE', 'CLAIM', 'AGE'],
+            body.items.map((e: any) => [
+              e.name,
+              e.csrFingerprint,
+              e.keyType ?? '',
+              e.sourceAddress ?? '',
+              e.claim ?? '',
+              age(e.requestedAt ?? undefined),
+            ]),
+          ),
+        );
+      return 0;
+    }
+    case 'approve':
+    case 'reject': {
+      const name = need(arg, 'device name');
+      const body = sub === 'reject' && ctx.values.reason ? { reason: ctx.values.reason } : undefined;
+      const { body: result } = await ctx.api.request(
+        'POST',
+        `/enrollments/${encodeURIComponent(name)}/${sub}`,
+        body,
+      );
+      ctx.out(
+        ctx.json
+          ? JSON.stringify(result)
+          : `${sub === 'approve' ? 'approved' : 'rejected'} ${name} (${result.workflowId})`,
+      );
+      return 0;
+    }
+    default:
+      throw new CliError(`unknown enrollment command "${sub ?? ''}"\n\n${USAGE}`, 2);
+  }
 }
 
 // ---- applications -----------------------------------------------------------------------
@@ -517,6 +634,18 @@ export async function main(
     case 'app':
     case 'apps':
       return app(ctx, sub, arg);
+    case 'enrollment-token':
+    case 'enrollment-tokens':
+      return enrollmentToken(ctx, sub, arg);
+    case 'claim-cert':
+      if (sub !== 'create') throw new CliError(`unknown claim-cert command "${sub ?? ''}"\n\n${USAGE}`, 2);
+      return claimCertCreate(ctx, need(arg, 'device name'));
+    case 'enrollment':
+    case 'enrollments':
+      return enrollment(ctx, sub, arg);
+    case 'ca':
+      ctx.out(String((await ctx.api.request('GET', '/pki/ca.pem')).body).trimEnd());
+      return 0;
     case 'device':
     case 'devices':
       switch (sub) {

@@ -47,6 +47,13 @@ export interface WasmbedConfig {
       framesPerSecond?: number;
     };
   };
+  /** Claim-based enrollment (docs/enrollment.md). */
+  enrollment: {
+    /** How long an unknown device waits for an operator before it is rejected. */
+    approvalTimeoutMs: number;
+    /** How long an enrolled device has to reconnect with its new certificate. */
+    reconnectTimeoutMs: number;
+  };
 }
 
 // --- Kubernetes mode (issue 6) -------------------------------------------------------------
@@ -143,6 +150,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WasmbedConfig 
       validityDays: positiveNumberFromEnv(env, 'WASMBED_CERT_VALIDITY_DAYS', 90),
       renewBeforeDays: positiveNumberFromEnv(env, 'WASMBED_CERT_RENEW_BEFORE_DAYS', 30),
     },
+    enrollment: {
+      approvalTimeoutMs: positiveNumberFromEnv(env, 'WASMBED_ENROLLMENT_APPROVAL_TIMEOUT_MS', 86_400_000),
+      reconnectTimeoutMs: positiveNumberFromEnv(env, 'WASMBED_ENROLLMENT_RECONNECT_TIMEOUT_MS', 300_000),
+    },
     temporal: {
       address: env.TEMPORAL_ADDRESS || undefined,
       namespace: env.TEMPORAL_NAMESPACE || 'default',
@@ -186,6 +197,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WasmbedConfig 
 export const paths = {
   db: (home: string) => path.join(home, 'wasmbed.db'),
   pki: (home: string) => path.join(home, 'pki'),
+  /** The claim CA (signs claim certificates only), apart from the device CA. */
+  claimPki: (home: string) => path.join(home, 'pki', 'claim'),
   temporalDb: (home: string) => path.join(home, 'temporal.db'),
   volumes: (home: string) => path.join(home, 'volumes'),
   volume: (home: string, device: string) => path.join(home, 'volumes', device),

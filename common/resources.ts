@@ -45,6 +45,31 @@ export interface DeviceSpec {
   gateway?: string;
   firmware?: string;
   labels?: Record<string, string>;
+  /**
+   * Runtime `external` only: how the board gets its certificate. `preauthorized`: created
+   * beforehand by an operator, approved at once when it enrolls; `approval`: created by an
+   * unknown board's enrollment request, waits for an operator (docs/enrollment.md).
+   */
+  enrollment?: DeviceEnrollmentMode;
+}
+
+export const ENROLLMENT_MODES = ['preauthorized', 'approval'] as const;
+export type DeviceEnrollmentMode = (typeof ENROLLMENT_MODES)[number];
+
+/** Where a board's claim-based enrollment stands. */
+export interface DeviceEnrollment {
+  state: 'Preauthorized' | 'AwaitingApproval' | 'Approved' | 'Enrolled' | 'Rejected';
+  /** SHA-256 of the CSR's public key (SubjectPublicKeyInfo): what the operator compares with the board. */
+  csrFingerprint?: string;
+  keyType?: string;
+  sourceAddress?: string;
+  gateway?: string;
+  /** The claim credential the board presented. */
+  claim?: string;
+  requestedAt?: string;
+  decidedAt?: string;
+  reason?: string;
+  workflowId?: string;
 }
 
 export interface DeviceIdentity {
@@ -74,6 +99,7 @@ export interface DeviceStatus {
   observedGeneration?: number;
   message?: string;
   deviceInfo?: { firmwareVersion: string; mcuType: string; freeMemory: number };
+  enrollment?: DeviceEnrollment;
 }
 
 export interface Resource<Spec, Status> {

@@ -70,14 +70,33 @@ export function validateDeviceCreate(body: unknown): DeviceCreateInput {
       `mcuType "${String(mcuType)}" is unknown; expected one of ${MCU_TYPES.join(', ')}`,
     );
   }
-  const runtime = body.runtime ?? 'virtual';
+  const enrollment = body.enrollment;
+  if (enrollment !== undefined && enrollment !== 'preauthorized') {
+    throw new ValidationError(
+      'enrollment',
+      `enrollment "${String(enrollment)}" is unknown; the only value is "preauthorized" (a board that enrolls itself with a claim credential)`,
+    );
+  }
+  const runtime = body.runtime ?? (enrollment ? 'external' : 'virtual');
+  if (enrollment && runtime !== 'external') {
+    throw new ValidationError(
+      'runtime',
+      `enrollment "preauthorized" needs runtime "external", not "${String(runtime)}"`,
+    );
+  }
+  if (runtime === 'external' && !enrollment) {
+    throw new ValidationError(
+      'enrollment',
+      'runtime "external" devices are real boards that enroll themselves: set enrollment "preauthorized" (see docs/enrollment.md)',
+    );
+  }
   if (typeof runtime !== 'string' || !(DEVICE_RUNTIMES as readonly string[]).includes(runtime)) {
     throw new ValidationError(
       'runtime',
       `runtime "${String(runtime)}" is unknown; expected one of ${DEVICE_RUNTIMES.join(', ')}`,
     );
   }
-  if (!SUPPORTED_RUNTIMES.includes(runtime as DeviceRuntime)) {
+  if (runtime !== 'external' && !SUPPORTED_RUNTIMES.includes(runtime as DeviceRuntime)) {
     throw new ValidationError(
       'runtime',
       `runtime "${runtime}" is not available in this build; supported: ${SUPPORTED_RUNTIMES.join(', ')}`,
@@ -108,6 +127,7 @@ export function validateDeviceCreate(body: unknown): DeviceCreateInput {
   const spec: DeviceSpec = { mcuType, runtime: runtime as DeviceRuntime, labels };
   if (gateway) spec.gateway = gateway;
   if (typeof body.firmware === 'string') spec.firmware = body.firmware;
+  if (enrollment) spec.enrollment = enrollment;
   return { name, spec };
 }
 

@@ -90,6 +90,24 @@ export class DeviceController {
     const status = (obj.status ?? {}) as Partial<DeviceStatus>;
     if (status.observedGeneration === generation) return;
 
+    // A real board (runtime external) is not provisioned: it enrolls itself (docs/enrollment.md).
+    if ((obj.spec as DeviceSpec).runtime === 'external') {
+      await this.devices.writeStatus(obj, (s) =>
+        setCondition(
+          {
+            ...s,
+            phase: s.phase ?? 'Pending',
+            observedGeneration: generation,
+            enrollment: s.enrollment ?? { state: 'Preauthorized' },
+          },
+          'Reconciled',
+          'True',
+          'EnrollsItself',
+          'runtime external: the board enrolls itself with a claim credential',
+        ),
+      );
+      return;
+    }
     const workflowId = provisionWorkflowId(name);
     const covered = await this.latestRunCovers(workflowId, obj, generation);
     let reason: string;

@@ -24,7 +24,8 @@ export interface VirtualFirmware {
 export interface VirtualDeviceOptions {
   name: string;
   mcuType: string;
-  files: { firmware: string; memory: string; cpuRun: string; booted: string };
+  /** An emulated device's volume; a board that enrolled itself runs with connect() instead. */
+  files?: { firmware: string; memory: string; cpuRun: string; booted: string };
   backoff?: BackoffOptions;
   log?: (line: string) => void;
 }
@@ -69,39 +70,67 @@ export class VirtualDevice {
     });
   }
 
-  /** Boots and keeps the device connected until stop() is called. */
+  /** Boots from the volume and keeps the device connected until stop() is called. */
   async run(): Promise<void> {
-    const firmware = readFirmware(this.options.files.firmware);
+    const files = this.options.files;
+    if (!files) throw new WasmbedError('NoVolume', 'run() needs the device volume (files); use connect()');
+    const firmware = readFirmware(files.firmware);
     this.log(`boot: wasmbed virtual firmware ${firmware.firmwareVersion} on ${this.options.mcuType}`);
-    fs.writeFileSync(this.options.files.booted, String(process.pid));
-    await this.waitForCpuRelease();
+    fs.writeFileSync(files.booted, String(process.pid));
+    await this.waitForCpuRelease(files.cpuRun);
+    await this.connect(
+      firmware,
+      () => {
+        try {
+          return readMemoryImage(fs.readFileSync(files.memory));
+        } catch (err) {
+          this.log(`refusing to dial: ${errorMessage(err)}`);
+          return undefined;
+        }
+      },
+      (ms) => this.sleepUnlessMemoryChanges(files.memory, ms),
+    );
+  }
+
+  /**
+   * Keeps a session to the gateway `target()` names, with the credentials it gives, reconnecting
+   * with backoff until stop(). The emulated device reads them from its memory image; a board
+   * that enrolled itself from its state dir.
+   */
+  async connect(
+    firmware: VirtualFirmware,
+    target: () => { endpoint: string; credentials: DeviceCredentialsPem } | undefined,
+    wait: (ms: number) => Promise<void> = (ms) => this.sleepUnlessStopped(ms),
+  ): Promise<void> {
     let attempt = 0;
     while (!this.stopped) {
-      let memory;
-      try {
-        memory = readMemoryImage(fs.readFileSync(this.options.files.memory));
-      } catch (err) {
-        this.log(`refusing to dial: ${errorMessage(err)}`);
+      const where = target();
+      if (!where) {
         await sleep(1000);
         continue;
       }
-      const connected = await this.session(memory.endpoint, memory.credentials, firmware);
+      const connected = await this.session(where.endpoint, where.credentials, firmware);
       if (this.stopped) break;
       attempt = connected ? 0 : attempt + 1;
       const delay = backoffDelay(attempt, this.options.backoff ?? { baseMs: 250, capMs: 30_000 });
       this.log(`reconnecting in ${delay} ms`);
-      await this.sleepUnlessMemoryChanges(delay);
+      await wait(delay);
     }
+  }
+
+  private async sleepUnlessStopped(ms: number): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!this.stopped && Date.now() < deadline) await sleep(Math.min(200, deadline - Date.now()));
   }
 
   /**
    * Backoff that ends early when the platform rewrites the endpoint block (recovery moving
    * the device to another gateway), as a board would be reset after a new endpoint.
    */
-  private async sleepUnlessMemoryChanges(ms: number): Promise<void> {
+  private async sleepUnlessMemoryChanges(memoryFile: string, ms: number): Promise<void> {
     const mtime = () => {
       try {
-        return fs.statSync(this.options.files.memory).mtimeMs;
+        return fs.statSync(memoryFile).mtimeMs;
       } catch {
         return 0;
       }
@@ -117,8 +146,8 @@ export class VirtualDevice {
     }
   }
 
-  private async waitForCpuRelease(): Promise<void> {
-    while (!this.stopped && !fs.existsSync(this.options.files.cpuRun)) await sleep(50);
+  private async waitForCpuRelease(cpuRun: string): Promise<void> {
+    while (!this.stopped && !fs.existsSync(cpuRun)) await sleep(50);
     this.log('cpu released');
   }
 

@@ -9,6 +9,12 @@ import type { AppStatusEntry, DeviceInfo, Message, MessageType } from '../protoc
 import type { ModuleStore } from '../store/module-store.js';
 import { normalizeSerial } from './device-server.js';
 import type { SessionHandle, SessionRegistry } from './session-registry.js';
+import { certificateDer, type GatewayEnrollment } from './enrollment.js';
+
+/** What the enrollDevice workflow tells a board waiting on this gateway. */
+export type EnrollmentAnswer =
+  | { connectionId: string; accepted: { certificatePem: string; caPem: string } }
+  | { connectionId: string; rejected: string };
 
 export interface AwaitSessionInput {
   device: string;
@@ -48,6 +54,8 @@ export function createGatewayActivities(deps: {
   gatewayName: string;
   registry: SessionRegistry;
   modules: ModuleStore;
+  /** Held EnrollmentRequests (claim-based enrollment); absent: this gateway does not enroll. */
+  enrollment?: GatewayEnrollment;
 }) {
   const { registry } = deps;
 
@@ -143,6 +151,31 @@ export function createGatewayActivities(deps: {
         input.timeoutMs,
       );
       return { ok: ack.ok, error: ack.error };
+    },
+
+    /**
+     * Answers a held EnrollmentRequest over its still-open connection. Non-retryable
+     * `EnrollmentConnectionGone` when the board is no longer waiting here: the workflow then
+     * waits for the board to ask again (it re-sends the same CSR after its own timeout).
+     */
+    async answerEnrollment(input: EnrollmentAnswer): Promise<void> {
+      const connection = deps.enrollment?.pending.get(input.connectionId);
+      const body =
+        'accepted' in input
+          ? {
+              type: 'EnrollmentAccepted' as const,
+              certificateDer: certificateDer(input.accepted.certificatePem),
+              caCertificateDer: certificateDer(input.accepted.caPem),
+            }
+          : { type: 'EnrollmentRejected' as const, reason: input.rejected };
+      if (!connection?.answer(body)) {
+        deps.enrollment?.pending.delete(input.connectionId);
+        throw ApplicationFailure.nonRetryable(
+          `enrollment connection ${input.connectionId} is no longer open on gateway ${deps.gatewayName}`,
+          'EnrollmentConnectionGone',
+        );
+      }
+      deps.enrollment?.pending.delete(input.connectionId);
     },
 
     /** Closes the device's session here (it reconnects, e.g. with a rotated certificate). */

@@ -4,14 +4,22 @@
  * attributed to that identity. Hostile or broken clients cost bounded resources: handshakes
  * in flight are capped and time out, frames are size- and rate-limited, slow readers dropped.
  */
+import crypto from 'node:crypto';
 import type net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from '../common/logger.js';
+import { normalizeSerial } from '../pki/certificate-info.js';
 import { spkiSha256FromPeerCertificate } from '../pki/index.js';
 import { ProtocolConnection } from '../protocol/connection.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/framing.js';
 import type { Envelope } from '../protocol/messages.js';
+import {
+  acceptEnrollmentSession,
+  ENROLLMENT_ALPN,
+  type DeviceServerEnrollment,
+} from './enrollment-session.js';
 import { GatewayMetrics } from './metrics.js';
+import { RateLimiter } from './rate-limiter.js';
 import type { SessionHandle, SessionInfo, SessionRegistry } from './session-registry.js';
 
 export interface GatewayLimits {
@@ -26,6 +34,10 @@ export interface GatewayLimits {
   framesPerSecond: number;
   frameBurst: number;
   maxBufferedBytes: number;
+  /** Claim sessions (enrollment) a source address may open per minute. */
+  enrollmentsPerMinutePerAddress: number;
+  /** EnrollmentRequests one claim credential may send per minute. */
+  enrollmentsPerMinutePerCredential: number;
 }
 
 export const DEFAULT_GATEWAY_LIMITS: GatewayLimits = {
@@ -36,6 +48,8 @@ export const DEFAULT_GATEWAY_LIMITS: GatewayLimits = {
   framesPerSecond: 50,
   frameBurst: 200,
   maxBufferedBytes: 4 * 1024 * 1024,
+  enrollmentsPerMinutePerAddress: 30,
+  enrollmentsPerMinutePerCredential: 6,
 };
 
 export interface DeviceServerOptions {
@@ -51,6 +65,12 @@ export interface DeviceServerOptions {
   onDeviceMessage?(session: SessionInfo, envelope: Envelope): void;
   onHeartbeat?(session: SessionInfo): void;
   onDeviceInfo?(session: SessionInfo): void;
+  /**
+   * Claim-based enrollment. When set, the server also accepts claim certificates (from the
+   * claim CA) and, from clients that offer ALPN `wasmbed-enroll`, no client certificate at all;
+   * both get a claim-only session (gateway/enrollment-session.ts). Unset: mutual TLS only.
+   */
+  enrollment?: DeviceServerEnrollment;
 }
 
 /** Identifies a TCP connection across its raw and TLS sockets. */
@@ -58,10 +78,8 @@ function connectionKey(socket: net.Socket): string {
   return `${socket.localAddress}:${socket.localPort}-${socket.remoteAddress}:${socket.remotePort}`;
 }
 
-/** Node prints serials in upper-case hex, possibly with leading zeros; the PKI records lower-case. */
-export function normalizeSerial(serial: string): string {
-  return serial.toLowerCase().replace(/^0+(?=.)/, '');
-}
+// One comparison rule for serials everywhere (the PKI records them, Node prints them).
+export { normalizeSerial } from '../pki/certificate-info.js';
 
 /** Token bucket: `take()` is false once a session sends faster than its rate plus burst. */
 class FrameBudget {
@@ -93,6 +111,9 @@ export class DeviceServer {
   private readonly handshaking = new Map<string, () => void>();
   private readonly live = new Set<ProtocolConnection>();
   private closedFramesOut = 0;
+  private readonly claimCa?: crypto.X509Certificate;
+  private readonly perAddress?: RateLimiter;
+  private readonly perCredential?: RateLimiter;
 
   /** Frames sent, by closed and live sessions alike. */
   get framesOut(): number {
@@ -103,12 +124,26 @@ export class DeviceServer {
 
   constructor(private readonly options: DeviceServerOptions) {
     this.limits = { ...DEFAULT_GATEWAY_LIMITS, ...options.limits };
+    const enrollment = options.enrollment;
+    if (enrollment) {
+      this.claimCa = new crypto.X509Certificate(enrollment.claimCaPem);
+      this.perAddress = new RateLimiter(
+        this.limits.enrollmentsPerMinutePerAddress / 60,
+        this.limits.enrollmentsPerMinutePerAddress,
+      );
+      this.perCredential = new RateLimiter(
+        this.limits.enrollmentsPerMinutePerCredential / 60,
+        this.limits.enrollmentsPerMinutePerCredential,
+      );
+    }
     this.server = tls.createServer({
       cert: options.tls.certPem,
       key: options.tls.keyPem,
-      ca: [options.tls.caPem],
+      ca: enrollment ? [options.tls.caPem, enrollment.claimCaPem] : [options.tls.caPem],
       requestCert: true,
-      rejectUnauthorized: true,
+      // With enrollment, accept() decides: a claim session may come without a certificate.
+      rejectUnauthorized: !enrollment,
+      ...(enrollment ? { ALPNProtocols: [ENROLLMENT_ALPN] } : {}),
       minVersion: 'TLSv1.2', // mbedTLS devices may not offer 1.3
       handshakeTimeout: this.limits.handshakeTimeoutMs,
     });
@@ -164,8 +199,78 @@ export class DeviceServer {
     });
   }
 
+  /** Refuses a connection after its handshake (a claim-capable server verifies in accept()). */
+  private refuse(socket: tls.TLSSocket, why: string): void {
+    this.metrics.handshakesRejected++;
+    this.options.logger.warn(`connection refused: ${why}`, { remote: socket.remoteAddress });
+    socket.destroy();
+  }
+
   private accept(socket: tls.TLSSocket): void {
     this.handshaking.get(connectionKey(socket))?.();
+    const enrollment = this.options.enrollment;
+    if (enrollment) {
+      const peerX509 = socket.getPeerX509Certificate();
+      if (!socket.authorized) {
+        if (peerX509)
+          return this.refuse(socket, `untrusted client certificate (${String(socket.authorizationError)})`);
+        if (socket.alpnProtocol !== ENROLLMENT_ALPN) return this.refuse(socket, 'no client certificate');
+        return this.acceptClaim(socket, undefined);
+      }
+      if (
+        peerX509 &&
+        this.claimCa &&
+        peerX509.checkIssued(this.claimCa) &&
+        peerX509.verify(this.claimCa.publicKey)
+      ) {
+        const serial = normalizeSerial(peerX509.serialNumber);
+        if (!enrollment.isUsableClaimCertificate(serial)) {
+          return this.refuse(socket, `claim certificate ${serial} is unknown, expired, revoked or spent`);
+        }
+        const cn = socket.getPeerCertificate().subject?.CN;
+        return this.acceptClaim(socket, { serial, commonName: typeof cn === 'string' ? cn : '' });
+      }
+    }
+    this.acceptDevice(socket);
+  }
+
+  private acceptClaim(
+    socket: tls.TLSSocket,
+    claimCertificate: { serial: string; commonName: string } | undefined,
+  ) {
+    const address = socket.remoteAddress ?? 'unknown';
+    if (!this.perAddress!.take(address)) {
+      this.metrics.enrollmentsRateLimited++;
+      return this.refuse(
+        socket,
+        `more than ${this.limits.enrollmentsPerMinutePerAddress} claim sessions/minute from ${address}`,
+      );
+    }
+    this.metrics.handshakesCompleted++;
+    const connection = new ProtocolConnection(
+      socket,
+      { maxFrameBytes: this.limits.maxFrameBytes, maxBufferedBytes: this.limits.maxBufferedBytes },
+      claimCertificate ? `claim:${claimCertificate.commonName}` : `claim:${address}`,
+      'gateway',
+    );
+    this.live.add(connection);
+    socket.on('close', () => {
+      this.live.delete(connection);
+      this.closedFramesOut += connection.framesOut;
+    });
+    acceptEnrollmentSession({
+      socket,
+      connection,
+      claimCertificate,
+      enrollment: this.options.enrollment!,
+      limits: this.limits,
+      metrics: this.metrics,
+      logger: this.options.logger,
+      credentialBudget: (key) => this.perCredential!.take(key),
+    });
+  }
+
+  private acceptDevice(socket: tls.TLSSocket): void {
     const { logger, registry } = this.options;
     const peer = socket.getPeerCertificate();
     const device = typeof peer.subject?.CN === 'string' ? peer.subject.CN : undefined;

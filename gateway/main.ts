@@ -17,6 +17,7 @@ import { LIFECYCLE_SIGNALS, lifecycleWorkflowId } from '../workflows/provisionin
 import { DeviceLogs } from '../store/device-logs.js';
 import { createGatewayActivities } from './activities.js';
 import { createDeviceEventHandler } from './device-events.js';
+import { createGatewayEnrollment } from './enrollment.js';
 import { currentCertificateCheck } from './current-certificate.js';
 import { DeviceServer } from './device-server.js';
 import { createHealthServer } from './health.js';
@@ -51,6 +52,19 @@ const updateDevice = (device: string, mutate: (status: DeviceStatus) => DeviceSt
   }
 };
 
+const taskQueue = gatewayTaskQueue(name);
+const signals = await connectClient(config.temporal);
+const enrollment = createGatewayEnrollment({
+  claims: platform.claims,
+  claimCaPem: platform.claimCa.certPem,
+  client: signals,
+  gatewayName: name,
+  taskQueue,
+  approvalTimeoutMs: config.enrollment.approvalTimeoutMs,
+  reconnectTimeoutMs: config.enrollment.reconnectTimeoutMs,
+  logger,
+});
+
 const deviceServer = new DeviceServer({
   tls: { certPem: serverCert.certPem, keyPem: serverCert.keyPem!, caPem: platform.ca.certPem },
   registry,
@@ -59,6 +73,7 @@ const deviceServer = new DeviceServer({
   heartbeatTimeoutMs: config.gateway.heartbeatTimeoutMs,
   limits: Object.fromEntries(Object.entries(config.gateway.limits).filter(([, v]) => v !== undefined)),
   logger,
+  enrollment,
   onDeviceMessage: createDeviceEventHandler({ store, logs: new DeviceLogs(platform.db), logger }),
   onHeartbeat: (session) =>
     updateDevice(session.device, (s) => ({ ...s, lastHeartbeat: session.lastHeartbeat?.toISOString() })),
@@ -73,7 +88,6 @@ const deviceServer = new DeviceServer({
     })),
 });
 // Tell each device's lifecycle workflow; a device without one (still provisioning) is skipped.
-const signals = await connectClient(config.temporal);
 const signalLifecycle = (device: string, signal: string, payload: object) => {
   signals.workflow
     .getHandle(lifecycleWorkflowId(device))
@@ -105,7 +119,6 @@ let ready = false;
 const health = createHealthServer({ gatewayName: name, registry, deviceServer, isReady: () => ready });
 const healthPort = await listen(health, config.gateway.healthHost, config.gateway.healthPort);
 
-const taskQueue = gatewayTaskQueue(name);
 const reportStatus = (phase: 'Ready' | 'Unavailable') =>
   store.upsert(
     'Gateway',
@@ -136,6 +149,7 @@ const worker = await Worker.create({
     gatewayName: name,
     registry,
     modules: new ModuleStore(paths.modules(config.home)),
+    enrollment,
   }),
 });
 const running = worker.run();

@@ -42,6 +42,12 @@ export class GatewayMetrics {
   decodeErrors = 0;
   floodsClosed = 0;
   slowReadersClosed = 0;
+  /** EnrollmentRequests received on claim sessions. */
+  enrollmentRequests = 0;
+  /** Claim sessions closed for sending something other than one EnrollmentRequest, or nothing. */
+  enrollmentSessionsClosed = 0;
+  /** Claim sessions or requests refused by the per-address or per-credential rate limit. */
+  enrollmentsRateLimited = 0;
   readonly requestLatency = new Map<string, Histogram>();
   readonly requestOutcomes = new Map<string, number>();
 
@@ -117,6 +123,21 @@ export class GatewayMetrics {
         'wasmbed_gateway_slow_readers_closed_total',
         'Sessions closed for not reading',
         this.slowReadersClosed,
+      ),
+      ...counter(
+        'wasmbed_gateway_enrollment_requests_total',
+        'EnrollmentRequests received on claim sessions',
+        this.enrollmentRequests,
+      ),
+      ...counter(
+        'wasmbed_gateway_enrollment_sessions_closed_total',
+        'Claim sessions closed for sending anything but one EnrollmentRequest',
+        this.enrollmentSessionsClosed,
+      ),
+      ...counter(
+        'wasmbed_gateway_enrollments_rate_limited_total',
+        'Claim sessions or EnrollmentRequests refused by a rate limit',
+        this.enrollmentsRateLimited,
       ),
       '# TYPE wasmbed_gateway_requests_total counter',
       ...[...this.requestOutcomes].map(([key, value]) => {

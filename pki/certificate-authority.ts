@@ -30,6 +30,7 @@ import {
   sha256Hex,
   spkiDerOf,
 } from './certificate-info.js';
+import { distinguishedName, extension, oid, seq, tlv } from './der.js';
 import { PkiError } from './errors.js';
 
 export const CA_CERT_FILE = 'ca.crt';
@@ -373,28 +374,6 @@ function buildCertificate(signingKey: crypto.KeyObject, f: TbsFields): Buffer {
   return der;
 }
 
-/** DER TLV with a single-byte tag and definite length. */
-function tlv(tag: number, ...contents: Buffer[]): Buffer {
-  const body = Buffer.concat(contents);
-  const len = body.length;
-  if (len < 0x80) return Buffer.concat([Buffer.from([tag, len]), body]);
-  const lenBytes: number[] = [];
-  for (let v = len; v > 0; v = Math.floor(v / 256)) lenBytes.unshift(v & 0xff);
-  return Buffer.concat([Buffer.from([tag, 0x80 | lenBytes.length, ...lenBytes]), body]);
-}
-
-function seq(...contents: Buffer[]): Buffer {
-  return tlv(0x30, ...contents);
-}
-
-function oid(dotted: string): Buffer {
-  return tlv(0x06, Buffer.from(forge.asn1.oidToDer(dotted).getBytes(), 'binary'));
-}
-
-function extension(extnId: string, critical: boolean, value: Buffer): Buffer {
-  return seq(oid(extnId), ...(critical ? [tlv(0x01, Buffer.from([0xff]))] : []), tlv(0x04, value));
-}
-
 /** keyUsage BIT STRING with the given named bits set, in DER (trailing zero bits dropped). */
 function keyUsage(bits: number[]): Buffer {
   const highest = Math.max(...bits);
@@ -409,24 +388,6 @@ function asn1Time(date: Date): Buffer {
   return year >= 1950 && year < 2050
     ? tlv(0x17, Buffer.from(forge.asn1.dateToUtcTime(date), 'latin1'))
     : tlv(0x18, Buffer.from(forge.asn1.dateToGeneralizedTime(date), 'latin1'));
-}
-
-const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
-
-function distinguishedName(attrs: Array<[string, string]>): Buffer {
-  return seq(
-    ...attrs.map(([type, value]) =>
-      tlv(
-        0x31,
-        seq(
-          oid(type),
-          PRINTABLE.test(value)
-            ? tlv(0x13, Buffer.from(value, 'latin1'))
-            : tlv(0x0c, Buffer.from(value, 'utf8')),
-        ),
-      ),
-    ),
-  );
 }
 
 /** 16 random bytes, top bit clear (positive INTEGER) and first byte non-zero (minimal DER). */

@@ -98,6 +98,14 @@ export function parseX509(cert: string | Buffer): crypto.X509Certificate {
   }
 }
 
+/**
+ * Node prints serials in upper-case hex, possibly with leading zeros; the PKI records lower-case
+ * hex of the DER bytes, which may start with a zero nibble. Compare serials only through this.
+ */
+export function normalizeSerial(serial: string): string {
+  return serial.toLowerCase().replace(/^0+(?=.)/, '');
+}
+
 /** DER SubjectPublicKeyInfo of a PEM public key / private key / KeyObject. */
 export function spkiDerOf(key: string | crypto.KeyObject): Buffer {
   try {

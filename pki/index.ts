@@ -1,4 +1,7 @@
-/** PKI: the platform's device CA, certificate inspection, and device certificate issuance. */
+/**
+ * PKI: the platform's device CA, certificate inspection, and device certificate issuance. The
+ * enrollment pieces (claim credentials, CSRs) live in claim-credentials.ts and csr.ts.
+ */
 export {
   CA_CERT_FILE,
   CA_KEY_FILE,
@@ -15,6 +18,7 @@ export {
 } from './certificate-authority.js';
 export {
   inspectCertificate,
+  normalizeSerial,
   spkiSha256FromDer,
   spkiSha256FromPeerCertificate,
   spkiSha256FromPublicKey,

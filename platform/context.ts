@@ -1,6 +1,7 @@
 /** What every platform process opens first: the database, the resource store and the PKI. */
 import { paths, type WasmbedConfig } from '../common/config.js';
 import { CertificateAuthority, DeviceCertificates, SqliteCertificateRepository } from '../pki/index.js';
+import { ClaimCredentials } from '../pki/claim-credentials.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import { openDatabase, type SqliteDatabase } from '../store/sqlite.js';
 import { SqliteResourceStore } from '../store/sqlite-resource-store.js';
@@ -11,8 +12,14 @@ export interface PlatformContext {
   store: ResourceStore;
   ca: CertificateAuthority;
   certificates: DeviceCertificates;
+  /** Signs claim certificates only: the gateway gives them claim-only sessions (docs/enrollment.md). */
+  claimCa: CertificateAuthority;
+  claims: ClaimCredentials;
   close(): void;
 }
+
+/** A subject distinct from the device CA's, so chain building never confuses the two. */
+export const CLAIM_CA_COMMON_NAME = 'Wasmbed Claim CA';
 
 export async function openPlatform(config: WasmbedConfig): Promise<PlatformContext> {
   const db = openDatabase(paths.db(config.home));
@@ -26,11 +33,16 @@ export async function openPlatform(config: WasmbedConfig): Promise<PlatformConte
       : new SqliteResourceStore(db);
   const ca = await CertificateAuthority.loadOrCreate(paths.pki(config.home));
   const certificates = new DeviceCertificates(ca, new SqliteCertificateRepository(db), config.certificates);
+  const claimCa = await CertificateAuthority.loadOrCreate(paths.claimPki(config.home), {
+    commonName: CLAIM_CA_COMMON_NAME,
+  });
   return {
     db,
     store,
     ca,
     certificates,
+    claimCa,
+    claims: new ClaimCredentials(db, claimCa),
     close: () => {
       if (store instanceof KubernetesResourceStore) store.close();
       db.close();

@@ -1,16 +1,20 @@
 /**
  * The C firmware (firmware/): its own build + unit tests (ASan/UBSan, shared vectors) +
  * bounded libFuzzer runs via scripts/firmware-test.sh, and the POSIX build of the firmware
- * (mbedTLS) as a real device process against the real gateway over mutual TLS.
+ * (mbedTLS) as a real device process against the real gateway over mutual TLS, including
+ * claim-based enrollment through the real enrollDevice workflow and API, and in claim mode
+ * against a scripted gateway that misbehaves.
  *
  * DeployApplication: the platform has no deploy workflow yet, so that part drives the
  * gateway's own DeviceServer (gateway/device-server.ts, real TLS) in this process and sends
  * the requests through its session handle, exactly as the gateway's activities do.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { paths } from '../common/config.js';
 import { createLogger } from '../common/logger.js';
@@ -19,8 +23,10 @@ import { currentCertificateCheck } from '../gateway/current-certificate.js';
 import { DeviceServer } from '../gateway/device-server.js';
 import { SessionRegistry } from '../gateway/session-registry.js';
 import { CertificateAuthority, DeviceCertificates, SqliteCertificateRepository } from '../pki/index.js';
-import type { Message } from '../protocol/messages.js';
+import { ProtocolConnection } from '../protocol/connection.js';
+import type { Envelope, Message } from '../protocol/messages.js';
 import { openDatabase } from '../store/sqlite.js';
+import { filesHoldingKey } from './support/key-material.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { waitFor } from './support/wait.js';
 
@@ -69,7 +75,11 @@ interface DeviceRun {
 }
 
 function runDevice(memoryFile: string, args: string[] = []): DeviceRun {
-  const child = spawn(DEVICE_BIN, ['--memory', memoryFile, ...args], {
+  return spawnDevice(['--memory', memoryFile, ...args]);
+}
+
+function spawnDevice(args: string[]): DeviceRun {
+  const child = spawn(DEVICE_BIN, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=0' },
   });
@@ -98,8 +108,8 @@ function statsOf(run: DeviceRun): Record<string, number> {
   return Object.fromEntries([...line.matchAll(/(\w+)=(\d+)/g)].map((m) => [m[1]!, Number(m[2])]));
 }
 
+/** Builds (incrementally) so a binary from an older checkout is never what runs. */
 function ensureBuilt(): void {
-  if (fs.existsSync(DEVICE_BIN)) return;
   const built = spawnSync('bash', [SCRIPT, '--build-only'], { encoding: 'utf8', timeout: 300_000 });
   if (built.status !== 0) throw new Error(`firmware build failed:\n${built.stdout}\n${built.stderr}`);
 }
@@ -234,6 +244,177 @@ describe('POSIX firmware against the real gateway (mutual TLS)', () => {
     expect(await device.exited).toBe(3);
     expect(device.text()).toContain('endpoint block at 0x20001000: CRC mismatch; not dialling');
   }, 30_000);
+
+  describe('claim-based enrollment (a real board: its own key, a claim token)', () => {
+    let caFile: string;
+    const device = async (name: string) => (await platform.api('GET', `/api/v1/devices/${name}`)).body;
+    const newToken = async () => {
+      const res = await platform.api('POST', '/api/v1/enrollment-tokens', { ttl: '10m' });
+      expect(res.status).toBe(201);
+      return res.body as { id: string; token: string };
+    };
+    const pending = async (name: string) =>
+      (
+        (await platform.api('GET', '/api/v1/enrollments')).body.items as {
+          name: string;
+          csrFingerprint: string;
+          keyType: string;
+          claim: string;
+        }[]
+      ).find((e) => e.name === name);
+    const claimSessionsClosed = async () =>
+      Number(
+        /wasmbed_gateway_enrollment_sessions_closed_total\{[^}]*\} (\d+)/.exec(
+          await (await fetch(`${platform.gatewayHealthUrl}/metrics`)).text(),
+        )?.[1] ?? NaN,
+      );
+    /** The board: `wasmbed-device` with the flags of `npx wasmbed-device`. */
+    const board = (name: string, stateDir: string, extra: string[] = []) => {
+      const run = spawnDevice([
+        '--gateway',
+        `127.0.0.1:${platform.gatewayPort}`,
+        '--name',
+        name,
+        '--state-dir',
+        stateDir,
+        ...extra,
+      ]);
+      running.push(run);
+      return run;
+    };
+    const spkiOfKey = (stateDir: string) =>
+      crypto
+        .createHash('sha256')
+        .update(
+          crypto
+            .createPublicKey(fs.readFileSync(path.join(stateDir, 'device.key'), 'utf8'))
+            .export({ type: 'spki', format: 'der' }),
+        )
+        .digest('hex');
+
+    beforeAll(async () => {
+      // What an operator hands to a board: the CA as the platform publishes it.
+      const res = await fetch(`${platform.webUrl}/api/v1/pki/ca.pem`);
+      expect(res.status).toBe(200);
+      caFile = path.join(tmp, 'platform-ca.pem');
+      fs.writeFileSync(caFile, await res.text());
+    });
+
+    it('token → pending → approve → Connected with its own certificate; no key on the platform; a restart does not enroll again', async () => {
+      const name = 'fw-board-1';
+      const stateDir = path.join(tmp, name);
+      const { token, id } = await newToken();
+      const closedBefore = await claimSessionsClosed();
+      const first = board(name, stateDir, ['--ca', caFile, '--claim-token', token]);
+
+      const request = await waitFor(`${name} pending`, () => pending(name), 30_000);
+      expect(fs.statSync(path.join(stateDir, 'device.key')).mode & 0o777).toBe(0o600);
+      const fingerprint = spkiOfKey(stateDir);
+      // The operator compares the fingerprint the board prints with the pending request.
+      expect(first.text()).toContain(`board ${name}: key fingerprint ${fingerprint}; enrolling`);
+      expect(request).toMatchObject({ csrFingerprint: fingerprint, keyType: 'EC prime256v1', claim: id });
+      expect((await device(name)).status).toMatchObject({ phase: 'Pending' });
+      // Waiting, the board sends nothing else: the gateway would close a claim session that did.
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      expect(await claimSessionsClosed()).toBe(closedBefore);
+      expect(first.text().match(/EnrollmentRequest \d+ sent/g)).toHaveLength(1);
+      expect(first.text()).not.toContain('session closed');
+      expect(fs.existsSync(path.join(stateDir, 'device.crt'))).toBe(false);
+
+      const approved = await platform.api('POST', `/api/v1/enrollments/${name}/approve`);
+      expect(approved.status).toBe(202);
+      await waitFor(
+        `${name} Connected`,
+        async () => (await device(name)).status.phase === 'Connected',
+        60_000,
+      );
+      const connected = await device(name);
+      expect(connected.status.identity.spkiSha256).toBe(fingerprint);
+      expect(first.text()).toContain('enrolled: device certificate stored; reconnecting with it');
+      expect(first.text()).toContain('mutual TLS session up; sending Hello (DeviceInfo)');
+      const cert = new crypto.X509Certificate(fs.readFileSync(path.join(stateDir, 'device.crt')));
+      expect(cert.subject).toBe(`CN=${name}`);
+      expect(
+        cert.checkPrivateKey(crypto.createPrivateKey(fs.readFileSync(path.join(stateDir, 'device.key')))),
+      ).toBe(true);
+      expect(cert.verify(new crypto.X509Certificate(fs.readFileSync(caFile)).publicKey)).toBe(true);
+
+      // The platform never had the private key: not in its certificate table, not in any file.
+      const db = openDatabase(paths.db(platform.home));
+      const rows = db.prepare('SELECT key_pem FROM certificates WHERE device_name = ?').all(name);
+      db.close();
+      expect(rows).toEqual([{ key_pem: null }]);
+      const keyPem = fs.readFileSync(path.join(stateDir, 'device.key'), 'utf8');
+      const scan = filesHoldingKey(platform.home, keyPem);
+      expect(scan.scanned.some((f) => f.endsWith('wasmbed.db'))).toBe(true);
+      expect(scan.holding).toEqual([]);
+
+      expect(await stopDevice(first)).toBe(0);
+      expect(statsOf(first)).toMatchObject({
+        enroll_requests: 1,
+        enrollments_accepted: 1,
+        protocol_errors: 0,
+      });
+      await waitFor(`${name} session to go away`, async () => !(await sessions()).includes(name), 15_000);
+
+      // Powered on again: the state dir has key + certificate, so no claim flags, no enrollment.
+      const again = board(name, stateDir);
+      await waitFor(`${name} back`, async () => (await sessions()).includes(name), 30_000);
+      expect(again.text()).toContain(`board ${name}: enrolled already`);
+      expect(again.text()).not.toContain('claim mode');
+      expect(await stopDevice(again)).toBe(0);
+      expect(statsOf(again)).toMatchObject({ enroll_requests: 0, connects: 1 });
+      expect(fs.readFileSync(path.join(stateDir, 'device.key'), 'utf8')).toBe(keyPem);
+    }, 180_000);
+
+    it('enrolls with a claim certificate from the claim CA instead of a token', async () => {
+      const name = 'fw-factory-1';
+      const stateDir = path.join(tmp, name);
+      const claim = await platform.api('POST', '/api/v1/claim-certificates', { name, ttl: '1h' });
+      expect(claim.status).toBe(201);
+      const certFile = path.join(tmp, `${name}.claim.crt`);
+      const keyFile = path.join(tmp, `${name}.claim.key`);
+      fs.writeFileSync(certFile, claim.body.certPem);
+      fs.writeFileSync(keyFile, claim.body.keyPem, { mode: 0o600 });
+      const run = board(name, stateDir, ['--ca', caFile, '--claim-cert', certFile, '--claim-key', keyFile]);
+      expect(await waitFor(`${name} pending`, () => pending(name), 30_000)).toMatchObject({
+        csrFingerprint: spkiOfKey(stateDir),
+      });
+      expect(run.text()).toContain(`enrolling as ${name} with a claim certificate`);
+      expect((await platform.api('POST', `/api/v1/enrollments/${name}/approve`)).status).toBe(202);
+      await waitFor(
+        `${name} Connected`,
+        async () => (await device(name)).status.phase === 'Connected',
+        60_000,
+      );
+      expect((await device(name)).status.identity.spkiSha256).toBe(spkiOfKey(stateDir));
+      expect(await stopDevice(run)).toBe(0);
+      expect(statsOf(run)).toMatchObject({ enroll_requests: 1, enrollments_accepted: 1 });
+    }, 90_000);
+
+    it('logs the reason of a rejection and waits before asking again', async () => {
+      const name = 'fw-board-2';
+      const stateDir = path.join(tmp, name);
+      const { token } = await newToken();
+      const run = board(name, stateDir, ['--ca', caFile, '--claim-token', token]);
+      await waitFor(`${name} pending`, () => pending(name), 30_000);
+      const rejected = await platform.api('POST', `/api/v1/enrollments/${name}/reject`, {
+        reason: 'unknown serial number',
+      });
+      expect(rejected.status).toBe(202);
+      await waitFor(
+        `${name} rejection logged`,
+        () => run.text().includes('asking to enroll again in 60 s'),
+        30_000,
+      );
+      expect(run.text()).toContain('enrollment rejected: unknown serial number');
+      // It does not hammer the gateway: no second request within the next seconds.
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      expect(await stopDevice(run)).toBe(0);
+      expect(statsOf(run)).toMatchObject({ enroll_requests: 1, enrollments_rejected: 1, connects: 1 });
+      expect(fs.existsSync(path.join(stateDir, 'device.crt'))).toBe(false);
+    }, 90_000);
+  });
 
   it.each([
     ['the default runtime (WAMR when its sources were found at build time)', 'fw-deploy-1', [] as string[]],
@@ -407,4 +588,97 @@ describe('POSIX firmware against the real gateway (mutual TLS)', () => {
     },
     120_000,
   );
+});
+
+/**
+ * The device's side of a certificate it must not keep. The real gateway only ever issues a
+ * certificate for the CSR's key, so a scripted TLS endpoint stands in for a gateway that
+ * answers EnrollmentAccepted with somebody else's certificate.
+ */
+describe('POSIX firmware in claim mode against a misbehaving gateway', () => {
+  let tmp: string;
+  let server: tls.Server | undefined;
+  let run: DeviceRun | undefined;
+
+  beforeAll(() => {
+    ensureBuilt();
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wasmbed-fw-claim-'));
+  }, 400_000);
+  afterAll(async () => {
+    if (run) await stopDevice(run);
+    server?.close();
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('refuses a certificate that is not for its key, keeps nothing and backs off', async () => {
+    const ca = await CertificateAuthority.loadOrCreate(path.join(tmp, 'ca'));
+    const gatewayCert = ca.issueServerCertificate({
+      commonName: 'fw-claim-gateway',
+      dnsNames: [],
+      ipAddresses: ['127.0.0.1'],
+    });
+    const wrong = ca.issueClientCertificate({ commonName: 'fw-board-x' }); // its own, other key
+    const sessions: { alpn: string | false | null; clientCert: boolean; received: Envelope[] }[] = [];
+    server = tls.createServer(
+      {
+        cert: gatewayCert.certPem,
+        key: gatewayCert.keyPem!,
+        requestCert: true,
+        rejectUnauthorized: false,
+        ALPNProtocols: ['wasmbed-enroll'],
+      },
+      (socket) => {
+        const session = {
+          alpn: socket.alpnProtocol,
+          clientCert: Object.keys(socket.getPeerCertificate()).length > 0,
+          received: [] as Envelope[],
+        };
+        sessions.push(session);
+        const connection = new ProtocolConnection(socket, {}, 'device');
+        connection.on('message', (envelope: Envelope) => {
+          session.received.push(envelope);
+          if (envelope.body.type !== 'EnrollmentRequest') return;
+          connection.send(
+            {
+              type: 'EnrollmentAccepted',
+              certificateDer: new Uint8Array(new crypto.X509Certificate(wrong.certPem).raw),
+              caCertificateDer: new Uint8Array(new crypto.X509Certificate(ca.certPem).raw),
+            },
+            envelope.messageId,
+          );
+        });
+        socket.on('error', () => {});
+      },
+    );
+    const port = await new Promise<number>((resolve) =>
+      server!.listen(0, '127.0.0.1', () => resolve((server!.address() as { port: number }).port)),
+    );
+    const caFile = path.join(tmp, 'ca.pem');
+    fs.writeFileSync(caFile, ca.certPem);
+    const stateDir = path.join(tmp, 'state');
+    run = spawnDevice([
+      '--gateway',
+      `127.0.0.1:${port}`,
+      '--ca',
+      caFile,
+      '--name',
+      'fw-board-x',
+      '--claim-token',
+      'wbt_test',
+      '--state-dir',
+      stateDir,
+    ]);
+    await waitFor('the refusal', () => run!.text().includes('asking to enroll again in 60 s'), 30_000);
+    expect(run.text()).toContain("the certificate is not for this device's key");
+    expect(sessions).toHaveLength(1);
+    expect(sessions[0]).toMatchObject({ alpn: 'wasmbed-enroll', clientCert: false });
+    expect(sessions[0]!.received.map((e) => e.body.type)).toEqual(['EnrollmentRequest']);
+    expect(sessions[0]!.received[0]!.body).toMatchObject({ claimToken: 'wbt_test' });
+    expect(fs.readdirSync(stateDir)).toEqual(['device.key']);
+    // No second attempt before the rejection backoff (60 s) runs out.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(await stopDevice(run)).toBe(0);
+    expect(sessions).toHaveLength(1);
+    expect(statsOf(run)).toMatchObject({ connects: 1, enroll_requests: 1, enrollments_accepted: 0 });
+  }, 60_000);
 });

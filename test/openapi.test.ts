@@ -155,6 +155,37 @@ describe('the OpenAPI document', () => {
     expect((await call('DELETE', '/devices/{name}', { name: 'never-was' })).status).toBe(404);
   });
 
+  it('answers the enrollment routes as documented', async () => {
+    const token = await call('POST', '/enrollment-tokens', {}, { name: 'oa-board', ttl: '1h' });
+    expect(token.status).toBe(201);
+    expect((await call('POST', '/enrollment-tokens', {}, { ttl: '90d' })).body.error.field).toBe('ttl');
+    expect((await call('POST', '/enrollment-tokens', {}, { name: 'Bad_Name' })).body.error.field).toBe(
+      'name',
+    );
+    expect((await call('POST', '/claim-certificates', {}, { name: 'oa-claim', ttl: 3600 })).status).toBe(201);
+    expect((await call('POST', '/claim-certificates', {}, {})).status).toBe(400);
+    expect((await call('GET', '/enrollment-tokens')).body.items).toHaveLength(2);
+    expect((await call('DELETE', '/enrollment-tokens/{id}', { id: token.body.id })).body.state).toBe(
+      'Revoked',
+    );
+    expect((await call('DELETE', '/enrollment-tokens/{id}', { id: 'tok-none' })).status).toBe(404);
+    expect((await call('GET', '/enrollments')).body.items).toEqual([]);
+    expect((await call('POST', '/enrollments/{name}/approve', { name: 'nobody' })).status).toBe(404);
+    expect(
+      (await call('POST', '/enrollments/{name}/reject', { name: 'nobody' }, { reason: 'x' })).status,
+    ).toBe(404);
+    const created = await call('POST', '/devices', {}, { name: 'oa-pre', enrollment: 'preauthorized' });
+    expect(created.status).toBe(202);
+    // Pre-registered, not waiting for an operator: nothing to approve.
+    expect((await call('POST', '/enrollments/{name}/approve', { name: 'oa-pre' })).status).toBe(409);
+    expect(
+      (await call('POST', '/devices', {}, { name: 'oa-ext', runtime: 'external' })).body.error.field,
+    ).toBe('enrollment');
+    const ca = await fetch(`${platform.webUrl}/api/v1/pki/ca.pem`);
+    expect(ca.status).toBe(200);
+    expect(await ca.text()).toMatch(/^-----BEGIN CERTIFICATE-----/);
+  });
+
   it('documents every route the API answers', async () => {
     const documented = Object.keys(OPENAPI_DOCUMENT.paths).length;
     const router = fs.readFileSync(path.join(import.meta.dirname, '..', 'web', 'app.ts'), 'utf8');

@@ -39,6 +39,8 @@ import {
   type DeviceFilter,
 } from './dashboard.js';
 import type { DeviceService } from './device-service.js';
+import type { EnrollmentService } from './enrollment-service.js';
+import { mountEnrollmentPages } from './enrollments-page.js';
 import type { HealthMonitor, HealthSnapshot } from './health.js';
 import { escapeHtml } from './html.js';
 import { LiveHub, sseEvent } from './live.js';
@@ -73,6 +75,8 @@ export interface WebAppOptions {
   healthMonitor?: HealthMonitor;
   /** How often live views look at the store's revision (default 200 ms). */
   liveIntervalMs?: number;
+  /** Claim-based enrollment (API, dashboard page); absent in benchmarks that do not need it. */
+  enrollments?: EnrollmentService;
 }
 
 export interface WebApp extends express.Express {
@@ -425,6 +429,34 @@ export function createWebApp(options: WebAppOptions): WebApp {
   api.get('/health', (_req, res) => {
     res.json(health());
   });
+  const enrollments = () => {
+    if (!options.enrollments) throw new NotFoundError('feature', 'enrollment');
+    return options.enrollments;
+  };
+  api.get('/pki/ca.pem', (_req, res) => {
+    res.type('application/x-pem-file').send(enrollments().caPem);
+  });
+  api.get('/enrollment-tokens', (_req, res) => {
+    res.json({ items: enrollments().listCredentials() });
+  });
+  api.post('/enrollment-tokens', (req, res) => {
+    res.status(201).json(enrollments().createToken(req.body));
+  });
+  api.delete('/enrollment-tokens/:id', (req, res) => {
+    res.json(enrollments().revokeCredential(req.params.id!));
+  });
+  api.post('/claim-certificates', (req, res) => {
+    res.status(201).json(enrollments().createClaimCertificate(req.body));
+  });
+  api.get('/enrollments', (_req, res) => {
+    res.json({ items: enrollments().listPending() });
+  });
+  api.post('/enrollments/:name/approve', async (req, res) => {
+    res.status(202).json(await enrollments().approve(req.params.name!));
+  });
+  api.post('/enrollments/:name/reject', async (req, res) => {
+    res.status(202).json(await enrollments().reject(req.params.name!, req.body?.reason));
+  });
   api.use((req, res) => {
     res
       .status(404)
@@ -725,6 +757,14 @@ export function createWebApp(options: WebAppOptions): WebApp {
     '/applications/:name/delete',
     appAction((name) => options.applications.delete(name)),
   );
+  if (options.enrollments) {
+    mountEnrollmentPages(app, ui, {
+      ctx,
+      live,
+      enrollments: options.enrollments,
+      uiError: (err) => uiError(undefined as unknown as Response, err),
+    });
+  }
   app.use('/ui', ui);
 
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {

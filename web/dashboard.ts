@@ -64,6 +64,7 @@ const NAV: [string, string][] = [
   ['/topology', 'Topology'],
   ['/gateways', 'Gateways'],
   ['/applications', 'Applications'],
+  ['/enrollments', 'Enrollments'],
 ];
 
 /** The page frame: nav, htmx, the live script and the SSE stream this page listens to. */

@@ -12,6 +12,7 @@ import { DEVICE_ATTRIBUTE, PHASE_ATTRIBUTE } from '../temporal/search-attributes
 import {
   LIFECYCLE_SIGNALS,
   deprovisionWorkflowId,
+  enrollWorkflowId,
   lifecycleWorkflowId,
   provisionWorkflowId,
 } from '../workflows/provisioning-steps.js';
@@ -36,6 +37,23 @@ export class DeviceService {
   /** Validates, records the device as Pending and starts provisioning. Nothing is kept if the start fails. */
   async create(body: unknown): Promise<{ name: string; workflowId: string }> {
     const { name, spec } = validateDeviceCreate(body);
+    if (spec.runtime === 'external') {
+      // A real board: nothing to provision; it enrolls itself and is approved at once.
+      this.store.create(
+        'Device',
+        name,
+        spec,
+        {
+          phase: 'Pending',
+          conditions: [],
+          apps: {},
+          message: 'waiting for the board to enroll with a claim credential',
+          enrollment: { state: 'Preauthorized' },
+        },
+        spec.labels ?? {},
+      );
+      return { name, workflowId: enrollWorkflowId(name) };
+    }
     this.store.create(
       'Device',
       name,
@@ -54,7 +72,7 @@ export class DeviceService {
 
   /** Starts a new provisioning run for a Failed device; its idempotent steps resume where the last run stopped. */
   async retry(name: string): Promise<{ name: string; workflowId: string }> {
-    const device = this.get(name);
+    const device = this.provisionable(name);
     if (device.status.phase !== 'Failed') {
       throw new ConflictError(
         `device "${name}" is ${device.status.phase}; only Failed devices can be retried`,
@@ -72,7 +90,7 @@ export class DeviceService {
    * certificate rotation need backends that do not exist yet.)
    */
   async restart(name: string): Promise<{ name: string; workflowId: string }> {
-    const device = this.get(name);
+    const device = this.provisionable(name);
     if (device.status.phase === 'Deprovisioning') {
       throw new ConflictError(`device "${name}" is being deleted`);
     }
@@ -138,6 +156,17 @@ export class DeviceService {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw wrapTemporal(err);
     }
     return { name, workflowId };
+  }
+
+  /** A device the platform runs itself; real boards (runtime external) enroll instead. */
+  private provisionable(name: string): Device {
+    const device = this.get(name);
+    if (device.spec.runtime === 'external') {
+      throw new ConflictError(
+        `device "${name}" is a real board (runtime external): it is not provisioned by the platform, it enrolls itself`,
+      );
+    }
+    return device;
   }
 
   private async startProvisioning(name: string, input: ProvisionDeviceInput): Promise<string> {

@@ -12,6 +12,7 @@ import { ModuleStore } from '../store/module-store.js';
 import { DeviceLogs } from '../store/device-logs.js';
 import { ApplicationService } from './application-service.js';
 import { DeviceService } from './device-service.js';
+import { EnrollmentService } from './enrollment-service.js';
 
 const logger = createLogger('web');
 const config = loadConfig();
@@ -41,6 +42,7 @@ const app = createWebApp({
   client,
   healthMonitor,
   devices: new DeviceService(platform.store, client),
+  enrollments: new EnrollmentService(platform.store, platform.claims, client, platform.ca.certPem),
   applications: new ApplicationService(platform.store, new ModuleStore(paths.modules(config.home)), client),
   logs: new DeviceLogs(platform.db),
   store: platform.store,

@@ -120,6 +120,11 @@ const schemas = {
       gateway: { type: 'string', maxLength: 63, pattern: DNS_LABEL_PATTERN },
       firmware: { type: 'string', description: 'firmware image reference or path' },
       labels,
+      enrollment: {
+        const: 'preauthorized',
+        description:
+          'a real board (runtime external, the default with this field) that enrolls itself with a claim credential and is approved at once',
+      },
     },
   },
   Device: {
@@ -138,6 +143,7 @@ const schemas = {
           gateway: { type: 'string' },
           firmware: { type: 'string' },
           labels,
+          enrollment: { enum: ['preauthorized', 'approval'] },
         },
       },
       status: {
@@ -165,9 +171,114 @@ const schemas = {
           workflowId: { type: 'string' },
           observedGeneration: { type: 'integer' },
           message: { type: 'string' },
+          enrollment: {
+            type: 'object',
+            required: ['state'],
+            properties: {
+              state: { enum: ['Preauthorized', 'AwaitingApproval', 'Approved', 'Enrolled', 'Rejected'] },
+              csrFingerprint: { type: 'string' },
+              keyType: { type: 'string' },
+              sourceAddress: { type: 'string' },
+              gateway: { type: 'string' },
+              claim: { type: 'string' },
+              requestedAt: { type: 'string' },
+              decidedAt: { type: 'string' },
+              reason: { type: 'string' },
+              workflowId: { type: 'string' },
+            },
+          },
         },
       },
     },
+  },
+  ClaimCredentialCreate: {
+    type: 'object',
+    properties: {
+      name: {
+        type: 'string',
+        maxLength: 63,
+        pattern: DNS_LABEL_PATTERN,
+        description: 'the only device name this credential may enroll (optional for tokens)',
+      },
+      ttl: {
+        type: ['string', 'integer'],
+        description: 'lifetime: seconds, or 30m, 24h, 7d (default 24h, at most 30 days)',
+      },
+    },
+  },
+  ClaimCertificateCreate: {
+    type: 'object',
+    required: ['name'],
+    properties: {
+      name: { type: 'string', maxLength: 63, pattern: DNS_LABEL_PATTERN },
+      ttl: { type: ['string', 'integer'], description: 'as for tokens' },
+    },
+  },
+  EnrollmentToken: {
+    type: 'object',
+    required: ['id', 'token', 'expiresAt', 'name'],
+    properties: {
+      id: { type: 'string' },
+      token: { type: 'string', description: 'shown once; the platform keeps only its SHA-256' },
+      expiresAt: { type: 'string', format: 'date-time' },
+      name: { type: ['string', 'null'] },
+    },
+  },
+  ClaimCertificate: {
+    type: 'object',
+    required: ['id', 'certPem', 'keyPem', 'expiresAt', 'name'],
+    properties: {
+      id: { type: 'string' },
+      certPem: { type: 'string', description: 'signed by the claim CA: good for enrolling only' },
+      keyPem: { type: 'string', description: 'the claim key, returned once and not kept' },
+      expiresAt: { type: 'string', format: 'date-time' },
+      name: { type: 'string' },
+    },
+  },
+  ClaimCredential: {
+    type: 'object',
+    required: ['id', 'kind', 'deviceName', 'state', 'createdAt', 'expiresAt'],
+    properties: {
+      id: { type: 'string' },
+      kind: { enum: ['token', 'certificate'] },
+      deviceName: { type: ['string', 'null'] },
+      state: { enum: ['Active', 'Bound', 'Enrolled', 'Rejected', 'Expired', 'Revoked'] },
+      createdAt: { type: 'string' },
+      expiresAt: { type: 'string' },
+      revokedAt: { type: ['string', 'null'] },
+      usedAt: { type: ['string', 'null'] },
+      usedBy: { type: ['string', 'null'] },
+      reason: { type: ['string', 'null'] },
+    },
+  },
+  ClaimCredentialList: {
+    type: 'object',
+    required: ['items'],
+    properties: { items: { type: 'array', items: ref('ClaimCredential') } },
+  },
+  PendingEnrollment: {
+    type: 'object',
+    required: ['name', 'csrFingerprint', 'sourceAddress', 'ageSeconds', 'workflowId'],
+    properties: {
+      name: { type: 'string' },
+      csrFingerprint: { type: 'string', description: "SHA-256 (hex) of the CSR's SubjectPublicKeyInfo" },
+      keyType: { type: ['string', 'null'] },
+      sourceAddress: { type: ['string', 'null'] },
+      gateway: { type: ['string', 'null'] },
+      claim: { type: ['string', 'null'] },
+      requestedAt: { type: ['string', 'null'] },
+      ageSeconds: { type: 'integer' },
+      workflowId: { type: 'string' },
+    },
+  },
+  PendingEnrollmentList: {
+    type: 'object',
+    required: ['items'],
+    properties: { items: { type: 'array', items: ref('PendingEnrollment') } },
+  },
+  EnrollmentReject: {
+    type: 'object',
+    properties: { reason: { type: 'string', maxLength: 500, description: 'told to the board' } },
   },
   DeviceList: {
     type: 'object',
@@ -653,6 +764,82 @@ export const OPENAPI_DOCUMENT = {
         operationId: 'health',
         summary: 'Health of every platform process, as the overview page shows it',
         responses: { '200': { description: 'health', content: json(ref('Health')) } },
+      },
+    },
+    '/pki/ca.pem': {
+      get: {
+        operationId: 'deviceCa',
+        summary: 'The CA certificate devices must trust (PEM)',
+        responses: {
+          '200': {
+            description: 'the device CA certificate',
+            content: { 'application/x-pem-file': { schema: { type: 'string' } } },
+          },
+        },
+      },
+    },
+    '/enrollment-tokens': {
+      get: {
+        operationId: 'listClaimCredentials',
+        summary: 'Claim credentials (enrollment tokens and claim certificates), without secrets',
+        responses: { '200': { description: 'claim credentials', content: json(ref('ClaimCredentialList')) } },
+      },
+      post: {
+        operationId: 'createEnrollmentToken',
+        summary: 'A single-use, expiring enrollment token (the token is returned once)',
+        requestBody: { required: false, content: json(ref('ClaimCredentialCreate')) },
+        responses: {
+          '201': { description: 'the token', content: json(ref('EnrollmentToken')) },
+          ...errorResponses(400, 415),
+        },
+      },
+    },
+    '/enrollment-tokens/{id}': {
+      parameters: [{ ...nameParam, name: 'id' }],
+      delete: {
+        operationId: 'revokeClaimCredential',
+        summary: 'Revoke a claim credential (token or claim certificate)',
+        responses: {
+          '200': { description: 'the revoked credential', content: json(ref('ClaimCredential')) },
+          ...errorResponses(404),
+        },
+      },
+    },
+    '/claim-certificates': {
+      post: {
+        operationId: 'createClaimCertificate',
+        summary: 'A claim certificate from the claim CA for one device name (factory provisioning)',
+        requestBody: { required: true, content: json(ref('ClaimCertificateCreate')) },
+        responses: {
+          '201': { description: 'certificate and claim key', content: json(ref('ClaimCertificate')) },
+          ...errorResponses(400, 415),
+        },
+      },
+    },
+    '/enrollments': {
+      get: {
+        operationId: 'listEnrollments',
+        summary: 'Enrollments waiting for an operator',
+        responses: {
+          '200': { description: 'pending enrollments', content: json(ref('PendingEnrollmentList')) },
+        },
+      },
+    },
+    '/enrollments/{name}/approve': {
+      parameters: [nameParam],
+      post: {
+        operationId: 'approveEnrollment',
+        summary: 'Approve a pending enrollment: the board gets its certificate',
+        responses: { ...accepted, ...errorResponses(404, 409, 503) },
+      },
+    },
+    '/enrollments/{name}/reject': {
+      parameters: [nameParam],
+      post: {
+        operationId: 'rejectEnrollment',
+        summary: 'Reject a pending enrollment: the board gets EnrollmentRejected with the reason',
+        requestBody: { required: false, content: json(ref('EnrollmentReject')) },
+        responses: { ...accepted, ...errorResponses(400, 404, 409, 415, 503) },
       },
     },
     '/openapi.json': {

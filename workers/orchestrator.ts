@@ -7,6 +7,7 @@ import { GATEWAY_STALE_MS, ORCHESTRATOR_TASK_QUEUE, loadConfig, paths } from '..
 import { createLogger } from '../common/logger.js';
 import { onShutdown } from '../common/shutdown.js';
 import { createApplicationActivities } from '../activities/applications.js';
+import { createEnrollmentActivities } from '../activities/enrollment.js';
 import { createLifecycleActivities } from '../activities/lifecycle.js';
 import { createOrchestratorActivities } from '../activities/orchestrator.js';
 import { ModuleStore } from '../store/module-store.js';
@@ -17,6 +18,7 @@ import { QemuRuntime, qemuOptionsFromEnv } from '../runtimes/qemu.js';
 import { RenodeRuntime, renodeOptionsFromEnv } from '../runtimes/renode.js';
 import { DeviceLogs } from '../store/device-logs.js';
 import { VirtualRuntime } from '../runtimes/virtual.js';
+import { ExternalRuntime } from '../runtimes/external.js';
 import { connectClient, connectWorker } from '../temporal/connection.js';
 import { ensureWorkflowBundle } from '../temporal/workflow-bundle.js';
 
@@ -42,6 +44,7 @@ const runtimes = {
   docker,
   qemu: new QemuRuntime({ ...qemuOptionsFromEnv(), home: config.home }),
   renode: new RenodeRuntime({ ...renodeOptionsFromEnv(), home: config.home, docker }),
+  external: new ExternalRuntime(),
 };
 // Resume streaming the UART of device containers started by an earlier worker (no engine: nothing to do).
 docker.followExistingDevices().catch(() => undefined);
@@ -65,6 +68,13 @@ const worker = await Worker.create({
       logger,
       gatewayStaleMs: GATEWAY_STALE_MS,
       lifecycle: config.lifecycle,
+    }),
+    ...createEnrollmentActivities({
+      store: platform.store,
+      certificates: platform.certificates,
+      claims: platform.claims,
+      caPem: platform.ca.certPem,
+      logger,
     }),
     ...createLifecycleActivities({
       store: platform.store,

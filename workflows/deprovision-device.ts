@@ -3,9 +3,10 @@
  * remove the volume, forget the device. Every step tolerates "already gone", so running it
  * twice, or after a partial run, finishes the job.
  */
-import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import { patched, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import { PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
 import type { OrchestratorActivities } from '../activities/orchestrator.js';
+import type { GatewayActivities } from '../gateway/activities.js';
 
 const activities = proxyActivities<OrchestratorActivities>({
   startToCloseTimeout: '1 minute',
@@ -17,8 +18,21 @@ export async function deprovisionDevice(input: { name: string }): Promise<void> 
   upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Deprovisioning' }]);
   await activities.cancelProvisioning(name);
   await activities.markDeprovisioning(name);
+  // Read before the device row goes: where a real board (nothing to stop) holds its session.
+  const holder = patched('close-session-on-deprovision') ? await activities.sessionGateway(name) : null;
   await activities.stopEmulator(name);
   await activities.revokeCertificate(name);
+  if (holder) {
+    // The certificate is revoked, so the board cannot come back; end the session it still has.
+    await proxyActivities<GatewayActivities>({
+      taskQueue: holder.taskQueue,
+      scheduleToStartTimeout: '10s',
+      startToCloseTimeout: '10s',
+      retry: { maximumAttempts: 2 },
+    })
+      .closeSession({ device: name, reason: 'device deleted; certificate revoked' })
+      .catch(() => undefined); // that gateway is gone: so is the session
+  }
   await activities.removeVolume(name);
   await activities.deleteDevice(name);
 }

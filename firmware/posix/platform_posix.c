@@ -1,12 +1,16 @@
 /*
  * POSIX platform for the device core: mbedTLS (Debian's libmbedtls-dev, 2.28) client with
- * mutual authentication against the platform CA from the credentials block.
+ * mutual authentication against the platform CA (from the credentials block or the state
+ * dir), and, for claim-based enrollment, a claim connection: the gateway verified against the
+ * CA the device trusts, ALPN "wasmbed-enroll", a claim certificate or no client certificate.
  *
  * Server identity: a DNS endpoint is checked against the certificate's DNS names by
  * mbedTLS. mbedTLS 2.28 does not match iPAddress SANs, so for an IP endpoint this file
  * checks the iPAddress SAN itself after the handshake (the chain is always verified).
  */
 #include "platform_posix.h"
+
+#include "identity.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -40,6 +44,7 @@ struct posix_platform {
   pthread_mutex_t mutex;
   char storage_dir[512];
   char last_error[256];
+  posix_identity *identity; /* claim-based enrollment: the device key, CSR, stored certificate */
 };
 
 static void tls_error(posix_platform *p, const char *what, int ret) {
@@ -79,9 +84,12 @@ static int peer_has_ip(const mbedtls_x509_crt *crt, const char *host) {
   return 0;
 }
 
-static int p_connect(void *ctx, const wb_endpoint *ep, const wb_credentials *cred) {
-  posix_platform *p = ctx;
-  char port[8];
+/* The PEMs are NUL-terminated; mbedTLS wants the length with the NUL. cert_pem NULL: no
+ * client certificate (a token claim). alpn: offered protocol or NULL. */
+static int tls_open(posix_platform *p, const wb_endpoint *ep, const char *ca_pem, size_t ca_len, const char *cert_pem,
+                    size_t cert_len, const char *key_pem, size_t key_len, const char *cert_what, const char *alpn) {
+  static const char *alpn_list[2];
+  char port[8], what[64];
   int ret;
   free_tls(p);
   p->last_error[0] = '\0';
@@ -93,18 +101,21 @@ static int p_connect(void *ctx, const wb_endpoint *ep, const wb_credentials *cre
   mbedtls_pk_init(&p->key);
   p->tls_ready = true;
 
-  /* the PEMs are NUL-terminated in the credentials block; mbedTLS wants the length with it */
-  if ((ret = mbedtls_x509_crt_parse(&p->ca, (const unsigned char *)cred->ca_pem, cred->ca_len + 1)) != 0) {
-    tls_error(p, "CA certificate from the credentials block", ret);
+  if ((ret = mbedtls_x509_crt_parse(&p->ca, (const unsigned char *)ca_pem, ca_len + 1)) != 0) {
+    tls_error(p, "CA certificate", ret);
     return -1;
   }
-  if ((ret = mbedtls_x509_crt_parse(&p->cert, (const unsigned char *)cred->cert_pem, cred->cert_len + 1)) != 0) {
-    tls_error(p, "device certificate from the credentials block", ret);
-    return -1;
-  }
-  if ((ret = mbedtls_pk_parse_key(&p->key, (const unsigned char *)cred->key_pem, cred->key_len + 1, NULL, 0)) != 0) {
-    tls_error(p, "device key from the credentials block", ret);
-    return -1;
+  if (cert_pem) {
+    if ((ret = mbedtls_x509_crt_parse(&p->cert, (const unsigned char *)cert_pem, cert_len + 1)) != 0) {
+      snprintf(what, sizeof what, "%s certificate", cert_what);
+      tls_error(p, what, ret);
+      return -1;
+    }
+    if ((ret = mbedtls_pk_parse_key(&p->key, (const unsigned char *)key_pem, key_len + 1, NULL, 0)) != 0) {
+      snprintf(what, sizeof what, "%s key", cert_what);
+      tls_error(p, what, ret);
+      return -1;
+    }
   }
   snprintf(port, sizeof port, "%u", (unsigned)ep->port);
   if ((ret = mbedtls_net_connect(&p->net, ep->host, port, MBEDTLS_NET_PROTO_TCP)) != 0) {
@@ -125,9 +136,18 @@ static int p_connect(void *ctx, const wb_endpoint *ep, const wb_credentials *cre
     mbedtls_debug_set_threshold(p->tls_debug);
     mbedtls_ssl_conf_dbg(&p->conf, debug_cb, NULL);
   }
-  if ((ret = mbedtls_ssl_conf_own_cert(&p->conf, &p->cert, &p->key)) != 0) {
-    tls_error(p, "device certificate and key do not match", ret);
+  if (cert_pem && (ret = mbedtls_ssl_conf_own_cert(&p->conf, &p->cert, &p->key)) != 0) {
+    snprintf(what, sizeof what, "%s certificate and key do not match", cert_what);
+    tls_error(p, what, ret);
     return -1;
+  }
+  if (alpn) {
+    alpn_list[0] = alpn;
+    alpn_list[1] = NULL;
+    if ((ret = mbedtls_ssl_conf_alpn_protocols(&p->conf, alpn_list)) != 0) {
+      tls_error(p, "TLS ALPN", ret);
+      return -1;
+    }
   }
   if ((ret = mbedtls_ssl_setup(&p->ssl, &p->conf)) != 0) {
     tls_error(p, "TLS setup", ret);
@@ -160,6 +180,31 @@ static int p_connect(void *ctx, const wb_endpoint *ep, const wb_credentials *cre
   }
   p->connected = true;
   return 0;
+}
+
+static int p_connect(void *ctx, const wb_endpoint *ep, const wb_credentials *cred) {
+  return tls_open(ctx, ep, cred->ca_pem, cred->ca_len, cred->cert_pem, cred->cert_len, cred->key_pem, cred->key_len,
+                  "device", NULL);
+}
+
+static int p_connect_claim(void *ctx, const wb_endpoint *ep, const wb_claim *claim) {
+  return tls_open(ctx, ep, claim->ca_pem, claim->ca_len, claim->cert_pem, claim->cert_len, claim->key_pem,
+                  claim->key_len, "claim", WB_ENROLL_ALPN);
+}
+
+static int p_make_csr(void *ctx, const char *name, uint8_t *out, size_t cap) {
+  posix_platform *p = ctx;
+  int n = posix_identity_csr(p->identity, name, out, cap, p->last_error, sizeof p->last_error);
+  if (n < 0) p->iface.console(ctx, WB_LOG_ERROR, p->last_error);
+  return n;
+}
+
+static int p_store_certificate(void *ctx, const uint8_t *cert, size_t cert_len, const uint8_t *ca, size_t ca_len,
+                               wb_credentials *out) {
+  posix_platform *p = ctx;
+  int ret = posix_identity_store(p->identity, cert, cert_len, ca, ca_len, out, p->last_error, sizeof p->last_error);
+  if (ret != 0) p->iface.console(ctx, WB_LOG_ERROR, p->last_error);
+  return ret;
 }
 
 static int p_send(void *ctx, const uint8_t *data, size_t len) {
@@ -294,5 +339,13 @@ posix_platform *posix_platform_create(const char *storage_dir, int tls_debug) {
   return p;
 }
 
+void posix_platform_use_identity(posix_platform *p, posix_identity *identity) {
+  p->identity = identity;
+  p->iface.connect_claim = identity ? p_connect_claim : NULL;
+  p->iface.make_csr = identity ? p_make_csr : NULL;
+  p->iface.store_certificate = identity ? p_store_certificate : NULL;
+}
+
+mbedtls_ctr_drbg_context *posix_platform_drbg(posix_platform *p) { return &p->drbg; }
 const wb_platform *posix_platform_get(posix_platform *p) { return &p->iface; }
 const char *posix_platform_last_error(posix_platform *p) { return p->last_error; }

@@ -18,10 +18,44 @@ const size_t TEST_MODULE_LEN = sizeof TEST_MODULE;
 static int f_connect(void *ctx, const wb_endpoint *ep, const wb_credentials *c) {
   fake_platform *f = ctx;
   (void)ep;
-  (void)c;
   f->connects++;
+  snprintf(f->connected_with, sizeof f->connected_with, "%s", c->cert_pem);
+  f->claim_session = false;
   if (f->connect_result == 0) f->connected = true;
   return f->connect_result;
+}
+static int f_connect_claim(void *ctx, const wb_endpoint *ep, const wb_claim *claim) {
+  fake_platform *f = ctx;
+  (void)ep;
+  f->claim_connects++;
+  snprintf(f->claim_token, sizeof f->claim_token, "%s", claim->token ? claim->token : "");
+  f->claim_session = true;
+  if (f->connect_result == 0) f->connected = true;
+  return f->connect_result;
+}
+static int f_make_csr(void *ctx, const char *name, uint8_t *out, size_t cap) {
+  fake_platform *f = ctx;
+  int n = snprintf((char *)out, cap, "CSR(CN=%s)", name); /* stands in for the DER */
+  return f->csr_result < 0 ? f->csr_result : n;
+}
+static int f_store_certificate(void *ctx, const uint8_t *cert, size_t cert_len, const uint8_t *ca, size_t ca_len,
+                               wb_credentials *out) {
+  static const char CERT[] = FAKE_ENROLLED_CERT, KEY[] = "device key made on the device", CA[] = "issuing CA";
+  fake_platform *f = ctx;
+  if (f->store_result < 0) return f->store_result;
+  if (cert_len > sizeof f->stored_cert || ca_len > sizeof f->stored_ca) return -1;
+  memcpy(f->stored_cert, cert, cert_len);
+  memcpy(f->stored_ca, ca, ca_len);
+  f->stored_cert_len = cert_len;
+  f->stored_ca_len = ca_len;
+  f->stores++;
+  out->cert_pem = CERT;
+  out->cert_len = sizeof CERT - 1;
+  out->key_pem = KEY;
+  out->key_len = sizeof KEY - 1;
+  out->ca_pem = CA;
+  out->ca_len = sizeof CA - 1;
+  return 0;
 }
 static int f_send(void *ctx, const uint8_t *data, size_t len) {
   fake_platform *f = ctx;
@@ -53,8 +87,18 @@ static void f_disconnect(void *ctx) {
 static uint64_t f_uptime(void *ctx) { return ((fake_platform *)ctx)->clock_ms; }
 static void f_sleep(void *ctx, uint32_t ms) { ((fake_platform *)ctx)->clock_ms += ms; }
 static void f_console(void *ctx, wb_log_level level, const char *msg) {
-  if (!((fake_platform *)ctx)->quiet) fprintf(stderr, "    [device %d] %s\n", (int)level, msg);
+  fake_platform *f = ctx;
+  size_t len = strlen(msg) + 1;
+  if (!f->quiet) fprintf(stderr, "    [device %d] %s\n", (int)level, msg);
+  if (len >= sizeof f->console_log) return;
+  if (len > sizeof f->console_log - 1 - f->console_len) f->console_len = 0; /* full: start over */
+  memcpy(f->console_log + f->console_len, msg, len - 1);
+  f->console_log[f->console_len + len - 1] = '\n';
+  f->console_len += len;
+  f->console_log[f->console_len] = '\0';
 }
+
+bool fake_logged(const fake_platform *f, const char *text) { return strstr(f->console_log, text) != NULL; }
 static uint64_t f_free(void *ctx) {
   (void)ctx;
   return 123456;
@@ -72,6 +116,12 @@ void fake_init(fake_platform *f) {
   f->platform.console = f_console;
   f->platform.free_memory = f_free;
   f->clock_ms = 1000;
+}
+
+void fake_enable_enrollment(fake_platform *f) {
+  f->platform.connect_claim = f_connect_claim;
+  f->platform.make_csr = f_make_csr;
+  f->platform.store_certificate = f_store_certificate;
 }
 
 void fake_gateway_send_raw(fake_platform *f, const uint8_t *bytes, size_t len) {

@@ -11,7 +11,7 @@ static uint8_t MODULES[WB_MAX_APPS * 4096];
 
 static void boot(size_t max_app_size) {
   static uint8_t ep[64], cred[512];
-  wb_device_config cfg = {"0.1.0-test", "Stm32F746gDisco", max_app_size, 4, 5000, 500, 4000};
+  wb_device_config cfg = {"0.1.0-test", "Stm32F746gDisco", max_app_size, 4, 5000, 500, 4000, 0, 0, 0};
   fake_init(&F);
   F.quiet = getenv("WB_TEST_VERBOSE") == NULL;
   wb_device_init(&D, &cfg, &F.platform, &wb_standin_runtime, MODULES, 4096);
@@ -242,7 +242,7 @@ int test_device(void) {
     static uint8_t ep[64], cred[64];
     fake_init(&F);
     F.quiet = true;
-    wb_device_config cfg = {"0.1.0", "Stm32F746gDisco", 4096, 4, 5000, 500, 4000};
+    wb_device_config cfg = {"0.1.0", "Stm32F746gDisco", 4096, 4, 5000, 500, 4000, 0, 0, 0};
     wb_device_init(&D, &cfg, &F.platform, &wb_standin_runtime, MODULES, 4096);
     size_t el = wb_build_endpoint_block("127.0.0.1:8081", ep, sizeof ep);
     ep[9] ^= 1; /* CRC no longer matches */

@@ -13,13 +13,14 @@ int test_encoder_rejects(void);
 int test_blocks(void);
 int test_device(void);
 int test_wasm(void);
+int test_enrollment(void);
 
 int main(int argc, char **argv) {
   const char *dir = argc > 1 ? argv[1] : "test/vectors";
   struct {
     const char *name;
     int count;
-  } results[8];
+  } results[10];
   int r = 0;
   results[r].name = "valid message vectors";
   results[r++].count = test_valid_vectors(dir);
@@ -33,6 +34,8 @@ int main(int argc, char **argv) {
   results[r++].count = test_blocks();
   results[r].name = "device state machine cases";
   results[r++].count = test_device();
+  results[r].name = "enrollment cases";
+  results[r++].count = test_enrollment();
   results[r].name = "wasm runtime cases";
   results[r++].count = test_wasm();
   for (int i = 0; i < r; i++) printf("  %-30s %d\n", results[i].name, results[i].count);

@@ -15,6 +15,7 @@ import {
   APPLICATION_PHASES,
   DEVICE_PHASES,
   DEVICE_RUNTIMES,
+  ENROLLMENT_MODES,
   ROLLOUT_STRATEGIES,
 } from '../../common/resources.js';
 
@@ -80,6 +81,11 @@ const deviceSchema = obj(
         gateway: str({ pattern: DNS_LABEL, maxLength: 63, description: 'Preferred gateway (optional).' }),
         firmware: str({ maxLength: 4096, description: 'Firmware image reference or path.' }),
         labels: stringMap({ description: 'Labels used by Application selectors.' }),
+        enrollment: str({
+          enum: [...ENROLLMENT_MODES],
+          description:
+            'Runtime external only: preauthorized (approved at once when the board enrolls) or approval (created by an unknown board, waits for an operator). See docs/enrollment.md.',
+        }),
       },
       {
         required: ['mcuType', 'runtime'],
@@ -122,6 +128,18 @@ const deviceSchema = obj(
       observedGeneration: int(),
       message: str(),
       deviceInfo: obj({ firmwareVersion: str(), mcuType: str(), freeMemory: int() }),
+      enrollment: obj({
+        state: str({ enum: ['Preauthorized', 'AwaitingApproval', 'Approved', 'Enrolled', 'Rejected'] }),
+        csrFingerprint: str(),
+        keyType: str(),
+        sourceAddress: str(),
+        gateway: str(),
+        claim: str(),
+        requestedAt: str(),
+        decidedAt: str(),
+        reason: str(),
+        workflowId: str(),
+      }),
     }),
   },
   { required: ['spec'], 'x-kubernetes-validations': [nameRule] },

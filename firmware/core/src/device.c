@@ -8,6 +8,9 @@
 #define OUTBOX_LOG 1u
 #define OUTBOX_PUBLISH 2u
 #define FIRMWARE_SLOT 0xFFu
+#define ENROLL_REPLY_TIMEOUT_MS 600000u /* protocol: 10 minutes, an operator may have to approve */
+#define ENROLL_RETRY_MIN_MS 60000u
+#define ENROLL_RETRY_MAX_MS 3600000u
 
 static void console(wb_device *dev, wb_log_level level, const char *msg) {
   if (dev->platform->console) dev->platform->console(dev->platform->ctx, level, msg);
@@ -29,12 +32,19 @@ void wb_device_init(wb_device *dev, const wb_device_config *config, const wb_pla
   if (dev->config.reconnect_min_ms == 0) dev->config.reconnect_min_ms = 500;
   if (dev->config.reconnect_max_ms < dev->config.reconnect_min_ms) dev->config.reconnect_max_ms = 30000;
   if (dev->config.max_app_size == 0 || dev->config.max_app_size > module_cap) dev->config.max_app_size = module_cap;
+  if (dev->config.enroll_reply_timeout_ms == 0) dev->config.enroll_reply_timeout_ms = ENROLL_REPLY_TIMEOUT_MS;
+  if (dev->config.enroll_retry_min_ms == 0) dev->config.enroll_retry_min_ms = ENROLL_RETRY_MIN_MS;
+  if (dev->config.enroll_retry_max_ms < dev->config.enroll_retry_min_ms)
+    dev->config.enroll_retry_max_ms = dev->config.enroll_retry_min_ms > ENROLL_RETRY_MAX_MS
+                                          ? dev->config.enroll_retry_min_ms
+                                          : ENROLL_RETRY_MAX_MS;
   dev->platform = platform;
   dev->runtime = runtime;
   dev->state = WB_STATE_DISCONNECTED;
   dev->next_message_id = 1;
   dev->heartbeat_interval_ms = dev->config.heartbeat_interval_ms;
   dev->backoff_ms = dev->config.reconnect_min_ms;
+  dev->enroll_backoff_ms = dev->config.enroll_retry_min_ms;
   wb_apps_init(&dev->apps, module_mem, module_cap);
   wb_framer_init(&dev->framer, dev->rx, sizeof dev->rx);
 }
@@ -44,6 +54,7 @@ wb_block_err wb_device_load_blocks(wb_device *dev, const uint8_t *endpoint_block
   char line[160];
   wb_block_err e = wb_parse_endpoint_block(endpoint_block, endpoint_avail, &dev->endpoint);
   dev->have_blocks = false;
+  dev->claim_mode = false;
   if (e != WB_BLOCK_OK) {
     snprintf(line, sizeof line, "endpoint block at 0x%08x: %s; not dialling", WB_ENDPOINT_BLOCK_ADDRESS,
              wb_block_err_message(e));
@@ -63,6 +74,90 @@ wb_block_err wb_device_load_blocks(wb_device *dev, const uint8_t *endpoint_block
   return WB_BLOCK_OK;
 }
 
+static wb_block_err use_endpoint(wb_device *dev, const char *endpoint) {
+  char line[160];
+  size_t len = 0;
+  wb_block_err e = WB_BLOCK_INVALID_ARGUMENT;
+  dev->have_blocks = false;
+  dev->claim_mode = false;
+  if (endpoint) {
+    while (len <= WB_MAX_ENDPOINT_LENGTH && endpoint[len]) len++;
+    e = wb_parse_endpoint_text(endpoint, len, &dev->endpoint);
+  }
+  if (e != WB_BLOCK_OK) {
+    snprintf(line, sizeof line, "gateway endpoint: %s; not dialling", wb_block_err_message(e));
+    console(dev, WB_LOG_ERROR, line);
+  }
+  return e;
+}
+
+static bool pem_given(const char *pem, size_t len) { return pem != NULL && len > 0 && pem[len] == '\0'; }
+
+static wb_block_err refuse_target(wb_device *dev, wb_block_err e, const char *why) {
+  char line[200];
+  snprintf(line, sizeof line, "%s; not dialling", why);
+  console(dev, WB_LOG_ERROR, line);
+  dev->have_blocks = false;
+  dev->claim_mode = false;
+  return e;
+}
+
+wb_block_err wb_device_use_credentials(wb_device *dev, const char *endpoint, const wb_credentials *c) {
+  char line[160];
+  wb_block_err e = use_endpoint(dev, endpoint);
+  if (e != WB_BLOCK_OK) return e;
+  if (!c || !pem_given(c->cert_pem, c->cert_len) || !pem_given(c->key_pem, c->key_len) ||
+      !pem_given(c->ca_pem, c->ca_len))
+    return refuse_target(dev, WB_BLOCK_EMPTY_CREDENTIAL,
+                         "credentials: a certificate, key and CA (NUL-terminated PEM) are all needed");
+  dev->credentials = *c;
+  dev->have_blocks = true;
+  snprintf(line, sizeof line, "gateway endpoint %s (device certificate)", dev->endpoint.text);
+  console(dev, WB_LOG_INFO, line);
+  return WB_BLOCK_OK;
+}
+
+wb_block_err wb_device_use_claim(wb_device *dev, const char *endpoint, const wb_claim *claim) {
+  char line[200];
+  const wb_platform *p = dev->platform;
+  size_t name_len = 0;
+  wb_block_err e = use_endpoint(dev, endpoint);
+  if (e != WB_BLOCK_OK) return e;
+  if (!p->connect_claim || !p->make_csr || !p->store_certificate)
+    return refuse_target(dev, WB_BLOCK_INVALID_ARGUMENT,
+                         "claim mode: this platform has no connect_claim / make_csr / store_certificate");
+  if (!claim) return refuse_target(dev, WB_BLOCK_INVALID_ARGUMENT, "claim mode: no claim credential");
+  if (claim->name)
+    while (name_len < WB_ID_MAX && claim->name[name_len]) name_len++;
+  if (name_len == 0 || name_len >= WB_ID_MAX)
+    return refuse_target(dev, WB_BLOCK_INVALID_ARGUMENT, "claim mode: the device name must be 1..63 bytes");
+  if (!pem_given(claim->ca_pem, claim->ca_len))
+    return refuse_target(dev, WB_BLOCK_EMPTY_CREDENTIAL,
+                         "claim mode: no CA to verify the gateway with (NUL-terminated PEM)");
+  bool has_token = claim->token != NULL && claim->token[0] != '\0';
+  bool has_cert = claim->cert_pem != NULL || claim->key_pem != NULL;
+  if (has_token == has_cert)
+    return refuse_target(dev, WB_BLOCK_INVALID_ARGUMENT,
+                         "claim mode: give exactly one claim credential, a token or a claim certificate + key");
+  if (has_cert && (!pem_given(claim->cert_pem, claim->cert_len) || !pem_given(claim->key_pem, claim->key_len)))
+    return refuse_target(dev, WB_BLOCK_EMPTY_CREDENTIAL,
+                         "claim mode: the claim certificate and its key must both be NUL-terminated PEM");
+  if (has_token && !wb_utf8_valid((const uint8_t *)claim->token, strlen(claim->token)))
+    return refuse_target(dev, WB_BLOCK_INVALID_ARGUMENT, "claim mode: the claim token is not UTF-8 text");
+  dev->claim = *claim;
+  memcpy(dev->claim_name, claim->name, name_len);
+  dev->claim_name[name_len] = '\0';
+  dev->claim.name = dev->claim_name;
+  if (!has_token) dev->claim.token = NULL;
+  dev->claim_mode = true;
+  dev->have_blocks = true;
+  dev->enroll_backoff_ms = dev->config.enroll_retry_min_ms;
+  snprintf(line, sizeof line, "gateway endpoint %s; no device certificate: enrolling as %s with a claim %s",
+           dev->endpoint.text, dev->claim_name, has_token ? "token" : "certificate");
+  console(dev, WB_LOG_INFO, line);
+  return WB_BLOCK_OK;
+}
+
 static uint32_t new_message_id(wb_device *dev) {
   uint32_t id = dev->next_message_id;
   /* Devices number from 1..2^31-1; the gateway's requests use the upper half, so an
@@ -73,7 +168,7 @@ static uint32_t new_message_id(wb_device *dev) {
 
 static void disconnect(wb_device *dev, const char *why) {
   char line[200];
-  if (dev->state != WB_STATE_ONLINE) return;
+  if (dev->state == WB_STATE_DISCONNECTED) return;
   snprintf(line, sizeof line, "session closed: %s", why);
   console(dev, WB_LOG_WARN, line);
   dev->platform->disconnect(dev->platform->ctx);
@@ -86,7 +181,9 @@ static void disconnect(wb_device *dev, const char *why) {
 static bool send_msg(wb_device *dev, const wb_msg *m) {
   size_t len;
   wb_error err;
-  if (dev->state != WB_STATE_ONLINE) return false;
+  if (dev->state == WB_STATE_DISCONNECTED) return false;
+  /* a claim session carries exactly one message: the gateway closes it on anything else */
+  if (dev->state == WB_STATE_ENROLLING && m->type != WB_MSG_ENROLLMENT_REQUEST) return false;
   wb_err e = wb_encode_frame(m, dev->tx, sizeof dev->tx, WB_MAX_FRAME, &len, &err);
   if (e != WB_OK) {
     char line[160];
@@ -374,6 +471,66 @@ static void handle_stop(wb_device *dev, const wb_msg *msg) {
   send_ack(dev, WB_MSG_STOP_ACK, msg->message_id, msg->u.stop.app_id, NULL);
 }
 
+/* --- claim-based enrollment --------------------------------------------------------------- */
+
+/* After a rejection (or a certificate that could not be kept): a long, doubling, capped wait. */
+static void enroll_later(wb_device *dev, const char *why) {
+  char line[WB_ERROR_MAX + 64];
+  uint32_t wait = dev->enroll_backoff_ms;
+  disconnect(dev, why);
+  dev->reconnect_at = now_ms(dev) + wait;
+  dev->enroll_backoff_ms =
+      wait > dev->config.enroll_retry_max_ms / 2u ? dev->config.enroll_retry_max_ms : wait * 2u;
+  snprintf(line, sizeof line, "asking to enroll again in %lu s", (unsigned long)(wait / 1000u));
+  console(dev, WB_LOG_WARN, line);
+}
+
+static bool handle_enrollment_reply(wb_device *dev, const wb_msg *msg) {
+  char line[WB_ERROR_MAX + 64];
+  if ((msg->type != WB_MSG_ENROLLMENT_ACCEPTED && msg->type != WB_MSG_ENROLLMENT_REJECTED) ||
+      msg->message_id != dev->enroll_request_id) {
+    dev->stats.protocol_errors++;
+    snprintf(line, sizeof line, "%s (messageId %lu) on a claim session: only the answer to EnrollmentRequest %lu may come",
+             wb_msg_type_name(msg->type), (unsigned long)msg->message_id, (unsigned long)dev->enroll_request_id);
+    snprintf(dev->last_error, sizeof dev->last_error, "%s", line);
+    console(dev, WB_LOG_ERROR, line);
+    return false;
+  }
+  if (msg->type == WB_MSG_ENROLLMENT_REJECTED) {
+    char reason[WB_ERROR_MAX - 24];
+    copy_str(reason, sizeof reason, msg->u.enrollment_rejected.reason);
+    dev->stats.enrollments_rejected++;
+    snprintf(dev->last_error, sizeof dev->last_error, "enrollment rejected: %s", reason);
+    console(dev, WB_LOG_ERROR, dev->last_error);
+    enroll_later(dev, "enrollment rejected");
+    return true;
+  }
+  const wb_enrollment_accepted *a = &msg->u.enrollment_accepted;
+  wb_credentials issued;
+  memset(&issued, 0, sizeof issued);
+  if (a->certificate_der.len == 0 || a->ca_certificate_der.len == 0 ||
+      dev->platform->store_certificate(dev->platform->ctx, a->certificate_der.ptr, a->certificate_der.len,
+                                       a->ca_certificate_der.ptr, a->ca_certificate_der.len, &issued) != 0 ||
+      !pem_given(issued.cert_pem, issued.cert_len) || !pem_given(issued.key_pem, issued.key_len) ||
+      !pem_given(issued.ca_pem, issued.ca_len)) {
+    snprintf(dev->last_error, sizeof dev->last_error,
+             "enrollment accepted, but the certificate (%lu bytes) could not be kept for this device's key",
+             (unsigned long)a->certificate_der.len);
+    console(dev, WB_LOG_ERROR, dev->last_error);
+    enroll_later(dev, "certificate not kept");
+    return true;
+  }
+  dev->stats.enrollments_accepted++;
+  dev->credentials = issued;
+  dev->claim_mode = false;
+  console(dev, WB_LOG_INFO, "enrolled: device certificate stored; reconnecting with it");
+  disconnect(dev, "enrolled");
+  dev->reconnect_at = now_ms(dev); /* at once, with the new certificate */
+  dev->backoff_ms = dev->config.reconnect_min_ms;
+  dev->enroll_backoff_ms = dev->config.enroll_retry_min_ms;
+  return true;
+}
+
 bool wb_device_handle_frame(wb_device *dev, const uint8_t *payload, size_t len) {
   wb_msg msg;
   wb_error err;
@@ -389,6 +546,7 @@ bool wb_device_handle_frame(wb_device *dev, const uint8_t *payload, size_t len) 
     console(dev, WB_LOG_ERROR, line);
     return false;
   }
+  if (dev->state == WB_STATE_ENROLLING) return handle_enrollment_reply(dev, &msg);
   switch (msg.type) {
     case WB_MSG_HEARTBEAT_ACK: {
       uint64_t interval = msg.u.heartbeat_ack.heartbeat_interval_ms;
@@ -432,6 +590,34 @@ static void poll_apps(wb_device *dev) {
   }
 }
 
+/* The one message of a claim session; then the device only waits for its answer. */
+static void send_enrollment_request(wb_device *dev) {
+  char line[160];
+  wb_msg m;
+  dev->state = WB_STATE_ENROLLING;
+  /* the outbox is not drained on a claim session, so its scratch buffer holds the CSR */
+  int n = dev->platform->make_csr(dev->platform->ctx, dev->claim_name, dev->scratch, sizeof dev->scratch);
+  if (n <= 0 || (size_t)n > sizeof dev->scratch) {
+    snprintf(dev->last_error, sizeof dev->last_error, "cannot make a CSR for %s (%d)", dev->claim_name, n);
+    console(dev, WB_LOG_ERROR, dev->last_error);
+    enroll_later(dev, "no CSR");
+    return;
+  }
+  memset(&m, 0, sizeof m);
+  m.message_id = new_message_id(dev);
+  m.type = WB_MSG_ENROLLMENT_REQUEST;
+  m.u.enrollment_request.csr_der.ptr = dev->scratch;
+  m.u.enrollment_request.csr_der.len = (size_t)n;
+  m.u.enrollment_request.claim_token = wb_optstr_from(dev->claim.token);
+  if (!send_msg(dev, &m)) return;
+  dev->stats.enroll_requests++;
+  dev->enroll_request_id = m.message_id;
+  dev->enroll_deadline = now_ms(dev) + dev->config.enroll_reply_timeout_ms;
+  snprintf(line, sizeof line, "claim session up; EnrollmentRequest %lu sent (CSR of %d bytes), waiting for approval",
+           (unsigned long)m.message_id, n);
+  console(dev, WB_LOG_INFO, line);
+}
+
 static void try_connect(wb_device *dev) {
   char line[200];
   uint64_t now = now_ms(dev);
@@ -440,9 +626,11 @@ static void try_connect(wb_device *dev) {
     dev->platform->sleep_ms(dev->platform->ctx, (uint32_t)(wait > 1000u ? 1000u : wait));
     return;
   }
-  snprintf(line, sizeof line, "connecting to %s", dev->endpoint.text);
+  snprintf(line, sizeof line, "connecting to %s%s", dev->endpoint.text, dev->claim_mode ? " (claim mode)" : "");
   console(dev, WB_LOG_INFO, line);
-  if (dev->platform->connect(dev->platform->ctx, &dev->endpoint, &dev->credentials) != 0) {
+  int ret = dev->claim_mode ? dev->platform->connect_claim(dev->platform->ctx, &dev->endpoint, &dev->claim)
+                            : dev->platform->connect(dev->platform->ctx, &dev->endpoint, &dev->credentials);
+  if (ret != 0) {
     dev->stats.connect_failures++;
     snprintf(line, sizeof line, "connect to %s failed; retrying in %lu ms", dev->endpoint.text,
              (unsigned long)dev->backoff_ms);
@@ -453,16 +641,47 @@ static void try_connect(wb_device *dev) {
     return;
   }
   dev->stats.connects++;
-  dev->state = WB_STATE_ONLINE;
   dev->backoff_ms = dev->config.reconnect_min_ms;
   dev->heartbeat_interval_ms = dev->config.heartbeat_interval_ms;
   wb_framer_init(&dev->framer, dev->rx, sizeof dev->rx);
   dev->net_len = dev->net_pos = 0;
   dev->last_rx_at = now_ms(dev);
+  if (dev->claim_mode) {
+    send_enrollment_request(dev);
+    return;
+  }
+  dev->state = WB_STATE_ONLINE;
   console(dev, WB_LOG_INFO, "mutual TLS session up; sending Hello (DeviceInfo)");
   if (!send_device_info(dev, new_message_id(dev))) return;
   /* first heartbeat right after the Hello, then every interval */
   if (send_heartbeat(dev)) dev->next_heartbeat_at = now_ms(dev) + dev->heartbeat_interval_ms;
+}
+
+/* Waits up to wait_ms for bytes and handles every complete frame. */
+static void receive(wb_device *dev, uint32_t wait_ms) {
+  wb_session_state session = dev->state;
+  int n = dev->platform->recv(dev->platform->ctx, dev->net, sizeof dev->net, wait_ms);
+  if (n < 0) {
+    disconnect(dev, session == WB_STATE_ENROLLING ? "connection closed by the gateway before it answered the "
+                                                    "EnrollmentRequest"
+                                                  : "connection closed by the gateway");
+    return;
+  }
+  size_t pos = 0;
+  while (pos < (size_t)n && dev->state == session) {
+    size_t used = 0;
+    wb_err e = wb_framer_push(&dev->framer, dev->net + pos, (size_t)n - pos, &used);
+    pos += used;
+    if (e != WB_OK) {
+      dev->stats.protocol_errors++;
+      disconnect(dev, "frame above the maximum size");
+      break;
+    }
+    if (dev->framer.ready && !wb_device_handle_frame(dev, dev->framer.buf, dev->framer.body_len)) {
+      disconnect(dev, "protocol error");
+      break;
+    }
+  }
 }
 
 wb_session_state wb_device_step(wb_device *dev, uint32_t max_wait_ms) {
@@ -475,6 +694,15 @@ wb_session_state wb_device_step(wb_device *dev, uint32_t max_wait_ms) {
     return dev->state;
   }
   uint64_t now = now_ms(dev);
+  if (dev->state == WB_STATE_ENROLLING) { /* no Heartbeat, no app output: only wait for the answer */
+    if (now >= dev->enroll_deadline) {
+      disconnect(dev, "no answer to the EnrollmentRequest in time; asking again");
+      return dev->state;
+    }
+    uint64_t left = dev->enroll_deadline - now;
+    receive(dev, left < max_wait_ms ? (uint32_t)left : max_wait_ms);
+    return dev->state;
+  }
   if (now - dev->last_rx_at > (uint64_t)HEARTBEAT_TIMEOUT_INTERVALS * dev->heartbeat_interval_ms) {
     disconnect(dev, "no reply from the gateway for 3 heartbeat intervals");
     return dev->state;
@@ -489,26 +717,6 @@ wb_session_state wb_device_step(wb_device *dev, uint32_t max_wait_ms) {
 
   now = now_ms(dev);
   uint64_t until_beat = dev->next_heartbeat_at > now ? dev->next_heartbeat_at - now : 0u;
-  uint32_t wait = until_beat < max_wait_ms ? (uint32_t)until_beat : max_wait_ms;
-  int n = dev->platform->recv(dev->platform->ctx, dev->net, sizeof dev->net, wait);
-  if (n < 0) {
-    disconnect(dev, "connection closed by the gateway");
-    return dev->state;
-  }
-  size_t pos = 0;
-  while (pos < (size_t)n && dev->state == WB_STATE_ONLINE) {
-    size_t used = 0;
-    wb_err e = wb_framer_push(&dev->framer, dev->net + pos, (size_t)n - pos, &used);
-    pos += used;
-    if (e != WB_OK) {
-      dev->stats.protocol_errors++;
-      disconnect(dev, "frame above the maximum size");
-      break;
-    }
-    if (dev->framer.ready && !wb_device_handle_frame(dev, dev->framer.buf, dev->framer.body_len)) {
-      disconnect(dev, "protocol error");
-      break;
-    }
-  }
+  receive(dev, until_beat < max_wait_ms ? (uint32_t)until_beat : max_wait_ms);
   return dev->state;
 }

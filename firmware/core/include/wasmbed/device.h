@@ -1,8 +1,9 @@
 /*
  * The device: session state machine (Hello = DeviceInfo, heartbeat, deploy, stop, status),
- * app table and host-API outbox, behind a small platform interface (socket + TLS, clock,
- * storage, lock) and a wasm runtime interface. Implemented for POSIX (posix/) and Zephyr
- * (zephyr/). Portable C99; no allocation; one wb_device is a few buffers in one struct.
+ * claim-based enrollment, app table and host-API outbox, behind a small platform interface
+ * (socket + TLS, clock, storage, lock, key + CSR) and a wasm runtime interface. Implemented
+ * for POSIX (posix/) and Zephyr (zephyr/). Portable C99; no allocation; one wb_device is a
+ * few buffers in one struct.
  */
 #ifndef WASMBED_DEVICE_H
 #define WASMBED_DEVICE_H
@@ -36,7 +37,27 @@ extern "C" {
 #define WB_TOPIC_MAX_BYTES 128u
 #define WB_PUBLISH_MAX_BYTES 4096u
 
+/* The ALPN protocol a claim connection offers: it lets the gateway accept a TLS client without
+ * a certificate for one EnrollmentRequest (gateway/enrollment-session.ts ENROLLMENT_ALPN). */
+#define WB_ENROLL_ALPN "wasmbed-enroll"
+
 typedef enum { WB_LOG_DEBUG = 0, WB_LOG_INFO = 1, WB_LOG_WARN = 2, WB_LOG_ERROR = 3 } wb_log_level;
+
+/*
+ * A claim credential: what a board that has no device certificate yet enrolls with (issue #9,
+ * docs/firmware.md "Claim-based enrollment"). Strings are NUL-terminated, lengths exclude the
+ * NUL, and the platform keeps them valid for as long as the device may enroll.
+ */
+typedef struct {
+  const char *name;     /* the device name the CSR asks for (its subject CN): a DNS label */
+  const char *token;    /* a claim token, or NULL when a claim certificate is presented */
+  const char *cert_pem; /* a claim certificate from the platform's claim CA, or NULL */
+  size_t cert_len;
+  const char *key_pem; /* the claim certificate's key */
+  size_t key_len;
+  const char *ca_pem; /* the CA the gateway's certificate must chain to */
+  size_t ca_len;
+} wb_claim;
 
 /* What the core needs from the board / OS. Functions marked optional may be NULL. */
 typedef struct {
@@ -62,6 +83,24 @@ typedef struct {
   /* optional: persist / forget a deployed module (flash, file); 0 on success. */
   int (*storage_write)(void *ctx, const char *key, const uint8_t *data, size_t len);
   int (*storage_erase)(void *ctx, const char *key);
+
+  /* optional: claim-based enrollment (all three, or none and the device needs provisioned
+   * credentials). The device's private key is the platform's: generated on the device and
+   * never handed to the core, let alone sent. */
+  /* TCP connect + TLS that verifies the gateway against claim->ca_pem (hostname / IP SAN as
+   * for connect), offers ALPN WB_ENROLL_ALPN and presents the claim certificate and key when
+   * claim->cert_pem is set, no client certificate otherwise; 0 on success, <0 on failure. */
+  int (*connect_claim)(void *ctx, const wb_endpoint *endpoint, const wb_claim *claim);
+  /* Writes a PKCS#10 CSR (DER) with subject CN=name for the device key, generating the key on
+   * first use (EC P-256 or RSA >= 2048, what the platform accepts) and keeping it on the
+   * device; returns the CSR's length, <0 on failure. */
+  int (*make_csr)(void *ctx, const char *name, uint8_t *out, size_t cap);
+  /* Keeps the device certificate the platform issued and its CA (both DER) across reboots,
+   * after checking the certificate is for the device key, and fills *out with the mutual-TLS
+   * credentials from now on (that certificate, the device key, that CA) in buffers the
+   * platform owns; 0 on success, <0 on failure (nothing kept). */
+  int (*store_certificate)(void *ctx, const uint8_t *cert_der, size_t cert_len, const uint8_t *ca_der,
+                           size_t ca_len, wb_credentials *out);
 } wb_platform;
 
 struct wb_device;
@@ -126,11 +165,16 @@ typedef struct {
   uint32_t heartbeat_interval_ms; /* until the gateway says otherwise */
   uint32_t reconnect_min_ms;
   uint32_t reconnect_max_ms;
+  /* claim-based enrollment (0 = the defaults below) */
+  uint32_t enroll_reply_timeout_ms; /* wait for the answer to an EnrollmentRequest (10 min) */
+  uint32_t enroll_retry_min_ms;     /* after a rejection: at least this long (60 s) ... */
+  uint32_t enroll_retry_max_ms;     /* ... doubling up to this (1 h), so a refused board never hammers */
 } wb_device_config;
 
 typedef enum {
   WB_STATE_DISCONNECTED = 0, /* waiting for the reconnect backoff */
-  WB_STATE_ONLINE            /* TLS up, Hello sent */
+  WB_STATE_ONLINE,           /* TLS up, Hello sent */
+  WB_STATE_ENROLLING         /* claim session up, EnrollmentRequest sent, waiting for its answer */
 } wb_session_state;
 
 typedef struct {
@@ -139,6 +183,7 @@ typedef struct {
   uint32_t deploys_ok, deploys_failed, stops;
   uint32_t frames_in, frames_out, protocol_errors;
   uint32_t outbox_dropped;
+  uint32_t enroll_requests, enrollments_accepted, enrollments_rejected;
 } wb_device_stats;
 
 typedef struct wb_device {
@@ -147,7 +192,15 @@ typedef struct wb_device {
   const wb_wasm_runtime *runtime;
   wb_endpoint endpoint;
   wb_credentials credentials;
-  bool have_blocks;
+  bool have_blocks; /* an endpoint and credentials (or a claim) to connect with */
+
+  /* claim-based enrollment: set until the platform's certificate is stored */
+  bool claim_mode;
+  wb_claim claim;
+  char claim_name[WB_ID_MAX];
+  uint32_t enroll_request_id;
+  uint64_t enroll_deadline;
+  uint32_t enroll_backoff_ms;
 
   wb_session_state state;
   uint32_t next_message_id;
@@ -184,13 +237,30 @@ wb_block_err wb_device_load_blocks(wb_device *dev, const uint8_t *endpoint_block
                                    const uint8_t *credentials_block, size_t credentials_avail);
 
 /*
+ * A board that keeps its own credentials (e.g. those it enrolled for, from flash): the gateway
+ * "host:port" and PEMs that stay valid. Not valid: nothing is dialled.
+ */
+wb_block_err wb_device_use_credentials(wb_device *dev, const char *endpoint, const wb_credentials *credentials);
+
+/*
+ * A board without a device certificate: connects in claim mode (connect_claim), sends one
+ * EnrollmentRequest with a CSR from make_csr and nothing else, and on EnrollmentAccepted hands
+ * the certificate to store_certificate and reconnects with it in normal mode. On
+ * EnrollmentRejected it logs the reason and asks again after enroll_retry_min_ms..max_ms.
+ * Refused (WB_BLOCK_INVALID_ARGUMENT, nothing dialled) without the three platform hooks, a
+ * name, a CA, or a token or claim certificate + key.
+ */
+wb_block_err wb_device_use_claim(wb_device *dev, const char *endpoint, const wb_claim *claim);
+
+/*
  * One iteration: (re)connects with backoff and says Hello, sends heartbeats when due, waits
  * for input for at most max_wait_ms, handles every complete frame, reports app state
  * changes and drains the outbox. Returns the session state afterwards.
  */
 wb_session_state wb_device_step(wb_device *dev, uint32_t max_wait_ms);
 
-/* Handles one received frame payload (exposed for tests and fuzzing); false = close session. */
+/* Handles one received frame payload (exposed for tests and fuzzing); false = close session.
+ * On a claim session only the answer to the EnrollmentRequest is accepted. */
 bool wb_device_handle_frame(wb_device *dev, const uint8_t *payload, size_t len);
 
 /* Host API for runtimes: queue app output (thread-safe with the platform lock). */
