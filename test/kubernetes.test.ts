@@ -607,7 +607,10 @@ describe('Kubernetes mode', () => {
     if (held) expect(held.metadata.deletionTimestamp).toBeTruthy();
 
     await waitFor('kdev-a to be gone', async () => (await getDevice('kdev-a')) === undefined, 60_000, 250);
-    const description = await platform.client.workflow.getHandle('deprovision-kdev-a').describe();
+    // The run's last step deletes the resource, so the run itself ends just after.
+    const deprovision = platform.client.workflow.getHandle('deprovision-kdev-a');
+    await deprovision.result();
+    const description = await deprovision.describe();
     expect(description.status.name).toBe('COMPLETED');
     expect(description.memo).toMatchObject({ uid: before.metadata.uid });
     expect(platform.deviceProcesses('kdev-a')).toHaveLength(0);
