@@ -66,6 +66,13 @@ export interface StoreConfig {
   kubeconfig?: string;
 }
 
+/**
+ * A gateway that has not re-registered for this long is gone (it registers every 2 s): no new
+ * devices are assigned to it, the dashboard shows it down and the controller marks its
+ * Gateway resource Unavailable.
+ */
+export const GATEWAY_STALE_MS = 10_000;
+
 function storeFromEnv(env: NodeJS.ProcessEnv): StoreConfig {
   const backend = env.WASMBED_STORE || 'local';
   if (backend !== 'local' && backend !== 'kubernetes') {

@@ -200,6 +200,13 @@ export interface ApplicationStatus {
   /** Canary paused after its first wave (pauseAfterCanary): waiting for promote or abort. */
   awaitingPromotion?: boolean;
   observedGeneration?: number;
+  /**
+   * Kubernetes mode: the module an Application CR's `spec.module` source (a ConfigMap key, or
+   * a sha256 without size) resolved to, written by the controller before it starts the rollout.
+   */
+  resolvedModule?: { sha256: string; size: number };
+  /** Kubernetes mode: `Reconciled` (controller). */
+  conditions?: Condition[];
 }
 
 export type Application = Resource<ApplicationSpec, ApplicationStatus> & { kind: 'Application' };

@@ -16,17 +16,16 @@
  *   resourceVersion: observedGeneration, workflowId and a `Reconciled` condition.
  */
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { ApiException, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/config.js';
 import type { Logger } from '../common/logger.js';
-import type { Condition, DeviceSpec, DeviceStatus } from '../common/resources.js';
-import { type KubeObject, WASMBED_FINALIZER, defaultStatus } from '../store/kubernetes-resource-store.js';
+import type { DeviceSpec, DeviceStatus } from '../common/resources.js';
+import { type KubeObject, WASMBED_FINALIZER } from '../store/kubernetes-resource-store.js';
 import { DEVICE_ATTRIBUTE, PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
 import { deprovisionWorkflowId, provisionWorkflowId } from '../workflows/provisioning-steps.js';
+import { CustomObjects, GROUP, VERSION, setCondition } from './custom-objects.js';
 import { Informer } from './informer.js';
-
-export const GROUP = 'wasmbed.io';
-export const VERSION = 'v1alpha1';
+import { WorkQueue } from './work-queue.js';
 /** Signal sent with every start; a running workflow without a handler just buffers it. */
 export const RECONCILE_SIGNAL = 'wasmbed.reconcile';
 
@@ -47,14 +46,13 @@ export class DeviceController {
   readonly informer: Informer;
   /** What this controller did, for its log and for tests. */
   readonly actions = { provisionStarts: 0, deprovisionStarts: 0, signalsOnly: 0, finalizersRemoved: 0 };
-  private readonly api: CustomObjectsApi;
-  private readonly running = new Set<string>();
-  private readonly dirty = new Set<string>();
+  private readonly devices: CustomObjects<'Device'>;
+  private readonly queue: WorkQueue;
   private readonly awaiting = new Set<string>();
-  private stopped = false;
 
   constructor(private readonly options: DeviceControllerOptions) {
-    this.api = options.kc.makeApiClient(CustomObjectsApi);
+    this.devices = new CustomObjects(options.kc, 'Device', options.namespace);
+    this.queue = new WorkQueue('device', (name) => this.reconcile(name), options.logger);
     this.informer = new Informer({
       kc: options.kc,
       group: GROUP,
@@ -74,97 +72,27 @@ export class DeviceController {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
+    this.queue.stop();
     await this.informer.stop();
   }
 
-  /** One reconcile per name at a time; a change during a reconcile runs it once more after. */
   enqueue(name: string, delayMs = 0): void {
-    if (this.stopped) return;
-    if (delayMs > 0) {
-      setTimeout(() => this.enqueue(name), delayMs).unref();
-      return;
-    }
-    if (this.running.has(name)) {
-      this.dirty.add(name);
-      return;
-    }
-    this.running.add(name);
-    void this.reconcile(name)
-      .catch((err: unknown) => {
-        const conflict = err instanceof ApiException && err.code === 409;
-        if (!conflict) {
-          this.options.logger.warn('reconcile failed; retrying', { device: name, error: describe(err) });
-        }
-        this.dirty.add(name);
-        return new Promise((r) => setTimeout(r, conflict ? 50 : 2000));
-      })
-      .finally(() => {
-        this.running.delete(name);
-        if (this.dirty.delete(name)) this.enqueue(name);
-      });
-  }
-
-  private async get(name: string): Promise<KubeObject | undefined> {
-    try {
-      return (await this.api.getNamespacedCustomObject({
-        group: GROUP,
-        version: VERSION,
-        namespace: this.options.namespace,
-        plural: 'devices',
-        name,
-      })) as KubeObject;
-    } catch (err) {
-      if (err instanceof ApiException && err.code === 404) return undefined;
-      throw err;
-    }
-  }
-
-  private async replace(obj: KubeObject): Promise<KubeObject> {
-    return (await this.api.replaceNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      namespace: this.options.namespace,
-      plural: 'devices',
-      name: obj.metadata.name,
-      body: obj,
-    })) as KubeObject;
-  }
-
-  /** Read-modify-write of status through the status subresource (409 → the queue retries). */
-  private async writeStatus(obj: KubeObject, mutate: (s: DeviceStatus) => DeviceStatus): Promise<void> {
-    const status = mutate({
-      ...defaultStatus('Device'),
-      ...((obj.status as DeviceStatus | undefined) ?? {}),
-    });
-    await this.api.replaceNamespacedCustomObjectStatus({
-      group: GROUP,
-      version: VERSION,
-      namespace: this.options.namespace,
-      plural: 'devices',
-      name: obj.metadata.name,
-      body: { ...obj, status: JSON.parse(JSON.stringify(status)) },
-    });
+    this.queue.enqueue(name, delayMs);
   }
 
   async reconcile(name: string): Promise<void> {
-    let obj = await this.get(name);
-    if (!obj || this.stopped) return;
+    let obj = await this.devices.get(name);
+    if (!obj || this.queue.isStopped) return;
     if (obj.metadata.deletionTimestamp) return this.reconcileDeletion(obj);
 
-    if (!obj.metadata.finalizers?.includes(WASMBED_FINALIZER)) {
-      obj = await this.replace({
-        ...obj,
-        metadata: { ...obj.metadata, finalizers: [...(obj.metadata.finalizers ?? []), WASMBED_FINALIZER] },
-      });
-    }
+    obj = await this.devices.addFinalizer(obj);
     const generation = obj.metadata.generation ?? 1;
     const status = (obj.status ?? {}) as Partial<DeviceStatus>;
     if (status.observedGeneration === generation) return;
 
     // A real board (runtime external) is not provisioned: it enrolls itself (docs/enrollment.md).
     if ((obj.spec as DeviceSpec).runtime === 'external') {
-      await this.writeStatus(obj, (s) =>
+      await this.devices.writeStatus(obj, (s) =>
         setCondition(
           {
             ...s,
@@ -211,7 +139,7 @@ export class DeviceController {
         runId: run.signaledRunId,
       });
     }
-    await this.writeStatus(obj, (s) =>
+    await this.devices.writeStatus(obj, (s) =>
       setCondition(
         { ...s, observedGeneration: generation, workflowId },
         'Reconciled',
@@ -316,44 +244,9 @@ export class DeviceController {
   }
 
   private async removeFinalizer(name: string): Promise<void> {
-    const obj = await this.get(name);
-    if (!obj?.metadata.finalizers?.includes(WASMBED_FINALIZER)) return;
-    try {
-      await this.replace({
-        ...obj,
-        metadata: {
-          ...obj.metadata,
-          finalizers: obj.metadata.finalizers.filter((f) => f !== WASMBED_FINALIZER),
-        },
-      });
+    if (await this.devices.removeFinalizer(name)) {
       this.actions.finalizersRemoved++;
       this.options.logger.info('removed finalizer', { device: name });
-    } catch (err) {
-      if (!(err instanceof ApiException && err.code === 404)) throw err;
     }
   }
-}
-
-function setCondition(
-  status: DeviceStatus,
-  type: string,
-  value: Condition['status'],
-  reason: string,
-  message: string,
-): DeviceStatus {
-  const previous = status.conditions.find((c) => c.type === type);
-  const lastTransitionTime =
-    previous && previous.status === value ? previous.lastTransitionTime : new Date().toISOString();
-  return {
-    ...status,
-    conditions: [
-      ...status.conditions.filter((c) => c.type !== type),
-      { type, status: value, reason, message, lastTransitionTime },
-    ],
-  };
-}
-
-function describe(err: unknown): string {
-  if (err instanceof ApiException) return `HTTP ${err.code}: ${String(err.body).slice(0, 300)}`;
-  return err instanceof Error ? err.message : String(err);
 }

@@ -1,20 +1,27 @@
 /**
  * The Kubernetes controller process (k8s mode only; `npm start` does not run it):
- * leader election on a Lease, then Device informer → workflows, status back to the CRs.
+ * leader election on a Lease, then Device and Application informers → workflows (through the
+ * same services as the REST API), status back to the CRs, and Gateways marked Unavailable when
+ * their process stopped registering.
  *
  * Environment: the usual Temporal settings (TEMPORAL_ADDRESS, ...), WASMBED_NAMESPACE (or
  * POD_NAMESPACE), KUBECONFIG outside a cluster, and
  *   WASMBED_CONTROLLER_ID           leader identity (default: POD_NAME or hostname-pid)
- *   WASMBED_CONTROLLER_RESYNC_MS    periodic resync of every cached Device (default 30000)
+ *   WASMBED_CONTROLLER_RESYNC_MS    periodic resync of every cached resource (default 30000)
  *   WASMBED_LEASE_DURATION_SECONDS  lease duration (default 15; renewed every third of it)
  */
 import os from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
-import { loadConfig } from '../common/config.js';
+import { loadConfig, paths } from '../common/config.js';
 import { createLogger } from '../common/logger.js';
 import { onShutdown } from '../common/shutdown.js';
+import { KubernetesResourceStore } from '../store/kubernetes-resource-store.js';
+import { ModuleStore } from '../store/module-store.js';
 import { connectClient } from '../temporal/connection.js';
+import { ApplicationService } from '../web/application-service.js';
+import { ApplicationController } from './application-controller.js';
 import { DeviceController } from './device-controller.js';
+import { GatewayController } from './gateway-controller.js';
 import { LeaderElector } from './leader-election.js';
 
 const logger = createLogger('controller');
@@ -39,12 +46,27 @@ const elector = new LeaderElector({
   renewMs: Math.max(500, (leaseDurationSeconds * 1000) / 3),
   logger,
 });
-const running: { controller?: DeviceController } = {};
+const controllers: {
+  devices?: DeviceController;
+  apps?: ApplicationController;
+  gateways?: GatewayController;
+} = {};
+// Applications go through the REST API's own service: same checks, module store and workflows.
+const store = new KubernetesResourceStore({ namespace, kubeconfig: config.store.kubeconfig });
+const service = new ApplicationService(store, new ModuleStore(paths.modules(config.home)), client);
 
 onShutdown(async () => {
-  await running.controller?.stop();
+  await Promise.all([controllers.devices?.stop(), controllers.apps?.stop(), controllers.gateways?.stop()]);
   await elector.release();
-  logger.info('controller stopped', { identity, actions: running.controller?.actions });
+  store.close();
+  logger.info('controller stopped', {
+    identity,
+    actions: {
+      ...controllers.devices?.actions,
+      ...controllers.apps?.actions,
+      ...controllers.gateways?.actions,
+    },
+  });
 });
 
 logger.info('controller starting', { identity, namespace, server: kc.getCurrentCluster()?.server });
@@ -53,8 +75,16 @@ await elector.acquire(() => {
   logger.error('exiting after losing the lease');
   process.exit(1);
 });
-const controller = new DeviceController({ kc, client, namespace, resyncMs, logger });
-running.controller = controller;
-controller.start();
-await controller.informer.hasSynced;
-logger.info('controller ready', { identity, namespace, devices: controller.informer.cache.size });
+controllers.devices = new DeviceController({ kc, client, namespace, resyncMs, logger });
+controllers.apps = new ApplicationController({ kc, client, service, namespace, resyncMs, logger });
+controllers.gateways = new GatewayController({ kc, namespace, resyncMs, logger });
+const all = [controllers.devices, controllers.apps, controllers.gateways];
+for (const c of all) c.start();
+await Promise.all(all.map((c) => c.informer.hasSynced));
+logger.info('controller ready', {
+  identity,
+  namespace,
+  devices: controllers.devices.informer.cache.size,
+  applications: controllers.apps.informer.cache.size,
+  gateways: controllers.gateways.informer.cache.size,
+});

@@ -12,7 +12,14 @@
  */
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { AlreadyExistsError, NotFoundError, WasmbedError } from '../common/errors.js';
-import { API_VERSION, type KindMap, type ObjectMeta, type ResourceKind } from '../common/resources.js';
+import {
+  API_VERSION,
+  type ApplicationSpec,
+  type ApplicationStatus,
+  type KindMap,
+  type ObjectMeta,
+  type ResourceKind,
+} from '../common/resources.js';
 import type { ResourceStore, SpecOf, StatusOf } from './resource-store.js';
 
 export const WASMBED_FINALIZER = 'wasmbed.io/deprovision';
@@ -70,7 +77,37 @@ export function fromKube<K extends ResourceKind>(kind: K, obj: KubeObject): Kind
     ...(m.finalizers?.length ? { finalizers: m.finalizers } : {}),
   };
   const status = { ...defaultStatus(kind), ...((obj.status as object | undefined) ?? {}) };
-  return { apiVersion: API_VERSION, kind, metadata, spec: obj.spec ?? {}, status } as unknown as KindMap[K];
+  let spec = obj.spec ?? {};
+  if (kind === 'Application')
+    spec = withResolvedModule(spec as ApplicationCrSpec, status as ApplicationStatus);
+  return { apiVersion: API_VERSION, kind, metadata, spec, status } as unknown as KindMap[K];
+}
+
+/** An Application CR's spec.module: an uploaded module's hash, or a ConfigMap key (docs/kubernetes.md). */
+export interface ApplicationCrModule {
+  sha256?: string;
+  size?: number;
+  configMapKeyRef?: { name: string; key: string };
+}
+type ApplicationCrSpec = Omit<ApplicationSpec, 'module'> & { module?: ApplicationCrModule };
+
+/**
+ * The rest of the platform knows one form of spec.module, {sha256, size}. An Application CR
+ * may name a ConfigMap key instead (or leave out the size); once the controller resolved it
+ * (status.resolvedModule) the store shows the resolved reference, so activities, workflows and
+ * the dashboard read CRs and REST-created Applications alike. Until then the source is shown.
+ * The one field the CRD cannot default, limits.cpuMsPerCall (null: no limit), is filled in.
+ */
+function withResolvedModule(spec: ApplicationCrSpec, status: ApplicationStatus): ApplicationCrSpec {
+  const resolved = status.resolvedModule;
+  const source = spec.module ?? {};
+  const limits = spec.limits
+    ? { ...spec.limits, cpuMsPerCall: spec.limits.cpuMsPerCall ?? null }
+    : spec.limits;
+  if (!resolved || (source.sha256 !== undefined && source.sha256 !== resolved.sha256)) {
+    return { ...spec, limits };
+  }
+  return { ...spec, limits, module: { sha256: resolved.sha256, size: resolved.size } };
 }
 
 /** Drops undefined members (JSON would) so that comparisons and PUT bodies are stable. */

@@ -111,8 +111,18 @@ export class SqliteResourceStore implements ResourceStore {
     return this.db
       .transaction((): KindMap[K] => {
         const existing = this.get(kind, name);
+        // Like the Kubernetes API server: a spec change is a new generation.
+        const specChanged = existing && JSON.stringify(existing.spec) !== JSON.stringify(spec);
         const resource = existing
-          ? ({ ...existing, spec, status } as KindMap[K])
+          ? ({
+              ...existing,
+              metadata: {
+                ...existing.metadata,
+                generation: (existing.metadata.generation ?? 1) + (specChanged ? 1 : 0),
+              },
+              spec,
+              status,
+            } as KindMap[K])
           : this.newResource(kind, name, spec, status, {});
         this.write(resource);
         return resource;

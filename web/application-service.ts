@@ -10,11 +10,54 @@ import { validateApplicationCreate, type ApplicationCreateInput } from '../commo
 import { targetsDevice } from '../common/application-status.js';
 import { moduleMisfit } from '../device/apps/fit.js';
 import { checkAppModule } from '../device/apps/index.js';
-import type { ModuleStore } from '../store/module-store.js';
+import { sha256Hex, type ModuleStore } from '../store/module-store.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import { APPLICATION_ATTRIBUTE, PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
 
 export const deployWorkflowId = (app: string) => `deploy-${app}`;
+type ModuleRef = { sha256: string; size: number };
+
+/**
+ * Memo on every deploy/undeploy run: which object (uid) at which generation it serves, so the
+ * Kubernetes controller can tell a run already started for a change (by it or by this API)
+ * from one it must start.
+ */
+export type RunMemo = { uid?: string; generation?: number };
+const runMemo = (app: Application): RunMemo => ({
+  uid: app.metadata.uid,
+  generation: app.metadata.generation,
+});
+
+/**
+ * Whether the latest run of `workflowId` was started for this object (uid) at this generation
+ * or a later one (its memo says so); with `runningOnly`, only while it still runs.
+ */
+export async function runServes(
+  client: Client,
+  workflowId: string,
+  app: { metadata: { uid: string; generation?: number } },
+  options: { runningOnly?: boolean } = {},
+): Promise<boolean> {
+  try {
+    const d = await client.workflow.getHandle(workflowId).describe();
+    const memo = (d.memo ?? {}) as RunMemo;
+    if (options.runningOnly && d.status.name !== 'RUNNING') return false;
+    return memo.uid === app.metadata.uid && (memo.generation ?? 0) >= (app.metadata.generation ?? 1);
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return false;
+    throw err;
+  }
+}
+
+/** The status of an Application about to roll out a new version of itself. */
+function nextVersion(status: Application['status']): Application['status'] {
+  return {
+    ...status,
+    phase: 'Pending',
+    previousModule: status.currentModule ?? status.previousModule,
+    message: undefined,
+  };
+}
 export const undeployWorkflowId = (app: string) => `undeploy-${app}`;
 
 /** Largest module accepted at all; each target's profile may allow less. */
@@ -37,6 +80,22 @@ export class ApplicationService {
     return app;
   }
 
+  /**
+   * Targeted devices that are still coming up (Pending or Provisioning, so no gateway session
+   * yet): a rollout started now would fail them. Devices that are down for another reason do not
+   * count: a rollout records them as Failed instead of waiting forever.
+   */
+  devicesComingUp(name: string): string[] {
+    const { target } = this.get(name).spec;
+    return this.store
+      .list('Device')
+      .filter(
+        (d) =>
+          targetsDevice(target, d) && (d.status.phase === 'Pending' || d.status.phase === 'Provisioning'),
+      )
+      .map((d) => d.metadata.name);
+  }
+
   /** Stores a module by hash after checking it is WebAssembly an app may be. */
   uploadModule(bytes: Uint8Array): { sha256: string; size: number } {
     this.check(bytes, '_start', 65536, 'module');
@@ -54,13 +113,18 @@ export class ApplicationService {
   }
 
   /** Validates the body and the module (against the devices targeted now) and stores the module. */
-  private prepare(body: unknown): {
+  private prepare(
+    body: unknown,
+    bytesOverride?: Uint8Array,
+  ): {
     input: ApplicationCreateInput;
     module: { sha256: string; size: number };
   } {
     const input = validateApplicationCreate(body);
     let bytes: Uint8Array;
-    if ('base64' in input.module) {
+    if (bytesOverride) {
+      bytes = bytesOverride; // fetched by the caller (e.g. from a ConfigMap); moduleSha256 is theirs
+    } else if ('base64' in input.module) {
       bytes = Buffer.from(input.module.base64, 'base64');
     } else {
       try {
@@ -91,6 +155,7 @@ export class ApplicationService {
       phase: 'Pending',
       devices: {},
       counts: { targeted: 0, running: 0, failed: 0, pending: 0 },
+      resolvedModule: module,
     });
     try {
       return await this.startRollout(name, false);
@@ -107,14 +172,38 @@ export class ApplicationService {
   async update(name: string, body: unknown): Promise<{ name: string; workflowId: string }> {
     const existing = this.get(name);
     const { input, module } = this.prepare({ ...(body as object), name });
-    const previousModule = existing.status.currentModule ?? existing.status.previousModule;
     this.store.upsert('Application', name, this.specOf(input, module), {
-      ...existing.status,
-      phase: 'Pending',
-      previousModule,
-      message: undefined,
+      ...nextVersion(existing.status),
+      resolvedModule: module,
     });
     return this.startRollout(name, true);
+  }
+
+  /**
+   * An Application whose spec was written straight into the store (a CR applied with kubectl):
+   * its spec gets the same checks as a REST body, its module (`bytes` when the caller fetched
+   * them, else the uploaded `spec.module.sha256`) is stored and recorded as `resolvedModule`,
+   * and it rolls out like `create` the first time and like `update` afterwards.
+   */
+  async rollOutStored(name: string, bytes?: Uint8Array): Promise<{ workflowId: string; module: ModuleRef }> {
+    const existing = this.get(name);
+    const { module: ref, ...rest } = existing.spec;
+    const body = { ...rest, name, moduleSha256: bytes ? sha256Hex(bytes) : ref.sha256 };
+    const { module } = this.prepare(body, bytes);
+    if (!bytes && ref.size !== undefined && ref.size !== module.size) {
+      throw new ValidationError(
+        'module.size',
+        `module ${ref.sha256} is ${module.size} bytes, not ${ref.size}`,
+      );
+    }
+    const first = existing.status.workflowId === undefined && !existing.status.currentModule;
+    this.store.updateStatus('Application', name, (s) => ({
+      ...(first ? s : nextVersion(s)),
+      phase: 'Pending',
+      resolvedModule: module,
+    }));
+    const { workflowId } = await this.startRollout(name, !first);
+    return { workflowId, module };
   }
 
   private async startRollout(
@@ -122,12 +211,20 @@ export class ApplicationService {
     replaceRunning: boolean,
   ): Promise<{ name: string; workflowId: string }> {
     const workflowId = deployWorkflowId(name);
+    const app = this.get(name);
+    // The Kubernetes controller may have started this very change already (it sees the write
+    // to the store as fast as we do); a run serving this generation is not started twice.
+    if (await runServes(this.client, workflowId, app, { runningOnly: true })) {
+      this.store.updateStatus('Application', name, (s) => ({ ...s, workflowId }));
+      return { name, workflowId };
+    }
     try {
       await this.client.workflow.start('deployApplication', {
         taskQueue: ORCHESTRATOR_TASK_QUEUE,
         workflowId,
         args: [{ name }],
         workflowIdConflictPolicy: replaceRunning ? 'TERMINATE_EXISTING' : 'FAIL',
+        memo: runMemo(app),
         typedSearchAttributes: [
           { key: APPLICATION_ATTRIBUTE, value: name },
           { key: PHASE_ATTRIBUTE, value: 'Deploying' },
@@ -175,7 +272,7 @@ export class ApplicationService {
   }
 
   private async undeploy(name: string, keep: boolean): Promise<{ name: string; workflowId: string }> {
-    this.get(name);
+    const app = this.get(name);
     // A rollout in progress stops first, so it cannot redeploy what we remove.
     await this.client.workflow
       .getHandle(deployWorkflowId(name))
@@ -187,6 +284,7 @@ export class ApplicationService {
         taskQueue: ORCHESTRATOR_TASK_QUEUE,
         workflowId,
         args: [{ name, keep }],
+        memo: runMemo(app),
         typedSearchAttributes: [
           { key: APPLICATION_ATTRIBUTE, value: name },
           { key: PHASE_ATTRIBUTE, value: 'Stopped' },

@@ -116,7 +116,16 @@ export function applicationRows(ctx: DashboardContext, apps: Application[], erro
               >`
             : ''
         }
-        <div><small>${a.spec.module.sha256.slice(0, 12)} · ${a.spec.module.size} B</small></div>
+        <div>
+          <small
+            >${
+              // An Application CR whose module (a ConfigMap key) the controller has not resolved yet.
+              a.spec.module.sha256
+                ? `${a.spec.module.sha256.slice(0, 12)} · ${a.spec.module.size ?? '?'} B`
+                : 'module not resolved yet'
+            }</small
+          >
+        </div>
       </td>
       <td>${actions(a)}</td>
     </tr>`;

@@ -5,7 +5,7 @@
  * heartbeat, its worker's pollers, and its own /readyz and /metrics on the health port).
  */
 import type { Client } from '@temporalio/client';
-import { ORCHESTRATOR_TASK_QUEUE } from '../common/config.js';
+import { GATEWAY_STALE_MS, ORCHESTRATOR_TASK_QUEUE } from '../common/config.js';
 import type { Gateway } from '../common/resources.js';
 import type { ResourceStore } from '../store/resource-store.js';
 
@@ -34,8 +34,7 @@ export interface HealthMonitorOptions {
   intervalMs?: number;
 }
 
-/** A gateway that has not re-registered for this long is considered gone. */
-export const GATEWAY_STALE_MS = 10_000;
+export { GATEWAY_STALE_MS };
 const TASK_QUEUE_TYPE_WORKFLOW = 1;
 const TASK_QUEUE_TYPE_ACTIVITY = 2;
 const POLLER_FRESH_MS = 120_000;

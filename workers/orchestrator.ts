@@ -3,7 +3,7 @@
  * the store, volumes and emulators, on task queue `wasmbed-orchestrator`.
  */
 import { Worker } from '@temporalio/worker';
-import { ORCHESTRATOR_TASK_QUEUE, loadConfig, paths } from '../common/config.js';
+import { GATEWAY_STALE_MS, ORCHESTRATOR_TASK_QUEUE, loadConfig, paths } from '../common/config.js';
 import { createLogger } from '../common/logger.js';
 import { onShutdown } from '../common/shutdown.js';
 import { createApplicationActivities } from '../activities/applications.js';
@@ -29,7 +29,6 @@ const client = await connectClient(config.temporal);
 const connection = await connectWorker(config.temporal);
 
 /** A gateway silent for this long is considered gone (it reports every 2 s). */
-const GATEWAY_STALE_MS = 10_000;
 const deviceBundle = await ensureDeviceBundle();
 // docker: DOCKER_HOST and WASMBED_DOCKER_* (runtimes/docker.ts); qemu: WASMBED_QEMU_* (runtimes/qemu.ts);
 // renode: WASMBED_RENODE_* (runtimes/renode.ts), from the image through the same docker runtime.

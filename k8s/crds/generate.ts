@@ -36,6 +36,7 @@ const stringMap = (extra: Schema = {}): Schema => ({
 });
 const timestamp = (description: string): Schema => str({ format: 'date-time', description });
 const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
+const DNS_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 
 const conditions: Schema = {
   type: 'array',
@@ -173,10 +174,31 @@ const applicationSchema = obj(
       {
         module: obj(
           {
-            sha256: str({ pattern: '^[0-9a-f]{64}$', description: 'Content hash in the module store.' }),
-            size: int({ minimum: 1 }),
+            sha256: str({
+              pattern: '^[0-9a-f]{64}$',
+              description: 'Content hash of a module uploaded to the platform (POST /api/v1/modules).',
+            }),
+            size: int({ minimum: 1, description: 'Size in bytes (optional; checked when given).' }),
+            configMapKeyRef: obj(
+              {
+                name: str({ pattern: DNS_SUBDOMAIN, maxLength: 253 }),
+                key: str({ pattern: '^[-._a-zA-Z0-9]+$', maxLength: 253 }),
+              },
+              {
+                required: ['name', 'key'],
+                description: 'A binaryData (or data) key of a ConfigMap in the same namespace.',
+              },
+            ),
           },
-          { required: ['sha256', 'size'] },
+          {
+            description: 'Where the WebAssembly module comes from: exactly one of sha256 or configMapKeyRef.',
+            'x-kubernetes-validations': [
+              {
+                rule: 'has(self.sha256) != has(self.configMapKeyRef)',
+                message: 'module needs exactly one of sha256 (an uploaded module) or configMapKeyRef',
+              },
+            ],
+          },
         ),
         entry: str({ default: '_start', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }),
         target: obj(
@@ -226,6 +248,11 @@ const applicationSchema = obj(
       message: str(),
       awaitingPromotion: bool(),
       observedGeneration: int(),
+      resolvedModule: obj(
+        { sha256: str(), size: int() },
+        { description: 'The module spec.module resolved to (written by the controller).' },
+      ),
+      conditions,
     }),
   },
   { required: ['spec'], 'x-kubernetes-validations': [nameRule] },
@@ -310,6 +337,7 @@ export const CRDS: Record<string, Schema> = {
     { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
     { name: 'Endpoint', type: 'string', jsonPath: '.spec.endpoint' },
     { name: 'Devices', type: 'integer', jsonPath: '.status.connectedDevices' },
+    { name: 'Last Seen', type: 'date', jsonPath: '.status.lastSeen' },
   ]),
 };
 

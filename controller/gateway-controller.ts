@@ -1,0 +1,101 @@
+/**
+ * Keeps Gateway resources true. Each gateway process writes its own Gateway (spec.endpoint,
+ * status Ready, connectedDevices, lastSeen) every 2 s and Unavailable when it shuts down
+ * cleanly; a gateway that dies (SIGKILL, lost node) cannot say so. The controller does: a
+ * Gateway whose lastSeen is older than GATEWAY_STALE_MS (or that never registered, e.g. applied
+ * by hand with no process behind it) becomes Unavailable with a `Ready=False` condition and 0
+ * connected devices. The next registration of a live gateway sets it Ready again; the write is
+ * guarded by the resourceVersion, so a gateway that registered meanwhile wins.
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import { GATEWAY_STALE_MS } from '../common/config.js';
+import type { Logger } from '../common/logger.js';
+import type { GatewayStatus } from '../common/resources.js';
+import type { KubeObject } from '../store/kubernetes-resource-store.js';
+import { CustomObjects, GROUP, VERSION, setCondition } from './custom-objects.js';
+import { Informer } from './informer.js';
+import { WorkQueue } from './work-queue.js';
+
+export interface GatewayControllerOptions {
+  kc: KubeConfig;
+  namespace: string;
+  resyncMs: number;
+  logger: Logger;
+  staleMs?: number;
+}
+
+export class GatewayController {
+  readonly informer: Informer;
+  readonly actions = { markedUnavailable: 0 };
+  private readonly gateways: CustomObjects<'Gateway'>;
+  private readonly queue: WorkQueue;
+  private readonly staleMs: number;
+
+  constructor(private readonly options: GatewayControllerOptions) {
+    this.staleMs = options.staleMs ?? GATEWAY_STALE_MS;
+    this.gateways = new CustomObjects(options.kc, 'Gateway', options.namespace);
+    this.queue = new WorkQueue('gateway', (name) => this.reconcile(name), options.logger);
+    this.informer = new Informer({
+      kc: options.kc,
+      group: GROUP,
+      version: VERSION,
+      plural: 'gateways',
+      namespace: options.namespace,
+      resyncMs: options.resyncMs,
+      logger: options.logger,
+      onChange: (name, obj) => {
+        if (obj) this.queue.enqueue(name);
+      },
+    });
+  }
+
+  start(): void {
+    this.informer.start();
+  }
+
+  async stop(): Promise<void> {
+    this.queue.stop();
+    await this.informer.stop();
+  }
+
+  /** Milliseconds since the gateway last registered (since creation when it never did). */
+  private static age(obj: KubeObject): { age: number; lastSeen?: string } {
+    const lastSeen = (obj.status as Partial<GatewayStatus> | undefined)?.lastSeen;
+    const since = lastSeen ? Date.parse(lastSeen) : Date.parse(obj.metadata.creationTimestamp);
+    return { age: Date.now() - since, lastSeen };
+  }
+
+  async reconcile(name: string): Promise<void> {
+    // Registrations arrive every 2 s: decide on the informer's cache, read fresh only to write.
+    const cached = this.informer.cache.get(name);
+    if (!cached || this.queue.isStopped) return;
+    if ((cached.status as Partial<GatewayStatus> | undefined)?.phase === 'Unavailable') return;
+    const { age: cachedAge } = GatewayController.age(cached);
+    if (cachedAge <= this.staleMs) return this.lookAgain(name, this.staleMs - cachedAge + 250);
+
+    const obj = await this.gateways.get(name);
+    if (!obj || (obj.status as Partial<GatewayStatus> | undefined)?.phase === 'Unavailable') return;
+    const { age, lastSeen } = GatewayController.age(obj);
+    if (age <= this.staleMs) return this.lookAgain(name, this.staleMs - age + 250);
+    const never = lastSeen === undefined;
+    const message = never
+      ? `no gateway process has registered as "${name}" in ${Math.round(age / 1000)} s`
+      : `no registration for ${Math.round(age / 1000)} s (last seen ${lastSeen})`;
+    await this.gateways.writeStatus(obj, (s) =>
+      setCondition(
+        { ...s, phase: 'Unavailable', connectedDevices: 0 },
+        'Ready',
+        'False',
+        never ? 'NeverRegistered' : 'RegistrationStale',
+        message,
+      ),
+    );
+    this.actions.markedUnavailable++;
+    this.options.logger.info('gateway marked Unavailable', { gateway: name, reason: message });
+  }
+
+  /** Looks again right after the gateway would go stale, unless it registers first. */
+  private lookAgain(name: string, delayMs: number): void {
+    this.queue.enqueue(name, delayMs);
+  }
+}
