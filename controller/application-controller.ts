@@ -22,9 +22,8 @@
  *   controller waits for that run and removes the finalizer itself if the run did not.
  */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { ApiException, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { ApiException, CoreV1Api } from '@kubernetes/client-node';
 import { NotFoundError, ValidationError, WasmbedError } from '../common/errors.js';
-import type { Logger } from '../common/logger.js';
 import type { ApplicationStatus } from '../common/resources.js';
 import type { ApplicationCrModule, KubeObject } from '../store/kubernetes-resource-store.js';
 import { WASMBED_FINALIZER } from '../store/kubernetes-resource-store.js';
@@ -35,17 +34,12 @@ import {
   runServes,
   undeployWorkflowId,
 } from '../web/application-service.js';
-import { CustomObjects, GROUP, VERSION, setCondition } from './custom-objects.js';
-import { Informer } from './informer.js';
-import { WorkQueue } from './work-queue.js';
+import { CustomObjects, setCondition } from './custom-objects.js';
+import { ResourceController, type ResourceControllerOptions } from './resource-controller.js';
 
-export interface ApplicationControllerOptions {
-  kc: KubeConfig;
+export interface ApplicationControllerOptions extends ResourceControllerOptions {
   client: Client;
   service: ApplicationService;
-  namespace: string;
-  resyncMs: number;
-  logger: Logger;
   /** How soon a missing ConfigMap or a device still coming up is looked at again (default 2 s). */
   retryMs?: number;
 }
@@ -57,40 +51,16 @@ class ModuleSourceMissing extends WasmbedError {
   }
 }
 
-export class ApplicationController {
-  readonly informer: Informer;
+export class ApplicationController extends ResourceController {
   /** What this controller did, for its log and for tests. */
   readonly actions = { deployStarts: 0, undeployStarts: 0, rejected: 0, finalizersRemoved: 0 };
   private readonly apps: CustomObjects<'Application'>;
   private readonly core: CoreV1Api;
-  private readonly queue: WorkQueue;
-  private readonly awaiting = new Set<string>();
 
   constructor(private readonly options: ApplicationControllerOptions) {
+    super('application', 'applications', options);
     this.apps = new CustomObjects(options.kc, 'Application', options.namespace);
     this.core = options.kc.makeApiClient(CoreV1Api);
-    this.queue = new WorkQueue('application', (name) => this.reconcile(name), options.logger);
-    this.informer = new Informer({
-      kc: options.kc,
-      group: GROUP,
-      version: VERSION,
-      plural: 'applications',
-      namespace: options.namespace,
-      resyncMs: options.resyncMs,
-      logger: options.logger,
-      onChange: (name, obj) => {
-        if (obj) this.queue.enqueue(name);
-      },
-    });
-  }
-
-  start(): void {
-    this.informer.start();
-  }
-
-  async stop(): Promise<void> {
-    this.queue.stop();
-    await this.informer.stop();
   }
 
   async reconcile(name: string): Promise<void> {
@@ -142,7 +112,7 @@ export class ApplicationController {
         setCondition({ ...s, message }, 'Reconciled', 'False', 'WaitingForDevices', message),
       );
     }
-    this.queue.enqueue(obj.metadata.name, this.options.retryMs ?? 2000);
+    this.enqueue(obj.metadata.name, this.options.retryMs ?? 2000);
   }
 
   /** The module's bytes when spec.module names a ConfigMap key; undefined for an uploaded module. */
@@ -200,7 +170,7 @@ export class ApplicationController {
         message,
       ),
     );
-    if (missing) this.queue.enqueue(name, this.options.retryMs ?? 2000);
+    if (missing) this.enqueue(name, this.options.retryMs ?? 2000);
     else this.actions.rejected++;
     this.options.logger.warn(missing ? 'module source not found; retrying' : 'application rejected', {
       application: name,
@@ -238,20 +208,6 @@ export class ApplicationController {
       this.actions.undeployStarts++;
       this.options.logger.info('started undeploy', { application: name, workflowId });
     }
-    this.awaitRun(name, workflowId);
-  }
-
-  /** Waits (in the background, once per application) for the run to end, then reconciles again. */
-  private awaitRun(name: string, workflowId: string): void {
-    if (this.awaiting.has(name)) return;
-    this.awaiting.add(name);
-    void this.options.client.workflow
-      .getHandle(workflowId)
-      .result()
-      .catch(() => undefined)
-      .finally(() => {
-        this.awaiting.delete(name);
-        this.queue.enqueue(name);
-      });
+    this.awaitRun(this.options.client, name, workflowId);
   }
 }

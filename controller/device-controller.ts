@@ -16,16 +16,13 @@
  *   resourceVersion: observedGeneration, workflowId and a `Reconciled` condition.
  */
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
-import type { KubeConfig } from '@kubernetes/client-node';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/config.js';
-import type { Logger } from '../common/logger.js';
 import type { DeviceSpec, DeviceStatus } from '../common/resources.js';
 import { type KubeObject, WASMBED_FINALIZER } from '../store/kubernetes-resource-store.js';
 import { DEVICE_ATTRIBUTE, PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
 import { deprovisionWorkflowId, provisionWorkflowId } from '../workflows/provisioning-steps.js';
-import { CustomObjects, GROUP, VERSION, setCondition } from './custom-objects.js';
-import { Informer } from './informer.js';
-import { WorkQueue } from './work-queue.js';
+import { CustomObjects, setCondition } from './custom-objects.js';
+import { ResourceController, type ResourceControllerOptions } from './resource-controller.js';
 /** Signal sent with every start; a running workflow without a handler just buffers it. */
 export const RECONCILE_SIGNAL = 'wasmbed.reconcile';
 
@@ -34,50 +31,18 @@ interface RunMemo {
   generation?: number;
 }
 
-export interface DeviceControllerOptions {
-  kc: KubeConfig;
+export interface DeviceControllerOptions extends ResourceControllerOptions {
   client: Client;
-  namespace: string;
-  resyncMs: number;
-  logger: Logger;
 }
 
-export class DeviceController {
-  readonly informer: Informer;
+export class DeviceController extends ResourceController {
   /** What this controller did, for its log and for tests. */
   readonly actions = { provisionStarts: 0, deprovisionStarts: 0, signalsOnly: 0, finalizersRemoved: 0 };
   private readonly devices: CustomObjects<'Device'>;
-  private readonly queue: WorkQueue;
-  private readonly awaiting = new Set<string>();
 
   constructor(private readonly options: DeviceControllerOptions) {
+    super('device', 'devices', options);
     this.devices = new CustomObjects(options.kc, 'Device', options.namespace);
-    this.queue = new WorkQueue('device', (name) => this.reconcile(name), options.logger);
-    this.informer = new Informer({
-      kc: options.kc,
-      group: GROUP,
-      version: VERSION,
-      plural: 'devices',
-      namespace: options.namespace,
-      resyncMs: options.resyncMs,
-      logger: options.logger,
-      onChange: (name, obj) => {
-        if (obj) this.enqueue(name);
-      },
-    });
-  }
-
-  start(): void {
-    this.informer.start();
-  }
-
-  async stop(): Promise<void> {
-    this.queue.stop();
-    await this.informer.stop();
-  }
-
-  enqueue(name: string, delayMs = 0): void {
-    this.queue.enqueue(name, delayMs);
   }
 
   async reconcile(name: string): Promise<void> {
@@ -226,21 +191,7 @@ export class DeviceController {
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
       }
     }
-    this.awaitDeprovision(name, workflowId);
-  }
-
-  /** Waits (in the background, once per device) for the run to end, then reconciles again. */
-  private awaitDeprovision(name: string, workflowId: string): void {
-    if (this.awaiting.has(name)) return;
-    this.awaiting.add(name);
-    void this.options.client.workflow
-      .getHandle(workflowId)
-      .result()
-      .catch(() => undefined)
-      .finally(() => {
-        this.awaiting.delete(name);
-        this.enqueue(name);
-      });
+    this.awaitRun(this.options.client, name, workflowId);
   }
 
   private async removeFinalizer(name: string): Promise<void> {

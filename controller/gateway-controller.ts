@@ -7,55 +7,25 @@
  * connected devices. The next registration of a live gateway sets it Ready again; the write is
  * guarded by the resourceVersion, so a gateway that registered meanwhile wins.
  */
-import type { KubeConfig } from '@kubernetes/client-node';
 import { GATEWAY_STALE_MS } from '../common/config.js';
-import type { Logger } from '../common/logger.js';
 import type { GatewayStatus } from '../common/resources.js';
 import type { KubeObject } from '../store/kubernetes-resource-store.js';
-import { CustomObjects, GROUP, VERSION, setCondition } from './custom-objects.js';
-import { Informer } from './informer.js';
-import { WorkQueue } from './work-queue.js';
+import { CustomObjects, setCondition } from './custom-objects.js';
+import { ResourceController, type ResourceControllerOptions } from './resource-controller.js';
 
-export interface GatewayControllerOptions {
-  kc: KubeConfig;
-  namespace: string;
-  resyncMs: number;
-  logger: Logger;
+export interface GatewayControllerOptions extends ResourceControllerOptions {
   staleMs?: number;
 }
 
-export class GatewayController {
-  readonly informer: Informer;
+export class GatewayController extends ResourceController {
   readonly actions = { markedUnavailable: 0 };
   private readonly gateways: CustomObjects<'Gateway'>;
-  private readonly queue: WorkQueue;
   private readonly staleMs: number;
 
   constructor(private readonly options: GatewayControllerOptions) {
+    super('gateway', 'gateways', options);
     this.staleMs = options.staleMs ?? GATEWAY_STALE_MS;
     this.gateways = new CustomObjects(options.kc, 'Gateway', options.namespace);
-    this.queue = new WorkQueue('gateway', (name) => this.reconcile(name), options.logger);
-    this.informer = new Informer({
-      kc: options.kc,
-      group: GROUP,
-      version: VERSION,
-      plural: 'gateways',
-      namespace: options.namespace,
-      resyncMs: options.resyncMs,
-      logger: options.logger,
-      onChange: (name, obj) => {
-        if (obj) this.queue.enqueue(name);
-      },
-    });
-  }
-
-  start(): void {
-    this.informer.start();
-  }
-
-  async stop(): Promise<void> {
-    this.queue.stop();
-    await this.informer.stop();
   }
 
   /** Milliseconds since the gateway last registered (since creation when it never did). */
@@ -96,6 +66,6 @@ export class GatewayController {
 
   /** Looks again right after the gateway would go stale, unless it registers first. */
   private lookAgain(name: string, delayMs: number): void {
-    this.queue.enqueue(name, delayMs);
+    this.enqueue(name, delayMs);
   }
 }
