@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GATEWAY_STALE_MS } from '../common/config.js';
 import type { Device } from '../common/resources.js';
 import { REPO_ROOT } from '../common/repo-root.js';
 import {
@@ -160,10 +161,23 @@ describe('renode runtime (local mode, stand-in renode)', () => {
   });
 
   it('adopts the running Renode after the orchestrator is killed with SIGKILL: one process per device', async () => {
-    // Hold the gateway back so the workflow is certainly mid-way when the worker dies.
+    // Hold the gateway back so the workflow is certainly mid-way when the worker dies: once the
+    // dead gateway's registration is stale, assignGateway waits, after startEmulator and before
+    // the endpoint is written (a fresh registration would still be chosen, and the CPU started).
     const gateway = platform!.processes.get('gateway')!;
     gateway.kill('SIGKILL');
     await new Promise((resolve) => gateway.once('exit', resolve));
+    await waitFor(
+      'the killed gateway to be stale',
+      async () => {
+        const { items } = (await platform!.api('GET', '/api/v1/gateways')).body as {
+          items: { status: { lastSeen?: string } }[];
+        };
+        return items.every((g) => Date.now() - Date.parse(g.status.lastSeen ?? '') > GATEWAY_STALE_MS + 500);
+      },
+      30_000,
+      250,
+    );
 
     const created = await platform!.api('POST', '/api/v1/devices', {
       name: 'ren-2',
