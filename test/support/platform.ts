@@ -160,9 +160,12 @@ export async function startTestPlatform(
  * test-artifacts/platform-logs/<test file>/: a failure on CI can then be read after the fact.
  */
 function keepLogs(logs: Map<string, string[]>, home: string): void {
-  const testFile = path.basename(expect.getState().testPath ?? 'unknown', '.test.ts');
-  const dir = path.join(REPO_ROOT, 'test-artifacts', 'platform-logs', `${testFile}-${path.basename(home)}`);
+  let dir = '';
   try {
+    // Benchmarks start platforms outside vitest: no test file then.
+    const testPath = process.env.VITEST ? expect.getState().testPath : undefined;
+    const testFile = path.basename(testPath ?? process.argv[1] ?? 'platform', '.ts').replace(/\.test$/, '');
+    dir = path.join(REPO_ROOT, 'test-artifacts', 'platform-logs', `${testFile}-${path.basename(home)}`);
     fs.mkdirSync(dir, { recursive: true });
     for (const [name, lines] of logs)
       fs.writeFileSync(path.join(dir, `${name}.log`), lines.join('\n') + '\n');
