@@ -31,6 +31,7 @@ import {
 } from '../device/memory-contract.js';
 import { findProcesses, terminate } from './process-table.js';
 import type { DeviceRuntimeBackend, StartedEmulator } from './runtime.js';
+import type { UartFileFollower } from './uart-file-follower.js';
 import {
   FirmwareError,
   copyFirmwareVerified,
@@ -50,6 +51,8 @@ export interface QemuRuntimeOptions {
   defaultFirmware?: string;
   /** What the guest dials for the host under user-mode networking. */
   hostAlias?: string;
+  /** Streams each running qemu's UART file into the device log (the worker passes one). */
+  uart?: UartFileFollower;
   /** How long a freshly launched qemu must stay up to count as booted. */
   bootCheckMs?: number;
 }
@@ -226,7 +229,10 @@ export class QemuRuntime implements DeviceRuntimeBackend {
   async start(device: string, mcuType: string): Promise<StartedEmulator> {
     const machine = qemuMachineFor(mcuType);
     const running = this.runningPids(device);
-    if (running.length > 0) return { id: String(running[0]), adopted: true };
+    if (running.length > 0) {
+      this.followUart(device);
+      return { id: String(running[0]), adopted: true };
+    }
     const files = qemuFiles(this.volumeOf(device));
     if (!fs.existsSync(files.firmware))
       throw new FirmwareError('FirmwareMissing', `no firmware in the volume of ${device}; copy it first`);
@@ -252,6 +258,7 @@ export class QemuRuntime implements DeviceRuntimeBackend {
       if (child.pid === undefined)
         throw new WasmbedError('SpawnFailed', `could not start qemu for ${device}`);
       writeAtomically(files.launched, this.blocksHash(volume), 0o644);
+      this.followUart(device);
       const exit = await new Promise<number | null | undefined>((resolve) => {
         const timer = setTimeout(() => resolve(undefined), this.bootCheckMs);
         child.once('exit', (code) => {
@@ -309,7 +316,21 @@ export class QemuRuntime implements DeviceRuntimeBackend {
   async stop(device: string): Promise<number> {
     const pids = this.runningPids(device);
     await Promise.all(pids.map((pid) => terminate(pid)));
+    this.options.uart?.unfollow(device);
     return pids.length;
+  }
+
+  /** After a worker restart: streams the UART of every qemu an earlier worker started. */
+  followRunning(): void {
+    const volumes = paths.volumes(this.options.home);
+    if (!fs.existsSync(volumes)) return;
+    for (const device of fs.readdirSync(volumes)) {
+      if (this.runningPids(device).length > 0) this.followUart(device);
+    }
+  }
+
+  private followUart(device: string): void {
+    this.options.uart?.follow(device, qemuFiles(this.volumeOf(device)).uart);
   }
 
   removeVolume(device: string): void {

@@ -33,6 +33,7 @@ import {
 } from '../device/memory-contract.js';
 import { findProcesses, terminate } from './process-table.js';
 import type { DeviceRuntimeBackend, StartedEmulator } from './runtime.js';
+import type { UartFileFollower } from './uart-file-follower.js';
 import { VOLUME_MOUNT, type DockerRuntime } from './docker.js';
 import {
   FirmwareError,
@@ -300,6 +301,8 @@ export interface RenodeRuntimeOptions {
   memoryMb?: number;
   /** How long Renode may take to answer on its monitor port after it was started. */
   monitorTimeoutMs?: number;
+  /** Streams a local Renode's UART file into the device log (docker mode streams the container). */
+  uart?: UartFileFollower;
 }
 
 export function renodeOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<RenodeRuntimeOptions> {
@@ -576,7 +579,10 @@ export class RenodeRuntime implements DeviceRuntimeBackend {
 
   private async startLocal(device: string, mcuType: string): Promise<StartedEmulator> {
     const running = this.runningPids(device);
-    if (running.length > 0) return { id: String(running[0]), adopted: true };
+    if (running.length > 0) {
+      this.followUart(device);
+      return { id: String(running[0]), adopted: true };
+    }
     await this.ensureAvailable('local');
     const volume = this.volumeOf(device);
     if (!fs.existsSync(path.join(volume, 'firmware.elf')))
@@ -600,6 +606,7 @@ export class RenodeRuntime implements DeviceRuntimeBackend {
         throw new EmulatorUnavailableError(
           `could not run ${binary}; install Renode or set WASMBED_RENODE_BIN`,
         );
+      this.followUart(device);
       return { id: String(child.pid), adopted: false };
     } finally {
       fs.closeSync(out);
@@ -786,7 +793,22 @@ export class RenodeRuntime implements DeviceRuntimeBackend {
       // not answering: the signals below stop it
     }
     await Promise.all(pids.map((pid) => terminate(pid)));
+    this.options.uart?.unfollow(device);
     return pids.length;
+  }
+
+  /** After a worker restart: streams the UART of every local Renode an earlier worker started. */
+  followRunning(): void {
+    const volumes = paths.volumes(this.options.home);
+    if (!fs.existsSync(volumes)) return;
+    for (const device of fs.readdirSync(volumes)) {
+      if (this.deviceMode(device) === 'local' && this.runningPids(device).length > 0) this.followUart(device);
+    }
+  }
+
+  /** The script's CreateFileBackend writes the UART to uart.log in the volume. */
+  private followUart(device: string): void {
+    this.options.uart?.follow(device, path.join(this.volumeOf(device), 'uart.log'));
   }
 
   async removeVolume(device: string): Promise<void> {

@@ -10,6 +10,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateDeviceCreate } from '../common/validation.js';
 import { QemuRuntime, ensureQemuTestFirmware, guestEndpoint, qemuFiles } from '../runtimes/qemu.js';
+import { UartFileFollower } from '../runtimes/uart-file-follower.js';
+import { DeviceLogs } from '../store/device-logs.js';
+import { openDatabase } from '../store/sqlite.js';
 import { waitFor } from './support/wait.js';
 
 const credentials = {
@@ -21,14 +24,19 @@ const credentials = {
 let home: string;
 let runtime: QemuRuntime;
 let firmware: string;
+let logs: DeviceLogs;
+let uartFollower: UartFileFollower;
 
 beforeAll(() => {
   home = fs.mkdtempSync(path.join(os.tmpdir(), 'wasmbed-qemu-'));
-  runtime = new QemuRuntime({ home });
+  logs = new DeviceLogs(openDatabase(path.join(home, 'logs.db')));
+  uartFollower = new UartFileFollower(logs, { intervalMs: 100 });
+  runtime = new QemuRuntime({ home, uart: uartFollower });
   firmware = ensureQemuTestFirmware();
 });
 afterAll(async () => {
   for (const device of ['qemu-1', 'qemu-2']) await runtime?.stop(device);
+  uartFollower?.close();
   fs.rmSync(home, { recursive: true, force: true });
 });
 
@@ -63,6 +71,10 @@ describe('qemu runtime (mps2-an385)', () => {
     expect(out).toContain('nic lan9118 id_rev=0x0118'); // the board's NIC is there
     expect(out).not.toContain('refusing to dial');
     expect(runtime.runningPids('qemu-1')).toHaveLength(1);
+    // The UART file is streamed into the device log, line by line.
+    await waitFor('the UART in the device log', () =>
+      logs.list('qemu-1').some((e) => e.message === '[uart] wasmbed-qemu-test: endpoint=10.0.2.2:8081'),
+    );
   });
 
   it('adopts the running qemu, keeps it for the same blocks and relaunches it for new ones', async () => {

@@ -140,6 +140,15 @@ describe('renode runtime (local mode, stand-in renode)', () => {
     expect(fs.readFileSync(path.join(volume('ren-1'), 'uart.log'), 'utf8')).toContain(
       `wasmbed: endpoint=${HOST_ADDRESS}:${platform!.gatewayPort}`,
     );
+    // …and the worker streams that UART file into the device's log.
+    await waitFor('the UART line in the device log', async () => {
+      const { items } = (await platform!.api('GET', '/api/v1/devices/ren-1/logs')).body as {
+        items: { message: string }[];
+      };
+      return items.some(
+        (e) => e.message === `[uart] wasmbed: endpoint=${HOST_ADDRESS}:${platform!.gatewayPort}`,
+      );
+    });
 
     // device.resc in the volume is the whole script: blocks before `start`, which is last.
     const resc = fs.readFileSync(path.join(volume('ren-1'), 'device.resc'), 'utf8');

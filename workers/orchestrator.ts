@@ -16,6 +16,7 @@ import { ensureDeviceBundle } from '../runtimes/device-bundle.js';
 import { DockerRuntime, dockerOptionsFromEnv } from '../runtimes/docker.js';
 import { QemuRuntime, qemuOptionsFromEnv } from '../runtimes/qemu.js';
 import { RenodeRuntime, renodeOptionsFromEnv } from '../runtimes/renode.js';
+import { UartFileFollower } from '../runtimes/uart-file-follower.js';
 import { DeviceLogs } from '../store/device-logs.js';
 import { VirtualRuntime } from '../runtimes/virtual.js';
 import { ExternalRuntime } from '../runtimes/external.js';
@@ -28,26 +29,32 @@ const platform = await openPlatform(config);
 const client = await connectClient(config.temporal);
 const connection = await connectWorker(config.temporal);
 
-/** A gateway silent for this long is considered gone (it reports every 2 s). */
 const deviceBundle = await ensureDeviceBundle();
 // docker: DOCKER_HOST and WASMBED_DOCKER_* (runtimes/docker.ts); qemu: WASMBED_QEMU_* (runtimes/qemu.ts);
 // renode: WASMBED_RENODE_* (runtimes/renode.ts), from the image through the same docker runtime.
+const deviceLogs = new DeviceLogs(platform.db);
 const docker = new DockerRuntime({
   ...dockerOptionsFromEnv(),
   home: config.home,
   deviceBundle,
-  logs: new DeviceLogs(platform.db),
+  logs: deviceLogs,
   logger,
 });
+// qemu and a local Renode write their UART to a file in the volume; this streams it into the device log.
+const uart = new UartFileFollower(deviceLogs, { logger });
+const qemu = new QemuRuntime({ ...qemuOptionsFromEnv(), home: config.home, uart });
+const renode = new RenodeRuntime({ ...renodeOptionsFromEnv(), home: config.home, docker, uart });
 const runtimes = {
   virtual: new VirtualRuntime(config.home, deviceBundle),
   docker,
-  qemu: new QemuRuntime({ ...qemuOptionsFromEnv(), home: config.home }),
-  renode: new RenodeRuntime({ ...renodeOptionsFromEnv(), home: config.home, docker }),
+  qemu,
+  renode,
   external: new ExternalRuntime(),
 };
-// Resume streaming the UART of device containers started by an earlier worker (no engine: nothing to do).
+// Resume streaming the UART of emulators started by an earlier worker (no engine: nothing to do).
 docker.followExistingDevices().catch(() => undefined);
+qemu.followRunning();
+renode.followRunning();
 
 const worker = await Worker.create({
   connection,
@@ -92,6 +99,7 @@ logger.info('orchestrator worker ready', { taskQueue: ORCHESTRATOR_TASK_QUEUE, h
 
 onShutdown(async () => {
   docker.close();
+  uart.close();
   worker.shutdown();
   await running;
   await connection.close();

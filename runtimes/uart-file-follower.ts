@@ -1,0 +1,100 @@
+/**
+ * Streams UART files that emulators running as local processes write into their volume (qemu's
+ * `-serial file:`, Renode's CreateFileBackend) into the device log, as the docker runtime does
+ * with container output. Virtual devices need none of this: their firmware log reaches the
+ * gateway over the protocol.
+ *
+ * The read position is kept beside the file (`uart.log.offset`, with the file's inode), so a
+ * worker that restarts resumes where the last one stopped: no line is stored twice and none is
+ * lost. A file that was recreated is read from the top when it is shorter than the position or
+ * has another inode (file systems may reuse an inode at once, so size is the reliable sign).
+ */
+import fs from 'node:fs';
+import type { Logger } from '../common/logger.js';
+import type { DeviceLogEntry } from '../store/device-logs.js';
+import { writeAtomically } from './local-volume.js';
+
+export interface UartLogSink {
+  append(entry: Omit<DeviceLogEntry, 'id'>): void;
+}
+
+/** Read at most this much per file and poll: a chatty UART cannot stall the worker. */
+const MAX_READ_BYTES = 256 * 1024;
+/** A line longer than this is stored in pieces rather than held back for ever. */
+const MAX_LINE_BYTES = 4096;
+
+export class UartFileFollower {
+  private readonly files = new Map<string, string>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly logs: UartLogSink,
+    private readonly options: { intervalMs?: number; logger?: Logger } = {},
+  ) {}
+
+  /** Follows `file` for `device` (idempotent). */
+  follow(device: string, file: string): void {
+    this.files.set(device, file);
+    if (!this.timer) {
+      this.timer = setInterval(() => this.pollOnce(), this.options.intervalMs ?? 500);
+      this.timer.unref();
+    }
+  }
+
+  /** Stores what is left, then stops following the device. */
+  unfollow(device: string): void {
+    const file = this.files.get(device);
+    if (file) this.drain(device, file);
+    this.files.delete(device);
+    if (this.files.size === 0) this.close();
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  get following(): string[] {
+    return [...this.files.keys()];
+  }
+
+  pollOnce(): void {
+    for (const [device, file] of this.files) this.drain(device, file);
+  }
+
+  private drain(device: string, file: string): void {
+    try {
+      if (!fs.existsSync(file)) return;
+      const { size, ino } = fs.statSync(file);
+      const offsetFile = `${file}.offset`;
+      // "<inode> <offset>": a recreated file (another inode, or shorter) is read from the top.
+      const [storedIno, storedOffset] = fs.existsSync(offsetFile)
+        ? fs.readFileSync(offsetFile, 'utf8').trim().split(' ').map(Number)
+        : [];
+      let offset = storedIno === ino && Number.isFinite(storedOffset) ? storedOffset! : 0;
+      if (size < offset) offset = 0;
+      if (size === offset) return;
+      const buffer = Buffer.alloc(Math.min(size - offset, MAX_READ_BYTES));
+      const fd = fs.openSync(file, 'r');
+      try {
+        fs.readSync(fd, buffer, 0, buffer.length, offset);
+      } finally {
+        fs.closeSync(fd);
+      }
+      let end = buffer.lastIndexOf(0x0a) + 1;
+      if (end === 0) {
+        if (buffer.length < MAX_LINE_BYTES) return; // a line still being written
+        end = buffer.length;
+      }
+      const time = new Date().toISOString();
+      for (const raw of buffer.subarray(0, end).toString('utf8').split('\n')) {
+        const line = raw.replace(/\r$/, '').trimEnd();
+        if (line)
+          this.logs.append({ device, time, appId: null, kind: 'log', level: 1, message: `[uart] ${line}` });
+      }
+      writeAtomically(offsetFile, `${ino} ${offset + end}`, 0o644);
+    } catch (err) {
+      this.options.logger?.warn('reading the UART file failed', { device, file, error: String(err) });
+    }
+  }
+}
