@@ -240,7 +240,9 @@ describe('deploying apps', () => {
     const states = Object.values(a.status.devices)
       .map((d) => d.state)
       .sort();
-    expect(states).toEqual(['Pending', 'Pending', 'RolledBack']);
+    // The canary stopped it; the other two never got it, and are not left Pending either.
+    expect(states).toEqual(['RolledBack', 'RolledBack', 'RolledBack']);
+    expect(a.status.counts.pending).toBe(0);
     // The fleet's other apps keep running.
     expect((await app('blinky')).status.phase).toBe('Running');
   });

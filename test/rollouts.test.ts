@@ -200,6 +200,9 @@ describe('rolling out to a fleet of 10', () => {
     expect(a.status.phase).toBe('RolledBack');
     expect(a.status.awaitingPromotion).toBeUndefined();
     expect(a.status.message).toMatch(/rolled back to the previous version .*aborted by an operator/);
+    // The status says what the devices run: the 9 untouched ones kept v2 and are not left Pending.
+    expect(DEVICES.map((d) => a.status.devices[d]?.state)).toEqual(DEVICES.map(() => 'Running'));
+    expect(a.status.counts.pending).toBe(0);
     // The canary runs v2 again; the others never heard of v3 and kept running v2.
     await waitFor(`${canary} back on v2`, async () => (await readStarts(), current(canary) === 'v2'));
     for (const d of DEVICES) {

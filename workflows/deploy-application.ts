@@ -8,6 +8,7 @@ import {
   condition,
   defineSignal,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
   sleep,
@@ -83,6 +84,8 @@ export async function deployApplication(input: DeployApplicationInput): Promise<
   });
 
   const deployed: RolloutTarget[] = [];
+  /** Devices this rollout has tried to reach; the others still run what they ran before. */
+  const contacted = new Set<string>();
   let failures = 0;
   let firstError = '';
 
@@ -92,6 +95,7 @@ export async function deployApplication(input: DeployApplicationInput): Promise<
       await apps.recordAppDeviceState(name, target.device, 'Failed', error);
       return false;
     };
+    contacted.add(target.device);
     if (!target.taskQueue) return fail('device has no gateway session');
     await apps.recordAppDeviceState(name, target.device, 'Deploying');
     try {
@@ -149,6 +153,12 @@ export async function deployApplication(input: DeployApplicationInput): Promise<
     failures += results.filter((ok) => !ok).length;
     failures += await healthCheck(wave, results);
     if (failures > spec.strategy.failureThreshold) {
+      // The untouched first: the RolledBack phase that rollBack sets ends the rollout for readers.
+      await settleUntouched(
+        name,
+        targets.filter((t) => !contacted.has(t.device)),
+        previousModule,
+      );
       await rollBack(
         name,
         spec,
@@ -166,6 +176,11 @@ export async function deployApplication(input: DeployApplicationInput): Promise<
       });
       await condition(() => promoted || aborted);
       if (aborted) {
+        await settleUntouched(
+          name,
+          targets.filter((t) => !contacted.has(t.device)),
+          previousModule,
+        );
         await rollBack(name, spec, previousModule, deployed, 'aborted by an operator after the canary');
         return { phase: 'RolledBack' };
       }
@@ -180,6 +195,34 @@ export async function deployApplication(input: DeployApplicationInput): Promise<
   });
   upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: phase }]);
   return { phase };
+}
+
+/**
+ * After a rollback, the devices the rollout never reached are no longer Pending: with an earlier
+ * version they report how that version runs (they kept it), without one they have nothing.
+ */
+async function settleUntouched(
+  name: string,
+  untouched: RolloutTarget[],
+  previousModule: RolloutPlan['previousModule'],
+): Promise<void> {
+  // Runs that were already past this point when it was added keep their recorded history.
+  if (!patched('settle-untouched-devices')) return;
+  await Promise.all(
+    untouched.map(async (target) => {
+      if (!previousModule) return apps.recordAppDeviceState(name, target.device, 'RolledBack');
+      if (!target.taskQueue) return; // unreachable now: the lifecycle workflow reconciles it later
+      try {
+        const [app] = await gateway(target.taskQueue).queryApplicationStatus({
+          device: target.device,
+          appId: name,
+        });
+        if (app) await apps.recordAppDeviceState(name, target.device, app.state, app.error);
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+      }
+    }),
+  );
 }
 
 /**
