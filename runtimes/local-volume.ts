@@ -4,6 +4,7 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import { paths } from '../common/config.js';
 import { WasmbedError, ValidationError } from '../common/errors.js';
 
 export class FirmwareError extends WasmbedError {}
@@ -21,6 +22,12 @@ export function writeAtomically(file: string, data: Buffer | string, mode = 0o60
 export function prepareVolume(volume: string): string {
   fs.mkdirSync(volume, { recursive: true, mode: 0o700 });
   return volume;
+}
+
+/** Names of the devices that have a volume under `home`. */
+export function volumeDevices(home: string): string[] {
+  const volumes = paths.volumes(home);
+  return fs.existsSync(volumes) ? fs.readdirSync(volumes) : [];
 }
 
 /** Reads a firmware image the user named, with an error naming the field when it is not there. */

@@ -37,6 +37,7 @@ import {
   copyFirmwareVerified,
   prepareVolume,
   readFirmwareSource,
+  volumeDevices,
   sha256,
   writeAtomically,
 } from './local-volume.js';
@@ -322,9 +323,7 @@ export class QemuRuntime implements DeviceRuntimeBackend {
 
   /** After a worker restart: streams the UART of every qemu an earlier worker started. */
   followRunning(): void {
-    const volumes = paths.volumes(this.options.home);
-    if (!fs.existsSync(volumes)) return;
-    for (const device of fs.readdirSync(volumes)) {
+    for (const device of volumeDevices(this.options.home)) {
       if (this.runningPids(device).length > 0) this.followUart(device);
     }
   }

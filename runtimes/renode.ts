@@ -40,6 +40,7 @@ import {
   copyFirmwareVerified,
   prepareVolume,
   readFirmwareSource,
+  volumeDevices,
   writeAtomically,
 } from './local-volume.js';
 
@@ -799,9 +800,7 @@ export class RenodeRuntime implements DeviceRuntimeBackend {
 
   /** After a worker restart: streams the UART of every local Renode an earlier worker started. */
   followRunning(): void {
-    const volumes = paths.volumes(this.options.home);
-    if (!fs.existsSync(volumes)) return;
-    for (const device of fs.readdirSync(volumes)) {
+    for (const device of volumeDevices(this.options.home)) {
       if (this.deviceMode(device) === 'local' && this.runningPids(device).length > 0) this.followUart(device);
     }
   }
