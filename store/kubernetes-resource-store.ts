@@ -20,7 +20,8 @@ import {
   type ObjectMeta,
   type ResourceKind,
 } from '../common/resources.js';
-import type { ResourceStore, SpecOf, StatusOf } from './resource-store.js';
+import { matches, pageOf, resolveQuery, type ListPage, type ListQuery } from './list-query.js';
+import type { NewResource, ResourceStore, SpecOf, StatusOf } from './resource-store.js';
 
 export const WASMBED_FINALIZER = 'wasmbed.io/deprovision';
 export const PLURALS: Record<ResourceKind, string> = {
@@ -210,6 +211,36 @@ export class KubernetesResourceStore implements ResourceStore {
     return result.items
       .map((obj) => fromKube(kind, obj))
       .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+  }
+
+  /**
+   * Status fields cannot be field selectors on custom resources, so this backend filters and
+   * pages the list in memory (the list itself is one API call).
+   */
+  listPage<K extends ResourceKind>(kind: K, query: ListQuery = {}): ListPage<KindMap[K]> {
+    return pageOf(kind, this.list(kind), query);
+  }
+
+  countByPhase(kind: ResourceKind, query: ListQuery = {}): Record<string, number> {
+    const resolved = resolveQuery(kind, { ...query, continue: undefined });
+    const counts: Record<string, number> = {};
+    for (const item of this.list(kind)) {
+      if (matches(item, resolved)) counts[item.status.phase] = (counts[item.status.phase] ?? 0) + 1;
+    }
+    return counts;
+  }
+
+  /** The API server has no multi-object transaction: create one by one, delete them again on failure. */
+  createMany<K extends ResourceKind>(kind: K, items: NewResource<K>[]): KindMap[K][] {
+    const created: KindMap[K][] = [];
+    try {
+      for (const item of items)
+        created.push(this.create(kind, item.name, item.spec, item.status, item.labels));
+      return created;
+    } catch (err) {
+      for (const resource of created) this.delete(kind, resource.metadata.name);
+      throw err;
+    }
   }
 
   create<K extends ResourceKind>(

@@ -4,9 +4,18 @@
  * SQLite backend is the embedded default.
  */
 import type { KindMap, ResourceKind } from '../common/resources.js';
+import type { ListPage, ListQuery } from './list-query.js';
 
 export type SpecOf<K extends ResourceKind> = KindMap[K]['spec'];
 export type StatusOf<K extends ResourceKind> = KindMap[K]['status'];
+
+/** One resource of a createMany call. */
+export interface NewResource<K extends ResourceKind> {
+  name: string;
+  spec: SpecOf<K>;
+  status: StatusOf<K>;
+  labels?: Record<string, string>;
+}
 
 export interface ResourceStore {
   /** Inserts a new resource; throws AlreadyExistsError if the name is taken. */
@@ -21,6 +30,15 @@ export interface ResourceStore {
   upsert<K extends ResourceKind>(kind: K, name: string, spec: SpecOf<K>, status: StatusOf<K>): KindMap[K];
   get<K extends ResourceKind>(kind: K, name: string): KindMap[K] | undefined;
   list<K extends ResourceKind>(kind: K): KindMap[K][];
+  /** One page of a filtered list in name order, Kubernetes style (store/list-query.ts). */
+  listPage<K extends ResourceKind>(kind: K, query?: ListQuery): ListPage<KindMap[K]>;
+  /** How many resources pass the query's filters, by status.phase (paging ignored). */
+  countByPhase(kind: ResourceKind, query?: ListQuery): Record<string, number>;
+  /**
+   * Inserts all of them or none: throws AlreadyExistsError naming the first taken name (and
+   * creates nothing) if any exists. One transaction where the backend has them.
+   */
+  createMany<K extends ResourceKind>(kind: K, items: NewResource<K>[]): KindMap[K][];
   /** Read-modify-write of the status in one transaction; throws NotFoundError if absent. */
   updateStatus<K extends ResourceKind>(
     kind: K,

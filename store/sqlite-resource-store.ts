@@ -1,7 +1,16 @@
 import { randomUUID } from 'node:crypto';
+import type Database from 'better-sqlite3';
 import { AlreadyExistsError, NotFoundError } from '../common/errors.js';
 import { API_VERSION, DEFAULT_NAMESPACE, type KindMap, type ResourceKind } from '../common/resources.js';
-import type { ResourceStore, SpecOf, StatusOf } from './resource-store.js';
+import {
+  FILTER_FIELDS,
+  cut,
+  resolveQuery,
+  type ListPage,
+  type ListQuery,
+  type ResolvedQuery,
+} from './list-query.js';
+import type { NewResource, ResourceStore, SpecOf, StatusOf } from './resource-store.js';
 import type { SqliteDatabase } from './sqlite.js';
 
 interface Row {
@@ -11,6 +20,9 @@ interface Row {
 
 /** Local backend: one row per resource, the resource itself as JSON. */
 export class SqliteResourceStore implements ResourceStore {
+  /** Prepared statements by SQL text: list queries vary with their filters. */
+  private readonly statements = new Map<string, Database.Statement<unknown[]>>();
+
   constructor(private readonly db: SqliteDatabase) {
     db.exec(`
       CREATE TABLE IF NOT EXISTS resources (
@@ -26,10 +38,20 @@ export class SqliteResourceStore implements ResourceStore {
     `);
   }
 
-  private nextRevision(): number {
-    const row = this.db
-      .prepare('UPDATE revision SET value = value + 1 WHERE id = 1 RETURNING value')
-      .get() as {
+  private prepared(sql: string): Database.Statement<unknown[]> {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare<unknown[]>(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  /** Reserves `count` revisions and returns the last one. */
+  private nextRevision(count = 1): number {
+    const row = this.prepared('UPDATE revision SET value = value + ? WHERE id = 1 RETURNING value').get(
+      count,
+    ) as {
       value: number;
     };
     return row.value;
@@ -41,16 +63,85 @@ export class SqliteResourceStore implements ResourceStore {
     return resource as T;
   }
 
-  private write(resource: KindMap[ResourceKind]): void {
-    const rv = this.nextRevision();
+  private write(resource: KindMap[ResourceKind], rv = this.nextRevision()): void {
     const { resourceVersion: _ignored, ...metadata } = resource.metadata;
-    this.db
-      .prepare(
-        `INSERT INTO resources (kind, namespace, name, resource_version, body) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (kind, namespace, name) DO UPDATE SET resource_version = excluded.resource_version, body = excluded.body`,
-      )
-      .run(resource.kind, metadata.namespace, metadata.name, rv, JSON.stringify({ ...resource, metadata }));
+    this.prepared(
+      `INSERT INTO resources (kind, namespace, name, resource_version, body) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (kind, namespace, name) DO UPDATE SET resource_version = excluded.resource_version, body = excluded.body`,
+    ).run(resource.kind, metadata.namespace, metadata.name, rv, JSON.stringify({ ...resource, metadata }));
     resource.metadata.resourceVersion = String(rv);
+  }
+
+  /** The WHERE clause of a list query: FILTER_FIELDS and label requirements as json_extract. */
+  private where(kind: ResourceKind, q: ResolvedQuery, withCursor: boolean): { sql: string; args: unknown[] } {
+    const clauses = ['kind = ?', 'namespace = ?'];
+    const args: unknown[] = [kind, DEFAULT_NAMESPACE];
+    if (withCursor && q.after !== undefined) {
+      clauses.push('name > ?');
+      args.push(q.after);
+    }
+    if (q.namePrefix) {
+      clauses.push('substr(name, 1, ?) = ?');
+      args.push(q.namePrefix.length, q.namePrefix);
+    }
+    for (const [field, value] of q.fields) {
+      const paths = FILTER_FIELDS[field].map((p) => `$.${p}`);
+      const reads = paths.map(() => 'json_extract(body, ?)');
+      clauses.push(`${reads.length > 1 ? `coalesce(${reads.join(', ')})` : reads[0]} = ?`);
+      args.push(...paths, value);
+    }
+    for (const { key, op, value } of q.labels) {
+      // The key passed parseLabelSelector's label-key pattern: no quote can end the path early.
+      const path = `$.metadata.labels."${key}"`;
+      if (op === '=') clauses.push('json_extract(body, ?) = ?');
+      else if (op === '!=') clauses.push('coalesce(json_extract(body, ?) != ?, 1)');
+      else clauses.push(`json_type(body, ?) IS ${op === 'exists' ? 'NOT ' : ''}NULL`);
+      args.push(path, ...(value !== undefined ? [value] : []));
+    }
+    return { sql: clauses.join(' AND '), args };
+  }
+
+  listPage<K extends ResourceKind>(kind: K, query: ListQuery = {}): ListPage<KindMap[K]> {
+    const q = resolveQuery(kind, query);
+    const { sql, args } = this.where(kind, q, true);
+    const limit = q.limit === undefined ? '' : ' LIMIT ?';
+    const rows = this.prepared(
+      `SELECT body, resource_version FROM resources WHERE ${sql} ORDER BY name${limit}`,
+    ).all(...args, ...(q.limit === undefined ? [] : [q.limit + 1])) as Row[];
+    const items = rows.map((row) => this.parse<KindMap[K]>(row));
+    const total =
+      q.limit !== undefined && items.length > q.limit
+        ? (this.prepared(`SELECT count(*) AS n FROM resources WHERE ${sql}`).get(...args) as { n: number }).n
+        : items.length;
+    return cut(items, q, (item) => item.metadata.name, total);
+  }
+
+  countByPhase(kind: ResourceKind, query: ListQuery = {}): Record<string, number> {
+    const { sql, args } = this.where(kind, resolveQuery(kind, { ...query, continue: undefined }), false);
+    const rows = this.prepared(
+      `SELECT json_extract(body, '$.status.phase') AS phase, count(*) AS n FROM resources WHERE ${sql} GROUP BY phase`,
+    ).all(...args) as { phase: string | null; n: number }[];
+    return Object.fromEntries(rows.map((r) => [r.phase ?? 'Unknown', r.n]));
+  }
+
+  createMany<K extends ResourceKind>(kind: K, items: NewResource<K>[]): KindMap[K][] {
+    return this.db
+      .transaction((): KindMap[K][] => {
+        const exists = this.prepared('SELECT 1 FROM resources WHERE kind = ? AND namespace = ? AND name = ?');
+        const seen = new Set<string>();
+        for (const item of items) {
+          if (seen.has(item.name) || exists.get(kind, DEFAULT_NAMESPACE, item.name))
+            throw new AlreadyExistsError(kind, item.name);
+          seen.add(item.name);
+        }
+        let rv = this.nextRevision(items.length) - items.length;
+        return items.map((item) => {
+          const resource = this.newResource(kind, item.name, item.spec, item.status, item.labels ?? {});
+          this.write(resource, ++rv);
+          return resource;
+        });
+      })
+      .immediate();
   }
 
   private newResource<K extends ResourceKind>(

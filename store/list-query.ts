@@ -1,0 +1,230 @@
+/**
+ * Paged, filtered lists, the way Kubernetes lists page: `limit` items at a time in a stable
+ * order (by name), and an opaque `continue` token for the next page. The token holds the last
+ * name returned (keyset paging, not an offset), so an item that exists for the whole walk is
+ * returned exactly once even while others are created or deleted; one created during the walk
+ * shows up if its name sorts after the page being read. The token also carries a digest of the
+ * filters: a token used with other filters is refused instead of silently skipping items.
+ *
+ * The filters are defined once here (FILTER_FIELDS: which resource field each one reads); the
+ * SQLite store turns them into SQL, other backends and in-memory lists use `matches`.
+ */
+import { createHash } from 'node:crypto';
+import { ValidationError } from '../common/errors.js';
+
+/** Field filters of a list, by query parameter; each reads the first present of its paths. */
+export const FILTER_FIELDS = {
+  phase: ['status.phase'],
+  runtime: ['spec.runtime'],
+  mcuType: ['spec.mcuType'],
+  /** The gateway holding the device, or the one it asked for while it has none. */
+  gateway: ['status.gateway.name', 'spec.gateway'],
+} as const;
+export type FilterField = keyof typeof FILTER_FIELDS;
+
+export const MAX_LIST_LIMIT = 1000;
+
+/** One requirement of a label selector (Kubernetes equality-based syntax). */
+export interface LabelRequirement {
+  key: string;
+  op: '=' | '!=' | 'exists' | '!exists';
+  value?: string;
+}
+
+export interface ListQuery extends Partial<Record<FilterField, string>> {
+  /** Page size; absent: everything after the cursor. */
+  limit?: number;
+  /** The token from the previous page's `metadata.continue`. */
+  continue?: string;
+  /** `k=v,k2!=v,k3,!k4` */
+  labelSelector?: string;
+  namePrefix?: string;
+}
+
+export interface ListPage<T> {
+  items: T[];
+  metadata: {
+    /** Present when more items follow: pass it as `continue` for the next page. */
+    continue?: string;
+    /** How many matching items follow this page. */
+    remainingItemCount?: number;
+  };
+}
+
+/** What a backend needs to run a query: the cursor decoded, the selector parsed. */
+export interface ResolvedQuery {
+  after?: string;
+  limit?: number;
+  fields: [FilterField, string][];
+  labels: LabelRequirement[];
+  namePrefix?: string;
+  digest: string;
+}
+
+const LABEL_KEY = /^[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/;
+
+/** Parses `group=lab,site!=a,gpu,!broken`; `==` is `=`. Errors name the requirement. */
+export function parseLabelSelector(
+  selector: string | undefined,
+  field = 'labelSelector',
+): LabelRequirement[] {
+  if (selector === undefined || selector.trim() === '') return [];
+  return selector.split(',').map((part) => {
+    const text = part.trim();
+    const m = /^(!?)([^=!]+?)\s*(?:(==|=|!=)\s*(.*))?$/.exec(text);
+    const key = m?.[2]?.trim() ?? '';
+    if (!m || !LABEL_KEY.test(key) || (m[1] && m[3])) {
+      throw new ValidationError(
+        field,
+        `${field}: "${text}" is not a requirement (use key=value, key!=value, key or !key)`,
+      );
+    }
+    if (!m[3]) return { key, op: m[1] ? '!exists' : 'exists' };
+    const value = m[4]!.trim();
+    if (!LABEL_VALUE.test(value) || value.length > 63) {
+      throw new ValidationError(field, `${field}: "${value}" is not a valid label value`);
+    }
+    return { key, op: m[3] === '!=' ? '!=' : '=', value };
+  });
+}
+
+/** Digest of everything but the paging, so a token is only used with the filters it came from. */
+function digestOf(scope: string, query: ListQuery): string {
+  const filters = Object.entries({ ...query, limit: undefined, continue: undefined })
+    .filter(([, v]) => v !== undefined && v !== '')
+    .sort(([a], [b]) => a.localeCompare(b));
+  return createHash('sha256')
+    .update(JSON.stringify([scope, filters]))
+    .digest('base64url')
+    .slice(0, 12);
+}
+
+export function encodeContinue(after: string, digest: string): string {
+  return Buffer.from(JSON.stringify({ v: 1, a: after, q: digest })).toString('base64url');
+}
+
+function decodeContinue(token: string, digest: string): string {
+  let parsed: { v?: unknown; a?: unknown; q?: unknown };
+  try {
+    parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as typeof parsed;
+  } catch {
+    parsed = {};
+  }
+  if (parsed?.v !== 1 || typeof parsed.a !== 'string' || typeof parsed.q !== 'string') {
+    throw new ValidationError('continue', 'continue is not a token this server issued');
+  }
+  if (parsed.q !== digest) {
+    throw new ValidationError(
+      'continue',
+      'continue belongs to a list with other filters; start again without continue',
+    );
+  }
+  return parsed.a;
+}
+
+/** Checks a query and decodes its cursor. `scope` (e.g. the kind) keeps tokens to their list. */
+export function resolveQuery(scope: string, query: ListQuery = {}): ResolvedQuery {
+  const { limit } = query;
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT)) {
+    throw new ValidationError('limit', `limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
+  }
+  const digest = digestOf(scope, query);
+  const fields = (Object.keys(FILTER_FIELDS) as FilterField[])
+    .filter((f) => query[f] !== undefined && query[f] !== '')
+    .map((f): [FilterField, string] => [f, query[f]!]);
+  return {
+    after: query.continue ? decodeContinue(query.continue, digest) : undefined,
+    limit,
+    fields,
+    labels: parseLabelSelector(query.labelSelector),
+    namePrefix: query.namePrefix || undefined,
+    digest,
+  };
+}
+
+function read(resource: unknown, path: string): unknown {
+  let value: unknown = resource;
+  for (const part of path.split('.')) {
+    if (typeof value !== 'object' || value === null) return undefined;
+    value = (value as Record<string, unknown>)[part];
+  }
+  return value;
+}
+
+/** The value a filter field compares against: the first of its paths that is present. */
+export function fieldValue(resource: unknown, field: FilterField): unknown {
+  for (const path of FILTER_FIELDS[field]) {
+    const value = read(resource, path);
+    if (value !== undefined && value !== null) return value;
+  }
+  return undefined;
+}
+
+export function labelsMatch(
+  labels: Record<string, string> | undefined,
+  requirements: LabelRequirement[],
+): boolean {
+  return requirements.every(({ key, op, value }) => {
+    const has = labels !== undefined && Object.hasOwn(labels, key);
+    switch (op) {
+      case '=':
+        return has && labels[key] === value;
+      case '!=':
+        return !has || labels[key] !== value;
+      case 'exists':
+        return has;
+      case '!exists':
+        return !has;
+    }
+  });
+}
+
+/** Whether a resource passes the query's filters (not its paging). */
+export function matches(
+  resource: { metadata: { name: string; labels?: Record<string, string> } },
+  query: ResolvedQuery,
+): boolean {
+  if (query.namePrefix && !resource.metadata.name.startsWith(query.namePrefix)) return false;
+  if (!query.fields.every(([f, v]) => fieldValue(resource, f) === v)) return false;
+  return labelsMatch(resource.metadata.labels, query.labels);
+}
+
+/**
+ * One page of an in-memory list (any backend without its own paging, and lists that are not
+ * resources): filters, sorts by key, cuts after the cursor.
+ */
+export function pageOf<T>(
+  scope: string,
+  all: T[],
+  query: ListQuery = {},
+  keyOf: (item: T) => string = (item) => (item as { metadata: { name: string } }).metadata.name,
+  filter: (item: T, resolved: ResolvedQuery) => boolean = (item, resolved) =>
+    matches(item as Parameters<typeof matches>[0], resolved),
+): ListPage<T> {
+  const resolved = resolveQuery(scope, query);
+  const sorted = all
+    .filter((item) => filter(item, resolved))
+    .sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0));
+  const start = resolved.after === undefined ? 0 : sorted.findIndex((item) => keyOf(item) > resolved.after!);
+  const rest = start < 0 ? [] : sorted.slice(start);
+  return cut(rest, resolved, keyOf, rest.length);
+}
+
+/** Cuts `rest` (everything matching after the cursor) to the page and builds its metadata. */
+export function cut<T>(
+  rest: T[],
+  resolved: ResolvedQuery,
+  keyOf: (item: T) => string,
+  total: number,
+): ListPage<T> {
+  if (resolved.limit === undefined || total <= resolved.limit) return { items: rest, metadata: {} };
+  const items = rest.slice(0, resolved.limit);
+  return {
+    items,
+    metadata: {
+      continue: encodeContinue(keyOf(items[items.length - 1]!), resolved.digest),
+      remainingItemCount: total - items.length,
+    },
+  };
+}
