@@ -20,7 +20,15 @@ import {
   type ObjectMeta,
   type ResourceKind,
 } from '../common/resources.js';
-import { matches, pageOf, resolveQuery, type ListPage, type ListQuery } from './list-query.js';
+import {
+  fieldValue,
+  matches,
+  pageOf,
+  resolveQuery,
+  type FilterField,
+  type ListPage,
+  type ListQuery,
+} from './list-query.js';
 import type { NewResource, ResourceStore, SpecOf, StatusOf } from './resource-store.js';
 
 export const WASMBED_FINALIZER = 'wasmbed.io/deprovision';
@@ -221,11 +229,13 @@ export class KubernetesResourceStore implements ResourceStore {
     return pageOf(kind, this.list(kind), query);
   }
 
-  countByPhase(kind: ResourceKind, query: ListQuery = {}): Record<string, number> {
+  countBy(kind: ResourceKind, field: FilterField, query: ListQuery = {}): Record<string, number> {
     const resolved = resolveQuery(kind, { ...query, continue: undefined });
     const counts: Record<string, number> = {};
     for (const item of this.list(kind)) {
-      if (matches(item, resolved)) counts[item.status.phase] = (counts[item.status.phase] ?? 0) + 1;
+      if (!matches(item, resolved)) continue;
+      const value = String(fieldValue(item, field) ?? '');
+      counts[value] = (counts[value] ?? 0) + 1;
     }
     return counts;
   }

@@ -4,7 +4,7 @@
  * SQLite backend is the embedded default.
  */
 import type { KindMap, ResourceKind } from '../common/resources.js';
-import type { ListPage, ListQuery } from './list-query.js';
+import type { FilterField, ListPage, ListQuery } from './list-query.js';
 
 export type SpecOf<K extends ResourceKind> = KindMap[K]['spec'];
 export type StatusOf<K extends ResourceKind> = KindMap[K]['status'];
@@ -32,8 +32,8 @@ export interface ResourceStore {
   list<K extends ResourceKind>(kind: K): KindMap[K][];
   /** One page of a filtered list in name order, Kubernetes style (store/list-query.ts). */
   listPage<K extends ResourceKind>(kind: K, query?: ListQuery): ListPage<KindMap[K]>;
-  /** How many resources pass the query's filters, by status.phase (paging ignored). */
-  countByPhase(kind: ResourceKind, query?: ListQuery): Record<string, number>;
+  /** How many resources pass the query's filters, by the value of one filter field (paging ignored). */
+  countBy(kind: ResourceKind, field: FilterField, query?: ListQuery): Record<string, number>;
   /**
    * Inserts all of them or none: throws AlreadyExistsError naming the first taken name (and
    * creates nothing) if any exists. One transaction where the backend has them.

@@ -5,6 +5,7 @@ import { API_VERSION, DEFAULT_NAMESPACE, type KindMap, type ResourceKind } from 
 import {
   FILTER_FIELDS,
   cut,
+  type FilterField,
   resolveQuery,
   type ListPage,
   type ListQuery,
@@ -116,12 +117,15 @@ export class SqliteResourceStore implements ResourceStore {
     return cut(items, q, (item) => item.metadata.name, total);
   }
 
-  countByPhase(kind: ResourceKind, query: ListQuery = {}): Record<string, number> {
+  countBy(kind: ResourceKind, field: FilterField, query: ListQuery = {}): Record<string, number> {
     const { sql, args } = this.where(kind, resolveQuery(kind, { ...query, continue: undefined }), false);
+    const paths = FILTER_FIELDS[field].map((p) => `$.${p}`);
+    const reads = paths.map(() => 'json_extract(body, ?)');
+    const value = reads.length > 1 ? `coalesce(${reads.join(', ')})` : reads[0];
     const rows = this.prepared(
-      `SELECT json_extract(body, '$.status.phase') AS phase, count(*) AS n FROM resources WHERE ${sql} GROUP BY phase`,
-    ).all(...args) as { phase: string | null; n: number }[];
-    return Object.fromEntries(rows.map((r) => [r.phase ?? 'Unknown', r.n]));
+      `SELECT ${value} AS value, count(*) AS n FROM resources WHERE ${sql} GROUP BY value`,
+    ).all(...paths, ...args) as { value: string | null; n: number }[];
+    return Object.fromEntries(rows.map((r) => [r.value ?? '', r.n]));
   }
 
   createMany<K extends ResourceKind>(kind: K, items: NewResource<K>[]): KindMap[K][] {

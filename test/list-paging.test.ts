@@ -182,12 +182,18 @@ describe('filters', () => {
       token = page.metadata.continue;
     } while (token);
     expect(names).toEqual(want);
-    const counts = store.countByPhase('Device', query);
+    const counts = store.countBy('Device', 'phase', query);
     expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(want.length);
   });
 
-  it('counts by phase', () => {
-    expect(store.countByPhase('Device')).toEqual({ Connected: 84, Provisioning: 83, Failed: 83 });
+  it('counts by phase, gateway and runtime', () => {
+    expect(store.countBy('Device', 'phase')).toEqual({ Connected: 84, Provisioning: 83, Failed: 83 });
+    // gateway: the status's, or the spec's while there is none (every third device here).
+    expect(store.countBy('Device', 'gateway', { labelSelector: 'group=lab' })).toEqual({
+      'gateway-a': 84,
+      'gateway-b': 41,
+    });
+    expect(store.countBy('Device', 'runtime', { phase: 'Failed' })).toEqual({ virtual: 42, qemu: 41 });
   });
 
   it('explains a bad label selector', () => {
