@@ -1,13 +1,11 @@
 /**
- * The platform's device CA: a persistent RSA-2048 root that signs the gateways' server
- * certificates and the devices' client certificates (CN = device name).
+ * The platform's device CA: a persistent root that signs the gateways' server certificates and
+ * the devices' client certificates (CN = device name). A new CA has an RSA-2048 key (see
+ * ARCHITECTURE.md, "Keys and certificates", for why); an existing CA with an RSA (2048-8192) or
+ * EC P-256 key is loaded as it is. Device keys are EC P-256 unless asked otherwise.
  *
- * Certificates are assembled here as DER (ASN.1 pieces encoded with node-forge) and signed with
- * Node's crypto (OpenSSL). forge's own certificate object is not used because it can only carry
- * RSA subject keys (a device enrolling with an EC P-256 CSR must work too) and signs in pure
- * JavaScript. Key pairs come from Node's native generator (`crypto.generateKeyPair*`), which is
- * what forge itself would call; calling it directly skips forge's PEM round trip and cannot fall
- * back to forge's ~2 s pure-JavaScript generator.
+ * Certificates are built with @peculiar/x509 and its ASN.1 schemas and signed with Node's
+ * crypto (pki/x509.ts). Key pairs come from Node's native generator (pki/keys.ts).
  *
  * On disk: `<dir>/ca.crt` (0644) and `<dir>/ca.key` (0600, PKCS#8 PEM), `<dir>` created 0700.
  * Creation is race-free across processes: each file is written to a private temp file and
@@ -19,19 +17,28 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import forge from 'node-forge';
 import { ValidationError } from '../common/errors.js';
-import {
-  commonNameOf,
-  errorText,
-  keyIdentifierFromSpki,
-  parseCertificateDer,
-  readTlv,
-  sha256Hex,
-  spkiDerOf,
-} from './certificate-info.js';
-import { distinguishedName, extension, oid, seq, tlv } from './der.js';
+import { errorText, parseCertificate, sha256Hex, spkiDerOf } from './certificate-info.js';
 import { PkiError } from './errors.js';
+import {
+  DEFAULT_DEVICE_KEY_TYPE,
+  describeKey,
+  generatePrivateKey,
+  generatePrivateKeyAsync,
+  isAcceptedKey,
+  validateDevicePublicKey,
+  type KeyType,
+} from './keys.js';
+import {
+  AsnConvert,
+  asn1X509,
+  asnExtensions,
+  commonNameOf,
+  keyIdentifierFromSpki,
+  nameOf,
+  signCertificate,
+  x509,
+} from './x509.js';
 
 export const CA_CERT_FILE = 'ca.crt';
 export const CA_KEY_FILE = 'ca.key';
@@ -41,7 +48,9 @@ export const DEFAULT_SERVER_VALIDITY_DAYS = 365;
 export const DEFAULT_CLIENT_VALIDITY_DAYS = 90;
 /** notBefore is backdated by this much so a device with a slightly slow clock accepts the cert. */
 export const CLOCK_SKEW_MS = 5 * 60_000;
-const RSA_BITS = 2048;
+/** The key type of a newly created CA and of gateway server keys. */
+export const DEFAULT_CA_KEY_TYPE: KeyType = 'rsa2048';
+export const DEFAULT_SERVER_KEY_TYPE: KeyType = 'rsa2048';
 const DAY_MS = 86_400_000;
 const MAX_VALIDITY_DAYS = 100 * 365;
 
@@ -50,6 +59,8 @@ export interface CertificateAuthorityOptions {
   commonName?: string;
   /** Validity of a newly created CA, in days (default 3650). */
   validityDays?: number;
+  /** Key type of a newly created CA (default DEFAULT_CA_KEY_TYPE; ignored when the CA exists). */
+  keyType?: KeyType;
 }
 
 export interface IssuedCertificate {
@@ -71,33 +82,20 @@ export interface ServerCertificateRequest {
   ipAddresses: string[];
   /** Default 365. Clamped to the CA's own expiry. */
   validityDays?: number;
+  /** Type of the generated server key (default DEFAULT_SERVER_KEY_TYPE). */
+  keyType?: KeyType;
 }
 
 export interface ClientCertificateRequest {
   /** The device name. */
   commonName: string;
-  /** SPKI ("PUBLIC KEY") or PKCS#1 PEM public key (e.g. from a CSR): RSA >= 2048 bits, EC P-256 or P-384. */
+  /** SPKI ("PUBLIC KEY") or PKCS#1 PEM public key (e.g. from a CSR): RSA 2048-8192 bits or EC P-256. */
   publicKeyPem?: string;
+  /** Type of the generated key when no publicKeyPem is given (default p256). */
+  keyType?: KeyType;
   /** Default 90. Clamped to the CA's own expiry. */
   validityDays?: number;
 }
-
-const OID = {
-  sha256WithRSAEncryption: '1.2.840.113549.1.1.11',
-  commonName: '2.5.4.3',
-  organizationName: '2.5.4.10',
-  basicConstraints: '2.5.29.19',
-  keyUsage: '2.5.29.15',
-  extKeyUsage: '2.5.29.37',
-  subjectAltName: '2.5.29.17',
-  subjectKeyIdentifier: '2.5.29.14',
-  authorityKeyIdentifier: '2.5.29.35',
-  serverAuth: '1.3.6.1.5.5.7.3.1',
-  clientAuth: '1.3.6.1.5.5.7.3.2',
-} as const;
-
-/** keyUsage bit numbers (RFC 5280 §4.2.1.3). */
-const KU = { digitalSignature: 0, keyEncipherment: 2, keyCertSign: 5, cRLSign: 6 } as const;
 
 export class CertificateAuthority {
   /** PEM of the CA certificate: what gateways and devices trust. */
@@ -110,32 +108,43 @@ export class CertificateAuthority {
   readonly notBefore: Date;
   readonly notAfter: Date;
 
-  private readonly x509: crypto.X509Certificate;
+  /** "RSA-2048", "EC prime256v1": the CA's key. */
+  readonly keyDescription: string;
+
+  private readonly native: crypto.X509Certificate;
   private readonly key: crypto.KeyObject;
-  private readonly subjectDer: Buffer;
-  private readonly keyId: Buffer;
+  private readonly subject: asn1X509.Name;
+  private readonly keyId: string;
+  /** Extensions every device certificate carries (all but its SKI), built once. */
+  private readonly clientExtensions: asn1X509.Extension[];
 
   private constructor(
     certPath: string,
     keyPath: string,
-    x509: crypto.X509Certificate,
+    native: crypto.X509Certificate,
     key: crypto.KeyObject,
   ) {
-    const parts = parseCertificateDer(x509.raw);
+    const parsed = parseCertificate(native.raw);
+    const spki = Buffer.from(parsed.publicKey.rawData);
     this.certPath = certPath;
     this.keyPath = keyPath;
-    this.x509 = x509;
+    this.native = native;
     this.key = key;
-    this.certPem = x509.toString();
-    this.subjectDer = parts.subject;
-    this.serial = x509.serialNumber.toLowerCase();
-    this.spkiSha256 = sha256Hex(parts.spki);
-    this.notBefore = parts.notBefore;
-    this.notAfter = parts.notAfter;
-    this.commonName = commonNameOf(parts.subject) ?? '';
+    this.keyDescription = describeKey(key);
+    this.certPem = native.toString();
+    this.subject = AsnConvert.parse(parsed.subjectName.toArrayBuffer(), asn1X509.Name);
+    this.serial = native.serialNumber.toLowerCase();
+    this.spkiSha256 = sha256Hex(spki);
+    this.notBefore = parsed.notBefore;
+    this.notAfter = parsed.notAfter;
+    this.commonName = commonNameOf(parsed.subjectName) ?? '';
     // AKI of issued certificates must equal this CA's SKI; compute one only if the CA lacks it.
-    const ski = parts.extensions.get(OID.subjectKeyIdentifier);
-    this.keyId = ski ? octetStringContents(ski) : keyIdentifierFromSpki(parts.spki);
+    const ski = parsed.getExtension(x509.SubjectKeyIdentifierExtension);
+    this.keyId = ski ? ski.keyId : keyIdentifierFromSpki(spki).toString('hex');
+    this.clientExtensions = asnExtensions([
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth], false),
+    ]);
   }
 
   /**
@@ -149,6 +158,7 @@ export class CertificateAuthority {
   ): Promise<CertificateAuthority> {
     const commonName = validateCommonName('commonName', opts.commonName ?? DEFAULT_CA_COMMON_NAME);
     const validityDays = validateValidityDays('validityDays', opts.validityDays ?? DEFAULT_CA_VALIDITY_DAYS);
+    const keyType = opts.keyType ?? DEFAULT_CA_KEY_TYPE;
     const root = path.resolve(dir);
     ensurePrivateDir(root);
     const certPath = path.join(root, CA_CERT_FILE);
@@ -160,7 +170,7 @@ export class CertificateAuthority {
       if (certExists && keyExists) return CertificateAuthority.loadFiles(certPath, keyPath);
       if (certExists) throw keyMissing(certPath, keyPath);
       if (!keyExists) {
-        const key = await generateRsaKey();
+        const key = await generatePrivateKeyAsync(keyType);
         const keyPem = key.export({ type: 'pkcs8', format: 'pem' }).toString();
         // false: another process published its key first; adopt it on the next pass.
         if (!publishExclusive(keyPath, keyPem, 0o600)) continue;
@@ -190,27 +200,27 @@ export class CertificateAuthority {
 
   private static loadFiles(certPath: string, keyPath: string): CertificateAuthority {
     const certText = readText(certPath);
-    let x509: crypto.X509Certificate;
+    let native: crypto.X509Certificate;
     try {
-      x509 = new crypto.X509Certificate(certText);
+      native = new crypto.X509Certificate(certText);
     } catch (err) {
       throw corrupt(certPath, `CA certificate ${certPath} is not a valid PEM certificate`, err);
     }
-    if (!x509.ca) {
+    if (!native.ca) {
       throw corrupt(
         certPath,
         `CA certificate ${certPath} is not a CA certificate (basicConstraints CA:FALSE)`,
       );
     }
-    if (x509.subject === x509.issuer && !x509.verify(x509.publicKey)) {
+    if (native.subject === native.issuer && !native.verify(native.publicKey)) {
       throw corrupt(certPath, `CA certificate ${certPath} has an invalid self-signature`);
     }
     const key = readPrivateKey(keyPath);
-    if (!x509.checkPrivateKey(key)) {
+    if (!native.checkPrivateKey(key)) {
       throw corrupt(keyPath, `CA key ${keyPath} does not match CA certificate ${certPath}`);
     }
     try {
-      return new CertificateAuthority(certPath, keyPath, x509, key);
+      return new CertificateAuthority(certPath, keyPath, native, key);
     } catch (err) {
       throw corrupt(certPath, `CA certificate ${certPath} cannot be used: ${errorText(err)}`, err);
     }
@@ -224,26 +234,37 @@ export class CertificateAuthority {
       req.validityDays ?? DEFAULT_SERVER_VALIDITY_DAYS,
     );
     const dnsNames = (req.dnsNames ?? []).map((n, i) => validateDnsName(`dnsNames[${i}]`, n));
-    const ips = (req.ipAddresses ?? []).map((ip, i) => ipBytes(`ipAddresses[${i}]`, ip));
+    const ips = (req.ipAddresses ?? []).map((ip, i) => validateIp(`ipAddresses[${i}]`, ip));
     if (dnsNames.length === 0 && ips.length === 0) {
       throw new ValidationError('dnsNames', 'a server certificate needs at least one DNS name or IP address');
     }
-    const key = generateRsaKeySync();
-    const san = seq(
-      ...dnsNames.map((n) => tlv(0x82, Buffer.from(n, 'ascii'))),
-      ...ips.map((b) => tlv(0x87, b)),
-    );
-    const issued = this.sign(commonName, spkiDerOf(key), validityDays, [
-      extension(OID.keyUsage, true, keyUsage([KU.digitalSignature, KU.keyEncipherment])),
-      extension(OID.extKeyUsage, false, seq(oid(OID.serverAuth))),
-      extension(OID.subjectAltName, false, san),
+    const key = generatePrivateKey(req.keyType ?? DEFAULT_SERVER_KEY_TYPE);
+    const san = new x509.SubjectAlternativeNameExtension([
+      ...dnsNames.map((value) => ({ type: 'dns' as const, value })),
+      ...ips.map((value) => ({ type: 'ip' as const, value })),
     ]);
+    // keyEncipherment only where it means something: RSA key transport (TLS 1.2 RSA suites).
+    const usage =
+      key.asymmetricKeyType === 'rsa'
+        ? x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment
+        : x509.KeyUsageFlags.digitalSignature;
+    const issued = this.sign(
+      commonName,
+      spkiDerOf(key),
+      validityDays,
+      asnExtensions([
+        new x509.KeyUsagesExtension(usage, true),
+        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false),
+        san,
+      ]),
+    );
     return { ...issued, keyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString() };
   }
 
   /**
-   * A TLS client certificate (device): clientAuth, CN = device name. Generates an RSA-2048 key
-   * pair (returned as keyPem) unless `publicKeyPem` is given, in which case no key is returned.
+   * A TLS client certificate (device): clientAuth, CN = device name. Generates a key pair of
+   * `keyType` (EC P-256 by default; returned as keyPem) unless `publicKeyPem` is given, in which
+   * case no key is returned.
    */
   issueClientCertificate(req: ClientCertificateRequest): IssuedCertificate {
     const commonName = validateCommonName('commonName', req.commonName);
@@ -251,19 +272,12 @@ export class CertificateAuthority {
       'validityDays',
       req.validityDays ?? DEFAULT_CLIENT_VALIDITY_DAYS,
     );
-    const exts = [
-      extension(OID.keyUsage, true, keyUsage([KU.digitalSignature])),
-      extension(OID.extKeyUsage, false, seq(oid(OID.clientAuth))),
-    ];
+    const exts = this.clientExtensions;
     if (req.publicKeyPem !== undefined) {
-      return this.sign(
-        commonName,
-        validateDevicePublicKey('publicKeyPem', req.publicKeyPem),
-        validityDays,
-        exts,
-      );
+      const publicKey = validateDevicePublicKey('publicKeyPem', req.publicKeyPem);
+      return this.sign(commonName, spkiDerOf(publicKey), validityDays, exts);
     }
-    const key = generateRsaKeySync();
+    const key = generatePrivateKey(req.keyType ?? DEFAULT_DEVICE_KEY_TYPE);
     const issued = this.sign(commonName, spkiDerOf(key), validityDays, exts);
     return { ...issued, keyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString() };
   }
@@ -272,13 +286,18 @@ export class CertificateAuthority {
   isIssuerOf(certPem: string): boolean {
     try {
       const cert = new crypto.X509Certificate(certPem);
-      return cert.checkIssued(this.x509) && cert.verify(this.x509.publicKey);
+      return cert.checkIssued(this.native) && cert.verify(this.native.publicKey);
     } catch {
       return false;
     }
   }
 
-  private sign(commonName: string, spki: Buffer, validityDays: number, exts: Buffer[]): IssuedCertificate {
+  private sign(
+    commonName: string,
+    spki: Buffer,
+    validityDays: number,
+    exts: asn1X509.Extension[],
+  ): IssuedCertificate {
     const now = Date.now();
     if (now >= this.notAfter.getTime()) {
       throw new PkiError(
@@ -292,23 +311,25 @@ export class CertificateAuthority {
     const notBefore = new Date(Math.max(floorToSecond(now - CLOCK_SKEW_MS), this.notBefore.getTime()));
     const notAfter = new Date(Math.min(floorToSecond(now + validityDays * DAY_MS), this.notAfter.getTime()));
     const serial = randomSerial();
-    const der = buildCertificate(this.key, {
-      serial,
-      issuer: this.subjectDer,
-      subject: distinguishedName([[OID.commonName, commonName]]),
+    const der = signCertificate(this.key, {
+      serialHex: serial,
+      issuer: this.subject,
+      subject: nameOf(commonName),
       notBefore,
       notAfter,
       spki,
       extensions: [
-        extension(OID.basicConstraints, true, seq()),
+        ...END_ENTITY,
         ...exts,
-        extension(OID.subjectKeyIdentifier, false, tlv(0x04, keyIdentifierFromSpki(spki))),
-        extension(OID.authorityKeyIdentifier, false, seq(tlv(0x80, this.keyId))),
+        ...asnExtensions([
+          new x509.SubjectKeyIdentifierExtension(keyIdentifierFromSpki(spki).toString('hex')),
+          new x509.AuthorityKeyIdentifierExtension(this.keyId),
+        ]),
       ],
     });
     return {
       certPem: derToPem(der),
-      serial: serial.toString('hex'),
+      serial,
       spkiSha256: sha256Hex(spki),
       notBefore,
       notAfter,
@@ -320,94 +341,42 @@ export class CertificateAuthority {
 // ---------------------------------------------------------------------------------------------
 // Certificate assembly
 
-interface TbsFields {
-  serial: Buffer;
-  issuer: Buffer;
-  subject: Buffer;
-  notBefore: Date;
-  notAfter: Date;
-  spki: Buffer;
-  extensions: Buffer[];
-}
+/** basicConstraints CA:FALSE, critical: what makes a certificate an end entity. */
+const END_ENTITY = asnExtensions([new x509.BasicConstraintsExtension(false, undefined, true)]);
 
 function buildSelfSignedCa(key: crypto.KeyObject, commonName: string, validityDays: number): Buffer {
   const now = Date.now();
   const spki = spkiDerOf(key);
-  const keyId = keyIdentifierFromSpki(spki);
-  const name = distinguishedName([
-    [OID.organizationName, 'Wasmbed'],
-    [OID.commonName, commonName],
-  ]);
-  return buildCertificate(key, {
-    serial: randomSerial(),
+  const keyId = keyIdentifierFromSpki(spki).toString('hex');
+  const name = nameOf(commonName, 'Wasmbed');
+  return signCertificate(key, {
+    serialHex: randomSerial(),
     issuer: name,
     subject: name,
     notBefore: new Date(floorToSecond(now - CLOCK_SKEW_MS)),
     notAfter: new Date(floorToSecond(now + validityDays * DAY_MS)),
     spki,
-    extensions: [
-      extension(OID.basicConstraints, true, seq(tlv(0x01, Buffer.from([0xff])), tlv(0x02, Buffer.from([0])))),
-      extension(OID.keyUsage, true, keyUsage([KU.keyCertSign, KU.cRLSign])),
-      extension(OID.subjectKeyIdentifier, false, tlv(0x04, keyId)),
-      extension(OID.authorityKeyIdentifier, false, seq(tlv(0x80, keyId))),
-    ],
+    extensions: asnExtensions([
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      new x509.SubjectKeyIdentifierExtension(keyId),
+      new x509.AuthorityKeyIdentifierExtension(keyId),
+    ]),
   });
 }
 
-/** DER Certificate: TBSCertificate (v3) signed sha256WithRSAEncryption by `signingKey`. */
-function buildCertificate(signingKey: crypto.KeyObject, f: TbsFields): Buffer {
-  const signatureAlgorithm = seq(oid(OID.sha256WithRSAEncryption), tlv(0x05));
-  const tbs = seq(
-    tlv(0xa0, tlv(0x02, Buffer.from([2]))), // version v3
-    tlv(0x02, f.serial),
-    signatureAlgorithm,
-    f.issuer,
-    seq(asn1Time(f.notBefore), asn1Time(f.notAfter)),
-    f.subject,
-    f.spki,
-    tlv(0xa3, seq(...f.extensions)),
-  );
-  const signature = crypto.sign('sha256', tbs, signingKey);
-  const der = seq(tbs, signatureAlgorithm, tlv(0x03, Buffer.from([0]), signature));
-  // Cheap self-check: OpenSSL must parse what we assembled.
-  new crypto.X509Certificate(der);
-  return der;
-}
-
-/** keyUsage BIT STRING with the given named bits set, in DER (trailing zero bits dropped). */
-function keyUsage(bits: number[]): Buffer {
-  const highest = Math.max(...bits);
-  const bytes = Buffer.alloc((highest >> 3) + 1);
-  for (const bit of bits) bytes.writeUInt8(bytes.readUInt8(bit >> 3) | (0x80 >> (bit & 7)), bit >> 3);
-  return tlv(0x03, Buffer.from([7 - (highest & 7)]), bytes);
-}
-
-/** UTCTime through 2049, GeneralizedTime from 2050 (RFC 5280 §4.1.2.5). */
-function asn1Time(date: Date): Buffer {
-  const year = date.getUTCFullYear();
-  return year >= 1950 && year < 2050
-    ? tlv(0x17, Buffer.from(forge.asn1.dateToUtcTime(date), 'latin1'))
-    : tlv(0x18, Buffer.from(forge.asn1.dateToGeneralizedTime(date), 'latin1'));
-}
-
-/** 16 random bytes, top bit clear (positive INTEGER) and first byte non-zero (minimal DER). */
-function randomSerial(): Buffer {
+/** 16 random bytes as hex, top bit clear (positive INTEGER) and first byte non-zero (minimal DER). */
+function randomSerial(): string {
   for (;;) {
     const bytes = crypto.randomBytes(16);
     bytes.writeUInt8(bytes.readUInt8(0) & 0x7f, 0);
-    if (bytes.readUInt8(0) !== 0) return bytes;
+    if (bytes.readUInt8(0) !== 0) return bytes.toString('hex');
   }
 }
 
 function derToPem(der: Buffer): string {
   const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n');
   return `-----BEGIN CERTIFICATE-----\n${b64.replace(/\n$/, '')}\n-----END CERTIFICATE-----\n`;
-}
-
-function octetStringContents(der: Buffer): Buffer {
-  const t = readTlv(der, 0);
-  if (t.tag !== 0x04) throw new Error('subjectKeyIdentifier is not an OCTET STRING');
-  return der.subarray(t.contentStart, t.end);
 }
 
 function floorToSecond(ms: number): number {
@@ -417,18 +386,6 @@ function floorToSecond(ms: number): number {
 // ---------------------------------------------------------------------------------------------
 // Keys
 
-function generateRsaKeySync(): crypto.KeyObject {
-  return crypto.generateKeyPairSync('rsa', { modulusLength: RSA_BITS, publicExponent: 0x10001 }).privateKey;
-}
-
-function generateRsaKey(): Promise<crypto.KeyObject> {
-  return new Promise((resolve, reject) => {
-    crypto.generateKeyPair('rsa', { modulusLength: RSA_BITS, publicExponent: 0x10001 }, (err, _pub, priv) =>
-      err ? reject(err) : resolve(priv),
-    );
-  });
-}
-
 function readPrivateKey(keyPath: string): crypto.KeyObject {
   const text = readText(keyPath);
   let key: crypto.KeyObject;
@@ -437,40 +394,13 @@ function readPrivateKey(keyPath: string): crypto.KeyObject {
   } catch (err) {
     throw corrupt(keyPath, `CA key ${keyPath} is not a valid PEM private key`, err);
   }
-  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
-  if (key.asymmetricKeyType !== 'rsa' || bits < RSA_BITS) {
-    throw corrupt(keyPath, `CA key ${keyPath} must be an RSA key of at least ${RSA_BITS} bits`);
-  }
-  return key;
-}
-
-/** A device's own public key: RSA >= 2048 or EC P-256/P-384; returns its DER SPKI. */
-function validateDevicePublicKey(field: string, pem: string): Buffer {
-  if (typeof pem !== 'string' || /PRIVATE KEY-----/.test(pem)) {
-    throw new ValidationError(field, `${field} must be a PEM public key (never a private key)`);
-  }
-  let key: crypto.KeyObject;
-  try {
-    key = crypto.createPublicKey(pem);
-  } catch (err) {
-    throw new ValidationError(field, `${field} is not a valid PEM public key: ${errorText(err)}`, {
-      cause: err,
-    });
-  }
-  const details = key.asymmetricKeyDetails ?? {};
-  const ok =
-    (key.asymmetricKeyType === 'rsa' && (details.modulusLength ?? 0) >= RSA_BITS) ||
-    (key.asymmetricKeyType === 'ec' &&
-      (details.namedCurve === 'prime256v1' || details.namedCurve === 'secp384r1'));
-  if (!ok) {
-    const what =
-      key.asymmetricKeyType === 'rsa' ? `RSA-${details.modulusLength}` : String(key.asymmetricKeyType);
-    throw new ValidationError(
-      field,
-      `${field} is a ${what} key; expected RSA >= ${RSA_BITS} bits or EC P-256/P-384`,
+  if (!isAcceptedKey(key)) {
+    throw corrupt(
+      keyPath,
+      `CA key ${keyPath} is ${describeKey(key)}; a CA key must be RSA of 2048-8192 bits or EC P-256`,
     );
   }
-  return key.export({ type: 'spki', format: 'der' });
+  return key;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -505,20 +435,11 @@ function validateDnsName(field: string, value: unknown): string {
   return value.toLowerCase();
 }
 
-/** Present in node-forge's util but missing from @types/node-forge. */
-interface ForgeIpUtil {
-  bytesFromIP(ip: string): string | null;
-}
-
-function ipBytes(field: string, value: unknown): Buffer {
-  const bytes =
-    typeof value === 'string' && net.isIP(value) !== 0
-      ? (forge.util as unknown as ForgeIpUtil).bytesFromIP(value)
-      : null;
-  if (bytes === null || bytes === undefined) {
+function validateIp(field: string, value: unknown): string {
+  if (typeof value !== 'string' || net.isIP(value) === 0) {
     throw new ValidationError(field, `${field} "${String(value)}" is not a valid IPv4 or IPv6 address`);
   }
-  return Buffer.from(bytes, 'binary');
+  return value;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,23 +5,25 @@
  * Accepted: RSA keys of 2048 to 8192 bits signed sha256WithRSAEncryption, and EC P-256 keys
  * signed ecdsa-with-SHA256. The subject must carry a CN (the name the device asks for); the
  * signature must verify with the CSR's own key (proof that the requester holds the key).
- * Parsed with the DER reader of certificate-info.ts and verified with Node's crypto, because
- * node-forge can only verify RSA requests.
+ * Parsed and built with @peculiar/asn1-csr and @peculiar/x509 (pki/x509.ts); signatures made and
+ * checked with Node's crypto.
  */
 import crypto from 'node:crypto';
-import forge from 'node-forge';
+import { Attributes, CertificationRequest, CertificationRequestInfo } from '@peculiar/asn1-csr';
 import { ValidationError } from '../common/errors.js';
-import { childrenOf, commonNameOf, errorText, readTlv, sha256Hex } from './certificate-info.js';
-import { distinguishedName, oid, seq, tlv } from './der.js';
+import { errorText, sha256Hex } from './certificate-info.js';
+import { RSA_MAX_BITS, RSA_MIN_BITS, describeKey, isAcceptedKey } from './keys.js';
+import {
+  AsnConvert,
+  OID,
+  asn1X509,
+  commonNameOf,
+  nameOf,
+  signatureAlgorithmFor,
+  toArrayBuffer,
+  x509,
+} from './x509.js';
 
-const OID = {
-  sha256WithRSAEncryption: '1.2.840.113549.1.1.11',
-  ecdsaWithSha256: '1.2.840.10045.4.3.2',
-  commonName: '2.5.4.3',
-} as const;
-
-const RSA_MIN_BITS = 2048;
-const RSA_MAX_BITS = 8192;
 /** A CSR is a few hundred bytes; anything this big is not one. */
 export const MAX_CSR_BYTES = 16 * 1024;
 
@@ -38,18 +40,23 @@ export interface VerifiedCsr {
 
 /** Builds a DER CSR with subject CN = `commonName`, signed by `privateKey` (RSA or EC P-256). */
 export function createCsr(privateKey: crypto.KeyObject, commonName: string): Buffer {
-  const publicKey = crypto.createPublicKey(privateKey);
-  const spki = publicKey.export({ type: 'spki', format: 'der' });
-  const info = seq(
-    tlv(0x02, Buffer.from([0])), // version 0
-    distinguishedName([[OID.commonName, commonName]]),
-    spki,
-    tlv(0xa0), // no attributes
+  const spki = crypto.createPublicKey(privateKey).export({ type: 'spki', format: 'der' });
+  const info = new CertificationRequestInfo({
+    version: 0,
+    subject: nameOf(commonName),
+    subjectPKInfo: AsnConvert.parse(toArrayBuffer(spki), asn1X509.SubjectPublicKeyInfo),
+    attributes: new Attributes(),
+  });
+  const signature = crypto.sign('sha256', Buffer.from(AsnConvert.serialize(info)), privateKey);
+  return Buffer.from(
+    AsnConvert.serialize(
+      new CertificationRequest({
+        certificationRequestInfo: info,
+        signatureAlgorithm: signatureAlgorithmFor(privateKey),
+        signature: toArrayBuffer(signature),
+      }),
+    ),
   );
-  const ec = privateKey.asymmetricKeyType === 'ec';
-  const algorithm = ec ? seq(oid(OID.ecdsaWithSha256)) : seq(oid(OID.sha256WithRSAEncryption), tlv(0x05));
-  const signature = crypto.sign('sha256', info, privateKey);
-  return seq(info, algorithm, tlv(0x03, Buffer.from([0]), signature));
 }
 
 /**
@@ -61,34 +68,21 @@ export function verifyCsr(der: Uint8Array): VerifiedCsr {
   if (buf.length === 0 || buf.length > MAX_CSR_BYTES) {
     throw new ValidationError('csr', `csr must be a DER CSR of 1 to ${MAX_CSR_BYTES} bytes`);
   }
+  let request: CertificationRequest;
   let info: Buffer;
-  let algorithmOid: string;
-  let signature: Buffer;
-  let subject: Buffer;
-  let spki: Buffer;
   try {
-    const outer = readTlv(buf, 0);
-    if (outer.tag !== 0x30 || outer.end !== buf.length) throw new Error('not a single DER SEQUENCE');
-    const [infoTlv, algTlv, sigTlv, ...rest] = childrenOf(buf, outer);
-    if (!infoTlv || !algTlv || !sigTlv || rest.length > 0) throw new Error('expected 3 elements');
-    info = buf.subarray(infoTlv.start, infoTlv.end);
-    const infoParts = childrenOf(buf, infoTlv);
-    if (infoParts.length < 3) throw new Error('certificationRequestInfo is too short');
-    const [version, subjectTlv, spkiTlv] = infoParts as [typeof infoTlv, typeof infoTlv, typeof infoTlv];
-    if (version.tag !== 0x02 || buf[version.contentStart] !== 0 || version.end - version.contentStart !== 1) {
-      throw new Error('version is not 0');
+    request = AsnConvert.parse(toArrayBuffer(buf), CertificationRequest);
+    // DER and nothing else: the re-encoding must give back exactly the bytes received, so the
+    // signature below is checked over what the device signed.
+    if (!Buffer.from(AsnConvert.serialize(request)).equals(buf)) {
+      throw new Error('not a single DER-encoded request (trailing or non-canonical bytes)');
     }
-    subject = buf.subarray(subjectTlv.start, subjectTlv.end);
-    spki = buf.subarray(spkiTlv.start, spkiTlv.end);
-    const algOid = childrenOf(buf, algTlv)[0];
-    if (!algOid || algOid.tag !== 0x06) throw new Error('signatureAlgorithm has no OID');
-    algorithmOid = forge.asn1.derToOid(buf.subarray(algOid.contentStart, algOid.end).toString('binary'));
-    if (sigTlv.tag !== 0x03 || buf[sigTlv.contentStart] !== 0)
-      throw new Error('signature is not a BIT STRING');
-    signature = buf.subarray(sigTlv.contentStart + 1, sigTlv.end);
+    if (request.certificationRequestInfo.version !== 0) throw new Error('version is not 0');
+    info = Buffer.from(AsnConvert.serialize(request.certificationRequestInfo));
   } catch (err) {
     throw new ValidationError('csr', `csr is not a PKCS#10 request: ${errorText(err)}`, { cause: err });
   }
+  const spki = Buffer.from(AsnConvert.serialize(request.certificationRequestInfo.subjectPKInfo));
 
   let key: crypto.KeyObject;
   try {
@@ -96,32 +90,25 @@ export function verifyCsr(der: Uint8Array): VerifiedCsr {
   } catch (err) {
     throw new ValidationError('csr', `csr public key cannot be read: ${errorText(err)}`, { cause: err });
   }
-  const details = key.asymmetricKeyDetails ?? {};
-  const bits = details.modulusLength ?? 0;
-  const isRsa = key.asymmetricKeyType === 'rsa' && bits >= RSA_MIN_BITS && bits <= RSA_MAX_BITS;
-  const isP256 = key.asymmetricKeyType === 'ec' && details.namedCurve === 'prime256v1';
-  const keyDescription =
-    key.asymmetricKeyType === 'rsa'
-      ? `RSA-${bits}`
-      : key.asymmetricKeyType === 'ec'
-        ? `EC ${details.namedCurve}`
-        : String(key.asymmetricKeyType);
-  if (!isRsa && !isP256) {
+  const keyDescription = describeKey(key);
+  if (!isAcceptedKey(key)) {
     throw new ValidationError('csr', `csr key is ${keyDescription}; accepted: ${ACCEPTED_CSR_KEYS}`);
   }
-  const expectedAlgorithm = isRsa ? OID.sha256WithRSAEncryption : OID.ecdsaWithSha256;
+  const algorithmOid = request.signatureAlgorithm.algorithm;
+  const expectedAlgorithm =
+    key.asymmetricKeyType === 'rsa' ? OID.sha256WithRSAEncryption : OID.ecdsaWithSha256;
   if (algorithmOid !== expectedAlgorithm) {
     throw new ValidationError(
       'csr',
       `csr is signed with algorithm ${algorithmOid}; a ${keyDescription} key must sign with ${expectedAlgorithm}`,
     );
   }
-  if (!crypto.verify('sha256', info, key, signature)) {
+  if (!crypto.verify('sha256', info, key, Buffer.from(request.signature))) {
     throw new ValidationError('csr', 'csr signature does not verify with its own public key');
   }
   let commonName: string | undefined;
   try {
-    commonName = commonNameOf(subject);
+    commonName = commonNameOf(new x509.Name(request.certificationRequestInfo.subject));
   } catch (err) {
     throw new ValidationError('csr', `csr subject is malformed: ${errorText(err)}`, { cause: err });
   }

@@ -8,8 +8,10 @@ export {
   CLOCK_SKEW_MS,
   CertificateAuthority,
   DEFAULT_CA_COMMON_NAME,
+  DEFAULT_CA_KEY_TYPE,
   DEFAULT_CA_VALIDITY_DAYS,
   DEFAULT_CLIENT_VALIDITY_DAYS,
+  DEFAULT_SERVER_KEY_TYPE,
   DEFAULT_SERVER_VALIDITY_DAYS,
   type CertificateAuthorityOptions,
   type ClientCertificateRequest,
@@ -31,6 +33,7 @@ export {
   type IssueOptions,
 } from './device-certificates.js';
 export { PkiError, type PkiErrorCode } from './errors.js';
+export { DEFAULT_DEVICE_KEY_TYPE, KEY_TYPES, isKeyType, type KeyType } from './keys.js';
 export {
   SqliteCertificateRepository,
   type CertificateRecord,

@@ -209,3 +209,60 @@ describe('mutual TLS with certificates from the device CA', () => {
     ).rejects.toThrow(/altnames|Hostname/i);
   });
 });
+
+describe('an all-ECDSA PKI (P-256 CA and gateway key)', () => {
+  it('completes mutual TLS 1.2 and 1.3 with P-256 and RSA-2048 device keys', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wasmbed-pki-tls-ec-'));
+    try {
+      const ca = await CertificateAuthority.loadOrCreate(dir, { keyType: 'p256' });
+      expect(ca.keyDescription).toBe('EC prime256v1');
+      const gateway = ca.issueServerCertificate({
+        commonName: 'gateway-ec',
+        dnsNames: ['localhost'],
+        ipAddresses: ['127.0.0.1'],
+        keyType: 'p256',
+      });
+      expect(crypto.createPrivateKey(gateway.keyPem!).asymmetricKeyType).toBe('ec');
+      const server = tls.createServer(
+        {
+          key: gateway.keyPem,
+          cert: gateway.certPem,
+          ca: [ca.certPem],
+          requestCert: true,
+          rejectUnauthorized: true,
+          minVersion: 'TLSv1.2',
+        },
+        (socket) => socket.end(`${inspectCertificate(socket.getPeerCertificate().raw).commonName}`),
+      );
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const port = (server.address() as AddressInfo).port;
+      try {
+        for (const keyType of ['p256', 'rsa2048'] as const) {
+          const device = ca.issueClientCertificate({ commonName: `dev-${keyType}`, keyType });
+          for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
+            const answer = await new Promise<string>((resolve, reject) => {
+              const socket = tls.connect({
+                host: '127.0.0.1',
+                port,
+                ca: [ca.certPem],
+                key: device.keyPem,
+                cert: device.certPem,
+                minVersion: version,
+                maxVersion: version,
+              });
+              let text = '';
+              socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
+              socket.on('end', () => resolve(text));
+              socket.on('error', reject);
+            });
+            expect(answer).toBe(`dev-${keyType}`);
+          }
+        }
+      } finally {
+        server.close();
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -59,6 +59,14 @@ function extensionKeyId(
   return Buffer.from(bytes as string, 'binary').toString('hex');
 }
 
+/** The signatureAlgorithm OID of a PEM certificate, read with forge's ASN.1 (independent of pki/). */
+function signatureOid(pem: string): string {
+  const asn1 = forge.asn1.fromDer(forge.pem.decode(pem)[0]!.body);
+  const algorithm = (asn1.value as forge.asn1.Asn1[])[1]!;
+  const oid = (algorithm.value as forge.asn1.Asn1[])[0]!.value as string;
+  return forge.asn1.derToOid(oid);
+}
+
 function expectPkiError(fn: () => unknown, code: string, file: string): PkiError;
 function expectPkiError(fn: () => Promise<unknown>, code: string, file: string): Promise<PkiError>;
 function expectPkiError(fn: () => unknown, code: string, file: string): PkiError | Promise<PkiError> {
@@ -345,6 +353,13 @@ process.stdout.write(JSON.stringify({ caPem: ca.certPem, serial: rec.serial }));
     const ca = await CertificateAuthority.loadOrCreate(tempDir());
     const generated = ca.issueClientCertificate({ commonName: 'dev-1' });
     const x509 = new crypto.X509Certificate(generated.certPem);
+    // Device keys are EC P-256 by default, signed by the (RSA) CA with sha256WithRSAEncryption.
+    const generatedKey = crypto.createPrivateKey(generated.keyPem!);
+    expect(generatedKey.asymmetricKeyType).toBe('ec');
+    expect(generatedKey.asymmetricKeyDetails?.namedCurve).toBe('prime256v1');
+    expect(signatureOid(generated.certPem)).toBe('1.2.840.113549.1.1.11');
+    const rsaGenerated = ca.issueClientCertificate({ commonName: 'dev-1r', keyType: 'rsa2048' });
+    expect(crypto.createPrivateKey(rsaGenerated.keyPem!).asymmetricKeyDetails?.modulusLength).toBe(2048);
     expect(x509.subject).toBe('CN=dev-1');
     expect(x509.keyUsage).toEqual(['1.3.6.1.5.5.7.3.2']);
     expect(x509.checkPrivateKey(crypto.createPrivateKey(generated.keyPem!))).toBe(true);
@@ -404,7 +419,7 @@ process.stdout.write(JSON.stringify({ caPem: ca.certPem, serial: rec.serial }));
     const ca = await CertificateAuthority.loadOrCreate(tempDir());
     const n = 5;
     const started = performance.now();
-    for (let i = 0; i < n; i++) ca.issueClientCertificate({ commonName: `dev-${i}` });
+    for (let i = 0; i < n; i++) ca.issueClientCertificate({ commonName: `dev-${i}`, keyType: 'rsa2048' });
     const perCert = (performance.now() - started) / n;
     // Native keygen is ~50-300 ms; forge's pure-JS fallback takes ~2 s per key.
     expect(perCert).toBeLessThan(1000);
