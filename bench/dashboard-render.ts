@@ -18,8 +18,8 @@ import { ModuleStore } from '../store/module-store.js';
 import { openDatabase } from '../store/sqlite.js';
 import { SqliteResourceStore } from '../store/sqlite-resource-store.js';
 import { createWebApp } from '../web/app.js';
-import { ApplicationService } from '../web/application-service.js';
-import { DeviceService } from '../web/device-service.js';
+import { ApplicationService } from '../services/application-service.js';
+import { DeviceService } from '../services/device-service.js';
 import { PROVISIONING_STEPS } from '../workflows/provisioning-steps.js';
 
 const DEVICES = 1000;

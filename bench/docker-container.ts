@@ -14,7 +14,8 @@ import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { REPO_ROOT } from '../common/repo-root.js';
 import { ensureDeviceBundle } from '../runtimes/device-bundle.js';
-import { DockerRuntime, volumeName } from '../runtimes/docker.js';
+import { volumeName } from '../runtimes/docker/options.js';
+import { DockerRuntime } from '../runtimes/docker/runtime.js';
 import { DEFAULT_VIRTUAL_FIRMWARE } from '../runtimes/virtual.js';
 
 const run = promisify(execFile);

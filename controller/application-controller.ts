@@ -33,7 +33,7 @@ import {
   deployWorkflowId,
   runServes,
   undeployWorkflowId,
-} from '../web/application-service.js';
+} from '../services/application-service.js';
 import { CustomObjects, setCondition } from './custom-objects.js';
 import { ResourceController, type ResourceControllerOptions } from './resource-controller.js';
 

@@ -18,7 +18,7 @@ import { onShutdown } from '../common/shutdown.js';
 import { KubernetesResourceStore } from '../store/kubernetes-resource-store.js';
 import { ModuleStore } from '../store/module-store.js';
 import { connectClient } from '../temporal/connection.js';
-import { ApplicationService } from '../web/application-service.js';
+import { ApplicationService } from '../services/application-service.js';
 import { ApplicationController } from './application-controller.js';
 import { DeviceController } from './device-controller.js';
 import { GatewayController } from './gateway-controller.js';

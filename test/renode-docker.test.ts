@@ -16,16 +16,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Device } from '../common/resources.js';
 import { REPO_ROOT } from '../common/repo-root.js';
 import { ENDPOINT_BLOCK_ADDRESS, RAM_BASE, decodeEndpointBlock } from '../device/memory-contract.js';
-import {
-  DEVICE_LABEL,
-  DockerRuntime,
-  HELPER_LABEL,
-  containerName,
-  makeTar,
-  volumeName,
-} from '../runtimes/docker.js';
+import { DEVICE_LABEL, HELPER_LABEL, containerName, volumeName } from '../runtimes/docker/options.js';
+import { DockerRuntime } from '../runtimes/docker/runtime.js';
+import { makeTar } from '../runtimes/docker/tar.js';
 import { ensureQemuTestFirmware } from '../runtimes/qemu.js';
-import { MONITOR_PORT_LABEL, RenodeRuntime, applyWriteCommands, macFor } from '../runtimes/renode.js';
+import { MONITOR_PORT_LABEL } from '../runtimes/renode/options.js';
+import { applyWriteCommands, macFor } from '../runtimes/renode/resc.js';
+import { RenodeRuntime } from '../runtimes/renode/runtime.js';
 import { startTestEngine, type TestEngine } from './support/docker-engine.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { waitFor } from './support/wait.js';

@@ -16,16 +16,9 @@ import {
   readMemoryImage,
   MEMORY_IMAGE_BYTES,
 } from '../device/memory-contract.js';
-import {
-  RENODE_MCU_TYPES,
-  RenodeMonitor,
-  applyWriteCommands,
-  generateResc,
-  loadRenodeBoards,
-  macFor,
-  renodeBoardFor,
-  tapFor,
-} from '../runtimes/renode.js';
+import { RENODE_MCU_TYPES, loadRenodeBoards, renodeBoardFor } from '../runtimes/renode/boards.js';
+import { RenodeMonitor } from '../runtimes/renode/monitor.js';
+import { applyWriteCommands, generateResc, macFor, tapFor } from '../runtimes/renode/resc.js';
 
 const GOLDEN = path.join(REPO_ROOT, 'renode', 'golden');
 const credentials = {

@@ -25,8 +25,9 @@ import {
 } from '../device/memory-contract.js';
 import { processCommandLine, terminate } from '../runtimes/process-table.js';
 import { ensureQemuTestFirmware } from '../runtimes/qemu.js';
-import { DockerRuntime } from '../runtimes/docker.js';
-import { RenodeRuntime, applyWriteCommands, macFor, tapFor } from '../runtimes/renode.js';
+import { DockerRuntime } from '../runtimes/docker/runtime.js';
+import { applyWriteCommands, macFor, tapFor } from '../runtimes/renode/resc.js';
+import { RenodeRuntime } from '../runtimes/renode/runtime.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { waitFor } from './support/wait.js';
 

@@ -12,7 +12,7 @@
  */
 import type { Request } from 'express';
 import { ValidationError } from '../common/errors.js';
-import { MAX_MODULE_BYTES } from './application-service.js';
+import { MAX_MODULE_BYTES } from '../services/application-service.js';
 import { parseMultipart, type MultipartForm } from './multipart.js';
 
 const STRATEGY_FIELDS = ['maxUnavailable', 'canary', 'pauseAfterCanary', 'failureThreshold'] as const;

@@ -10,9 +10,9 @@ import { createWebApp } from './app.js';
 import { HealthMonitor } from './health.js';
 import { ModuleStore } from '../store/module-store.js';
 import { DeviceLogs } from '../store/device-logs.js';
-import { ApplicationService } from './application-service.js';
-import { DeviceService } from './device-service.js';
-import { EnrollmentService } from './enrollment-service.js';
+import { ApplicationService } from '../services/application-service.js';
+import { DeviceService } from '../services/device-service.js';
+import { EnrollmentService } from '../services/enrollment-service.js';
 
 const logger = createLogger('web');
 const config = loadConfig();

@@ -13,9 +13,11 @@ import { createOrchestratorActivities } from '../activities/orchestrator.js';
 import { ModuleStore } from '../store/module-store.js';
 import { openPlatform } from '../platform/context.js';
 import { ensureDeviceBundle } from '../runtimes/device-bundle.js';
-import { DockerRuntime, dockerOptionsFromEnv } from '../runtimes/docker.js';
+import { dockerOptionsFromEnv } from '../runtimes/docker/options.js';
+import { DockerRuntime } from '../runtimes/docker/runtime.js';
 import { QemuRuntime, qemuOptionsFromEnv } from '../runtimes/qemu.js';
-import { RenodeRuntime, renodeOptionsFromEnv } from '../runtimes/renode.js';
+import { renodeOptionsFromEnv } from '../runtimes/renode/options.js';
+import { RenodeRuntime } from '../runtimes/renode/runtime.js';
 import { UartFileFollower } from '../runtimes/uart-file-follower.js';
 import { DeviceLogs } from '../store/device-logs.js';
 import { VirtualRuntime } from '../runtimes/virtual.js';
@@ -30,8 +32,8 @@ const client = await connectClient(config.temporal);
 const connection = await connectWorker(config.temporal);
 
 const deviceBundle = await ensureDeviceBundle();
-// docker: DOCKER_HOST and WASMBED_DOCKER_* (runtimes/docker.ts); qemu: WASMBED_QEMU_* (runtimes/qemu.ts);
-// renode: WASMBED_RENODE_* (runtimes/renode.ts), from the image through the same docker runtime.
+// docker: DOCKER_HOST and WASMBED_DOCKER_* (runtimes/docker/options.ts); qemu: WASMBED_QEMU_* (runtimes/qemu.ts);
+// renode: WASMBED_RENODE_* (runtimes/renode/options.ts), from the image through the same docker runtime.
 const deviceLogs = new DeviceLogs(platform.db);
 const docker = new DockerRuntime({
   ...dockerOptionsFromEnv(),

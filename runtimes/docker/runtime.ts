@@ -15,200 +15,36 @@
  *
  * DOCKER_HOST (and DOCKER_TLS_VERIFY/DOCKER_CERT_PATH) are honoured by docker-modem.
  */
-import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
-import { ValidationError, WasmbedError } from '../common/errors.js';
-import type { Logger } from '../common/logger.js';
-import { REPO_ROOT } from '../common/repo-root.js';
-import { buildMemoryImage, parseEndpoint, type DeviceCredentials } from '../device/memory-contract.js';
-import type { DeviceLogs } from '../store/device-logs.js';
-import type { DeviceRuntimeBackend, StartedEmulator } from './runtime.js';
-import { FirmwareError } from './local-volume.js';
-import { DEFAULT_VIRTUAL_FIRMWARE } from './virtual.js';
-
-export const DEVICE_LABEL = 'wasmbed.io/device';
-export const HELPER_LABEL = 'wasmbed.io/firmware-copy';
-export const PLATFORM_LABEL = 'wasmbed.io/platform';
-/** Where the device's volume is mounted inside its container. */
-export const VOLUME_MOUNT = '/volume';
-/** The user the virtual-device image runs as (docker/Dockerfile): it must be able to read memory.bin (0600). */
-export const DEVICE_UID = 65534;
-export const HELPER_IMAGE = 'wasmbed/volume-helper:1';
-export const BUILD_IMAGE_SCRIPT = path.join(REPO_ROOT, 'scripts', 'build-device-image.sh');
-
-export const volumeName = (device: string): string => `firmware-${device}`;
-export const containerName = (device: string): string => `wasmbed-device-${device}`;
-export const helperName = (device: string): string => `wasmbed-firmware-copy-${device}`;
-
-/** What a device container runs; the runtime adds name, labels, volume, network, restart policy and limits. */
-export interface DeviceContainerSpec {
-  image: string;
-  entrypoint?: string[];
-  cmd: string[];
-  env?: string[];
-  user?: string;
-  labels?: Record<string, string>;
-  /** Memory limit instead of the runtime's (an emulator needs more than the virtual device). */
-  memoryBytes?: number;
-  /** Extra capabilities and host devices (Renode's taps need NET_ADMIN and /dev/net/tun). */
-  capAdd?: string[];
-  devices?: string[];
-}
-
-export interface DockerRuntimeOptions {
-  home: string;
-  /** A dockerode client; by default one from the environment (DOCKER_HOST). */
-  docker?: Docker;
-  /** Image the devices run. Unset: the virtual-device image for `deviceBundle`, built on demand. */
-  image?: string;
-  /** The device bundle (dist/device-<hash>/main.mjs) the on-demand image is built from. */
-  deviceBundle?: string;
-  /** Where build-device-image.sh keeps its debootstrapped rootfs and saved images. */
-  imageCache?: string;
-  logs?: DeviceLogs;
-  logger?: Logger;
-  /** Per-container limits. */
-  memoryBytes?: number;
-  nanoCpus?: number;
-  pidsLimit?: number;
-  restartPolicy?: 'no' | 'always' | 'unless-stopped' | 'on-failure';
-  /** `host` (default): the device dials the gateway's host:port as the host would. */
-  networkMode?: string;
-  /** Distinguishes platforms that share one engine; a container of another platform is never adopted. */
-  platformId?: string;
-  /** How long a freshly started container must stay up to count as booted. */
-  bootCheckMs?: number;
-}
-
-/** The docker runtime's settings from the environment (all optional). */
-export function dockerOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<DockerRuntimeOptions> {
-  const num = (name: string): number | undefined => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') return undefined;
-    const value = Number(raw);
-    if (!Number.isFinite(value) || value <= 0)
-      throw new ValidationError(name, `${name}="${raw}" is not a positive number`);
-    return value;
-  };
-  const restart = env.WASMBED_DOCKER_RESTART;
-  if (restart && !['no', 'always', 'unless-stopped', 'on-failure'].includes(restart)) {
-    throw new ValidationError(
-      'WASMBED_DOCKER_RESTART',
-      `WASMBED_DOCKER_RESTART="${restart}" is not no|always|unless-stopped|on-failure`,
-    );
-  }
-  const memoryMb = num('WASMBED_DOCKER_MEMORY_MB');
-  const cpus = num('WASMBED_DOCKER_CPUS');
-  return {
-    image: env.WASMBED_DOCKER_IMAGE || undefined,
-    imageCache: env.WASMBED_DOCKER_IMAGE_CACHE || undefined,
-    memoryBytes: memoryMb === undefined ? undefined : Math.round(memoryMb * 1024 * 1024),
-    nanoCpus: cpus === undefined ? undefined : Math.round(cpus * 1e9),
-    pidsLimit: num('WASMBED_DOCKER_PIDS'),
-    restartPolicy: restart as DockerRuntimeOptions['restartPolicy'],
-    networkMode: env.WASMBED_DOCKER_NETWORK || undefined,
-    platformId: env.WASMBED_DOCKER_PLATFORM_ID || undefined,
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-// A minimal ustar writer/reader: the archive API speaks tar, and these are single small files.
-
-export interface TarFile {
-  name: string;
-  data: Buffer;
-  mode?: number;
-  uid?: number;
-  gid?: number;
-  type?: 'file' | 'dir';
-}
-
-function octal(value: number, width: number): string {
-  return value.toString(8).padStart(width - 1, '0') + '\0';
-}
-
-export function makeTar(files: TarFile[]): Buffer {
-  const blocks: Buffer[] = [];
-  for (const file of files) {
-    const header = Buffer.alloc(512);
-    const isDir = file.type === 'dir';
-    const name = isDir && !file.name.endsWith('/') ? `${file.name}/` : file.name;
-    if (Buffer.byteLength(name) > 100) throw new Error(`tar entry name too long: ${name}`);
-    header.write(name, 0, 100, 'utf8');
-    header.write(octal(file.mode ?? (isDir ? 0o755 : 0o644), 8), 100, 'ascii');
-    header.write(octal(file.uid ?? 0, 8), 108, 'ascii');
-    header.write(octal(file.gid ?? 0, 8), 116, 'ascii');
-    header.write(octal(isDir ? 0 : file.data.length, 12), 124, 'ascii');
-    header.write(octal(Math.floor(Date.now() / 1000), 12), 136, 'ascii');
-    header.write('        ', 148, 'ascii'); // checksum placeholder
-    header.write(isDir ? '5' : '0', 156, 'ascii');
-    header.write('ustar\0', 257, 'ascii');
-    header.write('00', 263, 'ascii');
-    let sum = 0;
-    for (const byte of header) sum += byte;
-    header.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'ascii');
-    blocks.push(header);
-    if (!isDir) {
-      blocks.push(file.data);
-      const pad = (512 - (file.data.length % 512)) % 512;
-      if (pad) blocks.push(Buffer.alloc(pad));
-    }
-  }
-  blocks.push(Buffer.alloc(1024));
-  return Buffer.concat(blocks);
-}
-
-export function readTar(archive: Buffer): Map<string, Buffer> {
-  const files = new Map<string, Buffer>();
-  let offset = 0;
-  while (offset + 512 <= archive.length) {
-    const header = archive.subarray(offset, offset + 512);
-    if (header.every((b) => b === 0)) break;
-    const name = header.subarray(0, 100).toString('utf8').replace(/\0.*$/s, '');
-    const prefix = header.subarray(345, 500).toString('utf8').replace(/\0.*$/s, '');
-    const size = parseInt(header.subarray(124, 136).toString('ascii').replace(/\0.*$/s, '').trim() || '0', 8);
-    const type = String.fromCharCode(header[156] ?? 48);
-    const full = prefix ? `${prefix}/${name}` : name;
-    if (type === '0' || type === '\0')
-      files.set(full, Buffer.from(archive.subarray(offset + 512, offset + 512 + size)));
-    offset += 512 + Math.ceil(size / 512) * 512;
-  }
-  return files;
-}
-
-// ---------------------------------------------------------------------------------------------
+import { ValidationError, WasmbedError } from '../../common/errors.js';
+import { buildMemoryImage, parseEndpoint, type DeviceCredentials } from '../../device/memory-contract.js';
+import type { DeviceRuntimeBackend, StartedEmulator } from '../runtime.js';
+import { FirmwareError } from '../local-volume.js';
+import { DEFAULT_VIRTUAL_FIRMWARE } from '../virtual.js';
+import { demuxLogs, readAll, statusOf } from './engine.js';
+import { DeviceImages } from './images.js';
+import { ContainerLogFollower } from './logs.js';
+import {
+  DEVICE_LABEL,
+  DEVICE_UID,
+  HELPER_IMAGE,
+  HELPER_LABEL,
+  PLATFORM_LABEL,
+  VOLUME_MOUNT,
+  containerName,
+  helperName,
+  volumeName,
+  type DeviceContainerSpec,
+  type DockerRuntimeOptions,
+} from './options.js';
+import { makeTar, readTar } from './tar.js';
 
 const sha256 = (data: Buffer): string => crypto.createHash('sha256').update(data).digest('hex');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function statusOf(err: unknown): number | undefined {
-  return typeof err === 'object' && err !== null && 'statusCode' in err
-    ? (err as { statusCode: number }).statusCode
-    : undefined;
-}
-
-async function readAll(stream: Readable | Buffer | NodeJS.ReadableStream): Promise<Buffer> {
-  if (Buffer.isBuffer(stream)) return stream;
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream as AsyncIterable<Buffer | string>) chunks.push(Buffer.from(chunk));
-  return Buffer.concat(chunks);
-}
-
-/** The text of a non-TTY container log: frames of [stream, 0, 0, 0, size u32 BE] + payload. */
-export function demuxLogs(data: Buffer): string {
-  let text = '';
-  let offset = 0;
-  while (offset + 8 <= data.length) {
-    const size = data.readUInt32BE(offset + 4);
-    text += data.subarray(offset + 8, offset + 8 + size).toString('utf8');
-    offset += 8 + size;
-  }
-  return text;
-}
 
 const LOOPBACK = /^(127\.|localhost$|::1$|0\.0\.0\.0$)/;
 
@@ -228,10 +64,8 @@ export class DockerRuntime implements DeviceRuntimeBackend {
     >
   > &
     DockerRuntimeOptions;
-  private imageReady?: Promise<string>;
-  private helperReady?: Promise<void>;
-  /** Device → the abort of its log follower. */
-  private readonly followers = new Map<string, { containerId: string; abort: AbortController }>();
+  private readonly images: DeviceImages;
+  private readonly uart: ContainerLogFollower;
 
   constructor(options: DockerRuntimeOptions) {
     this.docker = options.docker ?? new Docker();
@@ -245,106 +79,18 @@ export class DockerRuntime implements DeviceRuntimeBackend {
       bootCheckMs: 800,
       ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
     } as DockerRuntime['options'];
+    this.images = new DeviceImages(this.docker, this.options);
+    this.uart = new ContainerLogFollower(this.docker, this.options.logs, this.options.logger);
   }
 
   /** The image devices run: the configured one (pulled if missing), or the virtual-device image, built if missing. */
   ensureImage(): Promise<string> {
-    this.imageReady ??= this.findOrBuildImage().catch((err) => {
-      this.imageReady = undefined; // let the next attempt try again
-      throw err;
-    });
-    return this.imageReady;
-  }
-
-  private async imageExists(image: string): Promise<boolean> {
-    try {
-      await this.docker.getImage(image).inspect();
-      return true;
-    } catch (err) {
-      if (statusOf(err) === 404) return false;
-      throw err;
-    }
+    return this.images.ensureImage();
   }
 
   /** `image` on the engine: found, or pulled; a clear error naming the image when neither works. */
-  async ensureImagePresent(image: string): Promise<string> {
-    if (await this.imageExists(image)) return image;
-    this.options.logger?.info('pulling image', { image });
-    try {
-      const stream = await this.docker.pull(image);
-      await new Promise<void>((resolve, reject) =>
-        this.docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())),
-      );
-    } catch (cause) {
-      throw new WasmbedError(
-        'ImageUnavailable',
-        `image ${image} is not on the engine and could not be pulled: ${String(cause)}`,
-        { cause },
-      );
-    }
-    return image;
-  }
-
-  private async findOrBuildImage(): Promise<string> {
-    if (this.options.image) return this.ensureImagePresent(this.options.image);
-    const bundle = this.options.deviceBundle;
-    if (!bundle)
-      throw new WasmbedError(
-        'ImageUnavailable',
-        'no device image configured (WASMBED_DOCKER_IMAGE) and no device bundle to build one from',
-      );
-    const bundleDir = path.dirname(bundle);
-    const tag = `wasmbed/virtual-device:${path.basename(bundleDir).replace(/^device-/, '')}`;
-    if (await this.imageExists(tag)) return tag;
-    this.options.logger?.info('building the virtual-device image (scripts/build-device-image.sh)', { tag });
-    const args = [BUILD_IMAGE_SCRIPT, '--bundle', bundleDir, '--tag', tag];
-    if (this.options.imageCache) args.push('--cache', this.options.imageCache);
-    const socketPath = (this.docker.modem as unknown as { socketPath?: string }).socketPath;
-    const env = { ...process.env };
-    if (typeof socketPath === 'string' && socketPath) env.DOCKER_HOST = `unix://${socketPath}`;
-    await new Promise<void>((resolve, reject) => {
-      execFile(
-        'bash',
-        args,
-        { env, timeout: 20 * 60_000, maxBuffer: 16 * 1024 * 1024 },
-        (err, _stdout, stderr) => {
-          if (err)
-            reject(
-              new WasmbedError(
-                'ImageBuildFailed',
-                `building ${tag} failed: ${stderr.trim().split('\n').slice(-5).join(' | ') || err.message}`,
-              ),
-            );
-          else resolve();
-        },
-      );
-    });
-    return tag;
-  }
-
-  /** A tiny image (one empty directory) for the never-started containers that carry the firmware into a volume. */
-  private ensureHelperImage(): Promise<void> {
-    this.helperReady ??= (async () => {
-      if (await this.imageExists(HELPER_IMAGE)) return;
-      const rootfs = makeTar([
-        { name: 'volume', data: Buffer.alloc(0), type: 'dir' },
-        {
-          name: 'README',
-          data: Buffer.from('wasmbed volume helper: never started, only used for the archive API\n'),
-        },
-      ]);
-      const stream = await this.docker.importImage(
-        rootfs as unknown as string,
-        { repo: 'wasmbed/volume-helper', tag: '1' } as object,
-      );
-      await readAll(stream as unknown as Readable);
-      if (!(await this.imageExists(HELPER_IMAGE)))
-        throw new WasmbedError('ImageUnavailable', `could not import ${HELPER_IMAGE}`);
-    })().catch((err) => {
-      this.helperReady = undefined;
-      throw err;
-    });
-    return this.helperReady;
+  ensureImagePresent(image: string): Promise<string> {
+    return this.images.ensureImagePresent(image);
   }
 
   private labels(device: string): Record<string, string> {
@@ -379,7 +125,7 @@ export class DockerRuntime implements DeviceRuntimeBackend {
 
   /** A created, never started container that mounts the device's volume (for the archive API). */
   private async helper(device: string): Promise<Docker.Container> {
-    await this.ensureHelperImage();
+    await this.images.ensureHelperImage();
     try {
       const created = await this.docker.createContainer({
         name: helperName(device),
@@ -658,64 +404,7 @@ export class DockerRuntime implements DeviceRuntimeBackend {
 
   /** Streams the container's output (the UART) into the device log, resuming after the last line stored. */
   followLogs(device: string, containerId: string): void {
-    const logs = this.options.logs;
-    if (!logs) return;
-    const current = this.followers.get(device);
-    if (current?.containerId === containerId && !current.abort.signal.aborted) return;
-    current?.abort.abort();
-    const abort = new AbortController();
-    this.followers.set(device, { containerId, abort });
-    const last = logs
-      .list(device, { limit: 200 })
-      .filter((e) => e.appId === null && e.message.startsWith('[uart] '))
-      .at(-1)?.time;
-    const since = last ? Date.parse(last) / 1000 : 0;
-    void (async () => {
-      try {
-        const stream = (await this.docker.getContainer(containerId).logs({
-          follow: true,
-          stdout: true,
-          stderr: true,
-          timestamps: true,
-          since,
-          abortSignal: abort.signal,
-        } as Docker.ContainerLogsOptions & { follow: true })) as unknown as Readable;
-        let pending = Buffer.alloc(0);
-        let text = '';
-        for await (const chunk of stream as AsyncIterable<Buffer>) {
-          pending = Buffer.concat([pending, chunk]);
-          // Multiplexed frames: [stream, 0, 0, 0, size u32 BE] + payload.
-          while (pending.length >= 8) {
-            const size = pending.readUInt32BE(4);
-            if (pending.length < 8 + size) break;
-            text += pending.subarray(8, 8 + size).toString('utf8');
-            pending = pending.subarray(8 + size);
-          }
-          let newline: number;
-          while ((newline = text.indexOf('\n')) >= 0) {
-            const line = text.slice(0, newline);
-            text = text.slice(newline + 1);
-            const space = line.indexOf(' ');
-            const stamp = space > 0 ? Date.parse(line.slice(0, space)) : NaN;
-            const time = Number.isNaN(stamp) ? new Date().toISOString() : new Date(stamp).toISOString();
-            if (last && time <= last) continue; // already stored by an earlier follower
-            const message = (space > 0 ? line.slice(space + 1) : line).trimEnd();
-            if (!message) continue;
-            try {
-              logs.append({ device, time, appId: null, kind: 'log', level: 1, message: `[uart] ${message}` });
-            } catch (err) {
-              this.options.logger?.warn('storing a UART line failed', { device, error: String(err) });
-            }
-          }
-        }
-      } catch (err) {
-        if (!abort.signal.aborted && statusOf(err) !== 404) {
-          this.options.logger?.warn('following container logs stopped', { device, error: String(err) });
-        }
-      } finally {
-        if (this.followers.get(device)?.abort === abort) this.followers.delete(device);
-      }
-    })();
+    this.uart.follow(device, containerId);
   }
 
   /** Follows the UART of every running device container of this platform (after a worker restart). */
@@ -730,8 +419,7 @@ export class DockerRuntime implements DeviceRuntimeBackend {
 
   /** Removes every container of the device (and any firmware-copy helper); returns how many device containers. */
   async stop(device: string): Promise<number> {
-    this.followers.get(device)?.abort.abort();
-    this.followers.delete(device);
+    this.uart.unfollow(device);
     const found = await this.containers(device);
     const helpers = await this.containers(device, 'helpers');
     for (const c of [...found, ...helpers]) await this.removeQuietly(this.docker.getContainer(c.Id));
@@ -760,7 +448,6 @@ export class DockerRuntime implements DeviceRuntimeBackend {
 
   /** Stops following logs (worker shutdown). Containers keep running. */
   close(): void {
-    for (const { abort } of this.followers.values()) abort.abort();
-    this.followers.clear();
+    this.uart.close();
   }
 }

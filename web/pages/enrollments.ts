@@ -2,15 +2,12 @@
  * The dashboard's enrollments page (/enrollments): boards waiting for an operator, live over
  * server-sent events, with Approve / Reject (htmx, CSRF header); and the claim credentials,
  * with forms that create an enrollment token or a claim certificate (shown once) and Revoke
- * buttons.
+ * buttons. Its routes and actions: web/enrollment-routes.ts.
  */
-import type { Request, Response, Router } from 'express';
-import type express from 'express';
-import type { ClaimCredential } from '../pki/claim-credentials.js';
-import { layout, type DashboardContext } from './dashboard.js';
-import type { EnrollmentService, PendingEnrollment } from './enrollment-service.js';
-import { html, type RawHtml } from './html.js';
-import type { LiveHub } from './live.js';
+import type { ClaimCredential } from '../../pki/claim-credentials.js';
+import { layout, type DashboardContext } from './layout.js';
+import type { PendingEnrollment } from '../../services/enrollment-service.js';
+import { html, type RawHtml } from '../html.js';
 
 function age(seconds: number): string {
   if (seconds < 120) return `${seconds}s`;
@@ -109,7 +106,12 @@ export function credentialRows(items: ClaimCredential[], error?: string): RawHtm
 }
 
 /** The token just created: shown once, never stored in clear. */
-function newTokenBox(token: { id: string; token: string; expiresAt: string; name: string | null }): RawHtml {
+export function newTokenBox(token: {
+  id: string;
+  token: string;
+  expiresAt: string;
+  name: string | null;
+}): RawHtml {
   return html`<div id="new-token" hx-swap-oob="true" class="card">
     <strong>Token ${token.id}</strong> for ${token.name ?? 'any device name'}, valid until ${token.expiresAt}.
     Copy it now; it is not shown again:
@@ -122,7 +124,7 @@ function newTokenBox(token: { id: string; token: string; expiresAt: string; name
 }
 
 /** A claim certificate just created: certificate and claim key, shown once. */
-function newClaimCertificateBox(claim: {
+export function newClaimCertificateBox(claim: {
   id: string;
   certPem: string;
   keyPem: string;
@@ -202,88 +204,5 @@ export function enrollmentsPage(
           ${credentialRows(credentials)}
         </tbody>
       </table>`,
-  });
-}
-
-export interface EnrollmentPageDeps {
-  ctx: DashboardContext;
-  live: LiveHub;
-  enrollments: EnrollmentService;
-  /** Turns an error into the status and message the dashboard shows (web/app.ts). */
-  uiError(err: unknown): { status: number; message: string };
-}
-
-/** GET /enrollments, its live stream, and the actions under /ui (the router checks CSRF). */
-export function mountEnrollmentPages(app: express.Express, ui: Router, deps: EnrollmentPageDeps): void {
-  const { ctx, live, enrollments } = deps;
-  app.get('/enrollments', (_req, res) => {
-    res.type('html').send(enrollmentsPage(ctx, enrollments.listPending(), enrollments.listCredentials()));
-  });
-  app.get('/ui/stream/enrollments', (req, res) => {
-    live.subscribe(req, res, 'enrollments', () => ({
-      enrollments: pendingRows(ctx, enrollments.listPending()).value,
-      'claim-credentials': credentialRows(enrollments.listCredentials()).value,
-    }));
-  });
-  const decide =
-    (action: (name: string, req: Request) => Promise<unknown>) => async (req: Request, res: Response) => {
-      let error: string | undefined;
-      let status = 200;
-      try {
-        await action(req.params.name as string, req);
-      } catch (err) {
-        ({ status, message: error } = deps.uiError(err));
-      }
-      res
-        .status(status)
-        .type('html')
-        .send(pendingRows(ctx, enrollments.listPending(), error).value);
-    };
-  ui.post(
-    '/enrollments/:name/approve',
-    decide((name) => enrollments.approve(name)),
-  );
-  ui.post(
-    '/enrollments/:name/reject',
-    decide((name, req) => {
-      const prompt = req.headers['hx-prompt'];
-      return enrollments.reject(name, typeof prompt === 'string' && prompt ? prompt : undefined);
-    }),
-  );
-  ui.post('/enrollment-tokens', (req, res) => {
-    try {
-      const token = enrollments.createToken({
-        name: req.body?.name ? req.body.name : undefined,
-        ttl: req.body?.ttl ? req.body.ttl : undefined,
-      });
-      res.type('html').send(credentialRows(enrollments.listCredentials()).value + newTokenBox(token).value);
-    } catch (err) {
-      const e = deps.uiError(err);
-      res.status(e.status).type('html').send(credentialRows(enrollments.listCredentials(), e.message).value);
-    }
-  });
-  ui.post('/claim-certificates', (req, res) => {
-    try {
-      const claim = enrollments.createClaimCertificate({
-        name: req.body?.name,
-        ttl: req.body?.ttl ? req.body.ttl : undefined,
-      });
-      res
-        .type('html')
-        .send(credentialRows(enrollments.listCredentials()).value + newClaimCertificateBox(claim).value);
-    } catch (err) {
-      const e = deps.uiError(err);
-      res.status(e.status).type('html').send(credentialRows(enrollments.listCredentials(), e.message).value);
-    }
-  });
-  ui.post('/claim-credentials/:id/revoke', (req, res) => {
-    let error: string | undefined;
-    let status = 200;
-    try {
-      enrollments.revokeCredential(req.params.id as string);
-    } catch (err) {
-      ({ status, message: error } = deps.uiError(err));
-    }
-    res.status(status).type('html').send(credentialRows(enrollments.listCredentials(), error).value);
   });
 }

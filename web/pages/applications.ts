@@ -4,9 +4,9 @@
  * over server-sent events, with Promote / Abort for a canary waiting for approval, Stop and
  * Delete.
  */
-import { ROLLOUT_STRATEGIES, type Application } from '../common/resources.js';
-import { labelText, layout, type DashboardContext } from './dashboard.js';
-import { html, raw, type RawHtml } from './html.js';
+import { ROLLOUT_STRATEGIES, type Application } from '../../common/resources.js';
+import { labelText, layout, type DashboardContext } from './layout.js';
+import { html, raw, type RawHtml } from '../html.js';
 
 /** Phases whose message explains a problem (shown in red); other messages are notes. */
 const PROBLEM_PHASES = new Set(['Failed', 'RolledBack', 'PartiallyRunning']);

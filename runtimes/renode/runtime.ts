@@ -15,26 +15,21 @@
  * with the script is not (docs/runtimes.md).
  */
 import { spawn } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { paths } from '../common/config.js';
-import { EmulatorUnavailableError, ValidationError, WasmbedError, errorMessage } from '../common/errors.js';
-import { MCU_PROFILES, MCU_TYPES, isMcuType, type McuType } from '../common/mcu-profiles.js';
-import { REPO_ROOT } from '../common/repo-root.js';
+import { paths } from '../../common/config.js';
 import {
-  CREDENTIALS_BLOCK_ADDRESS,
-  ENDPOINT_BLOCK_ADDRESS,
-  encodeCredentialsBlock,
-  encodeEndpointBlock,
-  parseEndpoint,
-  type DeviceCredentials,
-} from '../device/memory-contract.js';
-import { findProcesses, terminate } from './process-table.js';
-import type { DeviceRuntimeBackend, StartedEmulator } from './runtime.js';
-import type { UartFileFollower } from './uart-file-follower.js';
-import { VOLUME_MOUNT, type DockerRuntime } from './docker.js';
+  EmulatorUnavailableError,
+  ValidationError,
+  WasmbedError,
+  errorMessage,
+} from '../../common/errors.js';
+import { parseEndpoint, type DeviceCredentials } from '../../device/memory-contract.js';
+import { findProcesses, terminate } from '../process-table.js';
+import type { DeviceRuntimeBackend, StartedEmulator } from '../runtime.js';
+import { VOLUME_MOUNT } from '../docker/options.js';
+import type { DockerRuntime } from '../docker/runtime.js';
 import {
   FirmwareError,
   copyFirmwareVerified,
@@ -42,330 +37,16 @@ import {
   readFirmwareSource,
   volumeDevices,
   writeAtomically,
-} from './local-volume.js';
-
-export interface RenodeBoard {
-  mcuType: McuType;
-  repl: string;
-  cpuRepl: string;
-  /** Console UART, as the monitor names it. */
-  uart: string;
-  /** Ethernet MAC peripheral, or null when Renode's model of the board has none. */
-  ethernet: string | null;
-}
-
-export const RENODE_BOARDS_FILE = path.join(REPO_ROOT, 'renode', 'boards.json');
-
-export function loadRenodeBoards(file = RENODE_BOARDS_FILE): RenodeBoard[] {
-  const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as { profiles: RenodeBoard[] };
-  return parsed.profiles;
-}
-
-/** The board of a Renode profile, or a ValidationError naming the board and the boards that work. */
-export function renodeBoardFor(mcuType: string, options: { network?: boolean } = {}): RenodeBoard {
-  const boards = loadRenodeBoards();
-  const works = boards.filter((b) => b.ethernet).map((b) => b.mcuType);
-  const board = boards.find((b) => b.mcuType === mcuType);
-  if (!isMcuType(mcuType) || !board) {
-    throw new ValidationError(
-      'mcuType',
-      `mcuType "${mcuType}" is not a Renode board; boards that work with renode: ${works.join(', ')}`,
-    );
-  }
-  if ((options.network ?? true) && !board.ethernet) {
-    throw new ValidationError(
-      'mcuType',
-      `mcuType "${mcuType}" (board ${MCU_PROFILES[mcuType].zephyrBoard}, ${board.repl}) has no Ethernet in Renode and could never reach a gateway; boards that work with renode: ${works.join(', ')}`,
-    );
-  }
-  return board;
-}
-
-/** A locally administered, unicast MAC derived from the device name: distinct per device, stable across restarts. */
-export function macFor(device: string): string {
-  const h = crypto.createHash('sha256').update(`wasmbed-mac:${device}`).digest();
-  const bytes = [0x02, h[0]!, h[1]!, h[2]!, h[3]!, h[4]!];
-  return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
-}
-
-/** The device's tap interface (Linux limits names to 15 characters). */
-export function tapFor(device: string): string {
-  return `wb${crypto.createHash('sha256').update(`wasmbed-tap:${device}`).digest('hex').slice(0, 10)}`;
-}
-
-/** `sysbus WriteDoubleWord` commands that put `block` at `address` (little-endian words, zero padded). */
-export function blockCommands(address: number, block: Buffer): string[] {
-  const padded = Buffer.concat([block, Buffer.alloc((4 - (block.length % 4)) % 4)]);
-  const lines: string[] = [];
-  for (let i = 0; i < padded.length; i += 4) {
-    lines.push(
-      `sysbus WriteDoubleWord 0x${(address + i).toString(16)} 0x${padded.readUInt32LE(i).toString(16).padStart(8, '0')}`,
-    );
-  }
-  return lines;
-}
-
-/** Replays WriteDoubleWord commands into a RAM image starting at `base` (for tests and checks). */
-export function applyWriteCommands(lines: string[], base: number, size: number): Buffer {
-  const memory = Buffer.alloc(size);
-  for (const line of lines) {
-    const m = /^sysbus WriteDoubleWord 0x([0-9a-f]+) 0x([0-9a-f]{8})$/.exec(line.trim());
-    if (!m) continue;
-    const offset = parseInt(m[1]!, 16) - base;
-    if (offset >= 0 && offset + 4 <= size) memory.writeUInt32LE(parseInt(m[2]!, 16), offset);
-  }
-  return memory;
-}
-
-export interface RescOptions {
-  device: string;
-  mcuType: string;
-  /** Where Renode sees the device's volume (a directory; /volume inside a container). */
-  volume: string;
-  firmwareFile?: string;
-  /** Leave out network for a board without Ethernet (UART-only runs); networked runtimes never do. */
-  allowNoNetwork?: boolean;
-}
-
-/** The part of the script before the memory blocks: the machine, loaded and paused. */
-export function generatePrelude(options: RescOptions): string[] {
-  const board = renodeBoardFor(options.mcuType, { network: !options.allowNoNetwork });
-  const profile = MCU_PROFILES[board.mcuType];
-  const firmware = `${options.volume}/${options.firmwareFile ?? 'firmware.elf'}`;
-  const lines = [
-    `# Wasmbed device ${options.device}: ${board.mcuType} (Zephyr board ${profile.zephyrBoard}) on ${board.repl}`,
-    '# Generated by runtimes/renode.ts. The memory blocks are written before `start`.',
-    `logFile @${options.volume}/renode.log`,
-    `mach create "${options.device}"`,
-    `machine LoadPlatformDescription @${board.repl}`,
-    `sysbus LoadELF @${firmware}`,
-    `${board.uart} CreateFileBackend @${options.volume}/uart.log true`,
-  ];
-  if (board.ethernet) {
-    lines.push(
-      `${board.ethernet} MAC "${macFor(options.device)}"`,
-      'emulation CreateSwitch "switch"',
-      `connector Connect ${board.ethernet} switch`,
-      `emulation CreateTap "${tapFor(options.device)}" "tap"`,
-      'connector Connect host.tap switch',
-    );
-  } else {
-    lines.push(`# ${board.mcuType} has no Ethernet in Renode: UART only, it cannot reach a gateway`);
-  }
-  return lines;
-}
-
-/** The memory-block writes (endpoint, then credentials) as monitor commands. */
-export function generateBlockWrites(endpoint: string, credentials: DeviceCredentials): string[] {
-  return [
-    `# endpoint block at 0x${ENDPOINT_BLOCK_ADDRESS.toString(16)}: ${endpoint}`,
-    ...blockCommands(ENDPOINT_BLOCK_ADDRESS, encodeEndpointBlock(endpoint)),
-    `# credentials block at 0x${CREDENTIALS_BLOCK_ADDRESS.toString(16)}`,
-    ...blockCommands(CREDENTIALS_BLOCK_ADDRESS, encodeCredentialsBlock(credentials)),
-  ];
-}
-
-/** The whole .resc: prelude, blocks, then `start`. */
-export function generateResc(
-  options: RescOptions & { endpoint: string; credentials: DeviceCredentials },
-): string {
-  return [
-    ...generatePrelude(options),
-    ...generateBlockWrites(options.endpoint, options.credentials),
-    'start',
-    '',
-  ].join('\n');
-}
-
-// ---------------------------------------------------------------------------------------------
-
-/** A client for Renode's monitor port (`renode --port N`): one command at a time, output up to the next prompt. */
-export class RenodeMonitor {
-  private buffer = '';
-  private waiter?: () => void;
-  private closed = false;
-
-  private constructor(private readonly socket: net.Socket) {
-    socket.setEncoding('latin1');
-    socket.on('data', (chunk: string) => {
-      this.buffer += RenodeMonitor.clean(chunk);
-      this.waiter?.();
-    });
-    socket.on('close', () => {
-      this.closed = true;
-      this.waiter?.();
-    });
-    socket.on('error', () => undefined);
-  }
-
-  /** Telnet negotiation (IAC …) and ANSI colour codes removed. */
-  static clean(text: string): string {
-    /* eslint-disable no-control-regex -- telnet negotiation and ANSI escapes are control bytes */
-    return text
-      .replace(/\xff[\xfb-\xfe]./gs, '')
-      .replace(/\xff[\xf0-\xfa]/g, '')
-      .replace(/\x1b\[[0-9;]*[A-Za-z]/g, '')
-      .replace(/\r/g, '');
-    /* eslint-enable no-control-regex */
-  }
-
-  static readonly PROMPT = /\(([A-Za-z0-9_.-]+)\) ?$/;
-
-  static async connect(host: string, port: number, timeoutMs = 30_000): Promise<RenodeMonitor> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      try {
-        const socket = await new Promise<net.Socket>((resolve, reject) => {
-          const s = net.connect({ host, port }, () => resolve(s));
-          s.once('error', reject);
-        });
-        const monitor = new RenodeMonitor(socket);
-        await monitor.untilPrompt(Math.max(1000, deadline - Date.now()));
-        return monitor;
-      } catch (err) {
-        if (Date.now() > deadline)
-          throw new WasmbedError(
-            'MonitorUnavailable',
-            `Renode monitor at ${host}:${port} did not answer: ${String(err)}`,
-          );
-        await new Promise((r) => setTimeout(r, 250));
-      }
-    }
-  }
-
-  private async untilPrompt(timeoutMs: number): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    while (!RenodeMonitor.PROMPT.test(this.buffer)) {
-      if (this.closed) throw new WasmbedError('MonitorClosed', 'Renode closed the monitor connection');
-      const left = deadline - Date.now();
-      if (left <= 0) throw new WasmbedError('MonitorTimeout', `no monitor prompt within ${timeoutMs} ms`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiter = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.waiter = undefined;
-    }
-    const text = this.buffer.replace(RenodeMonitor.PROMPT, '');
-    this.buffer = '';
-    return text;
-  }
-
-  /** Runs one command; returns its output. Renode's error replies become exceptions. */
-  async execute(command: string, timeoutMs = 30_000): Promise<string> {
-    if (/[\r\n]/.test(command)) throw new Error('one command per call');
-    this.socket.write(`${command}\n`);
-    const raw = await this.untilPrompt(timeoutMs);
-    const lines = raw.split('\n');
-    if (lines[0]?.trim() === command.trim()) lines.shift(); // the echo
-    const output = lines.join('\n').trim();
-    if (/^(There was an error|Could not find|No such command|error:)/im.test(output)) {
-      throw new WasmbedError('MonitorCommandFailed', `Renode refused "${command}": ${output}`);
-    }
-    return output;
-  }
-
-  /** `quit`: Renode exits, so there is no prompt to wait for. */
-  quit(): void {
-    if (!this.closed) this.socket.write('quit\n');
-    this.close();
-  }
-
-  close(): void {
-    this.socket.end();
-    this.socket.destroy();
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-
-export type RenodeMode = 'local' | 'docker';
-
-export interface RenodeRuntimeOptions {
-  home: string;
-  /**
-   * `local`: a renode binary on this machine; `docker`: the image through the docker runtime;
-   * unset (auto): local when a renode binary is found, else the image.
-   */
-  mode?: RenodeMode;
-  binary?: string;
-  image?: string;
-  /** The worker's docker runtime (one engine client, one UART follower): needed for docker mode. */
-  docker?: DockerRuntime;
-  /** Firmware ELF when the device names none. */
-  defaultFirmware?: string;
-  /** The address devices on the taps dial for the host; a loopback gateway endpoint is rewritten to it. */
-  hostAddress?: string;
-  /** Memory limit of a Renode container (docker mode), MiB; default 1024. */
-  memoryMb?: number;
-  /** How long Renode may take to answer on its monitor port after it was started. */
-  monitorTimeoutMs?: number;
-  /** Streams a local Renode's UART file into the device log (docker mode streams the container). */
-  uart?: UartFileFollower;
-}
-
-export function renodeOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<RenodeRuntimeOptions> {
-  const mode = env.WASMBED_RENODE_MODE;
-  if (mode && mode !== 'local' && mode !== 'docker' && mode !== 'auto') {
-    throw new ValidationError(
-      'WASMBED_RENODE_MODE',
-      `WASMBED_RENODE_MODE="${mode}" is not local, docker or auto`,
-    );
-  }
-  const memoryMb = env.WASMBED_RENODE_MEMORY_MB || undefined;
-  if (memoryMb !== undefined && !(Number(memoryMb) > 0))
-    throw new ValidationError(
-      'WASMBED_RENODE_MEMORY_MB',
-      `WASMBED_RENODE_MEMORY_MB="${memoryMb}" is not a positive number`,
-    );
-  return {
-    mode: mode === 'local' || mode === 'docker' ? mode : undefined,
-    binary: env.WASMBED_RENODE_BIN || undefined,
-    image: env.WASMBED_RENODE_IMAGE || undefined,
-    defaultFirmware: env.WASMBED_RENODE_FIRMWARE || undefined,
-    hostAddress: env.WASMBED_RENODE_HOST_ADDRESS || undefined,
-    memoryMb: memoryMb === undefined ? undefined : Number(memoryMb),
-  };
-}
-
-export const DEFAULT_RENODE_IMAGE = 'antmicro/renode';
-/** The label on a Renode container that records its monitor port. */
-export const MONITOR_PORT_LABEL = 'wasmbed.io/renode-monitor-port';
-/** The script Renode runs: the prelude until the blocks are known, then the whole .resc. */
-export const DEVICE_RESC = 'device.resc';
-
-/**
- * Renode's command line, the same in both modes. Flags as Renode's own option parser defines
- * them (renode/renode src/Renode/Options.cs, found with the `search` tool):
- *   --disable-xwt   "Disable XWT GUI support. It automatically sets HideMonitor." (alias --disable-gui)
- *   --hide-log      "Do not show log messages in a console." The log goes to <volume>/renode.log
- *                   (`logFile` in the script) so the console carries only the UART.
- *   -P/--port N     "Instead of opening a window, listen for Monitor commands on the specified port."
- *   -e/--execute    "Execute command on startup (executed after the optional script)."
- * --console is left out on purpose: it runs the Monitor on stdin/stdout, which a detached
- * process or a container without a TTY does not have; the Monitor is on the port instead.
- */
-export function renodeArgs(volume: string, monitorPort: number): string[] {
-  return [
-    '--disable-xwt',
-    '--hide-log',
-    '--port',
-    String(monitorPort),
-    '-e',
-    `include @${volume}/${DEVICE_RESC}`,
-  ];
-}
-
-/** What device.resc holds before the endpoint is known: the machine, loaded and paused. */
-export function waitingResc(options: RescOptions): string {
-  return [
-    ...generatePrelude(options),
-    '# Paused: the endpoint and credential blocks, then `start`, come through the monitor port.',
-    '',
-  ].join('\n');
-}
+} from '../local-volume.js';
+import { renodeBoardFor } from './boards.js';
+import { RenodeMonitor, readState } from './monitor.js';
+import {
+  DEFAULT_RENODE_IMAGE,
+  MONITOR_PORT_LABEL,
+  type RenodeMode,
+  type RenodeRuntimeOptions,
+} from './options.js';
+import { DEVICE_RESC, generateBlockWrites, generateResc, renodeArgs, waitingResc } from './resc.js';
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1|0\.0\.0\.0)$/;
 
@@ -817,13 +498,6 @@ export class RenodeRuntime implements DeviceRuntimeBackend {
   }
 }
 
-async function readState(monitor: RenodeMonitor): Promise<'paused' | 'running'> {
-  const answer = (await monitor.execute('machine IsPaused')).trim();
-  if (/^true$/i.test(answer)) return 'paused';
-  if (/^false$/i.test(answer)) return 'running';
-  throw new WasmbedError('MonitorCommandFailed', `unexpected answer to "machine IsPaused": ${answer}`);
-}
-
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
@@ -835,6 +509,3 @@ async function freePort(): Promise<number> {
     });
   });
 }
-
-/** Every Renode-emulated profile of common/mcu-profiles.ts. */
-export const RENODE_MCU_TYPES = MCU_TYPES.filter((t) => MCU_PROFILES[t].emulator.kind === 'renode');

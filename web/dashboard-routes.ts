@@ -1,0 +1,132 @@
+/** The dashboard's pages and their live streams (server-sent events under /ui/stream). */
+import type express from 'express';
+import { mountEnrollmentPage } from './enrollment-routes.js';
+import { sseEvent } from './live.js';
+import { applicationRows, applicationsPage } from './pages/applications.js';
+import { deviceFragments, devicePage } from './pages/device.js';
+import {
+  bulkProgress,
+  deviceFilter,
+  deviceRowsKeyed,
+  devicesPage,
+  filterDevices,
+  filterQuery,
+  type DeviceFilter,
+} from './pages/devices.js';
+import { gatewayRows, gatewaysPage } from './pages/gateways.js';
+import { overviewFragments, overviewPage } from './pages/overview.js';
+import { topologyPage, topologySvg } from './pages/topology.js';
+import type { WebContext } from './web-context.js';
+
+/** Renders the devices page as GET /devices does. */
+export function renderDevicesPage(web: WebContext, filter: DeviceFilter = {}): string {
+  const { store } = web;
+  return devicesPage(
+    web.dashboard,
+    store.list('Device'),
+    store.list('Gateway'),
+    filter,
+    web.bulkJobs.active(),
+  );
+}
+
+export function mountDashboardRoutes(app: express.Express, web: WebContext): void {
+  const { options, store, live, timelines, health } = web;
+  const ctx = web.dashboard;
+  const recentFailures = web.recentFailures.list.bind(web.recentFailures);
+
+  app.get('/', (_req, res) => {
+    const devices = store.list('Device');
+    res
+      .type('html')
+      .send(overviewPage(ctx, devices, health(), recentFailures(devices, store.list('Application'))));
+  });
+  app.get('/devices', (req, res) => {
+    res.type('html').send(renderDevicesPage(web, deviceFilter(req.query)));
+  });
+  app.get('/devices/:name', async (req, res) => {
+    const device = store.get('Device', req.params.name!);
+    if (!device) {
+      res
+        .status(404)
+        .type('html')
+        .send(`<!doctype html><title>Not found</title><p>No such device. <a href="/devices">Devices</a></p>`);
+      return;
+    }
+    const timeline = await timelines.get(device);
+    const logs = options.logs.list(device.metadata.name, { limit: 200 });
+    res.type('html').send(devicePage(ctx, device, timeline, store.list('Application'), logs));
+  });
+  app.get('/topology', (_req, res) => {
+    res.type('html').send(topologyPage(ctx, store.list('Gateway'), store.list('Device')));
+  });
+  app.get('/gateways', (_req, res) => {
+    res.type('html').send(gatewaysPage(ctx, store.list('Gateway'), health()));
+  });
+  app.get('/applications', (_req, res) => {
+    const deviceNames = store.list('Device').map((d) => d.metadata.name);
+    res.type('html').send(applicationsPage(ctx, store.list('Application'), deviceNames));
+  });
+
+  // ---- live streams (server-sent events) --------------------------------------------------
+  const devicesFragments = (filter: DeviceFilter) => {
+    const devices = store.list('Device');
+    const shown = filterDevices(devices, filter);
+    return {
+      devices: deviceRowsKeyed(ctx, shown),
+      bulk: bulkProgress(web.bulkJobs.active(), devices).value,
+      'device-count': `${shown.length} of ${devices.length}`,
+    };
+  };
+  app.get('/ui/stream/overview', (req, res) => {
+    live.subscribe(req, res, 'overview', () => {
+      const devices = store.list('Device');
+      return overviewFragments(ctx, devices, health(), recentFailures(devices, store.list('Application')));
+    });
+  });
+  app.get('/ui/stream/devices', (req, res) => {
+    const filter = deviceFilter(req.query);
+    live.subscribe(req, res, `devices${filterQuery(filter)}`, () => devicesFragments(filter));
+  });
+  app.get('/ui/stream/topology', (req, res) => {
+    live.subscribe(req, res, 'topology', () => ({
+      topology: topologySvg(store.list('Gateway'), store.list('Device')).value,
+    }));
+  });
+  app.get('/ui/stream/gateways', (req, res) => {
+    live.subscribe(req, res, 'gateways', () => ({
+      gateways: gatewayRows(store.list('Gateway'), health()).value,
+    }));
+  });
+  app.get('/ui/stream/applications', (req, res) => {
+    live.subscribe(req, res, 'applications', () => ({
+      applications: applicationRows(ctx, store.list('Application')).value,
+    }));
+  });
+  app.get('/ui/stream/device/:name', (req, res) => {
+    const name = req.params.name!;
+    const fromHeader = Number(req.headers['last-event-id']);
+    const fromQuery = Number(req.query.after);
+    let lastLogId =
+      Number.isFinite(fromHeader) && fromHeader > 0 ? fromHeader : Number.isFinite(fromQuery) ? fromQuery : 0;
+    live.subscribe(
+      req,
+      res,
+      `device/${name}`,
+      async () => {
+        const device = store.get('Device', name);
+        const timeline = device ? await timelines.get(device) : undefined;
+        return deviceFragments(ctx, device, timeline, store.list('Application'));
+      },
+      (stream) => {
+        const entries = options.logs.list(name, { afterId: lastLogId, limit: 500 });
+        if (entries.length === 0) return;
+        lastLogId = entries[entries.length - 1]!.id;
+        stream.write(sseEvent('log', entries, lastLogId));
+      },
+    );
+  });
+  if (options.enrollments) {
+    mountEnrollmentPage(app, live, { ctx, enrollments: options.enrollments });
+  }
+}

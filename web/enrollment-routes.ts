@@ -1,0 +1,103 @@
+/** The enrollments page's routes: GET /enrollments, its live stream, and its actions under /ui. */
+import type { Request, Response, Router } from 'express';
+import type express from 'express';
+import type { EnrollmentService } from '../services/enrollment-service.js';
+import type { LiveHub } from './live.js';
+import {
+  credentialRows,
+  enrollmentsPage,
+  newClaimCertificateBox,
+  newTokenBox,
+  pendingRows,
+} from './pages/enrollments.js';
+import type { DashboardContext } from './pages/layout.js';
+
+export interface EnrollmentPageDeps {
+  ctx: DashboardContext;
+  enrollments: EnrollmentService;
+}
+
+export interface EnrollmentActionDeps extends EnrollmentPageDeps {
+  /** Turns an error into the status and message the dashboard shows (web/ui-actions.ts). */
+  uiError(err: unknown): { status: number; message: string };
+}
+
+/** GET /enrollments and its live stream. */
+export function mountEnrollmentPage(app: express.Express, live: LiveHub, deps: EnrollmentPageDeps): void {
+  const { ctx, enrollments } = deps;
+  app.get('/enrollments', (_req, res) => {
+    res.type('html').send(enrollmentsPage(ctx, enrollments.listPending(), enrollments.listCredentials()));
+  });
+  app.get('/ui/stream/enrollments', (req, res) => {
+    live.subscribe(req, res, 'enrollments', () => ({
+      enrollments: pendingRows(ctx, enrollments.listPending()).value,
+      'claim-credentials': credentialRows(enrollments.listCredentials()).value,
+    }));
+  });
+}
+
+/** The enrollments page's actions under /ui (the router checks CSRF). */
+export function mountEnrollmentActions(ui: Router, deps: EnrollmentActionDeps): void {
+  const { ctx, enrollments } = deps;
+  const decide =
+    (action: (name: string, req: Request) => Promise<unknown>) => async (req: Request, res: Response) => {
+      let error: string | undefined;
+      let status = 200;
+      try {
+        await action(req.params.name as string, req);
+      } catch (err) {
+        ({ status, message: error } = deps.uiError(err));
+      }
+      res
+        .status(status)
+        .type('html')
+        .send(pendingRows(ctx, enrollments.listPending(), error).value);
+    };
+  ui.post(
+    '/enrollments/:name/approve',
+    decide((name) => enrollments.approve(name)),
+  );
+  ui.post(
+    '/enrollments/:name/reject',
+    decide((name, req) => {
+      const prompt = req.headers['hx-prompt'];
+      return enrollments.reject(name, typeof prompt === 'string' && prompt ? prompt : undefined);
+    }),
+  );
+  ui.post('/enrollment-tokens', (req, res) => {
+    try {
+      const token = enrollments.createToken({
+        name: req.body?.name ? req.body.name : undefined,
+        ttl: req.body?.ttl ? req.body.ttl : undefined,
+      });
+      res.type('html').send(credentialRows(enrollments.listCredentials()).value + newTokenBox(token).value);
+    } catch (err) {
+      const e = deps.uiError(err);
+      res.status(e.status).type('html').send(credentialRows(enrollments.listCredentials(), e.message).value);
+    }
+  });
+  ui.post('/claim-certificates', (req, res) => {
+    try {
+      const claim = enrollments.createClaimCertificate({
+        name: req.body?.name,
+        ttl: req.body?.ttl ? req.body.ttl : undefined,
+      });
+      res
+        .type('html')
+        .send(credentialRows(enrollments.listCredentials()).value + newClaimCertificateBox(claim).value);
+    } catch (err) {
+      const e = deps.uiError(err);
+      res.status(e.status).type('html').send(credentialRows(enrollments.listCredentials(), e.message).value);
+    }
+  });
+  ui.post('/claim-credentials/:id/revoke', (req, res) => {
+    let error: string | undefined;
+    let status = 200;
+    try {
+      enrollments.revokeCredential(req.params.id as string);
+    } catch (err) {
+      ({ status, message: error } = deps.uiError(err));
+    }
+    res.status(status).type('html').send(credentialRows(enrollments.listCredentials(), error).value);
+  });
+}

@@ -1,0 +1,42 @@
+/** How errors become HTTP answers: the status of each typed error and the JSON error body. */
+import type { NextFunction, Request, Response } from 'express';
+import {
+  AlreadyExistsError,
+  ConflictError,
+  NotFoundError,
+  TooLargeError,
+  ValidationError,
+  WasmbedError,
+} from '../common/errors.js';
+
+export function statusOf(err: unknown): number {
+  if (err instanceof ValidationError) return 400;
+  if (err instanceof TooLargeError) return 413;
+  if (err instanceof NotFoundError) return 404;
+  if (err instanceof AlreadyExistsError || err instanceof ConflictError) return 409;
+  if (err instanceof WasmbedError && err.code === 'TemporalUnavailable') return 503;
+  return 500;
+}
+
+export function errorBody(err: unknown) {
+  const code = err instanceof WasmbedError ? err.code : 'Internal';
+  const message = err instanceof Error ? err.message : String(err);
+  const field = err instanceof ValidationError || err instanceof TooLargeError ? { field: err.field } : {};
+  return { error: { code, message, ...field } };
+}
+
+/** The last handler: `{error: {code, message, field?}}` with the right status; 500s are counted. */
+export function jsonErrorHandler(onServerError: () => void) {
+  return (err: unknown, _req: Request, res: Response, _next: NextFunction): void => {
+    const status =
+      err instanceof SyntaxError ? 400 : (err as { status?: number }).status === 413 ? 413 : statusOf(err);
+    if (status === 500) onServerError();
+    res
+      .status(status)
+      .json(
+        err instanceof SyntaxError
+          ? { error: { code: 'InvalidJson', message: err.message } }
+          : errorBody(err),
+      );
+  };
+}

@@ -1,0 +1,46 @@
+/** What the web app's parts share: the options it was created with and the state built from them. */
+import type { Client } from '@temporalio/client';
+import type { ApplicationService } from '../services/application-service.js';
+import type { DeviceService } from '../services/device-service.js';
+import type { EnrollmentService } from '../services/enrollment-service.js';
+import type { DeviceLogs } from '../store/device-logs.js';
+import type { ResourceStore } from '../store/resource-store.js';
+import type { BulkJobs } from './bulk-jobs.js';
+import type { HealthMonitor, HealthSnapshot } from './health.js';
+import type { LiveHub } from './live.js';
+import type { DashboardContext } from './pages/layout.js';
+import type { RecentFailures } from './recent-failures.js';
+import type { TimelineCache } from './timeline.js';
+
+export interface WebAppOptions {
+  devices: DeviceService;
+  applications: ApplicationService;
+  logs: DeviceLogs;
+  store: ResourceStore;
+  apiToken?: string;
+  workflowUrl: (workflowId: string) => string;
+  temporalUiUrl: string;
+  health: () => Promise<Record<string, unknown>>;
+  /** Temporal client for step timelines and recent failed workflows (optional in benchmarks). */
+  client?: Client;
+  /** Health of every process for the overview; without it the overview says "checking". */
+  healthMonitor?: HealthMonitor;
+  /** How often live views look at the store's revision (default 200 ms). */
+  liveIntervalMs?: number;
+  /** Claim-based enrollment (API, dashboard page); absent in benchmarks that do not need it. */
+  enrollments?: EnrollmentService;
+}
+
+export interface WebContext {
+  options: WebAppOptions;
+  store: ResourceStore;
+  /** What every dashboard page needs (CSRF token, links to Temporal). */
+  dashboard: DashboardContext;
+  live: LiveHub;
+  timelines: TimelineCache;
+  recentFailures: RecentFailures;
+  bulkJobs: BulkJobs;
+  /** Health of every process, or "checking" before the first check. */
+  health(): HealthSnapshot;
+  counters: { requests: number; errors: number };
+}
