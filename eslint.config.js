@@ -1,5 +1,13 @@
 import js from '@eslint/js';
+import { builtinModules } from 'node:module';
 import tseslint from 'typescript-eslint';
+
+// Workflow code runs in Temporal's deterministic sandbox. From the project it may import (as
+// values) only modules that are themselves workflow-safe; types may come from anywhere.
+const WORKFLOW_SAFE_PROJECT_MODULES =
+  'common/(app-version|errors|failures|mcu-profiles|resources|validation)|temporal/search-attributes';
+const workflowSafetyMessage =
+  'workflow code runs in the deterministic workflow sandbox: no Node built-ins or I/O modules (use an activity)';
 
 export default tseslint.config(
   { ignores: ['node_modules/', '.wasmbed/', '.tools/', 'dist/', 'firmware/', 'examples/apps/dist/'] },
@@ -20,6 +28,48 @@ export default tseslint.config(
     },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    files: ['workflows/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: builtinModules.map((name) => ({ name, message: workflowSafetyMessage })),
+          patterns: [
+            { regex: '^node:', message: workflowSafetyMessage },
+            {
+              regex: '^(?![.]|@temporalio/(workflow|common)$)',
+              allowTypeImports: true,
+              message: `${workflowSafetyMessage}; packages other than @temporalio/workflow and @temporalio/common are types only`,
+            },
+            {
+              regex: `^[.][.]/(?!(${WORKFLOW_SAFE_PROJECT_MODULES})[.]js$)`,
+              allowTypeImports: true,
+              message: `${workflowSafetyMessage}; from outside workflows/ only these are workflow-safe: ${WORKFLOW_SAFE_PROJECT_MODULES}`,
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The contracts are a leaf that every process imports: nothing of the project but themselves.
+    files: ['workflows/contracts/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(?!@temporalio/workflow$|[.]/)',
+              message:
+                'workflows/contracts/ is a leaf: it imports only @temporalio/workflow and its own files',
+            },
+          ],
+        },
+      ],
     },
   },
   {

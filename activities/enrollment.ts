@@ -19,8 +19,7 @@ import type { ClaimCredentials } from '../pki/claim-credentials.js';
 import { verifyCsr } from '../pki/csr.js';
 import type { DeviceCertificates } from '../pki/index.js';
 import type { ResourceStore } from '../store/resource-store.js';
-import type { EnrollmentRequestSignal } from '../workflows/enroll-device.js';
-import { enrollWorkflowId } from '../workflows/provisioning-steps.js';
+import { enrollWorkflowId, type EnrollmentRequestSignal } from '../workflows/contracts/index.js';
 
 export interface EnrollmentDeps {
   store: ResourceStore;

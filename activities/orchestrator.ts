@@ -18,13 +18,13 @@ import type { CertificateRecord, DeviceCertificates } from '../pki/index.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import type { DeviceRuntimeBackend, RuntimeRegistry, StartedEmulator } from '../runtimes/runtime.js';
 import { chooseGateway } from './gateway-placement.js';
-import type { LifecycleSettings } from '../workflows/device-lifecycle.js';
 import {
   PROVISIONING_STEPS,
   enrollWorkflowId,
   lifecycleWorkflowId,
   provisionWorkflowId,
-} from '../workflows/provisioning-steps.js';
+  type LifecycleSettings,
+} from '../workflows/contracts/index.js';
 
 export interface OrchestratorDeps {
   store: ResourceStore;

@@ -20,7 +20,7 @@ import { SqliteResourceStore } from '../store/sqlite-resource-store.js';
 import { createWebApp } from '../web/app.js';
 import { ApplicationService } from '../services/application-service.js';
 import { DeviceService } from '../services/device-service.js';
-import { PROVISIONING_STEPS } from '../workflows/provisioning-steps.js';
+import { PROVISIONING_STEPS } from '../workflows/contracts/index.js';
 
 const DEVICES = 1000;
 const PAGES = 20;

@@ -27,13 +27,8 @@ import { NotFoundError, ValidationError, WasmbedError } from '../common/errors.j
 import type { ApplicationStatus } from '../common/resources.js';
 import type { ApplicationCrModule, KubeObject } from '../store/kubernetes-resource-store.js';
 import { WASMBED_FINALIZER } from '../store/kubernetes-resource-store.js';
-import {
-  type ApplicationService,
-  type RunMemo,
-  deployWorkflowId,
-  runServes,
-  undeployWorkflowId,
-} from '../services/application-service.js';
+import { type ApplicationService, type RunMemo, runServes } from '../services/application-service.js';
+import { deployWorkflowId, undeployWorkflowId } from '../workflows/contracts/index.js';
 import { CustomObjects, setCondition } from './custom-objects.js';
 import { ResourceController, type ResourceControllerOptions } from './resource-controller.js';
 

@@ -20,11 +20,16 @@ import { ORCHESTRATOR_TASK_QUEUE } from '../common/config.js';
 import type { DeviceSpec, DeviceStatus } from '../common/resources.js';
 import { type KubeObject, WASMBED_FINALIZER } from '../store/kubernetes-resource-store.js';
 import { DEVICE_ATTRIBUTE, PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
-import { deprovisionWorkflowId, provisionWorkflowId } from '../workflows/provisioning-steps.js';
+import { signalWithStart } from '../temporal/workflow-calls.js';
+import {
+  deprovisionDeviceWorkflow,
+  deprovisionWorkflowId,
+  provisionDeviceWorkflow,
+  provisionWorkflowId,
+  reconcileSignal,
+} from '../workflows/contracts/index.js';
 import { CustomObjects, setCondition } from './custom-objects.js';
 import { ResourceController, type ResourceControllerOptions } from './resource-controller.js';
-/** Signal sent with every start; a running workflow without a handler just buffers it. */
-export const RECONCILE_SIGNAL = 'wasmbed.reconcile';
 
 interface RunMemo {
   uid?: string;
@@ -80,11 +85,11 @@ export class DeviceController extends ResourceController {
       reason = 'AlreadyStarted';
     } else {
       const spec = obj.spec as DeviceSpec;
-      const run = await this.options.client.workflow.signalWithStart('provisionDevice', {
+      const run = await signalWithStart(this.options.client, provisionDeviceWorkflow, {
         taskQueue: ORCHESTRATOR_TASK_QUEUE,
         workflowId,
         args: [{ name, ...spec }],
-        signal: RECONCILE_SIGNAL,
+        signal: reconcileSignal,
         signalArgs: [{ generation, uid: obj.metadata.uid }],
         memo: { uid: obj.metadata.uid, generation } satisfies RunMemo,
         typedSearchAttributes: [
@@ -173,11 +178,11 @@ export class DeviceController extends ResourceController {
       if (state === 'failed')
         this.options.logger.warn('deprovisioning failed; starting it again', { device: name });
       try {
-        await this.options.client.workflow.signalWithStart('deprovisionDevice', {
+        await signalWithStart(this.options.client, deprovisionDeviceWorkflow, {
           taskQueue: ORCHESTRATOR_TASK_QUEUE,
           workflowId,
           args: [{ name }],
-          signal: RECONCILE_SIGNAL,
+          signal: reconcileSignal,
           signalArgs: [{ uid: obj.metadata.uid, deleting: true }],
           memo: { uid: obj.metadata.uid, generation: obj.metadata.generation } satisfies RunMemo,
           typedSearchAttributes: [

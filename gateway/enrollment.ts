@@ -15,8 +15,14 @@ import { ClaimRefusedError, type ClaimCredentials } from '../pki/claim-credentia
 import { verifyCsr } from '../pki/csr.js';
 import type { EnrollmentRequest } from '../protocol/messages.js';
 import { DEVICE_ATTRIBUTE, PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
-import type { EnrollDeviceInput, EnrollmentRequestSignal } from '../workflows/enroll-device.js';
-import { ENROLLMENT_SIGNALS, enrollWorkflowId } from '../workflows/provisioning-steps.js';
+import { signalWithStart } from '../temporal/workflow-calls.js';
+import {
+  enrollDeviceWorkflow,
+  enrollmentRequestSignal,
+  enrollWorkflowId,
+  type EnrollDeviceInput,
+  type EnrollmentRequestSignal,
+} from '../workflows/contracts/index.js';
 import type { DeviceServerEnrollment, EnrollmentConnection } from './enrollment-session.js';
 
 export interface EnrollmentHandlerDeps {
@@ -95,23 +101,21 @@ export function createGatewayEnrollment(deps: EnrollmentHandlerDeps): GatewayEnr
         reconnectTimeoutMs: deps.reconnectTimeoutMs,
       };
       logger.info('enrollment request', { device: name, claim: claimId, remote: connection.remoteAddress });
-      deps.client.workflow
-        .signalWithStart('enrollDevice', {
-          taskQueue: ORCHESTRATOR_TASK_QUEUE,
-          workflowId: enrollWorkflowId(name),
-          args: [input],
-          signal: ENROLLMENT_SIGNALS.request,
-          signalArgs: [signal],
-          typedSearchAttributes: [
-            { key: DEVICE_ATTRIBUTE, value: name },
-            { key: PHASE_ATTRIBUTE, value: 'Pending' },
-          ],
-        })
-        .catch((err: unknown) => {
-          pending.delete(connection.id);
-          logger.error('could not start enrollment workflow', { device: name, error: String(err) });
-          reject(connection, 'the platform could not take the request now; try again later');
-        });
+      signalWithStart(deps.client, enrollDeviceWorkflow, {
+        taskQueue: ORCHESTRATOR_TASK_QUEUE,
+        workflowId: enrollWorkflowId(name),
+        args: [input],
+        signal: enrollmentRequestSignal,
+        signalArgs: [signal],
+        typedSearchAttributes: [
+          { key: DEVICE_ATTRIBUTE, value: name },
+          { key: PHASE_ATTRIBUTE, value: 'Pending' },
+        ],
+      }).catch((err: unknown) => {
+        pending.delete(connection.id);
+        logger.error('could not start enrollment workflow', { device: name, error: String(err) });
+        reject(connection, 'the platform could not take the request now; try again later');
+      });
     },
   };
 }

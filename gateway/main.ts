@@ -12,8 +12,15 @@ import { createLogger } from '../common/logger.js';
 import { onShutdown } from '../common/shutdown.js';
 import { openPlatform } from '../platform/context.js';
 import { WorkflowNotFoundError } from '@temporalio/client';
+import type { SignalDefinition } from '@temporalio/common';
 import { connectClient, connectWorker } from '../temporal/connection.js';
-import { LIFECYCLE_SIGNALS, lifecycleWorkflowId } from '../workflows/provisioning-steps.js';
+import { workflowHandle } from '../temporal/workflow-calls.js';
+import {
+  connectedSignal,
+  deviceLifecycleWorkflow,
+  disconnectedSignal,
+  lifecycleWorkflowId,
+} from '../workflows/contracts/index.js';
 import { DeviceLogs } from '../store/device-logs.js';
 import { createGatewayActivities } from './activities.js';
 import { createDeviceEventHandler } from './device-events.js';
@@ -88,20 +95,21 @@ const deviceServer = new DeviceServer({
     })),
 });
 // Tell each device's lifecycle workflow; a device without one (still provisioning) is skipped.
-const signalLifecycle = (device: string, signal: string, payload: object) => {
-  signals.workflow
-    .getHandle(lifecycleWorkflowId(device))
-    .signal(signal, payload)
+const signalLifecycle = <Args extends unknown[]>(
+  device: string,
+  signal: SignalDefinition<Args>,
+  ...args: Args
+) => {
+  workflowHandle(signals, deviceLifecycleWorkflow, lifecycleWorkflowId(device))
+    .signal(signal, ...args)
     .catch((err: unknown) => {
       if (!(err instanceof WorkflowNotFoundError))
-        logger.warn('lifecycle signal failed', { device, signal, error: String(err) });
+        logger.warn('lifecycle signal failed', { device, signal: signal.name, error: String(err) });
     });
 };
-registry.on('up', (session) =>
-  signalLifecycle(session.info.device, LIFECYCLE_SIGNALS.connected, { gateway: name }),
-);
+registry.on('up', (session) => signalLifecycle(session.info.device, connectedSignal, { gateway: name }));
 registry.on('down', (session, reason) =>
-  signalLifecycle(session.info.device, LIFECYCLE_SIGNALS.disconnected, { gateway: name, reason }),
+  signalLifecycle(session.info.device, disconnectedSignal, { gateway: name, reason }),
 );
 registry.on('down', (session) =>
   updateDevice(session.info.device, (s) =>

@@ -13,8 +13,17 @@ import { checkAppModule } from '../device/apps/index.js';
 import { sha256Hex, type ModuleStore } from '../store/module-store.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import { APPLICATION_ATTRIBUTE, PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
+import { startWorkflow, workflowHandle } from '../temporal/workflow-calls.js';
+import {
+  abortSignal,
+  deployApplicationWorkflow,
+  deployWorkflowId,
+  promoteSignal,
+  stopWorkflowId,
+  undeployApplicationWorkflow,
+  undeployWorkflowId,
+} from '../workflows/contracts/index.js';
 
-export const deployWorkflowId = (app: string) => `deploy-${app}`;
 type ModuleRef = { sha256: string; size: number };
 
 /**
@@ -58,7 +67,6 @@ function nextVersion(status: Application['status']): Application['status'] {
     message: undefined,
   };
 }
-export const undeployWorkflowId = (app: string) => `undeploy-${app}`;
 
 /** Largest module accepted at all; each target's profile may allow less. */
 export const MAX_MODULE_BYTES = 1024 * 1024;
@@ -219,7 +227,7 @@ export class ApplicationService {
       return { name, workflowId };
     }
     try {
-      await this.client.workflow.start('deployApplication', {
+      await startWorkflow(this.client, deployApplicationWorkflow, {
         taskQueue: ORCHESTRATOR_TASK_QUEUE,
         workflowId,
         args: [{ name }],
@@ -244,7 +252,9 @@ export class ApplicationService {
   async promote(name: string): Promise<void> {
     this.get(name);
     try {
-      await this.client.workflow.getHandle(deployWorkflowId(name)).signal('promote');
+      await workflowHandle(this.client, deployApplicationWorkflow, deployWorkflowId(name)).signal(
+        promoteSignal,
+      );
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) throw new NotFoundError('rollout of Application', name);
       throw err;
@@ -255,7 +265,9 @@ export class ApplicationService {
   async abort(name: string): Promise<void> {
     this.get(name);
     try {
-      await this.client.workflow.getHandle(deployWorkflowId(name)).signal('abort');
+      await workflowHandle(this.client, deployApplicationWorkflow, deployWorkflowId(name)).signal(
+        abortSignal,
+      );
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) throw new NotFoundError('rollout of Application', name);
       throw err;
@@ -278,9 +290,9 @@ export class ApplicationService {
       .getHandle(deployWorkflowId(name))
       .cancel()
       .catch(() => undefined);
-    const workflowId = keep ? `stop-${name}` : undeployWorkflowId(name);
+    const workflowId = keep ? stopWorkflowId(name) : undeployWorkflowId(name);
     try {
-      await this.client.workflow.start('undeployApplication', {
+      await startWorkflow(this.client, undeployApplicationWorkflow, {
         taskQueue: ORCHESTRATOR_TASK_QUEUE,
         workflowId,
         args: [{ name, keep }],

@@ -9,14 +9,18 @@ import type { Device } from '../common/resources.js';
 import { validateDeviceCreate } from '../common/validation.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import { DEVICE_ATTRIBUTE, PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
+import { startWorkflow, workflowHandle } from '../temporal/workflow-calls.js';
 import {
-  LIFECYCLE_SIGNALS,
+  deprovisionDeviceWorkflow,
   deprovisionWorkflowId,
+  deviceLifecycleWorkflow,
   enrollWorkflowId,
   lifecycleWorkflowId,
+  provisionDeviceWorkflow,
   provisionWorkflowId,
-} from '../workflows/provisioning-steps.js';
-import type { ProvisionDeviceInput } from '../workflows/provision-device.js';
+  rotateCertificateSignal,
+  type ProvisionDeviceInput,
+} from '../workflows/contracts/index.js';
 
 export class DeviceService {
   constructor(
@@ -130,7 +134,7 @@ export class DeviceService {
     }
     const workflowId = lifecycleWorkflowId(name);
     try {
-      await this.client.workflow.getHandle(workflowId).signal(LIFECYCLE_SIGNALS.rotateCertificate);
+      await workflowHandle(this.client, deviceLifecycleWorkflow, workflowId).signal(rotateCertificateSignal);
     } catch (err) {
       if (err instanceof WorkflowNotFoundError)
         throw new ConflictError(`device "${name}" has no lifecycle workflow`);
@@ -143,7 +147,7 @@ export class DeviceService {
     this.get(name);
     const workflowId = deprovisionWorkflowId(name);
     try {
-      await this.client.workflow.start('deprovisionDevice', {
+      await startWorkflow(this.client, deprovisionDeviceWorkflow, {
         taskQueue: ORCHESTRATOR_TASK_QUEUE,
         workflowId,
         args: [{ name }],
@@ -172,7 +176,7 @@ export class DeviceService {
   private async startProvisioning(name: string, input: ProvisionDeviceInput): Promise<string> {
     const workflowId = provisionWorkflowId(name);
     try {
-      await this.client.workflow.start('provisionDevice', {
+      await startWorkflow(this.client, provisionDeviceWorkflow, {
         taskQueue: ORCHESTRATOR_TASK_QUEUE,
         workflowId,
         args: [input],

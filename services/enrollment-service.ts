@@ -4,12 +4,19 @@
  * A pending enrollment is a Device whose status.enrollment.state is AwaitingApproval; the
  * decision is a signal to its `enroll-<name>` workflow.
  */
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { ConflictError, NotFoundError, ValidationError, WasmbedError } from '../common/errors.js';
 import type { Device } from '../common/resources.js';
 import type { ClaimCredential, ClaimCredentials } from '../pki/claim-credentials.js';
 import type { ResourceStore } from '../store/resource-store.js';
-import { ENROLLMENT_SIGNALS, enrollWorkflowId } from '../workflows/provisioning-steps.js';
+import { workflowHandle } from '../temporal/workflow-calls.js';
+import {
+  approveSignal,
+  enrollDeviceWorkflow,
+  enrollWorkflowId,
+  rejectSignal,
+  type EnrollDeviceWorkflow,
+} from '../workflows/contracts/index.js';
 
 export interface PendingEnrollment {
   name: string;
@@ -43,14 +50,16 @@ export class EnrollmentService {
   }
 
   async approve(name: string): Promise<{ name: string; workflowId: string }> {
-    return this.decide(name, ENROLLMENT_SIGNALS.approve);
+    return this.decide(name, (handle) => handle.signal(approveSignal));
   }
 
   async reject(name: string, reason?: unknown): Promise<{ name: string; workflowId: string }> {
     if (reason !== undefined && (typeof reason !== 'string' || reason.length > MAX_REASON)) {
       throw new ValidationError('reason', `reason must be a string of at most ${MAX_REASON} characters`);
     }
-    return this.decide(name, ENROLLMENT_SIGNALS.reject, { reason: reason?.trim() || undefined });
+    return this.decide(name, (handle) =>
+      handle.signal(rejectSignal, { reason: reason?.trim() || undefined }),
+    );
   }
 
   createToken(body: unknown) {
@@ -71,7 +80,10 @@ export class EnrollmentService {
     return this.claims.revoke(id);
   }
 
-  private async decide(name: string, signal: string, payload?: object) {
+  private async decide(
+    name: string,
+    signal: (handle: WorkflowHandle<EnrollDeviceWorkflow>) => Promise<void>,
+  ) {
     const device = this.store.get('Device', name);
     if (!device || !device.status.enrollment) throw new NotFoundError('Enrollment', name);
     if (device.status.enrollment.state !== 'AwaitingApproval') {
@@ -81,8 +93,7 @@ export class EnrollmentService {
     }
     const workflowId = enrollWorkflowId(name);
     try {
-      const handle = this.client.workflow.getHandle(workflowId);
-      await (payload ? handle.signal(signal, payload) : handle.signal(signal));
+      await signal(workflowHandle(this.client, enrollDeviceWorkflow, workflowId));
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) {
         throw new ConflictError(`enrollment of "${name}" has no running workflow ${workflowId}`);

@@ -12,6 +12,8 @@ import { ORCHESTRATOR_TASK_QUEUE, paths } from '../common/config.js';
 import type { Device } from '../common/resources.js';
 import { CertificateAuthority, DeviceCertificates, SqliteCertificateRepository } from '../pki/index.js';
 import { openDatabase } from '../store/sqlite.js';
+import { startWorkflow } from '../temporal/workflow-calls.js';
+import { provisionDeviceWorkflow, provisionWorkflowId } from '../workflows/contracts/index.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { waitFor } from './support/wait.js';
 
@@ -200,9 +202,9 @@ describe('provisioning a virtual device', () => {
   });
 
   it('fails a directly started workflow with an unknown mcuType at once, without retrying', async () => {
-    const handle = await platform.client.workflow.start('provisionDevice', {
+    const handle = await startWorkflow(platform.client, provisionDeviceWorkflow, {
       taskQueue: ORCHESTRATOR_TASK_QUEUE,
-      workflowId: 'provision-direct-bad',
+      workflowId: provisionWorkflowId('direct-bad'),
       args: [{ name: 'direct-bad', mcuType: 'Esp32' }],
     });
     const error = await handle.result().then(

@@ -1,7 +1,7 @@
 /**
  * An application sent as multipart/form-data (`POST /api/v1/applications` with a `wasm` file
  * part, or the dashboard's upload form) turned into the same body as the JSON request, so one
- * validation (common/validation.ts) and one service (web/application-service.ts) handle both.
+ * validation (common/validation.ts) and one service (services/application-service.ts) handle both.
  *
  * Fields: `wasm` (file, required), `name`, `entry`; the target as `target` (JSON) or as one of
  * `devices` (comma-separated names), `selector` (`key=value,…`), `all` (true/on/1); the

@@ -5,7 +5,7 @@
  */
 import type { Client } from '@temporalio/client';
 import type { Device } from '../common/resources.js';
-import { lifecycleWorkflowId, PROVISIONING_STEPS } from '../workflows/provisioning-steps.js';
+import { lifecycleWorkflowId, PROVISIONING_STEPS } from '../workflows/contracts/index.js';
 
 export interface TimelineEntry {
   name: string;

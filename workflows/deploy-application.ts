@@ -6,7 +6,6 @@
  */
 import {
   condition,
-  defineSignal,
   isCancellation,
   patched,
   proxyActivities,
@@ -20,17 +19,13 @@ import type { GatewayActivities } from '../gateway/activities.js';
 import { PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
 import { deploySettings, versionOf } from '../common/app-version.js';
 import { rolloutWaves } from './rollout-waves.js';
-
-export const promoteSignal = defineSignal('promote');
-/** Canary: give up after the first wave and roll it back. */
-export const abortSignal = defineSignal('abort');
-
-export interface DeployApplicationInput {
-  name: string;
-  /** How long after its ack an app must stay up before its device counts as healthy. */
-  healthCheckMs?: number;
-  deployTimeoutMs?: number;
-}
+import {
+  abortSignal,
+  promoteSignal,
+  type DeployApplicationInput,
+  type DeployApplicationResult,
+  type UndeployApplicationInput,
+} from './contracts/index.js';
 
 const apps = proxyActivities<ApplicationActivities>({
   startToCloseTimeout: '30s',
@@ -56,7 +51,7 @@ function reason(err: unknown): string {
   return inner?.message ?? String(err);
 }
 
-export async function deployApplication(input: DeployApplicationInput): Promise<{ phase: string }> {
+export async function deployApplication(input: DeployApplicationInput): Promise<DeployApplicationResult> {
   const { name } = input;
   const healthCheckMs = input.healthCheckMs ?? 1500;
   let promoted = false;
@@ -278,7 +273,7 @@ async function rollBack(
  * Stops the app on every device that has it, then forgets the Application — or, with
  * `keep`, leaves it Stopped (`POST /applications/:name/stop`).
  */
-export async function undeployApplication(input: { name: string; keep?: boolean }): Promise<void> {
+export async function undeployApplication(input: UndeployApplicationInput): Promise<void> {
   const { name } = input;
   upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Stopped' }]);
   const targets = await apps.deployedTargets(name);

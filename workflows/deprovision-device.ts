@@ -7,13 +7,14 @@ import { patched, proxyActivities, upsertSearchAttributes } from '@temporalio/wo
 import { PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
 import type { OrchestratorActivities } from '../activities/orchestrator.js';
 import type { GatewayActivities } from '../gateway/activities.js';
+import type { DeprovisionDeviceInput } from './contracts/index.js';
 
 const activities = proxyActivities<OrchestratorActivities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 10 },
 });
 
-export async function deprovisionDevice(input: { name: string }): Promise<void> {
+export async function deprovisionDevice(input: DeprovisionDeviceInput): Promise<void> {
   const { name } = input;
   upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Deprovisioning' }]);
   await activities.cancelProvisioning(name);

@@ -10,7 +10,6 @@ import {
   ApplicationFailure,
   condition,
   continueAsNew,
-  defineSignal,
   isCancellation,
   proxyActivities,
   sleep,
@@ -23,25 +22,12 @@ import type { LifecycleActivities } from '../activities/lifecycle.js';
 import type { OrchestratorActivities } from '../activities/orchestrator.js';
 import type { GatewayActivities } from '../gateway/activities.js';
 import { PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
-import { LIFECYCLE_SIGNALS } from './provisioning-steps.js';
-
-export const connectedSignal = defineSignal<[{ gateway: string }]>(LIFECYCLE_SIGNALS.connected);
-export const disconnectedSignal = defineSignal<[{ gateway: string; reason: string }]>(
-  LIFECYCLE_SIGNALS.disconnected,
-);
-export const rotateCertificateSignal = defineSignal(LIFECYCLE_SIGNALS.rotateCertificate);
-
-export interface LifecycleSettings {
-  /** How often to look for trouble no gateway reports. */
-  checkIntervalMs?: number;
-  /** How long a disconnected device may take to come back by itself before recovery starts. */
-  graceMs?: number;
-  maxAttempts?: number;
-}
-
-export interface DeviceLifecycleInput extends LifecycleSettings {
-  name: string;
-}
+import {
+  connectedSignal,
+  disconnectedSignal,
+  rotateCertificateSignal,
+  type DeviceLifecycleInput,
+} from './contracts/index.js';
 
 const activities = proxyActivities<LifecycleActivities & OrchestratorActivities & ApplicationActivities>({
   startToCloseTimeout: '1 minute',

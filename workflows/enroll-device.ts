@@ -17,7 +17,6 @@ import {
   ActivityFailure,
   ApplicationFailure,
   condition,
-  defineSignal,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -27,39 +26,14 @@ import { validateDnsLabel } from '../common/validation.js';
 import type { EnrollmentAnswer, GatewayActivities } from '../gateway/activities.js';
 import { PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
 import { asNonRetryable } from './errors.js';
-import { ENROLLMENT_SIGNALS } from './provisioning-steps.js';
-
-/** What a gateway tells the workflow about a held EnrollmentRequest. */
-export interface EnrollmentRequestSignal {
-  gateway: string;
-  taskQueue: string;
-  /** The held connection on that gateway. */
-  connectionId: string;
-  csrBase64: string;
-  /** SHA-256 of the CSR's SubjectPublicKeyInfo. */
-  csrFingerprint: string;
-  keyType: string;
-  sourceAddress: string;
-  claimId: string;
-  requestedAt: string;
-}
-
-export interface EnrollDeviceInput {
-  name: string;
-  approvalTimeoutMs?: number;
-  reconnectTimeoutMs?: number;
-}
-
-export interface EnrollDeviceResult {
-  name: string;
-  outcome: 'Enrolled' | 'Rejected' | 'Incomplete';
-  reason?: string;
-  certSerial?: string;
-}
-
-export const enrollmentRequestSignal = defineSignal<[EnrollmentRequestSignal]>(ENROLLMENT_SIGNALS.request);
-export const approveSignal = defineSignal(ENROLLMENT_SIGNALS.approve);
-export const rejectSignal = defineSignal<[{ reason?: string }]>(ENROLLMENT_SIGNALS.reject);
+import {
+  approveSignal,
+  enrollmentRequestSignal,
+  rejectSignal,
+  type EnrollDeviceInput,
+  type EnrollDeviceResult,
+  type EnrollmentRequestSignal,
+} from './contracts/index.js';
 
 const activities = proxyActivities<EnrollmentActivities>({
   startToCloseTimeout: '30s',

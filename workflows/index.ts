@@ -1,6 +1,31 @@
 // Workflow entry point bundled for the orchestrator worker. Only workflow-safe imports.
-export { provisionDevice } from './provision-device.js';
-export { deprovisionDevice } from './deprovision-device.js';
-export { deployApplication, undeployApplication } from './deploy-application.js';
-export { deviceLifecycle } from './device-lifecycle.js';
-export { enrollDevice } from './enroll-device.js';
+import type { ContractFunction, WORKFLOW_CONTRACTS } from './contracts/index.js';
+import { deployApplication, undeployApplication } from './deploy-application.js';
+import { deprovisionDevice } from './deprovision-device.js';
+import { deviceLifecycle } from './device-lifecycle.js';
+import { enrollDevice } from './enroll-device.js';
+import { provisionDevice } from './provision-device.js';
+
+export {
+  provisionDevice,
+  deprovisionDevice,
+  deployApplication,
+  undeployApplication,
+  deviceLifecycle,
+  enrollDevice,
+};
+
+/** Compile-time check: every contract is implemented, under its own name, with its signature. */
+type Implements<
+  T extends {
+    [Name in keyof typeof WORKFLOW_CONTRACTS]: ContractFunction<(typeof WORKFLOW_CONTRACTS)[Name]>;
+  },
+> = T;
+export type CheckedImplementations = Implements<{
+  provisionDevice: typeof provisionDevice;
+  deprovisionDevice: typeof deprovisionDevice;
+  deployApplication: typeof deployApplication;
+  undeployApplication: typeof undeployApplication;
+  deviceLifecycle: typeof deviceLifecycle;
+  enrollDevice: typeof enrollDevice;
+}>;

@@ -16,27 +16,17 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { DeviceSpec } from '../common/resources.js';
 import { validateDeviceCreate } from '../common/validation.js';
 import { DEVICE_ATTRIBUTE, PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
-import { deviceLifecycle, type LifecycleSettings } from './device-lifecycle.js';
+import { deviceLifecycle } from './device-lifecycle.js';
 import type { OrchestratorActivities } from '../activities/orchestrator.js';
 import type { GatewayActivities } from '../gateway/activities.js';
 import { asNonRetryable } from './errors.js';
-import { lifecycleWorkflowId, type ProvisioningStepName } from './provisioning-steps.js';
-
-export interface ProvisionDeviceInput {
-  name: string;
-  mcuType?: string;
-  runtime?: string;
-  gateway?: string;
-  firmware?: string;
-  labels?: Record<string, string>;
-}
-
-export interface ProvisionDeviceResult {
-  name: string;
-  gateway: string;
-  certSerial: string;
-  connectedAt: string;
-}
+import {
+  lifecycleWorkflowId,
+  type LifecycleSettings,
+  type ProvisionDeviceInput,
+  type ProvisionDeviceResult,
+  type ProvisioningStepName,
+} from './contracts/index.js';
 
 const quick = { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '10s' } as const;
 

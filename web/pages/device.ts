@@ -1,7 +1,7 @@
 /** The device page: summary, status, provisioning timeline, apps, logs and actions of one device. */
 import type { Application, Device } from '../../common/resources.js';
 import type { DeviceLogEntry } from '../../store/device-logs.js';
-import { lifecycleWorkflowId } from '../../workflows/provisioning-steps.js';
+import { lifecycleWorkflowId } from '../../workflows/contracts/index.js';
 import { html, raw, type RawHtml } from '../html.js';
 import type { Timeline, TimelineEntry } from '../timeline.js';
 import { labelText, layout, type DashboardContext } from './layout.js';

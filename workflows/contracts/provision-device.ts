@@ -1,0 +1,36 @@
+/** provisionDevice (`provision-<device>`): from a Device row to a connected device. */
+import { defineWorkflow } from './workflow-contract.js';
+
+export interface ProvisionDeviceInput {
+  name: string;
+  mcuType?: string;
+  runtime?: string;
+  gateway?: string;
+  firmware?: string;
+  labels?: Record<string, string>;
+}
+
+export interface ProvisionDeviceResult {
+  name: string;
+  gateway: string;
+  certSerial: string;
+  connectedAt: string;
+}
+
+export type ProvisionDeviceWorkflow = (input: ProvisionDeviceInput) => Promise<ProvisionDeviceResult>;
+export const provisionDeviceWorkflow = defineWorkflow<ProvisionDeviceWorkflow>()('provisionDevice');
+
+/** The provisioning steps in order, as the dashboard shows them. */
+export const PROVISIONING_STEPS = [
+  'issueCertificate',
+  'prepareVolume',
+  'copyFirmware',
+  'startEmulator',
+  'assignGateway',
+  'writeEndpoint',
+  'awaitSession',
+] as const;
+
+export type ProvisioningStepName = (typeof PROVISIONING_STEPS)[number];
+
+export const provisionWorkflowId = (device: string) => `provision-${device}`;
