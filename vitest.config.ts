@@ -13,6 +13,8 @@ const SLOW_SUITES = [
   // Need arm-none-eabi-gcc (a real Cortex-M ELF) and, for renode-docker, the Docker engine.
   'test/renode-runtime.test.ts',
   'test/renode-docker.test.ts',
+  // Builds the traced workflow bundle (a second webpack run) before its platform starts.
+  'test/tracing.test.ts',
 ];
 const suites = process.env.WASMBED_SUITES;
 

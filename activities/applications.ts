@@ -3,6 +3,7 @@
  * module against each of them, and record phases and per-device states.
  */
 import { ApplicationFailure } from '@temporalio/activity';
+import { counter } from '../common/metrics.js';
 import { sameVersion } from '../common/app-version.js';
 import { deviceState, summarize, targetsDevice } from '../common/application-status.js';
 import { gatewayTaskQueue } from '../common/config.js';
@@ -34,8 +35,27 @@ function invalid(field: string, message: string): ApplicationFailure {
   });
 }
 
+/** Phases a rollout ends in (a later deploy starts a new rollout). */
+const FINAL_PHASES = new Set<ApplicationPhase>([
+  'Running',
+  'PartiallyRunning',
+  'Failed',
+  'RolledBack',
+  'Stopped',
+]);
+
 export function createApplicationActivities(deps: { store: ResourceStore; modules: ModuleStore }) {
   const { store, modules } = deps;
+  const rollouts = counter({
+    name: 'wasmbed_rollouts_total',
+    help: 'Rollouts started (targets resolved and the module checked), by strategy',
+    labelNames: ['strategy'] as const,
+  });
+  const rolloutsEnded = counter({
+    name: 'wasmbed_rollouts_ended_total',
+    help: 'Rollouts that reached a final phase, by phase',
+    labelNames: ['phase'] as const,
+  });
 
   function application(name: string): Application {
     const app = store.get('Application', name);
@@ -56,6 +76,7 @@ export function createApplicationActivities(deps: { store: ResourceStore; module
       const misfit = moduleMisfit(modules.get(app.spec.module.sha256), app.spec, chosen);
       if (misfit) throw invalid('module', misfit);
       const previous = app.status.previousModule;
+      rollouts.inc({ strategy: app.spec.strategy.type });
       return {
         previousModule: previous && !sameVersion(previous, app.spec) ? previous : null,
         spec: app.spec,
@@ -79,6 +100,7 @@ export function createApplicationActivities(deps: { store: ResourceStore; module
       } = {},
     ): Promise<void> {
       application(name); // a deleted application is not an error to retry
+      if (FINAL_PHASES.has(phase)) rolloutsEnded.inc({ phase });
       store.updateStatus('Application', name, (s) => {
         const devices = { ...s.devices };
         for (const device of options.pendingDevices ?? []) devices[device] = deviceState('Pending');

@@ -3,6 +3,7 @@
  * PKI and the device runtimes. Each is idempotent: running it again after a crash or a
  * retry finds and adopts what the earlier attempt made.
  */
+import { counter } from '../common/metrics.js';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { gatewayTaskQueue } from '../common/config.js';
@@ -83,6 +84,11 @@ function invalidInput(err: ValidationError): ApplicationFailure {
 
 export function createOrchestratorActivities(deps: OrchestratorDeps) {
   const { store, logger } = deps;
+  const provisionings = counter({
+    name: 'wasmbed_provisionings_total',
+    help: 'Provisioning runs that ended, by outcome (connected, failed)',
+    labelNames: ['outcome'] as const,
+  });
 
   /** The backend for the device's runtime (spec.runtime). */
   function runtimeOf(device: string): DeviceRuntimeBackend {
@@ -234,6 +240,7 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
 
     /** Called by the workflow around the gateway's awaitDeviceSession. */
     async markConnected(device: string, gateway: AssignedGateway, identity: DeviceIdentity): Promise<void> {
+      provisionings.inc({ outcome: 'connected' });
       store.updateStatus('Device', device, (s) => {
         const withStep = setStep(s, 'awaitSession', {
           state: 'Succeeded',
@@ -256,6 +263,7 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
     },
 
     async markFailed(device: string, stepName: string, message: string): Promise<void> {
+      provisionings.inc({ outcome: 'failed' });
       try {
         store.updateStatus('Device', device, (s) => {
           const withStep = setStep(s, stepName, {

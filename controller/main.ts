@@ -15,6 +15,8 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { loadConfig, paths } from '../common/config.js';
 import { createLogger } from '../common/logger.js';
 import { onShutdown } from '../common/shutdown.js';
+import { gauge } from '../common/metrics.js';
+import { startTelemetry } from '../platform/telemetry.js';
 import { KubernetesResourceStore } from '../store/kubernetes-resource-store.js';
 import { ModuleStore } from '../store/module-store.js';
 import { connectClient } from '../temporal/connection.js';
@@ -24,6 +26,7 @@ import { DeviceController } from './device-controller.js';
 import { GatewayController } from './gateway-controller.js';
 import { LeaderElector } from './leader-election.js';
 
+const telemetry = await startTelemetry('controller');
 const logger = createLogger('controller');
 const config = loadConfig();
 const env = process.env;
@@ -36,7 +39,7 @@ const kc = new KubeConfig();
 if (config.store.kubeconfig) kc.loadFromFile(config.store.kubeconfig);
 else kc.loadFromDefault();
 
-const client = await connectClient(config.temporal);
+const client = await connectClient(config.temporal, telemetry.tracing?.clientInterceptors);
 const elector = new LeaderElector({
   kc,
   namespace,
@@ -59,6 +62,7 @@ onShutdown(async () => {
   await Promise.all([controllers.devices?.stop(), controllers.apps?.stop(), controllers.gateways?.stop()]);
   await elector.release();
   store.close();
+  await telemetry.close();
   logger.info('controller stopped', {
     identity,
     actions: {
@@ -79,6 +83,32 @@ controllers.devices = new DeviceController({ kc, client, namespace, resyncMs, lo
 controllers.apps = new ApplicationController({ kc, client, service, namespace, resyncMs, logger });
 controllers.gateways = new GatewayController({ kc, namespace, resyncMs, logger });
 const all = [controllers.devices, controllers.apps, controllers.gateways];
+// What the controllers did since start (provisions and deprovisions started, finalizers removed…).
+gauge({
+  name: 'wasmbed_controller_actions',
+  help: 'Actions taken by the controllers since this replica became leader, by action',
+  labelNames: ['controller', 'action'] as const,
+  collect() {
+    const byController = {
+      device: controllers.devices,
+      application: controllers.apps,
+      gateway: controllers.gateways,
+    };
+    for (const [controller, c] of Object.entries(byController))
+      for (const [action, count] of Object.entries((c?.actions ?? {}) as Record<string, number>))
+        this.set({ controller, action }, count);
+  },
+});
+gauge({
+  name: 'wasmbed_controller_cached_resources',
+  help: 'Resources in the informer caches, by kind',
+  labelNames: ['kind'] as const,
+  collect() {
+    this.set({ kind: 'Device' }, controllers.devices?.informer.cache.size ?? 0);
+    this.set({ kind: 'Application' }, controllers.apps?.informer.cache.size ?? 0);
+    this.set({ kind: 'Gateway' }, controllers.gateways?.informer.cache.size ?? 0);
+  },
+});
 for (const c of all) c.start();
 await Promise.all(all.map((c) => c.informer.hasSynced));
 logger.info('controller ready', {

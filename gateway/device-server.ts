@@ -387,7 +387,12 @@ export class DeviceServer {
         return;
       case 'Heartbeat':
         if (!this.isCurrent(session)) return;
-        session.info.lastHeartbeat = new Date();
+        {
+          const now = new Date();
+          const previous = session.info.lastHeartbeat ?? session.info.connectedAt;
+          this.metrics.observeHeartbeat(now.getTime() - previous.getTime(), this.options.heartbeatIntervalMs);
+          session.info.lastHeartbeat = now;
+        }
         connection.send(
           {
             type: 'HeartbeatAck',

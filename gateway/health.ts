@@ -1,5 +1,6 @@
 /** The gateway's health and metrics endpoint (port 8080 by default, loopback only). */
 import http from 'node:http';
+import { serveMetrics } from '../common/metrics.js';
 import type { DeviceServer } from './device-server.js';
 import type { SessionRegistry } from './session-registry.js';
 
@@ -25,14 +26,8 @@ export function createHealthServer(deps: {
       return;
     }
     if (url.pathname === '/metrics') {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-      res.end(
-        deps.deviceServer.metrics.render(deps.gatewayName, {
-          sessions: deps.registry.size,
-          handshakesInFlight: deps.deviceServer.inFlightHandshakes,
-          framesOut: deps.deviceServer.framesOut,
-        }),
-      );
+      // Process metrics (CPU, memory, event loop) and the gateway's own.
+      void serveMetrics(req, res, [deps.deviceServer.metrics.registry]);
       return;
     }
     res.writeHead(404).end();

@@ -11,6 +11,7 @@ import { listen } from '../common/http-server.js';
 import { createLogger } from '../common/logger.js';
 import { onShutdown } from '../common/shutdown.js';
 import { openPlatform } from '../platform/context.js';
+import { startTelemetry } from '../platform/telemetry.js';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { SignalDefinition } from '@temporalio/common';
 import { connectClient, connectWorker } from '../temporal/connection.js';
@@ -30,6 +31,7 @@ import { DeviceServer } from './device-server.js';
 import { createHealthServer } from './health.js';
 import { SessionRegistry } from './session-registry.js';
 
+const telemetry = await startTelemetry('gateway');
 const logger = createLogger('gateway');
 const config = loadConfig();
 const { name } = config.gateway;
@@ -60,7 +62,7 @@ const updateDevice = (device: string, mutate: (status: DeviceStatus) => DeviceSt
 };
 
 const taskQueue = gatewayTaskQueue(name);
-const signals = await connectClient(config.temporal);
+const signals = await connectClient(config.temporal, telemetry.tracing?.clientInterceptors);
 const enrollment = createGatewayEnrollment({
   claims: platform.claims,
   claimCaPem: platform.claimCa.certPem,
@@ -122,6 +124,16 @@ registry.on('up', (session) =>
   ),
 );
 
+/** Sessions this gateway accepts; published on its Gateway resource and as a metric. */
+const MAX_DEVICES = 10_000;
+deviceServer.metrics.registry.setDefaultLabels({ gateway: name });
+deviceServer.metrics.readGaugesFrom(() => ({
+  sessions: registry.size,
+  handshakesInFlight: deviceServer.inFlightHandshakes,
+  framesOut: deviceServer.framesOut,
+  maxDevices: MAX_DEVICES,
+}));
+
 const tlsPort = await deviceServer.listen(config.gateway.host, config.gateway.port);
 let ready = false;
 const health = createHealthServer({ gatewayName: name, registry, deviceServer, isReady: () => ready });
@@ -134,7 +146,7 @@ const reportStatus = (phase: 'Ready' | 'Unavailable') =>
     name,
     {
       endpoint: config.gateway.endpoint,
-      maxDevices: 10_000,
+      maxDevices: MAX_DEVICES,
       heartbeatIntervalSeconds: config.gateway.heartbeatIntervalMs / 1000,
       heartbeatTimeoutSeconds: config.gateway.heartbeatTimeoutMs / 1000,
     },
@@ -159,6 +171,7 @@ const worker = await Worker.create({
     modules: new ModuleStore(paths.modules(config.home)),
     enrollment,
   }),
+  ...telemetry.workerOptions(),
 });
 const running = worker.run();
 ready = true;
@@ -181,5 +194,6 @@ onShutdown(async () => {
   await Promise.allSettled([running, deviceServer.close()]);
   await connection.close();
   await signals.connection.close();
+  await telemetry.close();
   platform.close();
 });

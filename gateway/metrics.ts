@@ -1,34 +1,23 @@
-/** The gateway's Prometheus metrics: plain counters, gauges and one latency histogram. */
-export class Histogram {
-  private readonly counts: number[];
-  private sum = 0;
-  private count = 0;
+/**
+ * The gateway's Prometheus metrics on prom-client, in a registry of their own (a test or a bench
+ * may run several gateways in one process; the gateway process serves this registry beside its
+ * process registry). The hot-path counts stay plain numbers the device server bumps (tests and
+ * benches read them directly); prom-client reads them when scraped. Labels: the gateway name,
+ * the request type and outcome — never a device.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { DURATION_BUCKETS_SECONDS, counterReading } from '../common/metrics.js';
 
-  constructor(
-    readonly bucketsMs: number[] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000],
-  ) {
-    this.counts = bucketsMs.map(() => 0);
-  }
-
-  observe(ms: number): void {
-    this.sum += ms;
-    this.count++;
-    const index = this.bucketsMs.findIndex((upper) => ms <= upper);
-    if (index >= 0) this.counts[index]!++;
-  }
-
-  render(name: string, labels: string): string[] {
-    const lines = [`# TYPE ${name} histogram`];
-    let cumulative = 0;
-    this.bucketsMs.forEach((upper, i) => {
-      cumulative += this.counts[i]!;
-      lines.push(`${name}_bucket{${labels},le="${upper / 1000}"} ${cumulative}`);
-    });
-    lines.push(`${name}_bucket{${labels},le="+Inf"} ${this.count}`);
-    lines.push(`${name}_sum{${labels}} ${this.sum / 1000}`, `${name}_count{${labels}} ${this.count}`);
-    return lines;
-  }
+/** What only the live server knows; read at scrape time. */
+export interface GatewayGauges {
+  sessions: number;
+  handshakesInFlight: number;
+  framesOut: number;
+  maxDevices: number;
 }
+
+/** Lag buckets (seconds past the heartbeat interval). */
+const HEARTBEAT_LAG_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30];
 
 export class GatewayMetrics {
   handshakesStarted = 0;
@@ -48,110 +37,178 @@ export class GatewayMetrics {
   enrollmentSessionsClosed = 0;
   /** Claim sessions or requests refused by the per-address or per-credential rate limit. */
   enrollmentsRateLimited = 0;
-  readonly requestLatency = new Map<string, Histogram>();
+  /** `type|outcome` → count, for benches that compare before and after. */
   readonly requestOutcomes = new Map<string, number>();
 
+  readonly registry = new Registry();
+  private gauges: () => GatewayGauges = () => ({
+    sessions: 0,
+    handshakesInFlight: 0,
+    framesOut: 0,
+    maxDevices: 0,
+  });
+  private readonly requestDuration: Histogram<'type'>;
+  private readonly requests: Counter<'type' | 'outcome'>;
+  private readonly heartbeatLag: Histogram;
+
+  constructor(gatewayName = 'gateway') {
+    this.registry.setDefaultLabels({ gateway: gatewayName });
+    const registers = [this.registry];
+    const fromField = (name: string, help: string, read: () => number) =>
+      counterReading({ name, help, read }, this.registry);
+    const fromGauge = (name: string, help: string, read: (g: GatewayGauges) => number) => {
+      const gauges = () => this.gauges();
+      return new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(read(gauges()));
+        },
+      });
+    };
+    fromGauge('wasmbed_gateway_sessions', 'Device sessions currently held', (g) => g.sessions);
+    fromGauge(
+      'wasmbed_gateway_max_devices',
+      'Sessions this gateway accepts (spec.maxDevices)',
+      (g) => g.maxDevices,
+    );
+    fromGauge(
+      'wasmbed_gateway_handshakes_in_flight',
+      'TLS handshakes not yet finished',
+      (g) => g.handshakesInFlight,
+    );
+    fromField(
+      'wasmbed_gateway_handshakes_started_total',
+      'TCP connections that began a TLS handshake',
+      () => this.handshakesStarted,
+    );
+    fromField(
+      'wasmbed_gateway_handshakes_completed_total',
+      'Mutual-TLS handshakes that succeeded',
+      () => this.handshakesCompleted,
+    );
+    fromField(
+      'wasmbed_gateway_handshakes_rejected_total',
+      'Handshakes or certificates refused',
+      () => this.handshakesRejected,
+    );
+    fromField(
+      'wasmbed_gateway_handshakes_shed_total',
+      'Connections dropped: too many handshakes in flight',
+      () => this.handshakesShed,
+    );
+    fromField(
+      'wasmbed_gateway_sessions_accepted_total',
+      'Authenticated sessions',
+      () => this.sessionsAccepted,
+    );
+    fromField(
+      'wasmbed_gateway_sessions_replaced_total',
+      'Sessions replaced by a newer one of the same device',
+      () => this.sessionsReplaced,
+    );
+    fromField('wasmbed_gateway_frames_in_total', 'Frames received', () => this.framesIn);
+    fromField('wasmbed_gateway_frames_out_total', 'Frames sent', () => this.gauges().framesOut);
+    fromField(
+      'wasmbed_gateway_decode_errors_total',
+      'Sessions closed for a protocol error',
+      () => this.decodeErrors,
+    );
+    fromField(
+      'wasmbed_gateway_floods_closed_total',
+      'Sessions closed for exceeding the frame rate',
+      () => this.floodsClosed,
+    );
+    fromField(
+      'wasmbed_gateway_slow_readers_closed_total',
+      'Sessions closed for not reading',
+      () => this.slowReadersClosed,
+    );
+    fromField(
+      'wasmbed_gateway_enrollment_requests_total',
+      'EnrollmentRequests received on claim sessions',
+      () => this.enrollmentRequests,
+    );
+    fromField(
+      'wasmbed_gateway_enrollment_sessions_closed_total',
+      'Claim sessions closed for sending anything but one EnrollmentRequest',
+      () => this.enrollmentSessionsClosed,
+    );
+    fromField(
+      'wasmbed_gateway_enrollments_rate_limited_total',
+      'Claim sessions or EnrollmentRequests refused by a rate limit',
+      () => this.enrollmentsRateLimited,
+    );
+    this.requests = new Counter({
+      name: 'wasmbed_gateway_requests_total',
+      help: 'Requests to devices by message type and outcome',
+      labelNames: ['type', 'outcome'],
+      registers,
+    });
+    this.requestDuration = new Histogram({
+      name: 'wasmbed_gateway_request_duration_seconds',
+      help: 'Round trip of successful requests to devices',
+      labelNames: ['type'],
+      buckets: DURATION_BUCKETS_SECONDS,
+      registers,
+    });
+    this.heartbeatLag = new Histogram({
+      name: 'wasmbed_gateway_heartbeat_lag_seconds',
+      help: 'How late each heartbeat arrived past the heartbeat interval',
+      buckets: HEARTBEAT_LAG_BUCKETS,
+      registers,
+    });
+  }
+
+  /** The plain counts (benchmarks send them over IPC). */
+  counts(): Record<string, number> {
+    const {
+      handshakesStarted,
+      handshakesCompleted,
+      handshakesRejected,
+      handshakesShed,
+      sessionsAccepted,
+      sessionsReplaced,
+      framesIn,
+      decodeErrors,
+      floodsClosed,
+      slowReadersClosed,
+      enrollmentRequests,
+      enrollmentSessionsClosed,
+      enrollmentsRateLimited,
+    } = this;
+    return {
+      handshakesStarted,
+      handshakesCompleted,
+      handshakesRejected,
+      handshakesShed,
+      sessionsAccepted,
+      sessionsReplaced,
+      framesIn,
+      decodeErrors,
+      floodsClosed,
+      slowReadersClosed,
+      enrollmentRequests,
+      enrollmentSessionsClosed,
+      enrollmentsRateLimited,
+    };
+  }
+
+  /** The live numbers the server knows; set once by the process that serves the metrics. */
+  readGaugesFrom(read: () => GatewayGauges): void {
+    this.gauges = read;
+  }
+
   observeRequest(type: string, ms: number, outcome: string): void {
-    let histogram = this.requestLatency.get(type);
-    if (!histogram) this.requestLatency.set(type, (histogram = new Histogram()));
-    if (outcome === 'ok') histogram.observe(ms);
+    if (outcome === 'ok') this.requestDuration.observe({ type }, ms / 1000);
+    this.requests.inc({ type, outcome });
     const key = `${type}|${outcome}`;
     this.requestOutcomes.set(key, (this.requestOutcomes.get(key) ?? 0) + 1);
   }
 
-  render(
-    gateway: string,
-    gauges: { sessions: number; handshakesInFlight: number; framesOut: number },
-  ): string {
-    const l = `gateway="${gateway}"`;
-    const counter = (name: string, help: string, value: number) => [
-      `# HELP ${name} ${help}`,
-      `# TYPE ${name} counter`,
-      `${name}{${l}} ${value}`,
-    ];
-    const gauge = (name: string, help: string, value: number) => [
-      `# HELP ${name} ${help}`,
-      `# TYPE ${name} gauge`,
-      `${name}{${l}} ${value}`,
-    ];
-    const lines = [
-      ...gauge('wasmbed_gateway_sessions', 'Device sessions currently held', gauges.sessions),
-      ...gauge(
-        'wasmbed_gateway_handshakes_in_flight',
-        'TLS handshakes not yet finished',
-        gauges.handshakesInFlight,
-      ),
-      ...counter(
-        'wasmbed_gateway_handshakes_started_total',
-        'TCP connections that began a TLS handshake',
-        this.handshakesStarted,
-      ),
-      ...counter(
-        'wasmbed_gateway_handshakes_completed_total',
-        'Mutual-TLS handshakes that succeeded',
-        this.handshakesCompleted,
-      ),
-      ...counter(
-        'wasmbed_gateway_handshakes_rejected_total',
-        'Handshakes or certificates refused',
-        this.handshakesRejected,
-      ),
-      ...counter(
-        'wasmbed_gateway_handshakes_shed_total',
-        'Connections dropped: too many handshakes in flight',
-        this.handshakesShed,
-      ),
-      ...counter('wasmbed_gateway_sessions_accepted_total', 'Authenticated sessions', this.sessionsAccepted),
-      ...counter(
-        'wasmbed_gateway_sessions_replaced_total',
-        'Sessions replaced by a newer one of the same device',
-        this.sessionsReplaced,
-      ),
-      ...counter('wasmbed_gateway_frames_in_total', 'Frames received', this.framesIn),
-      ...counter('wasmbed_gateway_frames_out_total', 'Frames sent', gauges.framesOut),
-      ...counter(
-        'wasmbed_gateway_decode_errors_total',
-        'Sessions closed for a protocol error',
-        this.decodeErrors,
-      ),
-      ...counter(
-        'wasmbed_gateway_floods_closed_total',
-        'Sessions closed for exceeding the frame rate',
-        this.floodsClosed,
-      ),
-      ...counter(
-        'wasmbed_gateway_slow_readers_closed_total',
-        'Sessions closed for not reading',
-        this.slowReadersClosed,
-      ),
-      ...counter(
-        'wasmbed_gateway_enrollment_requests_total',
-        'EnrollmentRequests received on claim sessions',
-        this.enrollmentRequests,
-      ),
-      ...counter(
-        'wasmbed_gateway_enrollment_sessions_closed_total',
-        'Claim sessions closed for sending anything but one EnrollmentRequest',
-        this.enrollmentSessionsClosed,
-      ),
-      ...counter(
-        'wasmbed_gateway_enrollments_rate_limited_total',
-        'Claim sessions or EnrollmentRequests refused by a rate limit',
-        this.enrollmentsRateLimited,
-      ),
-      '# TYPE wasmbed_gateway_requests_total counter',
-      ...[...this.requestOutcomes].map(([key, value]) => {
-        const [type, outcome] = key.split('|');
-        return `wasmbed_gateway_requests_total{${l},type="${type}",outcome="${outcome}"} ${value}`;
-      }),
-    ];
-    for (const [type, histogram] of this.requestLatency) {
-      lines.push(
-        ...histogram
-          .render('wasmbed_gateway_request_duration_seconds', `${l},type="${type}"`)
-          .slice(type === [...this.requestLatency.keys()][0] ? 0 : 1),
-      );
-    }
-    return lines.join('\n') + '\n';
+  /** A heartbeat `gapMs` after the previous one (or the session's start), expected every `intervalMs`. */
+  observeHeartbeat(gapMs: number, intervalMs: number): void {
+    this.heartbeatLag.observe(Math.max(0, gapMs - intervalMs) / 1000);
   }
 }

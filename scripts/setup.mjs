@@ -124,6 +124,27 @@ function cToolchain() {
   }
 }
 
+// The observability tests scrape the platform with a real Prometheus and check the alert rules
+// with its promtool (Debian's package `prometheus`).
+function prometheus() {
+  const have = () => fs.existsSync('/usr/bin/prometheus') && fs.existsSync('/usr/bin/promtool');
+  if (have()) return;
+  if (process.getuid?.() !== 0) {
+    say('Prometheus is missing: install it (e.g. "sudo apt-get install prometheus")');
+    process.exit(1);
+  }
+  say('installing Prometheus from Debian (apt-get install prometheus) for the observability tests…');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  if (
+    !run('apt-get', ['update', '-qq'], { env }) ||
+    !run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'prometheus'], { env }) ||
+    !have()
+  ) {
+    say('could not install Prometheus');
+    process.exit(1);
+  }
+}
+
 /** Runs one of the project's setup scripts, failing loudly. */
 function setupScript(script, what) {
   if (!run('bash', [path.join(root, 'scripts', script)])) {
@@ -138,6 +159,7 @@ npmDependencies();
 temporal();
 if (process.argv.includes('--with-browser')) chromium();
 if (process.argv.includes('--with-apps')) cToolchain();
+if (process.argv.includes('--with-prometheus')) prometheus();
 if (process.argv.includes('--with-firmware')) setupScript('setup-firmware.sh', 'firmware toolchain');
 // Docker engine (started by the docker suite itself), debootstrap, qemu-system-arm, gcc-arm-none-eabi.
 if (process.argv.includes('--with-docker')) setupScript('setup-docker.sh', 'Docker/QEMU');

@@ -6,11 +6,15 @@
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { loadConfig, paths } from '../common/config.js';
-import { createLogger } from '../common/logger.js';
+import { createLogger, setLogDestination } from '../common/logger.js';
+import { formatLogLine } from '../common/log-format.js';
 import { PROCESS_ENTRIES, spawnPlatformProcess, type PlatformProcessKind } from '../platform/processes.js';
 import { startDevServer, type DevServer } from '../temporal/dev-server.js';
 import { ensureWorkflowBundle } from '../temporal/workflow-bundle.js';
 
+// Processes log JSON lines (common/logger.ts); on a terminal they are shown as readable text.
+const pretty = process.stderr.isTTY && process.env.WASMBED_LOG_FORMAT !== 'json';
+if (pretty) setLogDestination({ write: (line) => writePretty(line) });
 const logger = createLogger('start');
 const config = loadConfig();
 fs.mkdirSync(paths.logs(config.home), { recursive: true, mode: 0o700 });
@@ -35,13 +39,35 @@ if (!config.temporal.address) {
 }
 
 logger.info('bundling workflow code');
-await ensureWorkflowBundle();
+// A traced platform (OTEL_EXPORTER_OTLP_ENDPOINT) runs the bundle with tracing's interceptors.
+await ensureWorkflowBundle({ traced: Boolean(process.env.OTEL_EXPORTER_OTLP_ENDPOINT) });
 
 const children = new Map<PlatformProcessKind, ChildProcess>();
 let stopping = false;
 
+function writePretty(text: string): void {
+  for (const line of text.split('\n')) if (line) process.stderr.write(formatLogLine(line, true) + '\n');
+}
+
+/** Whole lines of a child's output, formatted; a partial line waits for its end. */
+function prettyLines(stream: NodeJS.ReadableStream): void {
+  let rest = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    const text = rest + chunk;
+    const end = text.lastIndexOf('\n');
+    rest = text.slice(end + 1);
+    if (end >= 0) writePretty(text.slice(0, end));
+  });
+  stream.on('end', () => writePretty(rest));
+}
+
 function launch(kind: PlatformProcessKind): void {
-  const child = spawnPlatformProcess(kind, env, 'inherit');
+  const child = spawnPlatformProcess(kind, env, pretty ? 'pipe' : 'inherit');
+  if (pretty) {
+    prettyLines(child.stdout!);
+    prettyLines(child.stderr!);
+  }
   children.set(kind, child);
   child.once('exit', (code, signal) => {
     if (stopping) return;

@@ -1,6 +1,6 @@
 /** Client and worker connections to Temporal, configured the same way for every process. */
 import fs from 'node:fs';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type ClientInterceptors } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import type { TemporalConfig } from '../common/config.js';
 import { WasmbedError } from '../common/errors.js';
@@ -27,9 +27,13 @@ function requireAddress(config: TemporalConfig): string {
   return config.address;
 }
 
-export async function connectClient(config: TemporalConfig): Promise<Client> {
+/** `interceptors`: tracing's, when the process traces (platform/tracing.ts). */
+export async function connectClient(
+  config: TemporalConfig,
+  interceptors?: ClientInterceptors,
+): Promise<Client> {
   const connection = await Connection.connect({ address: requireAddress(config), tls: tlsOptions(config) });
-  return new Client({ connection, namespace: config.namespace });
+  return new Client({ connection, namespace: config.namespace, interceptors });
 }
 
 export async function connectWorker(config: TemporalConfig): Promise<NativeConnection> {

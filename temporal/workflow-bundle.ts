@@ -24,11 +24,22 @@ function sourceHash(): string {
   return hash.digest('hex').slice(0, 16);
 }
 
-export async function ensureWorkflowBundle(): Promise<{ codePath: string }> {
-  const codePath = path.join(REPO_ROOT, 'dist', `workflow-bundle-${sourceHash()}.js`);
+/** OpenTelemetry's workflow interceptors: bundled in only for workers that trace. */
+export const TRACING_INTERCEPTORS = path.join(REPO_ROOT, 'temporal', 'workflow-tracing.ts');
+
+/**
+ * `traced`: the bundle with OpenTelemetry's workflow interceptors (platform/tracing.ts). It is a
+ * separate bundle so that a platform without tracing runs workflows with no tracing code at all.
+ */
+export async function ensureWorkflowBundle(
+  options: { traced?: boolean } = {},
+): Promise<{ codePath: string }> {
+  const variant = options.traced ? 'traced-' : '';
+  const codePath = path.join(REPO_ROOT, 'dist', `workflow-bundle-${variant}${sourceHash()}.js`);
   if (fs.existsSync(codePath)) return { codePath };
   const { code } = await bundleWorkflowCode({
     workflowsPath: WORKFLOWS_ENTRY,
+    workflowInterceptorModules: options.traced ? [TRACING_INTERCEPTORS] : [],
     // Our ESM sources import './x.js' for files that are './x.ts' on disk.
     webpackConfigHook: (config) => {
       config.resolve = {

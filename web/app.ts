@@ -59,6 +59,7 @@ export function createWebApp(options: WebAppOptions): WebApp {
   };
 
   app.disable('x-powered-by');
+  if (options.requestTracing) app.use(options.requestTracing);
   app.use((_req, _res, next) => {
     web.counters.requests++;
     next();

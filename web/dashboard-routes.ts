@@ -16,6 +16,8 @@ import {
 import { gatewayRows, gatewaysPage } from './pages/gateways.js';
 import { overviewFragments, overviewPage } from './pages/overview.js';
 import { topologyPage, topologySvg } from './pages/topology.js';
+import { trendCharts, trendsPage } from './pages/trends.js';
+import { TrendRecorder } from './trends.js';
 import type { WebContext } from './web-context.js';
 
 /** Renders the devices page as GET /devices does. */
@@ -56,6 +58,13 @@ export function mountDashboardRoutes(app: express.Express, web: WebContext): voi
     const timeline = await timelines.get(device);
     const logs = options.logs.list(device.metadata.name, { limit: 200 });
     res.type('html').send(devicePage(ctx, device, timeline, store.list('Application'), logs));
+  });
+  const trends = options.trends ?? new TrendRecorder(store);
+  app.get('/trends', (_req, res) => {
+    res.type('html').send(trendsPage(ctx, trends.trends()));
+  });
+  app.get('/ui/stream/trends', (req, res) => {
+    live.subscribe(req, res, 'trends', () => ({ trends: trendCharts(trends.trends()).value }));
   });
   app.get('/topology', (_req, res) => {
     res.type('html').send(topologyPage(ctx, store.list('Gateway'), store.list('Device')));

@@ -5,6 +5,9 @@ import { listen } from '../common/http-server.js';
 import { createLogger } from '../common/logger.js';
 import { onShutdown } from '../common/shutdown.js';
 import { openPlatform } from '../platform/context.js';
+import { startTelemetry } from '../platform/telemetry.js';
+import { registerFleetMetrics } from './fleet-metrics.js';
+import { TrendRecorder } from './trends.js';
 import { connectClient, workflowUiUrl } from '../temporal/connection.js';
 import { createWebApp } from './app.js';
 import { HealthMonitor } from './health.js';
@@ -14,6 +17,7 @@ import { ApplicationService } from '../services/application-service.js';
 import { DeviceService } from '../services/device-service.js';
 import { EnrollmentService } from '../services/enrollment-service.js';
 
+const telemetry = await startTelemetry('web');
 const logger = createLogger('web');
 const config = loadConfig();
 if (!isLoopbackHost(config.web.host) && !config.web.apiToken) {
@@ -21,7 +25,12 @@ if (!isLoopbackHost(config.web.host) && !config.web.apiToken) {
   process.exit(2);
 }
 const platform = await openPlatform(config);
-const client = await connectClient(config.temporal);
+const client = await connectClient(config.temporal, telemetry.tracing?.clientInterceptors);
+registerFleetMetrics(platform.store);
+const trends = new TrendRecorder(
+  platform.store,
+  Number(process.env.WASMBED_TRENDS_INTERVAL_MS || 30_000),
+).start();
 const ownGateway = config.gateway;
 const healthMonitor = new HealthMonitor({
   client,
@@ -46,6 +55,8 @@ const app = createWebApp({
   applications: new ApplicationService(platform.store, new ModuleStore(paths.modules(config.home)), client),
   logs: new DeviceLogs(platform.db),
   store: platform.store,
+  trends,
+  requestTracing: telemetry.tracing?.requestSpans,
   apiToken: config.web.apiToken,
   workflowUrl: (id) => workflowUiUrl(config.temporal, id),
   temporalUiUrl: config.temporal.uiUrl,
@@ -65,9 +76,11 @@ logger.info(`dashboard on http://${config.web.host}:${port}`);
 
 onShutdown(async () => {
   healthMonitor.stop();
+  trends.stop();
   app.shutdown();
   server.close();
   server.closeAllConnections();
   await client.connection.close();
+  await telemetry.close();
   platform.close();
 });

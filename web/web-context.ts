@@ -1,5 +1,6 @@
 /** What the web app's parts share: the options it was created with and the state built from them. */
 import type { Client } from '@temporalio/client';
+import type { NextFunction, Request, Response } from 'express';
 import type { ApplicationService } from '../services/application-service.js';
 import type { DeviceService } from '../services/device-service.js';
 import type { EnrollmentService } from '../services/enrollment-service.js';
@@ -11,6 +12,7 @@ import type { LiveHub } from './live.js';
 import type { DashboardContext } from './pages/layout.js';
 import type { RecentFailures } from './recent-failures.js';
 import type { TimelineCache } from './timeline.js';
+import type { TrendRecorder } from './trends.js';
 
 export interface WebAppOptions {
   devices: DeviceService;
@@ -29,6 +31,10 @@ export interface WebAppOptions {
   liveIntervalMs?: number;
   /** Claim-based enrollment (API, dashboard page); absent in benchmarks that do not need it. */
   enrollments?: EnrollmentService;
+  /** The last hour of the fleet for the Trends page; without it the page starts empty. */
+  trends?: TrendRecorder;
+  /** Tracing's request middleware when OTEL_EXPORTER_OTLP_ENDPOINT is set (platform/tracing.ts). */
+  requestTracing?: (req: Request, res: Response, next: NextFunction) => void;
 }
 
 export interface WebContext {

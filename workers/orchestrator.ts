@@ -12,6 +12,7 @@ import { createLifecycleActivities } from '../activities/lifecycle.js';
 import { createOrchestratorActivities } from '../activities/orchestrator.js';
 import { ModuleStore } from '../store/module-store.js';
 import { openPlatform } from '../platform/context.js';
+import { startTelemetry } from '../platform/telemetry.js';
 import { ensureDeviceBundle } from '../runtimes/device-bundle.js';
 import { dockerOptionsFromEnv } from '../runtimes/docker/options.js';
 import { DockerRuntime } from '../runtimes/docker/runtime.js';
@@ -25,10 +26,11 @@ import { ExternalRuntime } from '../runtimes/external.js';
 import { connectClient, connectWorker } from '../temporal/connection.js';
 import { ensureWorkflowBundle } from '../temporal/workflow-bundle.js';
 
+const telemetry = await startTelemetry('orchestrator');
 const logger = createLogger('orchestrator');
 const config = loadConfig();
 const platform = await openPlatform(config);
-const client = await connectClient(config.temporal);
+const client = await connectClient(config.temporal, telemetry.tracing?.clientInterceptors);
 const connection = await connectWorker(config.temporal);
 
 const deviceBundle = await ensureDeviceBundle();
@@ -62,7 +64,8 @@ const worker = await Worker.create({
   connection,
   namespace: config.temporal.namespace,
   taskQueue: ORCHESTRATOR_TASK_QUEUE,
-  workflowBundle: await ensureWorkflowBundle(),
+  workflowBundle: await ensureWorkflowBundle({ traced: Boolean(telemetry.tracing) }),
+  ...telemetry.workerOptions(),
   activities: {
     ...createApplicationActivities({
       store: platform.store,
@@ -106,5 +109,6 @@ onShutdown(async () => {
   await running;
   await connection.close();
   await client.connection.close();
+  await telemetry.close();
   platform.close();
 });

@@ -73,7 +73,8 @@ function openFds(): number {
 function stats(args: { gc?: boolean; resetLoopDelay?: boolean }) {
   if (args.gc) (globalThis as { gc?: () => void }).gc?.();
   const memory = process.memoryUsage();
-  const { requestLatency: _l, requestOutcomes, ...counters } = server.metrics;
+  const { requestOutcomes } = server.metrics;
+  const counters = server.metrics.counts();
   const result = {
     at: performance.now(),
     rss: memory.rss,

@@ -10,6 +10,8 @@ import { Client, Connection } from '@temporalio/client';
 import { expect } from 'vitest';
 import { REPO_ROOT } from '../../common/repo-root.js';
 import { spawnPlatformProcess, type PlatformProcessKind } from '../../platform/processes.js';
+import { formatLogLine } from '../../common/log-format.js';
+import { METRICS_PORTS } from '../../platform/telemetry.js';
 import { findProcessesMatching, terminate } from '../../runtimes/process-table.js';
 import { VirtualRuntime } from '../../runtimes/virtual.js';
 import { startDevServer, type DevServer } from '../../temporal/dev-server.js';
@@ -27,6 +29,11 @@ export interface TestPlatform {
   /** Running processes by name: the kind, or the name given to start(). */
   processes: Map<string, ChildProcess>;
   logs: Map<string, string[]>;
+  /**
+   * Where each started process serves metrics (host:port): `metrics` (prom-client, the gateway's
+   * health port) and `temporal` (the Temporal SDK's), by process name.
+   */
+  metricsTargets: Map<string, { metrics?: string; temporal?: string }>;
   /** Starts a platform process; `name` and `env` let a test run a second gateway. */
   start(
     kind: PlatformProcessKind,
@@ -69,12 +76,22 @@ export async function startTestPlatform(
     WASMBED_GATEWAY_HEALTH_PORT: String(healthPort),
     WASMBED_HEARTBEAT_INTERVAL_MS: '500',
     WASMBED_HEARTBEAT_TIMEOUT_MS: '3000',
+    // Metrics on ephemeral ports unless start() assigns one (files and helpers run side by side).
+    ...Object.fromEntries(
+      Object.entries(METRICS_PORTS).flatMap(([kind, ports]) => [
+        ...(ports.metrics === undefined ? [] : [[`WASMBED_${kind.toUpperCase()}_METRICS_PORT`, '0']]),
+        ...(ports.temporal === undefined
+          ? []
+          : [[`WASMBED_${kind.toUpperCase()}_TEMPORAL_METRICS_PORT`, '0']]),
+      ]),
+    ),
     ...options.env,
   };
   const connection = await Connection.connect({ address: temporal.address });
   const client = new Client({ connection });
   const processes = new Map<string, ChildProcess>();
   const logs = new Map<string, string[]>();
+  const metricsTargets = new Map<string, { metrics?: string; temporal?: string }>();
   const webUrl = `http://127.0.0.1:${webPort}`;
 
   async function start(
@@ -82,7 +99,9 @@ export async function startTestPlatform(
     startOptions: { name?: string; env?: NodeJS.ProcessEnv } = {},
   ): Promise<ChildProcess> {
     const name = startOptions.name ?? kind;
-    const child = spawnPlatformProcess(kind, { ...env, ...startOptions.env });
+    const { env: telemetryEnv, targets } = await metricsPortsFor(kind, { ...env, ...startOptions.env });
+    metricsTargets.set(name, targets);
+    const child = spawnPlatformProcess(kind, { ...env, ...telemetryEnv, ...startOptions.env });
     const lines: string[] = [];
     logs.set(name, lines);
     processes.set(name, child);
@@ -91,7 +110,7 @@ export async function startTestPlatform(
       for (const line of chunk.toString().split('\n')) {
         if (!line) continue;
         lines.push(line);
-        if (process.env.WASMBED_TEST_VERBOSE) process.stderr.write(`[${name}] ${line}\n`);
+        if (process.env.WASMBED_TEST_VERBOSE) process.stderr.write(`[${name}] ${formatLogLine(line)}\n`);
         if (READY_LINES[kind].test(line)) ready = true;
       }
     };
@@ -124,6 +143,7 @@ export async function startTestPlatform(
     gatewayHealthUrl: `http://127.0.0.1:${healthPort}`,
     processes,
     logs,
+    metricsTargets,
     start,
     async restartTemporal() {
       await temporal.stop();
@@ -176,6 +196,31 @@ function keepLogs(logs: Map<string, string[]>, home: string): void {
   } catch (err) {
     process.stderr.write(`could not keep the platform's logs in ${dir}: ${String(err)}\n`);
   }
+}
+
+/**
+ * Free ports for the metrics of one process (its prom-client port, its Temporal SDK port), so
+ * a test can scrape them; the gateway's prom-client metrics are on its health port.
+ */
+async function metricsPortsFor(
+  kind: PlatformProcessKind,
+  env: NodeJS.ProcessEnv,
+): Promise<{ env: NodeJS.ProcessEnv; targets: { metrics?: string; temporal?: string } }> {
+  const ports = METRICS_PORTS[kind];
+  const prefix = `WASMBED_${kind.toUpperCase()}`;
+  const out: NodeJS.ProcessEnv = {};
+  const targets: { metrics?: string; temporal?: string } = {};
+  if (ports.metrics !== undefined) {
+    out[`${prefix}_METRICS_PORT`] = String(await freePort());
+    targets.metrics = `127.0.0.1:${out[`${prefix}_METRICS_PORT`]}`;
+  } else if (kind === 'gateway') {
+    targets.metrics = `127.0.0.1:${env.WASMBED_GATEWAY_HEALTH_PORT}`;
+  }
+  if (ports.temporal !== undefined) {
+    out[`${prefix}_TEMPORAL_METRICS_PORT`] = String(await freePort());
+    targets.temporal = `127.0.0.1:${out[`${prefix}_TEMPORAL_METRICS_PORT`]}`;
+  }
+  return { env: out, targets };
 }
 
 /** Device processes whose volume lies under `home`, whatever their name. */

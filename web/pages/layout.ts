@@ -56,6 +56,7 @@ const NAV: [string, string][] = [
   ['/gateways', 'Gateways'],
   ['/applications', 'Applications'],
   ['/enrollments', 'Enrollments'],
+  ['/trends', 'Trends'],
 ];
 
 /** The page frame: nav, htmx, the live script and the SSE stream this page listens to. */

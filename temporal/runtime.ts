@@ -1,0 +1,59 @@
+/**
+ * The Temporal SDK's Runtime for a worker process: its metrics (task latencies, slots, poll
+ * results, sticky cache…) on a Prometheus endpoint served by the SDK's core, and its logs —
+ * the worker's own and the core's, forwarded — written as JSON lines by the process's pino logger.
+ */
+import { Runtime, type LogLevel, type LogMetadata, type Logger as TemporalLogger } from '@temporalio/worker';
+import type { Logger as PinoLogger } from 'pino';
+import { serializable } from '../common/logger.js';
+
+const LEVELS: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {
+  TRACE: 'trace',
+  DEBUG: 'debug',
+  INFO: 'info',
+  WARN: 'warn',
+  ERROR: 'error',
+};
+
+/** The SDK's Logger interface over pino; `sdkComponent` (worker, core, activity…) stays a field. */
+export function temporalLogger(pino: PinoLogger): TemporalLogger {
+  const child = pino.child({ component: 'temporal' });
+  const log = (level: LogLevel, message: string, meta?: LogMetadata) => {
+    const method = LEVELS[level];
+    if (!child.isLevelEnabled(method)) return;
+    // Symbol keys (the SDK's internal markers) are not JSON; an Error becomes its message.
+    const fields = serializable(meta ? Object.fromEntries(Object.entries(meta)) : undefined);
+    if (fields) child[method](fields, message);
+    else child[method](message);
+  };
+  return {
+    log,
+    trace: (m, meta) => log('TRACE', m, meta),
+    debug: (m, meta) => log('DEBUG', m, meta),
+    info: (m, meta) => log('INFO', m, meta),
+    warn: (m, meta) => log('WARN', m, meta),
+    error: (m, meta) => log('ERROR', m, meta),
+  };
+}
+
+const CORE_FILTER: Record<string, 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR'> = {
+  trace: 'TRACE',
+  debug: 'DEBUG',
+  info: 'WARN',
+  warn: 'WARN',
+  error: 'ERROR',
+  fatal: 'ERROR',
+  silent: 'ERROR',
+};
+
+export function installTemporalRuntime(options: { metricsBindAddress: string; logger: PinoLogger }): void {
+  // The core is chatty at INFO; its warnings and errors are what an operator needs by default.
+  const core = CORE_FILTER[options.logger.level] ?? 'WARN';
+  Runtime.install({
+    logger: temporalLogger(options.logger),
+    telemetryOptions: {
+      logging: { filter: { core, other: core }, forward: {} },
+      metrics: { prometheus: { bindAddress: options.metricsBindAddress } },
+    },
+  });
+}
