@@ -238,6 +238,9 @@ describe('Kubernetes mode', () => {
       'service/wasmbed-web',
       'service/temporal',
       'configmap/wasmbed-config',
+      // Alert rules, scrape config and the Grafana dashboard (docs/observability.md).
+      'configmap/wasmbed-prometheus',
+      'configmap/wasmbed-grafana-dashboard',
       'secret/wasmbed-ca',
       'secret/wasmbed-api',
       'persistentvolumeclaim/wasmbed-data',

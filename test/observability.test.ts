@@ -271,9 +271,9 @@ describe('Trends page', () => {
       const text = await (await fetch(`${platform.webUrl}/trends`)).text();
       return /data-series="Connected"/.test(text) ? text : undefined;
     });
-    expect(page.match(/<svg class="chart"/g)?.length).toBe(3);
+    expect(page.match(/<svg\s+class="chart"/g)?.length).toBe(3);
     expect(page).not.toMatch(/<script(?![^>]*src="\/assets\/)/);
-    const bars = [...page.matchAll(/<rect data-count="(\d+)"/g)].reduce((sum, m) => sum + Number(m[1]), 0);
+    const bars = [...page.matchAll(/<rect\s+data-count="(\d+)"/g)].reduce((sum, m) => sum + Number(m[1]), 0);
     expect(bars).toBe(5);
     expect(page).toMatch(/data-series="median"/);
   });
