@@ -95,7 +95,7 @@ function gatewayEndpointFromEnv(env: NodeJS.ProcessEnv, port: number): string {
   if (!env.KUBERNETES_SERVICE_HOST) return explicit || `127.0.0.1:${port}`;
   const endpoint = explicit || (env.POD_IP ? `${env.POD_IP}:${port}` : '');
   const host = endpoint.replace(/:\d+$/, '');
-  if (!endpoint || isLoopbackHost(host) || host === '0.0.0.0') {
+  if (!endpoint || isHostOnlyAddress(host)) {
     throw new ValidationError(
       'WASMBED_GATEWAY_ENDPOINT',
       `inside a cluster the gateway endpoint must be an address devices can reach (got "${endpoint}"): ` +
@@ -208,6 +208,17 @@ export const paths = {
 };
 
 /** Binding beyond loopback exposes the API; refuse to do it without a token. */
+const LOOPBACK_HOST = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|::1)$/;
+
+/** 127.0.0.0/8, localhost or ::1: reachable from this machine only. */
 export function isLoopbackHost(host: string): boolean {
-  return host === '127.0.0.1' || host === 'localhost' || host === '::1' || host.startsWith('127.');
+  return LOOPBACK_HOST.test(host);
+}
+
+/**
+ * An address a device in a container, a VM or another machine cannot dial as written: a
+ * loopback address, or the wildcard 0.0.0.0 (which means "every interface" only to a listener).
+ */
+export function isHostOnlyAddress(host: string): boolean {
+  return isLoopbackHost(host) || host === '0.0.0.0';
 }

@@ -25,6 +25,13 @@ export class ValidationError extends WasmbedError {
   }
 }
 
+/**
+ * Well-formed input whose content cannot be used: a module that is not valid WebAssembly or
+ * does not fit its targets, a hash of no uploaded module. No schema can state these rules, so
+ * the API answers 422 instead of 400 (400 means the request breaks its schema).
+ */
+export class UnprocessableError extends ValidationError {}
+
 /** A request body (or a part of it) over its size limit. `field` names what was too large. */
 export class TooLargeError extends WasmbedError {
   constructor(

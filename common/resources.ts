@@ -17,9 +17,11 @@ export interface ObjectMeta {
   creationTimestamp: string;
 }
 
+export const CONDITION_STATUSES = ['True', 'False', 'Unknown'] as const;
+
 export interface Condition {
   type: string;
-  status: 'True' | 'False' | 'Unknown';
+  status: (typeof CONDITION_STATUSES)[number];
   reason: string;
   message: string;
   lastTransitionTime: string;
@@ -56,9 +58,18 @@ export interface DeviceSpec {
 export const ENROLLMENT_MODES = ['preauthorized', 'approval'] as const;
 export type DeviceEnrollmentMode = (typeof ENROLLMENT_MODES)[number];
 
+export const ENROLLMENT_STATES = [
+  'Preauthorized',
+  'AwaitingApproval',
+  'Approved',
+  'Enrolled',
+  'Rejected',
+] as const;
+export type EnrollmentState = (typeof ENROLLMENT_STATES)[number];
+
 /** Where a board's claim-based enrollment stands. */
 export interface DeviceEnrollment {
-  state: 'Preauthorized' | 'AwaitingApproval' | 'Approved' | 'Enrolled' | 'Rejected';
+  state: EnrollmentState;
   /** SHA-256 of the CSR's public key (SubjectPublicKeyInfo): what the operator compares with the board. */
   csrFingerprint?: string;
   keyType?: string;
@@ -78,10 +89,12 @@ export interface DeviceIdentity {
   notAfter: string;
 }
 
+export const PROVISIONING_STEP_STATES = ['Pending', 'Running', 'Succeeded', 'Failed'] as const;
+
 /** One provisioning step as the dashboard shows it. */
 export interface ProvisioningStep {
   name: string;
-  state: 'Pending' | 'Running' | 'Succeeded' | 'Failed';
+  state: (typeof PROVISIONING_STEP_STATES)[number];
   message?: string;
   startedAt?: string;
   finishedAt?: string;
@@ -119,8 +132,10 @@ export interface GatewaySpec {
   heartbeatTimeoutSeconds: number;
 }
 
+export const GATEWAY_PHASES = ['Pending', 'Ready', 'Unavailable'] as const;
+
 export interface GatewayStatus {
-  phase: 'Pending' | 'Ready' | 'Unavailable';
+  phase: (typeof GATEWAY_PHASES)[number];
   connectedDevices: number;
   conditions: Condition[];
   lastSeen?: string;
@@ -166,9 +181,19 @@ export interface ApplicationSpec {
   args: string[];
 }
 
+export const APP_DEVICE_STATES = [
+  'Pending',
+  'Deploying',
+  'Running',
+  'Exited',
+  'Failed',
+  'Stopped',
+  'RolledBack',
+] as const;
+
 /** Per-device state of an application, as the device reports it. */
 export interface AppDeviceState {
-  state: 'Pending' | 'Deploying' | 'Running' | 'Exited' | 'Failed' | 'Stopped' | 'RolledBack';
+  state: (typeof APP_DEVICE_STATES)[number];
   error?: string | null;
   restarts: number;
   since: string;

@@ -3,6 +3,17 @@
  * Every failure names the offending field so a user can fix it without reading code.
  */
 import { ValidationError } from './errors.js';
+import {
+  DNS_LABEL_MESSAGE,
+  EXPORT_NAME_PATTERN,
+  LABEL_KEY_MAX_LENGTH,
+  LABEL_KEY_PATTERN,
+  LABEL_VALUE_MAX_LENGTH,
+  LABEL_VALUE_PATTERN,
+  SHA256_HEX_PATTERN,
+  isDnsLabel,
+} from './names.js';
+import { MEMORY_PAGES_MAX } from './schemas.js';
 import { DEFAULT_MCU_TYPE, MCU_PROFILES, MCU_TYPES, isMcuType } from './mcu-profiles.js';
 import {
   DEVICE_RUNTIMES,
@@ -13,18 +24,18 @@ import {
   type RolloutStrategyType,
 } from './resources.js';
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const LABEL_KEY = new RegExp(LABEL_KEY_PATTERN);
+const LABEL_VALUE = new RegExp(LABEL_VALUE_PATTERN);
+const SHA256_HEX = new RegExp(SHA256_HEX_PATTERN);
+const EXPORT_NAME = new RegExp(EXPORT_NAME_PATTERN);
 
 /** RFC 1123 label: what Kubernetes accepts as a name and what fits in a certificate CN. */
 export function validateDnsLabel(field: string, value: unknown): string {
   if (typeof value !== 'string' || value.length === 0) {
     throw new ValidationError(field, `${field} is required and must be a non-empty string`);
   }
-  if (value.length > 63 || !DNS_LABEL.test(value)) {
-    throw new ValidationError(
-      field,
-      `${field} "${value}" is not a DNS label: use at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit`,
-    );
+  if (!isDnsLabel(value)) {
+    throw new ValidationError(field, `${field} "${value}" ${DNS_LABEL_MESSAGE}`);
   }
   return value;
 }
@@ -48,10 +59,10 @@ function validateLabels(field: string, value: unknown): Record<string, string> {
   for (const [key, v] of Object.entries(value)) {
     if (typeof v !== 'string')
       throw new ValidationError(`${field}.${key}`, `${field}.${key} must be a string`);
-    if (!/^[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?$/.test(key) || key.length > 253) {
+    if (!LABEL_KEY.test(key) || key.length > LABEL_KEY_MAX_LENGTH) {
       throw new ValidationError(`${field}.${key}`, `${field} key "${key}" is not a valid label key`);
     }
-    if (v.length > 63 || !/^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/.test(v)) {
+    if (v.length > LABEL_VALUE_MAX_LENGTH || !LABEL_VALUE.test(v)) {
       throw new ValidationError(`${field}.${key}`, `${field}.${key} value "${v}" is not a valid label value`);
     }
     labels[key] = v;
@@ -168,7 +179,7 @@ export function validateApplicationCreate(body: unknown): ApplicationCreateInput
   let module: ApplicationCreateInput['module'];
   const base64 = body.wasm ?? body.module; // `wasm` is the documented name; `module` is accepted too
   if (typeof base64 === 'string' && base64.length > 0) module = { base64 };
-  else if (typeof body.moduleSha256 === 'string' && /^[0-9a-f]{64}$/.test(body.moduleSha256)) {
+  else if (typeof body.moduleSha256 === 'string' && SHA256_HEX.test(body.moduleSha256)) {
     module = { sha256: body.moduleSha256 };
   } else {
     throw new ValidationError(
@@ -177,7 +188,7 @@ export function validateApplicationCreate(body: unknown): ApplicationCreateInput
     );
   }
   const entry = body.entry === undefined ? '_start' : body.entry;
-  if (typeof entry !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(entry)) {
+  if (typeof entry !== 'string' || !EXPORT_NAME.test(entry)) {
     throw new ValidationError('entry', 'entry must be the name of an exported function');
   }
 
@@ -233,8 +244,11 @@ export function validateApplicationCreate(body: unknown): ApplicationCreateInput
   const l = body.limits === undefined ? {} : body.limits;
   if (!isRecord(l)) throw new ValidationError('limits', 'limits must be an object');
   const memoryPages = nonNegativeInt('limits.memoryPages', l.memoryPages, 1);
-  if (memoryPages < 1 || memoryPages > 65536) {
-    throw new ValidationError('limits.memoryPages', 'limits.memoryPages must be between 1 and 65536');
+  if (memoryPages < 1 || memoryPages > MEMORY_PAGES_MAX) {
+    throw new ValidationError(
+      'limits.memoryPages',
+      `limits.memoryPages must be between 1 and ${MEMORY_PAGES_MAX}`,
+    );
   }
   const cpuMsPerCall =
     l.cpuMsPerCall === undefined || l.cpuMsPerCall === null

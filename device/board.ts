@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { errorMessage } from '../common/errors.js';
+import { DNS_LABEL_MESSAGE, isDnsLabel } from '../common/names.js';
 import { backoffDelay } from './backoff.js';
 import {
   EnrollmentRejectedError,
@@ -74,8 +75,8 @@ async function main(): Promise<void> {
     usage(`--gateway: ${errorMessage(err)}`);
   }
   const name = values.name ?? usage('--name is required');
-  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name) || name.length > 63) {
-    usage(`--name "${name}" is not a DNS label (lowercase letters, digits and '-')`);
+  if (!isDnsLabel(name)) {
+    usage(`--name "${name}" ${DNS_LABEL_MESSAGE}`);
   }
   const stateDir = path.resolve(values['state-dir'] ?? path.join(os.homedir(), '.wasmbed-device', name));
   const key = loadOrCreateKey(stateDir);

@@ -18,6 +18,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { ValidationError } from '../common/errors.js';
+import { SAN_DNS_NAME_PATTERN } from '../common/names.js';
 import { errorText, parseCertificate, sha256Hex, spkiDerOf } from './certificate-info.js';
 import { PkiError } from './errors.js';
 import {
@@ -426,7 +427,7 @@ function validateValidityDays(field: string, value: unknown): number {
   return value;
 }
 
-const DNS_NAME = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/i;
+const DNS_NAME = new RegExp(SAN_DNS_NAME_PATTERN, 'i');
 
 function validateDnsName(field: string, value: unknown): string {
   if (typeof value !== 'string' || value.length > 253 || !DNS_NAME.test(value)) {

@@ -14,12 +14,14 @@
 import crypto from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { NotFoundError, ValidationError } from '../common/errors.js';
+import { CLAIM_TTL_SECONDS, DURATION_UNITS } from '../common/schemas.js';
 import { validateDnsLabel } from '../common/validation.js';
 import type { CertificateAuthority } from './certificate-authority.js';
 import { normalizeSerial } from './certificate-info.js';
 
 export type ClaimKind = 'token' | 'certificate';
-export type ClaimState = 'Active' | 'Bound' | 'Enrolled' | 'Rejected' | 'Expired' | 'Revoked';
+export const CLAIM_STATES = ['Active', 'Bound', 'Enrolled', 'Rejected', 'Expired', 'Revoked'] as const;
+export type ClaimState = (typeof CLAIM_STATES)[number];
 
 export interface ClaimCredential {
   id: string;
@@ -44,9 +46,7 @@ export class ClaimRefusedError extends Error {
 }
 
 /** Token lifetime bounds: at least a minute for a person to type it, at most 30 days. */
-export const MIN_TTL_SECONDS = 1;
-export const MAX_TTL_SECONDS = 30 * 86_400;
-export const DEFAULT_TTL_SECONDS = 86_400;
+const { min: MIN_TTL_SECONDS, max: MAX_TTL_SECONDS, default: DEFAULT_TTL_SECONDS } = CLAIM_TTL_SECONDS;
 const TOKEN_PREFIX = 'wbt_';
 
 const SCHEMA = `
@@ -91,8 +91,7 @@ export function parseTtl(field: string, ttl: unknown): number {
   if (typeof ttl === 'number' && Number.isInteger(ttl)) seconds = ttl;
   else if (typeof ttl === 'string') {
     const m = /^(\d+)\s*([smhd]?)$/.exec(ttl.trim());
-    if (m)
-      seconds = Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
+    if (m) seconds = Number(m[1]) * DURATION_UNITS[m[2] as keyof typeof DURATION_UNITS];
   }
   if (seconds === undefined || seconds < MIN_TTL_SECONDS || seconds > MAX_TTL_SECONDS) {
     throw new ValidationError(

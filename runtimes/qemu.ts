@@ -17,7 +17,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { paths } from '../common/config.js';
+import { isHostOnlyAddress, paths } from '../common/config.js';
 import { ValidationError, WasmbedError } from '../common/errors.js';
 import { MCU_PROFILES, MCU_TYPES, isMcuType } from '../common/mcu-profiles.js';
 import { REPO_ROOT } from '../common/repo-root.js';
@@ -77,12 +77,10 @@ export const qemuFiles = (volume: string) => ({
   mcuType: path.join(volume, 'mcu-type'),
 });
 
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1|0\.0\.0\.0)$/;
-
 /** The guest's view of the gateway endpoint: loopback hosts become the slirp host alias. */
 export function guestEndpoint(endpoint: string, hostAlias = '10.0.2.2'): string {
   const { host, port } = parseEndpoint(endpoint);
-  return LOOPBACK.test(host) ? `${hostAlias}:${port}` : endpoint;
+  return isHostOnlyAddress(host) ? `${hostAlias}:${port}` : endpoint;
 }
 
 /** The qemu machine for an MCU type, or a ValidationError naming the boards that work. */

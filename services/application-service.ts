@@ -4,7 +4,7 @@
  */
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/config.js';
-import { NotFoundError, ValidationError, WasmbedError } from '../common/errors.js';
+import { NotFoundError, UnprocessableError, ValidationError, WasmbedError } from '../common/errors.js';
 import type { Application, ApplicationSpec } from '../common/resources.js';
 import { validateApplicationCreate, type ApplicationCreateInput } from '../common/validation.js';
 import { targetsDevice } from '../common/application-status.js';
@@ -112,12 +112,12 @@ export class ApplicationService {
 
   private check(bytes: Uint8Array, entry: string, memoryPages: number, field: string): void {
     if (bytes.length > MAX_MODULE_BYTES) {
-      throw new ValidationError(field, `module is ${bytes.length} bytes; the limit is ${MAX_MODULE_BYTES}`);
+      throw new UnprocessableError(field, `module is ${bytes.length} bytes; the limit is ${MAX_MODULE_BYTES}`);
     }
     if (!WebAssembly.validate(new Uint8Array(bytes)))
-      throw new ValidationError(field, 'module is not valid WebAssembly');
+      throw new UnprocessableError(field, 'module is not valid WebAssembly');
     const check = checkAppModule(bytes, { entry, memoryPages });
-    if (!check.ok) throw new ValidationError(field, check.error);
+    if (!check.ok) throw new UnprocessableError(field, check.error);
   }
 
   /** Validates the body and the module (against the devices targeted now) and stores the module. */
@@ -138,7 +138,7 @@ export class ApplicationService {
       try {
         bytes = this.modules.get(input.module.sha256);
       } catch (cause) {
-        throw new ValidationError('moduleSha256', `no uploaded module with sha256 ${input.module.sha256}`, {
+        throw new UnprocessableError('moduleSha256', `no uploaded module with sha256 ${input.module.sha256}`, {
           cause,
         });
       }
@@ -147,7 +147,7 @@ export class ApplicationService {
     // Against the devices targeted now; the rollout checks again when it starts.
     const targeted = this.store.list('Device').filter((d) => targetsDevice(input.target, d));
     const misfit = moduleMisfit(bytes, input, targeted);
-    if (misfit) throw new ValidationError('wasm', misfit);
+    if (misfit) throw new UnprocessableError('wasm', misfit);
     return { input, module: this.modules.put(bytes) };
   }
 

@@ -7,6 +7,7 @@
 import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { ConflictError, NotFoundError, ValidationError, WasmbedError } from '../common/errors.js';
 import type { Device } from '../common/resources.js';
+import { MAX_REJECT_REASON } from '../common/schemas.js';
 import type { ClaimCredential, ClaimCredentials } from '../pki/claim-credentials.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import { workflowHandle } from '../temporal/workflow-calls.js';
@@ -30,8 +31,6 @@ export interface PendingEnrollment {
   workflowId: string;
 }
 
-const MAX_REASON = 500;
-
 export class EnrollmentService {
   constructor(
     private readonly store: ResourceStore,
@@ -54,8 +53,11 @@ export class EnrollmentService {
   }
 
   async reject(name: string, reason?: unknown): Promise<{ name: string; workflowId: string }> {
-    if (reason !== undefined && (typeof reason !== 'string' || reason.length > MAX_REASON)) {
-      throw new ValidationError('reason', `reason must be a string of at most ${MAX_REASON} characters`);
+    if (reason !== undefined && (typeof reason !== 'string' || reason.length > MAX_REJECT_REASON)) {
+      throw new ValidationError(
+        'reason',
+        `reason must be a string of at most ${MAX_REJECT_REASON} characters`,
+      );
     }
     return this.decide(name, (handle) =>
       handle.signal(rejectSignal, { reason: reason?.trim() || undefined }),

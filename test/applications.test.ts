@@ -188,7 +188,7 @@ describe('deploying apps', () => {
     expect(tooLarge.status).toBe(413);
     expect(tooLarge.body.error).toMatchObject({ code: 'TooLarge', field: 'body' });
     const notWasm = await upload({ name: 'notwasm', all: 'true' }, Buffer.from('not wasm'));
-    expect(notWasm.status).toBe(400);
+    expect(notWasm.status).toBe(422);
     expect(notWasm.body.error.message).toMatch(/not valid WebAssembly/);
     for (const name of ['nofile', 'badtarget', 'nodevice', 'huge', 'notwasm']) {
       expect((await platform.api('GET', `/api/v1/applications/${name}`)).status).toBe(404);
@@ -201,7 +201,7 @@ describe('deploying apps', () => {
       module: Buffer.from('not wasm at all').toString('base64'),
       target: { all: true },
     });
-    expect(garbage.status).toBe(400);
+    expect(garbage.status).toBe(422);
     expect(garbage.body.error).toMatchObject({ code: 'InvalidInput', field: 'wasm' });
     expect(garbage.body.error.message).toMatch(/not valid WebAssembly/);
 
@@ -211,7 +211,7 @@ describe('deploying apps', () => {
       entry: 'missing',
       target: { all: true },
     });
-    expect(noEntry.status).toBe(400);
+    expect(noEntry.status).toBe(422);
     expect(noEntry.body.error.message).toMatch(/missing/);
 
     const noTarget = await platform.api('POST', '/api/v1/applications', { name: 'x', module: wasm('hello') });
@@ -274,7 +274,7 @@ describe('deploying apps', () => {
       wasm: big.toString('base64'),
       target: { devices: ['lab-1'] },
     });
-    expect(res.status).toBe(400);
+    expect(res.status).toBe(422);
     expect(res.body.error.field).toBe('wasm');
     expect(res.body.error.message).toMatch(/module does not fit lab-1 \(Stm32F746gDisco\)/);
     expect((await platform.api('GET', '/api/v1/applications/too-big')).status).toBe(404);

@@ -4,6 +4,7 @@
  * and the server's responses conform to the schemas it declares.
  */
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIST_DIR, buildApps } from '../scripts/build-apps.mjs';
@@ -106,6 +107,28 @@ describe('the OpenAPI document', () => {
     const logs = await platform.api('GET', '/api/v1/devices/none/logs?after=-1');
     expect(logs.status).toBe(400);
     expect(logs.body.error.field).toBe('after');
+    // Rules the schema states since the fuzzer found requests it allowed and the API refused.
+    for (const [body, field] of [
+      [{ name: 'x', target: {}, wasm: 'AGFzbQEAAAA=' }, 'target'],
+      [{ name: 'x', target: { all: true } }, 'wasm'],
+      [{ name: 'x', target: { all: true }, wasm: 'AGFzbQEAAAA=', colour: 'red' }, 'colour'],
+    ] as const) {
+      const res = await call('POST', '/applications', {}, body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(res.body.error.field).toBe(field);
+    }
+    for (const [body, field] of [
+      [{ name: 'x', extra: 1 }, 'extra'],
+      [{ name: 'x', runtime: 'qemu' }, 'mcuType'],
+      [{ name: 'x', runtime: 'docker', mcuType: 'Nrf52840DK' }, 'mcuType'],
+    ] as const) {
+      const res = await call('POST', '/devices', {}, body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(res.body.error.field).toBe(field);
+    }
+    const ttl = await call('POST', '/enrollment-tokens', {}, { ttl: 23485219 });
+    expect(ttl.status).toBe(400);
+    expect(ttl.body.error).toMatchObject({ field: 'ttl', message: expect.stringMatching(/at most 30 days/) });
     const phase = await call('GET', '/devices?phase=Sleeping');
     expect(phase.status).toBe(400);
     expect(phase.body.error.message).toMatch(/phase "Sleeping" is unknown/);
@@ -186,12 +209,55 @@ describe('the OpenAPI document', () => {
     expect(await ca.text()).toMatch(/^-----BEGIN CERTIFICATE-----/);
   });
 
+  it('takes bodiless POSTs where no body is needed, and answers undeclared methods 405 with Allow', async () => {
+    // curl -X POST sends neither a body nor a Content-Length.
+    const bodiless = async (pathname: string) => {
+      const res = await fetch(`${platform.webUrl}/api/v1${pathname}`, { method: 'POST' });
+      return { status: res.status, body: await res.json() };
+    };
+    expect((await bodiless('/enrollments/nobody/approve')).status).toBe(404);
+    expect((await bodiless('/devices/nobody/retry')).status).toBe(404);
+    expect((await bodiless('/applications/nobody/promote')).status).toBe(404);
+    expect((await bodiless('/enrollment-tokens')).status).toBe(201);
+    const noBody = await bodiless('/devices');
+    expect(noBody.status).toBe(400);
+    expect(noBody.body.error.field).toBe('body');
+    // A body of a type the operation does not take is still refused.
+    const text = await fetch(`${platform.webUrl}/api/v1/devices`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: 'name=x',
+    });
+    expect(text.status).toBe(415);
+    for (const [method, pathname, allow] of [
+      ['TRACE', '/devices', 'GET, POST, HEAD, OPTIONS'],
+      ['PATCH', '/devices/x', 'GET, DELETE, HEAD, OPTIONS'],
+      ['PUT', '/enrollments/x/approve', 'POST, OPTIONS'],
+      ['DELETE', '/openapi.json', 'GET, HEAD, OPTIONS'],
+    ] as const) {
+      // node:http, not fetch: fetch refuses to send TRACE at all.
+      const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+        http.request(`${platform.webUrl}/api/v1${pathname}`, { method }, resolve).on('error', reject).end();
+      });
+      res.resume();
+      expect(res.statusCode, `${method} ${pathname}`).toBe(405);
+      expect(res.headers.allow).toBe(allow);
+    }
+    const options = await fetch(`${platform.webUrl}/api/v1/devices`, { method: 'OPTIONS' });
+    expect(options.status).toBe(204);
+    expect(options.headers.get('allow')).toBe('GET, POST, HEAD, OPTIONS');
+  });
+
   it('documents every route the API answers', async () => {
     const documented = Object.keys(OPENAPI_DOCUMENT.paths).length;
-    const router = fs.readFileSync(path.join(import.meta.dirname, '..', 'web', 'app.ts'), 'utf8');
+    const router = fs.readFileSync(path.join(import.meta.dirname, '..', 'web', 'api-routes.ts'), 'utf8');
     const routes = [...router.matchAll(/api\.(get|post|delete|put|patch)\('([^']+)'/g)].map(
       ([, m, p]) => `${m} ${p!.replace(/:(\w+)/g, '{$1}')}`,
     );
+    const operations = Object.values(OPENAPI_DOCUMENT.paths).flatMap((item) =>
+      Object.keys(item).filter((k) => k !== 'parameters'),
+    );
+    expect(routes.length).toBe(operations.length); // and each route is documented:
     for (const route of routes) {
       const [method, p] = route.split(' ');
       expect(

@@ -5,7 +5,7 @@
 import express, { type Request } from 'express';
 import { NotFoundError, ValidationError } from '../common/errors.js';
 import { readApplicationForm } from './application-form.js';
-import { OPENAPI_DOCUMENT, requestValidator } from './openapi.js';
+import { OPENAPI_DOCUMENT, hasBody, methodGuard, requestValidator } from './openapi.js';
 import { deviceFilter, filterDevices } from './pages/devices.js';
 import type { WebContext } from './web-context.js';
 
@@ -20,12 +20,15 @@ export function createApiRouter(web: WebContext): express.Router {
   // send one without a preflight, which the Origin / Sec-Fetch-Site check refuses (web/security.ts).
   const isApplicationUpload = (req: Request) =>
     APPLICATION_UPLOAD_PATH.test(req.path) && Boolean(req.is('multipart/form-data'));
+  api.use(methodGuard());
+  // A body must be of a type the operation takes; a bodiless POST (curl -X POST) is fine: an
+  // operation that needs a body says so with a 400 from the validator.
   api.use((req, res, next) => {
     const allowed =
       req.is('application/json') ||
       (req.path === '/modules' && req.is('application/wasm')) ||
       isApplicationUpload(req);
-    if (req.method === 'POST' && !allowed && req.headers['content-length'] !== '0') {
+    if ((req.method === 'POST' || req.method === 'PUT') && hasBody(req) && !allowed) {
       res.status(415).json({ error: { code: 'UnsupportedMediaType', message: 'send application/json' } });
       return;
     }

@@ -5,11 +5,13 @@ import {
   ConflictError,
   NotFoundError,
   TooLargeError,
+  UnprocessableError,
   ValidationError,
   WasmbedError,
 } from '../common/errors.js';
 
 export function statusOf(err: unknown): number {
+  if (err instanceof UnprocessableError) return 422;
   if (err instanceof ValidationError) return 400;
   if (err instanceof TooLargeError) return 413;
   if (err instanceof NotFoundError) return 404;

@@ -6,18 +6,32 @@
  */
 import type { NextFunction, Request, Response } from 'express';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import { ValidationError } from '../common/errors.js';
 import { MCU_TYPES } from '../common/mcu-profiles.js';
+import { DNS_LABEL_MESSAGE, DNS_LABEL_PATTERN } from '../common/names.js';
 import {
   APPLICATION_PHASES,
+  APP_DEVICE_STATES,
+  CONDITION_STATUSES,
   DEVICE_PHASES,
   DEVICE_RUNTIMES,
+  ENROLLMENT_MODES,
+  ENROLLMENT_STATES,
+  GATEWAY_PHASES,
+  PROVISIONING_STEP_STATES,
   ROLLOUT_STRATEGIES,
 } from '../common/resources.js';
-import { ValidationError } from '../common/errors.js';
-
-export const DNS_LABEL_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
-const DNS_LABEL_MESSAGE =
-  "is not a DNS label: use at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit";
+import {
+  APPLICATION_CREATE_SCHEMA,
+  CLAIM_CERTIFICATE_CREATE_SCHEMA,
+  CLAIM_CREDENTIAL_CREATE_SCHEMA,
+  DEVICE_CREATE_SCHEMA,
+  ENROLLMENT_REJECT_SCHEMA,
+  LABELS_SCHEMA,
+  SHA256_SCHEMA,
+  dnsLabelSchema,
+} from '../common/schemas.js';
+import { CLAIM_STATES } from '../pki/claim-credentials.js';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: object) => ({ 'application/json': { schema } });
@@ -35,6 +49,7 @@ const errorResponses = (...codes: number[]) =>
             409: 'conflict',
             413: 'request body too large',
             415: 'wrong content type',
+            422: 'well-formed, but the content cannot be used: the module is not valid WebAssembly, lacks its entry or does not fit a target, or no uploaded module has that hash',
             503: 'Temporal unavailable',
           }[c] ?? 'error',
         content: json(ref('Error')),
@@ -48,11 +63,7 @@ const nameParam = {
   schema: { type: 'string', minLength: 1, maxLength: 253 },
 };
 
-const labels = {
-  type: 'object',
-  additionalProperties: { type: 'string', maxLength: 63 },
-  description: 'Kubernetes-style labels',
-};
+const labels = LABELS_SCHEMA;
 
 const schemas = {
   Error: {
@@ -93,7 +104,7 @@ const schemas = {
     required: ['type', 'status'],
     properties: {
       type: { type: 'string' },
-      status: { enum: ['True', 'False', 'Unknown'] },
+      status: { enum: [...CONDITION_STATUSES] },
       reason: { type: 'string' },
       message: { type: 'string' },
       lastTransitionTime: { type: 'string' },
@@ -104,29 +115,13 @@ const schemas = {
     required: ['name', 'state'],
     properties: {
       name: { type: 'string' },
-      state: { enum: ['Pending', 'Running', 'Succeeded', 'Failed'] },
+      state: { enum: [...PROVISIONING_STEP_STATES] },
       message: { type: 'string' },
       startedAt: { type: 'string' },
       finishedAt: { type: 'string' },
     },
   },
-  DeviceCreate: {
-    type: 'object',
-    required: ['name'],
-    properties: {
-      name: { type: 'string', maxLength: 63, pattern: DNS_LABEL_PATTERN },
-      mcuType: { enum: [...MCU_TYPES], default: 'Stm32F746gDisco' },
-      runtime: { enum: [...DEVICE_RUNTIMES], default: 'virtual' },
-      gateway: { type: 'string', maxLength: 63, pattern: DNS_LABEL_PATTERN },
-      firmware: { type: 'string', description: 'firmware image reference or path' },
-      labels,
-      enrollment: {
-        const: 'preauthorized',
-        description:
-          'a real board (runtime external, the default with this field) that enrolls itself with a claim credential and is approved at once',
-      },
-    },
-  },
+  DeviceCreate: DEVICE_CREATE_SCHEMA,
   Device: {
     type: 'object',
     required: ['apiVersion', 'kind', 'metadata', 'spec', 'status'],
@@ -143,7 +138,7 @@ const schemas = {
           gateway: { type: 'string' },
           firmware: { type: 'string' },
           labels,
-          enrollment: { enum: ['preauthorized', 'approval'] },
+          enrollment: { enum: [...ENROLLMENT_MODES] },
         },
       },
       status: {
@@ -175,7 +170,7 @@ const schemas = {
             type: 'object',
             required: ['state'],
             properties: {
-              state: { enum: ['Preauthorized', 'AwaitingApproval', 'Approved', 'Enrolled', 'Rejected'] },
+              state: { enum: [...ENROLLMENT_STATES] },
               csrFingerprint: { type: 'string' },
               keyType: { type: 'string' },
               sourceAddress: { type: 'string' },
@@ -191,29 +186,8 @@ const schemas = {
       },
     },
   },
-  ClaimCredentialCreate: {
-    type: 'object',
-    properties: {
-      name: {
-        type: 'string',
-        maxLength: 63,
-        pattern: DNS_LABEL_PATTERN,
-        description: 'the only device name this credential may enroll (optional for tokens)',
-      },
-      ttl: {
-        type: ['string', 'integer'],
-        description: 'lifetime: seconds, or 30m, 24h, 7d (default 24h, at most 30 days)',
-      },
-    },
-  },
-  ClaimCertificateCreate: {
-    type: 'object',
-    required: ['name'],
-    properties: {
-      name: { type: 'string', maxLength: 63, pattern: DNS_LABEL_PATTERN },
-      ttl: { type: ['string', 'integer'], description: 'as for tokens' },
-    },
-  },
+  ClaimCredentialCreate: CLAIM_CREDENTIAL_CREATE_SCHEMA,
+  ClaimCertificateCreate: CLAIM_CERTIFICATE_CREATE_SCHEMA,
   EnrollmentToken: {
     type: 'object',
     required: ['id', 'token', 'expiresAt', 'name'],
@@ -242,7 +216,7 @@ const schemas = {
       id: { type: 'string' },
       kind: { enum: ['token', 'certificate'] },
       deviceName: { type: ['string', 'null'] },
-      state: { enum: ['Active', 'Bound', 'Enrolled', 'Rejected', 'Expired', 'Revoked'] },
+      state: { enum: [...CLAIM_STATES] },
       createdAt: { type: 'string' },
       expiresAt: { type: 'string' },
       revokedAt: { type: ['string', 'null'] },
@@ -276,10 +250,7 @@ const schemas = {
     required: ['items'],
     properties: { items: { type: 'array', items: ref('PendingEnrollment') } },
   },
-  EnrollmentReject: {
-    type: 'object',
-    properties: { reason: { type: 'string', maxLength: 500, description: 'told to the board' } },
-  },
+  EnrollmentReject: ENROLLMENT_REJECT_SCHEMA,
   DeviceList: {
     type: 'object',
     required: ['items'],
@@ -330,50 +301,9 @@ const schemas = {
   ModuleRef: {
     type: 'object',
     required: ['sha256', 'size'],
-    properties: { sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' }, size: { type: 'integer' } },
+    properties: { sha256: SHA256_SCHEMA, size: { type: 'integer' } },
   },
-  ApplicationCreate: {
-    type: 'object',
-    required: ['name', 'target'],
-    properties: {
-      name: { type: 'string', maxLength: 63, pattern: DNS_LABEL_PATTERN },
-      wasm: { type: 'string', minLength: 1, description: 'the module as base64 (or use moduleSha256)' },
-      module: { type: 'string', minLength: 1, description: 'the same as wasm (an older name)' },
-      moduleSha256: {
-        type: 'string',
-        pattern: '^[0-9a-f]{64}$',
-        description: 'a module uploaded to /modules',
-      },
-      entry: { type: 'string', default: '_start' },
-      target: {
-        type: 'object',
-        properties: {
-          devices: { type: 'array', minItems: 1, items: { type: 'string' } },
-          selector: labels,
-          all: { const: true },
-        },
-      },
-      strategy: {
-        type: 'object',
-        properties: {
-          type: { enum: [...ROLLOUT_STRATEGIES], default: 'AllAtOnce' },
-          maxUnavailable: { type: 'integer', minimum: 0 },
-          canary: { type: 'integer', minimum: 0 },
-          pauseAfterCanary: { type: 'boolean' },
-          failureThreshold: { type: 'integer', minimum: 0 },
-        },
-      },
-      limits: {
-        type: 'object',
-        properties: {
-          memoryPages: { type: 'integer', minimum: 1, maximum: 65536 },
-          cpuMsPerCall: { type: ['integer', 'null'], minimum: 0 },
-        },
-      },
-      env: { type: 'object', additionalProperties: { type: 'string' } },
-      args: { type: 'array', items: { type: 'string' } },
-    },
-  },
+  ApplicationCreate: APPLICATION_CREATE_SCHEMA,
   ApplicationUpload: {
     type: 'object',
     description:
@@ -384,7 +314,7 @@ const schemas = {
     required: ['wasm', 'name'],
     properties: {
       wasm: { type: 'string', contentMediaType: 'application/wasm', description: 'the module (a file part)' },
-      name: { type: 'string', maxLength: 63, pattern: DNS_LABEL_PATTERN },
+      name: dnsLabelSchema(),
       entry: { type: 'string' },
       target: {
         type: 'string',
@@ -440,7 +370,7 @@ const schemas = {
               type: 'object',
               required: ['state'],
               properties: {
-                state: { type: 'string' },
+                state: { enum: [...APP_DEVICE_STATES] },
                 error: { type: ['string', 'null'] },
                 restarts: { type: 'integer' },
                 since: { type: 'string' },
@@ -493,7 +423,7 @@ const schemas = {
         type: 'object',
         required: ['phase', 'connectedDevices'],
         properties: {
-          phase: { enum: ['Pending', 'Ready', 'Unavailable'] },
+          phase: { enum: [...GATEWAY_PHASES] },
           connectedDevices: { type: 'integer' },
           lastSeen: { type: 'string' },
           taskQueue: { type: 'string' },
@@ -659,7 +589,7 @@ export const OPENAPI_DOCUMENT = {
         },
         responses: {
           '201': { description: 'stored', content: json(ref('ModuleRef')) },
-          ...errorResponses(400, 415),
+          ...errorResponses(400, 413, 415, 422),
         },
       },
     },
@@ -684,7 +614,7 @@ export const OPENAPI_DOCUMENT = {
             },
           },
         },
-        responses: { ...accepted, ...errorResponses(400, 409, 413, 415, 503) },
+        responses: { ...accepted, ...errorResponses(400, 409, 413, 415, 422, 503) },
       },
     },
     '/applications/{name}': {
@@ -709,7 +639,7 @@ export const OPENAPI_DOCUMENT = {
             },
           },
         },
-        responses: { ...accepted, ...errorResponses(400, 404, 413, 415, 503) },
+        responses: { ...accepted, ...errorResponses(400, 404, 413, 415, 422, 503) },
       },
       delete: {
         operationId: 'deleteApplication',
@@ -882,18 +812,55 @@ function fieldOf(err: ErrorObject, prefix: string): string {
   return field || 'body';
 }
 
+/**
+ * The error to report from ajv's list: an anyOf/oneOf failure explains itself better than the
+ * failures of its branches, which ajv lists first.
+ */
+export function pickError(errors: ErrorObject[]): ErrorObject {
+  return errors.find((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf') ?? errors[0]!;
+}
+
 /** One ajv error as a message a person can act on, naming the field. */
 export function describeError(err: ErrorObject, prefix = ''): ValidationError {
-  const field = fieldOf(err, prefix);
+  let field = fieldOf(err, prefix);
   const value = err.data;
   const shown = typeof value === 'string' ? `"${value}"` : JSON.stringify(value);
+  const described = (err.parentSchema as { description?: string } | undefined)?.description;
   let message: string;
   switch (err.keyword) {
+    case 'anyOf':
+    case 'oneOf': {
+      const branches = (err.schema ?? []) as { required?: string[] }[];
+      const alternatives = branches.map((b) => (Object.keys(b).length === 1 ? b.required?.[0] : undefined));
+      if (alternatives.every((a) => a !== undefined)) {
+        // Alternatives that are only "this field is present": name the fields.
+        field = fieldOf(
+          { ...err, keyword: 'required', params: { missingProperty: alternatives[0] } },
+          prefix,
+        );
+        message = `one of ${alternatives.join(', ')} is required${described ? ` (${described})` : ''}`;
+      } else {
+        message = `${field} ${shown} is not allowed${described ? `: ${described}` : ''}`;
+      }
+      break;
+    }
+    case 'additionalProperties': {
+      const extra = (err.params as { additionalProperty: string }).additionalProperty;
+      field = field === 'body' ? extra : `${field}.${extra}`;
+      message = `${field} is not a field of this request`;
+      break;
+    }
+    case 'minProperties':
+    case 'maxProperties':
+      message = described ? `${field} must have ${described}` : `${field} ${err.message}`;
+      break;
     case 'required':
       message = `${field} is required`;
       break;
     case 'enum':
-      message = `${field} ${shown} is unknown; expected one of ${(err.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
+      message = described
+        ? `${field} ${shown} ${described}`
+        : `${field} ${shown} is unknown; expected one of ${(err.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
       break;
     case 'const':
       message = `${field} must be ${JSON.stringify((err.params as { allowedValue: unknown }).allowedValue)}`;
@@ -924,11 +891,12 @@ interface Operation {
   regex: RegExp;
   params: string[];
   body?: ValidateFunction;
+  bodyRequired: boolean;
   query: { name: string; validate: ValidateFunction; integer: boolean }[];
 }
 
-/** Express middleware (mounted under /api/v1) that validates requests against the document. */
-export function requestValidator(ajv: Ajv2020 = createAjv()) {
+/** Every operation of the document, with the regex of its path. */
+function operationsOf(ajv?: Ajv2020): Operation[] {
   const operations: Operation[] = [];
   for (const [pathTemplate, item] of Object.entries(OPENAPI_DOCUMENT.paths)) {
     const params: string[] = [];
@@ -942,38 +910,87 @@ export function requestValidator(ajv: Ajv2020 = createAjv()) {
       if (method === 'parameters') continue;
       const operation = op as {
         parameters?: { name: string; in: string; schema: { type?: string } }[];
-        requestBody?: { content: Record<string, { schema: object }> };
+        requestBody?: { required?: boolean; content: Record<string, { schema: object }> };
       };
       const jsonBody = operation.requestBody?.content['application/json']?.schema;
       operations.push({
         method: method.toUpperCase(),
         regex,
         params,
-        body: jsonBody ? compileSchema(ajv, jsonBody) : undefined,
-        query: (operation.parameters ?? [])
-          .filter((p) => p.in === 'query')
-          .map((p) => ({
-            name: p.name,
-            validate: compileSchema(ajv, p.schema),
-            integer: p.schema.type === 'integer',
-          })),
+        body: jsonBody && ajv ? compileSchema(ajv, jsonBody) : undefined,
+        bodyRequired: operation.requestBody?.required === true,
+        query: ajv
+          ? (operation.parameters ?? [])
+              .filter((p) => p.in === 'query')
+              .map((p) => ({
+                name: p.name,
+                validate: compileSchema(ajv, p.schema),
+                integer: p.schema.type === 'integer',
+              }))
+          : [],
       });
     }
   }
+  return operations;
+}
+
+/**
+ * Methods the document does not declare for a path it has answer 405 with `Allow` (OPTIONS:
+ * 204 with `Allow`); HEAD goes where GET is declared. Mounted first under /api/v1, so an
+ * undeclared method never reaches a handler, whatever its body.
+ */
+export function methodGuard() {
+  const operations = operationsOf();
+  return (req: Request, res: Response, next: NextFunction) => {
+    const here = operations.filter((o) => o.regex.test(req.path));
+    if (here.length === 0) return next(); // not a path of the document: 404 later
+    const methods = here.map((o) => o.method);
+    if (methods.includes(req.method) || (req.method === 'HEAD' && methods.includes('GET'))) return next();
+    const allow = [...methods, ...(methods.includes('GET') ? ['HEAD'] : []), 'OPTIONS'].join(', ');
+    res.setHeader('allow', allow);
+    if (req.method === 'OPTIONS') {
+      res.status(204).end();
+      return;
+    }
+    res.status(405).json({
+      error: {
+        code: 'MethodNotAllowed',
+        message: `${req.method} is not allowed on /api/v1${req.path}; allowed: ${allow}`,
+      },
+    });
+  };
+}
+
+/** Whether the request carries a body (curl's bodiless `-X POST` sends no Content-Length). */
+export function hasBody(req: Request): boolean {
+  if (req.headers['transfer-encoding'] !== undefined) return true;
+  const length = req.headers['content-length'];
+  return length !== undefined && length !== '0';
+}
+
+/** Express middleware (mounted under /api/v1) that validates requests against the document. */
+export function requestValidator(ajv: Ajv2020 = createAjv()) {
+  const operations = operationsOf(ajv);
   return (req: Request, _res: Response, next: NextFunction) => {
     const op = operations.find((o) => o.method === req.method && o.regex.test(req.path));
-    if (!op) return next(); // unknown routes answer 404/405 from express
+    if (!op) return next(); // not in the document: 404 later
     for (const q of op.query) {
       const raw = req.query[q.name];
       if (raw === undefined) continue;
       if (typeof raw !== 'string') return next(new ValidationError(q.name, `${q.name} must be given once`));
       const value = q.integer && /^-?\d+$/.test(raw) ? Number(raw) : raw;
       if (!q.validate(value))
-        return next(describeError({ ...q.validate.errors![0]!, instancePath: '' }, q.name));
+        return next(describeError({ ...pickError(q.validate.errors!), instancePath: '' }, q.name));
+    }
+    if (!op.body) return next();
+    if (!hasBody(req)) {
+      if (op.bodyRequired)
+        return next(new ValidationError('body', 'a request body is required: send application/json'));
+      return next();
     }
     // A multipart application upload was turned into the JSON-shaped body before this point.
-    if (op.body && (req.is('application/json') || req.is('multipart/form-data'))) {
-      if (!op.body(req.body)) return next(describeError(op.body.errors![0]!));
+    if (req.is('application/json') || req.is('multipart/form-data')) {
+      if (!op.body(req.body)) return next(describeError(pickError(op.body.errors!)));
     }
     next();
   };

@@ -1,6 +1,7 @@
 /** The dashboard's actions under /ui (htmx; each needs the page's CSRF token header). */
 import express, { type Request, type Response } from 'express';
 import { ValidationError } from '../common/errors.js';
+import { isDnsLabel } from '../common/names.js';
 import { readApplicationForm } from './application-form.js';
 import { mountEnrollmentActions } from './enrollment-routes.js';
 import { escapeHtml } from './html.js';
@@ -105,7 +106,7 @@ export function createUiRouter(web: WebContext): express.Router {
       if (!Number.isInteger(count) || count < 1 || count > 500) {
         throw new ValidationError('count', 'count must be an integer from 1 to 500');
       }
-      if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(prefix) || prefix.length > 50) {
+      if (!isDnsLabel(prefix) || prefix.length > 50) {
         throw new ValidationError('prefix', `prefix "${prefix}" is not a DNS label`);
       }
       const labels = parseLabels(req.body.labels);

@@ -12,12 +12,30 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_MCU_TYPE, MCU_PROFILES, MCU_TYPES } from '../../common/mcu-profiles.js';
 import {
+  DNS_LABEL_MAX_LENGTH,
+  DNS_LABEL_PATTERN,
+  DNS_SUBDOMAIN_MAX_LENGTH,
+  DNS_SUBDOMAIN_PATTERN,
+  SHA256_HEX_PATTERN,
+} from '../../common/names.js';
+import {
   APPLICATION_PHASES,
+  APP_DEVICE_STATES,
+  CONDITION_STATUSES,
   DEVICE_PHASES,
-  DEVICE_RUNTIMES,
   ENROLLMENT_MODES,
-  ROLLOUT_STRATEGIES,
+  ENROLLMENT_STATES,
+  GATEWAY_PHASES,
+  PROVISIONING_STEP_STATES,
 } from '../../common/resources.js';
+import {
+  APPLICATION_CREATE_SCHEMA,
+  APPLICATION_LIMITS_SCHEMA,
+  APPLICATION_STRATEGY_SCHEMA,
+  APPLICATION_TARGET_SCHEMA,
+  DEVICE_CREATE_SCHEMA,
+  type JsonSchema,
+} from '../../common/schemas.js';
 
 type Schema = Record<string, unknown>;
 const str = (extra: Schema = {}): Schema => ({ type: 'string', ...extra });
@@ -35,8 +53,51 @@ const stringMap = (extra: Schema = {}): Schema => ({
   ...extra,
 });
 const timestamp = (description: string): Schema => str({ format: 'date-time', description });
-const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
-const DNS_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
+
+/**
+ * A field's rules from common/schemas.ts as a structural schema (what a CRD takes): a nullable
+ * type instead of a type list, enum instead of const, integers as int64; what a CRD cannot say
+ * (propertyNames, anyOf of required fields, content annotations) left out, and `extra` (the
+ * CRD's own defaults, descriptions, CEL rules) laid over it.
+ */
+export function structural(schema: JsonSchema, extra: Schema = {}): Schema {
+  const out: Schema = {};
+  for (const [key, value] of Object.entries(schema)) {
+    if (['propertyNames', 'contentEncoding', 'contentMediaType', 'anyOf', 'allOf'].includes(key)) continue;
+    if (key === 'type' && Array.isArray(value)) {
+      out.type = value.find((t) => t !== 'null');
+      if (value.includes('null')) out.nullable = true;
+    } else if (key === 'const') {
+      out.type = typeof value === 'boolean' ? 'boolean' : 'string';
+      out.enum = [value];
+    } else if (key === 'enum') {
+      out.type = 'string';
+      out.enum = value;
+    } else if (key === 'properties') {
+      out.properties = Object.fromEntries(
+        Object.entries(value as Record<string, JsonSchema>).map(([k, v]) => [k, structural(v)]),
+      );
+    } else if (key === 'items' || (key === 'additionalProperties' && typeof value === 'object')) {
+      out[key] = structural(value as JsonSchema);
+    } else if (key === 'additionalProperties' || key === 'minProperties' || key === 'maxProperties') {
+      continue; // structural schemas are closed already (pruning); exactly-one is a CEL rule below
+    } else {
+      out[key] = value;
+    }
+  }
+  if (out.type === 'integer') out.format = 'int64';
+  return { ...out, ...extra };
+}
+
+/** The CRD's defaults for an object's fields (the API fills them in its validator instead). */
+function withDefaults(schema: Schema, defaults: Record<string, unknown>): Schema {
+  const properties = { ...(schema.properties as Record<string, Schema>) };
+  for (const [key, value] of Object.entries(defaults)) properties[key] = { ...properties[key], default: value };
+  return { ...schema, properties };
+}
+
+const deviceCreate = DEVICE_CREATE_SCHEMA.properties as Record<string, JsonSchema>;
+const applicationCreate = APPLICATION_CREATE_SCHEMA.properties as Record<string, JsonSchema>;
 
 const conditions: Schema = {
   type: 'array',
@@ -46,7 +107,7 @@ const conditions: Schema = {
   items: obj(
     {
       type: str({ maxLength: 316 }),
-      status: str({ enum: ['True', 'False', 'Unknown'] }),
+      status: str({ enum: [...CONDITION_STATUSES] }),
       reason: str({ maxLength: 1024 }),
       message: str({ maxLength: 32768 }),
       lastTransitionTime: timestamp('When the status last changed.'),
@@ -57,7 +118,7 @@ const conditions: Schema = {
 
 const noEthernet = MCU_TYPES.filter((t) => !MCU_PROFILES[t].emulatedEthernet);
 const nameRule = {
-  rule: `self.metadata.name.size() <= 63 && self.metadata.name.matches('${DNS_LABEL}')`,
+  rule: `self.metadata.name.size() <= ${DNS_LABEL_MAX_LENGTH} && self.metadata.name.matches('${DNS_LABEL_PATTERN}')`,
   message: 'metadata.name must be a DNS label (lowercase letters, digits and "-", at most 63 characters)',
 };
 
@@ -68,19 +129,20 @@ const deviceSchema = obj(
     metadata: { type: 'object' },
     spec: obj(
       {
-        mcuType: str({
-          enum: [...MCU_TYPES],
+        mcuType: structural(deviceCreate.mcuType!, {
           default: DEFAULT_MCU_TYPE,
           description: 'The board (MCU profile); see docs/kubernetes.md for the list.',
         }),
-        runtime: str({
-          enum: [...DEVICE_RUNTIMES],
+        runtime: structural(deviceCreate.runtime!, {
           default: 'virtual',
           description: 'What runs the device: virtual (Node process), docker, renode, qemu or external.',
         }),
-        gateway: str({ pattern: DNS_LABEL, maxLength: 63, description: 'Preferred gateway (optional).' }),
-        firmware: str({ maxLength: 4096, description: 'Firmware image reference or path.' }),
-        labels: stringMap({ description: 'Labels used by Application selectors.' }),
+        gateway: structural(deviceCreate.gateway!, { description: 'Preferred gateway (optional).' }),
+        firmware: structural(deviceCreate.firmware!, {
+          maxLength: 4096,
+          description: 'Firmware image reference or path.',
+        }),
+        labels: structural(deviceCreate.labels!, { description: 'Labels used by Application selectors.' }),
         enrollment: str({
           enum: [...ENROLLMENT_MODES],
           description:
@@ -111,7 +173,7 @@ const deviceSchema = obj(
         items: obj(
           {
             name: str(),
-            state: str({ enum: ['Pending', 'Running', 'Succeeded', 'Failed'] }),
+            state: str({ enum: [...PROVISIONING_STEP_STATES] }),
             message: str(),
             startedAt: str(),
             finishedAt: str(),
@@ -129,7 +191,7 @@ const deviceSchema = obj(
       message: str(),
       deviceInfo: obj({ firmwareVersion: str(), mcuType: str(), freeMemory: int() }),
       enrollment: obj({
-        state: str({ enum: ['Preauthorized', 'AwaitingApproval', 'Approved', 'Enrolled', 'Rejected'] }),
+        state: str({ enum: [...ENROLLMENT_STATES] }),
         csrFingerprint: str(),
         keyType: str(),
         sourceAddress: str(),
@@ -147,7 +209,7 @@ const deviceSchema = obj(
 
 const appDeviceState = obj(
   {
-    state: str({ enum: ['Pending', 'Deploying', 'Running', 'Exited', 'Failed', 'Stopped', 'RolledBack'] }),
+    state: str({ enum: [...APP_DEVICE_STATES] }),
     error: str({ nullable: true }),
     restarts: int({ minimum: 0 }),
     since: str(),
@@ -175,13 +237,13 @@ const applicationSchema = obj(
         module: obj(
           {
             sha256: str({
-              pattern: '^[0-9a-f]{64}$',
+              pattern: SHA256_HEX_PATTERN,
               description: 'Content hash of a module uploaded to the platform (POST /api/v1/modules).',
             }),
             size: int({ minimum: 1, description: 'Size in bytes (optional; checked when given).' }),
             configMapKeyRef: obj(
               {
-                name: str({ pattern: DNS_SUBDOMAIN, maxLength: 253 }),
+                name: str({ pattern: DNS_SUBDOMAIN_PATTERN, maxLength: DNS_SUBDOMAIN_MAX_LENGTH }),
                 key: str({ pattern: '^[-._a-zA-Z0-9]+$', maxLength: 253 }),
               },
               {
@@ -200,41 +262,25 @@ const applicationSchema = obj(
             ],
           },
         ),
-        entry: str({ default: '_start', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }),
-        target: obj(
-          {
-            devices: { type: 'array', items: str({ pattern: DNS_LABEL, maxLength: 63 }) },
-            selector: stringMap(),
-            all: bool(),
-          },
-          {
-            'x-kubernetes-validations': [
-              {
-                rule: '[has(self.devices), has(self.selector), has(self.all) && self.all].filter(x, x).size() == 1',
-                message: 'target needs exactly one of devices, selector or all: true',
-              },
-            ],
-          },
-        ),
-        strategy: obj(
-          {
-            type: str({ enum: [...ROLLOUT_STRATEGIES], default: 'AllAtOnce' }),
-            maxUnavailable: int({ minimum: 1, default: 1 }),
-            canary: int({ minimum: 1, default: 1 }),
-            pauseAfterCanary: bool({ default: false }),
-            failureThreshold: int({ minimum: 0, default: 0 }),
-          },
-          { default: {} },
-        ),
-        limits: obj(
-          {
-            memoryPages: int({ minimum: 1, maximum: 65536, default: 1 }),
-            cpuMsPerCall: int({ minimum: 1, nullable: true }),
-          },
-          { default: {} },
-        ),
-        env: stringMap({ default: {} }),
-        args: { type: 'array', items: str(), default: [] },
+        entry: structural(applicationCreate.entry!),
+        target: structural(APPLICATION_TARGET_SCHEMA, {
+          'x-kubernetes-validations': [
+            {
+              rule: '[has(self.devices), has(self.selector), has(self.all) && self.all].filter(x, x).size() == 1',
+              message: 'target needs exactly one of devices, selector or all: true',
+            },
+          ],
+        }),
+        strategy: withDefaults(structural(APPLICATION_STRATEGY_SCHEMA, { default: {} }), {
+          type: 'AllAtOnce',
+          maxUnavailable: 1,
+          canary: 1,
+          pauseAfterCanary: false,
+          failureThreshold: 0,
+        }),
+        limits: withDefaults(structural(APPLICATION_LIMITS_SCHEMA, { default: {} }), { memoryPages: 1 }),
+        env: structural(applicationCreate.env!, { default: {} }),
+        args: structural(applicationCreate.args!, { default: [] }),
       },
       { required: ['module', 'target'] },
     ),
@@ -276,7 +322,7 @@ const gatewaySchema = obj(
       { required: ['endpoint'] },
     ),
     status: obj({
-      phase: str({ enum: ['Pending', 'Ready', 'Unavailable'] }),
+      phase: str({ enum: [...GATEWAY_PHASES] }),
       connectedDevices: int({ minimum: 0 }),
       conditions,
       lastSeen: str(),

@@ -20,6 +20,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
+import { isHostOnlyAddress } from '../../common/config.js';
 import { ValidationError, WasmbedError } from '../../common/errors.js';
 import { buildMemoryImage, parseEndpoint, type DeviceCredentials } from '../../device/memory-contract.js';
 import type { DeviceRuntimeBackend, StartedEmulator } from '../runtime.js';
@@ -45,8 +46,6 @@ import { makeTar, readTar } from './tar.js';
 
 const sha256 = (data: Buffer): string => crypto.createHash('sha256').update(data).digest('hex');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-const LOOPBACK = /^(127\.|localhost$|::1$|0\.0\.0\.0$)/;
 
 export class DockerRuntime implements DeviceRuntimeBackend {
   readonly kind = 'docker' as const;
@@ -379,7 +378,7 @@ export class DockerRuntime implements DeviceRuntimeBackend {
   /** Puts memory.bin (endpoint + credentials) into the volume, then cpu.run: the blocks are in place before the CPU runs. */
   async writeMemory(device: string, endpoint: string, credentials: DeviceCredentials): Promise<void> {
     const { host } = parseEndpoint(endpoint);
-    if (this.options.networkMode !== 'host' && LOOPBACK.test(host)) {
+    if (this.options.networkMode !== 'host' && isHostOnlyAddress(host)) {
       throw new ValidationError(
         'endpoint',
         `gateway endpoint ${endpoint} is a loopback address, which a container on network "${this.options.networkMode}" cannot reach; set WASMBED_GATEWAY_ENDPOINT to an address the containers can dial`,

@@ -18,7 +18,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { paths } from '../../common/config.js';
+import { isHostOnlyAddress, paths } from '../../common/config.js';
 import {
   EmulatorUnavailableError,
   ValidationError,
@@ -47,8 +47,6 @@ import {
   type RenodeRuntimeOptions,
 } from './options.js';
 import { DEVICE_RESC, generateBlockWrites, generateResc, renodeArgs, waitingResc } from './resc.js';
-
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1|0\.0\.0\.0)$/;
 
 function executable(file: string): boolean {
   try {
@@ -421,7 +419,7 @@ export class RenodeRuntime implements DeviceRuntimeBackend {
   async writeMemory(device: string, endpoint: string, credentials: DeviceCredentials): Promise<void> {
     const { host, port } = parseEndpoint(endpoint);
     let dial = endpoint;
-    if (LOOPBACK.test(host)) {
+    if (isHostOnlyAddress(host)) {
       if (!this.options.hostAddress) {
         throw new ValidationError(
           'endpoint',

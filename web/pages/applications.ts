@@ -6,6 +6,7 @@
  */
 import { ROLLOUT_STRATEGIES, type Application } from '../../common/resources.js';
 import { labelText, layout, type DashboardContext } from './layout.js';
+import { DNS_LABEL_HTML_PATTERN } from '../../common/names.js';
 import { html, raw, type RawHtml } from '../html.js';
 
 /** Phases whose message explains a problem (shown in red); other messages are notes. */
@@ -151,7 +152,7 @@ export function deployForm(deviceNames: string[]): RawHtml {
       <label>File <input type="file" name="wasm" accept=".wasm,application/wasm" required /></label>
       <label
         >Name
-        <input name="name" required pattern="[a-z0-9]([-a-z0-9]*[a-z0-9])?" size="16" placeholder="blinky"
+        <input name="name" required pattern="${DNS_LABEL_HTML_PATTERN}" size="16" placeholder="blinky"
       /></label>
       <label>Entry <input name="entry" size="10" placeholder="_start" /></label>
       <label>Env (JSON) <input name="env" size="22" placeholder='{"PERIOD_MS":"500"}' /></label>

@@ -1,6 +1,7 @@
 /** The devices page: the add and bulk-add forms, the filters and the devices table. */
 import { MCU_TYPES, DEFAULT_MCU_TYPE } from '../../common/mcu-profiles.js';
 import { DEVICE_PHASES, type Device, type Gateway, type ProvisioningStep } from '../../common/resources.js';
+import { DNS_LABEL_HTML_PATTERN } from '../../common/names.js';
 import { html, raw, type RawHtml } from '../html.js';
 import type { KeyedRows } from '../live.js';
 import { labelText, layout, type DashboardContext } from './layout.js';
@@ -29,7 +30,7 @@ export function nameInput(oob = false): RawHtml {
     name="name"
     value="${suggestName()}"
     required
-    pattern="[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+    pattern="${DNS_LABEL_HTML_PATTERN}"
     ${raw(oob ? 'hx-swap-oob="true"' : '')}
   />`;
 }
@@ -223,7 +224,7 @@ export function devicesPage(
       <form class="add" hx-post="/ui/devices/bulk" hx-target="#bulk" hx-swap="innerHTML">
         <label
           >Bulk: prefix
-          <input name="prefix" value="sim" size="8" required pattern="[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+          <input name="prefix" value="sim" size="8" required pattern="${DNS_LABEL_HTML_PATTERN}"
         /></label>
         <label>count <input name="count" type="number" min="1" max="500" value="10" size="4" /></label>
         <label>MCU ${mcuSelect()}</label>

@@ -7,6 +7,7 @@
 import type { ClaimCredential } from '../../pki/claim-credentials.js';
 import { layout, type DashboardContext } from './layout.js';
 import type { PendingEnrollment } from '../../services/enrollment-service.js';
+import { DNS_LABEL_HTML_PATTERN } from '../../common/names.js';
 import { html, type RawHtml } from '../html.js';
 
 function age(seconds: number): string {
@@ -177,13 +178,13 @@ export function enrollmentsPage(
       <form id="token-form" class="add" hx-post="/ui/enrollment-tokens" hx-target="#claim-credentials">
         <label
           >Device name (optional)
-          <input name="name" placeholder="any name" pattern="[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+          <input name="name" placeholder="any name" pattern="${DNS_LABEL_HTML_PATTERN}"
         /></label>
         <label>Valid for <input name="ttl" value="24h" size="6" /></label>
         <button type="submit">Create enrollment token</button>
       </form>
       <form id="claim-cert-form" class="add" hx-post="/ui/claim-certificates" hx-target="#claim-credentials">
-        <label>Device name <input name="name" required pattern="[a-z0-9]([-a-z0-9]*[a-z0-9])?" /></label>
+        <label>Device name <input name="name" required pattern="${DNS_LABEL_HTML_PATTERN}" /></label>
         <label>Valid for <input name="ttl" value="30d" size="6" /></label>
         <button type="submit">Create claim certificate</button>
       </form>
