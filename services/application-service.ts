@@ -112,7 +112,10 @@ export class ApplicationService {
 
   private check(bytes: Uint8Array, entry: string, memoryPages: number, field: string): void {
     if (bytes.length > MAX_MODULE_BYTES) {
-      throw new UnprocessableError(field, `module is ${bytes.length} bytes; the limit is ${MAX_MODULE_BYTES}`);
+      throw new UnprocessableError(
+        field,
+        `module is ${bytes.length} bytes; the limit is ${MAX_MODULE_BYTES}`,
+      );
     }
     if (!WebAssembly.validate(new Uint8Array(bytes)))
       throw new UnprocessableError(field, 'module is not valid WebAssembly');
@@ -138,9 +141,13 @@ export class ApplicationService {
       try {
         bytes = this.modules.get(input.module.sha256);
       } catch (cause) {
-        throw new UnprocessableError('moduleSha256', `no uploaded module with sha256 ${input.module.sha256}`, {
-          cause,
-        });
+        throw new UnprocessableError(
+          'moduleSha256',
+          `no uploaded module with sha256 ${input.module.sha256}`,
+          {
+            cause,
+          },
+        );
       }
     }
     this.check(bytes, input.entry, input.limits.memoryPages, 'wasm');

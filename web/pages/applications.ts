@@ -151,8 +151,7 @@ export function deployForm(deviceNames: string[]): RawHtml {
       <legend>Module</legend>
       <label>File <input type="file" name="wasm" accept=".wasm,application/wasm" required /></label>
       <label
-        >Name
-        <input name="name" required pattern="${DNS_LABEL_HTML_PATTERN}" size="16" placeholder="blinky"
+        >Name <input name="name" required pattern="${DNS_LABEL_HTML_PATTERN}" size="16" placeholder="blinky"
       /></label>
       <label>Entry <input name="entry" size="10" placeholder="_start" /></label>
       <label>Env (JSON) <input name="env" size="22" placeholder='{"PERIOD_MS":"500"}' /></label>
