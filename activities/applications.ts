@@ -7,7 +7,8 @@ import { counter } from '../common/metrics.js';
 import { sameVersion } from '../common/app-version.js';
 import { deviceState, summarize, targetsDevice } from '../common/application-status.js';
 import { gatewayTaskQueue } from '../common/config.js';
-import { NotFoundError } from '../common/errors.js';
+import { NotFoundError, ValidationError } from '../common/errors.js';
+import { FailureType, toApplicationFailure } from '../common/failures.js';
 import type { AppDeviceState, Application, ApplicationPhase, DeployedVersion } from '../common/resources.js';
 import { moduleMisfit } from '../device/apps/fit.js';
 import type { ModuleStore } from '../store/module-store.js';
@@ -27,12 +28,7 @@ export interface RolloutPlan {
 }
 
 function invalid(field: string, message: string): ApplicationFailure {
-  return ApplicationFailure.create({
-    type: 'InvalidInput',
-    message,
-    nonRetryable: true,
-    details: [{ field }],
-  });
+  return toApplicationFailure(new ValidationError(field, message));
 }
 
 /** Phases a rollout ends in (a later deploy starts a new rollout). */
@@ -59,7 +55,7 @@ export function createApplicationActivities(deps: { store: ResourceStore; module
 
   function application(name: string): Application {
     const app = store.get('Application', name);
-    if (!app) throw ApplicationFailure.nonRetryable(`application "${name}" not found`, 'NotFound');
+    if (!app) throw ApplicationFailure.nonRetryable(`application "${name}" not found`, FailureType.NotFound);
     return app;
   }
 

@@ -7,6 +7,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { DEFAULT_MCU_TYPE } from '../common/mcu-profiles.js';
 import { AlreadyExistsError, NotFoundError, ValidationError } from '../common/errors.js';
+import { FailureType, toApplicationFailure } from '../common/failures.js';
 import type { Logger } from '../common/logger.js';
 import type {
   Condition,
@@ -41,12 +42,7 @@ export interface SignedEnrollment {
 }
 
 function refused(message: string, cause?: unknown): ApplicationFailure {
-  return ApplicationFailure.create({
-    type: 'EnrollmentRefused',
-    message,
-    nonRetryable: true,
-    cause: cause as Error,
-  });
+  return toApplicationFailure(cause, { type: FailureType.EnrollmentRefused, message });
 }
 
 function enrollmentOf(

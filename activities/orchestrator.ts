@@ -9,10 +9,12 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { gatewayTaskQueue } from '../common/config.js';
 import {
   AlreadyExistsError,
-  EmulatorUnavailableError,
+  errorMessage,
   NotFoundError,
   ValidationError,
+  WasmbedError,
 } from '../common/errors.js';
+import { FailureType, toApplicationFailure } from '../common/failures.js';
 import type { Logger } from '../common/logger.js';
 import type { DeviceIdentity, DeviceSpec, DeviceStatus, ProvisioningStep } from '../common/resources.js';
 import type { CertificateRecord, DeviceCertificates } from '../pki/index.js';
@@ -71,17 +73,6 @@ function setCondition(status: DeviceStatus, type: string, ok: boolean, reason: s
   return { ...status, conditions };
 }
 
-/** Non-retryable failure that keeps the field name for the API and dashboard. */
-function invalidInput(err: ValidationError): ApplicationFailure {
-  return ApplicationFailure.create({
-    type: 'InvalidInput',
-    message: err.message,
-    nonRetryable: true,
-    details: [{ field: err.field }],
-    cause: err,
-  });
-}
-
 export function createOrchestratorActivities(deps: OrchestratorDeps) {
   const { store, logger } = deps;
   const provisionings = counter({
@@ -125,21 +116,12 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
       return result;
     } catch (err) {
       const attempt = Context.current().info.attempt;
-      const message = err instanceof Error ? err.message : String(err);
+      const message = errorMessage(err);
       store.updateStatus('Device', device, (s) =>
         setStep(s, name, { state: 'Running', message: `attempt ${attempt}: ${message}` }),
       );
-      if (err instanceof ValidationError) throw invalidInput(err);
-      if (err instanceof EmulatorUnavailableError) {
-        // Not installed here: no retry can succeed until an operator installs it.
-        throw ApplicationFailure.create({
-          type: 'EmulatorUnavailable',
-          message: err.message,
-          nonRetryable: true,
-          cause: err,
-        });
-      }
-      throw err;
+      // Typed by code: bad input, a missing emulator or a corrupt firmware copy fail at once.
+      throw err instanceof WasmbedError ? toApplicationFailure(err) : err;
     }
   }
 
@@ -210,7 +192,8 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
           now: Date.now(),
           staleMs: deps.gatewayStaleMs,
         });
-        if (!('gateway' in placement)) throw ApplicationFailure.retryable(placement.reason, 'NoGatewayReady');
+        if (!('gateway' in placement))
+          throw ApplicationFailure.retryable(placement.reason, FailureType.NoGatewayReady);
         const chosen = placement.gateway;
         const assigned = {
           name: chosen.metadata.name,

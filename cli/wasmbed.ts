@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ApiClient, CliError, StatusLine, age, parseKeyValues, progressBar, sleep, table } from './lib.js';
+import { errorMessage } from '../common/errors.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -674,7 +675,7 @@ if (invokedDirectly) {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (err: unknown) => {
-      process.stderr.write(`wasmbed: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.stderr.write(`wasmbed: ${errorMessage(err)}\n`);
       process.exit(err instanceof CliError ? err.exitCode : 1);
     },
   );

@@ -12,6 +12,7 @@ import {
   type KubeObject,
 } from '../store/kubernetes-resource-store.js';
 import type { StatusOf } from '../store/resource-store.js';
+import { errorMessage } from '../common/errors.js';
 
 export const GROUP = 'wasmbed.io';
 export const VERSION = 'v1alpha1';
@@ -115,5 +116,5 @@ export function setCondition<S extends { conditions?: Condition[] }>(
 
 export function describeError(err: unknown): string {
   if (err instanceof ApiException) return `HTTP ${err.code}: ${String(err.body).slice(0, 300)}`;
-  return err instanceof Error ? err.message : String(err);
+  return errorMessage(err);
 }

@@ -11,6 +11,7 @@
 import { CustomObjectsApi, Watch, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../common/logger.js';
 import type { KubeObject } from '../store/kubernetes-resource-store.js';
+import { errorMessage } from '../common/errors.js';
 
 export interface InformerOptions {
   kc: KubeConfig;
@@ -75,7 +76,7 @@ export class Informer {
         this.stats.errors++;
         this.options.logger.warn('watch failed; reconnecting', {
           plural: this.options.plural,
-          error: err instanceof Error ? err.message : String(err),
+          error: errorMessage(err),
           retryInMs: backoff,
         });
         await new Promise((r) => setTimeout(r, backoff));

@@ -7,6 +7,7 @@
  */
 import { ApiException, CoordinationV1Api, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from '../common/logger.js';
+import { errorMessage } from '../common/errors.js';
 
 export interface LeaderElectionOptions {
   kc: KubeConfig;
@@ -114,7 +115,7 @@ export class LeaderElector {
       if (!(err instanceof ApiException && err.code === 409)) {
         this.options.logger.warn('lease update failed', {
           lease: name,
-          error: err instanceof Error ? err.message : String(err),
+          error: errorMessage(err),
         });
       }
       return false;

@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { volumeFiles } from './volume-layout.js';
 import { VirtualDevice } from './virtual-device.js';
+import { errorMessage } from '../common/errors.js';
 
 const { values } = parseArgs({
   options: { device: { type: 'string' }, volume: { type: 'string' }, 'mcu-type': { type: 'string' } },
@@ -29,9 +30,7 @@ process.on('SIGINT', shutdown);
 device.run().then(
   () => process.exit(0),
   (err) => {
-    process.stderr.write(
-      `device ${values.device} halted: ${err instanceof Error ? err.message : String(err)}\n`,
-    );
+    process.stderr.write(`device ${values.device} halted: ${errorMessage(err)}\n`);
     process.exit(1);
   },
 );

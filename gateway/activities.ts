@@ -4,6 +4,7 @@
  * Each heartbeats while it waits and stops waiting when Temporal cancels it.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { FailureType, toApplicationFailure } from '../common/failures.js';
 import { RequestError } from '../protocol/connection.js';
 import type { AppStatusEntry, DeviceInfo, Message, MessageType } from '../protocol/messages.js';
 import type { ModuleStore } from '../store/module-store.js';
@@ -65,7 +66,7 @@ export function createGatewayActivities(deps: {
       // Retryable: the device may be reconnecting, possibly to this gateway.
       throw ApplicationFailure.retryable(
         `device ${device} has no session on gateway ${deps.gatewayName}`,
-        'DeviceNotConnected',
+        FailureType.DeviceNotConnected,
       );
     }
     return session;
@@ -89,13 +90,10 @@ export function createGatewayActivities(deps: {
     } catch (err) {
       if (err instanceof RequestError) {
         if (err.reason === 'Cancelled') throw err;
-        throw ApplicationFailure.create({
-          type: err.code,
-          message: err.message,
-          // A device that does not answer in time will not answer a blind resend either;
-          // the workflow decides whether to try again.
+        // A device that does not answer in time will not answer a blind resend either;
+        // the workflow decides whether to try again.
+        throw toApplicationFailure(err, {
           nonRetryable: err.reason === 'Timeout' || err.reason === 'UnexpectedReply',
-          cause: err,
         });
       }
       throw err;
@@ -172,7 +170,7 @@ export function createGatewayActivities(deps: {
         deps.enrollment?.pending.delete(input.connectionId);
         throw ApplicationFailure.nonRetryable(
           `enrollment connection ${input.connectionId} is no longer open on gateway ${deps.gatewayName}`,
-          'EnrollmentConnectionGone',
+          FailureType.EnrollmentConnectionGone,
         );
       }
       deps.enrollment?.pending.delete(input.connectionId);

@@ -17,9 +17,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { ValidationError } from '../common/errors.js';
+import { ValidationError, errorMessage } from '../common/errors.js';
 import { SAN_DNS_NAME_PATTERN } from '../common/names.js';
-import { errorText, parseCertificate, sha256Hex, spkiDerOf } from './certificate-info.js';
+import { parseCertificate, sha256Hex, spkiDerOf } from './certificate-info.js';
 import { PkiError } from './errors.js';
 import {
   DEFAULT_DEVICE_KEY_TYPE,
@@ -223,7 +223,7 @@ export class CertificateAuthority {
     try {
       return new CertificateAuthority(certPath, keyPath, native, key);
     } catch (err) {
-      throw corrupt(certPath, `CA certificate ${certPath} cannot be used: ${errorText(err)}`, err);
+      throw corrupt(certPath, `CA certificate ${certPath} cannot be used: ${errorMessage(err)}`, err);
     }
   }
 
@@ -466,7 +466,7 @@ function keyMissing(certPath: string, keyPath: string): PkiError {
 }
 
 function storageError(file: string, action: string, err: unknown): PkiError {
-  return new PkiError('PkiStorage', `cannot ${action} ${file}: ${errorText(err)}`, { file, cause: err });
+  return new PkiError('PkiStorage', `cannot ${action} ${file}: ${errorMessage(err)}`, { file, cause: err });
 }
 
 function errCode(err: unknown): string | undefined {

@@ -11,6 +11,7 @@ import crypto from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
 import { PkiError } from './errors.js';
 import { AsnConvert, asn1X509, commonNameOf, toArrayBuffer, x509 } from './x509.js';
+import { errorMessage } from '../common/errors.js';
 
 export interface CertificateInfo {
   /** Lowercase hex, as stored in CertificateRecord.serial. */
@@ -85,15 +86,11 @@ export function sha256Hex(data: Buffer): string {
   return crypto.createHash('sha256').update(data).digest('hex');
 }
 
-export function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
 export function parseX509(cert: string | Buffer): crypto.X509Certificate {
   try {
     return new crypto.X509Certificate(cert);
   } catch (err) {
-    throw new PkiError('PkiInvalidCertificate', `not a valid X.509 certificate: ${errorText(err)}`, {
+    throw new PkiError('PkiInvalidCertificate', `not a valid X.509 certificate: ${errorMessage(err)}`, {
       cause: err,
     });
   }
@@ -104,7 +101,7 @@ export function parseCertificate(der: Buffer): x509.X509Certificate {
   try {
     return new x509.X509Certificate(toArrayBuffer(der));
   } catch (err) {
-    throw new PkiError('PkiInvalidCertificate', `malformed X.509 certificate: ${errorText(err)}`, {
+    throw new PkiError('PkiInvalidCertificate', `malformed X.509 certificate: ${errorMessage(err)}`, {
       cause: err,
     });
   }
@@ -125,6 +122,8 @@ export function spkiDerOf(key: string | crypto.KeyObject): Buffer {
     const pub = obj.type === 'private' ? crypto.createPublicKey(obj) : obj;
     return pub.export({ type: 'spki', format: 'der' });
   } catch (err) {
-    throw new PkiError('PkiInvalidCertificate', `not a valid public key: ${errorText(err)}`, { cause: err });
+    throw new PkiError('PkiInvalidCertificate', `not a valid public key: ${errorMessage(err)}`, {
+      cause: err,
+    });
   }
 }

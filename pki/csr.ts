@@ -10,8 +10,8 @@
  */
 import crypto from 'node:crypto';
 import { Attributes, CertificationRequest, CertificationRequestInfo } from '@peculiar/asn1-csr';
-import { ValidationError } from '../common/errors.js';
-import { errorText, sha256Hex } from './certificate-info.js';
+import { ValidationError, errorMessage } from '../common/errors.js';
+import { sha256Hex } from './certificate-info.js';
 import { RSA_MAX_BITS, RSA_MIN_BITS, describeKey, isAcceptedKey } from './keys.js';
 import {
   AsnConvert,
@@ -80,7 +80,7 @@ export function verifyCsr(der: Uint8Array): VerifiedCsr {
     if (request.certificationRequestInfo.version !== 0) throw new Error('version is not 0');
     info = Buffer.from(AsnConvert.serialize(request.certificationRequestInfo));
   } catch (err) {
-    throw new ValidationError('csr', `csr is not a PKCS#10 request: ${errorText(err)}`, { cause: err });
+    throw new ValidationError('csr', `csr is not a PKCS#10 request: ${errorMessage(err)}`, { cause: err });
   }
   const spki = Buffer.from(AsnConvert.serialize(request.certificationRequestInfo.subjectPKInfo));
 
@@ -88,7 +88,7 @@ export function verifyCsr(der: Uint8Array): VerifiedCsr {
   try {
     key = crypto.createPublicKey({ key: spki, format: 'der', type: 'spki' });
   } catch (err) {
-    throw new ValidationError('csr', `csr public key cannot be read: ${errorText(err)}`, { cause: err });
+    throw new ValidationError('csr', `csr public key cannot be read: ${errorMessage(err)}`, { cause: err });
   }
   const keyDescription = describeKey(key);
   if (!isAcceptedKey(key)) {
@@ -110,7 +110,7 @@ export function verifyCsr(der: Uint8Array): VerifiedCsr {
   try {
     commonName = commonNameOf(new x509.Name(request.certificationRequestInfo.subject));
   } catch (err) {
-    throw new ValidationError('csr', `csr subject is malformed: ${errorText(err)}`, { cause: err });
+    throw new ValidationError('csr', `csr subject is malformed: ${errorMessage(err)}`, { cause: err });
   }
   if (!commonName) throw new ValidationError('csr', 'csr subject has no CN (the device name to enroll as)');
   return {

@@ -4,7 +4,7 @@
  * RSA-2048 pair tens to hundreds (bench/key-issuance.ts measures both).
  */
 import crypto from 'node:crypto';
-import { ValidationError } from '../common/errors.js';
+import { ValidationError, errorMessage } from '../common/errors.js';
 
 /** `p256`: ECDSA on NIST P-256 (prime256v1), the default for devices; `rsa2048`: RSA, 2048 bits. */
 export type KeyType = 'p256' | 'rsa2048';
@@ -63,7 +63,7 @@ export function validateDevicePublicKey(field: string, pem: unknown): crypto.Key
   try {
     key = crypto.createPublicKey(pem);
   } catch (err) {
-    const why = err instanceof Error ? err.message : String(err);
+    const why = errorMessage(err);
     throw new ValidationError(field, `${field} is not a valid PEM public key: ${why}`, { cause: err });
   }
   if (!isAcceptedKey(key)) {

@@ -8,8 +8,8 @@
  * database file like ca.key (mode 0600, private data directory).
  */
 import type Database from 'better-sqlite3';
-import { errorText } from './certificate-info.js';
 import { PkiError } from './errors.js';
+import { errorMessage } from '../common/errors.js';
 
 export interface CertificateRecord {
   deviceName: string;
@@ -220,5 +220,5 @@ function toParams(rec: CertificateRecord, revokedAt: string | null): Record<stri
 }
 
 function repoError(action: string, err: unknown): PkiError {
-  return new PkiError('PkiRepository', `cannot ${action}: ${errorText(err)}`, { cause: err });
+  return new PkiError('PkiRepository', `cannot ${action}: ${errorMessage(err)}`, { cause: err });
 }

@@ -23,6 +23,7 @@
  * decodeCbor throws only ProtocolError, whatever the input.
  */
 import { ProtocolError } from './errors.js';
+import { errorMessage } from '../common/errors.js';
 
 export type CborValue = number | string | boolean | null | Uint8Array | CborValue[] | CborMap;
 export type CborMap = Map<string, CborValue>;
@@ -276,13 +277,9 @@ export function decodeCbor(bytes: Uint8Array): CborValue {
 /** Passes a ProtocolError through; wraps anything else (a decoder bug) as reason 'Internal'. */
 export function asProtocolError(err: unknown): ProtocolError {
   if (err instanceof ProtocolError) return err;
-  return new ProtocolError(
-    'Internal',
-    `unexpected decoder failure: ${err instanceof Error ? err.message : String(err)}`,
-    {
-      cause: err,
-    },
-  );
+  return new ProtocolError('Internal', `unexpected decoder failure: ${errorMessage(err)}`, {
+    cause: err,
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

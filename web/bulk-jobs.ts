@@ -2,6 +2,7 @@
 import crypto from 'node:crypto';
 import type { DeviceService } from '../services/device-service.js';
 import type { BulkJob } from './pages/devices.js';
+import { errorMessage } from '../common/errors.js';
 
 export class BulkJobs {
   private readonly jobs: BulkJob[] = [];
@@ -47,7 +48,7 @@ export class BulkJobs {
         try {
           await this.devices.create({ name, ...spec });
         } catch (err) {
-          job.errors.push(`${name}: ${err instanceof Error ? err.message : String(err)}`);
+          job.errors.push(`${name}: ${errorMessage(err)}`);
         }
         job.created++;
       }

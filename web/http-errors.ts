@@ -8,6 +8,7 @@ import {
   UnprocessableError,
   ValidationError,
   WasmbedError,
+  errorMessage,
 } from '../common/errors.js';
 
 export function statusOf(err: unknown): number {
@@ -22,7 +23,7 @@ export function statusOf(err: unknown): number {
 
 export function errorBody(err: unknown) {
   const code = err instanceof WasmbedError ? err.code : 'Internal';
-  const message = err instanceof Error ? err.message : String(err);
+  const message = errorMessage(err);
   const field = err instanceof ValidationError || err instanceof TooLargeError ? { field: err.field } : {};
   return { error: { code, message, ...field } };
 }

@@ -3,6 +3,7 @@
  * (the source of truth: attempts, failures and times), falling back to `status.steps` when
  * Temporal cannot answer. The recovery timeline comes from the `lifecycle-<device>` history.
  */
+import { describeFailure } from '../common/failures.js';
 import type { Client } from '@temporalio/client';
 import type { Device } from '../common/resources.js';
 import { lifecycleWorkflowId, PROVISIONING_STEPS } from '../workflows/contracts/index.js';
@@ -52,10 +53,7 @@ interface Failure {
 }
 
 function failureMessage(f: Failure | null | undefined): string | undefined {
-  if (!f) return undefined;
-  let inner = f;
-  while (inner.cause) inner = inner.cause;
-  return inner === f ? (f.message ?? undefined) : `${f.message}: ${inner.message}`;
+  return f ? describeFailure(f) || undefined : undefined;
 }
 
 /** Every activity of a history, in the order it was scheduled. */

@@ -1,6 +1,6 @@
 /** The dashboard's actions under /ui (htmx; each needs the page's CSRF token header). */
 import express, { type Request, type Response } from 'express';
-import { ValidationError } from '../common/errors.js';
+import { ValidationError, errorMessage } from '../common/errors.js';
 import { isDnsLabel } from '../common/names.js';
 import { readApplicationForm } from './application-form.js';
 import { mountEnrollmentActions } from './enrollment-routes.js';
@@ -47,7 +47,7 @@ export function createUiRouter(web: WebContext): express.Router {
   const uiError = (res: Response, err: unknown) => {
     const status = statusOf(err);
     if (status === 500) counters.errors++;
-    return { status: status === 500 ? 500 : 200, message: err instanceof Error ? err.message : String(err) };
+    return { status: status === 500 ? 500 : 200, message: errorMessage(err) };
   };
   const uiAction =
     (action: (req: Request, res: Response) => Promise<unknown>, after?: () => string) =>

@@ -18,6 +18,7 @@ import type { ApplicationActivities, RolloutPlan, RolloutTarget } from '../activ
 import type { GatewayActivities } from '../gateway/activities.js';
 import { PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
 import { deploySettings, versionOf } from '../common/app-version.js';
+import { rootCauseMessage } from '../common/failures.js';
 import { rolloutWaves } from './rollout-waves.js';
 import {
   abortSignal,
@@ -45,12 +46,6 @@ function gateway(taskQueue: string) {
   });
 }
 
-function reason(err: unknown): string {
-  let inner = err as Error;
-  while (inner?.cause instanceof Error) inner = inner.cause;
-  return inner?.message ?? String(err);
-}
-
 export async function deployApplication(input: DeployApplicationInput): Promise<DeployApplicationResult> {
   const { name } = input;
   const healthCheckMs = input.healthCheckMs ?? 1500;
@@ -68,7 +63,7 @@ export async function deployApplication(input: DeployApplicationInput): Promise<
   try {
     plan = await apps.prepareRollout(name);
   } catch (err) {
-    await apps.setApplicationPhase(name, 'Failed', { message: reason(err) });
+    await apps.setApplicationPhase(name, 'Failed', { message: rootCauseMessage(err) });
     upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Failed' }]);
     throw err;
   }
@@ -111,7 +106,7 @@ export async function deployApplication(input: DeployApplicationInput): Promise<
       return true;
     } catch (err) {
       if (isCancellation(err)) throw err;
-      return fail(reason(err));
+      return fail(rootCauseMessage(err));
     }
   }
 
@@ -135,7 +130,7 @@ export async function deployApplication(input: DeployApplicationInput): Promise<
         } catch (err) {
           if (isCancellation(err)) throw err;
           failed++;
-          await apps.recordAppDeviceState(name, target.device, 'Failed', reason(err));
+          await apps.recordAppDeviceState(name, target.device, 'Failed', rootCauseMessage(err));
         }
       }),
     );

@@ -21,6 +21,7 @@ import type { ApplicationActivities } from '../activities/applications.js';
 import type { LifecycleActivities } from '../activities/lifecycle.js';
 import type { OrchestratorActivities } from '../activities/orchestrator.js';
 import type { GatewayActivities } from '../gateway/activities.js';
+import { FailureType, rootCauseMessage } from '../common/failures.js';
 import { PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
 import {
   connectedSignal,
@@ -43,12 +44,6 @@ function gateway(taskQueue: string) {
     heartbeatTimeout: '10s',
     retry: { initialInterval: '1s', maximumAttempts: 2 },
   });
-}
-
-function reason(err: unknown): string {
-  let inner = err as Error;
-  while (inner?.cause instanceof Error) inner = inner.cause;
-  return inner?.message ?? String(err);
 }
 
 export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void> {
@@ -89,13 +84,16 @@ export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void
         return;
       } catch (err) {
         if (isCancellation(err)) throw err;
-        lastError = reason(err);
+        lastError = rootCauseMessage(err);
         await sleep(Math.min(30_000, 1000 * 2 ** (attempt - 1)));
       }
     }
     upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Failed' }]);
     await activities.markFailed(name, 'recovery', `gave up after ${maxAttempts} attempts: ${lastError}`);
-    throw ApplicationFailure.nonRetryable(`recovery of ${name} failed: ${lastError}`, 'RecoveryFailed');
+    throw ApplicationFailure.nonRetryable(
+      `recovery of ${name} failed: ${lastError}`,
+      FailureType.RecoveryFailed,
+    );
   }
 
   /**

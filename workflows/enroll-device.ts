@@ -22,6 +22,8 @@ import {
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { EnrollmentActivities, SignedEnrollment } from '../activities/enrollment.js';
+import { errorMessage } from '../common/errors.js';
+import { FailureType } from '../common/failures.js';
 import { validateDnsLabel } from '../common/validation.js';
 import type { EnrollmentAnswer, GatewayActivities } from '../gateway/activities.js';
 import { PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
@@ -42,7 +44,7 @@ const activities = proxyActivities<EnrollmentActivities>({
     backoffCoefficient: 2,
     maximumInterval: '10s',
     maximumAttempts: 10,
-    nonRetryableErrorTypes: ['EnrollmentRefused', 'InvalidInput'],
+    nonRetryableErrorTypes: [FailureType.EnrollmentRefused, FailureType.InvalidInput],
   },
 });
 
@@ -56,21 +58,21 @@ function gateway(taskQueue: string, timeoutMs = 30_000) {
     retry: {
       initialInterval: '1s',
       maximumAttempts: 2,
-      nonRetryableErrorTypes: ['EnrollmentConnectionGone'],
+      nonRetryableErrorTypes: [FailureType.EnrollmentConnectionGone],
     },
   });
 }
 
+/** The activity's own failure message (a refusal's reason), not its wrapper's. */
 function failureMessage(err: unknown): string {
-  const inner = err instanceof ActivityFailure ? err.cause : err;
-  return inner instanceof Error ? inner.message : String(err);
+  return errorMessage((err instanceof ActivityFailure && err.cause) || err);
 }
 
 function isRefusal(err: unknown): boolean {
   const inner = err instanceof ActivityFailure ? err.cause : err;
   return (
     inner instanceof ApplicationFailure &&
-    (inner.type === 'EnrollmentRefused' || inner.type === 'InvalidInput')
+    (inner.type === FailureType.EnrollmentRefused || inner.type === FailureType.InvalidInput)
   );
 }
 

@@ -4,7 +4,6 @@
  * run (Retry) or a replay after a worker crash adopts whatever the earlier attempt made.
  */
 import {
-  ApplicationFailure,
   ParentClosePolicy,
   isCancellation,
   startChild,
@@ -19,6 +18,7 @@ import { DEVICE_ATTRIBUTE, PHASE_ATTRIBUTE } from '../temporal/search-attributes
 import { deviceLifecycle } from './device-lifecycle.js';
 import type { OrchestratorActivities } from '../activities/orchestrator.js';
 import type { GatewayActivities } from '../gateway/activities.js';
+import { describeFailure, FailureType } from '../common/failures.js';
 import { asNonRetryable } from './errors.js';
 import {
   lifecycleWorkflowId,
@@ -40,7 +40,11 @@ const pki = proxyActivities<OrchestratorActivities>({
 });
 const volume = proxyActivities<OrchestratorActivities>({
   startToCloseTimeout: '1 minute',
-  retry: { ...quick, maximumAttempts: 5, nonRetryableErrorTypes: ['InvalidInput', 'FirmwareCorrupted'] },
+  retry: {
+    ...quick,
+    maximumAttempts: 5,
+    nonRetryableErrorTypes: [FailureType.InvalidInput, FailureType.FirmwareCorrupted],
+  },
 });
 const emulator = proxyActivities<OrchestratorActivities>({
   startToCloseTimeout: '1 minute',
@@ -100,7 +104,7 @@ export async function provisionDevice(input: ProvisionDeviceInput): Promise<Prov
     return { name, gateway: gateway.name, certSerial: identity.certSerial, connectedAt: session.connectedAt };
   } catch (err) {
     if (isCancellation(err)) throw err;
-    const message = err instanceof ApplicationFailure || err instanceof Error ? describe(err) : String(err);
+    const message = describeFailure(err);
     upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Failed' }]);
     await store.markFailed(name, current, message);
     throw err;
@@ -123,11 +127,4 @@ async function startLifecycle(name: string, settings: LifecycleSettings): Promis
     // Already watching this device (a re-run of provisioning): that lifecycle carries on.
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
   }
-}
-
-/** Activity failures wrap the real error as their cause: show the innermost message. */
-function describe(err: Error): string {
-  let inner: Error = err;
-  while (inner.cause instanceof Error) inner = inner.cause;
-  return inner === err ? err.message : `${err.message}: ${inner.message}`;
 }

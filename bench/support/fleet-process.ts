@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import { Fleet, type FleetOptions } from '../../device/fleet.js';
 import { serveIpc } from './ipc.js';
+import { errorMessage } from '../../common/errors.js';
 
 const options = JSON.parse(process.argv[2] ?? '{}') as FleetOptions;
 const fleet = new Fleet(options);
@@ -12,7 +13,7 @@ let round = 0;
 /** Errors that escaped to the process (a bug somewhere below Fleet): counted and reported, not fatal. */
 const uncaught: Record<string, number> = {};
 process.on('uncaughtException', (err) => {
-  const key = err instanceof Error ? err.message : String(err);
+  const key = errorMessage(err);
   if (!uncaught[key]) process.stderr.write(`uncaught: ${err instanceof Error ? err.stack : key}\n`);
   uncaught[key] = (uncaught[key] ?? 0) + 1;
 });

@@ -12,6 +12,7 @@ import { Worker } from 'node:worker_threads';
 import type { AppLimits, AppState, AppStatusEntry, LogLevel } from '../../protocol/messages.js';
 import { DEFAULT_CPU_MS_PER_CALL, HOST_LIMITS, SENSOR_NO_READING } from './host-api.js';
 import { capMemory, checkAppModule } from './validate.js';
+import { errorMessage } from '../../common/errors.js';
 
 const WORKER_URL = new URL('./app-worker.mjs', import.meta.url);
 
@@ -208,7 +209,7 @@ export class AppRuntime {
     } catch (err) {
       return {
         ok: false,
-        error: `invalid WebAssembly module: ${err instanceof Error ? err.message : String(err)}`,
+        error: `invalid WebAssembly module: ${errorMessage(err)}`,
       };
     }
 

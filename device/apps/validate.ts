@@ -14,6 +14,7 @@ import {
   type FuncType,
   type ValType,
 } from './host-api.js';
+import { errorMessage } from '../../common/errors.js';
 
 export type ExternKind = 'func' | 'table' | 'memory' | 'global' | 'tag';
 
@@ -224,7 +225,7 @@ export function checkAppModule(bytes: Uint8Array, opts: AppCheckOptions): AppChe
   try {
     info = inspectModule(bytes);
   } catch (err) {
-    return fail(`unsupported WebAssembly module: ${err instanceof Error ? err.message : String(err)}`);
+    return fail(`unsupported WebAssembly module: ${errorMessage(err)}`);
   }
   for (const imp of info.imports) {
     const what = `import "${imp.module}"."${imp.name}"`;

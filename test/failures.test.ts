@@ -1,0 +1,86 @@
+/** The failure vocabulary (common/failures.ts): pure logic, no Temporal server needed. */
+import { ActivityFailure, ApplicationFailure, RetryState } from '@temporalio/common';
+import { describe, expect, it } from 'vitest';
+import { errorMessage, ValidationError, WasmbedError } from '../common/errors.js';
+import {
+  describeFailure,
+  FailureType,
+  rootCause,
+  rootCauseMessage,
+  toApplicationFailure,
+} from '../common/failures.js';
+
+describe('toApplicationFailure', () => {
+  it('turns a ValidationError into a non-retryable InvalidInput naming the field, keeping the cause', () => {
+    const err = new ValidationError('mcuType', 'mcuType "Esp32" is not supported');
+    const failure = toApplicationFailure(err);
+    expect(failure.type).toBe(FailureType.InvalidInput);
+    expect(failure.nonRetryable).toBe(true);
+    expect(failure.message).toBe('mcuType "Esp32" is not supported');
+    expect(failure.details).toEqual([{ field: 'mcuType' }]);
+    expect(failure.cause).toBe(err);
+  });
+
+  it('types a WasmbedError by its code, failing at once only for permanent types', () => {
+    const corrupt = toApplicationFailure(new WasmbedError('FirmwareCorrupted', 'sha256 mismatch'));
+    expect(corrupt.type).toBe(FailureType.FirmwareCorrupted);
+    expect(corrupt.nonRetryable).toBe(true);
+    const busy = toApplicationFailure(new WasmbedError('TemporalUnavailable', 'try later'));
+    expect(busy.type).toBe('TemporalUnavailable');
+    expect(busy.nonRetryable).toBe(false);
+  });
+
+  it('lets the caller set type, message and retryability', () => {
+    const cause = new Error('bad signature');
+    const failure = toApplicationFailure(cause, { type: FailureType.EnrollmentRefused, message: 'refused' });
+    expect([failure.type, failure.message, failure.nonRetryable, failure.cause]).toEqual([
+      'EnrollmentRefused',
+      'refused',
+      true,
+      cause,
+    ]);
+    expect(toApplicationFailure(new TypeError('x'), { nonRetryable: true }).type).toBe('TypeError');
+    expect(toApplicationFailure('plain text').message).toBe('plain text');
+  });
+
+  it('returns an ApplicationFailure unchanged', () => {
+    const failure = ApplicationFailure.retryable('again', FailureType.NoGatewayReady);
+    expect(toApplicationFailure(failure)).toBe(failure);
+  });
+});
+
+describe('rootCause and describeFailure', () => {
+  const original = new Error('connection refused');
+  const application = toApplicationFailure(original, { type: FailureType.DeviceNotConnected });
+  const activity = new ActivityFailure(
+    'activity failed',
+    'awaitDeviceSession',
+    '7',
+    RetryState.MAXIMUM_ATTEMPTS_REACHED,
+    undefined,
+    application,
+  );
+
+  it('unwraps ActivityFailure → ApplicationFailure → the original error', () => {
+    expect(rootCause(activity)).toBe(original);
+    expect(rootCauseMessage(activity)).toBe('connection refused');
+    expect(describeFailure(activity)).toBe('activity failed: connection refused');
+  });
+
+  it('gives the message alone for an error without a cause, and handles non-errors', () => {
+    expect(rootCause(original)).toBe(original);
+    expect(describeFailure(original)).toBe('connection refused');
+    expect(describeFailure('boom')).toBe('boom');
+    expect(rootCauseMessage(undefined)).toBe('undefined');
+  });
+
+  it('reads failures as stored in a workflow history (plain objects)', () => {
+    const stored = { message: 'activity failed', cause: { message: 'timeout', cause: null } };
+    expect(describeFailure(stored)).toBe('activity failed: timeout');
+  });
+
+  it('errorMessage is the message of an Error, else the value as text', () => {
+    expect(errorMessage(new Error('x'))).toBe('x');
+    expect(errorMessage(42)).toBe('42');
+  });
+});
