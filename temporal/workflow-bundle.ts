@@ -14,13 +14,18 @@ export const WORKFLOWS_ENTRY = path.join(REPO_ROOT, 'workflows', 'index.ts');
 
 function sourceHash(): string {
   const hash = crypto.createHash('sha256');
-  for (const dir of WORKFLOW_SOURCE_DIRS) {
-    const abs = path.join(REPO_ROOT, dir);
-    for (const file of fs.readdirSync(abs).sort()) {
-      if (!file.endsWith('.ts')) continue;
-      hash.update(file).update(fs.readFileSync(path.join(abs, file)));
+  // Recursive: workflows/contracts/ is bundled too, and a stale bundle would run old code.
+  const visit = (dir: string) => {
+    for (const entry of fs
+      .readdirSync(path.join(REPO_ROOT, dir), { withFileTypes: true })
+      .sort((a, b) => a.name.localeCompare(b.name))) {
+      const file = path.join(dir, entry.name);
+      if (entry.isDirectory()) visit(file);
+      else if (entry.name.endsWith('.ts'))
+        hash.update(file).update(fs.readFileSync(path.join(REPO_ROOT, file)));
     }
-  }
+  };
+  for (const dir of WORKFLOW_SOURCE_DIRS) visit(dir);
   return hash.digest('hex').slice(0, 16);
 }
 

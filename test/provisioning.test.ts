@@ -106,8 +106,10 @@ describe('provisioning a virtual device', () => {
     expect(platform.deviceProcesses('dev-1')).toHaveLength(1);
 
     // The workflow is findable in Temporal by its ID and by the custom search attribute.
-    const description = await platform.client.workflow.getHandle('provision-dev-1').describe();
-    expect(description.status.name).toBe('COMPLETED');
+    // (Connected is written just before the run hands the device to its lifecycle and ends.)
+    const run = platform.client.workflow.getHandle(provisionWorkflowId('dev-1'));
+    await run.result();
+    expect((await run.describe()).status.name).toBe('COMPLETED');
   });
 
   it('does not create a second device for the same name', async () => {

@@ -51,6 +51,7 @@ export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void
   const checkIntervalMs = input.checkIntervalMs ?? 10_000;
   const graceMs = input.graceMs ?? 5_000;
   const maxAttempts = input.maxAttempts ?? 6;
+  const retryBackoffMs = input.retryBackoffMs ?? 1000;
   let connected = true;
   let rotateRequested = false;
   let lostBecause = '';
@@ -85,7 +86,7 @@ export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void
       } catch (err) {
         if (isCancellation(err)) throw err;
         lastError = rootCauseMessage(err);
-        await sleep(Math.min(30_000, 1000 * 2 ** (attempt - 1)));
+        await sleep(Math.min(30_000, retryBackoffMs * 2 ** (attempt - 1)));
       }
     }
     upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Failed' }]);

@@ -8,6 +8,8 @@ export interface LifecycleSettings {
   /** How long a disconnected device may take to come back by itself before recovery starts. */
   graceMs?: number;
   maxAttempts?: number;
+  /** Wait after the first failed recovery attempt; doubled after each next one (at most 30 s). */
+  retryBackoffMs?: number;
 }
 
 export interface DeviceLifecycleInput extends LifecycleSettings {

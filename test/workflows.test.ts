@@ -1,0 +1,346 @@
+/**
+ * Workflow logic on Temporal's TestWorkflowEnvironment with fake activities (test/support/
+ * workflow-env.ts): rollout waves, rollback of an updated and of a new application, canary abort
+ * and promote, the lifecycle's grace period and recovery backoff. The activities are fakes on
+ * purpose — the platform suites (rollouts, recovery) run the real ones with real devices.
+ */
+import { ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { RolloutPlan } from '../activities/applications.js';
+import type { AppDeviceState, ApplicationPhase, DeployedVersion } from '../common/resources.js';
+import { FailureType } from '../common/failures.js';
+import type { AckResult, AwaitSessionInput, DeployInput } from '../gateway/activities.js';
+import { startWorkflow, workflowHandle } from '../temporal/workflow-calls.js';
+import {
+  abortSignal,
+  deployApplicationWorkflow,
+  deployWorkflowId,
+  deviceLifecycleWorkflow,
+  disconnectedSignal,
+  connectedSignal,
+  lifecycleWorkflowId,
+  promoteSignal,
+} from '../workflows/contracts/index.js';
+import {
+  GATEWAY_QUEUE,
+  WORKFLOW_QUEUE,
+  startWorkflowTestEnv,
+  type WorkflowTestEnv,
+} from './support/workflow-env.js';
+import { waitFor } from './support/wait.js';
+
+const NEW = { sha256: 'b'.repeat(64), size: 200 };
+const PREVIOUS: DeployedVersion = { sha256: 'a'.repeat(64), size: 100, entry: 'old_main', env: { V: '1' } };
+
+/** What the fakes were asked, in order; reset before each test. */
+const world = {
+  plan: undefined as RolloutPlan | undefined,
+  /** Devices whose ack of the new module is a failure. */
+  refuseNew: new Set<string>(),
+  gateway: [] as { op: 'deploy' | 'query' | 'stop'; device: string; sha256?: string; entry?: string }[],
+  phases: [] as { phase: ApplicationPhase; awaitingPromotion?: boolean; currentModule?: DeployedVersion }[],
+  states: new Map<string, AppDeviceState['state'][]>(),
+  lifecycle: [] as { op: string; device: string; detail?: string }[],
+  sessionFails: false,
+  gone: new Set<string>(),
+};
+
+const orchestrator = {
+  // deployApplication's application activities
+  async prepareRollout(): Promise<RolloutPlan> {
+    return world.plan!;
+  },
+  async setApplicationPhase(
+    _name: string,
+    phase: ApplicationPhase,
+    options: { awaitingPromotion?: boolean; currentModule?: DeployedVersion } = {},
+  ) {
+    world.phases.push({
+      phase,
+      awaitingPromotion: options.awaitingPromotion,
+      currentModule: options.currentModule,
+    });
+  },
+  async recordAppDeviceState(_name: string, device: string, state: AppDeviceState['state']) {
+    world.states.set(device, [...(world.states.get(device) ?? []), state]);
+  },
+  // deviceLifecycle's activities
+  async deviceTaskQueue(): Promise<string | null> {
+    return null;
+  },
+  async checkDeviceHealth(device: string) {
+    return { gone: world.gone.has(device), needsRecovery: false, rotateCertificate: false };
+  },
+  async markRecovering(device: string, reason: string) {
+    world.lifecycle.push({ op: 'markRecovering', device, detail: reason });
+  },
+  async assignGateway(device: string) {
+    world.lifecycle.push({ op: 'assignGateway', device });
+    return { name: 'gw-test', endpoint: '127.0.0.1:1', taskQueue: GATEWAY_QUEUE };
+  },
+  async writeEndpoint() {},
+  async ensureEmulator() {
+    return { restarted: false };
+  },
+  async issueCertificate() {
+    return { certSerial: '01', spkiSha256: 'c'.repeat(64), notAfter: '2030-01-01T00:00:00Z' };
+  },
+  async markConnected(device: string) {
+    world.lifecycle.push({ op: 'markConnected', device });
+  },
+  async markFailed(device: string, step: string, message: string) {
+    world.lifecycle.push({ op: 'markFailed', device, detail: `${step}: ${message}` });
+  },
+  async appsForDevice() {
+    return [];
+  },
+};
+
+const gateway = {
+  async deployApplication(input: DeployInput): Promise<AckResult> {
+    world.gateway.push({
+      op: 'deploy',
+      device: input.device,
+      sha256: input.moduleSha256,
+      entry: input.entry,
+    });
+    const refused = world.refuseNew.has(input.device) && input.moduleSha256 === NEW.sha256;
+    return refused ? { ok: false, error: 'trap: unreachable' } : { ok: true, error: null };
+  },
+  async queryApplicationStatus(input: { device: string; appId?: string }) {
+    world.gateway.push({ op: 'query', device: input.device });
+    return [{ appId: input.appId ?? 'app', state: 'Running' as const, error: null, restarts: 0 }];
+  },
+  async stopApplication(input: { device: string }): Promise<AckResult> {
+    world.gateway.push({ op: 'stop', device: input.device });
+    return { ok: true, error: null };
+  },
+  async awaitDeviceSession(input: AwaitSessionInput) {
+    world.lifecycle.push({ op: 'awaitDeviceSession', device: input.device });
+    if (world.sessionFails)
+      throw ApplicationFailure.nonRetryable('no session within 5 s', 'DeviceNotConnected');
+    return {
+      device: input.device,
+      certSerial: '01',
+      spkiSha256: 'c',
+      connectedAt: 'now',
+      gateway: 'gw-test',
+    };
+  },
+  async closeSession() {
+    return true;
+  },
+};
+
+let harness: WorkflowTestEnv;
+beforeAll(async () => {
+  harness = await startWorkflowTestEnv({ orchestrator, gateway });
+});
+afterAll(async () => {
+  await harness?.stop();
+});
+beforeEach(() => {
+  world.plan = undefined;
+  world.refuseNew.clear();
+  world.gateway = [];
+  world.phases = [];
+  world.states.clear();
+  world.lifecycle = [];
+  world.sessionFails = false;
+  world.gone.clear();
+});
+
+function plan(
+  devices: string[],
+  strategy: Partial<RolloutPlan['spec']['strategy']>,
+  previousModule: DeployedVersion | null,
+): RolloutPlan {
+  return {
+    spec: {
+      module: NEW,
+      entry: 'main',
+      target: { devices },
+      strategy: {
+        type: 'AllAtOnce',
+        maxUnavailable: 1,
+        canary: 1,
+        pauseAfterCanary: false,
+        failureThreshold: 0,
+        ...strategy,
+      },
+      limits: { memoryPages: 1, cpuMsPerCall: null },
+      env: {},
+      args: [],
+    },
+    targets: devices.map((device) => ({ device, taskQueue: GATEWAY_QUEUE })),
+    previousModule,
+  };
+}
+
+let run = 0;
+function deploy(app: string) {
+  return startWorkflow(harness.env.client, deployApplicationWorkflow, {
+    taskQueue: WORKFLOW_QUEUE,
+    workflowId: `${deployWorkflowId(app)}-${++run}`,
+    args: [{ name: app, healthCheckMs: 1 }],
+  });
+}
+
+/** Deploys of the new module, grouped into waves: a wave ends where the health check asks. */
+function newModuleWaves(): string[][] {
+  const waves: string[][] = [[]];
+  for (const call of world.gateway) {
+    if (call.op === 'deploy' && call.sha256 === NEW.sha256) waves[waves.length - 1]!.push(call.device);
+    if (call.op === 'query' && waves[waves.length - 1]!.length > 0) waves.push([]);
+  }
+  return waves.filter((w) => w.length > 0).map((w) => w.sort());
+}
+
+describe('deployApplication', () => {
+  it('rolls out wave by wave (Rolling, maxUnavailable 2) and ends Running on the new version', async () => {
+    world.plan = plan(['d1', 'd2', 'd3', 'd4', 'd5'], { type: 'Rolling', maxUnavailable: 2 }, null);
+    const result = await (await deploy('rolling')).result();
+    expect(result).toEqual({ phase: 'Running' });
+    expect(newModuleWaves()).toEqual([['d1', 'd2'], ['d3', 'd4'], ['d5']]);
+    expect(world.phases.at(-1)).toMatchObject({ phase: 'Running', currentModule: { sha256: NEW.sha256 } });
+  });
+
+  it('rolls an updated app back to its previous version, with its own entry, and never reaches later waves', async () => {
+    world.plan = plan(['d1', 'd2', 'd3'], { type: 'Rolling', maxUnavailable: 2 }, PREVIOUS);
+    world.refuseNew.add('d2');
+    const result = await (await deploy('update')).result();
+    expect(result).toEqual({ phase: 'RolledBack' });
+    expect(newModuleWaves()).toEqual([['d1', 'd2']]);
+    const rollbacks = world.gateway.filter((c) => c.op === 'deploy' && c.sha256 === PREVIOUS.sha256);
+    expect(rollbacks.map((c) => [c.device, c.entry]).sort()).toEqual([
+      ['d1', 'old_main'],
+      ['d2', 'old_main'],
+    ]);
+    expect(world.states.get('d3')).toEqual(['Running']); // what it reports for the version it kept
+    expect(world.phases.at(-1)).toMatchObject({ phase: 'RolledBack', currentModule: PREVIOUS });
+  });
+
+  it('rolls a new app back by stopping it where it was deployed; untouched devices are RolledBack', async () => {
+    world.plan = plan(['d1', 'd2', 'd3'], { type: 'Rolling', maxUnavailable: 1 }, null);
+    world.refuseNew.add('d1');
+    const result = await (await deploy('fresh')).result();
+    expect(result).toEqual({ phase: 'RolledBack' });
+    expect(world.gateway.filter((c) => c.op === 'stop').map((c) => c.device)).toEqual(['d1']);
+    expect(newModuleWaves()).toEqual([['d1']]);
+    expect(world.states.get('d1')).toEqual(['Deploying', 'Failed', 'RolledBack']);
+    expect(world.states.get('d2')).toEqual(['RolledBack']);
+    expect(world.states.get('d3')).toEqual(['RolledBack']);
+  });
+
+  async function pausedCanary(app: string) {
+    world.plan = plan(
+      ['c1', 'c2', 'c3'],
+      { type: 'Canary', canary: 1, maxUnavailable: 2, pauseAfterCanary: true },
+      PREVIOUS,
+    );
+    const handle = await deploy(app);
+    await waitFor(
+      'the canary to wait for promotion',
+      () => world.phases.some((p) => p.awaitingPromotion),
+      5000,
+      5,
+    );
+    expect(newModuleWaves()).toEqual([['c1']]);
+    return handle;
+  }
+
+  it('aborts a paused canary: rolls the canary back, never deploys the rest', async () => {
+    const handle = await pausedCanary('canary-abort');
+    await workflowHandle(harness.env.client, deployApplicationWorkflow, handle.workflowId).signal(
+      abortSignal,
+    );
+    expect(await handle.result()).toEqual({ phase: 'RolledBack' });
+    expect(newModuleWaves()).toEqual([['c1']]);
+    expect(
+      world.gateway.filter((c) => c.op === 'deploy' && c.sha256 === PREVIOUS.sha256).map((c) => c.device),
+    ).toEqual(['c1']);
+  });
+
+  it('promotes a paused canary: the rest follows in waves and the app runs everywhere', async () => {
+    const handle = await pausedCanary('canary-promote');
+    await handle.signal(promoteSignal);
+    expect(await handle.result()).toEqual({ phase: 'Running' });
+    expect(newModuleWaves()).toEqual([['c1'], ['c2', 'c3']]);
+  });
+});
+
+function lifecycle(
+  device: string,
+  settings: { graceMs: number; maxAttempts?: number; retryBackoffMs?: number },
+) {
+  return startWorkflow(harness.env.client, deviceLifecycleWorkflow, {
+    taskQueue: WORKFLOW_QUEUE,
+    workflowId: `${lifecycleWorkflowId(device)}-${++run}`,
+    args: [{ name: device, checkIntervalMs: 100, ...settings }],
+  });
+}
+
+type Duration =
+  { seconds?: number | { toNumber(): number } | null; nanos?: number | null } | null | undefined;
+const durationMs = (d: Duration) =>
+  (typeof d?.seconds === 'object' && d.seconds ? d.seconds.toNumber() : Number(d?.seconds ?? 0)) * 1000 +
+  (d?.nanos ?? 0) / 1e6;
+
+/** The durations of the timers a run started, in order (sleeps and condition timeouts). */
+async function timers(handle: { fetchHistory(): Promise<{ events?: unknown[] | null }> }): Promise<number[]> {
+  const { events } = await handle.fetchHistory();
+  return (events ?? []).flatMap((e) => {
+    const started = (e as { timerStartedEventAttributes?: { startToFireTimeout?: Duration } | null })
+      .timerStartedEventAttributes;
+    return started ? [durationMs(started.startToFireTimeout)] : [];
+  });
+}
+
+describe('deviceLifecycle', () => {
+  it('lets a disconnect that heals within the grace period pass without recovery', async () => {
+    const handle = await lifecycle('blip', { graceMs: 60_000 });
+    await handle.signal(disconnectedSignal, { gateway: 'gw-test', reason: 'link lost' });
+    await waitFor('the grace timer', async () => (await timers(handle)).includes(60_000), 5000, 5);
+    await handle.signal(connectedSignal, { gateway: 'gw-test' });
+    world.gone.add('blip'); // the next periodic check ends the run
+    await handle.result();
+    expect(world.lifecycle).toEqual([]);
+  });
+
+  it('recovers a device that stays away past the grace period', async () => {
+    const handle = await lifecycle('away', { graceMs: 20 });
+    await handle.signal(disconnectedSignal, { gateway: 'gw-test', reason: 'link lost' });
+    await waitFor('recovery', () => world.lifecycle.some((c) => c.op === 'markConnected'), 5000, 5);
+    world.gone.add('away');
+    await handle.result();
+    expect(world.lifecycle.map((c) => c.op)).toEqual([
+      'markRecovering',
+      'assignGateway',
+      'awaitDeviceSession',
+      'markConnected',
+    ]);
+    expect(world.lifecycle[0]!.detail).toBe('disconnected from gw-test: link lost');
+  });
+
+  it('backs off between recovery attempts (doubling) and fails the device with the root cause', async () => {
+    world.sessionFails = true;
+    const handle = await lifecycle('lost', { graceMs: 20, maxAttempts: 3, retryBackoffMs: 10 });
+    await handle.signal(disconnectedSignal, { gateway: 'gw-test', reason: 'link lost' });
+    const failure = await handle.result().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(failure).toBeInstanceOf(WorkflowFailedError);
+    expect(((failure as WorkflowFailedError).cause as ApplicationFailure).type).toBe(
+      FailureType.RecoveryFailed,
+    );
+    expect(world.lifecycle.filter((c) => c.op === 'awaitDeviceSession')).toHaveLength(3);
+    expect(world.lifecycle.at(-1)).toEqual({
+      op: 'markFailed',
+      device: 'lost',
+      detail: 'recovery: gave up after 3 attempts: no session within 5 s',
+    });
+    // The grace period, then one backoff after each failed attempt: 10, 20, 40 ms.
+    expect((await timers(handle)).filter((ms) => ms !== 100)).toEqual([20, 10, 20, 40]);
+  });
+});
