@@ -102,6 +102,16 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
     return identity;
   }
 
+  /**
+   * The device's certificate for the key its runtime keeps in the device's volume: the active
+   * one if it certifies that key, else a new one (the old one revoked). The private key stays
+   * with the runtime; the certificate table holds no key for these devices.
+   */
+  async function certificateForDeviceKey(device: string): Promise<CertificateRecord> {
+    const { publicKeyPem } = await runtimeOf(device).deviceKey(device);
+    return deps.certificates.issue(device, { publicKeyPem });
+  }
+
   /** Runs one provisioning step and records it on the device so the dashboard can show it. */
   async function step<T>(device: string, name: string, work: () => Promise<T> | T): Promise<T> {
     const startedAt = new Date().toISOString();
@@ -155,14 +165,17 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
       return { lifecycle: deps.lifecycle };
     },
 
+    /** The certificate for the key in the device's volume (made there on first use, never stored). */
     async issueCertificate(device: string): Promise<DeviceIdentity> {
-      return step(device, 'issueCertificate', () => recordIdentity(device, deps.certificates.issue(device)));
+      return step(device, 'issueCertificate', async () =>
+        recordIdentity(device, await certificateForDeviceKey(device)),
+      );
     },
 
-    /** Revokes the device's certificate and issues a new one (rotation on request). */
+    /** Revokes the device's certificate and issues a new one for the same key (rotation on request). */
     async replaceCertificate(device: string): Promise<DeviceIdentity> {
       deps.certificates.revoke(device);
-      return recordIdentity(device, deps.certificates.issue(device));
+      return recordIdentity(device, await certificateForDeviceKey(device));
     },
 
     async prepareVolume(device: string): Promise<string> {
@@ -210,12 +223,11 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
 
     async writeEndpoint(device: string, endpoint: string): Promise<void> {
       return step(device, 'writeEndpoint', async () => {
-        const record = deps.certificates.issue(device);
-        if (!record.keyPem)
-          throw new Error(`certificate of ${device} has no private key to hand to an emulated device`);
+        const key = await runtimeOf(device).deviceKey(device);
+        const record = deps.certificates.issue(device, { publicKeyPem: key.publicKeyPem });
         await runtimeOf(device).writeMemory(device, endpoint, {
           certPem: record.certPem,
-          keyPem: record.keyPem,
+          keyPem: key.keyPem,
           caPem: deps.caPem,
         });
       });

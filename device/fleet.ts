@@ -5,7 +5,14 @@
  */
 import crypto from 'node:crypto';
 import { paths } from '../common/config.js';
-import { CertificateAuthority, DeviceCertificates, SqliteCertificateRepository } from '../pki/index.js';
+import {
+  CertificateAuthority,
+  DEFAULT_DEVICE_KEY_TYPE,
+  DeviceCertificates,
+  SqliteCertificateRepository,
+  type KeyType,
+} from '../pki/index.js';
+import { generatePrivateKey } from '../pki/keys.js';
 import type { Message } from '../protocol/messages.js';
 import { openDatabase } from '../store/sqlite.js';
 import { DeviceLink } from './device-link.js';
@@ -28,6 +35,8 @@ export interface FleetOptions {
    * device offers only its own last session, so it resumes from its second connect() on.
    */
   resumeTls?: boolean | 'per-device';
+  /** The devices' (shared) key: EC P-256 unless told otherwise, as provisioned devices have. */
+  keyType?: KeyType;
 }
 
 export interface FleetDevice {
@@ -52,8 +61,11 @@ export class Fleet {
     const db = openDatabase(paths.db(home));
     try {
       const certificates = new DeviceCertificates(ca, new SqliteCertificateRepository(db));
-      const { publicKey, privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
-      const publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+      const privateKey = generatePrivateKey(this.options.keyType ?? DEFAULT_DEVICE_KEY_TYPE);
+      const publicKeyPem = crypto
+        .createPublicKey(privateKey)
+        .export({ type: 'spki', format: 'pem' })
+        .toString();
       const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
       for (let i = 0; i < count; i++) {
         const name = `${prefix}-${i}`;

@@ -16,6 +16,7 @@ function notProvisioned(): never {
 export class ExternalRuntime implements DeviceRuntimeBackend {
   readonly kind = 'external' as const;
   prepareVolume = notProvisioned;
+  deviceKey = notProvisioned; // a board holds its own key; the platform only sees its CSR
   copyFirmware = notProvisioned;
   start = notProvisioned;
   writeMemory = notProvisioned;

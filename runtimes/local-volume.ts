@@ -4,8 +4,11 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import { paths } from '../common/config.js';
 import { WasmbedError, ValidationError } from '../common/errors.js';
+import { DEFAULT_DEVICE_KEY_TYPE, describeKey, generatePrivateKey, isAcceptedKey } from '../pki/keys.js';
+import type { DeviceKey } from './runtime.js';
 
 export class FirmwareError extends WasmbedError {}
 
@@ -64,4 +67,55 @@ export function copyFirmwareVerified(
     );
   }
   return { sha256: expected, bytes: data.length };
+}
+
+/** The device's private key in its volume (PKCS#8 PEM, mode 0600). */
+export const DEVICE_KEY_FILE = 'device.key';
+
+/**
+ * The device's key pair, kept in its volume like a board keeps its key in its own storage:
+ * made on first use (EC P-256) and kept from then on, whatever its type (a device that was given
+ * an RSA key keeps it). Published with link(2) so two racing attempts end with one key. The
+ * private key goes from here into the device's memory image and nowhere else: not into the
+ * store, not into a log.
+ */
+export function ensureDeviceKey(volume: string): DeviceKey {
+  prepareVolume(volume);
+  const file = path.join(volume, DEVICE_KEY_FILE);
+  if (!fs.existsSync(file)) {
+    const pem = generatePrivateKey(DEFAULT_DEVICE_KEY_TYPE)
+      .export({ type: 'pkcs8', format: 'pem' })
+      .toString();
+    const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
+    try {
+      fs.writeFileSync(tmp, pem, { mode: 0o600, flag: 'wx' });
+      fs.linkSync(tmp, file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err; // another attempt's key won
+    } finally {
+      fs.rmSync(tmp, { force: true });
+    }
+  }
+  if ((fs.statSync(file).mode & 0o077) !== 0) fs.chmodSync(file, 0o600);
+  return deviceKeyFrom(fs.readFileSync(file, 'utf8'), file);
+}
+
+/** Checks a device key read from a volume; `where` names it in the error. */
+export function deviceKeyFrom(keyPem: string, where: string): DeviceKey {
+  let key: crypto.KeyObject;
+  try {
+    key = crypto.createPrivateKey(keyPem);
+  } catch (cause) {
+    throw new WasmbedError('DeviceKeyInvalid', `device key ${where} is not a PEM private key`, { cause });
+  }
+  if (!isAcceptedKey(key)) {
+    throw new WasmbedError(
+      'DeviceKeyInvalid',
+      `device key ${where} is ${describeKey(key)}; expected EC P-256 or RSA of 2048-8192 bits`,
+    );
+  }
+  return {
+    keyPem,
+    publicKeyPem: crypto.createPublicKey(key).export({ type: 'spki', format: 'pem' }).toString(),
+  };
 }

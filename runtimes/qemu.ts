@@ -30,11 +30,12 @@ import {
   type DeviceCredentials,
 } from '../device/memory-contract.js';
 import { findProcesses, terminate } from './process-table.js';
-import type { DeviceRuntimeBackend, StartedEmulator } from './runtime.js';
+import type { DeviceKey, DeviceRuntimeBackend, StartedEmulator } from './runtime.js';
 import type { UartFileFollower } from './uart-file-follower.js';
 import {
   FirmwareError,
   copyFirmwareVerified,
+  ensureDeviceKey,
   prepareVolume,
   readFirmwareSource,
   volumeDevices,
@@ -188,6 +189,10 @@ export class QemuRuntime implements DeviceRuntimeBackend {
 
   prepareVolume(device: string): string {
     return prepareVolume(this.volumeOf(device));
+  }
+
+  deviceKey(device: string): DeviceKey {
+    return ensureDeviceKey(this.volumeOf(device));
   }
 
   copyFirmware(device: string, source?: string): { sha256: string; bytes: number } {

@@ -11,9 +11,22 @@ export interface StartedEmulator {
   adopted: boolean;
 }
 
+/** A device's own key pair as read from its volume (the private half never leaves that host's memory). */
+export interface DeviceKey {
+  /** PKCS#8 PEM. */
+  keyPem: string;
+  /** SPKI PEM: what the CA certifies. */
+  publicKeyPem: string;
+}
+
 export interface DeviceRuntimeBackend {
   readonly kind: DeviceRuntime;
   prepareVolume(device: string): Promise<string> | string;
+  /**
+   * The device's key pair, kept in its volume (mode 0600; made on first use, EC P-256). The
+   * certificate is issued for its public half; the private half goes only into device memory.
+   */
+  deviceKey(device: string): Promise<DeviceKey> | DeviceKey;
   /** Copies the firmware into the device's volume and verifies the copy by SHA-256. */
   copyFirmware(
     device: string,

@@ -14,12 +14,13 @@ import { volumeFiles } from '../device/volume-layout.js';
 import {
   FirmwareError,
   copyFirmwareVerified,
+  ensureDeviceKey,
   prepareVolume,
   readFirmwareSource,
   writeAtomically,
 } from './local-volume.js';
 import { findProcesses, terminate } from './process-table.js';
-import type { DeviceRuntimeBackend, StartedEmulator } from './runtime.js';
+import type { DeviceKey, DeviceRuntimeBackend, StartedEmulator } from './runtime.js';
 
 export const DEFAULT_VIRTUAL_FIRMWARE = path.join(REPO_ROOT, 'device', 'firmware', 'wasmbed-virtual.fw.json');
 export const DEVICE_ENTRY = path.join(REPO_ROOT, 'device', 'main.ts');
@@ -42,6 +43,10 @@ export class VirtualRuntime implements DeviceRuntimeBackend {
 
   prepareVolume(device: string): string {
     return prepareVolume(this.volumeOf(device));
+  }
+
+  deviceKey(device: string): DeviceKey {
+    return ensureDeviceKey(this.volumeOf(device));
   }
 
   /** Copies the firmware into the volume and verifies the copy by SHA-256. */

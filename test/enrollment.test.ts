@@ -432,6 +432,31 @@ describe('enrollment on a real platform', () => {
     expect((await platform.api('GET', '/api/v1/enrollments')).body.items).toEqual([]);
   });
 
+  it('enrolls and connects a board that holds an RSA-2048 key (device keys are P-256 by default)', async () => {
+    const created = await platform.api('POST', '/api/v1/devices', {
+      name: 'rsa-board',
+      enrollment: 'preauthorized',
+    });
+    expect(created.status).toBe(202);
+    // The board's own storage already holds an RSA key: it enrolls with that key, not a new one.
+    const stateDir = path.join(boardsDir, 'rsa-board-state');
+    fs.mkdirSync(stateDir, { mode: 0o700 });
+    const rsaKey = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+    fs.writeFileSync(path.join(stateDir, 'device.key'), rsaKey.export({ type: 'pkcs8', format: 'pem' }), {
+      mode: 0o600,
+    });
+    const { token } = await newToken({ name: 'rsa-board' });
+    startBoard('rsa-board', { token, stateDir });
+    await waitFor(
+      'rsa-board Connected',
+      async () => (await device('rsa-board')).status.phase === 'Connected',
+    );
+    expect((await device('rsa-board')).status.identity.spkiSha256).toBe(spkiOfKey(stateDir));
+    const cert = new crypto.X509Certificate(fs.readFileSync(path.join(stateDir, 'device.crt')));
+    expect(cert.publicKey.asymmetricKeyType).toBe('rsa');
+    expect(cert.checkPrivateKey(rsaKey)).toBe(true);
+  });
+
   it('delivers the certificate when a board that went away while waiting asks again', async () => {
     const { token } = await newToken();
     const gone = startBoard('wanderer', { token });

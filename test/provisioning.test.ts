@@ -2,6 +2,7 @@
  * Walking skeleton end to end: a real Temporal dev server, the real orchestrator, gateway
  * and web processes, real device processes and real mutual TLS.
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -14,6 +15,7 @@ import { CertificateAuthority, DeviceCertificates, SqliteCertificateRepository }
 import { openDatabase } from '../store/sqlite.js';
 import { startWorkflow } from '../temporal/workflow-calls.js';
 import { provisionDeviceWorkflow, provisionWorkflowId } from '../workflows/contracts/index.js';
+import { filesHoldingKey } from './support/key-material.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { waitFor } from './support/wait.js';
 
@@ -110,6 +112,65 @@ describe('provisioning a virtual device', () => {
     const run = platform.client.workflow.getHandle(provisionWorkflowId('dev-1'));
     await run.result();
     expect((await run.describe()).status.name).toBe('COMPLETED');
+  });
+
+  it('keeps the device key in its volume, 0600 and EC P-256, and never in the store or a log', async () => {
+    await waitForPhase('dev-1', 'Connected');
+    const volume = paths.volume(platform.home, 'dev-1');
+    const keyFile = path.join(volume, 'device.key');
+    const memoryFile = path.join(volume, 'memory.bin');
+    expect(fs.statSync(volume).mode & 0o777).toBe(0o700);
+    expect(fs.statSync(keyFile).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(memoryFile).mode & 0o777).toBe(0o600);
+    const keyPem = fs.readFileSync(keyFile, 'utf8');
+    const key = crypto.createPrivateKey(keyPem);
+    expect(key.asymmetricKeyType).toBe('ec');
+    expect(key.asymmetricKeyDetails?.namedCurve).toBe('prime256v1');
+
+    // The certificate is for that key, and the certificate table holds no key for it.
+    const certs = certificates();
+    let active;
+    try {
+      active = certs.repo.findActive('dev-1')!;
+    } finally {
+      certs.close();
+    }
+    expect(active.keyPem).toBeNull();
+    expect(new crypto.X509Certificate(active.certPem).checkPrivateKey(key)).toBe(true);
+    expect((await getDevice('dev-1'))?.status.identity?.spkiSha256).toBe(active.spkiSha256);
+
+    // Only the key file and the memory image the device boots from hold the key: not the
+    // database (or its WAL), not Temporal's, not a log file; nor any process's output.
+    const scan = filesHoldingKey(platform.home, keyPem);
+    expect(scan.scanned.some((f) => f.endsWith('wasmbed.db'))).toBe(true);
+    expect(scan.holding.sort()).toEqual([keyFile, memoryFile].sort());
+    const output = [...platform.logs.values()].flat().join('\n');
+    expect(output.length).toBeGreaterThan(0);
+    expect(output).not.toContain(keyPem.split('\n')[1]!);
+    expect(output).not.toContain('PRIVATE KEY');
+  });
+
+  it('connects a device whose volume holds an RSA-2048 key, with that key', async () => {
+    const volume = paths.volume(platform.home, 'dev-rsa');
+    fs.mkdirSync(volume, { recursive: true, mode: 0o700 });
+    const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+    fs.writeFileSync(path.join(volume, 'device.key'), rsa.export({ type: 'pkcs8', format: 'pem' }), {
+      mode: 0o600,
+    });
+    expect((await platform.api('POST', '/api/v1/devices', { name: 'dev-rsa' })).status).toBe(202);
+    const connected = await waitForPhase('dev-rsa', 'Connected');
+    expect(await gatewaySessions()).toContain('dev-rsa');
+    const certs = certificates();
+    try {
+      const active = certs.repo.findActive('dev-rsa')!;
+      const cert = new crypto.X509Certificate(active.certPem);
+      expect(cert.publicKey.asymmetricKeyType).toBe('rsa');
+      expect(cert.checkPrivateKey(rsa)).toBe(true);
+      expect(connected.status.identity?.spkiSha256).toBe(active.spkiSha256);
+      expect(active.keyPem).toBeNull();
+    } finally {
+      certs.close();
+    }
   });
 
   it('does not create a second device for the same name', async () => {

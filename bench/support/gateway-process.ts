@@ -15,7 +15,12 @@ import { createLogger } from '../../common/logger.js';
 import { currentCertificateCheck } from '../../gateway/current-certificate.js';
 import { DeviceServer, type GatewayLimits } from '../../gateway/device-server.js';
 import { SessionRegistry } from '../../gateway/session-registry.js';
-import { CertificateAuthority, DeviceCertificates, SqliteCertificateRepository } from '../../pki/index.js';
+import {
+  CertificateAuthority,
+  DeviceCertificates,
+  SqliteCertificateRepository,
+  type KeyType,
+} from '../../pki/index.js';
 import { openDatabase } from '../../store/sqlite.js';
 import { serveIpc } from './ipc.js';
 import { summarize } from './stats.js';
@@ -26,19 +31,25 @@ export interface GatewayProcessConfig {
   heartbeatIntervalMs?: number;
   heartbeatTimeoutMs?: number;
   limits?: Partial<GatewayLimits>;
+  /** Key type of the fresh CA and of the gateway's server key (defaults: the platform's). */
+  caKeyType?: KeyType;
+  serverKeyType?: KeyType;
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as GatewayProcessConfig;
 const home = config.home ?? fs.mkdtempSync(path.join(os.tmpdir(), 'wasmbed-bench-gw-'));
 const heartbeatIntervalMs = config.heartbeatIntervalMs ?? 30_000;
 
-const ca = await CertificateAuthority.loadOrCreate(paths.pki(home));
+const ca = await CertificateAuthority.loadOrCreate(paths.pki(home), {
+  ...(config.caKeyType ? { keyType: config.caKeyType } : {}),
+});
 const db = openDatabase(paths.db(home));
 const certificates = new DeviceCertificates(ca, new SqliteCertificateRepository(db));
 const serverCert = ca.issueServerCertificate({
   commonName: 'gateway-bench',
   dnsNames: ['localhost'],
   ipAddresses: Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 1}`),
+  ...(config.serverKeyType ? { keyType: config.serverKeyType } : {}),
 });
 const registry = new SessionRegistry();
 let upEvents = 0;

@@ -23,8 +23,9 @@ import Docker from 'dockerode';
 import { isHostOnlyAddress } from '../../common/config.js';
 import { ValidationError, WasmbedError } from '../../common/errors.js';
 import { buildMemoryImage, parseEndpoint, type DeviceCredentials } from '../../device/memory-contract.js';
-import type { DeviceRuntimeBackend, StartedEmulator } from '../runtime.js';
-import { FirmwareError } from '../local-volume.js';
+import { DEFAULT_DEVICE_KEY_TYPE, generatePrivateKey } from '../../pki/keys.js';
+import type { DeviceKey, DeviceRuntimeBackend, StartedEmulator } from '../runtime.js';
+import { DEVICE_KEY_FILE, FirmwareError, deviceKeyFrom } from '../local-volume.js';
 import { DEFAULT_VIRTUAL_FIRMWARE } from '../virtual.js';
 import { demuxLogs, readAll, statusOf } from './engine.js';
 import { DeviceImages } from './images.js';
@@ -224,6 +225,19 @@ export class DockerRuntime implements DeviceRuntimeBackend {
     } finally {
       await this.removeQuietly(helper);
     }
+  }
+
+  /** The device's key pair in its named volume (device.key, 0600, owned by the device's user). */
+  async deviceKey(device: string): Promise<DeviceKey> {
+    await this.prepareVolume(device);
+    const where = `${DEVICE_KEY_FILE} in volume ${volumeName(device)}`;
+    const existing = await this.volumeFile(device, DEVICE_KEY_FILE);
+    if (existing) return deviceKeyFrom(existing.toString('utf8'), where);
+    const pem = generatePrivateKey(DEFAULT_DEVICE_KEY_TYPE)
+      .export({ type: 'pkcs8', format: 'pem' })
+      .toString();
+    await this.putVolumeFiles(device, [{ name: DEVICE_KEY_FILE, data: Buffer.from(pem), mode: 0o600 }]);
+    return deviceKeyFrom(pem, where);
   }
 
   /** The firmware in the volume and its SHA-256, read through the engine (for checks and tests). */

@@ -27,12 +27,13 @@ import {
 } from '../../common/errors.js';
 import { parseEndpoint, type DeviceCredentials } from '../../device/memory-contract.js';
 import { findProcesses, terminate } from '../process-table.js';
-import type { DeviceRuntimeBackend, StartedEmulator } from '../runtime.js';
+import type { DeviceKey, DeviceRuntimeBackend, StartedEmulator } from '../runtime.js';
 import { VOLUME_MOUNT } from '../docker/options.js';
 import type { DockerRuntime } from '../docker/runtime.js';
 import {
   FirmwareError,
   copyFirmwareVerified,
+  ensureDeviceKey,
   prepareVolume,
   readFirmwareSource,
   volumeDevices,
@@ -177,6 +178,12 @@ export class RenodeRuntime implements DeviceRuntimeBackend {
     writeAtomically(this.modeFile(device), mode, 0o644);
     if (mode === 'docker') return this.requireDocker().prepareVolume(device);
     return prepareVolume(this.volumeOf(device));
+  }
+
+  /** In the volume of the mode prepareVolume picks (the local directory, or the named volume). */
+  async deviceKey(device: string): Promise<DeviceKey> {
+    if (this.modeOf(device) === 'docker') return this.requireDocker().deviceKey(device);
+    return ensureDeviceKey(this.volumeOf(device));
   }
 
   private firmwareSource(source?: string): string {
