@@ -7,6 +7,7 @@
  * (common/log-format.ts).
  */
 import { Context } from '@temporalio/activity';
+import { ValidationError } from './errors.js';
 import { destination as pinoDestination, pino, stdTimeFunctions, type Logger as PinoLogger } from 'pino';
 
 export type LogFields = Record<string, unknown>;
@@ -24,7 +25,7 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', '
 export function logLevelFromEnv(env: NodeJS.ProcessEnv = process.env): string {
   const level = env.LOG_LEVEL || (env.WASMBED_DEBUG === '1' ? 'debug' : 'info');
   if (!(LOG_LEVELS as readonly string[]).includes(level)) {
-    throw new Error(`LOG_LEVEL="${level}" is not one of ${LOG_LEVELS.join(', ')}`);
+    throw new ValidationError('LOG_LEVEL', `LOG_LEVEL="${level}" is not one of ${LOG_LEVELS.join(', ')}`);
   }
   return level;
 }

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ValidationError } from '../common/errors.js';
 import { formatLogLine } from '../common/log-format.js';
 import { logLevelFromEnv } from '../common/logger.js';
 import { GatewayMetrics } from '../gateway/metrics.js';
@@ -35,6 +36,7 @@ describe('log lines', () => {
     expect(logLevelFromEnv({})).toBe('info');
     expect(logLevelFromEnv({ WASMBED_DEBUG: '1' })).toBe('debug');
     expect(logLevelFromEnv({ LOG_LEVEL: 'warn', WASMBED_DEBUG: '1' })).toBe('warn');
+    expect(() => logLevelFromEnv({ LOG_LEVEL: 'loud' })).toThrow(ValidationError);
     expect(() => logLevelFromEnv({ LOG_LEVEL: 'loud' })).toThrow(/LOG_LEVEL="loud" is not one of/);
   });
 });

@@ -206,7 +206,9 @@ async function metricsPortsFor(
   kind: PlatformProcessKind,
   env: NodeJS.ProcessEnv,
 ): Promise<{ env: NodeJS.ProcessEnv; targets: { metrics?: string; temporal?: string } }> {
-  const ports = METRICS_PORTS[kind];
+  // A process kind without telemetry ports (yet) gets none.
+  const ports: { metrics?: number; temporal?: number } =
+    (METRICS_PORTS as Record<string, { metrics?: number; temporal?: number }>)[kind] ?? {};
   const prefix = `WASMBED_${kind.toUpperCase()}`;
   const out: NodeJS.ProcessEnv = {};
   const targets: { metrics?: string; temporal?: string } = {};
