@@ -39,7 +39,7 @@ beforeAll(async () => {
   platform = await startTestPlatform({ env: { WASMBED_TRENDS_INTERVAL_MS: '1000' } });
   targets = [...platform.metricsTargets].flatMap(([process, t]) => [
     ...(t.metrics ? [{ address: t.metrics, labels: { process, endpoint: 'metrics' } }] : []),
-    ...(t.temporal ? [{ address: t.temporal, labels: { process, endpoint: 'temporal-metrics' } }] : []),
+    ...(t.temporal ? [{ address: t.temporal, labels: { process, endpoint: 'temporal-sdk' } }] : []),
   ]);
   prometheus = await startPrometheus({ targets, ruleFiles: { 'wasmbed-alerts.yml': rules } });
 
@@ -96,9 +96,9 @@ describe('metrics through a real Prometheus', () => {
   it('scrapes every process: orchestrator and gateway (prom-client + Temporal SDK) and web, all up', async () => {
     expect(targets.map((t) => `${t.labels.process}/${t.labels.endpoint}`).sort()).toEqual([
       'gateway/metrics',
-      'gateway/temporal-metrics',
+      'gateway/temporal-sdk',
       'orchestrator/metrics',
-      'orchestrator/temporal-metrics',
+      'orchestrator/temporal-sdk',
       'web/metrics',
     ]);
     await waitFor('every target up', async () => {
