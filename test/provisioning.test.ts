@@ -14,7 +14,11 @@ import type { Device } from '../common/resources.js';
 import { CertificateAuthority, DeviceCertificates, SqliteCertificateRepository } from '../pki/index.js';
 import { openDatabase } from '../store/sqlite.js';
 import { startWorkflow } from '../temporal/workflow-calls.js';
-import { provisionDeviceWorkflow, provisionWorkflowId } from '../workflows/contracts/index.js';
+import {
+  deprovisionWorkflowId,
+  provisionDeviceWorkflow,
+  provisionWorkflowId,
+} from '../workflows/contracts/index.js';
 import { filesHoldingKey } from './support/key-material.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { waitFor } from './support/wait.js';
@@ -255,9 +259,9 @@ describe('provisioning a virtual device', () => {
     expect(res.body.error.field).toBe('mcuType');
     expect(res.body.error.message).toMatch(/mcuType "Esp32" is unknown/);
     expect(await getDevice('bad-mcu')).toBeUndefined();
-    await expect(platform.client.workflow.getHandle('provision-bad-mcu').describe()).rejects.toBeInstanceOf(
-      WorkflowNotFoundError,
-    );
+    await expect(
+      platform.client.workflow.getHandle(provisionWorkflowId('bad-mcu')).describe(),
+    ).rejects.toBeInstanceOf(WorkflowNotFoundError);
 
     const badName = await platform.api('POST', '/api/v1/devices', { name: 'Not_A_Label' });
     expect(badName.status).toBe(400);
@@ -296,7 +300,7 @@ describe('provisioning a virtual device', () => {
       'dev-1 to disappear',
       async () => (await platform.api('GET', '/api/v1/devices/dev-1')).status === 404,
     );
-    await platform.client.workflow.getHandle('deprovision-dev-1').result();
+    await platform.client.workflow.getHandle(deprovisionWorkflowId('dev-1')).result();
 
     expect(platform.deviceProcesses('dev-1')).toHaveLength(0);
     expect(fs.existsSync(paths.volume(platform.home, 'dev-1'))).toBe(false);
