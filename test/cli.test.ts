@@ -11,6 +11,7 @@ import { REPO_ROOT } from '../common/repo-root.js';
 import { DEFAULT_VIRTUAL_FIRMWARE } from '../runtimes/virtual.js';
 import { buildApps, DIST_DIR } from '../scripts/build-apps.mjs';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
+import { waitFor } from './support/wait.js';
 
 let platform: TestPlatform;
 
@@ -97,7 +98,9 @@ it('follows logs with -f until interrupted', async () => {
   });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
-  await new Promise((resolve) => setTimeout(resolve, 1500));
+  // Interrupt only once the follow is really streaming: a fixed sleep raced the CLI's start on a
+  // loaded machine, and a SIGINT before its handler is installed kills it (exit code null).
+  await waitFor('the followed log line', () => out.includes('hello <from> the cli'));
   child.kill('SIGINT');
   const code = await new Promise((resolve) => child.on('exit', resolve));
   expect(code).toBe(0);
