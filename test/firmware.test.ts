@@ -22,7 +22,13 @@ import { buildMemoryImage, type DeviceCredentials } from '../device/memory-contr
 import { currentCertificateCheck } from '../gateway/current-certificate.js';
 import { DeviceServer } from '../gateway/device-server.js';
 import { SessionRegistry } from '../gateway/session-registry.js';
-import { CertificateAuthority, DeviceCertificates, SqliteCertificateRepository } from '../pki/index.js';
+import {
+  CertificateAuthority,
+  DeviceCertificates,
+  SqliteCertificateRepository,
+  type KeyType,
+} from '../pki/index.js';
+import { generatePrivateKey } from '../pki/keys.js';
 import { ProtocolConnection } from '../protocol/connection.js';
 import type { Envelope, Message } from '../protocol/messages.js';
 import { openDatabase } from '../store/sqlite.js';
@@ -154,11 +160,20 @@ describe('POSIX firmware against the real gateway (mutual TLS)', () => {
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  function issue(name: string): DeviceCredentials {
+  /** Credentials as provisioning makes them: the device's own key (P-256 unless told), certified by the CA. */
+  function issue(name: string, keyType: KeyType = 'p256'): DeviceCredentials {
+    const key = generatePrivateKey(keyType);
+    const publicKeyPem = crypto.createPublicKey(key).export({ type: 'spki', format: 'pem' }).toString();
     const db = openDatabase(paths.db(platform.home));
     try {
-      const record = new DeviceCertificates(ca, new SqliteCertificateRepository(db)).issue(name);
-      return { certPem: record.certPem, keyPem: record.keyPem!, caPem: ca.certPem };
+      const record = new DeviceCertificates(ca, new SqliteCertificateRepository(db)).issue(name, {
+        publicKeyPem,
+      });
+      return {
+        certPem: record.certPem,
+        keyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString(),
+        caPem: ca.certPem,
+      };
     } finally {
       db.close();
     }
@@ -197,6 +212,19 @@ describe('POSIX firmware against the real gateway (mutual TLS)', () => {
     // every heartbeat is answered with a HeartbeatAck; 500 ms interval over > 4.5 s
     expect(stats.heartbeat_acks).toBeGreaterThanOrEqual(6);
     expect(stats.heartbeats_sent).toBeGreaterThanOrEqual(stats.heartbeat_acks!);
+    await waitFor(`${name} session to go away`, async () => !(await sessions()).includes(name), 10_000);
+  }, 120_000);
+
+  it('connects with an RSA-2048 device key too (a device created with one)', async () => {
+    const name = 'fw-posix-rsa';
+    const credentials = issue(name, 'rsa2048');
+    expect(new crypto.X509Certificate(credentials.certPem).publicKey.asymmetricKeyType).toBe('rsa');
+    const device = runDevice(memoryImage(name, `127.0.0.1:${platform.gatewayPort}`, credentials));
+    running.push(device);
+    await waitFor(`${name} to hold a gateway session`, async () => (await sessions()).includes(name), 30_000);
+    expect(device.text()).toContain('mutual TLS session up; sending Hello (DeviceInfo)');
+    expect(await stopDevice(device)).toBe(0);
+    expect(statsOf(device)).toMatchObject({ connects: 1, protocol_errors: 0 });
     await waitFor(`${name} session to go away`, async () => !(await sessions()).includes(name), 10_000);
   }, 120_000);
 
