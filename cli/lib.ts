@@ -81,22 +81,56 @@ export function progressBar(done: number, total: number, width = 24): string {
   return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${done}/${total}`;
 }
 
-/** Writes a status line: redrawn in place on a terminal, one line per change otherwise. */
+/**
+ * Writes a status line: redrawn in place on a terminal, one line per change otherwise. Off a
+ * terminal (CI logs, pipes) `plainEveryMs` keeps a fast-moving line to one line per interval;
+ * `force` writes the line anyway (the final state).
+ */
 export class StatusLine {
   private last = '';
-  constructor(private readonly stream: NodeJS.WriteStream = process.stderr) {}
+  private lastPlainAt = 0;
+  constructor(
+    private readonly stream: NodeJS.WriteStream = process.stderr,
+    private readonly plainEveryMs = 0,
+  ) {}
 
-  update(text: string): void {
+  update(text: string, force = false): void {
     if (text === this.last) return;
     this.last = text;
-    if (this.stream.isTTY) this.stream.write(`\r\x1b[2K${text}`);
-    else this.stream.write(`${text}\n`);
+    if (this.stream.isTTY) {
+      this.stream.write(`\r\x1b[2K${text}`);
+      return;
+    }
+    const now = Date.now();
+    if (!force && now - this.lastPlainAt < this.plainEveryMs) return;
+    this.lastPlainAt = now;
+    this.stream.write(`${text}\n`);
   }
 
   done(): void {
     if (this.stream.isTTY && this.last) this.stream.write('\n');
     this.last = '';
   }
+}
+
+/** Follows `metadata.continue` from page to page; returns every item (lists as kubectl does). */
+export async function listAll<T = any>(
+  api: ApiClient,
+  path: string,
+  params: Record<string, string | undefined> = {},
+  pageSize = 500,
+): Promise<T[]> {
+  const items: T[] = [];
+  let token: string | undefined;
+  do {
+    const q = new URLSearchParams({ limit: String(pageSize) });
+    for (const [k, v] of Object.entries(params)) if (v) q.set(k, v);
+    if (token) q.set('continue', token);
+    const { body } = await api.request('GET', `${path}?${q}`);
+    items.push(...body.items);
+    token = body.metadata?.continue;
+  } while (token);
+  return items;
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -9,7 +9,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ApiClient, CliError, StatusLine, age, parseKeyValues, progressBar, sleep, table } from './lib.js';
+import { createBatch, watchBatch } from './batch.js';
+import {
+  ApiClient,
+  CliError,
+  StatusLine,
+  age,
+  listAll,
+  parseKeyValues,
+  progressBar,
+  sleep,
+  table,
+} from './lib.js';
 import { errorMessage } from '../common/errors.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -19,13 +30,16 @@ const USAGE = `wasmbed — WebAssembly on microcontroller fleets
 Usage:
   wasmbed up                                  run the whole platform (like npm start)
   wasmbed status                              health of every platform process
-  wasmbed device list [--phase P] [--label k=v] [--gateway G]
+  wasmbed device list [--phase P] [--runtime R] [--mcu TYPE] [--gateway G] [--label k=v]... [--prefix P]
+  wasmbed device create-batch (--count N --prefix P [--start N] | --file SPECS.json) [--name BATCH]
+                     [--mcu TYPE] [--runtime R] [--label k=v]... [--gateway G] [--watch]
+  wasmbed device batch-status BATCH [--watch]
   wasmbed device get NAME
   wasmbed device create NAME [--mcu TYPE] [--label k=v]... [--gateway G] [--firmware PATH] [--watch]
   wasmbed device retry NAME [--watch]
   wasmbed device restart NAME [--watch]
   wasmbed device delete NAME [--watch]
-  wasmbed app list | get NAME | promote NAME | abort NAME | stop NAME | delete NAME
+  wasmbed app list [--phase P] [--label k=v]... [--prefix P] | get NAME | promote NAME | abort NAME | stop NAME | delete NAME
   wasmbed app deploy FILE.wasm (--to d1,d2 | --selector k=v | --all) [--name N]
                      [--strategy AllAtOnce|Rolling|Canary] [--max-unavailable N] [--canary N]
                      [--pause-after-canary] [--failure-threshold N] [--entry F]
@@ -40,6 +54,7 @@ Options:
   -o, --output table|json   output format (default table)
   --url URL                 API base (default $WASMBED_URL or http://127.0.0.1:3000)
   --timeout SECONDS         how long --watch waits (default 180)
+  --limit N                 page size of list requests (default 500; lists follow every page)
   -h, --help
 
 Environment: WASMBED_URL, WASMBED_API_TOKEN.`;
@@ -74,6 +89,12 @@ const OPTIONS = {
   ttl: { type: 'string' },
   reason: { type: 'string' },
   out: { type: 'string' },
+  runtime: { type: 'string' },
+  prefix: { type: 'string' },
+  count: { type: 'string' },
+  start: { type: 'string' },
+  file: { type: 'string' },
+  limit: { type: 'string' },
 } satisfies ParseArgsConfig['options'];
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -119,21 +140,54 @@ function deviceRow(d: any): (string | undefined)[] {
   ];
 }
 
+/** Every item of a list, page by page (`--limit` is the page size). */
+function listEvery(ctx: Ctx, path: string, params: Record<string, string | undefined> = {}) {
+  const pageSize = intOption(ctx.values, 'limit') ?? 500;
+  if (pageSize < 1) throw new CliError('--limit must be at least 1', 2);
+  return listAll(ctx.api, path, params, pageSize);
+}
+
 async function deviceList(ctx: Ctx): Promise<number> {
-  const q = new URLSearchParams();
-  if (ctx.values.phase) q.set('phase', ctx.values.phase);
-  if (ctx.values.gateway) q.set('gateway', ctx.values.gateway);
-  if (ctx.values.label?.length) q.set('label', ctx.values.label[0]!);
-  const { body } = await ctx.api.request('GET', `/devices${q.size ? `?${q}` : ''}`);
-  if (ctx.json) ctx.out(JSON.stringify(body, null, 2));
+  const v = ctx.values;
+  const items = await listEvery(ctx, '/devices', {
+    phase: v.phase,
+    runtime: v.runtime,
+    mcuType: v.mcu,
+    gateway: v.gateway,
+    labelSelector: v.label?.join(','),
+    namePrefix: v.prefix,
+  });
+  if (ctx.json) ctx.out(JSON.stringify({ items }, null, 2));
   else
     ctx.out(
-      table(
-        ['NAME', 'PHASE', 'MCU', 'GATEWAY', 'STEPS', 'LABELS', 'AGE', 'MESSAGE'],
-        body.items.map(deviceRow),
-      ),
+      table(['NAME', 'PHASE', 'MCU', 'GATEWAY', 'STEPS', 'LABELS', 'AGE', 'MESSAGE'], items.map(deviceRow)),
     );
   return 0;
+}
+
+function batchContext(ctx: Ctx) {
+  return {
+    api: ctx.api,
+    json: ctx.json,
+    timeoutMs: ctx.timeoutMs,
+    out: ctx.out,
+    watch: ctx.values.watch === true,
+  };
+}
+
+function deviceCreateBatch(ctx: Ctx): Promise<number> {
+  const v = ctx.values;
+  return createBatch(batchContext(ctx), {
+    name: v.name,
+    count: intOption(v, 'count'),
+    prefix: v.prefix,
+    start: intOption(v, 'start'),
+    file: v.file,
+    mcuType: v.mcu,
+    runtime: v.runtime,
+    gateway: v.gateway,
+    labels: parseKeyValues(v.label, '--label'),
+  });
 }
 
 function describeDevice(d: any): string {
@@ -269,20 +323,13 @@ async function enrollmentToken(ctx: Ctx, sub: string | undefined, arg: string | 
     }
     case 'list':
     case 'ls': {
-      const { body } = await ctx.api.request('GET', '/enrollment-tokens');
-      if (ctx.json) ctx.out(JSON.stringify(body.items));
+      const items = await listEvery(ctx, '/enrollment-tokens');
+      if (ctx.json) ctx.out(JSON.stringify(items));
       else
         ctx.out(
           table(
             ['ID', 'KIND', 'DEVICE', 'STATE', 'EXPIRES', 'USED BY'],
-            body.items.map((c: any) => [
-              c.id,
-              c.kind,
-              c.deviceName ?? '*',
-              c.state,
-              c.expiresAt,
-              c.usedBy ?? '',
-            ]),
+            items.map((c: any) => [c.id, c.kind, c.deviceName ?? '*', c.state, c.expiresAt, c.usedBy ?? '']),
           ),
         );
       return 0;
@@ -320,13 +367,13 @@ async function enrollment(ctx: Ctx, sub: string | undefined, arg: string | undef
   switch (sub) {
     case 'list':
     case 'ls': {
-      const { body } = await ctx.api.request('GET', '/enrollments');
-      if (ctx.json) ctx.out(JSON.stringify(body.items));
+      const items = await listEvery(ctx, '/enrollments');
+      if (ctx.json) ctx.out(JSON.stringify(items));
       else
         ctx.out(
           table(
             ['NAME', 'CSR FINGERPRINT', 'KEY', 'SOURCE', 'CLAIM', 'AGE'],
-            body.items.map((e: any) => [
+            items.map((e: any) => [
               e.name,
               e.csrFingerprint,
               e.keyType ?? '',
@@ -479,14 +526,15 @@ async function appDeploy(ctx: Ctx, file: string): Promise<number> {
 async function app(ctx: Ctx, sub: string | undefined, arg: string | undefined): Promise<number> {
   switch (sub) {
     case 'list': {
-      const { body } = await ctx.api.request('GET', '/applications');
+      const items = await listEvery(ctx, '/applications', {
+        phase: ctx.values.phase,
+        labelSelector: ctx.values.label?.join(','),
+        namePrefix: ctx.values.prefix,
+      });
       ctx.out(
         ctx.json
-          ? JSON.stringify(body, null, 2)
-          : table(
-              ['NAME', 'PHASE', 'STRATEGY', 'RUNNING', 'FAILED', 'AGE', 'MESSAGE'],
-              body.items.map(appRow),
-            ),
+          ? JSON.stringify({ items }, null, 2)
+          : table(['NAME', 'PHASE', 'STRATEGY', 'RUNNING', 'FAILED', 'AGE', 'MESSAGE'], items.map(appRow)),
       );
       return 0;
     }
@@ -657,6 +705,10 @@ export async function main(
           return deviceGet(ctx, need(arg, 'device name'));
         case 'create':
           return deviceCreate(ctx, need(arg, 'device name'));
+        case 'create-batch':
+          return deviceCreateBatch(ctx);
+        case 'batch-status':
+          return watchBatch(batchContext(ctx), need(arg, 'batch name'));
         case 'retry':
         case 'restart':
         case 'delete':

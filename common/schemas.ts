@@ -63,6 +63,20 @@ const whenRuntime = (runtime: string, then: JsonSchema): JsonSchema => ({
   then,
 });
 
+/** An emulated board without a network in its emulator could never reach a gateway. */
+const EMULATED_BOARD_RULES: JsonSchema[] = EMULATED_RUNTIMES.map((runtime) => {
+  const boards = boardsFor(runtime);
+  return whenRuntime(runtime, {
+    properties: {
+      mcuType: {
+        enum: boards,
+        description: `cannot run with runtime "${runtime}" and reach a gateway (its emulator has no network for it); boards that work: ${boards.join(', ')}`,
+      },
+    },
+    ...(boards.includes(DEFAULT_MCU_TYPE) ? {} : { required: ['mcuType'] }),
+  });
+});
+
 /** POST /devices */
 export const DEVICE_CREATE_SCHEMA: JsonSchema = {
   type: 'object',
@@ -89,20 +103,59 @@ export const DEVICE_CREATE_SCHEMA: JsonSchema = {
   allOf: [
     { if: { required: ['enrollment'] }, then: { properties: { runtime: { const: 'external' } } } },
     whenRuntime('external', { required: ['enrollment'] }),
-    // An emulated board without a network in its emulator could never reach a gateway.
-    ...EMULATED_RUNTIMES.map((runtime) => {
-      const boards = boardsFor(runtime);
-      return whenRuntime(runtime, {
-        properties: {
-          mcuType: {
-            enum: boards,
-            description: `cannot run with runtime "${runtime}" and reach a gateway (its emulator has no network for it); boards that work: ${boards.join(', ')}`,
-          },
-        },
-        ...(boards.includes(DEFAULT_MCU_TYPE) ? {} : { required: ['mcuType'] }),
-      });
-    }),
+    ...EMULATED_BOARD_RULES,
   ],
+};
+
+/** How many devices one batch may create. */
+export const MAX_BATCH_DEVICES = 1000;
+
+/** The runtimes a batch can provision: every one but external (real boards enroll one by one). */
+const BATCH_RUNTIME_SCHEMA: JsonSchema = {
+  enum: DEVICE_RUNTIMES.filter((r) => r !== 'external'),
+  default: 'virtual',
+};
+const { enrollment: _enrollment, ...batchItemProperties } = DEVICE_CREATE_SCHEMA.properties as Record<
+  string,
+  JsonSchema
+>;
+
+/** POST /device-batches */
+export const DEVICE_BATCH_CREATE_SCHEMA: JsonSchema = {
+  type: 'object',
+  description:
+    'either count (with prefix: names <prefix>-<start>…) or devices (a list of device specs); mcuType, ' +
+    'runtime, gateway, firmware and labels apply to every device (an item may override them)',
+  additionalProperties: false,
+  properties: {
+    name: dnsLabelSchema(
+      'the batch (default batch-<random>); its devices get the label wasmbed.io/batch=<name>',
+    ),
+    count: { type: 'integer', minimum: 1, maximum: MAX_BATCH_DEVICES },
+    prefix: dnsLabelSchema('generated names are <prefix>-<number>'),
+    start: { type: 'integer', minimum: 0, default: 1, description: 'number of the first generated name' },
+    devices: {
+      type: 'array',
+      minItems: 1,
+      maxItems: MAX_BATCH_DEVICES,
+      items: {
+        type: 'object',
+        required: ['name'],
+        additionalProperties: false,
+        properties: { ...batchItemProperties, runtime: BATCH_RUNTIME_SCHEMA },
+        allOf: EMULATED_BOARD_RULES,
+      },
+    },
+    mcuType: batchItemProperties.mcuType,
+    runtime: BATCH_RUNTIME_SCHEMA,
+    gateway: batchItemProperties.gateway,
+    firmware: batchItemProperties.firmware,
+    labels: LABELS_SCHEMA,
+  },
+  // Generated names or a list: exactly one. prefix and start only make sense with count.
+  oneOf: [{ required: ['count'] }, { required: ['devices'] }],
+  dependentRequired: { count: ['prefix'], prefix: ['count'], start: ['count'] },
+  allOf: EMULATED_BOARD_RULES,
 };
 
 // ---- applications ------------------------------------------------------------------------------

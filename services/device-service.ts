@@ -173,7 +173,15 @@ export class DeviceService {
     return device;
   }
 
-  private async startProvisioning(name: string, input: ProvisionDeviceInput): Promise<string> {
+  /**
+   * Starts `provision-<name>` (an already running one is the answer, not an error). Records the
+   * workflow ID on the device unless the caller wrote it with the device (batches).
+   */
+  async startProvisioning(
+    name: string,
+    input: ProvisionDeviceInput,
+    recordWorkflowId = true,
+  ): Promise<string> {
     const workflowId = provisionWorkflowId(name);
     try {
       await startWorkflow(this.client, provisionDeviceWorkflow, {
@@ -189,7 +197,7 @@ export class DeviceService {
       // A run for this device is already going: that run is the answer, not a second one.
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw wrapTemporal(err);
     }
-    this.store.updateStatus('Device', name, (s) => ({ ...s, workflowId }));
+    if (recordWorkflowId) this.store.updateStatus('Device', name, (s) => ({ ...s, workflowId }));
     return workflowId;
   }
 }

@@ -11,6 +11,12 @@
  */
 import { createHash } from 'node:crypto';
 import { ValidationError } from '../common/errors.js';
+import {
+  LABEL_KEY_MAX_LENGTH,
+  LABEL_KEY_PATTERN,
+  LABEL_VALUE_MAX_LENGTH,
+  LABEL_VALUE_PATTERN,
+} from '../common/names.js';
 
 /** Field filters of a list, by query parameter; each reads the first present of its paths. */
 export const FILTER_FIELDS = {
@@ -61,8 +67,8 @@ export interface ResolvedQuery {
   digest: string;
 }
 
-const LABEL_KEY = /^[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?$/;
-const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/;
+const LABEL_KEY = new RegExp(LABEL_KEY_PATTERN);
+const LABEL_VALUE = new RegExp(LABEL_VALUE_PATTERN);
 
 /** Parses `group=lab,site!=a,gpu,!broken`; `==` is `=`. Errors name the requirement. */
 export function parseLabelSelector(
@@ -74,7 +80,7 @@ export function parseLabelSelector(
     const text = part.trim();
     const m = /^(!?)([^=!]+?)\s*(?:(==|=|!=)\s*(.*))?$/.exec(text);
     const key = m?.[2]?.trim() ?? '';
-    if (!m || !LABEL_KEY.test(key) || (m[1] && m[3])) {
+    if (!m || !LABEL_KEY.test(key) || key.length > LABEL_KEY_MAX_LENGTH || (m[1] && m[3])) {
       throw new ValidationError(
         field,
         `${field}: "${text}" is not a requirement (use key=value, key!=value, key or !key)`,
@@ -82,7 +88,7 @@ export function parseLabelSelector(
     }
     if (!m[3]) return { key, op: m[1] ? '!exists' : 'exists' };
     const value = m[4]!.trim();
-    if (!LABEL_VALUE.test(value) || value.length > 63) {
+    if (!LABEL_VALUE.test(value) || value.length > LABEL_VALUE_MAX_LENGTH) {
       throw new ValidationError(field, `${field}: "${value}" is not a valid label value`);
     }
     return { key, op: m[3] === '!=' ? '!=' : '=', value };

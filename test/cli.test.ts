@@ -1,7 +1,8 @@
 /**
  * The `wasmbed` CLI as a user runs it (node cli/main.mjs, a real child process) against a
  * real platform: create a device with --watch and exit 0 once it is Connected; list, get and
- * logs with -o json that parses; deploy an app with a progress bar; bad usage exits 2.
+ * logs with -o json that parses; deploy an app with a progress bar; bad usage exits 2; a batch
+ * with its progress bar (plain lines off a terminal), lists that follow every page.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -138,4 +139,69 @@ it('fails clearly: unknown device 1, bad usage 2, Failed device 1, and retry --w
   })();
   expect(unreachable.code).toBe(1);
   expect(unreachable.err).toMatch(/cannot reach Wasmbed/);
+});
+
+it('creates a batch with a progress bar, lists page by page, and refuses a bad batch whole', async () => {
+  const r = await wasmbed(
+    'device',
+    'create-batch',
+    '--count',
+    '3',
+    '--prefix',
+    'clib',
+    '--name',
+    'cli-batch',
+    '--label',
+    'group=clib',
+    '--watch',
+  );
+  expect(r.code, r.stderr).toBe(0);
+  expect(r.stderr).toMatch(/batch cli-batch: 3 of 3 devices provisioning/);
+  // Not a terminal here: plain progress lines (at most one a second), the last one complete.
+  const bars = r.stderr.split('\n').filter((l) => l.startsWith('cli-batch ['));
+  expect(bars.length).toBeGreaterThanOrEqual(1);
+  expect(bars.every((l) => !l.includes('\r') && !l.includes('\x1b'))).toBe(true);
+  expect(bars[bars.length - 1]).toMatch(/^cli-batch \[#{24}\] 3\/3 Connected · [\d.]+\/s$/);
+  expect(r.stdout).toMatch(/batch cli-batch: 3 of 3 Connected, 0 Failed/);
+
+  const status = await wasmbed('device', 'batch-status', 'cli-batch', '-o', 'json');
+  expect(JSON.parse(status.stdout)).toEqual({
+    name: 'cli-batch',
+    total: 3,
+    counts: { Connected: 3 },
+    settled: true,
+  });
+
+  // --limit 1: one device per request, every page followed; the same list as one request.
+  const all = (await platform.api('GET', '/api/v1/devices')).body.items.map((d: any) => d.metadata.name);
+  const paged = await wasmbed('device', 'list', '--limit', '1', '-o', 'json');
+  expect(JSON.parse(paged.stdout).items.map((d: any) => d.metadata.name)).toEqual(all);
+  const filtered = await wasmbed(
+    'device',
+    'list',
+    '--label',
+    'group=clib',
+    '--prefix',
+    'clib-',
+    '--phase',
+    'Connected',
+  );
+  expect(
+    filtered.stdout
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => l.split(/\s+/)[0]),
+  ).toEqual(['clib-1', 'clib-2', 'clib-3']);
+
+  const bad = await wasmbed('device', 'create-batch', '--count', '2', '--prefix', 'ok', '--mcu', 'Esp32');
+  expect(bad.code).toBe(1);
+  expect(bad.stderr).toMatch(/mcuType "Esp32" is unknown.*\(field: mcuType\)/);
+  const taken = await wasmbed('device', 'create-batch', '--count', '4', '--prefix', 'clib', '--start', '3');
+  expect(taken.code).toBe(1);
+  expect(taken.stderr).toMatch(/"clib-3" already exists/);
+  const after = (await platform.api('GET', '/api/v1/devices')).body.items.map((d: any) => d.metadata.name);
+  expect(after).toEqual(all); // nothing of either refused batch was created
+  const usage = await wasmbed('device', 'create-batch', '--count', '2');
+  expect(usage.code).toBe(2);
 });

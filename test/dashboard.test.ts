@@ -281,9 +281,9 @@ it('creates devices in bulk with a progress bar, and filters the table', async (
   expect(await page.getAttribute('.bulk progress.connected', 'value')).toBe('3');
   await saveScreenshot(page, 'devices-bulk');
 
-  await page.fill('input[name="label"]', 'batch=b1');
+  await page.fill('input[name="labelSelector"]', 'batch=b1');
   await page.click('#apply-filter');
-  await page.waitForURL(/label=batch/);
+  await page.waitForURL(/labelSelector=batch/);
   const shown = await page.$$eval('#devices tr[data-device]', (els) =>
     els.map((el) => el.getAttribute('data-device')),
   );

@@ -143,7 +143,15 @@ describe('the OpenAPI document', () => {
       async () => (await call('GET', '/devices/{name}', { name: 'oa-1' })).body.status.phase === 'Connected',
     );
     await call('GET', '/devices');
-    await call('GET', '/devices?label=group=oa');
+    await call('GET', '/devices?labelSelector=group%3Doa');
+    const firstPage = await call('GET', '/devices?limit=1');
+    expect(firstPage.body.items).toHaveLength(1);
+    const batch = await call('POST', '/device-batches', {}, { name: 'oa-batch', count: 1, prefix: 'oab' });
+    expect(batch.status).toBe(202);
+    await call('GET', '/device-batches/{name}', { name: 'oa-batch' });
+    expect((await call('POST', '/device-batches', {}, { count: 1, prefix: 'oa', devices: [] })).status).toBe(
+      400,
+    );
     await call('GET', '/devices/{name}', { name: 'missing' });
     const timeline = await call('GET', '/devices/{name}/timeline', { name: 'oa-1' });
     expect(timeline.body.source).toBe('history');

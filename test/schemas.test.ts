@@ -12,6 +12,7 @@ import {
   APPLICATION_CREATE_SCHEMA,
   CLAIM_CREDENTIAL_CREATE_SCHEMA,
   CLAIM_TTL_SECONDS,
+  DEVICE_BATCH_CREATE_SCHEMA,
   DEVICE_CREATE_SCHEMA,
   upToPattern,
   type JsonSchema,
@@ -20,6 +21,7 @@ import { validateApplicationCreate, validateDeviceCreate } from '../common/valid
 import { CRDS, renderCrd } from '../k8s/crds/generate.js';
 import { parseTtl } from '../pki/claim-credentials.js';
 import { REPO_ROOT } from '../common/repo-root.js';
+import { validateDeviceBatch } from '../services/device-batch-service.js';
 import { createAjv } from '../web/openapi.js';
 
 const ajv = createAjv();
@@ -75,6 +77,38 @@ describe('request schemas and validators agree', () => {
     // The schema refuses a field it does not know (a typo must not pass silently); the
     // validator, which the Kubernetes controller also runs on a CR's spec, ignores it.
     expect(bySchema({ name: 'ok', mcutype: 'Stm32F746gDisco' })).toBe(false);
+  });
+
+  it('on batches of POST /device-batches', () => {
+    const bySchema = schemaAccepts(DEVICE_BATCH_CREATE_SCHEMA);
+    const byValidator = accepts(validateDeviceBatch);
+    const samples: [unknown, boolean][] = [
+      [{ count: 3, prefix: 'sim' }, true],
+      [
+        { count: 3, prefix: 'sim', start: 0, name: 'b1', labels: { group: 'lab' }, mcuType: 'Mps2An385' },
+        true,
+      ],
+      [{ count: 2, prefix: 'q', runtime: 'qemu', mcuType: 'Mps2An385' }, true],
+      [{ count: 2, prefix: 'q', runtime: 'qemu' }, false], // the default board has no network in QEMU
+      [{ count: 0, prefix: 'sim' }, false],
+      [{ count: 1001, prefix: 'sim' }, false],
+      [{ count: 3 }, false],
+      [{ prefix: 'sim' }, false],
+      [{ count: 3, prefix: 'Sim' }, false],
+      [{ devices: [{ name: 'a' }, { name: 'b', mcuType: 'NucleoF767zi', labels: { x: 'y' } }] }, true],
+      [{ devices: [] }, false],
+      [{ devices: [{ name: 'a', enrollment: 'preauthorized', runtime: 'external' }] }, false],
+      [{ devices: [{ name: 'a', runtime: 'external' }] }, false],
+      [{ devices: [{ name: 'Bad' }] }, false],
+      [{ devices: [{ name: 'a' }], prefix: 'x' }, false],
+      [{ devices: [{ name: 'a' }], start: 2 }, false],
+      [{ count: 2, prefix: 'x', devices: [{ name: 'a' }] }, false],
+    ];
+    for (const [body, ok] of samples) {
+      expect(bySchema(body), JSON.stringify(body)).toBe(ok);
+      expect(byValidator(body), JSON.stringify(body)).toBe(ok);
+    }
+    expect(bySchema({ count: 2, prefix: 'x', colour: 'red' })).toBe(false); // a typo does not pass
   });
 
   it('on targets, modules and limits of POST /applications', () => {

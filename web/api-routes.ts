@@ -6,7 +6,8 @@ import express, { type Request } from 'express';
 import { NotFoundError, ValidationError } from '../common/errors.js';
 import { readApplicationForm } from './application-form.js';
 import { OPENAPI_DOCUMENT, hasBody, methodGuard, requestValidator } from './openapi.js';
-import { deviceFilter, filterDevices } from './pages/devices.js';
+import { pageOf } from '../store/list-query.js';
+import { listQuery } from './list-params.js';
 import type { WebContext } from './web-context.js';
 
 /** Where an application may be sent as multipart/form-data (create and update). */
@@ -46,8 +47,13 @@ export function createApiRouter(web: WebContext): express.Router {
   });
   api.use(requestValidator());
   api.get('/devices', (req, res) => {
-    const filter = deviceFilter(req.query);
-    res.json({ items: filterDevices(options.devices.list(), filter) });
+    res.json(store.listPage('Device', listQuery(req.query)));
+  });
+  api.post('/device-batches', async (req, res) => {
+    res.status(202).json(await web.deviceBatches.create(req.body));
+  });
+  api.get('/device-batches/:name', (req, res) => {
+    res.json(web.deviceBatches.progress(req.params.name!));
   });
   api.post('/devices', async (req, res) => {
     res.status(202).json(await options.devices.create(req.body));
@@ -85,8 +91,8 @@ export function createApiRouter(web: WebContext): express.Router {
     if (!Buffer.isBuffer(req.body)) throw new ValidationError('body', 'send the module as application/wasm');
     res.status(201).json(options.applications.uploadModule(req.body));
   });
-  api.get('/applications', (_req, res) => {
-    res.json({ items: options.applications.list() });
+  api.get('/applications', (req, res) => {
+    res.json(store.listPage('Application', listQuery(req.query)));
   });
   api.post('/applications', async (req, res) => {
     res.status(202).json(await options.applications.create(req.body));
@@ -111,8 +117,8 @@ export function createApiRouter(web: WebContext): express.Router {
   api.delete('/applications/:name', async (req, res) => {
     res.status(202).json(await options.applications.delete(req.params.name!));
   });
-  api.get('/gateways', (_req, res) => {
-    res.json({ items: store.list('Gateway') });
+  api.get('/gateways', (req, res) => {
+    res.json(store.listPage('Gateway', listQuery(req.query)));
   });
   api.get('/health', (_req, res) => {
     res.json(web.health());
@@ -124,8 +130,16 @@ export function createApiRouter(web: WebContext): express.Router {
   api.get('/pki/ca.pem', (_req, res) => {
     res.type('application/x-pem-file').send(enrollments().caPem);
   });
-  api.get('/enrollment-tokens', (_req, res) => {
-    res.json({ items: enrollments().listCredentials() });
+  api.get('/enrollment-tokens', (req, res) => {
+    res.json(
+      pageOf(
+        'enrollment-tokens',
+        enrollments().listCredentials(),
+        listQuery(req.query),
+        (c) => c.id,
+        () => true, // no filters: the parameters are limit and continue
+      ),
+    );
   });
   api.post('/enrollment-tokens', (req, res) => {
     res.status(201).json(enrollments().createToken(req.body));
@@ -136,8 +150,16 @@ export function createApiRouter(web: WebContext): express.Router {
   api.post('/claim-certificates', (req, res) => {
     res.status(201).json(enrollments().createClaimCertificate(req.body));
   });
-  api.get('/enrollments', (_req, res) => {
-    res.json({ items: enrollments().listPending() });
+  api.get('/enrollments', (req, res) => {
+    res.json(
+      pageOf(
+        'enrollments',
+        enrollments().listPending(),
+        listQuery(req.query),
+        (e) => e.name,
+        (e, q) => !q.namePrefix || e.name.startsWith(q.namePrefix),
+      ),
+    );
   });
   api.post('/enrollments/:name/approve', async (req, res) => {
     res.status(202).json(await enrollments().approve(req.params.name!));

@@ -8,14 +8,14 @@ import crypto from 'node:crypto';
 import { createRequire } from 'node:module';
 import express from 'express';
 import { createApiRouter } from './api-routes.js';
-import { BulkJobs } from './bulk-jobs.js';
 import { CLIENT_JS } from './client-script.js';
 import { mountDashboardRoutes, renderDevicesPage } from './dashboard-routes.js';
 import type { HealthSnapshot } from './health.js';
 import { jsonErrorHandler } from './http-errors.js';
 import { LiveHub } from './live.js';
+import { RecentBatches } from './recent-batches.js';
+import { DeviceBatchService } from '../services/device-batch-service.js';
 import { metricsHandler } from './metrics.js';
-import type { DeviceFilter } from './pages/devices.js';
 import { RecentFailures } from './recent-failures.js';
 import { refuseCrossSite, requireApiToken, securityHeaders } from './security.js';
 import { TimelineCache } from './timeline.js';
@@ -26,8 +26,8 @@ export type { WebAppOptions } from './web-context.js';
 
 export interface WebApp extends express.Express {
   live: LiveHub;
-  /** Renders the devices page as GET /devices would (benchmarks). */
-  renderDevicesPage(filter?: DeviceFilter): string;
+  /** The devices page for a query string's parameters (e.g. {limit: '1000'}), as GET /devices renders it. */
+  renderDevicesPage(query?: Record<string, string>): string;
   shutdown(): void;
 }
 
@@ -39,6 +39,7 @@ const EMPTY_HEALTH: HealthSnapshot = { checkedAt: null, processes: [] };
 export function createWebApp(options: WebAppOptions): WebApp {
   const app = express() as unknown as WebApp;
   const { store } = options;
+  const deviceBatches = new DeviceBatchService(store, options.devices);
   const web: WebContext = {
     options,
     store,
@@ -53,7 +54,8 @@ export function createWebApp(options: WebAppOptions): WebApp {
     }).start(),
     timelines: new TimelineCache(options.client),
     recentFailures: new RecentFailures(options.client, options.workflowUrl),
-    bulkJobs: new BulkJobs(options.devices),
+    deviceBatches,
+    recentBatches: new RecentBatches(deviceBatches),
     health: () => options.healthMonitor?.snapshot() ?? EMPTY_HEALTH,
     counters: { requests: 0, errors: 0 },
   };
@@ -97,7 +99,7 @@ export function createWebApp(options: WebAppOptions): WebApp {
   );
 
   app.live = web.live;
-  app.renderDevicesPage = (filter?: DeviceFilter) => renderDevicesPage(web, filter);
+  app.renderDevicesPage = (query?: Record<string, string>) => renderDevicesPage(web, query);
   app.shutdown = () => web.live.stop();
   return app;
 }

@@ -1,17 +1,19 @@
 /** The dashboard's pages and their live streams (server-sent events under /ui/stream). */
 import type express from 'express';
+import { ValidationError } from '../common/errors.js';
+import type { ListQuery } from '../store/list-query.js';
+import { listQueryString } from './list-params.js';
 import { mountEnrollmentPage } from './enrollment-routes.js';
 import { sseEvent } from './live.js';
 import { applicationRows, applicationsPage } from './pages/applications.js';
 import { deviceFragments, devicePage } from './pages/device.js';
 import {
   bulkProgress,
-  deviceFilter,
+  devicePager,
   deviceRowsKeyed,
   devicesPage,
-  filterDevices,
-  filterQuery,
-  type DeviceFilter,
+  devicesPageQuery,
+  type DevicesView,
 } from './pages/devices.js';
 import { gatewayRows, gatewaysPage } from './pages/gateways.js';
 import { overviewFragments, overviewPage } from './pages/overview.js';
@@ -20,16 +22,45 @@ import { trendCharts, trendsPage } from './pages/trends.js';
 import { TrendRecorder } from './trends.js';
 import type { WebContext } from './web-context.js';
 
-/** Renders the devices page as GET /devices does. */
-export function renderDevicesPage(web: WebContext, filter: DeviceFilter = {}): string {
+const sum = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
+
+/**
+ * One page of devices and the counts around it, for the devices page and its stream: a page
+ * and three counts from the store, whatever the size of the fleet. A query the store refuses
+ * (a bad selector, a token from other filters) becomes a message instead of rows.
+ */
+export function loadDevicesView(web: WebContext, query: ListQuery): DevicesView {
   const { store } = web;
-  return devicesPage(
-    web.dashboard,
-    store.list('Device'),
-    store.list('Gateway'),
-    filter,
-    web.bulkJobs.active(),
-  );
+  const gatewayNames = [
+    ...new Set([
+      ...store.list('Gateway').map((g) => g.metadata.name),
+      ...Object.keys(store.countBy('Device', 'gateway')).filter(Boolean),
+    ]),
+  ].sort();
+  try {
+    const page = store.listPage('Device', query);
+    const { phase, limit: _limit, continue: _continue, ...others } = query;
+    const byPhase = store.countBy('Device', 'phase', others);
+    const filtered = Object.values(others).some((v) => v !== undefined && v !== '');
+    return {
+      query,
+      page,
+      byPhase,
+      matching: phase ? (byPhase[phase] ?? 0) : sum(byPhase),
+      total: filtered ? sum(store.countBy('Device', 'phase')) : sum(byPhase),
+      gatewayNames,
+    };
+  } catch (err) {
+    if (!(err instanceof ValidationError)) throw err;
+    const page = { items: [], metadata: {} };
+    return { query, page, byPhase: {}, matching: 0, total: 0, gatewayNames, error: err.message };
+  }
+}
+
+/** Renders the devices page as GET /devices does, for a query string's parameters. */
+export function renderDevicesPage(web: WebContext, query: Record<string, unknown> = {}): string {
+  const view = loadDevicesView(web, devicesPageQuery(query));
+  return devicesPage(web.dashboard, view, web.recentBatches.progress());
 }
 
 export function mountDashboardRoutes(app: express.Express, web: WebContext): void {
@@ -44,7 +75,7 @@ export function mountDashboardRoutes(app: express.Express, web: WebContext): voi
       .send(overviewPage(ctx, devices, health(), recentFailures(devices, store.list('Application'))));
   });
   app.get('/devices', (req, res) => {
-    res.type('html').send(renderDevicesPage(web, deviceFilter(req.query)));
+    res.type('html').send(renderDevicesPage(web, req.query));
   });
   app.get('/devices/:name', async (req, res) => {
     const device = store.get('Device', req.params.name!);
@@ -78,13 +109,13 @@ export function mountDashboardRoutes(app: express.Express, web: WebContext): voi
   });
 
   // ---- live streams (server-sent events) --------------------------------------------------
-  const devicesFragments = (filter: DeviceFilter) => {
-    const devices = store.list('Device');
-    const shown = filterDevices(devices, filter);
+  /** Only this page's rows are rendered and compared, so a change sends its own row, at any fleet size. */
+  const devicesFragments = (query: ListQuery) => {
+    const view = loadDevicesView(web, query);
     return {
-      devices: deviceRowsKeyed(ctx, shown),
-      bulk: bulkProgress(web.bulkJobs.active(), devices).value,
-      'device-count': `${shown.length} of ${devices.length}`,
+      devices: deviceRowsKeyed(ctx, view.page.items),
+      bulk: bulkProgress(web.recentBatches.progress()).value,
+      'device-pager': devicePager(view).value,
     };
   };
   app.get('/ui/stream/overview', (req, res) => {
@@ -94,8 +125,8 @@ export function mountDashboardRoutes(app: express.Express, web: WebContext): voi
     });
   });
   app.get('/ui/stream/devices', (req, res) => {
-    const filter = deviceFilter(req.query);
-    live.subscribe(req, res, `devices${filterQuery(filter)}`, () => devicesFragments(filter));
+    const query = devicesPageQuery(req.query);
+    live.subscribe(req, res, `devices${listQueryString(query)}`, () => devicesFragments(query));
   });
   app.get('/ui/stream/topology', (req, res) => {
     live.subscribe(req, res, 'topology', () => ({

@@ -25,6 +25,7 @@ import {
   APPLICATION_CREATE_SCHEMA,
   CLAIM_CERTIFICATE_CREATE_SCHEMA,
   CLAIM_CREDENTIAL_CREATE_SCHEMA,
+  DEVICE_BATCH_CREATE_SCHEMA,
   DEVICE_CREATE_SCHEMA,
   ENROLLMENT_REJECT_SCHEMA,
   LABELS_SCHEMA,
@@ -32,6 +33,7 @@ import {
   dnsLabelSchema,
 } from '../common/schemas.js';
 import { CLAIM_STATES } from '../pki/claim-credentials.js';
+import { MAX_LIST_LIMIT } from '../store/list-query.js';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: object) => ({ 'application/json': { schema } });
@@ -227,8 +229,8 @@ const schemas = {
   },
   ClaimCredentialList: {
     type: 'object',
-    required: ['items'],
-    properties: { items: { type: 'array', items: ref('ClaimCredential') } },
+    required: ['items', 'metadata'],
+    properties: { items: { type: 'array', items: ref('ClaimCredential') }, metadata: ref('ListMeta') },
   },
   PendingEnrollment: {
     type: 'object',
@@ -247,14 +249,51 @@ const schemas = {
   },
   PendingEnrollmentList: {
     type: 'object',
-    required: ['items'],
-    properties: { items: { type: 'array', items: ref('PendingEnrollment') } },
+    required: ['items', 'metadata'],
+    properties: { items: { type: 'array', items: ref('PendingEnrollment') }, metadata: ref('ListMeta') },
   },
   EnrollmentReject: ENROLLMENT_REJECT_SCHEMA,
+  ListMeta: {
+    type: 'object',
+    properties: {
+      continue: { type: 'string', description: 'present when more items follow: pass it as `continue`' },
+      remainingItemCount: { type: 'integer', minimum: 1, description: 'matching items after this page' },
+    },
+  },
+  DeviceBatchCreate: DEVICE_BATCH_CREATE_SCHEMA,
+  DeviceBatchCreated: {
+    type: 'object',
+    required: ['name', 'total', 'started', 'failed', 'devices'],
+    properties: {
+      name: { type: 'string' },
+      total: { type: 'integer' },
+      started: { type: 'integer' },
+      failed: {
+        type: 'array',
+        description: 'devices whose workflow could not start (removed again)',
+        items: {
+          type: 'object',
+          required: ['name', 'message'],
+          properties: { name: { type: 'string' }, message: { type: 'string' } },
+        },
+      },
+      devices: { type: 'array', items: { type: 'string' } },
+    },
+  },
+  DeviceBatchProgress: {
+    type: 'object',
+    required: ['name', 'total', 'counts', 'settled'],
+    properties: {
+      name: { type: 'string' },
+      total: { type: 'integer' },
+      counts: { type: 'object', additionalProperties: { type: 'integer' }, description: 'devices by phase' },
+      settled: { type: 'boolean', description: 'every device is Connected or Failed' },
+    },
+  },
   DeviceList: {
     type: 'object',
-    required: ['items'],
-    properties: { items: { type: 'array', items: ref('Device') } },
+    required: ['items', 'metadata'],
+    properties: { items: { type: 'array', items: ref('Device') }, metadata: ref('ListMeta') },
   },
   TimelineEntry: {
     type: 'object',
@@ -399,8 +438,8 @@ const schemas = {
   },
   ApplicationList: {
     type: 'object',
-    required: ['items'],
-    properties: { items: { type: 'array', items: ref('Application') } },
+    required: ['items', 'metadata'],
+    properties: { items: { type: 'array', items: ref('Application') }, metadata: ref('ListMeta') },
   },
   Gateway: {
     type: 'object',
@@ -434,8 +473,8 @@ const schemas = {
   },
   GatewayList: {
     type: 'object',
-    required: ['items'],
-    properties: { items: { type: 'array', items: ref('Gateway') } },
+    required: ['items', 'metadata'],
+    properties: { items: { type: 'array', items: ref('Gateway') }, metadata: ref('ListMeta') },
   },
   ProcessHealth: {
     type: 'object',
@@ -458,6 +497,39 @@ const schemas = {
     },
   },
 };
+
+/** `limit` and `continue` of every list, then the list's own filters. */
+const listParams = (...filters: object[]) => [
+  {
+    name: 'limit',
+    in: 'query',
+    schema: { type: 'integer', minimum: 1, maximum: MAX_LIST_LIMIT },
+    description: 'page size; without it the whole (filtered) list',
+  },
+  {
+    name: 'continue',
+    in: 'query',
+    schema: { type: 'string', minLength: 1, maxLength: 2048 },
+    description: "the previous page's metadata.continue (only with the same filters)",
+  },
+  ...filters,
+];
+const filterParam = (name: string, schema: object, description?: string) => ({
+  name,
+  in: 'query',
+  schema,
+  ...(description ? { description } : {}),
+});
+const labelSelectorParam = filterParam(
+  'labelSelector',
+  { type: 'string', minLength: 1, maxLength: 1024 },
+  'Kubernetes equality-based selector: `k=v`, `k!=v`, `k`, `!k`, comma-separated (all must hold)',
+);
+const namePrefixParam = filterParam(
+  'namePrefix',
+  { type: 'string', minLength: 1, maxLength: 63 },
+  'names starting with this',
+);
 
 const accepted = {
   '202': { description: 'accepted; a workflow is running', content: json(ref('Accepted')) },
@@ -483,17 +555,19 @@ export const OPENAPI_DOCUMENT = {
     '/devices': {
       get: {
         operationId: 'listDevices',
-        summary: 'List devices, optionally filtered',
-        parameters: [
-          { name: 'phase', in: 'query', schema: { enum: [...DEVICE_PHASES] } },
-          { name: 'gateway', in: 'query', schema: { type: 'string' } },
-          {
-            name: 'label',
-            in: 'query',
-            schema: { type: 'string', pattern: '^[^=]+=[^=]*$' },
-            description: 'k=v',
-          },
-        ],
+        summary: 'List devices in name order, a page at a time, optionally filtered',
+        parameters: listParams(
+          filterParam('phase', { enum: [...DEVICE_PHASES] }),
+          filterParam('runtime', { enum: [...DEVICE_RUNTIMES] }),
+          filterParam('mcuType', { enum: [...MCU_TYPES] }),
+          filterParam(
+            'gateway',
+            { type: 'string', minLength: 1, maxLength: 63 },
+            "the device's gateway (or the one it asked for while it has none)",
+          ),
+          labelSelectorParam,
+          namePrefixParam,
+        ),
         responses: {
           '200': { description: 'devices', content: json(ref('DeviceList')) },
           ...errorResponses(400),
@@ -504,6 +578,28 @@ export const OPENAPI_DOCUMENT = {
         summary: 'Create a device and start provisioning it',
         requestBody: { required: true, content: json(ref('DeviceCreate')) },
         responses: { ...accepted, ...errorResponses(400, 409, 415, 503) },
+      },
+    },
+    '/device-batches': {
+      post: {
+        operationId: 'createDeviceBatch',
+        summary: 'Create many devices at once and start provisioning them (all validated first)',
+        requestBody: { required: true, content: json(ref('DeviceBatchCreate')) },
+        responses: {
+          '202': { description: 'created; provisioning started', content: json(ref('DeviceBatchCreated')) },
+          ...errorResponses(400, 409, 415, 503),
+        },
+      },
+    },
+    '/device-batches/{name}': {
+      parameters: [nameParam],
+      get: {
+        operationId: 'getDeviceBatch',
+        summary: "A batch's devices by phase (label wasmbed.io/batch=<name>)",
+        responses: {
+          '200': { description: 'progress', content: json(ref('DeviceBatchProgress')) },
+          ...errorResponses(404),
+        },
       },
     },
     '/devices/{name}': {
@@ -596,7 +692,16 @@ export const OPENAPI_DOCUMENT = {
     '/applications': {
       get: {
         operationId: 'listApplications',
-        responses: { '200': { description: 'applications', content: json(ref('ApplicationList')) } },
+        summary: 'List applications in name order, a page at a time, optionally filtered',
+        parameters: listParams(
+          filterParam('phase', { enum: [...APPLICATION_PHASES] }),
+          labelSelectorParam,
+          namePrefixParam,
+        ),
+        responses: {
+          '200': { description: 'applications', content: json(ref('ApplicationList')) },
+          ...errorResponses(400),
+        },
       },
       post: {
         operationId: 'createApplication',
@@ -686,7 +791,15 @@ export const OPENAPI_DOCUMENT = {
     '/gateways': {
       get: {
         operationId: 'listGateways',
-        responses: { '200': { description: 'gateways', content: json(ref('GatewayList')) } },
+        summary: 'List gateways in name order, a page at a time',
+        parameters: listParams(
+          filterParam('phase', { enum: ['Pending', 'Ready', 'Unavailable'] }),
+          namePrefixParam,
+        ),
+        responses: {
+          '200': { description: 'gateways', content: json(ref('GatewayList')) },
+          ...errorResponses(400),
+        },
       },
     },
     '/health': {
@@ -711,8 +824,12 @@ export const OPENAPI_DOCUMENT = {
     '/enrollment-tokens': {
       get: {
         operationId: 'listClaimCredentials',
-        summary: 'Claim credentials (enrollment tokens and claim certificates), without secrets',
-        responses: { '200': { description: 'claim credentials', content: json(ref('ClaimCredentialList')) } },
+        summary: 'Claim credentials (enrollment tokens and claim certificates), without secrets, by id',
+        parameters: listParams(),
+        responses: {
+          '200': { description: 'claim credentials', content: json(ref('ClaimCredentialList')) },
+          ...errorResponses(400),
+        },
       },
       post: {
         operationId: 'createEnrollmentToken',
@@ -749,9 +866,11 @@ export const OPENAPI_DOCUMENT = {
     '/enrollments': {
       get: {
         operationId: 'listEnrollments',
-        summary: 'Enrollments waiting for an operator',
+        summary: 'Enrollments waiting for an operator, by device name',
+        parameters: listParams(namePrefixParam),
         responses: {
           '200': { description: 'pending enrollments', content: json(ref('PendingEnrollmentList')) },
+          ...errorResponses(400),
         },
       },
     },
@@ -804,6 +923,7 @@ function fieldOf(err: ErrorObject, prefix: string): string {
     .slice(1)
     .map((p) => p.replaceAll('~1', '/').replaceAll('~0', '~'));
   if (err.keyword === 'required') parts.push((err.params as { missingProperty: string }).missingProperty);
+  if (err.keyword === 'dependentRequired') parts.push((err.params as { property: string }).property);
   let field = prefix;
   for (const part of parts) {
     if (/^\d+$/.test(part)) field += `[${part}]`;
@@ -857,6 +977,11 @@ export function describeError(err: ErrorObject, prefix = ''): ValidationError {
     case 'required':
       message = `${field} is required`;
       break;
+    case 'dependentRequired': {
+      const p = err.params as { property: string; missingProperty: string };
+      message = `${field} goes with ${p.missingProperty}: give ${p.missingProperty} too, or leave ${p.property} out`;
+      break;
+    }
     case 'enum':
       message = described
         ? `${field} ${shown} ${described}`

@@ -1,13 +1,13 @@
 /** The dashboard's actions under /ui (htmx; each needs the page's CSRF token header). */
 import express, { type Request, type Response } from 'express';
 import { ValidationError, errorMessage } from '../common/errors.js';
-import { isDnsLabel } from '../common/names.js';
+import type { Device } from '../common/resources.js';
 import { readApplicationForm } from './application-form.js';
 import { mountEnrollmentActions } from './enrollment-routes.js';
 import { escapeHtml } from './html.js';
 import { statusOf } from './http-errors.js';
 import { applicationRows, deployResult } from './pages/applications.js';
-import { bulkProgress, deviceFilter, deviceRows, filterDevices, nameInput } from './pages/devices.js';
+import { bulkProgress, deviceRows, devicesPageQuery, nameInput } from './pages/devices.js';
 import { recentDevices } from './pages/overview.js';
 import { requireCsrfToken } from './security.js';
 import type { WebContext } from './web-context.js';
@@ -33,14 +33,19 @@ export function createUiRouter(web: WebContext): express.Router {
   /** Rows for the table the action came from: the overview's recent devices or a filtered list. */
   const rowsFor = (req: Request, error?: string) => {
     const current = typeof req.headers['hx-current-url'] === 'string' ? req.headers['hx-current-url'] : '';
-    let devices = store.list('Device');
+    let url: URL | undefined;
     try {
-      const url = new URL(current);
-      if (url.pathname === '/') devices = recentDevices(devices);
-      else if (url.pathname === '/devices')
-        devices = filterDevices(devices, deviceFilter(Object.fromEntries(url.searchParams)));
+      url = new URL(current);
     } catch {
-      // no HX-Current-URL: the whole list
+      // no HX-Current-URL: the first page
+    }
+    if (url?.pathname === '/') return deviceRows(ctx, recentDevices(store.list('Device')), error).value;
+    const query = devicesPageQuery(url?.pathname === '/devices' ? Object.fromEntries(url.searchParams) : {});
+    let devices: Device[] = [];
+    try {
+      devices = store.listPage('Device', query).items;
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err; // the page already says what is wrong with its URL
     }
     return deviceRows(ctx, devices, error).value;
   };
@@ -99,25 +104,38 @@ export function createUiRouter(web: WebContext): express.Router {
       () => nameInput(true).value, // a fresh suggestion, so the next click adds another device
     ),
   );
+  // The bulk form: a device batch (services/device-batch-service.ts) named after the form's
+  // prefix, numbered after the highest number that prefix already has, so pressing the button
+  // again adds more. The answer comes once the devices are in the store; their workflows start
+  // in the background and the progress bars follow them.
   ui.post('/devices/bulk', (req, res) => {
-    const count = Number(req.body.count);
-    const prefix = String(req.body.prefix ?? '');
     try {
-      if (!Number.isInteger(count) || count < 1 || count > 500) {
-        throw new ValidationError('count', 'count must be an integer from 1 to 500');
-      }
-      if (!isDnsLabel(prefix) || prefix.length > 50) {
-        throw new ValidationError('prefix', `prefix "${prefix}" is not a DNS label`);
-      }
-      const labels = parseLabels(req.body.labels);
-      const existing = new Set(store.list('Device').map((d) => d.metadata.name));
-      const names: string[] = [];
-      for (let i = 1; names.length < count; i++) {
-        const name = `${prefix}-${i}`;
-        if (!existing.has(name)) names.push(name);
-      }
-      web.bulkJobs.start(prefix, names, { mcuType: req.body.mcuType || undefined, labels });
-      res.type('html').send(bulkProgress(web.bulkJobs.active(), store.list('Device')).value);
+      const prefix = String(req.body.prefix ?? '');
+      const numbers = store
+        .listPage('Device', { namePrefix: `${prefix}-` })
+        .items.map((d) => Number(d.metadata.name.slice(prefix.length + 1)))
+        .filter((n) => Number.isInteger(n));
+      const start = Math.max(0, ...numbers) + 1;
+      const count = Number(req.body.count);
+      const batch = web.deviceBatches.insert({
+        count,
+        prefix,
+        start,
+        mcuType: req.body.mcuType || undefined,
+        labels: parseLabels(req.body.labels),
+      });
+      web.recentBatches.add(batch.name, `${prefix}-${start}…${start + count - 1}`);
+      void batch.start().then(
+        (result) => {
+          if (result.failed.length)
+            web.recentBatches.failed(
+              batch.name,
+              `${result.failed.length} could not start: ${result.failed[0]!.message}`,
+            );
+        },
+        (err: unknown) => web.recentBatches.failed(batch.name, errorMessage(err)),
+      );
+      res.type('html').send(bulkProgress(web.recentBatches.progress()).value);
     } catch (err) {
       const e = uiError(res, err);
       res

@@ -2,14 +2,15 @@
 import type { Client } from '@temporalio/client';
 import type { NextFunction, Request, Response } from 'express';
 import type { ApplicationService } from '../services/application-service.js';
+import type { DeviceBatchService } from '../services/device-batch-service.js';
 import type { DeviceService } from '../services/device-service.js';
 import type { EnrollmentService } from '../services/enrollment-service.js';
 import type { DeviceLogs } from '../store/device-logs.js';
 import type { ResourceStore } from '../store/resource-store.js';
-import type { BulkJobs } from './bulk-jobs.js';
 import type { HealthMonitor, HealthSnapshot } from './health.js';
 import type { LiveHub } from './live.js';
 import type { DashboardContext } from './pages/layout.js';
+import type { RecentBatches } from './recent-batches.js';
 import type { RecentFailures } from './recent-failures.js';
 import type { TimelineCache } from './timeline.js';
 import type { TrendRecorder } from './trends.js';
@@ -45,7 +46,10 @@ export interface WebContext {
   live: LiveHub;
   timelines: TimelineCache;
   recentFailures: RecentFailures;
-  bulkJobs: BulkJobs;
+  /** Many devices at once (API and the bulk form). */
+  deviceBatches: DeviceBatchService;
+  /** The bulk form's batches, for their progress bars. */
+  recentBatches: RecentBatches;
   /** Health of every process, or "checking" before the first check. */
   health(): HealthSnapshot;
   counters: { requests: number; errors: number };

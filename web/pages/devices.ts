@@ -1,23 +1,20 @@
 /** The devices page: the add and bulk-add forms, the filters and the devices table. */
 import { MCU_TYPES, DEFAULT_MCU_TYPE } from '../../common/mcu-profiles.js';
-import { DEVICE_PHASES, type Device, type Gateway, type ProvisioningStep } from '../../common/resources.js';
+import {
+  DEVICE_PHASES,
+  DEVICE_RUNTIMES,
+  type Device,
+  type ProvisioningStep,
+} from '../../common/resources.js';
+import { MAX_BATCH_DEVICES } from '../../common/schemas.js';
+import { BATCH_LABEL } from '../../services/device-batch-service.js';
+import { MAX_LIST_LIMIT, type ListPage, type ListQuery } from '../../store/list-query.js';
+import { listQuery, listQueryString } from '../list-params.js';
+import type { RecentBatch } from '../recent-batches.js';
 import { DNS_LABEL_HTML_PATTERN } from '../../common/names.js';
 import { html, raw, type RawHtml } from '../html.js';
 import type { KeyedRows } from '../live.js';
 import { labelText, layout, type DashboardContext } from './layout.js';
-
-export interface DeviceFilter {
-  phase?: string;
-  /** `key=value` */
-  label?: string;
-  gateway?: string;
-}
-
-/** The devices filter from a query string (the page, its stream, the API's list). */
-export function deviceFilter(query: Record<string, unknown>): DeviceFilter {
-  const pick = (k: string) => (typeof query[k] === 'string' && query[k] ? (query[k] as string) : undefined);
-  return { phase: pick('phase'), label: pick('label'), gateway: pick('gateway') };
-}
 
 function suggestName(): string {
   return `stm32f7-${Math.random().toString(36).slice(2, 6)}`;
@@ -148,77 +145,98 @@ function deviceRow(ctx: DashboardContext, d: Device): RawHtml {
   </tr>`;
 }
 
-/** Applies the devices page's filters. */
-export function filterDevices(devices: Device[], filter: DeviceFilter): Device[] {
-  const [key, value] = filter.label ? filter.label.split('=', 2) : [];
-  return devices.filter(
-    (d) =>
-      (!filter.phase || d.status.phase === filter.phase) &&
-      (!filter.gateway || (d.status.gateway?.name ?? d.spec.gateway) === filter.gateway) &&
-      (!key || (d.metadata.labels ?? {})[key.trim()] === (value ?? '').trim()),
-  );
+/** Page sizes the devices page offers; the API takes any limit up to MAX_LIST_LIMIT. */
+export const DEVICE_PAGE_SIZES = [25, 50, 100, 200] as const;
+export const DEFAULT_DEVICE_PAGE_SIZE = 50;
+
+/** The devices page's query from its URL: the API's list parameters, 50 rows unless it says otherwise. */
+export function devicesPageQuery(query: Record<string, unknown>): ListQuery {
+  const q = listQuery(query);
+  return {
+    ...q,
+    limit: q.limit && q.limit > 0 ? Math.min(q.limit, MAX_LIST_LIMIT) : DEFAULT_DEVICE_PAGE_SIZE,
+  };
 }
 
-export function filterQuery(filter: DeviceFilter): string {
-  const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(filter)) if (v) q.set(k, v);
-  const s = q.toString();
-  return s ? `?${s}` : '';
+/** What the devices page shows: one page of the filtered list and the counts around it. */
+export interface DevicesView {
+  query: ListQuery;
+  page: ListPage<Device>;
+  /** Devices matching the filters other than phase, by phase (for the phase menu). */
+  byPhase: Record<string, number>;
+  /** Devices matching every filter, on all pages. */
+  matching: number;
+  /** Every device. */
+  total: number;
+  gatewayNames: string[];
+  /** Why the query could not run (a bad selector, a stale token): shown instead of rows. */
+  error?: string;
 }
 
-export interface BulkJob {
-  id: string;
-  prefix: string;
-  names: string[];
-  created: number;
-  errors: string[];
-  startedAt: number;
-  finishedAt?: number;
+/** "Showing 51–100 of 300 matching (1,000 devices)", and links to the first and the next page. */
+export function devicePager(view: DevicesView): RawHtml {
+  if (view.error) return html`<span class="error" role="alert">${view.error}</span>`;
+  const { page, query, matching, total } = view;
+  const remaining = page.metadata.remainingItemCount ?? 0;
+  const from = matching - remaining - page.items.length + 1;
+  const to = from + page.items.length - 1;
+  const base = { ...query, continue: undefined };
+  const next = page.metadata.continue;
+  return html`<span class="pager">
+    ${page.items.length ? `${from}–${to} of ${matching}` : `0 of ${matching}`} matching
+    ${matching !== total ? html`<small>(${total} devices)</small>` : ''}
+    ${query.continue ? html`<a id="first-page" href="/devices${listQueryString(base)}">« first</a>` : ''}
+    ${next ? html`<a id="next-page" href="/devices${listQueryString({ ...base, continue: next })}">next »</a>` : ''}
+  </span>`;
 }
 
-export function bulkProgress(jobs: BulkJob[], devices: Device[]): RawHtml {
-  if (jobs.length === 0) return html``;
-  const phase = new Map(devices.map((d) => [d.metadata.name, d.status.phase]));
-  return html`${jobs.map((job) => {
-    const connected = job.names.filter((n) => phase.get(n) === 'Connected').length;
-    const failed = job.names.filter((n) => phase.get(n) === 'Failed').length;
-    const total = job.names.length;
-    return html`<div class="bulk" data-bulk="${job.id}" data-connected="${connected}" data-total="${total}">
-      <strong>${job.prefix}-1…${total}</strong>
-      <label
-        >created
-        <progress class="created" max="${total}" value="${job.created}"></progress>
-        ${job.created}/${total}</label
+/** The devices of recent batches by phase, with a bar of how many are Connected. */
+export function bulkProgress(batches: RecentBatch[]): RawHtml {
+  if (batches.length === 0) return html``;
+  return html`${batches.map((b) => {
+    const connected = b.counts.Connected ?? 0;
+    return html`<div class="bulk" data-bulk="${b.name}" data-connected="${connected}" data-total="${b.total}">
+      <strong
+        ><a href="/devices?labelSelector=${encodeURIComponent(`${BATCH_LABEL}=${b.name}`)}"
+          >${b.title}</a
+        ></strong
       >
       <label
         >connected
-        <progress class="connected" max="${total}" value="${connected}"></progress>
-        ${connected}/${total}</label
+        <progress class="connected" max="${b.total}" value="${connected}"></progress>
+        ${connected}/${b.total}</label
       >
-      ${failed ? html`<span class="phase Failed">${failed} failed</span>` : ''}
-      ${job.errors.length ? html`<div class="msg">${job.errors.slice(0, 3).join('; ')}</div>` : ''}
+      ${Object.entries(b.counts)
+        .filter(([phase, n]) => phase !== 'Connected' && n)
+        .map(([phase, n]) => html`<span class="phase ${phase}">${n} ${phase}</span> `)}
+      ${b.error ? html`<div class="msg">${b.error}</div>` : ''}
     </div>`;
   })}`;
 }
 
-export function devicesPage(
-  ctx: DashboardContext,
-  devices: Device[],
-  gateways: Gateway[],
-  filter: DeviceFilter,
-  jobs: BulkJob[],
-): string {
-  const shown = filterDevices(devices, filter);
-  const gatewayNames = [
-    ...new Set([
-      ...gateways.map((g) => g.metadata.name),
-      ...devices.map((d) => d.status.gateway?.name).filter((g): g is string => !!g),
-    ]),
-  ];
+const select = (
+  name: string,
+  options: readonly string[],
+  current: string | number | undefined,
+  any = true,
+  label?: (o: string) => string,
+) =>
+  html`<select name="${name}">
+    ${any ? html`<option value="">any</option>` : ''}
+    ${options.map(
+      (o) =>
+        html`<option value="${o}" ${raw(String(current ?? '') === o ? 'selected' : '')}>
+          ${label ? label(o) : o}
+        </option>`,
+    )}
+  </select>`;
+
+export function devicesPage(ctx: DashboardContext, view: DevicesView, batches: RecentBatch[]): string {
+  const { query } = view;
   return layout(ctx, {
     title: 'Devices',
     path: '/devices',
-    stream: `/ui/stream/devices${filterQuery(filter)}`,
+    stream: `/ui/stream/devices${listQueryString(query)}`,
     body: html`<h1>Devices</h1>
       ${addDeviceForm()}
       <form class="add" hx-post="/ui/devices/bulk" hx-target="#bulk" hx-swap="innerHTML">
@@ -226,42 +244,42 @@ export function devicesPage(
           >Bulk: prefix
           <input name="prefix" value="sim" size="8" required pattern="${DNS_LABEL_HTML_PATTERN}"
         /></label>
-        <label>count <input name="count" type="number" min="1" max="500" value="10" size="4" /></label>
+        <label
+          >count <input name="count" type="number" min="1" max="${MAX_BATCH_DEVICES}" value="10" size="4"
+        /></label>
         <label>MCU ${mcuSelect()}</label>
         <label>Labels <input name="labels" placeholder="group=lab" size="12" /></label>
         <button type="submit" id="bulk-create">Create devices</button>
       </form>
-      <div id="bulk">${bulkProgress(jobs, devices)}</div>
+      <div id="bulk">${bulkProgress(batches)}</div>
       <form class="filters" method="get" action="/devices">
         <label
           >Phase
-          <select name="phase">
-            <option value="">any</option>
-            ${DEVICE_PHASES.map(
-              (p) => html`<option value="${p}" ${raw(p === filter.phase ? 'selected' : '')}>${p}</option>`,
-            )}
-          </select></label
+          ${select('phase', DEVICE_PHASES, query.phase, true, (p) => `${p} (${view.byPhase[p] ?? 0})`)}</label
         >
+        <label>Runtime ${select('runtime', DEVICE_RUNTIMES, query.runtime)}</label>
+        <label>Gateway ${select('gateway', view.gatewayNames, query.gateway)}</label>
         <label
-          >Label <input name="label" value="${filter.label ?? ''}" placeholder="key=value" size="14"
+          >Labels
+          <input
+            name="labelSelector"
+            value="${query.labelSelector ?? ''}"
+            placeholder="group=lab,site!=b"
+            size="16"
         /></label>
         <label
-          >Gateway
-          <select name="gateway">
-            <option value="">any</option>
-            ${gatewayNames.map(
-              (g) => html`<option value="${g}" ${raw(g === filter.gateway ? 'selected' : '')}>${g}</option>`,
-            )}
-          </select></label
-        >
+          >Name starts with
+          <input name="namePrefix" value="${query.namePrefix ?? ''}" placeholder="sim-" size="10"
+        /></label>
+        <label>Per page ${select('limit', DEVICE_PAGE_SIZES.map(String), query.limit, false)}</label>
         <button type="submit" id="apply-filter">Filter</button>
         <a href="/devices">clear</a>
-        <span id="device-count">${shown.length} of ${devices.length}</span>
+        <span id="device-pager">${devicePager(view)}</span>
       </form>
       <table>
         ${deviceTableHead()}
         <tbody id="devices">
-          ${deviceRows(ctx, shown)}
+          ${deviceRows(ctx, view.page.items)}
         </tbody>
       </table>`,
   });

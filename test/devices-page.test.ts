@@ -1,0 +1,151 @@
+/**
+ * The devices page with a fleet in it, in a real browser (Debian's Chromium) against a real
+ * platform: 300 Device resources are written straight into the platform's store (as a big
+ * fleet's gateways and workers would leave them; no emulator runs for them). The page shows one
+ * page of rows with a pager, pages forward without repeating a device, filters by phase,
+ * runtime, gateway, label selector and name prefix; a device that changes phase in the store
+ * updates only its own row (the other rows stay the same DOM nodes), with no reload and no poll.
+ */
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { paths } from '../common/config.js';
+import type { DevicePhase } from '../common/resources.js';
+import { openDatabase } from '../store/sqlite.js';
+import { SqliteResourceStore } from '../store/sqlite-resource-store.js';
+import { launchBrowser, saveScreenshot } from './support/browser.js';
+import { startTestPlatform, type TestPlatform } from './support/platform.js';
+import { waitFor } from './support/wait.js';
+
+const FLEET = 300;
+const PHASES: DevicePhase[] = ['Connected', 'Connected', 'Disconnected', 'Failed'];
+
+let platform: TestPlatform;
+let store: SqliteResourceStore;
+let browser: Browser;
+let page: Page;
+
+const fleetName = (i: number) => `fleet-${String(i).padStart(3, '0')}`;
+
+beforeAll(async () => {
+  platform = await startTestPlatform();
+  store = new SqliteResourceStore(openDatabase(paths.db(platform.home)));
+  const now = new Date().toISOString();
+  store.createMany(
+    'Device',
+    Array.from({ length: FLEET }, (_, i) => ({
+      name: fleetName(i),
+      spec: { mcuType: 'Stm32F746gDisco', runtime: i % 3 === 0 ? 'docker' : 'virtual', labels: {} },
+      status: {
+        phase: PHASES[i % PHASES.length]!,
+        conditions: [],
+        apps: {},
+        gateway: { name: i % 2 ? 'gw-a' : 'gw-b', endpoint: '127.0.0.1:1' },
+        lastHeartbeat: now,
+        ...(PHASES[i % PHASES.length] === 'Failed' ? { message: 'stand-in failure' } : {}),
+      },
+      labels: { rack: `r${i % 5}` },
+    })),
+  );
+  browser = await launchBrowser();
+  page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+});
+afterAll(async () => {
+  await browser?.close();
+  store?.close();
+  await platform?.stop();
+});
+
+const rowNames = () =>
+  page.$$eval('#devices tr[data-device]', (els) => els.map((el) => el.getAttribute('data-device')!));
+
+it('shows one page of the fleet with a pager, and pages forward without repeating a device', async () => {
+  await page.goto(`${platform.webUrl}/devices`);
+  const first = await rowNames();
+  expect(first).toHaveLength(50);
+  expect(first[0]).toBe(fleetName(0));
+  expect(await page.textContent('#device-pager')).toMatch(/1–50 of 300/);
+  await saveScreenshot(page, 'devices-fleet');
+  const seen = [...first];
+  while (await page.$('#next-page')) {
+    await Promise.all([page.waitForURL(/continue=/), page.click('#next-page')]);
+    seen.push(...(await rowNames()));
+  }
+  expect(seen).toEqual(Array.from({ length: FLEET }, (_, i) => fleetName(i)));
+  expect(await page.textContent('#device-pager')).toMatch(/251–300 of 300/);
+  await page.click('#first-page');
+  await page.waitForURL((url) => !url.search.includes('continue'));
+  expect((await rowNames())[0]).toBe(fleetName(0));
+});
+
+it('filters by phase, runtime, gateway, label selector and name prefix', async () => {
+  await page.goto(`${platform.webUrl}/devices`);
+  await page.selectOption('select[name="phase"]', 'Failed');
+  await page.selectOption('select[name="runtime"]', 'virtual');
+  await page.selectOption('select[name="limit"]', '100');
+  await Promise.all([page.waitForURL(/phase=Failed/), page.click('#apply-filter')]);
+  const failedVirtual = Array.from({ length: FLEET }, (_, i) => i)
+    .filter((i) => i % 4 === 3 && i % 3 !== 0)
+    .map(fleetName);
+  expect(await rowNames()).toEqual(failedVirtual);
+  expect(
+    await page.$$eval('#devices tr[data-device]', (els) => els.map((e) => e.getAttribute('data-phase'))),
+  ).toEqual(failedVirtual.map(() => 'Failed'));
+
+  await page.goto(`${platform.webUrl}/devices`);
+  await page.fill('input[name="namePrefix"]', 'fleet-01');
+  await page.fill('input[name="labelSelector"]', 'rack=r2');
+  await page.selectOption('select[name="gateway"]', 'gw-a');
+  await Promise.all([page.waitForURL(/namePrefix=fleet-01/), page.click('#apply-filter')]);
+  const expected = Array.from({ length: FLEET }, (_, i) => i)
+    .filter((i) => i >= 10 && i < 20 && i % 5 === 2 && i % 2 === 1)
+    .map(fleetName);
+  expect(await rowNames()).toEqual(expected);
+  expect(await page.textContent('#device-pager')).toMatch(new RegExp(`of ${expected.length}\\b`));
+
+  // A selector the page cannot read is explained, not a blank page or a 500.
+  const bad = await page.goto(`${platform.webUrl}/devices?labelSelector=%3Dx`);
+  expect(bad?.status()).toBe(200);
+  expect(await page.textContent('#device-pager')).toMatch(/labelSelector: "=x" is not a requirement/);
+});
+
+it('updates only the row of a device that changed, live', async () => {
+  const polls: string[] = [];
+  page.on('request', (req) => {
+    if (req.method() === 'GET' && new URL(req.url()).pathname === '/ui/devices') polls.push(req.url());
+  });
+  await page.goto(`${platform.webUrl}/devices`);
+  await page.waitForSelector('body[data-live="on"]');
+  // Mark every row node; a row that is replaced loses its mark.
+  await page.$$eval('#devices tr[data-device]', (els) =>
+    els.forEach((el) => ((el as HTMLElement & { marked?: boolean }).marked = true)),
+  );
+  const target = fleetName(4); // Connected
+  expect(await page.getAttribute(`tr[data-device="${target}"]`, 'data-phase')).toBe('Connected');
+  store.updateStatus('Device', target, (s) => ({ ...s, phase: 'Unreachable', message: 'stopped answering' }));
+  await waitFor(
+    `${target} row Unreachable`,
+    async () => (await page.getAttribute(`tr[data-device="${target}"]`, 'data-phase')) === 'Unreachable',
+    15_000,
+    50,
+  );
+  const marks = await page.$$eval('#devices tr[data-device]', (els) =>
+    els.map((el) => [
+      el.getAttribute('data-device'),
+      (el as HTMLElement & { marked?: boolean }).marked === true,
+    ]),
+  );
+  expect(marks.filter(([, marked]) => !marked).map(([name]) => name)).toEqual([target]);
+  expect(marks).toHaveLength(50);
+  expect(await page.textContent(`tr[data-device="${target}"]`)).toContain('stopped answering');
+  expect(polls).toEqual([]);
+  await saveScreenshot(page, 'devices-fleet-live');
+});
+
+it('draws the topology of the whole fleet compactly', async () => {
+  const res = await page.goto(`${platform.webUrl}/topology`);
+  expect(res?.status()).toBe(200);
+  expect(await page.$$('#topology-svg [data-node]')).toHaveLength(FLEET);
+  expect(await page.$$('#topology-svg [data-gateway]')).toHaveLength(3); // gw-a, gw-b and gateway-0
+  expect(await page.getAttribute('#topology-svg', 'data-compact')).toBe('true');
+  await saveScreenshot(page, 'topology-fleet');
+});
