@@ -78,7 +78,7 @@ describe('bad batches create nothing', () => {
       { count: 2, prefix: 'qemu-wifi', runtime: 'qemu', mcuType: 'Nrf52840DK' },
       400,
       'mcuType',
-      /no Ethernet/,
+      /cannot run with runtime "qemu"/,
     );
     // A taken name: one device exists, then a batch that would reuse its name.
     const single = await platform.api('POST', '/api/v1/devices', { name: 'taken-2' });
