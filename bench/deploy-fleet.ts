@@ -25,7 +25,8 @@ const platform = await startTestPlatform({
 try {
   const provisionStart = Date.now();
   for (let i = 0; i < count; i++) {
-    const res = await platform.api('POST', '/api/v1/devices', { name: `fleet-${i}` });
+    // Mps2An385: its 128 KiB app budget takes the 64 KiB module (a Stm32F746gDisco takes 32 KiB)
+    const res = await platform.api('POST', '/api/v1/devices', { name: `fleet-${i}`, mcuType: 'Mps2An385' });
     if (res.status !== 202) throw new Error(`create fleet-${i}: ${res.status}`);
   }
   await waitFor(

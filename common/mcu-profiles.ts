@@ -24,6 +24,13 @@ export interface McuProfile {
   emulatedEthernet: boolean;
   ramBytes: number;
   flashBytes: number;
+  /**
+   * What apps may use on this board: the Zephyr firmware's RAM budget (firmware/zephyr/boards/
+   * <board>.conf: WASMBED_MAX_APPS, WASMBED_APP_MODULE_SIZE = DeviceInfo.maxAppSize,
+   * WASMBED_APP_MEMORY_PAGES), sized so the image fits the board's RAM with margin
+   * (docs/firmware.md "RAM and flash per board"). The platform refuses a module that exceeds it.
+   */
+  apps: { maxApps: number; maxAppSize: number; memoryPages: number };
 }
 
 export const MCU_PROFILES: Record<McuType, McuProfile> = {
@@ -34,6 +41,7 @@ export const MCU_PROFILES: Record<McuType, McuProfile> = {
     emulatedEthernet: true,
     ramBytes: 320 * 1024,
     flashBytes: 1024 * 1024,
+    apps: { maxApps: 1, maxAppSize: 32 * 1024, memoryPages: 1 },
   },
   MimxRt1064Evk: {
     mcuType: 'MimxRt1064Evk',
@@ -42,6 +50,7 @@ export const MCU_PROFILES: Record<McuType, McuProfile> = {
     emulatedEthernet: true,
     ramBytes: 1024 * 1024,
     flashBytes: 4 * 1024 * 1024,
+    apps: { maxApps: 2, maxAppSize: 64 * 1024, memoryPages: 1 },
   },
   NucleoF767zi: {
     mcuType: 'NucleoF767zi',
@@ -50,6 +59,7 @@ export const MCU_PROFILES: Record<McuType, McuProfile> = {
     emulatedEthernet: true,
     ramBytes: 512 * 1024,
     flashBytes: 2 * 1024 * 1024,
+    apps: { maxApps: 2, maxAppSize: 32 * 1024, memoryPages: 1 },
   },
   Mps2An385: {
     mcuType: 'Mps2An385',
@@ -58,6 +68,7 @@ export const MCU_PROFILES: Record<McuType, McuProfile> = {
     emulatedEthernet: true,
     ramBytes: 4 * 1024 * 1024,
     flashBytes: 4 * 1024 * 1024,
+    apps: { maxApps: 4, maxAppSize: 128 * 1024, memoryPages: 4 },
   },
   Nrf52840DK: {
     mcuType: 'Nrf52840DK',
@@ -66,6 +77,7 @@ export const MCU_PROFILES: Record<McuType, McuProfile> = {
     emulatedEthernet: false,
     ramBytes: 256 * 1024,
     flashBytes: 1024 * 1024,
+    apps: { maxApps: 1, maxAppSize: 32 * 1024, memoryPages: 1 },
   },
   Stm32F4Disco: {
     mcuType: 'Stm32F4Disco',
@@ -74,6 +86,7 @@ export const MCU_PROFILES: Record<McuType, McuProfile> = {
     emulatedEthernet: false,
     ramBytes: 192 * 1024,
     flashBytes: 1024 * 1024,
+    apps: { maxApps: 1, maxAppSize: 16 * 1024, memoryPages: 1 },
   },
 };
 

@@ -9,8 +9,8 @@ import fs from 'node:fs';
 import { errorMessage, WasmbedError } from '../common/errors.js';
 import { MCU_PROFILES, isMcuType } from '../common/mcu-profiles.js';
 import type { DeviceInfo, Message } from '../protocol/messages.js';
-import { maxAppSizeFor } from './apps/fit.js';
-import { AppRuntime, appMemoryPagesFor } from './apps/index.js';
+import { appBudgetOf } from './apps/fit.js';
+import { AppRuntime } from './apps/index.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { DeviceLink, type DeviceCredentialsPem } from './device-link.js';
 import { readMemoryImage } from './memory-contract.js';
@@ -58,8 +58,8 @@ export class VirtualDevice {
     this.log = options.log ?? ((line) => process.stdout.write(`${new Date().toISOString()} ${line}\n`));
     this.ramBytes = isMcuType(options.mcuType) ? MCU_PROFILES[options.mcuType].ramBytes : 256 * 1024;
     this.apps = new AppRuntime({
-      maxMemoryPages: appMemoryPagesFor(this.ramBytes),
-      maxModuleBytes: maxAppSizeFor(this.ramBytes),
+      maxMemoryPages: appBudgetOf(options.mcuType).memoryPages,
+      maxModuleBytes: appBudgetOf(options.mcuType).maxAppSize,
       bootTimeMs: this.bootedAt,
       onLog: (appId, level, message) => {
         this.log(`[app ${appId}] ${message}`);
@@ -183,7 +183,7 @@ export class VirtualDevice {
         0,
         this.ramBytes - this.apps.status().filter((a) => a.state === 'Running').length * 65536,
       ),
-      maxAppSize: maxAppSizeFor(this.ramBytes),
+      maxAppSize: appBudgetOf(this.options.mcuType).maxAppSize,
       wasmFeatures: firmware.wasmFeatures,
     };
   }

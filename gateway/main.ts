@@ -26,6 +26,7 @@ import { DeviceLogs } from '../store/device-logs.js';
 import { createGatewayActivities } from './activities.js';
 import { createDeviceEventHandler } from './device-events.js';
 import { createGatewayEnrollment } from './enrollment.js';
+import { gatewayCertificateNames } from './certificate-names.js';
 import { currentCertificateCheck } from './current-certificate.js';
 import { DeviceServer } from './device-server.js';
 import { createHealthServer } from './health.js';
@@ -44,11 +45,7 @@ if (!isLoopbackHost(config.gateway.healthHost) && !config.web.apiToken) {
 
 const serverCert = platform.ca.issueServerCertificate({
   commonName: `gateway-${name}`,
-  dnsNames: ['localhost', config.gateway.endpoint.replace(/:\d+$/, '')].filter((h) => !/^[\d.]+$/.test(h)),
-  ipAddresses: [
-    '127.0.0.1',
-    ...[config.gateway.endpoint.replace(/:\d+$/, '')].filter((h) => /^[\d.]+$/.test(h)),
-  ],
+  ...gatewayCertificateNames(config.gateway.endpoint, process.env),
 });
 
 const registry = new SessionRegistry();

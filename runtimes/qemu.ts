@@ -20,6 +20,7 @@ import path from 'node:path';
 import { isHostOnlyAddress, paths } from '../common/config.js';
 import { ValidationError, WasmbedError } from '../common/errors.js';
 import { MCU_PROFILES, MCU_TYPES, isMcuType } from '../common/mcu-profiles.js';
+import { QEMU_DEFAULT_HOST_ALIAS } from '../common/emulator-hosts.js';
 import { REPO_ROOT } from '../common/repo-root.js';
 import {
   CREDENTIALS_BLOCK_ADDRESS,
@@ -79,7 +80,7 @@ export const qemuFiles = (volume: string) => ({
 });
 
 /** The guest's view of the gateway endpoint: loopback hosts become the slirp host alias. */
-export function guestEndpoint(endpoint: string, hostAlias = '10.0.2.2'): string {
+export function guestEndpoint(endpoint: string, hostAlias = QEMU_DEFAULT_HOST_ALIAS): string {
   const { host, port } = parseEndpoint(endpoint);
   return isHostOnlyAddress(host) ? `${hostAlias}:${port}` : endpoint;
 }
@@ -179,7 +180,7 @@ export class QemuRuntime implements DeviceRuntimeBackend {
 
   constructor(private readonly options: QemuRuntimeOptions) {
     this.binary = options.binary ?? 'qemu-system-arm';
-    this.hostAlias = options.hostAlias ?? '10.0.2.2';
+    this.hostAlias = options.hostAlias ?? QEMU_DEFAULT_HOST_ALIAS;
     this.bootCheckMs = options.bootCheckMs ?? 300;
   }
 

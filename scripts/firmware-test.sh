@@ -2,7 +2,8 @@
 # Builds and tests the C firmware (firmware/): configure + build with CMake (clang), unit
 # tests against test/vectors under AddressSanitizer + UBSan, libFuzzer runs of the decoder,
 # the memory-block parser and the device state machine for a bounded time (failing on any
-# finding), and a Cortex-M4 compile of firmware/core with warnings as errors.
+# finding), a gcc build of the core and the POSIX device, and a Cortex-M3/M4/M7 compile of
+# firmware/core, all with warnings as errors.
 #
 #   scripts/firmware-test.sh              everything (about 2 minutes on 2 cores)
 #   scripts/firmware-test.sh --build-only configure + build only (used by test/firmware.test.ts)
@@ -59,19 +60,31 @@ step "unit tests (ASan + UBSan) against test/vectors"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   "$BUILD/wb_tests" "$ROOT/test/vectors"
 
-step "Cortex-M4 compile of firmware/core (-Werror)"
-if command -v arm-none-eabi-gcc >/dev/null; then
-  mkdir -p "$BUILD/cortex-m4"
+step "gcc build (-Werror): core, unit tests, POSIX device"
+# gcc is the compiler the boards use; its -Wformat-truncation and friends differ from clang's.
+GCC_BUILD="$BUILD/gcc"
+mkdir -p "$GCC_BUILD"
+cmake -S "$FW" -B "$GCC_BUILD" -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release -DWB_SANITIZE=OFF -DWB_FUZZ=OFF \
+  -DWB_POSIX_DEVICE=ON "${WAMR_ARGS[@]}" >"$GCC_BUILD/configure.log" 2>&1 \
+  || { cat "$GCC_BUILD/configure.log"; die "gcc: cmake configure failed"; }
+cmake --build "$GCC_BUILD" -j"$(nproc)" >"$GCC_BUILD/build.log" 2>&1 || { cat "$GCC_BUILD/build.log"; die "gcc build failed"; }
+"$GCC_BUILD/wb_tests" "$ROOT/test/vectors" | tail -n 2
+echo "gcc: ok"
+
+step "Cortex-M compile of firmware/core for every board CPU (arm-none-eabi-gcc, -Werror)"
+# mps2/an385 is a Cortex-M3; stm32f746g_disco, nucleo_f767zi and mimxrt1064_evk are Cortex-M7;
+# the Cortex-M4 boards of common/mcu-profiles.ts too. Flags as Zephyr builds the core (-Os, C99).
+command -v arm-none-eabi-gcc >/dev/null || die "arm-none-eabi-gcc not found: run scripts/setup-firmware.sh (as root)"
+for cpu in cortex-m3 cortex-m4 cortex-m7; do
+  mkdir -p "$BUILD/$cpu"
   for src in "$FW"/core/src/*.c; do
-    arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb -mfloat-abi=soft -std=c99 -Os -ffreestanding \
+    arm-none-eabi-gcc -mcpu="$cpu" -mthumb -mfloat-abi=soft -std=c99 -Os -ffreestanding \
       -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wconversion -Wno-sign-conversion \
-      -pedantic -I"$FW/core/include" -c "$src" -o "$BUILD/cortex-m4/$(basename "$src" .c).o"
+      -Wformat-truncation=1 -pedantic -I"$FW/core/include" -c "$src" -o "$BUILD/$cpu/$(basename "$src" .c).o"
   done
-  arm-none-eabi-size "$BUILD"/cortex-m4/*.o | tail -n +1
-  echo "cortex-m4: ok"
-else
-  echo "cortex-m4: SKIPPED (arm-none-eabi-gcc not installed; scripts/setup-firmware.sh installs it)"
-fi
+  arm-none-eabi-size -t "$BUILD/$cpu"/*.o | tail -n 1
+  echo "$cpu: ok"
+done
 
 step "libFuzzer, ${FUZZ_SECONDS} s per target"
 for target in decode blocks device; do

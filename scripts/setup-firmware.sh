@@ -7,7 +7,7 @@
 #   cmake, make, gcc          build
 #   clang, libclang-rt-14-dev AddressSanitizer/UBSan and libFuzzer
 #   libmbedtls-dev            TLS for the POSIX device (mbedTLS 2.28, as in Debian 12)
-#   gcc-arm-none-eabi,        the Cortex-M4 compile check of firmware/core
+#   gcc-arm-none-eabi,        the Cortex-M3/M4/M7 compile check of firmware/core
 #   libnewlib-arm-none-eabi
 #
 # WAMR (optional): if `cargo` is installed, the WAMR sources are fetched from crates.io

@@ -121,7 +121,7 @@ function ensureBuilt(): void {
 }
 
 describe('firmware: build, unit tests under ASan/UBSan, fuzzing', () => {
-  it('scripts/firmware-test.sh passes (vectors, state machine, Cortex-M4 compile, libFuzzer)', () => {
+  it('scripts/firmware-test.sh passes (vectors, state machine, gcc and clang -Werror, Cortex-M3/M4/M7 compile, libFuzzer)', () => {
     const started = Date.now();
     const result = spawnSync('bash', [SCRIPT], {
       encoding: 'utf8',
@@ -134,6 +134,8 @@ describe('firmware: build, unit tests under ASan/UBSan, fuzzing', () => {
     expect(output).toContain('ALL FIRMWARE UNIT TESTS PASSED');
     expect(output).toMatch(/valid message vectors\s+\d+/);
     expect(output).toMatch(/invalid message vectors\s+\d+/);
+    expect(output).toContain('gcc: ok');
+    for (const cpu of ['cortex-m3', 'cortex-m4', 'cortex-m7']) expect(output).toContain(`${cpu}: ok`);
     expect(output).toMatch(/fuzz_decode: \d+ inputs, no findings/);
     expect(output).toMatch(/fuzz_blocks: \d+ inputs, no findings/);
     expect(output).toContain('FIRMWARE TESTS PASSED');

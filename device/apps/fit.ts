@@ -3,14 +3,17 @@
  * MCU profile (module size and memory). One check for the API (before anything is stored)
  * and for the rollout workflow (before any device is contacted).
  */
-import { MCU_PROFILES } from '../../common/mcu-profiles.js';
+import { isMcuType, MCU_PROFILES } from '../../common/mcu-profiles.js';
 import type { Device } from '../../common/resources.js';
 import { appMemoryPagesFor } from './host-api.js';
 import { checkAppModule } from './validate.js';
 
-/** The largest module a device of this RAM size accepts: half its RAM, at most 256 KiB. */
-export function maxAppSizeFor(ramBytes: number): number {
-  return Math.min(256 * 1024, Math.floor(ramBytes / 2));
+/** What one app may use on a board of this MCU type: its profile's budget (the firmware's). */
+export function appBudgetOf(mcuType: string): { maxAppSize: number; memoryPages: number } {
+  if (isMcuType(mcuType)) return MCU_PROFILES[mcuType].apps;
+  // an unknown board: half of a 256 KiB RAM, as the virtual device assumes
+  const ramBytes = 256 * 1024;
+  return { maxAppSize: Math.floor(ramBytes / 2), memoryPages: appMemoryPagesFor(ramBytes) };
 }
 
 /** Returns the first reason the module cannot run on one of `devices`, or undefined. */
@@ -20,11 +23,11 @@ export function moduleMisfit(
   devices: Device[],
 ): string | undefined {
   for (const device of devices) {
-    const ram = MCU_PROFILES[device.spec.mcuType].ramBytes;
+    const budget = appBudgetOf(device.spec.mcuType);
     const check = checkAppModule(bytes, {
       entry: app.entry,
-      memoryPages: Math.min(app.limits.memoryPages, appMemoryPagesFor(ram)),
-      maxModuleBytes: maxAppSizeFor(ram),
+      memoryPages: Math.min(app.limits.memoryPages, budget.memoryPages),
+      maxModuleBytes: budget.maxAppSize,
     });
     if (!check.ok)
       return `module does not fit ${device.metadata.name} (${device.spec.mcuType}): ${check.error}`;

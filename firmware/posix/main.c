@@ -137,7 +137,8 @@ static int usable_pem(const char *what, const char *path, const char *pem, size_
 static int setup_board(const board_options *o, posix_identity **identity_out) {
   static char default_dir[600];
   static wb_claim claim;
-  char err[320], line[700];
+  char err[320];
+  char line[sizeof err + sizeof default_dir + WB_ID_MAX + 64]; /* err, the state dir and the name, uncut */
   const char *dir = o->state_dir;
   wb_endpoint endpoint;
   wb_block_err e = wb_parse_endpoint_text(o->gateway, strlen(o->gateway), &endpoint);

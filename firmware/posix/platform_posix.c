@@ -43,7 +43,7 @@ struct posix_platform {
   int tls_debug;
   pthread_mutex_t mutex;
   char storage_dir[512];
-  char last_error[256];
+  char last_error[WB_MAX_ENDPOINT_LENGTH + 128]; /* a sentence naming the dialled host, uncut */
   posix_identity *identity; /* claim-based enrollment: the device key, CSR, stored certificate */
 };
 

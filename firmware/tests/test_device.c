@@ -170,10 +170,24 @@ int test_device(void) {
               wb_applist_next(&m.u.app_status.apps, &it, &st) && st.state == WB_APP_FAILED && st.error.present,
           "a refused module is Failed with its error");
   }
+  /* the table is full (app-1 Running, three Failed); deploys take the finished apps' slots */
+  CHECK(wb_apps_count(&D.apps) == WB_MAX_APPS, "table full: %d apps", (int)wb_apps_count(&D.apps));
   deploy(87, "app-4", TEST_MODULE, TEST_MODULE_LEN, "_start");
   run(4);
-  CHECK(expect(WB_MSG_DEPLOY_ACK, &m) && !ack_of(&m)->ok, "no free slot: %d apps", (int)wb_apps_count(&D.apps));
-  n += 2;
+  CHECK(expect(WB_MSG_DEPLOY_ACK, &m) && ack_of(&m)->ok && wb_apps_find(&D.apps, wb_str_from("bad-magic")) < 0 &&
+            wb_apps_find(&D.apps, wb_str_from("app-4")) >= 0,
+        "a deploy takes a finished app's slot");
+  deploy(88, "app-5", TEST_MODULE, TEST_MODULE_LEN, "_start");
+  run(4);
+  CHECK(expect(WB_MSG_DEPLOY_ACK, &m) && ack_of(&m)->ok, "second finished slot reused");
+  deploy(89, "app-6", TEST_MODULE, TEST_MODULE_LEN, "_start");
+  run(4);
+  CHECK(expect(WB_MSG_DEPLOY_ACK, &m) && ack_of(&m)->ok, "third finished slot reused");
+  deploy(187, "app-7", TEST_MODULE, TEST_MODULE_LEN, "_start");
+  run(4);
+  CHECK(expect(WB_MSG_DEPLOY_ACK, &m) && !ack_of(&m)->ok && ack_of(&m)->error.present,
+        "no free slot when every app is running: %d apps", (int)wb_apps_count(&D.apps));
+  n += 6;
 
   /* stop: known app ok, unknown app refused */
   memset(&req, 0, sizeof req);

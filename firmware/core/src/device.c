@@ -16,6 +16,18 @@ static void console(wb_device *dev, wb_log_level level, const char *msg) {
   if (dev->platform->console) dev->platform->console(dev->platform->ctx, level, msg);
 }
 
+/* A console line that names the endpoint: the endpoint text (up to WB_MAX_ENDPOINT_LENGTH), a
+ * claim name (up to WB_ID_MAX) and the sentence around them, so nothing is cut off. */
+#define ENDPOINT_LINE_MAX (WB_MAX_ENDPOINT_LENGTH + WB_ID_MAX + 128u)
+
+/* last_error is a bounded summary for DeviceInfo/logs: longer messages are cut on purpose. */
+static void set_last_error(wb_device *dev, const char *msg) {
+  size_t n = strlen(msg);
+  if (n > sizeof dev->last_error - 1) n = sizeof dev->last_error - 1;
+  memcpy(dev->last_error, msg, n);
+  dev->last_error[n] = '\0';
+}
+
 static uint64_t now_ms(wb_device *dev) { return dev->platform->uptime_ms(dev->platform->ctx); }
 
 static void copy_str(char *dst, size_t cap, wb_str s) {
@@ -51,7 +63,7 @@ void wb_device_init(wb_device *dev, const wb_device_config *config, const wb_pla
 
 wb_block_err wb_device_load_blocks(wb_device *dev, const uint8_t *endpoint_block, size_t endpoint_avail,
                                    const uint8_t *credentials_block, size_t credentials_avail) {
-  char line[160];
+  char line[ENDPOINT_LINE_MAX];
   wb_block_err e = wb_parse_endpoint_block(endpoint_block, endpoint_avail, &dev->endpoint);
   dev->have_blocks = false;
   dev->claim_mode = false;
@@ -103,7 +115,7 @@ static wb_block_err refuse_target(wb_device *dev, wb_block_err e, const char *wh
 }
 
 wb_block_err wb_device_use_credentials(wb_device *dev, const char *endpoint, const wb_credentials *c) {
-  char line[160];
+  char line[ENDPOINT_LINE_MAX];
   wb_block_err e = use_endpoint(dev, endpoint);
   if (e != WB_BLOCK_OK) return e;
   if (!c || !pem_given(c->cert_pem, c->cert_len) || !pem_given(c->key_pem, c->key_len) ||
@@ -118,7 +130,7 @@ wb_block_err wb_device_use_credentials(wb_device *dev, const char *endpoint, con
 }
 
 wb_block_err wb_device_use_claim(wb_device *dev, const char *endpoint, const wb_claim *claim) {
-  char line[200];
+  char line[ENDPOINT_LINE_MAX];
   const wb_platform *p = dev->platform;
   size_t name_len = 0;
   wb_block_err e = use_endpoint(dev, endpoint);
@@ -297,7 +309,7 @@ static bool outbox_put(wb_device *dev, uint8_t kind, unsigned slot, uint8_t leve
 }
 
 bool wb_device_app_log(wb_device *dev, unsigned slot, wb_log_level level, const char *msg, size_t len) {
-  uint8_t text[WB_LOG_MAX_BYTES];
+  uint8_t text[WB_LOG_MAX_BYTES] = {0}; /* zeroed: gcc -O2 cannot see that len == 0 reads nothing */
   if (len > WB_LOG_MAX_BYTES) len = WB_LOG_MAX_BYTES;
   if (len) memcpy(text, msg, len);
   /* do not cut a UTF-8 sequence in half (the codec refuses invalid UTF-8) */
@@ -366,6 +378,27 @@ static void drain_outbox(wb_device *dev) {
 
 /* --- requests from the gateway ------------------------------------------------------------ */
 
+/*
+ * A finished app (Exited, Failed, Stopped) keeps its slot so its final state can be reported;
+ * poll_apps reports a change the moment it sees it. When every slot is taken, a deploy takes
+ * the first finished app's slot: the runtime frees its instance and the slot is reused.
+ */
+static int reclaim_finished_slot(wb_device *dev) {
+  for (unsigned i = 0; i < WB_MAX_APPS; i++) {
+    wb_app *a = &dev->apps.apps[i];
+    char ignored[WB_ERROR_MAX];
+    char line[WB_ID_MAX + 64];
+    if (!a->in_use || (a->state != WB_APP_EXITED && a->state != WB_APP_FAILED && a->state != WB_APP_STOPPED))
+      continue;
+    snprintf(line, sizeof line, "freeing slot %u of finished app %s", i, a->app_id);
+    console(dev, WB_LOG_INFO, line);
+    (void)dev->runtime->stop(dev->runtime->ctx, i, ignored, sizeof ignored);
+    wb_apps_release(&dev->apps, i);
+    return (int)i;
+  }
+  return -1;
+}
+
 static void handle_deploy(wb_device *dev, const wb_msg *msg) {
   const wb_deploy_application *d = &msg->u.deploy;
   char err[WB_ERROR_MAX] = "";
@@ -397,9 +430,10 @@ static void handle_deploy(wb_device *dev, const wb_msg *msg) {
     wb_apps_release(&dev->apps, (unsigned)slot);
   } else {
     slot = wb_apps_alloc(&dev->apps);
+    if (slot < 0) slot = reclaim_finished_slot(dev);
   }
   if (slot < 0) {
-    snprintf(err, sizeof err, "no free app slot (%d apps deployed)", WB_MAX_APPS);
+    snprintf(err, sizeof err, "no free app slot: this device runs at most %d apps and all are running", WB_MAX_APPS);
     dev->stats.deploys_failed++;
     send_ack(dev, WB_MSG_DEPLOY_ACK, msg->message_id, d->app_id, err);
     return;
@@ -492,7 +526,7 @@ static bool handle_enrollment_reply(wb_device *dev, const wb_msg *msg) {
     dev->stats.protocol_errors++;
     snprintf(line, sizeof line, "%s (messageId %lu) on a claim session: only the answer to EnrollmentRequest %lu may come",
              wb_msg_type_name(msg->type), (unsigned long)msg->message_id, (unsigned long)dev->enroll_request_id);
-    snprintf(dev->last_error, sizeof dev->last_error, "%s", line);
+    set_last_error(dev, line);
     console(dev, WB_LOG_ERROR, line);
     return false;
   }
@@ -542,7 +576,7 @@ bool wb_device_handle_frame(wb_device *dev, const uint8_t *payload, size_t len) 
     dev->stats.protocol_errors++;
     snprintf(line, sizeof line, "protocol error %s (%s at byte %lu)", wb_err_name(e), err.field ? err.field : "-",
              (unsigned long)err.offset);
-    snprintf(dev->last_error, sizeof dev->last_error, "%s", line);
+    set_last_error(dev, line);
     console(dev, WB_LOG_ERROR, line);
     return false;
   }
@@ -619,7 +653,7 @@ static void send_enrollment_request(wb_device *dev) {
 }
 
 static void try_connect(wb_device *dev) {
-  char line[200];
+  char line[ENDPOINT_LINE_MAX];
   uint64_t now = now_ms(dev);
   if (now < dev->reconnect_at) {
     uint64_t wait = dev->reconnect_at - now;

@@ -16,7 +16,7 @@
 
 #define APP_HEAP 4096u
 #define STOP_WAIT_MS 5000
-#define WAMR_POOL_BYTES (CONFIG_WASMBED_MAX_APPS * (CONFIG_WASMBED_APP_MEMORY_PAGES * 65536 + 32768))
+#define WAMR_POOL_BYTES CONFIG_WASMBED_WAMR_POOL_SIZE
 
 typedef struct {
   wb_device *dev;
@@ -291,6 +291,12 @@ static wb_app_state z_poll(void *ctx, unsigned slot, char *err, size_t errcap) {
   if (s == WB_APP_FAILED) snprintf(err, errcap, "%s", g_apps[slot].error);
   k_mutex_unlock(&g_state_mutex);
   return s;
+}
+
+size_t wb_zephyr_wamr_free_bytes(void) {
+  mem_alloc_info_t info;
+  if (!g_init) return sizeof g_pool;
+  return wasm_runtime_get_mem_alloc_info(&info) ? info.total_free_size : 0;
 }
 
 static const wb_str WAMR_FEATURES[] = {{"mvp", 3}, {"bulk-memory", 11}};
