@@ -1,4 +1,6 @@
 /** The platform refuses a module that cannot fit a board, naming the board and its limit (common/mcu-profiles.ts). */
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MCU_PROFILES, MCU_TYPES, type McuType } from '../common/mcu-profiles.js';
 import type { Device } from '../common/resources.js';
@@ -18,6 +20,14 @@ const START_APP = Buffer.from(
   'hex',
 );
 const APP = { entry: '_start', limits: { memoryPages: 1 } };
+const BOARDS_DIR = path.resolve(import.meta.dirname, '../firmware/zephyr/boards');
+
+/** CONFIG_X=value lines of a Zephyr board .conf. */
+function kconfig(file: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of fs.readFileSync(file, 'utf8').matchAll(/^CONFIG_(\w+)=(.*)$/gm)) out[m[1]!] = m[2]!;
+  return out;
+}
 
 function device(name: string, mcuType: McuType): Device {
   return { kind: 'Device', metadata: { name }, spec: { mcuType } } as unknown as Device;
@@ -30,6 +40,29 @@ describe('apps fit the board budget of their MCU profile', () => {
       expect(apps.maxApps).toBeGreaterThanOrEqual(1);
       expect(apps.maxApps * (apps.maxAppSize + apps.memoryPages * 65536)).toBeLessThan(ramBytes);
       expect(appBudgetOf(type)).toBe(apps);
+    }
+  });
+
+  it('equals the Zephyr firmware budget of every board it builds for (firmware/zephyr/boards)', () => {
+    const built = MCU_TYPES.filter((t) =>
+      fs.existsSync(path.join(BOARDS_DIR, `${MCU_PROFILES[t].zephyrBoard.replace('/', '_')}.conf`)),
+    );
+    expect(built.sort()).toEqual(['MimxRt1064Evk', 'Mps2An385', 'NucleoF767zi', 'Stm32F746gDisco']);
+    for (const type of built) {
+      const conf = kconfig(path.join(BOARDS_DIR, `${MCU_PROFILES[type].zephyrBoard.replace('/', '_')}.conf`));
+      const { apps } = MCU_PROFILES[type];
+      expect({ type, apps }).toEqual({
+        type,
+        apps: {
+          maxApps: Number(conf.WASMBED_MAX_APPS),
+          maxAppSize: Number(conf.WASMBED_APP_MODULE_SIZE),
+          memoryPages: Number(conf.WASMBED_APP_MEMORY_PAGES),
+        },
+      });
+      // WAMR's pool holds every app's linear memory plus its module structures and wasm stack
+      expect(Number(conf.WASMBED_WAMR_POOL_SIZE)).toBeGreaterThanOrEqual(
+        apps.maxApps * (apps.memoryPages * 65536 + 16384),
+      );
     }
   });
 

@@ -23,7 +23,12 @@
 #endif
 
 static wb_device g_dev;
+#ifdef CONFIG_WASMBED_MODULES_IN_DTCM
+#include <zephyr/linker/section_tags.h>
+static uint8_t g_modules[CONFIG_WASMBED_MAX_APPS * CONFIG_WASMBED_APP_MODULE_SIZE] __aligned(8) __dtcm_noinit_section;
+#else
 static uint8_t g_modules[CONFIG_WASMBED_MAX_APPS * CONFIG_WASMBED_APP_MODULE_SIZE] __aligned(8);
+#endif
 
 static K_SEM_DEFINE(g_ipv4_ready, 0, 1);
 static struct net_mgmt_event_callback g_mgmt_cb;

@@ -14,7 +14,7 @@
 #include "platform_zephyr.h"
 #include "wasm_export.h"
 
-#define APP_HEAP 4096u
+#define APP_HEAP 0u /* apps allocate inside their own linear memory; the natives allocate nothing */
 #define STOP_WAIT_MS 5000
 #define WAMR_POOL_BYTES CONFIG_WASMBED_WAMR_POOL_SIZE
 
