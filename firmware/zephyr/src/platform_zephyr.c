@@ -98,7 +98,7 @@ static int open_tls(const wb_endpoint *ep, sec_tag_t tag, const char *const *alp
     z_disconnect(NULL);
     return ret;
   }
-  printk("wasmbed: TLS handshake with %s took %lld ms\n", ep->text, (long long)(k_uptime_get() - started));
+  printk("wasmbed: TLS handshake with %s took %d ms\n", ep->text, (int)(k_uptime_get() - started));
   return 0;
 }
 
