@@ -7,8 +7,8 @@
  */
 #include <stdio.h>
 #include <zephyr/kernel.h>
+#include <zephyr/net/net_if.h> /* before dhcpv4.h, which uses struct net_if without declaring it */
 #include <zephyr/net/dhcpv4.h>
-#include <zephyr/net/net_if.h>
 #include <zephyr/net/net_mgmt.h>
 #include <zephyr/sys/printk.h>
 
