@@ -145,6 +145,40 @@ function prometheus() {
   }
 }
 
+// The API fuzzer (test/api-fuzz.test.ts): schemathesis from PyPI in its own venv under .tools/.
+const SCHEMATHESIS_VERSION = '4.32.5';
+const fuzzerDir = path.join(root, '.tools', 'schemathesis');
+const fuzzerStamp = path.join(fuzzerDir, 'installed-version');
+function fuzzer() {
+  const installed = fs.existsSync(fuzzerStamp) ? fs.readFileSync(fuzzerStamp, 'utf8').trim() : undefined;
+  if (installed === SCHEMATHESIS_VERSION) return;
+  say(`installing schemathesis ${SCHEMATHESIS_VERSION} (PyPI) into .tools/schemathesis…`);
+  fs.rmSync(fuzzerDir, { recursive: true, force: true });
+  const python = ['python3', 'python'].find((p) => run(p, ['--version'], { stdio: 'ignore' }));
+  const venv = () => python && run(python, ['-m', 'venv', fuzzerDir]);
+  let ok = venv();
+  if (!ok && process.getuid?.() === 0) {
+    // Debian's python3 keeps venv in a package of its own.
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    ok =
+      run('apt-get', ['update', '-qq'], { env }) &&
+      run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'python3-venv'], { env }) &&
+      venv();
+  }
+  ok =
+    ok &&
+    run(
+      path.join(fuzzerDir, 'bin', 'pip'),
+      ['install', '--quiet', '--disable-pip-version-check', `schemathesis==${SCHEMATHESIS_VERSION}`],
+      { env: { ...process.env, PIP_ROOT_USER_ACTION: 'ignore' } },
+    );
+  if (!ok) {
+    say('could not install schemathesis: needs Python 3 with venv and pip, and PyPI');
+    process.exit(1);
+  }
+  fs.writeFileSync(fuzzerStamp, `${SCHEMATHESIS_VERSION}\n`);
+}
+
 /** Runs one of the project's setup scripts, failing loudly. */
 function setupScript(script, what) {
   if (!run('bash', [path.join(root, 'scripts', script)])) {
@@ -160,6 +194,7 @@ temporal();
 if (process.argv.includes('--with-browser')) chromium();
 if (process.argv.includes('--with-apps')) cToolchain();
 if (process.argv.includes('--with-prometheus')) prometheus();
+if (process.argv.includes('--with-fuzzer')) fuzzer();
 if (process.argv.includes('--with-firmware')) setupScript('setup-firmware.sh', 'firmware toolchain');
 // Docker engine (started by the docker suite itself), debootstrap, qemu-system-arm, gcc-arm-none-eabi.
 if (process.argv.includes('--with-docker')) setupScript('setup-docker.sh', 'Docker/QEMU');

@@ -11,7 +11,7 @@
  * fields count as absent (an HTML form sends its untouched inputs).
  */
 import type { Request } from 'express';
-import { ValidationError } from '../common/errors.js';
+import { UnprocessableError, ValidationError } from '../common/errors.js';
 import { MAX_MODULE_BYTES } from '../services/application-service.js';
 import { parseMultipart, type MultipartForm } from './multipart.js';
 
@@ -101,7 +101,8 @@ export function applicationBodyFromForm(form: MultipartForm): Record<string, unk
       'the WebAssembly module is missing: send it as a file part named "wasm"',
     );
   }
-  if (wasm.bytes.length === 0) throw new ValidationError('wasm', `the file "${wasm.filename}" is empty`);
+  // Well-formed, but no module: a content error like any other invalid module (422).
+  if (wasm.bytes.length === 0) throw new UnprocessableError('wasm', `the file "${wasm.filename}" is empty`);
   const f = form.fields;
   const body: Record<string, unknown> = { wasm: Buffer.from(wasm.bytes).toString('base64') };
   if (f.has('name')) body.name = f.get('name');

@@ -351,8 +351,14 @@ const schemas = {
       'Empty fields count as absent; an unknown or repeated field is refused. The body may be at ' +
       'most 1 MiB + 64 KiB (413 beyond), each text field 16 KiB.',
     required: ['wasm', 'name'],
+    additionalProperties: false,
     properties: {
-      wasm: { type: 'string', contentMediaType: 'application/wasm', description: 'the module (a file part)' },
+      wasm: {
+        type: 'string',
+        // OpenAPI 3.1's spelling of a file part; the part's own type is in the encoding below.
+        contentMediaType: 'application/octet-stream',
+        description: 'the module: a file part (filename= given), application/wasm',
+      },
       name: dnsLabelSchema(),
       entry: { type: 'string' },
       target: {
