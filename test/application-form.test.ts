@@ -5,9 +5,9 @@
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { statusOf } from '../web/http-errors.js';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TooLargeError, ValidationError } from '../common/errors.js';
 import { readApplicationForm, APPLICATION_FORM_LIMITS } from '../web/application-form.js';
 
 let server: Server;
@@ -19,7 +19,7 @@ beforeAll(async () => {
     res.json(await readApplicationForm(req));
   });
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    const status = err instanceof ValidationError ? 400 : err instanceof TooLargeError ? 413 : 500;
+    const status = statusOf(err); // as the API answers it (web/http-errors.ts)
     const field = (err as { field?: string }).field;
     res.status(status).json({ error: { message: (err as Error).message, field } });
   });
@@ -102,7 +102,6 @@ describe('an application sent as multipart/form-data', () => {
   it('refuses what is wrong with a 400 naming the field', async () => {
     const cases: Array<[FormData, string, RegExp]> = [
       [form({ name: 'a', all: 'true' }, null), 'wasm', /missing: send it as a file part named "wasm"/],
-      [form({ name: 'a', all: 'true' }, new Uint8Array()), 'wasm', /the file "app.wasm" is empty/],
       [form({ name: 'a', target: '{devices:' }), 'target', /target is not valid JSON/],
       [
         form({ name: 'a', devices: 'x', all: 'on' }),
@@ -133,6 +132,14 @@ describe('an application sent as multipart/form-data', () => {
       expect(res.body.error.field).toBe(field);
       expect(res.body.error.message).toMatch(message);
     }
+
+    // A well-formed form whose module is empty: a content error, like any invalid module.
+    const empty = await post(form({ name: 'a', all: 'true' }, new Uint8Array()));
+    expect(empty.status).toBe(422);
+    expect(empty.body.error).toMatchObject({
+      field: 'wasm',
+      message: expect.stringMatching(/"app.wasm" is empty/),
+    });
 
     const twice = form({ name: 'a', all: 'true' });
     twice.append('name', 'b');
