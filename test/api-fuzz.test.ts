@@ -68,8 +68,10 @@ it('finds nothing wrong with the API', { timeout: 600_000 }, async () => {
       .map((m) => `${m.toUpperCase()} ${p}`),
   );
   const untested = operations.filter((op) => !tested.has(op));
+  // POST /device-batches is switched off in the config, with the reason there.
+  const notFuzzed = ['GET /openapi.json', 'POST /device-batches'];
   expect(
-    untested.filter((op) => op !== 'GET /openapi.json'),
+    untested.filter((op) => !notFuzzed.includes(op)),
     junit.slice(0, 3000),
   ).toEqual([]);
   const requests = Number(/(\d+) (?:test cases|generated)/.exec(output)?.[1] ?? 0);

@@ -604,7 +604,7 @@ export const OPENAPI_DOCUMENT = {
         summary: "A batch's devices by phase (label wasmbed.io/batch=<name>)",
         responses: {
           '200': { description: 'progress', content: json(ref('DeviceBatchProgress')) },
-          ...errorResponses(404),
+          ...errorResponses(400, 404),
         },
       },
     },
