@@ -1,6 +1,7 @@
 /**
  * Activities of the device lifecycle workflow: notice a device that went quiet or whose
- * gateway died, bring its emulator back, and list the apps it should be running.
+ * gateway died, and list the apps it should be running. (Bringing its emulator back is the
+ * owning host's ensureEmulator, activities/device-runtime.ts.)
  */
 import { gatewayTaskQueue } from '../common/config.js';
 import type { Logger } from '../common/logger.js';
@@ -8,7 +9,6 @@ import { deploySettings, versionOf } from '../common/app-version.js';
 import { targetsDevice } from '../common/application-status.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import type { DeviceCertificates } from '../pki/index.js';
-import type { RuntimeRegistry } from '../runtimes/runtime.js';
 
 export interface DeviceHealth {
   /** The Device no longer exists: the lifecycle ends. */
@@ -30,7 +30,6 @@ export interface AppToRun {
 
 export function createLifecycleActivities(deps: {
   store: ResourceStore;
-  runtimes: RuntimeRegistry;
   certificates: DeviceCertificates;
   logger: Logger;
   gatewayStaleMs: number;
@@ -38,7 +37,7 @@ export function createLifecycleActivities(deps: {
   heartbeatLostMs: number;
   renewBeforeMs: number;
 }) {
-  const { store, logger } = deps;
+  const { store } = deps;
   return {
     async checkDeviceHealth(device: string): Promise<DeviceHealth> {
       const d = store.get('Device', device);
@@ -66,17 +65,6 @@ export function createLifecycleActivities(deps: {
         return { gone: false, needsRecovery: true, reason: 'heartbeats stopped', rotateCertificate };
       }
       return { gone: false, needsRecovery: false, rotateCertificate };
-    },
-
-    /** Starts the emulator again if it is not running (adopts it if it is). */
-    async ensureEmulator(device: string): Promise<{ restarted: boolean }> {
-      const d = store.get('Device', device);
-      if (!d) throw new Error(`device ${device} is gone`);
-      const backend = deps.runtimes[d.spec.runtime];
-      if (!backend) throw new Error(`runtime ${d.spec.runtime} is not available on this worker`);
-      const result = await backend.start(device, d.spec.mcuType);
-      if (!result.adopted) logger.info('recovery restarted the emulator', { device, id: result.id });
-      return { restarted: !result.adopted };
     },
 
     /** The task queue of the gateway holding the device's session, as far as the store knows. */

@@ -1,28 +1,23 @@
 /**
- * Activities of the orchestrator worker: thin adapters from Temporal to the store, the
- * PKI and the device runtimes. Each is idempotent: running it again after a crash or a
+ * Activities of the orchestrator worker: thin adapters from Temporal to the store and the
+ * PKI (the device runtimes' activities run on the owning device host: device-runtime.ts).
+ * Each is idempotent: running it again after a crash or a
  * retry finds and adopts what the earlier attempt made.
  */
 import { counter } from '../common/metrics.js';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { gatewayTaskQueue } from '../common/config.js';
-import {
-  AlreadyExistsError,
-  errorMessage,
-  NotFoundError,
-  ValidationError,
-  WasmbedError,
-} from '../common/errors.js';
-import { FailureType, toApplicationFailure } from '../common/failures.js';
+import { gatewayTaskQueue, hostTaskQueue } from '../common/config.js';
+import { AlreadyExistsError, NotFoundError, ValidationError } from '../common/errors.js';
+import { FailureType } from '../common/failures.js';
 import type { Logger } from '../common/logger.js';
-import type { DeviceIdentity, DeviceSpec, DeviceStatus, ProvisioningStep } from '../common/resources.js';
+import type { DeviceIdentity, DeviceSpec, ProvisioningStep } from '../common/resources.js';
 import type { CertificateRecord, DeviceCertificates } from '../pki/index.js';
+import type { DeviceRuntimeBackend, RuntimeRegistry } from '../runtimes/runtime.js';
 import type { ResourceStore } from '../store/resource-store.js';
-import type { DeviceRuntimeBackend, RuntimeRegistry, StartedEmulator } from '../runtimes/runtime.js';
 import { chooseGateway } from './gateway-placement.js';
+import { freshSteps, setCondition, setStep, stepRecorder } from './provisioning-status.js';
 import {
-  PROVISIONING_STEPS,
   enrollWorkflowId,
   lifecycleWorkflowId,
   provisionWorkflowId,
@@ -33,6 +28,12 @@ export interface OrchestratorDeps {
   store: ResourceStore;
   certificates: DeviceCertificates;
   caPem: string;
+  /** This machine's device host: new devices go to it. */
+  hostId: string;
+  /**
+   * The runtimes, for the device keys in the volumes only (issueCertificate); everything else a
+   * runtime does runs on the device's host (activities/device-runtime.ts).
+   */
   runtimes: RuntimeRegistry;
   client: Client;
   logger: Logger;
@@ -45,61 +46,37 @@ export interface AssignedGateway {
   name: string;
   endpoint: string;
   taskQueue: string;
+  /** The device host that owns the device, where its endpoint block is written. */
+  host?: OwningHost;
 }
 
-function freshSteps(): ProvisioningStep[] {
-  return PROVISIONING_STEPS.map((name) => ({ name, state: 'Pending' }));
-}
-
-function setStep(status: DeviceStatus, name: string, patch: Partial<ProvisioningStep>): DeviceStatus {
-  const steps = status.steps ?? freshSteps();
-  const step = steps.find((s) => s.name === name);
-  if (step) Object.assign(step, patch);
-  return { ...status, steps };
-}
-
-function setCondition(status: DeviceStatus, type: string, ok: boolean, reason: string, message: string) {
-  const conditions = status.conditions.filter((c) => c.type !== type);
-  const previous = status.conditions.find((c) => c.type === type);
-  const value = ok ? 'True' : 'False';
-  conditions.push({
-    type,
-    status: value,
-    reason,
-    message,
-    lastTransitionTime:
-      previous && previous.status === value ? previous.lastTransitionTime : new Date().toISOString(),
-  });
-  return { ...status, conditions };
+/** The device host that owns a device: its runtime activities go to `taskQueue`. */
+export interface OwningHost {
+  id: string;
+  taskQueue: string;
 }
 
 export function createOrchestratorActivities(deps: OrchestratorDeps) {
-  const { store, logger } = deps;
+  const { store } = deps;
   const provisionings = counter({
     name: 'wasmbed_provisionings_total',
     help: 'Provisioning runs that ended, by outcome (connected, failed)',
     labelNames: ['outcome'] as const,
   });
 
-  /** The backend for the device's runtime (spec.runtime). */
-  function runtimeOf(device: string): DeviceRuntimeBackend {
-    const spec = store.get('Device', device)?.spec;
-    const kind = spec?.runtime ?? 'virtual';
-    const backend = deps.runtimes[kind];
-    if (!backend) throw new ValidationError('runtime', `runtime "${kind}" is not available on this worker`);
-    return backend;
-  }
-
-  /** Deprovisioning may run after the Device is gone: fall back to the virtual runtime then. */
-  function runtimeFor(device: string): DeviceRuntimeBackend {
-    return store.get('Device', device) ? runtimeOf(device) : deps.runtimes.virtual!;
-  }
-
   /** Stores the identity of a freshly issued (or found) certificate on the device. */
   function recordIdentity(device: string, record: CertificateRecord): DeviceIdentity {
     const identity = { certSerial: record.serial, spkiSha256: record.spkiSha256, notAfter: record.notAfter };
     store.updateStatus('Device', device, (s) => ({ ...s, identity }));
     return identity;
+  }
+
+  /** Keys only: a device's key is made and kept in its volume by its runtime. */
+  function runtimeOf(device: string): DeviceRuntimeBackend {
+    const kind = store.get('Device', device)?.spec.runtime ?? 'virtual';
+    const backend = deps.runtimes[kind];
+    if (!backend) throw new ValidationError('runtime', `runtime "${kind}" is not available on this worker`);
+    return backend;
   }
 
   /**
@@ -112,27 +89,12 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
     return deps.certificates.issue(device, { publicKeyPem });
   }
 
-  /** Runs one provisioning step and records it on the device so the dashboard can show it. */
-  async function step<T>(device: string, name: string, work: () => Promise<T> | T): Promise<T> {
-    const startedAt = new Date().toISOString();
-    store.updateStatus('Device', device, (s) =>
-      setStep(s, name, { state: 'Running', startedAt, message: undefined }),
-    );
-    try {
-      const result = await work();
-      store.updateStatus('Device', device, (s) =>
-        setStep(s, name, { state: 'Succeeded', finishedAt: new Date().toISOString() }),
-      );
-      return result;
-    } catch (err) {
-      const attempt = Context.current().info.attempt;
-      const message = errorMessage(err);
-      store.updateStatus('Device', device, (s) =>
-        setStep(s, name, { state: 'Running', message: `attempt ${attempt}: ${message}` }),
-      );
-      // Typed by code: bad input, a missing emulator or a corrupt firmware copy fail at once.
-      throw err instanceof WasmbedError ? toApplicationFailure(err) : err;
-    }
+  const step = stepRecorder(store);
+
+  /** The host that owns the device: the one recorded on it, else this machine's. */
+  function owningHost(device: string): OwningHost {
+    const id = store.get('Device', device)?.status.host ?? deps.hostId;
+    return { id, taskQueue: hostTaskQueue(id) };
   }
 
   return {
@@ -141,7 +103,7 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
       device: string,
       spec: DeviceSpec,
       workflowId: string,
-    ): Promise<{ lifecycle: LifecycleSettings }> {
+    ): Promise<{ lifecycle: LifecycleSettings; host: OwningHost }> {
       if (!store.get('Device', device)) {
         try {
           store.create(
@@ -155,14 +117,18 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
           if (!(err instanceof AlreadyExistsError)) throw err;
         }
       }
+      // A device stays with the host that started it (its emulator runs there); a new one
+      // goes to this machine's host.
+      const host = owningHost(device);
       store.updateStatus('Device', device, (s) => ({
         ...s,
         phase: s.phase === 'Connected' ? s.phase : 'Provisioning',
         workflowId,
+        host: host.id,
         message: undefined,
         steps: s.phase === 'Failed' || !s.steps ? (s.steps ?? freshSteps()).map(resetFailed) : s.steps,
       }));
-      return { lifecycle: deps.lifecycle };
+      return { lifecycle: deps.lifecycle, host };
     },
 
     /** The certificate for the key in the device's volume (made there on first use, never stored). */
@@ -176,24 +142,6 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
     async replaceCertificate(device: string): Promise<DeviceIdentity> {
       deps.certificates.revoke(device);
       return recordIdentity(device, await certificateForDeviceKey(device));
-    },
-
-    async prepareVolume(device: string): Promise<string> {
-      return step(device, 'prepareVolume', () => runtimeOf(device).prepareVolume(device));
-    },
-
-    async copyFirmware(device: string, firmware?: string): Promise<{ sha256: string; bytes: number }> {
-      return step(device, 'copyFirmware', () => runtimeOf(device).copyFirmware(device, firmware));
-    },
-
-    async startEmulator(device: string): Promise<StartedEmulator> {
-      return step(device, 'startEmulator', async () => {
-        const spec = store.get('Device', device)?.spec;
-        if (!spec) throw new NotFoundError('Device', device);
-        const result = await runtimeOf(device).start(device, spec.mcuType);
-        logger.info(result.adopted ? 'adopted running device' : 'started device', { device, id: result.id });
-        return result;
-      });
     },
 
     async assignGateway(device: string, preferred?: string): Promise<AssignedGateway> {
@@ -212,24 +160,13 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
           name: chosen.metadata.name,
           endpoint: chosen.spec.endpoint,
           taskQueue: chosen.status.taskQueue ?? gatewayTaskQueue(chosen.metadata.name),
+          host: owningHost(device),
         };
         store.updateStatus('Device', device, (s) => ({
           ...s,
           gateway: { name: assigned.name, endpoint: assigned.endpoint },
         }));
         return assigned;
-      });
-    },
-
-    async writeEndpoint(device: string, endpoint: string): Promise<void> {
-      return step(device, 'writeEndpoint', async () => {
-        const key = await runtimeOf(device).deviceKey(device);
-        const record = deps.certificates.issue(device, { publicKeyPem: key.publicKeyPem });
-        await runtimeOf(device).writeMemory(device, endpoint, {
-          certPem: record.certPem,
-          keyPem: key.keyPem,
-          caPem: deps.caPem,
-        });
       });
     },
 
@@ -312,18 +249,13 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
       return gateway ? { name, taskQueue: gateway.status.taskQueue ?? gatewayTaskQueue(name) } : null;
     },
 
-    async stopEmulator(device: string): Promise<number> {
-      const stopped = await runtimeFor(device).stop(device);
-      logger.info('stopped device processes', { device, stopped });
-      return stopped;
-    },
-
     async revokeCertificate(device: string): Promise<number> {
       return deps.certificates.revoke(device);
     },
 
-    async removeVolume(device: string): Promise<void> {
-      await runtimeFor(device).removeVolume(device);
+    /** The host owning the device, where its runtime activities (start, stop, volume) run. */
+    async deviceHost(device: string): Promise<OwningHost> {
+      return owningHost(device);
     },
 
     async deleteDevice(device: string): Promise<boolean> {

@@ -59,7 +59,7 @@ try {
   for (let i = 0; i < 10; i++) {
     const [pid] = platform.deviceProcesses('victim');
     const killedAt = Date.now();
-    process.kill(pid!, 'SIGKILL');
+    await platform.killDevice('victim');
     await waitFor(
       'new process',
       () => platform.deviceProcesses('victim').some((p) => p !== pid),

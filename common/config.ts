@@ -2,11 +2,21 @@
  * Process configuration from the environment. Every process reads the same variables so
  * one `.env` (or Kubernetes ConfigMap) configures the whole platform.
  */
+import os from 'node:os';
 import path from 'node:path';
 import { ValidationError } from './errors.js';
 
 export const ORCHESTRATOR_TASK_QUEUE = 'wasmbed-orchestrator';
 export const gatewayTaskQueue = (gatewayName: string): string => `wasmbed-gateway-${gatewayName}`;
+/** The task queue of a device host: the runtime activities of the devices it owns run there. */
+export const hostTaskQueue = (hostId: string): string => `wasmbed-host-${hostId}`;
+
+/**
+ * How the device host runs virtual devices: `thread` (default) runs them all in its own
+ * process, each app in a worker thread; `process` starts one detached Node process per
+ * device (the strongest isolation, at ~9 MiB each).
+ */
+export type VirtualDeviceMode = 'thread' | 'process';
 
 export interface TemporalConfig {
   /** host:port of an existing server; undefined means "start the embedded dev server". */
@@ -27,6 +37,8 @@ export interface WasmbedConfig {
   /** Device certificates: lifetime, and how long before expiry they are rotated. */
   certificates: { validityDays: number; renewBeforeDays: number };
   temporal: TemporalConfig;
+  /** The device host of this machine (host/main.ts). */
+  host: { id: string; virtualDevices: VirtualDeviceMode };
   web: { host: string; port: number; apiToken?: string };
   gateway: {
     name: string;
@@ -107,6 +119,38 @@ function gatewayEndpointFromEnv(env: NodeJS.ProcessEnv, port: number): string {
 // --- end Kubernetes mode --------------------------------------------------------------------
 
 /** Fractions allowed: short-lived certificates in tests are a fraction of a day. */
+/** A host id goes into a task queue name and a process marker: keep it a DNS label. */
+function hostIdFromEnv(env: NodeJS.ProcessEnv): string {
+  const explicit = env.WASMBED_HOST_ID;
+  if (explicit !== undefined && explicit !== '') {
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(explicit) || explicit.length > 63) {
+      throw new ValidationError(
+        'WASMBED_HOST_ID',
+        `WASMBED_HOST_ID="${explicit}" must be a DNS label (lowercase letters, digits and '-')`,
+      );
+    }
+    return explicit;
+  }
+  const fromHostname = os
+    .hostname()
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 63);
+  return fromHostname || 'local';
+}
+
+function virtualDeviceModeFromEnv(env: NodeJS.ProcessEnv): VirtualDeviceMode {
+  const mode = env.WASMBED_VIRTUAL_DEVICES || 'thread';
+  if (mode !== 'thread' && mode !== 'process') {
+    throw new ValidationError(
+      'WASMBED_VIRTUAL_DEVICES',
+      `WASMBED_VIRTUAL_DEVICES="${mode}" must be "thread" or "process"`,
+    );
+  }
+  return mode;
+}
+
 function positiveNumberFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -169,6 +213,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WasmbedConfig 
       uiPort,
       uiUrl: env.TEMPORAL_UI_URL || `http://localhost:${uiPort}`,
     },
+    host: { id: hostIdFromEnv(env), virtualDevices: virtualDeviceModeFromEnv(env) },
     web: {
       host: env.WASMBED_WEB_HOST || '127.0.0.1',
       port: intFromEnv(env, 'WASMBED_WEB_PORT', 3000),

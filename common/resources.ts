@@ -103,6 +103,8 @@ export interface ProvisioningStep {
 export interface DeviceStatus {
   phase: DevicePhase;
   gateway?: { name: string; endpoint: string };
+  /** The device host that runs its emulator (task queue `wasmbed-host-<host>`). */
+  host?: string;
   identity?: DeviceIdentity;
   lastHeartbeat?: string;
   conditions: Condition[];

@@ -11,6 +11,7 @@ import { MCU_PROFILES, isMcuType } from '../common/mcu-profiles.js';
 import type { DeviceInfo, Message } from '../protocol/messages.js';
 import { appBudgetOf } from './apps/fit.js';
 import { AppRuntime } from './apps/index.js';
+import { AppFlash } from './app-flash.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { DeviceLink, type DeviceCredentialsPem } from './device-link.js';
 import { readMemoryImage } from './memory-contract.js';
@@ -25,9 +26,16 @@ export interface VirtualDeviceOptions {
   name: string;
   mcuType: string;
   /** An emulated device's volume; a board that enrolled itself runs with connect() instead. */
-  files?: { firmware: string; memory: string; cpuRun: string; booted: string };
+  files?: { firmware: string; memory: string; cpuRun: string; booted: string; apps: string };
   backoff?: BackoffOptions;
   log?: (line: string) => void;
+  /** Written into the volume's `booted` marker: who runs this device. Default: this process's pid. */
+  bootId?: string;
+  /**
+   * How often to look at the volume for the CPU release and a rewritten endpoint block. A
+   * device host that calls poke() when it writes them polls rarely, as a fallback only.
+   */
+  volumePollMs?: number;
 }
 
 export function readFirmware(file: string): VirtualFirmware {
@@ -44,18 +52,21 @@ export function readFirmware(file: string): VirtualFirmware {
   return { format: fw.format, firmwareVersion: fw.firmwareVersion, wasmFeatures: fw.wasmFeatures ?? [] };
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 export class VirtualDevice {
   private readonly bootedAt = Date.now();
   private stopped = false;
+  /** Pending waits that poke() (or stop()) ends early. */
+  private readonly wakers = new Set<() => void>();
   private link?: DeviceLink;
+  /** Where deployed apps are kept across restarts (the volume's apps/); none for a board without a volume. */
+  private readonly flash?: AppFlash;
   private readonly log: (line: string) => void;
   private readonly ramBytes: number;
   readonly apps: AppRuntime;
 
   constructor(private readonly options: VirtualDeviceOptions) {
     this.log = options.log ?? ((line) => process.stdout.write(`${new Date().toISOString()} ${line}\n`));
+    if (options.files) this.flash = new AppFlash(options.files.apps);
     this.ramBytes = isMcuType(options.mcuType) ? MCU_PROFILES[options.mcuType].ramBytes : 256 * 1024;
     this.apps = new AppRuntime({
       maxMemoryPages: appBudgetOf(options.mcuType).memoryPages,
@@ -76,8 +87,9 @@ export class VirtualDevice {
     if (!files) throw new WasmbedError('NoVolume', 'run() needs the device volume (files); use connect()');
     const firmware = readFirmware(files.firmware);
     this.log(`boot: wasmbed virtual firmware ${firmware.firmwareVersion} on ${this.options.mcuType}`);
-    fs.writeFileSync(files.booted, String(process.pid));
+    fs.writeFileSync(files.booted, this.options.bootId ?? String(process.pid));
     await this.waitForCpuRelease(files.cpuRun);
+    this.restoreApps();
     await this.connect(
       firmware,
       () => {
@@ -106,7 +118,7 @@ export class VirtualDevice {
     while (!this.stopped) {
       const where = target();
       if (!where) {
-        await sleep(1000);
+        await this.nap(1000);
         continue;
       }
       const connected = await this.session(where.endpoint, where.credentials, firmware);
@@ -118,9 +130,37 @@ export class VirtualDevice {
     }
   }
 
+  /** Starts the apps kept in flash; their state reaches the gateway as it changes. */
+  private restoreApps(): void {
+    for (const request of this.flash?.load() ?? []) {
+      this.log(`restoring app ${request.appId} from flash`);
+      void this.apps.deploy(request).then((result) => {
+        if (!result.ok) this.log(`app ${request.appId} from flash did not start: ${result.error}`);
+      });
+    }
+  }
+
+  /** Tells the device its volume changed (CPU released, endpoint block rewritten): look now. */
+  poke(): void {
+    for (const wake of [...this.wakers]) wake();
+  }
+
+  /** Sleeps `ms`, or less if poke() or stop() comes first. */
+  private nap(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wakers.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, ms));
+      this.wakers.add(done);
+    });
+  }
+
   private async sleepUnlessStopped(ms: number): Promise<void> {
     const deadline = Date.now() + ms;
-    while (!this.stopped && Date.now() < deadline) await sleep(Math.min(200, deadline - Date.now()));
+    while (!this.stopped && Date.now() < deadline) await this.nap(Math.min(200, deadline - Date.now()));
   }
 
   /**
@@ -137,8 +177,9 @@ export class VirtualDevice {
     };
     const before = mtime();
     const deadline = Date.now() + ms;
+    const pollMs = this.options.volumePollMs ?? 200;
     while (!this.stopped && Date.now() < deadline) {
-      await sleep(Math.min(200, deadline - Date.now()));
+      await this.nap(Math.min(pollMs, deadline - Date.now()));
       if (mtime() !== before) {
         this.log('endpoint block rewritten; reconnecting now');
         return;
@@ -147,7 +188,8 @@ export class VirtualDevice {
   }
 
   private async waitForCpuRelease(cpuRun: string): Promise<void> {
-    while (!this.stopped && !fs.existsSync(cpuRun)) await sleep(50);
+    const pollMs = this.options.volumePollMs ?? 50;
+    while (!this.stopped && !fs.existsSync(cpuRun)) await this.nap(pollMs);
     this.log('cpu released');
   }
 
@@ -193,11 +235,13 @@ export class VirtualDevice {
       case 'DeployApplication': {
         const { type: _type, ...request } = body;
         const result = await this.apps.deploy(request);
+        if (result.ok) this.keep(() => this.flash?.save(request));
         this.log(`deploy ${body.appId} (${body.module.length} bytes): ${result.ok ? 'ok' : result.error}`);
         return { type: 'DeployAck', appId: body.appId, ok: result.ok, error: result.error };
       }
       case 'StopApplication': {
         const result = await this.apps.remove(body.appId);
+        this.keep(() => this.flash?.remove(body.appId));
         return { type: 'StopAck', appId: body.appId, ok: result.ok, error: result.error };
       }
       case 'RequestApplicationStatus':
@@ -209,8 +253,18 @@ export class VirtualDevice {
     }
   }
 
+  /** Flash writes that fail (disk full) cost only the restore after a restart. */
+  private keep(write: () => void): void {
+    try {
+      write();
+    } catch (err) {
+      this.log(`could not keep the app in flash: ${errorMessage(err)}`);
+    }
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
+    this.poke();
     this.link?.close();
     await this.apps.stopAll();
   }

@@ -1,7 +1,9 @@
 /**
- * The virtual runtime: each device is a detached Node process (device/main.ts) with a
- * volume directory holding its firmware image, its memory image and its UART log.
- * Every operation is idempotent so a retried or re-run activity adopts what exists.
+ * The virtual runtime's volumes (`VirtualVolumes`: firmware image, memory image, UART log,
+ * owner marker) and its per-process mode (`VirtualRuntime`: each device a detached Node
+ * process, device/main.ts). The device host's default runs devices in its own process instead
+ * (host/hosted-virtual-runtime.ts) on the same volumes. Every operation is idempotent so a
+ * retried or re-run activity adopts what exists.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -17,6 +19,7 @@ import {
   ensureDeviceKey,
   prepareVolume,
   readFirmwareSource,
+  volumeDevices,
   writeAtomically,
 } from './local-volume.js';
 import { findProcesses, terminate } from './process-table.js';
@@ -28,14 +31,16 @@ export const DEVICE_ENTRY = path.join(REPO_ROOT, 'device', 'main.ts');
 /** How long a freshly started device may take to boot its firmware. */
 const BOOT_TIMEOUT_MS = 15_000;
 
-export class VirtualRuntime implements DeviceRuntimeBackend {
+export interface VirtualOwner {
+  host: string;
+  mcuType: string;
+}
+
+/** The volume side of a virtual device, shared by both ways of running it. */
+export class VirtualVolumes {
   readonly kind = 'virtual' as const;
 
-  /** `deviceEntry`: the device program, a bundle from ensureDeviceBundle() or device/main.ts (run through tsx). */
-  constructor(
-    private readonly home: string,
-    private readonly deviceEntry: string = DEVICE_ENTRY,
-  ) {}
+  constructor(readonly home: string) {}
 
   volumeOf(device: string): string {
     return paths.volume(this.home, device);
@@ -58,6 +63,59 @@ export class VirtualRuntime implements DeviceRuntimeBackend {
     );
   }
 
+  /** Writes the endpoint and credentials blocks, then lets the CPU run. */
+  writeMemory(device: string, endpoint: string, credentials: DeviceCredentials): void {
+    const files = volumeFiles(this.volumeOf(device));
+    const image = buildMemoryImage(endpoint, credentials);
+    const current = fs.existsSync(files.memory) ? fs.readFileSync(files.memory) : undefined;
+    if (!current || !current.equals(image)) writeAtomically(files.memory, image);
+    if (!fs.existsSync(files.cpuRun)) writeAtomically(files.cpuRun, new Date().toISOString());
+  }
+
+  /** Records that `owner.host` runs the device, so that host resumes it after a restart. */
+  markOwner(device: string, owner: VirtualOwner): void {
+    writeAtomically(volumeFiles(this.volumeOf(device)).owner, JSON.stringify(owner));
+  }
+
+  clearOwner(device: string): void {
+    fs.rmSync(volumeFiles(this.volumeOf(device)).owner, { force: true });
+  }
+
+  /** The devices `host` should be running, by their owner markers. */
+  ownedBy(host: string): { device: string; owner: VirtualOwner }[] {
+    const owned: { device: string; owner: VirtualOwner }[] = [];
+    for (const device of volumeDevices(this.home)) {
+      try {
+        const owner = JSON.parse(
+          fs.readFileSync(volumeFiles(this.volumeOf(device)).owner, 'utf8'),
+        ) as VirtualOwner;
+        if (owner.host === host) owned.push({ device, owner });
+      } catch {
+        // no marker (stopped, or never started), or one being written
+      }
+    }
+    return owned;
+  }
+
+  removeVolume(device: string): void {
+    fs.rmSync(this.volumeOf(device), { recursive: true, force: true });
+  }
+}
+
+/** One detached Node process per device. */
+export class VirtualRuntime extends VirtualVolumes implements DeviceRuntimeBackend {
+  /**
+   * `deviceEntry`: the device program, a bundle from ensureDeviceBundle() or device/main.ts (run
+   * through tsx). `hostId`: the device host that starts the processes (recorded on the volume).
+   */
+  constructor(
+    home: string,
+    private readonly deviceEntry: string = DEVICE_ENTRY,
+    private readonly hostId?: string,
+  ) {
+    super(home);
+  }
+
   processMarkers(device: string): string[] {
     return [`--device=${device}`, `--volume=${this.volumeOf(device)}`];
   }
@@ -77,6 +135,7 @@ export class VirtualRuntime implements DeviceRuntimeBackend {
     if (!fs.existsSync(volumeFiles(volume).firmware)) {
       throw new FirmwareError('FirmwareMissing', `no firmware in the volume of ${device}; copy it first`);
     }
+    if (this.hostId) this.markOwner(device, { host: this.hostId, mcuType });
     const files = volumeFiles(volume);
     fs.rmSync(files.booted, { force: true });
     const uart = fs.openSync(files.uart, 'a');
@@ -125,22 +184,10 @@ export class VirtualRuntime implements DeviceRuntimeBackend {
     }
   }
 
-  /** Writes the endpoint and credentials blocks, then lets the CPU run. */
-  writeMemory(device: string, endpoint: string, credentials: DeviceCredentials): void {
-    const files = volumeFiles(this.volumeOf(device));
-    const image = buildMemoryImage(endpoint, credentials);
-    const current = fs.existsSync(files.memory) ? fs.readFileSync(files.memory) : undefined;
-    if (!current || !current.equals(image)) writeAtomically(files.memory, image);
-    if (!fs.existsSync(files.cpuRun)) writeAtomically(files.cpuRun, new Date().toISOString());
-  }
-
   async stop(device: string): Promise<number> {
+    this.clearOwner(device);
     const pids = this.runningPids(device);
     await Promise.all(pids.map((pid) => terminate(pid)));
     return pids.length;
-  }
-
-  removeVolume(device: string): void {
-    fs.rmSync(this.volumeOf(device), { recursive: true, force: true });
   }
 }

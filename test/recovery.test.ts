@@ -69,7 +69,7 @@ describe('recovery', () => {
     );
 
     const [pid] = platform.deviceProcesses('phoenix');
-    process.kill(pid!, 'SIGKILL');
+    await platform.killDevice('phoenix');
     await waitFor('phoenix noticed lost', async () => (await device('phoenix')).status.phase !== 'Connected');
     const back = await connected('phoenix');
     expect(back.status.gateway?.name).toBe('gateway-0');

@@ -153,6 +153,7 @@ const schemas = {
             required: ['name', 'endpoint'],
             properties: { name: { type: 'string' }, endpoint: { type: 'string' } },
           },
+          host: { type: 'string', description: 'The device host that runs its emulator.' },
           identity: {
             type: 'object',
             properties: {

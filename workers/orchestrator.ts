@@ -1,6 +1,7 @@
 /**
- * The orchestrator worker: runs every workflow and the activities that touch the PKI,
- * the store, volumes and emulators, on task queue `wasmbed-orchestrator`.
+ * The orchestrator worker: runs every workflow and the activities that touch the PKI and the
+ * store, on task queue `wasmbed-orchestrator`, and keeps this machine's device host running
+ * (volumes and emulators are the host's, on `wasmbed-host-<id>`).
  */
 import { Worker } from '@temporalio/worker';
 import { GATEWAY_STALE_MS, ORCHESTRATOR_TASK_QUEUE, loadConfig, paths } from '../common/config.js';
@@ -11,18 +12,19 @@ import { createEnrollmentActivities } from '../activities/enrollment.js';
 import { createLifecycleActivities } from '../activities/lifecycle.js';
 import { createOrchestratorActivities } from '../activities/orchestrator.js';
 import { ModuleStore } from '../store/module-store.js';
+import { DeviceHostSupervisor } from '../host/supervisor.js';
 import { openPlatform } from '../platform/context.js';
-import { startTelemetry } from '../platform/telemetry.js';
 import { ensureDeviceBundle } from '../runtimes/device-bundle.js';
 import { dockerOptionsFromEnv } from '../runtimes/docker/options.js';
 import { DockerRuntime } from '../runtimes/docker/runtime.js';
+import { ExternalRuntime } from '../runtimes/external.js';
 import { QemuRuntime, qemuOptionsFromEnv } from '../runtimes/qemu.js';
 import { renodeOptionsFromEnv } from '../runtimes/renode/options.js';
 import { RenodeRuntime } from '../runtimes/renode/runtime.js';
 import { UartFileFollower } from '../runtimes/uart-file-follower.js';
-import { DeviceLogs } from '../store/device-logs.js';
 import { VirtualRuntime } from '../runtimes/virtual.js';
-import { ExternalRuntime } from '../runtimes/external.js';
+import { DeviceLogs } from '../store/device-logs.js';
+import { startTelemetry } from '../platform/telemetry.js';
 import { connectClient, connectWorker } from '../temporal/connection.js';
 import { ensureWorkflowBundle } from '../temporal/workflow-bundle.js';
 
@@ -33,9 +35,19 @@ const platform = await openPlatform(config);
 const client = await connectClient(config.temporal, telemetry.tracing?.clientInterceptors);
 const connection = await connectWorker(config.temporal);
 
+// This machine's device host runs the devices (and their runtime activities, on its own task
+// queue): adopt the one that runs, or start it, and restart it if it dies.
+const hostSupervisor = new DeviceHostSupervisor({
+  home: config.home,
+  hostId: config.host.id,
+  env: process.env,
+  logger,
+});
+hostSupervisor.start();
+
+// Device keys live in the volumes, made by each runtime (issueCertificate reads the public key);
+// everything else these runtimes do runs in the device host.
 const deviceBundle = await ensureDeviceBundle();
-// docker: DOCKER_HOST and WASMBED_DOCKER_* (runtimes/docker/options.ts); qemu: WASMBED_QEMU_* (runtimes/qemu.ts);
-// renode: WASMBED_RENODE_* (runtimes/renode/options.ts), from the image through the same docker runtime.
 const deviceLogs = new DeviceLogs(platform.db);
 const docker = new DockerRuntime({
   ...dockerOptionsFromEnv(),
@@ -44,21 +56,14 @@ const docker = new DockerRuntime({
   logs: deviceLogs,
   logger,
 });
-// qemu and a local Renode write their UART to a file in the volume; this streams it into the device log.
 const uart = new UartFileFollower(deviceLogs, { logger });
-const qemu = new QemuRuntime({ ...qemuOptionsFromEnv(), home: config.home, uart });
-const renode = new RenodeRuntime({ ...renodeOptionsFromEnv(), home: config.home, docker, uart });
-const runtimes = {
+const keyRuntimes = {
   virtual: new VirtualRuntime(config.home, deviceBundle),
   docker,
-  qemu,
-  renode,
+  qemu: new QemuRuntime({ ...qemuOptionsFromEnv(), home: config.home, uart }),
+  renode: new RenodeRuntime({ ...renodeOptionsFromEnv(), home: config.home, docker, uart }),
   external: new ExternalRuntime(),
 };
-// Resume streaming the UART of emulators started by an earlier worker (no engine: nothing to do).
-docker.followExistingDevices().catch(() => undefined);
-qemu.followRunning();
-renode.followRunning();
 
 const worker = await Worker.create({
   connection,
@@ -75,7 +80,8 @@ const worker = await Worker.create({
       store: platform.store,
       certificates: platform.certificates,
       caPem: platform.ca.certPem,
-      runtimes,
+      hostId: config.host.id,
+      runtimes: keyRuntimes,
       client,
       logger,
       gatewayStaleMs: GATEWAY_STALE_MS,
@@ -90,7 +96,6 @@ const worker = await Worker.create({
     }),
     ...createLifecycleActivities({
       store: platform.store,
-      runtimes,
       certificates: platform.certificates,
       logger,
       gatewayStaleMs: GATEWAY_STALE_MS,
@@ -103,6 +108,7 @@ const running = worker.run();
 logger.info('orchestrator worker ready', { taskQueue: ORCHESTRATOR_TASK_QUEUE, home: config.home });
 
 onShutdown(async () => {
+  hostSupervisor.stop();
   docker.close();
   uart.close();
   worker.shutdown();

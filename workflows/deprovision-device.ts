@@ -5,6 +5,7 @@
  */
 import { patched, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import { PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
+import type { DeviceRuntimeActivities } from '../activities/device-runtime.js';
 import type { OrchestratorActivities } from '../activities/orchestrator.js';
 import type { GatewayActivities } from '../gateway/activities.js';
 import type { DeprovisionDeviceInput } from './contracts/index.js';
@@ -21,7 +22,15 @@ export async function deprovisionDevice(input: DeprovisionDeviceInput): Promise<
   await activities.markDeprovisioning(name);
   // Read before the device row goes: where a real board (nothing to stop) holds its session.
   const holder = patched('close-session-on-deprovision') ? await activities.sessionGateway(name) : null;
-  await activities.stopEmulator(name);
+  // The emulator and volume are the owning host's: its runtime activities run there.
+  const host = await activities.deviceHost(name);
+  const runtime = proxyActivities<DeviceRuntimeActivities>({
+    taskQueue: host.taskQueue,
+    scheduleToStartTimeout: '2 minutes',
+    startToCloseTimeout: '1 minute',
+    retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 10 },
+  });
+  await runtime.stopEmulator(name);
   await activities.revokeCertificate(name);
   if (holder) {
     // The certificate is revoked, so the board cannot come back; end the session it still has.
@@ -34,6 +43,6 @@ export async function deprovisionDevice(input: DeprovisionDeviceInput): Promise<
       .closeSession({ device: name, reason: 'device deleted; certificate revoked' })
       .catch(() => undefined); // that gateway is gone: so is the session
   }
-  await activities.removeVolume(name);
+  await runtime.removeVolume(name);
   await activities.deleteDevice(name);
 }

@@ -18,6 +18,7 @@ import {
   setHandler,
 } from '@temporalio/workflow';
 import type { ApplicationActivities } from '../activities/applications.js';
+import type { DeviceRuntimeActivities } from '../activities/device-runtime.js';
 import type { LifecycleActivities } from '../activities/lifecycle.js';
 import type { OrchestratorActivities } from '../activities/orchestrator.js';
 import type { GatewayActivities } from '../gateway/activities.js';
@@ -34,6 +35,17 @@ const activities = proxyActivities<LifecycleActivities & OrchestratorActivities 
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 3 },
 });
+
+/** The device host that owns the device: where its emulator is started and its memory written. */
+function host(taskQueue: string | undefined) {
+  return proxyActivities<DeviceRuntimeActivities>({
+    taskQueue,
+    // The host's worker respawns a dead host within seconds; longer means the machine is gone.
+    scheduleToStartTimeout: '30s',
+    startToCloseTimeout: '1 minute',
+    retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 3 },
+  });
+}
 
 function gateway(taskQueue: string) {
   return proxyActivities<GatewayActivities>({
@@ -74,8 +86,11 @@ export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void
       try {
         // The endpoint first: a restarted device reads it as it boots.
         const target = await activities.assignGateway(name);
-        await activities.writeEndpoint(name, target.endpoint);
-        await activities.ensureEmulator(name);
+        // (Histories from before device hosts have no target.host: their runtime activities ran
+        // on this queue, and replay schedules them the same way.)
+        const runtime = host(target.host?.taskQueue);
+        await runtime.writeEndpoint(name, target.endpoint);
+        await runtime.ensureEmulator(name);
         const identity = await activities.issueCertificate(name);
         await gateway(target.taskQueue).awaitDeviceSession({ device: name, certSerial: identity.certSerial });
         await activities.markConnected(name, target, identity);
@@ -107,7 +122,7 @@ export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void
       ? await activities.replaceCertificate(name)
       : await activities.issueCertificate(name);
     const target = await activities.assignGateway(name);
-    await activities.writeEndpoint(name, target.endpoint);
+    await host(target.host?.taskQueue).writeEndpoint(name, target.endpoint);
     await gateway(target.taskQueue).closeSession({
       device: name,
       reason: `certificate rotated to ${identity.certSerial}`,

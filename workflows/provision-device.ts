@@ -16,6 +16,7 @@ import type { DeviceSpec } from '../common/resources.js';
 import { validateDeviceCreate } from '../common/validation.js';
 import { DEVICE_ATTRIBUTE, PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
 import { deviceLifecycle } from './device-lifecycle.js';
+import type { DeviceRuntimeActivities } from '../activities/device-runtime.js';
 import type { OrchestratorActivities } from '../activities/orchestrator.js';
 import type { GatewayActivities } from '../gateway/activities.js';
 import { describeFailure, FailureType } from '../common/failures.js';
@@ -38,18 +39,30 @@ const pki = proxyActivities<OrchestratorActivities>({
   startToCloseTimeout: '30s',
   retry: { ...quick, maximumAttempts: 5 },
 });
-const volume = proxyActivities<OrchestratorActivities>({
-  startToCloseTimeout: '1 minute',
-  retry: {
-    ...quick,
-    maximumAttempts: 5,
-    nonRetryableErrorTypes: [FailureType.InvalidInput, FailureType.FirmwareCorrupted],
-  },
-});
-const emulator = proxyActivities<OrchestratorActivities>({
-  startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '20s', maximumAttempts: 5 },
-});
+/** The runtime steps run on the device host that owns the device (its own task queue). */
+function hostActivities(taskQueue: string | undefined) {
+  // A host that is restarting (its worker respawns it) leaves the queue without a poller for a
+  // moment: the tasks wait for it.
+  const scheduleToStartTimeout = '2 minutes';
+  return {
+    volume: proxyActivities<DeviceRuntimeActivities>({
+      taskQueue,
+      scheduleToStartTimeout,
+      startToCloseTimeout: '1 minute',
+      retry: {
+        ...quick,
+        maximumAttempts: 5,
+        nonRetryableErrorTypes: [FailureType.InvalidInput, FailureType.FirmwareCorrupted],
+      },
+    }),
+    emulator: proxyActivities<DeviceRuntimeActivities>({
+      taskQueue,
+      scheduleToStartTimeout,
+      startToCloseTimeout: '1 minute',
+      retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '20s', maximumAttempts: 5 },
+    }),
+  };
+}
 const placement = proxyActivities<OrchestratorActivities>({
   startToCloseTimeout: '30s',
   // Gateways may still be starting when the first device is created: wait up to ~1 minute.
@@ -72,7 +85,9 @@ export async function provisionDevice(input: ProvisionDeviceInput): Promise<Prov
   let current: ProvisioningStepName | 'begin' = 'begin';
   upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Provisioning' }]);
   try {
-    const { lifecycle } = await store.beginProvisioning(name, spec satisfies DeviceSpec, workflowId);
+    const { lifecycle, host } = await store.beginProvisioning(name, spec satisfies DeviceSpec, workflowId);
+    // (A run begun before device hosts has no host: its runtime steps ran on this queue.)
+    const { volume, emulator } = hostActivities(host?.taskQueue);
 
     current = 'issueCertificate';
     const identity = await pki.issueCertificate(name);

@@ -165,6 +165,7 @@ const deviceSchema = obj(
     status: obj({
       phase: str({ enum: [...DEVICE_PHASES] }),
       gateway: obj({ name: str(), endpoint: str() }),
+      host: str({ description: 'The device host that runs its emulator (task queue wasmbed-host-<host>).' }),
       identity: obj({ certSerial: str(), spkiSha256: str(), notAfter: str() }),
       lastHeartbeat: str(),
       conditions,

@@ -12,7 +12,11 @@ import { REPO_ROOT } from '../../common/repo-root.js';
 import { spawnPlatformProcess, type PlatformProcessKind } from '../../platform/processes.js';
 import { formatLogLine } from '../../common/log-format.js';
 import { METRICS_PORTS } from '../../platform/telemetry.js';
-import { findProcessesMatching, terminate } from '../../runtimes/process-table.js';
+import { loadConfig } from '../../common/config.js';
+import { volumeFiles } from '../../device/volume-layout.js';
+import { callHost } from '../../host/control.js';
+import { findDeviceHost } from '../../host/supervisor.js';
+import { findProcessesMatching, isAlive, terminate } from '../../runtimes/process-table.js';
 import { VirtualRuntime } from '../../runtimes/virtual.js';
 import { startDevServer, type DevServer } from '../../temporal/dev-server.js';
 import { freePort } from './ports.js';
@@ -42,7 +46,16 @@ export interface TestPlatform {
   /** Stops the Temporal dev server and starts it again on the same port and database file. */
   restartTemporal(): Promise<void>;
   api(method: string, pathname: string, body?: unknown): Promise<{ status: number; body: any }>;
-  deviceProcesses(device: string): number[];
+  /**
+   * What runs the device now: its boot id (`<host pid>:<boot>` in the device host, or its own
+   * pid in per-process mode); empty when it does not run. A new id means it was restarted.
+   */
+  deviceProcesses(device: string): string[];
+  /** The device host's id, and its pid (undefined while none runs). */
+  hostId: string;
+  hostPid(): number | undefined;
+  /** Cuts one virtual device's power (in the host, or kill -9 of its own process). */
+  killDevice(device: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -93,6 +106,7 @@ export async function startTestPlatform(
   const logs = new Map<string, string[]>();
   const metricsTargets = new Map<string, { metrics?: string; temporal?: string }>();
   const webUrl = `http://127.0.0.1:${webPort}`;
+  const hostId = loadConfig(env).host.id;
 
   async function start(
     kind: PlatformProcessKind,
@@ -159,7 +173,29 @@ export async function startTestPlatform(
       return { status: res.status, body: text ? JSON.parse(text) : undefined };
     },
     deviceProcesses(device) {
-      return new VirtualRuntime(home).runningPids(device);
+      let bootId: string;
+      try {
+        bootId = fs.readFileSync(volumeFiles(path.join(home, 'volumes', device)).booted, 'utf8');
+      } catch {
+        return [];
+      }
+      const pid = Number(bootId.split(':')[0]);
+      if (!isAlive(pid)) return [];
+      // Per-process mode: the device's own process, still running.
+      if (!bootId.includes(':')) return new VirtualRuntime(home).runningPids(device).map(String);
+      return [bootId];
+    },
+    hostId,
+    hostPid() {
+      return findDeviceHost(home, hostId)[0];
+    },
+    async killDevice(device) {
+      const pids = new VirtualRuntime(home).runningPids(device);
+      if (pids.length > 0) {
+        for (const pid of pids) process.kill(pid, 'SIGKILL');
+        return;
+      }
+      await callHost(home, hostId, { op: 'powerOff', device });
     },
     async stop() {
       for (const child of processes.values()) {
@@ -225,7 +261,9 @@ async function metricsPortsFor(
   return { env: out, targets };
 }
 
-/** Device processes whose volume lies under `home`, whatever their name. */
+/** Device hosts of `home` and device processes whose volume lies under it, whatever their name. */
 function findStrayDevices(home: string): number[] {
-  return findProcessesMatching((argv) => argv.some((arg) => arg.startsWith(`--volume=${home}`)));
+  return findProcessesMatching((argv) =>
+    argv.some((arg) => arg.startsWith(`--volume=${home}`) || arg === `--home=${path.resolve(home)}`),
+  );
 }

@@ -1,0 +1,151 @@
+/**
+ * Virtual devices run inside the device host's process: each a VirtualDevice on its own volume
+ * (firmware image, memory image with the endpoint and credentials blocks, CPU held until
+ * cpu.run, UART log), with its own key, mutual-TLS session, heartbeats and reconnect backoff.
+ * Apps run in worker threads (device/apps), so a trapping, looping or memory-hungry app ends
+ * only itself; a device whose session breaks reconnects alone. About 0.1 MiB per idle device
+ * instead of a Node process each.
+ */
+import fs from 'node:fs';
+import { errorMessage } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import type { DeviceCredentials } from '../device/memory-contract.js';
+import { readFirmware, VirtualDevice } from '../device/virtual-device.js';
+import { volumeFiles } from '../device/volume-layout.js';
+import { FirmwareError } from '../runtimes/local-volume.js';
+import type { DeviceRuntimeBackend, StartedEmulator } from '../runtimes/runtime.js';
+import { VirtualVolumes } from '../runtimes/virtual.js';
+
+/**
+ * The host pokes a device when it writes its volume, so devices look at their volume files
+ * only this often on their own (a fallback), not 20 times a second each.
+ */
+const VOLUME_POLL_MS = 5000;
+
+interface HostedDevice {
+  device: VirtualDevice;
+  bootId: string;
+  uart: fs.WriteStream;
+  stopped: Promise<void>;
+}
+
+export interface HostedDeviceInfo {
+  name: string;
+  bootId: string;
+}
+
+export class HostedVirtualRuntime extends VirtualVolumes implements DeviceRuntimeBackend {
+  private readonly devices = new Map<string, HostedDevice>();
+  private boots = 0;
+
+  constructor(
+    home: string,
+    private readonly hostId: string,
+    private readonly logger: Logger,
+  ) {
+    super(home);
+  }
+
+  running(): HostedDeviceInfo[] {
+    return [...this.devices].map(([name, d]) => ({ name, bootId: d.bootId }));
+  }
+
+  /** Boots the device halted (it waits for cpu.run), or adopts the one running here. */
+  start(device: string, mcuType: string): StartedEmulator {
+    const current = this.devices.get(device);
+    if (current) return { id: current.bootId, adopted: true };
+    const files = volumeFiles(this.volumeOf(device));
+    if (!fs.existsSync(files.firmware)) {
+      throw new FirmwareError('FirmwareMissing', `no firmware in the volume of ${device}; copy it first`);
+    }
+    // A firmware image that cannot boot fails the start now, with the reason.
+    readFirmware(files.firmware);
+    this.markOwner(device, { host: this.hostId, mcuType });
+    const bootId = `${process.pid}:${++this.boots}`;
+    const uart = fs.createWriteStream(files.uart, { flags: 'a' });
+    uart.on('error', (err) => this.logger.warn('UART log write failed', { device, error: err.message }));
+    const vd = new VirtualDevice({
+      name: device,
+      mcuType,
+      files,
+      bootId,
+      volumePollMs: VOLUME_POLL_MS,
+      log: (line) => uart.write(`${new Date().toISOString()} ${line}\n`),
+    });
+    // run() checks the firmware and writes the boot marker before its first await.
+    const stopped = vd.run().then(
+      () => undefined,
+      (err: unknown) => {
+        uart.write(`${new Date().toISOString()} device halted: ${errorMessage(err)}\n`);
+        this.logger.warn('device halted', { device, error: errorMessage(err) });
+      },
+    );
+    const hosted: HostedDevice = { device: vd, bootId, uart, stopped };
+    this.devices.set(device, hosted);
+    void stopped.then(() => this.forget(device, hosted));
+    return { id: bootId, adopted: false };
+  }
+
+  override writeMemory(device: string, endpoint: string, credentials: DeviceCredentials): void {
+    super.writeMemory(device, endpoint, credentials);
+    this.devices.get(device)?.device.poke();
+  }
+
+  /** Stops the device for good: it is no longer resumed when the host restarts. */
+  async stop(device: string): Promise<number> {
+    this.clearOwner(device);
+    return (await this.halt(device)) ? 1 : 0;
+  }
+
+  /**
+   * Cuts the device's power: it stops at once, but stays this host's, so the lifecycle's
+   * recovery (or the next host start) boots it again. For tests and chaos drills.
+   */
+  async powerOff(device: string): Promise<boolean> {
+    return this.halt(device);
+  }
+
+  override async removeVolume(device: string): Promise<void> {
+    await this.stop(device);
+    super.removeVolume(device);
+  }
+
+  /** Boots every device this host owned when it went down (it was killed or restarted). */
+  resumeOwned(): number {
+    let resumed = 0;
+    for (const { device, owner } of this.ownedBy(this.hostId)) {
+      try {
+        if (!this.start(device, owner.mcuType).adopted) resumed++;
+      } catch (err) {
+        this.logger.warn('could not resume device', { device, error: errorMessage(err) });
+      }
+    }
+    return resumed;
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.devices.keys()].map((device) => this.halt(device)));
+  }
+
+  private async halt(device: string): Promise<boolean> {
+    const hosted = this.devices.get(device);
+    if (!hosted) return false;
+    this.forget(device, hosted);
+    await hosted.device.stop();
+    await hosted.stopped;
+    return true;
+  }
+
+  private forget(device: string, hosted: HostedDevice): void {
+    if (this.devices.get(device) !== hosted) return;
+    this.devices.delete(device);
+    hosted.uart.end();
+    // The boot marker names a running device only: gone with it.
+    const booted = volumeFiles(this.volumeOf(device)).booted;
+    try {
+      if (fs.readFileSync(booted, 'utf8') === hosted.bootId) fs.rmSync(booted, { force: true });
+    } catch {
+      // the volume is gone already
+    }
+  }
+}

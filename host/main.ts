@@ -1,0 +1,122 @@
+/**
+ * The device host: one process per machine that runs the machine's devices — virtual devices
+ * in-process (or one process each with WASMBED_VIRTUAL_DEVICES=process), and the docker, qemu
+ * and Renode emulators it started — and a Temporal worker on `wasmbed-host-<id>` for their
+ * runtime activities (activities/device-runtime.ts). Started detached by the orchestrator
+ * worker (host/supervisor.ts), so it outlives the platform's other processes; a restarted
+ * host resumes the devices it owned.
+ *
+ *   node --import tsx host/main.ts --wasmbed-host=<id> --home=<dir>
+ */
+import { Worker } from '@temporalio/worker';
+import { parseArgs } from 'node:util';
+import { hostTaskQueue, loadConfig } from '../common/config.js';
+import { errorMessage, WasmbedError } from '../common/errors.js';
+import { createLogger } from '../common/logger.js';
+import { onShutdown } from '../common/shutdown.js';
+import { createDeviceRuntimeActivities } from '../activities/device-runtime.js';
+import { openPlatform } from '../platform/context.js';
+import { ensureDeviceBundle } from '../runtimes/device-bundle.js';
+import { dockerOptionsFromEnv } from '../runtimes/docker/options.js';
+import { DockerRuntime } from '../runtimes/docker/runtime.js';
+import { ExternalRuntime } from '../runtimes/external.js';
+import { QemuRuntime, qemuOptionsFromEnv } from '../runtimes/qemu.js';
+import { renodeOptionsFromEnv } from '../runtimes/renode/options.js';
+import { RenodeRuntime } from '../runtimes/renode/runtime.js';
+import { UartFileFollower } from '../runtimes/uart-file-follower.js';
+import { VirtualRuntime } from '../runtimes/virtual.js';
+import { DeviceLogs } from '../store/device-logs.js';
+import { connectWorker } from '../temporal/connection.js';
+import { listenControl, type ControlRequest, type HostStatus } from './control.js';
+import { HostedVirtualRuntime } from './hosted-virtual-runtime.js';
+
+const logger = createLogger('host');
+const { values } = parseArgs({
+  options: { 'wasmbed-host': { type: 'string' }, home: { type: 'string' } },
+});
+const config = loadConfig();
+const hostId = values['wasmbed-host'] ?? config.host.id;
+const home = values.home ?? config.home;
+const mode = config.host.virtualDevices;
+
+// One device fails alone: an error escaping a device's callbacks is logged, not fatal to the
+// hundreds of others this process holds.
+process.on('uncaughtException', (err) => logger.error('uncaught error', { error: errorMessage(err) }));
+process.on('unhandledRejection', (err) => logger.error('unhandled rejection', { error: errorMessage(err) }));
+
+const hosted = mode === 'thread' ? new HostedVirtualRuntime(home, hostId, logger) : undefined;
+const control = await listenControl(home, hostId, (request: ControlRequest) => {
+  switch (request.op) {
+    case 'status':
+      return { hostId, pid: process.pid, mode, devices: hosted?.running() ?? [] } satisfies HostStatus;
+    case 'powerOff':
+      if (!hosted) throw new WasmbedError('Unsupported', 'powerOff needs WASMBED_VIRTUAL_DEVICES=thread');
+      return hosted.powerOff(request.device);
+    default:
+      throw new WasmbedError('InvalidInput', `unknown op ${(request as { op: unknown }).op}`);
+  }
+}).catch((err: unknown) => {
+  if (err instanceof WasmbedError && err.code === 'HostRunning') {
+    logger.info(err.message);
+    process.exit(0);
+  }
+  throw err;
+});
+
+const platform = await openPlatform({ ...config, home });
+const deviceBundle = await ensureDeviceBundle();
+const deviceLogs = new DeviceLogs(platform.db);
+// docker: DOCKER_HOST and WASMBED_DOCKER_* (runtimes/docker/options.ts); qemu: WASMBED_QEMU_* (runtimes/qemu.ts);
+// renode: WASMBED_RENODE_* (runtimes/renode/options.ts), from the image through the same docker runtime.
+const docker = new DockerRuntime({ ...dockerOptionsFromEnv(), home, deviceBundle, logs: deviceLogs, logger });
+// qemu and a local Renode write their UART to a file in the volume; this streams it into the device log.
+const uart = new UartFileFollower(deviceLogs, { logger });
+const qemu = new QemuRuntime({ ...qemuOptionsFromEnv(), home, uart });
+const renode = new RenodeRuntime({ ...renodeOptionsFromEnv(), home, docker, uart });
+const processes = hosted ? undefined : new VirtualRuntime(home, deviceBundle, hostId);
+const runtimes = { virtual: hosted ?? processes!, docker, qemu, renode, external: new ExternalRuntime() };
+
+// What this host ran before it was restarted: virtual devices boot again (process-mode ones
+// that survived are adopted); emulators' UART streaming resumes.
+if (hosted) {
+  logger.info('resumed devices', { count: hosted.resumeOwned() });
+} else if (processes) {
+  for (const { device, owner } of processes.ownedBy(hostId)) {
+    await processes
+      .start(device, owner.mcuType)
+      .catch((err: unknown) => logger.warn('could not resume device', { device, error: errorMessage(err) }));
+  }
+}
+docker.followExistingDevices().catch(() => undefined);
+qemu.followRunning();
+renode.followRunning();
+
+const taskQueue = hostTaskQueue(hostId);
+const connection = await connectWorker(config.temporal);
+const worker = await Worker.create({
+  connection,
+  namespace: config.temporal.namespace,
+  taskQueue,
+  activities: createDeviceRuntimeActivities({
+    store: platform.store,
+    certificates: platform.certificates,
+    caPem: platform.ca.certPem,
+    runtimes,
+    logger,
+  }),
+  // Runtime steps are short and mostly wait on I/O: a burst of provisioning runs them side by side.
+  maxConcurrentActivityTaskExecutions: 200,
+});
+const running = worker.run();
+logger.info('device host ready', { hostId, taskQueue, mode, pid: process.pid, home });
+
+onShutdown(async () => {
+  worker.shutdown();
+  await running;
+  await hosted?.stopAll();
+  control.close();
+  docker.close();
+  uart.close();
+  await connection.close();
+  platform.close();
+});
