@@ -34,7 +34,14 @@ export function devServerArgs(options: DevServerOptions): string[] {
   args.push('--namespace', options.namespace ?? 'default', '--log-level', 'warn');
   if (options.uiPort === undefined) args.push('--headless');
   else args.push('--ui-port', String(options.uiPort), '--ui-disable-news-fetch');
-  if (options.dbFile) args.push('--db-filename', options.dbFile);
+  if (options.dbFile) {
+    // WAL with synchronous=normal: a commit no longer waits for an fsync of the database file,
+    // which roughly doubles how many workflows per second the dev server completes. Still
+    // durable when any process crashes (kill -9 included); only an OS crash or power loss can
+    // drop the last commits.
+    args.push('--db-filename', options.dbFile);
+    args.push('--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal');
+  }
   for (const attribute of SEARCH_ATTRIBUTES) args.push('--search-attribute', `${attribute.name}=Keyword`);
   if (options.httpPort !== undefined) args.push('--http-port', String(options.httpPort));
   if (options.metricsPort !== undefined) args.push('--metrics-port', String(options.metricsPort));
