@@ -1,0 +1,287 @@
+/**
+ * The device host at fleet scale, on a real platform (file-backed Temporal dev server as
+ * `npm start` runs it, orchestrator, gateway, web, device host):
+ *   - one device at a time, create → Connected (median);
+ *   - 50 created at once: wall time until all are Connected;
+ *   - N created through the API as fast as it takes them: devices/s, and the same number of
+ *     empty workflows of provisioning's shape on the same dev server (the ceiling), as a ratio;
+ *   - the whole fleet idle: PSS of every platform process after minus before, per device, and
+ *     the CPU they use;
+ *   - a 64 KiB module deployed to all: until every device acked;
+ *   - kill -9 of the device host: until every device is Connected again with its app Running.
+ *
+ *   npx tsx bench/device-host.ts [--mode=thread|process] [--devices=1000] [--api=500]
+ *                                [--skip=ceiling,deploy,kill]
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Worker } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
+import { paths } from '../common/config.js';
+import type { Device } from '../common/resources.js';
+import { buildApps, DIST_DIR } from '../scripts/build-apps.mjs';
+import { findProcessesMatching } from '../runtimes/process-table.js';
+import { openDatabase } from '../store/sqlite.js';
+import { SqliteResourceStore } from '../store/sqlite-resource-store.js';
+import { startTestPlatform } from '../test/support/platform.js';
+import { waitFor } from '../test/support/wait.js';
+import { padToSize } from '../test/support/wasm-padding.js';
+import { emptyProvisioning } from './support/empty-provisioning.js';
+
+const { values } = parseArgs({
+  options: {
+    mode: { type: 'string', default: 'thread' },
+    devices: { type: 'string', default: '1000' },
+    api: { type: 'string', default: '500' },
+    single: { type: 'string', default: '10' },
+    skip: { type: 'string', default: '' },
+  },
+});
+const mode = values.mode!;
+const fleetSize = Number(values.devices);
+const apiCount = Number(values.api);
+const skip = new Set(values.skip!.split(',').filter(Boolean));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const log = (line: string) =>
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+
+await buildApps({ log: () => {} });
+const platform = await startTestPlatform({
+  durableTemporal: true,
+  env: {
+    WASMBED_VIRTUAL_DEVICES: mode,
+    WASMBED_HEARTBEAT_INTERVAL_MS: '5000',
+    WASMBED_HEARTBEAT_TIMEOUT_MS: '15000',
+  },
+});
+const db = openDatabase(paths.db(platform.home));
+const store = new SqliteResourceStore(db);
+const devices = (): Device[] => store.list('Device');
+const connected = (names?: Set<string>) =>
+  devices().filter((d) => d.status.phase === 'Connected' && (!names || names.has(d.metadata.name))).length;
+
+async function create(name: string): Promise<void> {
+  for (;;) {
+    const res = await platform.api('POST', '/api/v1/devices', { name });
+    if (res.status === 202) return;
+    if (res.status !== 429 && res.status !== 503)
+      throw new Error(`create ${name}: ${res.status} ${JSON.stringify(res.body)}`);
+    await sleep(50);
+  }
+}
+
+async function untilConnected(names: string[], timeoutMs = 1_800_000, everyMs = 100): Promise<number> {
+  const set = new Set(names);
+  await waitFor(`${names.length} Connected`, () => connected(set) === names.length, timeoutMs, everyMs);
+  return Date.now();
+}
+
+/** PSS (KiB) and CPU ticks of every platform process: Temporal, worker, gateway, web, host, device processes. */
+function platformPids(): number[] {
+  const pids = [...platform.processes.values()].map((c) => c.pid!).filter(Boolean);
+  pids.push(platform.temporal.process.pid!);
+  const host = platform.hostPid();
+  if (host) pids.push(host);
+  pids.push(...findProcessesMatching((argv) => argv.some((a) => a.startsWith(`--volume=${platform.home}`))));
+  return pids;
+}
+function pssKiB(pids: number[]): number {
+  let total = 0;
+  for (const pid of pids) {
+    try {
+      const m = /^Pss:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+      total += Number(m?.[1] ?? 0);
+    } catch {
+      // gone
+    }
+  }
+  return total;
+}
+function cpuTicks(pids: number[]): number {
+  let total = 0;
+  for (const pid of pids) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += Number(fields[11]) + Number(fields[12]); // utime + stime
+    } catch {
+      // gone
+    }
+  }
+  return total;
+}
+const TICKS_PER_S = 100;
+
+async function ceiling(count: number): Promise<number> {
+  const connection = await NativeConnection.connect({ address: platform.temporal.address });
+  const queue = 'bench-empty';
+  const remoteQueue = 'bench-empty-remote';
+  const activities = { nothing: async () => undefined };
+  const workflowWorker = await Worker.create({
+    connection,
+    taskQueue: queue,
+    workflowsPath: path.join(import.meta.dirname, 'support', 'empty-provisioning.ts'),
+    activities,
+  });
+  const remoteWorker = await Worker.create({ connection, taskQueue: remoteQueue, activities });
+  const running = Promise.all([workflowWorker.run(), remoteWorker.run()]);
+  try {
+    // Warm-up, then `count` at once.
+    await platform.client.workflow.execute(emptyProvisioning, {
+      taskQueue: queue,
+      workflowId: 'empty-warmup',
+      args: [{ remoteQueue, id: 'warmup' }],
+    });
+    const started = Date.now();
+    await Promise.all(
+      Array.from({ length: count }, (_, i) =>
+        platform.client.workflow.execute(emptyProvisioning, {
+          taskQueue: queue,
+          workflowId: `empty-${i}`,
+          args: [{ remoteQueue, id: String(i) }],
+        }),
+      ),
+    );
+    return count / ((Date.now() - started) / 1000);
+  } finally {
+    workflowWorker.shutdown();
+    remoteWorker.shutdown();
+    await running;
+    await connection.close();
+  }
+}
+
+const result: Record<string, unknown> = {
+  machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, load average ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')} at start`,
+  mode,
+};
+try {
+  await waitFor('device host up', () => platform.hostPid() !== undefined, 60_000);
+  await create('warmup');
+  await untilConnected(['warmup']);
+  await sleep(2000);
+  const before = { pss: pssKiB(platformPids()), devices: 1 };
+
+  const single: number[] = [];
+  for (let i = 0; i < Number(values.single); i++) {
+    const t = Date.now();
+    await create(`single-${i}`);
+    single.push((await untilConnected([`single-${i}`], 120_000, 10)) - t);
+  }
+  single.sort((a, b) => a - b);
+  result.singleMedianMs = single[Math.floor(single.length / 2)];
+  result.singleMs = single;
+  log(`one at a time: median ${result.singleMedianMs} ms`);
+
+  const burst = Array.from({ length: 50 }, (_, i) => `burst-${i}`);
+  let t = Date.now();
+  await Promise.all(burst.map(create));
+  result.burst50Ms = (await untilConnected(burst)) - t;
+  log(`50 at once: ${result.burst50Ms} ms`);
+
+  const api = Array.from({ length: apiCount }, (_, i) => `api-${i}`);
+  t = Date.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      while (next < api.length) await create(api[next++]!);
+    }),
+  );
+  result.apiAcceptedPerS = Math.round((apiCount / ((Date.now() - t) / 1000)) * 10) / 10;
+  const apiSeconds = ((await untilConnected(api)) - t) / 1000;
+  result.apiDevicesPerS = Math.round((apiCount / apiSeconds) * 10) / 10;
+  log(`${apiCount} through the API: ${result.apiDevicesPerS} devices/s`);
+
+  if (!skip.has('ceiling')) {
+    await sleep(5000);
+    const ceilingPerS = await ceiling(apiCount);
+    result.emptyWorkflowCeilingPerS = Math.round(ceilingPerS * 10) / 10;
+    result.ratioToCeiling = Math.round(((result.apiDevicesPerS as number) / ceilingPerS) * 100) / 100;
+    log(`ceiling ${result.emptyWorkflowCeilingPerS}/s, ratio ${result.ratioToCeiling}`);
+  }
+
+  // Top the fleet up to its full size, then let it idle.
+  const have = 1 + single.length + burst.length + api.length;
+  const rest = Array.from({ length: Math.max(0, fleetSize - have) }, (_, i) => `fleet-${i}`);
+  next = 0;
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      while (next < rest.length) await create(rest[next++]!);
+    }),
+  );
+  await waitFor('whole fleet Connected', () => connected() === devices().length, 1_800_000, 1000);
+  const total = devices().length;
+  await sleep(20_000);
+  const pids = platformPids();
+  const pss = pssKiB(pids);
+  const ticks0 = cpuTicks(pids);
+  await sleep(30_000);
+  const cpuPercent = ((cpuTicks(pids) - ticks0) / TICKS_PER_S / 30) * 100;
+  result.idle = {
+    devices: total,
+    pssTotalMiB: Math.round(pss / 1024),
+    pssPerDeviceMiB: Math.round(((pss - before.pss) / 1024 / (total - before.devices)) * 100) / 100,
+    cpuPercentOfOneCore: Math.round(cpuPercent * 10) / 10,
+  };
+  log(`idle: ${JSON.stringify(result.idle)}`);
+
+  if (!skip.has('deploy')) {
+    const module = padToSize(fs.readFileSync(path.join(DIST_DIR, 'blinky.wasm')), 64 * 1024);
+    t = Date.now();
+    const res = await platform.api('POST', '/api/v1/applications', {
+      name: 'big-blinky',
+      wasm: module.toString('base64'),
+      target: { all: true },
+    });
+    if (res.status !== 202) throw new Error(`deploy: ${res.status} ${JSON.stringify(res.body)}`);
+    await waitFor(
+      'all acked',
+      () => {
+        const acked = devices().filter((d) => {
+          const s = (d.status.apps['big-blinky'] as { state?: string } | undefined)?.state;
+          return s === 'Running' || s === 'Exited' || s === 'Failed';
+        }).length;
+        return acked === total;
+      },
+      900_000,
+      100,
+    );
+    result.deploy64KiBAllAckedMs = Date.now() - t;
+    log(`64 KiB to ${total}: ${result.deploy64KiBAllAckedMs} ms`);
+  }
+
+  if (!skip.has('kill') && mode === 'thread') {
+    await sleep(10_000);
+    const hostPid = platform.hostPid()!;
+    const killedAt = Date.now();
+    process.kill(hostPid, 'SIGKILL');
+    await waitFor(
+      'all back with the app',
+      () =>
+        devices().every((d) => {
+          const app = d.status.apps['big-blinky'] as { state?: string; since?: string } | undefined;
+          return (
+            d.status.phase === 'Connected' &&
+            (skip.has('deploy') || (app?.state === 'Running' && Date.parse(app.since ?? '') > killedAt))
+          );
+        }),
+      900_000,
+      200,
+    );
+    result.killHostAllBackMs = Date.now() - killedAt;
+    log(`kill -9 host with ${total}: all back in ${result.killHostAllBackMs} ms`);
+  }
+  result.loadAverageAtEnd = os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ');
+  console.log(JSON.stringify(result, null, 2));
+} finally {
+  db.close();
+  await platform.stop();
+}
