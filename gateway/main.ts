@@ -49,6 +49,7 @@ const serverCert = platform.ca.issueServerCertificate({
 });
 
 const registry = new SessionRegistry();
+const heartbeatWritten = new Map<string, number>();
 const updateDevice = (device: string, mutate: (status: DeviceStatus) => DeviceStatus) => {
   try {
     store.updateStatus('Device', device, mutate);
@@ -81,8 +82,15 @@ const deviceServer = new DeviceServer({
   logger,
   enrollment,
   onDeviceMessage: createDeviceEventHandler({ store, logs: new DeviceLogs(platform.db), logger }),
-  onHeartbeat: (session) =>
-    updateDevice(session.device, (s) => ({ ...s, lastHeartbeat: session.lastHeartbeat?.toISOString() })),
+  onHeartbeat: (session) => {
+    // Coalesced: the store gets a device's heartbeat at most once per heartbeat timeout, all the
+    // lifecycle's "heartbeats stopped" check (twice the timeout) and the dashboard need; with a
+    // thousand devices, a write per heartbeat was most of what idle devices cost.
+    const now = Date.now();
+    if (now - (heartbeatWritten.get(session.device) ?? 0) < config.gateway.heartbeatTimeoutMs) return;
+    heartbeatWritten.set(session.device, now);
+    updateDevice(session.device, (s) => ({ ...s, lastHeartbeat: session.lastHeartbeat?.toISOString() }));
+  },
   onDeviceInfo: (session) =>
     updateDevice(session.device, (s) => ({
       ...s,
