@@ -5,6 +5,7 @@
  * (`GET /api/v1/device-batches/NAME`) until every device is Connected or Failed.
  */
 import fs from 'node:fs';
+import { DEVICE_PHASES } from '../common/resources.js';
 import { CliError, StatusLine, listAll, progressBar, sleep, table, type ApiClient } from './lib.js';
 
 export interface BatchContext {
@@ -27,16 +28,6 @@ export interface BatchOptions {
   gateway?: string;
   labels?: Record<string, string>;
 }
-
-const PHASE_ORDER = [
-  'Pending',
-  'Provisioning',
-  'Connected',
-  'Disconnected',
-  'Unreachable',
-  'Failed',
-  'Deprovisioning',
-];
 
 function readSpecs(file: string): unknown[] {
   let parsed: unknown;
@@ -88,7 +79,7 @@ export async function createBatch(ctx: BatchContext, options: BatchOptions): Pro
 
 function progressText(name: string, p: any, since: number): string {
   const connected = p.counts.Connected ?? 0;
-  const others = PHASE_ORDER.filter((phase) => phase !== 'Connected' && p.counts[phase])
+  const others = DEVICE_PHASES.filter((phase) => phase !== 'Connected' && p.counts[phase])
     .map((phase) => `${phase} ${p.counts[phase]}`)
     .join(' · ');
   const seconds = (Date.now() - since) / 1000;
@@ -101,7 +92,7 @@ export async function watchBatch(ctx: BatchContext, name: string, since = Date.n
   const path = `/device-batches/${encodeURIComponent(name)}`;
   if (!ctx.watch) {
     const { body: p } = await ctx.api.request('GET', path);
-    const counts = PHASE_ORDER.filter((phase) => p.counts[phase]).map(
+    const counts = DEVICE_PHASES.filter((phase) => p.counts[phase]).map(
       (phase) => `${phase} ${p.counts[phase]}`,
     );
     ctx.out(ctx.json ? JSON.stringify(p) : `batch ${name}: ${p.total} devices · ${counts.join(' · ')}`);
