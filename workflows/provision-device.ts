@@ -8,7 +8,6 @@ import {
   isCancellation,
   startChild,
   proxyActivities,
-  proxyLocalActivities,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -32,15 +31,14 @@ import {
 
 const quick = { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '10s' } as const;
 
-// The short store and PKI steps run as local activities: in the orchestrator worker that runs
-// this workflow, recorded as markers in the same workflow task instead of a round trip through
-// the server each (the Web UI shows them as local activities; the dashboard's timeline is the
-// same). They keep their retry policies and stay idempotent.
-const store = proxyLocalActivities<OrchestratorActivities>({
+// Every step is a regular activity, not a local one: only regular activities appear in the
+// workflow history as scheduled/started/failed while they run and retry, and that history is
+// what the Web UI and the dashboard's step timeline (web/timeline.ts) show an operator.
+const store = proxyActivities<OrchestratorActivities>({
   startToCloseTimeout: '30s',
   retry: { ...quick, maximumAttempts: 10 },
 });
-const pki = proxyLocalActivities<OrchestratorActivities>({
+const pki = proxyActivities<OrchestratorActivities>({
   startToCloseTimeout: '30s',
   retry: { ...quick, maximumAttempts: 5 },
 });
@@ -68,7 +66,10 @@ function hostActivities(taskQueue: string | undefined) {
     }),
   };
 }
-const placement = proxyLocalActivities<OrchestratorActivities>({
+// Placement is a regular activity, not a local one: it may retry for a minute while gateways
+// start, and only a regular activity shows its attempts and last failure ("not ready") to the
+// Web UI and the dashboard's timeline while it retries.
+const placement = proxyActivities<OrchestratorActivities>({
   startToCloseTimeout: '30s',
   // Gateways may still be starting when the first device is created: wait up to ~1 minute.
   retry: { initialInterval: '1s', backoffCoefficient: 1.5, maximumInterval: '5s', maximumAttempts: 15 },

@@ -1,7 +1,8 @@
 /**
  * The empty workflow of provisioning's shape, for the ceiling in bench/device-host.ts: the same
- * sequence of local activities (store/PKI steps), activities on other task queues (host and
- * gateway steps) and the lifecycle child, every activity returning at once. Workflow code.
+ * sequence of activities (store/PKI steps on the workflow's own queue, host and gateway steps on
+ * theirs) and the lifecycle child (whose store checks are local activities), every activity
+ * returning at once. Workflow code.
  */
 import {
   ParentClosePolicy,
@@ -28,15 +29,16 @@ export async function emptyProvisioning(input: { remoteQueue: string; id: string
     taskQueue: input.remoteQueue,
     startToCloseTimeout: '30s',
   });
-  await local.nothing(); // beginProvisioning
-  await local.nothing(); // issueCertificate
+  const own = proxyActivities<EmptyActivities>({ startToCloseTimeout: '30s' });
+  await own.nothing(); // beginProvisioning
+  await own.nothing(); // issueCertificate
   await remote.nothing(); // prepareVolume (host)
   await remote.nothing(); // copyFirmware (host)
   await remote.nothing(); // startEmulator (host)
-  await local.nothing(); // assignGateway
+  await own.nothing(); // assignGateway
   await remote.nothing(); // writeEndpoint (host)
   await remote.nothing(); // awaitDeviceSession (gateway)
-  await local.nothing(); // markConnected
+  await own.nothing(); // markConnected
   await startChild(emptyLifecycle, {
     workflowId: `empty-lifecycle-${input.id}`,
     parentClosePolicy: ParentClosePolicy.ABANDON,
