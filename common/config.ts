@@ -5,6 +5,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { ValidationError } from './errors.js';
+import { isDnsLabel } from './names.js';
 
 export const ORCHESTRATOR_TASK_QUEUE = 'wasmbed-orchestrator';
 export const gatewayTaskQueue = (gatewayName: string): string => `wasmbed-gateway-${gatewayName}`;
@@ -118,12 +119,11 @@ function gatewayEndpointFromEnv(env: NodeJS.ProcessEnv, port: number): string {
 }
 // --- end Kubernetes mode --------------------------------------------------------------------
 
-/** Fractions allowed: short-lived certificates in tests are a fraction of a day. */
 /** A host id goes into a task queue name and a process marker: keep it a DNS label. */
 function hostIdFromEnv(env: NodeJS.ProcessEnv): string {
   const explicit = env.WASMBED_HOST_ID;
   if (explicit !== undefined && explicit !== '') {
-    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(explicit) || explicit.length > 63) {
+    if (!isDnsLabel(explicit)) {
       throw new ValidationError(
         'WASMBED_HOST_ID',
         `WASMBED_HOST_ID="${explicit}" must be a DNS label (lowercase letters, digits and '-')`,
@@ -151,6 +151,7 @@ function virtualDeviceModeFromEnv(env: NodeJS.ProcessEnv): VirtualDeviceMode {
   return mode;
 }
 
+/** Fractions allowed: short-lived certificates in tests are a fraction of a day. */
 function positiveNumberFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
