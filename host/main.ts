@@ -12,6 +12,7 @@ import { Worker } from '@temporalio/worker';
 import { parseArgs } from 'node:util';
 import { hostTaskQueue, loadConfig } from '../common/config.js';
 import { errorMessage, WasmbedError } from '../common/errors.js';
+import { startTelemetry } from '../platform/telemetry.js';
 import { createLogger } from '../common/logger.js';
 import { onShutdown } from '../common/shutdown.js';
 import { createDeviceRuntimeActivities } from '../activities/device-runtime.js';
@@ -63,6 +64,7 @@ const control = await listenControl(home, hostId, (request: ControlRequest) => {
   throw err;
 });
 
+const telemetry = await startTelemetry('host');
 const platform = await openPlatform({ ...config, home });
 const deviceBundle = await ensureDeviceBundle();
 const deviceLogs = new DeviceLogs(platform.db);
@@ -94,6 +96,7 @@ renode.followRunning();
 const taskQueue = hostTaskQueue(hostId);
 const connection = await connectWorker(config.temporal);
 const worker = await Worker.create({
+  ...telemetry.workerOptions(),
   connection,
   namespace: config.temporal.namespace,
   taskQueue,

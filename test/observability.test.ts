@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Application, Device } from '../common/resources.js';
 import { PROVISIONING_STEPS } from '../workflows/contracts/provision-device.js';
 import { buildApps, DIST_DIR } from '../scripts/build-apps.mjs';
+import { hostLogFile } from '../host/supervisor.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import {
   observabilityConfig,
@@ -93,10 +94,12 @@ async function eventually(expr: string, expected: number): Promise<void> {
 }
 
 describe('metrics through a real Prometheus', () => {
-  it('scrapes every process: orchestrator and gateway (prom-client + Temporal SDK) and web, all up', async () => {
+  it('scrapes every process: orchestrator, device host and gateway (prom-client + Temporal SDK) and web, all up', async () => {
     expect(targets.map((t) => `${t.labels.process}/${t.labels.endpoint}`).sort()).toEqual([
       'gateway/metrics',
       'gateway/temporal-sdk',
+      'host/metrics',
+      'host/temporal-sdk',
       'orchestrator/metrics',
       'orchestrator/temporal-sdk',
       'web/metrics',
@@ -107,9 +110,9 @@ describe('metrics through a real Prometheus', () => {
     });
     // Default process metrics in every prom-client process, labelled with the component.
     const cpu = await prometheus.query('process_cpu_seconds_total{endpoint="metrics"}');
-    expect(cpu.map((r) => r.metric.component).sort()).toEqual(['gateway', 'orchestrator', 'web']);
+    expect(cpu.map((r) => r.metric.component).sort()).toEqual(['gateway', 'host', 'orchestrator', 'web']);
     const lag = await prometheus.query('nodejs_eventloop_lag_seconds');
-    expect(lag.length).toBe(3);
+    expect(lag.length).toBe(4);
   });
 
   it('counts the fleet: 5 Connected virtual devices, sessions on the gateway, heartbeat lag observed', async () => {
@@ -138,12 +141,18 @@ describe('metrics through a real Prometheus', () => {
       return PROVISIONING_STEPS.every((s) => byStep[s] === 5) ? byStep : undefined;
     });
     expect(Object.keys(counts).sort()).toEqual([...PROVISIONING_STEPS].sort());
-    // awaitSession is the gateway's activity: observed by the gateway, the rest by the orchestrator.
+    // awaitSession is the gateway's activity, the runtime steps the device host's, the rest the
+    // orchestrator's: each is observed where it ran.
     const where = await prometheus.query(
       'sum by (process, step) (wasmbed_provisioning_step_duration_seconds_count{outcome="succeeded"})',
     );
-    for (const r of where)
-      expect(r.metric.process).toBe(r.metric.step === 'awaitSession' ? 'gateway' : 'orchestrator');
+    const ranOn = (step: string) =>
+      step === 'awaitSession'
+        ? 'gateway'
+        : ['prepareVolume', 'copyFirmware', 'startEmulator', 'writeEndpoint'].includes(step)
+          ? 'host'
+          : 'orchestrator';
+    for (const r of where) expect(r.metric.process, r.metric.step).toBe(ranOn(r.metric.step!));
     await eventually('sum(wasmbed_provisionings_total{outcome="connected"})', 5);
     await eventually('sum(wasmbed_provisionings_total{outcome="failed"}) or vector(0)', 0);
   });
@@ -152,15 +161,16 @@ describe('metrics through a real Prometheus', () => {
     const names = await prometheus.get('/api/v1/label/__name__/values');
     const temporal = (names as string[]).filter((n) => n.startsWith('temporal_'));
     expect(temporal.length).toBeGreaterThan(10);
-    for (const process of ['orchestrator', 'gateway']) {
+    for (const process of ['orchestrator', 'host', 'gateway']) {
       const polls = await prometheus.query(`count({__name__=~"temporal_.+", process="${process}"})`);
       expect(Number(polls[0]?.value[1]), process).toBeGreaterThan(5);
     }
-    // Activities really ran through the orchestrator's worker and were measured there.
+    // Activities really ran through the orchestrator's and the host's workers and were measured
+    // there (at least the 6 provisioning steps that are theirs, for each of the 5 devices).
     const executed = await prometheus.query(
-      'sum({__name__=~"temporal_activity_execution_latency.*_count", process="orchestrator"})',
+      'sum({__name__=~"temporal_activity_execution_latency.*_count", process=~"orchestrator|host"})',
     );
-    expect(Number(executed[0]?.value[1])).toBeGreaterThan(5 * 6);
+    expect(Number(executed[0]?.value[1])).toBeGreaterThan(5 * 6 - 1);
   });
 
   it('counts the rollout, the application by phase and its instances by state', async () => {
@@ -227,10 +237,18 @@ describe('alert rules', () => {
   });
 });
 
+/** The device host runs detached (started by the orchestrator): its output goes to its log file. */
+function hostLogLines(): string[] {
+  return fs
+    .readFileSync(hostLogFile(platform.home, platform.hostId), 'utf8')
+    .split('\n')
+    .filter((line) => line !== '');
+}
+
 describe('JSON logs', () => {
   it('every line each platform process wrote is one JSON object with level, time, component and msg', () => {
     let total = 0;
-    for (const [name, lines] of platform.logs) {
+    for (const [name, lines] of [...platform.logs, ['host', hostLogLines()] as const]) {
       expect(lines.length, name).toBeGreaterThan(0);
       for (const line of lines) {
         let entry: Record<string, unknown>;
@@ -250,12 +268,12 @@ describe('JSON logs', () => {
   });
 
   it("tags activity lines with the run's workflowId and runId, and device lines with the device", () => {
-    const entries = [...platform.logs.get('orchestrator')!].map(
+    const entries = [...platform.logs.get('orchestrator')!, ...hostLogLines()].map(
       (l) => JSON.parse(l) as Record<string, unknown>,
     );
     const started = entries.find((e) => e.msg === 'started device' && e.device === 'obs-1');
     expect(started).toMatchObject({
-      component: 'orchestrator',
+      component: 'host',
       workflowId: 'provision-obs-1',
       activity: 'startEmulator',
     });

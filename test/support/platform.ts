@@ -115,6 +115,12 @@ export async function startTestPlatform(
     const name = startOptions.name ?? kind;
     const { env: telemetryEnv, targets } = await metricsPortsFor(kind, { ...env, ...startOptions.env });
     metricsTargets.set(name, targets);
+    if (kind === 'orchestrator') {
+      // The orchestrator starts the device host, which inherits its environment: its ports too.
+      const host = await metricsPortsFor('host', env);
+      Object.assign(telemetryEnv, host.env);
+      metricsTargets.set('host', host.targets);
+    }
     const child = spawnPlatformProcess(kind, { ...env, ...telemetryEnv, ...startOptions.env });
     const lines: string[] = [];
     logs.set(name, lines);
@@ -239,7 +245,7 @@ function keepLogs(logs: Map<string, string[]>, home: string): void {
  * a test can scrape them; the gateway's prom-client metrics are on its health port.
  */
 async function metricsPortsFor(
-  kind: PlatformProcessKind,
+  kind: PlatformProcessKind | 'host',
   env: NodeJS.ProcessEnv,
 ): Promise<{ env: NodeJS.ProcessEnv; targets: { metrics?: string; temporal?: string } }> {
   // A process kind without telemetry ports (yet) gets none.
