@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Suites that build or fuzz native code, or start a Docker engine or a Kubernetes API server:
+ * Suites that build or fuzz native code, start a Docker engine or a Kubernetes API server, or kill
+ * and recover whole platforms:
  * `npm run test:slow` runs them; `npm test` runs the rest; CI (.ci/run) runs both.
  * WASMBED_SUITES=fast|slow picks one set; unset runs everything.
  */
@@ -15,6 +16,12 @@ const SLOW_SUITES = [
   'test/renode-docker.test.ts',
   // Builds the traced workflow bundle (a second webpack run) before its platform starts.
   'test/tracing.test.ts',
+  // Kill and restart whole platforms, gateways and workers, and wait out recovery grace periods,
+  // heartbeat timeouts and certificate lifetimes: minutes of waiting that keep npm test under 10.
+  'test/recovery.test.ts',
+  'test/durability.test.ts',
+  'test/worker-crash.test.ts',
+  'test/rotation.test.ts',
 ];
 const suites = process.env.WASMBED_SUITES;
 
