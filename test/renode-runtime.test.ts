@@ -272,6 +272,11 @@ describe('renode runtime (local mode, stand-in renode)', () => {
     const worker = platform!.processes.get('orchestrator')!;
     worker.kill('SIGTERM');
     await new Promise((resolve) => worker.once('exit', resolve));
+    // The runtime steps run in the device host, which the orchestrator starts with its own
+    // environment and otherwise adopts: stop it too, so the new worker starts it without Renode.
+    const hostPid = platform!.hostPid();
+    if (hostPid !== undefined) process.kill(hostPid, 'SIGKILL');
+    await waitFor('the device host gone', () => platform!.hostPid() === undefined);
     await platform!.start('orchestrator', { env: { WASMBED_RENODE_BIN: '/nonexistent/renode' } });
 
     expect(
@@ -307,8 +312,10 @@ describe('renode runtime (local mode, stand-in renode)', () => {
     expect(
       attempts[0]!.activityTaskFailedEventAttributes!.failure!.applicationFailureInfo!.nonRetryable,
     ).toBe(true);
-    // Nothing was made: no volume, no process.
-    expect(fs.existsSync(volume('ren-3'))).toBe(false);
+    // Nothing but the device's key was made (issueCertificate creates it in the volume before
+    // prepareVolume): no firmware, no memory image, no process; deleting the device removes it.
+    const made = fs.existsSync(volume('ren-3')) ? fs.readdirSync(volume('ren-3')) : [];
+    expect(made.filter((f) => f !== 'device.key')).toEqual([]);
     expect(runtime.runningPids('ren-3')).toEqual([]);
     expect((await platform!.api('DELETE', '/api/v1/devices/ren-3')).status).toBe(202);
     await waitFor(
@@ -316,6 +323,7 @@ describe('renode runtime (local mode, stand-in renode)', () => {
       async () => (await platform!.api('GET', '/api/v1/devices/ren-3')).status === 404,
       60_000,
     );
+    expect(fs.existsSync(volume('ren-3'))).toBe(false);
   });
 
   it('a Renode that exits while starting fails start at once with what it printed', async () => {
