@@ -21,7 +21,7 @@ import { SqliteResourceStore } from '../store/sqlite-resource-store.js';
 import { createWebApp } from '../web/app.js';
 import { ApplicationService } from '../services/application-service.js';
 import { DeviceService } from '../services/device-service.js';
-import { PROVISIONING_STEPS } from '../workflows/contracts/index.js';
+import { seedFleet } from './support/seeded-fleet.js';
 
 const DEVICES = 1000;
 const PAGES = 20;
@@ -41,49 +41,7 @@ const dbFile = path.join(home, 'wasmbed.db');
 const store = new SqliteResourceStore(openDatabase(dbFile));
 const writer = new SqliteResourceStore(openDatabase(dbFile)); // "another process"
 
-const now = new Date().toISOString();
-for (const g of ['gateway-0', 'gateway-1']) {
-  store.upsert(
-    'Gateway',
-    g,
-    {
-      endpoint: '127.0.0.1:8081',
-      maxDevices: 10000,
-      heartbeatIntervalSeconds: 5,
-      heartbeatTimeoutSeconds: 15,
-    },
-    {
-      phase: 'Ready',
-      connectedDevices: DEVICES / 2,
-      conditions: [],
-      lastSeen: now,
-      taskQueue: `wasmbed-gateway-${g}`,
-    },
-  );
-}
-for (let i = 0; i < DEVICES; i++) {
-  const name = `dev-${String(i).padStart(4, '0')}`;
-  store.create(
-    'Device',
-    name,
-    { mcuType: 'Stm32F746gDisco', runtime: 'virtual', labels: { group: i % 2 ? 'lab' : 'field' } },
-    {
-      phase: 'Connected',
-      conditions: [],
-      apps: {},
-      gateway: { name: `gateway-${i % 2}`, endpoint: '127.0.0.1:8081' },
-      lastHeartbeat: now,
-      workflowId: `provision-${name}`,
-      steps: PROVISIONING_STEPS.map((s) => ({
-        name: s,
-        state: 'Succeeded' as const,
-        startedAt: now,
-        finishedAt: now,
-      })),
-    },
-    { group: i % 2 ? 'lab' : 'field' },
-  );
-}
+seedFleet(store, DEVICES);
 
 const noTemporal = {} as Client; // list/get and rendering never touch Temporal
 const app = createWebApp({

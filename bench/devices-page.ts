@@ -23,7 +23,7 @@ import { openDatabase } from '../store/sqlite.js';
 import { SqliteResourceStore } from '../store/sqlite-resource-store.js';
 import { createWebApp } from '../web/app.js';
 import { topologySvg } from '../web/pages/topology.js';
-import { PROVISIONING_STEPS } from '../workflows/contracts/index.js';
+import { seedFleet } from './support/seeded-fleet.js';
 
 const DEVICES = 1000;
 const ROUNDS = Number(/--rounds=(\d+)/.exec(process.argv.join(' '))?.[1] ?? 20);
@@ -39,52 +39,8 @@ const home = fs.mkdtempSync(path.join(os.tmpdir(), 'wasmbed-bench-devices-page-'
 const dbFile = path.join(home, 'wasmbed.db');
 const store = new SqliteResourceStore(openDatabase(dbFile));
 const writer = new SqliteResourceStore(openDatabase(dbFile)); // "another process"
-const now = new Date().toISOString();
-for (const g of ['gateway-0', 'gateway-1']) {
-  store.upsert(
-    'Gateway',
-    g,
-    {
-      endpoint: '127.0.0.1:8081',
-      maxDevices: 10000,
-      heartbeatIntervalSeconds: 5,
-      heartbeatTimeoutSeconds: 15,
-    },
-    {
-      phase: 'Ready',
-      connectedDevices: DEVICES / 2,
-      conditions: [],
-      lastSeen: now,
-      taskQueue: `wasmbed-gateway-${g}`,
-    },
-  );
-}
-store.createMany(
-  'Device',
-  Array.from({ length: DEVICES }, (_, i) => {
-    const name = `dev-${String(i).padStart(4, '0')}`;
-    const labels = { group: i % 2 ? 'lab' : 'field' };
-    return {
-      name,
-      spec: { mcuType: 'Stm32F746gDisco' as const, runtime: 'virtual' as const, labels },
-      status: {
-        phase: 'Connected' as const,
-        conditions: [],
-        apps: {},
-        gateway: { name: `gateway-${i % 2}`, endpoint: '127.0.0.1:8081' },
-        lastHeartbeat: now,
-        workflowId: `provision-${name}`,
-        steps: PROVISIONING_STEPS.map((s) => ({
-          name: s,
-          state: 'Succeeded' as const,
-          startedAt: now,
-          finishedAt: now,
-        })),
-      },
-      labels,
-    };
-  }),
-);
+
+seedFleet(store, DEVICES);
 
 const noTemporal = {} as Client; // list/get and rendering never touch Temporal
 const app = createWebApp({
