@@ -145,6 +145,29 @@ function prometheus() {
   }
 }
 
+// The PostgreSQL suites start throwaway clusters with Debian's server binaries (test/support/postgres.ts).
+function postgres() {
+  const base = '/usr/lib/postgresql';
+  const have = () =>
+    fs.existsSync(base) &&
+    fs.readdirSync(base).some((v) => fs.existsSync(path.join(base, v, 'bin', 'initdb')));
+  if (process.env.WASMBED_PG_BIN || have()) return;
+  if (process.getuid?.() !== 0) {
+    say('PostgreSQL is missing: install it (e.g. "sudo apt-get install postgresql") or set WASMBED_PG_BIN');
+    process.exit(1);
+  }
+  say('installing PostgreSQL from Debian (apt-get install postgresql) for the PostgreSQL tests…');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  if (
+    !run('apt-get', ['update', '-qq'], { env }) ||
+    !run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'postgresql'], { env }) ||
+    !have()
+  ) {
+    say('could not install PostgreSQL');
+    process.exit(1);
+  }
+}
+
 // The API fuzzer (test/api-fuzz.test.ts): schemathesis from PyPI in its own venv under .tools/.
 const SCHEMATHESIS_VERSION = '4.32.5';
 const fuzzerDir = path.join(root, '.tools', 'schemathesis');
@@ -195,6 +218,7 @@ if (process.argv.includes('--with-browser')) chromium();
 if (process.argv.includes('--with-apps')) cToolchain();
 if (process.argv.includes('--with-prometheus')) prometheus();
 if (process.argv.includes('--with-fuzzer')) fuzzer();
+if (process.argv.includes('--with-postgres')) postgres();
 if (process.argv.includes('--with-firmware')) setupScript('setup-firmware.sh', 'firmware toolchain');
 // Docker engine (started by the docker suite itself), debootstrap, qemu-system-arm, gcc-arm-none-eabi.
 if (process.argv.includes('--with-docker')) setupScript('setup-docker.sh', 'Docker/QEMU');
