@@ -7,6 +7,7 @@ import { gatewayTaskQueue } from '../common/config.js';
 import type { Logger } from '../common/logger.js';
 import { deploySettings, versionOf } from '../common/app-version.js';
 import { targetsDevice } from '../common/application-status.js';
+import type { Device } from '../common/resources.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import type { DeviceCertificates } from '../pki/index.js';
 
@@ -17,6 +18,8 @@ export interface DeviceHealth {
   reason?: string;
   /** The certificate is within its renewal window. */
   rotateCertificate: boolean;
+  /** An app should run on the device that it has not had yet (see appsForDevice). */
+  appsWaiting?: boolean;
 }
 
 export interface AppToRun {
@@ -26,6 +29,8 @@ export interface AppToRun {
   limits: { memoryPages: number; cpuMsPerCall: number | null };
   env: Record<string, string>;
   args: string[];
+  /** The device has not had it yet (no state, or Pending): not a restart of one it ran. */
+  waiting: boolean;
 }
 
 export function createLifecycleActivities(deps: {
@@ -64,7 +69,8 @@ export function createLifecycleActivities(deps: {
       if (!(now - lastHeartbeat < deps.heartbeatLostMs)) {
         return { gone: false, needsRecovery: true, reason: 'heartbeats stopped', rotateCertificate };
       }
-      return { gone: false, needsRecovery: false, rotateCertificate };
+      const appsWaiting = wantedApps(d).some(({ waiting }) => waiting);
+      return { gone: false, needsRecovery: false, rotateCertificate, appsWaiting };
     },
 
     /** The task queue of the gateway holding the device's session, as far as the store knows. */
@@ -88,26 +94,38 @@ export function createLifecycleActivities(deps: {
      */
     async appsForDevice(device: string): Promise<AppToRun[]> {
       const d = store.get('Device', device);
-      if (!d) return [];
-      return store
-        .list('Application')
-        .filter(
-          (a) =>
-            ['Running', 'PartiallyRunning'].includes(a.status.phase) ||
-            (a.status.phase === 'RolledBack' && a.status.currentModule !== undefined),
-        )
-        .filter((a) => {
-          const state = a.status.devices[device]?.state;
-          if (state) return ['Running', 'Exited', 'Deploying', 'Pending'].includes(state);
-          return targetsDevice(a.spec.target, d);
-        })
-        .map((a) => ({
+      return d ? wantedApps(d) : [];
+    },
+  };
+
+  /**
+   * What appsForDevice says, for a device read already. (Rollouts still going are left out:
+   * until they end, they are the ones deploying.)
+   */
+  function wantedApps(d: Device): AppToRun[] {
+    const device = d.metadata.name;
+    return store
+      .list('Application')
+      .filter(
+        (a) =>
+          ['Running', 'PartiallyRunning'].includes(a.status.phase) ||
+          (a.status.phase === 'RolledBack' && a.status.currentModule !== undefined),
+      )
+      .filter((a) => {
+        const state = a.status.devices[device]?.state;
+        if (state) return ['Running', 'Exited', 'Deploying', 'Pending'].includes(state);
+        return targetsDevice(a.spec.target, d);
+      })
+      .map((a) => {
+        const state = a.status.devices[device]?.state;
+        return {
           appId: a.metadata.name,
           // What the last finished rollout (or rollback) put on the devices.
           ...deploySettings(a.status.currentModule ?? versionOf(a.spec), a.spec),
-        }));
-    },
-  };
+          waiting: state === undefined || state === 'Pending',
+        };
+      });
+  }
 }
 
 export type LifecycleActivities = ReturnType<typeof createLifecycleActivities>;

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Application, Device } from '../common/resources.js';
 import { buildApps, DIST_DIR } from '../scripts/build-apps.mjs';
+import { freePort } from './support/ports.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { waitFor } from './support/wait.js';
 import { withCustomSection } from './support/wasm-padding.js';
@@ -347,5 +348,50 @@ describe('deploying apps', () => {
     const count = (await logs('lab-1', 'sensor')).length;
     await new Promise((r) => setTimeout(r, 400));
     expect((await logs('lab-1', 'sensor')).length).toBe(count); // no more readings
+  });
+
+  it('gives a device that was not Connected yet when a rollout ran the app once it connects', async () => {
+    // join-1 waits for a gateway that is not running yet: it is still provisioning (placement
+    // retrying) while the rollout runs.
+    const created = await platform.api('POST', '/api/v1/devices', { name: 'join-1', gateway: 'gw-join' });
+    expect(created.status).toBe(202);
+    await waitFor('join-1 provisioning', async () => {
+      const d = (await platform.api('GET', '/api/v1/devices/join-1')).body as Device;
+      return d.status?.steps?.find((s) => s.name === 'assignGateway')?.state === 'Running';
+    });
+    const res = await platform.api('POST', '/api/v1/applications', {
+      name: 'joiner',
+      module: wasm('hello'),
+      target: { devices: ['field-1', 'join-1'] },
+    });
+    expect(res.status).toBe(202);
+    const during = await settled('joiner');
+    // Not a failure: join-1 is Pending, and the app is partly running until it has it.
+    expect(during.status.phase).toBe('PartiallyRunning');
+    expect(during.status.devices['join-1']?.state).toBe('Pending');
+    expect(['Running', 'Exited']).toContain(during.status.devices['field-1']?.state);
+
+    const [port, healthPort] = await Promise.all([freePort(), freePort()]);
+    await platform.start('gateway', {
+      name: 'gw-join',
+      env: {
+        WASMBED_GATEWAY_NAME: 'gw-join',
+        WASMBED_GATEWAY_PORT: String(port),
+        WASMBED_GATEWAY_HEALTH_PORT: String(healthPort),
+        WASMBED_GATEWAY_ENDPOINT: `127.0.0.1:${port}`,
+      },
+    });
+    const after = await waitFor(
+      'joiner on join-1',
+      async () => {
+        const a = await app('joiner');
+        const state = a.status.devices['join-1']?.state;
+        return state === 'Running' || state === 'Exited' ? a : undefined;
+      },
+      120_000,
+    );
+    expect(after.status.counts).toMatchObject({ targeted: 2, failed: 0, pending: 0 });
+    expect(after.status.phase).toBe('Running');
+    await waitFor('hello output on join-1', async () => (await logs('join-1', 'joiner')).length > 0);
   });
 });

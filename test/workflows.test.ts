@@ -7,6 +7,7 @@
 import { ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RolloutPlan } from '../activities/applications.js';
+import type { AppToRun } from '../activities/lifecycle.js';
 import type { AppDeviceState, ApplicationPhase, DeployedVersion } from '../common/resources.js';
 import { FailureType } from '../common/failures.js';
 import type { AckResult, AwaitSessionInput, DeployInput } from '../gateway/activities.js';
@@ -43,6 +44,8 @@ const world = {
   lifecycle: [] as { op: string; device: string; detail?: string }[],
   sessionFails: false,
   gone: new Set<string>(),
+  /** Apps a device should run and has not had yet, by device (appsForDevice). */
+  waitingApps: new Map<string, AppToRun[]>(),
 };
 
 const orchestrator = {
@@ -61,15 +64,19 @@ const orchestrator = {
       currentModule: options.currentModule,
     });
   },
-  async recordAppDeviceState(_name: string, device: string, state: AppDeviceState['state']) {
+  async recordAppDeviceState(name: string, device: string, state: AppDeviceState['state']) {
     world.states.set(device, [...(world.states.get(device) ?? []), state]);
+    // What the store does: a device that got an app it was waiting for no longer waits for it.
+    const waiting = world.waitingApps.get(device)?.filter((a) => a.appId !== name);
+    if (waiting) world.waitingApps.set(device, waiting);
   },
   // deviceLifecycle's activities
-  async deviceTaskQueue(): Promise<string | null> {
-    return null;
+  async deviceTaskQueue(device: string): Promise<string | null> {
+    return world.waitingApps.has(device) ? GATEWAY_QUEUE : null;
   },
   async checkDeviceHealth(device: string) {
-    return { gone: world.gone.has(device), needsRecovery: false, rotateCertificate: false };
+    const appsWaiting = (world.waitingApps.get(device) ?? []).length > 0;
+    return { gone: world.gone.has(device), needsRecovery: false, rotateCertificate: false, appsWaiting };
   },
   async markRecovering(device: string, reason: string) {
     world.lifecycle.push({ op: 'markRecovering', device, detail: reason });
@@ -91,8 +98,8 @@ const orchestrator = {
   async markFailed(device: string, step: string, message: string) {
     world.lifecycle.push({ op: 'markFailed', device, detail: `${step}: ${message}` });
   },
-  async appsForDevice() {
-    return [];
+  async appsForDevice(device: string) {
+    return world.waitingApps.get(device) ?? [];
   },
 };
 
@@ -109,6 +116,7 @@ const gateway = {
   },
   async queryApplicationStatus(input: { device: string; appId?: string }) {
     world.gateway.push({ op: 'query', device: input.device });
+    if (world.waitingApps.has(input.device)) return []; // it runs nothing yet
     return [{ appId: input.appId ?? 'app', state: 'Running' as const, error: null, restarts: 0 }];
   },
   async stopApplication(input: { device: string }): Promise<AckResult> {
@@ -148,6 +156,7 @@ beforeEach(() => {
   world.lifecycle = [];
   world.sessionFails = false;
   world.gone.clear();
+  world.waitingApps.clear();
 });
 
 function plan(
@@ -230,6 +239,16 @@ describe('deployApplication', () => {
     expect(world.states.get('d1')).toEqual(['Deploying', 'Failed', 'RolledBack']);
     expect(world.states.get('d2')).toEqual(['RolledBack']);
     expect(world.states.get('d3')).toEqual(['RolledBack']);
+  });
+
+  it('leaves a device that is not Connected yet Pending for its lifecycle, without counting a failure', async () => {
+    world.plan = plan(['d1', 'd2'], { type: 'AllAtOnce', failureThreshold: 0 }, null);
+    world.plan.targets[1]!.taskQueue = null; // d2 is still provisioning
+    const result = await (await deploy('joining')).result();
+    expect(result).toEqual({ phase: 'Running' });
+    expect(world.states.get('d1')).toEqual(['Deploying', 'Running']);
+    expect(world.states.get('d2')).toEqual(['Pending']);
+    expect(world.gateway.filter((c) => c.device === 'd2')).toEqual([]);
   });
 
   async function pausedCanary(app: string) {
@@ -342,5 +361,32 @@ describe('deviceLifecycle', () => {
     });
     // The grace period, then one backoff after each failed attempt: 10, 20, 40 ms.
     expect((await timers(handle)).filter((ms) => ms !== 100)).toEqual([20, 10, 20, 40]);
+  });
+
+  it('deploys an app its device has not had yet when a periodic check finds one waiting', async () => {
+    // Connected with nothing to run; then a rollout that ran while it was not Connected
+    // leaves it an app (Pending), which the next check notices.
+    const handle = await lifecycle('joined', { graceMs: 60_000 });
+    await waitFor('a first check', async () => (await timers(handle)).length >= 2, 5000, 5);
+    expect(world.gateway).toEqual([]);
+    world.waitingApps.set('joined', [
+      {
+        appId: 'late-app',
+        moduleSha256: NEW.sha256,
+        entry: 'main',
+        limits: { memoryPages: 1, cpuMsPerCall: null },
+        env: {},
+        args: [],
+        waiting: true,
+      },
+    ]);
+    await waitFor('the app recorded Running', () => world.states.get('joined')?.includes('Running'), 5000, 5);
+    world.gone.add('joined');
+    await handle.result();
+    expect(world.gateway).toEqual([
+      { op: 'query', device: 'joined' },
+      { op: 'deploy', device: 'joined', sha256: NEW.sha256, entry: 'main' },
+    ]);
+    expect(world.states.get('joined')).toEqual(['Running']);
   });
 });

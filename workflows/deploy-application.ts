@@ -85,8 +85,19 @@ export async function deployApplication(input: DeployApplicationInput): Promise<
       await apps.recordAppDeviceState(name, target.device, 'Failed', error);
       return false;
     };
+    if (!target.taskQueue) {
+      // Runs from before this was added failed such a device; it then missed the app for good.
+      if (!patched('wait-for-unconnected-devices')) {
+        contacted.add(target.device);
+        return fail('device has no gateway session');
+      }
+      // Not Connected yet (still provisioning, or recovering): it stays Pending, and its
+      // lifecycle workflow deploys the app once it connects (activities/lifecycle.ts,
+      // appsForDevice). Not counted as a failure; untouched if this rollout rolls back.
+      await apps.recordAppDeviceState(name, target.device, 'Pending');
+      return true;
+    }
     contacted.add(target.device);
-    if (!target.taskQueue) return fail('device has no gateway session');
     await apps.recordAppDeviceState(name, target.device, 'Deploying');
     try {
       const ack = await gateway(target.taskQueue).deployApplication({

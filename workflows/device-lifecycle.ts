@@ -149,22 +149,29 @@ export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void
     const running = await device.queryApplicationStatus({ device: name });
     for (const app of wanted) {
       const current = running.find((r) => r.appId === app.appId);
-      if (current && (current.state === 'Running' || current.state === 'Exited')) continue;
+      if (current && (current.state === 'Running' || current.state === 'Exited')) {
+        // It has it already (a rollout reached it after all): the status catches up.
+        if (app.waiting) await activities.recordAppDeviceState(app.appId, name, current.state);
+        continue;
+      }
       const ack = await device.deployApplication({ device: name, name: app.appId, ...app });
       await activities.recordAppDeviceState(app.appId, name, ack.ok ? 'Running' : 'Failed', ack.error);
     }
   }
 
-  // A device that joins (or comes back) gets the apps whose target covers it.
-  const taskQueue = await activities.deviceTaskQueue(name);
-  if (taskQueue) {
+  /** Gives the device the apps it should run; a failure is left to the next check or recovery. */
+  async function reconcileApps(): Promise<void> {
+    const taskQueue = await activities.deviceTaskQueue(name);
+    if (!taskQueue) return;
     try {
       await restoreApps(taskQueue);
     } catch (err) {
       if (isCancellation(err)) throw err;
-      // The next recovery or check tries again.
     }
   }
+
+  // A device that joins (or comes back) gets the apps whose target covers it.
+  await reconcileApps();
 
   for (;;) {
     const woke = await condition(() => !connected || rotateRequested, checkIntervalMs);
@@ -179,6 +186,9 @@ export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void
       const health = await activities.checkDeviceHealth(name);
       if (health.gone) return;
       if (health.rotateCertificate) await rotateCertificate(false);
+      // An app it has not had yet: a rollout that ran while it was not Connected left it
+      // Pending, or the rollout was still going when this workflow started.
+      if (health.appsWaiting && !health.needsRecovery) await reconcileApps();
       if (health.needsRecovery) {
         connected = false;
         lostBecause = health.reason ?? 'unknown';
