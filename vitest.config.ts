@@ -9,6 +9,7 @@ import { defineConfig } from 'vitest/config';
 const SLOW_SUITES = [
   'test/firmware.test.ts',
   'test/kubernetes.test.ts',
+  'test/kubernetes-store.test.ts',
   'test/docker-runtime.test.ts',
   'test/qemu-runtime.test.ts',
   // Need arm-none-eabi-gcc (a real Cortex-M ELF) and, for renode-docker, the Docker engine.

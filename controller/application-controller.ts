@@ -25,8 +25,8 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { ApiException, CoreV1Api } from '@kubernetes/client-node';
 import { NotFoundError, ValidationError, WasmbedError } from '../common/errors.js';
 import type { ApplicationStatus } from '../common/resources.js';
-import type { ApplicationCrModule, KubeObject } from '../store/kubernetes-resource-store.js';
-import { WASMBED_FINALIZER } from '../store/kubernetes-resource-store.js';
+import type { ApplicationCrModule, KubeObject } from '../store/kubernetes-objects.js';
+import { WASMBED_FINALIZER } from '../store/kubernetes-objects.js';
 import { type ApplicationService, type RunMemo, runServes } from '../services/application-service.js';
 import { deployWorkflowId, undeployWorkflowId } from '../workflows/contracts/index.js';
 import { CustomObjects, setCondition } from './custom-objects.js';
@@ -53,8 +53,8 @@ export class ApplicationController extends ResourceController {
   private readonly core: CoreV1Api;
 
   constructor(private readonly options: ApplicationControllerOptions) {
-    super('application', 'applications', options);
-    this.apps = new CustomObjects(options.kc, 'Application', options.namespace);
+    super('Application', 'application', options);
+    this.apps = new CustomObjects(options.kc, 'Application', options.namespace, options.cache);
     this.core = options.kc.makeApiClient(CoreV1Api);
   }
 
@@ -85,7 +85,7 @@ export class ApplicationController extends ResourceController {
       this.options.logger.info('started rollout', { application: name, generation, workflowId });
     }
     // The service wrote status meanwhile: write ours on a fresh read (a 409 retries anyway).
-    const fresh = await this.apps.get(name);
+    const fresh = await this.apps.fresh(name);
     if (!fresh) return;
     await this.apps.writeStatus(fresh, (s) =>
       setCondition(

@@ -18,7 +18,7 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/config.js';
 import type { DeviceSpec, DeviceStatus } from '../common/resources.js';
-import { type KubeObject, WASMBED_FINALIZER } from '../store/kubernetes-resource-store.js';
+import { type KubeObject, WASMBED_FINALIZER } from '../store/kubernetes-objects.js';
 import { DEVICE_ATTRIBUTE, PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
 import { signalWithStart } from '../temporal/workflow-calls.js';
 import {
@@ -46,8 +46,8 @@ export class DeviceController extends ResourceController {
   private readonly devices: CustomObjects<'Device'>;
 
   constructor(private readonly options: DeviceControllerOptions) {
-    super('device', 'devices', options);
-    this.devices = new CustomObjects(options.kc, 'Device', options.namespace);
+    super('Device', 'device', options);
+    this.devices = new CustomObjects(options.kc, 'Device', options.namespace, options.cache);
   }
 
   async reconcile(name: string): Promise<void> {

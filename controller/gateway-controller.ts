@@ -9,7 +9,7 @@
  */
 import { GATEWAY_STALE_MS } from '../common/config.js';
 import type { GatewayStatus } from '../common/resources.js';
-import type { KubeObject } from '../store/kubernetes-resource-store.js';
+import type { KubeObject } from '../store/kubernetes-objects.js';
 import { CustomObjects, setCondition } from './custom-objects.js';
 import { ResourceController, type ResourceControllerOptions } from './resource-controller.js';
 
@@ -23,9 +23,9 @@ export class GatewayController extends ResourceController {
   private readonly staleMs: number;
 
   constructor(private readonly options: GatewayControllerOptions) {
-    super('gateway', 'gateways', options);
+    super('Gateway', 'gateway', options);
     this.staleMs = options.staleMs ?? GATEWAY_STALE_MS;
-    this.gateways = new CustomObjects(options.kc, 'Gateway', options.namespace);
+    this.gateways = new CustomObjects(options.kc, 'Gateway', options.namespace, options.cache);
   }
 
   /** Milliseconds since the gateway last registered (since creation when it never did). */
@@ -36,15 +36,11 @@ export class GatewayController extends ResourceController {
   }
 
   async reconcile(name: string): Promise<void> {
-    // Registrations arrive every 2 s: decide on the informer's cache, read fresh only to write.
-    const cached = this.informer.cache.get(name);
-    if (!cached || this.queue.isStopped) return;
-    if ((cached.status as Partial<GatewayStatus> | undefined)?.phase === 'Unavailable') return;
-    const { age: cachedAge } = GatewayController.age(cached);
-    if (cachedAge <= this.staleMs) return this.lookAgain(name, this.staleMs - cachedAge + 250);
-
+    // Registrations arrive every 2 s: decide on the cache; the write carries the resourceVersion,
+    // so a registration that landed meanwhile makes it fail with 409 and the queue looks again.
     const obj = await this.gateways.get(name);
-    if (!obj || (obj.status as Partial<GatewayStatus> | undefined)?.phase === 'Unavailable') return;
+    if (!obj || this.queue.isStopped) return;
+    if ((obj.status as Partial<GatewayStatus> | undefined)?.phase === 'Unavailable') return;
     const { age, lastSeen } = GatewayController.age(obj);
     if (age <= this.staleMs) return this.lookAgain(name, this.staleMs - age + 250);
     const never = lastSeen === undefined;

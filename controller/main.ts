@@ -18,6 +18,7 @@ import { onShutdown } from '../common/shutdown.js';
 import { gauge } from '../common/metrics.js';
 import { startTelemetry } from '../platform/telemetry.js';
 import { KubernetesResourceStore } from '../store/kubernetes-resource-store.js';
+import { KubeCache } from '../store/kubernetes-cache.js';
 import { ModuleStore } from '../store/module-store.js';
 import { connectClient } from '../temporal/connection.js';
 import { ApplicationService } from '../services/application-service.js';
@@ -49,6 +50,8 @@ const elector = new LeaderElector({
   renewMs: Math.max(500, (leaseDurationSeconds * 1000) / 3),
   logger,
 });
+// One informer per kind for the whole process, started once this replica leads.
+const cache = new KubeCache({ kc, namespace, logger });
 const controllers: {
   devices?: DeviceController;
   apps?: ApplicationController;
@@ -62,6 +65,7 @@ onShutdown(async () => {
   await Promise.all([controllers.devices?.stop(), controllers.apps?.stop(), controllers.gateways?.stop()]);
   await elector.release();
   store.close();
+  await cache.stop();
   await telemetry.close();
   logger.info('controller stopped', {
     identity,
@@ -79,9 +83,9 @@ await elector.acquire(() => {
   logger.error('exiting after losing the lease');
   process.exit(1);
 });
-controllers.devices = new DeviceController({ kc, client, namespace, resyncMs, logger });
-controllers.apps = new ApplicationController({ kc, client, service, namespace, resyncMs, logger });
-controllers.gateways = new GatewayController({ kc, namespace, resyncMs, logger });
+controllers.devices = new DeviceController({ kc, client, namespace, cache, resyncMs, logger });
+controllers.apps = new ApplicationController({ kc, client, service, namespace, cache, resyncMs, logger });
+controllers.gateways = new GatewayController({ kc, namespace, cache, resyncMs, logger });
 const all = [controllers.devices, controllers.apps, controllers.gateways];
 // What the controllers did since start (provisions and deprovisions started, finalizers removed…).
 gauge({
@@ -104,17 +108,14 @@ gauge({
   help: 'Resources in the informer caches, by kind',
   labelNames: ['kind'] as const,
   collect() {
-    this.set({ kind: 'Device' }, controllers.devices?.informer.cache.size ?? 0);
-    this.set({ kind: 'Application' }, controllers.apps?.informer.cache.size ?? 0);
-    this.set({ kind: 'Gateway' }, controllers.gateways?.informer.cache.size ?? 0);
+    for (const kind of ['Device', 'Application', 'Gateway'] as const) this.set({ kind }, cache.size(kind));
   },
 });
-for (const c of all) c.start();
-await Promise.all(all.map((c) => c.informer.hasSynced));
+await Promise.all(all.map((c) => c.start()));
 logger.info('controller ready', {
   identity,
   namespace,
-  devices: controllers.devices.informer.cache.size,
-  applications: controllers.apps.informer.cache.size,
-  gateways: controllers.gateways.informer.cache.size,
+  devices: controllers.devices.cached(),
+  applications: controllers.apps.cached(),
+  gateways: controllers.gateways.cached(),
 });

@@ -6,6 +6,7 @@
  */
 import { ApiException } from '@kubernetes/client-node';
 import type { Logger } from '../common/logger.js';
+import { KubernetesApiError } from '../store/kubernetes-resource-store.js';
 import { describeError } from './custom-objects.js';
 
 export class WorkQueue {
@@ -53,7 +54,9 @@ export class WorkQueue {
     this.running.add(name);
     void this.reconcile(name)
       .catch((err: unknown) => {
-        const conflict = err instanceof ApiException && err.code === 409;
+        const conflict =
+          (err instanceof ApiException && err.code === 409) ||
+          (err instanceof KubernetesApiError && err.status === 409);
         if (!conflict) {
           this.logger.warn('reconcile failed; retrying', { [this.what]: name, error: describeError(err) });
         }
