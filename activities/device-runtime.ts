@@ -1,17 +1,22 @@
 /**
- * The runtime activities of a device: volume, firmware, emulator, memory blocks. They run in
- * the device host that owns the device (host/main.ts, task queue `wasmbed-host-<id>`), beside
- * the emulators they act on, so a second machine's worker never looks for a device in its own
- * /proc. Each is idempotent: run again after a crash or a retry, it adopts what exists.
+ * The runtime activities of a device: key and certificate, volume, firmware, emulator, memory
+ * blocks. They run in the device host that owns the device (host/main.ts, task queue
+ * `wasmbed-host-<id>`), beside the emulators they act on, so a second machine's worker never
+ * looks for a device in its own /proc and a device's private key never leaves the machine that
+ * runs it. Each is idempotent: run again after a crash or a retry, it adopts what exists.
  */
-import { NotFoundError, ValidationError } from '../common/errors.js';
+import { NotFoundError, ValidationError, WasmbedError } from '../common/errors.js';
+import { FailureType, toApplicationFailure } from '../common/failures.js';
 import type { Logger } from '../common/logger.js';
-import type { DeviceCertificates } from '../pki/index.js';
+import type { DeviceIdentity } from '../common/resources.js';
+import type { CertificateRecord, DeviceCertificates } from '../pki/index.js';
 import type { DeviceRuntimeBackend, RuntimeRegistry, StartedEmulator } from '../runtimes/runtime.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import { stepRecorder } from './provisioning-status.js';
 
 export interface DeviceRuntimeDeps {
+  /** The host these activities run in: it acts only on the devices placed on it (status.host). */
+  hostId: string;
   store: ResourceStore;
   certificates: DeviceCertificates;
   caPem: string;
@@ -36,19 +41,67 @@ export function createDeviceRuntimeActivities(deps: DeviceRuntimeDeps) {
     return store.get('Device', device) ? runtimeOf(device) : deps.runtimes.virtual!;
   }
 
+  /**
+   * The fence: a device placed on another host (it moved while this one was away) must not be
+   * started or given credentials here — that would be a second copy of it. (A device from
+   * before hosts were recorded has none: it is this host's.)
+   */
+  function assertOwned(device: string): void {
+    const owner = store.get('Device', device)?.status.host;
+    if (owner !== undefined && owner !== deps.hostId) {
+      throw toApplicationFailure(
+        new WasmbedError(FailureType.NotDeviceOwner, `device ${device} runs on host ${owner}, not on ${deps.hostId}`),
+      );
+    }
+  }
+
   async function startOrAdopt(device: string): Promise<StartedEmulator> {
     const spec = store.get('Device', device)?.spec;
     if (!spec) throw new NotFoundError('Device', device);
+    assertOwned(device);
     return runtimeOf(device).start(device, spec.mcuType);
   }
 
+  /**
+   * The certificate for the key the runtime keeps in the device's volume on this host (made
+   * there on first use): the active one if it certifies that key, else a new one, and the old
+   * one is revoked (a device brought back on another host has a new key). The private key
+   * never leaves this host; the certificate table holds no key for these devices.
+   */
+  async function certificateForDeviceKey(device: string): Promise<CertificateRecord> {
+    assertOwned(device);
+    const { publicKeyPem } = await runtimeOf(device).deviceKey(device);
+    return deps.certificates.issue(device, { publicKeyPem });
+  }
+
+  function recordIdentity(device: string, record: CertificateRecord): DeviceIdentity {
+    const identity = { certSerial: record.serial, spkiSha256: record.spkiSha256, notAfter: record.notAfter };
+    store.updateStatus('Device', device, (s) => ({ ...s, identity }));
+    return identity;
+  }
+
   return {
+    /** The certificate for the device's key, which is made and kept in its volume on this host. */
+    async issueCertificate(device: string): Promise<DeviceIdentity> {
+      return step(device, 'issueCertificate', async () =>
+        recordIdentity(device, await certificateForDeviceKey(device)),
+      );
+    },
+
+    /** Revokes the device's certificate and issues a new one for the same key (rotation on request). */
+    async replaceCertificate(device: string): Promise<DeviceIdentity> {
+      deps.certificates.revoke(device);
+      return recordIdentity(device, await certificateForDeviceKey(device));
+    },
+
     async prepareVolume(device: string): Promise<string> {
       return step(device, 'prepareVolume', () => runtimeOf(device).prepareVolume(device));
     },
 
+    /** `firmware`: the device's spec.firmware when not given (recovery on a new host). */
     async copyFirmware(device: string, firmware?: string): Promise<{ sha256: string; bytes: number }> {
-      return step(device, 'copyFirmware', () => runtimeOf(device).copyFirmware(device, firmware));
+      const source = firmware ?? store.get('Device', device)?.spec.firmware;
+      return step(device, 'copyFirmware', () => runtimeOf(device).copyFirmware(device, source));
     },
 
     async startEmulator(device: string): Promise<StartedEmulator> {
@@ -61,6 +114,7 @@ export function createDeviceRuntimeActivities(deps: DeviceRuntimeDeps) {
 
     async writeEndpoint(device: string, endpoint: string): Promise<void> {
       return step(device, 'writeEndpoint', async () => {
+        assertOwned(device);
         const key = await runtimeOf(device).deviceKey(device);
         const record = deps.certificates.issue(device, { publicKeyPem: key.publicKeyPem });
         await runtimeOf(device).writeMemory(device, endpoint, {

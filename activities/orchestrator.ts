@@ -8,14 +8,15 @@ import { counter } from '../common/metrics.js';
 import { ApplicationFailure } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { gatewayTaskQueue, hostTaskQueue } from '../common/config.js';
-import { AlreadyExistsError, NotFoundError, ValidationError } from '../common/errors.js';
+import { AlreadyExistsError, NotFoundError } from '../common/errors.js';
 import { FailureType } from '../common/failures.js';
 import type { Logger } from '../common/logger.js';
 import type { DeviceIdentity, DeviceSpec, ProvisioningStep } from '../common/resources.js';
-import type { CertificateRecord, DeviceCertificates } from '../pki/index.js';
-import type { DeviceRuntimeBackend, RuntimeRegistry } from '../runtimes/runtime.js';
+import type { DeviceCertificates } from '../pki/index.js';
+import type { HostRegistry } from '../store/host-registry.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import { chooseGateway } from './gateway-placement.js';
+import { chooseHost } from './host-placement.js';
 import { freshSteps, setCondition, setStep, stepRecorder } from './provisioning-status.js';
 import {
   enrollWorkflowId,
@@ -28,13 +29,15 @@ export interface OrchestratorDeps {
   store: ResourceStore;
   certificates: DeviceCertificates;
   caPem: string;
-  /** This machine's device host: new devices go to it. */
-  hostId: string;
   /**
-   * The runtimes, for the device keys in the volumes only (issueCertificate); everything else a
-   * runtime does runs on the device's host (activities/device-runtime.ts).
+   * The live device hosts: a device is placed on one (its keys, volume and emulator stay
+   * there: the runtime activities, certificates included, run on it, activities/device-runtime.ts).
    */
-  runtimes: RuntimeRegistry;
+  hosts: HostRegistry;
+  /** A host heard from within this long takes new devices. */
+  hostStaleMs: number;
+  /** A host silent for longer than this is dead: its devices are brought back on another. */
+  hostGraceMs: number;
   client: Client;
   logger: Logger;
   /** A gateway that has not reported for this long is not offered to new devices. */
@@ -56,6 +59,11 @@ export interface OwningHost {
   taskQueue: string;
 }
 
+/** Where a device is placed: `moved` when it left a dead host (its volume must be made anew there). */
+export interface PlacedHost extends OwningHost {
+  moved: boolean;
+}
+
 export function createOrchestratorActivities(deps: OrchestratorDeps) {
   const { store } = deps;
   const provisionings = counter({
@@ -64,37 +72,34 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
     labelNames: ['outcome'] as const,
   });
 
-  /** Stores the identity of a freshly issued (or found) certificate on the device. */
-  function recordIdentity(device: string, record: CertificateRecord): DeviceIdentity {
-    const identity = { certSerial: record.serial, spkiSha256: record.spkiSha256, notAfter: record.notAfter };
-    store.updateStatus('Device', device, (s) => ({ ...s, identity }));
-    return identity;
-  }
+  const step = stepRecorder(store);
 
-  /** Keys only: a device's key is made and kept in its volume by its runtime. */
-  function runtimeOf(device: string): DeviceRuntimeBackend {
-    const kind = store.get('Device', device)?.spec.runtime ?? 'virtual';
-    const backend = deps.runtimes[kind];
-    if (!backend) throw new ValidationError('runtime', `runtime "${kind}" is not available on this worker`);
-    return backend;
+  /** The host that owns the device, as recorded on it (deprovisioning, rotation). */
+  function owningHost(device: string): OwningHost | undefined {
+    const id = store.get('Device', device)?.status.host;
+    return id ? { id, taskQueue: hostTaskQueue(id) } : undefined;
   }
 
   /**
-   * The device's certificate for the key its runtime keeps in the device's volume: the active
-   * one if it certifies that key, else a new one (the old one revoked). The private key stays
-   * with the runtime; the certificate table holds no key for these devices.
+   * Places the device on a host (host-placement.ts): its own while that host is alive or within
+   * the grace period, else the live host with the fewest devices; records it as status.host.
+   * Once recorded, the old host's fence (host/main.ts) stops any copy it still runs.
    */
-  async function certificateForDeviceKey(device: string): Promise<CertificateRecord> {
-    const { publicKeyPem } = await runtimeOf(device).deviceKey(device);
-    return deps.certificates.issue(device, { publicKeyPem });
-  }
-
-  const step = stepRecorder(store);
-
-  /** The host that owns the device: the one recorded on it, else this machine's. */
-  function owningHost(device: string): OwningHost {
-    const id = store.get('Device', device)?.status.host ?? deps.hostId;
-    return { id, taskQueue: hostTaskQueue(id) };
+  async function placeDevice(device: string): Promise<PlacedHost> {
+    const placement = chooseHost({
+      device,
+      hosts: await deps.hosts.list(),
+      owned: store.countBy('Device', 'host'),
+      current: store.get('Device', device)?.status.host,
+      now: Date.now(),
+      staleMs: deps.hostStaleMs,
+      graceMs: deps.hostGraceMs,
+    });
+    if (!('host' in placement)) throw ApplicationFailure.retryable(placement.reason, FailureType.NoHostReady);
+    const { host, moved } = placement;
+    store.updateStatus('Device', device, (s) => ({ ...s, host }));
+    if (moved) deps.logger.info('device moves to a live host', { device, host });
+    return { id: host, taskQueue: hostTaskQueue(host), moved };
   }
 
   return {
@@ -117,31 +122,25 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
           if (!(err instanceof AlreadyExistsError)) throw err;
         }
       }
-      // A device stays with the host that started it (its emulator runs there); a new one
-      // goes to this machine's host.
-      const host = owningHost(device);
+      // A device stays with the host that started it (its emulator runs there) unless that host
+      // is dead; a new one goes to the live host with the fewest devices.
+      const host = await placeDevice(device);
       store.updateStatus('Device', device, (s) => ({
         ...s,
         phase: s.phase === 'Connected' ? s.phase : 'Provisioning',
         workflowId,
-        host: host.id,
         message: undefined,
         steps: s.phase === 'Failed' || !s.steps ? (s.steps ?? freshSteps()).map(resetFailed) : s.steps,
       }));
-      return { lifecycle: deps.lifecycle, host };
+      return { lifecycle: deps.lifecycle, host: { id: host.id, taskQueue: host.taskQueue } };
     },
 
-    /** The certificate for the key in the device's volume (made there on first use, never stored). */
-    async issueCertificate(device: string): Promise<DeviceIdentity> {
-      return step(device, 'issueCertificate', async () =>
-        recordIdentity(device, await certificateForDeviceKey(device)),
-      );
-    },
-
-    /** Revokes the device's certificate and issues a new one for the same key (rotation on request). */
-    async replaceCertificate(device: string): Promise<DeviceIdentity> {
-      deps.certificates.revoke(device);
-      return recordIdentity(device, await certificateForDeviceKey(device));
+    /**
+     * Recovery: the device's host, moving it to a live one if its host is dead (silent beyond
+     * the grace period). A moved device's runtime steps then run again on its new host.
+     */
+    async relocateDevice(device: string): Promise<PlacedHost> {
+      return placeDevice(device);
     },
 
     async assignGateway(device: string, preferred?: string): Promise<AssignedGateway> {
@@ -255,7 +254,20 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
 
     /** The host owning the device, where its runtime activities (start, stop, volume) run. */
     async deviceHost(device: string): Promise<OwningHost> {
-      return owningHost(device);
+      const owner = owningHost(device);
+      if (owner) return owner;
+      // Never placed (an enrolled board, a device deleted before provisioning began): nothing
+      // runs for it anywhere, and any live host can answer the no-op stop and volume removal.
+      const placement = chooseHost({
+        device,
+        hosts: await deps.hosts.list(),
+        owned: {},
+        now: Date.now(),
+        staleMs: deps.hostStaleMs,
+        graceMs: deps.hostGraceMs,
+      });
+      if (!('host' in placement)) throw ApplicationFailure.retryable(placement.reason, FailureType.NoHostReady);
+      return { id: placement.host, taskQueue: hostTaskQueue(placement.host) };
     },
 
     async deleteDevice(device: string): Promise<boolean> {

@@ -11,6 +11,10 @@ export const ORCHESTRATOR_TASK_QUEUE = 'wasmbed-orchestrator';
 export const gatewayTaskQueue = (gatewayName: string): string => `wasmbed-gateway-${gatewayName}`;
 /** The task queue of a device host: the runtime activities of the devices it owns run there. */
 export const hostTaskQueue = (hostId: string): string => `wasmbed-host-${hostId}`;
+/** How often a device host records that it is alive (store/host-registry.ts). */
+export const HOST_HEARTBEAT_MS = 2000;
+/** A host not heard from for this long gets no new devices (its own keep theirs until the grace period). */
+export const HOST_STALE_MS = 10_000;
 
 /**
  * How the device host runs virtual devices: `thread` (default) runs them all in its own
@@ -39,7 +43,19 @@ export interface WasmbedConfig {
   certificates: { validityDays: number; renewBeforeDays: number };
   temporal: TemporalConfig;
   /** The device host of this machine (host/main.ts). */
-  host: { id: string; virtualDevices: VirtualDeviceMode };
+  host: {
+    id: string;
+    virtualDevices: VirtualDeviceMode;
+    /** Where this host keeps its devices' volumes (WASMBED_HOST_DATA_DIR; default WASMBED_HOME). */
+    dataDir: string;
+    /**
+     * A host silent for this long is dead: its devices are brought back on a live host
+     * (WASMBED_HOST_GRACE_MS). A host restarted within it resumes its own devices.
+     */
+    graceMs: number;
+    /** The orchestrator worker starts and keeps this machine's host (WASMBED_START_HOST, default true). */
+    supervised: boolean;
+  };
   web: { host: string; port: number; apiToken?: string };
   gateway: {
     name: string;
@@ -172,6 +188,14 @@ function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): num
   return value;
 }
 
+function booleanFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new ValidationError(name, `${name}="${raw}" must be true or false`);
+}
+
 function optionalInt(env: NodeJS.ProcessEnv, name: string): number | undefined {
   return env[name] ? intFromEnv(env, name, 0) : undefined;
 }
@@ -214,7 +238,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WasmbedConfig 
       uiPort,
       uiUrl: env.TEMPORAL_UI_URL || `http://localhost:${uiPort}`,
     },
-    host: { id: hostIdFromEnv(env), virtualDevices: virtualDeviceModeFromEnv(env) },
+    host: {
+      id: hostIdFromEnv(env),
+      virtualDevices: virtualDeviceModeFromEnv(env),
+      dataDir: path.resolve(env.WASMBED_HOST_DATA_DIR || home),
+      graceMs: intFromEnv(env, 'WASMBED_HOST_GRACE_MS', 30_000),
+      supervised: booleanFromEnv(env, 'WASMBED_START_HOST', true),
+    },
     web: {
       host: env.WASMBED_WEB_HOST || '127.0.0.1',
       port: intFromEnv(env, 'WASMBED_WEB_PORT', 3000),

@@ -18,6 +18,10 @@ export const FailureType = {
   EmulatorUnavailable: 'EmulatorUnavailable',
   /** No gateway reported Ready recently; devices wait for one. */
   NoGatewayReady: 'NoGatewayReady',
+  /** No device host registered recently; devices wait for one. */
+  NoHostReady: 'NoHostReady',
+  /** The device belongs to another device host now: this one must not run it. */
+  NotDeviceOwner: 'NotDeviceOwner',
   /** The device has no session on this gateway (it may be reconnecting). */
   DeviceNotConnected: 'DeviceNotConnected',
   /** A board's enrollment is refused; the message is what the board is told. */
@@ -35,6 +39,7 @@ const PERMANENT: ReadonlySet<string> = new Set<string>([
   FailureType.FirmwareCorrupted,
   FailureType.EmulatorUnavailable,
   FailureType.EnrollmentRefused,
+  FailureType.NotDeviceOwner,
 ]);
 
 /**

@@ -110,11 +110,20 @@ export class HostedVirtualRuntime extends VirtualVolumes implements DeviceRuntim
     super.removeVolume(device);
   }
 
-  /** Boots every device this host owned when it went down (it was killed or restarted). */
-  resumeOwned(): number {
+  /**
+   * Boots every device this host owned when it went down (it was killed or restarted) and
+   * `mayRun` still allows (it was not moved to another host meanwhile); the others are no
+   * longer this host's.
+   */
+  resumeOwned(mayRun: (device: string) => boolean): number {
     let resumed = 0;
     for (const { device, owner } of this.ownedBy(this.hostId)) {
       try {
+        if (!mayRun(device)) {
+          this.clearOwner(device);
+          this.logger.info('not resuming a device placed elsewhere', { device });
+          continue;
+        }
         if (!this.start(device, owner.mcuType).adopted) resumed++;
       } catch (err) {
         this.logger.warn('could not resume device', { device, error: errorMessage(err) });

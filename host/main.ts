@@ -2,15 +2,19 @@
  * The device host: one process per machine that runs the machine's devices — virtual devices
  * in-process (or one process each with WASMBED_VIRTUAL_DEVICES=process), and the docker, qemu
  * and Renode emulators it started — and a Temporal worker on `wasmbed-host-<id>` for their
- * runtime activities (activities/device-runtime.ts). Started detached by the orchestrator
- * worker (host/supervisor.ts), so it outlives the platform's other processes; a restarted
- * host resumes the devices it owned.
+ * runtime activities (activities/device-runtime.ts). `npm start` has the orchestrator worker
+ * start it detached (host/supervisor.ts), so it outlives the platform's other processes; on
+ * several machines (or as a Kubernetes StatefulSet) each host is started on its own with its
+ * own WASMBED_HOST_ID and the workers run with WASMBED_START_HOST=false. It records itself
+ * alive every HOST_HEARTBEAT_MS (store/host-registry.ts) so devices are placed on it; a
+ * restarted host resumes the devices that are still its own, and stops any that were moved to
+ * another host while it was away (the fence on status.host).
  *
- *   node --import tsx host/main.ts --wasmbed-host=<id> --home=<dir>
+ *   WASMBED_HOST_ID=<id> node --import tsx host/main.ts      (or: npm run host)
  */
 import { Worker } from '@temporalio/worker';
 import { parseArgs } from 'node:util';
-import { hostTaskQueue, loadConfig } from '../common/config.js';
+import { HOST_HEARTBEAT_MS, hostTaskQueue, loadConfig } from '../common/config.js';
 import { errorMessage, WasmbedError } from '../common/errors.js';
 import { startTelemetry } from '../platform/telemetry.js';
 import { createLogger } from '../common/logger.js';
@@ -37,7 +41,9 @@ const { values } = parseArgs({
 });
 const config = loadConfig();
 const hostId = values['wasmbed-host'] ?? config.host.id;
+/** The platform's data (database, CA) and, unless WASMBED_HOST_DATA_DIR says otherwise, the volumes. */
 const home = values.home ?? config.home;
+const dataDir = config.host.dataDir === config.home ? home : config.host.dataDir;
 const mode = config.host.virtualDevices;
 
 // One device fails alone: an error escaping a device's callbacks is logged, not fatal to the
@@ -45,7 +51,7 @@ const mode = config.host.virtualDevices;
 process.on('uncaughtException', (err) => logger.error('uncaught error', { error: errorMessage(err) }));
 process.on('unhandledRejection', (err) => logger.error('unhandled rejection', { error: errorMessage(err) }));
 
-const hosted = mode === 'thread' ? new HostedVirtualRuntime(home, hostId, logger) : undefined;
+const hosted = mode === 'thread' ? new HostedVirtualRuntime(dataDir, hostId, logger) : undefined;
 const control = await listenControl(home, hostId, (request: ControlRequest) => {
   switch (request.op) {
     case 'status':
@@ -70,25 +76,74 @@ const deviceBundle = await ensureDeviceBundle();
 const deviceLogs = new DeviceLogs(platform.db);
 // docker: DOCKER_HOST and WASMBED_DOCKER_* (runtimes/docker/options.ts); qemu: WASMBED_QEMU_* (runtimes/qemu.ts);
 // renode: WASMBED_RENODE_* (runtimes/renode/options.ts), from the image through the same docker runtime.
-const docker = new DockerRuntime({ ...dockerOptionsFromEnv(), home, deviceBundle, logs: deviceLogs, logger });
+const docker = new DockerRuntime({
+  ...dockerOptionsFromEnv(),
+  home: dataDir,
+  deviceBundle,
+  logs: deviceLogs,
+  logger,
+});
 // qemu and a local Renode write their UART to a file in the volume; this streams it into the device log.
 const uart = new UartFileFollower(deviceLogs, { logger });
-const qemu = new QemuRuntime({ ...qemuOptionsFromEnv(), home, uart });
-const renode = new RenodeRuntime({ ...renodeOptionsFromEnv(), home, docker, uart });
-const processes = hosted ? undefined : new VirtualRuntime(home, deviceBundle, hostId);
+const qemu = new QemuRuntime({ ...qemuOptionsFromEnv(), home: dataDir, uart });
+const renode = new RenodeRuntime({ ...renodeOptionsFromEnv(), home: dataDir, docker, uart });
+const processes = hosted ? undefined : new VirtualRuntime(dataDir, deviceBundle, hostId);
 const runtimes = { virtual: hosted ?? processes!, docker, qemu, renode, external: new ExternalRuntime() };
 
-// What this host ran before it was restarted: virtual devices boot again (process-mode ones
-// that survived are adopted); emulators' UART streaming resumes.
+/** Alive: placement sends devices here, and the ones placed here stay while it keeps beating. */
+const beat = () =>
+  platform.hosts.beat({ id: hostId, lastSeen: Date.now(), pid: process.pid, devices: runningDevices().length });
+await beat();
+
+/** The virtual devices running here now. */
+function runningDevices(): string[] {
+  if (hosted) return hosted.running().map((d) => d.name);
+  return processes!
+    .ownedBy(hostId)
+    .map((o) => o.device)
+    .filter((device) => processes!.runningPids(device).length > 0);
+}
+
+/**
+ * Whether this host may run the device: it is placed here (status.host) — or has no host
+ * recorded, from before hosts were — and still exists. A device moved while this host was
+ * away (it was dead for longer than the grace period) runs on its new host now.
+ */
+function ownsDevice(device: string): boolean {
+  const placed = platform.store.get('Device', device);
+  return placed !== undefined && (placed.status.host === undefined || placed.status.host === hostId);
+}
+
+// What this host ran before it was restarted: virtual devices still placed here boot again
+// (process-mode ones that survived are adopted); emulators' UART streaming resumes.
 if (hosted) {
-  logger.info('resumed devices', { count: hosted.resumeOwned() });
+  logger.info('resumed devices', { count: hosted.resumeOwned(ownsDevice) });
 } else if (processes) {
   for (const { device, owner } of processes.ownedBy(hostId)) {
+    if (!ownsDevice(device)) continue; // the fence below stops a survivor that moved
     await processes
       .start(device, owner.mcuType)
       .catch((err: unknown) => logger.warn('could not resume device', { device, error: errorMessage(err) }));
   }
 }
+
+/**
+ * The fence, checked with every heartbeat: a device running here that was placed on another
+ * host (or deleted) is stopped and no longer resumed here — never two copies of one device. Its
+ * old certificate was revoked when its new host issued one for its new key, so even a copy
+ * caught in between cannot hold a session.
+ */
+async function fence(): Promise<void> {
+  for (const device of runningDevices()) {
+    if (ownsDevice(device)) continue;
+    logger.warn('stopping a device placed on another host', {
+      device,
+      host: platform.store.get('Device', device)?.status.host ?? null,
+    });
+    await runtimes.virtual.stop(device);
+  }
+}
+await fence();
 docker.followExistingDevices().catch(() => undefined);
 qemu.followRunning();
 renode.followRunning();
@@ -101,6 +156,7 @@ const worker = await Worker.create({
   namespace: config.temporal.namespace,
   taskQueue,
   activities: createDeviceRuntimeActivities({
+    hostId,
     store: platform.store,
     certificates: platform.certificates,
     caPem: platform.ca.certPem,
@@ -111,9 +167,19 @@ const worker = await Worker.create({
   maxConcurrentActivityTaskExecutions: 200,
 });
 const running = worker.run();
-logger.info('device host ready', { hostId, taskQueue, mode, pid: process.pid, home });
+logger.info('device host ready', { hostId, taskQueue, mode, pid: process.pid, home, dataDir });
+
+let beating = Promise.resolve();
+const heartbeat = setInterval(() => {
+  beating = beating
+    .then(beat)
+    .then(fence)
+    .catch((err: unknown) => logger.warn('host heartbeat failed', { error: errorMessage(err) }));
+}, HOST_HEARTBEAT_MS);
 
 onShutdown(async () => {
+  clearInterval(heartbeat);
+  await beating;
   worker.shutdown();
   await running;
   await hosted?.stopAll();

@@ -2,6 +2,7 @@
 import { paths, type WasmbedConfig } from '../common/config.js';
 import { CertificateAuthority, DeviceCertificates, SqliteCertificateRepository } from '../pki/index.js';
 import { ClaimCredentials } from '../pki/claim-credentials.js';
+import { SqliteHostRegistry, type HostRegistry } from '../store/host-registry.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import { openDatabase, type SqliteDatabase } from '../store/sqlite.js';
 import { SqliteResourceStore } from '../store/sqlite-resource-store.js';
@@ -15,6 +16,8 @@ export interface PlatformContext {
   /** Signs claim certificates only: the gateway gives them claim-only sessions (docs/enrollment.md). */
   claimCa: CertificateAuthority;
   claims: ClaimCredentials;
+  /** Which device hosts are alive (placement of devices on hosts). */
+  hosts: HostRegistry;
   close(): void;
 }
 
@@ -43,6 +46,7 @@ export async function openPlatform(config: WasmbedConfig): Promise<PlatformConte
     certificates,
     claimCa,
     claims: new ClaimCredentials(db, claimCa),
+    hosts: new SqliteHostRegistry(db),
     close: () => {
       if (store instanceof KubernetesResourceStore) store.close();
       db.close();

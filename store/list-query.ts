@@ -25,6 +25,8 @@ export const FILTER_FIELDS = {
   mcuType: ['spec.mcuType'],
   /** The gateway holding the device, or the one it asked for while it has none. */
   gateway: ['status.gateway.name', 'spec.gateway'],
+  /** The device host the device is placed on. */
+  host: ['status.host'],
 } as const;
 export type FilterField = keyof typeof FILTER_FIELDS;
 

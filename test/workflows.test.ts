@@ -81,6 +81,11 @@ const orchestrator = {
   async markRecovering(device: string, reason: string) {
     world.lifecycle.push({ op: 'markRecovering', device, detail: reason });
   },
+  async relocateDevice(device: string) {
+    world.lifecycle.push({ op: 'relocateDevice', device });
+    // The device host's activities are these fakes too, on the workflow's queue.
+    return { id: 'host-test', taskQueue: WORKFLOW_QUEUE, moved: false };
+  },
   async assignGateway(device: string) {
     world.lifecycle.push({ op: 'assignGateway', device });
     return { name: 'gw-test', endpoint: '127.0.0.1:1', taskQueue: GATEWAY_QUEUE };
@@ -334,6 +339,7 @@ describe('deviceLifecycle', () => {
     await handle.result();
     expect(world.lifecycle.map((c) => c.op)).toEqual([
       'markRecovering',
+      'relocateDevice',
       'assignGateway',
       'awaitDeviceSession',
       'markConnected',

@@ -10,6 +10,8 @@ import { registerFleetMetrics } from './fleet-metrics.js';
 import { TrendRecorder } from './trends.js';
 import { connectClient, workflowUiUrl } from '../temporal/connection.js';
 import { createWebApp } from './app.js';
+import { checkApiToken } from './api-token.js';
+import { errorMessage } from '../common/errors.js';
 import { HealthMonitor } from './health.js';
 import { ModuleStore } from '../store/module-store.js';
 import { DeviceLogs } from '../store/device-logs.js';
@@ -17,13 +19,19 @@ import { ApplicationService } from '../services/application-service.js';
 import { DeviceService } from '../services/device-service.js';
 import { EnrollmentService } from '../services/enrollment-service.js';
 
-const telemetry = await startTelemetry('web');
 const logger = createLogger('web');
 const config = loadConfig();
 if (!isLoopbackHost(config.web.host) && !config.web.apiToken) {
   logger.error(`refusing to listen on ${config.web.host} without WASMBED_API_TOKEN`);
   process.exit(2);
 }
+try {
+  checkApiToken(config.web.apiToken);
+} catch (err) {
+  logger.error(`refusing to start: ${errorMessage(err)}`);
+  process.exit(2);
+}
+const telemetry = await startTelemetry('web');
 const platform = await openPlatform(config);
 const client = await connectClient(config.temporal, telemetry.tracing?.clientInterceptors);
 registerFleetMetrics(platform.store);

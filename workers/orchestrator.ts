@@ -1,10 +1,10 @@
 /**
  * The orchestrator worker: runs every workflow and the activities that touch the PKI and the
- * store, on task queue `wasmbed-orchestrator`, and keeps this machine's device host running
- * (volumes and emulators are the host's, on `wasmbed-host-<id>`).
+ * store, on task queue `wasmbed-orchestrator`, and (unless WASMBED_START_HOST=false) keeps this
+ * machine's device host running (keys, volumes and emulators are the hosts', on `wasmbed-host-<id>`).
  */
 import { Worker } from '@temporalio/worker';
-import { GATEWAY_STALE_MS, ORCHESTRATOR_TASK_QUEUE, loadConfig, paths } from '../common/config.js';
+import { GATEWAY_STALE_MS, HOST_STALE_MS, ORCHESTRATOR_TASK_QUEUE, loadConfig, paths } from '../common/config.js';
 import { createLogger } from '../common/logger.js';
 import { onShutdown } from '../common/shutdown.js';
 import { createApplicationActivities } from '../activities/applications.js';
@@ -14,16 +14,6 @@ import { createOrchestratorActivities } from '../activities/orchestrator.js';
 import { ModuleStore } from '../store/module-store.js';
 import { DeviceHostSupervisor } from '../host/supervisor.js';
 import { openPlatform } from '../platform/context.js';
-import { ensureDeviceBundle } from '../runtimes/device-bundle.js';
-import { dockerOptionsFromEnv } from '../runtimes/docker/options.js';
-import { DockerRuntime } from '../runtimes/docker/runtime.js';
-import { ExternalRuntime } from '../runtimes/external.js';
-import { QemuRuntime, qemuOptionsFromEnv } from '../runtimes/qemu.js';
-import { renodeOptionsFromEnv } from '../runtimes/renode/options.js';
-import { RenodeRuntime } from '../runtimes/renode/runtime.js';
-import { UartFileFollower } from '../runtimes/uart-file-follower.js';
-import { VirtualRuntime } from '../runtimes/virtual.js';
-import { DeviceLogs } from '../store/device-logs.js';
 import { startTelemetry } from '../platform/telemetry.js';
 import { connectClient, connectWorker } from '../temporal/connection.js';
 import { ensureWorkflowBundle } from '../temporal/workflow-bundle.js';
@@ -35,35 +25,14 @@ const platform = await openPlatform(config);
 const client = await connectClient(config.temporal, telemetry.tracing?.clientInterceptors);
 const connection = await connectWorker(config.temporal);
 
-// This machine's device host runs the devices (and their runtime activities, on its own task
-// queue): adopt the one that runs, or start it, and restart it if it dies.
-const hostSupervisor = new DeviceHostSupervisor({
-  home: config.home,
-  hostId: config.host.id,
-  env: process.env,
-  logger,
-});
-hostSupervisor.start();
-
-// Device keys live in the volumes, made by each runtime (issueCertificate reads the public key);
-// everything else these runtimes do runs in the device host.
-const deviceBundle = await ensureDeviceBundle();
-const deviceLogs = new DeviceLogs(platform.db);
-const docker = new DockerRuntime({
-  ...dockerOptionsFromEnv(),
-  home: config.home,
-  deviceBundle,
-  logs: deviceLogs,
-  logger,
-});
-const uart = new UartFileFollower(deviceLogs, { logger });
-const keyRuntimes = {
-  virtual: new VirtualRuntime(config.home, deviceBundle),
-  docker,
-  qemu: new QemuRuntime({ ...qemuOptionsFromEnv(), home: config.home, uart }),
-  renode: new RenodeRuntime({ ...renodeOptionsFromEnv(), home: config.home, docker, uart }),
-  external: new ExternalRuntime(),
-};
+// The device hosts run the devices, their keys and their runtime activities (each on its own
+// task queue). With `npm start` this worker keeps this machine's host running (adopts it, or
+// starts it and restarts it if it dies); where hosts run on their own (several machines, a
+// Kubernetes StatefulSet) WASMBED_START_HOST=false leaves them alone.
+const hostSupervisor = config.host.supervised
+  ? new DeviceHostSupervisor({ home: config.home, hostId: config.host.id, env: process.env, logger })
+  : undefined;
+hostSupervisor?.start();
 
 const worker = await Worker.create({
   connection,
@@ -80,8 +49,9 @@ const worker = await Worker.create({
       store: platform.store,
       certificates: platform.certificates,
       caPem: platform.ca.certPem,
-      hostId: config.host.id,
-      runtimes: keyRuntimes,
+      hosts: platform.hosts,
+      hostStaleMs: HOST_STALE_MS,
+      hostGraceMs: config.host.graceMs,
       client,
       logger,
       gatewayStaleMs: GATEWAY_STALE_MS,
@@ -108,9 +78,7 @@ const running = worker.run();
 logger.info('orchestrator worker ready', { taskQueue: ORCHESTRATOR_TASK_QUEUE, home: config.home });
 
 onShutdown(async () => {
-  hostSupervisor.stop();
-  docker.close();
-  uart.close();
+  hostSupervisor?.stop();
   worker.shutdown();
   await running;
   await connection.close();

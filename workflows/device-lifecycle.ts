@@ -46,6 +46,9 @@ const storeActivityOptions = {
  */
 const localActivities = proxyLocalActivities<LifecycleStoreActivities>(storeActivityOptions);
 const remoteActivities = proxyActivities<LifecycleStoreActivities>(storeActivityOptions);
+/** Histories from before device keys were made on the host ran the certificate steps here. */
+const legacyLocalPki = proxyLocalActivities<DeviceRuntimeActivities>(storeActivityOptions);
+const legacyRemotePki = proxyActivities<DeviceRuntimeActivities>(storeActivityOptions);
 
 /** The device host that owns the device: where its emulator is started and its memory written. */
 function host(taskQueue: string | undefined) {
@@ -71,7 +74,9 @@ function gateway(taskQueue: string) {
 
 export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void> {
   const { name } = input;
-  const activities = patched('lifecycle-local-activities') ? localActivities : remoteActivities;
+  const localChecks = patched('lifecycle-local-activities');
+  const activities = localChecks ? localActivities : remoteActivities;
+  const legacyPki = localChecks ? legacyLocalPki : legacyRemotePki;
   const checkIntervalMs = input.checkIntervalMs ?? 10_000;
   const graceMs = input.graceMs ?? 5_000;
   const maxAttempts = input.maxAttempts ?? 6;
@@ -96,14 +101,25 @@ export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void
     let lastError = lostBecause;
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
       try {
-        // The endpoint first: a restarted device reads it as it boots.
+        // Its host first: a device whose host died (silent beyond the grace period) moves to a
+        // live one, where its volume, key and firmware are made anew; a new key gets a new
+        // certificate and the old one is revoked.
+        const fenced = patched('device-hosts-fenced');
+        const placed = fenced ? await activities.relocateDevice(name) : undefined;
+        // The endpoint next: a restarted device reads it as it boots.
         const target = await activities.assignGateway(name);
         // (Histories from before device hosts have no target.host: their runtime activities ran
         // on this queue, and replay schedules them the same way.)
-        const runtime = host(target.host?.taskQueue);
+        const runtime = host(placed?.taskQueue ?? target.host?.taskQueue);
+        if (placed?.moved) {
+          await runtime.prepareVolume(name);
+          await runtime.copyFirmware(name);
+        }
         await runtime.writeEndpoint(name, target.endpoint);
         await runtime.ensureEmulator(name);
-        const identity = await activities.issueCertificate(name);
+        const identity = fenced
+          ? await runtime.issueCertificate(name)
+          : await legacyPki.issueCertificate(name);
         await gateway(target.taskQueue).awaitDeviceSession({ device: name, certSerial: identity.certSerial });
         await activities.markConnected(name, target, identity);
         connected = true;
@@ -130,12 +146,13 @@ export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void
    * renewal window (an operator's request).
    */
   async function rotateCertificate(force: boolean): Promise<void> {
-    const identity = force
-      ? await activities.replaceCertificate(name)
-      : await activities.issueCertificate(name);
-    const target = await activities.assignGateway(name);
-    await host(target.host?.taskQueue).writeEndpoint(name, target.endpoint);
-    await gateway(target.taskQueue).closeSession({
+    const onHost = patched('device-keys-on-host');
+    const target = onHost ? await activities.assignGateway(name) : undefined;
+    const pki = onHost ? host(target!.host?.taskQueue) : legacyPki;
+    const identity = force ? await pki.replaceCertificate(name) : await pki.issueCertificate(name);
+    const assigned = target ?? (await activities.assignGateway(name));
+    await host(assigned.host?.taskQueue).writeEndpoint(name, assigned.endpoint);
+    await gateway(assigned.taskQueue).closeSession({
       device: name,
       reason: `certificate rotated to ${identity.certSerial}`,
     });

@@ -6,6 +6,7 @@
 import {
   ParentClosePolicy,
   isCancellation,
+  patched,
   startChild,
   proxyActivities,
   upsertSearchAttributes,
@@ -38,7 +39,8 @@ const store = proxyActivities<OrchestratorActivities>({
   startToCloseTimeout: '30s',
   retry: { ...quick, maximumAttempts: 10 },
 });
-const pki = proxyActivities<OrchestratorActivities>({
+/** Histories from before device keys were made on the host ran issueCertificate on this queue. */
+const legacyPki = proxyActivities<DeviceRuntimeActivities>({
   startToCloseTimeout: '30s',
   retry: { ...quick, maximumAttempts: 5 },
 });
@@ -96,7 +98,10 @@ export async function provisionDevice(input: ProvisionDeviceInput): Promise<Prov
     const { volume, emulator } = hostActivities(host?.taskQueue);
 
     current = 'issueCertificate';
-    const identity = await pki.issueCertificate(name);
+    // On the owning host: the device's key is made in its volume there and never leaves it.
+    const identity = patched('device-keys-on-host')
+      ? await volume.issueCertificate(name)
+      : await legacyPki.issueCertificate(name);
 
     current = 'prepareVolume';
     await volume.prepareVolume(name);

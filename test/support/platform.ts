@@ -2,7 +2,7 @@
  * Starts a real, isolated platform for one test file: a Temporal dev server on free ports
  * and the orchestrator, gateway and web processes, with their own data dir.
  */
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,7 +15,7 @@ import { METRICS_PORTS } from '../../platform/telemetry.js';
 import { loadConfig } from '../../common/config.js';
 import { volumeFiles } from '../../device/volume-layout.js';
 import { callHost } from '../../host/control.js';
-import { findDeviceHost } from '../../host/supervisor.js';
+import { findDeviceHost, HOST_ENTRY } from '../../host/supervisor.js';
 import { findProcessesMatching, isAlive, terminate } from '../../runtimes/process-table.js';
 import { VirtualRuntime } from '../../runtimes/virtual.js';
 import { startDevServer, type DevServer } from '../../temporal/dev-server.js';
@@ -38,9 +38,12 @@ export interface TestPlatform {
    * health port) and `temporal` (the Temporal SDK's), by process name.
    */
   metricsTargets: Map<string, { metrics?: string; temporal?: string }>;
-  /** Starts a platform process; `name` and `env` let a test run a second gateway. */
+  /**
+   * Starts a platform process; `name` and `env` let a test run a second gateway, or device hosts
+   * of its own (`host`, with WASMBED_HOST_ID; the worker then runs with WASMBED_START_HOST=false).
+   */
   start(
-    kind: PlatformProcessKind,
+    kind: PlatformProcessKind | 'host',
     options?: { name?: string; env?: NodeJS.ProcessEnv },
   ): Promise<ChildProcess>;
   /** Stops the Temporal dev server and starts it again on the same port and database file. */
@@ -59,7 +62,8 @@ export interface TestPlatform {
   stop(): Promise<void>;
 }
 
-const READY_LINES: Record<PlatformProcessKind, RegExp> = {
+const READY_LINES: Record<PlatformProcessKind | 'host', RegExp> = {
+  host: /device host ready/,
   orchestrator: /orchestrator worker ready/,
   gateway: /gateway ready/,
   web: /dashboard on/,
@@ -109,7 +113,7 @@ export async function startTestPlatform(
   const hostId = loadConfig(env).host.id;
 
   async function start(
-    kind: PlatformProcessKind,
+    kind: PlatformProcessKind | 'host',
     startOptions: { name?: string; env?: NodeJS.ProcessEnv } = {},
   ): Promise<ChildProcess> {
     const name = startOptions.name ?? kind;
@@ -121,7 +125,15 @@ export async function startTestPlatform(
       Object.assign(telemetryEnv, host.env);
       metricsTargets.set('host', host.targets);
     }
-    const child = spawnPlatformProcess(kind, { ...env, ...telemetryEnv, ...startOptions.env });
+    const childEnv = { ...env, ...telemetryEnv, ...startOptions.env };
+    const child =
+      kind === 'host'
+        ? spawn(process.execPath, ['--import', 'tsx', HOST_ENTRY], {
+            cwd: REPO_ROOT,
+            env: childEnv,
+            stdio: ['ignore', 'pipe', 'pipe'],
+          })
+        : spawnPlatformProcess(kind, childEnv);
     const lines: string[] = [];
     logs.set(name, lines);
     processes.set(name, child);

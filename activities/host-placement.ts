@@ -1,0 +1,54 @@
+/**
+ * Which device host a device should run on. Pure, so the rule is tested without Temporal.
+ *
+ * A device stays with its host while that host is alive or may still come back (heard from
+ * within the grace period): a host restarted within it resumes its own devices, and moving
+ * them meanwhile would start a second copy. Otherwise the device goes to the live host with the
+ * fewest devices; among equals the device's name picks (rendezvous hashing), so a burst of new
+ * devices placed from the same, not yet updated counts still spreads over the hosts.
+ */
+import { createHash } from 'node:crypto';
+import type { HostRecord } from '../store/host-registry.js';
+
+export interface HostPlacementInput {
+  device: string;
+  hosts: HostRecord[];
+  /** Devices owned by each host (status.host), by host id. */
+  owned: Record<string, number>;
+  /** The host the device is on now, if any. */
+  current?: string;
+  now: number;
+  /** A host heard from within this long takes new devices. */
+  staleMs: number;
+  /** A host silent for longer than this is dead: its devices move. */
+  graceMs: number;
+}
+
+export type HostPlacement = { host: string; moved: boolean } | { reason: string };
+
+export function chooseHost(input: HostPlacementInput): HostPlacement {
+  const age = (h: HostRecord) => input.now - h.lastSeen;
+  if (input.current) {
+    const current = input.hosts.find((h) => h.id === input.current);
+    if (current && age(current) < input.graceMs) return { host: current.id, moved: false };
+  }
+  const live = input.hosts.filter((h) => age(h) < input.staleMs);
+  if (live.length === 0) {
+    const known = input.hosts.map((h) => `${h.id} (last seen ${Math.round(age(h) / 1000)} s ago)`);
+    return {
+      reason: `no device host is live${known.length > 0 ? `: ${known.join(', ')}` : ' (none has registered)'}`,
+    };
+  }
+  const load = (h: HostRecord) => input.owned[h.id] ?? 0;
+  const [chosen] = live.sort(
+    (a, b) =>
+      load(a) - load(b) ||
+      rendezvous(input.device, a.id).localeCompare(rendezvous(input.device, b.id)) ||
+      a.id.localeCompare(b.id),
+  );
+  return { host: chosen!.id, moved: input.current !== undefined && chosen!.id !== input.current };
+}
+
+function rendezvous(device: string, host: string): string {
+  return createHash('sha256').update(`${device}\0${host}`).digest('hex');
+}

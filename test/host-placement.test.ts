@@ -1,0 +1,53 @@
+/**
+ * Placement of devices on device hosts (activities/host-placement.ts), pure: a device stays on
+ * its host while that host may still come back, moves only once it is dead, new devices go to
+ * the live host with the fewest, and a burst placed from the same counts spreads.
+ */
+import { describe, expect, it } from 'vitest';
+import { chooseHost, type HostPlacementInput } from '../activities/host-placement.js';
+import type { HostRecord } from '../store/host-registry.js';
+
+const NOW = 1_000_000;
+const host = (id: string, silentMs: number): HostRecord => ({ id, lastSeen: NOW - silentMs, pid: 1, devices: 0 });
+const place = (input: Partial<HostPlacementInput>) =>
+  chooseHost({ device: 'd', hosts: [], owned: {}, now: NOW, staleMs: 10_000, graceMs: 30_000, ...input });
+
+describe('host placement', () => {
+  it('puts a new device on the live host with the fewest devices', () => {
+    const hosts = [host('a', 0), host('b', 1000), host('c', 0)];
+    expect(place({ hosts, owned: { a: 5, b: 2, c: 3 } })).toEqual({ host: 'b', moved: false });
+  });
+
+  it('never places on a host that stopped beating, even an empty one', () => {
+    const hosts = [host('a', 0), host('b', 15_000)];
+    expect(place({ hosts, owned: { a: 9 } })).toEqual({ host: 'a', moved: false });
+  });
+
+  it('keeps a device on its host within the grace period (a restart), moves it after', () => {
+    const hosts = [host('a', 20_000), host('b', 0)];
+    expect(place({ hosts, current: 'a', owned: { a: 1 } })).toEqual({ host: 'a', moved: false });
+    const dead = [host('a', 31_000), host('b', 0)];
+    expect(place({ hosts: dead, current: 'a', owned: { a: 1 } })).toEqual({ host: 'b', moved: true });
+  });
+
+  it('moves a device whose host never registered', () => {
+    expect(place({ hosts: [host('b', 0)], current: 'gone' })).toEqual({ host: 'b', moved: true });
+  });
+
+  it('explains why when no host is live', () => {
+    expect(place({ hosts: [] })).toEqual({ reason: 'no device host is live (none has registered)' });
+    expect(place({ hosts: [host('a', 40_000)] })).toEqual({
+      reason: 'no device host is live: a (last seen 40 s ago)',
+    });
+  });
+
+  it('spreads a burst placed from the same counts over the hosts', () => {
+    const hosts = [host('a', 0), host('b', 0)];
+    const chosen = Array.from({ length: 40 }, (_, i) => place({ device: `dev-${i}`, hosts }));
+    const onA = chosen.filter((c) => 'host' in c && c.host === 'a').length;
+    expect(onA).toBeGreaterThan(8);
+    expect(onA).toBeLessThan(32);
+    // The same device always lands on the same host from the same counts.
+    expect(place({ device: 'dev-7', hosts })).toEqual(chosen[7]);
+  });
+});
