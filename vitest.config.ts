@@ -23,6 +23,8 @@ const SLOW_SUITES = [
   'test/durability.test.ts',
   'test/worker-crash.test.ts',
   'test/rotation.test.ts',
+  // Two device hosts and two gateways as separate processes, 40 devices, kill -9 of each.
+  'test/many-hosts.test.ts',
 ];
 const suites = process.env.WASMBED_SUITES;
 

@@ -50,7 +50,10 @@ export function createDeviceRuntimeActivities(deps: DeviceRuntimeDeps) {
     const owner = store.get('Device', device)?.status.host;
     if (owner !== undefined && owner !== deps.hostId) {
       throw toApplicationFailure(
-        new WasmbedError(FailureType.NotDeviceOwner, `device ${device} runs on host ${owner}, not on ${deps.hostId}`),
+        new WasmbedError(
+          FailureType.NotDeviceOwner,
+          `device ${device} runs on host ${owner}, not on ${deps.hostId}`,
+        ),
       );
     }
   }

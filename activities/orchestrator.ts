@@ -266,7 +266,8 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
         staleMs: deps.hostStaleMs,
         graceMs: deps.hostGraceMs,
       });
-      if (!('host' in placement)) throw ApplicationFailure.retryable(placement.reason, FailureType.NoHostReady);
+      if (!('host' in placement))
+        throw ApplicationFailure.retryable(placement.reason, FailureType.NoHostReady);
       return { id: placement.host, taskQueue: hostTaskQueue(placement.host) };
     },
 

@@ -92,7 +92,12 @@ const runtimes = { virtual: hosted ?? processes!, docker, qemu, renode, external
 
 /** Alive: placement sends devices here, and the ones placed here stay while it keeps beating. */
 const beat = () =>
-  platform.hosts.beat({ id: hostId, lastSeen: Date.now(), pid: process.pid, devices: runningDevices().length });
+  platform.hosts.beat({
+    id: hostId,
+    lastSeen: Date.now(),
+    pid: process.pid,
+    devices: runningDevices().length,
+  });
 await beat();
 
 /** The virtual devices running here now. */

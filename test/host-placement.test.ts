@@ -8,7 +8,12 @@ import { chooseHost, type HostPlacementInput } from '../activities/host-placemen
 import type { HostRecord } from '../store/host-registry.js';
 
 const NOW = 1_000_000;
-const host = (id: string, silentMs: number): HostRecord => ({ id, lastSeen: NOW - silentMs, pid: 1, devices: 0 });
+const host = (id: string, silentMs: number): HostRecord => ({
+  id,
+  lastSeen: NOW - silentMs,
+  pid: 1,
+  devices: 0,
+});
 const place = (input: Partial<HostPlacementInput>) =>
   chooseHost({ device: 'd', hosts: [], owned: {}, now: NOW, staleMs: 10_000, graceMs: 30_000, ...input });
 

@@ -1,6 +1,7 @@
 /**
  * Where devices are sent inside a cluster: the gateway endpoint written into device memory is
- * the gateway Service's DNS name from the manifest (or the pod IP), never a loopback address.
+ * the gateway pod's own address from the manifest, never a loopback address; a device host's
+ * id is its StatefulSet pod name.
  * Pure config resolution, so no cluster is needed; test/kubernetes.test.ts checks the same
  * manifest value on a real API server.
  */
@@ -26,11 +27,19 @@ const expand = (value: string, vars: Record<string, string>) =>
 const inCluster = { KUBERNETES_SERVICE_HOST: '10.0.0.1', WASMBED_HOME: '/tmp/wasmbed-config-test' };
 
 describe('gateway endpoint inside a cluster', () => {
-  it("is the gateway pod's Service DNS name from k8s/40-gateway.yaml", () => {
-    const pod = { POD_NAME: 'wasmbed-gateway-1', POD_NAMESPACE: 'wasmbed', POD_IP: '10.244.1.7' };
+  it("is the gateway pod's own address from k8s/40-gateway.yaml", () => {
+    const pod = { POD_NAME: 'wasmbed-gateway-7d9f-x2k4q', POD_NAMESPACE: 'wasmbed', POD_IP: '10.244.1.7' };
     const endpoint = expand(manifestEnv('40-gateway.yaml', 'WASMBED_GATEWAY_ENDPOINT'), pod);
     const config = loadConfig({ ...inCluster, ...pod, WASMBED_GATEWAY_ENDPOINT: endpoint });
-    expect(config.gateway.endpoint).toBe('wasmbed-gateway-1.wasmbed-gateway.wasmbed.svc.cluster.local:8081');
+    expect(config.gateway.endpoint).toBe('10.244.1.7:8081');
+  });
+
+  it('names each device host after its pod (k8s/35-device-host.yaml)', () => {
+    const pod = { POD_NAME: 'wasmbed-host-1' };
+    const id = expand(manifestEnv('35-device-host.yaml', 'WASMBED_HOST_ID'), pod);
+    expect(loadConfig({ ...inCluster, POD_IP: '10.244.1.8', WASMBED_HOST_ID: id }).host.id).toBe(
+      'wasmbed-host-1',
+    );
   });
 
   it('falls back to the pod IP, and refuses loopback or nothing', () => {

@@ -219,6 +219,9 @@ describe('Kubernetes mode', () => {
     // so the Deployments and the StatefulSet exist as objects but never run pods.
     const applied = await cluster.kubectl(['apply', '-R', '-f', path.join(REPO_ROOT, 'k8s')]);
     expect(applied.code, applied.stderr).toBe(0);
+    // The try-it-out extras (Temporal dev server, single-replica PostgreSQL) apply on top.
+    const tryIt = await cluster.kubectl(['apply', '-R', '-f', path.join(REPO_ROOT, 'k8s-try-it')]);
+    expect(tryIt.code, tryIt.stderr).toBe(0);
     const objects = await cluster.kubectl([
       '-n',
       'wasmbed',
@@ -232,19 +235,20 @@ describe('Kubernetes mode', () => {
       'deployment.apps/wasmbed-worker',
       'deployment.apps/wasmbed-web',
       'deployment.apps/wasmbed-controller',
+      'deployment.apps/wasmbed-gateway',
+      'statefulset.apps/wasmbed-host',
       'deployment.apps/temporal',
-      'statefulset.apps/wasmbed-gateway',
+      'statefulset.apps/postgres',
       'service/wasmbed-gateway',
+      'service/wasmbed-host',
       'service/wasmbed-web',
       'service/temporal',
+      'service/postgres',
       'configmap/wasmbed-config',
       // Alert rules, scrape config and the Grafana dashboard (docs/observability.md).
       'configmap/wasmbed-prometheus',
       'configmap/wasmbed-grafana-dashboard',
-      'secret/wasmbed-ca',
-      'secret/wasmbed-api',
-      'persistentvolumeclaim/wasmbed-data',
-      ...['controller', 'worker', 'gateway', 'web'].flatMap((c) => [
+      ...['controller', 'worker', 'gateway', 'web', 'host'].flatMap((c) => [
         `serviceaccount/wasmbed-${c}`,
         `role.rbac.authorization.k8s.io/wasmbed-${c}`,
         `rolebinding.rbac.authorization.k8s.io/wasmbed-${c}`,
@@ -252,15 +256,20 @@ describe('Kubernetes mode', () => {
     ]) {
       expect(objects.stdout, name).toContain(name);
     }
-    // The gateway's endpoint is its stable Service DNS name, never loopback.
-    const sts = JSON.parse(
-      (await cluster.kubectl(['-n', 'wasmbed', 'get', 'statefulset', 'wasmbed-gateway', '-o', 'json']))
-        .stdout,
-    );
-    const env = sts.spec.template.spec.containers[0].env as { name: string; value?: string }[];
-    expect(env.find((e) => e.name === 'WASMBED_GATEWAY_ENDPOINT')?.value).toBe(
-      '$(POD_NAME).wasmbed-gateway.$(POD_NAMESPACE).svc.cluster.local:8081',
-    );
+    // No secret ships (the user makes them) and no volume is shared between pods: the only
+    // claims are each device host's own, from its volumeClaimTemplates.
+    expect(objects.stdout).not.toMatch(/^secret\//m);
+    expect(objects.stdout).not.toMatch(/^persistentvolumeclaim\//m);
+    const json = async (kind: string, name: string) =>
+      JSON.parse((await cluster.kubectl(['-n', 'wasmbed', 'get', kind, name, '-o', 'json'])).stdout);
+    const hosts = await json('statefulset', 'wasmbed-host');
+    expect(hosts.spec.volumeClaimTemplates.map((t: any) => t.spec.accessModes)).toEqual([['ReadWriteOnce']]);
+    const hostEnv = hosts.spec.template.spec.containers[0].env as { name: string; value?: string }[];
+    expect(hostEnv.find((e) => e.name === 'WASMBED_HOST_ID')?.value).toBe('$(POD_NAME)');
+    // The gateway's endpoint is its pod's own address, never loopback.
+    const gateways = await json('deployment', 'wasmbed-gateway');
+    const env = gateways.spec.template.spec.containers[0].env as { name: string; value?: string }[];
+    expect(env.find((e) => e.name === 'WASMBED_GATEWAY_ENDPOINT')?.value).toBe('$(POD_IP):8081');
 
     const can = async (sa: string, verb: string, resource: string, subresource?: string) => {
       const r = await cluster.kubectl([

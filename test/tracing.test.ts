@@ -134,10 +134,12 @@ describe('one trace from the API to the device', () => {
       expect(span, path.join(' ← ')).toBe(trace.root);
     }
     expect(trace.inTrace.filter((s) => !s.parentSpanId)).toEqual([trace.root]);
-    // The gateway's activity ran in the gateway, the steps in the orchestrator.
+    // The gateway's activity ran in the gateway, the key and runtime steps in the device host,
+    // the store steps in the orchestrator.
     const by = (name: string) => trace.inTrace.find((s) => s.name === name)!.service;
     expect(by('RunActivity:awaitDeviceSession')).toBe('wasmbed-gateway');
-    expect(by('RunActivity:issueCertificate')).toBe('wasmbed-orchestrator');
+    expect(by('RunActivity:issueCertificate')).toBe('wasmbed-host');
+    expect(by('RunActivity:assignGateway')).toBe('wasmbed-orchestrator');
     expect(by('RunWorkflow:provisionDevice')).toBe('wasmbed-orchestrator');
     expect(
       trace.inTrace.some((s) => s.name === 'StartWorkflow:provisionDevice' && s.service === 'wasmbed-web'),

@@ -50,7 +50,9 @@ describe('API token', () => {
   }, 60_000);
 
   it('accepts a random 64-character token and names the variable for the rest', () => {
-    expect(() => checkApiToken('9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08')).not.toThrow();
+    expect(() =>
+      checkApiToken('9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'),
+    ).not.toThrow();
     expect(() => checkApiToken(undefined)).not.toThrow();
     expect(() => checkApiToken('x'.repeat(40))).toThrow(/WASMBED_API_TOKEN repeats one character/);
     expect(() => checkApiToken('change-me-change-me-change-me-change-me')).toThrow(/placeholder/);
