@@ -139,8 +139,16 @@ if (hosted) {
  * caught in between cannot hold a session.
  */
 async function fence(): Promise<void> {
+  // One paged query for the devices placed here; a point read only for a device not among them.
+  const placed = new Set<string>();
+  let cursor: string | undefined;
+  do {
+    const page = platform.store.listPage('Device', { host: hostId, limit: 1000, continue: cursor });
+    for (const d of page.items) placed.add(d.metadata.name);
+    cursor = page.metadata.continue;
+  } while (cursor);
   for (const device of runningDevices()) {
-    if (ownsDevice(device)) continue;
+    if (placed.has(device) || ownsDevice(device)) continue;
     logger.warn('stopping a device placed on another host', {
       device,
       host: platform.store.get('Device', device)?.status.host ?? null,

@@ -298,6 +298,8 @@ describe('Kubernetes mode', () => {
       ['gateway', 'update', 'devices.wasmbed.io', 'status'],
       ['web', 'create', 'devices.wasmbed.io'],
       ['web', 'update', 'applications.wasmbed.io'],
+      ['host', 'get', 'devices.wasmbed.io'],
+      ['host', 'update', 'devices.wasmbed.io', 'status'], // steps and identity
     ];
     for (const [sa, verb, resource, sub] of needed) {
       expect(await can(sa, verb, resource, sub), `${sa} ${verb} ${resource} ${sub ?? ''}`).toBe('yes');
@@ -315,6 +317,9 @@ describe('Kubernetes mode', () => {
       ['web', 'get', 'secrets'],
       ['worker', 'delete', 'gateways.wasmbed.io'],
       ['worker', 'create', 'pods'],
+      ['host', 'create', 'devices.wasmbed.io'],
+      ['host', 'update', 'devices.wasmbed.io'], // status only
+      ['host', 'get', 'secrets'],
     ];
     for (const [sa, verb, resource, sub] of denied) {
       expect(await can(sa, verb, resource, sub), `${sa} must not ${verb} ${resource} ${sub ?? ''}`).toBe(
