@@ -41,7 +41,8 @@ export const MCU_PROFILES: Record<McuType, McuProfile> = {
     emulatedEthernet: true,
     ramBytes: 320 * 1024,
     flashBytes: 1024 * 1024,
-    apps: { maxApps: 1, maxAppSize: 32 * 1024, memoryPages: 1 },
+    // 28 KiB: the module buffer shares the DTCM above the memory blocks with the Ethernet DMA buffers
+    apps: { maxApps: 1, maxAppSize: 28 * 1024, memoryPages: 1 },
   },
   MimxRt1064Evk: {
     mcuType: 'MimxRt1064Evk',

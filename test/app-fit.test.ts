@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { MCU_PROFILES, MCU_TYPES, type McuType } from '../common/mcu-profiles.js';
 import type { Device } from '../common/resources.js';
 import { appBudgetOf, moduleMisfit } from '../device/apps/fit.js';
+import { CREDENTIALS_BLOCK_END, ENDPOINT_BLOCK_ADDRESS } from '../device/memory-contract.js';
 import { padToSize } from './support/wasm-padding.js';
 
 /** (module (func (export "_start")) (memory (export "memory") 1)) */
@@ -27,6 +28,22 @@ function kconfig(file: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const m of fs.readFileSync(file, 'utf8').matchAll(/^CONFIG_(\w+)=(.*)$/gm)) out[m[1]!] = m[2]!;
   return out;
+}
+
+/** The memory regions a board overlay defines (`label: memory@... { reg = <0xADDR DT_SIZE_K(n)>; }`) and what it chooses. */
+function overlayRegions(file: string): {
+  chosen: Record<string, string>;
+  regions: Record<string, { start: number; bytes: number }>;
+} {
+  const text = fs.readFileSync(file, 'utf8');
+  const chosen: Record<string, string> = {};
+  for (const m of text.matchAll(/^\s*(zephyr,[\w-]+)\s*=\s*&(\w+);/gm)) chosen[m[1]!] = m[2]!;
+  const regions: Record<string, { start: number; bytes: number }> = {};
+  for (const m of text.matchAll(
+    /(\w+):\s*memory@[0-9a-f]+\s*\{[^}]*?reg\s*=\s*<(0x[0-9a-f]+)\s+DT_SIZE_K\((\d+)\)>/gi,
+  ))
+    regions[m[1]!] = { start: Number(m[2]), bytes: Number(m[3]) * 1024 };
+  return { chosen, regions };
 }
 
 function device(name: string, mcuType: McuType): Device {
@@ -66,9 +83,57 @@ describe('apps fit the board budget of their MCU profile', () => {
     }
   });
 
+  it('keeps Zephyr off the memory blocks, and the DTCM holds the module buffers and the Ethernet DMA buffers', () => {
+    // Zephyr 4.1's STM32 Ethernet driver puts 4 + 4 DMA buffers of 1528 bytes and their 8 descriptors
+    // of 40 bytes into zephyr,dtcm (ETH_STM32_HAL_USE_DTCM_FOR_DMA_BUFFER, default y on STM32F7).
+    const STM32_ETH_DMA_BYTES = 8 * 1528 + 8 * 40;
+    const DTCM_END: Record<string, number> = { stm32f746g_disco: 0x2001_0000, nucleo_f767zi: 0x2002_0000 };
+    const checked: string[] = [];
+    const regionsClearOfBlocks: string[] = [];
+    for (const type of MCU_TYPES) {
+      const board = MCU_PROFILES[type].zephyrBoard.replace('/', '_');
+      const overlay = path.join(BOARDS_DIR, `${board}.overlay`);
+      if (!fs.existsSync(overlay)) continue;
+      const conf = kconfig(path.join(BOARDS_DIR, `${board}.conf`));
+      const { chosen, regions } = overlayRegions(overlay);
+      for (const [prop, label] of Object.entries(chosen)) {
+        const region = regions[label];
+        if (!region) continue; // a region of the board's own devicetree (mimxrt1064_evk: ocram2, away from DTCM)
+        const end = region.start + region.bytes;
+        expect({
+          board,
+          prop,
+          clearOfBlocks: end <= ENDPOINT_BLOCK_ADDRESS || region.start >= CREDENTIALS_BLOCK_END,
+        }).toEqual({ board, prop, clearOfBlocks: true });
+        regionsClearOfBlocks.push(`${board} ${prop}`);
+      }
+      if (conf.WASMBED_MODULES_IN_DTCM === 'y') {
+        const dtcm = regions[chosen['zephyr,dtcm']!]!;
+        const needed =
+          Number(conf.WASMBED_MAX_APPS) * Number(conf.WASMBED_APP_MODULE_SIZE) + STM32_ETH_DMA_BYTES;
+        expect({
+          board,
+          fits: needed <= dtcm.bytes,
+          withinDtcm: dtcm.start + dtcm.bytes <= DTCM_END[board]!,
+        }).toEqual({
+          board,
+          fits: true,
+          withinDtcm: true,
+        });
+        checked.push(board);
+      }
+    }
+    expect(checked.sort()).toEqual(['nucleo_f767zi', 'stm32f746g_disco']);
+    expect(regionsClearOfBlocks.sort()).toEqual([
+      'mps2_an385 zephyr,sram',
+      'nucleo_f767zi zephyr,dtcm',
+      'stm32f746g_disco zephyr,dtcm',
+    ]);
+  });
+
   it('accepts a module of exactly maxAppSize and refuses one byte more, naming board and limit', () => {
     const f746 = MCU_PROFILES.Stm32F746gDisco.apps.maxAppSize;
-    expect(f746).toBe(32 * 1024);
+    expect(f746).toBe(28 * 1024);
     const lab = [device('lab-1', 'Stm32F746gDisco')];
     expect(moduleMisfit(padToSize(START_APP, f746), APP, lab)).toBeUndefined();
     expect(moduleMisfit(padToSize(START_APP, f746 + 1), APP, lab)).toBe(
