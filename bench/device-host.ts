@@ -11,7 +11,11 @@
  *   - kill -9 of the device host: until every device is Connected again with its app Running.
  *
  *   npx tsx bench/device-host.ts [--mode=thread|process] [--devices=1000] [--api=500]
- *                                [--skip=ceiling,deploy,kill]
+ *                                [--single=10] [--mcu=Mps2An385] [--skip=ceiling,deploy,kill]
+ *
+ * Devices are Mps2An385 by default: its app budget (128 KiB, common/mcu-profiles.ts) takes the
+ * 64 KiB module; the default board's (Stm32F746gDisco) is 32 KiB. Every number is logged with
+ * the load average at the time it was taken (the machine is shared).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -36,6 +40,7 @@ const { values } = parseArgs({
     devices: { type: 'string', default: '1000' },
     api: { type: 'string', default: '500' },
     single: { type: 'string', default: '10' },
+    mcu: { type: 'string', default: 'Mps2An385' },
     skip: { type: 'string', default: '' },
   },
 });
@@ -44,8 +49,13 @@ const fleetSize = Number(values.devices);
 const apiCount = Number(values.api);
 const skip = new Set(values.skip!.split(',').filter(Boolean));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const load = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ');
 const log = (line: string) =>
-  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line} (load ${load()})\n`);
 
 await buildApps({ log: () => {} });
 const platform = await startTestPlatform({
@@ -64,7 +74,7 @@ const connected = (names?: Set<string>) =>
 
 async function create(name: string): Promise<void> {
   for (;;) {
-    const res = await platform.api('POST', '/api/v1/devices', { name });
+    const res = await platform.api('POST', '/api/v1/devices', { name, mcuType: values.mcu });
     if (res.status === 202) return;
     if (res.status !== 429 && res.status !== 503)
       throw new Error(`create ${name}: ${res.status} ${JSON.stringify(res.body)}`);
@@ -86,6 +96,38 @@ function platformPids(): number[] {
   if (host) pids.push(host);
   pids.push(...findProcessesMatching((argv) => argv.some((a) => a.startsWith(`--volume=${platform.home}`))));
   return pids;
+}
+/** The platform's processes by role, for the CPU profile of a burst. */
+function namedPids(): Record<string, number[]> {
+  const named: Record<string, number[]> = { temporal: [platform.temporal.process.pid!] };
+  for (const [name, child] of platform.processes) if (child.pid) named[name] = [child.pid];
+  const host = platform.hostPid();
+  if (host) named.host = [host];
+  const devices = findProcessesMatching((argv) =>
+    argv.some((a) => a.startsWith(`--volume=${platform.home}`)),
+  );
+  if (devices.length) named['device processes'] = devices;
+  return named;
+}
+/** CPU seconds each role spent while `work` ran, per device it made. */
+async function cpuProfile(devices: number, work: () => Promise<void>): Promise<Record<string, number>> {
+  const named = namedPids();
+  const before = Object.fromEntries(Object.entries(named).map(([n, pids]) => [n, cpuTicks(pids)]));
+  const ownBefore = process.cpuUsage();
+  await work();
+  const own = process.cpuUsage(ownBefore);
+  // Device processes started during the burst count whole (they did not exist before).
+  const after = namedPids();
+  return {
+    ...Object.fromEntries(
+      Object.entries(after).map(([n, pids]) => [
+        n,
+        Math.round(((cpuTicks(pids) - (before[n] ?? 0)) / TICKS_PER_S / devices) * 1000), // ms/device
+      ]),
+    ),
+    // This process: the API client and its polling of the store.
+    bench: Math.round((own.user + own.system) / 1000 / devices),
+  };
 }
 function pssKiB(pids: number[]): number {
   let total = 0;
@@ -114,7 +156,14 @@ function cpuTicks(pids: number[]): number {
 }
 const TICKS_PER_S = 100;
 
-async function ceiling(count: number): Promise<number> {
+/**
+ * `count` empty workflows of provisioning's shape at once: completed per second, and the CPU the
+ * dev server and this process (both workers) spent per workflow. Workers are made once.
+ */
+async function emptyWorkflows(): Promise<{
+  run(count: number, localSteps: boolean, round: number): Promise<Record<string, number>>;
+  close(): Promise<void>;
+}> {
   const connection = await NativeConnection.connect({ address: platform.temporal.address });
   const queue = 'bench-empty';
   const remoteQueue = 'bench-empty-remote';
@@ -127,30 +176,37 @@ async function ceiling(count: number): Promise<number> {
   });
   const remoteWorker = await Worker.create({ connection, taskQueue: remoteQueue, activities });
   const running = Promise.all([workflowWorker.run(), remoteWorker.run()]);
-  try {
-    // Warm-up, then `count` at once.
-    await platform.client.workflow.execute(emptyProvisioning, {
+  const execute = (id: string, localSteps: boolean) =>
+    platform.client.workflow.execute(emptyProvisioning, {
       taskQueue: queue,
-      workflowId: 'empty-warmup',
-      args: [{ remoteQueue, id: 'warmup' }],
+      workflowId: `empty-${id}`,
+      args: [{ remoteQueue, id, localSteps }],
     });
-    const started = Date.now();
-    await Promise.all(
-      Array.from({ length: count }, (_, i) =>
-        platform.client.workflow.execute(emptyProvisioning, {
-          taskQueue: queue,
-          workflowId: `empty-${i}`,
-          args: [{ remoteQueue, id: String(i) }],
-        }),
-      ),
-    );
-    return count / ((Date.now() - started) / 1000);
-  } finally {
-    workflowWorker.shutdown();
-    remoteWorker.shutdown();
-    await running;
-    await connection.close();
-  }
+  return {
+    async run(count, localSteps, round) {
+      await execute(`warmup-${localSteps}-${round}`, localSteps);
+      const temporal = [platform.temporal.process.pid!];
+      const ticks = cpuTicks(temporal);
+      const own = process.cpuUsage();
+      const started = Date.now();
+      await Promise.all(
+        Array.from({ length: count }, (_, i) => execute(`${localSteps}-${round}-${i}`, localSteps)),
+      );
+      const seconds = (Date.now() - started) / 1000;
+      const workers = process.cpuUsage(own);
+      return {
+        perS: Math.round((count / seconds) * 10) / 10,
+        temporalCpuMsPerWorkflow: Math.round(((cpuTicks(temporal) - ticks) * 10) / count),
+        workerCpuMsPerWorkflow: Math.round((workers.user + workers.system) / 1000 / count),
+      };
+    },
+    async close() {
+      workflowWorker.shutdown();
+      remoteWorker.shutdown();
+      await running;
+      await connection.close();
+    },
+  };
 }
 
 const result: Record<string, unknown> = {
@@ -187,22 +243,43 @@ try {
   const api = Array.from({ length: apiCount }, (_, i) => `api-${i}`);
   t = Date.now();
   let next = 0;
-  await Promise.all(
-    Array.from({ length: 32 }, async () => {
-      while (next < api.length) await create(api[next++]!);
-    }),
-  );
-  result.apiAcceptedPerS = Math.round((apiCount / ((Date.now() - t) / 1000)) * 10) / 10;
-  const apiSeconds = ((await untilConnected(api)) - t) / 1000;
+  let apiSeconds = 0;
+  // The burst's CPU, by process, in ms per device: where provisioning's cost goes.
+  result.apiCpuMsPerDevice = await cpuProfile(apiCount, async () => {
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        while (next < api.length) await create(api[next++]!);
+      }),
+    );
+    result.apiAcceptedPerS = Math.round((apiCount / ((Date.now() - t) / 1000)) * 10) / 10;
+    apiSeconds = ((await untilConnected(api)) - t) / 1000;
+  });
   result.apiDevicesPerS = Math.round((apiCount / apiSeconds) * 10) / 10;
   log(`${apiCount} through the API: ${result.apiDevicesPerS} devices/s`);
+  log(`CPU per device (ms): ${JSON.stringify(result.apiCpuMsPerDevice)}`);
 
   if (!skip.has('ceiling')) {
-    await sleep(5000);
-    const ceilingPerS = await ceiling(apiCount);
-    result.emptyWorkflowCeilingPerS = Math.round(ceilingPerS * 10) / 10;
-    result.ratioToCeiling = Math.round(((result.apiDevicesPerS as number) / ceilingPerS) * 100) / 100;
-    log(`ceiling ${result.emptyWorkflowCeilingPerS}/s, ratio ${result.ratioToCeiling}`);
+    // Both shapes, the same way, alternating (two rounds each): store steps as local
+    // activities (as provisioning runs them) and as regular ones (as it ran them before).
+    const empty = await emptyWorkflows();
+    try {
+      const rounds: Record<string, Record<string, number>[]> = { local: [], remote: [] };
+      for (let round = 0; round < 2; round++) {
+        for (const localSteps of [true, false]) {
+          await sleep(3000);
+          const r = await empty.run(apiCount, localSteps, round);
+          rounds[localSteps ? 'local' : 'remote']!.push(r);
+          log(`empty workflows, ${localSteps ? 'local' : 'regular'} store steps: ${JSON.stringify(r)}`);
+        }
+      }
+      result.emptyWorkflows = rounds;
+      const best = Math.max(...rounds.local!.map((r) => r.perS!));
+      result.emptyWorkflowCeilingPerS = best;
+      result.ratioToCeiling = Math.round(((result.apiDevicesPerS as number) / best) * 100) / 100;
+      log(`ceiling ${best}/s, ratio ${result.ratioToCeiling}`);
+    } finally {
+      await empty.close();
+    }
   }
 
   // Top the fleet up to its full size, then let it idle.
@@ -220,13 +297,19 @@ try {
   const pids = platformPids();
   const pss = pssKiB(pids);
   const ticks0 = cpuTicks(pids);
-  await sleep(30_000);
+  // By process too (CPU ms over the 30 s; ms / 300 = % of one core).
+  const idleByProcess = await cpuProfile(1, async () => {
+    await sleep(30_000);
+  });
   const cpuPercent = ((cpuTicks(pids) - ticks0) / TICKS_PER_S / 30) * 100;
   result.idle = {
     devices: total,
     pssTotalMiB: Math.round(pss / 1024),
     pssPerDeviceMiB: Math.round(((pss - before.pss) / 1024 / (total - before.devices)) * 100) / 100,
     cpuPercentOfOneCore: Math.round(cpuPercent * 10) / 10,
+    cpuPercentOfOneCoreByProcess: Object.fromEntries(
+      Object.entries(idleByProcess).map(([n, ms]) => [n, Math.round(ms / 30) / 10]),
+    ),
   };
   log(`idle: ${JSON.stringify(result.idle)}`);
 

@@ -46,6 +46,11 @@ interface HistoryEvent {
   activityTaskFailedEventAttributes?: { scheduledEventId?: unknown; failure?: Failure | null } | null;
   activityTaskTimedOutEventAttributes?: { scheduledEventId?: unknown; failure?: Failure | null } | null;
   activityTaskCanceledEventAttributes?: { scheduledEventId?: unknown } | null;
+  markerRecordedEventAttributes?: {
+    markerName?: string | null;
+    details?: Record<string, { payloads?: { data?: Uint8Array | string | null }[] | null }> | null;
+    failure?: Failure | null;
+  } | null;
 }
 interface Failure {
   message?: string | null;
@@ -56,11 +61,54 @@ function failureMessage(f: Failure | null | undefined): string | undefined {
   return f ? describeFailure(f) || undefined : undefined;
 }
 
-/** Every activity of a history, in the order it was scheduled. */
+/**
+ * The marker the SDK records for a local activity when it ends (`core_local_activity`): its
+ * `data` detail is JSON with the activity's type and attempt (snake_case). A local activity that is
+ * still running or retrying has no event yet.
+ */
+const LOCAL_ACTIVITY_MARKER = 'core_local_activity';
+
+interface LocalActivityMarkerData {
+  activity_type?: string;
+  attempt?: number;
+}
+
+function localActivityEntry(e: HistoryEvent): TimelineEntry | undefined {
+  const marker = e.markerRecordedEventAttributes;
+  if (marker?.markerName !== LOCAL_ACTIVITY_MARKER) return undefined;
+  const raw = marker.details?.data?.payloads?.[0]?.data;
+  if (!raw) return undefined;
+  let data: LocalActivityMarkerData;
+  try {
+    data = JSON.parse(
+      typeof raw === 'string' ? Buffer.from(raw, 'base64').toString() : Buffer.from(raw).toString(),
+    );
+  } catch {
+    return undefined;
+  }
+  const type = data.activity_type ?? 'activity';
+  return {
+    name: STEP_OF_ACTIVITY[type] ?? type,
+    state: marker.failure ? 'Failed' : 'Succeeded',
+    attempt: data.attempt,
+    // The marker's own times come from the worker's clocks; the event's time is the server's,
+    // like every other entry's. A local step lasts milliseconds: both ends are that time.
+    startedAt: iso(e.eventTime),
+    finishedAt: iso(e.eventTime),
+    message: failureMessage(marker.failure),
+  };
+}
+
+/** Every activity of a history (local ones once they ended), in the order it was scheduled. */
 export function activitiesFromHistory(events: HistoryEvent[]): TimelineEntry[] {
   const byScheduled = new Map<string, TimelineEntry>();
   const order: TimelineEntry[] = [];
   for (const e of events) {
+    const local = localActivityEntry(e);
+    if (local) {
+      order.push(local);
+      continue;
+    }
     const scheduled = e.activityTaskScheduledEventAttributes;
     if (scheduled) {
       const type = scheduled.activityType?.name ?? 'activity';

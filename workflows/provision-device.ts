@@ -9,6 +9,7 @@ import {
   patched,
   startChild,
   proxyActivities,
+  proxyLocalActivities,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -32,13 +33,14 @@ import {
 
 const quick = { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '10s' } as const;
 
-// Every step is a regular activity, not a local one: only regular activities appear in the
-// workflow history as scheduled/started/failed while they run and retry, and that history is
-// what the Web UI and the dashboard's step timeline (web/timeline.ts) show an operator.
-const store = proxyActivities<OrchestratorActivities>({
-  startToCloseTimeout: '30s',
-  retry: { ...quick, maximumAttempts: 10 },
-});
+// The short store steps (beginProvisioning, markConnected/markFailed) run as local activities,
+// in the orchestrator worker that runs this workflow: each ends as a marker in the workflow task
+// it ran in, instead of an activity task and a second workflow task through the server. They
+// keep their retry policy and stay idempotent; the Web UI shows them (local activity markers).
+// Runs begun before ran them as regular activities (the patch in provisionDevice).
+const storeOptions = { startToCloseTimeout: '30s', retry: { ...quick, maximumAttempts: 10 } } as const;
+const localStore = proxyLocalActivities<OrchestratorActivities>(storeOptions);
+const remoteStore = proxyActivities<OrchestratorActivities>(storeOptions);
 /** Histories from before device keys were made on the host ran issueCertificate on this queue. */
 const legacyPki = proxyActivities<DeviceRuntimeActivities>({
   startToCloseTimeout: '30s',
@@ -89,6 +91,7 @@ function gatewayActivities(taskQueue: string) {
 
 export async function provisionDevice(input: ProvisionDeviceInput): Promise<ProvisionDeviceResult> {
   const { name, spec } = asNonRetryable(() => validateDeviceCreate(input));
+  const store = patched('provisioning-local-steps') ? localStore : remoteStore;
   const workflowId = workflowInfo().workflowId;
   let current: ProvisioningStepName | 'begin' = 'begin';
   upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Provisioning' }]);
