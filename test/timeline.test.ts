@@ -1,0 +1,81 @@
+/**
+ * The step timeline's reading of a workflow history (web/timeline.ts): regular activities, and
+ * local activities, which appear only as the marker the SDK records when they end. The marker
+ * below has the shape a real Temporal server (CLI 1.9.1, SDK 1.24) returned for a local activity;
+ * test/openapi.test.ts and test/dashboard.test.ts read real histories end to end.
+ */
+import { describe, expect, it } from 'vitest';
+import { activitiesFromHistory } from '../web/timeline.js';
+
+const at = (seconds: number) => ({ seconds, nanos: 0 });
+function marker(data: object, failure?: { message: string }) {
+  return {
+    eventId: 9,
+    eventTime: at(1_796_203_790),
+    markerRecordedEventAttributes: {
+      markerName: 'core_local_activity',
+      details: { data: { payloads: [{ data: new TextEncoder().encode(JSON.stringify(data)) }] } },
+      failure: failure ?? null,
+    },
+  };
+}
+
+describe('activitiesFromHistory', () => {
+  it('lists local activities from their markers, in order with the regular ones', () => {
+    const events = [
+      marker({ seq: 1, attempt: 1, activity_id: '1', activity_type: 'beginProvisioning' }),
+      {
+        eventId: 10,
+        eventTime: at(1_796_203_791),
+        activityTaskScheduledEventAttributes: { activityType: { name: 'awaitDeviceSession' } },
+      },
+      { eventId: 11, activityTaskStartedEventAttributes: { scheduledEventId: 10, attempt: 1 } },
+      {
+        eventId: 12,
+        eventTime: at(1_796_203_792),
+        activityTaskCompletedEventAttributes: { scheduledEventId: 10 },
+      },
+      marker(
+        { seq: 2, attempt: 3, activity_id: '2', activity_type: 'markConnected' },
+        { message: 'store busy' },
+      ),
+    ];
+    expect(activitiesFromHistory(events)).toEqual([
+      {
+        name: 'beginProvisioning',
+        state: 'Succeeded',
+        attempt: 1,
+        startedAt: '2026-12-02T09:29:50.000Z',
+        finishedAt: '2026-12-02T09:29:50.000Z',
+        message: undefined,
+      },
+      {
+        name: 'awaitSession',
+        state: 'Succeeded',
+        attempt: 1,
+        startedAt: '2026-12-02T09:29:51.000Z',
+        finishedAt: '2026-12-02T09:29:52.000Z',
+      },
+      {
+        name: 'markConnected',
+        state: 'Failed',
+        attempt: 3,
+        startedAt: '2026-12-02T09:29:50.000Z',
+        finishedAt: '2026-12-02T09:29:50.000Z',
+        message: 'store busy',
+      },
+    ]);
+  });
+
+  it('skips markers that are not local activities, and ones it cannot read', () => {
+    const patch = {
+      eventId: 3,
+      markerRecordedEventAttributes: { markerName: 'core_patch', details: {} },
+    };
+    const garbled = marker({});
+    garbled.markerRecordedEventAttributes.details.data.payloads[0]!.data = new TextEncoder().encode(
+      '{not json',
+    );
+    expect(activitiesFromHistory([patch, garbled])).toEqual([]);
+  });
+});
