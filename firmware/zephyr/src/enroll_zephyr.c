@@ -10,8 +10,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <zephyr/device.h>
+#include <zephyr/devicetree.h>
 #include <zephyr/drivers/entropy.h>
 #include <zephyr/kernel.h>
+#include <zephyr/linker/linker-defs.h>
 #include <zephyr/settings/settings.h>
 #include <zephyr/sys/printk.h>
 
@@ -30,6 +32,38 @@
 #define KEY_PEM_CAP 512u
 
 static const struct device *const g_entropy = DEVICE_DT_GET(DT_CHOSEN(zephyr_entropy));
+
+/* The partition the settings subsystem keeps key, certificate and CA in (settings_nvs.c's choice). */
+#if DT_HAS_CHOSEN(zephyr_settings_partition)
+#define WB_SETTINGS_PARTITION DT_CHOSEN(zephyr_settings_partition)
+#else
+#define WB_SETTINGS_PARTITION DT_NODELABEL(storage_partition)
+#endif
+#if !DT_NODE_EXISTS(WB_SETTINGS_PARTITION)
+#error "claim-based enrollment keeps the device key in settings: the board needs a storage_partition or a zephyr,settings-partition"
+#endif
+
+/*
+ * The settings partition must lie outside this image. A board whose storage partition sits in
+ * the internal flash between an MCUboot partition and the image slot (nucleo_f767zi: sectors
+ * 2-3) gets it overwritten by an image linked without MCUboot from the start of flash, and NVS
+ * would then erase the running code: refuse, saying which layout to use.
+ */
+static bool settings_clear_of_image(void) {
+#if DT_SAME_NODE(DT_MTD_FROM_FIXED_PARTITION(WB_SETTINGS_PARTITION), DT_CHOSEN(zephyr_flash))
+  const uintptr_t start = DT_REG_ADDR(DT_CHOSEN(zephyr_flash)) + DT_REG_ADDR(WB_SETTINGS_PARTITION);
+  const uintptr_t end = start + DT_REG_SIZE(WB_SETTINGS_PARTITION);
+  const uintptr_t image_start = (uintptr_t)__rom_region_start;
+  const uintptr_t image_end = image_start + (uintptr_t)_flash_used;
+  if (start < image_end && image_start < end) {
+    printk("wasmbed: the settings partition (0x%08lx..0x%08lx) overlaps this image (0x%08lx..0x%08lx); build with "
+           "MCUboot (the board's slot layout) or choose a zephyr,settings-partition outside the image\n",
+           (unsigned long)start, (unsigned long)end, (unsigned long)image_start, (unsigned long)image_end);
+    return false;
+  }
+#endif
+  return true;
+}
 
 static struct {
   uint8_t key_der[KEY_DER_CAP];
@@ -170,6 +204,7 @@ static int check_certificate(const char *cert_pem, const char *ca_pem) {
 int wb_zephyr_identity_load(wb_credentials *out) {
   int ret;
   if (!g_id.loaded) {
+    if (!settings_clear_of_image()) return -EFAULT;
     if ((ret = settings_subsys_init()) != 0 || (ret = settings_load_subtree("wasmbed")) != 0) {
       printk("wasmbed: reading settings failed (%d)\n", ret);
       return ret < 0 ? ret : -EIO;

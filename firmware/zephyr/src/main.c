@@ -86,7 +86,8 @@ static bool use_own_identity(void) {
 
 static bool use_memory_blocks(void) {
   /* The blocks are read where the platform wrote them, before the network stack could reuse
-   * that RAM (Zephyr's RAM on every board is away from 0x20000000..0x20008000). */
+   * that RAM (what Zephyr may use on every board is away from 0x20001000..0x20005000:
+   * boards/<board>.overlay, checked by test/app-fit.test.ts). */
   const uint8_t *endpoint = (const uint8_t *)WB_ENDPOINT_BLOCK_ADDRESS;
   const uint8_t *credentials = (const uint8_t *)WB_CREDENTIALS_BLOCK_ADDRESS;
   return wb_device_load_blocks(&g_dev, endpoint, WB_CREDENTIALS_BLOCK_ADDRESS - WB_ENDPOINT_BLOCK_ADDRESS,
