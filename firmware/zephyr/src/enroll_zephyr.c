@@ -50,8 +50,8 @@ static const struct device *const g_entropy = DEVICE_DT_GET(DT_CHOSEN(zephyr_ent
  * would then erase the running code: refuse, saying which layout to use.
  */
 static bool settings_clear_of_image(void) {
-#if DT_SAME_NODE(DT_MTD_FROM_FIXED_PARTITION(WB_SETTINGS_PARTITION), DT_CHOSEN(zephyr_flash))
-  const uintptr_t start = DT_REG_ADDR(DT_CHOSEN(zephyr_flash)) + DT_REG_ADDR(WB_SETTINGS_PARTITION);
+#if DT_NODE_EXISTS(DT_MEM_FROM_FIXED_PARTITION(WB_SETTINGS_PARTITION)) /* in the CPU's internal flash */
+  const uintptr_t start = DT_FIXED_PARTITION_ADDR(WB_SETTINGS_PARTITION);
   const uintptr_t end = start + DT_REG_SIZE(WB_SETTINGS_PARTITION);
   const uintptr_t image_start = (uintptr_t)__rom_region_start;
   const uintptr_t image_end = image_start + (uintptr_t)_flash_used;
