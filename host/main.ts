@@ -22,6 +22,7 @@ import { onShutdown } from '../common/shutdown.js';
 import { createDeviceRuntimeActivities } from '../activities/device-runtime.js';
 import { openPlatform } from '../platform/context.js';
 import { ensureDeviceBundle } from '../runtimes/device-bundle.js';
+import { volumeDevices } from '../runtimes/local-volume.js';
 import { dockerOptionsFromEnv } from '../runtimes/docker/options.js';
 import { DockerRuntime } from '../runtimes/docker/runtime.js';
 import { ExternalRuntime } from '../runtimes/external.js';
@@ -157,6 +158,17 @@ async function fence(): Promise<void> {
   }
 }
 await fence();
+// Local emulators (qemu, Renode) outlive a killed host: those of devices placed on another host
+// (or deleted) while it was away are stopped, not adopted. (A docker container is named after
+// its device on a shared engine; see docs/runtimes.md.)
+for (const device of volumeDevices(dataDir)) {
+  if (ownsDevice(device)) continue;
+  for (const emulator of [qemu, renode]) {
+    if (emulator.runningPids(device).length === 0) continue;
+    logger.warn('stopping the emulator of a device placed elsewhere', { device, runtime: emulator.kind });
+    await emulator.stop(device);
+  }
+}
 docker.followExistingDevices().catch(() => undefined);
 qemu.followRunning();
 renode.followRunning();
