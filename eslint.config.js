@@ -31,6 +31,17 @@ export default tseslint.config(
     },
   },
   {
+    // The stores are async: a call whose promise nobody awaits or catches would lose its error
+    // (or its ordering). These rules need the type checker, hence the project service.
+    files: ['**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/await-thenable': 'error',
+    },
+  },
+  {
     files: ['workflows/**/*.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': [

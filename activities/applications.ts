@@ -53,8 +53,8 @@ export function createApplicationActivities(deps: { store: ResourceStore; module
     labelNames: ['phase'] as const,
   });
 
-  function application(name: string): Application {
-    const app = store.get('Application', name);
+  async function application(name: string): Promise<Application> {
+    const app = await store.get('Application', name);
     if (!app) throw ApplicationFailure.nonRetryable(`application "${name}" not found`, FailureType.NotFound);
     return app;
   }
@@ -62,14 +62,14 @@ export function createApplicationActivities(deps: { store: ResourceStore; module
   return {
     /** Resolves targets and checks the module fits every one of them; bad input fails for good. */
     async prepareRollout(name: string): Promise<RolloutPlan> {
-      const app = application(name);
+      const app = await application(name);
       const { target } = app.spec;
-      const devices = store.list('Device');
+      const devices = await store.list('Device');
       const missing = (target.devices ?? []).filter((d) => !devices.some((x) => x.metadata.name === d));
       if (missing.length > 0) throw invalid('target.devices', `unknown devices: ${missing.join(', ')}`);
       const chosen = devices.filter((d) => targetsDevice(target, d));
       if (chosen.length === 0) throw invalid('target', 'the target matches no device');
-      const misfit = moduleMisfit(modules.get(app.spec.module.sha256), app.spec, chosen);
+      const misfit = moduleMisfit(await modules.get(app.spec.module.sha256), app.spec, chosen);
       if (misfit) throw invalid('module', misfit);
       const previous = app.status.previousModule;
       rollouts.inc({ strategy: app.spec.strategy.type });
@@ -95,9 +95,9 @@ export function createApplicationActivities(deps: { store: ResourceStore; module
         awaitingPromotion?: boolean;
       } = {},
     ): Promise<void> {
-      application(name); // a deleted application is not an error to retry
+      await application(name); // a deleted application is not an error to retry
       if (FINAL_PHASES.has(phase)) rolloutsEnded.inc({ phase });
-      store.updateStatus('Application', name, (s) => {
+      await store.updateStatus('Application', name, (s) => {
         const devices = { ...s.devices };
         for (const device of options.pendingDevices ?? []) devices[device] = deviceState('Pending');
         return summarize({
@@ -119,11 +119,11 @@ export function createApplicationActivities(deps: { store: ResourceStore; module
       error: string | null = null,
     ): Promise<void> {
       const entry = deviceState(state, error);
-      store.updateStatus('Application', name, (s) =>
+      await store.updateStatus('Application', name, (s) =>
         summarize({ ...s, devices: { ...s.devices, [device]: entry } }),
       );
       try {
-        store.updateStatus('Device', device, (s) => ({ ...s, apps: { ...s.apps, [name]: entry } }));
+        await store.updateStatus('Device', device, (s) => ({ ...s, apps: { ...s.apps, [name]: entry } }));
       } catch (err) {
         if (!(err instanceof NotFoundError)) throw err;
       }
@@ -131,23 +131,25 @@ export function createApplicationActivities(deps: { store: ResourceStore; module
 
     /** The devices an application was rolled out to, with where their sessions are now. */
     async deployedTargets(name: string): Promise<RolloutTarget[]> {
-      const app = store.get('Application', name);
+      const app = await store.get('Application', name);
       if (!app) return [];
-      return Object.keys(app.status.devices).map((device) => {
-        const gw = store.get('Device', device)?.status.gateway;
-        return { device, taskQueue: gw ? gatewayTaskQueue(gw.name) : null };
-      });
+      return Promise.all(
+        Object.keys(app.status.devices).map(async (device) => {
+          const gw = (await store.get('Device', device))?.status.gateway;
+          return { device, taskQueue: gw ? gatewayTaskQueue(gw.name) : null };
+        }),
+      );
     },
 
     async forgetApplication(name: string): Promise<void> {
-      for (const device of store.list('Device')) {
+      for (const device of await store.list('Device')) {
         if (!(name in device.status.apps)) continue;
-        store.updateStatus('Device', device.metadata.name, (s) => {
+        await store.updateStatus('Device', device.metadata.name, (s) => {
           const { [name]: _gone, ...apps } = s.apps;
           return { ...s, apps };
         });
       }
-      store.delete('Application', name);
+      await store.delete('Application', name);
     },
   };
 }

@@ -29,16 +29,16 @@ export function createDeviceRuntimeActivities(deps: DeviceRuntimeDeps) {
   const step = stepRecorder(store);
 
   /** The backend for the device's runtime (spec.runtime). */
-  function runtimeOf(device: string): DeviceRuntimeBackend {
-    const kind = store.get('Device', device)?.spec.runtime ?? 'virtual';
+  async function runtimeOf(device: string): Promise<DeviceRuntimeBackend> {
+    const kind = (await store.get('Device', device))?.spec.runtime ?? 'virtual';
     const backend = deps.runtimes[kind];
     if (!backend) throw new ValidationError('runtime', `runtime "${kind}" is not available on this host`);
     return backend;
   }
 
   /** Deprovisioning may run after the Device is gone: fall back to the virtual runtime then. */
-  function runtimeFor(device: string): DeviceRuntimeBackend {
-    return store.get('Device', device) ? runtimeOf(device) : deps.runtimes.virtual!;
+  async function runtimeFor(device: string): Promise<DeviceRuntimeBackend> {
+    return (await store.get('Device', device)) ? runtimeOf(device) : deps.runtimes.virtual!;
   }
 
   /**
@@ -46,8 +46,8 @@ export function createDeviceRuntimeActivities(deps: DeviceRuntimeDeps) {
    * started or given credentials here — that would be a second copy of it. (A device from
    * before hosts were recorded has none: it is this host's.)
    */
-  function assertOwned(device: string): void {
-    const owner = store.get('Device', device)?.status.host;
+  async function assertOwned(device: string): Promise<void> {
+    const owner = (await store.get('Device', device))?.status.host;
     if (owner !== undefined && owner !== deps.hostId) {
       throw toApplicationFailure(
         new WasmbedError(
@@ -59,10 +59,10 @@ export function createDeviceRuntimeActivities(deps: DeviceRuntimeDeps) {
   }
 
   async function startOrAdopt(device: string): Promise<StartedEmulator> {
-    const spec = store.get('Device', device)?.spec;
+    const spec = (await store.get('Device', device))?.spec;
     if (!spec) throw new NotFoundError('Device', device);
-    assertOwned(device);
-    return runtimeOf(device).start(device, spec.mcuType);
+    await assertOwned(device);
+    return (await runtimeOf(device)).start(device, spec.mcuType);
   }
 
   /**
@@ -72,14 +72,14 @@ export function createDeviceRuntimeActivities(deps: DeviceRuntimeDeps) {
    * never leaves this host; the certificate table holds no key for these devices.
    */
   async function certificateForDeviceKey(device: string): Promise<CertificateRecord> {
-    assertOwned(device);
-    const { publicKeyPem } = await runtimeOf(device).deviceKey(device);
+    await assertOwned(device);
+    const { publicKeyPem } = await (await runtimeOf(device)).deviceKey(device);
     return deps.certificates.issue(device, { publicKeyPem });
   }
 
-  function recordIdentity(device: string, record: CertificateRecord): DeviceIdentity {
+  async function recordIdentity(device: string, record: CertificateRecord): Promise<DeviceIdentity> {
     const identity = { certSerial: record.serial, spkiSha256: record.spkiSha256, notAfter: record.notAfter };
-    store.updateStatus('Device', device, (s) => ({ ...s, identity }));
+    await store.updateStatus('Device', device, (s) => ({ ...s, identity }));
     return identity;
   }
 
@@ -93,18 +93,20 @@ export function createDeviceRuntimeActivities(deps: DeviceRuntimeDeps) {
 
     /** Revokes the device's certificate and issues a new one for the same key (rotation on request). */
     async replaceCertificate(device: string): Promise<DeviceIdentity> {
-      deps.certificates.revoke(device);
+      await deps.certificates.revoke(device);
       return recordIdentity(device, await certificateForDeviceKey(device));
     },
 
     async prepareVolume(device: string): Promise<string> {
-      return step(device, 'prepareVolume', () => runtimeOf(device).prepareVolume(device));
+      return step(device, 'prepareVolume', async () => (await runtimeOf(device)).prepareVolume(device));
     },
 
     /** `firmware`: the device's spec.firmware when not given (recovery on a new host). */
     async copyFirmware(device: string, firmware?: string): Promise<{ sha256: string; bytes: number }> {
-      const source = firmware ?? store.get('Device', device)?.spec.firmware;
-      return step(device, 'copyFirmware', () => runtimeOf(device).copyFirmware(device, source));
+      const source = firmware ?? (await store.get('Device', device))?.spec.firmware;
+      return step(device, 'copyFirmware', async () =>
+        (await runtimeOf(device)).copyFirmware(device, source),
+      );
     },
 
     async startEmulator(device: string): Promise<StartedEmulator> {
@@ -117,10 +119,11 @@ export function createDeviceRuntimeActivities(deps: DeviceRuntimeDeps) {
 
     async writeEndpoint(device: string, endpoint: string): Promise<void> {
       return step(device, 'writeEndpoint', async () => {
-        assertOwned(device);
-        const key = await runtimeOf(device).deviceKey(device);
-        const record = deps.certificates.issue(device, { publicKeyPem: key.publicKeyPem });
-        await runtimeOf(device).writeMemory(device, endpoint, {
+        await assertOwned(device);
+        const runtime = await runtimeOf(device);
+        const key = await runtime.deviceKey(device);
+        const record = await deps.certificates.issue(device, { publicKeyPem: key.publicKeyPem });
+        await runtime.writeMemory(device, endpoint, {
           certPem: record.certPem,
           keyPem: key.keyPem,
           caPem: deps.caPem,
@@ -136,13 +139,13 @@ export function createDeviceRuntimeActivities(deps: DeviceRuntimeDeps) {
     },
 
     async stopEmulator(device: string): Promise<number> {
-      const stopped = await runtimeFor(device).stop(device);
+      const stopped = await (await runtimeFor(device)).stop(device);
       logger.info('stopped device', { device, stopped });
       return stopped;
     },
 
     async removeVolume(device: string): Promise<void> {
-      await runtimeFor(device).removeVolume(device);
+      await (await runtimeFor(device)).removeVolume(device);
     },
   };
 }

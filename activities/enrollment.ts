@@ -100,10 +100,10 @@ export function createEnrollmentActivities(deps: EnrollmentDeps) {
      */
     async beginEnrollment(name: string, request: EnrollmentRequestSignal): Promise<BegunEnrollment> {
       const csr = csrOf(name, request);
-      let device: Device | undefined = store.get('Device', name);
+      let device: Device | undefined = await store.get('Device', name);
       if (!device) {
         try {
-          store.create(
+          await store.create(
             'Device',
             name,
             { mcuType: DEFAULT_MCU_TYPE, runtime: 'external', enrollment: 'approval', labels: {} },
@@ -120,7 +120,7 @@ export function createEnrollmentActivities(deps: EnrollmentDeps) {
           return { preauthorized: false };
         } catch (err) {
           if (!(err instanceof AlreadyExistsError)) throw err;
-          device = store.get('Device', name)!;
+          device = (await store.get('Device', name))!;
         }
       }
       if (device.spec.runtime !== 'external') {
@@ -128,36 +128,39 @@ export function createEnrollmentActivities(deps: EnrollmentDeps) {
           `device name "${name}" is owned by another identity: a ${device.spec.runtime} device run by the platform`,
         );
       }
-      const active = certificates.findActive(name);
+      const active = await certificates.findActive(name);
       if (active && active.spkiSha256 !== csr.spkiSha256) {
         throw refused(
           `device name "${name}" is owned by another identity: it is enrolled with key ${active.spkiSha256.slice(0, 16)}…`,
         );
       }
-      const pendingFingerprint = device.status.enrollment?.csrFingerprint;
-      if (
-        !active &&
-        device.status.enrollment?.state === 'AwaitingApproval' &&
-        pendingFingerprint &&
-        pendingFingerprint !== csr.spkiSha256
-      ) {
-        throw refused(
-          `device name "${name}" is being enrolled by another key (${pendingFingerprint.slice(0, 16)}…)`,
-        );
-      }
       const preauthorized = Boolean(active) || device.spec.enrollment === 'preauthorized';
-      store.updateStatus('Device', name, (s) => ({
-        ...s,
-        phase: s.phase === 'Connected' ? s.phase : 'Pending',
-        message: preauthorized ? 'approved; signing its certificate' : 'awaiting operator approval',
-        enrollment: enrollmentOf(name, request, preauthorized ? 'Approved' : 'AwaitingApproval'),
-      }));
+      // The pending request is checked in the same update that replaces it.
+      await store.updateStatus('Device', name, (s) => {
+        const pendingFingerprint = s.enrollment?.csrFingerprint;
+        if (
+          !active &&
+          s.enrollment?.state === 'AwaitingApproval' &&
+          pendingFingerprint &&
+          pendingFingerprint !== csr.spkiSha256
+        ) {
+          throw refused(
+            `device name "${name}" is being enrolled by another key (${pendingFingerprint.slice(0, 16)}…)`,
+          );
+        }
+        return {
+          ...s,
+          phase: s.phase === 'Connected' ? s.phase : 'Pending',
+          message: preauthorized ? 'approved; signing its certificate' : 'awaiting operator approval',
+          enrollment: enrollmentOf(name, request, preauthorized ? 'Approved' : 'AwaitingApproval'),
+        };
+      });
       return { preauthorized };
     },
 
     /** An operator approved: recorded before the certificate is signed. */
     async approveEnrollment(name: string): Promise<void> {
-      store.updateStatus('Device', name, (s) => ({
+      await store.updateStatus('Device', name, (s) => ({
         ...s,
         message: 'approved; signing its certificate',
         enrollment: { ...s.enrollment!, state: 'Approved', decidedAt: new Date().toISOString() },
@@ -170,7 +173,7 @@ export function createEnrollmentActivities(deps: EnrollmentDeps) {
       request: EnrollmentRequestSignal,
     ): Promise<SignedEnrollment> {
       const csr = csrOf(name, request);
-      const record = certificates.issue(name, { publicKeyPem: csr.publicKeyPem });
+      const record = await certificates.issue(name, { publicKeyPem: csr.publicKeyPem });
       if (record.keyPem !== null)
         throw new Error(`certificate of ${name} unexpectedly carries a private key`);
       const identity = {
@@ -178,7 +181,7 @@ export function createEnrollmentActivities(deps: EnrollmentDeps) {
         spkiSha256: record.spkiSha256,
         notAfter: record.notAfter,
       };
-      store.updateStatus('Device', name, (s) => ({
+      await store.updateStatus('Device', name, (s) => ({
         ...s,
         identity,
         message: 'certificate signed; delivering it',
@@ -191,15 +194,15 @@ export function createEnrollmentActivities(deps: EnrollmentDeps) {
      * enrollment created (never enrolled) is removed again.
      */
     async rejectEnrollment(name: string, claimId: string, reason: string): Promise<void> {
-      claims.finish(claimId, 'rejected', reason);
-      const device = store.get('Device', name);
+      await claims.finish(claimId, 'rejected', reason);
+      const device = await store.get('Device', name);
       if (!device) return;
-      if (device.spec.enrollment === 'approval' && !certificates.findActive(name)) {
-        store.delete('Device', name);
+      if (device.spec.enrollment === 'approval' && !(await certificates.findActive(name))) {
+        await store.delete('Device', name);
         logger.info('enrollment rejected; removed the device it created', { device: name, reason });
         return;
       }
-      store.updateStatus('Device', name, (s) => ({
+      await store.updateStatus('Device', name, (s) => ({
         ...s,
         message: `enrollment rejected: ${reason}`,
         enrollment: {
@@ -213,7 +216,7 @@ export function createEnrollmentActivities(deps: EnrollmentDeps) {
 
     /** Marks a claim credential spent by a refused request (another key, a taken name). */
     async refuseClaim(claimId: string, reason: string): Promise<void> {
-      claims.finish(claimId, 'rejected', reason);
+      await claims.finish(claimId, 'rejected', reason);
     },
 
     /** The board is connected with its own certificate. */
@@ -223,9 +226,9 @@ export function createEnrollmentActivities(deps: EnrollmentDeps) {
       gatewayName: string,
       identity: DeviceIdentity,
     ): Promise<void> {
-      claims.finish(claimId, 'enrolled');
-      const endpoint = store.get('Gateway', gatewayName)?.spec.endpoint ?? '';
-      store.updateStatus('Device', name, (s) =>
+      await claims.finish(claimId, 'enrolled');
+      const endpoint = (await store.get('Gateway', gatewayName))?.spec.endpoint ?? '';
+      await store.updateStatus('Device', name, (s) =>
         withCondition(
           {
             ...s,
@@ -248,7 +251,7 @@ export function createEnrollmentActivities(deps: EnrollmentDeps) {
     /** Approved and signed, but the board did not pick up its certificate or come back with it. */
     async markEnrollmentIncomplete(name: string, message: string): Promise<void> {
       try {
-        store.updateStatus('Device', name, (s) => ({
+        await store.updateStatus('Device', name, (s) => ({
           ...s,
           phase: s.phase === 'Connected' ? s.phase : 'Disconnected',
           message,

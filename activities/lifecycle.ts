@@ -45,7 +45,7 @@ export function createLifecycleActivities(deps: {
   const { store } = deps;
   return {
     async checkDeviceHealth(device: string): Promise<DeviceHealth> {
-      const d = store.get('Device', device);
+      const d = await store.get('Device', device);
       if (!d) return { gone: true, needsRecovery: false, rotateCertificate: false };
       const now = Date.now();
       const notAfter = d.status.identity ? Date.parse(d.status.identity.notAfter) : Infinity;
@@ -53,7 +53,7 @@ export function createLifecycleActivities(deps: {
       if (d.status.phase === 'Deprovisioning' || d.status.phase === 'Failed') {
         return { gone: d.status.phase === 'Deprovisioning', needsRecovery: false, rotateCertificate: false };
       }
-      const gateway = d.status.gateway ? store.get('Gateway', d.status.gateway.name) : undefined;
+      const gateway = d.status.gateway ? await store.get('Gateway', d.status.gateway.name) : undefined;
       const gatewayAlive =
         gateway?.status.phase === 'Ready' &&
         now - Date.parse(gateway.status.lastSeen ?? '') < deps.gatewayStaleMs;
@@ -69,18 +69,18 @@ export function createLifecycleActivities(deps: {
       if (!(now - lastHeartbeat < deps.heartbeatLostMs)) {
         return { gone: false, needsRecovery: true, reason: 'heartbeats stopped', rotateCertificate };
       }
-      const appsWaiting = wantedApps(d).some(({ waiting }) => waiting);
+      const appsWaiting = (await wantedApps(d)).some(({ waiting }) => waiting);
       return { gone: false, needsRecovery: false, rotateCertificate, appsWaiting };
     },
 
     /** The task queue of the gateway holding the device's session, as far as the store knows. */
     async deviceTaskQueue(device: string): Promise<string | null> {
-      const gateway = store.get('Device', device)?.status.gateway;
+      const gateway = (await store.get('Device', device))?.status.gateway;
       return gateway ? gatewayTaskQueue(gateway.name) : null;
     },
 
     async markRecovering(device: string, reason: string): Promise<void> {
-      store.updateStatus('Device', device, (s) => ({
+      await store.updateStatus('Device', device, (s) => ({
         ...s,
         phase: s.phase === 'Connected' || s.phase === 'Disconnected' ? 'Unreachable' : s.phase,
         message: `recovering: ${reason}`,
@@ -93,7 +93,7 @@ export function createLifecycleActivities(deps: {
      * desired state, so a device that joins later gets them.
      */
     async appsForDevice(device: string): Promise<AppToRun[]> {
-      const d = store.get('Device', device);
+      const d = await store.get('Device', device);
       return d ? wantedApps(d) : [];
     },
   };
@@ -102,10 +102,9 @@ export function createLifecycleActivities(deps: {
    * What appsForDevice says, for a device read already. (Rollouts still going are left out:
    * until they end, they are the ones deploying.)
    */
-  function wantedApps(d: Device): AppToRun[] {
+  async function wantedApps(d: Device): Promise<AppToRun[]> {
     const device = d.metadata.name;
-    return store
-      .list('Application')
+    return (await store.list('Application'))
       .filter(
         (a) =>
           ['Running', 'PartiallyRunning'].includes(a.status.phase) ||

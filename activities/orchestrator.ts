@@ -75,8 +75,8 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
   const step = stepRecorder(store);
 
   /** The host that owns the device, as recorded on it (deprovisioning, rotation). */
-  function owningHost(device: string): OwningHost | undefined {
-    const id = store.get('Device', device)?.status.host;
+  async function owningHost(device: string): Promise<OwningHost | undefined> {
+    const id = (await store.get('Device', device))?.status.host;
     return id ? { id, taskQueue: hostTaskQueue(id) } : undefined;
   }
 
@@ -86,18 +86,28 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
    * Once recorded, the old host's fence (host/main.ts) stops any copy it still runs.
    */
   async function placeDevice(device: string): Promise<PlacedHost> {
+    const current = (await store.get('Device', device))?.status.host;
     const placement = chooseHost({
       device,
       hosts: await deps.hosts.list(),
-      owned: store.countBy('Device', 'host'),
-      current: store.get('Device', device)?.status.host,
+      owned: await store.countBy('Device', 'host'),
+      current,
       now: Date.now(),
       staleMs: deps.hostStaleMs,
       graceMs: deps.hostGraceMs,
     });
     if (!('host' in placement)) throw ApplicationFailure.retryable(placement.reason, FailureType.NoHostReady);
     const { host, moved } = placement;
-    store.updateStatus('Device', device, (s) => ({ ...s, host }));
+    // The placement was decided for the host read above: another placement in between wins.
+    await store.updateStatus('Device', device, (s) => {
+      if (s.host !== current) {
+        throw ApplicationFailure.retryable(
+          `device ${device} was placed on ${s.host ?? 'no host'} meanwhile`,
+          FailureType.NoHostReady,
+        );
+      }
+      return { ...s, host };
+    });
     if (moved) deps.logger.info('device moves to a live host', { device, host });
     return { id: host, taskQueue: hostTaskQueue(host), moved };
   }
@@ -109,9 +119,9 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
       spec: DeviceSpec,
       workflowId: string,
     ): Promise<{ lifecycle: LifecycleSettings; host: OwningHost }> {
-      if (!store.get('Device', device)) {
+      if (!(await store.get('Device', device))) {
         try {
-          store.create(
+          await store.create(
             'Device',
             device,
             spec,
@@ -125,7 +135,7 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
       // A device stays with the host that started it (its emulator runs there) unless that host
       // is dead; a new one goes to the live host with the fewest devices.
       const host = await placeDevice(device);
-      store.updateStatus('Device', device, (s) => ({
+      await store.updateStatus('Device', device, (s) => ({
         ...s,
         phase: s.phase === 'Connected' ? s.phase : 'Provisioning',
         workflowId,
@@ -144,10 +154,10 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
     },
 
     async assignGateway(device: string, preferred?: string): Promise<AssignedGateway> {
-      return step(device, 'assignGateway', () => {
+      return step(device, 'assignGateway', async () => {
         const placement = chooseGateway({
-          gateways: store.list('Gateway'),
-          device: store.get('Device', device)?.status,
+          gateways: await store.list('Gateway'),
+          device: (await store.get('Device', device))?.status,
           preferred,
           now: Date.now(),
           staleMs: deps.gatewayStaleMs,
@@ -159,9 +169,9 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
           name: chosen.metadata.name,
           endpoint: chosen.spec.endpoint,
           taskQueue: chosen.status.taskQueue ?? gatewayTaskQueue(chosen.metadata.name),
-          host: owningHost(device),
+          host: await owningHost(device),
         };
-        store.updateStatus('Device', device, (s) => ({
+        await store.updateStatus('Device', device, (s) => ({
           ...s,
           gateway: { name: assigned.name, endpoint: assigned.endpoint },
         }));
@@ -172,7 +182,7 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
     /** Called by the workflow around the gateway's awaitDeviceSession. */
     async markConnected(device: string, gateway: AssignedGateway, identity: DeviceIdentity): Promise<void> {
       provisionings.inc({ outcome: 'connected' });
-      store.updateStatus('Device', device, (s) => {
+      await store.updateStatus('Device', device, (s) => {
         const withStep = setStep(s, 'awaitSession', {
           state: 'Succeeded',
           finishedAt: new Date().toISOString(),
@@ -196,7 +206,7 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
     async markFailed(device: string, stepName: string, message: string): Promise<void> {
       provisionings.inc({ outcome: 'failed' });
       try {
-        store.updateStatus('Device', device, (s) => {
+        await store.updateStatus('Device', device, (s) => {
           const withStep = setStep(s, stepName, {
             state: 'Failed',
             message,
@@ -234,7 +244,7 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
 
     async markDeprovisioning(device: string): Promise<void> {
       try {
-        store.updateStatus('Device', device, (s) => ({ ...s, phase: 'Deprovisioning' }));
+        await store.updateStatus('Device', device, (s) => ({ ...s, phase: 'Deprovisioning' }));
       } catch (err) {
         if (!(err instanceof NotFoundError)) throw err;
       }
@@ -242,9 +252,9 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
 
     /** The gateway the device's session was last on, if it is a known gateway. */
     async sessionGateway(device: string): Promise<{ name: string; taskQueue: string } | null> {
-      const name = store.get('Device', device)?.status.gateway?.name;
+      const name = (await store.get('Device', device))?.status.gateway?.name;
       if (!name) return null;
-      const gateway = store.get('Gateway', name);
+      const gateway = await store.get('Gateway', name);
       return gateway ? { name, taskQueue: gateway.status.taskQueue ?? gatewayTaskQueue(name) } : null;
     },
 
@@ -254,7 +264,7 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
 
     /** The host owning the device, where its runtime activities (start, stop, volume) run. */
     async deviceHost(device: string): Promise<OwningHost> {
-      const owner = owningHost(device);
+      const owner = await owningHost(device);
       if (owner) return owner;
       // Never placed (an enrolled board, a device deleted before provisioning began): nothing
       // runs for it anywhere, and any live host can answer the no-op stop and volume removal.

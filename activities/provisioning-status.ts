@@ -46,19 +46,19 @@ export function setCondition(
 export function stepRecorder(store: ResourceStore) {
   return async function step<T>(device: string, name: string, work: () => Promise<T> | T): Promise<T> {
     const startedAt = new Date().toISOString();
-    store.updateStatus('Device', device, (s) =>
+    await store.updateStatus('Device', device, (s) =>
       setStep(s, name, { state: 'Running', startedAt, message: undefined }),
     );
     try {
       const result = await work();
-      store.updateStatus('Device', device, (s) =>
+      await store.updateStatus('Device', device, (s) =>
         setStep(s, name, { state: 'Succeeded', finishedAt: new Date().toISOString() }),
       );
       return result;
     } catch (err) {
       const attempt = Context.current().info.attempt;
       const message = errorMessage(err);
-      store.updateStatus('Device', device, (s) =>
+      await store.updateStatus('Device', device, (s) =>
         setStep(s, name, { state: 'Running', message: `attempt ${attempt}: ${message}` }),
       );
       // Typed by code: bad input, a missing emulator or a corrupt firmware copy fail at once.

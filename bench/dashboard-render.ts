@@ -14,8 +14,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { DevicePhase } from '../common/resources.js';
-import { DeviceLogs } from '../store/device-logs.js';
-import { ModuleStore } from '../store/module-store.js';
+import { SqliteDeviceLogs } from '../store/sqlite-device-logs.js';
+import { FileModuleStore } from '../store/file-module-store.js';
 import { openDatabase } from '../store/sqlite.js';
 import { SqliteResourceStore } from '../store/sqlite-resource-store.js';
 import { createWebApp } from '../web/app.js';
@@ -41,13 +41,13 @@ const dbFile = path.join(home, 'wasmbed.db');
 const store = new SqliteResourceStore(openDatabase(dbFile));
 const writer = new SqliteResourceStore(openDatabase(dbFile)); // "another process"
 
-seedFleet(store, DEVICES);
+await seedFleet(store, DEVICES);
 
 const noTemporal = {} as Client; // list/get and rendering never touch Temporal
 const app = createWebApp({
   devices: new DeviceService(store, noTemporal),
-  applications: new ApplicationService(store, new ModuleStore(path.join(home, 'modules')), noTemporal),
-  logs: new DeviceLogs(openDatabase(dbFile)),
+  applications: new ApplicationService(store, new FileModuleStore(path.join(home, 'modules')), noTemporal),
+  logs: new SqliteDeviceLogs(openDatabase(dbFile)),
   store,
   workflowUrl: (id) => `http://localhost:8233/namespaces/default/workflows/${id}`,
   temporalUiUrl: 'http://localhost:8233',
@@ -56,12 +56,12 @@ const app = createWebApp({
 });
 
 // ---- 1. render time ---------------------------------------------------------------------
-for (let i = 0; i < 5; i++) app.renderDevicesPage(WHOLE_TABLE); // warm up
+for (let i = 0; i < 5; i++) await app.renderDevicesPage(WHOLE_TABLE); // warm up
 const renders: number[] = [];
 let bytes = 0;
 for (let i = 0; i < 50; i++) {
   const t = performance.now();
-  bytes = app.renderDevicesPage(WHOLE_TABLE).length;
+  bytes = (await app.renderDevicesPage(WHOLE_TABLE)).length;
   renders.push(performance.now() - t);
 }
 const server = http.createServer(app);
@@ -138,7 +138,7 @@ const cpuBefore = process.cpuUsage();
 const written = new Map<string, number>();
 const started = performance.now();
 for (const name of targets) {
-  writer.updateStatus('Device', name, (s) => ({ ...s, phase: NEW_PHASE }));
+  await writer.updateStatus('Device', name, (s) => ({ ...s, phase: NEW_PHASE }));
   written.set(name, performance.now());
   await new Promise((r) => setTimeout(r, 10));
 }

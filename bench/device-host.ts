@@ -68,9 +68,10 @@ const platform = await startTestPlatform({
 });
 const db = openDatabase(paths.db(platform.home));
 const store = new SqliteResourceStore(db);
-const devices = (): Device[] => store.list('Device');
-const connected = (names?: Set<string>) =>
-  devices().filter((d) => d.status.phase === 'Connected' && (!names || names.has(d.metadata.name))).length;
+const devices = (): Promise<Device[]> => store.list('Device');
+const connected = async (names?: Set<string>) =>
+  (await devices()).filter((d) => d.status.phase === 'Connected' && (!names || names.has(d.metadata.name)))
+    .length;
 
 async function create(name: string): Promise<void> {
   for (;;) {
@@ -84,7 +85,12 @@ async function create(name: string): Promise<void> {
 
 async function untilConnected(names: string[], timeoutMs = 1_800_000, everyMs = 100): Promise<number> {
   const set = new Set(names);
-  await waitFor(`${names.length} Connected`, () => connected(set) === names.length, timeoutMs, everyMs);
+  await waitFor(
+    `${names.length} Connected`,
+    async () => (await connected(set)) === names.length,
+    timeoutMs,
+    everyMs,
+  );
   return Date.now();
 }
 
@@ -291,8 +297,13 @@ try {
       while (next < rest.length) await create(rest[next++]!);
     }),
   );
-  await waitFor('whole fleet Connected', () => connected() === devices().length, 1_800_000, 1000);
-  const total = devices().length;
+  await waitFor(
+    'whole fleet Connected',
+    async () => (await connected()) === (await devices()).length,
+    1_800_000,
+    1000,
+  );
+  const total = (await devices()).length;
   await sleep(20_000);
   const pids = platformPids();
   const pss = pssKiB(pids);
@@ -324,8 +335,8 @@ try {
     if (res.status !== 202) throw new Error(`deploy: ${res.status} ${JSON.stringify(res.body)}`);
     await waitFor(
       'all acked',
-      () => {
-        const acked = devices().filter((d) => {
+      async () => {
+        const acked = (await devices()).filter((d) => {
           const s = (d.status.apps['big-blinky'] as { state?: string } | undefined)?.state;
           return s === 'Running' || s === 'Exited' || s === 'Failed';
         }).length;
@@ -345,8 +356,8 @@ try {
     process.kill(hostPid, 'SIGKILL');
     await waitFor(
       'all back with the app',
-      () =>
-        devices().every((d) => {
+      async () =>
+        (await devices()).every((d) => {
           const app = d.status.apps['big-blinky'] as { state?: string; since?: string } | undefined;
           return (
             d.status.phase === 'Connected' &&

@@ -17,8 +17,8 @@ import type { Client } from '@temporalio/client';
 import type { DevicePhase } from '../common/resources.js';
 import { ApplicationService } from '../services/application-service.js';
 import { DeviceService } from '../services/device-service.js';
-import { DeviceLogs } from '../store/device-logs.js';
-import { ModuleStore } from '../store/module-store.js';
+import { SqliteDeviceLogs } from '../store/sqlite-device-logs.js';
+import { FileModuleStore } from '../store/file-module-store.js';
 import { openDatabase } from '../store/sqlite.js';
 import { SqliteResourceStore } from '../store/sqlite-resource-store.js';
 import { createWebApp } from '../web/app.js';
@@ -40,13 +40,13 @@ const dbFile = path.join(home, 'wasmbed.db');
 const store = new SqliteResourceStore(openDatabase(dbFile));
 const writer = new SqliteResourceStore(openDatabase(dbFile)); // "another process"
 
-seedFleet(store, DEVICES);
+await seedFleet(store, DEVICES);
 
 const noTemporal = {} as Client; // list/get and rendering never touch Temporal
 const app = createWebApp({
   devices: new DeviceService(store, noTemporal),
-  applications: new ApplicationService(store, new ModuleStore(path.join(home, 'modules')), noTemporal),
-  logs: new DeviceLogs(openDatabase(dbFile)),
+  applications: new ApplicationService(store, new FileModuleStore(path.join(home, 'modules')), noTemporal),
+  logs: new SqliteDeviceLogs(openDatabase(dbFile)),
   store,
   workflowUrl: (id) => `http://localhost:8233/namespaces/default/workflows/${id}`,
   temporalUiUrl: 'http://localhost:8233',
@@ -66,12 +66,12 @@ const VARIANTS = [
 const results: Record<string, unknown>[] = [];
 for (const v of VARIANTS) {
   const query = Object.fromEntries(new URLSearchParams(v.query));
-  for (let i = 0; i < 5; i++) app.renderDevicesPage(query); // warm up
+  for (let i = 0; i < 5; i++) await app.renderDevicesPage(query); // warm up
   const renders: number[] = [];
   let bytes = 0;
   for (let i = 0; i < ROUNDS; i++) {
     const t = performance.now();
-    bytes = Buffer.byteLength(app.renderDevicesPage(query));
+    bytes = Buffer.byteLength(await app.renderDevicesPage(query));
     renders.push(performance.now() - t);
   }
   const http: number[] = [];
@@ -119,9 +119,9 @@ for (const v of VARIANTS) {
   for (let i = 0; i < ROUNDS; i++) {
     const name = `dev-${String((i * 7) % 50).padStart(4, '0')}`; // on the first page of both views
     const phase: DevicePhase =
-      store.get('Device', name)!.status.phase === 'Connected' ? 'Disconnected' : 'Connected';
+      (await store.get('Device', name))!.status.phase === 'Connected' ? 'Disconnected' : 'Connected';
     const t = performance.now();
-    writer.updateStatus('Device', name, (s) => ({ ...s, phase }));
+    await writer.updateStatus('Device', name, (s) => ({ ...s, phase }));
     sent.push(await readUntil((e) => e.includes(`data-device=\\"${name}\\" data-phase=\\"${phase}\\"`)));
     latency.push(performance.now() - t);
     renderMs.push(app.live.stats.lastRenderMs.devices ?? NaN);
@@ -137,7 +137,7 @@ for (const v of VARIANTS) {
 }
 
 // ---- 3. topology --------------------------------------------------------------------------
-const gateways = store.list('Gateway');
+const gateways = await store.list('Gateway');
 for (const [name, compactFrom] of [
   ['topology, every device with its name and edge (as before)', Infinity],
   ['topology, compact (one band per gateway)', undefined],
@@ -146,7 +146,8 @@ for (const [name, compactFrom] of [
   let bytes = 0;
   for (let i = 0; i < ROUNDS; i++) {
     const t = performance.now();
-    bytes = Buffer.byteLength(topologySvg(gateways, store.list('Device'), compactFrom).value);
+    const devices = await store.list('Device');
+    bytes = Buffer.byteLength(topologySvg(gateways, devices, compactFrom).value);
     times.push(performance.now() - t);
   }
   results.push({ view: name, renderMs: stats(times), kib: Math.round(bytes / 102.4) / 10 });

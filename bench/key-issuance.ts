@@ -41,13 +41,13 @@ interface Measure {
   cpuMs: number;
 }
 
-function measure(rounds: number, work: (i: number, type: KeyType) => void) {
+async function measure(rounds: number, work: (i: number, type: KeyType) => unknown) {
   const result = new Map<KeyType, Measure>(KEY_TYPES.map((t) => [t, { wallMs: [], cpuMs: 0 }]));
   for (let i = 0; i < rounds; i++) {
     for (const type of i % 2 === 0 ? KEY_TYPES : [...KEY_TYPES].reverse()) {
       const cpu = process.cpuUsage();
       const started = performance.now();
-      work(i, type);
+      await work(i, type);
       const m = result.get(type)!;
       m.wallMs.push(performance.now() - started);
       const used = process.cpuUsage(cpu);
@@ -87,14 +87,14 @@ try {
   for (const type of KEY_TYPES) ca.issueClientCertificate({ commonName: `warm-${type}`, keyType: type });
 
   const rows = {
-    'key pair': measure(n, (_i, type) => generatePrivateKey(type)),
-    'key + certificate (CA)': measure(n, (i, type) =>
+    'key pair': await measure(n, (_i, type) => generatePrivateKey(type)),
+    'key + certificate (CA)': await measure(n, (i, type) =>
       ca.issueClientCertificate({ commonName: `kc-${type}-${i}`, keyType: type }),
     ),
-    'certificate for a device-held key': measure(n, (i, type) =>
+    'certificate for a device-held key': await measure(n, (i, type) =>
       ca.issueClientCertificate({ commonName: `held-${type}-${i}`, publicKeyPem: held[type][i]! }),
     ),
-    'full issuance (DeviceCertificates on SQLite, device-held key)': measure(n, (i, type) =>
+    'full issuance (DeviceCertificates on SQLite, device-held key)': await measure(n, (i, type) =>
       certificates.issue(`dev-${type}-${i}`, { publicKeyPem: held[type][i]! }),
     ),
   };

@@ -68,14 +68,14 @@ function logLines(n: number) {
 }
 
 // ---- 2. scrapes with 1,000 devices -------------------------------------------------------
-function fakeFleet(home: string, n: number) {
+async function fakeFleet(home: string, n: number) {
   const store = new SqliteResourceStore(openDatabase(paths.db(home)));
   const now = Date.now();
   const iso = (ms: number) => new Date(ms).toISOString();
   const devices: Record<string, { state: 'Running'; restarts: number; since: string }> = {};
   for (let i = 0; i < n; i++) {
     const name = `fake-${String(i).padStart(4, '0')}`;
-    store.create(
+    await store.create(
       'Device',
       name,
       { mcuType: 'Stm32F746gDisco', runtime: 'external' } as Device['spec'],
@@ -92,7 +92,7 @@ function fakeFleet(home: string, n: number) {
     );
     devices[name] = { state: 'Running', restarts: 0, since: iso(now) };
   }
-  store.create(
+  await store.create(
     'Application',
     'fake-app',
     {
@@ -197,7 +197,7 @@ console.log(JSON.stringify(result.logLines));
 {
   const platform = await startTestPlatform();
   try {
-    fakeFleet(platform.home, 1000);
+    await fakeFleet(platform.home, 1000);
     await scrapes(platform, 3); // warm-up
     result.scrapes1000Devices = await scrapes(platform, 20);
     console.log(JSON.stringify(result.scrapes1000Devices, null, 1));

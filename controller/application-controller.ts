@@ -72,7 +72,7 @@ export class ApplicationController extends ResourceController {
     let reason = 'AlreadyStarted';
     if (!(await runServes(this.options.client, workflowId, obj))) {
       // `kubectl apply -f` of Devices and Applications together: wait for the devices first.
-      const comingUp = this.options.service.devicesComingUp(name);
+      const comingUp = await this.options.service.devicesComingUp(name);
       if (comingUp.length > 0) return this.waitForDevices(obj, comingUp);
       try {
         const bytes = await this.moduleBytes(obj);

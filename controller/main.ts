@@ -19,7 +19,7 @@ import { gauge } from '../common/metrics.js';
 import { startTelemetry } from '../platform/telemetry.js';
 import { KubernetesResourceStore } from '../store/kubernetes-resource-store.js';
 import { KubeCache } from '../store/kubernetes-cache.js';
-import { ModuleStore } from '../store/module-store.js';
+import { FileModuleStore } from '../store/file-module-store.js';
 import { connectClient } from '../temporal/connection.js';
 import { ApplicationService } from '../services/application-service.js';
 import { ApplicationController } from './application-controller.js';
@@ -59,12 +59,12 @@ const controllers: {
 } = {};
 // Applications go through the REST API's own service: same checks, module store and workflows.
 const store = new KubernetesResourceStore({ namespace, kubeconfig: config.store.kubeconfig });
-const service = new ApplicationService(store, new ModuleStore(paths.modules(config.home)), client);
+const service = new ApplicationService(store, new FileModuleStore(paths.modules(config.home)), client);
 
 onShutdown(async () => {
   await Promise.all([controllers.devices?.stop(), controllers.apps?.stop(), controllers.gateways?.stop()]);
   await elector.release();
-  store.close();
+  await store.close();
   await cache.stop();
   await telemetry.close();
   logger.info('controller stopped', {

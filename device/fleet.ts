@@ -69,7 +69,7 @@ export class Fleet {
       const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
       for (let i = 0; i < count; i++) {
         const name = `${prefix}-${i}`;
-        const record = certificates.issue(name, { publicKeyPem });
+        const record = await certificates.issue(name, { publicKeyPem });
         this.devices.push({ name });
         this.credentials.push({ certPem: record.certPem, keyPem, caPem: ca.certPem });
       }

@@ -132,7 +132,7 @@ export function createGatewayActivities(deps: {
     },
 
     async deployApplication(input: DeployInput): Promise<AckResult> {
-      const module = deps.modules.get(input.moduleSha256);
+      const module = await deps.modules.get(input.moduleSha256);
       const ack = await request(
         input.device,
         {

@@ -3,9 +3,9 @@ import type { DeviceCertificates } from '../pki/index.js';
 import { normalizeSerial } from './device-server.js';
 
 export function currentCertificateCheck(certificates: DeviceCertificates) {
-  return (device: string, serial: string): boolean => {
+  return async (device: string, serial: string): Promise<boolean> => {
     try {
-      const active = certificates.findActive(device);
+      const active = await certificates.findActive(device);
       return active !== undefined && normalizeSerial(active.serial) === serial;
     } catch {
       return false; // a CN that is not a device name

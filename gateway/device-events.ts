@@ -12,13 +12,12 @@ import type { SessionInfo } from './session-registry.js';
 
 export function createDeviceEventHandler(deps: { store: ResourceStore; logs: DeviceLogs; logger: Logger }) {
   const { store, logs, logger } = deps;
-  const ignoreMissing = (work: () => void) => {
-    try {
-      work();
-    } catch (err) {
+  /** Events are recorded in the background: the session that sent them does not wait. */
+  const record = (work: Promise<unknown>) => {
+    work.catch((err: unknown) => {
       if (!(err instanceof NotFoundError))
         logger.warn('recording a device event failed', { error: String(err) });
-    }
+    });
   };
 
   return (session: SessionInfo, envelope: Envelope): void => {
@@ -26,32 +25,36 @@ export function createDeviceEventHandler(deps: { store: ResourceStore; logs: Dev
     const device = session.device;
     switch (body.type) {
       case 'Log':
-        logs.append({
-          device,
-          time: new Date(body.timestampMs || Date.now()).toISOString(),
-          appId: body.appId,
-          kind: 'log',
-          level: body.level,
-          message: body.message,
-        });
+        record(
+          logs.append({
+            device,
+            time: new Date(body.timestampMs || Date.now()).toISOString(),
+            appId: body.appId,
+            kind: 'log',
+            level: body.level,
+            message: body.message,
+          }),
+        );
         return;
       case 'Publish':
-        logs.append({
-          device,
-          time: new Date().toISOString(),
-          appId: body.appId,
-          kind: 'publish',
-          level: 1,
-          message: `${body.topic} ${describePayload(body.data)}`,
-        });
+        record(
+          logs.append({
+            device,
+            time: new Date().toISOString(),
+            appId: body.appId,
+            kind: 'publish',
+            level: 1,
+            message: `${body.topic} ${describePayload(body.data)}`,
+          }),
+        );
         return;
       case 'ApplicationStatus':
         for (const app of body.apps) {
           const state = deviceState(app.state, app.error, app.restarts);
-          ignoreMissing(() =>
+          record(
             store.updateStatus('Device', device, (s) => ({ ...s, apps: { ...s.apps, [app.appId]: state } })),
           );
-          ignoreMissing(() =>
+          record(
             store.updateStatus('Application', app.appId, (s) =>
               s.devices[device] ? summarize({ ...s, devices: { ...s.devices, [device]: state } }) : s,
             ),

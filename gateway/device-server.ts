@@ -7,6 +7,7 @@
 import crypto from 'node:crypto';
 import type net from 'node:net';
 import tls from 'node:tls';
+import { errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { normalizeSerial } from '../pki/certificate-info.js';
 import { spkiSha256FromPeerCertificate } from '../pki/index.js';
@@ -56,7 +57,7 @@ export interface DeviceServerOptions {
   tls: { certPem: string; keyPem: string; caPem: string };
   registry: SessionRegistry;
   /** Whether `serial` is the device's current certificate (not revoked, not superseded). */
-  isCurrentCertificate(device: string, serial: string): boolean;
+  isCurrentCertificate(device: string, serial: string): Promise<boolean>;
   heartbeatIntervalMs: number;
   heartbeatTimeoutMs: number;
   limits?: Partial<GatewayLimits>;
@@ -149,7 +150,11 @@ export class DeviceServer {
     });
     // 'connection' fires for the raw TCP socket, before any TLS work is spent on it.
     this.server.on('connection', (raw: net.Socket) => this.admit(raw));
-    this.server.on('secureConnection', (socket) => this.accept(socket));
+    this.server.on('secureConnection', (socket) => {
+      this.accept(socket).catch((err: unknown) =>
+        this.refuse(socket, `admission check failed: ${errorMessage(err)}`),
+      );
+    });
     this.server.on('tlsClientError', (err, socket) => {
       this.metrics.handshakesRejected++;
       options.logger.debug('TLS handshake failed', { remote: socket.remoteAddress, error: err.message });
@@ -206,7 +211,11 @@ export class DeviceServer {
     socket.destroy();
   }
 
-  private accept(socket: tls.TLSSocket): void {
+  /**
+   * Admits a connection after its handshake. The certificate checks ask the store; until they
+   * answer, nothing reads the socket (what the peer sends waits in its buffer).
+   */
+  private async accept(socket: tls.TLSSocket): Promise<void> {
     this.handshaking.get(connectionKey(socket))?.();
     const enrollment = this.options.enrollment;
     if (enrollment) {
@@ -224,14 +233,15 @@ export class DeviceServer {
         peerX509.verify(this.claimCa.publicKey)
       ) {
         const serial = normalizeSerial(peerX509.serialNumber);
-        if (!enrollment.isUsableClaimCertificate(serial)) {
+        if (!(await enrollment.isUsableClaimCertificate(serial))) {
           return this.refuse(socket, `claim certificate ${serial} is unknown, expired, revoked or spent`);
         }
+        if (socket.destroyed) return;
         const cn = socket.getPeerCertificate().subject?.CN;
         return this.acceptClaim(socket, { serial, commonName: typeof cn === 'string' ? cn : '' });
       }
     }
-    this.acceptDevice(socket);
+    await this.acceptDevice(socket);
   }
 
   private acceptClaim(
@@ -270,12 +280,12 @@ export class DeviceServer {
     });
   }
 
-  private acceptDevice(socket: tls.TLSSocket): void {
+  private async acceptDevice(socket: tls.TLSSocket): Promise<void> {
     const { logger, registry } = this.options;
     const peer = socket.getPeerCertificate();
     const device = typeof peer.subject?.CN === 'string' ? peer.subject.CN : undefined;
     const serial = peer.serialNumber ? normalizeSerial(peer.serialNumber) : '';
-    if (!device || !serial || !this.options.isCurrentCertificate(device, serial)) {
+    if (!device || !serial || !(await this.options.isCurrentCertificate(device, serial))) {
       this.metrics.handshakesRejected++;
       logger.warn('certificate refused: unknown, revoked or superseded', {
         device,
@@ -285,6 +295,7 @@ export class DeviceServer {
       socket.destroy();
       return;
     }
+    if (socket.destroyed) return; // closed while the store answered
     this.metrics.handshakesCompleted++;
     const connection = new ProtocolConnection(
       socket,

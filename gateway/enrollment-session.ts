@@ -41,9 +41,9 @@ export interface EnrollmentConnection {
 export interface DeviceServerEnrollment {
   claimCaPem: string;
   /** Known, unexpired, unrevoked and not spent by a rejected enrollment. */
-  isUsableClaimCertificate(serial: string): boolean;
+  isUsableClaimCertificate(serial: string): Promise<boolean>;
   /** Called once per claim session with its request; the answer comes later through `answer`. */
-  onRequest(connection: EnrollmentConnection, request: EnrollmentRequest): void;
+  onRequest(connection: EnrollmentConnection, request: EnrollmentRequest): Promise<void> | void;
   /** How long a request is held open for its answer (a board re-sends after its own timeout). */
   holdMs: number;
 }
@@ -130,12 +130,12 @@ export function acceptEnrollmentSession(deps: {
       refuse('too many enrollment requests with this claim credential; try again later');
       return;
     }
-    try {
-      deps.enrollment.onRequest(handle, body);
-    } catch (err) {
-      logger.error('enrollment handler failed', { error: String(err) });
-      refuse('the gateway could not take the request; try again later');
-    }
+    Promise.resolve()
+      .then(() => deps.enrollment.onRequest(handle, body))
+      .catch((err: unknown) => {
+        logger.error('enrollment handler failed', { error: String(err) });
+        refuse('the gateway could not take the request; try again later');
+      });
   });
   connection.on('protocolError', (err) => {
     metrics.decodeErrors++;

@@ -61,7 +61,7 @@ export function createGatewayEnrollment(deps: EnrollmentHandlerDeps): GatewayEnr
     claimCaPem: deps.claimCaPem,
     holdMs: deps.holdMs ?? 11 * 60_000,
     isUsableClaimCertificate: (serial) => claims.isUsableCertificate(serial),
-    onRequest(connection: EnrollmentConnection, request: EnrollmentRequest) {
+    async onRequest(connection: EnrollmentConnection, request: EnrollmentRequest) {
       let csr;
       let name: string;
       try {
@@ -78,7 +78,7 @@ export function createGatewayEnrollment(deps: EnrollmentHandlerDeps): GatewayEnr
         const presented = connection.claimCertificate
           ? ({ kind: 'certificate', serial: connection.claimCertificate.serial } as const)
           : ({ kind: 'token', token: request.claimToken ?? '' } as const);
-        claimId = claims.claim(presented, name, csr.spkiSha256).id;
+        claimId = (await claims.claim(presented, name, csr.spkiSha256)).id;
       } catch (err) {
         if (err instanceof ClaimRefusedError) return reject(connection, err.message);
         throw err;

@@ -3,8 +3,7 @@
  * Temporal worker on `wasmbed-gateway-<name>` for activities that need a device session.
  */
 import { Worker } from '@temporalio/worker';
-import { gatewayTaskQueue, isLoopbackHost, loadConfig, paths } from '../common/config.js';
-import { ModuleStore } from '../store/module-store.js';
+import { gatewayTaskQueue, isLoopbackHost, loadConfig } from '../common/config.js';
 import { NotFoundError } from '../common/errors.js';
 import type { DeviceStatus } from '../common/resources.js';
 import { listen } from '../common/http-server.js';
@@ -22,7 +21,6 @@ import {
   disconnectedSignal,
   lifecycleWorkflowId,
 } from '../workflows/contracts/index.js';
-import { DeviceLogs } from '../store/device-logs.js';
 import { createGatewayActivities } from './activities.js';
 import { createDeviceEventHandler } from './device-events.js';
 import { createGatewayEnrollment } from './enrollment.js';
@@ -50,13 +48,12 @@ const serverCert = platform.ca.issueServerCertificate({
 
 const registry = new SessionRegistry();
 const heartbeatWritten = new Map<string, number>();
-const updateDevice = (device: string, mutate: (status: DeviceStatus) => DeviceStatus) => {
-  try {
-    store.updateStatus('Device', device, mutate);
-  } catch (err) {
+/** Session events write to the store in the background: the TLS sessions never wait for it. */
+const updateDevice = (device: string, mutate: (status: DeviceStatus) => DeviceStatus): void => {
+  store.updateStatus('Device', device, mutate).catch((err: unknown) => {
     if (!(err instanceof NotFoundError))
       logger.warn('device status update failed', { device, error: String(err) });
-  }
+  });
 };
 
 const taskQueue = gatewayTaskQueue(name);
@@ -81,7 +78,7 @@ const deviceServer = new DeviceServer({
   limits: Object.fromEntries(Object.entries(config.gateway.limits).filter(([, v]) => v !== undefined)),
   logger,
   enrollment,
-  onDeviceMessage: createDeviceEventHandler({ store, logs: new DeviceLogs(platform.db), logger }),
+  onDeviceMessage: createDeviceEventHandler({ store, logs: platform.logs, logger }),
   onHeartbeat: (session) => {
     // Coalesced: the store gets a device's heartbeat at most once per heartbeat timeout, all the
     // lifecycle's "heartbeats stopped" check (twice the timeout) and the dashboard need; with a
@@ -173,32 +170,36 @@ const worker = await Worker.create({
   activities: createGatewayActivities({
     gatewayName: name,
     registry,
-    modules: new ModuleStore(paths.modules(config.home)),
+    modules: platform.modules,
     enrollment,
   }),
   ...telemetry.workerOptions(),
 });
 const running = worker.run();
 ready = true;
-reportStatus('Ready');
-// A store outage (e.g. the Kubernetes API) must not take the gateway and its sessions down.
-const statusTimer = setInterval(() => {
-  try {
-    reportStatus('Ready');
-  } catch (err) {
-    logger.warn('could not report gateway status', { error: String(err) });
-  }
-}, 2000);
+// A store outage (e.g. the Kubernetes API) must not take the gateway and its sessions down;
+// a report still under way when the next is due is not doubled.
+let reporting: Promise<unknown> | undefined;
+const reportReady = () => {
+  reporting ??= reportStatus('Ready')
+    .catch((err: unknown) => logger.warn('could not report gateway status', { error: String(err) }))
+    .finally(() => (reporting = undefined));
+};
+reportReady();
+const statusTimer = setInterval(reportReady, 2000);
 logger.info('gateway ready', { name, tlsPort, healthPort, endpoint: config.gateway.endpoint, taskQueue });
 
 onShutdown(async () => {
   clearInterval(statusTimer);
   ready = false;
-  reportStatus('Unavailable');
+  await reporting;
+  await reportStatus('Unavailable').catch((err: unknown) =>
+    logger.warn('could not report gateway status', { error: String(err) }),
+  );
   worker.shutdown();
   await Promise.allSettled([running, deviceServer.close()]);
   await connection.close();
   await signals.connection.close();
   await telemetry.close();
-  platform.close();
+  await platform.close();
 });

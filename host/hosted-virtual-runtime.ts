@@ -107,7 +107,7 @@ export class HostedVirtualRuntime extends VirtualVolumes implements DeviceRuntim
 
   override async removeVolume(device: string): Promise<void> {
     await this.stop(device);
-    super.removeVolume(device);
+    await super.removeVolume(device);
   }
 
   /**

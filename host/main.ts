@@ -16,6 +16,7 @@ import { Worker } from '@temporalio/worker';
 import { parseArgs } from 'node:util';
 import { HOST_HEARTBEAT_MS, hostTaskQueue, loadConfig } from '../common/config.js';
 import { errorMessage, WasmbedError } from '../common/errors.js';
+import type { Device } from '../common/resources.js';
 import { startTelemetry } from '../platform/telemetry.js';
 import { createLogger } from '../common/logger.js';
 import { onShutdown } from '../common/shutdown.js';
@@ -31,7 +32,6 @@ import { renodeOptionsFromEnv } from '../runtimes/renode/options.js';
 import { RenodeRuntime } from '../runtimes/renode/runtime.js';
 import { UartFileFollower } from '../runtimes/uart-file-follower.js';
 import { VirtualRuntime } from '../runtimes/virtual.js';
-import { DeviceLogs } from '../store/device-logs.js';
 import { connectWorker } from '../temporal/connection.js';
 import { listenControl, type ControlRequest, type HostStatus } from './control.js';
 import { HostedVirtualRuntime } from './hosted-virtual-runtime.js';
@@ -74,7 +74,7 @@ const control = await listenControl(home, hostId, (request: ControlRequest) => {
 const telemetry = await startTelemetry('host');
 const platform = await openPlatform({ ...config, home });
 const deviceBundle = await ensureDeviceBundle();
-const deviceLogs = new DeviceLogs(platform.db);
+const deviceLogs = platform.logs;
 // docker: DOCKER_HOST and WASMBED_DOCKER_* (runtimes/docker/options.ts); qemu: WASMBED_QEMU_* (runtimes/qemu.ts);
 // renode: WASMBED_RENODE_* (runtimes/renode/options.ts), from the image through the same docker runtime.
 const docker = new DockerRuntime({
@@ -115,18 +115,22 @@ function runningDevices(): string[] {
  * recorded, from before hosts were — and still exists. A device moved while this host was
  * away (it was dead for longer than the grace period) runs on its new host now.
  */
-function ownsDevice(device: string): boolean {
-  const placed = platform.store.get('Device', device);
+function mayRunHere(placed: Device | undefined): boolean {
   return placed !== undefined && (placed.status.host === undefined || placed.status.host === hostId);
+}
+async function ownsDevice(device: string): Promise<boolean> {
+  return mayRunHere(await platform.store.get('Device', device));
 }
 
 // What this host ran before it was restarted: virtual devices still placed here boot again
 // (process-mode ones that survived are adopted); emulators' UART streaming resumes.
 if (hosted) {
-  logger.info('resumed devices', { count: hosted.resumeOwned(ownsDevice) });
+  // One list read for all of them, before any starts.
+  const owned = new Set((await platform.store.list('Device')).filter(mayRunHere).map((d) => d.metadata.name));
+  logger.info('resumed devices', { count: hosted.resumeOwned((device) => owned.has(device)) });
 } else if (processes) {
   for (const { device, owner } of processes.ownedBy(hostId)) {
-    if (!ownsDevice(device)) continue; // the fence below stops a survivor that moved
+    if (!(await ownsDevice(device))) continue; // the fence below stops a survivor that moved
     await processes
       .start(device, owner.mcuType)
       .catch((err: unknown) => logger.warn('could not resume device', { device, error: errorMessage(err) }));
@@ -144,15 +148,17 @@ async function fence(): Promise<void> {
   const placed = new Set<string>();
   let cursor: string | undefined;
   do {
-    const page = platform.store.listPage('Device', { host: hostId, limit: 1000, continue: cursor });
+    const page = await platform.store.listPage('Device', { host: hostId, limit: 1000, continue: cursor });
     for (const d of page.items) placed.add(d.metadata.name);
     cursor = page.metadata.continue;
   } while (cursor);
   for (const device of runningDevices()) {
-    if (placed.has(device) || ownsDevice(device)) continue;
+    if (placed.has(device)) continue;
+    const current = await platform.store.get('Device', device);
+    if (mayRunHere(current)) continue;
     logger.warn('stopping a device placed on another host', {
       device,
-      host: platform.store.get('Device', device)?.status.host ?? null,
+      host: current?.status.host ?? null,
     });
     await runtimes.virtual.stop(device);
   }
@@ -212,5 +218,5 @@ onShutdown(async () => {
   docker.close();
   uart.close();
   await connection.close();
-  platform.close();
+  await platform.close();
 });

@@ -10,7 +10,7 @@ import { ConflictError } from '../common/errors.js';
 import { validateDnsLabel } from '../common/validation.js';
 import type { CertificateAuthority } from './certificate-authority.js';
 import { spkiSha256FromPublicKey } from './certificate-info.js';
-import type { CertificateRecord, CertificateRepository } from './sqlite-certificate-repository.js';
+import type { CertificateRecord, CertificateRepository } from './certificate-repository.js';
 
 export interface DeviceCertificatesOptions {
   /** Validity of newly issued device certificates (default 90 days). */
@@ -56,18 +56,18 @@ export class DeviceCertificates {
    * Returns the device's active certificate, issuing (or renewing) one when needed. Safe to call
    * concurrently from several processes sharing the repository: all get the same record.
    */
-  issue(deviceName: string, opts: IssueOptions = {}): CertificateRecord {
+  async issue(deviceName: string, opts: IssueOptions = {}): Promise<CertificateRecord> {
     const name = validateDnsLabel('deviceName', deviceName);
     const wantedSpki =
       opts.publicKeyPem === undefined ? undefined : spkiSha256FromPublicKey(opts.publicKeyPem);
     let fresh: CertificateRecord | undefined;
     for (let attempt = 0; attempt < 3; attempt++) {
-      const active = this.repo.findActive(name);
+      const active = await this.repo.findActive(name);
       if (active && this.isGood(active, wantedSpki)) return active;
       fresh ??= this.newRecord(name, opts.publicKeyPem);
       const winner = active
-        ? this.repo.replaceActive(active.serial, fresh, this.now())
-        : this.repo.insertIfNoActive(fresh);
+        ? await this.repo.replaceActive(active.serial, fresh, this.now())
+        : await this.repo.insertIfNoActive(fresh);
       // Either ours, or another process's that is just as good: return it and drop ours.
       if (winner.serial === fresh.serial || this.isGood(winner, wantedSpki)) return winner;
     }
@@ -75,17 +75,17 @@ export class DeviceCertificates {
   }
 
   /** The device's active certificate, if any (no issuance). */
-  findActive(deviceName: string): CertificateRecord | undefined {
+  async findActive(deviceName: string): Promise<CertificateRecord | undefined> {
     return this.repo.findActive(validateDnsLabel('deviceName', deviceName));
   }
 
   /** Revokes every active certificate of the device; returns how many. */
-  revoke(deviceName: string): number {
+  async revoke(deviceName: string): Promise<number> {
     return this.repo.revokeAllForDevice(validateDnsLabel('deviceName', deviceName), this.now());
   }
 
   /** True for a known, revoked serial. Unknown serials are not "revoked": compare with findActive(). */
-  isRevoked(serial: string): boolean {
+  async isRevoked(serial: string): Promise<boolean> {
     return this.repo.isRevoked(serial.toLowerCase());
   }
 

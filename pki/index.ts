@@ -34,8 +34,5 @@ export {
 } from './device-certificates.js';
 export { PkiError, type PkiErrorCode } from './errors.js';
 export { DEFAULT_DEVICE_KEY_TYPE, KEY_TYPES, isKeyType, type KeyType } from './keys.js';
-export {
-  SqliteCertificateRepository,
-  type CertificateRecord,
-  type CertificateRepository,
-} from './sqlite-certificate-repository.js';
+export type { CertificateRecord, CertificateRepository } from './certificate-repository.js';
+export { SqliteCertificateRepository } from './sqlite-certificate-repository.js';

@@ -10,40 +10,7 @@
 import type Database from 'better-sqlite3';
 import { PkiError } from './errors.js';
 import { errorMessage } from '../common/errors.js';
-
-export interface CertificateRecord {
-  deviceName: string;
-  /** Lowercase hex. */
-  serial: string;
-  certPem: string;
-  /** PKCS#8 PEM when the platform generated the key; null when the device holds its own key. */
-  keyPem: string | null;
-  spkiSha256: string;
-  /** ISO-8601 timestamps. */
-  notBefore: string;
-  notAfter: string;
-  revokedAt: string | null;
-  createdAt: string;
-}
-
-export interface CertificateRepository {
-  findActive(deviceName: string): CertificateRecord | undefined;
-  /** Oldest first. */
-  listForDevice(deviceName: string): CertificateRecord[];
-  /** Atomically: returns the device's active record if there is one, else inserts `rec` and returns it. */
-  insertIfNoActive(rec: CertificateRecord): CertificateRecord;
-  /**
-   * Atomic renewal: if the active record is still `expectedSerial` (or there is none), revokes it
-   * at `at` and inserts `rec`, returning `rec`; if someone else already replaced it, changes
-   * nothing and returns their active record.
-   */
-  replaceActive(expectedSerial: string, rec: CertificateRecord, at: Date): CertificateRecord;
-  /** Revokes every active certificate of the device; returns how many. */
-  revokeAllForDevice(deviceName: string, at: Date): number;
-  /** True only for a known serial that has been revoked. */
-  isRevoked(serial: string): boolean;
-  countActive(deviceName: string): number;
-}
+import type { CertificateRecord, CertificateRepository } from './certificate-repository.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS certificates (
@@ -142,36 +109,36 @@ export class SqliteCertificateRepository implements CertificateRepository {
     );
   }
 
-  findActive(deviceName: string): CertificateRecord | undefined {
+  async findActive(deviceName: string): Promise<CertificateRecord | undefined> {
     return this.guard('read', () => this.findActiveRow(deviceName));
   }
 
-  listForDevice(deviceName: string): CertificateRecord[] {
+  async listForDevice(deviceName: string): Promise<CertificateRecord[]> {
     return this.guard('read', () => this.stmt.list.all(deviceName).map(fromRow));
   }
 
-  insertIfNoActive(rec: CertificateRecord): CertificateRecord {
+  async insertIfNoActive(rec: CertificateRecord): Promise<CertificateRecord> {
     return this.guardActiveRace(rec, () => this.insertIfNoActiveTx.immediate(rec));
   }
 
-  replaceActive(expectedSerial: string, rec: CertificateRecord, at: Date): CertificateRecord {
+  async replaceActive(expectedSerial: string, rec: CertificateRecord, at: Date): Promise<CertificateRecord> {
     return this.guardActiveRace(rec, () =>
       this.replaceActiveTx.immediate(expectedSerial, rec, at.toISOString()),
     );
   }
 
-  revokeAllForDevice(deviceName: string, at: Date): number {
+  async revokeAllForDevice(deviceName: string, at: Date): Promise<number> {
     return this.guard('revoke', () => this.stmt.revokeAll.run(at.toISOString(), deviceName).changes);
   }
 
-  isRevoked(serial: string): boolean {
+  async isRevoked(serial: string): Promise<boolean> {
     return this.guard('read', () => {
       const row = this.stmt.revokedAt.get(serial.toLowerCase());
       return row !== undefined && row.revoked_at !== null;
     });
   }
 
-  countActive(deviceName: string): number {
+  async countActive(deviceName: string): Promise<number> {
     return this.guard('read', () => this.stmt.countActive.get(deviceName)?.n ?? 0);
   }
 

@@ -321,7 +321,7 @@ export class QemuRuntime implements DeviceRuntimeBackend {
   async stop(device: string): Promise<number> {
     const pids = this.runningPids(device);
     await Promise.all(pids.map((pid) => terminate(pid)));
-    this.options.uart?.unfollow(device);
+    await this.options.uart?.unfollow(device);
     return pids.length;
   }
 

@@ -15,7 +15,7 @@ import type { DeviceLogEntry } from '../store/device-logs.js';
 import { writeAtomically } from './local-volume.js';
 
 export interface UartLogSink {
-  append(entry: Omit<DeviceLogEntry, 'id'>): void;
+  append(entry: Omit<DeviceLogEntry, 'id'>): Promise<void> | void;
 }
 
 /** Read at most this much per file and poll: a chatty UART cannot stall the worker. */
@@ -26,6 +26,9 @@ const MAX_LINE_BYTES = 4096;
 export class UartFileFollower {
   private readonly files = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
+  /** Passes run one after another, so no file is read by two at once. */
+  private chain: Promise<void> = Promise.resolve();
+  private queued = 0;
 
   constructor(
     private readonly logs: UartLogSink,
@@ -36,17 +39,22 @@ export class UartFileFollower {
   follow(device: string, file: string): void {
     this.files.set(device, file);
     if (!this.timer) {
-      this.timer = setInterval(() => this.pollOnce(), this.options.intervalMs ?? 500);
+      // A pass still under way (a slow store) makes the next tick skip, not pile up.
+      this.timer = setInterval(() => {
+        if (this.queued === 0) void this.pollOnce();
+      }, this.options.intervalMs ?? 500);
       this.timer.unref();
     }
   }
 
   /** Stores what is left, then stops following the device. */
-  unfollow(device: string): void {
-    const file = this.files.get(device);
-    if (file) this.drain(device, file);
-    this.files.delete(device);
-    if (this.files.size === 0) this.close();
+  unfollow(device: string): Promise<void> {
+    return this.serialize(async () => {
+      const file = this.files.get(device);
+      if (file) await this.drain(device, file);
+      this.files.delete(device);
+      if (this.files.size === 0) this.close();
+    });
   }
 
   close(): void {
@@ -58,11 +66,20 @@ export class UartFileFollower {
     return [...this.files.keys()];
   }
 
-  pollOnce(): void {
-    for (const [device, file] of this.files) this.drain(device, file);
+  pollOnce(): Promise<void> {
+    return this.serialize(async () => {
+      for (const [device, file] of this.files) await this.drain(device, file);
+    });
   }
 
-  private drain(device: string, file: string): void {
+  /** `work` must not throw (drain logs its own errors). */
+  private serialize(work: () => Promise<void>): Promise<void> {
+    this.queued++;
+    this.chain = this.chain.then(work).finally(() => this.queued--);
+    return this.chain;
+  }
+
+  private async drain(device: string, file: string): Promise<void> {
     try {
       if (!fs.existsSync(file)) return;
       const { size, ino } = fs.statSync(file);
@@ -90,7 +107,14 @@ export class UartFileFollower {
       for (const raw of buffer.subarray(0, end).toString('utf8').split('\n')) {
         const line = raw.replace(/\r$/, '').trimEnd();
         if (line)
-          this.logs.append({ device, time, appId: null, kind: 'log', level: 1, message: `[uart] ${line}` });
+          await this.logs.append({
+            device,
+            time,
+            appId: null,
+            kind: 'log',
+            level: 1,
+            message: `[uart] ${line}`,
+          });
       }
       writeAtomically(offsetFile, `${ino} ${offset + end}`, 0o644);
     } catch (err) {

@@ -97,7 +97,7 @@ export class VirtualVolumes {
     return owned;
   }
 
-  removeVolume(device: string): void {
+  async removeVolume(device: string): Promise<void> {
     fs.rmSync(this.volumeOf(device), { recursive: true, force: true });
   }
 }

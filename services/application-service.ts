@@ -78,12 +78,12 @@ export class ApplicationService {
     private readonly client: Client,
   ) {}
 
-  list(): Application[] {
+  list(): Promise<Application[]> {
     return this.store.list('Application');
   }
 
-  get(name: string): Application {
-    const app = this.store.get('Application', name);
+  async get(name: string): Promise<Application> {
+    const app = await this.store.get('Application', name);
     if (!app) throw new NotFoundError('Application', name);
     return app;
   }
@@ -93,10 +93,9 @@ export class ApplicationService {
    * yet): a rollout started now would fail them. Devices that are down for another reason do not
    * count: a rollout records them as Failed instead of waiting forever.
    */
-  devicesComingUp(name: string): string[] {
-    const { target } = this.get(name).spec;
-    return this.store
-      .list('Device')
+  async devicesComingUp(name: string): Promise<string[]> {
+    const { target } = (await this.get(name)).spec;
+    return (await this.store.list('Device'))
       .filter(
         (d) =>
           targetsDevice(target, d) && (d.status.phase === 'Pending' || d.status.phase === 'Provisioning'),
@@ -105,7 +104,7 @@ export class ApplicationService {
   }
 
   /** Stores a module by hash after checking it is WebAssembly an app may be. */
-  uploadModule(bytes: Uint8Array): { sha256: string; size: number } {
+  async uploadModule(bytes: Uint8Array): Promise<{ sha256: string; size: number }> {
     this.check(bytes, '_start', 65536, 'module');
     return this.modules.put(bytes);
   }
@@ -124,13 +123,13 @@ export class ApplicationService {
   }
 
   /** Validates the body and the module (against the devices targeted now) and stores the module. */
-  private prepare(
+  private async prepare(
     body: unknown,
     bytesOverride?: Uint8Array,
-  ): {
+  ): Promise<{
     input: ApplicationCreateInput;
     module: { sha256: string; size: number };
-  } {
+  }> {
     const input = validateApplicationCreate(body);
     let bytes: Uint8Array;
     if (bytesOverride) {
@@ -139,7 +138,7 @@ export class ApplicationService {
       bytes = Buffer.from(input.module.base64, 'base64');
     } else {
       try {
-        bytes = this.modules.get(input.module.sha256);
+        bytes = await this.modules.get(input.module.sha256);
       } catch (cause) {
         throw new UnprocessableError(
           'moduleSha256',
@@ -152,10 +151,10 @@ export class ApplicationService {
     }
     this.check(bytes, input.entry, input.limits.memoryPages, 'wasm');
     // Against the devices targeted now; the rollout checks again when it starts.
-    const targeted = this.store.list('Device').filter((d) => targetsDevice(input.target, d));
+    const targeted = (await this.store.list('Device')).filter((d) => targetsDevice(input.target, d));
     const misfit = moduleMisfit(bytes, input, targeted);
     if (misfit) throw new UnprocessableError('wasm', misfit);
-    return { input, module: this.modules.put(bytes) };
+    return { input, module: await this.modules.put(bytes) };
   }
 
   private specOf(input: ApplicationCreateInput, module: { sha256: string; size: number }): ApplicationSpec {
@@ -164,9 +163,9 @@ export class ApplicationService {
   }
 
   async create(body: unknown): Promise<{ name: string; workflowId: string }> {
-    const { input, module } = this.prepare(body);
+    const { input, module } = await this.prepare(body);
     const { name } = input;
-    this.store.create('Application', name, this.specOf(input, module), {
+    await this.store.create('Application', name, this.specOf(input, module), {
       phase: 'Pending',
       devices: {},
       counts: { targeted: 0, running: 0, failed: 0, pending: 0 },
@@ -175,7 +174,7 @@ export class ApplicationService {
     try {
       return await this.startRollout(name, false);
     } catch (err) {
-      this.store.delete('Application', name);
+      await this.store.delete('Application', name);
       throw err;
     }
   }
@@ -185,9 +184,12 @@ export class ApplicationService {
    * version a failing rollout goes back to. A rollout still in progress is replaced.
    */
   async update(name: string, body: unknown): Promise<{ name: string; workflowId: string }> {
-    const existing = this.get(name);
-    const { input, module } = this.prepare({ ...(body as object), name });
-    this.store.upsert('Application', name, this.specOf(input, module), {
+    await this.get(name);
+    const { input, module } = await this.prepare({ ...(body as object), name });
+    // Read again after the (slow) checks, right before the write, so that a status written
+    // meanwhile is carried over.
+    const existing = await this.get(name);
+    await this.store.upsert('Application', name, this.specOf(input, module), {
       ...nextVersion(existing.status),
       resolvedModule: module,
     });
@@ -201,10 +203,10 @@ export class ApplicationService {
    * and it rolls out like `create` the first time and like `update` afterwards.
    */
   async rollOutStored(name: string, bytes?: Uint8Array): Promise<{ workflowId: string; module: ModuleRef }> {
-    const existing = this.get(name);
+    const existing = await this.get(name);
     const { module: ref, ...rest } = existing.spec;
     const body = { ...rest, name, moduleSha256: bytes ? sha256Hex(bytes) : ref.sha256 };
-    const { module } = this.prepare(body, bytes);
+    const { module } = await this.prepare(body, bytes);
     if (!bytes && ref.size !== undefined && ref.size !== module.size) {
       throw new ValidationError(
         'module.size',
@@ -212,7 +214,7 @@ export class ApplicationService {
       );
     }
     const first = existing.status.workflowId === undefined && !existing.status.currentModule;
-    this.store.updateStatus('Application', name, (s) => ({
+    await this.store.updateStatus('Application', name, (s) => ({
       ...(first ? s : nextVersion(s)),
       phase: 'Pending',
       resolvedModule: module,
@@ -226,11 +228,11 @@ export class ApplicationService {
     replaceRunning: boolean,
   ): Promise<{ name: string; workflowId: string }> {
     const workflowId = deployWorkflowId(name);
-    const app = this.get(name);
+    const app = await this.get(name);
     // The Kubernetes controller may have started this very change already (it sees the write
     // to the store as fast as we do); a run serving this generation is not started twice.
     if (await runServes(this.client, workflowId, app, { runningOnly: true })) {
-      this.store.updateStatus('Application', name, (s) => ({ ...s, workflowId }));
+      await this.store.updateStatus('Application', name, (s) => ({ ...s, workflowId }));
       return { name, workflowId };
     }
     try {
@@ -252,12 +254,12 @@ export class ApplicationService {
         });
       }
     }
-    this.store.updateStatus('Application', name, (s) => ({ ...s, workflowId }));
+    await this.store.updateStatus('Application', name, (s) => ({ ...s, workflowId }));
     return { name, workflowId };
   }
 
   async promote(name: string): Promise<void> {
-    this.get(name);
+    await this.get(name);
     try {
       await workflowHandle(this.client, deployApplicationWorkflow, deployWorkflowId(name)).signal(
         promoteSignal,
@@ -270,7 +272,7 @@ export class ApplicationService {
 
   /** Canary paused after its first wave: roll it back instead of promoting it. */
   async abort(name: string): Promise<void> {
-    this.get(name);
+    await this.get(name);
     try {
       await workflowHandle(this.client, deployApplicationWorkflow, deployWorkflowId(name)).signal(
         abortSignal,
@@ -291,7 +293,7 @@ export class ApplicationService {
   }
 
   private async undeploy(name: string, keep: boolean): Promise<{ name: string; workflowId: string }> {
-    const app = this.get(name);
+    const app = await this.get(name);
     // A rollout in progress stops first, so it cannot redeploy what we remove.
     await this.client.workflow
       .getHandle(deployWorkflowId(name))

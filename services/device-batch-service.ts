@@ -159,21 +159,23 @@ export class DeviceBatchService {
   }
 
   /** Validates everything, inserts every device in one transaction, starts their provisioning. */
-  create(body: unknown): Promise<DeviceBatchResult> {
-    return this.insert(body).start();
+  async create(body: unknown): Promise<DeviceBatchResult> {
+    return (await this.insert(body)).start();
   }
 
   /**
-   * The synchronous half of create: validation and the one insert. Throws on bad input or a
+   * The first half of create: validation and the one insert. Throws on bad input or a
    * taken name (then nothing was written); the caller starts the workflows, or lets them start
    * in the background (the dashboard) while it answers.
    */
-  insert(body: unknown): { name: string; total: number; start: () => Promise<DeviceBatchResult> } {
+  async insert(
+    body: unknown,
+  ): Promise<{ name: string; total: number; start: () => Promise<DeviceBatchResult> }> {
     const { name, devices } = validateDeviceBatch(body);
-    if (Object.keys(this.store.countBy('Device', 'phase', this.selector(name))).length > 0) {
+    if (Object.keys(await this.store.countBy('Device', 'phase', this.selector(name))).length > 0) {
       throw new AlreadyExistsError('DeviceBatch', name);
     }
-    this.store.createMany(
+    await this.store.createMany(
       'Device',
       devices.map((d) => ({
         name: d.name,
@@ -197,7 +199,7 @@ export class DeviceBatchService {
         try {
           await this.devices.startProvisioning(device, { name: device, ...spec }, false);
         } catch (err) {
-          this.store.delete('Device', device);
+          await this.store.delete('Device', device);
           failed.push({ name: device, message: errorMessage(err) });
         }
       }
@@ -219,12 +221,12 @@ export class DeviceBatchService {
   }
 
   /** Counts by phase of the batch's devices (those still there: deleted ones drop out). */
-  progress(name: string): DeviceBatchProgress {
-    const counts = this.store.countBy(
+  async progress(name: string): Promise<DeviceBatchProgress> {
+    const counts = (await this.store.countBy(
       'Device',
       'phase',
       this.selector(name),
-    ) as DeviceBatchProgress['counts'];
+    )) as DeviceBatchProgress['counts'];
     const total = Object.values(counts).reduce((a, b) => a + (b ?? 0), 0);
     if (total === 0) throw new NotFoundError('DeviceBatch', name);
     return { name, total, counts, settled: (counts.Connected ?? 0) + (counts.Failed ?? 0) === total };

@@ -28,12 +28,12 @@ export class DeviceService {
     private readonly client: Client,
   ) {}
 
-  list(): Device[] {
+  list(): Promise<Device[]> {
     return this.store.list('Device');
   }
 
-  get(name: string): Device {
-    const device = this.store.get('Device', name);
+  async get(name: string): Promise<Device> {
+    const device = await this.store.get('Device', name);
     if (!device) throw new NotFoundError('Device', name);
     return device;
   }
@@ -43,7 +43,7 @@ export class DeviceService {
     const { name, spec } = validateDeviceCreate(body);
     if (spec.runtime === 'external') {
       // A real board: nothing to provision; it enrolls itself and is approved at once.
-      this.store.create(
+      await this.store.create(
         'Device',
         name,
         spec,
@@ -58,7 +58,7 @@ export class DeviceService {
       );
       return { name, workflowId: enrollWorkflowId(name) };
     }
-    this.store.create(
+    await this.store.create(
       'Device',
       name,
       spec,
@@ -69,20 +69,21 @@ export class DeviceService {
       const workflowId = await this.startProvisioning(name, { name, ...spec });
       return { name, workflowId };
     } catch (err) {
-      this.store.delete('Device', name);
+      await this.store.delete('Device', name);
       throw err;
     }
   }
 
   /** Starts a new provisioning run for a Failed device; its idempotent steps resume where the last run stopped. */
   async retry(name: string): Promise<{ name: string; workflowId: string }> {
-    const device = this.provisionable(name);
-    if (device.status.phase !== 'Failed') {
-      throw new ConflictError(
-        `device "${name}" is ${device.status.phase}; only Failed devices can be retried`,
-      );
-    }
-    this.store.updateStatus('Device', name, (s) => ({ ...s, phase: 'Pending', message: undefined }));
+    const device = await this.provisionable(name);
+    // Checked inside the status update: two retries at once see one winner.
+    await this.store.updateStatus('Device', name, (s) => {
+      if (s.phase !== 'Failed') {
+        throw new ConflictError(`device "${name}" is ${s.phase}; only Failed devices can be retried`);
+      }
+      return { ...s, phase: 'Pending', message: undefined };
+    });
     const workflowId = await this.startProvisioning(name, { name, ...device.spec });
     return { name, workflowId };
   }
@@ -94,7 +95,7 @@ export class DeviceService {
    * certificate rotation need backends that do not exist yet.)
    */
   async restart(name: string): Promise<{ name: string; workflowId: string }> {
-    const device = this.provisionable(name);
+    const device = await this.provisionable(name);
     if (device.status.phase === 'Deprovisioning') {
       throw new ConflictError(`device "${name}" is being deleted`);
     }
@@ -114,8 +115,13 @@ export class DeviceService {
     // then wait for a session that never comes there.
     const current = device.status.gateway?.name;
     const gateway =
-      current && this.store.get('Gateway', current)?.status.phase === 'Ready' ? current : device.spec.gateway;
-    this.store.updateStatus('Device', name, (s) => ({ ...s, phase: 'Pending', message: undefined }));
+      current && (await this.store.get('Gateway', current))?.status.phase === 'Ready'
+        ? current
+        : device.spec.gateway;
+    await this.store.updateStatus('Device', name, (s) => {
+      if (s.phase === 'Deprovisioning') throw new ConflictError(`device "${name}" is being deleted`);
+      return { ...s, phase: 'Pending', message: undefined };
+    });
     const workflowId = await this.startProvisioning(name, {
       name,
       ...device.spec,
@@ -126,7 +132,7 @@ export class DeviceService {
 
   /** Asks the device's lifecycle workflow for a new certificate now; its apps keep running. */
   async rotateCertificate(name: string): Promise<{ name: string; workflowId: string }> {
-    const device = this.get(name);
+    const device = await this.get(name);
     if (device.status.phase !== 'Connected') {
       throw new ConflictError(
         `device "${name}" is ${device.status.phase}; certificates are rotated on Connected devices`,
@@ -144,7 +150,7 @@ export class DeviceService {
   }
 
   async delete(name: string): Promise<{ name: string; workflowId: string }> {
-    this.get(name);
+    await this.get(name);
     const workflowId = deprovisionWorkflowId(name);
     try {
       await startWorkflow(this.client, deprovisionDeviceWorkflow, {
@@ -163,8 +169,8 @@ export class DeviceService {
   }
 
   /** A device the platform runs itself; real boards (runtime external) enroll instead. */
-  private provisionable(name: string): Device {
-    const device = this.get(name);
+  private async provisionable(name: string): Promise<Device> {
+    const device = await this.get(name);
     if (device.spec.runtime === 'external') {
       throw new ConflictError(
         `device "${name}" is a real board (runtime external): it is not provisioned by the platform, it enrolls itself`,
@@ -197,7 +203,7 @@ export class DeviceService {
       // A run for this device is already going: that run is the answer, not a second one.
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw wrapTemporal(err);
     }
-    if (recordWorkflowId) this.store.updateStatus('Device', name, (s) => ({ ...s, workflowId }));
+    if (recordWorkflowId) await this.store.updateStatus('Device', name, (s) => ({ ...s, workflowId }));
     return workflowId;
   }
 }

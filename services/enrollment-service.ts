@@ -40,9 +40,8 @@ export class EnrollmentService {
     readonly caPem: string,
   ) {}
 
-  listPending(now = Date.now()): PendingEnrollment[] {
-    return this.store
-      .list('Device')
+  async listPending(now = Date.now()): Promise<PendingEnrollment[]> {
+    return (await this.store.list('Device'))
       .filter((d) => d.status.enrollment?.state === 'AwaitingApproval')
       .map((d) => toPending(d, now))
       .sort((a, b) => (a.requestedAt ?? '').localeCompare(b.requestedAt ?? ''));
@@ -74,11 +73,11 @@ export class EnrollmentService {
     return this.claims.createClaimCertificate({ name: input.name, ttl: input.ttl });
   }
 
-  listCredentials(): ClaimCredential[] {
+  listCredentials(): Promise<ClaimCredential[]> {
     return this.claims.list();
   }
 
-  revokeCredential(id: string): ClaimCredential {
+  revokeCredential(id: string): Promise<ClaimCredential> {
     return this.claims.revoke(id);
   }
 
@@ -86,7 +85,7 @@ export class EnrollmentService {
     name: string,
     signal: (handle: WorkflowHandle<EnrollDeviceWorkflow>) => Promise<void>,
   ) {
-    const device = this.store.get('Device', name);
+    const device = await this.store.get('Device', name);
     if (!device || !device.status.enrollment) throw new NotFoundError('Enrollment', name);
     if (device.status.enrollment.state !== 'AwaitingApproval') {
       throw new ConflictError(

@@ -1,8 +1,7 @@
 /**
  * Per-device log: UART-like lines from the firmware and the output of its apps (Log and
- * Publish messages), kept in SQLite as a bounded ring per device.
+ * Publish messages), kept as a bounded ring per device.
  */
-import type { SqliteDatabase } from './sqlite.js';
 
 export interface DeviceLogEntry {
   id: number;
@@ -15,67 +14,15 @@ export interface DeviceLogEntry {
   message: string;
 }
 
-export class DeviceLogs {
-  private inserted = 0;
-
-  constructor(
-    private readonly db: SqliteDatabase,
-    private readonly keepPerDevice = 1000,
-  ) {
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS device_logs (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        device TEXT NOT NULL,
-        time TEXT NOT NULL,
-        app_id TEXT,
-        kind TEXT NOT NULL,
-        level INTEGER NOT NULL,
-        message TEXT NOT NULL
-      );
-      CREATE INDEX IF NOT EXISTS device_logs_by_device ON device_logs (device, id);
-    `);
-  }
-
-  append(entry: Omit<DeviceLogEntry, 'id'>): void {
-    this.db
-      .prepare(
-        'INSERT INTO device_logs (device, time, app_id, kind, level, message) VALUES (?, ?, ?, ?, ?, ?)',
-      )
-      .run(entry.device, entry.time, entry.appId, entry.kind, entry.level, entry.message);
-    // Trim now and then rather than on every line.
-    if (++this.inserted % 200 === 0) this.trim(entry.device);
-  }
-
-  private trim(device: string): void {
-    this.db
-      .prepare(
-        `DELETE FROM device_logs WHERE device = ? AND id <= (
-           SELECT id FROM device_logs WHERE device = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`,
-      )
-      .run(device, device, this.keepPerDevice);
-  }
-
-  /** Entries after `afterId` (for following), oldest first, at most `limit`. */
-  list(device: string, options: { afterId?: number; limit?: number; appId?: string } = {}): DeviceLogEntry[] {
-    const rows = this.db
-      .prepare(
-        `SELECT id, device, time, app_id AS appId, kind, level, message FROM device_logs
-         WHERE device = ? AND id > ? AND (? IS NULL OR app_id = ?)
-         ORDER BY id DESC LIMIT ?`,
-      )
-      .all(
-        device,
-        options.afterId ?? 0,
-        options.appId ?? null,
-        options.appId ?? null,
-        options.limit ?? 200,
-      ) as DeviceLogEntry[];
-    return rows.reverse();
-  }
-
-  deleteDevice(device: string): void {
-    this.db.prepare('DELETE FROM device_logs WHERE device = ?').run(device);
-  }
+/** The per-device log. SQLite: store/sqlite-device-logs.ts. */
+export interface DeviceLogs {
+  append(entry: Omit<DeviceLogEntry, 'id'>): Promise<void>;
+  /** Entries after `afterId` (for following), oldest first, at most `limit` (the newest ones). */
+  list(
+    device: string,
+    options?: { afterId?: number; limit?: number; appId?: string },
+  ): Promise<DeviceLogEntry[]>;
+  deleteDevice(device: string): Promise<void>;
 }
 
 export function describePayload(data: Uint8Array): string {

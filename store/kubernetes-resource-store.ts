@@ -5,10 +5,11 @@
  * optimistic concurrency and retries on 409 Conflict, which gives the same "one transaction"
  * promise as the SQLite backend.
  *
- * ResourceStore is synchronous, HTTP is not: the calls run on a worker thread
- * (kubernetes-store-worker.mjs) and this thread blocks on Atomics.wait until the answer is
- * back (a few milliseconds against a nearby API server). Keep that in mind before calling the
- * store in a hot loop; an async ResourceStore would remove the bridge (see docs/kubernetes.md).
+ * ResourceStore is asynchronous, but this backend still makes its API calls on a worker thread
+ * (kubernetes-store-worker.mjs) while this thread blocks on Atomics.wait until the answer is
+ * back (a few milliseconds against a nearby API server): a stopgap until it reads from the
+ * client library's informer cache (issue 16). Keep that in mind before calling the store in a
+ * hot loop (see docs/kubernetes.md).
  */
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { AlreadyExistsError, NotFoundError, WasmbedError } from '../common/errors.js';
@@ -191,10 +192,10 @@ export class KubernetesResourceStore implements ResourceStore {
   }
 
   /** Retries a read-modify-write on 409 Conflict (someone wrote in between). */
-  private withConflictRetry<T>(work: () => T): T {
+  private async withConflictRetry<T>(work: () => Promise<T> | T): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return work();
+        return await work();
       } catch (err) {
         if (!(err instanceof KubernetesApiError) || err.status !== 409 || attempt >= 20) throw err;
       }
@@ -209,12 +210,12 @@ export class KubernetesResourceStore implements ResourceStore {
     }) as KubeObject;
   }
 
-  get<K extends ResourceKind>(kind: K, name: string): KindMap[K] | undefined {
+  async get<K extends ResourceKind>(kind: K, name: string): Promise<KindMap[K] | undefined> {
     const obj = this.getRaw(kind, name);
     return obj ? fromKube(kind, obj) : undefined;
   }
 
-  list<K extends ResourceKind>(kind: K): KindMap[K][] {
+  async list<K extends ResourceKind>(kind: K): Promise<KindMap[K][]> {
     const result = this.call('list', { plural: PLURALS[kind] }) as { items: KubeObject[] };
     return result.items
       .map((obj) => fromKube(kind, obj))
@@ -225,14 +226,18 @@ export class KubernetesResourceStore implements ResourceStore {
    * Status fields cannot be field selectors on custom resources, so this backend filters and
    * pages the list in memory (the list itself is one API call).
    */
-  listPage<K extends ResourceKind>(kind: K, query: ListQuery = {}): ListPage<KindMap[K]> {
-    return pageOf(kind, this.list(kind), query);
+  async listPage<K extends ResourceKind>(kind: K, query: ListQuery = {}): Promise<ListPage<KindMap[K]>> {
+    return pageOf(kind, await this.list(kind), query);
   }
 
-  countBy(kind: ResourceKind, field: FilterField, query: ListQuery = {}): Record<string, number> {
+  async countBy(
+    kind: ResourceKind,
+    field: FilterField,
+    query: ListQuery = {},
+  ): Promise<Record<string, number>> {
     const resolved = resolveQuery(kind, { ...query, continue: undefined });
     const counts: Record<string, number> = {};
-    for (const item of this.list(kind)) {
+    for (const item of await this.list(kind)) {
       if (!matches(item, resolved)) continue;
       const value = String(fieldValue(item, field) ?? '');
       counts[value] = (counts[value] ?? 0) + 1;
@@ -241,25 +246,25 @@ export class KubernetesResourceStore implements ResourceStore {
   }
 
   /** The API server has no multi-object transaction: create one by one, delete them again on failure. */
-  createMany<K extends ResourceKind>(kind: K, items: NewResource<K>[]): KindMap[K][] {
+  async createMany<K extends ResourceKind>(kind: K, items: NewResource<K>[]): Promise<KindMap[K][]> {
     const created: KindMap[K][] = [];
     try {
       for (const item of items)
-        created.push(this.create(kind, item.name, item.spec, item.status, item.labels));
+        created.push(await this.create(kind, item.name, item.spec, item.status, item.labels));
       return created;
     } catch (err) {
-      for (const resource of created) this.delete(kind, resource.metadata.name);
+      for (const resource of created) await this.delete(kind, resource.metadata.name);
       throw err;
     }
   }
 
-  create<K extends ResourceKind>(
+  async create<K extends ResourceKind>(
     kind: K,
     name: string,
     spec: SpecOf<K>,
     status: StatusOf<K>,
     labels: Record<string, string> = {},
-  ): KindMap[K] {
+  ): Promise<KindMap[K]> {
     let created: KubeObject;
     try {
       created = this.call('create', {
@@ -276,19 +281,24 @@ export class KubernetesResourceStore implements ResourceStore {
       throw err;
     }
     // Status is ignored on create when the status subresource is on: write it separately.
-    const withStatus = this.withConflictRetry(() => {
+    const withStatus = await this.withConflictRetry(() => {
       const current = this.getRaw(kind, name) ?? created;
       return this.writeStatus(kind, current, status);
     });
     return fromKube(kind, withStatus);
   }
 
-  upsert<K extends ResourceKind>(kind: K, name: string, spec: SpecOf<K>, status: StatusOf<K>): KindMap[K] {
-    return this.withConflictRetry(() => {
+  async upsert<K extends ResourceKind>(
+    kind: K,
+    name: string,
+    spec: SpecOf<K>,
+    status: StatusOf<K>,
+  ): Promise<KindMap[K]> {
+    return this.withConflictRetry(async () => {
       let obj = this.getRaw(kind, name);
       if (!obj) {
         try {
-          return this.create(kind, name, spec, status);
+          return await this.create(kind, name, spec, status);
         } catch (err) {
           if (!(err instanceof AlreadyExistsError)) throw err;
           throw new KubernetesApiError(409, `${kind} ${name} appeared concurrently`);
@@ -309,7 +319,7 @@ export class KubernetesResourceStore implements ResourceStore {
     kind: K,
     name: string,
     mutate: (status: StatusOf<K>) => StatusOf<K>,
-  ): KindMap[K] {
+  ): Promise<KindMap[K]> {
     return this.withConflictRetry(() => {
       const obj = this.getRaw(kind, name);
       if (!obj) throw new NotFoundError(kind, name);
@@ -324,7 +334,7 @@ export class KubernetesResourceStore implements ResourceStore {
    * (deletionTimestamp) and the finalizer is then removed here: this is called by the last step
    * of deprovisioning, so the resource goes only after the device is cleaned up.
    */
-  delete(kind: ResourceKind, name: string): boolean {
+  async delete(kind: ResourceKind, name: string): Promise<boolean> {
     const obj = this.getRaw(kind, name);
     if (!obj) return false;
     if (!obj.metadata.deletionTimestamp) {
@@ -335,13 +345,13 @@ export class KubernetesResourceStore implements ResourceStore {
         throw err;
       }
     }
-    this.removeFinalizer(kind, name);
+    await this.removeFinalizer(kind, name);
     return true;
   }
 
   /** Removes Wasmbed's finalizer; tolerates a resource that is already gone. */
-  removeFinalizer(kind: ResourceKind, name: string): void {
-    this.withConflictRetry(() => {
+  async removeFinalizer(kind: ResourceKind, name: string): Promise<void> {
+    await this.withConflictRetry(() => {
       const obj = this.getRaw(kind, name);
       if (!obj?.metadata.finalizers?.includes(WASMBED_FINALIZER)) return;
       try {
@@ -363,7 +373,7 @@ export class KubernetesResourceStore implements ResourceStore {
   }
 
   /** The API server's resourceVersion (the etcd revision): grows with every write. */
-  revision(): number {
+  async revision(): Promise<number> {
     let max = 0;
     for (const plural of Object.values(PLURALS)) {
       const result = this.call('list', { plural, limit: 1 }) as { metadata?: { resourceVersion?: string } };
@@ -372,10 +382,10 @@ export class KubernetesResourceStore implements ResourceStore {
     return max;
   }
 
-  close(): void {
+  async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.port.close();
-    void this.worker.terminate();
+    await this.worker.terminate();
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The resource store: Device, Gateway and Application resources in the shape of DESIGN.md.
  * This is the one interface the activities, the gateway and the web server use; the local
- * SQLite backend is the embedded default.
+ * SQLite backend is the embedded default. Every call returns a promise: the backends behind it
+ * (SQLite in-process, the Kubernetes API, PostgreSQL) are free to do I/O without blocking a thread.
  */
 import type { KindMap, ResourceKind } from '../common/resources.js';
 import type { FilterField, ListPage, ListQuery } from './list-query.js';
@@ -25,29 +26,38 @@ export interface ResourceStore {
     spec: SpecOf<K>,
     status: StatusOf<K>,
     labels?: Record<string, string>,
-  ): KindMap[K];
+  ): Promise<KindMap[K]>;
   /** Inserts, or replaces the spec and status of, a resource (gateways registering themselves). */
-  upsert<K extends ResourceKind>(kind: K, name: string, spec: SpecOf<K>, status: StatusOf<K>): KindMap[K];
-  get<K extends ResourceKind>(kind: K, name: string): KindMap[K] | undefined;
-  list<K extends ResourceKind>(kind: K): KindMap[K][];
+  upsert<K extends ResourceKind>(
+    kind: K,
+    name: string,
+    spec: SpecOf<K>,
+    status: StatusOf<K>,
+  ): Promise<KindMap[K]>;
+  get<K extends ResourceKind>(kind: K, name: string): Promise<KindMap[K] | undefined>;
+  list<K extends ResourceKind>(kind: K): Promise<KindMap[K][]>;
   /** One page of a filtered list in name order, Kubernetes style (store/list-query.ts). */
-  listPage<K extends ResourceKind>(kind: K, query?: ListQuery): ListPage<KindMap[K]>;
+  listPage<K extends ResourceKind>(kind: K, query?: ListQuery): Promise<ListPage<KindMap[K]>>;
   /** How many resources pass the query's filters, by the value of one filter field (paging ignored). */
-  countBy(kind: ResourceKind, field: FilterField, query?: ListQuery): Record<string, number>;
+  countBy(kind: ResourceKind, field: FilterField, query?: ListQuery): Promise<Record<string, number>>;
   /**
    * Inserts all of them or none: throws AlreadyExistsError naming the first taken name (and
    * creates nothing) if any exists. One transaction where the backend has them.
    */
-  createMany<K extends ResourceKind>(kind: K, items: NewResource<K>[]): KindMap[K][];
-  /** Read-modify-write of the status in one transaction; throws NotFoundError if absent. */
+  createMany<K extends ResourceKind>(kind: K, items: NewResource<K>[]): Promise<KindMap[K][]>;
+  /**
+   * Read-modify-write of the status in one transaction; throws NotFoundError if absent.
+   * `mutate` stays synchronous, a pure function of the status: a backend with optimistic
+   * concurrency calls it again on a conflict, with the newer status.
+   */
   updateStatus<K extends ResourceKind>(
     kind: K,
     name: string,
     mutate: (status: StatusOf<K>) => StatusOf<K>,
-  ): KindMap[K];
-  delete(kind: ResourceKind, name: string): boolean;
+  ): Promise<KindMap[K]>;
+  delete(kind: ResourceKind, name: string): Promise<boolean>;
 
   /** Increases on every write; lets pollers skip work when nothing changed. */
-  revision(): number;
-  close(): void;
+  revision(): Promise<number>;
+  close(): Promise<void>;
 }

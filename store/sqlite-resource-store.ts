@@ -19,7 +19,11 @@ interface Row {
   resource_version: number;
 }
 
-/** Local backend: one row per resource, the resource itself as JSON. */
+/**
+ * Local backend: one row per resource, the resource itself as JSON. better-sqlite3 answers
+ * synchronously in microseconds; the methods are async only to fit ResourceStore, and each
+ * read-modify-write still runs in one BEGIN IMMEDIATE transaction.
+ */
 export class SqliteResourceStore implements ResourceStore {
   /** Prepared statements by SQL text: list queries vary with their filters. */
   private readonly statements = new Map<string, Database.Statement<unknown[]>>();
@@ -102,7 +106,7 @@ export class SqliteResourceStore implements ResourceStore {
     return { sql: clauses.join(' AND '), args };
   }
 
-  listPage<K extends ResourceKind>(kind: K, query: ListQuery = {}): ListPage<KindMap[K]> {
+  async listPage<K extends ResourceKind>(kind: K, query: ListQuery = {}): Promise<ListPage<KindMap[K]>> {
     const q = resolveQuery(kind, query);
     const { sql, args } = this.where(kind, q, true);
     const limit = q.limit === undefined ? '' : ' LIMIT ?';
@@ -117,7 +121,11 @@ export class SqliteResourceStore implements ResourceStore {
     return cut(items, q, (item) => item.metadata.name, total);
   }
 
-  countBy(kind: ResourceKind, field: FilterField, query: ListQuery = {}): Record<string, number> {
+  async countBy(
+    kind: ResourceKind,
+    field: FilterField,
+    query: ListQuery = {},
+  ): Promise<Record<string, number>> {
     const { sql, args } = this.where(kind, resolveQuery(kind, { ...query, continue: undefined }), false);
     const paths = FILTER_FIELDS[field].map((p) => `$.${p}`);
     const reads = paths.map(() => 'json_extract(body, ?)');
@@ -128,7 +136,7 @@ export class SqliteResourceStore implements ResourceStore {
     return Object.fromEntries(rows.map((r) => [r.value ?? '', r.n]));
   }
 
-  createMany<K extends ResourceKind>(kind: K, items: NewResource<K>[]): KindMap[K][] {
+  async createMany<K extends ResourceKind>(kind: K, items: NewResource<K>[]): Promise<KindMap[K][]> {
     return this.db
       .transaction((): KindMap[K][] => {
         const exists = this.prepared('SELECT 1 FROM resources WHERE kind = ? AND namespace = ? AND name = ?');
@@ -171,30 +179,35 @@ export class SqliteResourceStore implements ResourceStore {
     } as unknown as KindMap[K];
   }
 
-  get<K extends ResourceKind>(kind: K, name: string): KindMap[K] | undefined {
-    const row = this.db
-      .prepare('SELECT body, resource_version FROM resources WHERE kind = ? AND namespace = ? AND name = ?')
-      .get(kind, DEFAULT_NAMESPACE, name) as Row | undefined;
+  async get<K extends ResourceKind>(kind: K, name: string): Promise<KindMap[K] | undefined> {
+    return this.read(kind, name);
+  }
+
+  /** get() without the promise: for the read of a read-modify-write inside one transaction. */
+  private read<K extends ResourceKind>(kind: K, name: string): KindMap[K] | undefined {
+    const row = this.prepared(
+      'SELECT body, resource_version FROM resources WHERE kind = ? AND namespace = ? AND name = ?',
+    ).get(kind, DEFAULT_NAMESPACE, name) as Row | undefined;
     return row ? this.parse<KindMap[K]>(row) : undefined;
   }
 
-  list<K extends ResourceKind>(kind: K): KindMap[K][] {
-    const rows = this.db
-      .prepare('SELECT body, resource_version FROM resources WHERE kind = ? AND namespace = ? ORDER BY name')
-      .all(kind, DEFAULT_NAMESPACE) as Row[];
+  async list<K extends ResourceKind>(kind: K): Promise<KindMap[K][]> {
+    const rows = this.prepared(
+      'SELECT body, resource_version FROM resources WHERE kind = ? AND namespace = ? ORDER BY name',
+    ).all(kind, DEFAULT_NAMESPACE) as Row[];
     return rows.map((row) => this.parse<KindMap[K]>(row));
   }
 
-  create<K extends ResourceKind>(
+  async create<K extends ResourceKind>(
     kind: K,
     name: string,
     spec: SpecOf<K>,
     status: StatusOf<K>,
     labels: Record<string, string> = {},
-  ): KindMap[K] {
+  ): Promise<KindMap[K]> {
     return this.db
       .transaction((): KindMap[K] => {
-        if (this.get(kind, name)) throw new AlreadyExistsError(kind, name);
+        if (this.read(kind, name)) throw new AlreadyExistsError(kind, name);
         const resource = this.newResource(kind, name, spec, status, labels);
         this.write(resource);
         return resource;
@@ -202,10 +215,15 @@ export class SqliteResourceStore implements ResourceStore {
       .immediate();
   }
 
-  upsert<K extends ResourceKind>(kind: K, name: string, spec: SpecOf<K>, status: StatusOf<K>): KindMap[K] {
+  async upsert<K extends ResourceKind>(
+    kind: K,
+    name: string,
+    spec: SpecOf<K>,
+    status: StatusOf<K>,
+  ): Promise<KindMap[K]> {
     return this.db
       .transaction((): KindMap[K] => {
-        const existing = this.get(kind, name);
+        const existing = this.read(kind, name);
         // Like the Kubernetes API server: a spec change is a new generation.
         const specChanged = existing && JSON.stringify(existing.spec) !== JSON.stringify(spec);
         const resource = existing
@@ -225,14 +243,14 @@ export class SqliteResourceStore implements ResourceStore {
       .immediate();
   }
 
-  updateStatus<K extends ResourceKind>(
+  async updateStatus<K extends ResourceKind>(
     kind: K,
     name: string,
     mutate: (status: StatusOf<K>) => StatusOf<K>,
-  ): KindMap[K] {
+  ): Promise<KindMap[K]> {
     return this.db
       .transaction((): KindMap[K] => {
-        const resource = this.get(kind, name);
+        const resource = this.read(kind, name);
         if (!resource) throw new NotFoundError(kind, name);
         (resource as { status: StatusOf<K> }).status = mutate(
           structuredClone(resource.status as StatusOf<K>),
@@ -243,23 +261,23 @@ export class SqliteResourceStore implements ResourceStore {
       .immediate();
   }
 
-  delete(kind: ResourceKind, name: string): boolean {
+  async delete(kind: ResourceKind, name: string): Promise<boolean> {
     return this.db
       .transaction((): boolean => {
-        const result = this.db
-          .prepare('DELETE FROM resources WHERE kind = ? AND namespace = ? AND name = ?')
-          .run(kind, DEFAULT_NAMESPACE, name);
+        const result = this.prepared(
+          'DELETE FROM resources WHERE kind = ? AND namespace = ? AND name = ?',
+        ).run(kind, DEFAULT_NAMESPACE, name);
         if (result.changes > 0) this.nextRevision();
         return result.changes > 0;
       })
       .immediate();
   }
 
-  revision(): number {
-    return (this.db.prepare('SELECT value FROM revision WHERE id = 1').get() as { value: number }).value;
+  async revision(): Promise<number> {
+    return (this.prepared('SELECT value FROM revision WHERE id = 1').get() as { value: number }).value;
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.db.close();
   }
 }

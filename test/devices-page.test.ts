@@ -30,7 +30,7 @@ beforeAll(async () => {
   platform = await startTestPlatform();
   store = new SqliteResourceStore(openDatabase(paths.db(platform.home)));
   const now = new Date().toISOString();
-  store.createMany(
+  await store.createMany(
     'Device',
     Array.from({ length: FLEET }, (_, i) => ({
       name: fleetName(i),
@@ -51,7 +51,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await browser?.close();
-  store?.close();
+  await store?.close();
   await platform?.stop();
 });
 
@@ -121,7 +121,11 @@ it('updates only the row of a device that changed, live', async () => {
   );
   const target = fleetName(4); // Connected
   expect(await page.getAttribute(`tr[data-device="${target}"]`, 'data-phase')).toBe('Connected');
-  store.updateStatus('Device', target, (s) => ({ ...s, phase: 'Unreachable', message: 'stopped answering' }));
+  await store.updateStatus('Device', target, (s) => ({
+    ...s,
+    phase: 'Unreachable',
+    message: 'stopped answering',
+  }));
   await waitFor(
     `${target} row Unreachable`,
     async () => (await page.getAttribute(`tr[data-device="${target}"]`, 'data-phase')) === 'Unreachable',

@@ -40,11 +40,11 @@ async function connected(name: string): Promise<void> {
   );
 }
 
-function certificateCount(name: string): { all: number; active: number } {
+async function certificateCount(name: string): Promise<{ all: number; active: number }> {
   const db = openDatabase(paths.db(platform.home));
   try {
     const repo = new SqliteCertificateRepository(db);
-    return { all: repo.listForDevice(name).length, active: repo.countActive(name) };
+    return { all: (await repo.listForDevice(name)).length, active: await repo.countActive(name) };
   } finally {
     db.close();
   }

@@ -25,6 +25,7 @@ import { RateLimiter } from '../gateway/rate-limiter.js';
 import { CertificateAuthority } from '../pki/certificate-authority.js';
 import { normalizeSerial } from '../pki/certificate-info.js';
 import { ClaimCredentials } from '../pki/claim-credentials.js';
+import { SqliteClaimCredentialStore } from '../pki/sqlite-claim-credential-store.js';
 import { createCsr, verifyCsr } from '../pki/csr.js';
 import { ProtocolConnection } from '../protocol/connection.js';
 import type { EnrollmentRequest, Envelope, Message } from '../protocol/messages.js';
@@ -73,54 +74,66 @@ describe('CSRs and claim credentials (no platform)', () => {
     try {
       const db = new Database(path.join(dir, 'claims.db'));
       let now = new Date('2026-01-01T00:00:00Z');
-      const claims = new ClaimCredentials(db, await CertificateAuthority.loadOrCreate(dir), () => now);
-      const { token, id } = claims.createToken({ ttl: '1h' });
+      const claims = new ClaimCredentials(
+        new SqliteClaimCredentialStore(db),
+        await CertificateAuthority.loadOrCreate(dir),
+        () => now,
+      );
+      const { token, id } = await claims.createToken({ ttl: '1h' });
       const stored = JSON.stringify(db.prepare('SELECT * FROM claim_credentials').all());
       expect(stored).not.toContain(token);
       expect(stored).toContain(crypto.createHash('sha256').update(token).digest('hex'));
 
-      expect(claims.claim({ kind: 'token', token }, 'dev-a', 'key-a').state).toBe('Bound');
+      expect((await claims.claim({ kind: 'token', token }, 'dev-a', 'key-a')).state).toBe('Bound');
       // The same board asking again (it reconnected) is fine; anybody else is not.
-      expect(claims.claim({ kind: 'token', token }, 'dev-a', 'key-a').id).toBe(id);
-      expect(() => claims.claim({ kind: 'token', token }, 'dev-b', 'key-b')).toThrow(/already used$/);
-      expect(() => claims.claim({ kind: 'token', token }, 'dev-a', 'key-other')).toThrow(/already used/);
-      claims.finish(id, 'rejected', 'unknown board');
-      expect(() => claims.claim({ kind: 'token', token }, 'dev-a', 'key-a')).toThrow(
+      expect((await claims.claim({ kind: 'token', token }, 'dev-a', 'key-a')).id).toBe(id);
+      await expect(claims.claim({ kind: 'token', token }, 'dev-b', 'key-b')).rejects.toThrow(/already used$/);
+      await expect(claims.claim({ kind: 'token', token }, 'dev-a', 'key-other')).rejects.toThrow(
+        /already used/,
+      );
+      await claims.finish(id, 'rejected', 'unknown board');
+      await expect(claims.claim({ kind: 'token', token }, 'dev-a', 'key-a')).rejects.toThrow(
         /rejected: unknown board/,
       );
 
-      const named = claims.createToken({ name: 'dev-n' });
-      expect(() => claims.claim({ kind: 'token', token: named.token }, 'dev-x', 'k')).toThrow(
+      const named = await claims.createToken({ name: 'dev-n' });
+      await expect(claims.claim({ kind: 'token', token: named.token }, 'dev-x', 'k')).rejects.toThrow(
         /is for device "dev-n"/,
       );
-      const expiring = claims.createToken({ ttl: 60 });
+      const expiring = await claims.createToken({ ttl: 60 });
       now = new Date(now.getTime() + 61_000);
-      expect(() => claims.claim({ kind: 'token', token: expiring.token }, 'dev-e', 'k')).toThrow(/expired/);
-      const revoked = claims.createToken({});
-      claims.revoke(revoked.id);
-      expect(() => claims.claim({ kind: 'token', token: revoked.token }, 'dev-r', 'k')).toThrow(/revoked/);
-      expect(() => claims.claim({ kind: 'token', token: 'wbt_guess' }, 'dev-g', 'k')).toThrow(
+      await expect(claims.claim({ kind: 'token', token: expiring.token }, 'dev-e', 'k')).rejects.toThrow(
+        /expired/,
+      );
+      const revoked = await claims.createToken({});
+      await claims.revoke(revoked.id);
+      await expect(claims.claim({ kind: 'token', token: revoked.token }, 'dev-r', 'k')).rejects.toThrow(
+        /revoked/,
+      );
+      await expect(claims.claim({ kind: 'token', token: 'wbt_guess' }, 'dev-g', 'k')).rejects.toThrow(
         /unknown enrollment token/,
       );
-      expect(() => claims.createToken({ ttl: '90d' })).toThrow(/ttl must be/);
+      await expect(claims.createToken({ ttl: '90d' })).rejects.toThrow(/ttl must be/);
 
       // Claim certificates are found by the serial Node prints, also when it starts with a zero
       // nibble (1 in 16 serials; the gateway once refused those): keep issuing until one does.
       now = new Date();
       let leadingZero: { id: string; serial: string } | undefined;
       for (let i = 0; i < 200 && !leadingZero; i++) {
-        const issued = claims.createClaimCertificate({ name: `claim-${i}`, ttl: '1h' });
+        const issued = await claims.createClaimCertificate({ name: `claim-${i}`, ttl: '1h' });
         const printed = new crypto.X509Certificate(issued.certPem).serialNumber;
         if (/^0/.test(printed)) leadingZero = { id: issued.id, serial: printed };
       }
       expect(leadingZero).toBeDefined();
-      expect(claims.isUsableCertificate(leadingZero!.serial)).toBe(true);
-      expect(claims.isUsableCertificate(normalizeSerial(leadingZero!.serial))).toBe(true); // as the gateway passes it
+      expect(await claims.isUsableCertificate(leadingZero!.serial)).toBe(true);
+      expect(await claims.isUsableCertificate(normalizeSerial(leadingZero!.serial))).toBe(true); // as the gateway passes it
       expect(
-        claims.claim(
-          { kind: 'certificate', serial: leadingZero!.serial },
-          claims.get(leadingZero!.id).deviceName!,
-          'k',
+        (
+          await claims.claim(
+            { kind: 'certificate', serial: leadingZero!.serial },
+            (await claims.get(leadingZero!.id)).deviceName!,
+            'k',
+          )
         ).state,
       ).toBe('Bound');
       db.close();
@@ -170,14 +183,14 @@ describe('claim sessions under abuse (a real DeviceServer and real TLS in this p
     const server = new DeviceServer({
       tls: { certPem: serverCert.certPem, keyPem: serverCert.keyPem!, caPem: ca.certPem },
       registry: new SessionRegistry(),
-      isCurrentCertificate: () => false,
+      isCurrentCertificate: async () => false,
       heartbeatIntervalMs: 500,
       heartbeatTimeoutMs: 1500,
       limits: { helloTimeoutMs: 500, ...limits },
       logger: createLogger('test-claim-gateway'),
       enrollment: {
         claimCaPem: claimCa.certPem,
-        isUsableClaimCertificate: () => true,
+        isUsableClaimCertificate: async () => true,
         holdMs: 60_000,
         onRequest(connection, request) {
           requests.push(request);

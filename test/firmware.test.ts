@@ -163,12 +163,12 @@ describe('POSIX firmware against the real gateway (mutual TLS)', () => {
   });
 
   /** Credentials as provisioning makes them: the device's own key (P-256 unless told), certified by the CA. */
-  function issue(name: string, keyType: KeyType = 'p256'): DeviceCredentials {
+  async function issue(name: string, keyType: KeyType = 'p256'): Promise<DeviceCredentials> {
     const key = generatePrivateKey(keyType);
     const publicKeyPem = crypto.createPublicKey(key).export({ type: 'spki', format: 'pem' }).toString();
     const db = openDatabase(paths.db(platform.home));
     try {
-      const record = new DeviceCertificates(ca, new SqliteCertificateRepository(db)).issue(name, {
+      const record = await new DeviceCertificates(ca, new SqliteCertificateRepository(db)).issue(name, {
         publicKeyPem,
       });
       return {
@@ -194,7 +194,7 @@ describe('POSIX firmware against the real gateway (mutual TLS)', () => {
 
   it('connects with a platform certificate, says Hello, and keeps its session with heartbeats', async () => {
     const name = 'fw-posix-1';
-    const image = memoryImage(name, `127.0.0.1:${platform.gatewayPort}`, issue(name));
+    const image = memoryImage(name, `127.0.0.1:${platform.gatewayPort}`, await issue(name));
     const device = runDevice(image);
     running.push(device);
 
@@ -219,7 +219,7 @@ describe('POSIX firmware against the real gateway (mutual TLS)', () => {
 
   it('connects with an RSA-2048 device key too (a device created with one)', async () => {
     const name = 'fw-posix-rsa';
-    const credentials = issue(name, 'rsa2048');
+    const credentials = await issue(name, 'rsa2048');
     expect(new crypto.X509Certificate(credentials.certPem).publicKey.asymmetricKeyType).toBe('rsa');
     const device = runDevice(memoryImage(name, `127.0.0.1:${platform.gatewayPort}`, credentials));
     running.push(device);
@@ -250,7 +250,7 @@ describe('POSIX firmware against the real gateway (mutual TLS)', () => {
 
   it('refuses a gateway its CA did not sign', async () => {
     const name = 'fw-wrong-ca';
-    const credentials = issue(name);
+    const credentials = await issue(name);
     const otherCa = await CertificateAuthority.loadOrCreate(path.join(tmp, 'other-ca-2'));
     const image = memoryImage(name, `127.0.0.1:${platform.gatewayPort}`, {
       ...credentials,
@@ -265,7 +265,7 @@ describe('POSIX firmware against the real gateway (mutual TLS)', () => {
 
   it('refuses an invalid memory image without dialling', async () => {
     const name = 'fw-garbage';
-    const file = memoryImage(name, `127.0.0.1:${platform.gatewayPort}`, issue(name));
+    const file = memoryImage(name, `127.0.0.1:${platform.gatewayPort}`, await issue(name));
     const bytes = fs.readFileSync(file);
     bytes.writeUInt8(bytes.readUInt8(0x1000 + 9) ^ 0xff, 0x1000 + 9); // in the endpoint text: CRC no longer matches
     fs.writeFileSync(file, bytes);
@@ -473,7 +473,7 @@ describe('POSIX firmware against the real gateway (mutual TLS)', () => {
       });
       const port = await deviceServer.listen('127.0.0.1', 0);
       try {
-        const image = memoryImage(name, `localhost:${port}`, issue(name));
+        const image = memoryImage(name, `localhost:${port}`, await issue(name));
         const device = runDevice(image, extraArgs);
         running.push(device);
         const session = await waitFor(`${name} session`, () => registry.get(name), 30_000);

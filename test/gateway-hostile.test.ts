@@ -38,7 +38,7 @@ afterAll(async () => {
 async function attacker(name: string): Promise<tls.TLSSocket> {
   const fleet = new Fleet({ home: gateway.home, endpoint: gateway.endpoint, prefix: name, count: 1 });
   await fleet.prepare();
-  const record = gateway.certificates.findActive(`${name}-0`)!;
+  const record = (await gateway.certificates.findActive(`${name}-0`))!;
   // Re-use the fleet's issued certificate with a raw socket so we control every byte.
   const link = (fleet as unknown as { credentials: { keyPem: string }[] }).credentials[0]!;
   return new Promise((resolve, reject) => {
@@ -160,7 +160,7 @@ describe('certificates', () => {
   it('refuses a revoked certificate, and closes nothing else', async () => {
     const fleet = new Fleet({ home: gateway.home, endpoint: gateway.endpoint, prefix: 'revoked', count: 1 });
     await fleet.prepare();
-    expect(gateway.certificates.revoke('revoked-0')).toBe(1);
+    expect(await gateway.certificates.revoke('revoked-0')).toBe(1);
     const rejectedBefore = gateway.server.metrics.handshakesRejected;
     await fleet.connect(); // with TLS 1.3 the client learns the verdict after its handshake
     await fleet.devices[0]!.link!.closed;

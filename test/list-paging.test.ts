@@ -44,64 +44,67 @@ function device(i: number, prefix = 'dev'): NewResource<'Device'> {
   };
 }
 
-beforeAll(() => {
+beforeAll(async () => {
   home = fs.mkdtempSync(path.join(os.tmpdir(), 'wasmbed-paging-'));
   store = new SqliteResourceStore(openDatabase(path.join(home, 'wasmbed.db')));
-  store.createMany(
+  await store.createMany(
     'Device',
     Array.from({ length: 250 }, (_, i) => device(i)),
   );
 });
-afterAll(() => {
-  store?.close();
+afterAll(async () => {
+  await store?.close();
   fs.rmSync(home, { recursive: true, force: true });
 });
 
 /** Follows continue tokens to the end; `between` runs after each page. */
-function walk(query: ListQuery, between?: (page: number) => void): { names: string[]; pages: number } {
+async function walk(
+  query: ListQuery,
+  between?: (page: number) => Promise<void> | void,
+): Promise<{ names: string[]; pages: number }> {
   const names: string[] = [];
   let token: string | undefined;
   let pages = 0;
   do {
-    const page = store.listPage('Device', { ...query, continue: token });
+    const page = await store.listPage('Device', { ...query, continue: token });
     names.push(...page.items.map((d) => d.metadata.name));
     token = page.metadata.continue;
     if (token) expect(page.metadata.remainingItemCount).toBeGreaterThan(0);
     pages++;
-    between?.(pages);
+    await between?.(pages);
   } while (token);
   return { names, pages };
 }
 
 describe('limit and continue', () => {
-  it('returns every device once, in name order, page by page', () => {
-    const all = store.list('Device').map((d) => d.metadata.name);
-    const first = store.listPage('Device', { limit: 100 });
+  it('returns every device once, in name order, page by page', async () => {
+    const all = (await store.list('Device')).map((d) => d.metadata.name);
+    const first = await store.listPage('Device', { limit: 100 });
     expect(first.items).toHaveLength(100);
     expect(first.metadata.remainingItemCount).toBe(150);
-    const { names, pages } = walk({ limit: 100 });
+    const { names, pages } = await walk({ limit: 100 });
     expect(pages).toBe(3);
     expect(names).toEqual(all);
     expect(new Set(names).size).toBe(250);
     // Without a limit: everything, no token.
-    const everything = store.listPage('Device');
+    const everything = await store.listPage('Device');
     expect(everything.items).toHaveLength(250);
     expect(everything.metadata).toEqual({});
   });
 
-  it('misses nothing and repeats nothing while devices are added during the walk', () => {
-    const before = store.list('Device').map((d) => d.metadata.name);
+  it('misses nothing and repeats nothing while devices are added during the walk', async () => {
+    const before = (await store.list('Device')).map((d) => d.metadata.name);
     let added = 0;
-    const { names } = walk({ limit: 40 }, () => {
+    const { names } = await walk({ limit: 40 }, async () => {
       // One sorting before every name (aaa-…), one after (zzz-…), one in the middle.
-      store.create('Device', `aaa-${added}`, device(1).spec, device(1).status);
-      store.create(
+      await store.create('Device', `aaa-${added}`, device(1).spec, device(1).status);
+      await store.create(
         'Device',
         `dev-${String(100 + added).padStart(3, '0')}x`,
         device(1).spec,
         device(1).status,
       );
-      store.create('Device', `zzz-${added}`, device(1).spec, device(1).status);
+      await store.create('Device', `zzz-${added}`, device(1).spec, device(1).status);
       added++;
     });
     for (const name of before) expect(names.filter((n) => n === name)).toHaveLength(1);
@@ -111,35 +114,35 @@ describe('limit and continue', () => {
     expect(names.filter((n) => n.startsWith('zzz-')).length).toBeGreaterThan(0);
     expect(names.filter((n) => n.startsWith('aaa-'))).toEqual([]);
     for (let i = 0; i < added; i++) {
-      store.delete('Device', `aaa-${i}`);
-      store.delete('Device', `dev-${String(100 + i).padStart(3, '0')}x`);
-      store.delete('Device', `zzz-${i}`);
+      await store.delete('Device', `aaa-${i}`);
+      await store.delete('Device', `dev-${String(100 + i).padStart(3, '0')}x`);
+      await store.delete('Device', `zzz-${i}`);
     }
   });
 
-  it('refuses a bad limit, a forged token and a token from other filters, naming the parameter', () => {
-    const fail = (query: ListQuery) => {
+  it('refuses a bad limit, a forged token and a token from other filters, naming the parameter', async () => {
+    const fail = async (query: ListQuery) => {
       try {
-        store.listPage('Device', query);
+        await store.listPage('Device', query);
       } catch (err) {
         expect(err).toBeInstanceOf(ValidationError);
         return err as ValidationError;
       }
       throw new Error('expected a ValidationError');
     };
-    expect(fail({ limit: 0 }).field).toBe('limit');
-    expect(fail({ limit: 1001 }).field).toBe('limit');
-    expect(fail({ continue: 'not-a-token' }).field).toBe('continue');
-    const token = store.listPage('Device', { limit: 10, phase: 'Connected' }).metadata.continue!;
-    const other = fail({ limit: 10, phase: 'Failed', continue: token });
+    expect((await fail({ limit: 0 })).field).toBe('limit');
+    expect((await fail({ limit: 1001 })).field).toBe('limit');
+    expect((await fail({ continue: 'not-a-token' })).field).toBe('continue');
+    const token = (await store.listPage('Device', { limit: 10, phase: 'Connected' })).metadata.continue!;
+    const other = await fail({ limit: 10, phase: 'Failed', continue: token });
     expect(other.field).toBe('continue');
     expect(other.message).toMatch(/other filters/);
     // The same filters with another page size are fine.
-    expect(store.listPage('Device', { limit: 25, phase: 'Connected', continue: token }).items).toHaveLength(
-      25,
-    );
+    expect(
+      (await store.listPage('Device', { limit: 25, phase: 'Connected', continue: token })).items,
+    ).toHaveLength(25);
     // A token of one kind is not accepted for another.
-    expect(() => store.listPage('Gateway', { continue: token })).toThrow(ValidationError);
+    await expect(store.listPage('Gateway', { continue: token })).rejects.toThrow(ValidationError);
   });
 });
 
@@ -170,10 +173,10 @@ describe('filters', () => {
       (i) => i < 100 && i % 6 === 0,
     ],
   ];
-  it.each(cases)('%s, across pages, and the in-memory pager agrees', (_label, query, predicate) => {
+  it.each(cases)('%s, across pages, and the in-memory pager agrees', async (_label, query, predicate) => {
     const want = expected(predicate);
-    expect(walk({ ...query, limit: 7 }).names).toEqual(want);
-    const all = store.list('Device');
+    expect((await walk({ ...query, limit: 7 })).names).toEqual(want);
+    const all = await store.list('Device');
     const names: string[] = [];
     let token: string | undefined;
     do {
@@ -182,18 +185,18 @@ describe('filters', () => {
       token = page.metadata.continue;
     } while (token);
     expect(names).toEqual(want);
-    const counts = store.countBy('Device', 'phase', query);
+    const counts = await store.countBy('Device', 'phase', query);
     expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(want.length);
   });
 
-  it('counts by phase, gateway and runtime', () => {
-    expect(store.countBy('Device', 'phase')).toEqual({ Connected: 84, Provisioning: 83, Failed: 83 });
+  it('counts by phase, gateway and runtime', async () => {
+    expect(await store.countBy('Device', 'phase')).toEqual({ Connected: 84, Provisioning: 83, Failed: 83 });
     // gateway: the status's, or the spec's while there is none (every third device here).
-    expect(store.countBy('Device', 'gateway', { labelSelector: 'group=lab' })).toEqual({
+    expect(await store.countBy('Device', 'gateway', { labelSelector: 'group=lab' })).toEqual({
       'gateway-a': 84,
       'gateway-b': 41,
     });
-    expect(store.countBy('Device', 'runtime', { phase: 'Failed' })).toEqual({ virtual: 42, qemu: 41 });
+    expect(await store.countBy('Device', 'runtime', { phase: 'Failed' })).toEqual({ virtual: 42, qemu: 41 });
   });
 
   it('explains a bad label selector', () => {
@@ -207,8 +210,8 @@ describe('filters', () => {
 });
 
 describe('createMany', () => {
-  it('creates all in one go, with increasing resource versions', () => {
-    const created = store.createMany(
+  it('creates all in one go, with increasing resource versions', async () => {
+    const created = await store.createMany(
       'Device',
       [1, 2, 3].map((i) => device(i, 'many')),
     );
@@ -216,21 +219,21 @@ describe('createMany', () => {
     const versions = created.map((d) => Number(d.metadata.resourceVersion));
     expect(versions[1]).toBe(versions[0]! + 1);
     expect(versions[2]).toBe(versions[0]! + 2);
-    expect(store.revision()).toBe(versions[2]);
-    expect(store.get('Device', 'many-002')?.spec.runtime).toBe('virtual');
+    expect(await store.revision()).toBe(versions[2]);
+    expect((await store.get('Device', 'many-002'))?.spec.runtime).toBe('virtual');
   });
 
-  it('creates nothing when one name is taken or repeated', () => {
-    const count = store.list('Device').length;
-    const revision = store.revision();
-    expect(() => store.createMany('Device', [device(7, 'fresh'), device(2, 'many')])).toThrow(
+  it('creates nothing when one name is taken or repeated', async () => {
+    const count = (await store.list('Device')).length;
+    const revision = await store.revision();
+    await expect(store.createMany('Device', [device(7, 'fresh'), device(2, 'many')])).rejects.toThrow(
       AlreadyExistsError,
     );
-    expect(() => store.createMany('Device', [device(8, 'fresh'), device(8, 'fresh')])).toThrow(
+    await expect(store.createMany('Device', [device(8, 'fresh'), device(8, 'fresh')])).rejects.toThrow(
       /"fresh-008" already exists/,
     );
-    expect(store.list('Device')).toHaveLength(count);
-    expect(store.get('Device', 'fresh-007')).toBeUndefined();
-    expect(store.revision()).toBe(revision);
+    expect(await store.list('Device')).toHaveLength(count);
+    expect(await store.get('Device', 'fresh-007')).toBeUndefined();
+    expect(await store.revision()).toBe(revision);
   });
 });

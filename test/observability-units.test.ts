@@ -95,15 +95,15 @@ describe('fleet snapshot and trends', () => {
         apps: {},
         ...status,
       } as never);
-    device('a', 'virtual', {
+    await device('a', 'virtual', {
       phase: 'Connected',
       lastHeartbeat: iso(now - 2000),
       identity: { certSerial: '1', spkiSha256: 'x', notAfter: iso(now + 3 * 86_400_000) },
       steps: [{ name: 'awaitSession', state: 'Succeeded', finishedAt: iso(now - 90_000) }],
     });
-    device('b', 'virtual', { phase: 'Connected', lastHeartbeat: iso(now - 10_000) });
-    device('c', 'docker', { phase: 'Failed' });
-    device('d', 'virtual', { phase: 'Pending', enrollment: { state: 'AwaitingApproval' } });
+    await device('b', 'virtual', { phase: 'Connected', lastHeartbeat: iso(now - 10_000) });
+    await device('c', 'docker', { phase: 'Failed' });
+    await device('d', 'virtual', { phase: 'Pending', enrollment: { state: 'AwaitingApproval' } });
     const s = await takeFleetSnapshot(store, now);
     expect(s.devicesByPhase).toMatchObject({ Connected: 2, Failed: 1, Pending: 1, Unreachable: 0 });
     expect(Object.fromEntries(s.devicesByPhaseRuntime)).toEqual({

@@ -67,8 +67,8 @@ function signatureOid(pem: string): string {
   return forge.asn1.derToOid(oid);
 }
 
-function expectPkiError(fn: () => unknown, code: string, file: string): PkiError;
 function expectPkiError(fn: () => Promise<unknown>, code: string, file: string): Promise<PkiError>;
+function expectPkiError(fn: () => unknown, code: string, file: string): PkiError;
 function expectPkiError(fn: () => unknown, code: string, file: string): PkiError | Promise<PkiError> {
   const check = (err: unknown): PkiError => {
     expect(err).toBeInstanceOf(PkiError);
@@ -227,8 +227,8 @@ process.stdout.write(JSON.stringify({ caPem: ca.certPem, serial: rec.serial }));
     const db = openDb(dbFile);
     try {
       const repo = new SqliteCertificateRepository(db);
-      expect(repo.countActive('dev-race')).toBe(1);
-      expect(repo.listForDevice('dev-race')).toHaveLength(1);
+      expect(await repo.countActive('dev-race')).toBe(1);
+      expect(await repo.listForDevice('dev-race')).toHaveLength(1);
     } finally {
       db.close();
     }
@@ -473,15 +473,15 @@ describe('DeviceCertificates with SqliteCertificateRepository', () => {
 
   it('is idempotent: the same certificate twice, exactly one active row', async () => {
     const { ca, db, repo, certs } = await setup();
-    const first = certs.issue('dev-1');
-    const second = certs.issue('dev-1');
+    const first = await certs.issue('dev-1');
+    const second = await certs.issue('dev-1');
     expect(second).toEqual(first);
     expect(first.keyPem).toContain('PRIVATE KEY');
     expect(first.revokedAt).toBeNull();
     expect(inspectCertificate(first.certPem).commonName).toBe('dev-1');
     expect(ca.isIssuerOf(first.certPem)).toBe(true);
-    expect(repo.countActive('dev-1')).toBe(1);
-    expect(repo.listForDevice('dev-1')).toEqual([first]);
+    expect(await repo.countActive('dev-1')).toBe(1);
+    expect(await repo.listForDevice('dev-1')).toEqual([first]);
     expect(Math.round((Date.parse(first.notAfter) - Date.now()) / DAY_MS)).toBe(90);
     // A second repository over the same database sees the same state.
     expect(new SqliteCertificateRepository(db).findActive('dev-1')).toEqual(first);
@@ -490,13 +490,13 @@ describe('DeviceCertificates with SqliteCertificateRepository', () => {
 
   it('renews a certificate that is within renewBeforeDays of expiry, revoking the old one', async () => {
     const { db, repo, certs } = await setup({ validityDays: 1, renewBeforeDays: 2 });
-    const first = certs.issue('dev-r');
-    const second = certs.issue('dev-r');
+    const first = await certs.issue('dev-r');
+    const second = await certs.issue('dev-r');
     expect(second.serial).not.toBe(first.serial);
-    expect(certs.isRevoked(first.serial)).toBe(true);
-    expect(certs.isRevoked(second.serial)).toBe(false);
-    expect(repo.countActive('dev-r')).toBe(1);
-    const history = repo.listForDevice('dev-r');
+    expect(await certs.isRevoked(first.serial)).toBe(true);
+    expect(await certs.isRevoked(second.serial)).toBe(false);
+    expect(await repo.countActive('dev-r')).toBe(1);
+    const history = await repo.listForDevice('dev-r');
     expect(history.map((r) => r.serial)).toEqual([first.serial, second.serial]);
     expect(history[0]!.revokedAt).not.toBeNull();
     db.close();
@@ -505,42 +505,42 @@ describe('DeviceCertificates with SqliteCertificateRepository', () => {
   it('renews by the clock: kept until 30 days before expiry, replaced after', async () => {
     let now = new Date();
     const { db, certs } = await setup({ now: () => now });
-    const first = certs.issue('dev-c');
+    const first = await certs.issue('dev-c');
     now = new Date(Date.now() + 59 * DAY_MS);
-    expect(certs.issue('dev-c').serial).toBe(first.serial);
+    expect((await certs.issue('dev-c')).serial).toBe(first.serial);
     now = new Date(Date.now() + 61 * DAY_MS);
-    const renewed = certs.issue('dev-c');
+    const renewed = await certs.issue('dev-c');
     expect(renewed.serial).not.toBe(first.serial);
-    expect(certs.isRevoked(first.serial)).toBe(true);
+    expect(await certs.isRevoked(first.serial)).toBe(true);
     now = new Date();
-    expect(certs.issue('dev-c').serial).toBe(renewed.serial); // the fresh 90-day certificate is kept
+    expect((await certs.issue('dev-c')).serial).toBe(renewed.serial); // the fresh 90-day certificate is kept
     db.close();
   });
 
   it('revokes, and issues a new certificate afterwards', async () => {
     const { db, repo, certs } = await setup();
-    const first = certs.issue('dev-x');
-    expect(certs.revoke('dev-x')).toBe(1);
-    expect(certs.revoke('dev-x')).toBe(0);
-    expect(certs.isRevoked(first.serial)).toBe(true);
-    expect(certs.isRevoked(first.serial.toUpperCase())).toBe(true);
-    expect(certs.isRevoked('00ff')).toBe(false);
-    expect(certs.findActive('dev-x')).toBeUndefined();
-    const next = certs.issue('dev-x');
+    const first = await certs.issue('dev-x');
+    expect(await certs.revoke('dev-x')).toBe(1);
+    expect(await certs.revoke('dev-x')).toBe(0);
+    expect(await certs.isRevoked(first.serial)).toBe(true);
+    expect(await certs.isRevoked(first.serial.toUpperCase())).toBe(true);
+    expect(await certs.isRevoked('00ff')).toBe(false);
+    expect(await certs.findActive('dev-x')).toBeUndefined();
+    const next = await certs.issue('dev-x');
     expect(next.serial).not.toBe(first.serial);
-    expect(repo.countActive('dev-x')).toBe(1);
+    expect(await repo.countActive('dev-x')).toBe(1);
     db.close();
   });
 
   it('replaces a certificate signed by a different CA (the CA was recreated)', async () => {
     const { db, repo, certs } = await setup();
-    const old = certs.issue('dev-ca');
+    const old = await certs.issue('dev-ca');
     const otherCa = await CertificateAuthority.loadOrCreate(tempDir());
     const withNewCa = new DeviceCertificates(otherCa, repo);
-    const replaced = withNewCa.issue('dev-ca');
+    const replaced = await withNewCa.issue('dev-ca');
     expect(replaced.serial).not.toBe(old.serial);
     expect(otherCa.isIssuerOf(replaced.certPem)).toBe(true);
-    expect(repo.isRevoked(old.serial)).toBe(true);
+    expect(await repo.isRevoked(old.serial)).toBe(true);
     db.close();
   });
 
@@ -550,21 +550,21 @@ describe('DeviceCertificates with SqliteCertificateRepository', () => {
     const keyB = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey;
     const pemA = keyA.export({ type: 'spki', format: 'pem' }).toString();
     const pemB = keyB.export({ type: 'spki', format: 'pem' }).toString();
-    const a = certs.issue('dev-k', { publicKeyPem: pemA });
+    const a = await certs.issue('dev-k', { publicKeyPem: pemA });
     expect(a.keyPem).toBeNull();
     expect(a.spkiSha256).toBe(spkiSha256FromPublicKey(pemA));
-    expect(certs.issue('dev-k', { publicKeyPem: pemA }).serial).toBe(a.serial);
-    expect(certs.issue('dev-k').serial).toBe(a.serial); // no key requested: the device's cert stands
-    const b = certs.issue('dev-k', { publicKeyPem: pemB });
+    expect((await certs.issue('dev-k', { publicKeyPem: pemA })).serial).toBe(a.serial);
+    expect((await certs.issue('dev-k')).serial).toBe(a.serial); // no key requested: the device's cert stands
+    const b = await certs.issue('dev-k', { publicKeyPem: pemB });
     expect(b.serial).not.toBe(a.serial);
-    expect(certs.isRevoked(a.serial)).toBe(true);
+    expect(await certs.isRevoked(a.serial)).toBe(true);
     db.close();
   });
 
   it('validates the device name', async () => {
     const { db, certs } = await setup();
-    expect(() => certs.issue('Bad_Name')).toThrow(ValidationError);
-    expect(() => certs.revoke('')).toThrow(ValidationError);
+    await expect(certs.issue('Bad_Name')).rejects.toThrow(ValidationError);
+    await expect(certs.revoke('')).rejects.toThrow(ValidationError);
     db.close();
   });
 
@@ -588,9 +588,9 @@ describe('DeviceCertificates with SqliteCertificateRepository', () => {
     };
     const a = record('dev-u');
     const b = record('dev-u');
-    expect(repo.insertIfNoActive(a)).toEqual(a);
-    expect(repo2.insertIfNoActive(b)).toEqual(a); // b lost: the existing active record is returned
-    expect(repo2.countActive('dev-u')).toBe(1);
+    expect(await repo.insertIfNoActive(a)).toEqual(a);
+    expect(await repo2.insertIfNoActive(b)).toEqual(a); // b lost: the existing active record is returned
+    expect(await repo2.countActive('dev-u')).toBe(1);
 
     // Bypassing the repository, the database itself refuses a second active certificate.
     expect(() =>
@@ -604,12 +604,12 @@ describe('DeviceCertificates with SqliteCertificateRepository', () => {
 
     // Renewal against a stale view: the newer active record wins and nothing changes.
     const c = record('dev-u');
-    expect(repo2.replaceActive(a.serial, c, new Date())).toEqual(c);
+    expect(await repo2.replaceActive(a.serial, c, new Date())).toEqual(c);
     const d = record('dev-u');
-    expect(repo.replaceActive(a.serial, d, new Date())).toEqual(c);
-    expect(repo.countActive('dev-u')).toBe(1);
-    expect(repo.isRevoked(a.serial)).toBe(true);
-    expect(repo.listForDevice('dev-u').map((r) => r.serial)).toEqual([a.serial, c.serial]);
+    expect(await repo.replaceActive(a.serial, d, new Date())).toEqual(c);
+    expect(await repo.countActive('dev-u')).toBe(1);
+    expect(await repo.isRevoked(a.serial)).toBe(true);
+    expect((await repo.listForDevice('dev-u')).map((r) => r.serial)).toEqual([a.serial, c.serial]);
     db2.close();
     db.close();
   });

@@ -135,7 +135,7 @@ describe('provisioning a virtual device', () => {
     const certs = certificates();
     let active;
     try {
-      active = certs.repo.findActive('dev-1')!;
+      active = (await certs.repo.findActive('dev-1'))!;
     } finally {
       certs.close();
     }
@@ -166,7 +166,7 @@ describe('provisioning a virtual device', () => {
     expect(await gatewaySessions()).toContain('dev-rsa');
     const certs = certificates();
     try {
-      const active = certs.repo.findActive('dev-rsa')!;
+      const active = (await certs.repo.findActive('dev-rsa'))!;
       const cert = new crypto.X509Certificate(active.certPem);
       expect(cert.publicKey.asymmetricKeyType).toBe('rsa');
       expect(cert.checkPrivateKey(rsa)).toBe(true);
@@ -187,7 +187,7 @@ describe('provisioning a virtual device', () => {
     expect(platform.deviceProcesses('dev-1')).toHaveLength(1);
     const certs = certificates();
     try {
-      expect(certs.repo.listForDevice('dev-1')).toHaveLength(1);
+      expect(await certs.repo.listForDevice('dev-1')).toHaveLength(1);
     } finally {
       certs.close();
     }
@@ -225,7 +225,7 @@ describe('provisioning a virtual device', () => {
     // Control: a certificate from the platform CA gets through, so "refused" below means refused.
     const platformCa = await CertificateAuthority.loadOrCreate(paths.pki(platform.home));
     const certs = certificates();
-    const probe = new DeviceCertificates(platformCa, certs.repo).issue('probe');
+    const probe = await new DeviceCertificates(platformCa, certs.repo).issue('probe');
     certs.close();
     expect(await handshake({ cert: probe.certPem, key: probe.keyPem! })).toBe('connected');
 
@@ -306,8 +306,8 @@ describe('provisioning a virtual device', () => {
     expect(fs.existsSync(paths.volume(platform.home, 'dev-1'))).toBe(false);
     const certs = certificates();
     try {
-      expect(certs.repo.countActive('dev-1')).toBe(0);
-      expect(certs.repo.isRevoked(serial)).toBe(true);
+      expect(await certs.repo.countActive('dev-1')).toBe(0);
+      expect(await certs.repo.isRevoked(serial)).toBe(true);
     } finally {
       certs.close();
     }

@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateDeviceCreate } from '../common/validation.js';
 import { QemuRuntime, ensureQemuTestFirmware, guestEndpoint, qemuFiles } from '../runtimes/qemu.js';
 import { UartFileFollower } from '../runtimes/uart-file-follower.js';
-import { DeviceLogs } from '../store/device-logs.js';
+import type { DeviceLogs } from '../store/device-logs.js';
+import { SqliteDeviceLogs } from '../store/sqlite-device-logs.js';
 import { openDatabase } from '../store/sqlite.js';
 import { waitFor } from './support/wait.js';
 
@@ -29,7 +30,7 @@ let uartFollower: UartFileFollower;
 
 beforeAll(() => {
   home = fs.mkdtempSync(path.join(os.tmpdir(), 'wasmbed-qemu-'));
-  logs = new DeviceLogs(openDatabase(path.join(home, 'logs.db')));
+  logs = new SqliteDeviceLogs(openDatabase(path.join(home, 'logs.db')));
   uartFollower = new UartFileFollower(logs, { intervalMs: 100 });
   runtime = new QemuRuntime({ home, uart: uartFollower });
   firmware = ensureQemuTestFirmware();
@@ -72,8 +73,10 @@ describe('qemu runtime (mps2-an385)', () => {
     expect(out).not.toContain('refusing to dial');
     expect(runtime.runningPids('qemu-1')).toHaveLength(1);
     // The UART file is streamed into the device log, line by line.
-    await waitFor('the UART in the device log', () =>
-      logs.list('qemu-1').some((e) => e.message === '[uart] wasmbed-qemu-test: endpoint=10.0.2.2:8081'),
+    await waitFor('the UART in the device log', async () =>
+      (await logs.list('qemu-1')).some(
+        (e) => e.message === '[uart] wasmbed-qemu-test: endpoint=10.0.2.2:8081',
+      ),
     );
   });
 

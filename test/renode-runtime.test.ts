@@ -337,7 +337,7 @@ describe('renode runtime (local mode, stand-in renode)', () => {
       // A monitor timeout longer than the test's: only noticing the exit can make this pass.
       const failing = new RenodeRuntime({ home, mode: 'local', binary: broken, monitorTimeoutMs: 3_600_000 });
       await failing.prepareVolume('ren-5');
-      failing.copyFirmware('ren-5', firmware);
+      await failing.copyFirmware('ren-5', firmware);
       await expect(failing.start('ren-5', 'Stm32F746gDisco')).rejects.toThrow(
         /Renode of ren-5 exited while starting: Could not load platform: test failure/,
       );

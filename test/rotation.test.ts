@@ -75,8 +75,8 @@ it('rotates a certificate before it expires while the device keeps its apps runn
   const db = openDatabase(paths.db(platform.home));
   try {
     const repo = new SqliteCertificateRepository(db);
-    expect(repo.isRevoked(oldSerial)).toBe(true);
-    expect(repo.countActive('rota')).toBe(1);
+    expect(await repo.isRevoked(oldSerial)).toBe(true);
+    expect(await repo.countActive('rota')).toBe(1);
   } finally {
     db.close();
   }

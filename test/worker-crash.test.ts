@@ -57,8 +57,8 @@ it('finishes provisioning after the worker is killed with SIGKILL mid-way', asyn
   const db = openDatabase(paths.db(platform.home));
   try {
     const repo = new SqliteCertificateRepository(db);
-    expect(repo.listForDevice('crash-1')).toHaveLength(1);
-    expect(repo.countActive('crash-1')).toBe(1);
+    expect(await repo.listForDevice('crash-1')).toHaveLength(1);
+    expect(await repo.countActive('crash-1')).toBe(1);
   } finally {
     db.close();
   }

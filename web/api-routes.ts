@@ -46,20 +46,20 @@ export function createApiRouter(web: WebContext): express.Router {
     res.json(OPENAPI_DOCUMENT);
   });
   api.use(requestValidator());
-  api.get('/devices', (req, res) => {
-    res.json(store.listPage('Device', listQuery(req.query)));
+  api.get('/devices', async (req, res) => {
+    res.json(await store.listPage('Device', listQuery(req.query)));
   });
   api.post('/device-batches', async (req, res) => {
     res.status(202).json(await web.deviceBatches.create(req.body));
   });
-  api.get('/device-batches/:name', (req, res) => {
-    res.json(web.deviceBatches.progress(req.params.name!));
+  api.get('/device-batches/:name', async (req, res) => {
+    res.json(await web.deviceBatches.progress(req.params.name!));
   });
   api.post('/devices', async (req, res) => {
     res.status(202).json(await options.devices.create(req.body));
   });
-  api.get('/devices/:name', (req, res) => {
-    res.json(options.devices.get(req.params.name!));
+  api.get('/devices/:name', async (req, res) => {
+    res.json(await options.devices.get(req.params.name!));
   });
   api.delete('/devices/:name', async (req, res) => {
     res.status(202).json(await options.devices.delete(req.params.name!));
@@ -74,31 +74,31 @@ export function createApiRouter(web: WebContext): express.Router {
     res.status(202).json(await options.devices.restart(req.params.name!));
   });
   api.get('/devices/:name/timeline', async (req, res) => {
-    const device = options.devices.get(req.params.name!);
+    const device = await options.devices.get(req.params.name!);
     res.json(await timelines.get(device));
   });
-  api.get('/devices/:name/logs', (req, res) => {
+  api.get('/devices/:name/logs', async (req, res) => {
     const name = req.params.name!;
-    options.devices.get(name);
+    await options.devices.get(name);
     const after = Number(req.query.after ?? 0);
     const limit = req.query.limit === undefined ? undefined : Number(req.query.limit);
     const appId = typeof req.query.app === 'string' ? req.query.app : undefined;
     res.json({
-      items: options.logs.list(name, { afterId: Number.isFinite(after) ? after : 0, appId, limit }),
+      items: await options.logs.list(name, { afterId: Number.isFinite(after) ? after : 0, appId, limit }),
     });
   });
-  api.post('/modules', express.raw({ type: 'application/wasm', limit: '2mb' }), (req, res) => {
+  api.post('/modules', express.raw({ type: 'application/wasm', limit: '2mb' }), async (req, res) => {
     if (!Buffer.isBuffer(req.body)) throw new ValidationError('body', 'send the module as application/wasm');
-    res.status(201).json(options.applications.uploadModule(req.body));
+    res.status(201).json(await options.applications.uploadModule(req.body));
   });
-  api.get('/applications', (req, res) => {
-    res.json(store.listPage('Application', listQuery(req.query)));
+  api.get('/applications', async (req, res) => {
+    res.json(await store.listPage('Application', listQuery(req.query)));
   });
   api.post('/applications', async (req, res) => {
     res.status(202).json(await options.applications.create(req.body));
   });
-  api.get('/applications/:name', (req, res) => {
-    res.json(options.applications.get(req.params.name!));
+  api.get('/applications/:name', async (req, res) => {
+    res.json(await options.applications.get(req.params.name!));
   });
   api.post('/applications/:name/promote', async (req, res) => {
     await options.applications.promote(req.params.name!);
@@ -117,8 +117,8 @@ export function createApiRouter(web: WebContext): express.Router {
   api.delete('/applications/:name', async (req, res) => {
     res.status(202).json(await options.applications.delete(req.params.name!));
   });
-  api.get('/gateways', (req, res) => {
-    res.json(store.listPage('Gateway', listQuery(req.query)));
+  api.get('/gateways', async (req, res) => {
+    res.json(await store.listPage('Gateway', listQuery(req.query)));
   });
   api.get('/health', (_req, res) => {
     res.json(web.health());
@@ -130,31 +130,31 @@ export function createApiRouter(web: WebContext): express.Router {
   api.get('/pki/ca.pem', (_req, res) => {
     res.type('application/x-pem-file').send(enrollments().caPem);
   });
-  api.get('/enrollment-tokens', (req, res) => {
+  api.get('/enrollment-tokens', async (req, res) => {
     res.json(
       pageOf(
         'enrollment-tokens',
-        enrollments().listCredentials(),
+        await enrollments().listCredentials(),
         listQuery(req.query),
         (c) => c.id,
         () => true, // no filters: the parameters are limit and continue
       ),
     );
   });
-  api.post('/enrollment-tokens', (req, res) => {
-    res.status(201).json(enrollments().createToken(req.body));
+  api.post('/enrollment-tokens', async (req, res) => {
+    res.status(201).json(await enrollments().createToken(req.body));
   });
-  api.delete('/enrollment-tokens/:id', (req, res) => {
-    res.json(enrollments().revokeCredential(req.params.id!));
+  api.delete('/enrollment-tokens/:id', async (req, res) => {
+    res.json(await enrollments().revokeCredential(req.params.id!));
   });
-  api.post('/claim-certificates', (req, res) => {
-    res.status(201).json(enrollments().createClaimCertificate(req.body));
+  api.post('/claim-certificates', async (req, res) => {
+    res.status(201).json(await enrollments().createClaimCertificate(req.body));
   });
-  api.get('/enrollments', (req, res) => {
+  api.get('/enrollments', async (req, res) => {
     res.json(
       pageOf(
         'enrollments',
-        enrollments().listPending(),
+        await enrollments().listPending(),
         listQuery(req.query),
         (e) => e.name,
         (e, q) => !q.namePrefix || e.name.startsWith(q.namePrefix),

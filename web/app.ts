@@ -27,7 +27,7 @@ export type { WebAppOptions } from './web-context.js';
 export interface WebApp extends express.Express {
   live: LiveHub;
   /** The devices page for a query string's parameters (e.g. {limit: '1000'}), as GET /devices renders it. */
-  renderDevicesPage(query?: Record<string, string>): string;
+  renderDevicesPage(query?: Record<string, string>): Promise<string>;
   shutdown(): void;
 }
 

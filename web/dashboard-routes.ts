@@ -29,25 +29,28 @@ const sum = (counts: Record<string, number>) => Object.values(counts).reduce((a,
  * and three counts from the store, whatever the size of the fleet. A query the store refuses
  * (a bad selector, a token from other filters) becomes a message instead of rows.
  */
-export function loadDevicesView(web: WebContext, query: ListQuery): DevicesView {
+export async function loadDevicesView(web: WebContext, query: ListQuery): Promise<DevicesView> {
   const { store } = web;
+  const [gateways, byGateway] = await Promise.all([
+    store.list('Gateway'),
+    store.countBy('Device', 'gateway'),
+  ]);
   const gatewayNames = [
-    ...new Set([
-      ...store.list('Gateway').map((g) => g.metadata.name),
-      ...Object.keys(store.countBy('Device', 'gateway')).filter(Boolean),
-    ]),
+    ...new Set([...gateways.map((g) => g.metadata.name), ...Object.keys(byGateway).filter(Boolean)]),
   ].sort();
   try {
-    const page = store.listPage('Device', query);
     const { phase, limit: _limit, continue: _continue, ...others } = query;
-    const byPhase = store.countBy('Device', 'phase', others);
+    const [page, byPhase] = await Promise.all([
+      store.listPage('Device', query),
+      store.countBy('Device', 'phase', others),
+    ]);
     const filtered = Object.values(others).some((v) => v !== undefined && v !== '');
     return {
       query,
       page,
       byPhase,
       matching: phase ? (byPhase[phase] ?? 0) : sum(byPhase),
-      total: filtered ? sum(store.countBy('Device', 'phase')) : sum(byPhase),
+      total: filtered ? sum(await store.countBy('Device', 'phase')) : sum(byPhase),
       gatewayNames,
     };
   } catch (err) {
@@ -58,9 +61,12 @@ export function loadDevicesView(web: WebContext, query: ListQuery): DevicesView 
 }
 
 /** Renders the devices page as GET /devices does, for a query string's parameters. */
-export function renderDevicesPage(web: WebContext, query: Record<string, unknown> = {}): string {
-  const view = loadDevicesView(web, devicesPageQuery(query));
-  return devicesPage(web.dashboard, view, web.recentBatches.progress());
+export async function renderDevicesPage(
+  web: WebContext,
+  query: Record<string, unknown> = {},
+): Promise<string> {
+  const view = await loadDevicesView(web, devicesPageQuery(query));
+  return devicesPage(web.dashboard, view, await web.recentBatches.progress());
 }
 
 export function mountDashboardRoutes(app: express.Express, web: WebContext): void {
@@ -68,17 +74,15 @@ export function mountDashboardRoutes(app: express.Express, web: WebContext): voi
   const ctx = web.dashboard;
   const recentFailures = web.recentFailures.list.bind(web.recentFailures);
 
-  app.get('/', (_req, res) => {
-    const devices = store.list('Device');
-    res
-      .type('html')
-      .send(overviewPage(ctx, devices, health(), recentFailures(devices, store.list('Application'))));
+  app.get('/', async (_req, res) => {
+    const [devices, applications] = await Promise.all([store.list('Device'), store.list('Application')]);
+    res.type('html').send(overviewPage(ctx, devices, health(), recentFailures(devices, applications)));
   });
-  app.get('/devices', (req, res) => {
-    res.type('html').send(renderDevicesPage(web, req.query));
+  app.get('/devices', async (req, res) => {
+    res.type('html').send(await renderDevicesPage(web, req.query));
   });
   app.get('/devices/:name', async (req, res) => {
-    const device = store.get('Device', req.params.name!);
+    const device = await store.get('Device', req.params.name!);
     if (!device) {
       res
         .status(404)
@@ -86,9 +90,12 @@ export function mountDashboardRoutes(app: express.Express, web: WebContext): voi
         .send(`<!doctype html><title>Not found</title><p>No such device. <a href="/devices">Devices</a></p>`);
       return;
     }
-    const timeline = await timelines.get(device);
-    const logs = options.logs.list(device.metadata.name, { limit: 200 });
-    res.type('html').send(devicePage(ctx, device, timeline, store.list('Application'), logs));
+    const [timeline, logs, applications] = await Promise.all([
+      timelines.get(device),
+      options.logs.list(device.metadata.name, { limit: 200 }),
+      store.list('Application'),
+    ]);
+    res.type('html').send(devicePage(ctx, device, timeline, applications, logs));
   });
   const trends = options.trends ?? new TrendRecorder(store);
   app.get('/trends', (_req, res) => {
@@ -97,31 +104,31 @@ export function mountDashboardRoutes(app: express.Express, web: WebContext): voi
   app.get('/ui/stream/trends', (req, res) => {
     live.subscribe(req, res, 'trends', () => ({ trends: trendCharts(trends.trends()).value }));
   });
-  app.get('/topology', (_req, res) => {
-    res.type('html').send(topologyPage(ctx, store.list('Gateway'), store.list('Device')));
+  app.get('/topology', async (_req, res) => {
+    res.type('html').send(topologyPage(ctx, await store.list('Gateway'), await store.list('Device')));
   });
-  app.get('/gateways', (_req, res) => {
-    res.type('html').send(gatewaysPage(ctx, store.list('Gateway'), health()));
+  app.get('/gateways', async (_req, res) => {
+    res.type('html').send(gatewaysPage(ctx, await store.list('Gateway'), health()));
   });
-  app.get('/applications', (_req, res) => {
-    const deviceNames = store.list('Device').map((d) => d.metadata.name);
-    res.type('html').send(applicationsPage(ctx, store.list('Application'), deviceNames));
+  app.get('/applications', async (_req, res) => {
+    const deviceNames = (await store.list('Device')).map((d) => d.metadata.name);
+    res.type('html').send(applicationsPage(ctx, await store.list('Application'), deviceNames));
   });
 
   // ---- live streams (server-sent events) --------------------------------------------------
   /** Only this page's rows are rendered and compared, so a change sends its own row, at any fleet size. */
-  const devicesFragments = (query: ListQuery) => {
-    const view = loadDevicesView(web, query);
+  const devicesFragments = async (query: ListQuery) => {
+    const view = await loadDevicesView(web, query);
     return {
       devices: deviceRowsKeyed(ctx, view.page.items),
-      bulk: bulkProgress(web.recentBatches.progress()).value,
+      bulk: bulkProgress(await web.recentBatches.progress()).value,
       'device-pager': devicePager(view).value,
     };
   };
   app.get('/ui/stream/overview', (req, res) => {
-    live.subscribe(req, res, 'overview', () => {
-      const devices = store.list('Device');
-      return overviewFragments(ctx, devices, health(), recentFailures(devices, store.list('Application')));
+    live.subscribe(req, res, 'overview', async () => {
+      const [devices, applications] = await Promise.all([store.list('Device'), store.list('Application')]);
+      return overviewFragments(ctx, devices, health(), recentFailures(devices, applications));
     });
   });
   app.get('/ui/stream/devices', (req, res) => {
@@ -129,18 +136,18 @@ export function mountDashboardRoutes(app: express.Express, web: WebContext): voi
     live.subscribe(req, res, `devices${listQueryString(query)}`, () => devicesFragments(query));
   });
   app.get('/ui/stream/topology', (req, res) => {
-    live.subscribe(req, res, 'topology', () => ({
-      topology: topologySvg(store.list('Gateway'), store.list('Device')).value,
+    live.subscribe(req, res, 'topology', async () => ({
+      topology: topologySvg(await store.list('Gateway'), await store.list('Device')).value,
     }));
   });
   app.get('/ui/stream/gateways', (req, res) => {
-    live.subscribe(req, res, 'gateways', () => ({
-      gateways: gatewayRows(store.list('Gateway'), health()).value,
+    live.subscribe(req, res, 'gateways', async () => ({
+      gateways: gatewayRows(await store.list('Gateway'), health()).value,
     }));
   });
   app.get('/ui/stream/applications', (req, res) => {
-    live.subscribe(req, res, 'applications', () => ({
-      applications: applicationRows(ctx, store.list('Application')).value,
+    live.subscribe(req, res, 'applications', async () => ({
+      applications: applicationRows(ctx, await store.list('Application')).value,
     }));
   });
   app.get('/ui/stream/device/:name', (req, res) => {
@@ -154,12 +161,12 @@ export function mountDashboardRoutes(app: express.Express, web: WebContext): voi
       res,
       `device/${name}`,
       async () => {
-        const device = store.get('Device', name);
+        const device = await store.get('Device', name);
         const timeline = device ? await timelines.get(device) : undefined;
-        return deviceFragments(ctx, device, timeline, store.list('Application'));
+        return deviceFragments(ctx, device, timeline, await store.list('Application'));
       },
-      (stream) => {
-        const entries = options.logs.list(name, { afterId: lastLogId, limit: 500 });
+      async (stream) => {
+        const entries = await options.logs.list(name, { afterId: lastLogId, limit: 500 });
         if (entries.length === 0) return;
         lastLogId = entries[entries.length - 1]!.id;
         stream.write(sseEvent('log', entries, lastLogId));

@@ -25,13 +25,15 @@ export interface EnrollmentActionDeps extends EnrollmentPageDeps {
 /** GET /enrollments and its live stream. */
 export function mountEnrollmentPage(app: express.Express, live: LiveHub, deps: EnrollmentPageDeps): void {
   const { ctx, enrollments } = deps;
-  app.get('/enrollments', (_req, res) => {
-    res.type('html').send(enrollmentsPage(ctx, enrollments.listPending(), enrollments.listCredentials()));
+  app.get('/enrollments', async (_req, res) => {
+    res
+      .type('html')
+      .send(enrollmentsPage(ctx, await enrollments.listPending(), await enrollments.listCredentials()));
   });
   app.get('/ui/stream/enrollments', (req, res) => {
-    live.subscribe(req, res, 'enrollments', () => ({
-      enrollments: pendingRows(ctx, enrollments.listPending()).value,
-      'claim-credentials': credentialRows(enrollments.listCredentials()).value,
+    live.subscribe(req, res, 'enrollments', async () => ({
+      enrollments: pendingRows(ctx, await enrollments.listPending()).value,
+      'claim-credentials': credentialRows(await enrollments.listCredentials()).value,
     }));
   });
 }
@@ -51,7 +53,7 @@ export function mountEnrollmentActions(ui: Router, deps: EnrollmentActionDeps): 
       res
         .status(status)
         .type('html')
-        .send(pendingRows(ctx, enrollments.listPending(), error).value);
+        .send(pendingRows(ctx, await enrollments.listPending(), error).value);
     };
   ui.post(
     '/enrollments/:name/approve',
@@ -64,40 +66,47 @@ export function mountEnrollmentActions(ui: Router, deps: EnrollmentActionDeps): 
       return enrollments.reject(name, typeof prompt === 'string' && prompt ? prompt : undefined);
     }),
   );
-  ui.post('/enrollment-tokens', (req, res) => {
-    try {
-      const token = enrollments.createToken({
+  /** The credential list, after an action, with what the action answered or why it failed. */
+  const credentialAction =
+    (action: (req: Request) => Promise<string>) => async (req: Request, res: Response) => {
+      let shown = '';
+      let error: string | undefined;
+      let status = 200;
+      try {
+        shown = await action(req);
+      } catch (err) {
+        ({ status, message: error } = deps.uiError(err));
+      }
+      res
+        .status(status)
+        .type('html')
+        .send(credentialRows(await enrollments.listCredentials(), error).value + shown);
+    };
+  ui.post(
+    '/enrollment-tokens',
+    credentialAction(async (req) => {
+      const token = await enrollments.createToken({
         name: req.body?.name ? req.body.name : undefined,
         ttl: req.body?.ttl ? req.body.ttl : undefined,
       });
-      res.type('html').send(credentialRows(enrollments.listCredentials()).value + newTokenBox(token).value);
-    } catch (err) {
-      const e = deps.uiError(err);
-      res.status(e.status).type('html').send(credentialRows(enrollments.listCredentials(), e.message).value);
-    }
-  });
-  ui.post('/claim-certificates', (req, res) => {
-    try {
-      const claim = enrollments.createClaimCertificate({
+      return newTokenBox(token).value;
+    }),
+  );
+  ui.post(
+    '/claim-certificates',
+    credentialAction(async (req) => {
+      const claim = await enrollments.createClaimCertificate({
         name: req.body?.name,
         ttl: req.body?.ttl ? req.body.ttl : undefined,
       });
-      res
-        .type('html')
-        .send(credentialRows(enrollments.listCredentials()).value + newClaimCertificateBox(claim).value);
-    } catch (err) {
-      const e = deps.uiError(err);
-      res.status(e.status).type('html').send(credentialRows(enrollments.listCredentials(), e.message).value);
-    }
-  });
-  ui.post('/claim-credentials/:id/revoke', (req, res) => {
-    let error: string | undefined;
-    let status = 200;
-    try {
-      enrollments.revokeCredential(req.params.id as string);
-    } catch (err) {
-      ({ status, message: error } = deps.uiError(err));
-    }
-    res.status(status).type('html').send(credentialRows(enrollments.listCredentials(), error).value);
-  });
+      return newClaimCertificateBox(claim).value;
+    }),
+  );
+  ui.post(
+    '/claim-credentials/:id/revoke',
+    credentialAction(async (req) => {
+      await enrollments.revokeCredential(req.params.id as string);
+      return '';
+    }),
+  );
 }

@@ -103,7 +103,7 @@ export class HealthMonitor {
     const [temporal, orchestrator, gateways] = await Promise.all([
       this.checkTemporal(),
       this.checkOrchestrator(),
-      Promise.all(this.options.store.list('Gateway').map((g) => this.checkGateway(g))),
+      this.options.store.list('Gateway').then((list) => Promise.all(list.map((g) => this.checkGateway(g)))),
     ]);
     const processes = [this.checkWeb(), temporal, orchestrator, ...gateways];
     const digest = JSON.stringify(processes.map(({ metrics: _m, ...p }) => p));

@@ -30,7 +30,9 @@ function flatten(fragments: Fragments): Record<string, string> {
 interface Client {
   res: Response;
   /** Extra per-client work on every tick (a log follower). */
-  onTick?: () => void;
+  onTick?: () => Promise<void> | void;
+  /** A previous onTick still running: the next tick skips it. */
+  ticking?: boolean;
 }
 
 interface Topic {
@@ -77,6 +79,8 @@ export class LiveHub {
   private readonly topics = new Map<string, Topic>();
   private timer?: NodeJS.Timeout;
   private keepAlive?: NodeJS.Timeout;
+  /** A revision() call still under way: the next tick waits for it rather than piling up. */
+  private polling = false;
   readonly stats: LiveStats = {
     clients: 0,
     topics: 0,
@@ -98,7 +102,7 @@ export class LiveHub {
   ) {}
 
   start(): this {
-    this.timer = setInterval(() => this.tick(), this.options.intervalMs ?? 200);
+    this.timer = setInterval(() => void this.tick(), this.options.intervalMs ?? 200);
     this.keepAlive = setInterval(() => this.broadcastRaw(': keep-alive\n\n'), 15_000);
     this.timer.unref();
     this.keepAlive.unref();
@@ -118,7 +122,7 @@ export class LiveHub {
     res: Response,
     key: string,
     render: () => Promise<Fragments> | Fragments,
-    onTick?: (res: Response) => void,
+    onTick?: (res: Response) => Promise<void> | void,
   ): void {
     openEventStream(req, res);
     let topic = this.topics.get(key);
@@ -169,14 +173,22 @@ export class LiveHub {
   }
 
   /** Renders every open view whose inputs moved (public so benchmarks can drive it). */
-  tick(): void {
-    if (this.topics.size === 0) return;
-    const revision = this.store.revision();
+  async tick(): Promise<void> {
+    if (this.topics.size === 0 || this.polling) return;
+    this.polling = true;
+    let revision: number;
+    try {
+      revision = await this.store.revision();
+    } catch {
+      return; // the store is unreachable now: the views keep what they show
+    } finally {
+      this.polling = false;
+    }
     const extra = this.options.extraVersion?.() ?? 0;
     const now = Date.now();
     const interval = this.options.intervalMs ?? 200;
     for (const topic of this.topics.values()) {
-      for (const c of topic.clients) c.onTick?.();
+      for (const c of topic.clients) this.runOnTick(c);
       if (topic.rendering) continue;
       const changed = revision !== topic.lastRevision || extra !== topic.lastExtra;
       const idle = now - topic.renderedAt > (this.options.maxIdleMs ?? 5000);
@@ -188,12 +200,21 @@ export class LiveHub {
     }
   }
 
+  private runOnTick(client: Client): void {
+    if (!client.onTick || client.ticking) return;
+    client.ticking = true;
+    Promise.resolve()
+      .then(client.onTick)
+      .catch((err: unknown) => this.send(client, sseEvent('problem', { message: String(err) })))
+      .finally(() => (client.ticking = false));
+  }
+
   private async renderTopic(topic: Topic, initial: boolean): Promise<void> {
     topic.rendering = true;
     const started = performance.now();
     try {
       if (initial) {
-        topic.lastRevision = this.store.revision();
+        topic.lastRevision = await this.store.revision();
         topic.lastExtra = this.options.extraVersion?.() ?? 0;
       }
       const fragments = await topic.render();

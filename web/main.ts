@@ -1,6 +1,6 @@
 /** The web process: REST API and dashboard on 127.0.0.1:3000 by default. */
 import http from 'node:http';
-import { isLoopbackHost, loadConfig, paths } from '../common/config.js';
+import { isLoopbackHost, loadConfig } from '../common/config.js';
 import { listen } from '../common/http-server.js';
 import { createLogger } from '../common/logger.js';
 import { onShutdown } from '../common/shutdown.js';
@@ -13,8 +13,6 @@ import { createWebApp } from './app.js';
 import { checkApiToken } from './api-token.js';
 import { errorMessage } from '../common/errors.js';
 import { HealthMonitor } from './health.js';
-import { ModuleStore } from '../store/module-store.js';
-import { DeviceLogs } from '../store/device-logs.js';
 import { ApplicationService } from '../services/application-service.js';
 import { DeviceService } from '../services/device-service.js';
 import { EnrollmentService } from '../services/enrollment-service.js';
@@ -60,8 +58,8 @@ const app = createWebApp({
   healthMonitor,
   devices: new DeviceService(platform.store, client),
   enrollments: new EnrollmentService(platform.store, platform.claims, client, platform.ca.certPem),
-  applications: new ApplicationService(platform.store, new ModuleStore(paths.modules(config.home)), client),
-  logs: new DeviceLogs(platform.db),
+  applications: new ApplicationService(platform.store, platform.modules, client),
+  logs: platform.logs,
   store: platform.store,
   trends,
   requestTracing: telemetry.tracing?.requestSpans,
@@ -90,5 +88,5 @@ onShutdown(async () => {
   server.closeAllConnections();
   await client.connection.close();
   await telemetry.close();
-  platform.close();
+  await platform.close();
 });

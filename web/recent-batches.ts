@@ -31,7 +31,7 @@ export class RecentBatches {
   }
 
   /** Progress of each recent batch, newest first; batches whose devices are all gone drop out. */
-  progress(): RecentBatch[] {
+  async progress(): Promise<RecentBatch[]> {
     const shown: RecentBatch[] = [];
     for (const [name, entry] of [...this.started].reverse()) {
       if (Date.now() - entry.at > SHOWN_FOR_MS) {
@@ -39,7 +39,7 @@ export class RecentBatches {
         continue;
       }
       try {
-        shown.push({ ...this.batches.progress(name), title: entry.title, error: entry.error });
+        shown.push({ ...(await this.batches.progress(name)), title: entry.title, error: entry.error });
       } catch (err) {
         if (!(err instanceof NotFoundError)) throw err;
         if (entry.error)

@@ -31,7 +31,7 @@ export function createUiRouter(web: WebContext): express.Router {
   const ui = express.Router();
   ui.use(requireCsrfToken(ctx.csrfToken));
   /** Rows for the table the action came from: the overview's recent devices or a filtered list. */
-  const rowsFor = (req: Request, error?: string) => {
+  const rowsFor = async (req: Request, error?: string): Promise<string> => {
     const current = typeof req.headers['hx-current-url'] === 'string' ? req.headers['hx-current-url'] : '';
     let url: URL | undefined;
     try {
@@ -39,11 +39,11 @@ export function createUiRouter(web: WebContext): express.Router {
     } catch {
       // no HX-Current-URL: the first page
     }
-    if (url?.pathname === '/') return deviceRows(ctx, recentDevices(store.list('Device')), error).value;
+    if (url?.pathname === '/') return deviceRows(ctx, recentDevices(await store.list('Device')), error).value;
     const query = devicesPageQuery(url?.pathname === '/devices' ? Object.fromEntries(url.searchParams) : {});
     let devices: Device[] = [];
     try {
-      devices = store.listPage('Device', query).items;
+      devices = (await store.listPage('Device', query)).items;
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err; // the page already says what is wrong with its URL
     }
@@ -59,10 +59,13 @@ export function createUiRouter(web: WebContext): express.Router {
     async (req: Request, res: Response) => {
       try {
         await action(req, res);
-        res.type('html').send(rowsFor(req) + (after?.() ?? ''));
+        res.type('html').send((await rowsFor(req)) + (after?.() ?? ''));
       } catch (err) {
         const e = uiError(res, err);
-        res.status(e.status).type('html').send(rowsFor(req, e.message));
+        res
+          .status(e.status)
+          .type('html')
+          .send(await rowsFor(req, e.message));
       }
     };
   const onDevicePage = (req: Request) => {
@@ -88,8 +91,8 @@ export function createUiRouter(web: WebContext): express.Router {
         res.status(200).setHeader('HX-Retarget', '#live-problem').type('html').send(escapeHtml(e.message));
       }
     };
-  ui.get('/devices', (req, res) => {
-    res.type('html').send(rowsFor(req));
+  ui.get('/devices', async (req, res) => {
+    res.type('html').send(await rowsFor(req));
   });
   ui.post(
     '/devices',
@@ -108,16 +111,15 @@ export function createUiRouter(web: WebContext): express.Router {
   // prefix, numbered after the highest number that prefix already has, so pressing the button
   // again adds more. The answer comes once the devices are in the store; their workflows start
   // in the background and the progress bars follow them.
-  ui.post('/devices/bulk', (req, res) => {
+  ui.post('/devices/bulk', async (req, res) => {
     try {
       const prefix = String(req.body.prefix ?? '');
-      const numbers = store
-        .listPage('Device', { namePrefix: `${prefix}-` })
-        .items.map((d) => Number(d.metadata.name.slice(prefix.length + 1)))
+      const numbers = (await store.listPage('Device', { namePrefix: `${prefix}-` })).items
+        .map((d) => Number(d.metadata.name.slice(prefix.length + 1)))
         .filter((n) => Number.isInteger(n));
       const start = Math.max(0, ...numbers) + 1;
       const count = Number(req.body.count);
-      const batch = web.deviceBatches.insert({
+      const batch = await web.deviceBatches.insert({
         count,
         prefix,
         start,
@@ -135,7 +137,7 @@ export function createUiRouter(web: WebContext): express.Router {
         },
         (err: unknown) => web.recentBatches.failed(batch.name, errorMessage(err)),
       );
-      res.type('html').send(bulkProgress(web.recentBatches.progress()).value);
+      res.type('html').send(bulkProgress(await web.recentBatches.progress()).value);
     } catch (err) {
       const e = uiError(res, err);
       res
@@ -163,13 +165,13 @@ export function createUiRouter(web: WebContext): express.Router {
   const appAction = (action: (name: string) => Promise<unknown>) => async (req: Request, res: Response) => {
     try {
       await action(req.params.name as string);
-      res.type('html').send(applicationRows(ctx, store.list('Application')).value);
+      res.type('html').send(applicationRows(ctx, await store.list('Application')).value);
     } catch (err) {
       const e = uiError(res, err);
       res
         .status(e.status)
         .type('html')
-        .send(applicationRows(ctx, store.list('Application'), e.message).value);
+        .send(applicationRows(ctx, await store.list('Application'), e.message).value);
     }
   };
   // The upload form (multipart, like the API's upload); the answer goes next to the form.

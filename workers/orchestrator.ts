@@ -9,7 +9,6 @@ import {
   HOST_STALE_MS,
   ORCHESTRATOR_TASK_QUEUE,
   loadConfig,
-  paths,
 } from '../common/config.js';
 import { createLogger } from '../common/logger.js';
 import { onShutdown } from '../common/shutdown.js';
@@ -17,7 +16,6 @@ import { createApplicationActivities } from '../activities/applications.js';
 import { createEnrollmentActivities } from '../activities/enrollment.js';
 import { createLifecycleActivities } from '../activities/lifecycle.js';
 import { createOrchestratorActivities } from '../activities/orchestrator.js';
-import { ModuleStore } from '../store/module-store.js';
 import { DeviceHostSupervisor } from '../host/supervisor.js';
 import { openPlatform } from '../platform/context.js';
 import { startTelemetry } from '../platform/telemetry.js';
@@ -49,7 +47,7 @@ const worker = await Worker.create({
   activities: {
     ...createApplicationActivities({
       store: platform.store,
-      modules: new ModuleStore(paths.modules(config.home)),
+      modules: platform.modules,
     }),
     ...createOrchestratorActivities({
       store: platform.store,
@@ -90,5 +88,5 @@ onShutdown(async () => {
   await connection.close();
   await client.connection.close();
   await telemetry.close();
-  platform.close();
+  await platform.close();
 });

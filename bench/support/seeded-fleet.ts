@@ -6,9 +6,13 @@
 import type { SqliteResourceStore } from '../../store/sqlite-resource-store.js';
 import { PROVISIONING_STEPS } from '../../workflows/contracts/index.js';
 
-export function seedFleet(store: SqliteResourceStore, devices: number, now = new Date().toISOString()): void {
+export async function seedFleet(
+  store: SqliteResourceStore,
+  devices: number,
+  now = new Date().toISOString(),
+): Promise<void> {
   for (const g of ['gateway-0', 'gateway-1']) {
-    store.upsert(
+    await store.upsert(
       'Gateway',
       g,
       {
@@ -26,7 +30,7 @@ export function seedFleet(store: SqliteResourceStore, devices: number, now = new
       },
     );
   }
-  store.createMany(
+  await store.createMany(
     'Device',
     Array.from({ length: devices }, (_, i) => {
       const name = `dev-${String(i).padStart(4, '0')}`;

@@ -24,13 +24,12 @@ export class ContainerLogFollower {
     current?.abort.abort();
     const abort = new AbortController();
     this.followers.set(device, { containerId, abort });
-    const last = logs
-      .list(device, { limit: 200 })
-      .filter((e) => e.appId === null && e.message.startsWith('[uart] '))
-      .at(-1)?.time;
-    const since = last ? Date.parse(last) / 1000 : 0;
     void (async () => {
       try {
+        const last = (await logs.list(device, { limit: 200 }))
+          .filter((e) => e.appId === null && e.message.startsWith('[uart] '))
+          .at(-1)?.time;
+        const since = last ? Date.parse(last) / 1000 : 0;
         const stream = (await this.docker.getContainer(containerId).logs({
           follow: true,
           stdout: true,
@@ -61,7 +60,14 @@ export class ContainerLogFollower {
             const message = (space > 0 ? line.slice(space + 1) : line).trimEnd();
             if (!message) continue;
             try {
-              logs.append({ device, time, appId: null, kind: 'log', level: 1, message: `[uart] ${message}` });
+              await logs.append({
+                device,
+                time,
+                appId: null,
+                kind: 'log',
+                level: 1,
+                message: `[uart] ${message}`,
+              });
             } catch (err) {
               this.logger?.warn('storing a UART line failed', { device, error: String(err) });
             }

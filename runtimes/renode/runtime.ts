@@ -480,7 +480,7 @@ export class RenodeRuntime implements DeviceRuntimeBackend {
       // not answering: the signals below stop it
     }
     await Promise.all(pids.map((pid) => terminate(pid)));
-    this.options.uart?.unfollow(device);
+    await this.options.uart?.unfollow(device);
     return pids.length;
   }
 
