@@ -188,7 +188,7 @@ const ca = await pki.CertificateAuthority.loadOrCreate(caDir);
 const db = new Database(dbFile);
 db.pragma('busy_timeout = 10000');
 db.pragma('journal_mode = WAL');
-const rec = new pki.DeviceCertificates(ca, new pki.SqliteCertificateRepository(db)).issue('dev-race');
+const rec = await new pki.DeviceCertificates(ca, new pki.SqliteCertificateRepository(db)).issue('dev-race');
 db.close();
 process.stdout.write(JSON.stringify({ caPem: ca.certPem, serial: rec.serial }));
 `,
@@ -484,7 +484,7 @@ describe('DeviceCertificates with SqliteCertificateRepository', () => {
     expect(await repo.listForDevice('dev-1')).toEqual([first]);
     expect(Math.round((Date.parse(first.notAfter) - Date.now()) / DAY_MS)).toBe(90);
     // A second repository over the same database sees the same state.
-    expect(new SqliteCertificateRepository(db).findActive('dev-1')).toEqual(first);
+    expect(await new SqliteCertificateRepository(db).findActive('dev-1')).toEqual(first);
     db.close();
   });
 
