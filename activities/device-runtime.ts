@@ -104,9 +104,7 @@ export function createDeviceRuntimeActivities(deps: DeviceRuntimeDeps) {
     /** `firmware`: the device's spec.firmware when not given (recovery on a new host). */
     async copyFirmware(device: string, firmware?: string): Promise<{ sha256: string; bytes: number }> {
       const source = firmware ?? (await store.get('Device', device))?.spec.firmware;
-      return step(device, 'copyFirmware', async () =>
-        (await runtimeOf(device)).copyFirmware(device, source),
-      );
+      return step(device, 'copyFirmware', async () => (await runtimeOf(device)).copyFirmware(device, source));
     },
 
     async startEmulator(device: string): Promise<StartedEmulator> {

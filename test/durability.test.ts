@@ -80,7 +80,7 @@ describe('durability', () => {
     await platform.restartTemporal();
     await connected('tr-1');
     expect(platform.deviceProcesses('tr-1')).toHaveLength(1);
-    expect(certificateCount('tr-1')).toEqual({ all: 1, active: 1 });
+    expect(await certificateCount('tr-1')).toEqual({ all: 1, active: 1 });
   });
 
   it('finishes a rollout after the worker is killed with SIGKILL mid-way', async () => {
@@ -110,7 +110,7 @@ describe('durability', () => {
     expect(app.status.counts.running).toBe(3);
     for (const name of ['tr-1', 'tr-2', 'tr-3']) {
       expect(platform.deviceProcesses(name)).toHaveLength(1);
-      expect(certificateCount(name)).toEqual({ all: 1, active: 1 });
+      expect(await certificateCount(name)).toEqual({ all: 1, active: 1 });
     }
   });
 

@@ -81,7 +81,7 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  ledger?.close();
+  await ledger?.close();
   await platform?.stop();
 });
 
@@ -127,7 +127,7 @@ describe('many device hosts and gateways', () => {
       }
       // A new key made on host-b, so a new certificate; the old one is revoked.
       expect(d.status.identity?.spkiSha256).not.toBe(old.status.identity?.spkiSha256);
-      expect(ledger.certificates.isRevoked(old.status.identity!.certSerial)).toBe(true);
+      expect(await ledger.certificates.isRevoked(old.status.identity!.certSerial)).toBe(true);
       expect(fs.existsSync(path.join(hostDataDir('host-b'), 'volumes', d.metadata.name, 'device.key'))).toBe(
         true,
       );

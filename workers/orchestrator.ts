@@ -4,12 +4,7 @@
  * machine's device host running (keys, volumes and emulators are the hosts', on `wasmbed-host-<id>`).
  */
 import { Worker } from '@temporalio/worker';
-import {
-  GATEWAY_STALE_MS,
-  HOST_STALE_MS,
-  ORCHESTRATOR_TASK_QUEUE,
-  loadConfig,
-} from '../common/config.js';
+import { GATEWAY_STALE_MS, HOST_STALE_MS, ORCHESTRATOR_TASK_QUEUE, loadConfig } from '../common/config.js';
 import { createLogger } from '../common/logger.js';
 import { onShutdown } from '../common/shutdown.js';
 import { createApplicationActivities } from '../activities/applications.js';
