@@ -168,7 +168,7 @@ await fence();
 // (or deleted) while it was away are stopped, not adopted. (A docker container is named after
 // its device on a shared engine; see docs/runtimes.md.)
 for (const device of volumeDevices(dataDir)) {
-  if (ownsDevice(device)) continue;
+  if (await ownsDevice(device)) continue;
   for (const emulator of [qemu, renode]) {
     if (emulator.runningPids(device).length === 0) continue;
     logger.warn('stopping the emulator of a device placed elsewhere', { device, runtime: emulator.kind });
