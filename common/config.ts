@@ -37,6 +37,12 @@ export interface WasmbedConfig {
   home: string;
   /** Where resources live (WASMBED_STORE): the local SQLite store, or Kubernetes custom resources. */
   store: StoreConfig;
+  /**
+   * WASMBED_DATABASE_URL (`postgres://…`): the shared state (resources unless on Kubernetes,
+   * certificates, claim credentials, device logs, modules) lives in PostgreSQL instead of the
+   * SQLite file under `home`.
+   */
+  databaseUrl?: string;
   /** Timing of the device lifecycle workflow (recovery). */
   lifecycle: { checkIntervalMs: number; graceMs: number; maxAttempts: number };
   /** Device certificates: lifetime, and how long before expiry they are rotated. */
@@ -112,6 +118,26 @@ function storeFromEnv(env: NodeJS.ProcessEnv): StoreConfig {
     namespace: env.WASMBED_NAMESPACE || env.POD_NAMESPACE || 'default',
     kubeconfig: env.KUBECONFIG || undefined,
   };
+}
+
+/** A PostgreSQL connection URL, or undefined; anything else is refused naming the variable. */
+function databaseUrlFromEnv(env: NodeJS.ProcessEnv): string | undefined {
+  const url = env.WASMBED_DATABASE_URL;
+  if (url === undefined || url === '') return undefined;
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed || (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') || !parsed.hostname) {
+    // The URL may hold a password: name the problem, not the value.
+    throw new ValidationError(
+      'WASMBED_DATABASE_URL',
+      'WASMBED_DATABASE_URL must be a PostgreSQL URL like postgres://user:password@host:5432/database',
+    );
+  }
+  return url;
 }
 
 /**
@@ -210,6 +236,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WasmbedConfig 
   return {
     home,
     store: storeFromEnv(env),
+    databaseUrl: databaseUrlFromEnv(env),
     lifecycle: {
       checkIntervalMs: intFromEnv(env, 'WASMBED_LIFECYCLE_CHECK_MS', 10_000),
       graceMs: intFromEnv(env, 'WASMBED_LIFECYCLE_GRACE_MS', 5_000),

@@ -30,6 +30,11 @@ export const FailureType = {
   EnrollmentConnectionGone: 'EnrollmentConnectionGone',
   /** The lifecycle gave up bringing a device back. */
   RecoveryFailed: 'RecoveryFailed',
+  /**
+   * The shared database (PostgreSQL) could not be reached: restarting, failing over, cut off.
+   * Retryable: the activity runs again once it is back (store/postgres/pool.ts).
+   */
+  DatabaseUnavailable: 'DatabaseUnavailable',
 } as const;
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];
 

@@ -9,6 +9,7 @@ import {
   rootCauseMessage,
   toApplicationFailure,
 } from '../common/failures.js';
+import { DatabaseUnavailableError, classify } from '../store/postgres/pool.js';
 
 describe('toApplicationFailure', () => {
   it('turns a ValidationError into a non-retryable InvalidInput naming the field, keeping the cause', () => {
@@ -28,6 +29,27 @@ describe('toApplicationFailure', () => {
     const busy = toApplicationFailure(new WasmbedError('TemporalUnavailable', 'try later'));
     expect(busy.type).toBe('TemporalUnavailable');
     expect(busy.nonRetryable).toBe(false);
+  });
+
+  it('makes a lost PostgreSQL connection a retryable DatabaseUnavailable, and leaves SQL errors alone', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    const lost = classify(refused, 'read certificates');
+    expect(lost).toBeInstanceOf(DatabaseUnavailableError);
+    const failure = toApplicationFailure(lost);
+    expect(failure.type).toBe(FailureType.DatabaseUnavailable);
+    expect(failure.nonRetryable).toBe(false);
+    expect(failure.message).toMatch(
+      /PostgreSQL unavailable while trying to read certificates: connect ECONNREFUSED/,
+    );
+    // The server shutting down (57P01) and a socket closed under a query count too.
+    expect(
+      classify(Object.assign(new Error('terminating connection'), { code: '57P01' }), 'x'),
+    ).toBeInstanceOf(DatabaseUnavailableError);
+    expect(classify(new Error('Connection terminated unexpectedly'), 'x')).toBeInstanceOf(
+      DatabaseUnavailableError,
+    );
+    const unique = Object.assign(new Error('duplicate key'), { code: '23505' });
+    expect(classify(unique, 'x')).toBe(unique);
   });
 
   it('lets the caller set type, message and retryability', () => {

@@ -8,6 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../common/config.js';
+import { ValidationError } from '../common/errors.js';
 import { loadMigrations, migrate } from '../store/postgres/migrate.js';
 import { openPool } from '../store/postgres/pool.js';
 import { startPostgres, type PostgresServer } from './support/postgres.js';
@@ -122,5 +124,21 @@ describe('the test cluster', () => {
     await expect(scalar(url, 'SELECT 1')).rejects.toThrow(/ECONNREFUSED/);
     await server.start();
     expect(await scalar<string>(url, 'SELECT v FROM kept')).toBe('before');
+  });
+});
+
+describe('WASMBED_DATABASE_URL', () => {
+  it('is read as a PostgreSQL URL, and anything else is refused without echoing it', () => {
+    expect(loadConfig({}).databaseUrl).toBeUndefined();
+    expect(loadConfig({ WASMBED_DATABASE_URL: server.url }).databaseUrl).toBe(server.url);
+    expect(loadConfig({ WASMBED_DATABASE_URL: 'postgresql://db.example:5432/wasmbed' }).databaseUrl).toMatch(
+      /^postgresql:/,
+    );
+    for (const bad of ['mysql://u:secret@h/db', 'not a url secret', 'postgres://']) {
+      const attempt = () => loadConfig({ WASMBED_DATABASE_URL: bad });
+      expect(attempt, bad).toThrow(ValidationError);
+      expect(attempt, bad).toThrow(/WASMBED_DATABASE_URL must be a PostgreSQL URL/);
+      expect(attempt, bad).not.toThrow(/secret/);
+    }
   });
 });

@@ -1,0 +1,185 @@
+/**
+ * The device certificate ledger in PostgreSQL. "At most one non-revoked certificate per
+ * device" is the partial unique index `certificates_one_active_per_device` (migration 002): an
+ * insert that would make a second one fails in the database, whichever process tries, and the
+ * loser answers with the winner's record. A renewal locks the active row (FOR UPDATE), so two
+ * renewals of one device queue up and the second sees the first's certificate.
+ *
+ * Private keys of CA-generated device keys are stored in `key_pem` in clear text: protect the
+ * database like ca.key (its own role, TLS to it, encrypted backups).
+ */
+import { errorMessage } from '../../common/errors.js';
+import { PkiError } from '../../pki/errors.js';
+import type { CertificateRecord } from '../../pki/sqlite-certificate-repository.js';
+import type { PostgresDatabase } from './database.js';
+import { DatabaseUnavailableError, classify, query, transaction, type PgClient } from './pool.js';
+
+interface Row {
+  serial: string;
+  device_name: string;
+  cert_pem: string;
+  key_pem: string | null;
+  spki_sha256: string;
+  not_before: string;
+  not_after: string;
+  revoked_at: string | null;
+  created_at: string;
+}
+
+const COLUMNS =
+  'serial, device_name, cert_pem, key_pem, spki_sha256, not_before, not_after, revoked_at, created_at';
+const UNIQUE_VIOLATION = '23505';
+
+function fromRow(row: Row): CertificateRecord {
+  return {
+    deviceName: row.device_name,
+    serial: row.serial,
+    certPem: row.cert_pem,
+    keyPem: row.key_pem,
+    spkiSha256: row.spki_sha256,
+    notBefore: row.not_before,
+    notAfter: row.not_after,
+    revokedAt: row.revoked_at,
+    createdAt: row.created_at,
+  };
+}
+
+const insertParams = (rec: CertificateRecord) => [
+  rec.serial.toLowerCase(),
+  rec.deviceName,
+  rec.certPem,
+  rec.keyPem,
+  rec.spkiSha256,
+  rec.notBefore,
+  rec.notAfter,
+  rec.createdAt,
+];
+const INSERT = `INSERT INTO certificates (serial, device_name, cert_pem, key_pem, spki_sha256, not_before, not_after, created_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`;
+
+export class PostgresCertificateRepository {
+  constructor(private readonly db: PostgresDatabase) {}
+
+  async findActive(deviceName: string): Promise<CertificateRecord | undefined> {
+    const { rows } = await this.read<Row>(
+      `SELECT ${COLUMNS} FROM certificates WHERE device_name = $1 AND revoked_at IS NULL`,
+      [deviceName],
+    );
+    return rows[0] ? fromRow(rows[0]) : undefined;
+  }
+
+  async listForDevice(deviceName: string): Promise<CertificateRecord[]> {
+    const { rows } = await this.read<Row>(
+      `SELECT ${COLUMNS} FROM certificates WHERE device_name = $1 ORDER BY seq`,
+      [deviceName],
+    );
+    return rows.map(fromRow);
+  }
+
+  async insertIfNoActive(rec: CertificateRecord): Promise<CertificateRecord> {
+    // The active one can be revoked between our insert and our read: try again then.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const inserted = await this.guard(`store certificate ${rec.serial} of device "${rec.deviceName}"`, () =>
+        query(
+          this.db.pool,
+          'store a certificate',
+          `${INSERT} ON CONFLICT (device_name) WHERE revoked_at IS NULL DO NOTHING`,
+          insertParams(rec),
+        ),
+      );
+      if (inserted.rowCount) return { ...rec, serial: rec.serial.toLowerCase(), revokedAt: null };
+      const active = await this.findActive(rec.deviceName);
+      if (active) return active;
+    }
+    throw new PkiError(
+      'PkiRepository',
+      `device "${rec.deviceName}": the active certificate keeps changing; retry`,
+    );
+  }
+
+  async replaceActive(expectedSerial: string, rec: CertificateRecord, at: Date): Promise<CertificateRecord> {
+    try {
+      return await transaction(
+        this.db.pool,
+        `renew the certificate of device "${rec.deviceName}"`,
+        async (client) => {
+          const active = await lockActive(client, rec.deviceName);
+          if (active && active.serial !== expectedSerial) return active;
+          if (active) {
+            await client.query('UPDATE certificates SET revoked_at = $1 WHERE serial = $2', [
+              at.toISOString(),
+              active.serial,
+            ]);
+          }
+          await client.query(INSERT, insertParams(rec));
+          return { ...rec, serial: rec.serial.toLowerCase(), revokedAt: null };
+        },
+      );
+    } catch (err) {
+      // No active row to lock, and another process inserted one meanwhile: theirs is the answer.
+      if ((err as { code?: string }).code === UNIQUE_VIOLATION) {
+        const active = await this.findActive(rec.deviceName);
+        if (active) return active;
+      }
+      throw repoError(`store certificate ${rec.serial} of device "${rec.deviceName}"`, err);
+    }
+  }
+
+  async revokeAllForDevice(deviceName: string, at: Date): Promise<number> {
+    const result = await this.guard('revoke certificates', () =>
+      query(
+        this.db.pool,
+        'revoke certificates',
+        'UPDATE certificates SET revoked_at = $1 WHERE device_name = $2 AND revoked_at IS NULL',
+        [at.toISOString(), deviceName],
+      ),
+    );
+    return result.rowCount ?? 0;
+  }
+
+  async isRevoked(serial: string): Promise<boolean> {
+    const { rows } = await this.read<{ revoked_at: string | null }>(
+      'SELECT revoked_at FROM certificates WHERE serial = $1',
+      [serial.toLowerCase()],
+    );
+    return rows[0] !== undefined && rows[0].revoked_at !== null;
+  }
+
+  async countActive(deviceName: string): Promise<number> {
+    const { rows } = await this.read<{ n: string }>(
+      'SELECT count(*) AS n FROM certificates WHERE device_name = $1 AND revoked_at IS NULL',
+      [deviceName],
+    );
+    return Number(rows[0]!.n);
+  }
+
+  private read<R extends object>(sql: string, params: unknown[]) {
+    return this.guard('read certificates', () =>
+      query<R & Record<string, unknown>>(this.db.pool, 'read certificates', sql, params),
+    );
+  }
+
+  private async guard<T>(action: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw repoError(action, err);
+    }
+  }
+}
+
+async function lockActive(client: PgClient, deviceName: string): Promise<CertificateRecord | undefined> {
+  const { rows } = await client.query<Row>(
+    `SELECT ${COLUMNS} FROM certificates WHERE device_name = $1 AND revoked_at IS NULL FOR UPDATE`,
+    [deviceName],
+  );
+  return rows[0] ? fromRow(rows[0]) : undefined;
+}
+
+/** A lost connection stays DatabaseUnavailable (retryable); anything else is the ledger's error. */
+function repoError(action: string, err: unknown): Error {
+  const classified = classify(err, action);
+  if (classified instanceof DatabaseUnavailableError) return classified;
+  if (classified instanceof PkiError) return classified;
+  return new PkiError('PkiRepository', `cannot ${action}: ${errorMessage(err)}`, { cause: err });
+}

@@ -1,0 +1,55 @@
+/**
+ * WebAssembly modules by content hash in PostgreSQL (bytea). On several machines there is no
+ * shared disk for `<home>/modules/`, so the bytes live in the database with their hash; every
+ * read checks the bytes against it, as the file store does.
+ */
+import { NotFoundError, WasmbedError } from '../../common/errors.js';
+import { sha256Hex } from '../module-store.js';
+import type { PostgresDatabase } from './database.js';
+import { query } from './pool.js';
+
+function checkHash(sha256: string): void {
+  if (!/^[0-9a-f]{64}$/.test(sha256))
+    throw new WasmbedError('InvalidModuleRef', `"${sha256}" is not a sha256 hex digest`);
+}
+
+export class PostgresModuleStore {
+  constructor(private readonly db: PostgresDatabase) {}
+
+  async put(bytes: Uint8Array): Promise<{ sha256: string; size: number }> {
+    const sha256 = sha256Hex(bytes);
+    await query(
+      this.db.pool,
+      `store module ${sha256}`,
+      'INSERT INTO modules (sha256, size, bytes) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING',
+      [sha256, bytes.length, Buffer.from(bytes)],
+    );
+    return { sha256, size: bytes.length };
+  }
+
+  async get(sha256: string): Promise<Buffer> {
+    checkHash(sha256);
+    const { rows } = await query<{ bytes: Buffer }>(
+      this.db.pool,
+      `read module ${sha256}`,
+      'SELECT bytes FROM modules WHERE sha256 = $1',
+      [sha256],
+    );
+    if (!rows[0]) throw new NotFoundError('Module', sha256);
+    if (sha256Hex(rows[0].bytes) !== sha256) {
+      throw new WasmbedError('ModuleCorrupted', `module ${sha256} in the database does not match its hash`);
+    }
+    return rows[0].bytes;
+  }
+
+  async has(sha256: string): Promise<boolean> {
+    checkHash(sha256);
+    const { rowCount } = await query(
+      this.db.pool,
+      `look up module ${sha256}`,
+      'SELECT 1 FROM modules WHERE sha256 = $1',
+      [sha256],
+    );
+    return (rowCount ?? 0) > 0;
+  }
+}
