@@ -30,9 +30,6 @@ export interface ChangeFeedOptions<E extends FeedEvent> {
   onError?: (message: string) => void;
 }
 
-/** How far before the last revision seen a catch-up starts (see reconnect). */
-const RESYNC_OVERLAP = 1000;
-
 export class ChangeFeed<E extends FeedEvent> {
   private client: pg.Client | undefined;
   private readonly subscribers = new Set<(event: E) => void>();
@@ -114,9 +111,7 @@ export class ChangeFeed<E extends FeedEvent> {
   private async reconnect(delayMs: number): Promise<void> {
     try {
       await this.connect();
-      // A transaction that took its revision before the connection dropped may have committed
-      // after: the catch-up reaches back RESYNC_OVERLAP revisions (a repeat is harmless).
-      const missed = await this.options.resync(Math.max(0, this.seen - RESYNC_OVERLAP));
+      const missed = await this.options.resync(this.seen);
       for (const event of missed) this.deliver(event);
     } catch (err) {
       this.options.onError?.(`change feed cannot reconnect yet: ${errorMessage(err)}`);

@@ -50,6 +50,8 @@ interface Row {
 interface RevisionedEvent extends ResourceEvent, FeedEvent {}
 
 const CHANNEL = 'wasmbed_resources';
+/** How far before the last revision seen a catch-up starts (see changesSince). */
+const RESYNC_OVERLAP = 1000;
 /** How long deletions are kept for watchers that were disconnected. */
 const DELETION_LOG_RETENTION = '1 day';
 
@@ -98,18 +100,21 @@ export class PostgresResourceStore {
     const conflict = insertOnly
       ? 'DO NOTHING'
       : 'DO UPDATE SET resource_version = excluded.resource_version, body = excluded.body';
+    // One statement: the row and its notification (sent at commit), one round trip.
     const { rows } = await client.query<{ rv: string }>(
-      `WITH rv AS (SELECT nextval('resource_revision') AS v)
-       INSERT INTO resources (kind, namespace, name, resource_version, created_revision, body)
-       SELECT $1, $2, $3, rv.v, rv.v, $4::jsonb FROM rv
-       ON CONFLICT (kind, namespace, name) ${conflict}
-       RETURNING resource_version AS rv`,
-      [resource.kind, metadata.namespace, metadata.name, body],
+      `WITH rv AS (SELECT nextval('resource_revision') AS v),
+       written AS (
+         INSERT INTO resources (kind, namespace, name, resource_version, created_revision, body)
+         SELECT $1, $2, $3, rv.v, rv.v, $4::jsonb FROM rv
+         ON CONFLICT (kind, namespace, name) ${conflict}
+         RETURNING resource_version)
+       SELECT resource_version AS rv,
+              pg_notify('${CHANNEL}', json_build_object('t', $5::text, 'k', $1::text, 'n', $3::text, 'r', resource_version)::text)
+         FROM written`,
+      [resource.kind, metadata.namespace, metadata.name, body, type],
     );
     if (rows.length === 0) return false;
-    const rv = Number(rows[0]!.rv);
-    resource.metadata.resourceVersion = String(rv);
-    await notify(client, { type, kind: resource.kind, name: metadata.name, revision: rv });
+    resource.metadata.resourceVersion = String(Number(rows[0]!.rv));
     return true;
   }
 
@@ -349,8 +354,13 @@ export class PostgresResourceStore {
     });
   }
 
-  /** What changed after `since`, in revision order (the feed's catch-up after a reconnect). */
-  private async changesSince(since: number): Promise<RevisionedEvent[]> {
+  /**
+   * What changed after revision `seen`, in revision order (the feed's catch-up after a
+   * reconnect). A transaction that took its revision before the connection dropped may have
+   * committed after it, below `seen`: the catch-up reaches back RESYNC_OVERLAP revisions more
+   * (repeats are harmless; a resource created in that overlap shows as MODIFIED).
+   */
+  private async changesSince(seen: number): Promise<RevisionedEvent[]> {
     const { rows } = await query<{
       kind: ResourceKind;
       name: string;
@@ -361,12 +371,12 @@ export class PostgresResourceStore {
       this.db.pool,
       'read the changes a watcher missed',
       `SELECT kind, name, resource_version AS revision, created_revision > $1 AS added, false AS deleted
-         FROM resources WHERE resource_version > $1 AND namespace = $2
+         FROM resources WHERE resource_version > $2 AND namespace = $3
        UNION ALL
        SELECT kind, name, revision, false, true
-         FROM resource_deletions WHERE revision > $1 AND namespace = $2
+         FROM resource_deletions WHERE revision > $2 AND namespace = $3
        ORDER BY revision`,
-      [since, DEFAULT_NAMESPACE],
+      [seen, Math.max(0, seen - RESYNC_OVERLAP), DEFAULT_NAMESPACE],
     );
     return rows.map((r) => ({
       type: r.deleted ? 'DELETED' : r.added ? 'ADDED' : 'MODIFIED',
