@@ -25,6 +25,8 @@ const SLOW_SUITES = [
   'test/rotation.test.ts',
   // Two device hosts and two gateways as separate processes, 40 devices, kill -9 of each.
   'test/many-hosts.test.ts',
+  // The whole platform on PostgreSQL, with a database restart in the middle of a provisioning burst.
+  'test/postgres-platform.test.ts',
 ];
 const suites = process.env.WASMBED_SUITES;
 

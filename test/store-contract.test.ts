@@ -7,14 +7,15 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ResourceStore } from '../store/resource-store.js';
 import { openDatabase } from '../store/sqlite.js';
 import { SqliteResourceStore } from '../store/sqlite-resource-store.js';
 import { openPostgresDatabase, type PostgresDatabase } from '../store/postgres/database.js';
 import { PostgresResourceStore } from '../store/postgres/resource-store.js';
 import { startPostgres, type PostgresServer } from './support/postgres.js';
-import { resourceStoreContract } from './support/store-contract.js';
+import { device, resourceStoreContract } from './support/store-contract.js';
+import { waitFor } from './support/wait.js';
 
 resourceStoreContract({
   name: 'SQLite',
@@ -64,4 +65,77 @@ resourceStoreContract({
       },
     };
   },
+});
+
+describe('PostgreSQL change feed across lost connections', () => {
+  let url: string;
+  let writerDb: PostgresDatabase;
+  let watcherDb: PostgresDatabase;
+  let writer: PostgresResourceStore;
+  let watcher: PostgresResourceStore;
+
+  beforeAll(async () => {
+    url = await server.createDatabase('feed');
+    writerDb = await openPostgresDatabase(url, { applicationName: 'feed-writer' });
+    watcherDb = await openPostgresDatabase(url, { applicationName: 'feed-watcher' });
+    writer = await PostgresResourceStore.open(writerDb);
+    watcher = await PostgresResourceStore.open(watcherDb);
+  });
+  afterAll(async () => {
+    await writer?.close();
+    await watcher?.close();
+    await writerDb?.close();
+    await watcherDb?.close();
+  });
+
+  const create = (name: string) => {
+    const d = device(name);
+    return writer.create('Device', d.name, d.spec, d.status, d.labels);
+  };
+
+  it('catches up on what changed while its connection was cut: ADDED, MODIFIED and DELETED', async () => {
+    await create('kept');
+    await create('doomed');
+    const events: { type: string; name: string }[] = [];
+    const stop = watcher.watch({ kind: 'Device' }, (e) => events.push({ type: e.type, name: e.name }));
+    // Cut the feed's connection from the server side, and change things before it is back.
+    const { rows } = await writerDb.pool.query<{ n: number }>(
+      `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+       WHERE application_name = 'wasmbed-feed' AND query ILIKE 'LISTEN%'`,
+    );
+    expect(rows[0]!.n).toBeGreaterThanOrEqual(1);
+    await create('born');
+    await writer.updateStatus('Device', 'kept', (s) => ({ ...s, phase: 'Connected' }));
+    await writer.delete('Device', 'doomed');
+    await waitFor(
+      'the catch-up',
+      () => events.some((e) => e.type === 'DELETED' && e.name === 'doomed'),
+      30_000,
+    );
+    expect(events).toEqual(
+      expect.arrayContaining([
+        { type: 'ADDED', name: 'born' },
+        { type: 'MODIFIED', name: 'kept' },
+        { type: 'DELETED', name: 'doomed' },
+      ]),
+    );
+    stop();
+  });
+
+  it('comes back after PostgreSQL restarts, and the pool serves again', async () => {
+    const events: string[] = [];
+    const stop = watcher.watch({ kind: 'Device', name: 'after-restart' }, (e) => events.push(e.type));
+    await server.restart('immediate');
+    // The first writes may meet the pool's dead connections or a server still recovering:
+    // they fail as DatabaseUnavailable (retryable), never hang.
+    await waitFor(
+      'the store to write again',
+      async () => Boolean(await create('after-restart')),
+      30_000,
+      200,
+    );
+    await waitFor('the event after the restart', () => events.includes('ADDED'), 30_000);
+    expect(await watcher.get('Device', 'after-restart')).toBeDefined();
+    stop();
+  });
 });

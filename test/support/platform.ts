@@ -20,6 +20,7 @@ import { findProcessesMatching, isAlive, terminate } from '../../runtimes/proces
 import { VirtualRuntime } from '../../runtimes/virtual.js';
 import { startDevServer, type DevServer } from '../../temporal/dev-server.js';
 import { freePort } from './ports.js';
+import { startPostgres, type PostgresServer } from './postgres.js';
 import { waitFor } from './wait.js';
 
 export interface TestPlatform {
@@ -57,6 +58,8 @@ export interface TestPlatform {
   /** The device host's id, and its pid (undefined while none runs). */
   hostId: string;
   hostPid(): number | undefined;
+  /** The platform's PostgreSQL (started with `postgres: true`; its URL is WASMBED_DATABASE_URL). */
+  postgres?: PostgresServer;
   /** Cuts one virtual device's power (in the host, or kill -9 of its own process). */
   killDevice(device: string): Promise<void>;
   stop(): Promise<void>;
@@ -70,9 +73,15 @@ const READY_LINES: Record<PlatformProcessKind | 'host', RegExp> = {
 };
 
 export async function startTestPlatform(
-  options: { env?: NodeJS.ProcessEnv; durableTemporal?: boolean } = {},
+  options: {
+    env?: NodeJS.ProcessEnv;
+    durableTemporal?: boolean;
+    /** Shared state in a throwaway PostgreSQL cluster of its own instead of SQLite. */
+    postgres?: boolean;
+  } = {},
 ): Promise<TestPlatform> {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'wasmbed-test-'));
+  const postgres = options.postgres ? await startPostgres() : undefined;
   const [temporalPort, httpPort, metricsPort, webPort, gatewayPort, healthPort] = await Promise.all(
     Array.from({ length: 6 }, freePort),
   );
@@ -93,6 +102,7 @@ export async function startTestPlatform(
     WASMBED_GATEWAY_HEALTH_PORT: String(healthPort),
     WASMBED_HEARTBEAT_INTERVAL_MS: '500',
     WASMBED_HEARTBEAT_TIMEOUT_MS: '3000',
+    ...(postgres ? { WASMBED_DATABASE_URL: postgres.url } : {}),
     // Metrics on ephemeral ports unless start() assigns one (files and helpers run side by side).
     ...Object.fromEntries(
       Object.entries(METRICS_PORTS).flatMap(([kind, ports]) => [
@@ -204,6 +214,7 @@ export async function startTestPlatform(
       return [bootId];
     },
     hostId,
+    postgres,
     hostPid() {
       return findDeviceHost(home, hostId)[0];
     },
@@ -222,6 +233,7 @@ export async function startTestPlatform(
       await Promise.all(findStrayDevices(home).map((pid) => terminate(pid, 500)));
       await connection.close();
       await temporal.stop();
+      await postgres?.destroy();
       keepLogs(logs, home);
       fs.rmSync(home, { recursive: true, force: true });
     },
