@@ -4,9 +4,19 @@
  * A backend is given as a factory of "shared databases": each test gets a fresh one and may open
  * several store instances on it, the way several processes share one database.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AlreadyExistsError, NotFoundError, ValidationError } from '../../common/errors.js';
 import type { DevicePhase, ResourceKind } from '../../common/resources.js';
+import { CertificateAuthority } from '../../pki/certificate-authority.js';
+import type { CertificateRepository } from '../../pki/certificate-repository.js';
+import type { ClaimCredentialStore } from '../../pki/claim-credential-store.js';
+import { ClaimCredentials, ClaimRefusedError, type ClaimCredential } from '../../pki/claim-credentials.js';
+import { DeviceCertificates } from '../../pki/device-certificates.js';
+import type { DeviceLogs } from '../../store/device-logs.js';
+import type { ModuleStore } from '../../store/module-store.js';
 import type { NewResource, ResourceStore } from '../../store/resource-store.js';
 import { waitFor } from './wait.js';
 
@@ -266,6 +276,161 @@ export function resourceStoreContract(backend: StoreBackend): void {
       await seen(after, 'MODIFIED', 'w-3');
       stopAfter();
       expect(byKind.length).toBe(before);
+    });
+  });
+}
+
+/** The other shared stores of one database, as one process opens them. */
+export interface SharedStateInstance {
+  certificates: CertificateRepository;
+  claims: ClaimCredentialStore;
+  logs: DeviceLogs;
+  modules: ModuleStore;
+}
+
+export interface SharedStateBackend {
+  name: string;
+  /** A fresh, empty database: `open()` gives another process's view of it. */
+  database(): Promise<{ open(): Promise<SharedStateInstance>; dispose(): Promise<void> }>;
+}
+
+/**
+ * Registers the contract of the certificate ledger, claim credentials, device logs and module
+ * store for `backend`: the rules that must hold however many processes share the database.
+ */
+export function sharedStateContract(backend: SharedStateBackend): void {
+  describe(`ledger, claims, logs and modules on ${backend.name}`, () => {
+    let shared: Awaited<ReturnType<SharedStateBackend['database']>>;
+    let a: SharedStateInstance;
+    let b: SharedStateInstance;
+    let caDir: string;
+    let ca: CertificateAuthority;
+    let claimCa: CertificateAuthority;
+
+    beforeAll(async () => {
+      caDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wasmbed-contract-ca-'));
+      ca = await CertificateAuthority.loadOrCreate(path.join(caDir, 'ca'), { keyType: 'p256' });
+      claimCa = await CertificateAuthority.loadOrCreate(path.join(caDir, 'claim'), {
+        keyType: 'p256',
+        commonName: 'Contract Claim CA',
+      });
+    });
+    afterAll(() => {
+      if (caDir) fs.rmSync(caDir, { recursive: true, force: true });
+    });
+    beforeEach(async () => {
+      shared = await backend.database();
+      a = await shared.open();
+      b = await shared.open();
+    });
+    afterEach(async () => {
+      await shared?.dispose();
+    });
+
+    it('two processes issuing for one device at once end with one active certificate, the same for all', async () => {
+      const issuers = [a, b].map((s) => new DeviceCertificates(ca, s.certificates));
+      const records = await Promise.all(
+        Array.from({ length: 6 }, (_, i) => issuers[i % 2]!.issue('racer')),
+      );
+      expect(new Set(records.map((r) => r.serial)).size).toBe(1);
+      expect(await a.certificates.countActive('racer')).toBe(1);
+      expect(await b.certificates.listForDevice('racer')).toHaveLength(1);
+      expect((await b.certificates.findActive('racer'))?.serial).toBe(records[0]!.serial);
+    });
+
+    it('two processes renewing one certificate at once: one renewal wins, the old one is revoked', async () => {
+      const first = await new DeviceCertificates(ca, a.certificates).issue('renewed');
+      const fresh = (i: number) => ({
+        ...first,
+        serial: `${first.serial.slice(0, -2)}${i}f`,
+        createdAt: new Date().toISOString(),
+      });
+      const at = new Date();
+      const winners = await Promise.all([
+        a.certificates.replaceActive(first.serial, fresh(1), at),
+        b.certificates.replaceActive(first.serial, fresh(2), at),
+      ]);
+      expect(winners[0]!.serial).toBe(winners[1]!.serial);
+      expect(winners[0]!.serial).not.toBe(first.serial);
+      expect(await a.certificates.countActive('renewed')).toBe(1);
+      expect(await b.certificates.isRevoked(first.serial)).toBe(true);
+      expect(await b.certificates.isRevoked(winners[0]!.serial)).toBe(false);
+      expect(await a.certificates.isRevoked('00unknown')).toBe(false);
+      expect(await b.certificates.revokeAllForDevice('renewed', new Date())).toBe(1);
+      expect(await a.certificates.findActive('renewed')).toBeUndefined();
+      expect((await a.certificates.listForDevice('renewed')).map((r) => r.serial)).toEqual([
+        first.serial,
+        winners[0]!.serial,
+      ]);
+    });
+
+    it('a claim credential redeemed by two processes at once: exactly one device wins', async () => {
+      const claimsA = new ClaimCredentials(a.claims, claimCa);
+      const claimsB = new ClaimCredentials(b.claims, claimCa);
+      const { id, token } = await claimsA.createToken({ ttl: '1h' });
+      const attempts = await Promise.allSettled(
+        Array.from({ length: 8 }, (_, i) =>
+          (i % 2 ? claimsB : claimsA).claim({ kind: 'token', token }, `board-${i}`, `spki-${i}`),
+        ),
+      );
+      const won = attempts.filter((r) => r.status === 'fulfilled');
+      expect(won).toHaveLength(1);
+      const winner = (won[0] as PromiseFulfilledResult<ClaimCredential>).value;
+      for (const lost of attempts.filter((r) => r.status === 'rejected')) {
+        expect((lost as PromiseRejectedResult).reason).toBeInstanceOf(ClaimRefusedError);
+        expect(String((lost as PromiseRejectedResult).reason)).toMatch(/was already used/);
+      }
+      // The winner may present it again (a reconnect); the record says who bound it.
+      const again = await claimsB.claim({ kind: 'token', token }, winner.usedBy!, `spki-${winner.usedBy!.slice(6)}`);
+      expect(again.state).toBe('Bound');
+      expect((await claimsA.get(id)).usedBy).toBe(winner.usedBy);
+      await claimsB.finish(id, 'enrolled');
+      expect((await claimsA.list()).map((c) => [c.id, c.state])).toEqual([[id, 'Enrolled']]);
+      await claimsA.revoke(id);
+      await expect(claimsB.claim({ kind: 'token', token }, winner.usedBy!, 'x')).rejects.toThrow(/was revoked/);
+      await expect(claimsB.claim({ kind: 'token', token: 'wbt_nothing' }, 'b', 'x')).rejects.toThrow(
+        /unknown enrollment token/,
+      );
+    });
+
+    it('device logs written by one process are read by another, filtered and after an id', async () => {
+      const time = new Date().toISOString();
+      for (let i = 0; i < 5; i++) {
+        await a.logs.append({
+          device: 'logger',
+          time,
+          appId: i % 2 ? 'app' : null,
+          kind: 'log',
+          level: 2,
+          message: `line ${i}`,
+        });
+      }
+      await a.logs.append({ device: 'other', time, appId: null, kind: 'publish', level: 2, message: 't: x' });
+      const all = await b.logs.list('logger');
+      expect(all.map((e) => e.message)).toEqual(['line 0', 'line 1', 'line 2', 'line 3', 'line 4']);
+      expect(typeof all[0]!.id).toBe('number');
+      expect((await b.logs.list('logger', { appId: 'app' })).map((e) => e.message)).toEqual(['line 1', 'line 3']);
+      expect((await b.logs.list('logger', { afterId: all[2]!.id })).map((e) => e.message)).toEqual([
+        'line 3',
+        'line 4',
+      ]);
+      expect((await b.logs.list('logger', { limit: 2 })).map((e) => e.message)).toEqual(['line 3', 'line 4']);
+      await b.logs.deleteDevice('logger');
+      expect(await a.logs.list('logger')).toEqual([]);
+      expect(await a.logs.list('other')).toHaveLength(1);
+    });
+
+    it('a module put by one process is read by another, checked against its hash', async () => {
+      const bytes = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
+      const { sha256, size } = await a.modules.put(bytes);
+      expect(size).toBe(8);
+      expect(await a.modules.put(bytes)).toEqual({ sha256, size }); // idempotent
+      expect(await b.modules.has(sha256)).toBe(true);
+      expect([...(await b.modules.get(sha256))]).toEqual([...bytes]);
+      const missing = 'f'.repeat(64);
+      expect(await b.modules.has(missing)).toBe(false);
+      await expect(b.modules.get(missing)).rejects.toThrow(NotFoundError);
+      await expect(b.modules.get('../etc/passwd')).rejects.toThrow(/is not a sha256 hex digest/);
     });
   });
 }
