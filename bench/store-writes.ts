@@ -135,12 +135,9 @@ const sqliteRow = table[0]!;
 console.log(`writes/s, median of ${ROUNDS} round(s) of ${n} writes`);
 console.table(table);
 for (const row of table.slice(1)) {
-  const ratios = Object.keys(row)
-    .filter((k) => k !== 'backend')
-    .map(
-      (k) =>
-        `${k} ${((((row as Record<string, number | string>)[k] as number) / (sqliteRow as Record<string, number | string>)[k]) as number).toFixed(2)}x`,
-    );
+  const ratios = Object.entries(row)
+    .filter(([k]) => k !== 'backend')
+    .map(([k, v]) => `${k} ${(Number(v) / Number((sqliteRow as Record<string, unknown>)[k])).toFixed(2)}x`);
   console.log(`${row.backend} / SQLite: ${ratios.join(', ')}`);
 }
 writeOut(args.string('out'), { machine: startMachine, n, rounds: ROUNDS, devices: DEVICES, results: table });

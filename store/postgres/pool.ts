@@ -78,6 +78,10 @@ export function openPool(url: string, options: PoolOptions = {}): PgPool {
   // An idle connection the server closes (restart, failover) emits here; without a listener
   // the process would die. The pool drops that connection and opens a new one when needed.
   pool.on('error', () => {});
+  // A connection that dies while checked out (between two statements of a transaction) emits
+  // 'error' on its client, which has no listener then: the next statement on it fails instead,
+  // and that failure is what the caller sees (and what drops the connection from the pool).
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }
 
