@@ -17,6 +17,14 @@ import { openDatabase } from '../store/sqlite.js';
 import { SqliteDeviceLogs } from '../store/sqlite-device-logs.js';
 import { SqliteResourceStore } from '../store/sqlite-resource-store.js';
 import { KubernetesResourceStore } from '../store/kubernetes-resource-store.js';
+import { PostgresCertificateRepository } from '../store/postgres/certificate-repository.js';
+import { PostgresClaimCredentialStore } from '../store/postgres/claim-store.js';
+import { openPostgresDatabase } from '../store/postgres/database.js';
+import { PostgresDeviceLogs } from '../store/postgres/device-logs.js';
+import { PostgresHostRegistry } from '../store/postgres/host-registry.js';
+import { PostgresModuleStore } from '../store/postgres/module-store.js';
+import { PostgresResourceStore } from '../store/postgres/resource-store.js';
+import { createLogger } from '../common/logger.js';
 
 export interface PlatformContext {
   store: ResourceStore;
@@ -63,7 +71,10 @@ function openSqliteStores(config: WasmbedConfig): PlatformStores {
 }
 
 /** WASMBED_STORE=kubernetes: resources are custom resources (issue 6), the rest as without it. */
-function withKubernetesResources(config: WasmbedConfig, stores: PlatformStores): PlatformStores {
+function withKubernetesResources(
+  config: WasmbedConfig,
+  stores: Omit<PlatformStores, 'store'>,
+): PlatformStores {
   const store = new KubernetesResourceStore({
     namespace: config.store.namespace,
     kubeconfig: config.store.kubeconfig,
@@ -78,13 +89,41 @@ function withKubernetesResources(config: WasmbedConfig, stores: PlatformStores):
   };
 }
 
-function openStores(config: WasmbedConfig): PlatformStores {
+/**
+ * WASMBED_DATABASE_URL: everything in PostgreSQL, shared by processes on any number of machines
+ * (docs/postgresql.md), the schema brought up to date first. With WASMBED_STORE=kubernetes the
+ * resources stay custom resources and no resource feed is opened.
+ */
+async function openPostgresStores(config: WasmbedConfig, url: string): Promise<PlatformStores> {
+  const db = await openPostgresDatabase(url, { logger: createLogger('postgres') });
+  const others = {
+    certificates: new PostgresCertificateRepository(db),
+    claims: new PostgresClaimCredentialStore(db),
+    logs: new PostgresDeviceLogs(db),
+    modules: new PostgresModuleStore(db),
+    hosts: new PostgresHostRegistry(db),
+    close: () => db.close(),
+  };
+  if (config.store.backend === 'kubernetes') return withKubernetesResources(config, others);
+  const store = await PostgresResourceStore.open(db);
+  return {
+    ...others,
+    store,
+    close: async () => {
+      await store.close();
+      await db.close();
+    },
+  };
+}
+
+async function openStores(config: WasmbedConfig): Promise<PlatformStores> {
+  if (config.databaseUrl) return openPostgresStores(config, config.databaseUrl);
   const stores = openSqliteStores(config);
   return config.store.backend === 'kubernetes' ? withKubernetesResources(config, stores) : stores;
 }
 
 export async function openPlatform(config: WasmbedConfig): Promise<PlatformContext> {
-  const stores = openStores(config);
+  const stores = await openStores(config);
   const ca = await CertificateAuthority.loadOrCreate(paths.pki(config.home));
   const claimCa = await CertificateAuthority.loadOrCreate(paths.claimPki(config.home), {
     commonName: CLAIM_CA_COMMON_NAME,

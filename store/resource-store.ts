@@ -61,3 +61,25 @@ export interface ResourceStore {
   revision(): Promise<number>;
   close(): Promise<void>;
 }
+
+/** One change a watcher is told about. */
+export interface ResourceEvent {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  kind: ResourceKind;
+  name: string;
+}
+
+/** What a watch covers: a kind, one resource of a kind, or (neither) everything. */
+export interface WatchScope {
+  kind?: ResourceKind;
+  name?: string;
+}
+
+/**
+ * A store with a change feed: changes from any process reach the listeners of their scope
+ * once committed, instead of being polled for (PostgreSQL: store/postgres/resource-store.ts).
+ */
+export interface WatchableResourceStore extends ResourceStore {
+  /** Calls `listener` for every change in `scope`; returns the function that stops it. */
+  watch(scope: WatchScope, listener: (event: ResourceEvent) => void): () => void;
+}

@@ -93,9 +93,12 @@ export class HealthMonitor {
   }
 
   refresh(): Promise<HealthSnapshot> {
-    this.refreshing ??= this.check().finally(() => {
-      this.refreshing = undefined;
-    });
+    this.refreshing ??= this.check()
+      // The store unreachable (a database restarting): keep showing the last snapshot.
+      .catch(() => this.current)
+      .finally(() => {
+        this.refreshing = undefined;
+      });
     return this.refreshing;
   }
 

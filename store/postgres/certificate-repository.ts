@@ -10,7 +10,7 @@
  */
 import { errorMessage } from '../../common/errors.js';
 import { PkiError } from '../../pki/errors.js';
-import type { CertificateRecord } from '../../pki/sqlite-certificate-repository.js';
+import type { CertificateRecord, CertificateRepository } from '../../pki/certificate-repository.js';
 import type { PostgresDatabase } from './database.js';
 import { DatabaseUnavailableError, classify, query, transaction, type PgClient } from './pool.js';
 
@@ -57,7 +57,7 @@ const insertParams = (rec: CertificateRecord) => [
 const INSERT = `INSERT INTO certificates (serial, device_name, cert_pem, key_pem, spki_sha256, not_before, not_after, created_at)
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`;
 
-export class PostgresCertificateRepository {
+export class PostgresCertificateRepository implements CertificateRepository {
   constructor(private readonly db: PostgresDatabase) {}
 
   async findActive(deviceName: string): Promise<CertificateRecord | undefined> {

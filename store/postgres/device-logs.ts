@@ -2,7 +2,7 @@
  * Per-device log lines and app output in PostgreSQL: the same bounded ring per device as the
  * SQLite table (store/device-logs.ts), readable by every process on every machine.
  */
-import type { DeviceLogEntry } from '../device-logs.js';
+import type { DeviceLogEntry, DeviceLogs } from '../device-logs.js';
 import type { PostgresDatabase } from './database.js';
 import { query } from './pool.js';
 
@@ -16,7 +16,7 @@ interface Row {
   message: string;
 }
 
-export class PostgresDeviceLogs {
+export class PostgresDeviceLogs implements DeviceLogs {
   private inserted = 0;
 
   constructor(

@@ -4,16 +4,11 @@
  * read checks the bytes against it, as the file store does.
  */
 import { NotFoundError, WasmbedError } from '../../common/errors.js';
-import { sha256Hex } from '../module-store.js';
+import { checkModuleRef, sha256Hex, type ModuleStore } from '../module-store.js';
 import type { PostgresDatabase } from './database.js';
 import { query } from './pool.js';
 
-function checkHash(sha256: string): void {
-  if (!/^[0-9a-f]{64}$/.test(sha256))
-    throw new WasmbedError('InvalidModuleRef', `"${sha256}" is not a sha256 hex digest`);
-}
-
-export class PostgresModuleStore {
+export class PostgresModuleStore implements ModuleStore {
   constructor(private readonly db: PostgresDatabase) {}
 
   async put(bytes: Uint8Array): Promise<{ sha256: string; size: number }> {
@@ -28,7 +23,7 @@ export class PostgresModuleStore {
   }
 
   async get(sha256: string): Promise<Buffer> {
-    checkHash(sha256);
+    checkModuleRef(sha256);
     const { rows } = await query<{ bytes: Buffer }>(
       this.db.pool,
       `read module ${sha256}`,
@@ -43,7 +38,7 @@ export class PostgresModuleStore {
   }
 
   async has(sha256: string): Promise<boolean> {
-    checkHash(sha256);
+    checkModuleRef(sha256);
     const { rowCount } = await query(
       this.db.pool,
       `look up module ${sha256}`,

@@ -26,21 +26,19 @@ import {
   type ListQuery,
   type ResolvedQuery,
 } from '../list-query.js';
-import type { NewResource, SpecOf, StatusOf } from '../resource-store.js';
+import type {
+  NewResource,
+  ResourceEvent,
+  SpecOf,
+  StatusOf,
+  WatchableResourceStore,
+  WatchScope,
+} from '../resource-store.js';
 import { ChangeFeed, type FeedEvent } from './change-feed.js';
 import { query, transaction, type PgClient } from './pool.js';
 import type { PostgresDatabase } from './database.js';
 
-export type ResourceEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
-export interface ResourceEvent {
-  type: ResourceEventType;
-  kind: ResourceKind;
-  name: string;
-}
-export interface WatchScope {
-  kind?: ResourceKind;
-  name?: string;
-}
+type ResourceEventType = ResourceEvent['type'];
 
 interface Row {
   body: KindMap[ResourceKind];
@@ -58,7 +56,7 @@ const DELETION_LOG_RETENTION = '1 day';
 /** A JSON path of FILTER_FIELDS ('status.gateway.name') as a text[] literal for `#>>`. */
 const pathArray = (p: string) => `{${p.split('.').join(',')}}`;
 
-export class PostgresResourceStore {
+export class PostgresResourceStore implements WatchableResourceStore {
   private readonly feed: ChangeFeed<RevisionedEvent>;
 
   private constructor(private readonly db: PostgresDatabase) {
