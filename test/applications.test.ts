@@ -267,7 +267,7 @@ describe('deploying apps', () => {
   });
 
   it('refuses a module too large for the targeted boards, naming the board', async () => {
-    // hello plus a 200 KiB custom section: valid WebAssembly, but more than an STM32F746G-DISCO's 32 KiB app budget.
+    // hello plus a 200 KiB custom section: valid WebAssembly, but more than an STM32F746G-DISCO's 28 KiB app budget.
     const hello = fs.readFileSync(path.join(DIST_DIR, 'hello.wasm'));
     const big = withCustomSection(hello, 200 * 1024);
     const res = await platform.api('POST', '/api/v1/applications', {
