@@ -11,7 +11,8 @@
  *   - kill -9 of the device host: until every device is Connected again with its app Running.
  *
  *   npx tsx bench/device-host.ts [--mode=thread|process] [--devices=1000] [--api=500]
- *                                [--single=10] [--mcu=Mps2An385] [--skip=ceiling,deploy,kill]
+ *                                [--single=10] [--mcu=Mps2An385] [--ceiling=N]
+ *                                [--skip=ceiling,deploy,kill]
  *
  * Devices are Mps2An385 by default: its app budget (128 KiB, common/mcu-profiles.ts) takes the
  * 64 KiB module; the default board's (Stm32F746gDisco) is 32 KiB. Every number is logged with
@@ -41,6 +42,8 @@ const { values } = parseArgs({
     api: { type: 'string', default: '500' },
     single: { type: 'string', default: '10' },
     mcu: { type: 'string', default: 'Mps2An385' },
+    /** Empty workflows per ceiling round (default: as many as --api). */
+    ceiling: { type: 'string' },
     skip: { type: 'string', default: '' },
   },
 });
@@ -273,7 +276,7 @@ try {
       for (let round = 0; round < 2; round++) {
         for (const localSteps of [true, false]) {
           await sleep(3000);
-          const r = await empty.run(apiCount, localSteps, round);
+          const r = await empty.run(Number(values.ceiling ?? apiCount), localSteps, round);
           rounds[localSteps ? 'local' : 'remote']!.push(r);
           log(`empty workflows, ${localSteps ? 'local' : 'regular'} store steps: ${JSON.stringify(r)}`);
         }
