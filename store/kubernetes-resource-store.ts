@@ -30,7 +30,15 @@ import {
   type ListPage,
   type ListQuery,
 } from './list-query.js';
-import type { NewResource, ResourceStore, SpecOf, StatusOf } from './resource-store.js';
+import { ListPollingWatch } from './list-polling-watch.js';
+import type {
+  NewResource,
+  ResourceStore,
+  SpecOf,
+  StatusOf,
+  StoreEvent,
+  WatchScope,
+} from './resource-store.js';
 
 export const WASMBED_FINALIZER = 'wasmbed.io/deprovision';
 export const PLURALS: Record<ResourceKind, string> = {
@@ -149,6 +157,7 @@ export class KubernetesResourceStore implements ResourceStore {
   private readonly flag: Int32Array;
   private readonly timeoutMs: number;
   private closed = false;
+  private readonly changes = new ListPollingWatch((kind) => this.list(kind));
 
   constructor(options: KubernetesResourceStoreOptions) {
     this.namespace = options.namespace;
@@ -372,19 +381,18 @@ export class KubernetesResourceStore implements ResourceStore {
     });
   }
 
-  /** The API server's resourceVersion (the etcd revision): grows with every write. */
-  async revision(): Promise<number> {
-    let max = 0;
-    for (const plural of Object.values(PLURALS)) {
-      const result = this.call('list', { plural, limit: 1 }) as { metadata?: { resourceVersion?: string } };
-      max = Math.max(max, Number(result.metadata?.resourceVersion ?? 0) || 0);
-    }
-    return max;
+  /**
+   * The change feed by listing the watched kinds every second and comparing resourceVersions: a
+   * stopgap until this backend reads from an informer (store/kubernetes-informer-store.ts).
+   */
+  watch(scope: WatchScope, listener: (event: StoreEvent) => void): () => void {
+    return this.changes.watch(scope, listener);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.changes.stop();
     this.port.close();
     await this.worker.terminate();
   }

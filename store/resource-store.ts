@@ -18,6 +18,27 @@ export interface NewResource<K extends ResourceKind> {
   labels?: Record<string, string>;
 }
 
+/** One change of one resource, as the change feed reports it (Kubernetes watch event types). */
+export interface StoreEvent {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  kind: ResourceKind;
+  name: string;
+}
+
+/** What a watcher wants to hear about: one kind, or one resource of a kind; {} for everything. */
+export interface WatchScope {
+  kind?: ResourceKind;
+  name?: string;
+}
+
+/** Whether the event is one the scope asked for. */
+export function inScope(scope: WatchScope, event: StoreEvent): boolean {
+  return (
+    (scope.kind === undefined || scope.kind === event.kind) &&
+    (scope.name === undefined || scope.name === event.name)
+  );
+}
+
 export interface ResourceStore {
   /** Inserts a new resource; throws AlreadyExistsError if the name is taken. */
   create<K extends ResourceKind>(
@@ -57,8 +78,12 @@ export interface ResourceStore {
   ): Promise<KindMap[K]>;
   delete(kind: ResourceKind, name: string): Promise<boolean>;
 
-  /** Increases on every write; lets pollers skip work when nothing changed. */
-  revision(): Promise<number>;
+  /**
+   * The change feed: `listener` hears of every write in `scope` made after this call, by any
+   * process sharing the store, in the order the writes happened. It is called asynchronously
+   * and must not throw. Returns the function that stops it.
+   */
+  watch(scope: WatchScope, listener: (event: StoreEvent) => void): () => void;
   close(): Promise<void>;
 }
 

@@ -11,7 +11,15 @@ import {
   type ListQuery,
   type ResolvedQuery,
 } from './list-query.js';
-import type { NewResource, ResourceStore, SpecOf, StatusOf } from './resource-store.js';
+import type {
+  NewResource,
+  ResourceStore,
+  SpecOf,
+  StatusOf,
+  StoreEvent,
+  WatchScope,
+} from './resource-store.js';
+import { SqliteChangeFeed, type ChangeFeedOptions } from './sqlite-change-feed.js';
 import type { SqliteDatabase } from './sqlite.js';
 
 interface Row {
@@ -22,13 +30,18 @@ interface Row {
 /**
  * Local backend: one row per resource, the resource itself as JSON. better-sqlite3 answers
  * synchronously in microseconds; the methods are async only to fit ResourceStore, and each
- * read-modify-write still runs in one BEGIN IMMEDIATE transaction.
+ * read-modify-write still runs in one BEGIN IMMEDIATE transaction. Every write also records
+ * its change in the change feed (store/sqlite-change-feed.ts), in the same transaction.
  */
 export class SqliteResourceStore implements ResourceStore {
   /** Prepared statements by SQL text: list queries vary with their filters. */
   private readonly statements = new Map<string, Database.Statement<unknown[]>>();
+  private readonly feed: SqliteChangeFeed;
 
-  constructor(private readonly db: SqliteDatabase) {
+  constructor(
+    private readonly db: SqliteDatabase,
+    options: ChangeFeedOptions = {},
+  ) {
     db.exec(`
       CREATE TABLE IF NOT EXISTS resources (
         kind TEXT NOT NULL,
@@ -41,6 +54,7 @@ export class SqliteResourceStore implements ResourceStore {
       CREATE TABLE IF NOT EXISTS revision (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);
       INSERT OR IGNORE INTO revision (id, value) VALUES (1, 0);
     `);
+    this.feed = new SqliteChangeFeed(db, options);
   }
 
   private prepared(sql: string): Database.Statement<unknown[]> {
@@ -52,7 +66,7 @@ export class SqliteResourceStore implements ResourceStore {
     return statement;
   }
 
-  /** Reserves `count` revisions and returns the last one. */
+  /** Reserves `count` resource versions (one counter for the store) and returns the last one. */
   private nextRevision(count = 1): number {
     const row = this.prepared('UPDATE revision SET value = value + ? WHERE id = 1 RETURNING value').get(
       count,
@@ -68,13 +82,21 @@ export class SqliteResourceStore implements ResourceStore {
     return resource as T;
   }
 
-  private write(resource: KindMap[ResourceKind], rv = this.nextRevision()): void {
+  /** Runs `work` in one BEGIN IMMEDIATE transaction; this process's watchers hear of it after the commit. */
+  private transaction<T>(work: () => T): T {
+    const result = this.db.transaction(work).immediate();
+    this.feed.committed();
+    return result;
+  }
+
+  private write(resource: KindMap[ResourceKind], type: StoreEvent['type'], rv = this.nextRevision()): void {
     const { resourceVersion: _ignored, ...metadata } = resource.metadata;
     this.prepared(
       `INSERT INTO resources (kind, namespace, name, resource_version, body) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (kind, namespace, name) DO UPDATE SET resource_version = excluded.resource_version, body = excluded.body`,
     ).run(resource.kind, metadata.namespace, metadata.name, rv, JSON.stringify({ ...resource, metadata }));
     resource.metadata.resourceVersion = String(rv);
+    this.feed.record(resource.kind, metadata.name, type);
   }
 
   /** The WHERE clause of a list query: FILTER_FIELDS and label requirements as json_extract. */
@@ -137,23 +159,21 @@ export class SqliteResourceStore implements ResourceStore {
   }
 
   async createMany<K extends ResourceKind>(kind: K, items: NewResource<K>[]): Promise<KindMap[K][]> {
-    return this.db
-      .transaction((): KindMap[K][] => {
-        const exists = this.prepared('SELECT 1 FROM resources WHERE kind = ? AND namespace = ? AND name = ?');
-        const seen = new Set<string>();
-        for (const item of items) {
-          if (seen.has(item.name) || exists.get(kind, DEFAULT_NAMESPACE, item.name))
-            throw new AlreadyExistsError(kind, item.name);
-          seen.add(item.name);
-        }
-        let rv = this.nextRevision(items.length) - items.length;
-        return items.map((item) => {
-          const resource = this.newResource(kind, item.name, item.spec, item.status, item.labels ?? {});
-          this.write(resource, ++rv);
-          return resource;
-        });
-      })
-      .immediate();
+    return this.transaction((): KindMap[K][] => {
+      const exists = this.prepared('SELECT 1 FROM resources WHERE kind = ? AND namespace = ? AND name = ?');
+      const seen = new Set<string>();
+      for (const item of items) {
+        if (seen.has(item.name) || exists.get(kind, DEFAULT_NAMESPACE, item.name))
+          throw new AlreadyExistsError(kind, item.name);
+        seen.add(item.name);
+      }
+      let rv = this.nextRevision(items.length) - items.length;
+      return items.map((item) => {
+        const resource = this.newResource(kind, item.name, item.spec, item.status, item.labels ?? {});
+        this.write(resource, 'ADDED', ++rv);
+        return resource;
+      });
+    });
   }
 
   private newResource<K extends ResourceKind>(
@@ -205,14 +225,12 @@ export class SqliteResourceStore implements ResourceStore {
     status: StatusOf<K>,
     labels: Record<string, string> = {},
   ): Promise<KindMap[K]> {
-    return this.db
-      .transaction((): KindMap[K] => {
-        if (this.read(kind, name)) throw new AlreadyExistsError(kind, name);
-        const resource = this.newResource(kind, name, spec, status, labels);
-        this.write(resource);
-        return resource;
-      })
-      .immediate();
+    return this.transaction((): KindMap[K] => {
+      if (this.read(kind, name)) throw new AlreadyExistsError(kind, name);
+      const resource = this.newResource(kind, name, spec, status, labels);
+      this.write(resource, 'ADDED');
+      return resource;
+    });
   }
 
   async upsert<K extends ResourceKind>(
@@ -221,26 +239,24 @@ export class SqliteResourceStore implements ResourceStore {
     spec: SpecOf<K>,
     status: StatusOf<K>,
   ): Promise<KindMap[K]> {
-    return this.db
-      .transaction((): KindMap[K] => {
-        const existing = this.read(kind, name);
-        // Like the Kubernetes API server: a spec change is a new generation.
-        const specChanged = existing && JSON.stringify(existing.spec) !== JSON.stringify(spec);
-        const resource = existing
-          ? ({
-              ...existing,
-              metadata: {
-                ...existing.metadata,
-                generation: (existing.metadata.generation ?? 1) + (specChanged ? 1 : 0),
-              },
-              spec,
-              status,
-            } as KindMap[K])
-          : this.newResource(kind, name, spec, status, {});
-        this.write(resource);
-        return resource;
-      })
-      .immediate();
+    return this.transaction((): KindMap[K] => {
+      const existing = this.read(kind, name);
+      // Like the Kubernetes API server: a spec change is a new generation.
+      const specChanged = existing && JSON.stringify(existing.spec) !== JSON.stringify(spec);
+      const resource = existing
+        ? ({
+            ...existing,
+            metadata: {
+              ...existing.metadata,
+              generation: (existing.metadata.generation ?? 1) + (specChanged ? 1 : 0),
+            },
+            spec,
+            status,
+          } as KindMap[K])
+        : this.newResource(kind, name, spec, status, {});
+      this.write(resource, existing ? 'MODIFIED' : 'ADDED');
+      return resource;
+    });
   }
 
   async updateStatus<K extends ResourceKind>(
@@ -248,36 +264,35 @@ export class SqliteResourceStore implements ResourceStore {
     name: string,
     mutate: (status: StatusOf<K>) => StatusOf<K>,
   ): Promise<KindMap[K]> {
-    return this.db
-      .transaction((): KindMap[K] => {
-        const resource = this.read(kind, name);
-        if (!resource) throw new NotFoundError(kind, name);
-        (resource as { status: StatusOf<K> }).status = mutate(
-          structuredClone(resource.status as StatusOf<K>),
-        );
-        this.write(resource);
-        return resource;
-      })
-      .immediate();
+    return this.transaction((): KindMap[K] => {
+      const resource = this.read(kind, name);
+      if (!resource) throw new NotFoundError(kind, name);
+      (resource as { status: StatusOf<K> }).status = mutate(structuredClone(resource.status as StatusOf<K>));
+      this.write(resource, 'MODIFIED');
+      return resource;
+    });
   }
 
   async delete(kind: ResourceKind, name: string): Promise<boolean> {
-    return this.db
-      .transaction((): boolean => {
-        const result = this.prepared(
-          'DELETE FROM resources WHERE kind = ? AND namespace = ? AND name = ?',
-        ).run(kind, DEFAULT_NAMESPACE, name);
-        if (result.changes > 0) this.nextRevision();
-        return result.changes > 0;
-      })
-      .immediate();
+    return this.transaction((): boolean => {
+      const result = this.prepared('DELETE FROM resources WHERE kind = ? AND namespace = ? AND name = ?').run(
+        kind,
+        DEFAULT_NAMESPACE,
+        name,
+      );
+      if (result.changes === 0) return false;
+      this.nextRevision();
+      this.feed.record(kind, name, 'DELETED');
+      return true;
+    });
   }
 
-  async revision(): Promise<number> {
-    return (this.prepared('SELECT value FROM revision WHERE id = 1').get() as { value: number }).value;
+  watch(scope: WatchScope, listener: (event: StoreEvent) => void): () => void {
+    return this.feed.watch(scope, listener);
   }
 
   async close(): Promise<void> {
+    this.feed.close();
     this.db.close();
   }
 }

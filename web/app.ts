@@ -50,6 +50,7 @@ export function createWebApp(options: WebAppOptions): WebApp {
     },
     live: new LiveHub(store, {
       intervalMs: options.liveIntervalMs,
+      maxIdleMs: options.liveMaxIdleMs,
       extraVersion: () => options.healthMonitor?.version ?? 0,
     }).start(),
     timelines: new TimelineCache(options.client),

@@ -102,7 +102,12 @@ export function mountDashboardRoutes(app: express.Express, web: WebContext): voi
     res.type('html').send(trendsPage(ctx, trends.trends()));
   });
   app.get('/ui/stream/trends', (req, res) => {
-    live.subscribe(req, res, 'trends', () => ({ trends: trendCharts(trends.trends()).value }));
+    // The trends follow the recorder's clock, not the store: the idle re-render picks them up.
+    live.subscribe(req, res, {
+      key: 'trends',
+      watch: [],
+      render: () => ({ trends: trendCharts(trends.trends()).value }),
+    });
   });
   app.get('/topology', async (_req, res) => {
     res.type('html').send(topologyPage(ctx, await store.list('Gateway'), await store.list('Device')));
@@ -126,29 +131,45 @@ export function mountDashboardRoutes(app: express.Express, web: WebContext): voi
     };
   };
   app.get('/ui/stream/overview', (req, res) => {
-    live.subscribe(req, res, 'overview', async () => {
-      const [devices, applications] = await Promise.all([store.list('Device'), store.list('Application')]);
-      return overviewFragments(ctx, devices, health(), recentFailures(devices, applications));
+    live.subscribe(req, res, {
+      key: 'overview',
+      watch: [{ kind: 'Device' }, { kind: 'Application' }],
+      render: async () => {
+        const [devices, applications] = await Promise.all([store.list('Device'), store.list('Application')]);
+        return overviewFragments(ctx, devices, health(), recentFailures(devices, applications));
+      },
     });
   });
   app.get('/ui/stream/devices', (req, res) => {
     const query = devicesPageQuery(req.query);
-    live.subscribe(req, res, `devices${listQueryString(query)}`, () => devicesFragments(query));
+    live.subscribe(req, res, {
+      key: `devices${listQueryString(query)}`,
+      watch: [{ kind: 'Device' }],
+      render: () => devicesFragments(query),
+    });
   });
   app.get('/ui/stream/topology', (req, res) => {
-    live.subscribe(req, res, 'topology', async () => ({
-      topology: topologySvg(await store.list('Gateway'), await store.list('Device')).value,
-    }));
+    live.subscribe(req, res, {
+      key: 'topology',
+      watch: [{ kind: 'Gateway' }, { kind: 'Device' }],
+      render: async () => ({
+        topology: topologySvg(await store.list('Gateway'), await store.list('Device')).value,
+      }),
+    });
   });
   app.get('/ui/stream/gateways', (req, res) => {
-    live.subscribe(req, res, 'gateways', async () => ({
-      gateways: gatewayRows(await store.list('Gateway'), health()).value,
-    }));
+    live.subscribe(req, res, {
+      key: 'gateways',
+      watch: [{ kind: 'Gateway' }],
+      render: async () => ({ gateways: gatewayRows(await store.list('Gateway'), health()).value }),
+    });
   });
   app.get('/ui/stream/applications', (req, res) => {
-    live.subscribe(req, res, 'applications', async () => ({
-      applications: applicationRows(ctx, await store.list('Application')).value,
-    }));
+    live.subscribe(req, res, {
+      key: 'applications',
+      watch: [{ kind: 'Application' }],
+      render: async () => ({ applications: applicationRows(ctx, await store.list('Application')).value }),
+    });
   });
   app.get('/ui/stream/device/:name', (req, res) => {
     const name = req.params.name!;
@@ -156,22 +177,22 @@ export function mountDashboardRoutes(app: express.Express, web: WebContext): voi
     const fromQuery = Number(req.query.after);
     let lastLogId =
       Number.isFinite(fromHeader) && fromHeader > 0 ? fromHeader : Number.isFinite(fromQuery) ? fromQuery : 0;
-    live.subscribe(
-      req,
-      res,
-      `device/${name}`,
-      async () => {
+    live.subscribe(req, res, {
+      key: `device/${name}`,
+      // This device only: another device's heartbeat does not re-render this page.
+      watch: [{ kind: 'Device', name }, { kind: 'Application' }],
+      render: async () => {
         const device = await store.get('Device', name);
         const timeline = device ? await timelines.get(device) : undefined;
         return deviceFragments(ctx, device, timeline, await store.list('Application'));
       },
-      async (stream) => {
+      onTick: async (stream) => {
         const entries = await options.logs.list(name, { afterId: lastLogId, limit: 500 });
         if (entries.length === 0) return;
         lastLogId = entries[entries.length - 1]!.id;
         stream.write(sseEvent('log', entries, lastLogId));
       },
-    );
+    });
   });
   if (options.enrollments) {
     mountEnrollmentPage(app, live, { ctx, enrollments: options.enrollments });

@@ -31,10 +31,16 @@ export function mountEnrollmentPage(app: express.Express, live: LiveHub, deps: E
       .send(enrollmentsPage(ctx, await enrollments.listPending(), await enrollments.listCredentials()));
   });
   app.get('/ui/stream/enrollments', (req, res) => {
-    live.subscribe(req, res, 'enrollments', async () => ({
-      enrollments: pendingRows(ctx, await enrollments.listPending()).value,
-      'claim-credentials': credentialRows(await enrollments.listCredentials()).value,
-    }));
+    // Pending enrollments are Devices; the credentials are not resources (the idle re-render
+    // shows one a gateway bound).
+    live.subscribe(req, res, {
+      key: 'enrollments',
+      watch: [{ kind: 'Device' }],
+      render: async () => ({
+        enrollments: pendingRows(ctx, await enrollments.listPending()).value,
+        'claim-credentials': credentialRows(await enrollments.listCredentials()).value,
+      }),
+    });
   });
 }
 

@@ -1,12 +1,13 @@
 /**
- * Live pages over server-sent events. One poller per web process watches the store's
- * revision() counter (shared by every process through SQLite); when it moves, each open
- * view (a topic: "devices?phase=Failed", "device/dev-1", "topology", …) is rendered once
- * and the HTML fragments are sent to every page showing that view, only if they changed.
- * A slow render widens that topic's interval, so a big fleet cannot starve the server.
+ * Live pages over server-sent events. Each open view (a topic: "devices?phase=Failed",
+ * "device/dev-1", "topology", …) watches the store's change feed for what it shows (a device
+ * page its device, the devices list the Device kind); a change in that scope marks it, and on
+ * the next tick it is rendered once and the HTML fragments are sent to every page showing it,
+ * only if they changed. A heartbeat of one device re-renders that device's views, not the
+ * others'. A slow render widens that topic's interval, so a big fleet cannot starve the server.
  */
 import type { Request, Response } from 'express';
-import type { ResourceStore } from '../store/resource-store.js';
+import type { ResourceStore, WatchScope } from '../store/resource-store.js';
 
 /** Rows of a table keyed by their element id, so a change sends only the rows that changed. */
 export interface KeyedRows {
@@ -35,16 +36,30 @@ interface Client {
   ticking?: boolean;
 }
 
+/** One view's stream, as a route asks for it. */
+export interface LiveView {
+  /** The view and its parameters: pages showing the same key share one render. */
+  key: string;
+  render: () => Promise<Fragments> | Fragments;
+  /** The store changes that can alter what the view shows; none: it follows time only. */
+  watch: WatchScope[];
+  /** Extra per-client work on every tick (a log follower). */
+  onTick?: (res: Response) => Promise<void> | void;
+}
+
 interface Topic {
   key: string;
   render: () => Promise<Fragments> | Fragments;
   clients: Set<Client>;
+  /** Stops the topic's watches of the store. */
+  unwatch: () => void;
+  /** A change in the topic's scope since its last render began. */
+  dirty: boolean;
   /** The full set last rendered, as an event for pages that join. */
   last?: string;
   lastFragments: Record<string, string>;
   lastRows: Map<string, Map<string, string>>;
   lastOrder: Map<string, string>;
-  lastRevision: number;
   lastExtra: number;
   renderedAt: number;
   renderMs: number;
@@ -79,8 +94,6 @@ export class LiveHub {
   private readonly topics = new Map<string, Topic>();
   private timer?: NodeJS.Timeout;
   private keepAlive?: NodeJS.Timeout;
-  /** A revision() call still under way: the next tick waits for it rather than piling up. */
-  private polling = false;
   readonly stats: LiveStats = {
     clients: 0,
     topics: 0,
@@ -102,7 +115,7 @@ export class LiveHub {
   ) {}
 
   start(): this {
-    this.timer = setInterval(() => void this.tick(), this.options.intervalMs ?? 200);
+    this.timer = setInterval(() => this.tick(), this.options.intervalMs ?? 200);
     this.keepAlive = setInterval(() => this.broadcastRaw(': keep-alive\n\n'), 15_000);
     this.timer.unref();
     this.keepAlive.unref();
@@ -112,36 +125,40 @@ export class LiveHub {
   stop(): void {
     clearInterval(this.timer);
     clearInterval(this.keepAlive);
-    for (const topic of this.topics.values()) for (const c of topic.clients) c.res.end();
+    for (const topic of this.topics.values()) {
+      topic.unwatch();
+      for (const c of topic.clients) c.res.end();
+    }
     this.topics.clear();
   }
 
   /** Serves one page's stream: the current fragments at once, then every change. */
-  subscribe(
-    req: Request,
-    res: Response,
-    key: string,
-    render: () => Promise<Fragments> | Fragments,
-    onTick?: (res: Response) => Promise<void> | void,
-  ): void {
+  subscribe(req: Request, res: Response, view: LiveView): void {
+    const { key, render, onTick } = view;
     openEventStream(req, res);
     let topic = this.topics.get(key);
     if (!topic) {
-      topic = {
+      const created: Topic = {
         key,
         render,
         clients: new Set(),
+        unwatch: () => undefined,
+        dirty: false,
         lastFragments: {},
         lastRows: new Map(),
         lastOrder: new Map(),
-        lastRevision: -1,
         lastExtra: -1,
         renderedAt: 0,
         renderMs: 0,
         rendering: false,
       };
+      // Watching starts before the first render: a change while it renders is not missed.
+      const stops = view.watch.map((scope) => this.store.watch(scope, () => (created.dirty = true)));
+      created.unwatch = () => stops.forEach((stop) => stop());
+      topic = created;
       this.topics.set(key, topic);
     }
+    const joined = topic;
     const client: Client = { res, onTick: onTick && (() => onTick(res)) };
     topic.clients.add(client);
     this.stats.clients++;
@@ -149,9 +166,12 @@ export class LiveHub {
     if (topic.last) this.send(client, topic.last);
     else void this.renderTopic(topic, true);
     const close = () => {
-      if (!topic.clients.delete(client)) return;
+      if (!joined.clients.delete(client)) return;
       this.stats.clients--;
-      if (topic.clients.size === 0) this.topics.delete(key);
+      if (joined.clients.size === 0) {
+        joined.unwatch();
+        this.topics.delete(key);
+      }
       this.stats.topics = this.topics.size;
     };
     res.on('close', close);
@@ -173,28 +193,18 @@ export class LiveHub {
   }
 
   /** Renders every open view whose inputs moved (public so benchmarks can drive it). */
-  async tick(): Promise<void> {
-    if (this.topics.size === 0 || this.polling) return;
-    this.polling = true;
-    let revision: number;
-    try {
-      revision = await this.store.revision();
-    } catch {
-      return; // the store is unreachable now: the views keep what they show
-    } finally {
-      this.polling = false;
-    }
+  tick(): void {
+    if (this.topics.size === 0) return;
     const extra = this.options.extraVersion?.() ?? 0;
     const now = Date.now();
     const interval = this.options.intervalMs ?? 200;
     for (const topic of this.topics.values()) {
       for (const c of topic.clients) this.runOnTick(c);
       if (topic.rendering) continue;
-      const changed = revision !== topic.lastRevision || extra !== topic.lastExtra;
+      const changed = topic.dirty || extra !== topic.lastExtra;
       const idle = now - topic.renderedAt > (this.options.maxIdleMs ?? 5000);
       if (!changed && !idle) continue;
       if (now - topic.renderedAt < Math.max(interval, topic.renderMs * 4)) continue;
-      topic.lastRevision = revision;
       topic.lastExtra = extra;
       void this.renderTopic(topic, false);
     }
@@ -213,10 +223,8 @@ export class LiveHub {
     topic.rendering = true;
     const started = performance.now();
     try {
-      if (initial) {
-        topic.lastRevision = await this.store.revision();
-        topic.lastExtra = this.options.extraVersion?.() ?? 0;
-      }
+      topic.dirty = false; // a change from here on renders again
+      if (initial) topic.lastExtra = this.options.extraVersion?.() ?? 0;
       const fragments = await topic.render();
       this.stats.renders++;
       // Send only the fragments that changed, so a button the operator is about to press is

@@ -28,8 +28,10 @@ export interface WebAppOptions {
   client?: Client;
   /** Health of every process for the overview; without it the overview says "checking". */
   healthMonitor?: HealthMonitor;
-  /** How often live views look at the store's revision (default 200 ms). */
+  /** How often live views with a change in their scope are rendered, at most (default 200 ms). */
   liveIntervalMs?: number;
+  /** How long a live view goes without a render when nothing changed (default 5 s: ages, health). */
+  liveMaxIdleMs?: number;
   /** Claim-based enrollment (API, dashboard page); absent in benchmarks that do not need it. */
   enrollments?: EnrollmentService;
   /** The last hour of the fleet for the Trends page; without it the page starts empty. */
