@@ -389,6 +389,16 @@ export class KubernetesResourceStore implements ResourceStore {
     return this.changes.watch(scope, listener);
   }
 
+  /** The API server's resourceVersion (the etcd revision): grows with every write. */
+  async revision(): Promise<number> {
+    let max = 0;
+    for (const plural of Object.values(PLURALS)) {
+      const result = this.call('list', { plural, limit: 1 }) as { metadata?: { resourceVersion?: string } };
+      max = Math.max(max, Number(result.metadata?.resourceVersion ?? 0) || 0);
+    }
+    return max;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

@@ -78,6 +78,8 @@ export interface ResourceStore {
   ): Promise<KindMap[K]>;
   delete(kind: ResourceKind, name: string): Promise<boolean>;
 
+  /** Increases on every write (the resource versions' counter); the contract suite checks it. */
+  revision(): Promise<number>;
   /**
    * The change feed: `listener` hears of every write in `scope` made after this call, by any
    * process sharing the store, in the order the writes happened. It is called asynchronously
@@ -87,24 +89,8 @@ export interface ResourceStore {
   close(): Promise<void>;
 }
 
-/** One change a watcher is told about. */
-export interface ResourceEvent {
-  type: 'ADDED' | 'MODIFIED' | 'DELETED';
-  kind: ResourceKind;
-  name: string;
-}
+/** The change feed's event (the name the PostgreSQL store and the contract suite use). */
+export type ResourceEvent = StoreEvent;
 
-/** What a watch covers: a kind, one resource of a kind, or (neither) everything. */
-export interface WatchScope {
-  kind?: ResourceKind;
-  name?: string;
-}
-
-/**
- * A store with a change feed: changes from any process reach the listeners of their scope
- * once committed, instead of being polled for (PostgreSQL: store/postgres/resource-store.ts).
- */
-export interface WatchableResourceStore extends ResourceStore {
-  /** Calls `listener` for every change in `scope`; returns the function that stops it. */
-  watch(scope: WatchScope, listener: (event: ResourceEvent) => void): () => void;
-}
+/** Every store has a change feed now; kept as a name for the stores written against it. */
+export type WatchableResourceStore = ResourceStore;

@@ -291,6 +291,10 @@ export class SqliteResourceStore implements ResourceStore {
     return this.feed.watch(scope, listener);
   }
 
+  async revision(): Promise<number> {
+    return (this.prepared('SELECT value FROM revision WHERE id = 1').get() as { value: number }).value;
+  }
+
   async close(): Promise<void> {
     this.feed.close();
     this.db.close();

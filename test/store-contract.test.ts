@@ -26,6 +26,7 @@ import { waitFor } from './support/wait.js';
 
 resourceStoreContract({
   name: 'SQLite',
+  watchable: true,
   async database() {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wasmbed-contract-'));
     const opened: SqliteResourceStore[] = [];

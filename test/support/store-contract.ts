@@ -37,7 +37,7 @@ export interface StoreBackend {
   name: string;
   /** A fresh, empty database for one test. */
   database(): Promise<SharedDatabase>;
-  /** The backend has a change feed (WatchableResourceStore): its watch test runs. */
+  /** The backend's change feed is tested (every ResourceStore has watch()). */
   watchable?: boolean;
 }
 
