@@ -113,7 +113,8 @@ export interface DeviceStatus {
   workflowId?: string;
   observedGeneration?: number;
   message?: string;
-  deviceInfo?: { firmwareVersion: string; mcuType: string; freeMemory: number };
+  /** As the device last reported it: maxAppSize is the largest module its firmware takes. */
+  deviceInfo?: { firmwareVersion: string; mcuType: string; freeMemory: number; maxAppSize: number };
   enrollment?: DeviceEnrollment;
 }
 

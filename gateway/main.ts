@@ -95,6 +95,7 @@ const deviceServer = new DeviceServer({
         firmwareVersion: session.deviceInfo.firmwareVersion,
         mcuType: session.deviceInfo.mcuType,
         freeMemory: session.deviceInfo.freeMemory,
+        maxAppSize: session.deviceInfo.maxAppSize,
       },
     })),
 });

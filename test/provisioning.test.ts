@@ -10,6 +10,7 @@ import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ORCHESTRATOR_TASK_QUEUE, paths } from '../common/config.js';
+import { MCU_PROFILES } from '../common/mcu-profiles.js';
 import type { Device } from '../common/resources.js';
 import { CertificateAuthority, DeviceCertificates, SqliteCertificateRepository } from '../pki/index.js';
 import { openDatabase } from '../store/sqlite.js';
@@ -102,6 +103,14 @@ describe('provisioning a virtual device', () => {
       return hb && Date.parse(hb) > Date.parse(first) ? hb : undefined;
     });
     expect(Date.parse(later)).toBeGreaterThan(Date.parse(first));
+
+    // What the device reported of itself reaches its status, with the board's module budget.
+    const info = await waitFor('deviceInfo', async () => (await getDevice('dev-1'))?.status.deviceInfo);
+    expect(info).toMatchObject({
+      mcuType: 'Stm32F746gDisco',
+      maxAppSize: MCU_PROFILES.Stm32F746gDisco.apps.maxAppSize,
+    });
+    expect(info.freeMemory).toBeGreaterThan(0);
 
     // The firmware image in the volume is the verified copy; the memory image holds the endpoint.
     const volume = paths.volume(platform.home, 'dev-1');

@@ -190,7 +190,7 @@ const deviceSchema = obj(
       workflowId: str(),
       observedGeneration: int(),
       message: str(),
-      deviceInfo: obj({ firmwareVersion: str(), mcuType: str(), freeMemory: int() }),
+      deviceInfo: obj({ firmwareVersion: str(), mcuType: str(), freeMemory: int(), maxAppSize: int() }),
       enrollment: obj({
         state: str({ enum: [...ENROLLMENT_STATES] }),
         csrFingerprint: str(),

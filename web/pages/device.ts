@@ -132,7 +132,7 @@ function statusFragment(device: Device): RawHtml {
       <dd>${s.identity?.notAfter ?? '—'}</dd>
       <dt>Firmware</dt>
       <dd>
-        ${s.deviceInfo ? `${s.deviceInfo.firmwareVersion} (${s.deviceInfo.mcuType}, ${s.deviceInfo.freeMemory} B free)` : '—'}
+        ${s.deviceInfo ? `${s.deviceInfo.firmwareVersion} (${s.deviceInfo.mcuType}, ${s.deviceInfo.freeMemory} B free, apps up to ${s.deviceInfo.maxAppSize} B)` : '—'}
       </dd>
       <dt>Observed generation</dt>
       <dd>${s.observedGeneration ?? '—'}</dd>
