@@ -1,7 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { AlreadyExistsError, NotFoundError } from '../common/errors.js';
-import { API_VERSION, DEFAULT_NAMESPACE, type KindMap, type ResourceKind } from '../common/resources.js';
+import { DEFAULT_NAMESPACE, type KindMap, type ResourceKind } from '../common/resources.js';
 import {
   FILTER_FIELDS,
   cut,
@@ -19,6 +18,7 @@ import type {
   StoreEvent,
   WatchScope,
 } from './resource-store.js';
+import { newResource } from './new-resource.js';
 import { SqliteChangeFeed, type ChangeFeedOptions } from './sqlite-change-feed.js';
 import type { SqliteDatabase } from './sqlite.js';
 
@@ -169,34 +169,11 @@ export class SqliteResourceStore implements ResourceStore {
       }
       let rv = this.nextRevision(items.length) - items.length;
       return items.map((item) => {
-        const resource = this.newResource(kind, item.name, item.spec, item.status, item.labels ?? {});
+        const resource = newResource(kind, item.name, item.spec, item.status, item.labels ?? {});
         this.write(resource, 'ADDED', ++rv);
         return resource;
       });
     });
-  }
-
-  private newResource<K extends ResourceKind>(
-    kind: K,
-    name: string,
-    spec: SpecOf<K>,
-    status: StatusOf<K>,
-    labels: Record<string, string>,
-  ): KindMap[K] {
-    return {
-      apiVersion: API_VERSION,
-      kind,
-      metadata: {
-        name,
-        namespace: DEFAULT_NAMESPACE,
-        labels,
-        uid: randomUUID(),
-        generation: 1,
-        creationTimestamp: new Date().toISOString(),
-      },
-      spec,
-      status,
-    } as unknown as KindMap[K];
   }
 
   async get<K extends ResourceKind>(kind: K, name: string): Promise<KindMap[K] | undefined> {
@@ -227,7 +204,7 @@ export class SqliteResourceStore implements ResourceStore {
   ): Promise<KindMap[K]> {
     return this.transaction((): KindMap[K] => {
       if (this.read(kind, name)) throw new AlreadyExistsError(kind, name);
-      const resource = this.newResource(kind, name, spec, status, labels);
+      const resource = newResource(kind, name, spec, status, labels);
       this.write(resource, 'ADDED');
       return resource;
     });
@@ -253,7 +230,7 @@ export class SqliteResourceStore implements ResourceStore {
             spec,
             status,
           } as KindMap[K])
-        : this.newResource(kind, name, spec, status, {});
+        : newResource(kind, name, spec, status, {});
       this.write(resource, existing ? 'MODIFIED' : 'ADDED');
       return resource;
     });

@@ -14,9 +14,8 @@
  *   the rows (resource_version, created_revision) and the deletion log (resource_deletions):
  *   ADDED, MODIFIED and DELETED as they happened, not a blanket "everything changed".
  */
-import { randomUUID } from 'node:crypto';
 import { AlreadyExistsError, NotFoundError } from '../../common/errors.js';
-import { API_VERSION, DEFAULT_NAMESPACE, type KindMap, type ResourceKind } from '../../common/resources.js';
+import { DEFAULT_NAMESPACE, type KindMap, type ResourceKind } from '../../common/resources.js';
 import {
   FILTER_FIELDS,
   cut,
@@ -34,6 +33,7 @@ import type {
   WatchableResourceStore,
   WatchScope,
 } from '../resource-store.js';
+import { newResource } from '../new-resource.js';
 import { ChangeFeed, type FeedEvent } from './change-feed.js';
 import { query, transaction, type PgClient } from './pool.js';
 import type { PostgresDatabase } from './database.js';
@@ -416,27 +416,4 @@ function parseEvent(payload: string): RevisionedEvent | undefined {
   } catch {
     return undefined;
   }
-}
-
-function newResource<K extends ResourceKind>(
-  kind: K,
-  name: string,
-  spec: SpecOf<K>,
-  status: StatusOf<K>,
-  labels: Record<string, string>,
-): KindMap[K] {
-  return {
-    apiVersion: API_VERSION,
-    kind,
-    metadata: {
-      name,
-      namespace: DEFAULT_NAMESPACE,
-      labels,
-      uid: randomUUID(),
-      generation: 1,
-      creationTimestamp: new Date().toISOString(),
-    },
-    spec,
-    status,
-  } as unknown as KindMap[K];
 }
