@@ -307,6 +307,7 @@ export class DeviceServer {
       device,
       certSerial: serial,
       spkiSha256: spkiSha256FromPeerCertificate(peer),
+      notAfter: new Date(peer.valid_to).toISOString(),
       remoteAddress: `${socket.remoteAddress ?? 'unknown'}:${socket.remotePort ?? 0}`,
       connectedAt: new Date(),
     };

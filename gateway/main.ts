@@ -121,10 +121,18 @@ registry.on('down', (session) =>
     s.phase === 'Connected' && s.gateway?.name === name ? { ...s, phase: 'Disconnected' } : s,
   ),
 );
-registry.on('up', (session) =>
-  updateDevice(session.info.device, (s) =>
-    s.phase === 'Disconnected' || s.phase === 'Unreachable' ? { ...s, phase: 'Connected' } : s,
-  ),
+registry.on('up', ({ info }) =>
+  updateDevice(info.device, (s) => {
+    // The identity shown is the one the device presented: a device brought back on another host
+    // connects with its new key before its lifecycle records it, and Connected with the old
+    // key's identity would be a lie.
+    const identity =
+      s.identity?.certSerial === info.certSerial
+        ? s.identity
+        : { certSerial: info.certSerial, spkiSha256: info.spkiSha256, notAfter: info.notAfter };
+    const phase = s.phase === 'Disconnected' || s.phase === 'Unreachable' ? 'Connected' : s.phase;
+    return { ...s, phase, identity };
+  }),
 );
 
 /** Sessions this gateway accepts; published on its Gateway resource and as a metric. */

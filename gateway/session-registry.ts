@@ -10,6 +10,8 @@ export interface SessionInfo {
   device: string;
   certSerial: string;
   spkiSha256: string;
+  /** When the presented certificate expires (ISO 8601). */
+  notAfter: string;
   remoteAddress: string;
   connectedAt: Date;
   lastHeartbeat?: Date;

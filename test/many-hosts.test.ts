@@ -60,6 +60,8 @@ async function runningOn(hosts: readonly string[]): Promise<Map<string, string>>
 
 beforeAll(async () => {
   platform = await startTestPlatform({
+    // Shared state in PostgreSQL, as several machines would share it (issue 16).
+    postgres: true,
     env: {
       WASMBED_START_HOST: 'false',
       WASMBED_HOST_GRACE_MS: '8000',

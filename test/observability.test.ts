@@ -141,15 +141,18 @@ describe('metrics through a real Prometheus', () => {
       return PROVISIONING_STEPS.every((s) => byStep[s] === 5) ? byStep : undefined;
     });
     expect(Object.keys(counts).sort()).toEqual([...PROVISIONING_STEPS].sort());
-    // awaitSession is the gateway's activity, the runtime steps the device host's, the rest the
-    // orchestrator's: each is observed where it ran.
+    // awaitSession is the gateway's activity, the runtime steps (the device key and its
+    // certificate among them) the device host's, the rest the orchestrator's: each is observed
+    // where it ran.
     const where = await prometheus.query(
       'sum by (process, step) (wasmbed_provisioning_step_duration_seconds_count{outcome="succeeded"})',
     );
     const ranOn = (step: string) =>
       step === 'awaitSession'
         ? 'gateway'
-        : ['prepareVolume', 'copyFirmware', 'startEmulator', 'writeEndpoint'].includes(step)
+        : ['issueCertificate', 'prepareVolume', 'copyFirmware', 'startEmulator', 'writeEndpoint'].includes(
+              step,
+            )
           ? 'host'
           : 'orchestrator';
     for (const r of where) expect(r.metric.process, r.metric.step).toBe(ranOn(r.metric.step!));
