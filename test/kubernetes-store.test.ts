@@ -155,10 +155,13 @@ describe('Kubernetes ResourceStore', () => {
       }),
     );
     await Promise.all(writes);
-    const final = (await a.get('Device', 'u-1'))!;
-    expect(Object.keys(final.status.apps).sort()).toEqual(
-      Array.from({ length: 16 }, (_, i) => `w${i}`).sort(),
-    );
+    // b's last write reaches a's cache through a's informer, a moment after it returned.
+    const all = Array.from({ length: 16 }, (_, i) => `w${i}`).sort();
+    const final = await waitFor('all 16 writes in the store', async () => {
+      const device = await a.get('Device', 'u-1');
+      return device && Object.keys(device.status.apps).length === 16 ? device : undefined;
+    });
+    expect(Object.keys(final.status.apps).sort()).toEqual(all);
     // Concurrent writers conflicted and mutate ran again on the fresh object.
     expect(calls).toBeGreaterThan(16);
     await expect(a.updateStatus('Device', 'u-none', (s) => s)).rejects.toBeInstanceOf(NotFoundError);
