@@ -36,3 +36,30 @@ export interface CertificateRepository {
   isRevoked(serial: string): Promise<boolean>;
   countActive(deviceName: string): Promise<number>;
 }
+
+/** A ledger row as both SQL backends store it (snake_case columns). */
+export interface CertificateRow {
+  serial: string;
+  device_name: string;
+  cert_pem: string;
+  key_pem: string | null;
+  spki_sha256: string;
+  not_before: string;
+  not_after: string;
+  revoked_at: string | null;
+  created_at: string;
+}
+
+export function certificateFromRow(row: CertificateRow): CertificateRecord {
+  return {
+    deviceName: row.device_name,
+    serial: row.serial,
+    certPem: row.cert_pem,
+    keyPem: row.key_pem,
+    spkiSha256: row.spki_sha256,
+    notBefore: row.not_before,
+    notAfter: row.not_after,
+    revokedAt: row.revoked_at,
+    createdAt: row.created_at,
+  };
+}

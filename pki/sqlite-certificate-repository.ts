@@ -10,7 +10,12 @@
 import type Database from 'better-sqlite3';
 import { PkiError } from './errors.js';
 import { errorMessage } from '../common/errors.js';
-import type { CertificateRecord, CertificateRepository } from './certificate-repository.js';
+import {
+  certificateFromRow as fromRow,
+  type CertificateRecord,
+  type CertificateRepository,
+  type CertificateRow as Row,
+} from './certificate-repository.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS certificates (
@@ -28,32 +33,6 @@ CREATE UNIQUE INDEX IF NOT EXISTS certificates_one_active_per_device
   ON certificates (device_name) WHERE revoked_at IS NULL;
 CREATE INDEX IF NOT EXISTS certificates_by_device ON certificates (device_name, created_at);
 `;
-
-interface Row {
-  serial: string;
-  device_name: string;
-  cert_pem: string;
-  key_pem: string | null;
-  spki_sha256: string;
-  not_before: string;
-  not_after: string;
-  revoked_at: string | null;
-  created_at: string;
-}
-
-function fromRow(row: Row): CertificateRecord {
-  return {
-    deviceName: row.device_name,
-    serial: row.serial,
-    certPem: row.cert_pem,
-    keyPem: row.key_pem,
-    spkiSha256: row.spki_sha256,
-    notBefore: row.not_before,
-    notAfter: row.not_after,
-    revokedAt: row.revoked_at,
-    createdAt: row.created_at,
-  };
-}
 
 export class SqliteCertificateRepository implements CertificateRepository {
   private readonly stmt;

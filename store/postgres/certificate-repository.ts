@@ -10,39 +10,18 @@
  */
 import { errorMessage } from '../../common/errors.js';
 import { PkiError } from '../../pki/errors.js';
-import type { CertificateRecord, CertificateRepository } from '../../pki/certificate-repository.js';
+import {
+  certificateFromRow as fromRow,
+  type CertificateRecord,
+  type CertificateRepository,
+  type CertificateRow as Row,
+} from '../../pki/certificate-repository.js';
 import type { PostgresDatabase } from './database.js';
 import { DatabaseUnavailableError, classify, query, transaction, type PgClient } from './pool.js';
-
-interface Row {
-  serial: string;
-  device_name: string;
-  cert_pem: string;
-  key_pem: string | null;
-  spki_sha256: string;
-  not_before: string;
-  not_after: string;
-  revoked_at: string | null;
-  created_at: string;
-}
 
 const COLUMNS =
   'serial, device_name, cert_pem, key_pem, spki_sha256, not_before, not_after, revoked_at, created_at';
 const UNIQUE_VIOLATION = '23505';
-
-function fromRow(row: Row): CertificateRecord {
-  return {
-    deviceName: row.device_name,
-    serial: row.serial,
-    certPem: row.cert_pem,
-    keyPem: row.key_pem,
-    spkiSha256: row.spki_sha256,
-    notBefore: row.not_before,
-    notAfter: row.not_after,
-    revokedAt: row.revoked_at,
-    createdAt: row.created_at,
-  };
-}
 
 const insertParams = (rec: CertificateRecord) => [
   rec.serial.toLowerCase(),
