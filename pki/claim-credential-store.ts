@@ -59,3 +59,38 @@ export interface ClaimCredentialStore {
   /** Records the outcome unless a different one is already recorded. */
   finish(id: string, outcome: 'enrolled' | 'rejected', reason: string | null): Promise<void>;
 }
+
+/** A claim row as both SQL backends store it (snake_case columns). */
+export interface ClaimRow {
+  id: string;
+  kind: ClaimKind;
+  secret_sha256: string | null;
+  serial: string | null;
+  device_name: string | null;
+  created_at: string;
+  expires_at: string;
+  revoked_at: string | null;
+  used_at: string | null;
+  used_by: string | null;
+  used_spki: string | null;
+  outcome: 'enrolled' | 'rejected' | null;
+  reason: string | null;
+}
+
+export function claimFromRow(row: ClaimRow): ClaimRecord {
+  return {
+    id: row.id,
+    kind: row.kind,
+    secretSha256: row.secret_sha256,
+    serial: row.serial,
+    deviceName: row.device_name,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    revokedAt: row.revoked_at,
+    usedAt: row.used_at,
+    usedBy: row.used_by,
+    usedSpki: row.used_spki,
+    outcome: row.outcome,
+    reason: row.reason,
+  };
+}

@@ -3,13 +3,14 @@
  * IMMEDIATE transaction, so processes sharing the database file see one winner.
  */
 import type Database from 'better-sqlite3';
-import type {
-  ClaimBinding,
-  ClaimCredentialStore,
-  ClaimKind,
-  ClaimLookup,
-  ClaimRecord,
-  NewClaimRecord,
+import {
+  claimFromRow as fromRow,
+  type ClaimBinding,
+  type ClaimCredentialStore,
+  type ClaimLookup,
+  type ClaimRecord,
+  type ClaimRow as Row,
+  type NewClaimRecord,
 } from './claim-credential-store.js';
 
 const SCHEMA = `
@@ -28,40 +29,6 @@ CREATE TABLE IF NOT EXISTS claim_credentials (
   outcome        TEXT CHECK (outcome IN ('enrolled', 'rejected')),
   reason         TEXT
 );`;
-
-interface Row {
-  id: string;
-  kind: ClaimKind;
-  secret_sha256: string | null;
-  serial: string | null;
-  device_name: string | null;
-  created_at: string;
-  expires_at: string;
-  revoked_at: string | null;
-  used_at: string | null;
-  used_by: string | null;
-  used_spki: string | null;
-  outcome: 'enrolled' | 'rejected' | null;
-  reason: string | null;
-}
-
-function fromRow(row: Row): ClaimRecord {
-  return {
-    id: row.id,
-    kind: row.kind,
-    secretSha256: row.secret_sha256,
-    serial: row.serial,
-    deviceName: row.device_name,
-    createdAt: row.created_at,
-    expiresAt: row.expires_at,
-    revokedAt: row.revoked_at,
-    usedAt: row.used_at,
-    usedBy: row.used_by,
-    usedSpki: row.used_spki,
-    outcome: row.outcome,
-    reason: row.reason,
-  };
-}
 
 export class SqliteClaimCredentialStore implements ClaimCredentialStore {
   private readonly stmt;

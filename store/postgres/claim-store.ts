@@ -7,52 +7,20 @@
  * same key is confirmed; anybody else is refused).
  */
 import { WasmbedError } from '../../common/errors.js';
-import type {
-  ClaimBinding,
-  ClaimCredentialStore,
-  ClaimLookup,
-  ClaimRecord,
-  NewClaimRecord,
+import {
+  claimFromRow as fromRow,
+  type ClaimBinding,
+  type ClaimCredentialStore,
+  type ClaimLookup,
+  type ClaimRecord,
+  type ClaimRow as Row,
+  type NewClaimRecord,
 } from '../../pki/claim-credential-store.js';
 import type { PostgresDatabase } from './database.js';
 import { query } from './pool.js';
 
-interface Row {
-  id: string;
-  kind: ClaimRecord['kind'];
-  secret_sha256: string | null;
-  serial: string | null;
-  device_name: string | null;
-  created_at: string;
-  expires_at: string;
-  revoked_at: string | null;
-  used_at: string | null;
-  used_by: string | null;
-  used_spki: string | null;
-  outcome: ClaimRecord['outcome'];
-  reason: string | null;
-}
-
 const COLUMNS =
   'id, kind, secret_sha256, serial, device_name, created_at, expires_at, revoked_at, used_at, used_by, used_spki, outcome, reason';
-
-function fromRow(row: Row): ClaimRecord {
-  return {
-    id: row.id,
-    kind: row.kind,
-    secretSha256: row.secret_sha256,
-    serial: row.serial,
-    deviceName: row.device_name,
-    createdAt: row.created_at,
-    expiresAt: row.expires_at,
-    revokedAt: row.revoked_at,
-    usedAt: row.used_at,
-    usedBy: row.used_by,
-    usedSpki: row.used_spki,
-    outcome: row.outcome,
-    reason: row.reason,
-  };
-}
 
 /** How often bind() re-decides after losing a race before it gives up (each loss means a write). */
 const BIND_ATTEMPTS = 5;
