@@ -12,18 +12,9 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
-import path from 'node:path';
-import type { Client } from '@temporalio/client';
 import type { DevicePhase } from '../common/resources.js';
-import { ApplicationService } from '../services/application-service.js';
-import { DeviceService } from '../services/device-service.js';
-import { SqliteDeviceLogs } from '../store/sqlite-device-logs.js';
-import { FileModuleStore } from '../store/file-module-store.js';
-import { openDatabase } from '../store/sqlite.js';
-import { SqliteResourceStore } from '../store/sqlite-resource-store.js';
-import { createWebApp } from '../web/app.js';
 import { topologySvg } from '../web/pages/topology.js';
-import { seedFleet } from './support/seeded-fleet.js';
+import { seededDashboard } from './support/seeded-dashboard.js';
 
 const DEVICES = 1000;
 const ROUNDS = Number(/--rounds=(\d+)/.exec(process.argv.join(' '))?.[1] ?? 20);
@@ -35,22 +26,9 @@ function stats(values: number[]) {
   return { n: s.length, median: r(at(0.5)), p95: r(at(0.95)), max: r(s[s.length - 1]!) };
 }
 
-const home = fs.mkdtempSync(path.join(os.tmpdir(), 'wasmbed-bench-devices-page-'));
-const dbFile = path.join(home, 'wasmbed.db');
-const store = new SqliteResourceStore(openDatabase(dbFile));
-const writer = new SqliteResourceStore(openDatabase(dbFile)); // "another process"
-
-await seedFleet(store, DEVICES);
-
-const noTemporal = {} as Client; // list/get and rendering never touch Temporal
-const app = createWebApp({
-  devices: new DeviceService(store, noTemporal),
-  applications: new ApplicationService(store, new FileModuleStore(path.join(home, 'modules')), noTemporal),
-  logs: new SqliteDeviceLogs(openDatabase(dbFile)),
-  store,
-  workflowUrl: (id) => `http://localhost:8233/namespaces/default/workflows/${id}`,
-  temporalUiUrl: 'http://localhost:8233',
-  health: async () => ({}),
+const { home, store, writer, app } = await seededDashboard({
+  name: 'devices-page',
+  devices: DEVICES,
   liveIntervalMs: 50,
 });
 const server = http.createServer(app);

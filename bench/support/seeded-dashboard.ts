@@ -1,0 +1,37 @@
+/**
+ * The web app over a seeded fleet (seeded-fleet.ts) in a fresh temporary home, for the page
+ * benchmarks: `store` serves the app, `writer` is a second connection to the same database, as
+ * another platform process would write. No Temporal: listing, reading and rendering never use it.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Client } from '@temporalio/client';
+import { ApplicationService } from '../../services/application-service.js';
+import { DeviceService } from '../../services/device-service.js';
+import { FileModuleStore } from '../../store/file-module-store.js';
+import { SqliteDeviceLogs } from '../../store/sqlite-device-logs.js';
+import { SqliteResourceStore } from '../../store/sqlite-resource-store.js';
+import { openDatabase } from '../../store/sqlite.js';
+import { createWebApp } from '../../web/app.js';
+import { seedFleet } from './seeded-fleet.js';
+
+export async function seededDashboard(options: { name: string; devices: number; liveIntervalMs: number }) {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), `wasmbed-bench-${options.name}-`));
+  const dbFile = path.join(home, 'wasmbed.db');
+  const store = new SqliteResourceStore(openDatabase(dbFile));
+  const writer = new SqliteResourceStore(openDatabase(dbFile));
+  await seedFleet(store, options.devices);
+  const noTemporal = {} as Client;
+  const app = createWebApp({
+    devices: new DeviceService(store, noTemporal),
+    applications: new ApplicationService(store, new FileModuleStore(path.join(home, 'modules')), noTemporal),
+    logs: new SqliteDeviceLogs(openDatabase(dbFile)),
+    store,
+    workflowUrl: (id) => `http://localhost:8233/namespaces/default/workflows/${id}`,
+    temporalUiUrl: 'http://localhost:8233',
+    health: async () => ({}),
+    liveIntervalMs: options.liveIntervalMs,
+  });
+  return { home, store, writer, app };
+}
