@@ -215,6 +215,16 @@ export interface DeployedVersion {
   limits?: ApplicationSpec['limits'];
 }
 
+/**
+ * Which writer starts the rollout of a generation (services/rollout-claim.ts): moved to the
+ * generation by a compare-and-swap status write; `at` starts its lease.
+ */
+export interface RolloutClaim {
+  generation: number;
+  holder: string;
+  at: string;
+}
+
 export interface ApplicationStatus {
   phase: ApplicationPhase;
   /** The version the last finished rollout (or rollback) put on the devices. */
@@ -228,6 +238,8 @@ export interface ApplicationStatus {
   /** Canary paused after its first wave (pauseAfterCanary): waiting for promote or abort. */
   awaitingPromotion?: boolean;
   observedGeneration?: number;
+  /** The writer that started (or is starting) the rollout of the newest generation. */
+  rolloutClaim?: RolloutClaim;
   /**
    * Kubernetes mode: the module an Application CR's `spec.module` source (a ConfigMap key, or
    * a sha256 without size) resolved to, written by the controller before it starts the rollout.

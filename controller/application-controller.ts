@@ -11,7 +11,8 @@
  *   first time, like `PUT` (replace the running rollout, keep the previous version to roll
  *   back to) afterwards. Runs carry memo {uid, generation}; a run that already serves this
  *   generation (started by the REST API, or by a controller that died before writing status)
- *   is not started again.
+ *   is not started again, and when the REST API starts it at the same moment, the service's
+ *   rollout claim (services/rollout-claim.ts) lets only one of them start it.
  * - Bad input gets a `Reconciled=False` condition naming what is wrong (phase Failed), and the
  *   generation counts as observed: the next spec change tries again. A ConfigMap that does not
  *   exist yet is retried, since `kubectl apply -f dir/` may create it after the Application;

@@ -2,6 +2,7 @@
  * Application operations behind the REST API: a bad module is refused here, before any
  * device sees it; a good one is stored by hash and rolled out by a workflow.
  */
+import { randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/config.js';
 import { NotFoundError, UnprocessableError, ValidationError, WasmbedError } from '../common/errors.js';
@@ -10,6 +11,7 @@ import { validateApplicationCreate, type ApplicationCreateInput } from '../commo
 import { targetsDevice } from '../common/application-status.js';
 import { moduleMisfit } from '../device/apps/fit.js';
 import { checkAppModule } from '../device/apps/index.js';
+import { claimable, newClaim, ROLLOUT_CLAIM_LEASE_MS } from './rollout-claim.js';
 import { sha256Hex, type ModuleStore } from '../store/module-store.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import { APPLICATION_ATTRIBUTE, PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
@@ -68,6 +70,9 @@ function nextVersion(status: Application['status']): Application['status'] {
   };
 }
 
+/** How often a writer that lost the rollout claim looks for the winner's run. */
+const CLAIM_POLL_MS = 200;
+
 /** Largest module accepted at all; each target's profile may allow less. */
 export const MAX_MODULE_BYTES = 1024 * 1024;
 
@@ -76,6 +81,8 @@ export class ApplicationService {
     private readonly store: ResourceStore,
     private readonly modules: ModuleStore,
     private readonly client: Client,
+    /** How long another writer's rollout claim holds before it may be taken over. */
+    private readonly claimLeaseMs = ROLLOUT_CLAIM_LEASE_MS,
   ) {}
 
   list(): Promise<Application[]> {
@@ -223,18 +230,62 @@ export class ApplicationService {
     return { workflowId, module };
   }
 
+  /**
+   * Starts the rollout of the Application's current generation, once: a run already serving it
+   * is kept, and of several writers that see the generation at once (the REST API, Kubernetes
+   * controllers) only the one whose claim lands starts it (services/rollout-claim.ts). The
+   * others wait until that run exists, or take the claim over when its lease ran out without one.
+   */
   private async startRollout(
     name: string,
     replaceRunning: boolean,
   ): Promise<{ name: string; workflowId: string }> {
     const workflowId = deployWorkflowId(name);
-    const app = await this.get(name);
-    // The Kubernetes controller may have started this very change already (it sees the write
-    // to the store as fast as we do); a run serving this generation is not started twice.
-    if (await runServes(this.client, workflowId, app, { runningOnly: true })) {
-      await this.store.updateStatus('Application', name, (s) => ({ ...s, workflowId }));
-      return { name, workflowId };
+    const holder = randomUUID();
+    for (;;) {
+      const app = await this.get(name);
+      const generation = app.metadata.generation ?? 1;
+      if (await runServes(this.client, workflowId, app, { runningOnly: true })) break;
+      if (await this.claim(name, generation, holder)) {
+        await this.start(app, workflowId, replaceRunning);
+        break;
+      }
+      if (await this.awaitClaimedRun(name, generation, workflowId)) break;
     }
+    await this.store.updateStatus('Application', name, (s) => ({ ...s, workflowId }));
+    return { name, workflowId };
+  }
+
+  /** Moves status.rolloutClaim to `generation` for `holder` if it may; whether it did. */
+  private async claim(name: string, generation: number, holder: string): Promise<boolean> {
+    const current = await this.get(name);
+    if (!claimable(current.status.rolloutClaim, generation, Date.now(), this.claimLeaseMs)) return false;
+    // The check again inside the store's compare-and-swap: a concurrent claim makes this run again.
+    const after = await this.store.updateStatus('Application', name, (s) =>
+      claimable(s.rolloutClaim, generation, Date.now(), this.claimLeaseMs)
+        ? { ...s, rolloutClaim: newClaim(generation, holder, Date.now()) }
+        : s,
+    );
+    return after.status.rolloutClaim?.holder === holder;
+  }
+
+  /**
+   * Another writer claimed `generation` (or a newer one): true once a run serving it exists,
+   * false when the claim can be taken over (its lease ran out without a run).
+   */
+  private async awaitClaimedRun(name: string, generation: number, workflowId: string): Promise<boolean> {
+    for (;;) {
+      const app = await this.get(name);
+      if (await runServes(this.client, workflowId, { metadata: { uid: app.metadata.uid, generation } })) {
+        return true;
+      }
+      if (claimable(app.status.rolloutClaim, generation, Date.now(), this.claimLeaseMs)) return false;
+      await new Promise((resolve) => setTimeout(resolve, CLAIM_POLL_MS));
+    }
+  }
+
+  private async start(app: Application, workflowId: string, replaceRunning: boolean): Promise<void> {
+    const name = app.metadata.name;
     try {
       await startWorkflow(this.client, deployApplicationWorkflow, {
         taskQueue: ORCHESTRATOR_TASK_QUEUE,
@@ -254,8 +305,6 @@ export class ApplicationService {
         });
       }
     }
-    await this.store.updateStatus('Application', name, (s) => ({ ...s, workflowId }));
-    return { name, workflowId };
   }
 
   async promote(name: string): Promise<void> {

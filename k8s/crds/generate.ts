@@ -295,6 +295,10 @@ const applicationSchema = obj(
       message: str(),
       awaitingPromotion: bool(),
       observedGeneration: int(),
+      rolloutClaim: obj(
+        { generation: int(), holder: str(), at: timestamp('When the claim was taken; its lease starts then.') },
+        { description: 'The writer that starts the rollout of this generation (services/rollout-claim.ts).' },
+      ),
       resolvedModule: obj(
         { sha256: str(), size: int() },
         { description: 'The module spec.module resolved to (written by the controller).' },
