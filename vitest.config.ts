@@ -11,6 +11,8 @@ const SLOW_SUITES = [
   'test/kubernetes.test.ts',
   'test/kubernetes-store.test.ts',
   'test/docker-runtime.test.ts',
+  // Two Docker engines and two device hosts: a docker device moved off a host killed with SIGKILL.
+  'test/docker-fencing.test.ts',
   'test/qemu-runtime.test.ts',
   // Need arm-none-eabi-gcc (a real Cortex-M ELF) and, for renode-docker, the Docker engine.
   'test/renode-runtime.test.ts',

@@ -1,6 +1,6 @@
 /**
- * Activities of the device lifecycle workflow: notice a device that went quiet or whose
- * gateway died, and list the apps it should be running. (Bringing its emulator back is the
+ * Activities of the device lifecycle workflow: notice a device that went quiet, whose gateway
+ * died or whose device host died, and list the apps it should be running. (Bringing its emulator back is the
  * owning host's ensureEmulator, activities/device-runtime.ts.)
  */
 import { gatewayTaskQueue } from '../common/config.js';
@@ -10,6 +10,8 @@ import { targetsDevice } from '../common/application-status.js';
 import type { Device } from '../common/resources.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import type { DeviceCertificates } from '../pki/index.js';
+import type { HostRecord, HostRegistry } from '../store/host-registry.js';
+import { chooseHost } from './host-placement.js';
 
 export interface DeviceHealth {
   /** The Device no longer exists: the lifecycle ends. */
@@ -41,8 +43,48 @@ export function createLifecycleActivities(deps: {
   /** A device silent for this long counts as lost even if no gateway said so. */
   heartbeatLostMs: number;
   renewBeforeMs: number;
+  hosts: HostRegistry;
+  /** A host heard from within this long takes devices (as in placement). */
+  hostStaleMs: number;
+  /** A host silent for longer than this is dead: its devices move (as in placement). */
+  hostGraceMs: number;
 }) {
   const { store } = deps;
+  // Every device's check reads the host list: one read a second serves them all.
+  let hostsRead: { at: number; hosts: Promise<HostRecord[]> } | undefined;
+  const liveHosts = () => {
+    const now = Date.now();
+    if (!hostsRead || now - hostsRead.at > 1000) {
+      const hosts = deps.hosts.list();
+      hosts.catch(() => {
+        if (hostsRead?.hosts === hosts) hostsRead = undefined; // the next check reads again
+      });
+      hostsRead = { at: now, hosts };
+    }
+    return hostsRead.hosts;
+  };
+
+  /**
+   * Why the device must move, if its host is dead (silent beyond the grace period) and another
+   * is live: a container or emulator process may outlive its host and keep the device
+   * Connected, but nothing can restart, rotate or stop it any more. Placement's own rule
+   * decides, so the check and the move agree. With no live host to go to it stays.
+   */
+  async function hostGone(d: Device, now: number): Promise<string | undefined> {
+    const current = d.status.host;
+    if (!current) return undefined;
+    const placement = chooseHost({
+      device: d.metadata.name,
+      hosts: await liveHosts(),
+      owned: {},
+      current,
+      now,
+      staleMs: deps.hostStaleMs,
+      graceMs: deps.hostGraceMs,
+    });
+    return 'host' in placement && placement.moved ? `device host ${current} is gone` : undefined;
+  }
+
   return {
     async checkDeviceHealth(device: string): Promise<DeviceHealth> {
       const d = await store.get('Device', device);
@@ -69,6 +111,8 @@ export function createLifecycleActivities(deps: {
       if (!(now - lastHeartbeat < deps.heartbeatLostMs)) {
         return { gone: false, needsRecovery: true, reason: 'heartbeats stopped', rotateCertificate };
       }
+      const lostHost = await hostGone(d, now);
+      if (lostHost) return { gone: false, needsRecovery: true, reason: lostHost, rotateCertificate };
       const appsWaiting = (await wantedApps(d)).some(({ waiting }) => waiting);
       return { gone: false, needsRecovery: false, rotateCertificate, appsWaiting };
     },

@@ -1,4 +1,8 @@
-/** The gateway's admission rule: a device connects only with its current, unrevoked certificate. */
+/**
+ * The gateway's admission rule: a device connects only with its current, unrevoked certificate.
+ * The same rule is checked again on live sessions (DeviceServer's certificate recheck).
+ */
+import { ValidationError } from '../common/errors.js';
 import type { DeviceCertificates } from '../pki/index.js';
 import { normalizeSerial } from './device-server.js';
 
@@ -7,8 +11,9 @@ export function currentCertificateCheck(certificates: DeviceCertificates) {
     try {
       const active = await certificates.findActive(device);
       return active !== undefined && normalizeSerial(active.serial) === serial;
-    } catch {
-      return false; // a CN that is not a device name
+    } catch (err) {
+      if (err instanceof ValidationError) return false; // a CN that is not a device name
+      throw err; // the ledger did not answer: no verdict either way
     }
   };
 }

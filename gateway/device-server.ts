@@ -56,10 +56,20 @@ export const DEFAULT_GATEWAY_LIMITS: GatewayLimits = {
 export interface DeviceServerOptions {
   tls: { certPem: string; keyPem: string; caPem: string };
   registry: SessionRegistry;
-  /** Whether `serial` is the device's current certificate (not revoked, not superseded). */
+  /**
+   * Whether `serial` is the device's current certificate (not revoked, not superseded); rejects
+   * when it cannot tell (the ledger is unreachable).
+   */
   isCurrentCertificate(device: string, serial: string): Promise<boolean>;
   heartbeatIntervalMs: number;
   heartbeatTimeoutMs: number;
+  /**
+   * How often a live session's certificate is checked again, on one of its heartbeats (default:
+   * the heartbeat timeout). A session whose certificate was revoked or superseded since its
+   * handshake — a copy of a device left behind on a dead host after the device was brought
+   * back elsewhere with a new key — is closed, and its reconnect is refused.
+   */
+  certificateRecheckMs?: number;
   limits?: Partial<GatewayLimits>;
   logger: Logger;
   /** Messages a session sends that the server itself does not handle (logs, publishes, status). */
@@ -285,7 +295,9 @@ export class DeviceServer {
     const peer = socket.getPeerCertificate();
     const device = typeof peer.subject?.CN === 'string' ? peer.subject.CN : undefined;
     const serial = peer.serialNumber ? normalizeSerial(peer.serialNumber) : '';
-    if (!device || !serial || !(await this.options.isCurrentCertificate(device, serial))) {
+    // No verdict (the ledger did not answer) refuses too: the device dials again.
+    const isCurrent = (name: string) => this.options.isCurrentCertificate(name, serial).catch(() => false);
+    if (!device || !serial || !(await isCurrent(device))) {
       this.metrics.handshakesRejected++;
       logger.warn('certificate refused: unknown, revoked or superseded', {
         device,
@@ -355,8 +367,28 @@ export class DeviceServer {
       }
       if (registered || envelope.body.type === 'DeviceInfo') feedWatchdog();
     });
+    // The admission rule again, on a heartbeat now and then: only a definite "no" closes the
+    // session (a ledger outage must not drop the fleet).
+    const recheckMs = this.options.certificateRecheckMs ?? this.options.heartbeatTimeoutMs;
+    let certificateCheckedAt = performance.now();
+    const recheckCertificate = () => {
+      if (performance.now() - certificateCheckedAt < recheckMs) return;
+      certificateCheckedAt = performance.now();
+      this.options.isCurrentCertificate(device, serial).then(
+        (stillCurrent) => {
+          if (!stillCurrent && !socket.destroyed) {
+            logger.warn('session certificate revoked or superseded; closing', { device, serial });
+            session.close(`certificate ${serial} was revoked or superseded`);
+          }
+        },
+        (err: unknown) =>
+          logger.debug('could not recheck a session certificate', { device, error: String(err) }),
+      );
+    };
     connection.on('message', (envelope: Envelope) => {
-      if (!socket.destroyed) this.dispatch(connection, session, envelope, register);
+      if (socket.destroyed) return;
+      this.dispatch(connection, session, envelope, register);
+      if (registered && envelope.body.type === 'Heartbeat') recheckCertificate();
     });
     this.live.add(connection);
     connection.on('requestCompleted', (type, ms, outcome) => this.metrics.observeRequest(type, ms, outcome));

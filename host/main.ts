@@ -24,7 +24,7 @@ import { createDeviceRuntimeActivities } from '../activities/device-runtime.js';
 import { openPlatform } from '../platform/context.js';
 import { ensureDeviceBundle } from '../runtimes/device-bundle.js';
 import { volumeDevices } from '../runtimes/local-volume.js';
-import { dockerOptionsFromEnv } from '../runtimes/docker/options.js';
+import { dockerOptionsFromEnv, platformIdFor } from '../runtimes/docker/options.js';
 import { DockerRuntime } from '../runtimes/docker/runtime.js';
 import { ExternalRuntime } from '../runtimes/external.js';
 import { QemuRuntime, qemuOptionsFromEnv } from '../runtimes/qemu.js';
@@ -77,9 +77,14 @@ const deviceBundle = await ensureDeviceBundle();
 const deviceLogs = platform.logs;
 // docker: DOCKER_HOST and WASMBED_DOCKER_* (runtimes/docker/options.ts); qemu: WASMBED_QEMU_* (runtimes/qemu.ts);
 // renode: WASMBED_RENODE_* (runtimes/renode/options.ts), from the image through the same docker runtime.
+const dockerEnv = dockerOptionsFromEnv();
 const docker = new DockerRuntime({
-  ...dockerOptionsFromEnv(),
+  ...dockerEnv,
   home: dataDir,
+  // One platform label for all hosts of the platform (not per data dir), so a host that a device
+  // moved to may take over its volume and container on an engine the hosts share.
+  platformId: dockerEnv.platformId ?? platformIdFor(home),
+  hostId,
   deviceBundle,
   logs: deviceLogs,
   logger,
@@ -152,21 +157,48 @@ async function fence(): Promise<void> {
     for (const d of page.items) placed.add(d.metadata.name);
     cursor = page.metadata.continue;
   } while (cursor);
-  for (const device of runningDevices()) {
-    if (placed.has(device)) continue;
+  const placedElsewhere = async (device: string): Promise<boolean> => {
+    if (placed.has(device)) return false;
     const current = await platform.store.get('Device', device);
-    if (mayRunHere(current)) continue;
+    if (mayRunHere(current)) return false;
     logger.warn('stopping a device placed on another host', {
       device,
       host: current?.status.host ?? null,
     });
-    await runtimes.virtual.stop(device);
+    return true;
+  };
+  for (const device of runningDevices()) {
+    if (await placedElsewhere(device)) await runtimes.virtual.stop(device);
+  }
+  // A container outlives the host that started it (kill -9, a crash): this host's containers of
+  // devices placed elsewhere are removed, by id, so another host's container of the device stays.
+  for (const { device, id } of await dockerContainers()) {
+    if (await placedElsewhere(device)) await docker.removeContainer(device, id);
+  }
+}
+
+/**
+ * This host's device containers; none when there is no engine (a host without docker devices).
+ * Bounded in time: an engine that does not answer must not hold up the heartbeat behind it.
+ */
+async function dockerContainers(): Promise<{ device: string; id: string }[]> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('the docker engine did not answer')), HOST_HEARTBEAT_MS);
+  });
+  try {
+    return await Promise.race([docker.ownContainers(), timeout]);
+  } catch (err) {
+    logger.debug('no docker engine to fence', { error: errorMessage(err) });
+    return [];
+  } finally {
+    clearTimeout(timer);
   }
 }
 await fence();
 // Local emulators (qemu, Renode) outlive a killed host: those of devices placed on another host
-// (or deleted) while it was away are stopped, not adopted. (A docker container is named after
-// its device on a shared engine; see docs/runtimes.md.)
+// (or deleted) while it was away are stopped, not adopted. (Its docker containers, Renode's
+// included, are fenced above.)
 for (const device of volumeDevices(dataDir)) {
   if (await ownsDevice(device)) continue;
   for (const emulator of [qemu, renode]) {

@@ -168,6 +168,25 @@ describe('certificates', () => {
     expect(gateway.server.metrics.handshakesRejected).toBeGreaterThan(rejectedBefore);
     await goodDeviceStillWorks();
   });
+
+  it('closes a live session whose certificate is revoked since its handshake (a copy left behind by a moved device)', async () => {
+    const fleet = new Fleet({ home: gateway.home, endpoint: gateway.endpoint, prefix: 'left', count: 1 });
+    await fleet.prepare();
+    await fleet.connect();
+    const session = await waitFor('left-0 session', () => gateway.registry.get('left-0'));
+    const down = new Promise<string>((resolve) =>
+      gateway.registry.on('down', (s, reason) => s === session && resolve(reason)),
+    );
+    // Heartbeats keep coming (every 500 ms), so only the certificate recheck can close it.
+    expect(await gateway.certificates.revoke('left-0')).toBe(1);
+    const reason = await waitFor('the revoked session closed', () =>
+      Promise.race([down, new Promise<undefined>((resolve) => setTimeout(resolve, 100))]),
+    );
+    expect(reason).toMatch(/certificate [0-9a-f]+ was revoked or superseded/);
+    expect(gateway.registry.get('left-0')).toBeUndefined();
+    fleet.close();
+    await goodDeviceStillWorks();
+  });
 });
 
 describe('requests to devices', () => {

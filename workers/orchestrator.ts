@@ -70,6 +70,9 @@ const worker = await Worker.create({
       gatewayStaleMs: GATEWAY_STALE_MS,
       heartbeatLostMs: config.gateway.heartbeatTimeoutMs * 2,
       renewBeforeMs: config.certificates.renewBeforeDays * 24 * 3600 * 1000,
+      hosts: platform.hosts,
+      hostStaleMs: HOST_STALE_MS,
+      hostGraceMs: config.host.graceMs,
     }),
   },
 });

@@ -1,4 +1,5 @@
 /** The docker runtime's names and labels, what a device container runs, and its settings from the environment. */
+import crypto from 'node:crypto';
 import path from 'node:path';
 import type Docker from 'dockerode';
 import { ValidationError } from '../../common/errors.js';
@@ -9,6 +10,10 @@ import type { DeviceLogs } from '../../store/device-logs.js';
 export const DEVICE_LABEL = 'wasmbed.io/device';
 export const HELPER_LABEL = 'wasmbed.io/firmware-copy';
 export const PLATFORM_LABEL = 'wasmbed.io/platform';
+/** The device host that runs a device container; hosts sharing one engine fence each other by it. */
+export const HOST_LABEL = 'wasmbed.io/host';
+/** The file in a device's volume naming the host that made its key (see DockerRuntime.deviceKey). */
+export const VOLUME_HOST_FILE = 'host';
 /** Where the device's volume is mounted inside its container. */
 export const VOLUME_MOUNT = '/volume';
 /** The user the virtual-device image runs as (docker/Dockerfile): it must be able to read memory.bin (0600). */
@@ -19,6 +24,9 @@ export const BUILD_IMAGE_SCRIPT = path.join(REPO_ROOT, 'scripts', 'build-device-
 export const volumeName = (device: string): string => `firmware-${device}`;
 export const containerName = (device: string): string => `wasmbed-device-${device}`;
 export const helperName = (device: string): string => `wasmbed-firmware-copy-${device}`;
+/** The default platform label: the same for every host of the platform started from one WASMBED_HOME. */
+export const platformIdFor = (home: string): string =>
+  crypto.createHash('sha256').update(path.resolve(home)).digest('hex').slice(0, 12);
 
 /** What a device container runs; the runtime adds name, labels, volume, network, restart policy and limits. */
 export interface DeviceContainerSpec {
@@ -56,6 +64,11 @@ export interface DockerRuntimeOptions {
   networkMode?: string;
   /** Distinguishes platforms that share one engine; a container of another platform is never adopted. */
   platformId?: string;
+  /**
+   * The device host this runtime runs in. Set: its containers carry it (HOST_LABEL), it adopts
+   * only its own, and it removes one that another host left for a device now placed here.
+   */
+  hostId?: string;
   /** How long a freshly started container must stay up to count as booted. */
   bootCheckMs?: number;
 }

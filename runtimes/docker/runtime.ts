@@ -12,12 +12,16 @@
  * - The memory image (`memory.bin`: endpoint and credential blocks) is put into the volume
  *   before `cpu.run`; the device process stays halted until `cpu.run` appears.
  * - The container's stdout (the device's UART) is streamed into the device log.
+ * - The fence between device hosts (`hostId`): a container carries the host that runs it
+ *   (`wasmbed.io/host`) and a host adopts only its own. A host that a device was moved to
+ *   removes the container the old host left on a shared engine before it writes or starts
+ *   anything, and makes the device a new key when the volume's key was made by another host (the
+ *   old certificate is then revoked); `ownContainers` lists what the host's fence checks.
  *
  * DOCKER_HOST (and DOCKER_TLS_VERIFY/DOCKER_CERT_PATH) are honoured by docker-modem.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import path from 'node:path';
 import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { isHostOnlyAddress } from '../../common/config.js';
@@ -35,10 +39,13 @@ import {
   DEVICE_UID,
   HELPER_IMAGE,
   HELPER_LABEL,
+  HOST_LABEL,
   PLATFORM_LABEL,
+  VOLUME_HOST_FILE,
   VOLUME_MOUNT,
   containerName,
   helperName,
+  platformIdFor,
   volumeName,
   type DeviceContainerSpec,
   type DockerRuntimeOptions,
@@ -75,7 +82,7 @@ export class DockerRuntime implements DeviceRuntimeBackend {
       pidsLimit: 256,
       restartPolicy: 'unless-stopped',
       networkMode: 'host',
-      platformId: crypto.createHash('sha256').update(path.resolve(options.home)).digest('hex').slice(0, 12),
+      platformId: platformIdFor(options.home),
       bootCheckMs: 800,
       ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
     } as DockerRuntime['options'];
@@ -94,7 +101,18 @@ export class DockerRuntime implements DeviceRuntimeBackend {
   }
 
   private labels(device: string): Record<string, string> {
-    return { [DEVICE_LABEL]: device, [PLATFORM_LABEL]: this.options.platformId };
+    const host = this.options.hostId;
+    return {
+      [DEVICE_LABEL]: device,
+      [PLATFORM_LABEL]: this.options.platformId,
+      ...(host ? { [HOST_LABEL]: host } : {}),
+    };
+  }
+
+  /** Whether a device container is this host's to adopt: it names this host, or no host (from before hosts, or no hostId set). */
+  private isOwn(container: Docker.ContainerInfo): boolean {
+    const host = container.Labels[HOST_LABEL];
+    return host === undefined || this.options.hostId === undefined || host === this.options.hostId;
   }
 
   /** Containers of this device (the device container; `helpers` for the firmware-copy ones). */
@@ -227,17 +245,44 @@ export class DockerRuntime implements DeviceRuntimeBackend {
     }
   }
 
-  /** The device's key pair in its named volume (device.key, 0600, owned by the device's user). */
+  /**
+   * The device's key pair in its named volume (device.key, 0600, owned by the device's user).
+   * With a `hostId`, the volume also names the host that made the key (`host`): a host that
+   * takes over a device whose key another host made (a device moved off a dead host, on an
+   * engine both reach) makes a new one, so the certificate it gets revokes the old identity
+   * that a copy left behind might still present.
+   */
   async deviceKey(device: string): Promise<DeviceKey> {
     await this.prepareVolume(device);
     const where = `${DEVICE_KEY_FILE} in volume ${volumeName(device)}`;
-    const existing = await this.volumeFile(device, DEVICE_KEY_FILE);
-    if (existing) return deviceKeyFrom(existing.toString('utf8'), where);
-    const pem = generatePrivateKey(DEFAULT_DEVICE_KEY_TYPE)
-      .export({ type: 'pkcs8', format: 'pem' })
-      .toString();
-    await this.putVolumeFiles(device, [{ name: DEVICE_KEY_FILE, data: Buffer.from(pem), mode: 0o600 }]);
-    return deviceKeyFrom(pem, where);
+    const host = this.options.hostId;
+    const helper = await this.helper(device);
+    try {
+      const existing = await this.readVolumeFile(helper, DEVICE_KEY_FILE);
+      const madeBy = host
+        ? (await this.readVolumeFile(helper, VOLUME_HOST_FILE))?.toString('utf8')
+        : undefined;
+      const marker = host ? [{ name: VOLUME_HOST_FILE, data: Buffer.from(host), mode: 0o644 }] : [];
+      if (existing && (madeBy === undefined || madeBy === host)) {
+        if (host && madeBy === undefined) await this.writeVerified(helper, device, marker);
+        return deviceKeyFrom(existing.toString('utf8'), where);
+      }
+      if (existing)
+        this.options.logger?.warn('new key for a device taken over from another host', {
+          device,
+          from: madeBy,
+        });
+      const pem = generatePrivateKey(DEFAULT_DEVICE_KEY_TYPE)
+        .export({ type: 'pkcs8', format: 'pem' })
+        .toString();
+      await this.writeVerified(helper, device, [
+        { name: DEVICE_KEY_FILE, data: Buffer.from(pem), mode: 0o600 },
+        ...marker,
+      ]);
+      return deviceKeyFrom(pem, where);
+    } finally {
+      await this.removeQuietly(helper);
+    }
   }
 
   /** The firmware in the volume and its SHA-256, read through the engine (for checks and tests). */
@@ -257,17 +302,25 @@ export class DockerRuntime implements DeviceRuntimeBackend {
   async putVolumeFiles(device: string, files: { name: string; data: Buffer; mode: number }[]): Promise<void> {
     const helper = await this.helper(device);
     try {
-      for (const file of files) {
-        await this.writeVolumeFile(helper, file.name, file.data, file.mode, DEVICE_UID);
-        const written = await this.readVolumeFile(helper, file.name);
-        if (!written?.equals(file.data))
-          throw new WasmbedError(
-            'VolumeWriteFailed',
-            `${file.name} in volume ${volumeName(device)} did not read back as written`,
-          );
-      }
+      await this.writeVerified(helper, device, files);
     } finally {
       await this.removeQuietly(helper);
+    }
+  }
+
+  private async writeVerified(
+    container: Docker.Container,
+    device: string,
+    files: { name: string; data: Buffer; mode: number }[],
+  ): Promise<void> {
+    for (const file of files) {
+      await this.writeVolumeFile(container, file.name, file.data, file.mode, DEVICE_UID);
+      const written = await this.readVolumeFile(container, file.name);
+      if (!written?.equals(file.data))
+        throw new WasmbedError(
+          'VolumeWriteFailed',
+          `${file.name} in volume ${volumeName(device)} did not read back as written`,
+        );
     }
   }
 
@@ -291,6 +344,37 @@ export class DockerRuntime implements DeviceRuntimeBackend {
   }
 
   /**
+   * The device's container of this platform if it is this host's; one that another host left
+   * (the device was placed here since) is removed first — never two copies of the device, and
+   * never one this host adopts with the other host's memory and key.
+   */
+  private async ownDeviceContainer(device: string): Promise<Docker.ContainerInfo | undefined> {
+    const existing = await this.deviceContainer(device);
+    if (!existing || this.isOwn(existing)) return existing;
+    this.options.logger?.warn('removing the container another host left for a device placed here', {
+      device,
+      host: existing.Labels[HOST_LABEL],
+      container: existing.Id,
+    });
+    await this.removeQuietly(this.docker.getContainer(existing.Id));
+    return undefined;
+  }
+
+  /** This host's running device containers (the fence stops those of devices placed elsewhere). */
+  async ownContainers(): Promise<{ device: string; id: string }[]> {
+    const running = await this.docker.listContainers({
+      filters: { label: [`${PLATFORM_LABEL}=${this.options.platformId}`, DEVICE_LABEL] },
+    });
+    return running.filter((c) => this.isOwn(c)).map((c) => ({ device: c.Labels[DEVICE_LABEL]!, id: c.Id }));
+  }
+
+  /** Removes one container of the device (by id: another host's container of it stays). */
+  async removeContainer(device: string, id: string): Promise<void> {
+    this.uart.unfollow(device);
+    await this.removeQuietly(this.docker.getContainer(id));
+  }
+
+  /**
    * Starts the device's container (its CPU halted until cpu.run), or adopts the one that
    * exists. Returns the container id.
    */
@@ -308,7 +392,7 @@ export class DockerRuntime implements DeviceRuntimeBackend {
    * runs (the virtual device or an emulator such as Renode); its output is the device's UART.
    */
   async startContainer(device: string, spec: () => Promise<DeviceContainerSpec>): Promise<StartedEmulator> {
-    const existing = await this.deviceContainer(device);
+    const existing = await this.ownDeviceContainer(device);
     if (existing?.State === 'running') {
       this.followLogs(device, existing.Id);
       return { id: existing.Id, adopted: true };
@@ -356,7 +440,7 @@ export class DockerRuntime implements DeviceRuntimeBackend {
         if (statusOf(err) !== 409) throw err;
         // Another attempt created it between our look and our create: adopt it.
         const raced = await this.deviceContainer(device);
-        if (!raced) throw err;
+        if (!raced || !this.isOwn(raced)) throw err;
         container = this.docker.getContainer(raced.Id);
         if (raced.State === 'running') {
           this.followLogs(device, raced.Id);
@@ -398,10 +482,28 @@ export class DockerRuntime implements DeviceRuntimeBackend {
         `gateway endpoint ${endpoint} is a loopback address, which a container on network "${this.options.networkMode}" cannot reach; set WASMBED_GATEWAY_ENDPOINT to an address the containers can dial`,
       );
     }
-    const existing = await this.deviceContainer(device);
-    if (!existing)
-      throw new WasmbedError('EmulatorMissing', `device ${device} has no container; start it first`);
-    const container = this.docker.getContainer(existing.Id);
+    // Through the device's container, or a helper when it has none yet (a device brought back
+    // on this host gets its endpoint before its container starts).
+    const existing = await this.ownDeviceContainer(device);
+    const helper = existing ? undefined : await this.helper(device);
+    try {
+      await this.writeMemoryThrough(
+        helper ?? this.docker.getContainer(existing!.Id),
+        device,
+        endpoint,
+        credentials,
+      );
+    } finally {
+      if (helper) await this.removeQuietly(helper);
+    }
+  }
+
+  private async writeMemoryThrough(
+    container: Docker.Container,
+    device: string,
+    endpoint: string,
+    credentials: DeviceCredentials,
+  ): Promise<void> {
     const image = buildMemoryImage(endpoint, credentials);
     const current = await this.readVolumeFile(container, 'memory.bin');
     if (!current || !current.equals(image)) {
@@ -426,8 +528,10 @@ export class DockerRuntime implements DeviceRuntimeBackend {
     const running = await this.docker.listContainers({
       filters: { label: [`${PLATFORM_LABEL}=${this.options.platformId}`, DEVICE_LABEL] },
     });
-    for (const c of running) this.followLogs(c.Labels[DEVICE_LABEL]!, c.Id);
-    return running.length;
+    // Only this host's: the host a device was moved to follows its new container.
+    const own = running.filter((c) => this.isOwn(c));
+    for (const c of own) this.followLogs(c.Labels[DEVICE_LABEL]!, c.Id);
+    return own.length;
   }
 
   /** Removes every container of the device (and any firmware-copy helper); returns how many device containers. */
