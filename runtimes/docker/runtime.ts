@@ -360,12 +360,23 @@ export class DockerRuntime implements DeviceRuntimeBackend {
     return undefined;
   }
 
-  /** This host's running device containers (the fence stops those of devices placed elsewhere). */
+  /**
+   * The running device containers labelled with this host (all of this platform's without a
+   * `hostId`): what the host's fence checks. One from before hosts were labelled is left alone
+   * here, since on a shared engine it may be another host's.
+   */
   async ownContainers(): Promise<{ device: string; id: string }[]> {
+    const host = this.options.hostId;
     const running = await this.docker.listContainers({
-      filters: { label: [`${PLATFORM_LABEL}=${this.options.platformId}`, DEVICE_LABEL] },
+      filters: {
+        label: [
+          `${PLATFORM_LABEL}=${this.options.platformId}`,
+          DEVICE_LABEL,
+          ...(host ? [`${HOST_LABEL}=${host}`] : []),
+        ],
+      },
     });
-    return running.filter((c) => this.isOwn(c)).map((c) => ({ device: c.Labels[DEVICE_LABEL]!, id: c.Id }));
+    return running.map((c) => ({ device: c.Labels[DEVICE_LABEL]!, id: c.Id }));
   }
 
   /** Removes one container of the device (by id: another host's container of it stays). */
