@@ -2,7 +2,8 @@
  * The device host: one process per machine that runs the machine's devices — virtual devices
  * in-process (or one process each with WASMBED_VIRTUAL_DEVICES=process), and the docker, qemu
  * and Renode emulators it started — and a Temporal worker on `wasmbed-host-<id>` for their
- * runtime activities (activities/device-runtime.ts). `npm start` has the orchestrator worker
+ * runtime activities (activities/device-runtime.ts) and for provisioning's host steps
+ * (workflows/prepare-device-on-host.ts, which runs those activities locally). `npm start` has the orchestrator worker
  * start it detached (host/supervisor.ts), so it outlives the platform's other processes; on
  * several machines (or as a Kubernetes StatefulSet) each host is started on its own with its
  * own WASMBED_HOST_ID and the workers run with WASMBED_START_HOST=false. It records itself
@@ -33,6 +34,7 @@ import { RenodeRuntime } from '../runtimes/renode/runtime.js';
 import { UartFileFollower } from '../runtimes/uart-file-follower.js';
 import { VirtualRuntime } from '../runtimes/virtual.js';
 import { connectWorker } from '../temporal/connection.js';
+import { ensureWorkflowBundle } from '../temporal/workflow-bundle.js';
 import { listenControl, type ControlRequest, type HostStatus } from './control.js';
 import { HostedVirtualRuntime } from './hosted-virtual-runtime.js';
 
@@ -218,6 +220,9 @@ const worker = await Worker.create({
   connection,
   namespace: config.temporal.namespace,
   taskQueue,
+  // prepareDeviceOnHost (provisioning's host steps as local activities of one child workflow)
+  // runs here, beside the activities it calls.
+  workflowBundle: await ensureWorkflowBundle({ traced: Boolean(telemetry.tracing) }),
   activities: createDeviceRuntimeActivities({
     hostId,
     store: platform.store,
@@ -228,6 +233,7 @@ const worker = await Worker.create({
   }),
   // Runtime steps are short and mostly wait on I/O: a burst of provisioning runs them side by side.
   maxConcurrentActivityTaskExecutions: 200,
+  maxConcurrentLocalActivityExecutions: 200,
 });
 const running = worker.run();
 logger.info('device host ready', { hostId, taskQueue, mode, pid: process.pid, home, dataDir });

@@ -1,7 +1,7 @@
 /**
  * Provisioning step metrics, observed where the steps run: an activity interceptor on every
- * worker (the orchestrator runs six steps, the device's gateway runs awaitSession). Only
- * activities of a `provisionDevice` run count, so recovery's reuse of the same activities does
+ * worker (the device host runs five steps, the orchestrator placement, the device's gateway
+ * awaitSession). Only activities of a `provisionDevice` run (and of its host child) count, so recovery's reuse of the same activities does
  * not blur provisioning times. Labels: step and outcome, nothing per device.
  */
 import { Context } from '@temporalio/activity';
@@ -9,12 +9,16 @@ import type { ActivityExecuteInput, ActivityInboundCallsInterceptor, Next } from
 import { counter, histogram } from '../common/metrics.js';
 import {
   PROVISIONING_STEPS,
+  prepareDeviceOnHostWorkflow,
   provisionDeviceWorkflow,
   type ProvisioningStepName,
 } from '../workflows/contracts/provision-device.js';
 
-/** The workflow type whose activities are provisioning steps. */
-const PROVISION_WORKFLOW_TYPE = provisionDeviceWorkflow.workflowType;
+/** The workflow types whose activities are provisioning steps (the host's run in its child). */
+const PROVISION_WORKFLOW_TYPES = new Set<string | undefined>([
+  provisionDeviceWorkflow.workflowType,
+  prepareDeviceOnHostWorkflow.workflowType,
+]);
 
 /** Activity type → step, where they differ (the gateway's activity is the awaitSession step). */
 const STEP_OF_ACTIVITY: Record<string, ProvisioningStepName> = {
@@ -37,8 +41,9 @@ export function provisioningStepMetrics() {
     inbound: {
       async execute(input: ActivityExecuteInput, next: Next<ActivityInboundCallsInterceptor, 'execute'>) {
         const info = ctx.info;
-        const step =
-          info.workflowType === PROVISION_WORKFLOW_TYPE ? STEP_OF_ACTIVITY[info.activityType] : undefined;
+        const step = PROVISION_WORKFLOW_TYPES.has(info.workflowType)
+          ? STEP_OF_ACTIVITY[info.activityType]
+          : undefined;
         if (!step) return next(input);
         const end = duration.startTimer({ step });
         try {

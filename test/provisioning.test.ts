@@ -9,14 +9,17 @@ import tls from 'node:tls';
 import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ORCHESTRATOR_TASK_QUEUE, paths } from '../common/config.js';
+import { hostTaskQueue, ORCHESTRATOR_TASK_QUEUE, paths } from '../common/config.js';
 import { MCU_PROFILES } from '../common/mcu-profiles.js';
 import type { Device } from '../common/resources.js';
 import { CertificateAuthority, DeviceCertificates, SqliteCertificateRepository } from '../pki/index.js';
 import { openDatabase } from '../store/sqlite.js';
 import { startWorkflow } from '../temporal/workflow-calls.js';
+import { activitiesFromHistory, type Timeline } from '../web/timeline.js';
 import {
   deprovisionWorkflowId,
+  prepareOnHostWorkflowId,
+  PROVISIONING_STEPS,
   provisionDeviceWorkflow,
   provisionWorkflowId,
 } from '../workflows/contracts/index.js';
@@ -125,6 +128,27 @@ describe('provisioning a virtual device', () => {
     const run = platform.client.workflow.getHandle(provisionWorkflowId('dev-1'));
     await run.result();
     expect((await run.describe()).status.name).toBe('COMPLETED');
+
+    // The host's four steps ran as local activities of one child workflow on the device's host
+    // (its own task queue), not as four activity round trips through the server.
+    const child = platform.client.workflow.getHandle(prepareOnHostWorkflowId('dev-1'));
+    const described = await child.describe();
+    expect(described.taskQueue).toBe(hostTaskQueue(connected.status.host!));
+    expect(described.status.name).toBe('COMPLETED');
+    const childEvents = (await child.fetchHistory()).events ?? [];
+    expect(activitiesFromHistory(childEvents as never).map((a) => [a.name, a.state])).toEqual([
+      ['issueCertificate', 'Succeeded'],
+      ['prepareVolume', 'Succeeded'],
+      ['copyFirmware', 'Succeeded'],
+      ['startEmulator', 'Succeeded'],
+    ]);
+    expect(childEvents.filter((e) => e.activityTaskScheduledEventAttributes)).toEqual([]);
+    // The dashboard's timeline reads every step from the histories (parent and child).
+    const timeline = (await platform.api('GET', '/api/v1/devices/dev-1/timeline')).body as Timeline;
+    expect(timeline.source).toBe('history');
+    expect(timeline.steps.map((s) => [s.name, s.state])).toEqual(
+      PROVISIONING_STEPS.map((step) => [step, 'Succeeded']),
+    );
   });
 
   it('keeps the device key in its volume, 0600 and EC P-256, and never in the store or a log', async () => {

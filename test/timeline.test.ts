@@ -2,10 +2,11 @@
  * The step timeline's reading of a workflow history (web/timeline.ts): regular activities, and
  * local activities, which appear only as the marker the SDK records when they end. The marker
  * below has the shape a real Temporal server (CLI 1.9.1, SDK 1.24) returned for a local activity;
- * test/openapi.test.ts and test/dashboard.test.ts read real histories end to end.
+ * test/openapi.test.ts and test/dashboard.test.ts read real histories end to end; hostChildOf finds
+ * provisioning's host child, whose history holds the host's steps.
  */
 import { describe, expect, it } from 'vitest';
-import { activitiesFromHistory } from '../web/timeline.js';
+import { activitiesFromHistory, hostChildOf } from '../web/timeline.js';
 
 const at = (seconds: number) => ({ seconds, nanos: 0 });
 function marker(data: object, failure?: { message: string }) {
@@ -77,5 +78,26 @@ describe('activitiesFromHistory', () => {
       '{not json',
     );
     expect(activitiesFromHistory([patch, garbled])).toEqual([]);
+  });
+});
+
+describe('hostChildOf', () => {
+  it("finds the run of provisioning's host child a history started, and ignores other children", () => {
+    const lifecycle = {
+      eventId: 20,
+      childWorkflowExecutionStartedEventAttributes: {
+        workflowType: { name: 'deviceLifecycle' },
+        workflowExecution: { workflowId: 'lifecycle-d', runId: 'r0' },
+      },
+    };
+    const child = {
+      eventId: 7,
+      childWorkflowExecutionStartedEventAttributes: {
+        workflowType: { name: 'prepareDeviceOnHost' },
+        workflowExecution: { workflowId: 'prepare-d', runId: 'r1' },
+      },
+    };
+    expect(hostChildOf([lifecycle, child])).toEqual({ workflowId: 'prepare-d', runId: 'r1' });
+    expect(hostChildOf([lifecycle])).toBeUndefined();
   });
 });

@@ -6,7 +6,11 @@
 import { describeFailure } from '../common/failures.js';
 import type { Client } from '@temporalio/client';
 import type { Device } from '../common/resources.js';
-import { lifecycleWorkflowId, PROVISIONING_STEPS } from '../workflows/contracts/index.js';
+import {
+  lifecycleWorkflowId,
+  prepareDeviceOnHostWorkflow,
+  PROVISIONING_STEPS,
+} from '../workflows/contracts/index.js';
 
 export interface TimelineEntry {
   name: string;
@@ -46,6 +50,10 @@ interface HistoryEvent {
   activityTaskFailedEventAttributes?: { scheduledEventId?: unknown; failure?: Failure | null } | null;
   activityTaskTimedOutEventAttributes?: { scheduledEventId?: unknown; failure?: Failure | null } | null;
   activityTaskCanceledEventAttributes?: { scheduledEventId?: unknown } | null;
+  childWorkflowExecutionStartedEventAttributes?: {
+    workflowType?: { name?: string | null } | null;
+    workflowExecution?: { workflowId?: string | null; runId?: string | null } | null;
+  } | null;
   markerRecordedEventAttributes?: {
     markerName?: string | null;
     details?: Record<string, { payloads?: { data?: Uint8Array | string | null }[] | null }> | null;
@@ -148,6 +156,21 @@ export function activitiesFromHistory(events: HistoryEvent[]): TimelineEntry[] {
   return order;
 }
 
+/**
+ * The run of provisioning's host child (prepareDeviceOnHost) a history started, if any: its
+ * local activities are the host's steps of this provisioning run.
+ */
+export function hostChildOf(events: HistoryEvent[]): { workflowId: string; runId?: string } | undefined {
+  for (const e of events) {
+    const started = e.childWorkflowExecutionStartedEventAttributes;
+    if (started?.workflowType?.name !== prepareDeviceOnHostWorkflow.workflowType) continue;
+    const execution = started.workflowExecution;
+    if (execution?.workflowId)
+      return { workflowId: execution.workflowId, runId: execution.runId ?? undefined };
+  }
+  return undefined;
+}
+
 /** Periodic health checks repeat: show a run of identical successes as one entry with a count. */
 export function collapseRepeats(entries: TimelineEntry[]): TimelineEntry[] {
   const out: (TimelineEntry & { times?: number })[] = [];
@@ -179,11 +202,23 @@ export async function deviceTimeline(client: Client | undefined, device: Device)
   try {
     const handle = client.workflow.getHandle(workflowId);
     const [history, description] = await Promise.all([handle.fetchHistory(), handle.describe()]);
-    const activities = activitiesFromHistory((history.events ?? []) as HistoryEvent[]);
+    const events = (history.events ?? []) as HistoryEvent[];
+    const activities = activitiesFromHistory(events);
+    // The host's steps are local activities of a child workflow on the device's host: its
+    // history holds their markers.
+    const child = hostChildOf(events);
+    if (child) {
+      const childHistory = await client.workflow.getHandle(child.workflowId, child.runId).fetchHistory();
+      activities.push(...activitiesFromHistory((childHistory.events ?? []) as HistoryEvent[]));
+    }
     const pending = description.raw.pendingActivities ?? [];
     const steps = PROVISIONING_STEPS.map((name): TimelineEntry => {
       const runs = activities.filter((a) => a.name === name);
       const last = runs[runs.length - 1];
+      // A local activity still running (or retrying) has no marker yet: the step's own record
+      // (status.steps, written by the activity) says Running and why it retries.
+      const recorded = device.status.steps?.find((s) => s.name === name);
+      if (!last && child && recorded?.state === 'Running') return { ...recorded };
       if (!last) return { name, state: 'Pending' };
       if (last.state === 'Running') {
         // Still retrying: the history has no Started event until the last attempt ends.

@@ -1,13 +1,16 @@
-// Workflow entry point bundled for the orchestrator worker. Only workflow-safe imports.
+// Workflow entry point bundled for the orchestrator worker (and the device hosts' workers, which run
+// prepareDeviceOnHost). Only workflow-safe imports.
 import type { ContractFunction, WORKFLOW_CONTRACTS } from './contracts/index.js';
 import { deployApplication, undeployApplication } from './deploy-application.js';
 import { deprovisionDevice } from './deprovision-device.js';
 import { deviceLifecycle } from './device-lifecycle.js';
 import { enrollDevice } from './enroll-device.js';
+import { prepareDeviceOnHost } from './prepare-device-on-host.js';
 import { provisionDevice } from './provision-device.js';
 
 export {
   provisionDevice,
+  prepareDeviceOnHost,
   deprovisionDevice,
   deployApplication,
   undeployApplication,
@@ -23,6 +26,7 @@ type Implements<
 > = T;
 export type CheckedImplementations = Implements<{
   provisionDevice: typeof provisionDevice;
+  prepareDeviceOnHost: typeof prepareDeviceOnHost;
   deprovisionDevice: typeof deprovisionDevice;
   deployApplication: typeof deployApplication;
   undeployApplication: typeof undeployApplication;

@@ -8,7 +8,7 @@ import { deployApplicationWorkflow, undeployApplicationWorkflow } from './deploy
 import { deprovisionDeviceWorkflow } from './deprovision-device.js';
 import { deviceLifecycleWorkflow } from './device-lifecycle.js';
 import { enrollDeviceWorkflow } from './enroll-device.js';
-import { provisionDeviceWorkflow } from './provision-device.js';
+import { prepareDeviceOnHostWorkflow, provisionDeviceWorkflow } from './provision-device.js';
 
 export * from './workflow-contract.js';
 export * from './provision-device.js';
@@ -18,9 +18,10 @@ export * from './deploy-application.js';
 export * from './enroll-device.js';
 export * from './reconcile.js';
 
-/** Every workflow the orchestrator worker registers, by its registered name. */
+/** Every workflow the workers register (one bundle: the orchestrator's and the hosts'), by its registered name. */
 export const WORKFLOW_CONTRACTS = contractTable({
   provisionDevice: provisionDeviceWorkflow,
+  prepareDeviceOnHost: prepareDeviceOnHostWorkflow,
   deprovisionDevice: deprovisionDeviceWorkflow,
   deviceLifecycle: deviceLifecycleWorkflow,
   deployApplication: deployApplicationWorkflow,

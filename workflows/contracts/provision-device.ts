@@ -34,3 +34,25 @@ export const PROVISIONING_STEPS = [
 export type ProvisioningStepName = (typeof PROVISIONING_STEPS)[number];
 
 export const provisionWorkflowId = (device: string) => `provision-${device}`;
+
+/**
+ * prepareDeviceOnHost (`prepare-<device>`): provisioning's steps on the device's host —
+ * certificate, volume, firmware, emulator — as local activities of a child workflow that runs on
+ * the host's own task queue (`wasmbed-host-<id>`), started by provisionDevice.
+ */
+export interface PrepareDeviceOnHostInput {
+  name: string;
+  /** The device's spec.firmware (undefined: the runtime's default). */
+  firmware?: string;
+}
+
+export interface PreparedDevice {
+  certSerial: string;
+  spkiSha256: string;
+  notAfter: string;
+}
+
+export type PrepareDeviceOnHostWorkflow = (input: PrepareDeviceOnHostInput) => Promise<PreparedDevice>;
+export const prepareDeviceOnHostWorkflow =
+  defineWorkflow<PrepareDeviceOnHostWorkflow>()('prepareDeviceOnHost');
+export const prepareOnHostWorkflowId = (device: string) => `prepare-${device}`;

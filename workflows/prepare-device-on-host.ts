@@ -1,0 +1,40 @@
+/**
+ * prepareDeviceOnHost: provisioning's steps on the device's host — certificate for the key made
+ * in its volume, volume, firmware, emulator — run by the host's own workflow worker (task queue
+ * `wasmbed-host-<id>`, host/main.ts) as LOCAL activities. Each stays a retryable, idempotent
+ * activity that the Web UI and the dashboard's timeline show (a local-activity marker in this
+ * child's history), but the four cost one child workflow through the server instead of four
+ * activity tasks and four workflow tasks: the round trips per device are what bound
+ * provisioning's throughput (BENCHMARKS.md, "Provisioning at fleet scale").
+ */
+import { proxyLocalActivities } from '@temporalio/workflow';
+import type { DeviceRuntimeActivities } from '../activities/device-runtime.js';
+import { FailureType } from '../common/failures.js';
+import type { PrepareDeviceOnHostInput, PreparedDevice } from './contracts/index.js';
+import { asNonRetryable } from './errors.js';
+import { validateDnsLabel } from '../common/validation.js';
+
+const quick = { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '10s' } as const;
+// The same timeouts and retry policies as the regular activities these replace (provision-device.ts).
+const volume = proxyLocalActivities<DeviceRuntimeActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: {
+    ...quick,
+    maximumAttempts: 5,
+    nonRetryableErrorTypes: [FailureType.InvalidInput, FailureType.FirmwareCorrupted],
+  },
+});
+const emulator = proxyLocalActivities<DeviceRuntimeActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '20s', maximumAttempts: 5 },
+});
+
+export async function prepareDeviceOnHost(input: PrepareDeviceOnHostInput): Promise<PreparedDevice> {
+  const name = asNonRetryable(() => validateDnsLabel('name', input.name));
+  // The device's key is made in its volume here and never leaves this host.
+  const identity = await volume.issueCertificate(name);
+  await volume.prepareVolume(name);
+  await volume.copyFirmware(name, input.firmware);
+  await emulator.startEmulator(name);
+  return identity;
+}
