@@ -30,6 +30,8 @@ export const FailureType = {
   EnrollmentConnectionGone: 'EnrollmentConnectionGone',
   /** The lifecycle gave up bringing a device back. */
   RecoveryFailed: 'RecoveryFailed',
+  /** A provisioning step on the device's host failed; `details[0]` names the step. */
+  HostStepFailed: 'HostStepFailed',
   /**
    * The shared database (PostgreSQL) could not be reached: restarting, failing over, cut off.
    * Retryable: the activity runs again once it is back (store/postgres/pool.ts).

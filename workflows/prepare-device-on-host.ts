@@ -7,10 +7,10 @@
  * activity tasks and four workflow tasks: the round trips per device are what bound
  * provisioning's throughput (BENCHMARKS.md, "Provisioning at fleet scale").
  */
-import { proxyLocalActivities } from '@temporalio/workflow';
+import { ApplicationFailure, isCancellation, proxyLocalActivities } from '@temporalio/workflow';
 import type { DeviceRuntimeActivities } from '../activities/device-runtime.js';
 import { FailureType } from '../common/failures.js';
-import type { PrepareDeviceOnHostInput, PreparedDevice } from './contracts/index.js';
+import type { PrepareDeviceOnHostInput, PreparedDevice, ProvisioningStepName } from './contracts/index.js';
 import { asNonRetryable } from './errors.js';
 import { validateDnsLabel } from '../common/validation.js';
 
@@ -31,10 +31,27 @@ const emulator = proxyLocalActivities<DeviceRuntimeActivities>({
 
 export async function prepareDeviceOnHost(input: PrepareDeviceOnHostInput): Promise<PreparedDevice> {
   const name = asNonRetryable(() => validateDnsLabel('name', input.name));
-  // The device's key is made in its volume here and never leaves this host.
-  const identity = await volume.issueCertificate(name);
-  await volume.prepareVolume(name);
-  await volume.copyFirmware(name, input.firmware);
-  await emulator.startEmulator(name);
-  return identity;
+  let step: ProvisioningStepName = 'issueCertificate';
+  try {
+    // The device's key is made in its volume here and never leaves this host.
+    const identity = await volume.issueCertificate(name);
+    step = 'prepareVolume';
+    await volume.prepareVolume(name);
+    step = 'copyFirmware';
+    await volume.copyFirmware(name, input.firmware);
+    step = 'startEmulator';
+    await emulator.startEmulator(name);
+    return identity;
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    // Names the step for provisionDevice, which marks the device Failed at it; the activity's
+    // failure (and its root cause) stays the cause.
+    throw ApplicationFailure.create({
+      type: FailureType.HostStepFailed,
+      message: `${step} failed`,
+      details: [step],
+      nonRetryable: true,
+      cause: err instanceof Error ? err : undefined,
+    });
+  }
 }

@@ -4,7 +4,7 @@
  * run (Retry) or a replay after a worker crash adopts whatever the earlier attempt made.
  */
 import {
-  ActivityFailure,
+  ApplicationFailure,
   ChildWorkflowFailure,
   ParentClosePolicy,
   executeChild,
@@ -173,11 +173,12 @@ export async function provisionDevice(input: ProvisionDeviceInput): Promise<Prov
   }
 }
 
-/** The step a failed host child stopped at: the local activity its failure came from. */
+/** The step a failed host child stopped at (prepareDeviceOnHost names it in its failure). */
 function failedStep(err: unknown): ProvisioningStepName | undefined {
-  const activity = err instanceof ChildWorkflowFailure ? err.cause : undefined;
-  const type = activity instanceof ActivityFailure ? activity.activityType : undefined;
-  return PROVISIONING_STEPS.find((step) => step === type);
+  const failure = err instanceof ChildWorkflowFailure ? err.cause : undefined;
+  if (!(failure instanceof ApplicationFailure) || failure.type !== FailureType.HostStepFailed)
+    return undefined;
+  return PROVISIONING_STEPS.find((step) => step === failure.details?.[0]);
 }
 
 /** Hands the device to its long-lived lifecycle workflow, which outlives this one. */
