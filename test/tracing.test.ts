@@ -97,6 +97,7 @@ describe('one trace from the API to the device', () => {
     );
     const expected = [
       'RunWorkflow:provisionDevice',
+      'RunWorkflow:prepareDeviceOnHost',
       'RunActivity:issueCertificate',
       'RunActivity:prepareVolume',
       'RunActivity:copyFirmware',
@@ -139,6 +140,8 @@ describe('one trace from the API to the device', () => {
     const by = (name: string) => trace.inTrace.find((s) => s.name === name)!.service;
     expect(by('RunActivity:awaitDeviceSession')).toBe('wasmbed-gateway');
     expect(by('RunActivity:issueCertificate')).toBe('wasmbed-host');
+    // The host's steps run as local activities of provisioning's child workflow, in the host.
+    expect(by('RunWorkflow:prepareDeviceOnHost')).toBe('wasmbed-host');
     expect(by('RunActivity:assignGateway')).toBe('wasmbed-orchestrator');
     expect(by('RunWorkflow:provisionDevice')).toBe('wasmbed-orchestrator');
     expect(
