@@ -31,11 +31,17 @@ export interface DeviceLinkOptions {
 export class DeviceLink {
   readonly socket: tls.TLSSocket;
   readonly connection: ProtocolConnection;
-  /** Resolves when the link closes, with whether the TLS session was ever established. */
+  /**
+   * Resolves when the link closes, with whether the gateway accepted the session (it answered).
+   * A finished TLS handshake is not enough: under TLS 1.3 the client finishes before the
+   * gateway has judged its certificate, so a refused device (a revoked copy) would count as
+   * connected and retry without backing off.
+   */
   readonly closed: Promise<boolean>;
   private heartbeatTimer?: NodeJS.Timeout;
   private heartbeatIntervalMs = 5000;
   private established = false;
+  private answered = false;
 
   constructor(private readonly options: DeviceLinkOptions) {
     this.bootedAt = options.bootedAt ?? Date.now();
@@ -66,8 +72,9 @@ export class DeviceLink {
     this.closed = new Promise((resolve) =>
       this.socket.once('close', () => {
         clearTimeout(this.heartbeatTimer);
-        if (this.established) log('disconnected');
-        resolve(this.established);
+        if (this.established)
+          log(this.answered ? 'disconnected' : 'closed by the gateway before it answered');
+        resolve(this.answered);
       }),
     );
   }
@@ -81,6 +88,7 @@ export class DeviceLink {
   }
 
   private async onMessage(envelope: Envelope): Promise<void> {
+    this.answered = true;
     const body = envelope.body;
     if (body.type === 'HeartbeatAck') {
       if (body.heartbeatIntervalMs > 0 && body.heartbeatIntervalMs !== this.heartbeatIntervalMs) {
