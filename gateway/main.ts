@@ -27,6 +27,7 @@ import { createGatewayEnrollment } from './enrollment.js';
 import { gatewayCertificateNames } from './certificate-names.js';
 import { currentCertificateCheck } from './current-certificate.js';
 import { DeviceServer } from './device-server.js';
+import { coalescedHeartbeatWrites } from './heartbeat-writes.js';
 import { createHealthServer } from './health.js';
 import { SessionRegistry } from './session-registry.js';
 
@@ -47,7 +48,6 @@ const serverCert = platform.ca.issueServerCertificate({
 });
 
 const registry = new SessionRegistry();
-const heartbeatWritten = new Map<string, number>();
 /** Session events write to the store in the background: the TLS sessions never wait for it. */
 const updateDevice = (device: string, mutate: (status: DeviceStatus) => DeviceStatus): void => {
   store.updateStatus('Device', device, mutate).catch((err: unknown) => {
@@ -55,6 +55,12 @@ const updateDevice = (device: string, mutate: (status: DeviceStatus) => DeviceSt
       logger.warn('device status update failed', { device, error: String(err) });
   });
 };
+
+// Coalesced: at most one durable write of a device's heartbeat per heartbeat timeout (heartbeat-writes.ts).
+const heartbeats = coalescedHeartbeatWrites({
+  minIntervalMs: config.gateway.heartbeatTimeoutMs,
+  write: (device, at) => updateDevice(device, (s) => ({ ...s, lastHeartbeat: at.toISOString() })),
+});
 
 const taskQueue = gatewayTaskQueue(name);
 const signals = await connectClient(config.temporal, telemetry.tracing?.clientInterceptors);
@@ -79,15 +85,7 @@ const deviceServer = new DeviceServer({
   logger,
   enrollment,
   onDeviceMessage: createDeviceEventHandler({ store, logs: platform.logs, logger }),
-  onHeartbeat: (session) => {
-    // Coalesced: the store gets a device's heartbeat at most once per heartbeat timeout, all the
-    // lifecycle's "heartbeats stopped" check (twice the timeout) and the dashboard need; with a
-    // thousand devices, a write per heartbeat was most of what idle devices cost.
-    const now = Date.now();
-    if (now - (heartbeatWritten.get(session.device) ?? 0) < config.gateway.heartbeatTimeoutMs) return;
-    heartbeatWritten.set(session.device, now);
-    updateDevice(session.device, (s) => ({ ...s, lastHeartbeat: session.lastHeartbeat?.toISOString() }));
-  },
+  onHeartbeat: (session) => heartbeats.heartbeat(session.device, session.lastHeartbeat ?? new Date()),
   onDeviceInfo: (session) =>
     updateDevice(session.device, (s) => ({
       ...s,
@@ -116,6 +114,7 @@ registry.on('up', (session) => signalLifecycle(session.info.device, connectedSig
 registry.on('down', (session, reason) =>
   signalLifecycle(session.info.device, disconnectedSignal, { gateway: name, reason }),
 );
+registry.on('down', (session) => heartbeats.forget(session.info.device));
 registry.on('down', (session) =>
   updateDevice(session.info.device, (s) =>
     s.phase === 'Connected' && s.gateway?.name === name ? { ...s, phase: 'Disconnected' } : s,
