@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { FleetOptions } from '../../device/fleet.js';
 import type { GatewayProcessConfig } from './gateway-process.js';
 import { forkScript, killAllChildren, type BenchChild } from './ipc.js';
+import type { Summary } from './stats.js';
 
 export interface BenchGateway {
   child: BenchChild;
@@ -31,7 +32,18 @@ export interface GatewayStats {
   handshakesInFlight: number;
   openFds: number;
   metrics: Record<string, any>;
-  loopDelayMs: { p50: number; p99: number; max: number };
+  loopDelayMs: { p50: number; p99: number; max: number; mean: number };
+  /** The heartbeat path's store writes (only with GatewayProcessConfig.heartbeats). */
+  heartbeatWrites: {
+    heartbeats: number;
+    issued: number;
+    done: number;
+    failed: number;
+    pending: number;
+    pendingMax: number;
+    errors: Record<string, number>;
+    latencyMs: Summary;
+  };
 }
 
 /** A scratch directory for one benchmark run: CA, database, logs. Removed by `cleanup`. */
@@ -41,9 +53,10 @@ export function scratchDir(name: string): string {
 
 export async function startGatewayProcess(
   dir: string,
-  config: Omit<GatewayProcessConfig, 'home'>,
+  /** `home` defaults to `<dir>/home`; pass one to share another process's CA and database. */
+  config: GatewayProcessConfig,
 ): Promise<BenchGateway> {
-  const home = path.join(dir, 'home');
+  const home = config.home ?? path.join(dir, 'home');
   const logFile = path.join(dir, 'gateway.log');
   const child = forkScript(
     'gateway',

@@ -4,6 +4,8 @@
  * benchmarks with an IPC channel; prints `{"port":…}` on stdout and sends a 'ready' event.
  *
  * Commands (bench/support/ipc.ts): stats {gc?}, rtt {requests, inFlight, timeoutMs}, stop.
+ * With `heartbeats` it also writes heartbeats to a resource store the way gateway/main.ts does
+ * (gateway/heartbeat-writes.ts, in the background of the TLS sessions) and counts those writes.
  * Standalone: `npx tsx bench/support/gateway-process.ts '{"home":"/tmp/x"}'` (Ctrl-C stops).
  */
 import fs from 'node:fs';
@@ -14,6 +16,7 @@ import { paths } from '../../common/config.js';
 import { createLogger } from '../../common/logger.js';
 import { currentCertificateCheck } from '../../gateway/current-certificate.js';
 import { DeviceServer, type GatewayLimits } from '../../gateway/device-server.js';
+import { coalescedHeartbeatWrites } from '../../gateway/heartbeat-writes.js';
 import { SessionRegistry } from '../../gateway/session-registry.js';
 import {
   CertificateAuthority,
@@ -22,18 +25,23 @@ import {
   type KeyType,
 } from '../../pki/index.js';
 import { openDatabase } from '../../store/sqlite.js';
+import { openBenchStore, type BenchStoreConfig } from './bench-stores.js';
 import { serveIpc } from './ipc.js';
 import { summarize } from './stats.js';
 
 export interface GatewayProcessConfig {
   home?: string;
   host?: string;
+  /** Default: any free port. A fixed one lets one fleet process connect to gateway after gateway. */
+  port?: number;
   heartbeatIntervalMs?: number;
   heartbeatTimeoutMs?: number;
   limits?: Partial<GatewayLimits>;
   /** Key type of the fresh CA and of the gateway's server key (defaults: the platform's). */
   caKeyType?: KeyType;
   serverKeyType?: KeyType;
+  /** Write each device's heartbeats to this store, at most once per `minIntervalMs` (0: every one). */
+  heartbeats?: { store: BenchStoreConfig; minIntervalMs: number };
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as GatewayProcessConfig;
@@ -52,6 +60,44 @@ const serverCert = ca.issueServerCertificate({
   ...(config.serverKeyType ? { keyType: config.serverKeyType } : {}),
 });
 const registry = new SessionRegistry();
+const heartbeatStore = config.heartbeats ? await openBenchStore(config.heartbeats.store) : undefined;
+/** The heartbeat path's store writes, counted here; latencies and pendingMax since the last reset. */
+const writes = {
+  heartbeats: 0,
+  issued: 0,
+  done: 0,
+  failed: 0,
+  pending: 0,
+  pendingMax: 0,
+  errors: {} as Record<string, number>,
+};
+let writeLatencies: number[] = [];
+const heartbeatWrites = coalescedHeartbeatWrites({
+  minIntervalMs: config.heartbeats?.minIntervalMs ?? 0,
+  // As gateway/main.ts's updateDevice: started in the background, the session never waits for it.
+  write: (device, at) => {
+    if (!heartbeatStore) return;
+    writes.issued++;
+    writes.pending++;
+    writes.pendingMax = Math.max(writes.pendingMax, writes.pending);
+    const started = performance.now();
+    heartbeatStore.store
+      .updateStatus('Device', device, (s) => ({ ...s, lastHeartbeat: at.toISOString() }))
+      .then(
+        () => {
+          writes.done++;
+          writeLatencies.push(performance.now() - started);
+        },
+        (err: unknown) => {
+          writes.failed++;
+          const key = err instanceof Error ? err.message.slice(0, 120) : String(err);
+          writes.errors[key] = (writes.errors[key] ?? 0) + 1;
+        },
+      )
+      .finally(() => writes.pending--);
+  },
+});
+registry.on('down', (session) => heartbeatWrites.forget(session.info.device));
 let upEvents = 0;
 let downEvents = 0;
 registry.on('up', () => upEvents++);
@@ -66,10 +112,14 @@ const server = new DeviceServer({
   heartbeatTimeoutMs: config.heartbeatTimeoutMs ?? heartbeatIntervalMs * 3,
   limits: config.limits ?? {},
   logger: createLogger('bench-gateway'),
+  onHeartbeat: (session) => {
+    writes.heartbeats++;
+    heartbeatWrites.heartbeat(session.device, session.lastHeartbeat ?? new Date());
+  },
 });
 // The gateway's own view of TLS resumption (the client's socket may be gone by the time it is asked).
 server.server.on('secureConnection', (socket) => (socket.isSessionReused() ? tlsResumed++ : tlsFull++));
-const port = await server.listen(config.host ?? '127.0.0.1', 0);
+const port = await server.listen(config.host ?? '127.0.0.1', config.port ?? 0);
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
 loopDelay.enable();
 
@@ -106,9 +156,15 @@ function stats(args: { gc?: boolean; resetLoopDelay?: boolean }) {
       p50: loopDelay.percentile(50) / 1e6,
       p99: loopDelay.percentile(99) / 1e6,
       max: loopDelay.max / 1e6,
+      mean: loopDelay.mean / 1e6,
     },
+    heartbeatWrites: { ...writes, errors: { ...writes.errors }, latencyMs: summarize(writeLatencies) },
   };
-  if (args.resetLoopDelay) loopDelay.reset();
+  if (args.resetLoopDelay) {
+    loopDelay.reset();
+    writeLatencies = [];
+    writes.pendingMax = writes.pending;
+  }
   return result;
 }
 
@@ -159,6 +215,7 @@ async function stop() {
   loopDelay.disable();
   await Promise.race([server.close(), new Promise((r) => setTimeout(r, 10_000))]);
   db.close();
+  await heartbeatStore?.close();
   if (!config.home) fs.rmSync(home, { recursive: true, force: true });
   setTimeout(() => process.exit(0), 50);
   return { stopped: true };
