@@ -85,8 +85,9 @@ export class ApplicationController extends ResourceController {
       this.actions.deployStarts++;
       this.options.logger.info('started rollout', { application: name, generation, workflowId });
     }
-    // The service wrote status meanwhile: write ours on a fresh read (a 409 retries anyway).
-    const fresh = await this.apps.fresh(name);
+    // The service wrote status meanwhile, through the store that shares this cache: write ours on
+    // top of that (a 409 retries anyway).
+    const fresh = await this.apps.get(name);
     if (!fresh) return;
     await this.apps.writeStatus(fresh, (s) =>
       setCondition(

@@ -40,6 +40,8 @@ const kc = new KubeConfig();
 if (config.store.kubeconfig) kc.loadFromFile(config.store.kubeconfig);
 else kc.loadFromDefault();
 
+// One informer per kind for the whole process, started once this replica leads.
+const cache = new KubeCache({ kc, namespace, logger });
 const client = await connectClient(config.temporal, telemetry.tracing?.clientInterceptors);
 const elector = new LeaderElector({
   kc,
@@ -50,15 +52,14 @@ const elector = new LeaderElector({
   renewMs: Math.max(500, (leaseDurationSeconds * 1000) / 3),
   logger,
 });
-// One informer per kind for the whole process, started once this replica leads.
-const cache = new KubeCache({ kc, namespace, logger });
 const controllers: {
   devices?: DeviceController;
   apps?: ApplicationController;
   gateways?: GatewayController;
 } = {};
 // Applications go through the REST API's own service: same checks, module store and workflows.
-const store = new KubernetesResourceStore({ namespace, kubeconfig: config.store.kubeconfig });
+// The store shares the controllers' cache: what the service writes, the next reconcile reads.
+const store = new KubernetesResourceStore({ namespace, kubeconfig: config.store.kubeconfig, cache });
 const service = new ApplicationService(store, new FileModuleStore(paths.modules(config.home)), client);
 
 onShutdown(async () => {

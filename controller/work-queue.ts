@@ -6,7 +6,7 @@
  */
 import { ApiException } from '@kubernetes/client-node';
 import type { Logger } from '../common/logger.js';
-import { KubernetesApiError } from '../store/kubernetes-resource-store.js';
+import { KubernetesApiError } from '../store/kubernetes-objects.js';
 import { describeError } from './custom-objects.js';
 
 export class WorkQueue {

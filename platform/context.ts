@@ -3,6 +3,7 @@
  * decided here and nowhere else: one function per backend returns the stores it provides.
  */
 import { paths, type WasmbedConfig } from '../common/config.js';
+import { createLogger } from '../common/logger.js';
 import { CertificateAuthority, DeviceCertificates, SqliteCertificateRepository } from '../pki/index.js';
 import type { CertificateRepository } from '../pki/certificate-repository.js';
 import type { ClaimCredentialStore } from '../pki/claim-credential-store.js';
@@ -24,7 +25,6 @@ import { PostgresDeviceLogs } from '../store/postgres/device-logs.js';
 import { PostgresHostRegistry } from '../store/postgres/host-registry.js';
 import { PostgresModuleStore } from '../store/postgres/module-store.js';
 import { PostgresResourceStore } from '../store/postgres/resource-store.js';
-import { createLogger } from '../common/logger.js';
 
 export interface PlatformContext {
   store: ResourceStore;
@@ -78,6 +78,7 @@ function withKubernetesResources(
   const store = new KubernetesResourceStore({
     namespace: config.store.namespace,
     kubeconfig: config.store.kubeconfig,
+    logger: createLogger('kube-store'), // informer reconnects and 410 re-lists
   });
   return {
     ...stores,

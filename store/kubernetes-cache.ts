@@ -93,6 +93,7 @@ class KindCache {
     this.firstSync.catch(() => undefined); // stop() before the first list: only waiting readers care
     const deliver = (type: CacheEvent['type']) => (listed: KubernetesObject) => {
       const object = listed as unknown as KubeObject;
+      if (type === 'DELETED') this.deletedNow(object);
       this.settle(object.metadata.name);
       onEvent({ type, kind, name: object.metadata.name, object });
     };
@@ -166,6 +167,13 @@ class KindCache {
     if (gone && (replaced || (!cached && latest > gone.rv))) {
       this.deleted.delete(name);
     }
+  }
+
+  /** The informer saw the object go: whatever this process wrote to or deleted of it is moot. */
+  private deletedNow(obj: KubeObject): void {
+    const name = obj.metadata.name;
+    if (this.written.get(name)?.metadata.uid === obj.metadata.uid) this.written.delete(name);
+    if (this.deleted.get(name)?.uid === obj.metadata.uid) this.deleted.delete(name);
   }
 
   get(name: string): KubeObject | undefined {

@@ -1,26 +1,35 @@
 /**
  * Kubernetes backend of ResourceStore: Device, Gateway and Application live as custom resources
- * of group wasmbed.io/v1alpha1 (k8s/crds/). Spec is written through the resource, status only
- * through the status subresource; read-modify-write of status uses the resourceVersion for
- * optimistic concurrency and retries on 409 Conflict, which gives the same "one transaction"
- * promise as the SQLite backend.
+ * of group wasmbed.io/v1alpha1 (k8s/crds/). Nothing here blocks a thread.
  *
- * ResourceStore is asynchronous, but this backend still makes its API calls on a worker thread
- * (kubernetes-store-worker.mjs) while this thread blocks on Atomics.wait until the answer is
- * back (a few milliseconds against a nearby API server): a stopgap until it reads from the
- * client library's informer cache (issue 16). Keep that in mind before calling the store in a
- * hot loop (see docs/kubernetes.md).
+ * - Reads (get, list, listPage, countBy, revision) come from the process's informer cache
+ *   (store/kubernetes-cache.ts, @kubernetes/client-node's ListWatch): no API call. A name the
+ *   cache does not hold is confirmed with one GET, so a resource another process created a
+ *   moment ago is not reported missing while its watch event is on the way.
+ * - Writes go through the API (CustomObjectsApi): spec through the resource, status only through
+ *   the status subresource. A read-modify-write starts from the cached object and carries its
+ *   resourceVersion; 409 Conflict (someone wrote in between, or the cache lagged) re-reads with a
+ *   GET and tries again, so `mutate` may run more than once and must be pure.
+ * - A caller's own write is visible to its next read: the object the API returned is applied to
+ *   the cache (KubeCache.remember) until the informer has caught up with it.
+ * - `delete` reads with a GET, not the cache: removing the controller's finalizer must not miss
+ *   one added a moment ago by another process.
  */
-import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import { AlreadyExistsError, NotFoundError, WasmbedError } from '../common/errors.js';
+import { ApiException, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { AlreadyExistsError, NotFoundError } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import { API_VERSION, type KindMap, type ResourceKind } from '../common/resources.js';
+import { KubeCache, type CacheEvent } from './kubernetes-cache.js';
+import { makeKeepAliveApiClient } from './kubernetes-client.js';
 import {
-  API_VERSION,
-  type ApplicationSpec,
-  type ApplicationStatus,
-  type KindMap,
-  type ObjectMeta,
-  type ResourceKind,
-} from '../common/resources.js';
+  KUBE_GROUP,
+  KUBE_VERSION,
+  KubernetesApiError,
+  PLURALS,
+  WASMBED_FINALIZER,
+  fromKube,
+  type KubeObject,
+} from './kubernetes-objects.js';
 import {
   fieldValue,
   matches,
@@ -30,213 +39,157 @@ import {
   type ListPage,
   type ListQuery,
 } from './list-query.js';
-import { ListPollingWatch } from './list-polling-watch.js';
-import type {
-  NewResource,
-  ResourceStore,
-  SpecOf,
-  StatusOf,
-  StoreEvent,
-  WatchScope,
+import {
+  inScope,
+  type NewResource,
+  type ResourceStore,
+  type SpecOf,
+  type StatusOf,
+  type StoreEvent,
+  type WatchScope,
 } from './resource-store.js';
 
-export const WASMBED_FINALIZER = 'wasmbed.io/deprovision';
-export const PLURALS: Record<ResourceKind, string> = {
-  Device: 'devices',
-  Gateway: 'gateways',
-  Application: 'applications',
-};
-
-/** The status a resource has before anything wrote one (e.g. just applied with kubectl). */
-export function defaultStatus<K extends ResourceKind>(kind: K): StatusOf<K> {
-  const byKind: { [k in ResourceKind]: StatusOf<k> } = {
-    Device: { phase: 'Pending', conditions: [], apps: {} },
-    Gateway: { phase: 'Pending', connectedDevices: 0, conditions: [] },
-    Application: {
-      phase: 'Pending',
-      devices: {},
-      counts: { targeted: 0, running: 0, failed: 0, pending: 0 },
-    },
-  };
-  return byKind[kind] as StatusOf<K>;
-}
-
-/** A custom object as the API server returns it. */
-export interface KubeObject {
-  apiVersion: string;
-  kind: string;
-  metadata: {
-    name: string;
-    namespace: string;
-    labels?: Record<string, string>;
-    uid: string;
-    generation?: number;
-    resourceVersion: string;
-    creationTimestamp: string;
-    deletionTimestamp?: string;
-    finalizers?: string[];
-  };
-  spec?: unknown;
-  status?: unknown;
-}
-
-/** The store's view of a custom object: defaults filled in, extra metadata kept. */
-export function fromKube<K extends ResourceKind>(kind: K, obj: KubeObject): KindMap[K] {
-  const m = obj.metadata;
-  const metadata: ObjectMeta & { deletionTimestamp?: string; finalizers?: string[] } = {
-    name: m.name,
-    namespace: m.namespace,
-    labels: m.labels ?? {},
-    uid: m.uid,
-    generation: m.generation ?? 1,
-    resourceVersion: m.resourceVersion,
-    creationTimestamp: m.creationTimestamp,
-    ...(m.deletionTimestamp ? { deletionTimestamp: m.deletionTimestamp } : {}),
-    ...(m.finalizers?.length ? { finalizers: m.finalizers } : {}),
-  };
-  const status = { ...defaultStatus(kind), ...((obj.status as object | undefined) ?? {}) };
-  let spec = obj.spec ?? {};
-  if (kind === 'Application')
-    spec = withResolvedModule(spec as ApplicationCrSpec, status as ApplicationStatus);
-  return { apiVersion: API_VERSION, kind, metadata, spec, status } as unknown as KindMap[K];
-}
-
-/** An Application CR's spec.module: an uploaded module's hash, or a ConfigMap key (docs/kubernetes.md). */
-export interface ApplicationCrModule {
-  sha256?: string;
-  size?: number;
-  configMapKeyRef?: { name: string; key: string };
-}
-type ApplicationCrSpec = Omit<ApplicationSpec, 'module'> & { module?: ApplicationCrModule };
-
-/**
- * The rest of the platform knows one form of spec.module, {sha256, size}. An Application CR
- * may name a ConfigMap key instead (or leave out the size); once the controller resolved it
- * (status.resolvedModule) the store shows the resolved reference, so activities, workflows and
- * the dashboard read CRs and REST-created Applications alike. Until then the source is shown.
- * The one field the CRD cannot default, limits.cpuMsPerCall (null: no limit), is filled in.
- */
-function withResolvedModule(spec: ApplicationCrSpec, status: ApplicationStatus): ApplicationCrSpec {
-  const resolved = status.resolvedModule;
-  const source = spec.module ?? {};
-  const limits = spec.limits
-    ? { ...spec.limits, cpuMsPerCall: spec.limits.cpuMsPerCall ?? null }
-    : spec.limits;
-  if (!resolved || (source.sha256 !== undefined && source.sha256 !== resolved.sha256)) {
-    return { ...spec, limits };
-  }
-  return { ...spec, limits, module: { sha256: resolved.sha256, size: resolved.size } };
-}
+const KINDS: ResourceKind[] = ['Device', 'Gateway', 'Application'];
+const MAX_CONFLICT_RETRIES = 20;
 
 /** Drops undefined members (JSON would) so that comparisons and PUT bodies are stable. */
 function clean<T>(value: T): T {
   return JSON.parse(JSON.stringify(value ?? {})) as T;
 }
 
-export class KubernetesApiError extends WasmbedError {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super('KubernetesApiError', `Kubernetes API: ${message} (HTTP ${status || 'error'})`);
+/** The API server's message out of an ApiException (its body is a Status object). */
+function apiError(err: unknown, what: string): unknown {
+  if (!(err instanceof ApiException)) return err;
+  let message = String(err.body ?? err.message);
+  try {
+    message = (JSON.parse(String(err.body)) as { message?: string }).message ?? message;
+  } catch {
+    /* not JSON */
   }
+  return new KubernetesApiError(err.code, `${what}: ${message}`);
 }
+
+const isStatus = (err: unknown, code: number) => err instanceof KubernetesApiError && err.status === code;
 
 export interface KubernetesResourceStoreOptions {
   namespace: string;
   /** kubeconfig file; without it the default loading rules apply (KUBECONFIG, in-cluster, ~/.kube). */
   kubeconfig?: string;
-  /** How long one API call may take before the store gives up (ms). */
-  timeoutMs?: number;
+  /** A cache to share (the controller process shares one with its controllers); else its own. */
+  cache?: KubeCache;
+  logger?: Logger;
 }
 
 export class KubernetesResourceStore implements ResourceStore {
   readonly namespace: string;
-  private readonly worker: Worker;
-  private readonly port: MessagePort;
-  private readonly flag: Int32Array;
-  private readonly timeoutMs: number;
-  private closed = false;
-  private readonly changes = new ListPollingWatch((kind) => this.list(kind));
+  readonly cache: KubeCache;
+  private readonly api: CustomObjectsApi;
+  private readonly ownsCache: boolean;
 
   constructor(options: KubernetesResourceStoreOptions) {
     this.namespace = options.namespace;
-    this.timeoutMs = options.timeoutMs ?? 30_000;
-    const signal = new SharedArrayBuffer(4);
-    this.flag = new Int32Array(signal);
-    const { port1, port2 } = new MessageChannel();
-    this.port = port1;
-    this.worker = new Worker(new URL('./kubernetes-store-worker.mjs', import.meta.url), {
-      workerData: { signal, port: port2, kubeconfig: options.kubeconfig },
-      transferList: [port2],
-      execArgv: [],
-    });
-    this.worker.unref();
-    this.port.unref();
+    const kc = new KubeConfig();
+    if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
+    else kc.loadFromDefault();
+    this.api = makeKeepAliveApiClient(kc, CustomObjectsApi);
+    this.ownsCache = !options.cache;
+    this.cache = options.cache ?? new KubeCache({ kc, namespace: options.namespace, logger: options.logger });
   }
 
-  /** One API call, synchronously. Throws KubernetesApiError; 404 becomes undefined when allowed. */
-  private call(op: string, args: Record<string, unknown>): unknown {
-    if (this.closed) throw new WasmbedError('StoreClosed', 'the Kubernetes store is closed');
-    Atomics.store(this.flag, 0, 0);
-    this.port.postMessage({ op, args: { namespace: this.namespace, ...args } });
-    const waited = Atomics.wait(this.flag, 0, 0, this.timeoutMs);
-    const message = receiveMessageOnPort(this.port);
-    if (waited === 'timed-out' && !message) {
-      throw new KubernetesApiError(0, `${op} timed out after ${this.timeoutMs} ms`);
-    }
-    const reply = message!.message as
-      { ok: true; result: unknown } | { ok: false; error: { code: number; message: string } };
-    if (!reply.ok) throw new KubernetesApiError(reply.error.code, reply.error.message);
-    return reply.result;
+  private where(kind: ResourceKind) {
+    return { group: KUBE_GROUP, version: KUBE_VERSION, namespace: this.namespace, plural: PLURALS[kind] };
   }
 
-  private getRaw(kind: ResourceKind, name: string): KubeObject | undefined {
+  /** The object as the API server has it now (one GET); the cache learns it too. */
+  private async fresh(kind: ResourceKind, name: string): Promise<KubeObject | undefined> {
     try {
-      return this.call('get', { plural: PLURALS[kind], name }) as KubeObject;
+      const obj = (await this.api.getNamespacedCustomObject({ ...this.where(kind), name })) as KubeObject;
+      this.cache.remember(kind, obj);
+      return obj;
     } catch (err) {
-      if (err instanceof KubernetesApiError && err.status === 404) return undefined;
-      throw err;
+      const e = apiError(err, `get ${kind} ${name}`);
+      if (isStatus(e, 404)) return undefined;
+      throw e;
     }
   }
 
-  /** Retries a read-modify-write on 409 Conflict (someone wrote in between). */
-  private async withConflictRetry<T>(work: () => Promise<T> | T): Promise<T> {
+  /** From the cache; a miss is confirmed with a GET (the watch event may still be on its way). */
+  private async current(kind: ResourceKind, name: string): Promise<KubeObject | undefined> {
+    return (await this.cache.get(kind, name)) ?? this.fresh(kind, name);
+  }
+
+  /**
+   * A read-modify-write: the first try starts from the cache, a retry after 409 Conflict from a
+   * fresh GET (the cache may not have the write that beat us yet).
+   */
+  private async withConflictRetry<T>(
+    kind: ResourceKind,
+    name: string,
+    work: (obj: KubeObject | undefined) => Promise<T>,
+    readFresh = false,
+  ): Promise<T> {
     for (let attempt = 1; ; attempt++) {
+      const obj = readFresh || attempt > 1 ? await this.fresh(kind, name) : await this.current(kind, name);
       try {
-        return await work();
+        return await work(obj);
       } catch (err) {
-        if (!(err instanceof KubernetesApiError) || err.status !== 409 || attempt >= 20) throw err;
+        if (!isStatus(err, 409) || attempt >= MAX_CONFLICT_RETRIES) throw err;
       }
     }
   }
 
-  private writeStatus(kind: ResourceKind, obj: KubeObject, status: unknown): KubeObject {
-    return this.call('replaceStatus', {
-      plural: PLURALS[kind],
-      name: obj.metadata.name,
-      body: { ...obj, status: clean(status) },
-    }) as KubeObject;
+  private async replace(kind: ResourceKind, obj: KubeObject): Promise<KubeObject> {
+    try {
+      const result = (await this.api.replaceNamespacedCustomObject({
+        ...this.where(kind),
+        name: obj.metadata.name,
+        body: obj,
+      })) as KubeObject;
+      this.cache.remember(kind, result);
+      return result;
+    } catch (err) {
+      throw apiError(err, `replace ${kind} ${obj.metadata.name}`);
+    }
+  }
+
+  private async writeStatus(kind: ResourceKind, obj: KubeObject, status: unknown): Promise<KubeObject> {
+    try {
+      const result = (await this.api.replaceNamespacedCustomObjectStatus({
+        ...this.where(kind),
+        name: obj.metadata.name,
+        body: { ...obj, status: clean(status) },
+      })) as KubeObject;
+      this.cache.remember(kind, result);
+      return result;
+    } catch (err) {
+      throw apiError(err, `write the status of ${kind} ${obj.metadata.name}`);
+    }
+  }
+
+  /** The store's copy: callers may change what they get without touching the cache. */
+  private view<K extends ResourceKind>(kind: K, obj: KubeObject): KindMap[K] {
+    return structuredClone(fromKube(kind, obj));
   }
 
   async get<K extends ResourceKind>(kind: K, name: string): Promise<KindMap[K] | undefined> {
-    const obj = this.getRaw(kind, name);
-    return obj ? fromKube(kind, obj) : undefined;
+    const obj = await this.current(kind, name);
+    return obj ? this.view(kind, obj) : undefined;
   }
 
   async list<K extends ResourceKind>(kind: K): Promise<KindMap[K][]> {
-    const result = this.call('list', { plural: PLURALS[kind] }) as { items: KubeObject[] };
-    return result.items
-      .map((obj) => fromKube(kind, obj))
-      .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+    return (await this.cache.list(kind))
+      .sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0))
+      .map((obj) => this.view(kind, obj));
   }
 
   /**
-   * Status fields cannot be field selectors on custom resources, so this backend filters and
-   * pages the list in memory (the list itself is one API call).
+   * Status fields cannot be field selectors on custom resources: filtered and paged in memory,
+   * over the cache; only the page is copied.
    */
   async listPage<K extends ResourceKind>(kind: K, query: ListQuery = {}): Promise<ListPage<KindMap[K]>> {
-    return pageOf(kind, await this.list(kind), query);
+    const all = (await this.cache.list(kind)).map((obj) => fromKube(kind, obj));
+    const page = pageOf(kind, all, query);
+    return { ...page, items: page.items.map((item) => structuredClone(item)) };
   }
 
   async countBy(
@@ -246,7 +199,8 @@ export class KubernetesResourceStore implements ResourceStore {
   ): Promise<Record<string, number>> {
     const resolved = resolveQuery(kind, { ...query, continue: undefined });
     const counts: Record<string, number> = {};
-    for (const item of await this.list(kind)) {
+    for (const obj of await this.cache.list(kind)) {
+      const item = fromKube(kind, obj);
       if (!matches(item, resolved)) continue;
       const value = String(fieldValue(item, field) ?? '');
       counts[value] = (counts[value] ?? 0) + 1;
@@ -254,7 +208,11 @@ export class KubernetesResourceStore implements ResourceStore {
     return counts;
   }
 
-  /** The API server has no multi-object transaction: create one by one, delete them again on failure. */
+  /**
+   * The API server has no multi-object transaction: creates them in order and, when one fails,
+   * deletes the ones this call created, then throws (AlreadyExistsError naming the taken name).
+   * Another process may see the first ones for that moment.
+   */
   async createMany<K extends ResourceKind>(kind: K, items: NewResource<K>[]): Promise<KindMap[K][]> {
     const created: KindMap[K][] = [];
     try {
@@ -262,7 +220,7 @@ export class KubernetesResourceStore implements ResourceStore {
         created.push(await this.create(kind, item.name, item.spec, item.status, item.labels));
       return created;
     } catch (err) {
-      for (const resource of created) await this.delete(kind, resource.metadata.name);
+      for (const resource of created.reverse()) await this.delete(kind, resource.metadata.name);
       throw err;
     }
   }
@@ -276,25 +234,38 @@ export class KubernetesResourceStore implements ResourceStore {
   ): Promise<KindMap[K]> {
     let created: KubeObject;
     try {
-      created = this.call('create', {
-        plural: PLURALS[kind],
+      created = (await this.api.createNamespacedCustomObject({
+        ...this.where(kind),
         body: {
           apiVersion: API_VERSION,
           kind,
           metadata: { name, namespace: this.namespace, labels },
           spec: clean(spec),
         },
-      }) as KubeObject;
+      })) as KubeObject;
     } catch (err) {
-      if (err instanceof KubernetesApiError && err.status === 409) throw new AlreadyExistsError(kind, name);
-      throw err;
+      const e = apiError(err, `create ${kind} ${name}`);
+      if (isStatus(e, 409)) throw new AlreadyExistsError(kind, name);
+      throw e;
     }
+    this.cache.remember(kind, created);
     // Status is ignored on create when the status subresource is on: write it separately.
-    const withStatus = await this.withConflictRetry(() => {
-      const current = this.getRaw(kind, name) ?? created;
-      return this.writeStatus(kind, current, status);
-    });
-    return fromKube(kind, withStatus);
+    let withStatus: KubeObject;
+    try {
+      withStatus = await this.writeStatus(kind, created, status);
+    } catch (err) {
+      if (!isStatus(err, 409)) throw err;
+      withStatus = await this.withConflictRetry(
+        kind,
+        name,
+        async (obj) => {
+          if (!obj) throw new NotFoundError(kind, name);
+          return this.writeStatus(kind, obj, status);
+        },
+        true,
+      );
+    }
+    return this.view(kind, withStatus);
   }
 
   async upsert<K extends ResourceKind>(
@@ -303,8 +274,8 @@ export class KubernetesResourceStore implements ResourceStore {
     spec: SpecOf<K>,
     status: StatusOf<K>,
   ): Promise<KindMap[K]> {
-    return this.withConflictRetry(async () => {
-      let obj = this.getRaw(kind, name);
+    return this.withConflictRetry(kind, name, async (found) => {
+      let obj = found;
       if (!obj) {
         try {
           return await this.create(kind, name, spec, status);
@@ -314,27 +285,22 @@ export class KubernetesResourceStore implements ResourceStore {
         }
       }
       if (JSON.stringify(clean(obj.spec)) !== JSON.stringify(clean(spec))) {
-        obj = this.call('replace', {
-          plural: PLURALS[kind],
-          name,
-          body: { ...obj, spec: clean(spec) },
-        }) as KubeObject;
+        obj = await this.replace(kind, { ...obj, spec: clean(spec) });
       }
-      return fromKube(kind, this.writeStatus(kind, obj, status));
+      return this.view(kind, await this.writeStatus(kind, obj, status));
     });
   }
 
-  updateStatus<K extends ResourceKind>(
+  async updateStatus<K extends ResourceKind>(
     kind: K,
     name: string,
     mutate: (status: StatusOf<K>) => StatusOf<K>,
   ): Promise<KindMap[K]> {
-    return this.withConflictRetry(() => {
-      const obj = this.getRaw(kind, name);
+    return this.withConflictRetry(kind, name, async (obj) => {
       if (!obj) throw new NotFoundError(kind, name);
       const current = fromKube(kind, obj);
       const next = mutate(structuredClone(current.status as StatusOf<K>));
-      return fromKube(kind, this.writeStatus(kind, obj, next));
+      return this.view(kind, await this.writeStatus(kind, obj, next));
     });
   }
 
@@ -344,66 +310,76 @@ export class KubernetesResourceStore implements ResourceStore {
    * of deprovisioning, so the resource goes only after the device is cleaned up.
    */
   async delete(kind: ResourceKind, name: string): Promise<boolean> {
-    const obj = this.getRaw(kind, name);
+    const obj = await this.fresh(kind, name);
     if (!obj) return false;
     if (!obj.metadata.deletionTimestamp) {
       try {
-        this.call('delete', { plural: PLURALS[kind], name, propagationPolicy: 'Background' });
+        const result = (await this.api.deleteNamespacedCustomObject({
+          ...this.where(kind),
+          name,
+          propagationPolicy: 'Background',
+        })) as KubeObject | { kind: 'Status' };
+        // Held by a finalizer: the marked object; gone at once: a Status.
+        if (
+          'metadata' in result &&
+          result.metadata?.deletionTimestamp &&
+          result.metadata.finalizers?.length
+        ) {
+          this.cache.remember(kind, result);
+        } else {
+          this.cache.forget(kind, obj);
+          return true;
+        }
       } catch (err) {
-        if (err instanceof KubernetesApiError && err.status === 404) return true;
-        throw err;
+        const e = apiError(err, `delete ${kind} ${name}`);
+        if (!isStatus(e, 404)) throw e;
+        this.cache.forget(kind, obj);
+        return true;
       }
     }
     await this.removeFinalizer(kind, name);
     return true;
   }
 
-  /** Removes Wasmbed's finalizer; tolerates a resource that is already gone. */
+  /** Removes Wasmbed's finalizer (read with a GET); tolerates a resource that is already gone. */
   async removeFinalizer(kind: ResourceKind, name: string): Promise<void> {
-    await this.withConflictRetry(() => {
-      const obj = this.getRaw(kind, name);
-      if (!obj?.metadata.finalizers?.includes(WASMBED_FINALIZER)) return;
-      try {
-        this.call('replace', {
-          plural: PLURALS[kind],
-          name,
-          body: {
-            ...obj,
-            metadata: {
-              ...obj.metadata,
-              finalizers: obj.metadata.finalizers.filter((f) => f !== WASMBED_FINALIZER),
-            },
-          },
-        });
-      } catch (err) {
-        if (!(err instanceof KubernetesApiError) || err.status !== 404) throw err;
-      }
+    await this.withConflictRetry(
+      kind,
+      name,
+      async (obj) => {
+        if (!obj?.metadata.finalizers?.includes(WASMBED_FINALIZER)) return;
+        const finalizers = obj.metadata.finalizers.filter((f) => f !== WASMBED_FINALIZER);
+        try {
+          const result = await this.replace(kind, { ...obj, metadata: { ...obj.metadata, finalizers } });
+          if (result.metadata.deletionTimestamp && finalizers.length === 0) this.cache.forget(kind, result);
+        } catch (err) {
+          if (!isStatus(err, 404)) throw err;
+          this.cache.forget(kind, obj);
+        }
+      },
+      true,
+    );
+  }
+
+  /** Grows with every change this process saw; from the informers' events, no API call. */
+  async revision(): Promise<number> {
+    await Promise.all(KINDS.map((kind) => this.cache.ready(kind)));
+    return this.cache.revision();
+  }
+
+  /** Informer events of one kind (or all), of one name (or all); returns the unsubscribe function. */
+  watch(scope: WatchScope, listener: (event: StoreEvent) => void): () => void {
+    for (const kind of scope.kind ? [scope.kind] : KINDS) {
+      // Starts the informer; a failure shows in its log and in the next read.
+      this.cache.ready(kind).catch(() => undefined);
+    }
+    return this.cache.subscribe((event: CacheEvent) => {
+      const change: StoreEvent = { type: event.type, kind: event.kind, name: event.name };
+      if (inScope(scope, change)) listener(change);
     });
   }
 
-  /**
-   * The change feed by listing the watched kinds every second and comparing resourceVersions: a
-   * stopgap until this backend reads from an informer (store/kubernetes-informer-store.ts).
-   */
-  watch(scope: WatchScope, listener: (event: StoreEvent) => void): () => void {
-    return this.changes.watch(scope, listener);
-  }
-
-  /** The API server's resourceVersion (the etcd revision): grows with every write. */
-  async revision(): Promise<number> {
-    let max = 0;
-    for (const plural of Object.values(PLURALS)) {
-      const result = this.call('list', { plural, limit: 1 }) as { metadata?: { resourceVersion?: string } };
-      max = Math.max(max, Number(result.metadata?.resourceVersion ?? 0) || 0);
-    }
-    return max;
-  }
-
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.changes.stop();
-    this.port.close();
-    await this.worker.terminate();
+    if (this.ownsCache) await this.cache.stop();
   }
 }

@@ -14,7 +14,8 @@ import { REPO_ROOT } from '../common/repo-root.js';
 import type { DeviceSpec, DeviceStatus } from '../common/resources.js';
 import { KubeCache } from '../store/kubernetes-cache.js';
 import { defaultStatus } from '../store/kubernetes-objects.js';
-import { KubernetesResourceStore, type StoreWatchEvent } from '../store/kubernetes-informer-store.js';
+import { KubernetesResourceStore } from '../store/kubernetes-resource-store.js';
+import type { StoreEvent } from '../store/resource-store.js';
 import { startKubeCluster, type KubeCluster } from './support/kube-cluster.js';
 import { waitFor } from './support/wait.js';
 
@@ -228,9 +229,9 @@ describe('Kubernetes ResourceStore', () => {
   it('watch delivers informer events in its scope only', async () => {
     const store = openStore();
     const writer = openStore();
-    const one: StoreWatchEvent[] = [];
-    const devices: StoreWatchEvent[] = [];
-    const gateways: StoreWatchEvent[] = [];
+    const one: StoreEvent[] = [];
+    const devices: StoreEvent[] = [];
+    const gateways: StoreEvent[] = [];
     const stopOne = store.watch({ kind: 'Device', name: 'w-1' }, (e) => one.push(e));
     const stopDevices = store.watch({ kind: 'Device' }, (e) => devices.push(e));
     const stopGateways = store.watch({ kind: 'Gateway' }, (e) => gateways.push(e));

@@ -693,6 +693,27 @@ describe('Kubernetes mode', () => {
     await waitFor('standby ready', () => standby.lines.some((l) => /controller ready/.test(l)), 30_000);
     await waitConnected('kdev-c');
     await waitApp('kapp-c', (a) => a.status?.phase === 'Running');
+    // A change made after the failover is reconciled by the new leader, from its own cache: a
+    // Gateway applied by hand with no process behind it is marked Unavailable.
+    const afterFailover = await cluster.kubectl(
+      ['apply', '-f', '-'],
+      'apiVersion: wasmbed.io/v1alpha1\nkind: Gateway\nmetadata: { name: ghost-after }\nspec: { endpoint: "10.0.0.8:8081" }\n',
+    );
+    expect(afterFailover.code, afterFailover.stderr).toBe(0);
+    const ghostAfter = await waitFor(
+      'ghost-after Unavailable',
+      async () => {
+        const g = await getGateway('ghost-after');
+        return g?.status?.phase === 'Unavailable' ? g : undefined;
+      },
+      60_000,
+      500,
+    );
+    expect(condition(ghostAfter, 'Ready')).toMatchObject({ status: 'False', reason: 'NeverRegistered' });
+    expect(standby.lines.some((l) => /gateway marked Unavailable/.test(l) && /ghost-after/.test(l))).toBe(
+      true,
+    );
+    expect((await cluster.kubectl(['delete', 'gateway', 'ghost-after'])).code).toBe(0);
 
     // The killed controller comes back (as a standby now): still one run per device.
     const restarted = startController('controller-a');
