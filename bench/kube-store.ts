@@ -49,10 +49,19 @@ async function oldStore(kubeconfig: string): Promise<{ store: AnyStore; rev: str
   const rev = args.string('old') ?? (deleted ? `${deleted}^` : 'HEAD');
   const dir = path.join(REPO_ROOT, 'store', `.bench-old-${process.pid}`);
   fs.mkdirSync(dir, { recursive: true });
-  const source = git('show', `${rev}:store/kubernetes-resource-store.ts`)
-    .replaceAll("from '../common/", "from '../../common/")
-    .replaceAll("from './", "from '../");
-  fs.writeFileSync(path.join(dir, 'kubernetes-resource-store.ts'), source);
+  // Its store/ imports resolve to today's files, except those gone since (the polling watch):
+  // those come from the same revision into the scratch dir too.
+  const copy = (file: string) => {
+    const source = git('show', `${rev}:store/${file}`)
+      .replaceAll("from '../common/", "from '../../common/")
+      .replace(/from '\.\/([\w-]+)\.js'/g, (_, name: string) => {
+        if (fs.existsSync(path.join(REPO_ROOT, 'store', `${name}.ts`))) return `from '../${name}.js'`;
+        if (!fs.existsSync(path.join(dir, `${name}.ts`))) copy(`${name}.ts`);
+        return `from './${name}.js'`;
+      });
+    fs.writeFileSync(path.join(dir, file), source);
+  };
+  copy('kubernetes-resource-store.ts');
   fs.writeFileSync(path.join(dir, 'kubernetes-store-worker.mjs'), git('show', `${rev}:${worker}`));
   const module = (await import(path.join(dir, 'kubernetes-resource-store.ts'))) as {
     KubernetesResourceStore: new (o: { namespace: string; kubeconfig: string }) => AnyStore;

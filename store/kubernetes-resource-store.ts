@@ -50,7 +50,18 @@ import {
 } from './resource-store.js';
 
 const KINDS: ResourceKind[] = ['Device', 'Gateway', 'Application'];
-const MAX_CONFLICT_RETRIES = 20;
+/**
+ * Many writers of one object (every device event of a rollout updates its Application) lose
+ * to each other round after round: after a 409 each waits a random while, growing with its
+ * attempts up to CONFLICT_BACKOFF_MAX_MS, so the next round's writes spread out instead of
+ * colliding again.
+ */
+const MAX_CONFLICT_RETRIES = 60;
+const CONFLICT_BACKOFF_MAX_MS = 250;
+const conflictBackoff = (attempt: number) =>
+  new Promise((resolve) =>
+    setTimeout(resolve, Math.random() * Math.min(CONFLICT_BACKOFF_MAX_MS, 5 * 2 ** attempt)),
+  );
 
 /** Drops undefined members (JSON would) so that comparisons and PUT bodies are stable. */
 function clean<T>(value: T): T {
@@ -134,6 +145,7 @@ export class KubernetesResourceStore implements ResourceStore {
         return await work(obj);
       } catch (err) {
         if (!isStatus(err, 409) || attempt >= MAX_CONFLICT_RETRIES) throw err;
+        await conflictBackoff(attempt);
       }
     }
   }
@@ -284,10 +296,16 @@ export class KubernetesResourceStore implements ResourceStore {
           throw new KubernetesApiError(409, `${kind} ${name} appeared concurrently`);
         }
       }
+      // Status first, then spec (a new generation): whoever reacts to the new generation, like
+      // the controller claiming its rollout (services/rollout-claim.ts), writes on top of this
+      // status instead of having its write replaced by it a moment later.
+      if (JSON.stringify(clean(obj.status)) !== JSON.stringify(clean(status))) {
+        obj = await this.writeStatus(kind, obj, status);
+      }
       if (JSON.stringify(clean(obj.spec)) !== JSON.stringify(clean(spec))) {
         obj = await this.replace(kind, { ...obj, spec: clean(spec) });
       }
-      return this.view(kind, await this.writeStatus(kind, obj, status));
+      return this.view(kind, obj);
     });
   }
 

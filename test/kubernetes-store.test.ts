@@ -1,6 +1,7 @@
 /**
  * The Kubernetes backend of ResourceStore against a real etcd + kube-apiserver (the CRDs of
- * k8s/crds/ applied): the store's contract (create, get, list, listPage, countBy, createMany,
+ * k8s/crds/ applied): the contract every backend owes (test/support/store-contract.ts), and what
+ * is particular to this one: create, get, list, listPage, countBy, createMany,
  * updateStatus with conflicts, delete with the finalizer, watch scopes), reads served from the
  * informer cache, a caller's own writes visible to its next read, and no store call blocking the
  * event loop. Two store instances stand for two processes: each has its own informers.
@@ -17,6 +18,7 @@ import { defaultStatus } from '../store/kubernetes-objects.js';
 import { KubernetesResourceStore } from '../store/kubernetes-resource-store.js';
 import type { StoreEvent } from '../store/resource-store.js';
 import { startKubeCluster, type KubeCluster } from './support/kube-cluster.js';
+import { resourceStoreContract } from './support/store-contract.js';
 import { waitFor } from './support/wait.js';
 
 let cluster: KubeCluster;
@@ -312,4 +314,43 @@ describe('Kubernetes ResourceStore', () => {
     // The loop stayed free for most of the burst, not merely a short burst.
     expect(worstGapMs).toBeLessThan(elapsedMs / 2);
   });
+});
+
+const WASMBED_KINDS = 'devices.wasmbed.io,gateways.wasmbed.io,applications.wasmbed.io';
+
+/** Deletes every wasmbed.io resource of the namespace (finalizers dropped) and waits until none is left. */
+async function emptyNamespace(): Promise<void> {
+  const deleted = await cluster.kubectl(['delete', WASMBED_KINDS, '--all', '--wait=false']);
+  expect(deleted.code, deleted.stderr).toBe(0);
+  const left = await cluster.kubectl(['get', WASMBED_KINDS, '-o', 'name']);
+  for (const name of left.stdout.split('\n').filter(Boolean)) {
+    await cluster.kubectl(['patch', name, '--type=merge', '-p', '{"metadata":{"finalizers":null}}']);
+  }
+  await waitFor('the namespace emptied', async () => {
+    const r = await cluster.kubectl(['get', WASMBED_KINDS, '-o', 'name']);
+    return r.code === 0 && r.stdout.trim() === '';
+  });
+}
+
+// The contract every backend owes (test/support/store-contract.ts), here on the API server: each
+// test on an emptied namespace, its store instances each with informers of their own.
+resourceStoreContract({
+  name: 'Kubernetes',
+  watchable: true,
+  transactional: false,
+  async database() {
+    await emptyNamespace();
+    const opened: KubernetesResourceStore[] = [];
+    return {
+      async open() {
+        const store = new KubernetesResourceStore({ namespace: 'default', kubeconfig: cluster.kubeconfig });
+        opened.push(store);
+        return store;
+      },
+      async dispose() {
+        for (const store of opened) await store.close();
+        await emptyNamespace();
+      },
+    };
+  },
 });

@@ -1,6 +1,7 @@
 /**
  * The behaviour every ResourceStore backend owes its callers, as vitest tests that a suite
- * registers once per backend (test/store-contract.test.ts runs them on SQLite and PostgreSQL).
+ * registers once per backend (test/store-contract.test.ts runs them on SQLite and PostgreSQL,
+ * test/kubernetes-store.test.ts on the Kubernetes API server).
  * A backend is given as a factory of "shared databases": each test gets a fresh one and may open
  * several store instances on it, the way several processes share one database.
  */
@@ -39,6 +40,13 @@ export interface StoreBackend {
   database(): Promise<SharedDatabase>;
   /** The backend's change feed is tested (every ResourceStore has watch()). */
   watchable?: boolean;
+  /**
+   * false: no multi-object transaction (createMany creates and, on failure, deletes again),
+   * revision() counts the changes one instance saw rather than one counter of all writes, and an
+   * instance reads another's writes once its watch delivered them (Kubernetes: an informer
+   * cache). The checks that need any of these are skipped or wait; the rest of the contract holds.
+   */
+  transactional?: boolean;
 }
 
 function watchable(store: ResourceStore): WatchableResourceStore {
@@ -83,6 +91,7 @@ async function create(store: ResourceStore, item: NewResource<'Device'>) {
 
 /** Registers the ResourceStore contract tests for `backend`. */
 export function resourceStoreContract(backend: StoreBackend): void {
+  const transactional = backend.transactional ?? true;
   describe(`ResourceStore contract on ${backend.name}`, () => {
     let shared: SharedDatabase;
     let store: ResourceStore;
@@ -116,7 +125,8 @@ export function resourceStoreContract(backend: StoreBackend): void {
       const same = await store.upsert('Gateway', 'gw', spec, { phase: 'Unavailable' } as never);
       expect(same.metadata.generation).toBe(1);
       expect(same.metadata.uid).toBe(first.metadata.uid);
-      expect((await store.get('Gateway', 'gw'))?.status).toEqual({ phase: 'Unavailable' });
+      // A backend may fill in defaults of its schema (a CRD's): the written fields are what counts.
+      expect((await store.get('Gateway', 'gw'))?.status).toMatchObject({ phase: 'Unavailable' });
       const changed = await store.upsert(
         'Gateway',
         'gw',
@@ -203,11 +213,11 @@ export function resourceStoreContract(backend: StoreBackend): void {
         AlreadyExistsError,
       );
       expect((await store.list('Device')).map((d) => d.metadata.name)).toEqual(['taken']);
-      expect(await store.revision()).toBe(revision);
+      if (transactional) expect(await store.revision()).toBe(revision);
       const created = await store.createMany('Device', [device('new-1'), device('new-2')]);
       const versions = created.map((d) => Number(d.metadata.resourceVersion));
       expect(versions[1]).toBeGreaterThan(versions[0]!);
-      expect(await store.revision()).toBe(versions[1]);
+      if (transactional) expect(await store.revision()).toBe(versions[1]);
     });
 
     it('updateStatus applies the mutation, and NotFound for a missing resource', async () => {
@@ -232,7 +242,16 @@ export function resourceStoreContract(backend: StoreBackend): void {
           other.updateStatus('Device', 'counter', increment),
         ]).flat(),
       );
-      expect((await other.get('Device', 'counter'))?.status.message).toBe(String(2 * perInstance));
+      const total = String(2 * perInstance);
+      if (transactional) expect((await other.get('Device', 'counter'))?.status.message).toBe(total);
+      // Else the other instance's last writes reach this one's reads with their watch events; a
+      // lost write would keep the count short for good.
+      else
+        await waitFor(
+          `the count at ${total}`,
+          async () => ((await other.get('Device', 'counter'))?.status.message === total ? true : undefined),
+          15_000,
+        );
     });
 
     it('delete removes once; every write moves the revision forward', async () => {
@@ -248,12 +267,11 @@ export function resourceStoreContract(backend: StoreBackend): void {
       expect(r3).toBeGreaterThan(r2);
       expect(await store.get('Device', 'gone')).toBeUndefined();
       expect(await store.delete('Device', 'gone')).toBe(false);
-      expect(await store.revision()).toBe(r3);
+      if (transactional) expect(await store.revision()).toBe(r3);
       // The name is free again.
       await create(store, device('gone'));
     });
 
-    // SQLite and Kubernetes have no change feed yet: their views poll revision().
     it.runIf(backend.watchable)(
       'watch delivers the changes in its scope made by another instance, until stopped',
       async () => {
@@ -283,7 +301,9 @@ export function resourceStoreContract(backend: StoreBackend): void {
         await seen(byName, 'DELETED', 'w-1');
 
         expect(byName.every((e) => e.kind === 'Device' && e.name === 'w-1')).toBe(true);
-        expect(byName.map((e) => e.type)).toEqual(['ADDED', 'MODIFIED', 'DELETED']);
+        // One call may be several writes of one kind (Kubernetes: create, then its status).
+        const types = byName.map((e) => e.type).filter((type, i, all) => type !== all[i - 1]);
+        expect(types).toEqual(['ADDED', 'MODIFIED', 'DELETED']);
         expect(byKind.every((e) => e.kind === 'Device')).toBe(true);
 
         stopName();
