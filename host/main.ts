@@ -177,6 +177,19 @@ async function fence(): Promise<void> {
   for (const { device, id } of await dockerContainers()) {
     if (await placedElsewhere(device)) await docker.removeContainer(device, id);
   }
+  // The local emulators (qemu, Renode) this host runs are those whose UART it follows; one of a
+  // device moved while this host was silent (frozen, cut off) without restarting is stopped too.
+  for (const device of uart.following) {
+    if (await placedElsewhere(device)) await stopLocalEmulators(device);
+  }
+}
+
+/** Stops the device's local qemu or Renode processes (never a container: that may be another host's). */
+async function stopLocalEmulators(device: string): Promise<void> {
+  for (const emulator of [qemu, renode]) {
+    if (emulator.runningPids(device).length > 0) await emulator.stop(device);
+  }
+  await uart.unfollow(device);
 }
 
 /**
@@ -206,7 +219,7 @@ for (const device of volumeDevices(dataDir)) {
   for (const emulator of [qemu, renode]) {
     if (emulator.runningPids(device).length === 0) continue;
     logger.warn('stopping the emulator of a device placed elsewhere', { device, runtime: emulator.kind });
-    await emulator.stop(device);
+    await stopLocalEmulators(device);
   }
 }
 docker.followExistingDevices().catch(() => undefined);
