@@ -129,6 +129,27 @@ export function createApplicationActivities(deps: { store: ResourceStore; module
       }
     },
 
+    /**
+     * recordAppDeviceState for a rollout's batch: one write of the Application for all of them
+     * (it holds every device's state, so a write per device grew with the fleet squared).
+     */
+    async recordAppDeviceStates(
+      name: string,
+      states: { device: string; state: AppDeviceState['state']; error?: string | null }[],
+    ): Promise<void> {
+      const entries = states.map((s) => [s.device, deviceState(s.state, s.error ?? null)] as const);
+      await store.updateStatus('Application', name, (s) =>
+        summarize({ ...s, devices: { ...s.devices, ...Object.fromEntries(entries) } }),
+      );
+      for (const [device, entry] of entries) {
+        try {
+          await store.updateStatus('Device', device, (s) => ({ ...s, apps: { ...s.apps, [name]: entry } }));
+        } catch (err) {
+          if (!(err instanceof NotFoundError)) throw err;
+        }
+      }
+    },
+
     /** The devices an application was rolled out to, with where their sessions are now. */
     async deployedTargets(name: string): Promise<RolloutTarget[]> {
       const app = await store.get('Application', name);

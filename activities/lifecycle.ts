@@ -20,6 +20,11 @@ export interface DeviceHealth {
   reason?: string;
   /** The certificate is within its renewal window. */
   rotateCertificate: boolean;
+  /**
+   * When its renewal window opens (epoch ms): the lifecycle sleeps until then instead of
+   * checking on a timer. Absent when there is nothing to renew (no certificate, or Failed).
+   */
+  renewAt?: number;
   /** An app should run on the device that it has not had yet (see appsForDevice). */
   appsWaiting?: boolean;
 }
@@ -95,6 +100,7 @@ export function createLifecycleActivities(deps: {
       if (d.status.phase === 'Deprovisioning' || d.status.phase === 'Failed') {
         return { gone: d.status.phase === 'Deprovisioning', needsRecovery: false, rotateCertificate: false };
       }
+      const renewAt = Number.isFinite(notAfter) ? notAfter - deps.renewBeforeMs : undefined;
       const gateway = d.status.gateway ? await store.get('Gateway', d.status.gateway.name) : undefined;
       const gatewayAlive =
         gateway?.status.phase === 'Ready' &&
@@ -105,16 +111,17 @@ export function createLifecycleActivities(deps: {
           needsRecovery: true,
           reason: `gateway ${d.status.gateway?.name ?? '?'} is gone`,
           rotateCertificate,
+          renewAt,
         };
       }
       const lastHeartbeat = Date.parse(d.status.lastHeartbeat ?? '');
       if (!(now - lastHeartbeat < deps.heartbeatLostMs)) {
-        return { gone: false, needsRecovery: true, reason: 'heartbeats stopped', rotateCertificate };
+        return { gone: false, needsRecovery: true, reason: 'heartbeats stopped', rotateCertificate, renewAt };
       }
       const lostHost = await hostGone(d, now);
-      if (lostHost) return { gone: false, needsRecovery: true, reason: lostHost, rotateCertificate };
+      if (lostHost) return { gone: false, needsRecovery: true, reason: lostHost, rotateCertificate, renewAt };
       const appsWaiting = (await wantedApps(d)).some(({ waiting }) => waiting);
-      return { gone: false, needsRecovery: false, rotateCertificate, appsWaiting };
+      return { gone: false, needsRecovery: false, rotateCertificate, appsWaiting, renewAt };
     },
 
     /** The task queue of the gateway holding the device's session, as far as the store knows. */

@@ -238,7 +238,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WasmbedConfig 
     store: storeFromEnv(env),
     databaseUrl: databaseUrlFromEnv(env),
     lifecycle: {
-      checkIntervalMs: intFromEnv(env, 'WASMBED_LIFECYCLE_CHECK_MS', 10_000),
+      // The safety net only: gateways and the liveness watchdog signal what they notice at once.
+      checkIntervalMs: intFromEnv(env, 'WASMBED_LIFECYCLE_CHECK_MS', 300_000),
       graceMs: intFromEnv(env, 'WASMBED_LIFECYCLE_GRACE_MS', 5_000),
       maxAttempts: intFromEnv(env, 'WASMBED_LIFECYCLE_MAX_ATTEMPTS', 6),
     },

@@ -49,7 +49,29 @@ export interface AckResult {
   error: string | null;
 }
 
+/** One app for many devices of this gateway (a rollout's batch): everything but the device. */
+export type DeployManyInput = Omit<DeployInput, 'device'> & {
+  devices: string[];
+  /** How long a device without a session here may take to come back (it may be reconnecting). */
+  sessionWaitMs?: number;
+};
+
+/** One device's answer in a batch; `reached`: it answered (ok or refused), so it may run the app. */
+export interface BatchAck extends AckResult {
+  device: string;
+  reached: boolean;
+}
+
+/** One device's app status in a batch, or why it could not be asked. */
+export interface BatchStatus {
+  device: string;
+  apps: AppStatusEntry[] | null;
+  error: string | null;
+}
+
 const HEARTBEAT_EVERY_MS = 1000;
+/** As long as a single deploy's retries gave a reconnecting device (workflows/deploy-application.ts). */
+const BATCH_SESSION_WAIT_MS = 40_000;
 
 export function createGatewayActivities(deps: {
   gatewayName: string;
@@ -102,7 +124,112 @@ export function createGatewayActivities(deps: {
     }
   }
 
+  /** The device's session, waiting up to `waitMs` for one (a device may be reconnecting). */
+  async function sessionWithin(device: string, waitMs: number, signal: AbortSignal): Promise<SessionHandle> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const session = registry.get(device);
+      if (session || Date.now() >= deadline || signal.aborted) return sessionOf(device);
+      await new Promise<void>((resolve) => {
+        const onUp = (up: SessionHandle) => {
+          if (up.info.device === device) done();
+        };
+        const timer = setTimeout(done, Math.min(HEARTBEAT_EVERY_MS, Math.max(1, deadline - Date.now())));
+        function done() {
+          clearTimeout(timer);
+          registry.off('up', onUp);
+          resolve();
+        }
+        registry.on('up', onUp);
+      });
+    }
+  }
+
+  /** Runs `each` for every device side by side, heartbeating once for all of them. */
+  async function forEachDevice<R>(devices: string[], each: (device: string) => Promise<R>): Promise<R[]> {
+    const context = Context.current();
+    let done = 0;
+    const beat = setInterval(() => context.heartbeat({ devices: devices.length, done }), HEARTBEAT_EVERY_MS);
+    try {
+      return await Promise.all(devices.map((device) => each(device).finally(() => done++)));
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
+  /** The message of a failure of one device in a batch; a cancellation ends the whole batch. */
+  function failureOf(err: unknown): string {
+    if (err instanceof RequestError && err.reason === 'Cancelled') throw err;
+    return err instanceof Error ? err.message : String(err);
+  }
+
   return {
+    /**
+     * A rollout's batch: the app to many devices of this gateway in one activity (a thousand
+     * single-device activities were a thousand tasks through the Temporal server). Each
+     * device's answer comes back on its own; a device without a session gets the same time to
+     * come back as a single deploy's retries gave it.
+     */
+    async deployApplicationToMany(input: DeployManyInput): Promise<BatchAck[]> {
+      const { devices, sessionWaitMs, timeoutMs, ...app } = input;
+      const context = Context.current();
+      const module = await deps.modules.get(app.moduleSha256);
+      return forEachDevice(devices, async (device): Promise<BatchAck> => {
+        let session: SessionHandle;
+        try {
+          session = await sessionWithin(
+            device,
+            sessionWaitMs ?? BATCH_SESSION_WAIT_MS,
+            context.cancellationSignal,
+          );
+        } catch (err) {
+          return { device, ok: false, error: failureOf(err), reached: false };
+        }
+        try {
+          const ack = await session.request(
+            {
+              type: 'DeployApplication',
+              appId: app.appId,
+              name: app.name,
+              module,
+              entry: app.entry,
+              limits: app.limits,
+              env: app.env ?? {},
+              args: app.args ?? [],
+            },
+            { timeoutMs, signal: context.cancellationSignal },
+          );
+          if (ack.type !== 'DeployAck')
+            return { device, ok: false, error: `${device} answered ${ack.type}`, reached: true };
+          return { device, ok: ack.ok, error: ack.error, reached: true };
+        } catch (err) {
+          return { device, ok: false, error: failureOf(err), reached: false };
+        }
+      });
+    },
+
+    /** A rollout's health check for a batch: each device's status of the app, or why not. */
+    async queryApplicationStatusOfMany(input: {
+      devices: string[];
+      appId: string;
+      timeoutMs?: number;
+    }): Promise<BatchStatus[]> {
+      const context = Context.current();
+      return forEachDevice(input.devices, async (device): Promise<BatchStatus> => {
+        try {
+          const reply = await sessionOf(device).request(
+            { type: 'RequestApplicationStatus', appId: input.appId },
+            { timeoutMs: input.timeoutMs, signal: context.cancellationSignal },
+          );
+          if (reply.type !== 'ApplicationStatus')
+            return { device, apps: null, error: `${device} answered ${reply.type}` };
+          return { device, apps: reply.apps, error: null };
+        } catch (err) {
+          return { device, apps: null, error: failureOf(err) };
+        }
+      });
+    },
+
     /** Resolves when the device has a session here. */
     async awaitDeviceSession(input: AwaitSessionInput): Promise<AwaitSessionResult> {
       const context = Context.current();

@@ -181,6 +181,10 @@ const worker = await Worker.create({
     modules: platform.modules,
     enrollment,
   }),
+  // Its activities wait on device sessions (a recovery's awaitDeviceSession, a rollout's
+  // batch): the SDK's default of 100 at once left the rest of a 500-device recovery queued
+  // past their schedule-to-start timeout, each a failed attempt and a backoff.
+  maxConcurrentActivityTaskExecutions: 2000,
   ...telemetry.workerOptions(),
 });
 const running = worker.run();

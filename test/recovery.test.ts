@@ -1,6 +1,6 @@
 /**
  * Self-healing with real processes and kill -9: devices come back by themselves, gateways
- * restart and fail over, a device that cannot boot fails with its reason and Retry fixes it.
+ * restart and fail over (the liveness watchdog noticing a dead gateway), a device that cannot boot fails with its reason and Retry fixes it.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -18,7 +18,7 @@ beforeAll(async () => {
   await buildApps({ log: () => {} });
   platform = await startTestPlatform({
     env: {
-      WASMBED_LIFECYCLE_CHECK_MS: '1000',
+      WASMBED_LIFECYCLE_CHECK_MS: '600000', // never within a test: signals and due times drive the lifecycle
       WASMBED_LIFECYCLE_GRACE_MS: '1500',
       WASMBED_LIFECYCLE_MAX_ATTEMPTS: '4',
     },
@@ -186,6 +186,8 @@ describe('recovery', () => {
     for (const name of ['ferry-0', 'ferry-1']) {
       expect((await connected(name)).status.gateway?.name).toBe('gateway-1');
     }
+    // Nobody is left to signal these devices' lifecycles: the liveness watchdog notices the
+    // gateway went silent and asks them for a check (their safety-net check is 10 minutes away).
     const second = platform.processes.get('gateway-1')!;
     second.kill('SIGKILL');
     await new Promise((resolve) => second.once('exit', resolve));

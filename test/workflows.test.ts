@@ -10,10 +10,18 @@ import type { RolloutPlan } from '../activities/applications.js';
 import type { AppToRun } from '../activities/lifecycle.js';
 import type { AppDeviceState, ApplicationPhase, DeployedVersion } from '../common/resources.js';
 import { FailureType } from '../common/failures.js';
-import type { AckResult, AwaitSessionInput, DeployInput } from '../gateway/activities.js';
+import type {
+  AckResult,
+  AwaitSessionInput,
+  BatchAck,
+  BatchStatus,
+  DeployInput,
+  DeployManyInput,
+} from '../gateway/activities.js';
 import { startWorkflow, workflowHandle } from '../temporal/workflow-calls.js';
 import {
   abortSignal,
+  checkHealthSignal,
   deployApplicationWorkflow,
   deployWorkflowId,
   deviceLifecycleWorkflow,
@@ -46,6 +54,12 @@ const world = {
   gone: new Set<string>(),
   /** Apps a device should run and has not had yet, by device (appsForDevice). */
   waitingApps: new Map<string, AppToRun[]>(),
+  /** Devices whose check finds their gateway gone (what the watchdog's signal leads to). */
+  gatewayGone: new Set<string>(),
+  /** When each device's certificate enters its renewal window (epoch ms). */
+  renewAt: new Map<string, number>(),
+  /** Gateway activity calls that carried a batch of devices, with its size. */
+  batches: [] as number[],
 };
 
 const orchestrator = {
@@ -66,17 +80,31 @@ const orchestrator = {
   },
   async recordAppDeviceState(name: string, device: string, state: AppDeviceState['state']) {
     world.states.set(device, [...(world.states.get(device) ?? []), state]);
-    // What the store does: a device that got an app it was waiting for no longer waits for it.
-    const waiting = world.waitingApps.get(device)?.filter((a) => a.appId !== name);
+    // What the store does: a device that got an app it was waiting for no longer waits for it
+    // (Pending is still waiting).
+    const waiting = world.waitingApps.get(device)?.filter((a) => a.appId !== name || state === 'Pending');
     if (waiting) world.waitingApps.set(device, waiting);
   },
   // deviceLifecycle's activities
   async deviceTaskQueue(device: string): Promise<string | null> {
     return world.waitingApps.has(device) ? GATEWAY_QUEUE : null;
   },
+  async recordAppDeviceStates(name: string, states: { device: string; state: AppDeviceState['state'] }[]) {
+    for (const { device, state } of states) await orchestrator.recordAppDeviceState(name, device, state);
+  },
   async checkDeviceHealth(device: string) {
     const appsWaiting = (world.waitingApps.get(device) ?? []).length > 0;
-    return { gone: world.gone.has(device), needsRecovery: false, rotateCertificate: false, appsWaiting };
+    const renewAt = world.renewAt.get(device);
+    const lost = world.gatewayGone.has(device);
+    if (lost) world.gatewayGone.delete(device); // recovery moves it to a live one
+    return {
+      gone: world.gone.has(device),
+      needsRecovery: lost,
+      reason: lost ? 'gateway gw-dead is gone' : undefined,
+      rotateCertificate: renewAt !== undefined && renewAt <= Date.now(),
+      renewAt,
+      appsWaiting,
+    };
   },
   async markRecovering(device: string, reason: string) {
     world.lifecycle.push({ op: 'markRecovering', device, detail: reason });
@@ -94,7 +122,11 @@ const orchestrator = {
   async ensureEmulator() {
     return { restarted: false };
   },
-  async issueCertificate() {
+  async issueCertificate(device: string) {
+    if (world.renewAt.has(device)) {
+      world.lifecycle.push({ op: 'issueCertificate', device });
+      world.renewAt.set(device, Date.now() + 3_600_000); // the new one is due much later
+    }
     return { certSerial: '01', spkiSha256: 'c'.repeat(64), notAfter: '2030-01-01T00:00:00Z' };
   },
   async markConnected(device: string) {
@@ -119,6 +151,26 @@ const gateway = {
     const refused = world.refuseNew.has(input.device) && input.moduleSha256 === NEW.sha256;
     return refused ? { ok: false, error: 'trap: unreachable' } : { ok: true, error: null };
   },
+  async deployApplicationToMany(input: DeployManyInput): Promise<BatchAck[]> {
+    world.batches.push(input.devices.length);
+    return Promise.all(
+      input.devices.map(async (device) => ({
+        device,
+        reached: true,
+        ...(await gateway.deployApplication({ ...input, device })),
+      })),
+    );
+  },
+  async queryApplicationStatusOfMany(input: { devices: string[]; appId: string }): Promise<BatchStatus[]> {
+    world.batches.push(input.devices.length);
+    return Promise.all(
+      input.devices.map(async (device) => ({
+        device,
+        apps: await gateway.queryApplicationStatus({ device, appId: input.appId }),
+        error: null,
+      })),
+    );
+  },
   async queryApplicationStatus(input: { device: string; appId?: string }) {
     world.gateway.push({ op: 'query', device: input.device });
     if (world.waitingApps.has(input.device)) return []; // it runs nothing yet
@@ -140,7 +192,8 @@ const gateway = {
       gateway: 'gw-test',
     };
   },
-  async closeSession() {
+  async closeSession(input: { device: string }) {
+    world.lifecycle.push({ op: 'closeSession', device: input.device });
     return true;
   },
 };
@@ -162,6 +215,9 @@ beforeEach(() => {
   world.sessionFails = false;
   world.gone.clear();
   world.waitingApps.clear();
+  world.gatewayGone.clear();
+  world.renewAt.clear();
+  world.batches = [];
 });
 
 function plan(
@@ -256,6 +312,17 @@ describe('deployApplication', () => {
     expect(world.gateway.filter((c) => c.device === 'd2')).toEqual([]);
   });
 
+  it('deploys a large wave in batches of at most 100 devices per gateway activity', async () => {
+    const devices = Array.from({ length: 250 }, (_, i) => `b${String(i).padStart(3, '0')}`);
+    world.plan = plan(devices, { type: 'AllAtOnce' }, null);
+    expect(await (await deploy('batched')).result()).toEqual({ phase: 'Running' });
+    // Three deploy batches, then three health-check batches (each three side by side).
+    expect(world.batches.slice(0, 3).sort()).toEqual([100, 100, 50]);
+    expect(world.batches.slice(3).sort()).toEqual([100, 100, 50]);
+    for (const device of devices) expect(world.states.get(device)).toEqual(['Deploying', 'Running']);
+    expect(world.phases.at(-1)).toMatchObject({ phase: 'Running' });
+  });
+
   async function pausedCanary(app: string) {
     world.plan = plan(
       ['c1', 'c2', 'c3'],
@@ -295,13 +362,24 @@ describe('deployApplication', () => {
 
 function lifecycle(
   device: string,
-  settings: { graceMs: number; maxAttempts?: number; retryBackoffMs?: number },
+  settings: { graceMs: number; maxAttempts?: number; retryBackoffMs?: number; checkIntervalMs?: number },
+  workflowId = `${lifecycleWorkflowId(device)}-${++run}`,
 ) {
   return startWorkflow(harness.env.client, deviceLifecycleWorkflow, {
     taskQueue: WORKFLOW_QUEUE,
-    workflowId: `${lifecycleWorkflowId(device)}-${++run}`,
+    workflowId,
     args: [{ name: device, checkIntervalMs: 100, ...settings }],
   });
+}
+
+/** A safety-net interval no test waits for: what happens is what a signal or a due time caused. */
+const NEVER = 600_000;
+
+/** Ends a lifecycle that waits for signals: the next check finds the device gone. */
+async function endLifecycle(device: string, handle: Awaited<ReturnType<typeof lifecycle>>) {
+  world.gone.add(device);
+  await handle.signal(checkHealthSignal, { reason: 'test over' });
+  await handle.result();
 }
 
 type Duration =
@@ -369,23 +447,23 @@ describe('deviceLifecycle', () => {
     expect((await timers(handle)).filter((ms) => ms !== 100)).toEqual([20, 10, 20, 40]);
   });
 
-  it('deploys an app its device has not had yet when a periodic check finds one waiting', async () => {
+  const lateApp: AppToRun = {
+    appId: 'late-app',
+    moduleSha256: NEW.sha256,
+    entry: 'main',
+    limits: { memoryPages: 1, cpuMsPerCall: null },
+    env: {},
+    args: [],
+    waiting: true,
+  };
+
+  it('deploys an app its device has not had yet when the safety-net check finds one waiting', async () => {
     // Connected with nothing to run; then a rollout that ran while it was not Connected
     // leaves it an app (Pending), which the next check notices.
     const handle = await lifecycle('joined', { graceMs: 60_000 });
     await waitFor('a first check', async () => (await timers(handle)).length >= 2, 5000, 5);
     expect(world.gateway).toEqual([]);
-    world.waitingApps.set('joined', [
-      {
-        appId: 'late-app',
-        moduleSha256: NEW.sha256,
-        entry: 'main',
-        limits: { memoryPages: 1, cpuMsPerCall: null },
-        env: {},
-        args: [],
-        waiting: true,
-      },
-    ]);
+    world.waitingApps.set('joined', [lateApp]);
     await waitFor('the app recorded Running', () => world.states.get('joined')?.includes('Running'), 5000, 5);
     world.gone.add('joined');
     await handle.result();
@@ -394,5 +472,62 @@ describe('deviceLifecycle', () => {
       { op: 'deploy', device: 'joined', sha256: NEW.sha256, entry: 'main' },
     ]);
     expect(world.states.get('joined')).toEqual(['Running']);
+  });
+
+  it('keeps no timer but the safety net while nothing happens', async () => {
+    const handle = await lifecycle('idle', { graceMs: 60_000, checkIntervalMs: NEVER });
+    await waitFor('the safety-net timer', async () => (await timers(handle)).includes(NEVER), 5000, 5);
+    await endLifecycle('idle', handle);
+    expect(await timers(handle)).toEqual([NEVER]);
+    expect(world.lifecycle).toEqual([]);
+  });
+
+  it("recovers at once when the watchdog signals that the device's gateway is gone", async () => {
+    const handle = await lifecycle('orphan', { graceMs: 60_000, checkIntervalMs: NEVER });
+    await waitFor('the safety-net timer', async () => (await timers(handle)).includes(NEVER), 5000, 5);
+    world.gatewayGone.add('orphan');
+    await handle.signal(checkHealthSignal, { reason: 'gateway gw-dead went silent' });
+    await waitFor('recovery', () => world.lifecycle.some((c) => c.op === 'markConnected'), 5000, 5);
+    await endLifecycle('orphan', handle);
+    expect(world.lifecycle.map((c) => c.op)).toEqual([
+      'markRecovering',
+      'relocateDevice',
+      'assignGateway',
+      'awaitDeviceSession',
+      'markConnected',
+    ]);
+    expect(world.lifecycle[0]!.detail).toBe('gateway gw-dead is gone');
+    // No grace period (the device did not disconnect by itself) and no timer fired.
+    expect((await timers(handle)).filter((ms) => ms < 60_000)).toEqual([]); // safety net only
+  });
+
+  it('renews the certificate when its renewal window opens, on a timer set for that moment', async () => {
+    world.renewAt.set('renew', Date.now() + 1500);
+    const handle = await lifecycle('renew', { graceMs: 60_000, checkIntervalMs: NEVER });
+    await waitFor('a renewal', () => world.lifecycle.some((c) => c.op === 'closeSession'), 10_000, 10);
+    await endLifecycle('renew', handle);
+    expect(world.lifecycle.map((c) => c.op)).toEqual(['assignGateway', 'issueCertificate', 'closeSession']);
+    const [untilDue] = await timers(handle);
+    expect(untilDue).toBeGreaterThan(0);
+    expect(untilDue).toBeLessThanOrEqual(1500);
+  });
+
+  it('a rollout tells the lifecycle of a device it left Pending, which then deploys the app', async () => {
+    // The lifecycle has its real ID: the rollout signals it by that.
+    const handle = await lifecycle(
+      'late',
+      { graceMs: 60_000, checkIntervalMs: NEVER },
+      lifecycleWorkflowId('late'),
+    );
+    await waitFor('the safety-net timer', async () => (await timers(handle)).includes(NEVER), 5000, 5);
+    world.plan = plan(['d1', 'late'], { type: 'AllAtOnce' }, null);
+    world.plan.targets[1]!.taskQueue = null; // not Connected while the rollout runs
+    world.waitingApps.set('late', [lateApp]); // what appsForDevice finds once it is
+    expect(await (await deploy('late-app')).result()).toEqual({ phase: 'Running' });
+    await waitFor('the app recorded Running', () => world.states.get('late')?.includes('Running'), 5000, 5);
+    await endLifecycle('late', handle);
+    expect(world.states.get('late')).toEqual(['Pending', 'Running']);
+    expect(world.gateway.filter((c) => c.device === 'late' && c.op === 'deploy')).toHaveLength(1);
+    expect((await timers(handle)).filter((ms) => ms < 60_000)).toEqual([]); // safety net only
   });
 });

@@ -16,6 +16,7 @@ import { openPlatform } from '../platform/context.js';
 import { startTelemetry } from '../platform/telemetry.js';
 import { connectClient, connectWorker } from '../temporal/connection.js';
 import { ensureWorkflowBundle } from '../temporal/workflow-bundle.js';
+import { LivenessWatchdog, signalLifecycleCheck } from './liveness-watchdog.js';
 
 const telemetry = await startTelemetry('orchestrator');
 const logger = createLogger('orchestrator');
@@ -77,10 +78,22 @@ const worker = await Worker.create({
   },
 });
 const running = worker.run();
+// Notices a gateway or device host that went silent and asks its devices' lifecycles for a
+// check: the lifecycles themselves keep no timer for it.
+const watchdog = new LivenessWatchdog({
+  store: platform.store,
+  hosts: platform.hosts,
+  requestCheck: signalLifecycleCheck(client),
+  logger,
+  gatewayStaleMs: GATEWAY_STALE_MS,
+  hostDeadMs: config.host.graceMs,
+});
+watchdog.start();
 logger.info('orchestrator worker ready', { taskQueue: ORCHESTRATOR_TASK_QUEUE, home: config.home });
 
 onShutdown(async () => {
   hostSupervisor?.stop();
+  await watchdog.stop();
   worker.shutdown();
   await running;
   await connection.close();

@@ -6,6 +6,7 @@
  */
 import {
   condition,
+  getExternalWorkflowHandle,
   isCancellation,
   patched,
   proxyActivities,
@@ -15,13 +16,15 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { ApplicationActivities, RolloutPlan, RolloutTarget } from '../activities/applications.js';
-import type { GatewayActivities } from '../gateway/activities.js';
+import type { BatchAck, GatewayActivities } from '../gateway/activities.js';
 import { PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
 import { deploySettings, versionOf } from '../common/app-version.js';
 import { rootCauseMessage } from '../common/failures.js';
-import { rolloutWaves } from './rollout-waves.js';
+import { rolloutBatches, rolloutWaves } from './rollout-waves.js';
 import {
   abortSignal,
+  checkHealthSignal,
+  lifecycleWorkflowId,
   promoteSignal,
   type DeployApplicationInput,
   type DeployApplicationResult,
@@ -78,6 +81,8 @@ export async function deployApplication(input: DeployApplicationInput): Promise<
   const contacted = new Set<string>();
   let failures = 0;
   let firstError = '';
+  /** Devices left Pending (not Connected yet): their lifecycles are told when the rollout ends. */
+  const pendingDevices: string[] = [];
 
   async function deployTo(target: RolloutTarget): Promise<boolean> {
     const fail = async (error: string) => {
@@ -95,6 +100,7 @@ export async function deployApplication(input: DeployApplicationInput): Promise<
       // lifecycle workflow deploys the app once it connects (activities/lifecycle.ts,
       // appsForDevice). Not counted as a failure; untouched if this rollout rolls back.
       await apps.recordAppDeviceState(name, target.device, 'Pending');
+      pendingDevices.push(target.device);
       return true;
     }
     contacted.add(target.device);
@@ -148,11 +154,112 @@ export async function deployApplication(input: DeployApplicationInput): Promise<
     return failed;
   }
 
+  /**
+   * A wave in batches: per gateway, up to ROLLOUT_BATCH_SIZE devices per activity, and one store
+   * write per batch and step. (A wave of 1,000 single-device activities was thousands of
+   * commands in one workflow task, and a task per activity, which a loaded server could not
+   * schedule in time.) The same outcome per device as deployTo.
+   */
+  async function deployWave(wave: RolloutTarget[]): Promise<boolean[]> {
+    const ok = new Map<string, boolean>();
+    const unconnected = wave.filter((t) => !t.taskQueue);
+    if (unconnected.length > 0) {
+      // As in deployTo: Pending for its lifecycle, not a failure.
+      await apps.recordAppDeviceStates(
+        name,
+        unconnected.map((t) => ({ device: t.device, state: 'Pending' as const })),
+      );
+      for (const t of unconnected) {
+        ok.set(t.device, true);
+        pendingDevices.push(t.device);
+      }
+    }
+    await Promise.all(
+      rolloutBatches(wave.filter((t) => t.taskQueue)).map(async (batch) => {
+        for (const t of batch) contacted.add(t.device);
+        const devices = batch.map((t) => t.device);
+        await apps.recordAppDeviceStates(
+          name,
+          devices.map((device) => ({ device, state: 'Deploying' as const })),
+        );
+        let acks: BatchAck[];
+        try {
+          acks = await gateway(batch[0]!.taskQueue!).deployApplicationToMany({
+            devices,
+            appId: name,
+            name,
+            moduleSha256: spec.module.sha256,
+            entry: spec.entry,
+            limits: spec.limits,
+            env: spec.env,
+            args: spec.args,
+            timeoutMs: input.deployTimeoutMs,
+          });
+        } catch (err) {
+          if (isCancellation(err)) throw err;
+          const error = rootCauseMessage(err);
+          acks = devices.map((device) => ({ device, ok: false, error, reached: false }));
+        }
+        for (const [i, ack] of acks.entries()) {
+          if (ack.reached) deployed.push(batch[i]!);
+          ok.set(ack.device, ack.ok);
+          if (!ack.ok) firstError ||= `${ack.device}: ${ack.error ?? 'device refused the app'}`;
+        }
+        await apps.recordAppDeviceStates(
+          name,
+          acks.map((ack) => ({
+            device: ack.device,
+            state: ack.ok ? ('Running' as const) : ('Failed' as const),
+            error: ack.ok ? null : (ack.error ?? 'device refused the app'),
+          })),
+        );
+      }),
+    );
+    return wave.map((t) => ok.get(t.device) ?? false);
+  }
+
+  /** healthCheck in batches: one status query per batch, one store write for its failures. */
+  async function healthCheckWave(wave: RolloutTarget[], okSoFar: boolean[]): Promise<number> {
+    await sleep(healthCheckMs);
+    const asked = wave.filter((t, i) => okSoFar[i] && t.taskQueue);
+    const failedCounts = await Promise.all(
+      rolloutBatches(asked).map(async (batch) => {
+        const devices = batch.map((t) => t.device);
+        let statuses;
+        try {
+          statuses = await gateway(batch[0]!.taskQueue!).queryApplicationStatusOfMany({
+            devices,
+            appId: name,
+          });
+        } catch (err) {
+          if (isCancellation(err)) throw err;
+          const error = rootCauseMessage(err);
+          statuses = devices.map((device) => ({ device, apps: null, error }));
+        }
+        const failed: { device: string; state: 'Failed'; error: string | null }[] = [];
+        for (const status of statuses) {
+          const app = status.apps?.[0];
+          if (status.error !== null)
+            failed.push({ device: status.device, state: 'Failed', error: status.error });
+          else if (app?.state === 'Failed') {
+            firstError ||= `${status.device}: ${app.error}`;
+            failed.push({ device: status.device, state: 'Failed', error: app.error });
+          }
+        }
+        if (failed.length > 0) await apps.recordAppDeviceStates(name, failed);
+        return failed.length;
+      }),
+    );
+    return failedCounts.reduce((a, b) => a + b, 0);
+  }
+
+  // Runs from before batches deploy device by device on replay.
+  const inBatches = patched('rollout-in-batches');
   const waves = rolloutWaves(targets, spec.strategy);
   for (const [index, wave] of waves.entries()) {
-    const results = await Promise.all(wave.map(deployTo));
+    const results = inBatches ? await deployWave(wave) : await Promise.all(wave.map(deployTo));
     failures += results.filter((ok) => !ok).length;
-    failures += await healthCheck(wave, results);
+    failures += inBatches ? await healthCheckWave(wave, results) : await healthCheck(wave, results);
     if (failures > spec.strategy.failureThreshold) {
       // The untouched first: the RolledBack phase that rollBack sets ends the rollout for readers.
       await settleUntouched(
@@ -195,6 +302,20 @@ export async function deployApplication(input: DeployApplicationInput): Promise<
     currentModule: versionOf(spec),
   });
   upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: phase }]);
+  // The devices left Pending get the app from their lifecycles, now that it is Running: told at
+  // once instead of at their next check.
+  if (pendingDevices.length > 0 && patched('signal-pending-devices')) {
+    await Promise.all(
+      pendingDevices.map((device) =>
+        getExternalWorkflowHandle(lifecycleWorkflowId(device))
+          .signal(checkHealthSignal, { reason: `application ${name} is waiting for it` })
+          .catch((err: unknown) => {
+            // No lifecycle yet (still provisioning): it reconciles its apps when it starts.
+            if (isCancellation(err)) throw err;
+          }),
+      ),
+    );
+  }
   return { phase };
 }
 

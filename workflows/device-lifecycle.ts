@@ -1,8 +1,8 @@
 /**
  * deviceLifecycle: one long-lived workflow per device (`lifecycle-<device>`), started by
- * provisioning. Gateways signal connect/disconnect; a periodic check catches what no
- * gateway can report (a gateway that died, heartbeats that stopped, an expiring
- * certificate). Recovery restarts the emulator if needed, points it at a live gateway,
+ * provisioning. Gateways signal connect/disconnect; the liveness watchdog signals a check when
+ * the device's gateway or host goes silent; a timer renews the certificate when it is due, and a
+ * slow safety-net check catches whatever no one signalled. Recovery restarts the emulator if needed, points it at a live gateway,
  * awaits the session and puts its apps back, with backoff and a cap after which the
  * device is Failed with the reason. History is bounded by continue-as-new.
  */
@@ -27,6 +27,7 @@ import type { GatewayActivities } from '../gateway/activities.js';
 import { FailureType, rootCauseMessage } from '../common/failures.js';
 import { PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
 import {
+  checkHealthSignal,
   connectedSignal,
   disconnectedSignal,
   rotateCertificateSignal,
@@ -71,6 +72,9 @@ function gateway(taskQueue: string) {
     retry: { initialInterval: '1s', maximumAttempts: 2 },
   });
 }
+
+/** After a renewal, when to look up the new certificate's renewal time. */
+const RECHECK_AFTER_RENEWAL_MS = 30_000;
 
 export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void> {
   const { name } = input;
@@ -190,6 +194,66 @@ export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void
   // A device that joins (or comes back) gets the apps whose target covers it.
   await reconcileApps();
 
+  /** Acts on one health check; false when the device is gone and the lifecycle ends. */
+  async function checkNow(): Promise<{ gone: boolean; renewed?: boolean; renewAt?: number }> {
+    const health = await activities.checkDeviceHealth(name);
+    if (health.gone) return { gone: true };
+    if (health.rotateCertificate) await rotateCertificate(false);
+    // An app it has not had yet: a rollout that ran while it was not Connected left it
+    // Pending, or the rollout was still going when this workflow started.
+    if (health.appsWaiting && !health.needsRecovery) await reconcileApps();
+    if (health.needsRecovery) {
+      connected = false;
+      lostBecause = health.reason ?? 'unknown';
+      await recover();
+    }
+    return { gone: false, renewed: health.rotateCertificate, renewAt: health.renewAt };
+  }
+
+  const continueIfLong = async () => {
+    if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > 2000) {
+      await continueAsNew<typeof deviceLifecycle>(input);
+    }
+  };
+
+  if (patched('lifecycle-event-driven')) {
+    // No timer per device doing the watching: gateways signal connect/disconnect, the liveness
+    // watchdog (workers/liveness-watchdog.ts) signals checkHealth when the device's gateway or
+    // host goes silent, a rollout signals the devices it left Pending. The only timers are the
+    // certificate's renewal time and the slow safety net (checkIntervalMs, minutes) — with a
+    // thousand devices a 10 s check each was most of what an idle platform cost.
+    let checkRequested = true; // the first check learns when the certificate is due
+    setHandler(checkHealthSignal, () => {
+      checkRequested = true;
+    });
+    let nextCheckAt = Date.now() + checkIntervalMs;
+    let renewAt = Infinity;
+    for (;;) {
+      const woken = () => !connected || rotateRequested || checkRequested;
+      // (No timer at all when a signal is waiting already.)
+      if (!woken()) await condition(woken, Math.max(1, Math.min(nextCheckAt, renewAt) - Date.now()));
+      if (rotateRequested && connected) {
+        rotateRequested = false;
+        await rotateCertificate(true);
+      } else if (!connected) {
+        // Link blips heal by themselves: the device reconnects with backoff.
+        if (await condition(() => connected, graceMs)) continue;
+        await recover();
+      } else {
+        checkRequested = false;
+        const result = await checkNow();
+        if (result.gone) return;
+        nextCheckAt = Date.now() + checkIntervalMs;
+        // Just renewed: the next check learns the new certificate's window (soon, not at once,
+        // so a validity shorter than the renewal window cannot spin).
+        renewAt = result.renewed
+          ? Date.now() + Math.min(checkIntervalMs, RECHECK_AFTER_RENEWAL_MS)
+          : (result.renewAt ?? Infinity);
+      }
+      await continueIfLong();
+    }
+  }
+
   for (;;) {
     const woke = await condition(() => !connected || rotateRequested, checkIntervalMs);
     if (woke && rotateRequested && connected) {
@@ -199,21 +263,9 @@ export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void
       // Link blips heal by themselves: the device reconnects with backoff.
       if (await condition(() => connected, graceMs)) continue;
       await recover();
-    } else {
-      const health = await activities.checkDeviceHealth(name);
-      if (health.gone) return;
-      if (health.rotateCertificate) await rotateCertificate(false);
-      // An app it has not had yet: a rollout that ran while it was not Connected left it
-      // Pending, or the rollout was still going when this workflow started.
-      if (health.appsWaiting && !health.needsRecovery) await reconcileApps();
-      if (health.needsRecovery) {
-        connected = false;
-        lostBecause = health.reason ?? 'unknown';
-        await recover();
-      }
+    } else if ((await checkNow()).gone) {
+      return;
     }
-    if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > 2000) {
-      await continueAsNew<typeof deviceLifecycle>(input);
-    }
+    await continueIfLong();
   }
 }

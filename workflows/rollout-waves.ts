@@ -19,3 +19,30 @@ export function rolloutWaves<T>(targets: T[], strategy: ApplicationSpec['strateg
     }
   }
 }
+
+/** Devices per gateway activity in a rollout's batch (workflows/deploy-application.ts). */
+export const ROLLOUT_BATCH_SIZE = 100;
+
+/**
+ * Splits a wave into batches of at most `size` targets that share a gateway task queue, in the
+ * wave's order. Workflow-safe, pure.
+ */
+export function rolloutBatches<T extends { taskQueue: string | null }>(
+  wave: T[],
+  size = ROLLOUT_BATCH_SIZE,
+): T[][] {
+  const byQueue = new Map<string | null, T[][]>();
+  const out: T[][] = [];
+  for (const target of wave) {
+    const batches = byQueue.get(target.taskQueue) ?? [];
+    byQueue.set(target.taskQueue, batches);
+    let last = batches.at(-1);
+    if (!last || last.length >= size) {
+      last = [];
+      batches.push(last);
+      out.push(last);
+    }
+    last.push(target);
+  }
+  return out;
+}

@@ -3,7 +3,10 @@ import { defineSignal } from '@temporalio/workflow';
 import { defineWorkflow } from './workflow-contract.js';
 
 export interface LifecycleSettings {
-  /** How often to look for trouble no gateway reports. */
+  /**
+   * The safety net: how often to look for trouble that neither a gateway nor the liveness
+   * watchdog reported (they signal at once; this only catches what they missed).
+   */
   checkIntervalMs?: number;
   /** How long a disconnected device may take to come back by itself before recovery starts. */
   graceMs?: number;
@@ -27,3 +30,9 @@ export const connectedSignal = defineSignal<[{ gateway: string }]>('connected');
 export const disconnectedSignal = defineSignal<[{ gateway: string; reason: string }]>('disconnected');
 /** An operator asks for a new certificate now. */
 export const rotateCertificateSignal = defineSignal('rotateCertificate');
+/**
+ * Look at the device now (checkDeviceHealth) instead of at the next safety-net check: sent by the
+ * liveness watchdog when the gateway or device host holding the device went silent, and by a
+ * rollout to the devices it left Pending (they get the app once they can).
+ */
+export const checkHealthSignal = defineSignal<[{ reason: string }]>('checkHealth');
