@@ -1,6 +1,7 @@
 /**
  * Self-healing with real processes and kill -9: devices come back by themselves, gateways
- * restart and fail over (the liveness watchdog noticing a dead gateway), a device that cannot boot fails with its reason and Retry fixes it.
+ * restart and fail over (the liveness watchdog noticing a dead gateway), a device that cannot
+ * boot fails with its reason and Retry fixes it.
  */
 import fs from 'node:fs';
 import path from 'node:path';
