@@ -129,8 +129,10 @@ registry.on('up', ({ info }) =>
       s.identity?.certSerial === info.certSerial
         ? s.identity
         : { certSerial: info.certSerial, spkiSha256: info.spkiSha256, notAfter: info.notAfter };
-    const phase = s.phase === 'Disconnected' || s.phase === 'Unreachable' ? 'Connected' : s.phase;
-    return { ...s, phase, identity };
+    const back = s.phase === 'Disconnected' || s.phase === 'Unreachable';
+    // Back by itself (its recovery ends there): "recovering: …" no longer holds.
+    const message = s.phase === 'Unreachable' ? undefined : s.message;
+    return { ...s, phase: back ? 'Connected' : s.phase, identity, message };
   }),
 );
 

@@ -457,6 +457,32 @@ describe('deviceLifecycle', () => {
     waiting: true,
   };
 
+  it('ends a recovery when the device comes back by itself during a backoff', async () => {
+    // E.g. its host restarted and resumed it: no new certificate, no broken session.
+    world.sessionFails = true;
+    const handle = await lifecycle('resumed', {
+      graceMs: 20,
+      retryBackoffMs: 30_000,
+      checkIntervalMs: NEVER,
+    });
+    await handle.signal(disconnectedSignal, { gateway: 'gw-test', reason: 'host killed' });
+    await waitFor('the backoff', async () => (await timers(handle)).includes(30_000), 5000, 5);
+    await handle.signal(connectedSignal, { gateway: 'gw-test' });
+    await waitFor(
+      'the safety-net timer',
+      async () => (await timers(handle)).filter((ms) => ms > 60_000).length >= 1,
+      5000,
+      5,
+    );
+    await endLifecycle('resumed', handle);
+    expect(world.lifecycle.map((c) => c.op)).toEqual([
+      'markRecovering',
+      'relocateDevice',
+      'assignGateway',
+      'awaitDeviceSession',
+    ]);
+  });
+
   it('deploys an app its device has not had yet when the safety-net check finds one waiting', async () => {
     // Connected with nothing to run; then a rollout that ran while it was not Connected
     // leaves it an app (Pending), which the next check notices.

@@ -103,7 +103,17 @@ export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void
     upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Unreachable' }]);
     await activities.markRecovering(name, lostBecause);
     let lastError = lostBecause;
+    // A device that comes back by itself meanwhile (its host restarted and resumed it, its link
+    // healed) is recovered: going on would only give it a new certificate and break the session
+    // it has — with a killed host's hundreds of devices, the churn that made the tail minutes long.
+    const endsWhenReconnected = patched('recovery-ends-when-reconnected');
+    const backInTheMeantime = () => {
+      if (!endsWhenReconnected || !connected) return false;
+      upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Connected' }]);
+      return true;
+    };
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+      if (backInTheMeantime()) return;
       try {
         // Its host first: a device whose host died (silent beyond the grace period) moves to a
         // live one, where its volume, key and firmware are made anew; a new key gets a new
@@ -115,6 +125,8 @@ export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void
         // (Histories from before device hosts have no target.host: their runtime activities ran
         // on this queue, and replay schedules them the same way.)
         const runtime = host(placed?.taskQueue ?? target.host?.taskQueue);
+        // (Still unchanged on the device up to here: the last moment to let it be.)
+        if (!placed?.moved && backInTheMeantime()) return;
         if (placed?.moved) {
           await runtime.prepareVolume(name);
           await runtime.copyFirmware(name);
@@ -133,7 +145,9 @@ export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void
       } catch (err) {
         if (isCancellation(err)) throw err;
         lastError = rootCauseMessage(err);
-        await sleep(Math.min(30_000, retryBackoffMs * 2 ** (attempt - 1)));
+        const backoffMs = Math.min(30_000, retryBackoffMs * 2 ** (attempt - 1));
+        if (endsWhenReconnected) await condition(() => connected, backoffMs);
+        else await sleep(backoffMs);
       }
     }
     upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Failed' }]);
