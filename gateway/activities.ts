@@ -174,36 +174,39 @@ export function createGatewayActivities(deps: {
       const { devices, sessionWaitMs, timeoutMs, ...app } = input;
       const context = Context.current();
       const module = await deps.modules.get(app.moduleSha256);
+      const message: Message = {
+        type: 'DeployApplication',
+        appId: app.appId,
+        name: app.name,
+        module,
+        entry: app.entry,
+        limits: app.limits,
+        env: app.env ?? {},
+        args: app.args ?? [],
+      };
+      const waitMs = sessionWaitMs ?? BATCH_SESSION_WAIT_MS;
       return forEachDevice(devices, async (device): Promise<BatchAck> => {
-        let session: SessionHandle;
-        try {
-          session = await sessionWithin(
-            device,
-            sessionWaitMs ?? BATCH_SESSION_WAIT_MS,
-            context.cancellationSignal,
-          );
-        } catch (err) {
-          return { device, ok: false, error: failureOf(err), reached: false };
-        }
-        try {
-          const ack = await session.request(
-            {
-              type: 'DeployApplication',
-              appId: app.appId,
-              name: app.name,
-              module,
-              entry: app.entry,
-              limits: app.limits,
-              env: app.env ?? {},
-              args: app.args ?? [],
-            },
-            { timeoutMs, signal: context.cancellationSignal },
-          );
-          if (ack.type !== 'DeployAck')
-            return { device, ok: false, error: `${device} answered ${ack.type}`, reached: true };
-          return { device, ok: ack.ok, error: ack.error, reached: true };
-        } catch (err) {
-          return { device, ok: false, error: failureOf(err), reached: false };
+        const deadline = Date.now() + waitMs;
+        // As a single deploy's retries did: a device without a session, or whose session broke
+        // mid-request, gets until the deadline to come back; a timeout or a refusal is final.
+        for (;;) {
+          let session: SessionHandle;
+          try {
+            session = await sessionWithin(device, deadline - Date.now(), context.cancellationSignal);
+          } catch (err) {
+            return { device, ok: false, error: failureOf(err), reached: false };
+          }
+          try {
+            const ack = await session.request(message, { timeoutMs, signal: context.cancellationSignal });
+            if (ack.type !== 'DeployAck')
+              return { device, ok: false, error: `${device} answered ${ack.type}`, reached: true };
+            return { device, ok: ack.ok, error: ack.error, reached: true };
+          } catch (err) {
+            const error = failureOf(err);
+            const sessionBroke = err instanceof RequestError && err.reason === 'SessionClosed';
+            if (!sessionBroke || Date.now() >= deadline) return { device, ok: false, error, reached: false };
+            await new Promise((resolve) => setTimeout(resolve, HEARTBEAT_EVERY_MS));
+          }
         }
       });
     },
