@@ -12,14 +12,14 @@
  */
 import os from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
-import { loadConfig, paths } from '../common/config.js';
+import { loadConfig } from '../common/config.js';
 import { createLogger } from '../common/logger.js';
 import { onShutdown } from '../common/shutdown.js';
 import { gauge } from '../common/metrics.js';
+import { openModuleStore } from '../platform/context.js';
 import { startTelemetry } from '../platform/telemetry.js';
 import { KubernetesResourceStore } from '../store/kubernetes-resource-store.js';
 import { KubeCache } from '../store/kubernetes-cache.js';
-import { FileModuleStore } from '../store/file-module-store.js';
 import { connectClient } from '../temporal/connection.js';
 import { ApplicationService } from '../services/application-service.js';
 import { ApplicationController } from './application-controller.js';
@@ -60,12 +60,16 @@ const controllers: {
 // Applications go through the REST API's own service: same checks, module store and workflows.
 // The store shares the controllers' cache: what the service writes, the next reconcile reads.
 const store = new KubernetesResourceStore({ namespace, kubeconfig: config.store.kubeconfig, cache });
-const service = new ApplicationService(store, new FileModuleStore(paths.modules(config.home)), client);
+// Modules where the web and the worker keep them: PostgreSQL with WASMBED_DATABASE_URL (the
+// manifests give this pod no volume it shares), else files under WASMBED_HOME.
+const moduleStore = await openModuleStore(config);
+const service = new ApplicationService(store, moduleStore.modules, client);
 
 onShutdown(async () => {
   await Promise.all([controllers.devices?.stop(), controllers.apps?.stop(), controllers.gateways?.stop()]);
   await elector.release();
   await store.close();
+  await moduleStore.close();
   await cache.stop();
   await telemetry.close();
   logger.info('controller stopped', {

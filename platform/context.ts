@@ -117,6 +117,20 @@ async function openPostgresStores(config: WasmbedConfig, url: string): Promise<P
   };
 }
 
+/**
+ * The module store alone, where openPlatform keeps it (PostgreSQL with WASMBED_DATABASE_URL, else
+ * files under WASMBED_HOME): for the controller, which checks and stores Application modules
+ * through the REST API's service and needs no other shared state.
+ */
+export async function openModuleStore(
+  config: WasmbedConfig,
+): Promise<{ modules: ModuleStore; close(): Promise<void> }> {
+  if (!config.databaseUrl)
+    return { modules: new FileModuleStore(paths.modules(config.home)), close: async () => {} };
+  const db = await openPostgresDatabase(config.databaseUrl, { logger: createLogger('postgres') });
+  return { modules: new PostgresModuleStore(db), close: () => db.close() };
+}
+
 async function openStores(config: WasmbedConfig): Promise<PlatformStores> {
   if (config.databaseUrl) return openPostgresStores(config, config.databaseUrl);
   const stores = openSqliteStores(config);

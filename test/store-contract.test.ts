@@ -23,6 +23,8 @@ import { PostgresClaimCredentialStore } from '../store/postgres/claim-store.js';
 import { PostgresDeviceLogs } from '../store/postgres/device-logs.js';
 import { PostgresModuleStore } from '../store/postgres/module-store.js';
 import { waitFor } from './support/wait.js';
+import { loadConfig, paths } from '../common/config.js';
+import { openModuleStore, openPlatform } from '../platform/context.js';
 
 resourceStoreContract({
   name: 'SQLite',
@@ -213,5 +215,33 @@ describe('PostgreSQL change feed across lost connections', () => {
     await waitFor('the event after the restart', () => events.includes('ADDED'), 30_000);
     expect(await watcher.get('Device', 'after-restart')).toBeDefined();
     stop();
+  });
+});
+
+describe("the controller's module store (openModuleStore)", () => {
+  it('is where openPlatform keeps modules: PostgreSQL with a database URL, else files', async () => {
+    const module = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'wasmbed-modules-'));
+    try {
+      for (const env of [
+        { WASMBED_HOME: home, WASMBED_DATABASE_URL: await emptied() },
+        { WASMBED_HOME: home },
+      ]) {
+        const config = loadConfig(env);
+        const platform = await openPlatform(config);
+        const controller = await openModuleStore(config);
+        try {
+          const { sha256 } = await platform.modules.put(module);
+          expect(await controller.modules.get(sha256)).toEqual(Buffer.from(module));
+        } finally {
+          await controller.close();
+          await platform.close();
+        }
+      }
+      // Only the second (no database URL) wrote files.
+      expect(fs.readdirSync(paths.modules(home))).toHaveLength(1);
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true });
+    }
   });
 });
