@@ -14,6 +14,7 @@ import { MCU_PROFILES } from '../common/mcu-profiles.js';
 import type { Device } from '../common/resources.js';
 import { CertificateAuthority, DeviceCertificates, SqliteCertificateRepository } from '../pki/index.js';
 import { openDatabase } from '../store/sqlite.js';
+import { DEVICE_ATTRIBUTE } from '../temporal/search-attributes.js';
 import { startWorkflow } from '../temporal/workflow-calls.js';
 import { activitiesFromHistory, type Timeline } from '../web/timeline.js';
 import {
@@ -135,6 +136,7 @@ describe('provisioning a virtual device', () => {
     const described = await child.describe();
     expect(described.taskQueue).toBe(hostTaskQueue(connected.status.host!));
     expect(described.status.name).toBe('COMPLETED');
+    expect(described.typedSearchAttributes.get(DEVICE_ATTRIBUTE)).toBe('dev-1'); // findable in the Web UI
     const childEvents = (await child.fetchHistory()).events ?? [];
     expect(activitiesFromHistory(childEvents as never).map((a) => [a.name, a.state])).toEqual([
       ['issueCertificate', 'Succeeded'],

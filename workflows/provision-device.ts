@@ -118,6 +118,7 @@ export async function provisionDevice(input: ProvisionDeviceInput): Promise<Prov
         workflowId: prepareOnHostWorkflowId(name),
         taskQueue: host.taskQueue,
         args: [{ name, firmware: spec.firmware }],
+        typedSearchAttributes: [{ key: DEVICE_ATTRIBUTE, value: name }],
         // A host that is restarting (its worker respawns it) picks the child up again; one that
         // stays gone fails the run (Retry places the device on a live host), as the activities'
         // schedule-to-start timeout did before. Ten minutes is above the four steps' retries.
