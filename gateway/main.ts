@@ -48,13 +48,18 @@ const serverCert = platform.ca.issueServerCertificate({
 });
 
 const registry = new SessionRegistry();
-/** Session events write to the store in the background: the TLS sessions never wait for it. */
-const updateDevice = (device: string, mutate: (status: DeviceStatus) => DeviceStatus): void => {
-  store.updateStatus('Device', device, mutate).catch((err: unknown) => {
-    if (!(err instanceof NotFoundError))
-      logger.warn('device status update failed', { device, error: String(err) });
-  });
-};
+/**
+ * Session events write to the store in the background: the TLS sessions never wait for it. A
+ * failed write is logged, never thrown; the promise tells the heartbeat path when it is done.
+ */
+const updateDevice = (device: string, mutate: (status: DeviceStatus) => DeviceStatus): Promise<void> =>
+  store.updateStatus('Device', device, mutate).then(
+    () => undefined,
+    (err: unknown) => {
+      if (!(err instanceof NotFoundError))
+        logger.warn('device status update failed', { device, error: String(err) });
+    },
+  );
 
 // Coalesced: at most one durable write of a device's heartbeat per heartbeat timeout (heartbeat-writes.ts).
 const heartbeats = coalescedHeartbeatWrites({
@@ -87,7 +92,7 @@ const deviceServer = new DeviceServer({
   onDeviceMessage: createDeviceEventHandler({ store, logs: platform.logs, logger }),
   onHeartbeat: (session) => heartbeats.heartbeat(session.device, session.lastHeartbeat ?? new Date()),
   onDeviceInfo: (session) =>
-    updateDevice(session.device, (s) => ({
+    void updateDevice(session.device, (s) => ({
       ...s,
       deviceInfo: session.deviceInfo && {
         firmwareVersion: session.deviceInfo.firmwareVersion,
@@ -115,25 +120,29 @@ registry.on('down', (session, reason) =>
   signalLifecycle(session.info.device, disconnectedSignal, { gateway: name, reason }),
 );
 registry.on('down', (session) => heartbeats.forget(session.info.device));
-registry.on('down', (session) =>
-  updateDevice(session.info.device, (s) =>
-    s.phase === 'Connected' && s.gateway?.name === name ? { ...s, phase: 'Disconnected' } : s,
-  ),
+registry.on(
+  'down',
+  (session) =>
+    void updateDevice(session.info.device, (s) =>
+      s.phase === 'Connected' && s.gateway?.name === name ? { ...s, phase: 'Disconnected' } : s,
+    ),
 );
-registry.on('up', ({ info }) =>
-  updateDevice(info.device, (s) => {
-    // The identity shown is the one the device presented: a device brought back on another host
-    // connects with its new key before its lifecycle records it, and Connected with the old
-    // key's identity would be a lie.
-    const identity =
-      s.identity?.certSerial === info.certSerial
-        ? s.identity
-        : { certSerial: info.certSerial, spkiSha256: info.spkiSha256, notAfter: info.notAfter };
-    const back = s.phase === 'Disconnected' || s.phase === 'Unreachable';
-    // Back by itself (its recovery ends there): "recovering: …" no longer holds.
-    const message = s.phase === 'Unreachable' ? undefined : s.message;
-    return { ...s, phase: back ? 'Connected' : s.phase, identity, message };
-  }),
+registry.on(
+  'up',
+  ({ info }) =>
+    void updateDevice(info.device, (s) => {
+      // The identity shown is the one the device presented: a device brought back on another host
+      // connects with its new key before its lifecycle records it, and Connected with the old
+      // key's identity would be a lie.
+      const identity =
+        s.identity?.certSerial === info.certSerial
+          ? s.identity
+          : { certSerial: info.certSerial, spkiSha256: info.spkiSha256, notAfter: info.notAfter };
+      const back = s.phase === 'Disconnected' || s.phase === 'Unreachable';
+      // Back by itself (its recovery ends there): "recovering: …" no longer holds.
+      const message = s.phase === 'Unreachable' ? undefined : s.message;
+      return { ...s, phase: back ? 'Connected' : s.phase, identity, message };
+    }),
 );
 
 /** Sessions this gateway accepts; published on its Gateway resource and as a metric. */

@@ -9,7 +9,7 @@ describe('coalesced heartbeat writes', () => {
     const writes = coalescedHeartbeatWrites({
       minIntervalMs,
       now: () => clock,
-      write: (device) => written.push(device),
+      write: (device) => void written.push(device),
     });
     return { writes, written, advance: (ms: number) => (clock += ms) };
   };
@@ -47,7 +47,29 @@ describe('coalesced heartbeat writes', () => {
   it('passes the heartbeat time it was given to the write', () => {
     const at = new Date('2026-12-02T12:00:00Z');
     const seen: Date[] = [];
-    coalescedHeartbeatWrites({ minIntervalMs: 10, write: (_, t) => seen.push(t) }).heartbeat('a', at);
+    coalescedHeartbeatWrites({ minIntervalMs: 10, write: (_, t) => void seen.push(t) }).heartbeat('a', at);
     expect(seen).toEqual([at]);
+  });
+
+  it('skips a device’s heartbeats while its previous write is still under way', async () => {
+    let clock = 0;
+    let finish: () => void = () => {};
+    const written: string[] = [];
+    const writes = coalescedHeartbeatWrites({
+      minIntervalMs: 0,
+      now: () => clock,
+      write: (device) => {
+        written.push(device);
+        return new Promise<void>((resolve) => (finish = resolve));
+      },
+    });
+    writes.heartbeat('a', new Date());
+    clock += 5000;
+    writes.heartbeat('a', new Date()); // the first write has not finished: skipped
+    expect(written).toEqual(['a']);
+    finish();
+    await new Promise((r) => setImmediate(r));
+    writes.heartbeat('a', new Date());
+    expect(written).toEqual(['a', 'a']);
   });
 });

@@ -81,7 +81,7 @@ const heartbeatWrites = coalescedHeartbeatWrites({
     writes.pending++;
     writes.pendingMax = Math.max(writes.pendingMax, writes.pending);
     const started = performance.now();
-    heartbeatStore.store
+    return heartbeatStore.store
       .updateStatus('Device', device, (s) => ({ ...s, lastHeartbeat: at.toISOString() }))
       .then(
         () => {
