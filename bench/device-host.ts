@@ -25,15 +25,20 @@ import { parseArgs } from 'node:util';
 import { Worker } from '@temporalio/worker';
 import { NativeConnection } from '@temporalio/worker';
 import { paths } from '../common/config.js';
-import type { Device } from '../common/resources.js';
 import { buildApps, DIST_DIR } from '../scripts/build-apps.mjs';
-import { findProcessesMatching } from '../runtimes/process-table.js';
 import { openDatabase } from '../store/sqlite.js';
 import { SqliteResourceStore } from '../store/sqlite-resource-store.js';
 import { startTestPlatform } from '../test/support/platform.js';
 import { waitFor } from '../test/support/wait.js';
 import { padToSize } from '../test/support/wasm-padding.js';
 import { emptyProvisioning } from './support/empty-provisioning.js';
+import {
+  cpuTicks,
+  loadAverage,
+  provisioningBench,
+  pssKiB,
+  TICKS_PER_S,
+} from './support/provisioning-bench.js';
 
 const { values } = parseArgs({
   options: {
@@ -52,13 +57,8 @@ const fleetSize = Number(values.devices);
 const apiCount = Number(values.api);
 const skip = new Set(values.skip!.split(',').filter(Boolean));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const load = () =>
-  os
-    .loadavg()
-    .map((l) => l.toFixed(1))
-    .join(' ');
 const log = (line: string) =>
-  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line} (load ${load()})\n`);
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line} (load ${loadAverage()})\n`);
 
 await buildApps({ log: () => {} });
 const platform = await startTestPlatform({
@@ -71,99 +71,11 @@ const platform = await startTestPlatform({
 });
 const db = openDatabase(paths.db(platform.home));
 const store = new SqliteResourceStore(db);
-const devices = (): Promise<Device[]> => store.list('Device');
-const connected = async (names?: Set<string>) =>
-  (await devices()).filter((d) => d.status.phase === 'Connected' && (!names || names.has(d.metadata.name)))
-    .length;
-
-async function create(name: string): Promise<void> {
-  for (;;) {
-    const res = await platform.api('POST', '/api/v1/devices', { name, mcuType: values.mcu });
-    if (res.status === 202) return;
-    if (res.status !== 429 && res.status !== 503)
-      throw new Error(`create ${name}: ${res.status} ${JSON.stringify(res.body)}`);
-    await sleep(50);
-  }
-}
-
-async function untilConnected(names: string[], timeoutMs = 1_800_000, everyMs = 100): Promise<number> {
-  const set = new Set(names);
-  await waitFor(
-    `${names.length} Connected`,
-    async () => (await connected(set)) === names.length,
-    timeoutMs,
-    everyMs,
-  );
-  return Date.now();
-}
-
-/** PSS (KiB) and CPU ticks of every platform process: Temporal, worker, gateway, web, host, device processes. */
-function platformPids(): number[] {
-  const pids = [...platform.processes.values()].map((c) => c.pid!).filter(Boolean);
-  pids.push(platform.temporal.process.pid!);
-  const host = platform.hostPid();
-  if (host) pids.push(host);
-  pids.push(...findProcessesMatching((argv) => argv.some((a) => a.startsWith(`--volume=${platform.home}`))));
-  return pids;
-}
-/** The platform's processes by role, for the CPU profile of a burst. */
-function namedPids(): Record<string, number[]> {
-  const named: Record<string, number[]> = { temporal: [platform.temporal.process.pid!] };
-  for (const [name, child] of platform.processes) if (child.pid) named[name] = [child.pid];
-  const host = platform.hostPid();
-  if (host) named.host = [host];
-  const devices = findProcessesMatching((argv) =>
-    argv.some((a) => a.startsWith(`--volume=${platform.home}`)),
-  );
-  if (devices.length) named['device processes'] = devices;
-  return named;
-}
-/** CPU seconds each role spent while `work` ran, per device it made. */
-async function cpuProfile(devices: number, work: () => Promise<void>): Promise<Record<string, number>> {
-  const named = namedPids();
-  const before = Object.fromEntries(Object.entries(named).map(([n, pids]) => [n, cpuTicks(pids)]));
-  const ownBefore = process.cpuUsage();
-  await work();
-  const own = process.cpuUsage(ownBefore);
-  // Device processes started during the burst count whole (they did not exist before).
-  const after = namedPids();
-  return {
-    ...Object.fromEntries(
-      Object.entries(after).map(([n, pids]) => [
-        n,
-        Math.round(((cpuTicks(pids) - (before[n] ?? 0)) / TICKS_PER_S / devices) * 1000), // ms/device
-      ]),
-    ),
-    // This process: the API client and its polling of the store.
-    bench: Math.round((own.user + own.system) / 1000 / devices),
-  };
-}
-function pssKiB(pids: number[]): number {
-  let total = 0;
-  for (const pid of pids) {
-    try {
-      const m = /^Pss:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
-      total += Number(m?.[1] ?? 0);
-    } catch {
-      // gone
-    }
-  }
-  return total;
-}
-function cpuTicks(pids: number[]): number {
-  let total = 0;
-  for (const pid of pids) {
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      total += Number(fields[11]) + Number(fields[12]); // utime + stime
-    } catch {
-      // gone
-    }
-  }
-  return total;
-}
-const TICKS_PER_S = 100;
+const { devices, connected, create, untilConnected, platformPids, cpuProfile, apiBurst } = provisioningBench(
+  platform,
+  store,
+  { mcu: values.mcu! },
+);
 
 /**
  * `count` empty workflows of provisioning's shape at once: completed per second, and the CPU the
@@ -256,20 +168,11 @@ try {
   log(`50 at once: ${result.burst50Ms} ms`);
 
   const api = Array.from({ length: apiCount }, (_, i) => `api-${i}`);
-  t = Date.now();
-  let next = 0;
-  let apiSeconds = 0;
   // The burst's CPU, by process, in ms per device: where provisioning's cost goes.
-  result.apiCpuMsPerDevice = await cpuProfile(apiCount, async () => {
-    await Promise.all(
-      Array.from({ length: 32 }, async () => {
-        while (next < api.length) await create(api[next++]!);
-      }),
-    );
-    result.apiAcceptedPerS = Math.round((apiCount / ((Date.now() - t) / 1000)) * 10) / 10;
-    apiSeconds = ((await untilConnected(api)) - t) / 1000;
-  });
-  result.apiDevicesPerS = Math.round((apiCount / apiSeconds) * 10) / 10;
+  const apiRun = await apiBurst(api);
+  result.apiAcceptedPerS = apiRun.acceptedPerS;
+  result.apiDevicesPerS = apiRun.devicesPerS;
+  result.apiCpuMsPerDevice = apiRun.cpuMsPerDevice;
   log(`${apiCount} through the API: ${result.apiDevicesPerS} devices/s`);
   log(`CPU per device (ms): ${JSON.stringify(result.apiCpuMsPerDevice)}`);
 
@@ -301,7 +204,7 @@ try {
   // Top the fleet up to its full size, then let it idle.
   const have = 1 + single.length + burst.length + api.length;
   const rest = Array.from({ length: Math.max(0, fleetSize - have) }, (_, i) => `fleet-${i}`);
-  next = 0;
+  let next = 0;
   await Promise.all(
     Array.from({ length: 32 }, async () => {
       while (next < rest.length) await create(rest[next++]!);

@@ -16,12 +16,18 @@ import { openDatabase } from '../../store/sqlite.js';
 import { createWebApp } from '../../web/app.js';
 import { seedFleet } from './seeded-fleet.js';
 
-export async function seededDashboard(options: { name: string; devices: number; liveIntervalMs: number }) {
+export async function seededDashboard(options: {
+  name: string;
+  devices: number;
+  /** The live views' tick (default: the web's own, as `npm start` runs it). */
+  liveIntervalMs?: number;
+  deviceName?: (i: number) => string;
+}) {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), `wasmbed-bench-${options.name}-`));
   const dbFile = path.join(home, 'wasmbed.db');
   const store = new SqliteResourceStore(openDatabase(dbFile));
   const writer = new SqliteResourceStore(openDatabase(dbFile));
-  await seedFleet(store, options.devices);
+  await seedFleet(store, options.devices, undefined, options.deviceName);
   const noTemporal = {} as Client;
   const app = createWebApp({
     devices: new DeviceService(store, noTemporal),
@@ -31,7 +37,7 @@ export async function seededDashboard(options: { name: string; devices: number; 
     workflowUrl: (id) => `http://localhost:8233/namespaces/default/workflows/${id}`,
     temporalUiUrl: 'http://localhost:8233',
     health: async () => ({}),
-    liveIntervalMs: options.liveIntervalMs,
+    ...(options.liveIntervalMs === undefined ? {} : { liveIntervalMs: options.liveIntervalMs }),
   });
   return { home, store, writer, app };
 }

@@ -2,6 +2,7 @@
  * A fleet written straight into a store, for benchmarks that measure pages and lists rather than
  * provisioning: two Ready gateways and `devices` Connected virtual devices (names dev-0000…,
  * alternately on gateway-0/1 and in group field/lab), each with a completed step timeline.
+ * `deviceName` names them otherwise (e.g. as a fleet process's devices, to heartbeat them).
  */
 import type { SqliteResourceStore } from '../../store/sqlite-resource-store.js';
 import { PROVISIONING_STEPS } from '../../workflows/contracts/index.js';
@@ -10,6 +11,7 @@ export async function seedFleet(
   store: SqliteResourceStore,
   devices: number,
   now = new Date().toISOString(),
+  deviceName = (i: number) => `dev-${String(i).padStart(4, '0')}`,
 ): Promise<void> {
   for (const g of ['gateway-0', 'gateway-1']) {
     await store.upsert(
@@ -33,7 +35,7 @@ export async function seedFleet(
   await store.createMany(
     'Device',
     Array.from({ length: devices }, (_, i) => {
-      const name = `dev-${String(i).padStart(4, '0')}`;
+      const name = deviceName(i);
       const labels = { group: i % 2 ? 'lab' : 'field' };
       return {
         name,
