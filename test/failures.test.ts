@@ -48,6 +48,11 @@ describe('toApplicationFailure', () => {
     expect(classify(new Error('Connection terminated unexpectedly'), 'x')).toBeInstanceOf(
       DatabaseUnavailableError,
     );
+    // pg-pool's own message when no pooled connection came free in time (a reconnect storm
+    // saturating the pool): the write was never sent, so it is retryable, not a lost write.
+    expect(classify(new Error('timeout exceeded when trying to connect'), 'x')).toBeInstanceOf(
+      DatabaseUnavailableError,
+    );
     const unique = Object.assign(new Error('duplicate key'), { code: '23505' });
     expect(classify(unique, 'x')).toBe(unique);
   });

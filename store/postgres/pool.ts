@@ -38,10 +38,12 @@ export function isConnectionError(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && (CONNECTION_CODES.has(code) || CONNECTION_SQLSTATES.test(code)))
     return true;
-  // node-postgres reports a socket that closed under a query with these messages and no code.
+  // node-postgres reports a socket that closed under a query with these messages and no code;
+  // pg-pool's "timeout exceeded when trying to connect" means no connection of the pool came
+  // free (or could be opened) in time — a saturated pool or a slow server, retryable either way.
   return (
     err instanceof Error &&
-    /Connection terminated|connection timeout|Client has encountered a connection error|Client was closed/i.test(
+    /Connection terminated|connection timeout|Client has encountered a connection error|Client was closed|timeout exceeded when trying to connect/i.test(
       err.message,
     )
   );
