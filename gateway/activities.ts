@@ -56,6 +56,20 @@ export type DeployManyInput = Omit<DeployInput, 'device'> & {
   sessionWaitMs?: number;
 };
 
+/** The DeployApplication message a device gets for `app`, with the module's bytes. */
+function deployMessage(app: Omit<DeployInput, 'device'>, module: Uint8Array): Message {
+  return {
+    type: 'DeployApplication',
+    appId: app.appId,
+    name: app.name,
+    module,
+    entry: app.entry,
+    limits: app.limits,
+    env: app.env ?? {},
+    args: app.args ?? [],
+  };
+}
+
 /** One device's answer in a batch; `reached`: it answered (ok or refused), so it may run the app. */
 export interface BatchAck extends AckResult {
   device: string;
@@ -173,17 +187,7 @@ export function createGatewayActivities(deps: {
     async deployApplicationToMany(input: DeployManyInput): Promise<BatchAck[]> {
       const { devices, sessionWaitMs, timeoutMs, ...app } = input;
       const context = Context.current();
-      const module = await deps.modules.get(app.moduleSha256);
-      const message: Message = {
-        type: 'DeployApplication',
-        appId: app.appId,
-        name: app.name,
-        module,
-        entry: app.entry,
-        limits: app.limits,
-        env: app.env ?? {},
-        args: app.args ?? [],
-      };
+      const message = deployMessage(app, await deps.modules.get(app.moduleSha256));
       const waitMs = sessionWaitMs ?? BATCH_SESSION_WAIT_MS;
       return forEachDevice(devices, async (device): Promise<BatchAck> => {
         const deadline = Date.now() + waitMs;
@@ -263,21 +267,7 @@ export function createGatewayActivities(deps: {
 
     async deployApplication(input: DeployInput): Promise<AckResult> {
       const module = await deps.modules.get(input.moduleSha256);
-      const ack = await request(
-        input.device,
-        {
-          type: 'DeployApplication',
-          appId: input.appId,
-          name: input.name,
-          module,
-          entry: input.entry,
-          limits: input.limits,
-          env: input.env ?? {},
-          args: input.args ?? [],
-        },
-        'DeployAck',
-        input.timeoutMs,
-      );
+      const ack = await request(input.device, deployMessage(input, module), 'DeployAck', input.timeoutMs);
       return { ok: ack.ok, error: ack.error };
     },
 

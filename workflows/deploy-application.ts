@@ -110,11 +110,7 @@ export async function deployApplication(input: DeployApplicationInput): Promise<
         device: target.device,
         appId: name,
         name,
-        moduleSha256: spec.module.sha256,
-        entry: spec.entry,
-        limits: spec.limits,
-        env: spec.env,
-        args: spec.args,
+        ...deploySettings(versionOf(spec), spec),
         timeoutMs: input.deployTimeoutMs,
       });
       deployed.push(target);
@@ -188,11 +184,7 @@ export async function deployApplication(input: DeployApplicationInput): Promise<
             devices,
             appId: name,
             name,
-            moduleSha256: spec.module.sha256,
-            entry: spec.entry,
-            limits: spec.limits,
-            env: spec.env,
-            args: spec.args,
+            ...deploySettings(versionOf(spec), spec),
             timeoutMs: input.deployTimeoutMs,
           });
         } catch (err) {
