@@ -1,7 +1,8 @@
 /**
  * Records the event histories of every workflow one small scenario runs, for
  * test/workflow-replay.test.ts: it starts a platform the way the tests do (test/support/platform.ts),
- * provisions one virtual device, deploys one app to it, rotates the device's certificate, cuts its
+ * provisions one virtual device, deploys one app to it while it provisions, updates the app to a
+ * version that traps (rolled back), rotates the device's certificate, cuts its
  * power (a recovery), undeploys the app and deletes the device. Each workflow run's history is
  * written as JSON (test/support/history-json.ts) to test/fixtures/histories/<label>/<workflowId>.<n>.json;
  * the device's lifecycle is also saved while it still runs (a lifecycle only ends with its device,
@@ -57,16 +58,37 @@ async function runScenario(platform: TestPlatform): Promise<void> {
   const device = async () => (await platform.api('GET', `/api/v1/devices/${DEVICE}`)).body;
   const connected = async () => (await device())?.status?.phase === 'Connected';
   const appState = async () => (await device())?.status?.apps?.[APP]?.state;
+  const wasm = (app: string) => fs.readFileSync(path.join(DIST_DIR, `${app}.wasm`)).toString('base64');
+  const appPhase = async () => (await platform.api('GET', `/api/v1/applications/${APP}`)).body?.status?.phase;
   await expectStatus(platform.api('POST', '/api/v1/devices', { name: DEVICE }), 202, 'create the device');
-  await waitFor(`${DEVICE} Connected`, connected, TIMEOUT_MS);
-
-  const module = fs.readFileSync(path.join(DIST_DIR, 'blinky.wasm')).toString('base64');
+  // Deployed while the device still provisions: the rollout leaves it Pending and its lifecycle
+  // deploys the app once it connects.
   await expectStatus(
-    platform.api('POST', '/api/v1/applications', { name: APP, module, target: { devices: [DEVICE] } }),
+    platform.api('POST', '/api/v1/applications', {
+      name: APP,
+      module: wasm('blinky'),
+      target: { devices: [DEVICE] },
+    }),
     202,
     'deploy the app',
   );
+  await waitFor(`${DEVICE} Connected`, connected, TIMEOUT_MS);
   await waitFor(`${APP} Running`, async () => (await appState()) === 'Running', TIMEOUT_MS);
+
+  // A second version that traps: the rollout fails its health check and rolls back to the first.
+  await expectStatus(
+    platform.api('PUT', `/api/v1/applications/${APP}`, {
+      name: APP,
+      module: wasm('faulty'),
+      entry: 'trap',
+      target: { devices: [DEVICE] },
+      strategy: { type: 'Rolling', maxUnavailable: 1, failureThreshold: 0 },
+    }),
+    202,
+    'update the app',
+  );
+  await waitFor(`${APP} RolledBack`, async () => (await appPhase()) === 'RolledBack', TIMEOUT_MS);
+  await waitFor(`${APP} Running again`, async () => (await appState()) === 'Running', TIMEOUT_MS);
 
   const serial = (await device()).status.identity?.certSerial;
   await expectStatus(

@@ -11,8 +11,9 @@
  *
  *   npx tsx scripts/record-histories.ts main-$(git rev-parse --short HEAD)
  *
- * (one device provisioned, an app deployed, its certificate rotated, its power cut and recovered,
- * the app undeployed, the device deleted) and commit it with the change.
+ * (one device provisioned, an app deployed to it while it provisions, updated to a version that
+ * traps and rolled back, the device's certificate rotated, its power cut and recovered, the app
+ * undeployed, the device deleted; about 30 s) and commit it with the change.
  *
  * No Temporal server: the SDK's replay worker runs the project's workflow bundle (the one the
  * orchestrator and device hosts load) over each history.
