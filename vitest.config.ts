@@ -27,6 +27,7 @@ const SLOW_SUITES = [
   'test/rotation.test.ts',
   // Two device hosts and two gateways as separate processes, 40 devices, kill -9 of each.
   'test/many-hosts.test.ts',
+  'test/many-hosts-kubernetes.test.ts',
   // The whole platform on PostgreSQL, with a database restart in the middle of a provisioning burst.
   'test/postgres-platform.test.ts',
 ];

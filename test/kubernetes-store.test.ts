@@ -7,17 +7,15 @@
  * event loop. Two store instances stand for two processes: each has its own informers.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlreadyExistsError, NotFoundError } from '../common/errors.js';
-import { REPO_ROOT } from '../common/repo-root.js';
 import type { DeviceSpec, DeviceStatus } from '../common/resources.js';
 import { KubeCache } from '../store/kubernetes-cache.js';
 import { defaultStatus } from '../store/kubernetes-objects.js';
 import { KubernetesResourceStore } from '../store/kubernetes-resource-store.js';
 import type { StoreEvent } from '../store/resource-store.js';
-import { startKubeCluster, type KubeCluster } from './support/kube-cluster.js';
+import { installCrds, startKubeCluster, type KubeCluster } from './support/kube-cluster.js';
 import { resourceStoreContract } from './support/store-contract.js';
 import { waitFor } from './support/wait.js';
 
@@ -59,17 +57,7 @@ async function exists(kind: string, name: string): Promise<boolean> {
 
 beforeAll(async () => {
   cluster = await startKubeCluster();
-  const crds = await cluster.kubectl(['apply', '-f', path.join(REPO_ROOT, 'k8s', 'crds')]);
-  expect(crds.code, crds.stderr).toBe(0);
-  const established = await cluster.kubectl([
-    'wait',
-    '--for=condition=Established',
-    '--timeout=60s',
-    'crd/devices.wasmbed.io',
-    'crd/applications.wasmbed.io',
-    'crd/gateways.wasmbed.io',
-  ]);
-  expect(established.code, established.stderr).toBe(0);
+  await installCrds(cluster);
 }, 600_000);
 
 afterAll(async () => {

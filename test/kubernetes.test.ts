@@ -15,7 +15,7 @@ import { buildApps, DIST_DIR } from '../scripts/build-apps.mjs';
 import { sha256Hex } from '../store/module-store.js';
 import { CONTROLLER_ENTRY } from '../platform/processes.js';
 import { CRDS, renderCrd } from '../k8s/crds/generate.js';
-import { startKubeCluster, type KubeCluster } from './support/kube-cluster.js';
+import { installCrds, startKubeCluster, type KubeCluster } from './support/kube-cluster.js';
 import { freePort } from './support/ports.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { waitFor } from './support/wait.js';
@@ -142,17 +142,7 @@ beforeAll(async () => {
   await buildApps({ log: () => {} });
   cluster = await startKubeCluster({ compactionInterval: '1s', watchCache: false });
   try {
-    const crds = await cluster.kubectl(['apply', '-f', path.join(REPO_ROOT, 'k8s', 'crds')]);
-    expect(crds.code, crds.stderr).toBe(0);
-    const established = await cluster.kubectl([
-      'wait',
-      '--for=condition=Established',
-      '--timeout=60s',
-      'crd/devices.wasmbed.io',
-      'crd/applications.wasmbed.io',
-      'crd/gateways.wasmbed.io',
-    ]);
-    expect(established.code, established.stderr).toBe(0);
+    await installCrds(cluster);
     platform = await startTestPlatform({
       env: { WASMBED_STORE: 'kubernetes', KUBECONFIG: cluster.kubeconfig, WASMBED_NAMESPACE: 'default' },
     });

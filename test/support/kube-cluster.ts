@@ -250,3 +250,18 @@ export async function startKubeCluster(options: KubeClusterOptions = {}): Promis
     throw err;
   }
 }
+
+/** Applies k8s/crds/ (Device, Application, Gateway) and waits until the API server serves them. */
+export async function installCrds(cluster: KubeCluster): Promise<void> {
+  const crds = await cluster.kubectl(['apply', '-f', path.join(REPO_ROOT, 'k8s', 'crds')]);
+  if (crds.code !== 0) throw new Error(`kubectl apply -f k8s/crds failed: ${crds.stderr}`);
+  const established = await cluster.kubectl([
+    'wait',
+    '--for=condition=Established',
+    '--timeout=60s',
+    'crd/devices.wasmbed.io',
+    'crd/applications.wasmbed.io',
+    'crd/gateways.wasmbed.io',
+  ]);
+  if (established.code !== 0) throw new Error(`the CRDs were not Established: ${established.stderr}`);
+}
