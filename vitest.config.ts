@@ -30,6 +30,11 @@ const SLOW_SUITES = [
   'test/many-hosts-kubernetes.test.ts',
   // The whole platform on PostgreSQL, with a database restart in the middle of a provisioning burst.
   'test/postgres-platform.test.ts',
+  // A minute each on this machine: a 50-device host with kill -9, every rollout strategy with
+  // rollbacks, and board enrollment end to end; here so that npm test stays under 10 minutes.
+  'test/device-host.test.ts',
+  'test/rollouts.test.ts',
+  'test/enrollment.test.ts',
 ];
 const suites = process.env.WASMBED_SUITES;
 
