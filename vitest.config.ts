@@ -35,6 +35,8 @@ const SLOW_SUITES = [
   'test/device-host.test.ts',
   'test/rollouts.test.ts',
   'test/enrollment.test.ts',
+  // A real Prometheus scraping a whole platform, its rules checked with promtool.
+  'test/observability.test.ts',
 ];
 const suites = process.env.WASMBED_SUITES;
 
