@@ -13,7 +13,6 @@
 import { loadConfig } from '../common/config.js';
 import { openPlatform } from '../platform/context.js';
 import { startTestPlatform, type TestPlatform } from '../test/support/platform.js';
-import { freePort } from '../test/support/ports.js';
 import { waitFor } from '../test/support/wait.js';
 import { loadAverage, provisioningBench } from './support/provisioning-bench.js';
 import { machine, parseArgs, round, writeOut } from './support/stats.js';
@@ -50,15 +49,7 @@ async function startShape(shape: Shape): Promise<TestPlatform> {
     },
   });
   for (let g = 1; g < shape.gateways; g++) {
-    const [tls, health] = await Promise.all([freePort(), freePort()]);
-    await platform.start('gateway', {
-      name: `gateway-${g}`,
-      env: {
-        WASMBED_GATEWAY_NAME: `gateway-${g}`,
-        WASMBED_GATEWAY_PORT: String(tls),
-        WASMBED_GATEWAY_HEALTH_PORT: String(health),
-      },
-    });
+    await platform.startGateway(`gateway-${g}`);
   }
   if (shape.hosts > 1) {
     for (let h = 0; h < shape.hosts; h++) {

@@ -9,7 +9,6 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Application, Device } from '../common/resources.js';
 import { buildApps, DIST_DIR } from '../scripts/build-apps.mjs';
-import { freePort } from './support/ports.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { waitFor } from './support/wait.js';
 import { withCustomSection } from './support/wasm-padding.js';
@@ -371,16 +370,7 @@ describe('deploying apps', () => {
     expect(during.status.devices['join-1']?.state).toBe('Pending');
     expect(['Running', 'Exited']).toContain(during.status.devices['field-1']?.state);
 
-    const [port, healthPort] = await Promise.all([freePort(), freePort()]);
-    await platform.start('gateway', {
-      name: 'gw-join',
-      env: {
-        WASMBED_GATEWAY_NAME: 'gw-join',
-        WASMBED_GATEWAY_PORT: String(port),
-        WASMBED_GATEWAY_HEALTH_PORT: String(healthPort),
-        WASMBED_GATEWAY_ENDPOINT: `127.0.0.1:${port}`,
-      },
-    });
+    await platform.startGateway('gw-join');
     const after = await waitFor(
       'joiner on join-1',
       async () => {

@@ -16,7 +16,6 @@ import { DEFAULT_VIRTUAL_FIRMWARE } from '../runtimes/virtual.js';
 import { buildApps, DIST_DIR } from '../scripts/build-apps.mjs';
 import { launchBrowser, saveScreenshot } from './support/browser.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
-import { freePort } from './support/ports.js';
 import { waitFor } from './support/wait.js';
 
 let platform: TestPlatform;
@@ -115,16 +114,7 @@ it('shows the step timeline fill in from the workflow history on the device page
   await saveScreenshot(page, 'device-provisioning');
 
   // The operator starts the missing gateway; the timeline completes in place.
-  const [port, healthPort] = await Promise.all([freePort(), freePort()]);
-  await platform.start('gateway', {
-    name: 'gw-2',
-    env: {
-      WASMBED_GATEWAY_NAME: 'gw-2',
-      WASMBED_GATEWAY_PORT: String(port),
-      WASMBED_GATEWAY_HEALTH_PORT: String(healthPort),
-      WASMBED_GATEWAY_ENDPOINT: `127.0.0.1:${port}`,
-    },
-  });
+  await platform.startGateway('gw-2');
   await waitFor(
     'ui-late Connected on its page',
     async () => (await page.getAttribute('#device-summary [data-phase]', 'data-phase')) === 'Connected',

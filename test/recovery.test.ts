@@ -9,7 +9,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Application, Device } from '../common/resources.js';
 import { DEFAULT_VIRTUAL_FIRMWARE } from '../runtimes/virtual.js';
 import { buildApps, DIST_DIR } from '../scripts/build-apps.mjs';
-import { freePort } from './support/ports.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { waitFor } from './support/wait.js';
 
@@ -174,15 +173,7 @@ describe('recovery', () => {
   });
 
   it('moves the devices of a dead gateway to the other one', async () => {
-    const [tls, health] = await Promise.all([freePort(), freePort()]);
-    await platform.start('gateway', {
-      name: 'gateway-1',
-      env: {
-        WASMBED_GATEWAY_NAME: 'gateway-1',
-        WASMBED_GATEWAY_PORT: String(tls),
-        WASMBED_GATEWAY_HEALTH_PORT: String(health),
-      },
-    });
+    await platform.startGateway('gateway-1');
     for (const name of ['ferry-0', 'ferry-1']) await create(name, { gateway: 'gateway-1' });
     for (const name of ['ferry-0', 'ferry-1']) {
       expect((await connected(name)).status.gateway?.name).toBe('gateway-1');

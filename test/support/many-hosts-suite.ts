@@ -18,7 +18,6 @@ import type { Device } from '../../common/resources.js';
 import { callHost, type HostStatus } from '../../host/control.js';
 import { openPlatform, type PlatformContext } from '../../platform/context.js';
 import { startTestPlatform, type TestPlatform } from './platform.js';
-import { freePort } from './ports.js';
 import { waitFor } from './wait.js';
 import { installCrds, startKubeCluster, type KubeCluster } from './kube-cluster.js';
 
@@ -85,15 +84,7 @@ export function manyHostsSuite(backend: 'postgres' | 'kubernetes'): void {
         WASMBED_LIFECYCLE_CHECK_MS: '3000',
       },
     });
-    const [tls, health] = await Promise.all([freePort(), freePort()]);
-    await platform.start('gateway', {
-      name: 'gateway-1',
-      env: {
-        WASMBED_GATEWAY_NAME: 'gateway-1',
-        WASMBED_GATEWAY_PORT: String(tls),
-        WASMBED_GATEWAY_HEALTH_PORT: String(health),
-      },
-    });
+    await platform.startGateway('gateway-1');
     for (const id of HOSTS) await startHost(id);
     ledger = await openPlatform(loadConfig(platform.env));
   }, 300_000);

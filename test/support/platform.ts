@@ -47,6 +47,8 @@ export interface TestPlatform {
     kind: PlatformProcessKind | 'host',
     options?: { name?: string; env?: NodeJS.ProcessEnv },
   ): Promise<ChildProcess>;
+  /** Starts one more gateway named `name` on ports of its own; its device port is returned. */
+  startGateway(name: string): Promise<{ child: ChildProcess; port: number }>;
   /** Stops the Temporal dev server and starts it again on the same port and database file. */
   restartTemporal(): Promise<void>;
   api(method: string, pathname: string, body?: unknown): Promise<{ status: number; body: any }>;
@@ -169,6 +171,19 @@ export async function startTestPlatform(
     return child;
   }
 
+  async function startGateway(name: string): Promise<{ child: ChildProcess; port: number }> {
+    const [port, health] = await Promise.all([freePort(), freePort()]);
+    const child = await start('gateway', {
+      name,
+      env: {
+        WASMBED_GATEWAY_NAME: name,
+        WASMBED_GATEWAY_PORT: String(port),
+        WASMBED_GATEWAY_HEALTH_PORT: String(health),
+      },
+    });
+    return { child, port };
+  }
+
   await start('gateway');
   await start('orchestrator');
   await start('web');
@@ -187,6 +202,7 @@ export async function startTestPlatform(
     logs,
     metricsTargets,
     start,
+    startGateway,
     async restartTemporal() {
       await temporal.stop();
       temporal = await startDevServer(temporalOptions);
