@@ -28,6 +28,8 @@ import { ensureQemuTestFirmware } from '../runtimes/qemu.js';
 import { DockerRuntime } from '../runtimes/docker/runtime.js';
 import { applyWriteCommands, macFor, tapFor } from '../runtimes/renode/resc.js';
 import { RenodeRuntime } from '../runtimes/renode/runtime.js';
+import { activitiesFromHistory } from '../web/timeline.js';
+import { prepareOnHostWorkflowId } from '../workflows/contracts/index.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { waitFor } from './support/wait.js';
 
@@ -302,16 +304,27 @@ describe('renode runtime (local mode, stand-in renode)', () => {
     );
     const step = failed.status.steps?.find((s) => s.name === 'prepareVolume');
     expect(step?.state).toBe('Failed');
-    // One attempt: the workflow's history has a single failed prepareVolume activity.
-    const history = await platform!.client.workflow.getHandle('provision-ren-3').fetchHistory();
-    const attempts = (history.events ?? []).filter(
-      (e) =>
-        e.activityTaskFailedEventAttributes?.failure?.applicationFailureInfo?.type === 'EmulatorUnavailable',
-    );
-    expect(attempts).toHaveLength(1);
-    expect(
-      attempts[0]!.activityTaskFailedEventAttributes!.failure!.applicationFailureInfo!.nonRetryable,
-    ).toBe(true);
+    // One attempt: the host's steps are local activities of provisioning's child on the device
+    // host (prepare-<device>), whose history has a single failed prepareVolume marker, and the
+    // failure it recorded is EmulatorUnavailable, non-retryable.
+    const history = await platform!.client.workflow
+      .getHandle(prepareOnHostWorkflowId('ren-3'))
+      .fetchHistory();
+    const events = history.events ?? [];
+    const prepare = activitiesFromHistory(events as never).filter((a) => a.name === 'prepareVolume');
+    expect(prepare.map((a) => [a.state, a.attempt])).toEqual([['Failed', 1]]);
+    const unavailable = events
+      .map((e) => e.markerRecordedEventAttributes?.failure)
+      .map((f) => {
+        for (let cause = f; cause; cause = cause.cause) {
+          if (cause.applicationFailureInfo?.type === 'EmulatorUnavailable')
+            return cause.applicationFailureInfo;
+        }
+        return undefined;
+      })
+      .filter((info) => info !== undefined);
+    expect(unavailable).toHaveLength(1);
+    expect(unavailable[0]!.nonRetryable).toBe(true);
     // Nothing but the device's key was made (issueCertificate creates it in the volume before
     // prepareVolume): no firmware, no memory image, no process; deleting the device removes it.
     const made = fs.existsSync(volume('ren-3')) ? fs.readdirSync(volume('ren-3')) : [];
