@@ -7,19 +7,8 @@ import type { Device } from '../common/resources.js';
 import { appBudgetOf, moduleMisfit } from '../device/apps/fit.js';
 import { CREDENTIALS_BLOCK_END, ENDPOINT_BLOCK_ADDRESS } from '../device/memory-contract.js';
 import { padToSize } from './support/wasm-padding.js';
+import { START_APP } from './support/start-app.js';
 
-/** (module (func (export "_start")) (memory (export "memory") 1)) */
-const START_APP = Buffer.from(
-  '0061736d01000000' +
-    '010401600000' +
-    '03020100' +
-    '0503010001' +
-    '071302065f7374617274000006' +
-    Buffer.from('memory').toString('hex') +
-    '0200' +
-    '0a040102000b',
-  'hex',
-);
 const APP = { entry: '_start', limits: { memoryPages: 1 } };
 const BOARDS_DIR = path.resolve(import.meta.dirname, '../firmware/zephyr/boards');
 

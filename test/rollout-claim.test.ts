@@ -20,20 +20,8 @@ import { openDatabase } from '../store/sqlite.js';
 import { startDevServer, type DevServer } from '../temporal/dev-server.js';
 import { deployWorkflowId } from '../workflows/contracts/index.js';
 import { freePort } from './support/ports.js';
+import { START_APP } from './support/start-app.js';
 import { waitFor } from './support/wait.js';
-
-/** (module (func (export "_start")) (memory (export "memory") 1)) */
-const START_APP = Buffer.from(
-  '0061736d01000000' +
-    '010401600000' +
-    '03020100' +
-    '0503010001' +
-    '071302065f7374617274000006' +
-    Buffer.from('memory').toString('hex') +
-    '0200' +
-    '0a040102000b',
-  'hex',
-);
 
 let home: string;
 let temporal: DevServer;
