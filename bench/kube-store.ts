@@ -24,6 +24,7 @@ import type { DeviceSpec, DeviceStatus } from '../common/resources.js';
 import { KubernetesResourceStore } from '../store/kubernetes-resource-store.js';
 import { defaultStatus } from '../store/kubernetes-objects.js';
 import { startKubeCluster, type KubeCluster } from '../test/support/kube-cluster.js';
+import { watchLoopGaps } from '../test/support/loop-gaps.js';
 import { machine, parseArgs, round, writeOut } from './support/stats.js';
 
 const args = parseArgs();
@@ -118,13 +119,7 @@ async function measure(label: string, store: AnyStore, cluster: KubeCluster, nam
   const listMs = await timed(calls, () => store.list('Device'));
   const listLists = (await listRequests(cluster)) - listsBefore - revisionLists;
 
-  let last = performance.now();
-  let worstGapMs = 0;
-  const ticker = setInterval(() => {
-    const now = performance.now();
-    worstGapMs = Math.max(worstGapMs, now - last);
-    last = now;
-  }, 5);
+  const gaps = watchLoopGaps();
   const burstStarted = performance.now();
   await Promise.all(
     Array.from({ length: 200 }, async (_, i) => {
@@ -134,7 +129,7 @@ async function measure(label: string, store: AnyStore, cluster: KubeCluster, nam
   );
   await new Promise((r) => setTimeout(r, 10)); // let the timer fire once after a blocked loop
   const burstMs = performance.now() - burstStarted;
-  clearInterval(ticker);
+  const worstGapMs = gaps.stop();
 
   const result = {
     backend: label,

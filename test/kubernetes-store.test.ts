@@ -17,6 +17,7 @@ import { KubernetesResourceStore } from '../store/kubernetes-resource-store.js';
 import type { StoreEvent } from '../store/resource-store.js';
 import { installCrds, startKubeCluster, type KubeCluster } from './support/kube-cluster.js';
 import { resourceStoreContract } from './support/store-contract.js';
+import { watchLoopGaps } from './support/loop-gaps.js';
 import { waitFor } from './support/wait.js';
 
 let cluster: KubeCluster;
@@ -271,13 +272,7 @@ describe('Kubernetes ResourceStore', () => {
     // Atomics.wait bridge) the loop stalls for all 200 API round trips in a row: 3-6 s measured
     // on the loaded 2-core machine (bench/kube-store.ts). Async, the worst gap there was 0.1-0.6 s.
     const delay = monitorEventLoopDelay({ resolution: 5 });
-    let last = performance.now();
-    let worstGapMs = 0;
-    const ticker = setInterval(() => {
-      const now = performance.now();
-      worstGapMs = Math.max(worstGapMs, now - last);
-      last = now;
-    }, 5);
+    const gaps = watchLoopGaps();
     delay.enable();
     const started = performance.now();
     const results = await Promise.all(
@@ -290,7 +285,7 @@ describe('Kubernetes ResourceStore', () => {
     );
     const elapsedMs = performance.now() - started;
     delay.disable();
-    clearInterval(ticker);
+    const worstGapMs = gaps.stop();
     expect(results.every((r) => r?.metadata.name.startsWith('e-'))).toBe(true);
     const maxDelayMs = delay.max / 1e6;
     process.stderr.write(
