@@ -11,16 +11,12 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceStatus } from '../common/resources.js';
-import { ApplicationService } from '../services/application-service.js';
-import { DeviceService } from '../services/device-service.js';
-import { FileModuleStore } from '../store/file-module-store.js';
-import { SqliteDeviceLogs } from '../store/sqlite-device-logs.js';
 import { openDatabase } from '../store/sqlite.js';
 import { SqliteResourceStore } from '../store/sqlite-resource-store.js';
-import { createWebApp, type WebApp } from '../web/app.js';
+import type { WebApp } from '../web/app.js';
+import { storeOnlyWebApp } from './support/store-only-web-app.js';
 import { waitFor } from './support/wait.js';
 
 let home: string;
@@ -45,15 +41,8 @@ beforeAll(async () => {
       { phase: 'Connected', conditions: [], apps: {}, gateway: { name: 'gw', endpoint: '127.0.0.1:1' } },
     );
   }
-  const noTemporal = {} as Client; // the views under test render from the store only
-  app = createWebApp({
-    devices: new DeviceService(store, noTemporal),
-    applications: new ApplicationService(store, new FileModuleStore(path.join(home, 'modules')), noTemporal),
-    logs: new SqliteDeviceLogs(openDatabase(dbFile)),
-    store,
-    workflowUrl: (id) => `http://localhost:8233/namespaces/default/workflows/${id}`,
-    temporalUiUrl: 'http://localhost:8233',
-    health: async () => ({}),
+  // The views under test render from the store only.
+  app = storeOnlyWebApp(home, dbFile, store, {
     liveIntervalMs: 50,
     liveMaxIdleMs: 600_000, // no idle re-render: every render here is one a change caused
   });

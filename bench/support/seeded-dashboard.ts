@@ -6,14 +6,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Client } from '@temporalio/client';
-import { ApplicationService } from '../../services/application-service.js';
-import { DeviceService } from '../../services/device-service.js';
-import { FileModuleStore } from '../../store/file-module-store.js';
-import { SqliteDeviceLogs } from '../../store/sqlite-device-logs.js';
 import { SqliteResourceStore } from '../../store/sqlite-resource-store.js';
 import { openDatabase } from '../../store/sqlite.js';
-import { createWebApp } from '../../web/app.js';
+import { storeOnlyWebApp } from '../../test/support/store-only-web-app.js';
 import { seedFleet } from './seeded-fleet.js';
 
 export async function seededDashboard(options: {
@@ -28,16 +23,11 @@ export async function seededDashboard(options: {
   const store = new SqliteResourceStore(openDatabase(dbFile));
   const writer = new SqliteResourceStore(openDatabase(dbFile));
   await seedFleet(store, options.devices, undefined, options.deviceName);
-  const noTemporal = {} as Client;
-  const app = createWebApp({
-    devices: new DeviceService(store, noTemporal),
-    applications: new ApplicationService(store, new FileModuleStore(path.join(home, 'modules')), noTemporal),
-    logs: new SqliteDeviceLogs(openDatabase(dbFile)),
+  const app = storeOnlyWebApp(
+    home,
+    dbFile,
     store,
-    workflowUrl: (id) => `http://localhost:8233/namespaces/default/workflows/${id}`,
-    temporalUiUrl: 'http://localhost:8233',
-    health: async () => ({}),
-    ...(options.liveIntervalMs === undefined ? {} : { liveIntervalMs: options.liveIntervalMs }),
-  });
+    options.liveIntervalMs === undefined ? {} : { liveIntervalMs: options.liveIntervalMs },
+  );
   return { home, store, writer, app };
 }
