@@ -28,6 +28,8 @@ const SLOW_SUITES = [
   // Two device hosts and two gateways as separate processes, 40 devices, kill -9 of each.
   'test/many-hosts.test.ts',
   'test/many-hosts-kubernetes.test.ts',
+  // kill -9 of the device host while devices are inside provisioning's host child.
+  'test/host-killed-during-prepare.test.ts',
   // The whole platform on PostgreSQL, with a database restart in the middle of a provisioning burst.
   'test/postgres-platform.test.ts',
   // A minute each on this machine: a 50-device host with kill -9, every rollout strategy with

@@ -22,11 +22,23 @@ export interface DeviceRuntimeDeps {
   caPem: string;
   runtimes: RuntimeRegistry;
   logger: Logger;
+  /** For tests only (config.host.testStepDelayMs): how long each host step waits after its work. */
+  testStepDelayMs?: number;
 }
 
 export function createDeviceRuntimeActivities(deps: DeviceRuntimeDeps) {
   const { store, logger } = deps;
-  const step = stepRecorder(store);
+  const record = stepRecorder(store);
+  /**
+   * One of provisioning's host steps (its host child's), recorded on the device. A test may hold each one open
+   * after its work is done (testStepDelayMs), to kill the host inside provisioning's host child.
+   */
+  const step = <T>(device: string, name: string, work: () => Promise<T> | T): Promise<T> =>
+    record(device, name, async () => {
+      const result = await work();
+      if (deps.testStepDelayMs) await new Promise((resolve) => setTimeout(resolve, deps.testStepDelayMs));
+      return result;
+    });
 
   /** The backend for the device's runtime (spec.runtime). */
   async function runtimeOf(device: string): Promise<DeviceRuntimeBackend> {
@@ -116,7 +128,7 @@ export function createDeviceRuntimeActivities(deps: DeviceRuntimeDeps) {
     },
 
     async writeEndpoint(device: string, endpoint: string): Promise<void> {
-      return step(device, 'writeEndpoint', async () => {
+      return record(device, 'writeEndpoint', async () => {
         await assertOwned(device);
         const runtime = await runtimeOf(device);
         const key = await runtime.deviceKey(device);

@@ -61,6 +61,12 @@ export interface WasmbedConfig {
     graceMs: number;
     /** The orchestrator worker starts and keeps this machine's host (WASMBED_START_HOST, default true). */
     supervised: boolean;
+    /**
+     * FOR TESTS ONLY (WASMBED_TEST_HOST_STEP_DELAY_MS, default 0): each of provisioning's host
+     * steps waits this long after its work, before it completes, so a test can kill the host
+     * while devices are inside their host child (test/host-killed-during-prepare.test.ts).
+     */
+    testStepDelayMs: number;
   };
   web: { host: string; port: number; apiToken?: string };
   gateway: {
@@ -272,6 +278,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WasmbedConfig 
       dataDir: path.resolve(env.WASMBED_HOST_DATA_DIR || home),
       graceMs: intFromEnv(env, 'WASMBED_HOST_GRACE_MS', 30_000),
       supervised: booleanFromEnv(env, 'WASMBED_START_HOST', true),
+      testStepDelayMs: intFromEnv(env, 'WASMBED_TEST_HOST_STEP_DELAY_MS', 0),
     },
     web: {
       host: env.WASMBED_WEB_HOST || '127.0.0.1',

@@ -243,6 +243,7 @@ const worker = await Worker.create({
     caPem: platform.ca.certPem,
     runtimes,
     logger,
+    testStepDelayMs: config.host.testStepDelayMs,
   }),
   // Runtime steps are short and mostly wait on I/O: a burst of provisioning runs them side by side.
   maxConcurrentActivityTaskExecutions: 200,
