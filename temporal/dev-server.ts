@@ -21,6 +21,8 @@ export interface DevServerOptions {
   /** The dev server also opens an HTTP API and a metrics port; tests give free ones. */
   httpPort?: number;
   metricsPort?: number;
+  /** Dynamic config values (`--dynamic-config-value key=value`), e.g. a lower history limit in a recording. */
+  dynamicConfig?: Record<string, number | string | boolean>;
 }
 
 export interface DevServer {
@@ -45,6 +47,8 @@ export function devServerArgs(options: DevServerOptions): string[] {
   for (const attribute of SEARCH_ATTRIBUTES) args.push('--search-attribute', `${attribute.name}=Keyword`);
   if (options.httpPort !== undefined) args.push('--http-port', String(options.httpPort));
   if (options.metricsPort !== undefined) args.push('--metrics-port', String(options.metricsPort));
+  for (const [key, value] of Object.entries(options.dynamicConfig ?? {}))
+    args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
   return args;
 }
 

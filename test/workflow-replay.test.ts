@@ -12,8 +12,12 @@
  *   npx tsx scripts/record-histories.ts main-$(git rev-parse --short HEAD)
  *
  * (one device provisioned, an app deployed to it while it provisions, updated to a version that
- * traps and rolled back, the device's certificate rotated, its power cut and recovered, the app
- * undeployed, the device deleted; about 30 s) and commit it with the change.
+ * traps and rolled back, the device's certificate rotated, its power cut and recovered; a Canary
+ * paused and promoted, another paused and aborted, the app stopped; a second device's recovery
+ * that fails; a board enrolled with a claim token; lifecycles that continue as new; the apps
+ * undeployed, the devices deleted; a few minutes) and commit it with the change. The sets
+ * recorded before the scenario had its canaries, stop, failed recovery, enrollment and
+ * continue-as-new are listed in BEFORE_FULL_SCENARIO.
  *
  * No Temporal server: the SDK's replay worker runs the project's workflow bundle (the one the
  * orchestrator and device hosts load) over each history.
@@ -37,6 +41,19 @@ const fixtures = fs
 const workflowIdOf = (file: string) => path.basename(file).replace(/\.[^.]+\.json$/, '');
 
 const results = new Map<string, ReplayResult>();
+
+/** Sets recorded before the scenario had its canaries, stop, failed recovery, enrollment and continue-as-new. */
+const BEFORE_FULL_SCENARIO = ['f85282c', 'main-c7cc718'];
+
+interface RecordedEvent {
+  eventType: string;
+  workflowExecutionSignaledEventAttributes?: { signalName?: string };
+}
+const eventsOf = (file: string) =>
+  (JSON.parse(fs.readFileSync(path.join(HISTORIES_DIR, file), 'utf8')) as { events: RecordedEvent[] }).events;
+const closedBy = (file: string) => eventsOf(file).at(-1)?.eventType;
+const signalled = (file: string, signal: string) =>
+  eventsOf(file).some((e) => e.workflowExecutionSignaledEventAttributes?.signalName === signal);
 
 beforeAll(async () => {
   // The replay worker's state changes are not news; a non-determinism still reaches each result.
@@ -70,6 +87,28 @@ describe('recorded workflow histories replay on the current workflow code', () =
           ids.some((id) => id.startsWith(prefix)),
           `${label} has a ${prefix}* history`,
         ).toBe(true);
+      if (BEFORE_FULL_SCENARIO.includes(label)) continue;
+      const files = fixtures.filter((file) => file.startsWith(`${label}${path.sep}`));
+      const named = (prefix: string) => files.filter((file) => workflowIdOf(file).startsWith(prefix));
+      expect(named('stop-'), `${label}: an app stopped and kept`).not.toEqual([]);
+      expect(named('enroll-'), `${label}: a board enrolled`).not.toEqual([]);
+      expect(
+        named('deploy-').some((file) => signalled(file, 'promote')),
+        `${label}: a canary promoted`,
+      ).toBe(true);
+      expect(
+        named('deploy-').some((file) => signalled(file, 'abort')),
+        `${label}: a canary aborted`,
+      ).toBe(true);
+      const lifecycles = named('lifecycle-');
+      expect(
+        lifecycles.some((file) => closedBy(file) === 'EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW'),
+        `${label}: a lifecycle that continued as new`,
+      ).toBe(true);
+      expect(
+        lifecycles.some((file) => closedBy(file) === 'EVENT_TYPE_WORKFLOW_EXECUTION_FAILED'),
+        `${label}: a lifecycle whose recovery failed`,
+      ).toBe(true);
     }
   });
 

@@ -80,6 +80,8 @@ export async function startTestPlatform(
     durableTemporal?: boolean;
     /** Shared state in a throwaway PostgreSQL cluster of its own instead of SQLite. */
     postgres?: boolean;
+    /** Dynamic config of the Temporal dev server (temporal/dev-server.ts). */
+    temporalDynamicConfig?: Record<string, number | string | boolean>;
   } = {},
 ): Promise<TestPlatform> {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'wasmbed-test-'));
@@ -93,6 +95,7 @@ export async function startTestPlatform(
     metricsPort,
     logFile: path.join(home, 'temporal.log'),
     dbFile: options.durableTemporal ? path.join(home, 'temporal.db') : undefined,
+    dynamicConfig: options.temporalDynamicConfig,
   };
   let temporal = await startDevServer(temporalOptions);
   const env: NodeJS.ProcessEnv = {
