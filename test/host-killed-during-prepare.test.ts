@@ -13,6 +13,7 @@
  * after its work before it completes, and the test kills the host once it sees devices at
  * different host steps (status.steps) with their prepare child running.
  */
+import Database from 'better-sqlite3';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -33,7 +34,7 @@ import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { waitFor } from './support/wait.js';
 
 /** How long each host step is held open after its work (the test-only knob). */
-const STEP_DELAY_MS = 2000;
+const STEP_DELAY_MS = 3000;
 const HOST_STEPS = ['issueCertificate', 'prepareVolume', 'copyFirmware', 'startEmulator'];
 const SURVIVORS = Array.from({ length: 6 }, (_, i) => `mid-prep-${i}`);
 /** Deleted while its prepare child is interrupted (the host is dead). */
@@ -62,6 +63,21 @@ const gatewaySessions = async () =>
 const volumesDir = () => path.join(platform.home, 'volumes');
 const volumes = () => (fs.existsSync(volumesDir()) ? fs.readdirSync(volumesDir()).sort() : []);
 const count = (list: string[], name: string) => list.filter((n) => n === name).length;
+
+/** Every certificate ever issued to the device (the platform's SQLite ledger): serial, revoked or not. */
+function issuedCertificates(name: string): { serial: string; revoked: boolean }[] {
+  const db = new Database(paths.db(platform.home), { readonly: true });
+  try {
+    return (
+      db.prepare('SELECT serial, revoked_at FROM certificates WHERE device_name = ?').all(name) as {
+        serial: string;
+        revoked_at: string | null;
+      }[]
+    ).map((row) => ({ serial: row.serial, revoked: row.revoked_at !== null }));
+  } finally {
+    db.close();
+  }
+}
 
 /** The host step the device is in (its status.steps), if it is inside its host child. */
 function hostStepOf(d: Device | undefined): string | undefined {
@@ -103,25 +119,26 @@ function gatewayLines(device: string, msg: string): unknown[] {
 
 describe('device host killed while devices are inside their host child', () => {
   it('every device ends Connected exactly once; one deleted meanwhile leaves nothing', async () => {
-    // Staggered so that the devices are at different host steps when the host is killed: the
-    // first ones in startEmulator (the device already running in the host), the deleted one
-    // further back, the last ones at the start.
-    for (const name of [...SURVIVORS.slice(0, 2), DELETED, ...SURVIVORS.slice(2)]) {
-      expect((await platform.api('POST', '/api/v1/devices', { name })).status).toBe(202);
-      await new Promise((resolve) => setTimeout(resolve, STEP_DELAY_MS / 2));
-    }
+    // Staggered by half a step so that, for a while, the seven devices are spread over the four
+    // host steps: the first ones in startEmulator (the device already running in the host), the
+    // deleted one further back, the last ones at issueCertificate. Watched from the first one on.
+    const creating = (async () => {
+      for (const name of [...SURVIVORS.slice(0, 2), DELETED, ...SURVIVORS.slice(2)]) {
+        expect((await platform.api('POST', '/api/v1/devices', { name })).status).toBe(202);
+        await new Promise((resolve) => setTimeout(resolve, STEP_DELAY_MS / 2));
+      }
+    })();
     const inside = await waitFor(
-      'the deleted device and 3+ others inside their host child, at 2+ steps, one at startEmulator',
+      'devices inside their host child at each of its steps, the deleted one among them',
       async () => {
         const steps = new Map<string, string>();
         for (const name of [DELETED, ...SURVIVORS]) {
-          const step = hostStepOf(await device(name));
+          const step = hostStepOf(await device(name).catch(() => undefined));
           if (step && (await workflowStatus(prepareOnHostWorkflowId(name))) === 'RUNNING')
             steps.set(name, step);
         }
-        const survivors = SURVIVORS.filter((name) => steps.has(name));
-        const at = new Set(survivors.map((name) => steps.get(name)));
-        return steps.has(DELETED) && survivors.length >= 3 && at.size >= 2 && at.has('startEmulator')
+        // Every host step interrupted on some device; the deleted one among them.
+        return steps.has(DELETED) && HOST_STEPS.every((step) => [...steps.values()].includes(step))
           ? steps
           : undefined;
       },
@@ -130,6 +147,7 @@ describe('device host killed while devices are inside their host child', () => {
     );
     const hostPid = platform.hostPid()!;
     process.kill(hostPid, 'SIGKILL');
+    await creating;
     // Still inside at the kill: the child runs no step without its host.
     for (const name of inside.keys())
       expect(await workflowStatus(prepareOnHostWorkflowId(name)), name).toBe('RUNNING');
@@ -203,6 +221,10 @@ describe('device host killed while devices are inside their host child', () => {
       expect(active, `${name}: active certificate`).toBeDefined();
       expect(credentials.certPem).toBe(active!.certPem);
       expect(d.status.identity?.certSerial).toBe(active!.serial);
+      // Never a second key or certificate: the interrupted steps, run again, adopted what was made.
+      expect(issuedCertificates(name), `${name}: certificates issued`).toEqual([
+        { serial: active!.serial, revoked: false },
+      ]);
       const certKey = new crypto.X509Certificate(active!.certPem).publicKey;
       expect(certKey.equals(crypto.createPublicKey(credentials.keyPem)), `${name}: cert for its key`).toBe(
         true,
@@ -225,11 +247,13 @@ describe('device host killed while devices are inside their host child', () => {
     expect(platform.deviceProcesses(DELETED)).toEqual([]);
     expect(await ledger.store.get('Device', DELETED)).toBeUndefined();
     expect(await ledger.certificates.findActive(DELETED)).toBeUndefined();
-    for (const workflowId of [
-      provisionWorkflowId(DELETED),
-      prepareOnHostWorkflowId(DELETED),
-      lifecycleWorkflowId(DELETED),
-    ])
-      expect(await workflowStatus(workflowId), workflowId).not.toBe('RUNNING');
+    expect(
+      issuedCertificates(DELETED).every((c) => c.revoked),
+      `${DELETED}: certificates revoked`,
+    ).toBe(true);
+    // Its provisioning and host child were cancelled where they stood; no lifecycle ever began.
+    expect(await closedRunsOf(provisionWorkflowId(DELETED))).toEqual(['CANCELLED']);
+    expect(await closedRunsOf(prepareOnHostWorkflowId(DELETED))).toEqual(['CANCELLED']);
+    expect(await workflowStatus(lifecycleWorkflowId(DELETED))).toBeUndefined();
   }, 900_000);
 });
