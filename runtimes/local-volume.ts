@@ -8,6 +8,7 @@ import path from 'node:path';
 import { paths } from '../common/config.js';
 import { WasmbedError, ValidationError } from '../common/errors.js';
 import { DEFAULT_DEVICE_KEY_TYPE, describeKey, generatePrivateKey, isAcceptedKey } from '../pki/keys.js';
+import { isAlive } from './process-table.js';
 import type { DeviceKey } from './runtime.js';
 
 export class FirmwareError extends WasmbedError {}
@@ -15,15 +16,29 @@ export class FirmwareError extends WasmbedError {}
 export const sha256 = (data: Buffer | string): string =>
   crypto.createHash('sha256').update(data).digest('hex');
 
+/** `<file>.<pid of the writer>.<random>.tmp`: a file being written, until its rename or link. */
+const temporaryFor = (file: string) => `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
+const TEMPORARY = /\.(\d+)\.[0-9a-f]{8}\.tmp$/;
+
 /** Writes through a temporary file and a rename, so readers never see half a file. */
 export function writeAtomically(file: string, data: Buffer | string, mode = 0o600): void {
-  const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
+  const tmp = temporaryFor(file);
   fs.writeFileSync(tmp, data, { mode });
   fs.renameSync(tmp, file);
 }
 
+/**
+ * Creates the volume, and removes the temporary files a writer killed mid-write left in it (a
+ * host killed with SIGKILL): a memory image's or a key's would be a second copy of the device's
+ * private key. Only those of processes that are gone: a live writer's file is its own.
+ */
 export function prepareVolume(volume: string): string {
   fs.mkdirSync(volume, { recursive: true, mode: 0o700 });
+  for (const name of fs.readdirSync(volume)) {
+    const writer = Number(TEMPORARY.exec(name)?.[1]);
+    if (writer && writer !== process.pid && !isAlive(writer))
+      fs.rmSync(path.join(volume, name), { force: true });
+  }
   return volume;
 }
 
@@ -86,7 +101,7 @@ export function ensureDeviceKey(volume: string): DeviceKey {
     const pem = generatePrivateKey(DEFAULT_DEVICE_KEY_TYPE)
       .export({ type: 'pkcs8', format: 'pem' })
       .toString();
-    const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
+    const tmp = temporaryFor(file);
     try {
       fs.writeFileSync(tmp, pem, { mode: 0o600, flag: 'wx' });
       fs.linkSync(tmp, file);
