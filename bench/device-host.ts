@@ -32,6 +32,7 @@ import { startTestPlatform } from '../test/support/platform.js';
 import { waitFor } from '../test/support/wait.js';
 import { padToSize } from '../test/support/wasm-padding.js';
 import { emptyProvisioning } from './support/empty-provisioning.js';
+import { fleetTimeline } from './support/fleet-timeline.js';
 import {
   cpuTicks,
   loadAverage,
@@ -59,6 +60,11 @@ const skip = new Set(values.skip!.split(',').filter(Boolean));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = (line: string) =>
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line} (load ${loadAverage()})\n`);
+/** WASMBED_BENCH_TRACE=1: the fleet's counts, logged as they change, during the deploy and the kill. */
+const trace = (since: number, hostUp?: () => boolean) =>
+  process.env.WASMBED_BENCH_TRACE
+    ? fleetTimeline({ devices, app: 'big-blinky', since, hostUp, log })
+    : { stop: async () => [] };
 
 await buildApps({ log: () => {} });
 const platform = await startTestPlatform({
@@ -240,6 +246,7 @@ try {
   if (!skip.has('deploy')) {
     const module = padToSize(fs.readFileSync(path.join(DIST_DIR, 'blinky.wasm')), 64 * 1024);
     t = Date.now();
+    const timeline = trace(t);
     const res = await platform.api('POST', '/api/v1/applications', {
       name: 'big-blinky',
       wasm: module.toString('base64'),
@@ -259,6 +266,7 @@ try {
       100,
     );
     result.deploy64KiBAllAckedMs = Date.now() - t;
+    await timeline.stop();
     log(`64 KiB to ${total}: ${result.deploy64KiBAllAckedMs} ms`);
   }
 
@@ -267,6 +275,7 @@ try {
     const hostPid = platform.hostPid()!;
     const killedAt = Date.now();
     process.kill(hostPid, 'SIGKILL');
+    const timeline = trace(killedAt, () => platform.hostPid() !== undefined);
     await waitFor(
       'all back with the app',
       async () =>
@@ -281,6 +290,7 @@ try {
       200,
     );
     result.killHostAllBackMs = Date.now() - killedAt;
+    await timeline.stop();
     log(`kill -9 host with ${total}: all back in ${result.killHostAllBackMs} ms`);
   }
   result.loadAverageAtEnd = os

@@ -28,6 +28,9 @@ export interface DeviceLinkOptions {
   onSession?: (session: Buffer) => void;
 }
 
+/** Messages kept while the handshake runs; beyond that they are dropped (a log flood while offline). */
+const MAX_EARLY_MESSAGES = 64;
+
 export class DeviceLink {
   readonly socket: tls.TLSSocket;
   readonly connection: ProtocolConnection;
@@ -42,6 +45,12 @@ export class DeviceLink {
   private heartbeatIntervalMs = 5000;
   private established = false;
   private answered = false;
+  /**
+   * Device-initiated messages sent before the handshake finished: they go out after DeviceInfo.
+   * (Written at once, TLS queued them ahead of the Hello and the gateway closed the session —
+   * which every device of a restarted host did whose apps changed state while it dialled.)
+   */
+  private readonly early: Message[] = [];
 
   constructor(private readonly options: DeviceLinkOptions) {
     this.bootedAt = options.bootedAt ?? Date.now();
@@ -64,6 +73,7 @@ export class DeviceLink {
       log(`connected to ${options.endpoint} (${this.socket.getProtocol()})`);
       this.connection.send({ type: 'DeviceInfo', ...options.deviceInfo() });
       this.heartbeat();
+      for (const body of this.early.splice(0)) this.connection.send(body);
       options.onEstablished?.(this);
     });
     this.connection.on('message', (envelope) => void this.onMessage(envelope));
@@ -107,9 +117,10 @@ export class DeviceLink {
     if (reply) this.connection.send(reply, envelope.messageId);
   }
 
-  /** Sends a device-initiated message (Log, Publish, ApplicationStatus). */
+  /** Sends a device-initiated message (Log, Publish, ApplicationStatus); before the Hello, keeps it for after. */
   send(body: Message): void {
-    this.connection.send(body);
+    if (this.established) this.connection.send(body);
+    else if (this.early.length < MAX_EARLY_MESSAGES) this.early.push(body);
   }
 
   close(): void {

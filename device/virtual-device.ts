@@ -7,6 +7,7 @@
  */
 import fs from 'node:fs';
 import { errorMessage, WasmbedError } from '../common/errors.js';
+import type { Slots } from '../common/slots.js';
 import { MCU_PROFILES, isMcuType } from '../common/mcu-profiles.js';
 import type { DeviceInfo, Message } from '../protocol/messages.js';
 import { appBudgetOf } from './apps/fit.js';
@@ -36,6 +37,8 @@ export interface VirtualDeviceOptions {
    * device host that calls poke() when it writes them polls rarely, as a fallback only.
    */
   volumePollMs?: number;
+  /** App worker threads that may boot at once, shared with the other devices of a host (AppRuntime's startSlots). */
+  appStartSlots?: Slots;
 }
 
 export function readFirmware(file: string): VirtualFirmware {
@@ -52,12 +55,20 @@ export function readFirmware(file: string): VirtualFirmware {
   return { format: fw.format, firmwareVersion: fw.firmwareVersion, wasmFeatures: fw.wasmFeatures ?? [] };
 }
 
+/** A device that cannot reach its gateway starts the apps in its flash after this long anyway. */
+const RESTORE_APPS_OFFLINE_AFTER_MS = 2000;
+
 export class VirtualDevice {
   private readonly bootedAt = Date.now();
   private stopped = false;
   /** Pending waits that poke() (or stop()) ends early. */
   private readonly wakers = new Set<() => void>();
   private link?: DeviceLink;
+  /** Its apps in flash are still to be started (run() sets it; the first session or a timer starts them). */
+  private appsToRestore = false;
+  private restoreTimer?: NodeJS.Timeout;
+  /** Apps the platform deployed since boot: never replaced by the older copy in flash. */
+  private readonly deployedSinceBoot = new Set<string>();
   /** Where deployed apps are kept across restarts (the volume's apps/); none for a board without a volume. */
   private readonly flash?: AppFlash;
   private readonly log: (line: string) => void;
@@ -78,6 +89,7 @@ export class VirtualDevice {
       },
       onPublish: (appId, topic, data) => this.link?.send({ type: 'Publish', appId, topic, data }),
       onStateChange: (appId) => this.link?.send({ type: 'ApplicationStatus', apps: this.apps.status(appId) }),
+      startSlots: options.appStartSlots,
     });
   }
 
@@ -89,7 +101,11 @@ export class VirtualDevice {
     this.log(`boot: wasmbed virtual firmware ${firmware.firmwareVersion} on ${this.options.mcuType}`);
     fs.writeFileSync(files.booted, this.options.bootId ?? String(process.pid));
     await this.waitForCpuRelease(files.cpuRun);
-    this.restoreApps();
+    // Its apps start once it has dialled (or after a moment, offline): a restarted host's
+    // hundreds of devices get their sessions back before their apps' worker threads take the CPU.
+    this.appsToRestore = true;
+    this.restoreTimer = setTimeout(() => this.restoreAppsOnce(), RESTORE_APPS_OFFLINE_AFTER_MS);
+    this.restoreTimer.unref();
     await this.connect(
       firmware,
       () => {
@@ -130,9 +146,14 @@ export class VirtualDevice {
     }
   }
 
-  /** Starts the apps kept in flash; their state reaches the gateway as it changes. */
-  private restoreApps(): void {
+  /** Starts the apps kept in flash, once; their state reaches the gateway as it changes. */
+  private restoreAppsOnce(): void {
+    if (!this.appsToRestore) return;
+    this.appsToRestore = false;
+    clearTimeout(this.restoreTimer);
     for (const request of this.flash?.load() ?? []) {
+      // Deployed by the platform since it booted: that one is newer than the copy in flash.
+      if (this.deployedSinceBoot.has(request.appId)) continue;
       this.log(`restoring app ${request.appId} from flash`);
       void this.apps.deploy(request).then((result) => {
         if (!result.ok) this.log(`app ${request.appId} from flash did not start: ${result.error}`);
@@ -210,6 +231,7 @@ export class VirtualDevice {
       onEstablished: (l) => {
         const apps = this.apps.status();
         if (apps.length > 0) l.send({ type: 'ApplicationStatus', apps });
+        this.restoreAppsOnce();
       },
     });
     this.link = link;
@@ -234,6 +256,7 @@ export class VirtualDevice {
     switch (body.type) {
       case 'DeployApplication': {
         const { type: _type, ...request } = body;
+        this.deployedSinceBoot.add(body.appId);
         const result = await this.apps.deploy(request);
         if (result.ok) this.keep(() => this.flash?.save(request));
         this.log(`deploy ${body.appId} (${body.module.length} bytes): ${result.ok ? 'ok' : result.error}`);
@@ -264,6 +287,8 @@ export class VirtualDevice {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.appsToRestore = false;
+    clearTimeout(this.restoreTimer);
     this.poke();
     this.link?.close();
     await this.apps.stopAll();

@@ -7,7 +7,9 @@
  * instead of a Node process each.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import { errorMessage } from '../common/errors.js';
+import { Slots } from '../common/slots.js';
 import type { Logger } from '../common/logger.js';
 import type { DeviceCredentials } from '../device/memory-contract.js';
 import { readFirmware, VirtualDevice } from '../device/virtual-device.js';
@@ -21,6 +23,13 @@ import { VirtualVolumes } from '../runtimes/virtual.js';
  * only this often on their own (a fallback), not 20 times a second each.
  */
 const VOLUME_POLL_MS = 5000;
+
+/**
+ * App worker threads booting at once, for all devices of the host: booting one is tens of ms
+ * of CPU, and 300 at once (a rollout to the fleet, the restart after kill -9) kept the host's
+ * event loop from sending heartbeats until the gateway dropped every session.
+ */
+const APP_STARTS_AT_ONCE = Math.max(2, os.availableParallelism());
 
 interface HostedDevice {
   device: VirtualDevice;
@@ -37,6 +46,7 @@ export interface HostedDeviceInfo {
 export class HostedVirtualRuntime extends VirtualVolumes implements DeviceRuntimeBackend {
   private readonly devices = new Map<string, HostedDevice>();
   private boots = 0;
+  private readonly appStarts = new Slots(APP_STARTS_AT_ONCE);
 
   constructor(
     home: string,
@@ -70,6 +80,7 @@ export class HostedVirtualRuntime extends VirtualVolumes implements DeviceRuntim
       files,
       bootId,
       volumePollMs: VOLUME_POLL_MS,
+      appStartSlots: this.appStarts,
       log: (line) => uart.write(`${new Date().toISOString()} ${line}\n`),
     });
     // run() checks the firmware and writes the boot marker before its first await.

@@ -13,7 +13,6 @@
  *
  *   WASMBED_HOST_ID=<id> node --import tsx host/main.ts      (or: npm run host)
  */
-import { Worker } from '@temporalio/worker';
 import { parseArgs } from 'node:util';
 import { HOST_HEARTBEAT_MS, hostTaskQueue, loadConfig } from '../common/config.js';
 import { errorMessage, WasmbedError } from '../common/errors.js';
@@ -33,12 +32,14 @@ import { renodeOptionsFromEnv } from '../runtimes/renode/options.js';
 import { RenodeRuntime } from '../runtimes/renode/runtime.js';
 import { UartFileFollower } from '../runtimes/uart-file-follower.js';
 import { VirtualRuntime } from '../runtimes/virtual.js';
-import { connectWorker } from '../temporal/connection.js';
-import { ensureWorkflowBundle } from '../temporal/workflow-bundle.js';
 import { listenControl, type ControlRequest, type HostStatus } from './control.js';
 import { HostedVirtualRuntime } from './hosted-virtual-runtime.js';
 
 const logger = createLogger('host');
+/** How far the start got, in ms since the process started: what a restart after kill -9 waits on. */
+const startStep = (step: string) =>
+  logger.info('host start', { step, sinceProcessStartMs: Math.round(process.uptime() * 1000) });
+startStep('modules loaded');
 const { values } = parseArgs({
   options: { 'wasmbed-host': { type: 'string' }, home: { type: 'string' } },
 });
@@ -73,6 +74,7 @@ const control = await listenControl(home, hostId, (request: ControlRequest) => {
   throw err;
 });
 
+startStep('control socket');
 const telemetry = await startTelemetry('host');
 const platform = await openPlatform({ ...config, home });
 const deviceBundle = await ensureDeviceBundle();
@@ -107,6 +109,7 @@ const beat = () =>
     devices: runningDevices().length,
   });
 await beat();
+startStep('platform open');
 
 /** The virtual devices running here now. */
 function runningDevices(): string[] {
@@ -135,6 +138,7 @@ if (hosted) {
   // One list read for all of them, before any starts.
   const owned = new Set((await platform.store.list('Device')).filter(mayRunHere).map((d) => d.metadata.name));
   logger.info('resumed devices', { count: hosted.resumeOwned((device) => owned.has(device)) });
+  startStep('devices resumed');
 } else if (processes) {
   for (const { device, owner } of processes.ownedBy(hostId)) {
     if (!(await ownsDevice(device))) continue; // the fence below stops a survivor that moved
@@ -227,6 +231,13 @@ qemu.followRunning();
 renode.followRunning();
 
 const taskQueue = hostTaskQueue(hostId);
+// The Temporal SDK is loaded only now, after the devices were resumed: importing it is seconds
+// of CPU on a loaded machine, and after kill -9 the devices redial without it.
+const [{ Worker }, { connectWorker }, { ensureWorkflowBundle }] = await Promise.all([
+  import('@temporalio/worker'),
+  import('../temporal/connection.js'),
+  import('../temporal/workflow-bundle.js'),
+]);
 const connection = await connectWorker(config.temporal);
 const worker = await Worker.create({
   ...telemetry.workerOptions(),
@@ -250,6 +261,7 @@ const worker = await Worker.create({
   maxConcurrentLocalActivityExecutions: 200,
 });
 const running = worker.run();
+startStep('worker running');
 logger.info('device host ready', { hostId, taskQueue, mode, pid: process.pid, home, dataDir });
 
 let beating = Promise.resolve();

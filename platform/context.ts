@@ -17,7 +17,6 @@ import type { ResourceStore } from '../store/resource-store.js';
 import { openDatabase } from '../store/sqlite.js';
 import { SqliteDeviceLogs } from '../store/sqlite-device-logs.js';
 import { SqliteResourceStore } from '../store/sqlite-resource-store.js';
-import { KubernetesResourceStore } from '../store/kubernetes-resource-store.js';
 import { PostgresCertificateRepository } from '../store/postgres/certificate-repository.js';
 import { PostgresClaimCredentialStore } from '../store/postgres/claim-store.js';
 import { openPostgresDatabase } from '../store/postgres/database.js';
@@ -70,11 +69,17 @@ function openSqliteStores(config: WasmbedConfig): PlatformStores {
   };
 }
 
-/** WASMBED_STORE=kubernetes: resources are custom resources (issue 6), the rest as without it. */
-function withKubernetesResources(
+/**
+ * WASMBED_STORE=kubernetes: resources are custom resources (issue 6), the rest as without it.
+ * The Kubernetes client is loaded only then: importing it took ~4 s of a loaded machine's CPU at
+ * every process start, and a device host restarted after kill -9 waited on it before resuming
+ * its devices.
+ */
+async function withKubernetesResources(
   config: WasmbedConfig,
   stores: Omit<PlatformStores, 'store'>,
-): PlatformStores {
+): Promise<PlatformStores> {
+  const { KubernetesResourceStore } = await import('../store/kubernetes-resource-store.js');
   const store = new KubernetesResourceStore({
     namespace: config.store.namespace,
     kubeconfig: config.store.kubeconfig,

@@ -182,9 +182,15 @@ export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void
     if (wanted.length === 0) return;
     const device = gateway(taskQueue);
     const running = await device.queryApplicationStatus({ device: name });
+    // An app the device is starting by itself (a restarted host boots its devices' apps from
+    // their flash) is not deployed again: after a kill -9 that doubled the host's work for
+    // every device whose recovery reached here before its app was up.
+    const has = patched('restore-apps-keeps-starting-apps')
+      ? (state: string) => state === 'Running' || state === 'Exited' || state === 'Deploying'
+      : (state: string) => state === 'Running' || state === 'Exited';
     for (const app of wanted) {
       const current = running.find((r) => r.appId === app.appId);
-      if (current && (current.state === 'Running' || current.state === 'Exited')) {
+      if (current && has(current.state)) {
         // It has it already (a rollout reached it after all): the status catches up.
         if (app.waiting) await activities.recordAppDeviceState(app.appId, name, current.state);
         continue;

@@ -13,6 +13,7 @@ import type { AppLimits, AppState, AppStatusEntry, LogLevel } from '../../protoc
 import { DEFAULT_CPU_MS_PER_CALL, HOST_LIMITS, SENSOR_NO_READING } from './host-api.js';
 import { capMemory, checkAppModule } from './validate.js';
 import { errorMessage } from '../../common/errors.js';
+import type { Slots } from '../../common/slots.js';
 
 const WORKER_URL = new URL('./app-worker.mjs', import.meta.url);
 
@@ -39,6 +40,13 @@ export interface AppRuntimeOptions {
   onPublish?(appId: string, topic: string, data: Uint8Array): void;
   /** Every state change: Deploying, Running, Exited, Failed (error = the reason), Stopped. */
   onStateChange?(appId: string, state: AppState, error: string | null): void;
+  /**
+   * Worker threads that may boot at once, shared by every device of a device host. Booting one
+   * costs tens of ms of CPU; hundreds booting together (a fleet-wide rollout, a host restarting
+   * its devices' apps) starved the host's event loop until the gateway dropped every session
+   * for missed heartbeats. Unlimited when omitted (a device alone in its process).
+   */
+  startSlots?: Slots;
 }
 
 export interface DeployRequest {
@@ -73,6 +81,8 @@ interface AppRecord {
   ended: boolean;
   /** Resolves deploy() once the entry started, or failed to. */
   settleStart: ((result: AppOpResult) => void) | null;
+  /** Gives back the start slot (startSlots) once the worker has booted or ended. */
+  releaseStart: () => void;
 }
 
 const now = () => performance.timeOrigin + performance.now();
@@ -230,11 +240,20 @@ export class AppRuntime {
       timer: null,
       ended: false,
       settleStart: null,
+      releaseStart: () => {},
     };
     this.apps.set(req.appId, rec);
     this.opts.onStateChange?.(rec.appId, 'Deploying', null);
 
     const started = new Promise<AppOpResult>((resolve) => (rec.settleStart = resolve));
+    // Its turn to boot a worker (the record is in place: a stop meanwhile ends it, and it never boots).
+    if (this.opts.startSlots) {
+      rec.releaseStart = await this.opts.startSlots.acquire();
+      if (rec.ended) {
+        rec.releaseStart();
+        return { ok: false, error: 'stopped before it started' };
+      }
+    }
     const heapMb = this.opts.workerHeapMb ?? 16;
     const worker = new Worker(WORKER_URL, {
       workerData: {
@@ -310,6 +329,7 @@ export class AppRuntime {
   private async end(rec: AppRecord): Promise<void> {
     if (rec.ended) return;
     rec.ended = true;
+    rec.releaseStart();
     this.disarm(rec);
     Atomics.store(rec.ctrl, STOP, 1);
     Atomics.store(rec.ctrl, WAKE, 1);
@@ -320,6 +340,7 @@ export class AppRuntime {
   }
 
   private settle(rec: AppRecord, result: AppOpResult): void {
+    rec.releaseStart();
     const settle = rec.settleStart;
     rec.settleStart = null;
     settle?.(result);

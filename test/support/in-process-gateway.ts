@@ -5,12 +5,16 @@ import path from 'node:path';
 import { paths } from '../../common/config.js';
 import { createLogger } from '../../common/logger.js';
 import { currentCertificateCheck } from '../../gateway/current-certificate.js';
-import { DeviceServer, type GatewayLimits } from '../../gateway/device-server.js';
+import { DeviceServer, type DeviceServerOptions, type GatewayLimits } from '../../gateway/device-server.js';
 import { SessionRegistry } from '../../gateway/session-registry.js';
 import { CertificateAuthority, DeviceCertificates, SqliteCertificateRepository } from '../../pki/index.js';
 import { openDatabase } from '../../store/sqlite.js';
 
-export async function startInProcessGateway(limits: Partial<GatewayLimits> = {}, heartbeatIntervalMs = 500) {
+export async function startInProcessGateway(
+  limits: Partial<GatewayLimits> = {},
+  heartbeatIntervalMs = 500,
+  onDeviceMessage?: DeviceServerOptions['onDeviceMessage'],
+) {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'wasmbed-gw-'));
   const ca = await CertificateAuthority.loadOrCreate(paths.pki(home));
   const db = openDatabase(paths.db(home));
@@ -29,6 +33,7 @@ export async function startInProcessGateway(limits: Partial<GatewayLimits> = {},
     heartbeatTimeoutMs: heartbeatIntervalMs * 3,
     limits,
     logger: createLogger('test-gateway'),
+    onDeviceMessage,
   });
   const port = await server.listen('127.0.0.1', 0);
   return {
