@@ -84,6 +84,13 @@ export interface BatchStatus {
 }
 
 const HEARTBEAT_EVERY_MS = 1000;
+/**
+ * Deploys of one batch in flight at once. A device acks once its app runs, and starting an app
+ * costs its host tens of ms of CPU (a worker thread each, started a few at a time): with every
+ * device of every batch asked at once, the acks at the end of a 500-device host's queue came
+ * after the 30 s the gateway waits for one, and the rollout counted them as failures.
+ */
+const DEPLOYS_AT_ONCE_PER_BATCH = 32;
 /** As long as a single deploy's retries gave a reconnecting device (workflows/deploy-application.ts). */
 const BATCH_SESSION_WAIT_MS = 40_000;
 
@@ -159,13 +166,29 @@ export function createGatewayActivities(deps: {
     }
   }
 
-  /** Runs `each` for every device side by side, heartbeating once for all of them. */
-  async function forEachDevice<R>(devices: string[], each: (device: string) => Promise<R>): Promise<R[]> {
+  /**
+   * Runs `each` for every device, `atOnce` at a time (all by default), heartbeating once for all
+   * of them.
+   */
+  async function forEachDevice<R>(
+    devices: string[],
+    each: (device: string) => Promise<R>,
+    atOnce = devices.length,
+  ): Promise<R[]> {
     const context = Context.current();
     let done = 0;
     const beat = setInterval(() => context.heartbeat({ devices: devices.length, done }), HEARTBEAT_EVERY_MS);
     try {
-      return await Promise.all(devices.map((device) => each(device).finally(() => done++)));
+      const results: R[] = new Array<R>(devices.length);
+      let next = 0;
+      const lane = async () => {
+        while (next < devices.length) {
+          const i = next++;
+          results[i] = await each(devices[i]!).finally(() => done++);
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(Math.max(1, atOnce), devices.length) }, lane));
+      return results;
     } finally {
       clearInterval(beat);
     }
@@ -189,30 +212,35 @@ export function createGatewayActivities(deps: {
       const context = Context.current();
       const message = deployMessage(app, await deps.modules.get(app.moduleSha256));
       const waitMs = sessionWaitMs ?? BATCH_SESSION_WAIT_MS;
-      return forEachDevice(devices, async (device): Promise<BatchAck> => {
-        const deadline = Date.now() + waitMs;
-        // As a single deploy's retries did: a device without a session, or whose session broke
-        // mid-request, gets until the deadline to come back; a timeout or a refusal is final.
-        for (;;) {
-          let session: SessionHandle;
-          try {
-            session = await sessionWithin(device, deadline - Date.now(), context.cancellationSignal);
-          } catch (err) {
-            return { device, ok: false, error: failureOf(err), reached: false };
+      return forEachDevice(
+        devices,
+        async (device): Promise<BatchAck> => {
+          const deadline = Date.now() + waitMs;
+          // As a single deploy's retries did: a device without a session, or whose session broke
+          // mid-request, gets until the deadline to come back; a timeout or a refusal is final.
+          for (;;) {
+            let session: SessionHandle;
+            try {
+              session = await sessionWithin(device, deadline - Date.now(), context.cancellationSignal);
+            } catch (err) {
+              return { device, ok: false, error: failureOf(err), reached: false };
+            }
+            try {
+              const ack = await session.request(message, { timeoutMs, signal: context.cancellationSignal });
+              if (ack.type !== 'DeployAck')
+                return { device, ok: false, error: `${device} answered ${ack.type}`, reached: true };
+              return { device, ok: ack.ok, error: ack.error, reached: true };
+            } catch (err) {
+              const error = failureOf(err);
+              const sessionBroke = err instanceof RequestError && err.reason === 'SessionClosed';
+              if (!sessionBroke || Date.now() >= deadline)
+                return { device, ok: false, error, reached: false };
+              await new Promise((resolve) => setTimeout(resolve, HEARTBEAT_EVERY_MS));
+            }
           }
-          try {
-            const ack = await session.request(message, { timeoutMs, signal: context.cancellationSignal });
-            if (ack.type !== 'DeployAck')
-              return { device, ok: false, error: `${device} answered ${ack.type}`, reached: true };
-            return { device, ok: ack.ok, error: ack.error, reached: true };
-          } catch (err) {
-            const error = failureOf(err);
-            const sessionBroke = err instanceof RequestError && err.reason === 'SessionClosed';
-            if (!sessionBroke || Date.now() >= deadline) return { device, ok: false, error, reached: false };
-            await new Promise((resolve) => setTimeout(resolve, HEARTBEAT_EVERY_MS));
-          }
-        }
-      });
+        },
+        DEPLOYS_AT_ONCE_PER_BATCH,
+      );
     },
 
     /** A rollout's health check for a batch: each device's status of the app, or why not. */

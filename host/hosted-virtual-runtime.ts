@@ -29,7 +29,7 @@ const VOLUME_POLL_MS = 5000;
  * of CPU, and 300 at once (a rollout to the fleet, the restart after kill -9) kept the host's
  * event loop from sending heartbeats until the gateway dropped every session.
  */
-const APP_STARTS_AT_ONCE = Math.max(2, os.availableParallelism());
+const APP_STARTS_AT_ONCE = Math.max(2, os.availableParallelism() * 2);
 
 interface HostedDevice {
   device: VirtualDevice;
