@@ -1,8 +1,9 @@
 /**
  * The device host killed with SIGKILL while devices are inside provisioning's host child
- * (`prepare-<device>`, workflows/prepare-device-on-host.ts, run by the host's own worker): the
- * orchestrator's supervisor starts a new host, the child's interrupted workflow task runs again
- * there, and every device ends Connected exactly once — one session at the gateway, one device in
+ * (`prepare-<device>`, workflows/prepare-device-on-host.ts, run by the host's own worker), and
+ * killed again while the new host runs the interrupted steps again: the orchestrator's supervisor
+ * starts a new host each time, the child's interrupted workflow task runs again there, and every
+ * device ends Connected exactly once — one session at the gateway, one device in
  * the host, one key (0600) and the certificate for it in its volume, one active certificate in
  * the ledger, one provisioning run — while a device deleted during the interruption leaves
  * nothing behind (no volume, certificate, session, workflow or device in the host).
@@ -79,6 +80,18 @@ function issuedCertificates(name: string): { serial: string; revoked: boolean }[
   }
 }
 
+/** The device host the supervisor started after `killed`: its pid. */
+async function newHost(killed: number): Promise<number> {
+  return waitFor(
+    'a new device host',
+    () => {
+      const pid = platform.hostPid();
+      return pid !== undefined && pid !== killed ? pid : undefined;
+    },
+    60_000,
+  );
+}
+
 /** The host step the device is in (its status.steps), if it is inside its host child. */
 function hostStepOf(d: Device | undefined): string | undefined {
   return d?.status?.steps?.find((s) => HOST_STEPS.includes(s.name) && s.state === 'Running')?.name;
@@ -146,6 +159,7 @@ describe('device host killed while devices are inside their host child', () => {
       50,
     );
     const hostPid = platform.hostPid()!;
+    const killedAt = Date.now();
     process.kill(hostPid, 'SIGKILL');
     await creating;
     // Still inside at the kill: the child runs no step without its host.
@@ -155,14 +169,24 @@ describe('device host killed while devices are inside their host child', () => {
     // Deleted while its host child is interrupted (its host is not back yet).
     expect((await platform.api('DELETE', `/api/v1/devices/${DELETED}`)).status).toBe(202);
 
-    const newPid = await waitFor(
-      'a new device host',
-      () => {
-        const pid = platform.hostPid();
-        return pid !== undefined && pid !== hostPid ? pid : undefined;
+    // And killed again while the interrupted steps run again in the new host.
+    const secondPid = await newHost(hostPid);
+    await waitFor(
+      'a host step run again in the new host',
+      async () => {
+        for (const name of SURVIVORS) {
+          const step = (await device(name)).status?.steps?.find(
+            (s) => HOST_STEPS.includes(s.name) && s.state === 'Running',
+          );
+          if (step && Date.parse(step.startedAt ?? '') > killedAt) return true;
+        }
+        return false;
       },
-      60_000,
+      120_000,
+      50,
     );
+    process.kill(secondPid, 'SIGKILL');
+    const newPid = await newHost(secondPid);
     const connected = await waitFor(
       `${SURVIVORS.length} devices Connected`,
       async () => {
