@@ -30,8 +30,8 @@ export function createDeviceRuntimeActivities(deps: DeviceRuntimeDeps) {
   const { store, logger } = deps;
   const record = stepRecorder(store);
   /**
-   * One of provisioning's host steps (its host child's), recorded on the device. A test may hold each one open
-   * after its work is done (testStepDelayMs), to kill the host inside provisioning's host child.
+   * One of provisioning's host steps (those of its host child), recorded on the device. A test
+   * may hold each one open after its work (testStepDelayMs), to kill the host inside the child.
    */
   const step = <T>(device: string, name: string, work: () => Promise<T> | T): Promise<T> =>
     record(device, name, async () => {
