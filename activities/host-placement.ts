@@ -22,6 +22,12 @@ export interface HostPlacementInput {
   staleMs: number;
   /** A host silent for longer than this is dead: its devices move. */
   graceMs: number;
+  /**
+   * Where a device without a live host of its own goes if that host is live: the host whose task
+   * queue its provisioning runs on (services/provisioning-queue.ts picked it by this same rule a
+   * moment before), so the run's host steps stay local to it.
+   */
+  preferred?: string;
 }
 
 export type HostPlacement = { host: string; moved: boolean } | { reason: string };
@@ -39,6 +45,9 @@ export function chooseHost(input: HostPlacementInput): HostPlacement {
       reason: `no device host is live${known.length > 0 ? `: ${known.join(', ')}` : ' (none has registered)'}`,
     };
   }
+  const preferred = live.find((h) => h.id === input.preferred);
+  if (preferred)
+    return { host: preferred.id, moved: input.current !== undefined && preferred.id !== input.current };
   const load = (h: HostRecord) => input.owned[h.id] ?? 0;
   const [chosen] = live.sort(
     (a, b) =>

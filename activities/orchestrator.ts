@@ -7,11 +7,18 @@
 import { counter } from '../common/metrics.js';
 import { ApplicationFailure } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { gatewayTaskQueue, hostTaskQueue } from '../common/config.js';
+import {
+  GATEWAY_STALE_MS,
+  HOST_STALE_MS,
+  gatewayTaskQueue,
+  hostTaskQueue,
+  type WasmbedConfig,
+} from '../common/config.js';
+import type { PlatformContext } from '../platform/context.js';
 import { AlreadyExistsError, NotFoundError } from '../common/errors.js';
 import { FailureType } from '../common/failures.js';
 import type { Logger } from '../common/logger.js';
-import type { DeviceIdentity, DeviceSpec, ProvisioningStep } from '../common/resources.js';
+import type { DeviceIdentity, DeviceSpec, DeviceStatus, ProvisioningStep } from '../common/resources.js';
 import type { DeviceCertificates } from '../pki/index.js';
 import type { HostRegistry } from '../store/host-registry.js';
 import type { ResourceStore } from '../store/resource-store.js';
@@ -64,6 +71,31 @@ export interface PlacedHost extends OwningHost {
   moved: boolean;
 }
 
+/**
+ * The deps as every worker that runs these activities builds them from its platform: the
+ * orchestrator, and a device host (provisioning runs there as local activities when it starts on
+ * the host's queue, workflows/provision-device.ts).
+ */
+export function orchestratorDepsOf(
+  platform: PlatformContext,
+  config: WasmbedConfig,
+  client: Client,
+  logger: Logger,
+): OrchestratorDeps {
+  return {
+    store: platform.store,
+    certificates: platform.certificates,
+    caPem: platform.ca.certPem,
+    hosts: platform.hosts,
+    hostStaleMs: HOST_STALE_MS,
+    hostGraceMs: config.host.graceMs,
+    client,
+    logger,
+    gatewayStaleMs: GATEWAY_STALE_MS,
+    lifecycle: config.lifecycle,
+  };
+}
+
 export function createOrchestratorActivities(deps: OrchestratorDeps) {
   const { store } = deps;
   const provisionings = counter({
@@ -82,14 +114,21 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
 
   /**
    * Places the device on a host (host-placement.ts): its own while that host is alive or within
-   * the grace period, else the live host with the fewest devices; records it as status.host.
+   * the grace period, else the host whose queue `runsOn` is (provisioning running there) if it is
+   * live, else the live host with the fewest devices; records it as status.host.
    * Once recorded, the old host's fence (host/main.ts) stops any copy it still runs.
    */
-  async function placeDevice(device: string): Promise<PlacedHost> {
+  async function placeDevice(
+    device: string,
+    runsOn?: string,
+    alsoRecord: (s: DeviceStatus) => DeviceStatus = (s) => s,
+  ): Promise<PlacedHost> {
     const current = (await store.get('Device', device))?.status.host;
+    const hosts = await deps.hosts.list();
     const placement = chooseHost({
+      preferred: hosts.find((h) => hostTaskQueue(h.id) === runsOn)?.id,
       device,
-      hosts: await deps.hosts.list(),
+      hosts,
       owned: await store.countBy('Device', 'host'),
       current,
       now: Date.now(),
@@ -106,18 +145,23 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
           FailureType.NoHostReady,
         );
       }
-      return { ...s, host };
+      return alsoRecord({ ...s, host });
     });
     if (moved) deps.logger.info('device moves to a live host', { device, host });
     return { id: host, taskQueue: hostTaskQueue(host), moved };
   }
 
   return {
-    /** Records the device (if a direct start) as Provisioning; returns the lifecycle settings of this platform. */
+    /**
+     * Records the device (if a direct start) as Provisioning and places it on a host (the one
+     * whose queue `runsOn` is, if it is live and the device has no live host of its own); returns
+     * the host and the lifecycle settings of this platform.
+     */
     async beginProvisioning(
       device: string,
       spec: DeviceSpec,
       workflowId: string,
+      runsOn?: string,
     ): Promise<{ lifecycle: LifecycleSettings; host: OwningHost }> {
       if (!(await store.get('Device', device))) {
         try {
@@ -134,8 +178,8 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
       }
       // A device stays with the host that started it (its emulator runs there) unless that host
       // is dead; a new one goes to the live host with the fewest devices.
-      const host = await placeDevice(device);
-      await store.updateStatus('Device', device, (s) => ({
+      // (The placement and the run's start in one write.)
+      const host = await placeDevice(device, runsOn, (s) => ({
         ...s,
         phase: s.phase === 'Connected' ? s.phase : 'Provisioning',
         workflowId,

@@ -31,7 +31,7 @@ import { SqliteResourceStore } from '../store/sqlite-resource-store.js';
 import { startTestPlatform } from '../test/support/platform.js';
 import { waitFor } from '../test/support/wait.js';
 import { padToSize } from '../test/support/wasm-padding.js';
-import { emptyProvisioning } from './support/empty-provisioning.js';
+import { emptyProvisioning, type ProvisioningShape } from './support/empty-provisioning.js';
 import { fleetTimeline } from './support/fleet-timeline.js';
 import {
   cpuTicks,
@@ -88,7 +88,7 @@ const { devices, connected, create, untilConnected, platformPids, cpuProfile, ap
  * dev server and this process (both workers) spent per workflow. Workers are made once.
  */
 async function emptyWorkflows(): Promise<{
-  run(count: number, hostChild: boolean, round: number): Promise<Record<string, number>>;
+  run(count: number, shape: ProvisioningShape, round: number): Promise<Record<string, number>>;
   close(): Promise<void>;
 }> {
   const connection = await NativeConnection.connect({ address: platform.temporal.address });
@@ -109,22 +109,21 @@ async function emptyWorkflows(): Promise<{
     activities,
   });
   const running = Promise.all([workflowWorker.run(), remoteWorker.run()]);
-  const execute = (id: string, hostChild: boolean) =>
+  // An onHost run starts on the remote queue (the host's), the others on the orchestrator's.
+  const execute = (id: string, shape: ProvisioningShape) =>
     platform.client.workflow.execute(emptyProvisioning, {
-      taskQueue: queue,
+      taskQueue: shape === 'onHost' ? remoteQueue : queue,
       workflowId: `empty-${id}`,
-      args: [{ remoteQueue, id, hostChild }],
+      args: [{ remoteQueue: shape === 'onHost' ? queue : remoteQueue, lifecycleQueue: queue, id, shape }],
     });
   return {
-    async run(count, hostChild, round) {
-      await execute(`warmup-${hostChild}-${round}`, hostChild);
+    async run(count, shape, round) {
+      await execute(`warmup-${shape}-${round}`, shape);
       const temporal = [platform.temporal.process.pid!];
       const ticks = cpuTicks(temporal);
       const own = process.cpuUsage();
       const started = Date.now();
-      await Promise.all(
-        Array.from({ length: count }, (_, i) => execute(`${hostChild}-${round}-${i}`, hostChild)),
-      );
+      await Promise.all(Array.from({ length: count }, (_, i) => execute(`${shape}-${round}-${i}`, shape)));
       const seconds = (Date.now() - started) / 1000;
       const workers = process.cpuUsage(own);
       return {
@@ -183,22 +182,22 @@ try {
   log(`CPU per device (ms): ${JSON.stringify(result.apiCpuMsPerDevice)}`);
 
   if (!skip.has('ceiling')) {
-    // Both shapes, the same way, alternating (two rounds each): the host steps as one child
-    // with local activities beside placement (as provisioning runs them) and as four activities
-    // in sequence (as it ran them before).
+    // Every shape provisioning has had, the same way, alternating (two rounds each): the ceiling
+    // is that of the shape it runs now (onHost, empty-provisioning.ts).
     const empty = await emptyWorkflows();
     try {
-      const rounds: Record<string, Record<string, number>[]> = { hostChild: [], sequential: [] };
+      const shapes: ProvisioningShape[] = ['onHost', 'hostChild', 'sequential'];
+      const rounds = Object.fromEntries(shapes.map((shape) => [shape, [] as Record<string, number>[]]));
       for (let round = 0; round < 2; round++) {
-        for (const hostChild of [true, false]) {
+        for (const shape of shapes) {
           await sleep(3000);
-          const r = await empty.run(Number(values.ceiling ?? apiCount), hostChild, round);
-          rounds[hostChild ? 'hostChild' : 'sequential']!.push(r);
-          log(`empty workflows, ${hostChild ? 'host child' : 'sequential host steps'}: ${JSON.stringify(r)}`);
+          const r = await empty.run(Number(values.ceiling ?? apiCount), shape, round);
+          rounds[shape]!.push(r);
+          log(`empty workflows, ${shape}: ${JSON.stringify(r)}`);
         }
       }
       result.emptyWorkflows = rounds;
-      const best = Math.max(...rounds.hostChild!.map((r) => r.perS!));
+      const best = Math.max(...rounds.onHost!.map((r) => r.perS!));
       result.emptyWorkflowCeilingPerS = best;
       result.ratioToCeiling = Math.round(((result.apiDevicesPerS as number) / best) * 100) / 100;
       log(`ceiling ${best}/s, ratio ${result.ratioToCeiling}`);

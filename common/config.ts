@@ -7,10 +7,7 @@ import path from 'node:path';
 import { ValidationError } from './errors.js';
 import { isDnsLabel } from './names.js';
 
-export const ORCHESTRATOR_TASK_QUEUE = 'wasmbed-orchestrator';
-export const gatewayTaskQueue = (gatewayName: string): string => `wasmbed-gateway-${gatewayName}`;
-/** The task queue of a device host: the runtime activities of the devices it owns run there. */
-export const hostTaskQueue = (hostId: string): string => `wasmbed-host-${hostId}`;
+export { ORCHESTRATOR_TASK_QUEUE, gatewayTaskQueue, hostTaskQueue } from './task-queues.js';
 /** How often a device host records that it is alive (store/host-registry.ts). */
 export const HOST_HEARTBEAT_MS = 2000;
 /** A host not heard from for this long gets no new devices (its own keep theirs until the grace period). */

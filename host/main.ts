@@ -233,32 +233,46 @@ renode.followRunning();
 const taskQueue = hostTaskQueue(hostId);
 // The Temporal SDK is loaded only now, after the devices were resumed: importing it is seconds
 // of CPU on a loaded machine, and after kill -9 the devices redial without it.
-const [{ Worker }, { connectWorker }, { ensureWorkflowBundle }] = await Promise.all([
+const [
+  { Worker },
+  { connectClient, connectWorker },
+  { ensureWorkflowBundle },
+  { createOrchestratorActivities, orchestratorDepsOf },
+] = await Promise.all([
   import('@temporalio/worker'),
   import('../temporal/connection.js'),
   import('../temporal/workflow-bundle.js'),
+  import('../activities/orchestrator.js'),
 ]);
 const connection = await connectWorker(config.temporal);
+const client = await connectClient(config.temporal);
 const worker = await Worker.create({
   ...telemetry.workerOptions(),
   connection,
   namespace: config.temporal.namespace,
   taskQueue,
-  // prepareDeviceOnHost (provisioning's host steps as local activities of one child workflow)
-  // runs here, beside the activities it calls.
+  // Provisioning runs started on this host's queue (services/provisioning-queue.ts) run here with
+  // all their steps as local activities — the store's, placement and the host's own — and so does
+  // prepareDeviceOnHost (the host's steps of a run that placed its device here from elsewhere).
   workflowBundle: await ensureWorkflowBundle({ traced: Boolean(telemetry.tracing) }),
-  activities: createDeviceRuntimeActivities({
-    hostId,
-    store: platform.store,
-    certificates: platform.certificates,
-    caPem: platform.ca.certPem,
-    runtimes,
-    logger,
-    testStepDelayMs: config.host.testStepDelayMs,
-  }),
+  activities: {
+    ...createOrchestratorActivities(orchestratorDepsOf(platform, config, client, logger)),
+    ...createDeviceRuntimeActivities({
+      hostId,
+      store: platform.store,
+      certificates: platform.certificates,
+      caPem: platform.ca.certPem,
+      runtimes,
+      logger,
+      testStepDelayMs: config.host.testStepDelayMs,
+    }),
+  },
   // Runtime steps are short and mostly wait on I/O: a burst of provisioning runs them side by side.
   maxConcurrentActivityTaskExecutions: 200,
   maxConcurrentLocalActivityExecutions: 200,
+  // A provisioning run holds its workflow task while its local activities run (all its steps but
+  // the session wait): the SDK's default of 40 made a burst of 50 queue behind each other.
+  maxConcurrentWorkflowTaskExecutions: 200,
 });
 const running = worker.run();
 startStep('worker running');
@@ -281,6 +295,7 @@ onShutdown(async () => {
   control.close();
   docker.close();
   uart.close();
+  await client.connection.close();
   await connection.close();
   await platform.close();
 });

@@ -8,6 +8,7 @@ import { ConflictError, NotFoundError, WasmbedError } from '../common/errors.js'
 import type { Device } from '../common/resources.js';
 import { validateDeviceCreate } from '../common/validation.js';
 import type { ResourceStore } from '../store/resource-store.js';
+import { onOrchestratorQueue, type ProvisioningQueue } from './provisioning-queue.js';
 import { DEVICE_ATTRIBUTE, PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
 import { startWorkflow, workflowHandle } from '../temporal/workflow-calls.js';
 import {
@@ -26,6 +27,8 @@ export class DeviceService {
   constructor(
     private readonly store: ResourceStore,
     private readonly client: Client,
+    /** Where provisioning runs start (services/provisioning-queue.ts). */
+    private readonly queueFor: ProvisioningQueue = onOrchestratorQueue,
   ) {}
 
   list(): Promise<Device[]> {
@@ -191,7 +194,7 @@ export class DeviceService {
     const workflowId = provisionWorkflowId(name);
     try {
       await startWorkflow(this.client, provisionDeviceWorkflow, {
-        taskQueue: ORCHESTRATOR_TASK_QUEUE,
+        taskQueue: await this.queueFor(name),
         workflowId,
         args: [input],
         typedSearchAttributes: [

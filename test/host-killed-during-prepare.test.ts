@@ -1,18 +1,19 @@
 /**
- * The device host killed with SIGKILL while devices are inside provisioning's host child
- * (`prepare-<device>`, workflows/prepare-device-on-host.ts, run by the host's own worker), and
- * killed again while the new host runs the interrupted steps again: the orchestrator's supervisor
- * starts a new host each time, the child's interrupted workflow task runs again there, and every
+ * The device host killed with SIGKILL while devices are inside provisioning's host steps (the
+ * API starts `provision-<device>` on the host's own queue, where the steps are local activities:
+ * workflows/provision-device.ts), and killed again while the new host runs the interrupted steps
+ * again: the orchestrator's supervisor starts a new host each time, the run's interrupted
+ * workflow task runs again there, and every
  * device ends Connected exactly once — one session at the gateway, one device in
  * the host, one key (0600) and the certificate for it in its volume, one active certificate in
  * the ledger, one provisioning run — while a device deleted during the interruption leaves
  * nothing behind (no volume, certificate, session, workflow or device in the host).
  *
  * Real components: a real Temporal dev server, the real orchestrator, gateway, web and device
- * host processes. To be inside the child at the kill, the host runs with
+ * host processes. To be inside the host steps at the kill, the host runs with
  * WASMBED_TEST_HOST_STEP_DELAY_MS (a test-only knob, common/config.ts): each host step waits
  * after its work before it completes, and the test kills the host once it sees devices at
- * different host steps (status.steps) with their prepare child running.
+ * different host steps (status.steps) with their provisioning running.
  */
 import Database from 'better-sqlite3';
 import crypto from 'node:crypto';
@@ -38,7 +39,7 @@ import { waitFor } from './support/wait.js';
 const STEP_DELAY_MS = 3000;
 const HOST_STEPS = ['issueCertificate', 'prepareVolume', 'copyFirmware', 'startEmulator'];
 const SURVIVORS = Array.from({ length: 6 }, (_, i) => `mid-prep-${i}`);
-/** Deleted while its prepare child is interrupted (the host is dead). */
+/** Deleted while its provisioning is interrupted in the host steps (the host is dead). */
 const DELETED = 'mid-prep-gone';
 
 let platform: TestPlatform;
@@ -92,7 +93,7 @@ async function newHost(killed: number): Promise<number> {
   );
 }
 
-/** The host step the device is in (its status.steps), if it is inside its host child. */
+/** The host step the device is in (its status.steps), if it is inside the host steps. */
 function hostStepOf(d: Device | undefined): string | undefined {
   return d?.status?.steps?.find((s) => HOST_STEPS.includes(s.name) && s.state === 'Running')?.name;
 }
@@ -130,7 +131,7 @@ function gatewayLines(device: string, msg: string): unknown[] {
   });
 }
 
-describe('device host killed while devices are inside their host child', () => {
+describe('device host killed while devices are inside their host steps', () => {
   it('every device ends Connected exactly once; one deleted meanwhile leaves nothing', async () => {
     // Staggered by half a step so that, for a while, the seven devices are spread over the four
     // host steps: the first ones in startEmulator (the device already running in the host), the
@@ -142,13 +143,12 @@ describe('device host killed while devices are inside their host child', () => {
       }
     })();
     const inside = await waitFor(
-      'devices inside their host child at each of its steps, the deleted one among them',
+      'devices inside each of the host steps, the deleted one among them',
       async () => {
         const steps = new Map<string, string>();
         for (const name of [DELETED, ...SURVIVORS]) {
           const step = hostStepOf(await device(name).catch(() => undefined));
-          if (step && (await workflowStatus(prepareOnHostWorkflowId(name))) === 'RUNNING')
-            steps.set(name, step);
+          if (step && (await workflowStatus(provisionWorkflowId(name))) === 'RUNNING') steps.set(name, step);
         }
         // Every host step interrupted on some device; the deleted one among them.
         return steps.has(DELETED) && HOST_STEPS.every((step) => [...steps.values()].includes(step))
@@ -162,11 +162,11 @@ describe('device host killed while devices are inside their host child', () => {
     const killedAt = Date.now();
     process.kill(hostPid, 'SIGKILL');
     await creating;
-    // Still inside at the kill: the child runs no step without its host.
+    // Still inside at the kill: the run takes no step without its host.
     for (const name of inside.keys())
-      expect(await workflowStatus(prepareOnHostWorkflowId(name)), name).toBe('RUNNING');
+      expect(await workflowStatus(provisionWorkflowId(name)), name).toBe('RUNNING');
 
-    // Deleted while its host child is interrupted (its host is not back yet).
+    // Deleted while its provisioning is interrupted (its host is not back yet).
     expect((await platform.api('DELETE', `/api/v1/devices/${DELETED}`)).status).toBe(202);
 
     // And killed again while the interrupted steps run again in the new host.
@@ -254,13 +254,12 @@ describe('device host killed while devices are inside their host child', () => {
         true,
       );
 
-      // Provisioned once: one run of provisioning and of its host child, both completed.
+      // Provisioned once: one run of provisioning, completed, which ran the host steps itself
+      // (on the host's queue: no host child).
       expect(await closedRunsOf(provisionWorkflowId(name)), `${name}: provisioning runs`).toEqual([
         'COMPLETED',
       ]);
-      expect(await closedRunsOf(prepareOnHostWorkflowId(name)), `${name}: host child runs`).toEqual([
-        'COMPLETED',
-      ]);
+      expect(await workflowStatus(prepareOnHostWorkflowId(name)), `${name}: host child`).toBeUndefined();
       expect(await workflowStatus(lifecycleWorkflowId(name))).toBe('RUNNING');
     }
 
@@ -275,9 +274,8 @@ describe('device host killed while devices are inside their host child', () => {
       issuedCertificates(DELETED).every((c) => c.revoked),
       `${DELETED}: certificates revoked`,
     ).toBe(true);
-    // Its provisioning and host child were cancelled where they stood; no lifecycle ever began.
+    // Its provisioning was cancelled where it stood; no lifecycle ever began.
     expect(await closedRunsOf(provisionWorkflowId(DELETED))).toEqual(['CANCELLED']);
-    expect(await closedRunsOf(prepareOnHostWorkflowId(DELETED))).toEqual(['CANCELLED']);
     expect(await workflowStatus(lifecycleWorkflowId(DELETED))).toBeUndefined();
   }, 900_000);
 });

@@ -35,6 +35,25 @@ describe('host placement', () => {
     expect(place({ hosts: dead, current: 'a', owned: { a: 1 } })).toEqual({ host: 'b', moved: true });
   });
 
+  it('puts a device without a live host of its own on the preferred host (where its provisioning runs) while that is live', () => {
+    const hosts = [host('a', 0), host('b', 0)];
+    expect(place({ hosts, owned: { a: 9, b: 0 }, preferred: 'a' })).toEqual({ host: 'a', moved: false });
+    // Its own host within the grace period wins over the preferred one.
+    expect(place({ hosts, owned: { a: 9, b: 0 }, current: 'b', preferred: 'a' })).toEqual({
+      host: 'b',
+      moved: false,
+    });
+    // A dead own host: the preferred one, as a move.
+    const dead = [host('a', 0), host('b', 31_000)];
+    expect(place({ hosts: dead, current: 'b', preferred: 'a' })).toEqual({ host: 'a', moved: true });
+    // A preferred host that stopped beating is not preferred.
+    const stale = [host('a', 15_000), host('b', 0)];
+    expect(place({ hosts: stale, owned: { a: 0, b: 9 }, preferred: 'a' })).toEqual({
+      host: 'b',
+      moved: false,
+    });
+  });
+
   it('moves a device whose host never registered', () => {
     expect(place({ hosts: [host('b', 0)], current: 'gone' })).toEqual({ host: 'b', moved: true });
   });

@@ -139,6 +139,45 @@ describe('liveness watchdog', () => {
     expect(asked[0]!.reason).toBe('device host host-1 is gone');
   });
 
+  it("moves the provisioning of a dead host's devices that are still provisioning, once", async () => {
+    const rescued: string[] = [];
+    const withRescue = new LivenessWatchdog({
+      store,
+      hosts,
+      requestCheck: async (device, reason) => {
+        asked.push({ device, reason });
+      },
+      rescueProvisioning: async (device, host) => {
+        rescued.push(`${device.metadata.name}@${host}`);
+      },
+      logger: createLogger('test'),
+      gatewayStaleMs: STALE_MS,
+      hostDeadMs: STALE_MS,
+      now: () => now,
+    });
+    await gatewayBeat('gw-1');
+    await hosts.beat({ id: 'host-1', lastSeen: now, pid: 1, devices: 3 });
+    await hosts.beat({ id: 'host-2', lastSeen: now, pid: 2, devices: 1 });
+    await addDevice('prov', 'gw-1', 'host-1', 'Provisioning');
+    await addDevice('pend', 'gw-1', 'host-1', 'Pending');
+    await addDevice('conn', 'gw-1', 'host-1');
+    await addDevice('elsewhere', 'gw-1', 'host-2', 'Provisioning');
+    await addDevice('failed', 'gw-1', 'host-1', 'Failed');
+    now += STALE_MS;
+    await gatewayBeat('gw-1');
+    await hosts.beat({ id: 'host-2', lastSeen: now, pid: 2, devices: 1 });
+    expect(await withRescue.tick()).toBe(3);
+    expect(rescued.sort()).toEqual(['pend@host-1', 'prov@host-1']);
+    // A Connected device's lifecycle is asked for a check, as before.
+    expect(askedDevices()).toEqual(['conn']);
+    // Still dead: not moved again.
+    now += 2000;
+    await gatewayBeat('gw-1');
+    await hosts.beat({ id: 'host-2', lastSeen: now, pid: 2, devices: 1 });
+    expect(await withRescue.tick()).toBe(0);
+    expect(rescued).toHaveLength(2);
+  });
+
   it('keeps asking the others when one signal fails', async () => {
     const failing = new LivenessWatchdog({
       store,

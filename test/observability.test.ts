@@ -15,7 +15,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Application, Device } from '../common/resources.js';
-import { prepareOnHostWorkflowId, PROVISIONING_STEPS } from '../workflows/contracts/provision-device.js';
+import { PROVISIONING_STEPS, provisionWorkflowId } from '../workflows/contracts/provision-device.js';
 import { buildApps, DIST_DIR } from '../scripts/build-apps.mjs';
 import { hostLogFile } from '../host/supervisor.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
@@ -276,10 +276,11 @@ describe('JSON logs', () => {
       (l) => JSON.parse(l) as Record<string, unknown>,
     );
     const started = entries.find((e) => e.msg === 'started device' && e.device === 'obs-1');
-    // startEmulator runs in provisioning's host child (a local activity of prepare-<device>).
+    // startEmulator runs in the device host, a local activity of provisioning (which the API
+    // starts on the host's queue).
     expect(started).toMatchObject({
       component: 'host',
-      workflowId: prepareOnHostWorkflowId('obs-1'),
+      workflowId: provisionWorkflowId('obs-1'),
       activity: 'startEmulator',
     });
     expect(started!.runId).toMatch(/^[0-9a-f-]{36}$/);

@@ -19,6 +19,7 @@ import { startWorkflow } from '../temporal/workflow-calls.js';
 import { activitiesFromHistory, type Timeline } from '../web/timeline.js';
 import {
   deprovisionWorkflowId,
+  lifecycleWorkflowId,
   prepareOnHostWorkflowId,
   PROVISIONING_STEPS,
   provisionDeviceWorkflow,
@@ -130,13 +131,51 @@ describe('provisioning a virtual device', () => {
     await run.result();
     expect((await run.describe()).status.name).toBe('COMPLETED');
 
-    // The host's four steps ran as local activities of one child workflow on the device's host
-    // (its own task queue), not as four activity round trips through the server.
-    const child = platform.client.workflow.getHandle(prepareOnHostWorkflowId('dev-1'));
-    const described = await child.describe();
+    // The API started the run on the device's host (its own task queue): every step but the
+    // session wait ran there as a local activity, with no child workflow and a single activity
+    // round trip through the server (the gateway's).
+    const described = await run.describe();
     expect(described.taskQueue).toBe(hostTaskQueue(connected.status.host!));
+    const events = (await run.fetchHistory()).events ?? [];
+    const steps = activitiesFromHistory(events as never).filter((a) =>
+      (PROVISIONING_STEPS as readonly string[]).includes(a.name),
+    );
+    expect(steps.map((a) => [a.name, a.state])).toEqual(
+      PROVISIONING_STEPS.map((step) => [step, 'Succeeded']),
+    );
+    expect(
+      events.map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean),
+    ).toEqual(['awaitDeviceSession']);
+    expect(
+      events.filter(
+        (e) =>
+          e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowType?.name === 'prepareDeviceOnHost',
+      ),
+    ).toEqual([]);
+    // Its lifecycle runs on the orchestrator's queue, which can move it to another host.
+    const lifecycle = await platform.client.workflow.getHandle(lifecycleWorkflowId('dev-1')).describe();
+    expect(lifecycle.taskQueue).toBe(ORCHESTRATOR_TASK_QUEUE);
+    // The dashboard's timeline reads every step from the history.
+    const timeline = (await platform.api('GET', '/api/v1/devices/dev-1/timeline')).body as Timeline;
+    expect(timeline.source).toBe('history');
+    expect(timeline.steps.map((s) => [s.name, s.state])).toEqual(
+      PROVISIONING_STEPS.map((step) => [step, 'Succeeded']),
+    );
+  });
+
+  it('runs the host steps as a child on the device host when a run starts on the orchestrator queue (as the Kubernetes controller starts it)', async () => {
+    const run = await startWorkflow(platform.client, provisionDeviceWorkflow, {
+      taskQueue: ORCHESTRATOR_TASK_QUEUE,
+      workflowId: provisionWorkflowId('dev-orch'),
+      args: [{ name: 'dev-orch' }],
+    });
+    await run.result();
+    const device = await waitForPhase('dev-orch', 'Connected');
+    const child = platform.client.workflow.getHandle(prepareOnHostWorkflowId('dev-orch'));
+    const described = await child.describe();
+    expect(described.taskQueue).toBe(hostTaskQueue(device.status.host!));
     expect(described.status.name).toBe('COMPLETED');
-    expect(described.typedSearchAttributes.get(DEVICE_ATTRIBUTE)).toBe('dev-1'); // findable in the Web UI
+    expect(described.typedSearchAttributes.get(DEVICE_ATTRIBUTE)).toBe('dev-orch'); // findable in the Web UI
     const childEvents = (await child.fetchHistory()).events ?? [];
     expect(activitiesFromHistory(childEvents as never).map((a) => [a.name, a.state])).toEqual([
       ['issueCertificate', 'Succeeded'],
@@ -145,9 +184,8 @@ describe('provisioning a virtual device', () => {
       ['startEmulator', 'Succeeded'],
     ]);
     expect(childEvents.filter((e) => e.activityTaskScheduledEventAttributes)).toEqual([]);
-    // The dashboard's timeline reads every step from the histories (parent and child).
-    const timeline = (await platform.api('GET', '/api/v1/devices/dev-1/timeline')).body as Timeline;
-    expect(timeline.source).toBe('history');
+    // The timeline reads the host's steps from the child's history and the rest from the run's.
+    const timeline = (await platform.api('GET', '/api/v1/devices/dev-orch/timeline')).body as Timeline;
     expect(timeline.steps.map((s) => [s.name, s.state])).toEqual(
       PROVISIONING_STEPS.map((step) => [step, 'Succeeded']),
     );

@@ -29,7 +29,7 @@ import { DockerRuntime } from '../runtimes/docker/runtime.js';
 import { applyWriteCommands, macFor, tapFor } from '../runtimes/renode/resc.js';
 import { RenodeRuntime } from '../runtimes/renode/runtime.js';
 import { activitiesFromHistory } from '../web/timeline.js';
-import { prepareOnHostWorkflowId } from '../workflows/contracts/index.js';
+import { provisionWorkflowId } from '../workflows/contracts/index.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { waitFor } from './support/wait.js';
 
@@ -304,12 +304,10 @@ describe('renode runtime (local mode, stand-in renode)', () => {
     );
     const step = failed.status.steps?.find((s) => s.name === 'prepareVolume');
     expect(step?.state).toBe('Failed');
-    // One attempt: the host's steps are local activities of provisioning's child on the device
-    // host (prepare-<device>), whose history has a single failed prepareVolume marker, and the
-    // failure it recorded is EmulatorUnavailable, non-retryable.
-    const history = await platform!.client.workflow
-      .getHandle(prepareOnHostWorkflowId('ren-3'))
-      .fetchHistory();
+    // One attempt: the host's steps are local activities of provisioning on the device host
+    // (the API starts it on the host's queue), whose history has a single failed prepareVolume
+    // marker, and the failure it recorded is EmulatorUnavailable, non-retryable.
+    const history = await platform!.client.workflow.getHandle(provisionWorkflowId('ren-3')).fetchHistory();
     const events = history.events ?? [];
     const prepare = activitiesFromHistory(events as never).filter((a) => a.name === 'prepareVolume');
     expect(prepare.map((a) => [a.state, a.attempt])).toEqual([['Failed', 1]]);

@@ -97,7 +97,6 @@ describe('one trace from the API to the device', () => {
     );
     const expected = [
       'RunWorkflow:provisionDevice',
-      'RunWorkflow:prepareDeviceOnHost',
       'RunActivity:issueCertificate',
       'RunActivity:prepareVolume',
       'RunActivity:copyFirmware',
@@ -135,15 +134,14 @@ describe('one trace from the API to the device', () => {
       expect(span, path.join(' ← ')).toBe(trace.root);
     }
     expect(trace.inTrace.filter((s) => !s.parentSpanId)).toEqual([trace.root]);
-    // The gateway's activity ran in the gateway, the key and runtime steps in the device host,
-    // the store steps in the orchestrator.
+    // The gateway's activity ran in the gateway; the run itself, with every other step as a local
+    // activity, in the device host (the API started it on the host's queue).
     const by = (name: string) => trace.inTrace.find((s) => s.name === name)!.service;
     expect(by('RunActivity:awaitDeviceSession')).toBe('wasmbed-gateway');
     expect(by('RunActivity:issueCertificate')).toBe('wasmbed-host');
-    // The host's steps run as local activities of provisioning's child workflow, in the host.
-    expect(by('RunWorkflow:prepareDeviceOnHost')).toBe('wasmbed-host');
-    expect(by('RunActivity:assignGateway')).toBe('wasmbed-orchestrator');
-    expect(by('RunWorkflow:provisionDevice')).toBe('wasmbed-orchestrator');
+    expect(by('RunActivity:assignGateway')).toBe('wasmbed-host');
+    expect(by('RunActivity:markConnected')).toBe('wasmbed-host');
+    expect(by('RunWorkflow:provisionDevice')).toBe('wasmbed-host');
     expect(
       trace.inTrace.some((s) => s.name === 'StartWorkflow:provisionDevice' && s.service === 'wasmbed-web'),
     ).toBe(true);

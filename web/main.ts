@@ -14,6 +14,7 @@ import { checkApiToken } from './api-token.js';
 import { errorMessage } from '../common/errors.js';
 import { HealthMonitor } from './health.js';
 import { ApplicationService } from '../services/application-service.js';
+import { provisioningQueue } from '../services/provisioning-queue.js';
 import { DeviceService } from '../services/device-service.js';
 import { EnrollmentService } from '../services/enrollment-service.js';
 
@@ -56,7 +57,11 @@ const healthMonitor = new HealthMonitor({
 const app = createWebApp({
   client,
   healthMonitor,
-  devices: new DeviceService(platform.store, client),
+  devices: new DeviceService(
+    platform.store,
+    client,
+    provisioningQueue({ store: platform.store, hosts: platform.hosts, hostGraceMs: config.host.graceMs }),
+  ),
   enrollments: new EnrollmentService(platform.store, platform.claims, client, platform.ca.certPem),
   applications: new ApplicationService(platform.store, platform.modules, client),
   logs: platform.logs,

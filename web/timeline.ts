@@ -204,8 +204,8 @@ export async function deviceTimeline(client: Client | undefined, device: Device)
     const [history, description] = await Promise.all([handle.fetchHistory(), handle.describe()]);
     const events = (history.events ?? []) as HistoryEvent[];
     const activities = activitiesFromHistory(events);
-    // The host's steps are local activities of a child workflow on the device's host: its
-    // history holds their markers.
+    // The host's steps are local activities: of this run when it ran on the device's host, else
+    // of a child workflow there, whose history holds their markers.
     const child = hostChildOf(events);
     if (child) {
       const childHistory = await client.workflow.getHandle(child.workflowId, child.runId).fetchHistory();
@@ -218,7 +218,7 @@ export async function deviceTimeline(client: Client | undefined, device: Device)
       // A local activity still running (or retrying) has no marker yet: the step's own record
       // (status.steps, written by the activity) says Running and why it retries.
       const recorded = device.status.steps?.find((s) => s.name === name);
-      if (!last && child && recorded?.state === 'Running') return { ...recorded };
+      if (!last && recorded?.state === 'Running') return { ...recorded };
       if (!last) return { name, state: 'Pending' };
       if (last.state === 'Running') {
         // Still retrying: the history has no Started event until the last attempt ends.

@@ -28,11 +28,19 @@ import {
 /** Asks one device's lifecycle for a check. */
 export type CheckRequest = (device: string, reason: string) => Promise<void>;
 
+/**
+ * Moves a device's provisioning off a dead host (workers/provisioning-rescue.ts): a run started
+ * on the host's own queue waits for that host for ever, since no other worker polls it.
+ */
+export type ProvisioningRescue = (device: Device, deadHost: string) => Promise<void>;
+
 export interface LivenessWatchdogOptions {
   store: ResourceStore;
   hosts: HostRegistry;
   /** Sends the signal (signalLifecycleCheck in production). */
   requestCheck: CheckRequest;
+  /** For devices still provisioning on a host that died (rescueProvisioning in production). */
+  rescueProvisioning?: ProvisioningRescue;
   logger: Logger;
   gatewayStaleMs: number;
   /**
@@ -47,6 +55,8 @@ export interface LivenessWatchdogOptions {
 
 /** Devices whose lifecycle is running and watching: the others have nothing to check. */
 const WATCHED = new Set<Device['status']['phase']>(['Connected', 'Disconnected', 'Unreachable']);
+/** Devices whose provisioning may be running (on their host's queue). */
+const PROVISIONING = new Set<Device['status']['phase']>(['Pending', 'Provisioning']);
 /** Signals sent side by side: a gateway with thousands of devices is told in batches. */
 const SIGNAL_CONCURRENCY = 64;
 
@@ -92,10 +102,15 @@ export class LivenessWatchdog {
     if (newGateways.length === 0 && newHosts.length === 0) return 0;
 
     const checks: { device: string; reason: string }[] = [];
+    const rescues: { device: Device; host: string }[] = [];
     for (const d of await store.list('Device')) {
+      const host = d.status.host;
+      if (PROVISIONING.has(d.status.phase) && host !== undefined && newHosts.includes(host)) {
+        rescues.push({ device: d, host });
+        continue;
+      }
       if (!WATCHED.has(d.status.phase)) continue;
       const gateway = d.status.gateway?.name;
-      const host = d.status.host;
       const reason =
         gateway !== undefined && newGateways.includes(gateway)
           ? `gateway ${gateway} went silent`
@@ -108,7 +123,9 @@ export class LivenessWatchdog {
       gateways: newGateways,
       hosts: newHosts,
       devices: checks.length,
+      provisioning: rescues.length,
     });
+    await this.rescue(rescues);
     for (let i = 0; i < checks.length; i += SIGNAL_CONCURRENCY) {
       await Promise.all(
         checks.slice(i, i + SIGNAL_CONCURRENCY).map(({ device, reason }) =>
@@ -121,7 +138,25 @@ export class LivenessWatchdog {
         ),
       );
     }
-    return checks.length;
+    return checks.length + rescues.length;
+  }
+
+  private async rescue(rescues: { device: Device; host: string }[]): Promise<void> {
+    const { rescueProvisioning, logger } = this.options;
+    if (!rescueProvisioning) return;
+    for (let i = 0; i < rescues.length; i += SIGNAL_CONCURRENCY) {
+      await Promise.all(
+        rescues.slice(i, i + SIGNAL_CONCURRENCY).map(({ device, host }) =>
+          rescueProvisioning(device, host).catch((err: unknown) =>
+            logger.warn('could not move a provisioning off a dead host', {
+              device: device.metadata.name,
+              host,
+              error: errorMessage(err),
+            }),
+          ),
+        ),
+      );
+    }
   }
 }
 

@@ -10,13 +10,14 @@ import { onShutdown } from '../common/shutdown.js';
 import { createApplicationActivities } from '../activities/applications.js';
 import { createEnrollmentActivities } from '../activities/enrollment.js';
 import { createLifecycleActivities } from '../activities/lifecycle.js';
-import { createOrchestratorActivities } from '../activities/orchestrator.js';
+import { createOrchestratorActivities, orchestratorDepsOf } from '../activities/orchestrator.js';
 import { DeviceHostSupervisor } from '../host/supervisor.js';
 import { openPlatform } from '../platform/context.js';
 import { startTelemetry } from '../platform/telemetry.js';
 import { connectClient, connectWorker } from '../temporal/connection.js';
 import { ensureWorkflowBundle } from '../temporal/workflow-bundle.js';
 import { LivenessWatchdog, signalLifecycleCheck } from './liveness-watchdog.js';
+import { rescueProvisioning } from './provisioning-rescue.js';
 
 const telemetry = await startTelemetry('orchestrator');
 const logger = createLogger('orchestrator');
@@ -45,18 +46,7 @@ const worker = await Worker.create({
       store: platform.store,
       modules: platform.modules,
     }),
-    ...createOrchestratorActivities({
-      store: platform.store,
-      certificates: platform.certificates,
-      caPem: platform.ca.certPem,
-      hosts: platform.hosts,
-      hostStaleMs: HOST_STALE_MS,
-      hostGraceMs: config.host.graceMs,
-      client,
-      logger,
-      gatewayStaleMs: GATEWAY_STALE_MS,
-      lifecycle: config.lifecycle,
-    }),
+    ...createOrchestratorActivities(orchestratorDepsOf(platform, config, client, logger)),
     ...createEnrollmentActivities({
       store: platform.store,
       certificates: platform.certificates,
@@ -84,6 +74,7 @@ const watchdog = new LivenessWatchdog({
   store: platform.store,
   hosts: platform.hosts,
   requestCheck: signalLifecycleCheck(client),
+  rescueProvisioning: rescueProvisioning(client, logger),
   logger,
   gatewayStaleMs: GATEWAY_STALE_MS,
   hostDeadMs: config.host.graceMs,

@@ -12,22 +12,12 @@ import type { DeviceRuntimeActivities } from '../activities/device-runtime.js';
 import { FailureType } from '../common/failures.js';
 import type { PrepareDeviceOnHostInput, PreparedDevice, ProvisioningStepName } from './contracts/index.js';
 import { asNonRetryable } from './errors.js';
+import { emulatorStepOptions, volumeStepOptions } from './host-step-options.js';
 import { validateDnsLabel } from '../common/validation.js';
 
-const quick = { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '10s' } as const;
 // The same timeouts and retry policies as the regular activities these replace (provision-device.ts).
-const volume = proxyLocalActivities<DeviceRuntimeActivities>({
-  startToCloseTimeout: '1 minute',
-  retry: {
-    ...quick,
-    maximumAttempts: 5,
-    nonRetryableErrorTypes: [FailureType.InvalidInput, FailureType.FirmwareCorrupted],
-  },
-});
-const emulator = proxyLocalActivities<DeviceRuntimeActivities>({
-  startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '20s', maximumAttempts: 5 },
-});
+const volume = proxyLocalActivities<DeviceRuntimeActivities>(volumeStepOptions);
+const emulator = proxyLocalActivities<DeviceRuntimeActivities>(emulatorStepOptions);
 
 export async function prepareDeviceOnHost(input: PrepareDeviceOnHostInput): Promise<PreparedDevice> {
   const name = asNonRetryable(() => validateDnsLabel('name', input.name));

@@ -27,6 +27,8 @@ import type { AssignedGateway, OrchestratorActivities } from '../activities/orch
 import type { GatewayActivities } from '../gateway/activities.js';
 import { describeFailure, FailureType } from '../common/failures.js';
 import { asNonRetryable } from './errors.js';
+import { emulatorStepOptions, placementOptions, volumeStepOptions } from './host-step-options.js';
+import { ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.js';
 import {
   lifecycleWorkflowId,
   PROVISIONING_STEPS,
@@ -53,6 +55,15 @@ const legacyPki = proxyActivities<DeviceRuntimeActivities>({
   startToCloseTimeout: '30s',
   retry: { ...quick, maximumAttempts: 5 },
 });
+/**
+ * A run on the device's own host (services/provisioning-queue.ts starts it on the host's queue)
+ * runs the host's steps, placement and the endpoint write as local activities there, with the
+ * same timeouts and retries as their regular forms (host-step-options.ts).
+ */
+const localVolume = proxyLocalActivities<DeviceRuntimeActivities>(volumeStepOptions);
+const localEmulator = proxyLocalActivities<DeviceRuntimeActivities>(emulatorStepOptions);
+const localPlacement = proxyLocalActivities<OrchestratorActivities>(placementOptions);
+
 /** The runtime steps run on the device host that owns the device (its own task queue). */
 function hostActivities(taskQueue: string | undefined) {
   // A host that is restarting (its worker respawns it) leaves the queue without a poller for a
@@ -62,29 +73,20 @@ function hostActivities(taskQueue: string | undefined) {
     volume: proxyActivities<DeviceRuntimeActivities>({
       taskQueue,
       scheduleToStartTimeout,
-      startToCloseTimeout: '1 minute',
-      retry: {
-        ...quick,
-        maximumAttempts: 5,
-        nonRetryableErrorTypes: [FailureType.InvalidInput, FailureType.FirmwareCorrupted],
-      },
+      ...volumeStepOptions,
     }),
     emulator: proxyActivities<DeviceRuntimeActivities>({
       taskQueue,
       scheduleToStartTimeout,
-      startToCloseTimeout: '1 minute',
-      retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '20s', maximumAttempts: 5 },
+      ...emulatorStepOptions,
     }),
   };
 }
-// Placement is a regular activity, not a local one: it may retry for a minute while gateways
-// start, and only a regular activity shows its attempts and last failure ("not ready") to the
-// Web UI and the dashboard's timeline while it retries.
-const placement = proxyActivities<OrchestratorActivities>({
-  startToCloseTimeout: '30s',
-  // Gateways may still be starting when the first device is created: wait up to ~1 minute.
-  retry: { initialInterval: '1s', backoffCoefficient: 1.5, maximumInterval: '5s', maximumAttempts: 15 },
-});
+// Placement beside the host child is a regular activity: it may retry for a minute while
+// gateways start, and a regular activity shows its attempts and last failure ("not ready") to the
+// Web UI while it retries. (On the host's own queue it is local: the dashboard's timeline shows
+// a retrying local step from the step's own record, status.steps.)
+const placement = proxyActivities<OrchestratorActivities>(placementOptions);
 
 function gatewayActivities(taskQueue: string) {
   return proxyActivities<GatewayActivities>({
@@ -103,13 +105,35 @@ export async function provisionDevice(input: ProvisionDeviceInput): Promise<Prov
   let current: ProvisioningStepName | 'begin' = 'begin';
   upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Provisioning' }]);
   try {
-    const { lifecycle, host } = await store.beginProvisioning(name, spec satisfies DeviceSpec, workflowId);
+    const ownQueue = workflowInfo().taskQueue;
+    const { lifecycle, host } = await store.beginProvisioning(
+      name,
+      spec satisfies DeviceSpec,
+      workflowId,
+      ownQueue,
+    );
     // (A run begun before device hosts has no host: its runtime steps ran on this queue.)
     const { volume, emulator } = hostActivities(host?.taskQueue);
 
     let identity: PreparedDevice;
     let gateway: AssignedGateway;
-    if (host && patched('provisioning-host-child')) {
+    if (host?.taskQueue === ownQueue && patched('provisioning-on-host')) {
+      // This run is on the device's host: every step but the session wait is a local activity
+      // here — one workflow task for all of them instead of a child workflow and an activity.
+      current = 'issueCertificate';
+      // The device's key is made in its volume here and never leaves this host.
+      identity = await localVolume.issueCertificate(name);
+      current = 'prepareVolume';
+      await localVolume.prepareVolume(name);
+      current = 'copyFirmware';
+      await localVolume.copyFirmware(name, spec.firmware);
+      current = 'startEmulator';
+      await localEmulator.startEmulator(name);
+      current = 'assignGateway';
+      gateway = await localPlacement.assignGateway(name, spec.gateway);
+      current = 'writeEndpoint';
+      await localEmulator.writeEndpoint(name, gateway.endpoint);
+    } else if (host && patched('provisioning-host-child')) {
       // The host's four steps as local activities of one child workflow on the host's queue, and
       // placement beside them: one child start instead of four activity round trips, and no
       // waiting for the host before a gateway is chosen (or the other way round).
@@ -132,6 +156,8 @@ export async function provisionDevice(input: ProvisionDeviceInput): Promise<Prov
         throw err;
       });
       [identity, gateway] = await Promise.all([onHost, placed]);
+      current = 'writeEndpoint';
+      await emulator.writeEndpoint(name, gateway.endpoint);
     } else {
       current = 'issueCertificate';
       // On the owning host: the device's key is made in its volume there and never leaves it.
@@ -150,10 +176,9 @@ export async function provisionDevice(input: ProvisionDeviceInput): Promise<Prov
 
       current = 'assignGateway';
       gateway = await placement.assignGateway(name, spec.gateway);
+      current = 'writeEndpoint';
+      await emulator.writeEndpoint(name, gateway.endpoint);
     }
-
-    current = 'writeEndpoint';
-    await emulator.writeEndpoint(name, gateway.endpoint);
 
     current = 'awaitSession';
     const session = await gatewayActivities(gateway.taskQueue).awaitDeviceSession({
@@ -187,6 +212,8 @@ async function startLifecycle(name: string, settings: LifecycleSettings): Promis
   try {
     await startChild(deviceLifecycle, {
       workflowId: lifecycleWorkflowId(name),
+      // On the orchestrator's queue, whichever queue provisioning ran on (a device host's).
+      taskQueue: ORCHESTRATOR_TASK_QUEUE,
       args: [{ name, ...settings }],
       parentClosePolicy: ParentClosePolicy.ABANDON,
       typedSearchAttributes: [

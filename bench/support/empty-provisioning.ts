@@ -34,16 +34,23 @@ export async function emptyHostSteps(): Promise<void> {
   await local.nothing(); // startEmulator
 }
 
+/** The shapes provisioning has had, newest first (bench/device-host.ts compares them). */
+export type ProvisioningShape = 'onHost' | 'hostChild' | 'sequential';
+
 /**
- * `hostChild`: provisioning's shape now — the host steps as one child workflow on the remote
- * queue (local activities there) beside placement; false: its shape before — the four host
- * steps as activities on the remote queue, then placement, in sequence. The store steps are
- * local activities in both.
+ * `onHost`: provisioning's shape now — the run is on the device host's queue, and every step
+ * but the session wait (an activity on another queue, the gateway's) is a local activity there.
+ * `hostChild`: its shape before — the host steps as one child workflow on the remote queue
+ * (local activities there) beside placement, then the endpoint write on the remote queue.
+ * `sequential`: before that — the four host steps as activities on the remote queue, then
+ * placement, in sequence. The store steps are local activities in all three.
  */
 export async function emptyProvisioning(input: {
   remoteQueue: string;
   id: string;
-  hostChild: boolean;
+  shape: ProvisioningShape;
+  /** The orchestrator's queue, where the lifecycle runs (an `onHost` run is on the remote queue). */
+  lifecycleQueue: string;
 }): Promise<void> {
   const remote = proxyActivities<EmptyActivities>({
     taskQueue: input.remoteQueue,
@@ -51,7 +58,18 @@ export async function emptyProvisioning(input: {
   });
   const own = proxyActivities<EmptyActivities>({ startToCloseTimeout: '30s' });
   await local.nothing(); // beginProvisioning
-  if (input.hostChild) {
+  if (input.shape === 'onHost') {
+    for (let step = 0; step < 6; step++) await local.nothing(); // the host's four steps, placement, writeEndpoint
+    await remote.nothing(); // awaitDeviceSession (gateway)
+    await local.nothing(); // markConnected
+    await startChild(emptyLifecycle, {
+      workflowId: `empty-lifecycle-${input.id}`,
+      taskQueue: input.lifecycleQueue,
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+    });
+    return;
+  }
+  if (input.shape === 'hostChild') {
     await Promise.all([
       executeChild(emptyHostSteps, { workflowId: `empty-host-${input.id}`, taskQueue: input.remoteQueue }),
       own.nothing(), // assignGateway

@@ -1,0 +1,30 @@
+/**
+ * Timeouts and retry policies of provisioning's steps on the device host and of placement, in
+ * one place: each runs as a regular activity or as a local one depending on where the run is
+ * (provision-device.ts, prepare-device-on-host.ts), with the same policy either way.
+ */
+import { FailureType } from '../common/failures.js';
+
+const quick = { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '10s' } as const;
+
+/** Certificate, volume and firmware: a bad input or a corrupt image does not get better by retrying. */
+export const volumeStepOptions = {
+  startToCloseTimeout: '1 minute',
+  retry: {
+    ...quick,
+    maximumAttempts: 5,
+    nonRetryableErrorTypes: [FailureType.InvalidInput, FailureType.FirmwareCorrupted] as string[],
+  },
+} as const;
+
+/** Starting the emulator and writing the endpoint into its memory. */
+export const emulatorStepOptions = {
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '20s', maximumAttempts: 5 },
+} as const;
+
+/** Gateways may still be starting when the first device is created: wait up to ~1 minute. */
+export const placementOptions = {
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', backoffCoefficient: 1.5, maximumInterval: '5s', maximumAttempts: 15 },
+} as const;
