@@ -130,6 +130,17 @@ export function createLifecycleActivities(deps: {
       return gateway ? gatewayTaskQueue(gateway.name) : null;
     },
 
+    /**
+     * The device came back by itself while its recovery ran: Connected again if the recovery's
+     * Unreachable is still what the store says (it may have been written just after the gateway
+     * wrote Connected for the returning session).
+     */
+    async markReconnected(device: string): Promise<void> {
+      await store.updateStatus('Device', device, (s) =>
+        s.phase === 'Unreachable' ? { ...s, phase: 'Connected', message: undefined } : s,
+      );
+    },
+
     async markRecovering(device: string, reason: string): Promise<void> {
       await store.updateStatus('Device', device, (s) => ({
         ...s,

@@ -58,6 +58,8 @@ const world = {
   gatewayGone: new Set<string>(),
   /** When each device's certificate enters its renewal window (epoch ms). */
   renewAt: new Map<string, number>(),
+  /** Devices whose endpoint write (writeEndpoint) waits for the test: a host still restarting. */
+  endpointHeld: new Map<string, { writing: boolean; release: Promise<void> }>(),
   /** Gateway activity calls that carried a batch of devices, with its size. */
   batches: [] as number[],
 };
@@ -109,6 +111,9 @@ const orchestrator = {
   async markRecovering(device: string, reason: string) {
     world.lifecycle.push({ op: 'markRecovering', device, detail: reason });
   },
+  async markReconnected(device: string) {
+    world.lifecycle.push({ op: 'markReconnected', device });
+  },
   async relocateDevice(device: string) {
     world.lifecycle.push({ op: 'relocateDevice', device });
     // The device host's activities are these fakes too, on the workflow's queue.
@@ -118,7 +123,12 @@ const orchestrator = {
     world.lifecycle.push({ op: 'assignGateway', device });
     return { name: 'gw-test', endpoint: '127.0.0.1:1', taskQueue: GATEWAY_QUEUE };
   },
-  async writeEndpoint() {},
+  async writeEndpoint(device: string) {
+    const held = world.endpointHeld.get(device);
+    if (!held) return;
+    held.writing = true;
+    await held.release;
+  },
   async ensureEmulator() {
     return { restarted: false };
   },
@@ -217,6 +227,7 @@ beforeEach(() => {
   world.waitingApps.clear();
   world.gatewayGone.clear();
   world.renewAt.clear();
+  world.endpointHeld.clear();
   world.batches = [];
 });
 
@@ -425,6 +436,32 @@ describe('deviceLifecycle', () => {
     expect(world.lifecycle[0]!.detail).toBe('disconnected from gw-test: link lost');
   });
 
+  it('stops a recovery whose device came back while its endpoint was written (a host restarting after kill -9)', async () => {
+    let release!: () => void;
+    const held = { writing: false, release: new Promise<void>((resolve) => (release = resolve)) };
+    world.endpointHeld.set('resumed', held);
+    const handle = await lifecycle('resumed', { graceMs: 20 });
+    await handle.signal(disconnectedSignal, { gateway: 'gw-test', reason: 'link lost' });
+    await waitFor('the endpoint write', () => held.writing, 5000, 5);
+    // The restarted host resumed the device before its worker took the endpoint write.
+    await handle.signal(connectedSignal, { gateway: 'gw-test' });
+    release();
+    await waitFor(
+      'the recovery to end',
+      () => world.lifecycle.some((c) => c.op === 'markReconnected'),
+      5000,
+      5,
+    );
+    await endLifecycle('resumed', handle);
+    // No certificate, no session wait, no apps put back: the device is Connected again as it was.
+    expect(world.lifecycle.map((c) => c.op)).toEqual([
+      'markRecovering',
+      'relocateDevice',
+      'assignGateway',
+      'markReconnected',
+    ]);
+  });
+
   it('backs off between recovery attempts (doubling) and fails the device with the root cause', async () => {
     world.sessionFails = true;
     const handle = await lifecycle('lost', { graceMs: 20, maxAttempts: 3, retryBackoffMs: 10 });
@@ -475,11 +512,13 @@ describe('deviceLifecycle', () => {
       5,
     );
     await endLifecycle('resumed', handle);
+    // Connected written back: its recovery's Unreachable may have landed after the gateway's Connected.
     expect(world.lifecycle.map((c) => c.op)).toEqual([
       'markRecovering',
       'relocateDevice',
       'assignGateway',
       'awaitDeviceSession',
+      'markReconnected',
     ]);
   });
 

@@ -107,13 +107,18 @@ export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void
     // healed) is recovered: going on would only give it a new certificate and break the session
     // it has — with a killed host's hundreds of devices, the churn that made the tail minutes long.
     const endsWhenReconnected = patched('recovery-ends-when-reconnected');
-    const backInTheMeantime = () => {
+    // Histories from before re-check once more after the endpoint (below), and write Connected
+    // back when the device returned: markRecovering may have run just after the gateway wrote
+    // Connected for the returning device, and nothing else would have undone its Unreachable.
+    const recheckAfterEndpoint = endsWhenReconnected && patched('recovery-rechecks-after-endpoint');
+    const backInTheMeantime = async () => {
       if (!endsWhenReconnected || !connected) return false;
       upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Connected' }]);
+      if (recheckAfterEndpoint) await activities.markReconnected(name);
       return true;
     };
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-      if (backInTheMeantime()) return;
+      if (await backInTheMeantime()) return;
       try {
         // Its host first: a device whose host died (silent beyond the grace period) moves to a
         // live one, where its volume, key and firmware are made anew; a new key gets a new
@@ -126,12 +131,16 @@ export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void
         // on this queue, and replay schedules them the same way.)
         const runtime = host(placed?.taskQueue ?? target.host?.taskQueue);
         // (Still unchanged on the device up to here: the last moment to let it be.)
-        if (!placed?.moved && backInTheMeantime()) return;
+        if (!placed?.moved && (await backInTheMeantime())) return;
         if (placed?.moved) {
           await runtime.prepareVolume(name);
           await runtime.copyFirmware(name);
         }
         await runtime.writeEndpoint(name, target.endpoint);
+        // A host restarting after kill -9 takes the endpoint only once it is up again, and by then
+        // it has resumed its devices: one back already needs no certificate check, no session
+        // wait and no apps put back — with hundreds of them, work that kept the CPU from the rest.
+        if (recheckAfterEndpoint && !placed?.moved && (await backInTheMeantime())) return;
         await runtime.ensureEmulator(name);
         const identity = fenced
           ? await runtime.issueCertificate(name)
