@@ -21,6 +21,8 @@ export interface DeviceLinkOptions {
   /** Answers a gateway request; return undefined to stay silent (tests of timeouts). */
   onRequest?: (body: Message, link: DeviceLink) => Message | undefined | Promise<Message | undefined>;
   onEstablished?: (link: DeviceLink) => void;
+  /** The gateway's first message: it has checked the certificate and taken the session. */
+  onAnswered?: (link: DeviceLink) => void;
   log?: (line: string) => void;
   bootedAt?: number;
   /** TLS session to resume (fleet benchmarks); the new one is reported through onSession. */
@@ -98,7 +100,10 @@ export class DeviceLink {
   }
 
   private async onMessage(envelope: Envelope): Promise<void> {
-    this.answered = true;
+    if (!this.answered) {
+      this.answered = true;
+      this.options.onAnswered?.(this);
+    }
     const body = envelope.body;
     if (body.type === 'HeartbeatAck') {
       if (body.heartbeatIntervalMs > 0 && body.heartbeatIntervalMs !== this.heartbeatIntervalMs) {

@@ -39,6 +39,11 @@ export interface VirtualDeviceOptions {
   volumePollMs?: number;
   /** App worker threads that may boot at once, shared with the other devices of a host (AppRuntime's startSlots). */
   appStartSlots?: Slots;
+  /**
+   * Sessions being set up at once (dial, TLS handshake, the gateway's first answer), shared with
+   * the other devices of a host. Unlimited when omitted.
+   */
+  dialSlots?: Slots;
 }
 
 export function readFirmware(file: string): VirtualFirmware {
@@ -55,7 +60,7 @@ export function readFirmware(file: string): VirtualFirmware {
   return { format: fw.format, firmwareVersion: fw.firmwareVersion, wasmFeatures: fw.wasmFeatures ?? [] };
 }
 
-/** A device that cannot reach its gateway starts the apps in its flash after this long anyway. */
+/** A device that cannot reach its gateway starts the apps in its flash this long after its first dial anyway. */
 const RESTORE_APPS_OFFLINE_AFTER_MS = 2000;
 
 export class VirtualDevice {
@@ -101,11 +106,9 @@ export class VirtualDevice {
     this.log(`boot: wasmbed virtual firmware ${firmware.firmwareVersion} on ${this.options.mcuType}`);
     fs.writeFileSync(files.booted, this.options.bootId ?? String(process.pid));
     await this.waitForCpuRelease(files.cpuRun);
-    // Its apps start once it has dialled (or after a moment, offline): a restarted host's
-    // hundreds of devices get their sessions back before their apps' worker threads take the CPU.
+    // Its apps start once it has dialled (or a moment after its first dial, offline): a restarted
+    // host's hundreds of devices get their sessions back before their apps' worker threads take the CPU.
     this.appsToRestore = true;
-    this.restoreTimer = setTimeout(() => this.restoreAppsOnce(), RESTORE_APPS_OFFLINE_AFTER_MS);
-    this.restoreTimer.unref();
     await this.connect(
       firmware,
       () => {
@@ -134,6 +137,7 @@ export class VirtualDevice {
     while (!this.stopped) {
       const where = target();
       if (!where) {
+        this.armRestoreFallback(); // nothing to dial: its apps start all the same
         await this.nap(1000);
         continue;
       }
@@ -144,6 +148,13 @@ export class VirtualDevice {
       this.log(`reconnecting in ${delay} ms`);
       await wait(delay);
     }
+  }
+
+  /** Starts the apps in flash a moment from now if no session has started them by then. */
+  private armRestoreFallback(): void {
+    if (!this.appsToRestore || this.restoreTimer) return;
+    this.restoreTimer = setTimeout(() => this.restoreAppsOnce(), RESTORE_APPS_OFFLINE_AFTER_MS);
+    this.restoreTimer.unref();
   }
 
   /** Starts the apps kept in flash, once; their state reaches the gateway as it changes. */
@@ -215,11 +226,20 @@ export class VirtualDevice {
   }
 
   /** One connection; resolves when it ends, with whether a session was established. */
-  private session(
+  private async session(
     endpoint: string,
     credentials: DeviceCredentialsPem,
     firmware: VirtualFirmware,
   ): Promise<boolean> {
+    // A host restarting hundreds of devices dials them a few dozen at a time: a gateway working
+    // through 500 handshakes at once finished none within its 10 s handshake timeout, and every
+    // device backed off and dialled again.
+    const release = (await this.options.dialSlots?.acquire()) ?? (() => {});
+    if (this.stopped) {
+      release();
+      return false;
+    }
+    this.armRestoreFallback();
     const link = new DeviceLink({
       endpoint,
       credentials,
@@ -233,8 +253,10 @@ export class VirtualDevice {
         if (apps.length > 0) l.send({ type: 'ApplicationStatus', apps });
         this.restoreAppsOnce();
       },
+      onAnswered: release,
     });
     this.link = link;
+    void link.closed.then(release);
     return link.closed;
   }
 

@@ -31,6 +31,13 @@ const VOLUME_POLL_MS = 5000;
  */
 const APP_STARTS_AT_ONCE = Math.max(2, os.availableParallelism() * 2);
 
+/**
+ * Sessions the host's devices set up at once. All at once, a handshake's latency is the whole
+ * burst's: 500 devices resumed after kill -9 all outlived the gateway's 10 s handshake timeout
+ * and backed off; a few dozen at a time keep each one short and the gateway as busy.
+ */
+const DIALS_AT_ONCE = 64;
+
 interface HostedDevice {
   device: VirtualDevice;
   bootId: string;
@@ -47,6 +54,7 @@ export class HostedVirtualRuntime extends VirtualVolumes implements DeviceRuntim
   private readonly devices = new Map<string, HostedDevice>();
   private boots = 0;
   private readonly appStarts = new Slots(APP_STARTS_AT_ONCE);
+  private readonly dials = new Slots(DIALS_AT_ONCE);
 
   constructor(
     home: string,
@@ -81,6 +89,7 @@ export class HostedVirtualRuntime extends VirtualVolumes implements DeviceRuntim
       bootId,
       volumePollMs: VOLUME_POLL_MS,
       appStartSlots: this.appStarts,
+      dialSlots: this.dials,
       log: (line) => uart.write(`${new Date().toISOString()} ${line}\n`),
     });
     // run() checks the firmware and writes the boot marker before its first await.
