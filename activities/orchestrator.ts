@@ -155,14 +155,14 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
     /**
      * Records the device (if a direct start) as Provisioning and places it on a host (the one
      * whose queue `runsOn` is, if it is live and the device has no live host of its own); returns
-     * the host and the lifecycle settings of this platform.
+     * the host, whether that is the run's own queue, and the lifecycle settings of this platform.
      */
     async beginProvisioning(
       device: string,
       spec: DeviceSpec,
       workflowId: string,
       runsOn?: string,
-    ): Promise<{ lifecycle: LifecycleSettings; host: OwningHost }> {
+    ): Promise<{ lifecycle: LifecycleSettings; host: OwningHost; placedOnRunsQueue: boolean }> {
       if (!(await store.get('Device', device))) {
         try {
           await store.create(
@@ -186,7 +186,12 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
         message: undefined,
         steps: s.phase === 'Failed' || !s.steps ? (s.steps ?? freshSteps()).map(resetFailed) : s.steps,
       }));
-      return { lifecycle: deps.lifecycle, host: { id: host.id, taskQueue: host.taskQueue } };
+      return {
+        lifecycle: deps.lifecycle,
+        host: { id: host.id, taskQueue: host.taskQueue },
+        // The run is on the queue of the host the device was placed on: it runs the host's steps itself.
+        placedOnRunsQueue: host.taskQueue === runsOn,
+      };
     },
 
     /**

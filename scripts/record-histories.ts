@@ -6,7 +6,8 @@
  * power (a recovery); then, with a second device, rolls a Canary out that pauses and is promoted,
  * and another that is aborted, stops the app (`stop-<app>`), cuts the second device's power with
  * its firmware gone (a recovery that fails); enrolls a board with a claim token (`enroll-<board>`,
- * a real `wasmbed-device` process); undeploys the apps and deletes the devices. The dev server
+ * a real `wasmbed-device` process); provisions a device from a run started on the orchestrator's
+ * queue (its host steps in a child, `prepare-<device>`); undeploys the apps and deletes the devices. The dev server
  * suggests continue-as-new after CONTINUE_AS_NEW_AFTER events, so the lifecycles continue as new
  * on their way. Each workflow run's history is written as JSON (test/support/history-json.ts) to
  * test/fixtures/histories/<label>/<workflowId>.<n>.json; the device's lifecycle is also saved
@@ -22,13 +23,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { paths } from '../common/config.js';
+import { ORCHESTRATOR_TASK_QUEUE, paths } from '../common/config.js';
 import { REPO_ROOT } from '../common/repo-root.js';
 import { volumeFiles } from '../device/volume-layout.js';
 import { buildApps, DIST_DIR } from './build-apps.mjs';
 import { historyToJson } from '../test/support/history-json.js';
 import { startTestPlatform, type TestPlatform } from '../test/support/platform.js';
 import { waitFor } from '../test/support/wait.js';
+import { startWorkflow } from '../temporal/workflow-calls.js';
+import { provisionDeviceWorkflow, provisionWorkflowId } from '../workflows/contracts/index.js';
 
 const DEVICE = 'replay-dev';
 const APP = 'replay-app';
@@ -36,6 +39,8 @@ const APP = 'replay-app';
 const PEER = 'replay-peer';
 const CANARY_APP = 'replay-canary';
 const BOARD = 'replay-board';
+/** Provisioned by a run started on the orchestrator's queue (as the Kubernetes controller starts it). */
+const ORCH_DEVICE = 'replay-orch';
 /** History length after which the dev server suggests continue-as-new (the lifecycle honours it). */
 const CONTINUE_AS_NEW_AFTER = 60;
 const TIMEOUT_MS = 120_000;
@@ -63,6 +68,7 @@ async function main(): Promise<void> {
     await canaryPromotedAbortedAndStopped(platform);
     await failedRecovery(platform);
     Object.assign(board, await enrollBoard(platform));
+    await provisionedFromOrchestratorQueue(platform);
     fs.rmSync(outDir, { recursive: true, force: true });
     fs.mkdirSync(outDir, { recursive: true });
     await saveRunning(platform, `lifecycle-${DEVICE}`, 'running');
@@ -230,6 +236,23 @@ async function enrollBoard(platform: TestPlatform): Promise<{ process: ChildProc
   return { process: board, dir };
 }
 
+/**
+ * A run started on the orchestrator's queue, as the Kubernetes controller starts it (the API
+ * starts it on the device's host): its host steps run in a child on the host (`prepare-<device>`).
+ */
+async function provisionedFromOrchestratorQueue(platform: TestPlatform): Promise<void> {
+  await startWorkflow(platform.client, provisionDeviceWorkflow, {
+    taskQueue: ORCHESTRATOR_TASK_QUEUE,
+    workflowId: provisionWorkflowId(ORCH_DEVICE),
+    args: [{ name: ORCH_DEVICE }],
+  });
+  await waitFor(
+    `${ORCH_DEVICE} Connected`,
+    async () => (await getDevice(platform, ORCH_DEVICE))?.status?.phase === 'Connected',
+    TIMEOUT_MS,
+  );
+}
+
 async function remove(platform: TestPlatform, board: ChildProcess | undefined): Promise<void> {
   for (const app of [APP, CANARY_APP]) {
     await expectStatus(platform.api('DELETE', `/api/v1/applications/${app}`), 202, `undeploy ${app}`);
@@ -241,10 +264,10 @@ async function remove(platform: TestPlatform, board: ChildProcess | undefined): 
   }
   // The board powered off first: deleting it revokes its certificate and ends its session anyway.
   board?.kill('SIGKILL');
-  for (const name of [DEVICE, PEER, BOARD]) {
+  for (const name of [DEVICE, PEER, BOARD, ORCH_DEVICE]) {
     await expectStatus(platform.api('DELETE', `/api/v1/devices/${name}`), 202, `delete ${name}`);
   }
-  for (const name of [DEVICE, PEER, BOARD]) {
+  for (const name of [DEVICE, PEER, BOARD, ORCH_DEVICE]) {
     await waitFor(
       `${name} gone`,
       async () => (await platform.api('GET', `/api/v1/devices/${name}`)).status === 404,

@@ -105,19 +105,21 @@ export async function provisionDevice(input: ProvisionDeviceInput): Promise<Prov
   let current: ProvisioningStepName | 'begin' = 'begin';
   upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Provisioning' }]);
   try {
-    const ownQueue = workflowInfo().taskQueue;
-    const { lifecycle, host } = await store.beginProvisioning(
+    // (Where this run is goes to placement as a preference; whether the device was placed here
+    // comes back in the activity's result, recorded in history: a replay elsewhere — a replay
+    // worker has a queue of its own — takes the same branch.)
+    const { lifecycle, host, placedOnRunsQueue } = await store.beginProvisioning(
       name,
       spec satisfies DeviceSpec,
       workflowId,
-      ownQueue,
+      workflowInfo().taskQueue,
     );
     // (A run begun before device hosts has no host: its runtime steps ran on this queue.)
     const { volume, emulator } = hostActivities(host?.taskQueue);
 
     let identity: PreparedDevice;
     let gateway: AssignedGateway;
-    if (host?.taskQueue === ownQueue && patched('provisioning-on-host')) {
+    if (host && placedOnRunsQueue === true && patched('provisioning-on-host')) {
       // This run is on the device's host: every step but the session wait is a local activity
       // here — one workflow task for all of them instead of a child workflow and an activity.
       current = 'issueCertificate';

@@ -15,7 +15,7 @@ import { METRICS_PORTS } from '../../platform/telemetry.js';
 import { loadConfig } from '../../common/config.js';
 import { volumeFiles } from '../../device/volume-layout.js';
 import { callHost } from '../../host/control.js';
-import { findDeviceHost, HOST_ENTRY } from '../../host/supervisor.js';
+import { findDeviceHost, HOST_ENTRY, hostLogFile } from '../../host/supervisor.js';
 import { findProcessesMatching, isAlive, terminate } from '../../runtimes/process-table.js';
 import { VirtualRuntime } from '../../runtimes/virtual.js';
 import { startDevServer, type DevServer } from '../../temporal/dev-server.js';
@@ -190,6 +190,18 @@ export async function startTestPlatform(
   await start('gateway');
   await start('orchestrator');
   await start('web');
+  // The orchestrator's device host polling its queue: the API starts provisioning there (one
+  // created before the host registered runs its host steps as a child instead, a different shape).
+  if (loadConfig(env).host.supervised) {
+    await waitFor(
+      'the device host to be ready',
+      () => {
+        const log = hostLogFile(home, hostId);
+        return fs.existsSync(log) && READY_LINES.host.test(fs.readFileSync(log, 'utf8'));
+      },
+      60_000,
+    );
+  }
 
   const platform: TestPlatform = {
     home,
