@@ -42,24 +42,45 @@ export function setCondition(
   return { ...status, conditions };
 }
 
+/**
+ * A step that ends within this long is recorded once, as done (with its start time); a longer one
+ * is also shown Running meanwhile. Most steps take a few milliseconds: two writes each were most of
+ * provisioning's store writes, and every write re-renders the dashboard's live views.
+ */
+export const RUNNING_SHOWN_AFTER_MS = 250;
+
 /** Runs one provisioning step and records it on the device so the dashboard can show it. */
 export function stepRecorder(store: ResourceStore) {
   return async function step<T>(device: string, name: string, work: () => Promise<T> | T): Promise<T> {
     const startedAt = new Date().toISOString();
-    await store.updateStatus('Device', device, (s) =>
-      setStep(s, name, { state: 'Running', startedAt, message: undefined }),
-    );
+    let shownRunning: Promise<unknown> | undefined;
+    const showRunning = () =>
+      (shownRunning ??= store
+        .updateStatus('Device', device, (s) =>
+          setStep(s, name, { state: 'Running', startedAt, message: undefined }),
+        )
+        .catch(() => undefined)); // only a display: the step's outcome is written below either way
+    const timer = setTimeout(showRunning, RUNNING_SHOWN_AFTER_MS);
     try {
       const result = await work();
+      clearTimeout(timer);
+      await shownRunning; // (the later write must land last)
       await store.updateStatus('Device', device, (s) =>
-        setStep(s, name, { state: 'Succeeded', finishedAt: new Date().toISOString() }),
+        setStep(s, name, {
+          state: 'Succeeded',
+          startedAt,
+          finishedAt: new Date().toISOString(),
+          message: undefined,
+        }),
       );
       return result;
     } catch (err) {
+      clearTimeout(timer);
+      await shownRunning;
       const attempt = Context.current().info.attempt;
       const message = errorMessage(err);
       await store.updateStatus('Device', device, (s) =>
-        setStep(s, name, { state: 'Running', message: `attempt ${attempt}: ${message}` }),
+        setStep(s, name, { state: 'Running', startedAt, message: `attempt ${attempt}: ${message}` }),
       );
       // Typed by code: bad input, a missing emulator or a corrupt firmware copy fail at once.
       throw err instanceof WasmbedError ? toApplicationFailure(err) : err;

@@ -275,6 +275,10 @@ try {
     const killedAt = Date.now();
     process.kill(hostPid, 'SIGKILL');
     const timeline = trace(killedAt, () => platform.hostPid() !== undefined);
+    // Without an app to watch restart, "back" must follow "gone": the store says Connected until
+    // the gateway has reported the sessions lost.
+    if (skip.has('deploy'))
+      await waitFor('devices seen down', async () => (await connected()) < total, 120_000, 50);
     await waitFor(
       'all back with the app',
       async () =>
