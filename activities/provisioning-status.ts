@@ -60,7 +60,7 @@ export function stepRecorder(store: ResourceStore) {
           setStep(s, name, { state: 'Running', startedAt, message: undefined }),
         )
         .catch(() => undefined)); // only a display: the step's outcome is written below either way
-    const timer = setTimeout(showRunning, RUNNING_SHOWN_AFTER_MS);
+    const timer = setTimeout(() => void showRunning(), RUNNING_SHOWN_AFTER_MS);
     try {
       const result = await work();
       clearTimeout(timer);
