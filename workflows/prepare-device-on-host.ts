@@ -1,37 +1,25 @@
 /**
  * prepareDeviceOnHost: provisioning's steps on the device's host — certificate for the key made
  * in its volume, volume, firmware, emulator — run by the host's own workflow worker (task queue
- * `wasmbed-host-<id>`, host/main.ts) as LOCAL activities. Each stays a retryable, idempotent
+ * `wasmbed-host-<id>`, host/main.ts) as LOCAL activities (host-steps.ts), for a provisioning run
+ * that is not on that host's queue itself (one started on the orchestrator's). Each stays a retryable, idempotent
  * activity that the Web UI and the dashboard's timeline show (a local-activity marker in this
  * child's history), but the four cost one child workflow through the server instead of four
  * activity tasks and four workflow tasks: the round trips per device are what bound
  * provisioning's throughput (BENCHMARKS.md, "Provisioning at fleet scale").
  */
-import { ApplicationFailure, isCancellation, proxyLocalActivities } from '@temporalio/workflow';
-import type { DeviceRuntimeActivities } from '../activities/device-runtime.js';
+import { ApplicationFailure, isCancellation } from '@temporalio/workflow';
 import { FailureType } from '../common/failures.js';
 import type { PrepareDeviceOnHostInput, PreparedDevice, ProvisioningStepName } from './contracts/index.js';
 import { asNonRetryable } from './errors.js';
-import { emulatorStepOptions, volumeStepOptions } from './host-step-options.js';
+import { hostStepsHere } from './host-steps.js';
 import { validateDnsLabel } from '../common/validation.js';
-
-// The same timeouts and retry policies as the regular activities these replace (provision-device.ts).
-const volume = proxyLocalActivities<DeviceRuntimeActivities>(volumeStepOptions);
-const emulator = proxyLocalActivities<DeviceRuntimeActivities>(emulatorStepOptions);
 
 export async function prepareDeviceOnHost(input: PrepareDeviceOnHostInput): Promise<PreparedDevice> {
   const name = asNonRetryable(() => validateDnsLabel('name', input.name));
   let step: ProvisioningStepName = 'issueCertificate';
   try {
-    // The device's key is made in its volume here and never leaves this host.
-    const identity = await volume.issueCertificate(name);
-    step = 'prepareVolume';
-    await volume.prepareVolume(name);
-    step = 'copyFirmware';
-    await volume.copyFirmware(name, input.firmware);
-    step = 'startEmulator';
-    await emulator.startEmulator(name);
-    return identity;
+    return await hostStepsHere(name, input.firmware, (at) => (step = at));
   } catch (err) {
     if (isCancellation(err)) throw err;
     // Names the step for provisionDevice, which marks the device Failed at it; the activity's

@@ -22,6 +22,7 @@ import { validateDeviceCreate } from '../common/validation.js';
 import { DEVICE_ATTRIBUTE, PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
 import { deviceLifecycle } from './device-lifecycle.js';
 import { prepareDeviceOnHost } from './prepare-device-on-host.js';
+import { hostStepsHere, writeEndpointHere } from './host-steps.js';
 import type { DeviceRuntimeActivities } from '../activities/device-runtime.js';
 import type { AssignedGateway, OrchestratorActivities } from '../activities/orchestrator.js';
 import type { GatewayActivities } from '../gateway/activities.js';
@@ -60,8 +61,6 @@ const legacyPki = proxyActivities<DeviceRuntimeActivities>({
  * runs the host's steps, placement and the endpoint write as local activities there, with the
  * same timeouts and retries as their regular forms (host-step-options.ts).
  */
-const localVolume = proxyLocalActivities<DeviceRuntimeActivities>(volumeStepOptions);
-const localEmulator = proxyLocalActivities<DeviceRuntimeActivities>(emulatorStepOptions);
 const localPlacement = proxyLocalActivities<OrchestratorActivities>(placementOptions);
 
 /** The runtime steps run on the device host that owns the device (its own task queue). */
@@ -122,19 +121,11 @@ export async function provisionDevice(input: ProvisionDeviceInput): Promise<Prov
     if (host && placedOnRunsQueue === true && patched('provisioning-on-host')) {
       // This run is on the device's host: every step but the session wait is a local activity
       // here — one workflow task for all of them instead of a child workflow and an activity.
-      current = 'issueCertificate';
-      // The device's key is made in its volume here and never leaves this host.
-      identity = await localVolume.issueCertificate(name);
-      current = 'prepareVolume';
-      await localVolume.prepareVolume(name);
-      current = 'copyFirmware';
-      await localVolume.copyFirmware(name, spec.firmware);
-      current = 'startEmulator';
-      await localEmulator.startEmulator(name);
+      identity = await hostStepsHere(name, spec.firmware, (step) => (current = step));
       current = 'assignGateway';
       gateway = await localPlacement.assignGateway(name, spec.gateway);
       current = 'writeEndpoint';
-      await localEmulator.writeEndpoint(name, gateway.endpoint);
+      await writeEndpointHere(name, gateway.endpoint);
     } else if (host && patched('provisioning-host-child')) {
       // The host's four steps as local activities of one child workflow on the host's queue, and
       // placement beside them: one child start instead of four activity round trips, and no
