@@ -141,20 +141,13 @@ describe('metrics through a real Prometheus', () => {
       return PROVISIONING_STEPS.every((s) => byStep[s] === 5) ? byStep : undefined;
     });
     expect(Object.keys(counts).sort()).toEqual([...PROVISIONING_STEPS].sort());
-    // awaitSession is the gateway's activity, the runtime steps (the device key and its
-    // certificate among them) the device host's, the rest the orchestrator's: each is observed
-    // where it ran.
+    // awaitSession is the gateway's activity; every other step ran in the device host, where the
+    // API starts provisioning (local activities of the run, placement and the device key among
+    // them): each is observed where it ran.
     const where = await prometheus.query(
       'sum by (process, step) (wasmbed_provisioning_step_duration_seconds_count{outcome="succeeded"})',
     );
-    const ranOn = (step: string) =>
-      step === 'awaitSession'
-        ? 'gateway'
-        : ['issueCertificate', 'prepareVolume', 'copyFirmware', 'startEmulator', 'writeEndpoint'].includes(
-              step,
-            )
-          ? 'host'
-          : 'orchestrator';
+    const ranOn = (step: string) => (step === 'awaitSession' ? 'gateway' : 'host');
     for (const r of where) expect(r.metric.process, r.metric.step).toBe(ranOn(r.metric.step!));
     await eventually('sum(wasmbed_provisionings_total{outcome="connected"})', 5);
     await eventually('sum(wasmbed_provisionings_total{outcome="failed"}) or vector(0)', 0);
