@@ -62,6 +62,8 @@ const world = {
   endpointHeld: new Map<string, { writing: boolean; release: Promise<void> }>(),
   /** Gateway activity calls that carried a batch of devices, with its size. */
   batches: [] as number[],
+  /** Devices whose host is dead: the next relocation moves them (once), to a host that fails the first volume. */
+  movedOnce: new Set<string>(),
 };
 
 const orchestrator = {
@@ -117,7 +119,16 @@ const orchestrator = {
   async relocateDevice(device: string) {
     world.lifecycle.push({ op: 'relocateDevice', device });
     // The device host's activities are these fakes too, on the workflow's queue.
-    return { id: 'host-test', taskQueue: WORKFLOW_QUEUE, moved: false };
+    const moved = world.movedOnce.delete(device);
+    return { id: 'host-test', taskQueue: WORKFLOW_QUEUE, moved };
+  },
+  async prepareVolume(device: string) {
+    const failed = world.lifecycle.some((c) => c.op === 'prepareVolume' && c.device === device);
+    world.lifecycle.push({ op: 'prepareVolume', device });
+    if (!failed) throw ApplicationFailure.nonRetryable('the new host is still starting');
+  },
+  async copyFirmware(device: string) {
+    world.lifecycle.push({ op: 'copyFirmware', device });
   },
   async assignGateway(device: string) {
     world.lifecycle.push({ op: 'assignGateway', device });
@@ -229,6 +240,7 @@ beforeEach(() => {
   world.renewAt.clear();
   world.endpointHeld.clear();
   world.batches = [];
+  world.movedOnce.clear();
 });
 
 function plan(
@@ -459,6 +471,29 @@ describe('deviceLifecycle', () => {
       'relocateDevice',
       'assignGateway',
       'markReconnected',
+    ]);
+  });
+
+  it('finishes a move to a new host on the next attempt when the first failed before the volume was made', async () => {
+    world.movedOnce.add('moving');
+    const handle = await lifecycle('moving', { graceMs: 20, retryBackoffMs: 10 });
+    await handle.signal(disconnectedSignal, { gateway: 'gw-test', reason: 'host gone' });
+    await waitFor('recovery', () => world.lifecycle.some((c) => c.op === 'markConnected'), 5000, 5);
+    world.gone.add('moving');
+    await handle.result();
+    // The second placement says "not moved" (the device is on its new host already): the volume
+    // and firmware are still made there before the endpoint.
+    expect(world.lifecycle.map((c) => c.op)).toEqual([
+      'markRecovering',
+      'relocateDevice',
+      'assignGateway',
+      'prepareVolume',
+      'relocateDevice',
+      'assignGateway',
+      'prepareVolume',
+      'copyFirmware',
+      'awaitDeviceSession',
+      'markConnected',
     ]);
   });
 

@@ -117,6 +117,12 @@ export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void
       if (recheckAfterEndpoint) await activities.markReconnected(name);
       return true;
     };
+    // A move is finished once the new host has the volume and firmware: an attempt that failed
+    // before that leaves it to the next, whose placement already says "not moved" (the device is
+    // on its new, live host) — histories from before let it go, and the device, with no firmware
+    // on its new host, failed every attempt after.
+    const remembersMove = patched('recovery-remembers-move');
+    let moveUnfinished = false;
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
       if (await backInTheMeantime()) return;
       try {
@@ -125,22 +131,25 @@ export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void
         // certificate and the old one is revoked.
         const fenced = patched('device-hosts-fenced');
         const placed = fenced ? await activities.relocateDevice(name) : undefined;
+        if (placed?.moved) moveUnfinished = true;
+        const moved = remembersMove ? moveUnfinished : placed?.moved === true;
         // The endpoint next: a restarted device reads it as it boots.
         const target = await activities.assignGateway(name);
         // (Histories from before device hosts have no target.host: their runtime activities ran
         // on this queue, and replay schedules them the same way.)
         const runtime = host(placed?.taskQueue ?? target.host?.taskQueue);
         // (Still unchanged on the device up to here: the last moment to let it be.)
-        if (!placed?.moved && (await backInTheMeantime())) return;
-        if (placed?.moved) {
+        if (!moved && (await backInTheMeantime())) return;
+        if (moved) {
           await runtime.prepareVolume(name);
           await runtime.copyFirmware(name);
+          moveUnfinished = false;
         }
         await runtime.writeEndpoint(name, target.endpoint);
         // A host restarting after kill -9 takes the endpoint only once it is up again, and by then
         // it has resumed its devices: one back already needs no certificate check, no session
         // wait and no apps put back — with hundreds of them, work that kept the CPU from the rest.
-        if (recheckAfterEndpoint && !placed?.moved && (await backInTheMeantime())) return;
+        if (recheckAfterEndpoint && !moved && (await backInTheMeantime())) return;
         await runtime.ensureEmulator(name);
         const identity = fenced
           ? await runtime.issueCertificate(name)
