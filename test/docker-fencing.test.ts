@@ -17,6 +17,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { normalizeSerial } from '../pki/certificate-info.js';
 import { loadConfig } from '../common/config.js';
 import type { Device } from '../common/resources.js';
 import { encodeMessageFrame } from '../protocol/framing.js';
@@ -210,7 +211,11 @@ describe('docker devices across device hosts', () => {
     const still = await device(name);
     expect(still.status.phase).toBe('Connected');
     expect(still.status.host).toBe(survivor);
-    expect(still.status.identity?.certSerial).toBe(after.status.identity?.certSerial);
+    // The same certificate. (Its serial may be recorded with or without a leading zero: the
+    // session's spelling is normalized, the ledger's is not — a known inconsistency, see the note.)
+    expect(normalizeSerial(still.status.identity!.certSerial)).toBe(
+      normalizeSerial(after.status.identity!.certSerial),
+    );
   }, 1_200_000);
 
   it('on an engine two hosts share, the host a device moved to removes the old host container and makes a new key', async () => {
