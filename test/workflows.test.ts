@@ -432,12 +432,21 @@ describe('deviceLifecycle', () => {
     expect(world.lifecycle).toEqual([]);
   });
 
-  it('recovers a device that stays away past the grace period', async () => {
-    const handle = await lifecycle('away', { graceMs: 20 });
-    await handle.signal(disconnectedSignal, { gateway: 'gw-test', reason: 'link lost' });
+  /** Disconnects the device, waits for its recovery to connect it, then ends the lifecycle. */
+  async function recoverUntilConnected(
+    device: string,
+    settings: Parameters<typeof lifecycle>[1],
+    reason: string,
+  ) {
+    const handle = await lifecycle(device, settings);
+    await handle.signal(disconnectedSignal, { gateway: 'gw-test', reason });
     await waitFor('recovery', () => world.lifecycle.some((c) => c.op === 'markConnected'), 5000, 5);
-    world.gone.add('away');
+    world.gone.add(device);
     await handle.result();
+  }
+
+  it('recovers a device that stays away past the grace period', async () => {
+    await recoverUntilConnected('away', { graceMs: 20 }, 'link lost');
     expect(world.lifecycle.map((c) => c.op)).toEqual([
       'markRecovering',
       'relocateDevice',
@@ -476,11 +485,7 @@ describe('deviceLifecycle', () => {
 
   it('finishes a move to a new host on the next attempt when the first failed before the volume was made', async () => {
     world.movedOnce.add('moving');
-    const handle = await lifecycle('moving', { graceMs: 20, retryBackoffMs: 10 });
-    await handle.signal(disconnectedSignal, { gateway: 'gw-test', reason: 'host gone' });
-    await waitFor('recovery', () => world.lifecycle.some((c) => c.op === 'markConnected'), 5000, 5);
-    world.gone.add('moving');
-    await handle.result();
+    await recoverUntilConnected('moving', { graceMs: 20, retryBackoffMs: 10 }, 'host gone');
     // The second placement says "not moved" (the device is on its new host already): the volume
     // and firmware are still made there before the endpoint.
     expect(world.lifecycle.map((c) => c.op)).toEqual([
