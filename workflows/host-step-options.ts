@@ -5,7 +5,8 @@
  */
 import { FailureType } from '../common/failures.js';
 
-const quick = { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '10s' } as const;
+/** The backoff of provisioning's short steps (the store's, the host's volume steps). */
+export const quick = { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '10s' } as const;
 
 /** Certificate, volume and firmware: a bad input or a corrupt image does not get better by retrying. */
 export const volumeStepOptions = {

@@ -28,7 +28,7 @@ import type { AssignedGateway, OrchestratorActivities } from '../activities/orch
 import type { GatewayActivities } from '../gateway/activities.js';
 import { describeFailure, FailureType } from '../common/failures.js';
 import { asNonRetryable } from './errors.js';
-import { emulatorStepOptions, placementOptions, volumeStepOptions } from './host-step-options.js';
+import { emulatorStepOptions, placementOptions, quick, volumeStepOptions } from './host-step-options.js';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.js';
 import {
   lifecycleWorkflowId,
@@ -40,8 +40,6 @@ import {
   type ProvisionDeviceResult,
   type ProvisioningStepName,
 } from './contracts/index.js';
-
-const quick = { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '10s' } as const;
 
 // The short store steps (beginProvisioning, markConnected/markFailed) run as local activities,
 // in the orchestrator worker that runs this workflow: each ends as a marker in the workflow task
