@@ -1,8 +1,8 @@
 /**
  * At most `size` holders at once; the others wait their turn, first come first served. The
- * device host uses it so that hundreds of devices starting together (a restart after kill -9,
- * a fleet-wide rollout) take turns for the CPU-heavy part — an app's worker thread booting —
- * instead of all booting at once on two cores while their sessions starve.
+ * device host uses it so that hundreds of devices starting together (a restart after kill -9)
+ * take turns for the CPU-heavy part — setting up their sessions — instead of all at once on two
+ * cores while the sessions already up starve.
  */
 export class Slots {
   private free: number;

@@ -11,7 +11,7 @@ import type { Slots } from '../common/slots.js';
 import { MCU_PROFILES, isMcuType } from '../common/mcu-profiles.js';
 import type { DeviceInfo, Message } from '../protocol/messages.js';
 import { appBudgetOf } from './apps/fit.js';
-import { AppRuntime } from './apps/index.js';
+import { AppRuntime, type AppThreadPool } from './apps/index.js';
 import { AppFlash } from './app-flash.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { DeviceLink, type DeviceCredentialsPem } from './device-link.js';
@@ -37,8 +37,8 @@ export interface VirtualDeviceOptions {
    * device host that calls poke() when it writes them polls rarely, as a fallback only.
    */
   volumePollMs?: number;
-  /** App worker threads that may boot at once, shared with the other devices of a host (AppRuntime's startSlots). */
-  appStartSlots?: Slots;
+  /** The app threads, shared with the other devices of a host (AppRuntime's pool). Default: the device's own. */
+  appPool?: AppThreadPool;
   /**
    * Sessions being set up at once (dial, TLS handshake, the gateway's first answer), shared with
    * the other devices of a host. Unlimited when omitted.
@@ -94,7 +94,7 @@ export class VirtualDevice {
       },
       onPublish: (appId, topic, data) => this.link?.send({ type: 'Publish', appId, topic, data }),
       onStateChange: (appId) => this.link?.send({ type: 'ApplicationStatus', apps: this.apps.status(appId) }),
-      startSlots: options.appStartSlots,
+      pool: options.appPool,
     });
   }
 

@@ -2,16 +2,16 @@
  * Virtual devices run inside the device host's process: each a VirtualDevice on its own volume
  * (firmware image, memory image with the endpoint and credentials blocks, CPU held until
  * cpu.run, UART log), with its own key, mutual-TLS session, heartbeats and reconnect backoff.
- * Apps run in worker threads (device/apps), so a trapping, looping or memory-hungry app ends
- * only itself; a device whose session breaks reconnects alone. About 0.1 MiB per idle device
+ * Apps run in the host's app thread pool (device/apps), so a trapping, looping or memory-hungry
+ * app ends only itself; a device whose session breaks reconnects alone. About 0.1 MiB per idle device
  * instead of a Node process each.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import { errorMessage } from '../common/errors.js';
 import { Slots } from '../common/slots.js';
 import type { Logger } from '../common/logger.js';
 import type { DeviceCredentials } from '../device/memory-contract.js';
+import { AppThreadPool } from '../device/apps/index.js';
 import { readFirmware, VirtualDevice } from '../device/virtual-device.js';
 import { volumeFiles } from '../device/volume-layout.js';
 import { FirmwareError } from '../runtimes/local-volume.js';
@@ -23,15 +23,6 @@ import { VirtualVolumes } from '../runtimes/virtual.js';
  * only this often on their own (a fallback), not 20 times a second each.
  */
 const VOLUME_POLL_MS = 5000;
-
-/**
- * App worker threads booting at once, for all devices of the host: booting one is tens of ms
- * of CPU, and 300 at once (a rollout to the fleet, the restart after kill -9) kept the host's
- * event loop from sending heartbeats until the gateway dropped every session. Not as few as the
- * cores: on a machine shared with other work the boots' share of the CPU goes with their number
- * (4 at once booted ~12 apps/s at load 10, against ~26/s at load 6).
- */
-const APP_STARTS_AT_ONCE = Math.max(4, os.availableParallelism() * 4);
 
 /**
  * Sessions the host's devices set up at once. All at once, a handshake's latency is the whole
@@ -55,7 +46,8 @@ export interface HostedDeviceInfo {
 export class HostedVirtualRuntime extends VirtualVolumes implements DeviceRuntimeBackend {
   private readonly devices = new Map<string, HostedDevice>();
   private boots = 0;
-  private readonly appStarts = new Slots(APP_STARTS_AT_ONCE);
+  /** One app thread pool for every device of the host: threads boot once, not once per app. */
+  private readonly appPool = new AppThreadPool();
   private readonly dials = new Slots(DIALS_AT_ONCE);
 
   constructor(
@@ -90,7 +82,7 @@ export class HostedVirtualRuntime extends VirtualVolumes implements DeviceRuntim
       files,
       bootId,
       volumePollMs: VOLUME_POLL_MS,
-      appStartSlots: this.appStarts,
+      appPool: this.appPool,
       dialSlots: this.dials,
       log: (line) => uart.write(`${new Date().toISOString()} ${line}\n`),
     });

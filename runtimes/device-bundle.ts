@@ -12,8 +12,8 @@ import { pruneOldBuilds } from '../common/build-cache.js';
 import { REPO_ROOT } from '../common/repo-root.js';
 
 const DEVICE_SOURCE_DIRS = ['device', 'device/apps', 'protocol', 'common'];
-/** Files loaded at run time next to the bundle (worker threads), copied beside it. */
-const RUNTIME_ASSETS = ['device/apps/app-worker.mjs'];
+/** Worker threads' entry points, bundled beside main.mjs (the runtime finds them next to itself). */
+const WORKER_ENTRIES = ['device/apps/app-thread.mjs', 'device/apps/transform-worker.mjs'];
 
 function sourceHash(): string {
   const hash = crypto.createHash('sha256');
@@ -35,8 +35,14 @@ export async function ensureDeviceBundle(): Promise<string> {
   const tmp = `${dir}.${process.pid}.tmp`;
   fs.rmSync(tmp, { recursive: true, force: true });
   await build({
-    entryPoints: [path.join(REPO_ROOT, 'device', 'main.ts')],
-    outfile: path.join(tmp, 'main.mjs'),
+    // The transform worker takes Binaryen along: the bundle (and the Docker image built from
+    // it) has no node_modules.
+    entryPoints: [
+      { in: path.join(REPO_ROOT, 'device', 'main.ts'), out: 'main' },
+      ...WORKER_ENTRIES.map((e) => ({ in: path.join(REPO_ROOT, e), out: path.basename(e, '.mjs') })),
+    ],
+    outdir: tmp,
+    outExtension: { '.js': '.mjs' },
     bundle: true,
     platform: 'node',
     format: 'esm',
@@ -47,10 +53,6 @@ export async function ensureDeviceBundle(): Promise<string> {
       js: "import { createRequire as __wasmbedRequire } from 'node:module'; const require = __wasmbedRequire(import.meta.url);",
     },
   });
-  for (const asset of RUNTIME_ASSETS) {
-    const source = path.join(REPO_ROOT, asset);
-    if (fs.existsSync(source)) fs.copyFileSync(source, path.join(tmp, path.basename(asset)));
-  }
   try {
     fs.renameSync(tmp, dir);
   } catch (err) {

@@ -11,7 +11,6 @@ import type { AppState, LogLevel } from '../protocol/messages.js';
 import { appMemoryPagesFor, HOST_FUNCTIONS, HOST_LIMITS, type ValType } from '../device/apps/host-api.js';
 import { AppRuntime, type AppRuntimeOptions, type DeployRequest } from '../device/apps/runtime.js';
 import { checkAppModule } from '../device/apps/validate.js';
-import { Slots } from '../common/slots.js';
 import { buildApps } from '../scripts/build-apps.mjs';
 import { waitFor } from './support/wait.js';
 
@@ -611,56 +610,5 @@ describe('deployments', () => {
     expect(r.rt.status()).toHaveLength(1);
     expect(await r.rt.remove('x')).toEqual({ ok: true, error: null });
     expect(r.rt.status()).toEqual([]);
-  });
-});
-
-describe('start slots (a device host: many devices, few worker threads booting at once)', () => {
-  it('an app waits for a free slot to boot its worker, and gives it back once Running', async () => {
-    const slots = new Slots(1);
-    const held = await slots.acquire(); // another device's app is booting
-    const r = runtime({ startSlots: slots });
-    const ack = r.rt.deploy(req('blinky', wasm.blinky!, { env: { PIN: '2', PERIOD_MS: '20' } }));
-    await waitState(r, 'blinky', 'Deploying');
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(r.state('blinky')).toBe('Deploying');
-    expect(slots.queued).toBe(1);
-    held();
-    expect(await ack).toEqual({ ok: true, error: null });
-    expect(r.state('blinky')).toBe('Running');
-    // Its slot is free again: the next app boots at once.
-    const next = await Promise.race([
-      slots.acquire(),
-      new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 1000)),
-    ]);
-    expect(next).toBeTypeOf('function');
-    next!();
-  });
-
-  it('an app that traps gives its slot back too', async () => {
-    const slots = new Slots(1);
-    const r = runtime({ startSlots: slots });
-    await r.rt.deploy(req('trap', assemble({ funcs: [{ name: '_start', code: [...op.unreachable] }] })));
-    await waitState(r, 'trap', 'Failed');
-    const again = await r.rt.deploy(req('blinky', wasm.blinky!, { env: { PIN: '2', PERIOD_MS: '20' } }));
-    expect(again).toEqual({ ok: true, error: null });
-  });
-
-  it('hands slots out first come, first served; giving one back twice frees it once', async () => {
-    const slots = new Slots(2);
-    const order: string[] = [];
-    const a = await slots.acquire();
-    const b = await slots.acquire();
-    const waiting = ['c', 'd'].map((name) => slots.acquire().then((release) => (order.push(name), release)));
-    expect(slots.queued).toBe(2);
-    a();
-    a();
-    const c = await waiting[0]!;
-    expect(order).toEqual(['c']);
-    expect(slots.queued).toBe(1);
-    b();
-    await waiting[1];
-    expect(order).toEqual(['c', 'd']);
-    c();
-    expect(() => new Slots(0)).toThrow(RangeError);
   });
 });

@@ -1,5 +1,6 @@
 /** WebAssembly apps on the virtual device: the runtime, the module checks and the host API table. */
 export { AppRuntime, type AppOpResult, type AppRuntimeOptions, type DeployRequest } from './runtime.js';
+export { AppThreadPool, DEFAULT_APP_THREADS, type AppThreadPoolOptions } from './pool.js';
 export {
   capMemory,
   checkAppModule,

@@ -1,28 +1,20 @@
 /**
- * The virtual device's app runtime: each deployed WebAssembly app runs in its own worker
- * thread (device/apps/app-worker.mjs) against the `wasmbed` host API (docs/host-api.md).
+ * The virtual device's app runtime: each deployed WebAssembly app runs as its own instance in
+ * the process's app thread pool (pool.ts, app-thread.mjs) against the `wasmbed` host API
+ * (docs/host-api.md).
  *
  * Limits: a module is checked before it runs (validate.ts: imports, entry, memory against the
- * app's and the device's limit); its memory maximum is capped at the limit; the worker's JS
- * heap is bounded by `resourceLimits`; a call that runs longer than its CPU budget without
- * yielding (sleep_ms or returning) is stopped by terminating the worker. A trap, a limit or
- * a crash fails only that app: the device and its other apps keep running.
+ * app's and the device's limit); its memory maximum is capped at the limit; it is prepared
+ * (prepare.ts) so that a call running longer than its CPU budget without yielding (sleep_ms or
+ * returning) is stopped by its own fuel checks, and sleep_ms yields the thread. A trap, a limit
+ * or a crash fails only that app: the device and its other apps, and other devices' apps on
+ * the same thread, keep running.
  */
-import { Worker } from 'node:worker_threads';
 import type { AppLimits, AppState, AppStatusEntry, LogLevel } from '../../protocol/messages.js';
 import { DEFAULT_CPU_MS_PER_CALL, HOST_LIMITS, SENSOR_NO_READING } from './host-api.js';
 import { capMemory, checkAppModule } from './validate.js';
-import { errorMessage } from '../../common/errors.js';
-import type { Slots } from '../../common/slots.js';
-
-const WORKER_URL = new URL('./app-worker.mjs', import.meta.url);
-
-// Shared control block layout (mirrors app-worker.mjs).
-const CONTROL_BYTES = 32;
-const STATE = 0;
-const WAKE = 1;
-const STOP = 2;
-const RUNNING = 1;
+import { AppThreadPool, type AppThreadMessage, type PooledApp } from './pool.js';
+import { prepareModule } from './prepare.js';
 
 export interface AppRuntimeOptions {
   /** The most linear memory one app may have on this device, in 64 KiB pages (see appMemoryPagesFor). */
@@ -33,20 +25,16 @@ export interface AppRuntimeOptions {
   maxModuleBytes?: number;
   /** Unix time in ms the device booted: uptime_ms() counts from here. Default: construction time. */
   bootTimeMs?: number;
-  /** Old-generation JS heap of each app's worker, in MB. Default 16. */
-  workerHeapMb?: number;
   /** An app's log line (level 1 from `log`), or the runtime's about the app (2 dropped messages, 3 failure). */
   onLog?(appId: string, level: LogLevel, message: string): void;
   onPublish?(appId: string, topic: string, data: Uint8Array): void;
   /** Every state change: Deploying, Running, Exited, Failed (error = the reason), Stopped. */
   onStateChange?(appId: string, state: AppState, error: string | null): void;
   /**
-   * Worker threads that may boot at once, shared by every device of a device host. Booting one
-   * costs tens of ms of CPU; hundreds booting together (a fleet-wide rollout, a host restarting
-   * its devices' apps) starved the host's event loop until the gateway dropped every session
-   * for missed heartbeats. Unlimited when omitted (a device alone in its process).
+   * The app threads to run on, shared by every device of a device host. Default: a pool of
+   * this runtime's own (a device alone in its process).
    */
-  startSlots?: Slots;
+  pool?: AppThreadPool;
 }
 
 export interface DeployRequest {
@@ -72,24 +60,12 @@ interface AppRecord {
   state: AppState;
   error: string | null;
   restarts: number;
-  worker: Worker | null;
-  ctrl: Int32Array;
-  times: Float64Array;
-  budgetMs: number;
-  timer: NodeJS.Timeout | null;
+  instance: PooledApp | null;
   /** Set once the runtime decided how this instance ends (stop, replace, failure). */
   ended: boolean;
   /** Resolves deploy() once the entry started, or failed to. */
   settleStart: ((result: AppOpResult) => void) | null;
-  /** Gives back the start slot (startSlots) once the worker has booted or ended. */
-  releaseStart: () => void;
 }
-
-const now = () => performance.timeOrigin + performance.now();
-const processCpuMs = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
 
 export class AppRuntime {
   private readonly apps = new Map<string, AppRecord>();
@@ -99,6 +75,7 @@ export class AppRuntime {
   private readonly sensorBuffer = new SharedArrayBuffer(HOST_LIMITS.sensorChannels * 2 * 4);
   private readonly sensorOverrides = new Int32Array(this.sensorBuffer);
   private readonly bootTimeMs: number;
+  private ownPool: AppThreadPool | null = null;
 
   constructor(private readonly opts: AppRuntimeOptions) {
     if (!Number.isInteger(opts.maxMemoryPages) || opts.maxMemoryPages < 0) {
@@ -211,88 +188,55 @@ export class AppRuntime {
           : '';
       return { ok: false, error: check.error + note };
     }
-    let module: WebAssembly.Module;
-    try {
-      const bytes =
-        check.memoryMaxPages === null ? req.module : capMemory(req.module, check.info, check.memoryMaxPages);
-      module = await WebAssembly.compile(bytes as BufferSource);
-    } catch (err) {
-      return {
-        ok: false,
-        error: `invalid WebAssembly module: ${errorMessage(err)}`,
-      };
-    }
+    const bytes =
+      check.memoryMaxPages === null ? req.module : capMemory(req.module, check.info, check.memoryMaxPages);
+    const prepared = await prepareModule(bytes);
+    if (!prepared.ok) return { ok: false, error: prepared.error };
 
     const old = this.apps.get(req.appId);
     if (old) await this.end(old);
 
-    const control = new SharedArrayBuffer(CONTROL_BYTES);
     const rec: AppRecord = {
       appId: req.appId,
       name: req.name ?? req.appId,
       state: 'Deploying',
       error: null,
       restarts: 0,
-      worker: null,
-      ctrl: new Int32Array(control, 0, 4),
-      times: new Float64Array(control, 16, 2),
-      budgetMs: req.limits.cpuMsPerCall ?? this.opts.defaultCpuMsPerCall ?? DEFAULT_CPU_MS_PER_CALL,
-      timer: null,
+      instance: null,
       ended: false,
       settleStart: null,
-      releaseStart: () => {},
     };
     this.apps.set(req.appId, rec);
     this.opts.onStateChange?.(rec.appId, 'Deploying', null);
 
     const started = new Promise<AppOpResult>((resolve) => (rec.settleStart = resolve));
-    // Its turn to boot a worker (the record is in place: a stop meanwhile ends it, and it never boots).
-    if (this.opts.startSlots) {
-      rec.releaseStart = await this.opts.startSlots.acquire();
-      if (rec.ended) {
-        rec.releaseStart();
-        return { ok: false, error: 'stopped before it started' };
-      }
-    }
-    const heapMb = this.opts.workerHeapMb ?? 16;
-    const worker = new Worker(WORKER_URL, {
-      workerData: {
-        module,
+    rec.instance = this.pool().launch(
+      {
+        module: prepared.module,
         entry: check.entry,
         env: { ...(req.env ?? {}) },
         args: [...(req.args ?? [])],
-        control,
         gpio: this.gpioBuffer,
         sensors: this.sensorBuffer,
         bootTimeMs: this.bootTimeMs,
         caps: { ...HOST_LIMITS, sensorNoReading: SENSOR_NO_READING },
+        budgetMs: req.limits.cpuMsPerCall ?? this.opts.defaultCpuMsPerCall ?? DEFAULT_CPU_MS_PER_CALL,
       },
-      execArgv: [],
-      resourceLimits: { maxOldGenerationSizeMb: heapMb, maxYoungGenerationSizeMb: 4, stackSizeMb: 2 },
-      stdout: false,
-      stderr: false,
-    });
-    rec.worker = worker;
-    // Apps never keep the device process alive on their own; call stopAll() on shutdown.
-    worker.unref();
-    worker.on('message', (msg: WorkerMessage) => this.onMessage(rec, msg));
-    worker.on('error', (err) => {
-      const reason =
-        (err as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY'
-          ? `out of memory: the app's worker exceeded its ${heapMb} MB heap`
-          : `error: ${err.message}`;
-      void this.fail(rec, reason);
-    });
-    worker.on('exit', (code) => {
-      if (!rec.ended && rec.state !== 'Exited' && rec.state !== 'Failed') {
-        void this.fail(rec, `the app's worker exited unexpectedly (code ${code})`);
-      }
-    });
-    this.arm(rec, rec.budgetMs);
+      {
+        onMessage: (msg) => this.onMessage(rec, msg),
+        onLost: (reason) => void this.fail(rec, reason),
+      },
+    );
     return started;
   }
 
-  private onMessage(rec: AppRecord, msg: WorkerMessage): void {
+  private pool(): AppThreadPool {
+    if (this.opts.pool) return this.opts.pool;
+    this.ownPool ??= new AppThreadPool();
+    return this.ownPool;
+  }
+
+  private onMessage(rec: AppRecord, msg: AppThreadMessage): void {
     if (rec.ended) return;
     switch (msg.type) {
       case 'log':
@@ -306,10 +250,11 @@ export class AppRuntime {
         this.settle(rec, { ok: true, error: null });
         break;
       case 'exited':
-        this.disarm(rec);
+        rec.instance = null;
         this.setState(rec, 'Exited', null);
         break;
       case 'failed':
+        rec.instance = null;
         void this.fail(rec, msg.error);
         break;
     }
@@ -325,22 +270,16 @@ export class AppRuntime {
     this.settle(rec, { ok: false, error: wasStarting ? `app failed to start: ${reason}` : reason });
   }
 
-  /** Stops the instance's worker (cutting a sleep short) and its watchdog; keeps the record. */
+  /** Stops the instance (cutting a sleep short, or a computation at its next fuel check); keeps the record. */
   private async end(rec: AppRecord): Promise<void> {
     if (rec.ended) return;
     rec.ended = true;
-    rec.releaseStart();
-    this.disarm(rec);
-    Atomics.store(rec.ctrl, STOP, 1);
-    Atomics.store(rec.ctrl, WAKE, 1);
-    Atomics.notify(rec.ctrl, WAKE);
-    const worker = rec.worker;
-    rec.worker = null;
-    if (worker) await worker.terminate();
+    const instance = rec.instance;
+    rec.instance = null;
+    if (instance) await instance.stop();
   }
 
   private settle(rec: AppRecord, result: AppOpResult): void {
-    rec.releaseStart();
     const settle = rec.settleStart;
     rec.settleStart = null;
     settle?.(result);
@@ -352,46 +291,4 @@ export class AppRuntime {
     rec.error = error;
     if (this.apps.get(rec.appId) === rec) this.opts.onStateChange?.(rec.appId, state, error);
   }
-
-  /**
-   * The CPU watchdog: fires when the current call could have used up its budget. A call is
-   * over budget when it ran that long without sleeping, by the wall clock and by the device
-   * process's CPU time (so a device starved by its host is not blamed).
-   */
-  private arm(rec: AppRecord, delayMs: number): void {
-    this.disarm(rec);
-    rec.timer = setTimeout(() => this.check(rec), Math.max(1, Math.ceil(delayMs)));
-    rec.timer.unref();
-  }
-
-  private disarm(rec: AppRecord): void {
-    if (rec.timer) clearTimeout(rec.timer);
-    rec.timer = null;
-  }
-
-  private check(rec: AppRecord): void {
-    rec.timer = null;
-    if (rec.ended) return;
-    if (Atomics.load(rec.ctrl, STATE) !== RUNNING) {
-      this.arm(rec, rec.budgetMs);
-      return;
-    }
-    const wall = now() - (rec.times[0] as number);
-    const cpu = processCpuMs() - (rec.times[1] as number);
-    if (wall >= rec.budgetMs && cpu >= rec.budgetMs) {
-      void this.fail(
-        rec,
-        `CPU limit exceeded: ran ${Math.round(wall)} ms without yielding (limit ${rec.budgetMs} ms per call)`,
-      );
-      return;
-    }
-    this.arm(rec, Math.max(5, rec.budgetMs - Math.min(wall, cpu)));
-  }
 }
-
-type WorkerMessage =
-  | { type: 'log'; level: LogLevel; message: string }
-  | { type: 'publish'; topic: string; data: Uint8Array }
-  | { type: 'started' }
-  | { type: 'exited' }
-  | { type: 'failed'; phase: 'instantiate' | 'run'; error: string };
