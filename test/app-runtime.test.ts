@@ -1,5 +1,5 @@
 /**
- * The virtual device's app runtime (device/apps): real WebAssembly in real worker threads,
+ * The virtual device's app runtime (device/apps): real WebAssembly in real app threads (many apps each),
  * running the example apps built from source (scripts/build-apps.mjs) and a few modules
  * assembled here byte by byte for the cases the examples cannot show.
  */
@@ -10,6 +10,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AppState, LogLevel } from '../protocol/messages.js';
 import { appMemoryPagesFor, HOST_FUNCTIONS, HOST_LIMITS, type ValType } from '../device/apps/host-api.js';
 import { AppRuntime, type AppRuntimeOptions, type DeployRequest } from '../device/apps/runtime.js';
+import { AppThreadPool, ASYNCIFY_REGION_BYTES } from '../device/apps/pool.js';
 import { checkAppModule } from '../device/apps/validate.js';
 import { buildApps } from '../scripts/build-apps.mjs';
 import { waitFor } from './support/wait.js';
@@ -610,5 +611,156 @@ describe('deployments', () => {
     expect(r.rt.status()).toHaveLength(1);
     expect(await r.rt.remove('x')).toEqual({ ok: true, error: null });
     expect(r.rt.status()).toEqual([]);
+  });
+});
+
+describe('apps sharing an app thread', () => {
+  /** sleep_ms(ms) */
+  const sleep = (ms: number) => [...op.i32(ms), ...op.call(0)];
+  const PATTERN = 0xa5a5a5a5 | 0;
+
+  it('a runaway loop fails with the CPU-limit reason while the app beside it keeps its cadence', async () => {
+    const pool = new AppThreadPool({ threads: 1 });
+    const r = runtime({ pool });
+    await r.rt.deploy(req('blinky', wasm.blinky!, { env: { PIN: '6', PERIOD_MS: '40' } }));
+    const ack = await r.rt.deploy(
+      req('spin', wasm.faulty!, { entry: 'spin', limits: { memoryPages: 2, cpuMsPerCall: 300 } }),
+    );
+    expect(ack.ok).toBe(true);
+    expect(pool.threadCount).toBe(1); // both on the one thread
+    await waitState(r, 'spin', 'Failed', 5_000);
+    expect(r.rt.status('spin')[0]?.error).toMatch(
+      /^CPU limit exceeded: ran \d+ ms without yielding \(limit 300 ms per call\)$/,
+    );
+    const writes = r.rt.gpioWrites(6);
+    await waitFor('blinky to keep toggling', () => r.rt.gpioWrites(6) >= writes + 5, 5_000, 10);
+    expect(r.state('blinky')).toBe('Running');
+    expect(pool.threadCount).toBe(1);
+  });
+
+  it("the runtime's bytes of a sleeping app's memory never show: a pattern in them survives sleeps", async () => {
+    // Fill the region Asyncify borrows with a pattern, sleep (also sleep(0), which only yields),
+    // and trap if any word of it changed; exit when all is well.
+    const check = (addr: number) => [
+      ...op.i32(addr),
+      0x28,
+      0x02,
+      0x00, // i32.load
+      ...op.i32(PATTERN),
+      0x47,
+      0x04,
+      0x40,
+      ...op.unreachable,
+      0x0b, // i32.ne if unreachable end
+    ];
+    const checks = [0, 4, 8, 12, 64, 1024, ASYNCIFY_REGION_BYTES - 4].flatMap(check);
+    const pattern = assemble({
+      imports: [SLEEP],
+      memory: { min: 1 },
+      funcs: [
+        {
+          name: '_start',
+          code: [
+            ...op.i32(0),
+            ...op.i32(0xa5),
+            ...op.i32(ASYNCIFY_REGION_BYTES + 64),
+            0xfc,
+            0x0b,
+            0x00, // memory.fill
+            ...sleep(20),
+            ...checks,
+            ...sleep(0),
+            ...checks,
+            ...sleep(5),
+            ...checks,
+          ],
+        },
+      ],
+    });
+    const r = runtime();
+    expect(await r.rt.deploy(req('pattern', pattern))).toEqual({ ok: true, error: null });
+    await waitFor('pattern to end', () => ['Exited', 'Failed'].includes(r.state('pattern')!), 5_000, 10);
+    expect(r.rt.status('pattern')[0]).toMatchObject({ state: 'Exited', error: null });
+  });
+
+  it('a stop during a sleep ends the app: it never wakes', async () => {
+    const pool = new AppThreadPool({ threads: 1 });
+    const r = runtime({ pool });
+    // sleep 300 ms, then trap: the trap would show if it ever woke.
+    const sleeper = assemble({
+      imports: [SLEEP],
+      funcs: [{ name: '_start', code: [...sleep(300), ...op.unreachable] }],
+    });
+    await r.rt.deploy(req('sleeper', sleeper));
+    expect(pool.appCount).toBe(1);
+    expect(await r.rt.stop('sleeper')).toEqual({ ok: true, error: null });
+    expect(pool.appCount).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(r.rt.status('sleeper')).toEqual([
+      { appId: 'sleeper', state: 'Stopped', error: null, restarts: 0 },
+    ]);
+    expect(r.logs.filter((l) => l.level === 3)).toEqual([]);
+  });
+
+  it('a sleep deeper than the saved stack can hold fails with the reason', async () => {
+    // rec(n) = n == 0 ? sleep_ms(1) : rec(n - 1); _start calls rec(depth).
+    const deep = (depth: number) =>
+      assemble({
+        imports: [SLEEP],
+        funcs: [
+          { name: '_start', code: [...op.i32(depth), ...op.call(2)] },
+          {
+            params: ['i32'],
+            code: [
+              ...op.localGet(0),
+              0x45,
+              0x04,
+              0x40,
+              ...sleep(1), // i32.eqz if sleep
+              0x05,
+              ...op.localGet(0),
+              ...op.i32(1),
+              0x6b,
+              ...op.call(2),
+              0x0b, // else rec(n - 1) end
+            ],
+          },
+        ],
+      });
+    const r = runtime();
+    await r.rt.deploy(req('shallow', deep(20)));
+    await r.rt.deploy(req('deep', deep(5_000)));
+    await waitState(r, 'shallow', 'Exited');
+    await waitState(r, 'deep', 'Failed');
+    expect(r.rt.status('deep')[0]?.error).toMatch(
+      /^trap: sleep_ms: the app's call stack at the sleep does not fit the \d+ bytes the runtime saves for a sleeping app/,
+    );
+  });
+
+  it('200 apps of 20 devices start on a pool of 2 threads, not a thread each', async () => {
+    const pool = new AppThreadPool({ threads: 2 });
+    const devices = Array.from({ length: 20 }, () => runtime({ pool }));
+    const acks = await Promise.all(
+      devices.flatMap((r, d) =>
+        Array.from({ length: 10 }, (_, i) =>
+          r.rt.deploy(
+            req(`blinky-${i}`, wasm.blinky!, { env: { PIN: String(i), PERIOD_MS: String(20 + d) } }),
+          ),
+        ),
+      ),
+    );
+    expect(acks.filter((a) => !a.ok)).toEqual([]);
+    expect(pool.appCount).toBe(200);
+    expect(pool.threadCount).toBe(2);
+    await waitFor(
+      'every device to see all its pins toggle',
+      () =>
+        devices.every((r) => Array.from({ length: 10 }, (_, i) => r.rt.gpioWrites(i)).every((n) => n >= 3)),
+      10_000,
+      20,
+    );
+    expect(devices.every((r) => r.rt.status().every((s) => s.state === 'Running'))).toBe(true);
+    await Promise.all(devices.map((r) => r.rt.stopAll()));
+    expect(pool.appCount).toBe(0);
   });
 });

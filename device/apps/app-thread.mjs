@@ -323,23 +323,20 @@ function run(app, name, rewinding) {
     }
     exports[name]();
     if (exports.asyncify_get_state() === UNWINDING) {
+      const [position, end] = new Int32Array(app.asyncMemory.buffer, 0, 2);
+      // Asyncify checks the bound only when the unwind is over; what it wrote past the end is
+      // the app's memory, but the app fails now and never runs again.
+      if (position > end) throw stackTooDeep(app);
       exports.asyncify_stop_unwind();
-      const end = new Int32Array(app.asyncMemory.buffer, 0, 1)[0];
-      app.stack = new Uint8Array(app.asyncMemory.buffer, 0, end).slice();
+      app.stack = new Uint8Array(app.asyncMemory.buffer, 0, position).slice();
       unhide(app);
       sleep(app, name);
       return;
     }
   } catch (err) {
-    if (err instanceof WebAssembly.RuntimeError && exports.asyncify_get_state() === UNWINDING) {
-      fail(
-        app,
-        new HostTrap(
-          `sleep_ms: the app's call stack at the sleep does not fit the ${app.regionBytes - ASYNC_HEADER} bytes ` +
-            `the runtime saves for a sleeping app (sleep from a shallower call depth, or with fewer locals live)`,
-        ),
-      );
-    } else fail(app, err);
+    // Unwinding past the end of the memory traps on the way.
+    const unwinding = err instanceof WebAssembly.RuntimeError && exports.asyncify_get_state() === UNWINDING;
+    fail(app, unwinding ? stackTooDeep(app) : err);
     return;
   } finally {
     endCall();
@@ -349,6 +346,13 @@ function run(app, name, rewinding) {
     send(app, { type: 'exited' });
     drop(app.id);
   }
+}
+
+function stackTooDeep(app) {
+  return new HostTrap(
+    `sleep_ms: the app's call stack at the sleep does not fit the ${app.regionBytes - ASYNC_HEADER} bytes ` +
+      `the runtime saves for a sleeping app (sleep from a shallower call depth, or with fewer locals live)`,
+  );
 }
 
 /** Wakes the app after its sleep; sleep_ms(0) still lets the thread's other apps run first. */
