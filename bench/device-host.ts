@@ -267,6 +267,16 @@ try {
     result.deploy64KiBAllAckedMs = Date.now() - t;
     await timeline.stop();
     log(`64 KiB to ${total}: ${result.deploy64KiBAllAckedMs} ms`);
+    // The fleet idle again, every device with its app running (blinky sleeps between toggles):
+    // what the apps' threads and instances add to the idle fleet's PSS.
+    await sleep(20_000);
+    const pssWithApps = pssKiB(platformPids());
+    result.idleWithApps = {
+      pssTotalMiB: Math.round(pssWithApps / 1024),
+      pssPerDeviceMiB: Math.round(((pssWithApps - before.pss) / 1024 / (total - before.devices)) * 100) / 100,
+      appPssPerDeviceMiB: Math.round(((pssWithApps - pss) / 1024 / total) * 100) / 100,
+    };
+    log(`idle with apps: ${JSON.stringify(result.idleWithApps)}`);
   }
 
   if (!skip.has('kill') && mode === 'thread') {
