@@ -124,6 +124,25 @@ export function createLifecycleActivities(deps: {
       return { gone: false, needsRecovery: false, rotateCertificate, appsWaiting, renewAt };
     },
 
+    /**
+     * How much longer to leave a device that lost its session before recovering it, in ms. A
+     * host that restarted with devices to resume (kill -9, and its supervisor started it again)
+     * is bringing them back from their volumes: hundreds of recoveries beside that took the CPU
+     * it needed, and turned every device Unreachable and back. So a device of a host that
+     * restarted less than the grace period ago gets the rest of it, and one of a host silent now
+     * gets until its grace period ends (then placement moves it, and the recovery can). 0 for
+     * any other device.
+     */
+    async hostRestartWaitMs(device: string): Promise<number> {
+      const id = (await store.get('Device', device))?.status.host;
+      const host = id === undefined ? undefined : await deps.hosts.get(id);
+      if (!host) return 0;
+      const now = Date.now();
+      const silent = !(now - host.lastSeen < deps.hostStaleMs);
+      const since = silent ? host.lastSeen : host.restartedAt;
+      return since > 0 ? Math.max(0, since + deps.hostGraceMs - now) : 0;
+    },
+
     /** The task queue of the gateway holding the device's session, as far as the store knows. */
     async deviceTaskQueue(device: string): Promise<string | null> {
       const gateway = (await store.get('Device', device))?.status.gateway;

@@ -100,6 +100,11 @@ const renode = new RenodeRuntime({ ...renodeOptionsFromEnv(), home: dataDir, doc
 const processes = hosted ? undefined : new VirtualRuntime(dataDir, deviceBundle, hostId);
 const runtimes = { virtual: hosted ?? processes!, docker, qemu, renode, external: new ExternalRuntime() };
 
+/**
+ * Set once this process resumed devices of its own at start (it is a restart): their lifecycles
+ * then leave them to it for its grace period instead of recovering them beside it.
+ */
+let restartedAt = 0;
 /** Alive: placement sends devices here, and the ones placed here stay while it keeps beating. */
 const beat = () =>
   platform.hosts.beat({
@@ -107,6 +112,7 @@ const beat = () =>
     lastSeen: Date.now(),
     pid: process.pid,
     devices: runningDevices().length,
+    restartedAt,
   });
 await beat();
 startStep('platform open');
@@ -137,16 +143,21 @@ async function ownsDevice(device: string): Promise<boolean> {
 if (hosted) {
   // One list read for all of them, before any starts.
   const owned = new Set((await platform.store.list('Device')).filter(mayRunHere).map((d) => d.metadata.name));
-  logger.info('resumed devices', { count: hosted.resumeOwned((device) => owned.has(device)) });
+  const resumed = hosted.resumeOwned((device) => owned.has(device));
+  logger.info('resumed devices', { count: resumed });
+  if (resumed > 0) restartedAt = Math.round(performance.timeOrigin);
   startStep('devices resumed');
 } else if (processes) {
   for (const { device, owner } of processes.ownedBy(hostId)) {
     if (!(await ownsDevice(device))) continue; // the fence below stops a survivor that moved
+    restartedAt = Math.round(performance.timeOrigin);
     await processes
       .start(device, owner.mcuType)
       .catch((err: unknown) => logger.warn('could not resume device', { device, error: errorMessage(err) }));
   }
 }
+// Said at once, not at the next heartbeat: the devices' lifecycles ask within seconds.
+if (restartedAt > 0) await beat();
 
 /**
  * The fence, checked with every heartbeat: a device running here that was placed on another

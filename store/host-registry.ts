@@ -18,6 +18,13 @@ export interface HostRecord {
   pid: number;
   /** Devices running in the host at its last heartbeat. */
   devices: number;
+  /**
+   * Epoch ms the host's process started, when it started again with devices of its own to resume
+   * (a restart after kill -9 or a crash); 0 for a host that started empty, and on rows from before
+   * it was recorded. Such a host is still bringing its devices back, and their lifecycles leave
+   * them to it for its grace period (activities/lifecycle.ts, hostRestartWaitMs).
+   */
+  restartedAt: number;
 }
 
 export interface HostRegistry {
@@ -32,7 +39,8 @@ CREATE TABLE IF NOT EXISTS device_hosts (
   id        TEXT PRIMARY KEY,
   last_seen INTEGER NOT NULL,
   pid       INTEGER NOT NULL,
-  devices   INTEGER NOT NULL
+  devices   INTEGER NOT NULL,
+  restarted_at INTEGER NOT NULL DEFAULT 0
 );`;
 
 interface Row {
@@ -40,6 +48,7 @@ interface Row {
   last_seen: number;
   pid: number;
   devices: number;
+  restarted_at: number;
 }
 
 const toRecord = (row: Row): HostRecord => ({
@@ -47,21 +56,27 @@ const toRecord = (row: Row): HostRecord => ({
   lastSeen: row.last_seen,
   pid: row.pid,
   devices: row.devices,
+  restartedAt: row.restarted_at,
 });
 
 export class SqliteHostRegistry implements HostRegistry {
   constructor(private readonly db: SqliteDatabase) {
     db.exec(SCHEMA);
+    // A database made before restarted_at was recorded gets the column (0: no restart known).
+    const columns = db.prepare('PRAGMA table_info(device_hosts)').all() as { name: string }[];
+    if (!columns.some((c) => c.name === 'restarted_at')) {
+      db.exec('ALTER TABLE device_hosts ADD COLUMN restarted_at INTEGER NOT NULL DEFAULT 0');
+    }
   }
 
   async beat(record: HostRecord): Promise<void> {
     this.db
       .prepare(
-        `INSERT INTO device_hosts (id, last_seen, pid, devices) VALUES (?, ?, ?, ?)
+        `INSERT INTO device_hosts (id, last_seen, pid, devices, restarted_at) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen, pid = excluded.pid,
-           devices = excluded.devices`,
+           devices = excluded.devices, restarted_at = excluded.restarted_at`,
       )
-      .run(record.id, record.lastSeen, record.pid, record.devices);
+      .run(record.id, record.lastSeen, record.pid, record.devices, record.restartedAt);
   }
 
   async list(): Promise<HostRecord[]> {

@@ -51,8 +51,12 @@ afterAll(async () => {
 /** Fresh activities per case: the host list they read is kept for a second. */
 async function healthWith(hosts: Record<string, number>) {
   for (const [id, silentMs] of Object.entries(hosts))
-    await platform.hosts.beat({ id, lastSeen: Date.now() - silentMs, pid: 1, devices: 0 });
-  const activities = createLifecycleActivities({
+    await platform.hosts.beat({ id, lastSeen: Date.now() - silentMs, pid: 1, devices: 0, restartedAt: 0 });
+  return activities().checkDeviceHealth('dev-1');
+}
+
+function activities() {
+  return createLifecycleActivities({
     store: platform.store,
     certificates: platform.certificates,
     logger: createLogger('test'),
@@ -63,7 +67,6 @@ async function healthWith(hosts: Record<string, number>) {
     hostStaleMs: STALE_MS,
     hostGraceMs: GRACE_MS,
   });
-  return activities.checkDeviceHealth('dev-1');
 }
 
 describe('device health and its host', () => {
@@ -86,5 +89,51 @@ describe('device health and its host', () => {
     expect(await healthWith({ 'host-a': GRACE_MS + 5000, 'host-b': STALE_MS + 5000 })).toMatchObject({
       needsRecovery: false,
     });
+  });
+});
+
+describe('how long a device that lost its session is left to its host (hostRestartWaitMs)', () => {
+  /** The wait for dev-1 (on host-a) when host-a last beat `silentMs` ago and restarted with devices `restartedMsAgo` ago. */
+  async function waitWith(silentMs: number, restartedMsAgo: number | null) {
+    const now = Date.now();
+    await platform.hosts.beat({
+      id: 'host-a',
+      lastSeen: now - silentMs,
+      pid: 2,
+      devices: 1,
+      restartedAt: restartedMsAgo === null ? 0 : now - restartedMsAgo,
+    });
+    return activities().hostRestartWaitMs('dev-1');
+  }
+
+  it('is the rest of the grace period after a host restarted (it is resuming its devices)', async () => {
+    const wait = await waitWith(0, 4000);
+    expect(wait).toBeGreaterThan(GRACE_MS - 4000 - 1000);
+    expect(wait).toBeLessThanOrEqual(GRACE_MS - 4000);
+  });
+
+  it('is nothing once the restarted host has been up for its grace period, or for a host that started empty', async () => {
+    expect(await waitWith(0, GRACE_MS + 1000)).toBe(0);
+    expect(await waitWith(0, null)).toBe(0);
+  });
+
+  it('lasts until the grace period of a silent host ends (then placement can move the device)', async () => {
+    const wait = await waitWith(STALE_MS + 2000, 60_000);
+    expect(wait).toBeGreaterThan(GRACE_MS - STALE_MS - 2000 - 1000);
+    expect(wait).toBeLessThanOrEqual(GRACE_MS - STALE_MS - 2000);
+    expect(await waitWith(GRACE_MS + 1000, 60_000)).toBe(0);
+  });
+
+  it('is nothing for a device with no host, or a host that never beat', async () => {
+    await platform.store.create(
+      'Device',
+      'dev-nohost',
+      { mcuType: 'Stm32F746gDisco', runtime: 'virtual' },
+      { phase: 'Connected', conditions: [], apps: {} },
+    );
+    expect(await activities().hostRestartWaitMs('dev-nohost')).toBe(0);
+    await platform.store.updateStatus('Device', 'dev-nohost', (s) => ({ ...s, host: 'host-never' }));
+    expect(await activities().hostRestartWaitMs('dev-nohost')).toBe(0);
+    expect(await activities().hostRestartWaitMs('no-such-device')).toBe(0);
   });
 });

@@ -13,6 +13,7 @@ const host = (id: string, silentMs: number): HostRecord => ({
   lastSeen: NOW - silentMs,
   pid: 1,
   devices: 0,
+  restartedAt: 0,
 });
 const place = (input: Partial<HostPlacementInput>) =>
   chooseHost({ device: 'd', hosts: [], owned: {}, now: NOW, staleMs: 10_000, graceMs: 30_000, ...input });

@@ -40,14 +40,46 @@ describe.each(backends)('host registry on %s', (_name, open) => {
   it('records a heartbeat, refreshes it, and lists hosts in id order', async () => {
     const hosts = open();
     const now = Date.now();
-    await hosts.beat({ id: 'host-b', lastSeen: now - 5000, pid: 11, devices: 3 });
-    await hosts.beat({ id: 'host-a', lastSeen: now - 1000, pid: 10, devices: 0 });
-    await hosts.beat({ id: 'host-b', lastSeen: now, pid: 12, devices: 4 });
+    await hosts.beat({ id: 'host-b', lastSeen: now - 5000, pid: 11, devices: 3, restartedAt: now - 9000 });
+    await hosts.beat({ id: 'host-a', lastSeen: now - 1000, pid: 10, devices: 0, restartedAt: now - 2000 });
+    // host-b restarted: a new process, a new start.
+    await hosts.beat({ id: 'host-b', lastSeen: now, pid: 12, devices: 4, restartedAt: now - 100 });
     expect(await hosts.list()).toEqual([
-      { id: 'host-a', lastSeen: now - 1000, pid: 10, devices: 0 },
-      { id: 'host-b', lastSeen: now, pid: 12, devices: 4 },
+      { id: 'host-a', lastSeen: now - 1000, pid: 10, devices: 0, restartedAt: now - 2000 },
+      { id: 'host-b', lastSeen: now, pid: 12, devices: 4, restartedAt: now - 100 },
     ]);
-    expect(await hosts.get('host-b')).toEqual({ id: 'host-b', lastSeen: now, pid: 12, devices: 4 });
+    expect(await hosts.get('host-b')).toEqual({
+      id: 'host-b',
+      lastSeen: now,
+      pid: 12,
+      devices: 4,
+      restartedAt: now - 100,
+    });
     expect(await hosts.get('nobody')).toBeUndefined();
+  });
+});
+
+describe('host registry on a SQLite database from before hosts recorded their start', () => {
+  it('adds the column, keeps the rows with start 0, and records starts from then on', async () => {
+    const old = openDatabase(path.join(dir, 'old.db'));
+    try {
+      old.exec(`CREATE TABLE device_hosts (
+        id TEXT PRIMARY KEY, last_seen INTEGER NOT NULL, pid INTEGER NOT NULL, devices INTEGER NOT NULL)`);
+      old.prepare('INSERT INTO device_hosts VALUES (?, ?, ?, ?)').run('host-old', 1000, 7, 2);
+      const hosts = new SqliteHostRegistry(old);
+      expect(await hosts.get('host-old')).toEqual({
+        id: 'host-old',
+        lastSeen: 1000,
+        pid: 7,
+        devices: 2,
+        restartedAt: 0,
+      });
+      await hosts.beat({ id: 'host-old', lastSeen: 5000, pid: 8, devices: 2, restartedAt: 4000 });
+      expect((await hosts.get('host-old'))?.restartedAt).toBe(4000);
+      // Opening it again finds the column there.
+      expect((await new SqliteHostRegistry(old).list()).length).toBe(1);
+    } finally {
+      old.close();
+    }
   });
 });

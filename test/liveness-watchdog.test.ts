@@ -73,7 +73,7 @@ const askedDevices = () => asked.map((a) => a.device).sort();
 describe('liveness watchdog', () => {
   it('asks nothing while every gateway and host beats', async () => {
     await gatewayBeat('gw-1');
-    await hosts.beat({ id: 'host-1', lastSeen: now, pid: 1, devices: 2 });
+    await hosts.beat({ id: 'host-1', lastSeen: now, pid: 1, devices: 2, restartedAt: 0 });
     await addDevice('a', 'gw-1', 'host-1');
     await addDevice('b', 'gw-1', 'host-1');
     now += STALE_MS - 1;
@@ -84,7 +84,7 @@ describe('liveness watchdog', () => {
   it("asks the lifecycles of a silent gateway's devices once, and again after it came back and went silent again", async () => {
     await gatewayBeat('gw-1');
     await gatewayBeat('gw-2');
-    await hosts.beat({ id: 'host-1', lastSeen: now, pid: 1, devices: 3 });
+    await hosts.beat({ id: 'host-1', lastSeen: now, pid: 1, devices: 3, restartedAt: 0 });
     await addDevice('on-1', 'gw-1', 'host-1');
     await addDevice('on-2', 'gw-2', 'host-1');
     await addDevice('away', 'gw-2', 'host-1', 'Disconnected');
@@ -95,7 +95,7 @@ describe('liveness watchdog', () => {
 
     now += STALE_MS;
     await gatewayBeat('gw-1');
-    await hosts.beat({ id: 'host-1', lastSeen: now, pid: 1, devices: 3 });
+    await hosts.beat({ id: 'host-1', lastSeen: now, pid: 1, devices: 3, restartedAt: 0 });
     expect(await watchdog.tick()).toBe(2);
     expect(askedDevices()).toEqual(['away', 'on-2']);
     expect(asked[0]!.reason).toBe('gateway gw-2 went silent');
@@ -104,7 +104,7 @@ describe('liveness watchdog', () => {
     asked = [];
     now += 2000;
     await gatewayBeat('gw-1');
-    await hosts.beat({ id: 'host-1', lastSeen: now, pid: 1, devices: 3 });
+    await hosts.beat({ id: 'host-1', lastSeen: now, pid: 1, devices: 3, restartedAt: 0 });
     expect(await watchdog.tick()).toBe(0);
 
     // Back, then silent again: asked again.
@@ -112,28 +112,28 @@ describe('liveness watchdog', () => {
     expect(await watchdog.tick()).toBe(0);
     now += STALE_MS;
     await gatewayBeat('gw-1');
-    await hosts.beat({ id: 'host-1', lastSeen: now, pid: 1, devices: 3 });
+    await hosts.beat({ id: 'host-1', lastSeen: now, pid: 1, devices: 3, restartedAt: 0 });
     await watchdog.tick();
     expect(askedDevices()).toEqual(['away', 'on-2']);
   });
 
   it('counts a gateway that reported itself Unavailable as silent', async () => {
     await gatewayBeat('gw-1', now, 'Unavailable');
-    await hosts.beat({ id: 'host-1', lastSeen: now, pid: 1, devices: 1 });
+    await hosts.beat({ id: 'host-1', lastSeen: now, pid: 1, devices: 1, restartedAt: 0 });
     await addDevice('a', 'gw-1', 'host-1');
     expect(await watchdog.tick()).toBe(1);
   });
 
   it("asks the lifecycles of a silent device host's devices, whatever their gateway", async () => {
     await gatewayBeat('gw-1');
-    await hosts.beat({ id: 'host-1', lastSeen: now, pid: 1, devices: 2 });
-    await hosts.beat({ id: 'host-2', lastSeen: now, pid: 2, devices: 1 });
+    await hosts.beat({ id: 'host-1', lastSeen: now, pid: 1, devices: 2, restartedAt: 0 });
+    await hosts.beat({ id: 'host-2', lastSeen: now, pid: 2, devices: 1, restartedAt: 0 });
     await addDevice('h1-a', 'gw-1', 'host-1');
     await addDevice('h1-b', 'gw-1', 'host-1', 'Unreachable');
     await addDevice('h2-a', 'gw-1', 'host-2');
     now += STALE_MS;
     await gatewayBeat('gw-1');
-    await hosts.beat({ id: 'host-2', lastSeen: now, pid: 2, devices: 1 });
+    await hosts.beat({ id: 'host-2', lastSeen: now, pid: 2, devices: 1, restartedAt: 0 });
     expect(await watchdog.tick()).toBe(2);
     expect(askedDevices()).toEqual(['h1-a', 'h1-b']);
     expect(asked[0]!.reason).toBe('device host host-1 is gone');
@@ -156,8 +156,8 @@ describe('liveness watchdog', () => {
       now: () => now,
     });
     await gatewayBeat('gw-1');
-    await hosts.beat({ id: 'host-1', lastSeen: now, pid: 1, devices: 3 });
-    await hosts.beat({ id: 'host-2', lastSeen: now, pid: 2, devices: 1 });
+    await hosts.beat({ id: 'host-1', lastSeen: now, pid: 1, devices: 3, restartedAt: 0 });
+    await hosts.beat({ id: 'host-2', lastSeen: now, pid: 2, devices: 1, restartedAt: 0 });
     await addDevice('prov', 'gw-1', 'host-1', 'Provisioning');
     await addDevice('pend', 'gw-1', 'host-1', 'Pending');
     await addDevice('conn', 'gw-1', 'host-1');
@@ -165,7 +165,7 @@ describe('liveness watchdog', () => {
     await addDevice('failed', 'gw-1', 'host-1', 'Failed');
     now += STALE_MS;
     await gatewayBeat('gw-1');
-    await hosts.beat({ id: 'host-2', lastSeen: now, pid: 2, devices: 1 });
+    await hosts.beat({ id: 'host-2', lastSeen: now, pid: 2, devices: 1, restartedAt: 0 });
     expect(await withRescue.tick()).toBe(3);
     expect(rescued.sort()).toEqual(['pend@host-1', 'prov@host-1']);
     // A Connected device's lifecycle is asked for a check, as before.
@@ -173,7 +173,7 @@ describe('liveness watchdog', () => {
     // Still dead: not moved again.
     now += 2000;
     await gatewayBeat('gw-1');
-    await hosts.beat({ id: 'host-2', lastSeen: now, pid: 2, devices: 1 });
+    await hosts.beat({ id: 'host-2', lastSeen: now, pid: 2, devices: 1, restartedAt: 0 });
     expect(await withRescue.tick()).toBe(0);
     expect(rescued).toHaveLength(2);
   });

@@ -64,6 +64,8 @@ const world = {
   batches: [] as number[],
   /** Devices whose host is dead: the next relocation moves them (once), to a host that fails the first volume. */
   movedOnce: new Set<string>(),
+  /** How long each device is left to its restarting host (hostRestartWaitMs); 0 when absent. */
+  hostRestartWait: new Map<string, number>(),
 };
 
 const orchestrator = {
@@ -112,6 +114,11 @@ const orchestrator = {
   },
   async markRecovering(device: string, reason: string) {
     world.lifecycle.push({ op: 'markRecovering', device, detail: reason });
+  },
+  async hostRestartWaitMs(device: string) {
+    const waitMs = world.hostRestartWait.get(device) ?? 0;
+    if (waitMs > 0) world.lifecycle.push({ op: 'hostRestartWaitMs', device, detail: String(waitMs) });
+    return waitMs;
   },
   async markReconnected(device: string) {
     world.lifecycle.push({ op: 'markReconnected', device });
@@ -241,6 +248,7 @@ beforeEach(() => {
   world.endpointHeld.clear();
   world.batches = [];
   world.movedOnce.clear();
+  world.hostRestartWait.clear();
 });
 
 function plan(
@@ -480,6 +488,29 @@ describe('deviceLifecycle', () => {
       'relocateDevice',
       'assignGateway',
       'markReconnected',
+    ]);
+  });
+
+  it('leaves a device whose host restarted lately to that host, which resumes it: no recovery', async () => {
+    world.hostRestartWait.set('resuming', 60_000);
+    const handle = await lifecycle('resuming', { graceMs: 20 });
+    await handle.signal(disconnectedSignal, { gateway: 'gw-test', reason: 'connection reset' });
+    await waitFor('the wait for the host', async () => (await timers(handle)).includes(60_000), 5000, 5);
+    await handle.signal(connectedSignal, { gateway: 'gw-test' });
+    await endLifecycle('resuming', handle);
+    expect(world.lifecycle.map((c) => c.op)).toEqual(['hostRestartWaitMs']);
+  });
+
+  it('recovers a device its restarted host did not bring back within the wait', async () => {
+    world.hostRestartWait.set('not-resumed', 30);
+    await recoverUntilConnected('not-resumed', { graceMs: 20 }, 'connection reset');
+    expect(world.lifecycle.map((c) => c.op)).toEqual([
+      'hostRestartWaitMs',
+      'markRecovering',
+      'relocateDevice',
+      'assignGateway',
+      'awaitDeviceSession',
+      'markConnected',
     ]);
   });
 

@@ -266,6 +266,16 @@ export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void
     });
     let nextCheckAt = Date.now() + checkIntervalMs;
     let renewAt = Infinity;
+    // A device whose host restarted lately is left to that host, which resumes it, for the rest
+    // of the host's grace period (hostRestartWaitMs says why); histories from before recover
+    // after graceMs whatever the host.
+    const waitsForRestartingHost = patched('recovery-waits-for-restarting-host');
+    const backByItself = async (): Promise<boolean> => {
+      if (await condition(() => connected, graceMs)) return true;
+      if (!waitsForRestartingHost) return false;
+      const hostWaitMs = await activities.hostRestartWaitMs(name);
+      return hostWaitMs > 0 && (await condition(() => connected, hostWaitMs));
+    };
     for (;;) {
       const woken = () => !connected || rotateRequested || checkRequested;
       // (No timer at all when a signal is waiting already.)
@@ -275,7 +285,7 @@ export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void
         await rotateCertificate(true);
       } else if (!connected) {
         // Link blips heal by themselves: the device reconnects with backoff.
-        if (await condition(() => connected, graceMs)) continue;
+        if (await backByItself()) continue;
         await recover();
       } else {
         checkRequested = false;

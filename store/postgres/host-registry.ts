@@ -1,4 +1,4 @@
-/** The live device hosts (store/host-registry.ts) in PostgreSQL, table `device_hosts` (migration 006). */
+/** The live device hosts (store/host-registry.ts) in PostgreSQL, table `device_hosts` (migrations 006, 007). */
 import type { HostRecord, HostRegistry } from '../host-registry.js';
 import type { PostgresDatabase } from './database.js';
 import { query } from './pool.js';
@@ -8,6 +8,7 @@ interface Row {
   last_seen: string;
   pid: number;
   devices: number;
+  restarted_at: string;
 }
 
 // bigint arrives as a string from node-postgres: epoch ms fit a JavaScript number.
@@ -16,6 +17,7 @@ const toRecord = (row: Row): HostRecord => ({
   lastSeen: Number(row.last_seen),
   pid: row.pid,
   devices: row.devices,
+  restartedAt: Number(row.restarted_at),
 });
 
 export class PostgresHostRegistry implements HostRegistry {
@@ -25,10 +27,10 @@ export class PostgresHostRegistry implements HostRegistry {
     await query(
       this.db.pool,
       'record a device host heartbeat',
-      `INSERT INTO device_hosts (id, last_seen, pid, devices) VALUES ($1, $2, $3, $4)
+      `INSERT INTO device_hosts (id, last_seen, pid, devices, restarted_at) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT (id) DO UPDATE SET last_seen = EXCLUDED.last_seen, pid = EXCLUDED.pid,
-         devices = EXCLUDED.devices`,
-      [record.id, record.lastSeen, record.pid, record.devices],
+         devices = EXCLUDED.devices, restarted_at = EXCLUDED.restarted_at`,
+      [record.id, record.lastSeen, record.pid, record.devices, record.restartedAt],
     );
   }
 
