@@ -8,7 +8,7 @@ import { FailureType, toApplicationFailure } from '../common/failures.js';
 import { RequestError } from '../protocol/connection.js';
 import type { AppStatusEntry, DeviceInfo, Message, MessageType } from '../protocol/messages.js';
 import type { ModuleStore } from '../store/module-store.js';
-import { normalizeSerial } from './device-server.js';
+import { serialHex } from '../pki/certificate-info.js';
 import type { SessionHandle, SessionRegistry } from './session-registry.js';
 import { certificateDer, type GatewayEnrollment } from './enrollment.js';
 
@@ -268,7 +268,8 @@ export function createGatewayActivities(deps: {
     /** Resolves when the device has a session here. */
     async awaitDeviceSession(input: AwaitSessionInput): Promise<AwaitSessionResult> {
       const context = Context.current();
-      const wanted = input.certSerial ? normalizeSerial(input.certSerial) : undefined;
+      // (A workflow recorded before sessions spelled serials as the ledger does may pass another.)
+      const wanted = input.certSerial ? serialHex(input.certSerial) : undefined;
       for (;;) {
         const session = registry.get(input.device);
         if (session && (!wanted || session.info.certSerial === wanted)) {

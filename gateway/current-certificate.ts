@@ -4,13 +4,13 @@
  */
 import { ValidationError } from '../common/errors.js';
 import type { DeviceCertificates } from '../pki/index.js';
-import { normalizeSerial } from './device-server.js';
+import { serialHex } from '../pki/certificate-info.js';
 
 export function currentCertificateCheck(certificates: DeviceCertificates) {
   return async (device: string, serial: string): Promise<boolean> => {
     try {
       const active = await certificates.findActive(device);
-      return active !== undefined && normalizeSerial(active.serial) === serial;
+      return active !== undefined && active.serial === serialHex(serial);
     } catch (err) {
       if (err instanceof ValidationError) return false; // a CN that is not a device name
       throw err; // the ledger did not answer: no verdict either way

@@ -9,7 +9,7 @@ import type net from 'node:net';
 import tls from 'node:tls';
 import { errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import { normalizeSerial } from '../pki/certificate-info.js';
+import { serialHex } from '../pki/certificate-info.js';
 import { spkiSha256FromPeerCertificate } from '../pki/index.js';
 import { ProtocolConnection } from '../protocol/connection.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/framing.js';
@@ -88,9 +88,6 @@ export interface DeviceServerOptions {
 function connectionKey(socket: net.Socket): string {
   return `${socket.localAddress}:${socket.localPort}-${socket.remoteAddress}:${socket.remotePort}`;
 }
-
-// One comparison rule for serials everywhere (the PKI records them, Node prints them).
-export { normalizeSerial } from '../pki/certificate-info.js';
 
 /** Token bucket: `take()` is false once a session sends faster than its rate plus burst. */
 class FrameBudget {
@@ -242,7 +239,7 @@ export class DeviceServer {
         peerX509.checkIssued(this.claimCa) &&
         peerX509.verify(this.claimCa.publicKey)
       ) {
-        const serial = normalizeSerial(peerX509.serialNumber);
+        const serial = serialHex(peerX509.serialNumber);
         if (!(await enrollment.isUsableClaimCertificate(serial))) {
           return this.refuse(socket, `claim certificate ${serial} is unknown, expired, revoked or spent`);
         }
@@ -294,7 +291,8 @@ export class DeviceServer {
     const { logger, registry } = this.options;
     const peer = socket.getPeerCertificate();
     const device = typeof peer.subject?.CN === 'string' ? peer.subject.CN : undefined;
-    const serial = peer.serialNumber ? normalizeSerial(peer.serialNumber) : '';
+    // As the ledger spells it: the session's serial is what the device's status records.
+    const serial = peer.serialNumber ? serialHex(peer.serialNumber) : '';
     // No verdict (the ledger did not answer) refuses too: the device dials again.
     const isCurrent = (name: string) => this.options.isCurrentCertificate(name, serial).catch(() => false);
     if (!device || !serial || !(await isCurrent(device))) {

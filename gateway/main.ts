@@ -26,7 +26,7 @@ import { createDeviceEventHandler } from './device-events.js';
 import { createGatewayEnrollment } from './enrollment.js';
 import { gatewayCertificateNames } from './certificate-names.js';
 import { currentCertificateCheck } from './current-certificate.js';
-import { DeviceServer, normalizeSerial } from './device-server.js';
+import { DeviceServer } from './device-server.js';
 import { coalescedHeartbeatWrites } from './heartbeat-writes.js';
 import { createHealthServer } from './health.js';
 import { SessionRegistry } from './session-registry.js';
@@ -134,10 +134,10 @@ registry.on(
       // The identity shown is the one the device presented: a device brought back on another host
       // connects with its new key before its lifecycle records it, and Connected with the old
       // key's identity would be a lie.
-      // (The session's serial is normalized, without leading zeros; the ledger's keeps them: a
-      // serial starting 0x0… compared raw looked like another certificate — a CI flake.)
+      // (The session spells its serial as the ledger does, so the same certificate compares equal;
+      // a status written when sessions dropped a serial's leading zero gets it back here.)
       const identity =
-        s.identity && normalizeSerial(s.identity.certSerial) === info.certSerial
+        s.identity?.certSerial === info.certSerial
           ? s.identity
           : { certSerial: info.certSerial, spkiSha256: info.spkiSha256, notAfter: info.notAfter };
       const back = s.phase === 'Disconnected' || s.phase === 'Unreachable';

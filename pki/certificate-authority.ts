@@ -19,7 +19,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { ValidationError, errorMessage } from '../common/errors.js';
 import { SAN_DNS_NAME_PATTERN } from '../common/names.js';
-import { parseCertificate, sha256Hex, spkiDerOf } from './certificate-info.js';
+import { parseCertificate, serialHex, sha256Hex, spkiDerOf } from './certificate-info.js';
 import { PkiError } from './errors.js';
 import {
   DEFAULT_DEVICE_KEY_TYPE,
@@ -134,7 +134,7 @@ export class CertificateAuthority {
     this.keyDescription = describeKey(key);
     this.certPem = native.toString();
     this.subject = AsnConvert.parse(parsed.subjectName.toArrayBuffer(), asn1X509.Name);
-    this.serial = native.serialNumber.toLowerCase();
+    this.serial = serialHex(native.serialNumber);
     this.spkiSha256 = sha256Hex(spki);
     this.notBefore = parsed.notBefore;
     this.notAfter = parsed.notAfter;

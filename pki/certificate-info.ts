@@ -14,7 +14,7 @@ import { AsnConvert, asn1X509, commonNameOf, toArrayBuffer, x509 } from './x509.
 import { errorMessage } from '../common/errors.js';
 
 export interface CertificateInfo {
-  /** Lowercase hex, as stored in CertificateRecord.serial. */
+  /** As the platform records serials (serialHex), as in CertificateRecord.serial. */
   serial: string;
   spkiSha256: string;
   /** Subject CN (the device name for device certificates); undefined when the subject has none. */
@@ -29,7 +29,7 @@ export function inspectCertificate(cert: string | Buffer): CertificateInfo {
   const native = parseX509(cert);
   const parsed = parseCertificate(native.raw);
   return {
-    serial: native.serialNumber.toLowerCase(),
+    serial: serialHex(native.serialNumber),
     spkiSha256: sha256Hex(Buffer.from(parsed.publicKey.rawData)),
     commonName: commonNameOf(parsed.subjectName),
     issuerCommonName: commonNameOf(parsed.issuerName),
@@ -108,8 +108,24 @@ export function parseCertificate(der: Buffer): x509.X509Certificate {
 }
 
 /**
- * Node prints serials in upper-case hex, possibly with leading zeros; the PKI records lower-case
- * hex of the DER bytes, which may start with a zero nibble. Compare serials only through this.
+ * The one spelling of a certificate serial the platform records — the certificate ledger, a
+ * device's status.identity, a gateway's sessions, log lines: lower-case hex of the serial's
+ * bytes, in whole bytes, so a serial whose first byte is below 0x10 keeps its leading zero
+ * nibble (1 in 16 of the CA's random serials). The CA writes a new serial so, and Node prints one
+ * so in upper case (X509Certificate and TLS PeerCertificate serialNumber); a spelling from
+ * outside without the leading zero, or with zero bytes before it, comes out the same. (Not hex at
+ * all: only lower-cased, so it matches no certificate.)
+ */
+export function serialHex(serial: string): string {
+  const lower = serial.toLowerCase();
+  if (!/^[0-9a-f]+$/.test(lower)) return lower;
+  const digits = lower.replace(/^0+/, '');
+  return digits.length % 2 === 1 ? `0${digits}` : digits || '00';
+}
+
+/**
+ * The claim credential store's key for a claim certificate: the serial without leading zeros, as
+ * its rows have always been written. Records and comparisons elsewhere use serialHex.
  */
 export function normalizeSerial(serial: string): string {
   return serial.toLowerCase().replace(/^0+(?=.)/, '');

@@ -9,7 +9,7 @@
 import { ConflictError } from '../common/errors.js';
 import { validateDnsLabel } from '../common/validation.js';
 import type { CertificateAuthority } from './certificate-authority.js';
-import { spkiSha256FromPublicKey } from './certificate-info.js';
+import { serialHex, spkiSha256FromPublicKey } from './certificate-info.js';
 import type { CertificateRecord, CertificateRepository } from './certificate-repository.js';
 
 export interface DeviceCertificatesOptions {
@@ -86,7 +86,7 @@ export class DeviceCertificates {
 
   /** True for a known, revoked serial. Unknown serials are not "revoked": compare with findActive(). */
   async isRevoked(serial: string): Promise<boolean> {
-    return this.repo.isRevoked(serial.toLowerCase());
+    return this.repo.isRevoked(serialHex(serial));
   }
 
   /** Still valid for more than renewBeforeDays, signed by the current CA, and for the wanted key. */

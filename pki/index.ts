@@ -21,6 +21,7 @@ export {
 export {
   inspectCertificate,
   normalizeSerial,
+  serialHex,
   spkiSha256FromDer,
   spkiSha256FromPeerCertificate,
   spkiSha256FromPublicKey,

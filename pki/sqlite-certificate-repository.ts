@@ -8,6 +8,7 @@
  * database file like ca.key (mode 0600, private data directory).
  */
 import type Database from 'better-sqlite3';
+import { serialHex } from './certificate-info.js';
 import { PkiError } from './errors.js';
 import { errorMessage } from '../common/errors.js';
 import {
@@ -112,7 +113,7 @@ export class SqliteCertificateRepository implements CertificateRepository {
 
   async isRevoked(serial: string): Promise<boolean> {
     return this.guard('read', () => {
-      const row = this.stmt.revokedAt.get(serial.toLowerCase());
+      const row = this.stmt.revokedAt.get(serialHex(serial));
       return row !== undefined && row.revoked_at !== null;
     });
   }
@@ -153,7 +154,7 @@ export class SqliteCertificateRepository implements CertificateRepository {
 
 function toParams(rec: CertificateRecord, revokedAt: string | null): Record<string, string | null> {
   return {
-    serial: rec.serial.toLowerCase(),
+    serial: serialHex(rec.serial),
     deviceName: rec.deviceName,
     certPem: rec.certPem,
     keyPem: rec.keyPem,

@@ -126,7 +126,7 @@ describe('CSRs and claim credentials (no platform)', () => {
       }
       expect(leadingZero).toBeDefined();
       expect(await claims.isUsableCertificate(leadingZero!.serial)).toBe(true);
-      expect(await claims.isUsableCertificate(normalizeSerial(leadingZero!.serial))).toBe(true); // as the gateway passes it
+      expect(await claims.isUsableCertificate(normalizeSerial(leadingZero!.serial))).toBe(true); // without its leading zero
       expect(
         (
           await claims.claim(

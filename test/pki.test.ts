@@ -16,7 +16,7 @@ import {
   PkiError,
   SqliteCertificateRepository,
   inspectCertificate,
-  normalizeSerial,
+  serialHex,
   spkiSha256FromDer,
   spkiSha256FromPublicKey,
   type CertificateRecord,
@@ -312,7 +312,7 @@ process.stdout.write(JSON.stringify({ caPem: ca.certPem, serial: rec.serial }));
     expect(x509.keyUsage).toEqual(['1.3.6.1.5.5.7.3.1']); // Node names the EKU list keyUsage
     expect(x509.checkPrivateKey(crypto.createPrivateKey(issued.keyPem!))).toBe(true);
     expect(issued.commonName).toBe('gateway-1');
-    expect(normalizeSerial(issued.serial)).toBe(normalizeSerial(x509.serialNumber));
+    expect(issued.serial).toBe(serialHex(x509.serialNumber));
 
     const cert = forge.pki.certificateFromPem(issued.certPem);
     expect(extensionKeyId(cert, 'authorityKeyIdentifier')).toBe(
@@ -440,6 +440,15 @@ describe('certificate info', () => {
       notAfter: issued.notAfter,
     });
     expect(inspectCertificate(new crypto.X509Certificate(issued.certPem).raw)).toEqual(info);
+  });
+
+  it('spells a serial one way: whole bytes in lower-case hex, as the ledger records it', () => {
+    expect(serialHex('0A1B2C')).toBe('0a1b2c'); // as Node prints a serial starting with a 0 nibble
+    expect(serialHex('a1b2c')).toBe('0a1b2c'); // the leading zero dropped
+    expect(serialHex('000a1b2c')).toBe('0a1b2c');
+    expect(serialHex('7F00')).toBe('7f00');
+    expect(serialHex('0')).toBe('00');
+    expect(serialHex('not-hex')).toBe('not-hex'); // matches no certificate
   });
 
   it('computes spkiSha256 from a DER certificate or a DER SubjectPublicKeyInfo', async () => {

@@ -9,6 +9,7 @@
  * database like ca.key (its own role, TLS to it, encrypted backups).
  */
 import { errorMessage } from '../../common/errors.js';
+import { serialHex } from '../../pki/certificate-info.js';
 import { PkiError } from '../../pki/errors.js';
 import {
   certificateFromRow as fromRow,
@@ -24,7 +25,7 @@ const COLUMNS =
 const UNIQUE_VIOLATION = '23505';
 
 const insertParams = (rec: CertificateRecord) => [
-  rec.serial.toLowerCase(),
+  serialHex(rec.serial),
   rec.deviceName,
   rec.certPem,
   rec.keyPem,
@@ -66,7 +67,7 @@ export class PostgresCertificateRepository implements CertificateRepository {
           insertParams(rec),
         ),
       );
-      if (inserted.rowCount) return { ...rec, serial: rec.serial.toLowerCase(), revokedAt: null };
+      if (inserted.rowCount) return { ...rec, serial: serialHex(rec.serial), revokedAt: null };
       const active = await this.findActive(rec.deviceName);
       if (active) return active;
     }
@@ -91,7 +92,7 @@ export class PostgresCertificateRepository implements CertificateRepository {
             ]);
           }
           await client.query(INSERT, insertParams(rec));
-          return { ...rec, serial: rec.serial.toLowerCase(), revokedAt: null };
+          return { ...rec, serial: serialHex(rec.serial), revokedAt: null };
         },
       );
     } catch (err) {
@@ -119,7 +120,7 @@ export class PostgresCertificateRepository implements CertificateRepository {
   async isRevoked(serial: string): Promise<boolean> {
     const { rows } = await this.read<{ revoked_at: string | null }>(
       'SELECT revoked_at FROM certificates WHERE serial = $1',
-      [serial.toLowerCase()],
+      [serialHex(serial)],
     );
     return rows[0] !== undefined && rows[0].revoked_at !== null;
   }
