@@ -19,9 +19,11 @@ const THREAD_URL = new URL('./app-thread.mjs', import.meta.url);
 
 /**
  * Threads per process: two per core. More threads than cores add no CPU, but the apps of a
- * thread wait for each other: an app that computes for its whole budget delays only the apps
- * of its own thread, so a few threads keep one such app from stalling all of them. Each costs
- * a boot (~30–50 ms of CPU, once) and a few MiB.
+ * thread wait for each other: an app that computes for its whole budget delays the apps of its
+ * own thread only, so more threads keep one such app from stalling many. Each thread costs a
+ * boot (~30–50 ms of CPU, once) and ~16–35 MiB (bench/app-threads.ts, 1,000 apps on 2 cores:
+ * 1 thread 320 KiB PSS per app, 2: 354, 4: 431 with an 8 MB young generation, 363 with 2 MB, 8:
+ * 563; all Running within 2–4 s whatever the count, and a runaway delays 1/threads of the apps).
  */
 export const DEFAULT_APP_THREADS = Math.max(2, os.availableParallelism() * 2);
 /** Old-generation JS heap of each app thread, in MB: host calls' strings and messages, not apps' linear memory. */
@@ -145,7 +147,8 @@ export class AppThreadPool {
     const worker = new Worker(THREAD_URL, {
       workerData: { fuel: FUEL_PER_CHECK, asyncifyRegionBytes: ASYNCIFY_REGION_BYTES, busy: busyBuffer },
       execArgv: [],
-      resourceLimits: { maxOldGenerationSizeMb: this.heapMb, maxYoungGenerationSizeMb: 8, stackSizeMb: 4 },
+      // A small young generation: it is per thread and mostly empty (16 MiB less per thread than 8 MB).
+      resourceLimits: { maxOldGenerationSizeMb: this.heapMb, maxYoungGenerationSizeMb: 2, stackSizeMb: 4 },
       stdout: false,
       stderr: false,
     });
