@@ -10,7 +10,7 @@
  *   - a 64 KiB module deployed to all: until every device acked;
  *   - kill -9 of the device host: until every device is Connected again with its app Running.
  *
- *   npx tsx bench/device-host.ts [--mode=thread|process] [--devices=1000] [--api=500]
+ *   npx tsx bench/device-host.ts [--devices=1000] [--api=500]
  *                                [--single=10] [--mcu=Mps2An385] [--ceiling=N]
  *                                [--skip=ceiling,deploy,kill]
  *
@@ -43,7 +43,6 @@ import {
 
 const { values } = parseArgs({
   options: {
-    mode: { type: 'string', default: 'thread' },
     devices: { type: 'string', default: '1000' },
     api: { type: 'string', default: '500' },
     single: { type: 'string', default: '10' },
@@ -53,7 +52,6 @@ const { values } = parseArgs({
     skip: { type: 'string', default: '' },
   },
 });
-const mode = values.mode!;
 const fleetSize = Number(values.devices);
 const apiCount = Number(values.api);
 const skip = new Set(values.skip!.split(',').filter(Boolean));
@@ -70,7 +68,6 @@ await buildApps({ log: () => {} });
 const platform = await startTestPlatform({
   durableTemporal: true,
   env: {
-    WASMBED_VIRTUAL_DEVICES: mode,
     WASMBED_HEARTBEAT_INTERVAL_MS: '5000',
     WASMBED_HEARTBEAT_TIMEOUT_MS: '15000',
   },
@@ -146,7 +143,6 @@ const result: Record<string, unknown> = {
     .loadavg()
     .map((l) => l.toFixed(1))
     .join(' ')} at start`,
-  mode,
 };
 try {
   await waitFor('device host up', () => platform.hostPid() !== undefined, 60_000);
@@ -279,7 +275,7 @@ try {
     log(`idle with apps: ${JSON.stringify(result.idleWithApps)}`);
   }
 
-  if (!skip.has('kill') && mode === 'thread') {
+  if (!skip.has('kill')) {
     await sleep(10_000);
     const hostPid = platform.hostPid()!;
     const killedAt = Date.now();

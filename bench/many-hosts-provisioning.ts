@@ -41,7 +41,6 @@ async function startShape(shape: Shape): Promise<TestPlatform> {
     durableTemporal: true,
     postgres: true,
     env: {
-      WASMBED_VIRTUAL_DEVICES: 'thread',
       WASMBED_HEARTBEAT_INTERVAL_MS: '5000',
       WASMBED_HEARTBEAT_TIMEOUT_MS: '15000',
       // The worker starts the one host itself; several hosts are started on their own.

@@ -18,7 +18,6 @@ export const HOST_STALE_MS = 10_000;
  * process, each app in a worker thread; `process` starts one detached Node process per
  * device (the strongest isolation, at ~9 MiB each).
  */
-export type VirtualDeviceMode = 'thread' | 'process';
 
 export interface TemporalConfig {
   /** host:port of an existing server; undefined means "start the embedded dev server". */
@@ -48,7 +47,6 @@ export interface WasmbedConfig {
   /** The device host of this machine (host/main.ts). */
   host: {
     id: string;
-    virtualDevices: VirtualDeviceMode;
     /** Where this host keeps its devices' volumes (WASMBED_HOST_DATA_DIR; default WASMBED_HOME). */
     dataDir: string;
     /**
@@ -185,15 +183,20 @@ function hostIdFromEnv(env: NodeJS.ProcessEnv): string {
   return fromHostname || 'local';
 }
 
-function virtualDeviceModeFromEnv(env: NodeJS.ProcessEnv): VirtualDeviceMode {
-  const mode = env.WASMBED_VIRTUAL_DEVICES || 'thread';
-  if (mode !== 'thread' && mode !== 'process') {
+/**
+ * Virtual devices run in the device host only: the one-process-per-device mode of earlier
+ * versions was removed (it cost 7.5 times the memory and more CPU per device; BENCHMARKS.md). A
+ * setting that still asks for it is refused by name rather than ignored.
+ */
+function refuseVirtualDeviceProcesses(env: NodeJS.ProcessEnv): void {
+  const mode = env.WASMBED_VIRTUAL_DEVICES;
+  if (mode !== undefined && mode !== '' && mode !== 'thread') {
     throw new ValidationError(
       'WASMBED_VIRTUAL_DEVICES',
-      `WASMBED_VIRTUAL_DEVICES="${mode}" must be "thread" or "process"`,
+      `WASMBED_VIRTUAL_DEVICES="${mode}" is no longer supported: virtual devices run inside the device host; ` +
+        'for a process (container) per device use the docker runtime. Unset it.',
     );
   }
-  return mode;
 }
 
 /** Fractions allowed: short-lived certificates in tests are a fraction of a day. */
@@ -230,6 +233,7 @@ function optionalInt(env: NodeJS.ProcessEnv, name: string): number | undefined {
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): WasmbedConfig {
+  refuseVirtualDeviceProcesses(env);
   const home = path.resolve(env.WASMBED_HOME ?? '.wasmbed');
   const uiPort = intFromEnv(env, 'TEMPORAL_UI_PORT', 8233);
   const gatewayPort = intFromEnv(env, 'WASMBED_GATEWAY_PORT', 8081);
@@ -271,7 +275,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WasmbedConfig 
     },
     host: {
       id: hostIdFromEnv(env),
-      virtualDevices: virtualDeviceModeFromEnv(env),
       dataDir: path.resolve(env.WASMBED_HOST_DATA_DIR || home),
       graceMs: intFromEnv(env, 'WASMBED_HOST_GRACE_MS', 30_000),
       supervised: booleanFromEnv(env, 'WASMBED_START_HOST', true),

@@ -13,7 +13,6 @@ import { WasmbedError } from '../common/errors.js';
 export interface HostStatus {
   hostId: string;
   pid: number;
-  mode: 'thread' | 'process';
   devices: { name: string; bootId: string }[];
 }
 

@@ -1,7 +1,6 @@
 /**
  * The device host: one process per machine that runs the machine's devices — virtual devices
- * in-process (or one process each with WASMBED_VIRTUAL_DEVICES=process), and the docker, qemu
- * and Renode emulators it started — and a Temporal worker on `wasmbed-host-<id>` for their
+ * in-process, and the docker, qemu and Renode emulators it started — and a Temporal worker on `wasmbed-host-<id>` for their
  * runtime activities (activities/device-runtime.ts) and for provisioning's host steps
  * (workflows/prepare-device-on-host.ts, which runs those activities locally). `npm start` has the orchestrator worker
  * start it detached (host/supervisor.ts), so it outlives the platform's other processes; on
@@ -31,7 +30,7 @@ import { QemuRuntime, qemuOptionsFromEnv } from '../runtimes/qemu.js';
 import { renodeOptionsFromEnv } from '../runtimes/renode/options.js';
 import { RenodeRuntime } from '../runtimes/renode/runtime.js';
 import { UartFileFollower } from '../runtimes/uart-file-follower.js';
-import { VirtualRuntime } from '../runtimes/virtual.js';
+import { stopLeftoverDeviceProcesses } from '../runtimes/virtual.js';
 import { listenControl, type ControlRequest, type HostStatus } from './control.js';
 import { HostedVirtualRuntime } from './hosted-virtual-runtime.js';
 
@@ -48,20 +47,18 @@ const hostId = values['wasmbed-host'] ?? config.host.id;
 /** The platform's data (database, CA) and, unless WASMBED_HOST_DATA_DIR says otherwise, the volumes. */
 const home = values.home ?? config.home;
 const dataDir = config.host.dataDir === config.home ? home : config.host.dataDir;
-const mode = config.host.virtualDevices;
 
 // One device fails alone: an error escaping a device's callbacks is logged, not fatal to the
 // hundreds of others this process holds.
 process.on('uncaughtException', (err) => logger.error('uncaught error', { error: errorMessage(err) }));
 process.on('unhandledRejection', (err) => logger.error('unhandled rejection', { error: errorMessage(err) }));
 
-const hosted = mode === 'thread' ? new HostedVirtualRuntime(dataDir, hostId, logger) : undefined;
+const hosted = new HostedVirtualRuntime(dataDir, hostId, logger);
 const control = await listenControl(home, hostId, (request: ControlRequest) => {
   switch (request.op) {
     case 'status':
-      return { hostId, pid: process.pid, mode, devices: hosted?.running() ?? [] } satisfies HostStatus;
+      return { hostId, pid: process.pid, devices: hosted.running() } satisfies HostStatus;
     case 'powerOff':
-      if (!hosted) throw new WasmbedError('Unsupported', 'powerOff needs WASMBED_VIRTUAL_DEVICES=thread');
       return hosted.powerOff(request.device);
     default:
       throw new WasmbedError('InvalidInput', `unknown op ${(request as { op: unknown }).op}`);
@@ -97,8 +94,7 @@ const docker = new DockerRuntime({
 const uart = new UartFileFollower(deviceLogs, { logger });
 const qemu = new QemuRuntime({ ...qemuOptionsFromEnv(), home: dataDir, uart });
 const renode = new RenodeRuntime({ ...renodeOptionsFromEnv(), home: dataDir, docker, uart });
-const processes = hosted ? undefined : new VirtualRuntime(dataDir, deviceBundle, hostId);
-const runtimes = { virtual: hosted ?? processes!, docker, qemu, renode, external: new ExternalRuntime() };
+const runtimes = { virtual: hosted, docker, qemu, renode, external: new ExternalRuntime() };
 
 /**
  * Set once this process resumed devices of its own at start (it is a restart): their lifecycles
@@ -119,11 +115,7 @@ startStep('platform open');
 
 /** The virtual devices running here now. */
 function runningDevices(): string[] {
-  if (hosted) return hosted.running().map((d) => d.name);
-  return processes!
-    .ownedBy(hostId)
-    .map((o) => o.device)
-    .filter((device) => processes!.runningPids(device).length > 0);
+  return hosted.running().map((d) => d.name);
 }
 
 /**
@@ -139,22 +131,17 @@ async function ownsDevice(device: string): Promise<boolean> {
 }
 
 // What this host ran before it was restarted: virtual devices still placed here boot again
-// (process-mode ones that survived are adopted); emulators' UART streaming resumes.
-if (hosted) {
+// (after any device process an earlier version's per-process mode left running for them is
+// stopped: one device never runs twice); emulators' UART streaming resumes.
+const leftovers = await stopLeftoverDeviceProcesses(dataDir);
+if (leftovers > 0) logger.warn('stopped device processes left by the per-process mode', { count: leftovers });
+{
   // One list read for all of them, before any starts.
   const owned = new Set((await platform.store.list('Device')).filter(mayRunHere).map((d) => d.metadata.name));
   const resumed = hosted.resumeOwned((device) => owned.has(device));
   logger.info('resumed devices', { count: resumed });
   if (resumed > 0) restartedAt = Math.round(performance.timeOrigin);
   startStep('devices resumed');
-} else if (processes) {
-  for (const { device, owner } of processes.ownedBy(hostId)) {
-    if (!(await ownsDevice(device))) continue; // the fence below stops a survivor that moved
-    restartedAt = Math.round(performance.timeOrigin);
-    await processes
-      .start(device, owner.mcuType)
-      .catch((err: unknown) => logger.warn('could not resume device', { device, error: errorMessage(err) }));
-  }
 }
 // Said at once, not at the next heartbeat: the devices' lifecycles ask within seconds.
 if (restartedAt > 0) await beat();
@@ -287,7 +274,7 @@ const worker = await Worker.create({
 });
 const running = worker.run();
 startStep('worker running');
-logger.info('device host ready', { hostId, taskQueue, mode, pid: process.pid, home, dataDir });
+logger.info('device host ready', { hostId, taskQueue, pid: process.pid, home, dataDir });
 
 let beating = Promise.resolve();
 const heartbeat = setInterval(() => {
@@ -302,7 +289,7 @@ onShutdown(async () => {
   await beating;
   worker.shutdown();
   await running;
-  await hosted?.stopAll();
+  await hosted.stopAll();
   control.close();
   docker.close();
   uart.close();

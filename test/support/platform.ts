@@ -17,7 +17,6 @@ import { volumeFiles } from '../../device/volume-layout.js';
 import { callHost } from '../../host/control.js';
 import { findDeviceHost, HOST_ENTRY, hostLogFile } from '../../host/supervisor.js';
 import { findProcessesMatching, isAlive, terminate } from '../../runtimes/process-table.js';
-import { VirtualRuntime } from '../../runtimes/virtual.js';
 import { startDevServer, type DevServer } from '../../temporal/dev-server.js';
 import { freePort } from './ports.js';
 import { startPostgres, type PostgresServer } from './postgres.js';
@@ -53,8 +52,8 @@ export interface TestPlatform {
   restartTemporal(): Promise<void>;
   api(method: string, pathname: string, body?: unknown): Promise<{ status: number; body: any }>;
   /**
-   * What runs the device now: its boot id (`<host pid>:<boot>` in the device host, or its own
-   * pid in per-process mode); empty when it does not run. A new id means it was restarted.
+   * What runs the device now: its boot id (`<host pid>:<boot>` in the device host); empty when it
+   * does not run. A new id means it was restarted.
    */
   deviceProcesses(device: string): string[];
   /** The device host's id, and its pid (undefined while none runs). */
@@ -62,7 +61,7 @@ export interface TestPlatform {
   hostPid(): number | undefined;
   /** The platform's PostgreSQL (started with `postgres: true`; its URL is WASMBED_DATABASE_URL). */
   postgres?: PostgresServer;
-  /** Cuts one virtual device's power (in the host, or kill -9 of its own process). */
+  /** Cuts one virtual device's power in the host. */
   killDevice(device: string): Promise<void>;
   stop(): Promise<void>;
 }
@@ -240,8 +239,6 @@ export async function startTestPlatform(
       }
       const pid = Number(bootId.split(':')[0]);
       if (!isAlive(pid)) return [];
-      // Per-process mode: the device's own process, still running.
-      if (!bootId.includes(':')) return new VirtualRuntime(home).runningPids(device).map(String);
       return [bootId];
     },
     hostId,
@@ -250,11 +247,6 @@ export async function startTestPlatform(
       return findDeviceHost(home, hostId)[0];
     },
     async killDevice(device) {
-      const pids = new VirtualRuntime(home).runningPids(device);
-      if (pids.length > 0) {
-        for (const pid of pids) process.kill(pid, 'SIGKILL');
-        return;
-      }
       await callHost(home, hostId, { op: 'powerOff', device });
     },
     async stop() {
