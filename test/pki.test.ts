@@ -415,14 +415,17 @@ process.stdout.write(JSON.stringify({ caPem: ca.certPem, serial: rec.serial }));
     expect(serials.size).toBe(300);
   });
 
-  it('generates keys natively: issuing with a fresh RSA-2048 key takes well under a second', async () => {
+  it('issues a certificate with a fresh RSA-2048 key when asked for one (an enrolled board may hold one)', async () => {
+    // (How long a key takes is bench/key-issuance.ts's to measure, not a test's: a timed test
+    // fails on a loaded machine.)
     const ca = await CertificateAuthority.loadOrCreate(tempDir());
-    const n = 5;
-    const started = performance.now();
-    for (let i = 0; i < n; i++) ca.issueClientCertificate({ commonName: `dev-${i}`, keyType: 'rsa2048' });
-    const perCert = (performance.now() - started) / n;
-    // Native keygen is ~50-300 ms; forge's pure-JS fallback takes ~2 s per key.
-    expect(perCert).toBeLessThan(1000);
+    const issued = ca.issueClientCertificate({ commonName: 'dev-rsa', keyType: 'rsa2048' });
+    const key = crypto.createPrivateKey(issued.keyPem!);
+    expect(key.asymmetricKeyType).toBe('rsa');
+    expect(key.asymmetricKeyDetails?.modulusLength).toBe(2048);
+    const cert = new crypto.X509Certificate(issued.certPem);
+    expect(cert.checkPrivateKey(key)).toBe(true);
+    expect(cert.verify(crypto.createPublicKey(ca.certPem))).toBe(true);
   });
 });
 
