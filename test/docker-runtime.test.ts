@@ -8,12 +8,14 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Device } from '../common/resources.js';
 import { DEVICE_LABEL, HELPER_LABEL, containerName, volumeName } from '../runtimes/docker/options.js';
 import { DockerRuntime } from '../runtimes/docker/runtime.js';
 import { DEFAULT_VIRTUAL_FIRMWARE } from '../runtimes/virtual.js';
+import { buildApps, DIST_DIR } from '../scripts/build-apps.mjs';
 import { startTestEngine, type TestEngine } from './support/docker-engine.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { waitFor } from './support/wait.js';
@@ -26,6 +28,7 @@ let runtime: DockerRuntime;
 
 beforeAll(async () => {
   try {
+    await buildApps({ only: ['blinky'], log: () => {} });
     engine = await startTestEngine('docker-runtime');
     docker = engine.docker;
     platform = await startTestPlatform({ env: { DOCKER_HOST: engine.dockerHost } });
@@ -127,6 +130,29 @@ describe('docker runtime on a real engine', () => {
       30_000,
     );
     expect(logs.map((e) => e.message).join('\n')).toMatch(/\[uart\] .*cpu released/);
+
+    // An app runs in the container: the image's bundle prepares modules (Binaryen, bundled with
+    // it) and runs them on its app threads, sleeps included.
+    const deployed = await platform!.api('POST', '/api/v1/applications', {
+      name: 'dock-blinky',
+      wasm: fs.readFileSync(path.join(DIST_DIR, 'blinky.wasm')).toString('base64'),
+      target: { devices: ['dock-1'] },
+      env: { PERIOD_MS: '40', TOGGLES: '6' },
+    });
+    expect(deployed.status).toBe(202);
+    await waitFor(
+      'blinky to toggle 6 times in the container and exit',
+      async () => {
+        const app = (await device('dock-1')).status.apps['dock-blinky'] as { state?: string } | undefined;
+        const lines = (
+          (await platform!.api('GET', '/api/v1/devices/dock-1/logs?app=dock-blinky')).body as {
+            items: { message: string }[];
+          }
+        ).items;
+        return app?.state === 'Exited' && lines.some((e) => e.message === 'blinky: done');
+      },
+      60_000,
+    );
   }, 240_000);
 
   it('resumes after the orchestrator is killed with SIGKILL mid-provisioning: one container, one volume', async () => {
