@@ -737,6 +737,29 @@ describe('apps sharing an app thread', () => {
     );
   });
 
+  it('a thread that runs out of JS heap fails only its own apps, with the reason; the next app gets a fresh thread', async () => {
+    const pool = new AppThreadPool({ threads: 2, heapMb: 8 });
+    const r = runtime({ pool });
+    // Apps go to the thread with the fewest: a and the hog share the first thread, b has the second.
+    await r.rt.deploy(req('a', wasm.blinky!, { env: { PIN: '7', PERIOD_MS: '40' } }));
+    await r.rt.deploy(req('b', wasm.blinky!, { env: { PIN: '8', PERIOD_MS: '40' } }));
+    // 400,000 environment entries do not fit an 8 MB heap (the API bounds env; the runtime does not).
+    const huge = Object.fromEntries(Array.from({ length: 400_000 }, (_, i) => [`k${i}`, `v${i}`]));
+    await r.rt.deploy(req('hog', wasm.blinky!, { env: { PIN: '9', ...huge } }));
+    await waitState(r, 'hog', 'Failed', 60_000);
+    await waitState(r, 'a', 'Failed', 60_000);
+    const reason = /^out of memory: the app thread's 8 MB JS heap was exhausted \(it ran 2 apps\)$/;
+    expect(r.rt.status('hog')[0]?.error).toMatch(reason);
+    expect(r.rt.status('a')[0]?.error).toMatch(reason);
+    const writes = r.rt.gpioWrites(8);
+    await waitFor('b to keep toggling', () => r.rt.gpioWrites(8) >= writes + 3, 5_000, 10);
+    expect(r.state('b')).toBe('Running');
+    expect(pool.threadCount).toBe(1);
+    await r.rt.deploy(req('a', wasm.blinky!, { env: { PIN: '7', PERIOD_MS: '40' } }));
+    expect(r.state('a')).toBe('Running');
+    expect(pool.threadCount).toBe(2);
+  });
+
   it('200 apps of 20 devices start on a pool of 2 threads, not a thread each', async () => {
     const pool = new AppThreadPool({ threads: 2 });
     const devices = Array.from({ length: 20 }, () => runtime({ pool }));
