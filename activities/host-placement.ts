@@ -38,7 +38,10 @@ export function chooseHost(input: HostPlacementInput): HostPlacement {
     const current = input.hosts.find((h) => h.id === input.current);
     if (current && age(current) < input.graceMs) return { host: current.id, moved: false };
   }
-  const live = input.hosts.filter((h) => age(h) < input.staleMs);
+  // (A host past the grace period is dead even when that is shorter than staleMs, as tests and a
+  // short WASMBED_HOST_GRACE_MS make it: else a dead host with the fewest devices got back the very
+  // devices that were moving off it — a provisioning run moved off it went back to its queue.)
+  const live = input.hosts.filter((h) => age(h) < Math.min(input.staleMs, input.graceMs));
   if (live.length === 0) {
     const known = input.hosts.map((h) => `${h.id} (last seen ${Math.round(age(h) / 1000)} s ago)`);
     return {

@@ -55,6 +55,14 @@ describe('host placement', () => {
     });
   });
 
+  it('never places on a host silent past the grace period, also a grace period shorter than staleness', () => {
+    // Dead after 8 s, though heard from within staleMs (10 s), and the emptier host: not chosen.
+    const hosts = [host('a', 9000), host('b', 0)];
+    const input = { hosts, owned: { a: 1, b: 40 }, graceMs: 8000 };
+    expect(place({ ...input, current: 'a' })).toEqual({ host: 'b', moved: true });
+    expect(place(input)).toEqual({ host: 'b', moved: false });
+  });
+
   it('moves a device whose host never registered', () => {
     expect(place({ hosts: [host('b', 0)], current: 'gone' })).toEqual({ host: 'b', moved: true });
   });
