@@ -8,21 +8,27 @@
  * spread over both hosts; kill -9 of one host brings its devices back on the other — each
  * running exactly once across both hosts, as each host's control socket reports — with new keys
  * made there and the old certificates revoked; the killed host, started again, resumes none of
- * them; kill -9 of a gateway moves its devices to the other gateway.
+ * them; kill -9 of a gateway moves its devices to the other gateway; a provisioning run held
+ * inside its host steps on a host killed -9 for good is moved to the orchestrator's queue by the
+ * liveness watchdog (workers/provisioning-rescue.ts) and ends with the device on the other host.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../common/config.js';
 import type { Device } from '../../common/resources.js';
+import { ORCHESTRATOR_TASK_QUEUE, hostTaskQueue } from '../../common/task-queues.js';
 import { callHost, type HostStatus } from '../../host/control.js';
 import { openPlatform, type PlatformContext } from '../../platform/context.js';
+import { prepareOnHostWorkflowId, provisionWorkflowId } from '../../workflows/contracts/index.js';
 import { startTestPlatform, type TestPlatform } from './platform.js';
 import { waitFor } from './wait.js';
 import { installCrds, startKubeCluster, type KubeCluster } from './kube-cluster.js';
 
 const HOSTS = ['host-a', 'host-b'] as const;
 const FLEET = Array.from({ length: 40 }, (_, i) => `spread-${i}`);
+/** Provisioning's steps in the device host (status.steps), where a run can be held open. */
+const HOST_STEPS = ['issueCertificate', 'prepareVolume', 'copyFirmware', 'startEmulator'];
 export function manyHostsSuite(backend: 'postgres' | 'kubernetes'): void {
   let platform: TestPlatform;
   let cluster: KubeCluster | undefined;
@@ -30,11 +36,19 @@ export function manyHostsSuite(backend: 'postgres' | 'kubernetes'): void {
   let ledger: PlatformContext;
 
   const hostDataDir = (id: string) => path.join(platform.home, 'hosts', id);
-  const startHost = (id: string) =>
+  const startHost = (id: string, env: NodeJS.ProcessEnv = {}) =>
     platform.start('host', {
       name: id,
-      env: { WASMBED_HOST_ID: id, WASMBED_HOST_DATA_DIR: hostDataDir(id) },
+      env: { WASMBED_HOST_ID: id, WASMBED_HOST_DATA_DIR: hostDataDir(id), ...env },
     });
+  /** Kills the host's process with `signal` and waits for it to exit. */
+  async function stopHost(id: string, signal: NodeJS.Signals) {
+    const host = platform.processes.get(id)!;
+    if (host.exitCode !== null || host.signalCode !== null) return;
+    const exited = new Promise((resolve) => host.once('exit', resolve));
+    host.kill(signal);
+    await exited;
+  }
   const hostStatus = (id: string) => callHost<HostStatus>(platform.home, id, { op: 'status' });
   const device = async (name: string) =>
     (await platform.api('GET', `/api/v1/devices/${name}`)).body as Device;
@@ -177,5 +191,83 @@ export function manyHostsSuite(backend: 'postgres' | 'kubernetes'): void {
       expect(where.size).toBe(FLEET.length);
       expect([...where.values()].every((id) => id === 'host-b')).toBe(true);
     }, 900_000);
+
+    it('provisioning held on a host killed -9 for good moves to the orchestrator queue and ends on the other host', async () => {
+      // host-a again, now holding each of provisioning's host steps open (the test-only knob), so
+      // that a device's run is inside them when the host dies; it owns no device, so it gets
+      // the new one, and its run starts on its queue.
+      await stopHost('host-a', 'SIGTERM');
+      await startHost('host-a', { WASMBED_TEST_HOST_STEP_DELAY_MS: '3000' });
+      const name = 'rescued';
+      const workflowId = provisionWorkflowId(name);
+      expect((await platform.api('POST', '/api/v1/devices', { name })).status).toBe(202);
+      // Inside a host step after its certificate: host-a made its key and the ledger has a
+      // certificate for it.
+      const stuck = await waitFor(
+        `${name} inside a host step on host-a`,
+        async () => {
+          const d = await device(name);
+          const run = await platform.client.workflow.getHandle(workflowId).describe();
+          const step = d.status?.steps?.find((s) => HOST_STEPS.includes(s.name) && s.state === 'Running');
+          return run.status.name === 'RUNNING' &&
+            run.taskQueue === hostTaskQueue('host-a') &&
+            d.status.host === 'host-a' &&
+            step !== undefined &&
+            step.name !== 'issueCertificate' &&
+            d.status.identity !== undefined
+            ? { run, identity: d.status.identity }
+            : undefined;
+        },
+        120_000,
+        50,
+      );
+      await stopHost('host-a', 'SIGKILL'); // and never started again
+
+      // Past the grace period the watchdog replaces the run with one on the orchestrator's queue,
+      // which places the device on host-b.
+      const rescued = await waitFor(
+        `${name} Connected on host-b`,
+        async () => {
+          const d = await device(name);
+          return d.status?.phase === 'Connected' && d.status.host === 'host-b' ? d : undefined;
+        },
+        300_000,
+        250,
+      );
+      expect((await hostStatus('host-b')).devices.filter((d) => d.name === name)).toHaveLength(1);
+      expect(fs.existsSync(path.join(hostDataDir('host-b'), 'volumes', name, 'device.key'))).toBe(true);
+
+      // Its history: the run held on host-a's queue was terminated; the one that finished started
+      // on the orchestrator's queue and ran the host steps as a child on host-b's queue.
+      const first = await platform.client.workflow.getHandle(workflowId, stuck.run.runId).describe();
+      expect(first.status.name).toBe('TERMINATED');
+      // (Connected is written just before the run starts the lifecycle and ends.)
+      await platform.client.workflow.getHandle(workflowId).result();
+      const last = await platform.client.workflow.getHandle(workflowId).describe();
+      expect(last.runId).not.toBe(stuck.run.runId);
+      expect(last.status.name).toBe('COMPLETED');
+      expect(last.taskQueue).toBe(ORCHESTRATOR_TASK_QUEUE);
+      const child = await platform.client.workflow.getHandle(prepareOnHostWorkflowId(name)).describe();
+      expect(child.status.name).toBe('COMPLETED');
+      expect(child.taskQueue).toBe(hostTaskQueue('host-b'));
+      // Two runs in all (the list reads visibility, which lags a run's own state by a moment).
+      const runs = await waitFor(`every run of ${workflowId} closed`, async () => {
+        const names: string[] = [];
+        for await (const run of platform.client.workflow.list({ query: `WorkflowId = "${workflowId}"` }))
+          names.push(run.status.name);
+        return names.includes('RUNNING') ? undefined : names;
+      });
+      expect(runs.sort()).toEqual(['COMPLETED', 'TERMINATED']);
+
+      // Nothing of it left on host-a's side in the platform's records: the store places it on
+      // host-b, the one active certificate is for the key made there, and the certificate of the
+      // key host-a made (left in its volume there) is revoked.
+      expect(rescued.status.identity?.spkiSha256).not.toBe(stuck.identity.spkiSha256);
+      expect(await ledger.certificates.isRevoked(stuck.identity.certSerial)).toBe(true);
+      const active = await ledger.certificates.findActive(name);
+      expect(active?.serial).toBe(rescued.status.identity?.certSerial);
+      expect(active?.spkiSha256).toBe(rescued.status.identity?.spkiSha256);
+      expect((await ledger.store.get('Device', name))?.status.host).toBe('host-b');
+    }, 600_000);
   });
 }
