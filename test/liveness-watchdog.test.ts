@@ -63,7 +63,12 @@ async function gatewayBeat(name: string, at = now, phase: 'Ready' | 'Unavailable
   );
 }
 
-async function addDevice(name: string, gateway: string, host: string, phase: DevicePhase = 'Connected') {
+async function addDevice(
+  name: string,
+  gateway: string,
+  host: string | undefined,
+  phase: DevicePhase = 'Connected',
+) {
   const d = device(name, { phase, statusGateway: gateway });
   await store.create('Device', name, d.spec, { ...d.status, host });
 }
@@ -163,11 +168,13 @@ describe('liveness watchdog', () => {
     await addDevice('conn', 'gw-1', 'host-1');
     await addDevice('elsewhere', 'gw-1', 'host-2', 'Provisioning');
     await addDevice('failed', 'gw-1', 'host-1', 'Failed');
+    // Its run started on a host's queue that no host took yet: no host recorded, it may be the dead one's.
+    await addDevice('untaken', 'gw-1', undefined, 'Pending');
     now += STALE_MS;
     await gatewayBeat('gw-1');
     await hosts.beat({ id: 'host-2', lastSeen: now, pid: 2, devices: 1, restartedAt: 0 });
-    expect(await withRescue.tick()).toBe(3);
-    expect(rescued.sort()).toEqual(['pend@host-1', 'prov@host-1']);
+    expect(await withRescue.tick()).toBe(4);
+    expect(rescued.sort()).toEqual(['pend@host-1', 'prov@host-1', 'untaken@host-1']);
     // A Connected device's lifecycle is asked for a check, as before.
     expect(askedDevices()).toEqual(['conn']);
     // Still dead: not moved again.
@@ -175,7 +182,7 @@ describe('liveness watchdog', () => {
     await gatewayBeat('gw-1');
     await hosts.beat({ id: 'host-2', lastSeen: now, pid: 2, devices: 1, restartedAt: 0 });
     expect(await withRescue.tick()).toBe(0);
-    expect(rescued).toHaveLength(2);
+    expect(rescued).toHaveLength(3);
   });
 
   it('keeps asking the others when one signal fails', async () => {

@@ -105,8 +105,12 @@ export class LivenessWatchdog {
     const rescues: { device: Device; host: string }[] = [];
     for (const d of await store.list('Device')) {
       const host = d.status.host;
-      if (PROVISIONING.has(d.status.phase) && host !== undefined && newHosts.includes(host)) {
-        rescues.push({ device: d, host });
+      if (PROVISIONING.has(d.status.phase)) {
+        // A run the API started on a host's queue records the host only once that host takes it
+        // (beginProvisioning runs there): one whose host died first has none, and its run may
+        // be on any host that died (the rescue looks at the run's queue and leaves the others).
+        const suspects = host === undefined ? newHosts : newHosts.filter((h) => h === host);
+        for (const dead of suspects) rescues.push({ device: d, host: dead });
         continue;
       }
       if (!WATCHED.has(d.status.phase)) continue;
