@@ -1,6 +1,7 @@
 /**
  * What devices report on their own: app logs and publishes go to the device log, app
- * state changes go to the Device's `status.apps` and the Application's per-device status.
+ * state changes go to the Device's `status.apps` at once and to the Application's per-device
+ * status gathered (app-status-writes.ts says why).
  */
 import { summarize, deviceState } from '../common/application-status.js';
 import { NotFoundError } from '../common/errors.js';
@@ -9,8 +10,17 @@ import type { Envelope } from '../protocol/messages.js';
 import { describePayload, type DeviceLogs } from '../store/device-logs.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import type { SessionInfo } from './session-registry.js';
+import { batchedAppStatusWrites } from './app-status-writes.js';
 
-export function createDeviceEventHandler(deps: { store: ResourceStore; logs: DeviceLogs; logger: Logger }) {
+/** How long app state changes are gathered before the Application is written. */
+export const APP_STATUS_WRITE_DELAY_MS = 250;
+
+export function createDeviceEventHandler(deps: {
+  store: ResourceStore;
+  logs: DeviceLogs;
+  logger: Logger;
+  appStatusDelayMs?: number;
+}) {
   const { store, logs, logger } = deps;
   /** Events are recorded in the background: the session that sent them does not wait. */
   const record = (work: Promise<unknown>) => {
@@ -20,7 +30,23 @@ export function createDeviceEventHandler(deps: { store: ResourceStore; logs: Dev
     });
   };
 
-  return (session: SessionInfo, envelope: Envelope): void => {
+  const applications = batchedAppStatusWrites({
+    delayMs: deps.appStatusDelayMs ?? APP_STATUS_WRITE_DELAY_MS,
+    write: (appId, states) =>
+      store.updateStatus('Application', appId, (s) => {
+        // Only devices the application runs on are recorded (a device may report an app deployed by hand).
+        const changed = [...states].filter(([device]) => s.devices[device]);
+        return changed.length === 0
+          ? s
+          : summarize({ ...s, devices: { ...s.devices, ...Object.fromEntries(changed) } });
+      }),
+    onError: (appId, err) => {
+      if (!(err instanceof NotFoundError))
+        logger.warn('recording app states failed', { application: appId, error: String(err) });
+    },
+  });
+
+  const onMessage = (session: SessionInfo, envelope: Envelope): void => {
     const body = envelope.body;
     const device = session.device;
     switch (body.type) {
@@ -54,15 +80,13 @@ export function createDeviceEventHandler(deps: { store: ResourceStore; logs: Dev
           record(
             store.updateStatus('Device', device, (s) => ({ ...s, apps: { ...s.apps, [app.appId]: state } })),
           );
-          record(
-            store.updateStatus('Application', app.appId, (s) =>
-              s.devices[device] ? summarize({ ...s, devices: { ...s.devices, [device]: state } }) : s,
-            ),
-          );
+          applications.changed(app.appId, device, state);
         }
         return;
       default:
         logger.debug('unexpected message from device', { device, type: body.type });
     }
   };
+  /** Writes the app states still gathered (call before the store closes). */
+  return Object.assign(onMessage, { flush: () => applications.flush() });
 }

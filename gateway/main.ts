@@ -80,6 +80,8 @@ const enrollment = createGatewayEnrollment({
   logger,
 });
 
+// What devices report on their own (app logs, publishes and app states).
+const deviceEvents = createDeviceEventHandler({ store, logs: platform.logs, logger });
 const deviceServer = new DeviceServer({
   tls: { certPem: serverCert.certPem, keyPem: serverCert.keyPem!, caPem: platform.ca.certPem },
   registry,
@@ -89,7 +91,7 @@ const deviceServer = new DeviceServer({
   limits: Object.fromEntries(Object.entries(config.gateway.limits).filter(([, v]) => v !== undefined)),
   logger,
   enrollment,
-  onDeviceMessage: createDeviceEventHandler({ store, logs: platform.logs, logger }),
+  onDeviceMessage: deviceEvents,
   onHeartbeat: (session) => heartbeats.heartbeat(session.device, session.lastHeartbeat ?? new Date()),
   onDeviceInfo: (session) =>
     void updateDevice(session.device, (s) => ({
@@ -223,6 +225,7 @@ onShutdown(async () => {
   );
   worker.shutdown();
   await Promise.allSettled([running, deviceServer.close()]);
+  await deviceEvents.flush();
   await connection.close();
   await signals.connection.close();
   await telemetry.close();
