@@ -10,6 +10,7 @@ import { DeviceLink } from '../device/device-link.js';
 import { Fleet } from '../device/fleet.js';
 import type { Message } from '../protocol/messages.js';
 import { startInProcessGateway } from './support/in-process-gateway.js';
+import { testDeviceInfo } from './support/protocol-helpers.js';
 import { waitFor } from './support/wait.js';
 
 const received: { device: string; body: Message }[] = [];
@@ -33,13 +34,7 @@ it('sends what the device said while dialling after its Hello, and keeps the ses
   const link = new DeviceLink({
     endpoint: gateway.endpoint,
     credentials,
-    deviceInfo: () => ({
-      firmwareVersion: 'test-0.1.0',
-      mcuType: 'Mps2An385',
-      freeMemory: 256 * 1024,
-      maxAppSize: 128 * 1024,
-      wasmFeatures: [],
-    }),
+    deviceInfo: testDeviceInfo,
   });
   let closed = false;
   void link.closed.then(() => (closed = true));

@@ -12,6 +12,7 @@ import type { CertificateRecord } from '../pki/index.js';
 import { encodeFrame, encodeMessageFrame } from '../protocol/framing.js';
 import { RequestError } from '../protocol/connection.js';
 import { startInProcessGateway } from './support/in-process-gateway.js';
+import { testDeviceInfo } from './support/protocol-helpers.js';
 import { waitFor } from './support/wait.js';
 
 let gateway: Awaited<ReturnType<typeof startInProcessGateway>>;
@@ -170,13 +171,7 @@ describe('certificates', () => {
     const link = new DeviceLink({
       endpoint: gateway.endpoint,
       credentials: { certPem: record!.certPem, keyPem: record!.keyPem!, caPem: gateway.ca.certPem },
-      deviceInfo: () => ({
-        firmwareVersion: 'test-0.1.0',
-        mcuType: 'Mps2An385',
-        freeMemory: 256 * 1024,
-        maxAppSize: 128 * 1024,
-        wasmFeatures: [],
-      }),
+      deviceInfo: testDeviceInfo,
     });
     try {
       const session = await waitFor(`${record!.deviceName} session`, () =>
