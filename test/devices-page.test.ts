@@ -114,7 +114,9 @@ it('updates only the row of a device that changed, live', async () => {
     if (req.method() === 'GET' && new URL(req.url()).pathname === '/ui/devices') polls.push(req.url());
   });
   await page.goto(`${platform.webUrl}/devices`);
-  await page.waitForSelector('body[data-live="on"]');
+  // The stream's first event is the whole view (data-updates counts what the page applied): rows
+  // marked before it arrives are all replaced by it — under load it lands after the stream opens.
+  await page.waitForSelector('body[data-updates]');
   // Mark every row node; a row that is replaced loses its mark.
   await page.$$eval('#devices tr[data-device]', (els) =>
     els.forEach((el) => ((el as HTMLElement & { marked?: boolean }).marked = true)),
