@@ -205,4 +205,87 @@ describe('liveness watchdog', () => {
     expect(await failing.tick()).toBe(3);
     expect(askedDevices()).toEqual(['a', 'c']);
   });
+  it('asks again at the next look after a failed signal, while the gateway stays silent', async () => {
+    let down = true;
+    const flaky = new LivenessWatchdog({
+      store,
+      hosts,
+      requestCheck: async (device, reason) => {
+        if (down && device === 'b') throw new Error('Temporal unavailable');
+        asked.push({ device, reason });
+      },
+      logger: createLogger('test'),
+      gatewayStaleMs: STALE_MS,
+      hostDeadMs: STALE_MS,
+      now: () => now,
+    });
+    await gatewayBeat('gw-1', now - STALE_MS);
+    await addDevice('a', 'gw-1', 'host-1');
+    await addDevice('b', 'gw-1', 'host-1');
+    expect(await flaky.tick()).toBe(2);
+    expect(askedDevices()).toEqual(['a']);
+    // Still failing: still due, and only it.
+    expect(await flaky.tick()).toBe(1);
+    expect(askedDevices()).toEqual(['a']);
+    down = false;
+    expect(await flaky.tick()).toBe(1);
+    expect(askedDevices()).toEqual(['a', 'b']);
+    expect(asked.find((a) => a.device === 'b')?.reason).toBe('gateway gw-1 went silent');
+    // Done: nothing more to ask while the silence lasts.
+    expect(await flaky.tick()).toBe(0);
+    expect(asked).toHaveLength(2);
+  });
+
+  it('drops a failed signal once its gateway beats again', async () => {
+    const failing = new LivenessWatchdog({
+      store,
+      hosts,
+      requestCheck: async () => {
+        throw new Error('Temporal unavailable');
+      },
+      logger: createLogger('test'),
+      gatewayStaleMs: STALE_MS,
+      hostDeadMs: STALE_MS,
+      now: () => now,
+    });
+    await gatewayBeat('gw-1', now - STALE_MS);
+    await addDevice('a', 'gw-1', 'host-1');
+    expect(await failing.tick()).toBe(1);
+    await gatewayBeat('gw-1');
+    expect(await failing.tick()).toBe(0);
+  });
+
+  it('moves a provisioning again after a failed rescue, unless the device left provisioning meanwhile', async () => {
+    let down = true;
+    const rescued: string[] = [];
+    const withRescue = new LivenessWatchdog({
+      store,
+      hosts,
+      requestCheck: async () => undefined,
+      rescueProvisioning: async (device, host) => {
+        if (down) throw new Error('Temporal unavailable');
+        rescued.push(`${device.metadata.name}@${host}:${device.status.phase}`);
+      },
+      logger: createLogger('test'),
+      gatewayStaleMs: STALE_MS,
+      hostDeadMs: STALE_MS,
+      now: () => now,
+    });
+    await gatewayBeat('gw-1');
+    await hosts.beat({ id: 'host-1', lastSeen: now, pid: 1, devices: 2, restartedAt: 0 });
+    await addDevice('stuck', 'gw-1', 'host-1', 'Provisioning');
+    await addDevice('done', 'gw-1', 'host-1', 'Pending');
+    now += STALE_MS;
+    await gatewayBeat('gw-1');
+    expect(await withRescue.tick()).toBe(2);
+    expect(rescued).toEqual([]);
+    // Meanwhile one was connected another way (an operator's Retry): it is left alone.
+    await store.updateStatus('Device', 'done', (s) => ({ ...s, phase: 'Connected' }));
+    down = false;
+    now += 2000;
+    await gatewayBeat('gw-1');
+    expect(await withRescue.tick()).toBe(1);
+    expect(rescued).toEqual(['stuck@host-1:Provisioning']);
+    expect(await withRescue.tick()).toBe(0);
+  });
 });

@@ -8,7 +8,8 @@
  * nothing, where a 10 s check in every lifecycle was 100 workflow tasks a second at 1,000
  * devices. It keeps no durable state: each silent gateway or host is signalled once when it
  * goes silent (and once more after this worker restarts); duplicates are harmless, since a
- * signal only asks for a check. A device's own session breaking is the gateway's to report
+ * signal only asks for a check. A signal or rescue that fails is tried again at each next look
+ * while its gateway or host stays silent. A device's own session breaking is the gateway's to report
  * (gateway/main.ts signals `disconnected`); a missed signal is caught by the lifecycle's slow
  * safety-net check.
  */
@@ -63,6 +64,8 @@ const SIGNAL_CONCURRENCY = 64;
 export class LivenessWatchdog {
   private readonly silentGateways = new Set<string>();
   private readonly silentHosts = new Set<string>();
+  /** Tasks whose signal or rescue failed, by taskKey: tried again while still due. */
+  private readonly failed = new Map<string, WatchdogTask>();
   private timer?: NodeJS.Timeout;
   private ticking?: Promise<void>;
 
@@ -99,69 +102,113 @@ export class LivenessWatchdog {
     const silentHosts = (await hosts.list()).filter((h) => !(now - h.lastSeen < hostDeadMs)).map((h) => h.id);
     const newGateways = updateSilent(this.silentGateways, silentGateways);
     const newHosts = updateSilent(this.silentHosts, silentHosts);
-    if (newGateways.length === 0 && newHosts.length === 0) return 0;
+    const retries = await this.stillDue();
+    if (newGateways.length === 0 && newHosts.length === 0 && retries.length === 0) return 0;
 
-    const checks: { device: string; reason: string }[] = [];
-    const rescues: { device: Device; host: string }[] = [];
-    for (const d of await store.list('Device')) {
-      const host = d.status.host;
-      if (PROVISIONING.has(d.status.phase)) {
-        // A run the API started on a host's queue records the host only once that host takes it
-        // (beginProvisioning runs there): one whose host died first has none, and its run may
-        // be on any host that died (the rescue looks at the run's queue and leaves the others).
-        const suspects = host === undefined ? newHosts : newHosts.filter((h) => h === host);
-        for (const dead of suspects) rescues.push({ device: d, host: dead });
-        continue;
+    const tasks: WatchdogTask[] = [];
+    if (newGateways.length > 0 || newHosts.length > 0) {
+      for (const d of await store.list('Device')) {
+        const task = taskFor(d, newGateways, newHosts);
+        if (task) tasks.push(...task);
       }
-      if (!WATCHED.has(d.status.phase)) continue;
-      const gateway = d.status.gateway?.name;
-      const reason =
-        gateway !== undefined && newGateways.includes(gateway)
-          ? `gateway ${gateway} went silent`
-          : host !== undefined && newHosts.includes(host)
-            ? `device host ${host} is gone`
-            : undefined;
-      if (reason) checks.push({ device: d.metadata.name, reason });
+      this.options.logger.warn('gateways or device hosts went silent; asking their devices for a check', {
+        gateways: newGateways,
+        hosts: newHosts,
+        devices: tasks.filter((t) => t.kind === 'check').length,
+        provisioning: tasks.filter((t) => t.kind === 'rescue').length,
+      });
     }
-    this.options.logger.warn('gateways or device hosts went silent; asking their devices for a check', {
-      gateways: newGateways,
-      hosts: newHosts,
-      devices: checks.length,
-      provisioning: rescues.length,
-    });
-    await this.rescue(rescues);
-    for (let i = 0; i < checks.length; i += SIGNAL_CONCURRENCY) {
-      await Promise.all(
-        checks.slice(i, i + SIGNAL_CONCURRENCY).map(({ device, reason }) =>
-          this.options.requestCheck(device, reason).catch((err: unknown) =>
-            this.options.logger.warn('could not ask a lifecycle for a check', {
-              device,
-              error: errorMessage(err),
-            }),
-          ),
-        ),
-      );
-    }
-    return checks.length + rescues.length;
+    // What failed before and is still due goes again (a task for the same device now replaces it).
+    const fresh = new Set(tasks.map(taskKey));
+    tasks.push(...retries.filter((t) => !fresh.has(taskKey(t))));
+    this.failed.clear();
+    // Rescues first: a run waiting on a dead host's queue has no other way out.
+    await this.runAll(tasks.filter((t) => t.kind === 'rescue'));
+    await this.runAll(tasks.filter((t) => t.kind === 'check'));
+    return tasks.length;
   }
 
-  private async rescue(rescues: { device: Device; host: string }[]): Promise<void> {
-    const { rescueProvisioning, logger } = this.options;
-    if (!rescueProvisioning) return;
-    for (let i = 0; i < rescues.length; i += SIGNAL_CONCURRENCY) {
+  /**
+   * The tasks that failed last time (Temporal unavailable for a moment, a timeout) whose gateway
+   * or host is still silent: a silence is signalled once, so a lost signal would otherwise leave a
+   * run waiting for ever on a dead host's queue, or a lifecycle to its slow safety net.
+   */
+  private async stillDue(): Promise<WatchdogTask[]> {
+    const due: WatchdogTask[] = [];
+    for (const task of this.failed.values()) {
+      const silent = task.gateway !== undefined ? this.silentGateways : this.silentHosts;
+      if (!silent.has(task.gateway ?? task.host!)) continue;
+      if (task.kind === 'rescue') {
+        // The device as it is now: one that left provisioning (or was deleted) needs no rescue.
+        const device = await this.options.store.get('Device', task.device.metadata.name);
+        if (device && PROVISIONING.has(device.status.phase)) due.push({ ...task, device });
+      } else due.push(task);
+    }
+    return due;
+  }
+
+  private async runAll(tasks: WatchdogTask[]): Promise<void> {
+    const { rescueProvisioning, requestCheck, logger } = this.options;
+    for (let i = 0; i < tasks.length; i += SIGNAL_CONCURRENCY) {
       await Promise.all(
-        rescues.slice(i, i + SIGNAL_CONCURRENCY).map(({ device, host }) =>
-          rescueProvisioning(device, host).catch((err: unknown) =>
-            logger.warn('could not move a provisioning off a dead host', {
-              device: device.metadata.name,
-              host,
-              error: errorMessage(err),
-            }),
-          ),
-        ),
+        tasks.slice(i, i + SIGNAL_CONCURRENCY).map(async (task) => {
+          const name = task.device.metadata.name;
+          try {
+            if (task.kind === 'check') await requestCheck(name, task.reason);
+            else if (rescueProvisioning) await rescueProvisioning(task.device, task.host!);
+          } catch (err) {
+            this.failed.set(taskKey(task), task);
+            logger.warn(
+              task.kind === 'check'
+                ? 'could not ask a lifecycle for a check; trying again at the next look'
+                : 'could not move a provisioning off a dead host; trying again at the next look',
+              { device: name, host: task.host, gateway: task.gateway, error: errorMessage(err) },
+            );
+          }
+        }),
       );
     }
   }
+}
+
+/**
+ * One thing the watchdog does for one device: ask its lifecycle for a check (its gateway or host
+ * went silent), or move its provisioning off a dead host. `gateway`/`host`: the silent one it is
+ * for — the task is due as long as that one stays silent.
+ */
+interface WatchdogTask {
+  kind: 'check' | 'rescue';
+  device: Device;
+  reason: string;
+  gateway?: string;
+  host?: string;
+}
+
+const taskKey = (task: WatchdogTask) =>
+  `${task.kind}:${task.device.metadata.name}:${task.gateway ?? ''}:${task.host ?? ''}`;
+
+/** What the silence of `gateways` and `hosts` asks for `d`, if anything. */
+function taskFor(d: Device, gateways: string[], hosts: string[]): WatchdogTask[] | undefined {
+  const host = d.status.host;
+  if (PROVISIONING.has(d.status.phase)) {
+    // A run the API started on a host's queue records the host only once that host takes it
+    // (beginProvisioning runs there): one whose host died first has none, and its run may
+    // be on any host that died (the rescue looks at the run's queue and leaves the others).
+    const suspects = host === undefined ? hosts : hosts.filter((h) => h === host);
+    return suspects.map((dead) => ({
+      kind: 'rescue',
+      device: d,
+      reason: `device host ${dead} is gone`,
+      host: dead,
+    }));
+  }
+  if (!WATCHED.has(d.status.phase)) return undefined;
+  const gateway = d.status.gateway?.name;
+  if (gateway !== undefined && gateways.includes(gateway))
+    return [{ kind: 'check', device: d, reason: `gateway ${gateway} went silent`, gateway }];
+  if (host !== undefined && hosts.includes(host))
+    return [{ kind: 'check', device: d, reason: `device host ${host} is gone`, host }];
+  return undefined;
 }
 
 /** Replaces `known` with `now`; returns the names in `now` that were not in `known`. */
