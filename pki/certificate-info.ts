@@ -123,14 +123,6 @@ export function serialHex(serial: string): string {
   return digits.length % 2 === 1 ? `0${digits}` : digits || '00';
 }
 
-/**
- * The claim credential store's key for a claim certificate: the serial without leading zeros, as
- * its rows have always been written. Records and comparisons elsewhere use serialHex.
- */
-export function normalizeSerial(serial: string): string {
-  return serial.toLowerCase().replace(/^0+(?=.)/, '');
-}
-
 /** DER SubjectPublicKeyInfo of a PEM public key / private key / KeyObject. */
 export function spkiDerOf(key: string | crypto.KeyObject): Buffer {
   try {

@@ -17,7 +17,7 @@ import { NotFoundError, ValidationError } from '../common/errors.js';
 import { CLAIM_TTL_SECONDS, DURATION_UNITS } from '../common/schemas.js';
 import { validateDnsLabel } from '../common/validation.js';
 import type { CertificateAuthority } from './certificate-authority.js';
-import { normalizeSerial } from './certificate-info.js';
+import { serialHex } from './certificate-info.js';
 import type { ClaimCredentialStore, ClaimKind, ClaimLookup, ClaimRecord } from './claim-credential-store.js';
 
 export type { ClaimKind } from './claim-credential-store.js';
@@ -125,7 +125,7 @@ export class ClaimCredentials {
       id,
       kind: 'certificate',
       secretSha256: null,
-      serial: normalizeSerial(issued.serial),
+      serial: serialHex(issued.serial),
       deviceName,
       createdAt: this.now().toISOString(),
       expiresAt,
@@ -160,7 +160,7 @@ export class ClaimCredentials {
     const lookup: ClaimLookup =
       presented.kind === 'token'
         ? { secretSha256: sha256(presented.token) }
-        : { serial: normalizeSerial(presented.serial) };
+        : { serial: serialHex(presented.serial) };
     const what = presented.kind === 'token' ? 'enrollment token' : 'claim certificate';
     const bound = await this.store.bind(lookup, (row) => {
       if (!row) throw new ClaimRefusedError(`unknown ${what}`);
@@ -185,7 +185,7 @@ export class ClaimCredentials {
 
   /** Whether a claim certificate (by serial) is known, unexpired and not revoked or rejected. */
   async isUsableCertificate(serial: string): Promise<boolean> {
-    const row = await this.store.find({ serial: normalizeSerial(serial) });
+    const row = await this.store.find({ serial: serialHex(serial) });
     return (
       row !== undefined &&
       !row.revokedAt &&

@@ -20,7 +20,6 @@ export {
 } from './certificate-authority.js';
 export {
   inspectCertificate,
-  normalizeSerial,
   serialHex,
   spkiSha256FromDer,
   spkiSha256FromPeerCertificate,

@@ -30,12 +30,23 @@ CREATE TABLE IF NOT EXISTS claim_credentials (
   reason         TEXT
 );`;
 
+/**
+ * Rows written before serials had one spelling (serialHex) hold a claim certificate's serial
+ * without the leading zero nibble of its first byte: written in whole bytes they are found by
+ * the lookup again. Idempotent (every hex serial has an even length after it), so it runs at
+ * every open. PostgreSQL: migration 008.
+ */
+const SERIALS_IN_WHOLE_BYTES = `
+UPDATE claim_credentials SET serial = '0' || serial
+ WHERE serial IS NOT NULL AND length(serial) % 2 = 1 AND serial NOT GLOB '*[^0-9a-f]*';`;
+
 export class SqliteClaimCredentialStore implements ClaimCredentialStore {
   private readonly stmt;
   private readonly bindTx;
 
   constructor(db: Database.Database) {
     db.exec(SCHEMA);
+    db.exec(SERIALS_IN_WHOLE_BYTES);
     this.stmt = {
       insert: db.prepare(
         `INSERT INTO claim_credentials (id, kind, secret_sha256, serial, device_name, created_at, expires_at)

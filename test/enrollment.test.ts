@@ -23,7 +23,6 @@ import { ENROLLMENT_ALPN } from '../gateway/enrollment-session.js';
 import { SessionRegistry } from '../gateway/session-registry.js';
 import { RateLimiter } from '../gateway/rate-limiter.js';
 import { CertificateAuthority } from '../pki/certificate-authority.js';
-import { normalizeSerial } from '../pki/certificate-info.js';
 import { ClaimCredentials } from '../pki/claim-credentials.js';
 import { SqliteClaimCredentialStore } from '../pki/sqlite-claim-credential-store.js';
 import { createCsr, verifyCsr } from '../pki/csr.js';
@@ -126,7 +125,27 @@ describe('CSRs and claim credentials (no platform)', () => {
       }
       expect(leadingZero).toBeDefined();
       expect(await claims.isUsableCertificate(leadingZero!.serial)).toBe(true);
-      expect(await claims.isUsableCertificate(normalizeSerial(leadingZero!.serial))).toBe(true); // without its leading zero
+      const withoutZero = leadingZero!.serial.replace(/^0+/, '');
+      expect(await claims.isUsableCertificate(withoutZero)).toBe(true);
+      // Stored in whole bytes, the one spelling of serials (serialHex)…
+      const row = () =>
+        db
+          .prepare<[string], { serial: string }>('SELECT serial FROM claim_credentials WHERE id = ?')
+          .get(leadingZero!.id)!.serial;
+      expect(row()).toBe(leadingZero!.serial.toLowerCase());
+      // …and a row written before, without its leading zero, is rewritten so when the store opens.
+      db.prepare('UPDATE claim_credentials SET serial = ? WHERE id = ?').run(
+        withoutZero.toLowerCase(),
+        leadingZero!.id,
+      );
+      expect(await claims.isUsableCertificate(leadingZero!.serial)).toBe(false);
+      const reopened = new ClaimCredentials(
+        new SqliteClaimCredentialStore(db),
+        await CertificateAuthority.loadOrCreate(dir),
+        () => now,
+      );
+      expect(row()).toBe(leadingZero!.serial.toLowerCase());
+      expect(await reopened.isUsableCertificate(leadingZero!.serial)).toBe(true);
       expect(
         (
           await claims.claim(

@@ -60,6 +60,38 @@ describe('migrations', () => {
     }
   });
 
+  it('migration 8 writes the claim certificate serials of older rows in whole bytes', async () => {
+    const url = await server.createDatabase('claim_serials');
+    const pool = openPool(url);
+    try {
+      await migrate(
+        pool,
+        loadMigrations().filter((m) => m.version < 8),
+      );
+      const row = (id: string, serial: string | null) =>
+        pool.query(
+          `INSERT INTO claim_credentials (id, kind, secret_sha256, serial, device_name, created_at, expires_at)
+           VALUES ($1, $2, $3, $4, 'board', 'now', 'later')`,
+          [id, serial === null ? 'token' : 'certificate', serial === null ? `hash-${id}` : null, serial],
+        );
+      // Written before: the serial 0x0abc… without its leading zero nibble; one already whole; a token.
+      await row('clc-odd', 'bc123');
+      await row('clc-even', '0abc12');
+      await row('clt-token', null);
+      expect(await migrate(pool)).toContain(8);
+      const serials = await pool.query<{ id: string; serial: string | null }>(
+        'SELECT id, serial FROM claim_credentials ORDER BY id',
+      );
+      expect(serials.rows).toEqual([
+        { id: 'clc-even', serial: '0abc12' },
+        { id: 'clc-odd', serial: '0bc123' },
+        { id: 'clt-token', serial: null },
+      ]);
+    } finally {
+      await pool.end();
+    }
+  });
+
   it('refuses a database whose recorded migration has another name than this code', async () => {
     const url = await server.createDatabase('drifted');
     const pool = openPool(url);
