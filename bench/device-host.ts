@@ -197,6 +197,26 @@ try {
       result.emptyWorkflowCeilingPerS = best;
       result.ratioToCeiling = Math.round(((result.apiDevicesPerS as number) / best) * 100) / 100;
       log(`ceiling ${best}/s, ratio ${result.ratioToCeiling}`);
+      // Rates if the machine's cores did nothing else: the empty workflows alone (dev server and
+      // the SDK's workers, no device, gateway or store work) and real provisioning (every
+      // platform process). The first bounds what any provisioning of this shape can reach here.
+      const cores = os.availableParallelism();
+      const emptyCpuMs = Math.min(
+        ...rounds.onHost!.map((r) => r.temporalCpuMsPerWorkflow! + r.workerCpuMsPerWorkflow!),
+      );
+      const realCpuMs = Object.values(result.apiCpuMsPerDevice as Record<string, number>).reduce(
+        (a, b) => a + b,
+        0,
+      );
+      const cpuBound = {
+        emptyWorkflows: Math.round((cores * 1000 * 10) / emptyCpuMs) / 10,
+        provisioning: Math.round((cores * 1000 * 10) / realCpuMs) / 10,
+      };
+      result.cpuBoundPerS = cpuBound;
+      log(
+        `CPU-bound on ${cores} cores: empty workflows ${emptyCpuMs} ms each → ` +
+          `${cpuBound.emptyWorkflows}/s; provisioning ${realCpuMs} ms → ${cpuBound.provisioning}/s`,
+      );
     } finally {
       await empty.close();
     }
