@@ -13,7 +13,7 @@ import { createLogger } from '../common/logger.js';
 import { SqliteHostRegistry } from '../store/host-registry.js';
 import { openDatabase, type SqliteDatabase } from '../store/sqlite.js';
 import { SqliteResourceStore } from '../store/sqlite-resource-store.js';
-import { LivenessWatchdog } from '../workers/liveness-watchdog.js';
+import { LivenessWatchdog, type LivenessWatchdogOptions } from '../workers/liveness-watchdog.js';
 import { device } from './support/store-contract.js';
 
 const STALE_MS = 10_000;
@@ -37,7 +37,13 @@ beforeEach(async (context) => {
   hosts = new SqliteHostRegistry(db);
   now = 1_000_000;
   asked = [];
-  watchdog = new LivenessWatchdog({
+  watchdog = newWatchdog();
+  return () => db.close();
+});
+
+/** A watchdog on this test's store, registry and clock; its signals go to `asked` unless given. */
+function newWatchdog(options: Partial<LivenessWatchdogOptions> = {}): LivenessWatchdog {
+  return new LivenessWatchdog({
     store,
     hosts,
     requestCheck: async (device, reason) => {
@@ -47,9 +53,9 @@ beforeEach(async (context) => {
     gatewayStaleMs: STALE_MS,
     hostDeadMs: STALE_MS,
     now: () => now,
+    ...options,
   });
-  return () => db.close();
-});
+}
 
 async function gatewayBeat(name: string, at = now, phase: 'Ready' | 'Unavailable' = 'Ready') {
   await store.upsert(
@@ -146,19 +152,10 @@ describe('liveness watchdog', () => {
 
   it("moves the provisioning of a dead host's devices that are still provisioning, once", async () => {
     const rescued: string[] = [];
-    const withRescue = new LivenessWatchdog({
-      store,
-      hosts,
-      requestCheck: async (device, reason) => {
-        asked.push({ device, reason });
-      },
+    const withRescue = newWatchdog({
       rescueProvisioning: async (device, host) => {
         rescued.push(`${device.metadata.name}@${host}`);
       },
-      logger: createLogger('test'),
-      gatewayStaleMs: STALE_MS,
-      hostDeadMs: STALE_MS,
-      now: () => now,
     });
     await gatewayBeat('gw-1');
     await hosts.beat({ id: 'host-1', lastSeen: now, pid: 1, devices: 3, restartedAt: 0 });
@@ -186,17 +183,11 @@ describe('liveness watchdog', () => {
   });
 
   it('keeps asking the others when one signal fails', async () => {
-    const failing = new LivenessWatchdog({
-      store,
-      hosts,
+    const failing = newWatchdog({
       requestCheck: async (device, reason) => {
         if (device === 'b') throw new Error('Temporal unavailable');
         asked.push({ device, reason });
       },
-      logger: createLogger('test'),
-      gatewayStaleMs: STALE_MS,
-      hostDeadMs: STALE_MS,
-      now: () => now,
     });
     await gatewayBeat('gw-1', now - STALE_MS);
     await addDevice('a', 'gw-1', 'host-1');
@@ -207,17 +198,11 @@ describe('liveness watchdog', () => {
   });
   it('asks again at the next look after a failed signal, while the gateway stays silent', async () => {
     let down = true;
-    const flaky = new LivenessWatchdog({
-      store,
-      hosts,
+    const flaky = newWatchdog({
       requestCheck: async (device, reason) => {
         if (down && device === 'b') throw new Error('Temporal unavailable');
         asked.push({ device, reason });
       },
-      logger: createLogger('test'),
-      gatewayStaleMs: STALE_MS,
-      hostDeadMs: STALE_MS,
-      now: () => now,
     });
     await gatewayBeat('gw-1', now - STALE_MS);
     await addDevice('a', 'gw-1', 'host-1');
@@ -237,16 +222,10 @@ describe('liveness watchdog', () => {
   });
 
   it('drops a failed signal once its gateway beats again', async () => {
-    const failing = new LivenessWatchdog({
-      store,
-      hosts,
+    const failing = newWatchdog({
       requestCheck: async () => {
         throw new Error('Temporal unavailable');
       },
-      logger: createLogger('test'),
-      gatewayStaleMs: STALE_MS,
-      hostDeadMs: STALE_MS,
-      now: () => now,
     });
     await gatewayBeat('gw-1', now - STALE_MS);
     await addDevice('a', 'gw-1', 'host-1');
@@ -258,18 +237,12 @@ describe('liveness watchdog', () => {
   it('moves a provisioning again after a failed rescue, unless the device left provisioning meanwhile', async () => {
     let down = true;
     const rescued: string[] = [];
-    const withRescue = new LivenessWatchdog({
-      store,
-      hosts,
+    const withRescue = newWatchdog({
       requestCheck: async () => undefined,
       rescueProvisioning: async (device, host) => {
         if (down) throw new Error('Temporal unavailable');
         rescued.push(`${device.metadata.name}@${host}:${device.status.phase}`);
       },
-      logger: createLogger('test'),
-      gatewayStaleMs: STALE_MS,
-      hostDeadMs: STALE_MS,
-      now: () => now,
     });
     await gatewayBeat('gw-1');
     await hosts.beat({ id: 'host-1', lastSeen: now, pid: 1, devices: 2, restartedAt: 0 });
