@@ -107,10 +107,7 @@ export class LivenessWatchdog {
 
     const tasks: WatchdogTask[] = [];
     if (newGateways.length > 0 || newHosts.length > 0) {
-      for (const d of await store.list('Device')) {
-        const task = taskFor(d, newGateways, newHosts);
-        if (task) tasks.push(...task);
-      }
+      for (const d of await store.list('Device')) tasks.push(...tasksFor(d, newGateways, newHosts));
       this.options.logger.warn('gateways or device hosts went silent; asking their devices for a check', {
         gateways: newGateways,
         hosts: newHosts,
@@ -134,17 +131,18 @@ export class LivenessWatchdog {
    * run waiting for ever on a dead host's queue, or a lifecycle to its slow safety net.
    */
   private async stillDue(): Promise<WatchdogTask[]> {
-    const due: WatchdogTask[] = [];
-    for (const task of this.failed.values()) {
-      const silent = task.gateway !== undefined ? this.silentGateways : this.silentHosts;
-      if (!silent.has(task.gateway ?? task.host!)) continue;
-      if (task.kind === 'rescue') {
-        // The device as it is now: one that left provisioning (or was deleted) needs no rescue.
-        const device = await this.options.store.get('Device', task.device.metadata.name);
-        if (device && PROVISIONING.has(device.status.phase)) due.push({ ...task, device });
-      } else due.push(task);
-    }
-    return due;
+    const pending = [...this.failed.values()].filter((task) =>
+      task.gateway !== undefined ? this.silentGateways.has(task.gateway) : this.silentHosts.has(task.host!),
+    );
+    if (!pending.some((task) => task.kind === 'rescue')) return pending;
+    // The devices as they are now (one read, however many rescues wait): one that left
+    // provisioning, or was deleted, needs no rescue.
+    const devices = new Map((await this.options.store.list('Device')).map((d) => [d.metadata.name, d]));
+    return pending.flatMap((task) => {
+      if (task.kind !== 'rescue') return [task];
+      const device = devices.get(task.device.metadata.name);
+      return device && PROVISIONING.has(device.status.phase) ? [{ ...task, device }] : [];
+    });
   }
 
   private async runAll(tasks: WatchdogTask[]): Promise<void> {
@@ -187,8 +185,8 @@ interface WatchdogTask {
 const taskKey = (task: WatchdogTask) =>
   `${task.kind}:${task.device.metadata.name}:${task.gateway ?? ''}:${task.host ?? ''}`;
 
-/** What the silence of `gateways` and `hosts` asks for `d`, if anything. */
-function taskFor(d: Device, gateways: string[], hosts: string[]): WatchdogTask[] | undefined {
+/** What the silence of `gateways` and `hosts` asks for `d` (nothing: an empty list). */
+function tasksFor(d: Device, gateways: string[], hosts: string[]): WatchdogTask[] {
   const host = d.status.host;
   if (PROVISIONING.has(d.status.phase)) {
     // A run the API started on a host's queue records the host only once that host takes it
@@ -202,13 +200,13 @@ function taskFor(d: Device, gateways: string[], hosts: string[]): WatchdogTask[]
       host: dead,
     }));
   }
-  if (!WATCHED.has(d.status.phase)) return undefined;
+  if (!WATCHED.has(d.status.phase)) return [];
   const gateway = d.status.gateway?.name;
   if (gateway !== undefined && gateways.includes(gateway))
     return [{ kind: 'check', device: d, reason: `gateway ${gateway} went silent`, gateway }];
   if (host !== undefined && hosts.includes(host))
     return [{ kind: 'check', device: d, reason: `device host ${host} is gone`, host }];
-  return undefined;
+  return [];
 }
 
 /** Replaces `known` with `now`; returns the names in `now` that were not in `known`. */
