@@ -199,7 +199,8 @@ try {
       log(`ceiling ${best}/s, ratio ${result.ratioToCeiling}`);
       // Rates if the machine's cores did nothing else: the empty workflows alone (dev server and
       // the SDK's workers, no device, gateway or store work) and real provisioning (every
-      // platform process). The first bounds what any provisioning of this shape can reach here.
+      // platform process and this bench's API client, as apiCpuMsPerDevice counts them). The
+      // first bounds what any provisioning of this shape can reach here.
       const cores = os.availableParallelism();
       const emptyCpuMs = Math.min(
         ...rounds.onHost!.map((r) => r.temporalCpuMsPerWorkflow! + r.workerCpuMsPerWorkflow!),
