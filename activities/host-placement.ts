@@ -33,6 +33,28 @@ export interface HostPlacementInput {
 export type HostPlacement = { host: string; moved: boolean } | { reason: string };
 
 export function chooseHost(input: HostPlacementInput): HostPlacement {
+  const choice = withoutCounts(input);
+  return 'candidates' in choice ? leastLoaded(input, choice.candidates, input.owned) : choice;
+}
+
+/**
+ * chooseHost, counting the devices of each host only when the choice comes down to them (two or
+ * more live hosts, and neither a live host of its own nor a live preferred one): the count reads
+ * the whole fleet, and placing each of a burst of devices on the one host of a machine read it
+ * twice (the API's queue pick and the run's placement) — O(fleet) per device.
+ */
+export async function chooseHostCountingLazily(
+  input: Omit<HostPlacementInput, 'owned'>,
+  countOwned: () => Promise<Record<string, number>>,
+): Promise<HostPlacement> {
+  const choice = withoutCounts(input);
+  return 'candidates' in choice ? leastLoaded(input, choice.candidates, await countOwned()) : choice;
+}
+
+/** The placement when no count is needed for it, else the live hosts to choose from by load. */
+function withoutCounts(
+  input: Omit<HostPlacementInput, 'owned'>,
+): HostPlacement | { candidates: HostRecord[] } {
   const age = (h: HostRecord) => input.now - h.lastSeen;
   if (input.current) {
     const current = input.hosts.find((h) => h.id === input.current);
@@ -49,16 +71,28 @@ export function chooseHost(input: HostPlacementInput): HostPlacement {
     };
   }
   const preferred = live.find((h) => h.id === input.preferred);
-  if (preferred)
-    return { host: preferred.id, moved: input.current !== undefined && preferred.id !== input.current };
-  const load = (h: HostRecord) => input.owned[h.id] ?? 0;
+  if (preferred) return placedOn(input, preferred.id);
+  if (live.length === 1) return placedOn(input, live[0]!.id);
+  return { candidates: live };
+}
+
+function leastLoaded(
+  input: Omit<HostPlacementInput, 'owned'>,
+  live: HostRecord[],
+  owned: Record<string, number>,
+): HostPlacement {
+  const load = (h: HostRecord) => owned[h.id] ?? 0;
   const [chosen] = live.sort(
     (a, b) =>
       load(a) - load(b) ||
       rendezvous(input.device, a.id).localeCompare(rendezvous(input.device, b.id)) ||
       a.id.localeCompare(b.id),
   );
-  return { host: chosen!.id, moved: input.current !== undefined && chosen!.id !== input.current };
+  return placedOn(input, chosen!.id);
+}
+
+function placedOn(input: Pick<HostPlacementInput, 'current'>, host: string): HostPlacement {
+  return { host, moved: input.current !== undefined && host !== input.current };
 }
 
 function rendezvous(device: string, host: string): string {

@@ -23,7 +23,7 @@ import type { DeviceCertificates } from '../pki/index.js';
 import type { HostRegistry } from '../store/host-registry.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import { chooseGateway } from './gateway-placement.js';
-import { chooseHost } from './host-placement.js';
+import { chooseHost, chooseHostCountingLazily } from './host-placement.js';
 import { freshSteps, setCondition, setStep, stepRecorder } from './provisioning-status.js';
 import {
   enrollWorkflowId,
@@ -125,16 +125,18 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
   ): Promise<PlacedHost> {
     const current = (await store.get('Device', device))?.status.host;
     const hosts = await deps.hosts.list();
-    const placement = chooseHost({
-      preferred: hosts.find((h) => hostTaskQueue(h.id) === runsOn)?.id,
-      device,
-      hosts,
-      owned: await store.countBy('Device', 'host'),
-      current,
-      now: Date.now(),
-      staleMs: deps.hostStaleMs,
-      graceMs: deps.hostGraceMs,
-    });
+    const placement = await chooseHostCountingLazily(
+      {
+        preferred: hosts.find((h) => hostTaskQueue(h.id) === runsOn)?.id,
+        device,
+        hosts,
+        current,
+        now: Date.now(),
+        staleMs: deps.hostStaleMs,
+        graceMs: deps.hostGraceMs,
+      },
+      () => store.countBy('Device', 'host'),
+    );
     if (!('host' in placement)) throw ApplicationFailure.retryable(placement.reason, FailureType.NoHostReady);
     const { host, moved } = placement;
     // The placement was decided for the host read above: another placement in between wins.

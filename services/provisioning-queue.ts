@@ -10,7 +10,7 @@
  * and places the device once one is.
  */
 import { HOST_STALE_MS, ORCHESTRATOR_TASK_QUEUE, hostTaskQueue } from '../common/config.js';
-import { chooseHost } from '../activities/host-placement.js';
+import { chooseHostCountingLazily } from '../activities/host-placement.js';
 import type { HostRegistry } from '../store/host-registry.js';
 import type { ResourceStore } from '../store/resource-store.js';
 
@@ -23,20 +23,18 @@ export function provisioningQueue(deps: {
   hostGraceMs: number;
 }): ProvisioningQueue {
   return async (device) => {
-    const [hosts, owned, current] = await Promise.all([
-      deps.hosts.list(),
-      deps.store.countBy('Device', 'host'),
-      deps.store.get('Device', device),
-    ]);
-    const placement = chooseHost({
-      device,
-      hosts,
-      owned,
-      current: current?.status.host,
-      now: Date.now(),
-      staleMs: HOST_STALE_MS,
-      graceMs: deps.hostGraceMs,
-    });
+    const [hosts, current] = await Promise.all([deps.hosts.list(), deps.store.get('Device', device)]);
+    const placement = await chooseHostCountingLazily(
+      {
+        device,
+        hosts,
+        current: current?.status.host,
+        now: Date.now(),
+        staleMs: HOST_STALE_MS,
+        graceMs: deps.hostGraceMs,
+      },
+      () => deps.store.countBy('Device', 'host'),
+    );
     return 'host' in placement ? hostTaskQueue(placement.host) : ORCHESTRATOR_TASK_QUEUE;
   };
 }

@@ -4,7 +4,11 @@
  * the live host with the fewest, and a burst placed from the same counts spreads.
  */
 import { describe, expect, it } from 'vitest';
-import { chooseHost, type HostPlacementInput } from '../activities/host-placement.js';
+import {
+  chooseHost,
+  chooseHostCountingLazily,
+  type HostPlacementInput,
+} from '../activities/host-placement.js';
 import type { HostRecord } from '../store/host-registry.js';
 
 const NOW = 1_000_000;
@@ -82,5 +86,36 @@ describe('host placement', () => {
     expect(onA).toBeLessThan(32);
     // The same device always lands on the same host from the same counts.
     expect(place({ device: 'dev-7', hosts })).toEqual(chosen[7]);
+  });
+
+  it('counts the devices per host only when the choice comes down to them', async () => {
+    const counted: string[] = [];
+    const lazily = (input: Partial<HostPlacementInput>, owned: Record<string, number> = {}) =>
+      chooseHostCountingLazily(
+        { device: 'd', hosts: [], now: NOW, staleMs: 10_000, graceMs: 30_000, ...input },
+        async () => {
+          counted.push(input.device ?? 'd');
+          return owned;
+        },
+      );
+    const one = [host('a', 0), host('dead', 40_000)];
+    const two = [host('a', 0), host('b', 0)];
+    // One live host, its own live host, a live preferred one, or none live: no count.
+    expect(await lazily({ hosts: one })).toEqual({ host: 'a', moved: false });
+    expect(await lazily({ hosts: one, current: 'dead' })).toEqual({ host: 'a', moved: true });
+    expect(await lazily({ hosts: two, current: 'b' })).toEqual({ host: 'b', moved: false });
+    expect(await lazily({ hosts: two, preferred: 'b' })).toEqual({ host: 'b', moved: false });
+    expect(await lazily({ hosts: [host('dead', 40_000)] })).toHaveProperty('reason');
+    expect(counted).toEqual([]);
+    // Two live hosts to choose from: counted, and the same answer as from counts given.
+    for (const owned of [
+      { a: 5, b: 2 },
+      { a: 0, b: 9 },
+    ]) {
+      expect(await lazily({ device: 'x', hosts: two }, owned)).toEqual(
+        place({ device: 'x', hosts: two, owned }),
+      );
+    }
+    expect(counted).toEqual(['x', 'x']);
   });
 });

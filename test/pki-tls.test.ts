@@ -11,6 +11,7 @@ import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CertificateAuthority,
+  PkiError,
   inspectCertificate,
   spkiSha256FromDer,
   spkiSha256FromPeerCertificate,
@@ -24,6 +25,7 @@ interface SeenPeer {
   spkiSha256: string;
   authorized: boolean;
   protocol: string | null;
+  peer: tls.PeerCertificate;
 }
 
 describe('mutual TLS with certificates from the device CA', () => {
@@ -64,6 +66,7 @@ describe('mutual TLS with certificates from the device CA', () => {
           spkiSha256: spkiSha256FromPeerCertificate(peer),
           authorized: socket.authorized,
           protocol: socket.getProtocol(),
+          peer,
         });
         socket.on('data', (data) => socket.write(`${commonName}:${data.toString()}`));
         socket.on('error', () => undefined);
@@ -137,7 +140,7 @@ describe('mutual TLS with certificates from the device CA', () => {
       open.push(socket);
       expect(await roundTrip(socket, 'ping')).toBe(`${name}:ping`);
       const peer = seen.at(-1)!;
-      expect(peer).toEqual({
+      expect(peer).toMatchObject({
         commonName: name,
         spkiSha256: good.spkiSha256,
         authorized: true,
@@ -200,6 +203,27 @@ describe('mutual TLS with certificates from the device CA', () => {
     const gatewayPeer = socket.getPeerCertificate();
     expect(spkiSha256FromDer(gatewayPeer.raw)).toBe(spkiSha256FromDer(gatewayPeer.pubkey!)); // RSA: pubkey is SPKI
     socket.destroy();
+  });
+
+  it("takes a peer's SPKI from the key the TLS layer read when those are the certificate's bytes, else parses the certificate", async () => {
+    for (const keyType of ['p256', 'rsa2048'] as const) {
+      const issued = ca.issueClientCertificate({ commonName: `dev-peer-${keyType}`, keyType });
+      const socket = await connect({ key: issued.keyPem!, cert: issued.certPem });
+      open.push(socket);
+      await roundTrip(socket, 'x');
+      const { peer } = seen.at(-1)!;
+      expect(spkiSha256FromPeerCertificate(peer)).toBe(issued.spkiSha256);
+      // The TLS layer's key answered: a certificate the X.509 library cannot parse still gives it.
+      const unparsable = Buffer.concat([Buffer.of(0xff), peer.raw.subarray(1)]);
+      expect(() => spkiSha256FromDer(unparsable)).toThrow(PkiError);
+      expect(spkiSha256FromPeerCertificate({ ...peer, raw: unparsable })).toBe(issued.spkiSha256);
+      // A key that is not inside the certificate, or a curve Node does not know: the certificate's own.
+      const other = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey;
+      const otherPoint = other.export({ type: 'spki', format: 'der' }).subarray(-65);
+      expect(spkiSha256FromPeerCertificate({ ...peer, pubkey: otherPoint })).toBe(issued.spkiSha256);
+      expect(spkiSha256FromPeerCertificate({ ...peer, asn1Curve: 'no-such-curve' })).toBe(issued.spkiSha256);
+      socket.destroy();
+    }
   });
 
   it('refuses to talk to a gateway whose certificate does not name the host dialled', async () => {
