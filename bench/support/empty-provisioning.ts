@@ -8,11 +8,14 @@
 import {
   ParentClosePolicy,
   executeChild,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   sleep,
   startChild,
+  upsertSearchAttributes,
 } from '@temporalio/workflow';
+import { DEVICE_ATTRIBUTE, PHASE_ATTRIBUTE } from '../../temporal/search-attributes.js';
 
 export interface EmptyActivities {
   nothing(): Promise<void>;
@@ -20,7 +23,13 @@ export interface EmptyActivities {
 
 const local = proxyLocalActivities<EmptyActivities>({ startToCloseTimeout: '30s' });
 
-export async function emptyLifecycle(): Promise<void> {
+export async function emptyLifecycle(input?: { markers?: boolean }): Promise<void> {
+  if (input?.markers) {
+    // The lifecycle's three patch markers at its start (each also upserts TemporalChangeVersion).
+    patched('lifecycle-local-activities');
+    patched('lifecycle-event-driven');
+    patched('recovery-waits-for-restarting-host');
+  }
   await local.nothing();
   await local.nothing();
   await sleep('1 hour');
@@ -35,11 +44,16 @@ export async function emptyHostSteps(): Promise<void> {
 }
 
 /** The shapes provisioning has had, newest first (bench/device-host.ts compares them). */
-export type ProvisioningShape = 'onHost' | 'hostChild' | 'sequential';
+export type ProvisioningShape = 'onHost' | 'onHostBare' | 'hostChild' | 'sequential';
 
 /**
  * `onHost`: provisioning's shape now — the run is on the device host's queue, and every step
- * but the session wait (an activity on another queue, the gateway's) is a local activity there.
+ * but the session wait (an activity on another queue, the gateway's) is a local activity there;
+ * with what provisioning asks of Temporal besides: the Web UI's search attributes (set at the
+ * start — bench/device-host.ts does — upserted twice, set on the lifecycle) and the patch
+ * markers of the runs. Custom search attributes cost the dev server a sixth more per run (it
+ * reads them from its cluster metadata and namespace at each use). `onHostBare`: the same
+ * without those, as the ceiling was measured before.
  * `hostChild`: its shape before — the host steps as one child workflow on the remote queue
  * (local activities there) beside placement, then the endpoint write on the remote queue.
  * `sequential`: before that — the four host steps as activities on the remote queue, then
@@ -57,15 +71,29 @@ export async function emptyProvisioning(input: {
     startToCloseTimeout: '30s',
   });
   const own = proxyActivities<EmptyActivities>({ startToCloseTimeout: '30s' });
+  const attributes = input.shape === 'onHost';
+  if (attributes) upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Provisioning' }]);
+  if (attributes) patched('provisioning-local-steps');
   await local.nothing(); // beginProvisioning
-  if (input.shape === 'onHost') {
+  if (input.shape === 'onHost' || input.shape === 'onHostBare') {
+    if (attributes) patched('provisioning-on-host');
     for (let step = 0; step < 6; step++) await local.nothing(); // the host's four steps, placement, writeEndpoint
     await remote.nothing(); // awaitDeviceSession (gateway)
     await local.nothing(); // markConnected
+    if (attributes) upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Connected' }]);
     await startChild(emptyLifecycle, {
       workflowId: `empty-lifecycle-${input.id}`,
       taskQueue: input.lifecycleQueue,
       parentClosePolicy: ParentClosePolicy.ABANDON,
+      args: [{ markers: attributes }],
+      ...(attributes
+        ? {
+            typedSearchAttributes: [
+              { key: DEVICE_ATTRIBUTE, value: input.id },
+              { key: PHASE_ATTRIBUTE, value: 'Connected' },
+            ],
+          }
+        : {}),
     });
     return;
   }
