@@ -98,9 +98,9 @@ export function ensureDeviceKey(volume: string): DeviceKey {
   prepareVolume(volume);
   const file = path.join(volume, DEVICE_KEY_FILE);
   if (!fs.existsSync(file)) {
-    const pem = generatePrivateKey(DEFAULT_DEVICE_KEY_TYPE)
-      .export({ type: 'pkcs8', format: 'pem' })
-      .toString();
+    const key = generatePrivateKey(DEFAULT_DEVICE_KEY_TYPE);
+    const pem = key.export({ type: 'pkcs8', format: 'pem' }).toString();
+    publicHalves.remember(pem, publicPemOf(key)); // read back below: not parsed again
     const tmp = temporaryFor(file);
     try {
       fs.writeFileSync(tmp, pem, { mode: 0o600, flag: 'wx' });
@@ -117,6 +117,8 @@ export function ensureDeviceKey(volume: string): DeviceKey {
 
 /** Checks a device key read from a volume; `where` names it in the error. */
 export function deviceKeyFrom(keyPem: string, where: string): DeviceKey {
+  const known = publicHalves.get(keyPem);
+  if (known !== undefined) return { keyPem, publicKeyPem: known };
   let key: crypto.KeyObject;
   try {
     key = crypto.createPrivateKey(keyPem);
@@ -129,8 +131,31 @@ export function deviceKeyFrom(keyPem: string, where: string): DeviceKey {
       `device key ${where} is ${describeKey(key)}; expected EC P-256 or RSA of 2048-8192 bits`,
     );
   }
-  return {
-    keyPem,
-    publicKeyPem: crypto.createPublicKey(key).export({ type: 'spki', format: 'pem' }).toString(),
-  };
+  const publicKeyPem = publicPemOf(key);
+  publicHalves.remember(keyPem, publicKeyPem);
+  return { keyPem, publicKeyPem };
 }
+
+function publicPemOf(key: crypto.KeyObject): string {
+  return crypto.createPublicKey(key).export({ type: 'spki', format: 'pem' }).toString();
+}
+
+/**
+ * The public halves of the device keys read lately (accepted ones only), by the key's PEM: a
+ * provisioning reads its device's key in two steps (certificate, endpoint) right after making
+ * it, and parsing a PEM key with OpenSSL was a tenth of the host's CPU in a burst. Keyed by
+ * content, so a key replaced in its volume is simply another entry. Bounded: a burst's worth.
+ */
+class RecentPublicKeys {
+  private readonly byKeyPem = new Map<string, string>();
+  constructor(private readonly capacity: number) {}
+  get(keyPem: string): string | undefined {
+    return this.byKeyPem.get(keyPem);
+  }
+  remember(keyPem: string, publicKeyPem: string): void {
+    this.byKeyPem.delete(keyPem);
+    this.byKeyPem.set(keyPem, publicKeyPem);
+    if (this.byKeyPem.size > this.capacity) this.byKeyPem.delete(this.byKeyPem.keys().next().value!);
+  }
+}
+const publicHalves = new RecentPublicKeys(512);
