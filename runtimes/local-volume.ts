@@ -143,7 +143,7 @@ function publicPemOf(key: crypto.KeyObject): string {
 /**
  * The public halves of the device keys read lately (accepted ones only), by the key's PEM: a
  * provisioning reads its device's key in two steps (certificate, endpoint) right after making
- * it, and parsing a PEM key with OpenSSL was a tenth of the host's CPU in a burst. Keyed by
+ * it, and parsing a PEM key with OpenSSL was a twentieth of the host's CPU in a burst. Keyed by
  * content, so a key replaced in its volume is simply another entry. Bounded: a burst's worth.
  */
 class RecentPublicKeys {
