@@ -6,7 +6,7 @@
  */
 import { counter } from '../common/metrics.js';
 import { ApplicationFailure } from '@temporalio/activity';
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import {
   GATEWAY_STALE_MS,
   HOST_STALE_MS,
@@ -25,7 +25,11 @@ import type { ResourceStore } from '../store/resource-store.js';
 import { chooseGateway } from './gateway-placement.js';
 import { chooseHost, chooseHostCountingLazily } from './host-placement.js';
 import { freshSteps, setCondition, setStep, stepRecorder } from './provisioning-status.js';
+import { ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.js';
+import { DEVICE_ATTRIBUTE, PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
+import { startWorkflow } from '../temporal/workflow-calls.js';
 import {
+  deviceLifecycleWorkflow,
   enrollWorkflowId,
   lifecycleWorkflowId,
   provisionWorkflowId,
@@ -252,6 +256,31 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
           message: undefined,
         };
       });
+    },
+
+    /**
+     * Hands a Connected device to its long-lived lifecycle workflow, `lifecycle-<device>` on the
+     * orchestrator's queue; one already running (a re-run of provisioning) carries on. Started from
+     * this activity rather than as provisioning's child: a child's start costs the run a workflow
+     * task of its own after the child has started (and the server the parent's bookkeeping),
+     * about a third of what Temporal spends on an empty run of provisioning's shape
+     * (BENCHMARKS.md, "The lifecycle started by an activity"). The lifecycle was never tied to
+     * provisioning's run (it outlives it: ParentClosePolicy ABANDON).
+     */
+    async startLifecycle(device: string, settings: LifecycleSettings): Promise<void> {
+      try {
+        await startWorkflow(deps.client, deviceLifecycleWorkflow, {
+          workflowId: lifecycleWorkflowId(device),
+          taskQueue: ORCHESTRATOR_TASK_QUEUE,
+          args: [{ name: device, ...settings }],
+          typedSearchAttributes: [
+            { key: DEVICE_ATTRIBUTE, value: device },
+            { key: PHASE_ATTRIBUTE, value: 'Connected' },
+          ],
+        });
+      } catch (err) {
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      }
     },
 
     async markFailed(device: string, stepName: string, message: string): Promise<void> {

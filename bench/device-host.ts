@@ -32,7 +32,12 @@ import { DEVICE_ATTRIBUTE, PHASE_ATTRIBUTE } from '../temporal/search-attributes
 import { startTestPlatform } from '../test/support/platform.js';
 import { waitFor } from '../test/support/wait.js';
 import { padToSize } from '../test/support/wasm-padding.js';
-import { emptyProvisioning, type ProvisioningShape } from './support/empty-provisioning.js';
+import {
+  emptyLifecycle,
+  emptyProvisioning,
+  type EmptyActivities,
+  type ProvisioningShape,
+} from './support/empty-provisioning.js';
 import { fleetTimeline } from './support/fleet-timeline.js';
 import {
   cpuTicks,
@@ -92,7 +97,20 @@ async function emptyWorkflows(): Promise<{
   const connection = await NativeConnection.connect({ address: platform.temporal.address });
   const queue = 'bench-empty';
   const remoteQueue = 'bench-empty-remote';
-  const activities = { nothing: async () => undefined };
+  const activities: EmptyActivities = {
+    nothing: async () => undefined,
+    async startLifecycle(id, taskQueue) {
+      await platform.client.workflow.start(emptyLifecycle, {
+        taskQueue,
+        workflowId: `empty-lifecycle-${id}`,
+        args: [{ markers: true }],
+        typedSearchAttributes: [
+          { key: DEVICE_ATTRIBUTE, value: id },
+          { key: PHASE_ATTRIBUTE, value: 'Connected' },
+        ],
+      });
+    },
+  };
   const workflowWorker = await Worker.create({
     connection,
     taskQueue: queue,
@@ -110,12 +128,12 @@ async function emptyWorkflows(): Promise<{
   // An onHost run starts on the remote queue (the host's), the others on the orchestrator's;
   // with the search attributes the API starts provisioning with (services/device-service.ts).
   const execute = (id: string, shape: ProvisioningShape) => {
-    const onHost = shape === 'onHost' || shape === 'onHostBare';
+    const onHost = shape !== 'hostChild' && shape !== 'sequential';
     return platform.client.workflow.execute(emptyProvisioning, {
       taskQueue: onHost ? remoteQueue : queue,
       workflowId: `empty-${id}`,
       args: [{ remoteQueue: onHost ? queue : remoteQueue, lifecycleQueue: queue, id, shape }],
-      ...(shape === 'onHost'
+      ...(shape === 'onHost' || shape === 'onHostLifecycleChild'
         ? {
             typedSearchAttributes: [
               { key: DEVICE_ATTRIBUTE, value: id },
@@ -192,10 +210,17 @@ try {
   if (!skip.has('ceiling')) {
     // Every shape provisioning has had, the same way, alternating (two rounds each): the ceiling
     // is that of the shape it runs now (onHost, empty-provisioning.ts), with its search
-    // attributes and patch markers; onHostBare without them, as the ceiling was measured before.
+    // attributes and patch markers; onHostLifecycleChild as it was before the lifecycle was
+    // started by an activity; onHostBare without attributes, as the ceiling was measured before.
     const empty = await emptyWorkflows();
     try {
-      const shapes: ProvisioningShape[] = ['onHost', 'onHostBare', 'hostChild', 'sequential'];
+      const shapes: ProvisioningShape[] = [
+        'onHost',
+        'onHostLifecycleChild',
+        'onHostBare',
+        'hostChild',
+        'sequential',
+      ];
       const rounds = Object.fromEntries(shapes.map((shape) => [shape, [] as Record<string, number>[]]));
       for (let round = 0; round < 2; round++) {
         for (const shape of shapes) {

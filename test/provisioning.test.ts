@@ -14,7 +14,7 @@ import { MCU_PROFILES } from '../common/mcu-profiles.js';
 import type { Device } from '../common/resources.js';
 import { CertificateAuthority, DeviceCertificates, SqliteCertificateRepository } from '../pki/index.js';
 import { openDatabase } from '../store/sqlite.js';
-import { DEVICE_ATTRIBUTE } from '../temporal/search-attributes.js';
+import { DEVICE_ATTRIBUTE, PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
 import { startWorkflow } from '../temporal/workflow-calls.js';
 import { activitiesFromHistory, type Timeline } from '../web/timeline.js';
 import {
@@ -152,9 +152,19 @@ describe('provisioning a virtual device', () => {
           e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowType?.name === 'prepareDeviceOnHost',
       ),
     ).toEqual([]);
-    // Its lifecycle runs on the orchestrator's queue, which can move it to another host.
+    // Its lifecycle runs on the orchestrator's queue, which can move it to another host. The run's
+    // startLifecycle activity started it, not a child start (which cost the run a workflow task
+    // more), with the search attributes the Web UI filters by.
+    expect(events.filter((e) => e.startChildWorkflowExecutionInitiatedEventAttributes)).toEqual([]);
+    expect(activitiesFromHistory(events as never).map((a) => [a.name, a.state])).toContainEqual([
+      'startLifecycle',
+      'Succeeded',
+    ]);
     const lifecycle = await platform.client.workflow.getHandle(lifecycleWorkflowId('dev-1')).describe();
     expect(lifecycle.taskQueue).toBe(ORCHESTRATOR_TASK_QUEUE);
+    expect(lifecycle.status.name).toBe('RUNNING');
+    expect(lifecycle.typedSearchAttributes.get(DEVICE_ATTRIBUTE)).toBe('dev-1');
+    expect(lifecycle.typedSearchAttributes.get(PHASE_ATTRIBUTE)).toBe('Connected');
     // The dashboard's timeline reads every step from the history.
     const timeline = (await platform.api('GET', '/api/v1/devices/dev-1/timeline')).body as Timeline;
     expect(timeline.source).toBe('history');

@@ -179,7 +179,9 @@ export async function provisionDevice(input: ProvisionDeviceInput): Promise<Prov
 
     await store.markConnected(name, gateway, identity);
     upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Connected' }]);
-    await startLifecycle(name, lifecycle);
+    // (Runs begun before started the lifecycle as their child: startLifecycleAsChild.)
+    if (patched('lifecycle-started-by-activity')) await store.startLifecycle(name, lifecycle);
+    else await startLifecycleAsChild(name, lifecycle);
     return { name, gateway: gateway.name, certSerial: identity.certSerial, connectedAt: session.connectedAt };
   } catch (err) {
     if (isCancellation(err)) throw err;
@@ -198,8 +200,8 @@ function failedStep(err: unknown): ProvisioningStepName | undefined {
   return PROVISIONING_STEPS.find((step) => step === failure.details?.[0]);
 }
 
-/** Hands the device to its long-lived lifecycle workflow, which outlives this one. */
-async function startLifecycle(name: string, settings: LifecycleSettings): Promise<void> {
+/** How runs begun before the startLifecycle activity handed the device to its lifecycle. */
+async function startLifecycleAsChild(name: string, settings: LifecycleSettings): Promise<void> {
   try {
     await startChild(deviceLifecycle, {
       workflowId: lifecycleWorkflowId(name),

@@ -19,6 +19,8 @@ import { DEVICE_ATTRIBUTE, PHASE_ATTRIBUTE } from '../../temporal/search-attribu
 
 export interface EmptyActivities {
   nothing(): Promise<void>;
+  /** What the startLifecycle activity does: starts emptyLifecycle (with markers and attributes). */
+  startLifecycle(id: string, taskQueue: string): Promise<void>;
 }
 
 const local = proxyLocalActivities<EmptyActivities>({ startToCloseTimeout: '30s' });
@@ -44,16 +46,18 @@ export async function emptyHostSteps(): Promise<void> {
 }
 
 /** The shapes provisioning has had, newest first (bench/device-host.ts compares them). */
-export type ProvisioningShape = 'onHost' | 'onHostBare' | 'hostChild' | 'sequential';
+export type ProvisioningShape = 'onHost' | 'onHostLifecycleChild' | 'onHostBare' | 'hostChild' | 'sequential';
 
 /**
  * `onHost`: provisioning's shape now — the run is on the device host's queue, and every step
- * but the session wait (an activity on another queue, the gateway's) is a local activity there;
+ * but the session wait (an activity on another queue, the gateway's) is a local activity there,
+ * the lifecycle's start included (the startLifecycle activity starts it with the client);
  * with what provisioning asks of Temporal besides: the Web UI's search attributes (set at the
  * start — bench/device-host.ts does — upserted twice, set on the lifecycle) and the patch
  * markers of the runs. Custom search attributes cost the dev server a sixth more per run (it
- * reads them from its cluster metadata and namespace at each use). `onHostBare`: the same
- * without those, as the ceiling was measured before.
+ * reads them from its cluster metadata and namespace at each use).
+ * `onHostLifecycleChild`: its shape before — the same, but the lifecycle started as a child.
+ * `onHostBare`: that one without attributes or markers, as the ceiling was measured before.
  * `hostChild`: its shape before — the host steps as one child workflow on the remote queue
  * (local activities there) beside placement, then the endpoint write on the remote queue.
  * `sequential`: before that — the four host steps as activities on the remote queue, then
@@ -71,16 +75,20 @@ export async function emptyProvisioning(input: {
     startToCloseTimeout: '30s',
   });
   const own = proxyActivities<EmptyActivities>({ startToCloseTimeout: '30s' });
-  const attributes = input.shape === 'onHost';
+  const attributes = input.shape === 'onHost' || input.shape === 'onHostLifecycleChild';
   if (attributes) upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Provisioning' }]);
   if (attributes) patched('provisioning-local-steps');
   await local.nothing(); // beginProvisioning
-  if (input.shape === 'onHost' || input.shape === 'onHostBare') {
+  if (input.shape === 'onHost' || input.shape === 'onHostLifecycleChild' || input.shape === 'onHostBare') {
     if (attributes) patched('provisioning-on-host');
     for (let step = 0; step < 6; step++) await local.nothing(); // the host's four steps, placement, writeEndpoint
     await remote.nothing(); // awaitDeviceSession (gateway)
     await local.nothing(); // markConnected
     if (attributes) upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Connected' }]);
+    if (input.shape === 'onHost' && patched('lifecycle-started-by-activity')) {
+      await local.startLifecycle(input.id, input.lifecycleQueue);
+      return;
+    }
     await startChild(emptyLifecycle, {
       workflowId: `empty-lifecycle-${input.id}`,
       taskQueue: input.lifecycleQueue,
