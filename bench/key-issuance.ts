@@ -6,7 +6,11 @@
  * - certificate for a device-held key: the CA signs a public key it is given (enrollment, and a
  *   device key kept in the device's volume);
  * - full issuance: `DeviceCertificates.issue` on SQLite, as the issueCertificate activity runs it
- *   (idempotency check, insert in a BEGIN IMMEDIATE transaction).
+ *   (idempotency check, insert in a BEGIN IMMEDIATE transaction);
+ * - provisioning's key and certificate on the device host: the key made in the device's volume
+ *   (P-256; an RSA-2048 key is written there beforehand, as a board that came with one), read back
+ *   and issued a certificate (issueCertificate), then read and issued again (writeEndpoint's
+ *   idempotent check) — every parse and conversion of the key that provisioning does.
  *
  * Rounds alternate between the two key types so both see the same machine load. CPU time is
  * this process's user + system time, the stable number on a shared machine.
@@ -25,6 +29,7 @@ import {
 } from '../pki/index.js';
 import type { KeyType } from '../pki/index.js';
 import { generatePrivateKey } from '../pki/keys.js';
+import { DEVICE_KEY_FILE, ensureDeviceKey } from '../runtimes/local-volume.js';
 import { openDatabase } from '../store/sqlite.js';
 import { machine, parseArgs, round, summarize, writeOut } from './support/stats.js';
 
@@ -83,6 +88,21 @@ try {
       ),
     ]),
   ) as Record<KeyType, string[]>;
+  // Volumes for the last row: an RSA key is the device's own (written before); a P-256 one is made.
+  const volumes = Object.fromEntries(
+    KEY_TYPES.map((t) => [
+      t,
+      Array.from({ length: n }, (_, i) => {
+        const volume = path.join(dir, 'volumes', `${t}-${i}`);
+        fs.mkdirSync(volume, { recursive: true });
+        if (t === 'rsa2048') {
+          const pem = generatePrivateKey(t).export({ type: 'pkcs8', format: 'pem' }).toString();
+          fs.writeFileSync(path.join(volume, DEVICE_KEY_FILE), pem, { mode: 0o600 });
+        }
+        return volume;
+      }),
+    ]),
+  ) as Record<KeyType, string[]>;
   // Warm-up: module loading, OpenSSL and V8 first-call costs out of the numbers.
   for (const type of KEY_TYPES) ca.issueClientCertificate({ commonName: `warm-${type}`, keyType: type });
 
@@ -96,6 +116,14 @@ try {
     ),
     'full issuance (DeviceCertificates on SQLite, device-held key)': await measure(n, (i, type) =>
       certificates.issue(`dev-${type}-${i}`, { publicKeyPem: held[type][i]! }),
+    ),
+    "provisioning's key and certificate on the host (made, issued, issued again)": await measure(
+      n,
+      async (i, type) => {
+        const device = `prov-${type}-${i}`;
+        await certificates.issue(device, { publicKeyPem: ensureDeviceKey(volumes[type][i]!).publicKeyPem });
+        await certificates.issue(device, { publicKeyPem: ensureDeviceKey(volumes[type][i]!).publicKeyPem });
+      },
     ),
   };
   db.close();

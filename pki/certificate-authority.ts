@@ -19,7 +19,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { ValidationError, errorMessage } from '../common/errors.js';
 import { SAN_DNS_NAME_PATTERN } from '../common/names.js';
-import { parseCertificate, serialHex, sha256Hex, spkiDerOf } from './certificate-info.js';
+import { parseCertificate, serialHex, sha256Hex } from './certificate-info.js';
+import { publicKeyInfo } from './public-key.js';
 import { PkiError } from './errors.js';
 import {
   DEFAULT_DEVICE_KEY_TYPE,
@@ -251,7 +252,7 @@ export class CertificateAuthority {
         : x509.KeyUsageFlags.digitalSignature;
     const issued = this.sign(
       commonName,
-      spkiDerOf(key),
+      publicKeyInfo(key).der,
       validityDays,
       asnExtensions([
         new x509.KeyUsagesExtension(usage, true),
@@ -275,11 +276,11 @@ export class CertificateAuthority {
     );
     const exts = this.clientExtensions;
     if (req.publicKeyPem !== undefined) {
-      const publicKey = validateDevicePublicKey('publicKeyPem', req.publicKeyPem);
-      return this.sign(commonName, spkiDerOf(publicKey), validityDays, exts);
+      validateDevicePublicKey('publicKeyPem', req.publicKeyPem);
+      return this.sign(commonName, publicKeyInfo(req.publicKeyPem).der, validityDays, exts);
     }
     const key = generatePrivateKey(req.keyType ?? DEFAULT_DEVICE_KEY_TYPE);
-    const issued = this.sign(commonName, spkiDerOf(key), validityDays, exts);
+    const issued = this.sign(commonName, publicKeyInfo(key).der, validityDays, exts);
     return { ...issued, keyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString() };
   }
 
@@ -347,7 +348,7 @@ const END_ENTITY = asnExtensions([new x509.BasicConstraintsExtension(false, unde
 
 function buildSelfSignedCa(key: crypto.KeyObject, commonName: string, validityDays: number): Buffer {
   const now = Date.now();
-  const spki = spkiDerOf(key);
+  const spki = publicKeyInfo(key).der;
   const keyId = keyIdentifierFromSpki(spki).toString('hex');
   const name = nameOf(commonName, 'Wasmbed');
   return signCertificate(key, {

@@ -10,6 +10,7 @@
 import crypto from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
 import { PkiError } from './errors.js';
+import { publicKeyInfo } from './public-key.js';
 import { AsnConvert, asn1X509, commonNameOf, toArrayBuffer, x509 } from './x509.js';
 import { errorMessage } from '../common/errors.js';
 
@@ -107,7 +108,7 @@ function ecSpki(curve: string, point: Buffer): Buffer | undefined {
 
 /** spkiSha256 of a public key (or of the public half of a private key), PEM or KeyObject. */
 export function spkiSha256FromPublicKey(key: string | crypto.KeyObject): string {
-  return sha256Hex(spkiDerOf(key));
+  return sha256Hex(publicKeyInfo(key).der);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -152,17 +153,4 @@ export function serialHex(serial: string): string {
   if (!/^[0-9a-f]+$/.test(lower)) return lower;
   const digits = lower.replace(/^0+/, '');
   return digits.length % 2 === 1 ? `0${digits}` : digits || '00';
-}
-
-/** DER SubjectPublicKeyInfo of a PEM public key / private key / KeyObject. */
-export function spkiDerOf(key: string | crypto.KeyObject): Buffer {
-  try {
-    const obj = typeof key === 'string' ? crypto.createPublicKey(key) : key;
-    const pub = obj.type === 'private' ? crypto.createPublicKey(obj) : obj;
-    return pub.export({ type: 'spki', format: 'der' });
-  } catch (err) {
-    throw new PkiError('PkiInvalidCertificate', `not a valid public key: ${errorMessage(err)}`, {
-      cause: err,
-    });
-  }
 }

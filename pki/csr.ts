@@ -12,6 +12,7 @@ import crypto from 'node:crypto';
 import { Attributes, CertificationRequest, CertificationRequestInfo } from '@peculiar/asn1-csr';
 import { ValidationError, errorMessage } from '../common/errors.js';
 import { sha256Hex } from './certificate-info.js';
+import { publicKeyInfo } from './public-key.js';
 import { RSA_MAX_BITS, RSA_MIN_BITS, describeKey, isAcceptedKey } from './keys.js';
 import {
   AsnConvert,
@@ -40,7 +41,7 @@ export interface VerifiedCsr {
 
 /** Builds a DER CSR with subject CN = `commonName`, signed by `privateKey` (RSA or EC P-256). */
 export function createCsr(privateKey: crypto.KeyObject, commonName: string): Buffer {
-  const spki = crypto.createPublicKey(privateKey).export({ type: 'spki', format: 'der' });
+  const spki = publicKeyInfo(privateKey).der;
   const info = new CertificationRequestInfo({
     version: 0,
     subject: nameOf(commonName),

@@ -5,6 +5,8 @@
  */
 import crypto from 'node:crypto';
 import { ValidationError, errorMessage } from '../common/errors.js';
+import { PkiError } from './errors.js';
+import { publicKeyInfo } from './public-key.js';
 
 /** `p256`: ECDSA on NIST P-256 (prime256v1), the default for devices; `rsa2048`: RSA, 2048 bits. */
 export type KeyType = 'p256' | 'rsa2048';
@@ -61,9 +63,9 @@ export function validateDevicePublicKey(field: string, pem: unknown): crypto.Key
   }
   let key: crypto.KeyObject;
   try {
-    key = crypto.createPublicKey(pem);
+    key = publicKeyInfo(pem).key; // the CA signs it next: that finds it remembered
   } catch (err) {
-    const why = errorMessage(err);
+    const why = errorMessage(err instanceof PkiError ? err.cause : err);
     throw new ValidationError(field, `${field} is not a valid PEM public key: ${why}`, { cause: err });
   }
   if (!isAcceptedKey(key)) {

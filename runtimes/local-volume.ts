@@ -8,6 +8,7 @@ import path from 'node:path';
 import { paths } from '../common/config.js';
 import { WasmbedError, ValidationError } from '../common/errors.js';
 import { DEFAULT_DEVICE_KEY_TYPE, describeKey, generatePrivateKey, isAcceptedKey } from '../pki/keys.js';
+import { publicKeyInfo, type PublicKeyInfo } from '../pki/public-key.js';
 import { isAlive } from './process-table.js';
 import type { DeviceKey } from './runtime.js';
 
@@ -100,7 +101,7 @@ export function ensureDeviceKey(volume: string): DeviceKey {
   if (!fs.existsSync(file)) {
     const key = generatePrivateKey(DEFAULT_DEVICE_KEY_TYPE);
     const pem = key.export({ type: 'pkcs8', format: 'pem' }).toString();
-    publicHalves.remember(pem, publicPemOf(key)); // read back below: not parsed again
+    publicKeyInfo(key, pem); // read back below and by the certificate's issue: not parsed again
     const tmp = temporaryFor(file);
     try {
       fs.writeFileSync(tmp, pem, { mode: 0o600, flag: 'wx' });
@@ -117,45 +118,19 @@ export function ensureDeviceKey(volume: string): DeviceKey {
 
 /** Checks a device key read from a volume; `where` names it in the error. */
 export function deviceKeyFrom(keyPem: string, where: string): DeviceKey {
-  const known = publicHalves.get(keyPem);
-  if (known !== undefined) return { keyPem, publicKeyPem: known };
-  let key: crypto.KeyObject;
+  let publicHalf: PublicKeyInfo;
   try {
-    key = crypto.createPrivateKey(keyPem);
+    // (A key this host made or read lately is remembered: pki/public-key.ts.)
+    if (!/PRIVATE KEY-----/.test(keyPem)) throw new Error('no PRIVATE KEY block');
+    publicHalf = publicKeyInfo(keyPem);
   } catch (cause) {
     throw new WasmbedError('DeviceKeyInvalid', `device key ${where} is not a PEM private key`, { cause });
   }
-  if (!isAcceptedKey(key)) {
+  if (!isAcceptedKey(publicHalf.key)) {
     throw new WasmbedError(
       'DeviceKeyInvalid',
-      `device key ${where} is ${describeKey(key)}; expected EC P-256 or RSA of 2048-8192 bits`,
+      `device key ${where} is ${describeKey(publicHalf.key)}; expected EC P-256 or RSA of 2048-8192 bits`,
     );
   }
-  const publicKeyPem = publicPemOf(key);
-  publicHalves.remember(keyPem, publicKeyPem);
-  return { keyPem, publicKeyPem };
+  return { keyPem, publicKeyPem: publicHalf.pem };
 }
-
-function publicPemOf(key: crypto.KeyObject): string {
-  return crypto.createPublicKey(key).export({ type: 'spki', format: 'pem' }).toString();
-}
-
-/**
- * The public halves of the device keys read lately (accepted ones only), by the key's PEM: a
- * provisioning reads its device's key in two steps (certificate, endpoint) right after making
- * it, and parsing a PEM key with OpenSSL was a twentieth of the host's CPU in a burst. Keyed by
- * content, so a key replaced in its volume is simply another entry. Bounded: a burst's worth.
- */
-class RecentPublicKeys {
-  private readonly byKeyPem = new Map<string, string>();
-  constructor(private readonly capacity: number) {}
-  get(keyPem: string): string | undefined {
-    return this.byKeyPem.get(keyPem);
-  }
-  remember(keyPem: string, publicKeyPem: string): void {
-    this.byKeyPem.delete(keyPem);
-    this.byKeyPem.set(keyPem, publicKeyPem);
-    if (this.byKeyPem.size > this.capacity) this.byKeyPem.delete(this.byKeyPem.keys().next().value!);
-  }
-}
-const publicHalves = new RecentPublicKeys(512);

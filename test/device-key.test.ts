@@ -59,5 +59,8 @@ describe('the device key in its volume', () => {
     // The first key back: read as before.
     fs.writeFileSync(file, first.keyPem, { mode: 0o600 });
     expect(ensureDeviceKey(dir)).toEqual(first);
+    // Its public half alone is no device key, though it names a key the host remembers.
+    fs.writeFileSync(file, first.publicKeyPem, { mode: 0o600 });
+    expect(() => ensureDeviceKey(dir)).toThrow(`device key ${file} is not a PEM private key`);
   });
 });
