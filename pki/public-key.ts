@@ -6,8 +6,9 @@
  * Provisioning asks for the same device key's public half five times: when the host makes the
  * key, when it reads it back for the certificate, when the certificate is issued (the CA checks
  * the key and signs its SPKI) and again at the endpoint write (issue() is idempotent and looks the
- * key up again). Each OpenSSL parse or export of a PEM key costs 0.1–0.4 ms, and together they were
- * a twentieth of the device host's CPU in a provisioning burst. So the answers are remembered by
+ * key up again). OpenSSL takes 0.05–0.35 ms to parse a PEM key or export one (a P-256 public PEM
+ * 0.12 ms, a private one 0.33 ms, the DER SPKI 0.10 ms): about 0.7 ms a device, 0.2 ms with the
+ * answers remembered (BENCHMARKS.md, "A key's public half, once"). So they are remembered by
  * the PEM they were asked for (a private key's PEM and its public PEM both lead to the same
  * entry), for the last MEMO_CAPACITY PEMs: a burst's worth. The memo is keyed by the PEM's
  * SHA-256, so it keeps no private key in memory after its caller let go of it.
