@@ -262,10 +262,10 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
      * Hands a Connected device to its long-lived lifecycle workflow, `lifecycle-<device>` on the
      * orchestrator's queue; one already running (a re-run of provisioning) carries on. Started from
      * this activity rather than as provisioning's child: a child's start costs the run a workflow
-     * task of its own after the child has started (and the server the parent's bookkeeping),
-     * about a third of what Temporal spends on an empty run of provisioning's shape
-     * (BENCHMARKS.md, "The lifecycle started by an activity"). The lifecycle was never tied to
-     * provisioning's run (it outlives it: ParentClosePolicy ABANDON).
+     * task of its own after the child has started (and the server the parent's bookkeeping) — a
+     * fifth to a third of the dev server's CPU for an empty run of provisioning's shape, a tenth
+     * for a real one (BENCHMARKS.md, "Provisioning: the lifecycle started by an activity…").
+     * The lifecycle was never tied to provisioning's run (it outlives it: ParentClosePolicy ABANDON).
      */
     async startLifecycle(device: string, settings: LifecycleSettings): Promise<void> {
       try {

@@ -243,7 +243,8 @@ const [
   import('../activities/orchestrator.js'),
 ]);
 const connection = await connectWorker(config.temporal);
-const client = await connectClient(config.temporal);
+// (With tracing's interceptors: the lifecycle that provisioning's startLifecycle starts continues its trace.)
+const client = await connectClient(config.temporal, telemetry.tracing?.clientInterceptors);
 const worker = await Worker.create({
   ...telemetry.workerOptions(),
   connection,

@@ -105,6 +105,9 @@ describe('one trace from the API to the device', () => {
       'RunActivity:writeEndpoint',
       'RunActivity:awaitDeviceSession',
       'RunActivity:markConnected',
+      'RunActivity:startLifecycle',
+      // The device's lifecycle, started by that activity with the host's client, joins the trace.
+      'StartWorkflow:deviceLifecycle',
     ];
     const trace = await waitFor(
       'the provisioning trace with every step',
@@ -141,6 +144,7 @@ describe('one trace from the API to the device', () => {
     expect(by('RunActivity:issueCertificate')).toBe('wasmbed-host');
     expect(by('RunActivity:assignGateway')).toBe('wasmbed-host');
     expect(by('RunActivity:markConnected')).toBe('wasmbed-host');
+    expect(by('StartWorkflow:deviceLifecycle')).toBe('wasmbed-host');
     expect(by('RunWorkflow:provisionDevice')).toBe('wasmbed-host');
     expect(
       trace.inTrace.some((s) => s.name === 'StartWorkflow:provisionDevice' && s.service === 'wasmbed-web'),
