@@ -11,7 +11,7 @@ import path from 'node:path';
 import { paths } from '../common/config.js';
 import type { Logger } from '../common/logger.js';
 import { REPO_ROOT } from '../common/repo-root.js';
-import { findProcesses } from '../runtimes/process-table.js';
+import { findProcesses, isProcessWith } from '../runtimes/process-table.js';
 
 export const HOST_ENTRY = path.join(REPO_ROOT, 'host', 'main.ts');
 
@@ -73,19 +73,25 @@ export class DeviceHostSupervisor {
   private ensure(): void {
     const { home, hostId, env, logger } = this.options;
     try {
+      // The host seen last time, still there: the usual case, without reading all of /proc
+      // (every command line on the machine, each second).
+      if (this.pid !== undefined && isProcessWith(this.pid, hostMarkers(home, hostId))) return;
       const running = findDeviceHost(home, hostId);
       if (running.length > 0) {
         if (!this.adopted) logger.info('adopted running device host', { hostId, pid: running[0] });
         this.adopted = true;
+        this.pid = running[0];
         return;
       }
-      const pid = spawnDeviceHost(home, hostId, env);
+      this.pid = spawnDeviceHost(home, hostId, env);
       this.adopted = true;
-      logger.info('started device host', { hostId, pid, log: hostLogFile(home, hostId) });
+      logger.info('started device host', { hostId, pid: this.pid, log: hostLogFile(home, hostId) });
     } catch (err) {
       logger.warn('could not check on the device host', { hostId, error: String(err) });
     }
   }
 
   private adopted = false;
+  /** The host's pid as last found or started (it may have died since). */
+  private pid?: number;
 }

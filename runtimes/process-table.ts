@@ -21,17 +21,32 @@ export function findProcessesMatching(matches: (argv: string[]) => boolean): num
     if (!/^\d+$/.test(entry)) continue;
     const pid = Number(entry);
     const argv = processCommandLine(pid);
-    if (!argv || !matches(argv)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-      if (state !== 'Z' && state !== 'X') found.push(pid);
-    } catch {
-      // exited while we looked
-    }
+    if (argv && matches(argv) && running(processState(pid))) found.push(pid);
   }
   return found;
 }
+
+/**
+ * True when `pid` is a live (not zombie) process whose argv contains every one of `markers`: a
+ * process found before is checked again without reading every command line in /proc (a pid
+ * reused by another program does not pass).
+ */
+export function isProcessWith(pid: number, markers: string[]): boolean {
+  const argv = processCommandLine(pid);
+  return argv !== undefined && markers.every((m) => argv.includes(m)) && running(processState(pid));
+}
+
+/** The state letter in /proc/<pid>/stat (R, S, Z…); undefined once the process is gone. */
+function processState(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  } catch {
+    return undefined;
+  }
+}
+
+const running = (state: string | undefined) => state !== undefined && state !== 'Z' && state !== 'X';
 
 export function isAlive(pid: number): boolean {
   try {
@@ -62,12 +77,5 @@ export async function terminate(pid: number, graceMs = 3000): Promise<void> {
 }
 
 function findProcessGone(pid: number): boolean {
-  if (!isAlive(pid)) return true;
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state === 'Z' || state === 'X';
-  } catch {
-    return true;
-  }
+  return !isAlive(pid) || !running(processState(pid));
 }
