@@ -233,7 +233,7 @@ const taskQueue = hostTaskQueue(hostId);
 // of CPU on a loaded machine, and after kill -9 the devices redial without it.
 const [
   { Worker },
-  { connectClient, connectWorker },
+  { clientOver, connectWorker },
   { ensureWorkflowBundle },
   { createOrchestratorActivities, orchestratorDepsOf },
 ] = await Promise.all([
@@ -244,7 +244,7 @@ const [
 ]);
 const connection = await connectWorker(config.temporal);
 // (With tracing's interceptors: the lifecycle that provisioning's startLifecycle starts continues its trace.)
-const client = await connectClient(config.temporal, telemetry.tracing?.clientInterceptors);
+const client = clientOver(connection, config.temporal, telemetry.tracing?.clientInterceptors);
 const worker = await Worker.create({
   ...telemetry.workerOptions(),
   connection,
@@ -294,7 +294,6 @@ onShutdown(async () => {
   control.close();
   docker.close();
   uart.close();
-  await client.connection.close();
-  await connection.close();
+  await connection.close(); // the client's too
   await platform.close();
 });

@@ -14,7 +14,7 @@ import { createOrchestratorActivities, orchestratorDepsOf } from '../activities/
 import { DeviceHostSupervisor } from '../host/supervisor.js';
 import { openPlatform } from '../platform/context.js';
 import { startTelemetry } from '../platform/telemetry.js';
-import { connectClient, connectWorker } from '../temporal/connection.js';
+import { clientOver, connectWorker } from '../temporal/connection.js';
 import { ensureWorkflowBundle } from '../temporal/workflow-bundle.js';
 import { LivenessWatchdog, signalLifecycleCheck } from './liveness-watchdog.js';
 import { rescueProvisioning } from './provisioning-rescue.js';
@@ -23,8 +23,8 @@ const telemetry = await startTelemetry('orchestrator');
 const logger = createLogger('orchestrator');
 const config = loadConfig();
 const platform = await openPlatform(config);
-const client = await connectClient(config.temporal, telemetry.tracing?.clientInterceptors);
 const connection = await connectWorker(config.temporal);
+const client = clientOver(connection, config.temporal, telemetry.tracing?.clientInterceptors);
 
 // The device hosts run the devices, their keys and their runtime activities (each on its own
 // task queue). With `npm start` this worker keeps this machine's host running (adopts it, or
@@ -87,8 +87,7 @@ onShutdown(async () => {
   await watchdog.stop();
   worker.shutdown();
   await running;
-  await connection.close();
-  await client.connection.close();
+  await connection.close(); // the client's too
   await telemetry.close();
   await platform.close();
 });
