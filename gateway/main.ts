@@ -13,7 +13,7 @@ import { openPlatform } from '../platform/context.js';
 import { startTelemetry } from '../platform/telemetry.js';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { SignalDefinition } from '@temporalio/common';
-import { connectClient, connectWorker } from '../temporal/connection.js';
+import { clientOver, connectWorker } from '../temporal/connection.js';
 import { workflowHandle } from '../temporal/workflow-calls.js';
 import {
   connectedSignal,
@@ -68,7 +68,8 @@ const heartbeats = coalescedHeartbeatWrites({
 });
 
 const taskQueue = gatewayTaskQueue(name);
-const signals = await connectClient(config.temporal, telemetry.tracing?.clientInterceptors);
+const connection = await connectWorker(config.temporal);
+const signals = clientOver(connection, config.temporal, telemetry.tracing?.clientInterceptors);
 const enrollment = createGatewayEnrollment({
   claims: platform.claims,
   claimCaPem: platform.claimCa.certPem,
@@ -185,7 +186,6 @@ const reportStatus = (phase: 'Ready' | 'Unavailable') =>
     },
   );
 
-const connection = await connectWorker(config.temporal);
 const worker = await Worker.create({
   connection,
   namespace: config.temporal.namespace,
@@ -226,8 +226,7 @@ onShutdown(async () => {
   worker.shutdown();
   await Promise.allSettled([running, deviceServer.close()]);
   await deviceEvents.flush();
-  await connection.close();
-  await signals.connection.close();
+  await connection.close(); // the signals client's too
   await telemetry.close();
   await platform.close();
 });

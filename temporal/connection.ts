@@ -41,11 +41,12 @@ export async function connectWorker(config: TemporalConfig): Promise<NativeConne
 }
 
 /**
- * The client of a process that runs a worker, over the worker's own connection (the SDK's Rust
- * core): no second, grpc-js connection to the server, and each call costs less of the process's
- * CPU — a workflow start 0.3–0.75 ms against 0.45–1.25 ms, a signal 0.16–0.26 ms against
- * 0.28–0.63 ms (300 of each, side by side). Processes without a worker keep `connectClient`: they
- * never load the native core. Closing the worker's connection closes this client's too.
+ * The client of a process that runs a worker (orchestrator, device host, gateway), over the
+ * worker's own connection (the SDK's Rust core): no second, grpc-js connection to the server,
+ * and each call costs less of the process's CPU — a workflow start 0.3–0.75 ms against
+ * 0.45–1.25 ms, a signal 0.16–0.26 ms against 0.28–0.63 ms (300 of each, side by side).
+ * Processes without a worker keep `connectClient`: they never load the native core. Closing the
+ * worker's connection closes this client's too.
  */
 export function clientOver(
   connection: NativeConnection,
