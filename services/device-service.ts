@@ -23,12 +23,22 @@ import {
   type ProvisionDeviceInput,
 } from '../workflows/contracts/index.js';
 
+export interface DeviceServiceOptions {
+  /**
+   * How long a Retry waits for the failed provisioning run to close (default 10 s). The run
+   * records Failed from its last step and closes a moment later; one still running after this
+   * long is answered with a ConflictError.
+   */
+  failedRunCloseWaitMs?: number;
+}
+
 export class DeviceService {
   constructor(
     private readonly store: ResourceStore,
     private readonly client: Client,
     /** Where provisioning runs start (services/provisioning-queue.ts). */
     private readonly queueFor: ProvisioningQueue = onOrchestratorQueue,
+    private readonly options: DeviceServiceOptions = {},
   ) {}
 
   list(): Promise<Device[]> {
@@ -80,6 +90,12 @@ export class DeviceService {
   /** Starts a new provisioning run for a Failed device; its idempotent steps resume where the last run stopped. */
   async retry(name: string): Promise<{ name: string; workflowId: string }> {
     const device = await this.provisionable(name);
+    if (device.status.phase !== 'Failed') {
+      throw new ConflictError(
+        `device "${name}" is ${device.status.phase}; only Failed devices can be retried`,
+      );
+    }
+    await this.untilFailedRunClosed(name);
     // Checked inside the status update: two retries at once see one winner.
     await this.store.updateStatus('Device', name, (s) => {
       if (s.phase !== 'Failed') {
@@ -89,6 +105,33 @@ export class DeviceService {
     });
     const workflowId = await this.startProvisioning(name, { name, ...device.spec });
     return { name, workflowId };
+  }
+
+  /**
+   * A failed run writes Failed from its last step (markFailed) and closes just after. A Retry in
+   * between would find it still running, take it for "a run is already going" and start nothing,
+   * leaving the device Pending for good: so wait for it to close first.
+   */
+  private async untilFailedRunClosed(name: string): Promise<void> {
+    const workflowId = provisionWorkflowId(name);
+    const waitMs = this.options.failedRunCloseWaitMs ?? 10_000;
+    const handle = workflowHandle(this.client, provisionDeviceWorkflow, workflowId);
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      try {
+        if ((await handle.describe()).status.name !== 'RUNNING') return;
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return;
+        throw wrapTemporal(err);
+      }
+      if (Date.now() >= deadline) {
+        throw new ConflictError(
+          `device "${name}" is Failed but ${workflowId} is still running after ${waitMs} ms; retry once it ends`,
+        );
+      }
+      // (Usually closed by the second look: the run was finishing its last workflow task.)
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   }
 
   /**
