@@ -90,17 +90,16 @@ export class DeviceService {
   /** Starts a new provisioning run for a Failed device; its idempotent steps resume where the last run stopped. */
   async retry(name: string): Promise<{ name: string; workflowId: string }> {
     const device = await this.provisionable(name);
-    if (device.status.phase !== 'Failed') {
-      throw new ConflictError(
-        `device "${name}" is ${device.status.phase}; only Failed devices can be retried`,
-      );
-    }
-    await this.untilFailedRunClosed(name);
-    // Checked inside the status update: two retries at once see one winner.
-    await this.store.updateStatus('Device', name, (s) => {
-      if (s.phase !== 'Failed') {
-        throw new ConflictError(`device "${name}" is ${s.phase}; only Failed devices can be retried`);
+    const onlyFailed = (phase: string) => {
+      if (phase !== 'Failed') {
+        throw new ConflictError(`device "${name}" is ${phase}; only Failed devices can be retried`);
       }
+    };
+    onlyFailed(device.status.phase);
+    await this.untilFailedRunClosed(name);
+    // Checked again inside the status update: two retries at once see one winner.
+    await this.store.updateStatus('Device', name, (s) => {
+      onlyFailed(s.phase);
       return { ...s, phase: 'Pending', message: undefined };
     });
     const workflowId = await this.startProvisioning(name, { name, ...device.spec });
@@ -113,24 +112,32 @@ export class DeviceService {
    * leaving the device Pending for good: so wait for it to close first.
    */
   private async untilFailedRunClosed(name: string): Promise<void> {
-    const workflowId = provisionWorkflowId(name);
     const waitMs = this.options.failedRunCloseWaitMs ?? 10_000;
-    const handle = workflowHandle(this.client, provisionDeviceWorkflow, workflowId);
     const deadline = Date.now() + waitMs;
     for (;;) {
-      try {
-        if ((await handle.describe()).status.name !== 'RUNNING') return;
-      } catch (err) {
-        if (err instanceof WorkflowNotFoundError) return;
-        throw wrapTemporal(err);
-      }
+      if (!(await this.provisioningRunning(name))) return;
       if (Date.now() >= deadline) {
         throw new ConflictError(
-          `device "${name}" is Failed but ${workflowId} is still running after ${waitMs} ms; retry once it ends`,
+          `device "${name}" is Failed but ${provisionWorkflowId(name)} is still running after ${waitMs} ms; retry once it ends`,
         );
       }
       // (Usually closed by the second look: the run was finishing its last workflow task.)
       await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  /** Whether `provision-<name>` has a run going (none ever started: no). */
+  private async provisioningRunning(name: string): Promise<boolean> {
+    try {
+      const run = await workflowHandle(
+        this.client,
+        provisionDeviceWorkflow,
+        provisionWorkflowId(name),
+      ).describe();
+      return run.status.name === 'RUNNING';
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return false;
+      throw wrapTemporal(err);
     }
   }
 
@@ -145,16 +152,10 @@ export class DeviceService {
     if (device.status.phase === 'Deprovisioning') {
       throw new ConflictError(`device "${name}" is being deleted`);
     }
-    try {
-      const running = await this.client.workflow.getHandle(provisionWorkflowId(name)).describe();
-      if (running.status.name === 'RUNNING') {
-        throw new ConflictError(
-          `device "${name}" is already being provisioned by ${provisionWorkflowId(name)}`,
-        );
-      }
-    } catch (err) {
-      if (err instanceof ConflictError) throw err;
-      if (!(err instanceof WorkflowNotFoundError)) throw wrapTemporal(err);
+    if (await this.provisioningRunning(name)) {
+      throw new ConflictError(
+        `device "${name}" is already being provisioned by ${provisionWorkflowId(name)}`,
+      );
     }
     // Keep a running device on the gateway that holds its session: a new run that picked
     // another gateway would rewrite the endpoint of a device that is already connected and
