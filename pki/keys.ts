@@ -56,9 +56,12 @@ export function isAcceptedKey(key: crypto.KeyObject): boolean {
 
 export const ACCEPTED_KEYS = `RSA ${RSA_MIN_BITS}-${RSA_MAX_BITS} bits or EC P-256`;
 
+/** True for a PEM with a private key block (PKCS#8, PKCS#1, SEC1, encrypted or not). */
+export const isPrivateKeyPem = (pem: string): boolean => /PRIVATE KEY-----/.test(pem);
+
 /** A device's own public key (PEM: SPKI or PKCS#1); returns it as a KeyObject. */
 export function validateDevicePublicKey(field: string, pem: unknown): crypto.KeyObject {
-  if (typeof pem !== 'string' || /PRIVATE KEY-----/.test(pem)) {
+  if (typeof pem !== 'string' || isPrivateKeyPem(pem)) {
     throw new ValidationError(field, `${field} must be a PEM public key (never a private key)`);
   }
   let key: crypto.KeyObject;

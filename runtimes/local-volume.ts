@@ -7,7 +7,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { paths } from '../common/config.js';
 import { WasmbedError, ValidationError } from '../common/errors.js';
-import { DEFAULT_DEVICE_KEY_TYPE, describeKey, generatePrivateKey, isAcceptedKey } from '../pki/keys.js';
+import {
+  DEFAULT_DEVICE_KEY_TYPE,
+  describeKey,
+  generatePrivateKey,
+  isAcceptedKey,
+  isPrivateKeyPem,
+} from '../pki/keys.js';
 import { publicKeyInfo, type PublicKeyInfo } from '../pki/public-key.js';
 import { isAlive } from './process-table.js';
 import type { DeviceKey } from './runtime.js';
@@ -121,7 +127,7 @@ export function deviceKeyFrom(keyPem: string, where: string): DeviceKey {
   let publicHalf: PublicKeyInfo;
   try {
     // (A key this host made or read lately is remembered: pki/public-key.ts.)
-    if (!/PRIVATE KEY-----/.test(keyPem)) throw new Error('no PRIVATE KEY block');
+    if (!isPrivateKeyPem(keyPem)) throw new Error('no PRIVATE KEY block');
     publicHalf = publicKeyInfo(keyPem);
   } catch (cause) {
     throw new WasmbedError('DeviceKeyInvalid', `device key ${where} is not a PEM private key`, { cause });
