@@ -17,6 +17,7 @@ import { openDatabase } from '../store/sqlite.js';
 import { DEVICE_ATTRIBUTE, PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
 import { startWorkflow } from '../temporal/workflow-calls.js';
 import { activitiesFromHistory, type Timeline } from '../web/timeline.js';
+import { LIFECYCLE_START_PATCHES, PROVISIONING_ON_HOST_PATCHES } from '../workflows/patches.js';
 import {
   deprovisionWorkflowId,
   lifecycleWorkflowId,
@@ -26,6 +27,7 @@ import {
   provisionWorkflowId,
 } from '../workflows/contracts/index.js';
 import { filesHoldingKey } from './support/key-material.js';
+import { patchMarkersOf } from './support/patch-markers.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { waitFor } from './support/wait.js';
 
@@ -160,11 +162,21 @@ describe('provisioning a virtual device', () => {
       'startLifecycle',
       'Succeeded',
     ]);
-    const lifecycle = await platform.client.workflow.getHandle(lifecycleWorkflowId('dev-1')).describe();
+    const lifecycleHandle = platform.client.workflow.getHandle(lifecycleWorkflowId('dev-1'));
+    const lifecycle = await lifecycleHandle.describe();
     expect(lifecycle.taskQueue).toBe(ORCHESTRATOR_TASK_QUEUE);
     expect(lifecycle.status.name).toBe('RUNNING');
     expect(lifecycle.typedSearchAttributes.get(DEVICE_ATTRIBUTE)).toBe('dev-1');
     expect(lifecycle.typedSearchAttributes.get(PHASE_ATTRIBUTE)).toBe('Connected');
+    // The patch markers both runs record are the ones the bench's empty workflow of this shape
+    // records (bench/support/empty-provisioning.ts), which reads them from workflows/patches.ts.
+    expect(patchMarkersOf(events)).toEqual(PROVISIONING_ON_HOST_PATCHES);
+    // (The lifecycle's first workflow task may still be on its way.)
+    const lifecycleMarkers = await waitFor('the lifecycle to record its markers', async () => {
+      const markers = patchMarkersOf((await lifecycleHandle.fetchHistory()).events ?? []);
+      return markers.length >= LIFECYCLE_START_PATCHES.length && markers;
+    });
+    expect(lifecycleMarkers).toEqual(LIFECYCLE_START_PATCHES);
     // The dashboard's timeline reads every step from the history.
     const timeline = (await platform.api('GET', '/api/v1/devices/dev-1/timeline')).body as Timeline;
     expect(timeline.source).toBe('history');

@@ -30,6 +30,7 @@ import {
   type DeployApplicationResult,
   type UndeployApplicationInput,
 } from './contracts/index.js';
+import { Patch } from './patches.js';
 
 const apps = proxyActivities<ApplicationActivities>({
   startToCloseTimeout: '30s',
@@ -92,7 +93,7 @@ export async function deployApplication(input: DeployApplicationInput): Promise<
     };
     if (!target.taskQueue) {
       // Runs from before this was added failed such a device; it then missed the app for good.
-      if (!patched('wait-for-unconnected-devices')) {
+      if (!patched(Patch.waitForUnconnectedDevices)) {
         contacted.add(target.device);
         return fail('device has no gateway session');
       }
@@ -246,7 +247,7 @@ export async function deployApplication(input: DeployApplicationInput): Promise<
   }
 
   // Runs from before batches deploy device by device on replay.
-  const inBatches = patched('rollout-in-batches');
+  const inBatches = patched(Patch.rolloutInBatches);
   const waves = rolloutWaves(targets, spec.strategy);
   for (const [index, wave] of waves.entries()) {
     const results = inBatches ? await deployWave(wave) : await Promise.all(wave.map(deployTo));
@@ -296,7 +297,7 @@ export async function deployApplication(input: DeployApplicationInput): Promise<
   upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: phase }]);
   // The devices left Pending get the app from their lifecycles, now that it is Running: told at
   // once instead of at their next check.
-  if (pendingDevices.length > 0 && patched('signal-pending-devices')) {
+  if (pendingDevices.length > 0 && patched(Patch.signalPendingDevices)) {
     await Promise.all(
       pendingDevices.map((device) =>
         getExternalWorkflowHandle(lifecycleWorkflowId(device))
@@ -321,7 +322,7 @@ async function settleUntouched(
   previousModule: RolloutPlan['previousModule'],
 ): Promise<void> {
   // Runs that were already past this point when it was added keep their recorded history.
-  if (!patched('settle-untouched-devices')) return;
+  if (!patched(Patch.settleUntouchedDevices)) return;
   await Promise.all(
     untouched.map(async (target) => {
       if (!previousModule) return apps.recordAppDeviceState(name, target.device, 'RolledBack');

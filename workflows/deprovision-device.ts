@@ -9,6 +9,7 @@ import type { DeviceRuntimeActivities } from '../activities/device-runtime.js';
 import type { OrchestratorActivities } from '../activities/orchestrator.js';
 import type { GatewayActivities } from '../gateway/activities.js';
 import type { DeprovisionDeviceInput } from './contracts/index.js';
+import { Patch } from './patches.js';
 
 const activities = proxyActivities<OrchestratorActivities>({
   startToCloseTimeout: '1 minute',
@@ -21,7 +22,7 @@ export async function deprovisionDevice(input: DeprovisionDeviceInput): Promise<
   await activities.cancelProvisioning(name);
   await activities.markDeprovisioning(name);
   // Read before the device row goes: where a real board (nothing to stop) holds its session.
-  const holder = patched('close-session-on-deprovision') ? await activities.sessionGateway(name) : null;
+  const holder = patched(Patch.closeSessionOnDeprovision) ? await activities.sessionGateway(name) : null;
   // The emulator and volume are the owning host's: its runtime activities run there.
   const host = await activities.deviceHost(name);
   const runtime = proxyActivities<DeviceRuntimeActivities>({

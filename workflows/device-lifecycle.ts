@@ -33,6 +33,7 @@ import {
   rotateCertificateSignal,
   type DeviceLifecycleInput,
 } from './contracts/index.js';
+import { Patch } from './patches.js';
 
 type LifecycleStoreActivities = LifecycleActivities & OrchestratorActivities & ApplicationActivities;
 const storeActivityOptions = {
@@ -78,7 +79,7 @@ const RECHECK_AFTER_RENEWAL_MS = 30_000;
 
 export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void> {
   const { name } = input;
-  const localChecks = patched('lifecycle-local-activities');
+  const localChecks = patched(Patch.lifecycleLocalActivities);
   const activities = localChecks ? localActivities : remoteActivities;
   const legacyPki = localChecks ? legacyLocalPki : legacyRemotePki;
   const checkIntervalMs = input.checkIntervalMs ?? 10_000;
@@ -106,11 +107,11 @@ export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void
     // A device that comes back by itself meanwhile (its host restarted and resumed it, its link
     // healed) is recovered: going on would only give it a new certificate and break the session
     // it has — with a killed host's hundreds of devices, the churn that made the tail minutes long.
-    const endsWhenReconnected = patched('recovery-ends-when-reconnected');
+    const endsWhenReconnected = patched(Patch.recoveryEndsWhenReconnected);
     // Histories from before re-check once more after the endpoint (below), and write Connected
     // back when the device returned: markRecovering may have run just after the gateway wrote
     // Connected for the returning device, and nothing else would have undone its Unreachable.
-    const recheckAfterEndpoint = endsWhenReconnected && patched('recovery-rechecks-after-endpoint');
+    const recheckAfterEndpoint = endsWhenReconnected && patched(Patch.recoveryRechecksAfterEndpoint);
     const backInTheMeantime = async () => {
       if (!endsWhenReconnected || !connected) return false;
       upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Connected' }]);
@@ -121,7 +122,7 @@ export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void
     // before that leaves it to the next, whose placement already says "not moved" (the device is
     // on its new, live host) — histories from before let it go, and the device, with no firmware
     // on its new host, failed every attempt after.
-    const remembersMove = patched('recovery-remembers-move');
+    const remembersMove = patched(Patch.recoveryRemembersMove);
     let moveUnfinished = false;
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
       if (await backInTheMeantime()) return;
@@ -129,7 +130,7 @@ export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void
         // Its host first: a device whose host died (silent beyond the grace period) moves to a
         // live one, where its volume, key and firmware are made anew; a new key gets a new
         // certificate and the old one is revoked.
-        const fenced = patched('device-hosts-fenced');
+        const fenced = patched(Patch.deviceHostsFenced);
         const placed = fenced ? await activities.relocateDevice(name) : undefined;
         if (placed?.moved) moveUnfinished = true;
         const moved = remembersMove ? moveUnfinished : placed?.moved === true;
@@ -182,7 +183,7 @@ export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void
    * renewal window (an operator's request).
    */
   async function rotateCertificate(force: boolean): Promise<void> {
-    const onHost = patched('device-keys-on-host');
+    const onHost = patched(Patch.deviceKeysOnHost);
     const target = onHost ? await activities.assignGateway(name) : undefined;
     const pki = onHost ? host(target!.host?.taskQueue) : legacyPki;
     const identity = force ? await pki.replaceCertificate(name) : await pki.issueCertificate(name);
@@ -203,7 +204,7 @@ export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void
     // An app the device is starting by itself (a restarted host boots its devices' apps from
     // their flash) is not deployed again: after a kill -9 that doubled the host's work for
     // every device whose recovery reached here before its app was up.
-    const has = patched('restore-apps-keeps-starting-apps')
+    const has = patched(Patch.restoreAppsKeepsStartingApps)
       ? (state: string) => state === 'Running' || state === 'Exited' || state === 'Deploying'
       : (state: string) => state === 'Running' || state === 'Exited';
     for (const app of wanted) {
@@ -254,7 +255,7 @@ export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void
     }
   };
 
-  if (patched('lifecycle-event-driven')) {
+  if (patched(Patch.lifecycleEventDriven)) {
     // No timer per device doing the watching: gateways signal connect/disconnect, the liveness
     // watchdog (workers/liveness-watchdog.ts) signals checkHealth when the device's gateway or
     // host goes silent, a rollout signals the devices it left Pending. The only timers are the
@@ -269,7 +270,7 @@ export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void
     // A device whose host restarted lately is left to that host, which resumes it, for the rest
     // of the host's grace period (hostRestartWaitMs says why); histories from before recover
     // after graceMs whatever the host.
-    const waitsForRestartingHost = patched('recovery-waits-for-restarting-host');
+    const waitsForRestartingHost = patched(Patch.recoveryWaitsForRestartingHost);
     const backByItself = async (): Promise<boolean> => {
       if (await condition(() => connected, graceMs)) return true;
       if (!waitsForRestartingHost) return false;

@@ -40,6 +40,7 @@ import {
   type ProvisionDeviceResult,
   type ProvisioningStepName,
 } from './contracts/index.js';
+import { Patch } from './patches.js';
 
 // The short store steps (beginProvisioning, markConnected/markFailed) run as local activities,
 // in the orchestrator worker that runs this workflow: each ends as a marker in the workflow task
@@ -97,7 +98,7 @@ function gatewayActivities(taskQueue: string) {
 
 export async function provisionDevice(input: ProvisionDeviceInput): Promise<ProvisionDeviceResult> {
   const { name, spec } = asNonRetryable(() => validateDeviceCreate(input));
-  const store = patched('provisioning-local-steps') ? localStore : remoteStore;
+  const store = patched(Patch.provisioningLocalSteps) ? localStore : remoteStore;
   const workflowId = workflowInfo().workflowId;
   let current: ProvisioningStepName | 'begin' = 'begin';
   upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Provisioning' }]);
@@ -116,7 +117,7 @@ export async function provisionDevice(input: ProvisionDeviceInput): Promise<Prov
 
     let identity: PreparedDevice;
     let gateway: AssignedGateway;
-    if (host && placedOnRunsQueue === true && patched('provisioning-on-host')) {
+    if (host && placedOnRunsQueue === true && patched(Patch.provisioningOnHost)) {
       // This run is on the device's host: every step but the session wait is a local activity
       // here — one workflow task for all of them instead of a child workflow and an activity.
       identity = await hostStepsHere(name, spec.firmware, (step) => (current = step));
@@ -124,7 +125,7 @@ export async function provisionDevice(input: ProvisionDeviceInput): Promise<Prov
       gateway = await localPlacement.assignGateway(name, spec.gateway);
       current = 'writeEndpoint';
       await writeEndpointHere(name, gateway.endpoint);
-    } else if (host && patched('provisioning-host-child')) {
+    } else if (host && patched(Patch.provisioningHostChild)) {
       // The host's four steps as local activities of one child workflow on the host's queue, and
       // placement beside them: one child start instead of four activity round trips, and no
       // waiting for the host before a gateway is chosen (or the other way round).
@@ -152,7 +153,7 @@ export async function provisionDevice(input: ProvisionDeviceInput): Promise<Prov
     } else {
       current = 'issueCertificate';
       // On the owning host: the device's key is made in its volume there and never leaves it.
-      identity = patched('device-keys-on-host')
+      identity = patched(Patch.deviceKeysOnHost)
         ? await volume.issueCertificate(name)
         : await legacyPki.issueCertificate(name);
 
@@ -180,7 +181,7 @@ export async function provisionDevice(input: ProvisionDeviceInput): Promise<Prov
     await store.markConnected(name, gateway, identity);
     upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Connected' }]);
     // (Runs begun before started the lifecycle as their child: startLifecycleAsChild.)
-    if (patched('lifecycle-started-by-activity')) await store.startLifecycle(name, lifecycle);
+    if (patched(Patch.lifecycleStartedByActivity)) await store.startLifecycle(name, lifecycle);
     else await startLifecycleAsChild(name, lifecycle);
     return { name, gateway: gateway.name, certSerial: identity.certSerial, connectedAt: session.connectedAt };
   } catch (err) {

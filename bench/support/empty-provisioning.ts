@@ -16,6 +16,7 @@ import {
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import { DEVICE_ATTRIBUTE, PHASE_ATTRIBUTE } from '../../temporal/search-attributes.js';
+import { LIFECYCLE_START_PATCHES, PROVISIONING_ON_HOST_PATCHES, Patch } from '../../workflows/patches.js';
 
 export interface EmptyActivities {
   nothing(): Promise<void>;
@@ -26,12 +27,8 @@ export interface EmptyActivities {
 const local = proxyLocalActivities<EmptyActivities>({ startToCloseTimeout: '30s' });
 
 export async function emptyLifecycle(input?: { markers?: boolean }): Promise<void> {
-  if (input?.markers) {
-    // The lifecycle's three patch markers at its start (each also upserts TemporalChangeVersion).
-    patched('lifecycle-local-activities');
-    patched('lifecycle-event-driven');
-    patched('recovery-waits-for-restarting-host');
-  }
+  // The lifecycle's patch markers at its start (each also upserts TemporalChangeVersion).
+  if (input?.markers) for (const patch of LIFECYCLE_START_PATCHES) patched(patch);
   await local.nothing();
   await local.nothing();
   await sleep('1 hour');
@@ -77,15 +74,22 @@ export async function emptyProvisioning(input: {
   const own = proxyActivities<EmptyActivities>({ startToCloseTimeout: '30s' });
   const attributes = input.shape === 'onHost' || input.shape === 'onHostLifecycleChild';
   if (attributes) upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Provisioning' }]);
-  if (attributes) patched('provisioning-local-steps');
+  // A real run's markers, all at its start: one of them is recorded later there (in the workflow
+  // task after the session), but each costs the same events wherever it is. The shape before
+  // the startLifecycle activity recorded all but that one.
+  if (attributes) {
+    const markers = PROVISIONING_ON_HOST_PATCHES.filter(
+      (patch) => input.shape === 'onHost' || patch !== Patch.lifecycleStartedByActivity,
+    );
+    for (const patch of markers) patched(patch);
+  }
   await local.nothing(); // beginProvisioning
   if (input.shape === 'onHost' || input.shape === 'onHostLifecycleChild' || input.shape === 'onHostBare') {
-    if (attributes) patched('provisioning-on-host');
     for (let step = 0; step < 6; step++) await local.nothing(); // the host's four steps, placement, writeEndpoint
     await remote.nothing(); // awaitDeviceSession (gateway)
     await local.nothing(); // markConnected
     if (attributes) upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: 'Connected' }]);
-    if (input.shape === 'onHost' && patched('lifecycle-started-by-activity')) {
+    if (input.shape === 'onHost') {
       await local.startLifecycle(input.id, input.lifecycleQueue);
       return;
     }
