@@ -54,6 +54,11 @@ export interface WasmbedConfig {
      * (WASMBED_HOST_GRACE_MS). A host restarted within it resumes its own devices.
      */
     graceMs: number;
+    /**
+     * A virtual device's UART log (uart.log in its volume) starts anew past this many bytes, the
+     * old one kept as uart.log.1 (WASMBED_UART_LOG_MAX_BYTES, default 1 MiB, at least 4096).
+     */
+    uartLogMaxBytes: number;
     /** The orchestrator worker starts and keeps this machine's host (WASMBED_START_HOST, default true). */
     supervised: boolean;
     /**
@@ -210,6 +215,17 @@ function positiveNumberFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: n
   return value;
 }
 
+const MIN_UART_LOG_BYTES = 4096;
+
+function uartLogMaxBytesFromEnv(env: NodeJS.ProcessEnv): number {
+  const name = 'WASMBED_UART_LOG_MAX_BYTES';
+  const value = intFromEnv(env, name, 1024 * 1024);
+  if (value < MIN_UART_LOG_BYTES) {
+    throw new ValidationError(name, `${name}="${env[name]}" must be at least ${MIN_UART_LOG_BYTES} bytes`);
+  }
+  return value;
+}
+
 function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -277,6 +293,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WasmbedConfig 
       id: hostIdFromEnv(env),
       dataDir: path.resolve(env.WASMBED_HOST_DATA_DIR || home),
       graceMs: intFromEnv(env, 'WASMBED_HOST_GRACE_MS', 30_000),
+      uartLogMaxBytes: uartLogMaxBytesFromEnv(env),
       supervised: booleanFromEnv(env, 'WASMBED_START_HOST', true),
       testStepDelayMs: intFromEnv(env, 'WASMBED_TEST_HOST_STEP_DELAY_MS', 0),
     },

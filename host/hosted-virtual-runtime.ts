@@ -17,6 +17,7 @@ import { volumeFiles } from '../device/volume-layout.js';
 import { FirmwareError } from '../runtimes/local-volume.js';
 import type { DeviceRuntimeBackend, StartedEmulator } from '../runtimes/runtime.js';
 import { VirtualVolumes } from '../runtimes/virtual.js';
+import { RotatingLogFile } from './rotating-log-file.js';
 
 /**
  * The host pokes a device when it writes its volume, so devices look at their volume files
@@ -34,7 +35,7 @@ const DIALS_AT_ONCE = 64;
 interface HostedDevice {
   device: VirtualDevice;
   bootId: string;
-  uart: fs.WriteStream;
+  uart: RotatingLogFile;
   stopped: Promise<void>;
 }
 
@@ -54,6 +55,8 @@ export class HostedVirtualRuntime extends VirtualVolumes implements DeviceRuntim
     home: string,
     private readonly hostId: string,
     private readonly logger: Logger,
+    /** Each device's UART log keeps at most this much, and as much again in uart.log.1. */
+    private readonly uartLogMaxBytes: number,
   ) {
     super(home);
   }
@@ -74,8 +77,9 @@ export class HostedVirtualRuntime extends VirtualVolumes implements DeviceRuntim
     readFirmware(files.firmware);
     this.markOwner(device, { host: this.hostId, mcuType });
     const bootId = `${process.pid}:${++this.boots}`;
-    const uart = fs.createWriteStream(files.uart, { flags: 'a' });
-    uart.on('error', (err) => this.logger.warn('UART log write failed', { device, error: err.message }));
+    const uart = new RotatingLogFile(files.uart, this.uartLogMaxBytes, (err) =>
+      this.logger.warn('UART log write failed', { device, error: err.message }),
+    );
     const vd = new VirtualDevice({
       name: device,
       mcuType,
@@ -153,16 +157,18 @@ export class HostedVirtualRuntime extends VirtualVolumes implements DeviceRuntim
   private async halt(device: string): Promise<boolean> {
     const hosted = this.devices.get(device);
     if (!hosted) return false;
-    this.forget(device, hosted);
+    const uartClosed = this.forget(device, hosted);
     await hosted.device.stop();
     await hosted.stopped;
+    await uartClosed; // (a host shutting down exits only once its devices' last lines are written)
     return true;
   }
 
-  private forget(device: string, hosted: HostedDevice): void {
-    if (this.devices.get(device) !== hosted) return;
+  /** Resolves once the device's UART log is closed. */
+  private forget(device: string, hosted: HostedDevice): Promise<void> {
+    if (this.devices.get(device) !== hosted) return Promise.resolve();
     this.devices.delete(device);
-    hosted.uart.end();
+    const uartClosed = hosted.uart.end();
     // The boot marker names a running device only: gone with it.
     const booted = volumeFiles(this.volumeOf(device)).booted;
     try {
@@ -170,5 +176,6 @@ export class HostedVirtualRuntime extends VirtualVolumes implements DeviceRuntim
     } catch {
       // the volume is gone already
     }
+    return uartClosed;
   }
 }

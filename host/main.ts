@@ -53,7 +53,7 @@ const dataDir = config.host.dataDir === config.home ? home : config.host.dataDir
 process.on('uncaughtException', (err) => logger.error('uncaught error', { error: errorMessage(err) }));
 process.on('unhandledRejection', (err) => logger.error('unhandled rejection', { error: errorMessage(err) }));
 
-const hosted = new HostedVirtualRuntime(dataDir, hostId, logger);
+const hosted = new HostedVirtualRuntime(dataDir, hostId, logger, config.host.uartLogMaxBytes);
 const control = await listenControl(home, hostId, (request: ControlRequest) => {
   switch (request.op) {
     case 'status':

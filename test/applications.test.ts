@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { paths } from '../common/config.js';
 import type { Application, Device } from '../common/resources.js';
 import { buildApps, DIST_DIR } from '../scripts/build-apps.mjs';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
@@ -14,11 +15,13 @@ import { waitFor } from './support/wait.js';
 import { withCustomSection } from './support/wasm-padding.js';
 
 let platform: TestPlatform;
+const UART_LOG_MAX_BYTES = 4096;
 const wasm = (name: string) => fs.readFileSync(path.join(DIST_DIR, `${name}.wasm`)).toString('base64');
 
 beforeAll(async () => {
   await buildApps({ log: () => {} });
-  platform = await startTestPlatform();
+  // A small UART log bound, so a test's app can roll one over (the default is 1 MiB).
+  platform = await startTestPlatform({ env: { WASMBED_UART_LOG_MAX_BYTES: String(UART_LOG_MAX_BYTES) } });
   const devices = [
     { name: 'lab-1', labels: { group: 'lab' } },
     { name: 'lab-2', labels: { group: 'lab' } },
@@ -383,5 +386,37 @@ describe('deploying apps', () => {
     expect(after.status.counts).toMatchObject({ targeted: 2, failed: 0, pending: 0 });
     expect(after.status.phase).toBe('Running');
     await waitFor('hello output on join-1', async () => (await logs('join-1', 'joiner')).length > 0);
+  });
+
+  it("keeps a device's UART log bounded: a chatty app's lines roll over into uart.log.1, in order", async () => {
+    // 60 lines of ~110 bytes: more than the bound, so the log rolls over at least once.
+    const args = Array.from({ length: 60 }, (_, i) => `${String(i).padStart(2, '0')}-${'x'.repeat(56)}`);
+    const res = await platform.api('POST', '/api/v1/applications', {
+      name: 'chatter',
+      wasm: wasm('hello'),
+      target: { devices: ['lab-2'] },
+      args,
+    });
+    expect(res.status).toBe(202);
+    await waitFor('the last line in the device log', async () =>
+      (await logs('lab-2', 'chatter')).includes(`arg 59: ${args[59]}`),
+    );
+    const uart = path.join(paths.volume(platform.home, 'lab-2'), 'uart.log');
+    const current = fs.readFileSync(uart, 'utf8');
+    const previous = fs.readFileSync(`${uart}.1`, 'utf8');
+    expect(Buffer.byteLength(current)).toBeLessThanOrEqual(UART_LOG_MAX_BYTES);
+    expect(Buffer.byteLength(previous)).toBeLessThanOrEqual(UART_LOG_MAX_BYTES);
+    // What the two files keep is the newest lines, whole and in order, with none missing where
+    // one file ends and the next begins.
+    const kept = (previous + current)
+      .split('\n')
+      .map((line) => /\[app chatter\] arg (\d+): /.exec(line)?.[1])
+      .filter((n) => n !== undefined)
+      .map(Number);
+    expect(kept.at(-1)).toBe(59);
+    expect(kept.length).toBeGreaterThan(UART_LOG_MAX_BYTES / 120);
+    expect(kept).toEqual(Array.from({ length: kept.length }, (_, i) => 60 - kept.length + i));
+    for (const line of (previous + current).split('\n').filter(Boolean))
+      expect(line).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z /);
   });
 });
