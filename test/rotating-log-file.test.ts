@@ -22,7 +22,11 @@ afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 /** Line `i`: 100 bytes with its newline. */
 const line = (i: number) => `line ${String(i).padStart(4, '0')} ${'.'.repeat(89)}\n`;
-const numbers = (text: string) => text.split('\n').filter(Boolean).map((l) => Number(l.slice(5, 9)));
+const numbers = (text: string) =>
+  text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => Number(l.slice(5, 9)));
 const read = (name: string) => (fs.existsSync(name) ? fs.readFileSync(name, 'utf8') : '');
 
 describe('RotatingLogFile', () => {
