@@ -20,6 +20,7 @@ import { FailureType } from '../common/failures.js';
 import type { Logger } from '../common/logger.js';
 import type { DeviceIdentity, DeviceSpec, DeviceStatus, ProvisioningStep } from '../common/resources.js';
 import type { DeviceCertificates } from '../pki/index.js';
+import type { DeviceLogs } from '../store/device-logs.js';
 import type { HostRegistry } from '../store/host-registry.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import { chooseGateway } from './gateway-placement.js';
@@ -38,6 +39,8 @@ import {
 
 export interface OrchestratorDeps {
   store: ResourceStore;
+  /** The device log (UART, app output): a deleted device's goes with it. */
+  logs: DeviceLogs;
   certificates: DeviceCertificates;
   caPem: string;
   /**
@@ -88,6 +91,7 @@ export function orchestratorDepsOf(
 ): OrchestratorDeps {
   return {
     store: platform.store,
+    logs: platform.logs,
     certificates: platform.certificates,
     caPem: platform.ca.certPem,
     hosts: platform.hosts,
@@ -361,8 +365,14 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
       return { id: placement.host, taskQueue: hostTaskQueue(placement.host) };
     },
 
+    /**
+     * The device's row, then its log: a device created again under the name starts with an empty
+     * log, not its predecessor's lines. (A retry after the row went deletes the log still.)
+     */
     async deleteDevice(device: string): Promise<boolean> {
-      return store.delete('Device', device);
+      const deleted = await store.delete('Device', device);
+      await deps.logs.deleteDevice(device);
+      return deleted;
     },
   };
 }

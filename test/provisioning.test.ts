@@ -13,6 +13,7 @@ import { hostTaskQueue, ORCHESTRATOR_TASK_QUEUE, paths } from '../common/config.
 import { MCU_PROFILES } from '../common/mcu-profiles.js';
 import type { Device } from '../common/resources.js';
 import { CertificateAuthority, DeviceCertificates, SqliteCertificateRepository } from '../pki/index.js';
+import { SqliteDeviceLogs } from '../store/sqlite-device-logs.js';
 import { openDatabase } from '../store/sqlite.js';
 import { DEVICE_ATTRIBUTE, PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
 import { startWorkflow } from '../temporal/workflow-calls.js';
@@ -385,9 +386,24 @@ describe('provisioning a virtual device', () => {
     expect(await getDevice('direct-bad')).toBeUndefined();
   });
 
-  it('DELETE stops the process, revokes the certificate, removes the volume and the device', async () => {
+  it('DELETE stops the process, revokes the certificate, removes the volume, the device and its log', async () => {
     await waitForPhase('dev-1', 'Connected');
     const serial = (await getDevice('dev-1'))!.status.identity!.certSerial;
+    // A line in its log (as its UART or an app would write), which must go with it.
+    const logDb = openDatabase(paths.db(platform.home));
+    const deviceLogs = new SqliteDeviceLogs(logDb);
+    await deviceLogs.append({
+      device: 'dev-1',
+      time: new Date().toISOString(),
+      appId: null,
+      kind: 'log',
+      level: 1,
+      message: '[uart] a line of the first dev-1',
+    });
+    const logged = await platform.api('GET', '/api/v1/devices/dev-1/logs');
+    expect(logged.body.items.map((e: { message: string }) => e.message)).toContain(
+      '[uart] a line of the first dev-1',
+    );
     const res = await platform.api('DELETE', '/api/v1/devices/dev-1');
     expect(res.status).toBe(202);
     expect(res.body.workflowId).toBe('deprovision-dev-1');
@@ -409,5 +425,11 @@ describe('provisioning a virtual device', () => {
     expect(await gatewaySessions()).not.toContain('dev-1');
     const list = await platform.api('GET', '/api/v1/devices');
     expect(list.body.items.map((d: Device) => d.metadata.name)).not.toContain('dev-1');
+    // A device created again under the name would otherwise have shown its predecessor's lines.
+    try {
+      expect(await deviceLogs.list('dev-1')).toEqual([]);
+    } finally {
+      logDb.close();
+    }
   });
 });
