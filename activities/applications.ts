@@ -40,6 +40,26 @@ const FINAL_PHASES = new Set<ApplicationPhase>([
   'Stopped',
 ]);
 
+/**
+ * Takes a deleted device out of every Application's status — its state there, and so the counts
+ * and the phase — as deleting the device does (activities/orchestrator.ts, deleteDevice). Left
+ * in, an app kept counting it as targeted, and one it was Pending on stayed PartiallyRunning for
+ * good. Idempotent.
+ */
+export async function forgetDeviceInApplications(store: ResourceStore, device: string): Promise<void> {
+  for (const app of await store.list('Application')) {
+    if (!(device in app.status.devices)) continue;
+    try {
+      await store.updateStatus('Application', app.metadata.name, (s) => {
+        const { [device]: _gone, ...devices } = s.devices;
+        return summarize({ ...s, devices });
+      });
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err; // (the application went meanwhile)
+    }
+  }
+}
+
 export function createApplicationActivities(deps: { store: ResourceStore; modules: ModuleStore }) {
   const { store, modules } = deps;
   const rollouts = counter({
@@ -52,6 +72,27 @@ export function createApplicationActivities(deps: { store: ResourceStore; module
     help: 'Rollouts that reached a final phase, by phase',
     labelNames: ['phase'] as const,
   });
+
+  /**
+   * Each device's state on the device, then all of them on the Application in one write: a
+   * device deleted meanwhile (its Device gone) is left out, not written back into the
+   * Application that its deletion took it out of.
+   */
+  async function recordOnDevices(name: string, entries: [string, AppDeviceState][]): Promise<void> {
+    const recorded: [string, AppDeviceState][] = [];
+    for (const [device, entry] of entries) {
+      try {
+        await store.updateStatus('Device', device, (s) => ({ ...s, apps: { ...s.apps, [name]: entry } }));
+        recorded.push([device, entry]);
+      } catch (err) {
+        if (!(err instanceof NotFoundError)) throw err;
+      }
+    }
+    if (recorded.length === 0) return;
+    await store.updateStatus('Application', name, (s) =>
+      summarize({ ...s, devices: { ...s.devices, ...Object.fromEntries(recorded) } }),
+    );
+  }
 
   async function application(name: string): Promise<Application> {
     const app = await store.get('Application', name);
@@ -118,15 +159,7 @@ export function createApplicationActivities(deps: { store: ResourceStore; module
       state: AppDeviceState['state'],
       error: string | null = null,
     ): Promise<void> {
-      const entry = deviceState(state, error);
-      await store.updateStatus('Application', name, (s) =>
-        summarize({ ...s, devices: { ...s.devices, [device]: entry } }),
-      );
-      try {
-        await store.updateStatus('Device', device, (s) => ({ ...s, apps: { ...s.apps, [name]: entry } }));
-      } catch (err) {
-        if (!(err instanceof NotFoundError)) throw err;
-      }
+      await recordOnDevices(name, [[device, deviceState(state, error)]]);
     },
 
     /**
@@ -137,17 +170,10 @@ export function createApplicationActivities(deps: { store: ResourceStore; module
       name: string,
       states: { device: string; state: AppDeviceState['state']; error?: string | null }[],
     ): Promise<void> {
-      const entries = states.map((s) => [s.device, deviceState(s.state, s.error ?? null)] as const);
-      await store.updateStatus('Application', name, (s) =>
-        summarize({ ...s, devices: { ...s.devices, ...Object.fromEntries(entries) } }),
+      await recordOnDevices(
+        name,
+        states.map((s) => [s.device, deviceState(s.state, s.error ?? null)]),
       );
-      for (const [device, entry] of entries) {
-        try {
-          await store.updateStatus('Device', device, (s) => ({ ...s, apps: { ...s.apps, [name]: entry } }));
-        } catch (err) {
-          if (!(err instanceof NotFoundError)) throw err;
-        }
-      }
     },
 
     /** The devices an application was rolled out to, with where their sessions are now. */

@@ -23,6 +23,7 @@ import type { DeviceCertificates } from '../pki/index.js';
 import type { DeviceLogs } from '../store/device-logs.js';
 import type { HostRegistry } from '../store/host-registry.js';
 import type { ResourceStore } from '../store/resource-store.js';
+import { forgetDeviceInApplications } from './applications.js';
 import { chooseGateway } from './gateway-placement.js';
 import { chooseHost, chooseHostCountingLazily } from './host-placement.js';
 import { freshSteps, setCondition, setStep, stepRecorder } from './provisioning-status.js';
@@ -366,12 +367,14 @@ export function createOrchestratorActivities(deps: OrchestratorDeps) {
     },
 
     /**
-     * The device's row, then its log: a device created again under the name starts with an empty
-     * log, not its predecessor's lines. (A retry after the row went deletes the log still.)
+     * The device's row, then its log and its states in the Applications: a device created again
+     * under the name starts with an empty log, not its predecessor's lines, and no app counts the
+     * device any more. (A retry after the row went does the rest still.)
      */
     async deleteDevice(device: string): Promise<boolean> {
       const deleted = await store.delete('Device', device);
       await deps.logs.deleteDevice(device);
+      await forgetDeviceInApplications(store, device);
       return deleted;
     },
   };

@@ -388,6 +388,37 @@ describe('deploying apps', () => {
     await waitFor('hello output on join-1', async () => (await logs('join-1', 'joiner')).length > 0);
   });
 
+  it('takes a deleted device out of the apps that had it: their counts and phase', async () => {
+    // A device the app is left Pending on (its gateway never comes), as join-1 was above.
+    const created = await platform.api('POST', '/api/v1/devices', {
+      name: 'leaver-1',
+      gateway: 'gw-absent',
+    });
+    expect(created.status).toBe(202);
+    await waitFor('leaver-1 provisioning', async () => {
+      const d = (await platform.api('GET', '/api/v1/devices/leaver-1')).body as Device;
+      return d.status?.steps?.find((s) => s.name === 'assignGateway')?.state === 'Running';
+    });
+    const res = await platform.api('POST', '/api/v1/applications', {
+      name: 'leaving',
+      module: wasm('hello'),
+      target: { devices: ['lab-1', 'leaver-1'] },
+    });
+    expect(res.status).toBe(202);
+    const before = await settled('leaving');
+    expect(before.status.phase).toBe('PartiallyRunning');
+    expect(before.status.counts).toMatchObject({ targeted: 2, pending: 1 });
+
+    expect((await platform.api('DELETE', '/api/v1/devices/leaver-1')).status).toBe(202);
+    const after = await waitFor('leaving without leaver-1', async () => {
+      const a = await app('leaving');
+      return 'leaver-1' in a.status.devices ? undefined : a;
+    });
+    expect(Object.keys(after.status.devices)).toEqual(['lab-1']);
+    expect(after.status.counts).toMatchObject({ targeted: 1, failed: 0, pending: 0 });
+    expect(after.status.phase).toBe('Running');
+  });
+
   it("keeps a device's UART log bounded: a chatty app's lines roll over into uart.log.1, in order", async () => {
     // 60 lines of ~110 bytes: more than the bound, so the log rolls over at least once.
     const args = Array.from({ length: 60 }, (_, i) => `${String(i).padStart(2, '0')}-${'x'.repeat(56)}`);
