@@ -56,6 +56,16 @@ async function logs(device: string, appId?: string): Promise<string[]> {
   return res.body.items.map((e: { message: string }) => e.message);
 }
 
+/** Creates a device whose gateway is not running: it stays in provisioning, placement retrying. */
+async function createdWaitingForGateway(name: string, gateway: string): Promise<void> {
+  const created = await platform.api('POST', '/api/v1/devices', { name, gateway });
+  expect(created.status).toBe(202);
+  await waitFor(`${name} provisioning`, async () => {
+    const d = (await platform.api('GET', `/api/v1/devices/${name}`)).body as Device;
+    return d.status?.steps?.find((s) => s.name === 'assignGateway')?.state === 'Running';
+  });
+}
+
 describe('deploying apps', () => {
   it('runs hello on one device and shows its output in the device log', async () => {
     const res = await platform.api('POST', '/api/v1/applications', {
@@ -355,12 +365,7 @@ describe('deploying apps', () => {
   it('gives a device that was not Connected yet when a rollout ran the app once it connects', async () => {
     // join-1 waits for a gateway that is not running yet: it is still provisioning (placement
     // retrying) while the rollout runs.
-    const created = await platform.api('POST', '/api/v1/devices', { name: 'join-1', gateway: 'gw-join' });
-    expect(created.status).toBe(202);
-    await waitFor('join-1 provisioning', async () => {
-      const d = (await platform.api('GET', '/api/v1/devices/join-1')).body as Device;
-      return d.status?.steps?.find((s) => s.name === 'assignGateway')?.state === 'Running';
-    });
+    await createdWaitingForGateway('join-1', 'gw-join');
     const res = await platform.api('POST', '/api/v1/applications', {
       name: 'joiner',
       module: wasm('hello'),
@@ -390,15 +395,7 @@ describe('deploying apps', () => {
 
   it('takes a deleted device out of the apps that had it: their counts and phase', async () => {
     // A device the app is left Pending on (its gateway never comes), as join-1 was above.
-    const created = await platform.api('POST', '/api/v1/devices', {
-      name: 'leaver-1',
-      gateway: 'gw-absent',
-    });
-    expect(created.status).toBe(202);
-    await waitFor('leaver-1 provisioning', async () => {
-      const d = (await platform.api('GET', '/api/v1/devices/leaver-1')).body as Device;
-      return d.status?.steps?.find((s) => s.name === 'assignGateway')?.state === 'Running';
-    });
+    await createdWaitingForGateway('leaver-1', 'gw-absent');
     const res = await platform.api('POST', '/api/v1/applications', {
       name: 'leaving',
       module: wasm('hello'),
