@@ -70,4 +70,40 @@ describe('UartFileFollower', () => {
     follower.close();
     expect(stored).toEqual([]);
   });
+
+  for (const writer of ['appends (qemu: append=on)', 'writes at its own position']) {
+    it(`gives back the disk of what it read, and reads on where it was, from an emulator that ${writer}`, async () => {
+      const { file, stored, sink } = setup();
+      const follower = new UartFileFollower(sink, { freeReadEveryBytes: 64 * 1024 });
+      follower.follow('dev-1', file);
+      const appends = writer.startsWith('appends');
+      const fd = fs.openSync(file, appends ? 'a' : 'w');
+      let position = 0;
+      const emit = (from: number, to: number) => {
+        let text = '';
+        for (let i = from; i < to; i++) text += `line ${String(i).padStart(5, '0')} ${'.'.repeat(88)}\n`;
+        if (appends) fs.writeSync(fd, text);
+        else position += fs.writeSync(fd, text, position);
+      };
+      const expected = (n: number) =>
+        Array.from({ length: n }, (_, i) => `[uart] line ${String(i).padStart(5, '0')} ${'.'.repeat(88)}`);
+      try {
+        emit(0, 2000); // 200 KB
+        while (stored.length < 2000) await follower.pollOnce();
+        expect(stored).toEqual(expected(2000));
+        const after = fs.statSync(file);
+        expect(after.size).toBe(200_000);
+        // What was read takes no disk any more: at most the block holding the read position.
+        expect(after.blocks * 512).toBeLessThanOrEqual(8192);
+
+        emit(2000, 2010); // the emulator goes on, at its own offset
+        await follower.pollOnce();
+        expect(stored).toEqual(expected(2010));
+        expect(fs.statSync(file).size).toBe(201_000);
+      } finally {
+        fs.closeSync(fd);
+        follower.close();
+      }
+    });
+  }
 });
