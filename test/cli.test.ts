@@ -64,7 +64,7 @@ it('prints tables, and JSON with -o json that parses', async () => {
   expect(JSON.parse(created.stdout).status.phase).toBe('Connected');
   const status = await wasmbed('status', '-o', 'json');
   expect(JSON.parse(status.stdout).processes.map((p: any) => p.kind)).toEqual(
-    expect.arrayContaining(['web', 'temporal', 'orchestrator', 'gateway']),
+    expect.arrayContaining(['web', 'temporal', 'orchestrator', 'gateway', 'host']),
   );
 });
 

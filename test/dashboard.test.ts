@@ -79,13 +79,13 @@ it('adds a device from the page and shows it reach Connected live, step by step'
   expect(await page.inputValue('input[name="name"]')).toMatch(/^stm32f7-[a-z0-9]+$/);
   const link = await page.getAttribute('tr[data-device="ui-dev-1"] a.workflow', 'href');
   expect(link).toBe('http://localhost:8233/namespaces/default/workflows/provision-ui-dev-1');
-  // The overview also shows every process's health.
-  await waitFor('health rows', async () => (await page.$$('tr[data-process][data-status="ok"]')).length >= 4);
+  // The overview also shows every process's health, the device host's too.
+  await waitFor('health rows', async () => (await page.$$('tr[data-process][data-status="ok"]')).length >= 5);
   const processes = await page.$$eval('tr[data-process]', (els) =>
     els.map((el) => `${el.getAttribute('data-kind')}=${el.getAttribute('data-status')}`),
   );
   expect(processes).toEqual(
-    expect.arrayContaining(['web=ok', 'temporal=ok', 'orchestrator=ok', 'gateway=ok']),
+    expect.arrayContaining(['web=ok', 'temporal=ok', 'orchestrator=ok', 'gateway=ok', 'host=ok']),
   );
   await saveScreenshot(page, 'overview');
 });

@@ -1,17 +1,19 @@
 /**
  * Health of every platform process as the web process sees it, refreshed in the background
  * so pages render from a snapshot: the web process itself, Temporal (a gRPC round trip), the
- * orchestrator worker (pollers on its task queue) and each gateway (its Gateway resource's
- * heartbeat, its worker's pollers, and its own /readyz and /metrics on the health port).
+ * orchestrator worker (pollers on its task queue), each gateway (its Gateway resource's
+ * heartbeat, its worker's pollers, and its own /readyz and /metrics on the health port) and each
+ * device host (its heartbeat in the host registry, its devices, its worker's pollers).
  */
 import type { Client } from '@temporalio/client';
-import { GATEWAY_STALE_MS, ORCHESTRATOR_TASK_QUEUE } from '../common/config.js';
+import { GATEWAY_STALE_MS, HOST_STALE_MS, hostTaskQueue, ORCHESTRATOR_TASK_QUEUE } from '../common/config.js';
 import type { Gateway } from '../common/resources.js';
+import type { HostRecord, HostRegistry } from '../store/host-registry.js';
 import type { ResourceStore } from '../store/resource-store.js';
 
 export interface ProcessHealth {
   name: string;
-  kind: 'web' | 'temporal' | 'orchestrator' | 'gateway';
+  kind: 'web' | 'temporal' | 'orchestrator' | 'gateway' | 'host';
   status: 'ok' | 'degraded' | 'down' | 'unknown';
   detail: string;
   url?: string;
@@ -29,6 +31,9 @@ export interface HealthMonitorOptions {
   store: ResourceStore;
   /** Base URL (http://host:port) of a gateway's health server, if known. */
   gatewayHealthUrl: (gateway: Gateway) => string | undefined;
+  /** The device hosts' heartbeats; with `hostGraceMs`, after which a silent host's devices move. */
+  hosts?: HostRegistry;
+  hostGraceMs?: number;
   /** Extra numbers about the web process (SSE clients, render times). */
   webMetrics?: () => Record<string, number>;
   intervalMs?: number;
@@ -103,12 +108,15 @@ export class HealthMonitor {
   }
 
   private async check(): Promise<HealthSnapshot> {
-    const [temporal, orchestrator, gateways] = await Promise.all([
+    const [temporal, orchestrator, gateways, hosts] = await Promise.all([
       this.checkTemporal(),
       this.checkOrchestrator(),
       this.options.store.list('Gateway').then((list) => Promise.all(list.map((g) => this.checkGateway(g)))),
+      (this.options.hosts?.list() ?? Promise.resolve([])).then((list) =>
+        Promise.all(list.map((h) => this.checkHost(h))),
+      ),
     ]);
-    const processes = [this.checkWeb(), temporal, orchestrator, ...gateways];
+    const processes = [this.checkWeb(), temporal, orchestrator, ...gateways, ...hosts];
     const digest = JSON.stringify(processes.map(({ metrics: _m, ...p }) => p));
     const before = JSON.stringify(this.current.processes.map(({ metrics: _m, ...p }) => p));
     if (digest !== before) this.version++;
@@ -246,6 +254,55 @@ export class HealthMonitor {
         ? notes.join('; ')
         : `ready, ${metrics.sessions ?? gateway.status.connectedDevices} sessions`,
       url: url ? `${url}/metrics` : undefined,
+      metrics,
+    };
+  }
+
+  /**
+   * ok while it beats; degraded once silent beyond HOST_STALE_MS (new devices go elsewhere) or
+   * with no worker on its queue; down once silent beyond the grace period, when its devices'
+   * lifecycles bring them back on a live host.
+   */
+  private async checkHost(host: HostRecord): Promise<ProcessHealth> {
+    const silentMs = Date.now() - host.lastSeen;
+    const graceMs = this.options.hostGraceMs ?? Infinity;
+    const notes: string[] = [];
+    let status: ProcessHealth['status'] = 'ok';
+    if (silentMs > graceMs) {
+      status = 'down';
+      notes.push(`silent for ${Math.round(silentMs / 1000)} s: its devices move to live hosts`);
+    } else if (silentMs > HOST_STALE_MS) {
+      status = 'degraded';
+      notes.push(`silent for ${Math.round(silentMs / 1000)} s: new devices go elsewhere`);
+    }
+    const metrics: Record<string, number> = { devices: host.devices };
+    if (this.options.client && status === 'ok') {
+      try {
+        const taskQueue = hostTaskQueue(host.id);
+        const [workflow, activity] = await Promise.all([
+          this.pollers(taskQueue, TASK_QUEUE_TYPE_WORKFLOW),
+          this.pollers(taskQueue, TASK_QUEUE_TYPE_ACTIVITY),
+        ]);
+        Object.assign(metrics, { workflow_pollers: workflow, activity_pollers: activity });
+        if (workflow === 0 || activity === 0) {
+          status = 'degraded';
+          notes.push(`no worker polling ${taskQueue}`);
+        }
+      } catch {
+        // Temporal's own row says why
+      }
+    }
+    const restarted = host.restartedAt > 0 && Date.now() - host.restartedAt < graceMs;
+    if (restarted && status === 'ok') {
+      notes.push(
+        `restarted ${Math.round((Date.now() - host.restartedAt) / 1000)} s ago, resuming its devices`,
+      );
+    }
+    return {
+      name: host.id,
+      kind: 'host',
+      status,
+      detail: [`${host.devices} devices, pid ${host.pid}`, ...notes].join('; '),
       metrics,
     };
   }

@@ -43,6 +43,8 @@ const healthMonitor = new HealthMonitor({
   client,
   namespace: config.temporal.namespace,
   store: platform.store,
+  hosts: platform.hosts,
+  hostGraceMs: config.host.graceMs,
   // The gateway configured in this environment has a known health port; others may
   // advertise theirs on their Gateway resource (status.healthEndpoint, host:port).
   gatewayHealthUrl: (gateway) => {

@@ -488,7 +488,7 @@ const schemas = {
     required: ['name', 'kind', 'status', 'detail'],
     properties: {
       name: { type: 'string' },
-      kind: { enum: ['web', 'temporal', 'orchestrator', 'gateway'] },
+      kind: { enum: ['web', 'temporal', 'orchestrator', 'gateway', 'host'] },
       status: { enum: ['ok', 'degraded', 'down', 'unknown'] },
       detail: { type: 'string' },
       url: { type: 'string' },
