@@ -294,9 +294,7 @@ export class HealthMonitor {
     }
     const restarted = host.restartedAt > 0 && Date.now() - host.restartedAt < graceMs;
     if (restarted && status === 'ok') {
-      notes.push(
-        `restarted ${Math.round((Date.now() - host.restartedAt) / 1000)} s ago, resuming its devices`,
-      );
+      notes.push(`restarted ${Math.round((Date.now() - host.restartedAt) / 1000)} s ago`);
     }
     return {
       name: host.id,
