@@ -44,6 +44,9 @@ Usage:
                      [--strategy AllAtOnce|Rolling|Canary] [--max-unavailable N] [--canary N]
                      [--pause-after-canary] [--failure-threshold N] [--entry F]
                      [--env K=V]... [--arg A]... [--memory-pages N] [--detach]
+  wasmbed app update NAME [FILE.wasm] [--to d1,d2 | --selector k=v | --all] [--strategy ...]
+                     [--env K=V]... [--arg A]... [--entry F] [--memory-pages N] [--detach]
+                                              a new version: what is given replaces, the rest stays
   wasmbed logs DEVICE [-f] [--app APP]
   wasmbed enrollment-token create [--name DEVICE] [--ttl 24h] | list | revoke ID
   wasmbed claim-cert create DEVICE [--ttl 30d] [--out DIR]   claim certificate for a factory board
@@ -103,6 +106,8 @@ interface Ctx {
   api: ApiClient;
   json: boolean;
   values: Values;
+  /** Positional arguments after COMMAND SUB ARG (e.g. `app update NAME FILE`'s FILE). */
+  more: string[];
   timeoutMs: number;
   out: (text: string) => void;
 }
@@ -423,27 +428,50 @@ function appRow(a: any): (string | number | undefined)[] {
 
 const SETTLED = new Set(['Running', 'PartiallyRunning', 'Failed', 'RolledBack', 'Stopped']);
 
-async function appDeploy(ctx: Ctx, file: string): Promise<number> {
-  const v = ctx.values;
+/** Where to deploy, from --to, --selector or --all; undefined when none is given. */
+function targetOption(v: Values): Record<string, unknown> | undefined {
+  const forms = [v.to !== undefined, v.selector !== undefined, v.all === true].filter(Boolean).length;
+  if (forms === 0) return undefined;
+  if (forms > 1) throw new CliError('say where to deploy with one of --to d1,d2, --selector k=v or --all', 2);
+  if (v.all) return { all: true };
+  if (v.selector) return { selector: parseKeyValues(v.selector, '--selector') };
+  return {
+    devices: v
+      .to!.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  };
+}
+
+/** The strategy fields given as options (the rest are the platform's defaults, or kept on update). */
+function strategyOptions(v: Values): Record<string, unknown> {
+  const strategy: Record<string, unknown> = {};
+  if (v.strategy) strategy.type = v.strategy;
+  if (v['max-unavailable'] !== undefined) strategy.maxUnavailable = intOption(v, 'max-unavailable');
+  if (v.canary !== undefined) strategy.canary = intOption(v, 'canary');
+  if (v['pause-after-canary']) strategy.pauseAfterCanary = true;
+  if (v['failure-threshold'] !== undefined) strategy.failureThreshold = intOption(v, 'failure-threshold');
+  return strategy;
+}
+
+/** Uploads the module (POST /modules): the stored module's sha256 and size. */
+async function uploadModule(ctx: Ctx, file: string): Promise<{ sha256: string; size: number }> {
   let bytes: Buffer;
   try {
     bytes = fs.readFileSync(file);
   } catch (err) {
     throw new CliError(`cannot read ${file}: ${(err as Error).message}`, 2);
   }
-  const forms = [v.to !== undefined, v.selector !== undefined, v.all === true].filter(Boolean).length;
-  if (forms !== 1)
-    throw new CliError('say where to deploy: exactly one of --to d1,d2, --selector k=v or --all', 2);
-  const target = v.all
-    ? { all: true }
-    : v.selector
-      ? { selector: parseKeyValues(v.selector, '--selector') }
-      : {
-          devices: v
-            .to!.split(',')
-            .map((s) => s.trim())
-            .filter(Boolean),
-        };
+  const uploaded = await ctx.api.request('POST', '/modules', new Uint8Array(bytes), {
+    contentType: 'application/wasm',
+  });
+  return uploaded.body;
+}
+
+async function appDeploy(ctx: Ctx, file: string): Promise<number> {
+  const v = ctx.values;
+  const target = targetOption(v);
+  if (!target) throw new CliError('say where to deploy: one of --to d1,d2, --selector k=v or --all', 2);
   const name =
     v.name ??
     path
@@ -451,20 +479,12 @@ async function appDeploy(ctx: Ctx, file: string): Promise<number> {
       .replace(/\.wasm$/, '')
       .toLowerCase()
       .replace(/[^a-z0-9-]/g, '-');
-  const uploaded = await ctx.api.request('POST', '/modules', new Uint8Array(bytes), {
-    contentType: 'application/wasm',
-  });
-  const strategy: Record<string, unknown> = {};
-  if (v.strategy) strategy.type = v.strategy;
-  if (v['max-unavailable'] !== undefined) strategy.maxUnavailable = intOption(v, 'max-unavailable');
-  if (v.canary !== undefined) strategy.canary = intOption(v, 'canary');
-  if (v['pause-after-canary']) strategy.pauseAfterCanary = true;
-  if (v['failure-threshold'] !== undefined) strategy.failureThreshold = intOption(v, 'failure-threshold');
+  const uploaded = await uploadModule(ctx, file);
   const body: Record<string, unknown> = {
     name,
-    moduleSha256: uploaded.body.sha256,
+    moduleSha256: uploaded.sha256,
     target,
-    strategy,
+    strategy: strategyOptions(v),
     env: parseKeyValues(v.env, '--env'),
     args: v.arg ?? [],
   };
@@ -473,10 +493,60 @@ async function appDeploy(ctx: Ctx, file: string): Promise<number> {
   const { body: created } = await ctx.api.request('POST', '/applications', body);
   if (!ctx.json)
     process.stderr.write(
-      `application ${name} (${uploaded.body.size} B, sha256 ${uploaded.body.sha256.slice(0, 12)}) rolling out as ${created.workflowId}\n`,
+      `application ${name} (${uploaded.size} B, sha256 ${uploaded.sha256.slice(0, 12)}) rolling out as ${created.workflowId}\n`,
     );
+  return watchRollout(ctx, name, created);
+}
+
+/**
+ * A new version of a running application (PUT /applications/NAME): a new module when FILE is
+ * given, and any option given replaces that setting; the rest stay as they are. A rollout that
+ * fails goes back to the version that ran before.
+ */
+async function appUpdate(ctx: Ctx, name: string, file: string | undefined): Promise<number> {
+  const v = ctx.values;
+  const { body: current } = await ctx.api.request('GET', `/applications/${encodeURIComponent(name)}`);
+  const spec = current.spec;
+  const uploaded = file ? await uploadModule(ctx, file) : spec.module;
+  const given = {
+    target: targetOption(v),
+    env: v.env ? parseKeyValues(v.env, '--env') : undefined,
+    args: v.arg,
+    entry: v.entry,
+    limits:
+      v['memory-pages'] !== undefined
+        ? { ...spec.limits, memoryPages: intOption(v, 'memory-pages') }
+        : undefined,
+  };
+  if (
+    !file &&
+    Object.values(given).every((value) => value === undefined) &&
+    !Object.keys(strategyOptions(v)).length
+  )
+    throw new CliError('nothing to update: give a new .wasm file or an option to change', 2);
+  const body = {
+    name,
+    moduleSha256: uploaded.sha256,
+    target: given.target ?? spec.target,
+    strategy: { ...spec.strategy, ...strategyOptions(v) },
+    env: given.env ?? spec.env,
+    args: given.args ?? spec.args,
+    entry: given.entry ?? spec.entry,
+    limits: given.limits ?? spec.limits,
+  };
+  const { body: started } = await ctx.api.request('PUT', `/applications/${encodeURIComponent(name)}`, body);
+  if (!ctx.json)
+    process.stderr.write(
+      `application ${name} (${uploaded.size} B, sha256 ${uploaded.sha256.slice(0, 12)}) updating as ${started.workflowId}\n`,
+    );
+  return watchRollout(ctx, name, started);
+}
+
+/** With --detach, prints what the API answered; else a progress bar until the rollout settles. */
+async function watchRollout(ctx: Ctx, name: string, started: unknown): Promise<number> {
+  const v = ctx.values;
   if (v.detach) {
-    if (ctx.json) ctx.out(JSON.stringify(created));
+    if (ctx.json) ctx.out(JSON.stringify(started));
     return 0;
   }
   const line = new StatusLine();
@@ -575,6 +645,8 @@ async function app(ctx: Ctx, sub: string | undefined, arg: string | undefined): 
     }
     case 'deploy':
       return appDeploy(ctx, need(arg, 'the .wasm file'));
+    case 'update':
+      return appUpdate(ctx, need(arg, 'application name'), ctx.more[0]);
     default:
       throw new CliError(`unknown app command "${sub ?? ''}"\n\n${USAGE}`, 2);
   }
@@ -670,6 +742,7 @@ export async function main(
     api: new ApiClient(baseUrl, process.env.WASMBED_API_TOKEN || undefined),
     json: output === 'json',
     values,
+    more: positionals.slice(3),
     timeoutMs: timeout * 1000,
     out,
   };

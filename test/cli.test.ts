@@ -93,6 +93,38 @@ it('deploys an app with a progress bar and shows its output with logs', async ()
   expect(JSON.parse(apps.stdout).items[0].status.phase).toBe('Running');
 });
 
+it('updates an app: a new greeting, then a new module, keeping what is not given', async () => {
+  const greeting = await wasmbed('app', 'update', 'hello', '--env', 'GREETING=hello again');
+  expect(greeting.code, greeting.stderr).toBe(0);
+  expect(greeting.stderr).toMatch(/updating as deploy-hello/);
+  expect(greeting.stdout).toMatch(/hello: Running/);
+  await waitFor('the new greeting in the log', async () => {
+    const logs = await wasmbed('logs', 'cli-2', '--app', 'hello', '-o', 'json');
+    return logs.stdout.includes('hello again');
+  });
+  let app = JSON.parse((await wasmbed('app', 'get', 'hello', '-o', 'json')).stdout);
+  // Only the environment changed: the target and strategy are the ones it was deployed with.
+  expect(app.spec.env).toEqual({ GREETING: 'hello again' });
+  expect(app.spec.target).toEqual({ devices: ['cli-1', 'cli-2'] });
+  expect(app.spec.strategy.type).toBe('Rolling');
+  const first = app.spec.module.sha256;
+
+  const module = await wasmbed('app', 'update', 'hello', path.join(DIST_DIR, 'blinky.wasm'));
+  expect(module.code, module.stderr).toBe(0);
+  app = JSON.parse((await wasmbed('app', 'get', 'hello', '-o', 'json')).stdout);
+  expect(app.spec.module.sha256).not.toBe(first);
+  expect(app.status.previousModule.sha256).toBe(first);
+  expect(app.spec.env).toEqual({ GREETING: 'hello again' });
+  expect(app.status.phase).toBe('Running');
+
+  const nothing = await wasmbed('app', 'update', 'hello');
+  expect(nothing.code).toBe(2);
+  expect(nothing.stderr).toMatch(/nothing to update/);
+  const unknown = await wasmbed('app', 'update', 'nosuch', '--env', 'A=1');
+  expect(unknown.code).toBe(1);
+  expect(unknown.stderr).toMatch(/NotFound: Application "nosuch" not found/);
+});
+
 it('follows logs with -f until interrupted', async () => {
   const child = spawn(process.execPath, [path.join(REPO_ROOT, 'cli', 'main.mjs'), 'logs', 'cli-1', '-f'], {
     env: { ...process.env, WASMBED_URL: platform.webUrl },
