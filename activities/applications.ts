@@ -74,24 +74,25 @@ export function createApplicationActivities(deps: { store: ResourceStore; module
   });
 
   /**
-   * Each device's state on the device, then all of them on the Application in one write: a
-   * device deleted meanwhile (its Device gone) is left out, not written back into the
-   * Application that its deletion took it out of.
+   * The devices' states on the Application in one write, then on each device. A device deleted
+   * meanwhile (its Device gone) is left out, not written back into the Application that its
+   * deletion took it out of; an application deleted meanwhile fails the write before any device
+   * gets a state of an app that is gone.
    */
   async function recordOnDevices(name: string, entries: [string, AppDeviceState][]): Promise<void> {
-    const recorded: [string, AppDeviceState][] = [];
-    for (const [device, entry] of entries) {
+    const present: [string, AppDeviceState][] = [];
+    for (const entry of entries) if (await store.get('Device', entry[0])) present.push(entry);
+    if (present.length === 0) return;
+    await store.updateStatus('Application', name, (s) =>
+      summarize({ ...s, devices: { ...s.devices, ...Object.fromEntries(present) } }),
+    );
+    for (const [device, entry] of present) {
       try {
         await store.updateStatus('Device', device, (s) => ({ ...s, apps: { ...s.apps, [name]: entry } }));
-        recorded.push([device, entry]);
       } catch (err) {
         if (!(err instanceof NotFoundError)) throw err;
       }
     }
-    if (recorded.length === 0) return;
-    await store.updateStatus('Application', name, (s) =>
-      summarize({ ...s, devices: { ...s.devices, ...Object.fromEntries(recorded) } }),
-    );
   }
 
   async function application(name: string): Promise<Application> {
