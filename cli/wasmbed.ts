@@ -796,12 +796,18 @@ export async function main(
 
 const invokedDirectly =
   process.argv[1] && /cli[\\/](main\.mjs|wasmbed\.ts)$/.test(fs.realpathSync(process.argv[1]));
+/**
+ * Exits once stdout and stderr have taken everything: written to a pipe they are asynchronous,
+ * and exiting at once cut `wasmbed device list -o json | jq` off at 64 KiB. (Waiting for the
+ * event loop to empty instead would wait for fetch's idle keep-alive sockets.)
+ */
+function exitWhenFlushed(code: number): void {
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+}
+
 if (invokedDirectly) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      process.stderr.write(`wasmbed: ${errorMessage(err)}\n`);
-      process.exit(err instanceof CliError ? err.exitCode : 1);
-    },
-  );
+  main(process.argv.slice(2)).then(exitWhenFlushed, (err: unknown) => {
+    process.stderr.write(`wasmbed: ${errorMessage(err)}\n`);
+    exitWhenFlushed(err instanceof CliError ? err.exitCode : 1);
+  });
 }

@@ -237,3 +237,28 @@ it('creates a batch with a progress bar, lists page by page, and refuses a bad b
   const usage = await wasmbed('device', 'create-batch', '--count', '2');
   expect(usage.code).toBe(2);
 });
+
+it('prints a list longer than a pipe holds whole (the CLI exits only once its output is written)', async () => {
+  const created = await platform.api('POST', '/api/v1/device-batches', {
+    name: 'cli-many',
+    count: 25,
+    prefix: 'many',
+  });
+  expect(created.status, JSON.stringify(created.body)).toBe(202);
+  await waitFor(
+    'the 25 Connected',
+    async () => (await platform.api('GET', '/api/v1/device-batches/cli-many')).body.counts?.Connected === 25,
+    120_000,
+  );
+  // Through a shell pipe, as `wasmbed device list -o json | jq` reads it (a pipe holds 64 KiB; the
+  // socket pair that spawn gives a child holds more): exiting at once cut the list off there.
+  const cli = `"${process.execPath}" "${path.join(REPO_ROOT, 'cli', 'main.mjs')}"`;
+  const piped = spawn('sh', ['-c', `${cli} device list --prefix many- -o json | cat`], {
+    env: { ...process.env, WASMBED_URL: platform.webUrl },
+  });
+  let stdout = '';
+  piped.stdout.on('data', (d) => (stdout += d));
+  expect(await new Promise((resolve) => piped.on('exit', resolve))).toBe(0);
+  expect(stdout.length).toBeGreaterThan(64 * 1024);
+  expect(JSON.parse(stdout).items).toHaveLength(25);
+});
