@@ -12,17 +12,19 @@ import type { ResourceStore } from '../store/resource-store.js';
 import type { DeviceCertificates } from '../pki/index.js';
 import type { HostRecord, HostRegistry } from '../store/host-registry.js';
 import { chooseHost } from './host-placement.js';
+import { renewalDueAt } from './renewal-time.js';
 
 export interface DeviceHealth {
   /** The Device no longer exists: the lifecycle ends. */
   gone: boolean;
   needsRecovery: boolean;
   reason?: string;
-  /** The certificate is within its renewal window. */
+  /** The certificate's renewal is due (activities/renewal-time.ts). */
   rotateCertificate: boolean;
   /**
-   * When its renewal window opens (epoch ms): the lifecycle sleeps until then instead of
-   * checking on a timer. Absent when there is nothing to renew (no certificate, or Failed).
+   * When its renewal is due (epoch ms; this device's point in the renewal window): the lifecycle
+   * sleeps until then instead of checking on a timer. Absent when there is nothing to renew (no
+   * certificate, or Failed).
    */
   renewAt?: number;
   /** An app should run on the device that it has not had yet (see appsForDevice). */
@@ -96,11 +98,13 @@ export function createLifecycleActivities(deps: {
       if (!d) return { gone: true, needsRecovery: false, rotateCertificate: false };
       const now = Date.now();
       const notAfter = d.status.identity ? Date.parse(d.status.identity.notAfter) : Infinity;
-      const rotateCertificate = notAfter - now < deps.renewBeforeMs;
+      const renewAt = Number.isFinite(notAfter)
+        ? renewalDueAt(device, notAfter, deps.renewBeforeMs)
+        : undefined;
+      const rotateCertificate = renewAt !== undefined && now >= renewAt;
       if (d.status.phase === 'Deprovisioning' || d.status.phase === 'Failed') {
         return { gone: d.status.phase === 'Deprovisioning', needsRecovery: false, rotateCertificate: false };
       }
-      const renewAt = Number.isFinite(notAfter) ? notAfter - deps.renewBeforeMs : undefined;
       const gateway = d.status.gateway ? await store.get('Gateway', d.status.gateway.name) : undefined;
       const gatewayAlive =
         gateway?.status.phase === 'Ready' &&
