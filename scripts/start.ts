@@ -1,11 +1,12 @@
 /**
  * `npm start`: the whole platform on one machine with its embedded defaults — Temporal dev
  * server (unless TEMPORAL_ADDRESS is set), orchestrator worker, gateway and web. A process
- * that dies is restarted; Ctrl-C stops everything.
+ * that dies is restarted, the dev server too; Ctrl-C stops everything.
  */
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { loadConfig, paths } from '../common/config.js';
+import { errorMessage } from '../common/errors.js';
 import { createLogger, setLogDestination } from '../common/logger.js';
 import { formatLogLine } from '../common/log-format.js';
 import { PROCESS_ENTRIES, spawnPlatformProcess, type PlatformProcessKind } from '../platform/processes.js';
@@ -21,19 +22,57 @@ fs.mkdirSync(paths.logs(config.home), { recursive: true, mode: 0o700 });
 
 let temporal: DevServer | undefined;
 const env: NodeJS.ProcessEnv = { ...process.env, WASMBED_HOME: config.home };
+const devServerOptions = {
+  port: config.temporal.devServerPort,
+  uiPort: config.temporal.uiPort,
+  dbFile: paths.temporalDb(config.home),
+  namespace: config.temporal.namespace,
+  logFile: `${paths.logs(config.home)}/temporal.log`,
+};
+
+/**
+ * The dev server, started again on the same port and database whenever it dies, like every other
+ * process here: its state is in the file, and the workers, gateway and web reconnect by
+ * themselves. Left dead, every workflow of the platform stopped until someone restarted it all.
+ */
+function keepDevServer(server: DevServer): void {
+  server.process.once('exit', (code, signal) => {
+    if (stopping) return;
+    logger.warn('Temporal dev server exited; restarting in 2 s', { code, signal });
+    const again = (attempt: number): void => {
+      setTimeout(
+        () => {
+          if (stopping) return;
+          startDevServer(devServerOptions).then(
+            (restarted) => {
+              temporal = restarted;
+              logger.info('Temporal dev server restarted', { address: restarted.address });
+              keepDevServer(restarted);
+            },
+            (err: unknown) => {
+              logger.warn('Temporal dev server did not start; trying again', {
+                error: errorMessage(err),
+                attempt,
+              });
+              again(attempt + 1);
+            },
+          );
+        },
+        Math.min(2000 * attempt, 30_000),
+      );
+    };
+    again(1);
+  });
+}
+
 if (!config.temporal.address) {
   logger.info('starting Temporal dev server', {
     port: config.temporal.devServerPort,
     ui: config.temporal.uiUrl,
   });
-  temporal = await startDevServer({
-    port: config.temporal.devServerPort,
-    uiPort: config.temporal.uiPort,
-    dbFile: paths.temporalDb(config.home),
-    namespace: config.temporal.namespace,
-    logFile: `${paths.logs(config.home)}/temporal.log`,
-  });
+  temporal = await startDevServer(devServerOptions);
   env.TEMPORAL_ADDRESS = temporal.address;
+  keepDevServer(temporal);
 } else {
   logger.info('using existing Temporal', { address: config.temporal.address });
 }

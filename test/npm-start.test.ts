@@ -1,0 +1,121 @@
+/**
+ * `npm start` (scripts/start.ts) as a user runs it, on free ports and a home of its own: a
+ * process that dies is started again — the Temporal dev server too, on the same database, so
+ * the workflows that were running go on (a device's lifecycle) and new ones start.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { REPO_ROOT } from '../common/repo-root.js';
+import { findProcesses, findProcessesMatching, terminate } from '../runtimes/process-table.js';
+import { METRICS_PORTS } from '../platform/telemetry.js';
+import { lifecycleWorkflowId } from '../workflows/contracts/index.js';
+import { freePort } from './support/ports.js';
+import { waitFor } from './support/wait.js';
+
+let home: string;
+let start: ChildProcess;
+let output = '';
+let webUrl: string;
+let devPort: number;
+
+beforeAll(async () => {
+  home = fs.mkdtempSync(path.join(os.tmpdir(), 'wasmbed-npm-start-'));
+  devPort = await freePort();
+  const webPort = await freePort();
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    WASMBED_HOME: home,
+    WASMBED_HOST_ID: `npm-start-${process.pid}`,
+    WASMBED_LOG_FORMAT: 'json',
+    TEMPORAL_DEV_PORT: String(devPort),
+    TEMPORAL_UI_PORT: String(await freePort()),
+    WASMBED_WEB_PORT: String(webPort),
+    WASMBED_GATEWAY_PORT: String(await freePort()),
+    WASMBED_GATEWAY_HEALTH_PORT: String(await freePort()),
+    // No metrics ports: the defaults may be taken by another platform on this machine.
+    ...Object.fromEntries(
+      Object.keys(METRICS_PORTS).flatMap((kind) => [
+        [`WASMBED_${kind.toUpperCase()}_METRICS_PORT`, '0'],
+        [`WASMBED_${kind.toUpperCase()}_TEMPORAL_METRICS_PORT`, '0'],
+      ]),
+    ),
+  };
+  delete env.TEMPORAL_ADDRESS;
+  webUrl = `http://127.0.0.1:${webPort}`;
+  start = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'scripts', 'start.ts')], {
+    cwd: REPO_ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  start.stdout!.on('data', (d) => (output += d));
+  start.stderr!.on('data', (d) => (output += d));
+  await waitFor('the dashboard', async () => (await fetch(`${webUrl}/healthz`)).ok, 120_000);
+}, 180_000);
+
+afterAll(async () => {
+  if (start && start.exitCode === null) {
+    const exited = new Promise((resolve) => start.once('exit', resolve));
+    start.kill('SIGINT');
+    await exited;
+  }
+  // The device host outlives the rest, as it does for a user: stop it here.
+  const strays = findProcessesMatching((argv) => argv.includes(`--home=${path.resolve(home)}`));
+  await Promise.all(strays.map((pid) => terminate(pid, 1000)));
+  fs.rmSync(home, { recursive: true, force: true });
+}, 60_000);
+
+async function api(method: string, route: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${webUrl}/api/v1${route}`, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json().catch(() => undefined) };
+}
+
+const connected = (name: string) =>
+  waitFor(
+    `${name} Connected`,
+    async () => (await api('GET', `/devices/${name}`)).body?.status?.phase === 'Connected',
+    120_000,
+  );
+
+const devServers = () => findProcesses(['start-dev', '--port', String(devPort)]);
+
+it('starts the dev server again after kill -9: running workflows go on, new ones start', async () => {
+  expect((await api('POST', '/devices', { name: 'before' })).status).toBe(202);
+  await connected('before');
+  const [first] = devServers();
+  expect(first).toBeDefined();
+
+  process.kill(first!, 'SIGKILL');
+  const [second] = await waitFor(
+    'a new dev server',
+    () => {
+      const found = devServers();
+      return found.length === 1 && found[0] !== first ? found : undefined;
+    },
+    60_000,
+  );
+  expect(second).not.toBe(first);
+  expect(output).toMatch(/Temporal dev server exited; restarting in 2 s/);
+
+  // Its state was in the file: the device's lifecycle from before is still running.
+  const connection = await waitFor('Temporal back', async () =>
+    Connection.connect({ address: `127.0.0.1:${devPort}`, connectTimeout: 1000 }),
+  );
+  try {
+    const client = new Client({ connection });
+    const lifecycle = await client.workflow.getHandle(lifecycleWorkflowId('before')).describe();
+    expect(lifecycle.status.name).toBe('RUNNING');
+  } finally {
+    await connection.close();
+  }
+  // And the platform works on it: a new device is provisioned end to end.
+  expect((await api('POST', '/devices', { name: 'after' })).status).toBe(202);
+  await connected('after');
+}, 300_000);
