@@ -490,7 +490,13 @@ async function appDeploy(ctx: Ctx, file: string): Promise<number> {
   };
   if (v.entry) body.entry = v.entry;
   if (v['memory-pages'] !== undefined) body.limits = { memoryPages: intOption(v, 'memory-pages') };
-  const { body: created } = await ctx.api.request('POST', '/applications', body);
+  const { status, body: created } = await ctx.api.request('POST', '/applications', body, { allow: [409] });
+  if (status === 409) {
+    const e = created?.error;
+    throw new CliError(
+      `${e?.code ?? 'Conflict'}: ${e?.message ?? `application ${name} exists`}; a new version of it: wasmbed app update ${name} ${file}`,
+    );
+  }
   if (!ctx.json)
     process.stderr.write(
       `application ${name} (${uploaded.size} B, sha256 ${uploaded.sha256.slice(0, 12)}) rolling out as ${created.workflowId}\n`,

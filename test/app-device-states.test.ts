@@ -15,6 +15,7 @@ import { createApplicationActivities, forgetDeviceInApplications } from '../acti
 import { FileModuleStore } from '../store/file-module-store.js';
 import { openDatabase } from '../store/sqlite.js';
 import { SqliteResourceStore } from '../store/sqlite-resource-store.js';
+import { storeConnectedDevice } from './support/stored-devices.js';
 
 let dir: string;
 let store: SqliteResourceStore;
@@ -27,17 +28,7 @@ beforeEach(async () => {
     store,
     modules: new FileModuleStore(path.join(dir, 'modules')),
   });
-  for (const name of ['d-1', 'd-2', 'd-3'])
-    await store.create(
-      'Device',
-      name,
-      { mcuType: 'Mps2An385', runtime: 'virtual' },
-      {
-        phase: 'Connected',
-        conditions: [],
-        apps: {},
-      },
-    );
+  for (const name of ['d-1', 'd-2', 'd-3']) await storeConnectedDevice(store, name);
 });
 afterEach(async () => {
   await store.close();

@@ -18,6 +18,7 @@ import type { SessionInfo } from '../gateway/session-registry.js';
 import { openDatabase } from '../store/sqlite.js';
 import { SqliteDeviceLogs } from '../store/sqlite-device-logs.js';
 import { SqliteResourceStore } from '../store/sqlite-resource-store.js';
+import { storeConnectedDevice } from './support/stored-devices.js';
 
 const running = deviceState('Running');
 const failed = deviceState('Failed', 'trap: unreachable');
@@ -96,18 +97,7 @@ describe("the gateway's device events on a real store", () => {
 
   it('records 200 devices’ reports in the Application with a few writes, and each Device at once', async () => {
     const devices = Array.from({ length: 200 }, (_, i) => `dev-${i}`);
-    for (const name of devices) {
-      await store.create(
-        'Device',
-        name,
-        { mcuType: 'Mps2An385', runtime: 'virtual' },
-        {
-          phase: 'Connected',
-          conditions: [],
-          apps: {},
-        },
-      );
-    }
+    for (const name of devices) await storeConnectedDevice(store, name);
     const status: ApplicationStatus = {
       phase: 'Running',
       devices: Object.fromEntries(devices.map((d) => [d, deviceState('Deploying')])),

@@ -117,6 +117,13 @@ it('updates an app: a new greeting, then a new module, keeping what is not given
   expect(app.spec.env).toEqual({ GREETING: 'hello again' });
   expect(app.status.phase).toBe('Running');
 
+  // Deploying it again under its name says how to update it instead.
+  const again = await wasmbed('app', 'deploy', path.join(DIST_DIR, 'hello.wasm'), '--to', 'cli-1');
+  expect(again.code).toBe(1);
+  expect(again.stderr).toMatch(
+    /AlreadyExists: .*; a new version of it: wasmbed app update hello .*hello\.wasm/,
+  );
+
   const nothing = await wasmbed('app', 'update', 'hello');
   expect(nothing.code).toBe(2);
   expect(nothing.stderr).toMatch(/nothing to update/);
