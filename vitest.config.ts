@@ -23,6 +23,8 @@ const SLOW_SUITES = [
   // heartbeat timeouts and certificate lifetimes: minutes of waiting that keep npm test under 10.
   'test/recovery.test.ts',
   'test/durability.test.ts',
+  // npm start's own supervisor: a whole platform started as a user starts it, its dev server killed.
+  'test/npm-start.test.ts',
   'test/worker-crash.test.ts',
   'test/rotation.test.ts',
   // Two device hosts and two gateways as separate processes, 40 devices, kill -9 of each.
