@@ -32,6 +32,24 @@ export interface HostPlacementInput {
 
 export type HostPlacement = { host: string; moved: boolean } | { reason: string };
 
+/**
+ * A host by how long it has been silent: `live` takes new devices; `silent` takes none but keeps
+ * its own, which it resumes if it comes back; `dead` (past the grace period) has its devices moved.
+ * A host past the grace period is dead even when that is shorter than staleMs, as tests and a
+ * short WASMBED_HOST_GRACE_MS make it: else a dead host with the fewest devices got back the very
+ * devices that were moving off it — a provisioning run moved off it went back to its queue.
+ * (The health view, web/health.ts, shows hosts by the same rule.)
+ */
+export function hostState(
+  host: HostRecord,
+  now: number,
+  limits: { staleMs: number; graceMs: number },
+): 'live' | 'silent' | 'dead' {
+  const age = now - host.lastSeen;
+  if (age >= limits.graceMs) return 'dead';
+  return age < limits.staleMs ? 'live' : 'silent';
+}
+
 export function chooseHost(input: HostPlacementInput): HostPlacement {
   const choice = withoutCounts(input);
   return 'candidates' in choice ? leastLoaded(input, choice.candidates, input.owned) : choice;
@@ -55,17 +73,16 @@ export async function chooseHostCountingLazily(
 function withoutCounts(
   input: Omit<HostPlacementInput, 'owned'>,
 ): HostPlacement | { candidates: HostRecord[] } {
-  const age = (h: HostRecord) => input.now - h.lastSeen;
+  const state = (h: HostRecord) => hostState(h, input.now, input);
   if (input.current) {
     const current = input.hosts.find((h) => h.id === input.current);
-    if (current && age(current) < input.graceMs) return { host: current.id, moved: false };
+    if (current && state(current) !== 'dead') return { host: current.id, moved: false };
   }
-  // (A host past the grace period is dead even when that is shorter than staleMs, as tests and a
-  // short WASMBED_HOST_GRACE_MS make it: else a dead host with the fewest devices got back the very
-  // devices that were moving off it — a provisioning run moved off it went back to its queue.)
-  const live = input.hosts.filter((h) => age(h) < Math.min(input.staleMs, input.graceMs));
+  const live = input.hosts.filter((h) => state(h) === 'live');
   if (live.length === 0) {
-    const known = input.hosts.map((h) => `${h.id} (last seen ${Math.round(age(h) / 1000)} s ago)`);
+    const known = input.hosts.map(
+      (h) => `${h.id} (last seen ${Math.round((input.now - h.lastSeen) / 1000)} s ago)`,
+    );
     return {
       reason: `no device host is live${known.length > 0 ? `: ${known.join(', ')}` : ' (none has registered)'}`,
     };

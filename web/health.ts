@@ -8,6 +8,7 @@
 import type { Client } from '@temporalio/client';
 import { GATEWAY_STALE_MS, HOST_STALE_MS, hostTaskQueue, ORCHESTRATOR_TASK_QUEUE } from '../common/config.js';
 import type { Gateway } from '../common/resources.js';
+import { hostState } from '../activities/host-placement.js';
 import type { HostRecord, HostRegistry } from '../store/host-registry.js';
 import type { ResourceStore } from '../store/resource-store.js';
 
@@ -176,14 +177,20 @@ export class HealthMonitor {
     }).length;
   }
 
+  /** Fresh workflow and activity pollers of a task queue that runs both (a worker's). */
+  private async queuePollers(taskQueue: string): Promise<{ workflow: number; activity: number }> {
+    const [workflow, activity] = await Promise.all([
+      this.pollers(taskQueue, TASK_QUEUE_TYPE_WORKFLOW),
+      this.pollers(taskQueue, TASK_QUEUE_TYPE_ACTIVITY),
+    ]);
+    return { workflow, activity };
+  }
+
   private async checkOrchestrator(): Promise<ProcessHealth> {
     const base = { name: 'orchestrator', kind: 'orchestrator' as const };
     if (!this.options.client) return { ...base, status: 'unknown', detail: 'no Temporal client' };
     try {
-      const [workflow, activity] = await Promise.all([
-        this.pollers(ORCHESTRATOR_TASK_QUEUE, TASK_QUEUE_TYPE_WORKFLOW),
-        this.pollers(ORCHESTRATOR_TASK_QUEUE, TASK_QUEUE_TYPE_ACTIVITY),
-      ]);
+      const { workflow, activity } = await this.queuePollers(ORCHESTRATOR_TASK_QUEUE);
       const status = workflow > 0 && activity > 0 ? 'ok' : workflow + activity > 0 ? 'degraded' : 'down';
       return {
         ...base,
@@ -264,25 +271,24 @@ export class HealthMonitor {
    * lifecycles bring them back on a live host.
    */
   private async checkHost(host: HostRecord): Promise<ProcessHealth> {
-    const silentMs = Date.now() - host.lastSeen;
+    const now = Date.now();
     const graceMs = this.options.hostGraceMs ?? Infinity;
+    const silentS = Math.round((now - host.lastSeen) / 1000);
     const notes: string[] = [];
     let status: ProcessHealth['status'] = 'ok';
-    if (silentMs > graceMs) {
+    const state = hostState(host, now, { staleMs: HOST_STALE_MS, graceMs });
+    if (state === 'dead') {
       status = 'down';
-      notes.push(`silent for ${Math.round(silentMs / 1000)} s: its devices move to live hosts`);
-    } else if (silentMs > HOST_STALE_MS) {
+      notes.push(`silent for ${silentS} s: its devices move to live hosts`);
+    } else if (state === 'silent') {
       status = 'degraded';
-      notes.push(`silent for ${Math.round(silentMs / 1000)} s: new devices go elsewhere`);
+      notes.push(`silent for ${silentS} s: new devices go elsewhere`);
     }
     const metrics: Record<string, number> = { devices: host.devices };
     if (this.options.client && status === 'ok') {
       try {
         const taskQueue = hostTaskQueue(host.id);
-        const [workflow, activity] = await Promise.all([
-          this.pollers(taskQueue, TASK_QUEUE_TYPE_WORKFLOW),
-          this.pollers(taskQueue, TASK_QUEUE_TYPE_ACTIVITY),
-        ]);
+        const { workflow, activity } = await this.queuePollers(taskQueue);
         Object.assign(metrics, { workflow_pollers: workflow, activity_pollers: activity });
         if (workflow === 0 || activity === 0) {
           status = 'degraded';
@@ -292,9 +298,9 @@ export class HealthMonitor {
         // Temporal's own row says why
       }
     }
-    const restarted = host.restartedAt > 0 && Date.now() - host.restartedAt < graceMs;
+    const restarted = host.restartedAt > 0 && now - host.restartedAt < graceMs;
     if (restarted && status === 'ok') {
-      notes.push(`restarted ${Math.round((Date.now() - host.restartedAt) / 1000)} s ago`);
+      notes.push(`restarted ${Math.round((now - host.restartedAt) / 1000)} s ago`);
     }
     return {
       name: host.id,
