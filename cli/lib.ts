@@ -10,6 +10,16 @@ export class CliError extends Error {
   }
 }
 
+/** The API's answer to a request that failed: its error `code` (AlreadyExists, NotFound…) kept. */
+export class ApiError extends CliError {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+  ) {
+    super(message);
+  }
+}
+
 export interface ApiResponse<T = any> {
   status: number;
   body: T;
@@ -55,7 +65,10 @@ export class ApiClient {
     if (!res.ok && !(options.allow ?? []).includes(res.status)) {
       const e = parsed?.error;
       const field = e?.field ? ` (field: ${e.field})` : '';
-      throw new CliError(e ? `${e.code}: ${e.message}${field}` : `HTTP ${res.status}: ${text.slice(0, 200)}`);
+      throw new ApiError(
+        e ? `${e.code}: ${e.message}${field}` : `HTTP ${res.status}: ${text.slice(0, 200)}`,
+        e?.code,
+      );
     }
     return { status: res.status, body: parsed as T };
   }

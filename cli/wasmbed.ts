@@ -12,6 +12,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createBatch, watchBatch } from './batch.js';
 import {
   ApiClient,
+  ApiError,
   CliError,
   StatusLine,
   age,
@@ -428,11 +429,13 @@ function appRow(a: any): (string | number | undefined)[] {
 
 const SETTLED = new Set(['Running', 'PartiallyRunning', 'Failed', 'RolledBack', 'Stopped']);
 
+const SAY_WHERE = 'say where to deploy: exactly one of --to d1,d2, --selector k=v or --all';
+
 /** Where to deploy, from --to, --selector or --all; undefined when none is given. */
 function targetOption(v: Values): Record<string, unknown> | undefined {
   const forms = [v.to !== undefined, v.selector !== undefined, v.all === true].filter(Boolean).length;
   if (forms === 0) return undefined;
-  if (forms > 1) throw new CliError('say where to deploy with one of --to d1,d2, --selector k=v or --all', 2);
+  if (forms > 1) throw new CliError(SAY_WHERE, 2);
   if (v.all) return { all: true };
   if (v.selector) return { selector: parseKeyValues(v.selector, '--selector') };
   return {
@@ -471,7 +474,7 @@ async function uploadModule(ctx: Ctx, file: string): Promise<{ sha256: string; s
 async function appDeploy(ctx: Ctx, file: string): Promise<number> {
   const v = ctx.values;
   const target = targetOption(v);
-  if (!target) throw new CliError('say where to deploy: one of --to d1,d2, --selector k=v or --all', 2);
+  if (!target) throw new CliError(SAY_WHERE, 2);
   const name =
     v.name ??
     path
@@ -490,13 +493,11 @@ async function appDeploy(ctx: Ctx, file: string): Promise<number> {
   };
   if (v.entry) body.entry = v.entry;
   if (v['memory-pages'] !== undefined) body.limits = { memoryPages: intOption(v, 'memory-pages') };
-  const { status, body: created } = await ctx.api.request('POST', '/applications', body, { allow: [409] });
-  if (status === 409) {
-    const e = created?.error;
-    throw new CliError(
-      `${e?.code ?? 'Conflict'}: ${e?.message ?? `application ${name} exists`}; a new version of it: wasmbed app update ${name} ${file}`,
-    );
-  }
+  const { body: created } = await ctx.api.request('POST', '/applications', body).catch((err: unknown) => {
+    if (err instanceof ApiError && err.code === 'AlreadyExists')
+      throw new CliError(`${err.message}; a new version of it: wasmbed app update ${name} ${file}`);
+    throw err;
+  });
   if (!ctx.json)
     process.stderr.write(
       `application ${name} (${uploaded.size} B, sha256 ${uploaded.sha256.slice(0, 12)}) rolling out as ${created.workflowId}\n`,
@@ -514,6 +515,7 @@ async function appUpdate(ctx: Ctx, name: string, file: string | undefined): Prom
   const { body: current } = await ctx.api.request('GET', `/applications/${encodeURIComponent(name)}`);
   const spec = current.spec;
   const uploaded = file ? await uploadModule(ctx, file) : spec.module;
+  const strategy = strategyOptions(v);
   const given = {
     target: targetOption(v),
     env: v.env ? parseKeyValues(v.env, '--env') : undefined,
@@ -524,17 +526,13 @@ async function appUpdate(ctx: Ctx, name: string, file: string | undefined): Prom
         ? { ...spec.limits, memoryPages: intOption(v, 'memory-pages') }
         : undefined,
   };
-  if (
-    !file &&
-    Object.values(given).every((value) => value === undefined) &&
-    !Object.keys(strategyOptions(v)).length
-  )
+  if (!file && Object.values(given).every((value) => value === undefined) && !Object.keys(strategy).length)
     throw new CliError('nothing to update: give a new .wasm file or an option to change', 2);
   const body = {
     name,
     moduleSha256: uploaded.sha256,
     target: given.target ?? spec.target,
-    strategy: { ...spec.strategy, ...strategyOptions(v) },
+    strategy: { ...spec.strategy, ...strategy },
     env: given.env ?? spec.env,
     args: given.args ?? spec.args,
     entry: given.entry ?? spec.entry,
