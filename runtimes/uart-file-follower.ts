@@ -76,7 +76,10 @@ export class UartFileFollower {
       const file = this.files.get(device);
       if (file) await this.drain(device, file);
       this.files.delete(device);
-      if (file) this.freedTo.delete(file);
+      if (file) {
+        this.freedTo.delete(file);
+        this.cannotFree.delete(file);
+      }
       if (this.files.size === 0) this.close();
     });
   }

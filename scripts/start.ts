@@ -39,30 +39,25 @@ function keepDevServer(server: DevServer): void {
   server.process.once('exit', (code, signal) => {
     if (stopping) return;
     logger.warn('Temporal dev server exited; restarting in 2 s', { code, signal });
-    const again = (attempt: number): void => {
-      setTimeout(
-        () => {
-          if (stopping) return;
-          startDevServer(devServerOptions).then(
-            (restarted) => {
-              temporal = restarted;
-              logger.info('Temporal dev server restarted', { address: restarted.address });
-              keepDevServer(restarted);
-            },
-            (err: unknown) => {
-              logger.warn('Temporal dev server did not start; trying again', {
-                error: errorMessage(err),
-                attempt,
-              });
-              again(attempt + 1);
-            },
-          );
-        },
-        Math.min(2000 * attempt, 30_000),
-      );
-    };
-    again(1);
+    restartDevServer(1);
   });
+}
+
+/** Waits longer after each failed start (its port may still be held), 30 s at most. */
+function restartDevServer(attempt: number): void {
+  const startAgain = async () => {
+    if (stopping) return;
+    try {
+      temporal = await startDevServer(devServerOptions);
+    } catch (err) {
+      logger.warn('Temporal dev server did not start; trying again', { error: errorMessage(err), attempt });
+      restartDevServer(attempt + 1);
+      return;
+    }
+    logger.info('Temporal dev server restarted', { address: temporal.address });
+    keepDevServer(temporal);
+  };
+  setTimeout(() => void startAgain(), Math.min(2000 * attempt, 30_000));
 }
 
 if (!config.temporal.address) {
