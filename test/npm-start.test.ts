@@ -12,7 +12,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { REPO_ROOT } from '../common/repo-root.js';
 import { findProcesses, findProcessesMatching, terminate } from '../runtimes/process-table.js';
 import { METRICS_PORTS } from '../platform/telemetry.js';
-import { lifecycleWorkflowId } from '../workflows/contracts/index.js';
+import { lifecycleWorkflowId, provisionWorkflowId } from '../workflows/contracts/index.js';
+import { callApi } from './support/api-call.js';
 import { freePort } from './support/ports.js';
 import { waitFor } from './support/wait.js';
 
@@ -68,14 +69,8 @@ afterAll(async () => {
   fs.rmSync(home, { recursive: true, force: true });
 }, 60_000);
 
-async function api(method: string, route: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${webUrl}/api/v1${route}`, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, body: await res.json().catch(() => undefined) };
-}
+const api = (method: string, route: string, body?: unknown) =>
+  callApi(webUrl, method, `/api/v1${route}`, body);
 
 const connected = (name: string) =>
   waitFor(
@@ -89,6 +84,14 @@ const devServers = () => findProcesses(['start-dev', '--port', String(devPort)])
 it('starts the dev server again after kill -9: running workflows go on, new ones start', async () => {
   expect((await api('POST', '/devices', { name: 'before' })).status).toBe(202);
   await connected('before');
+  // Connected is written just before the run starts the device's lifecycle and ends: the kill
+  // comes once the run has ended, so the lifecycle is one that was running before it.
+  const before = await Connection.connect({ address: `127.0.0.1:${devPort}` });
+  try {
+    await new Client({ connection: before }).workflow.getHandle(provisionWorkflowId('before')).result();
+  } finally {
+    await before.close();
+  }
   const [first] = devServers();
   expect(first).toBeDefined();
 

@@ -21,6 +21,7 @@ import { startDevServer, type DevServer } from '../../temporal/dev-server.js';
 import { freePort } from './ports.js';
 import { startPostgres, type PostgresServer } from './postgres.js';
 import { waitFor } from './wait.js';
+import { callApi } from './api-call.js';
 
 export interface TestPlatform {
   home: string;
@@ -221,14 +222,8 @@ export async function startTestPlatform(
       await temporal.stop();
       temporal = await startDevServer(temporalOptions);
     },
-    async api(method, pathname, body) {
-      const res = await fetch(`${webUrl}${pathname}`, {
-        method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      const text = await res.text();
-      return { status: res.status, body: text ? JSON.parse(text) : undefined };
+    api(method, pathname, body) {
+      return callApi(webUrl, method, pathname, body);
     },
     deviceProcesses(device) {
       let bootId: string;
