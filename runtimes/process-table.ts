@@ -12,8 +12,10 @@ export function processCommandLine(pid: number): string[] | undefined {
 
 /** Live (not zombie) processes whose argv contains every one of `markers`. */
 export function findProcesses(markers: string[]): number[] {
-  return findProcessesMatching((argv) => markers.every((m) => argv.includes(m)));
+  return findProcessesMatching((argv) => hasMarkers(argv, markers));
 }
+
+const hasMarkers = (argv: string[], markers: string[]) => markers.every((m) => argv.includes(m));
 
 export function findProcessesMatching(matches: (argv: string[]) => boolean): number[] {
   const found: number[] = [];
@@ -33,7 +35,7 @@ export function findProcessesMatching(matches: (argv: string[]) => boolean): num
  */
 export function isProcessWith(pid: number, markers: string[]): boolean {
   const argv = processCommandLine(pid);
-  return argv !== undefined && markers.every((m) => argv.includes(m)) && running(processState(pid));
+  return argv !== undefined && hasMarkers(argv, markers) && running(processState(pid));
 }
 
 /** The state letter in /proc/<pid>/stat (R, S, Z…); undefined once the process is gone. */
