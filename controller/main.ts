@@ -80,7 +80,7 @@ onShutdown(async () => {
       ...controllers.gateways?.actions,
     },
   });
-});
+}, logger);
 
 logger.info('controller starting', { identity, namespace, server: kc.getCurrentCluster()?.server });
 await elector.acquire(() => {

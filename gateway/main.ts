@@ -8,6 +8,7 @@ import { NotFoundError } from '../common/errors.js';
 import type { DeviceStatus } from '../common/resources.js';
 import { listen } from '../common/http-server.js';
 import { createLogger } from '../common/logger.js';
+import { shutdownWorker } from '../temporal/worker-shutdown.js';
 import { onShutdown } from '../common/shutdown.js';
 import { openPlatform } from '../platform/context.js';
 import { startTelemetry } from '../platform/telemetry.js';
@@ -223,10 +224,10 @@ onShutdown(async () => {
   await reportStatus('Unavailable').catch((err: unknown) =>
     logger.warn('could not report gateway status', { error: String(err) }),
   );
-  worker.shutdown();
+  shutdownWorker(worker);
   await Promise.allSettled([running, deviceServer.close()]);
   await deviceEvents.flush();
   await connection.close(); // the signals client's too
   await telemetry.close();
   await platform.close();
-});
+}, logger);

@@ -1,7 +1,8 @@
 /**
  * `npm start` (scripts/start.ts) as a user runs it, on free ports and a home of its own: a
  * process that dies is started again — the Temporal dev server too, on the same database, so
- * the workflows that were running go on (a device's lifecycle) and new ones start.
+ * the workflows that were running go on (a device's lifecycle) and new ones start; Ctrl-C stops
+ * every process to the end of its shutdown.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -10,6 +11,7 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { REPO_ROOT } from '../common/repo-root.js';
+import { hostLogFile, hostMarkers } from '../host/supervisor.js';
 import { findProcesses, findProcessesMatching, terminate } from '../runtimes/process-table.js';
 import { METRICS_PORTS } from '../platform/telemetry.js';
 import { lifecycleWorkflowId, provisionWorkflowId } from '../workflows/contracts/index.js';
@@ -22,6 +24,7 @@ let start: ChildProcess;
 let output = '';
 let webUrl: string;
 let devPort: number;
+const hostId = `npm-start-${process.pid}`;
 
 beforeAll(async () => {
   home = fs.mkdtempSync(path.join(os.tmpdir(), 'wasmbed-npm-start-'));
@@ -30,7 +33,7 @@ beforeAll(async () => {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     WASMBED_HOME: home,
-    WASMBED_HOST_ID: `npm-start-${process.pid}`,
+    WASMBED_HOST_ID: hostId,
     WASMBED_LOG_FORMAT: 'json',
     TEMPORAL_DEV_PORT: String(devPort),
     TEMPORAL_UI_PORT: String(await freePort()),
@@ -122,3 +125,29 @@ it('starts the dev server again after kill -9: running workflows go on, new ones
   expect((await api('POST', '/devices', { name: 'after' })).status).toBe(202);
   await connected('after');
 }, 300_000);
+
+it('Ctrl-C stops every process to the end of its shutdown; the device host too, on SIGTERM', async () => {
+  const exited = new Promise((resolve) => start.once('exit', resolve));
+  start.kill('SIGINT');
+  await exited;
+  // Each process's last line says its shutdown ran to its end (common/shutdown.ts). The SDK stops
+  // a worker on the same signal by itself; stopping it again threw and cut the rest short: the
+  // gateway's pending device events unwritten, no store closed.
+  const stopped = (text: string) =>
+    text
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { component?: string; msg?: string })
+      .filter((line) => line.msg === 'stopped')
+      .map((line) => line.component);
+  expect(stopped(output).sort()).toEqual(['gateway', 'orchestrator', 'web']);
+  expect(output).not.toMatch(/shutdown failed|error during/);
+
+  // The host outlives npm start by design; a SIGTERM stops it, and its devices, cleanly.
+  const [host] = findProcesses(hostMarkers(home, hostId));
+  expect(host).toBeDefined();
+  await terminate(host!, 20_000);
+  const hostLog = fs.readFileSync(hostLogFile(home, hostId), 'utf8');
+  expect(stopped(hostLog)).toEqual(['host']);
+  expect(hostLog).not.toMatch(/shutdown failed|error during/);
+}, 60_000);

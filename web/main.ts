@@ -96,4 +96,4 @@ onShutdown(async () => {
   await client.connection.close();
   await telemetry.close();
   await platform.close();
-});
+}, logger);

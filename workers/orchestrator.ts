@@ -6,6 +6,7 @@
 import { Worker } from '@temporalio/worker';
 import { GATEWAY_STALE_MS, HOST_STALE_MS, ORCHESTRATOR_TASK_QUEUE, loadConfig } from '../common/config.js';
 import { createLogger } from '../common/logger.js';
+import { shutdownWorker } from '../temporal/worker-shutdown.js';
 import { onShutdown } from '../common/shutdown.js';
 import { createApplicationActivities } from '../activities/applications.js';
 import { createEnrollmentActivities } from '../activities/enrollment.js';
@@ -85,9 +86,9 @@ logger.info('orchestrator worker ready', { taskQueue: ORCHESTRATOR_TASK_QUEUE, h
 onShutdown(async () => {
   hostSupervisor?.stop();
   await watchdog.stop();
-  worker.shutdown();
+  shutdownWorker(worker);
   await running;
   await connection.close(); // the client's too
   await telemetry.close();
   await platform.close();
-});
+}, logger);
