@@ -59,6 +59,12 @@ export interface WasmbedConfig {
      * old one kept as uart.log.1 (WASMBED_UART_LOG_MAX_BYTES, default 1 MiB, at least 4096).
      */
     uartLogMaxBytes: number;
+    /**
+     * The host's own log (logs/host-<id>.log, when its supervisor started it) is copied to
+     * host-<id>.log.1 and emptied past this many bytes (WASMBED_HOST_LOG_MAX_BYTES, default
+     * 10 MiB, at least 4096).
+     */
+    logMaxBytes: number;
     /** The orchestrator worker starts and keeps this machine's host (WASMBED_START_HOST, default true). */
     supervised: boolean;
     /**
@@ -215,13 +221,13 @@ function positiveNumberFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: n
   return value;
 }
 
-const MIN_UART_LOG_BYTES = 4096;
+const MIN_LOG_BYTES = 4096;
 
-function uartLogMaxBytesFromEnv(env: NodeJS.ProcessEnv): number {
-  const name = 'WASMBED_UART_LOG_MAX_BYTES';
-  const value = intFromEnv(env, name, 1024 * 1024);
-  if (value < MIN_UART_LOG_BYTES) {
-    throw new ValidationError(name, `${name}="${env[name]}" must be at least ${MIN_UART_LOG_BYTES} bytes`);
+/** A log file's size bound: below 4 KiB a file would hold a few lines at most. */
+function logMaxBytesFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const value = intFromEnv(env, name, fallback);
+  if (value < MIN_LOG_BYTES) {
+    throw new ValidationError(name, `${name}="${env[name]}" must be at least ${MIN_LOG_BYTES} bytes`);
   }
   return value;
 }
@@ -293,7 +299,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WasmbedConfig 
       id: hostIdFromEnv(env),
       dataDir: path.resolve(env.WASMBED_HOST_DATA_DIR || home),
       graceMs: intFromEnv(env, 'WASMBED_HOST_GRACE_MS', 30_000),
-      uartLogMaxBytes: uartLogMaxBytesFromEnv(env),
+      uartLogMaxBytes: logMaxBytesFromEnv(env, 'WASMBED_UART_LOG_MAX_BYTES', 1024 * 1024),
+      logMaxBytes: logMaxBytesFromEnv(env, 'WASMBED_HOST_LOG_MAX_BYTES', 10 * 1024 * 1024),
       supervised: booleanFromEnv(env, 'WASMBED_START_HOST', true),
       testStepDelayMs: intFromEnv(env, 'WASMBED_TEST_HOST_STEP_DELAY_MS', 0),
     },

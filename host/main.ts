@@ -18,6 +18,7 @@ import { errorMessage, WasmbedError } from '../common/errors.js';
 import type { Device } from '../common/resources.js';
 import { startTelemetry } from '../platform/telemetry.js';
 import { createLogger } from '../common/logger.js';
+import { shutdownWorker } from '../temporal/worker-shutdown.js';
 import { onShutdown } from '../common/shutdown.js';
 import { createDeviceRuntimeActivities } from '../activities/device-runtime.js';
 import { openPlatform } from '../platform/context.js';
@@ -33,6 +34,8 @@ import { UartFileFollower } from '../runtimes/uart-file-follower.js';
 import { stopLeftoverDeviceProcesses } from '../runtimes/virtual.js';
 import { listenControl, type ControlRequest, type HostStatus } from './control.js';
 import { HostedVirtualRuntime } from './hosted-virtual-runtime.js';
+import { boundLogFile } from './log-file-bound.js';
+import { hostLogFile } from './supervisor.js';
 
 const logger = createLogger('host');
 /** How far the start got, in ms since the process started: what a restart after kill -9 waits on. */
@@ -47,6 +50,11 @@ const hostId = values['wasmbed-host'] ?? config.host.id;
 /** The platform's data (database, CA) and, unless WASMBED_HOST_DATA_DIR says otherwise, the volumes. */
 const home = values.home ?? config.home;
 const dataDir = config.host.dataDir === config.home ? home : config.host.dataDir;
+const logBound = boundLogFile({
+  file: hostLogFile(home, hostId),
+  maxBytes: config.host.logMaxBytes,
+  onError: (err) => logger.warn('could not bound the host log', { error: errorMessage(err) }),
+});
 
 // One device fails alone: an error escaping a device's callbacks is logged, not fatal to the
 // hundreds of others this process holds.
@@ -287,8 +295,9 @@ const heartbeat = setInterval(() => {
 
 onShutdown(async () => {
   clearInterval(heartbeat);
+  logBound.stop();
   await beating;
-  worker.shutdown();
+  shutdownWorker(worker);
   await running;
   await hosted.stopAll();
   control.close();
@@ -296,4 +305,4 @@ onShutdown(async () => {
   uart.close();
   await connection.close(); // the client's too
   await platform.close();
-});
+}, logger);

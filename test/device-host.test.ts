@@ -2,13 +2,15 @@
  * The device host with real processes: 50 virtual devices in one host process; a trapping app,
  * a runaway loop and an app that grows its memory on one device leave the others Connected with
  * their apps Running; kill -9 of the host brings every device back; a restarted worker adopts
- * the running host; deleting a device stops it in the host and removes its volume.
+ * the running host; deleting a device stops it in the host and removes its volume; the host's
+ * own log, written all along, stays bounded.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Application, Device } from '../common/resources.js';
 import { callHost, type HostStatus } from '../host/control.js';
+import { hostLogFile } from '../host/supervisor.js';
 import { buildApps, DIST_DIR } from '../scripts/build-apps.mjs';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { waitFor } from './support/wait.js';
@@ -16,11 +18,13 @@ import { waitFor } from './support/wait.js';
 let platform: TestPlatform;
 const FLEET = Array.from({ length: 50 }, (_, i) => `hosted-${i}`);
 const VICTIM = FLEET[0]!;
+/** Small enough that 50 devices' provisioning, apps and a host restart pass it many times over. */
+const HOST_LOG_MAX_BYTES = 64 * 1024;
 
 beforeAll(async () => {
   await buildApps({ log: () => {} });
   platform = await startTestPlatform({
-    env: { WASMBED_LIFECYCLE_GRACE_MS: '2000' },
+    env: { WASMBED_LIFECYCLE_GRACE_MS: '2000', WASMBED_HOST_LOG_MAX_BYTES: String(HOST_LOG_MAX_BYTES) },
   });
 });
 afterAll(async () => {
@@ -203,4 +207,23 @@ describe('device host', () => {
     expect((await hostStatus()).devices.map((d) => d.name)).not.toContain('late');
     expect(platform.hostPid()).toBe(hostPid);
   }, 180_000);
+
+  it("the host's own log is copied to .1 and emptied past WASMBED_HOST_LOG_MAX_BYTES, lines whole", async () => {
+    const log = hostLogFile(platform.home, platform.hostId);
+    // Checked every 5 s: by now the host has been past the bound many times.
+    const previous = await waitFor('host log copied to .1', () =>
+      fs.existsSync(`${log}.1`) ? fs.readFileSync(`${log}.1`, 'utf8') : undefined,
+    );
+    expect(Buffer.byteLength(previous)).toBeGreaterThan(HOST_LOG_MAX_BYTES);
+    // Without the bound the file would hold everything since the suite began: several times this.
+    const current = fs.readFileSync(log, 'utf8');
+    expect(Buffer.byteLength(current)).toBeLessThan(4 * HOST_LOG_MAX_BYTES);
+    for (const text of [previous, current]) {
+      expect(text.endsWith('\n')).toBe(true);
+      const lines = text.split('\n').filter(Boolean);
+      // Where a copy or a truncation would cut a line in two: each file's first and last line are
+      // whole JSON log lines of the host.
+      for (const line of [lines[0], lines.at(-1)]) expect(JSON.parse(line!)).toHaveProperty('component');
+    }
+  });
 });
