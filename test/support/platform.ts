@@ -196,8 +196,11 @@ export async function startTestPlatform(
     await waitFor(
       'the device host to be ready',
       () => {
+        // (Or in the copy the host's log bound made, WASMBED_HOST_LOG_MAX_BYTES, if it was quick.)
         const log = hostLogFile(home, hostId);
-        return fs.existsSync(log) && READY_LINES.host.test(fs.readFileSync(log, 'utf8'));
+        return [log, `${log}.1`].some(
+          (file) => fs.existsSync(file) && READY_LINES.host.test(fs.readFileSync(file, 'utf8')),
+        );
       },
       60_000,
     );
