@@ -43,6 +43,11 @@ export interface WasmbedConfig {
   lifecycle: { checkIntervalMs: number; graceMs: number; maxAttempts: number };
   /** Device certificates: lifetime, and how long before expiry they are rotated. */
   certificates: { validityDays: number; renewBeforeDays: number };
+  /**
+   * A module no Application uses is removed once it was last stored this long ago
+   * (WASMBED_MODULE_RETENTION_MS, default a day; workers/module-collector.ts).
+   */
+  moduleRetentionMs: number;
   temporal: TemporalConfig;
   /** The device host of this machine (host/main.ts). */
   host: {
@@ -276,6 +281,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WasmbedConfig 
       validityDays: positiveNumberFromEnv(env, 'WASMBED_CERT_VALIDITY_DAYS', 90),
       renewBeforeDays: positiveNumberFromEnv(env, 'WASMBED_CERT_RENEW_BEFORE_DAYS', 30),
     },
+    moduleRetentionMs: positiveNumberFromEnv(env, 'WASMBED_MODULE_RETENTION_MS', 86_400_000),
     enrollment: {
       approvalTimeoutMs: positiveNumberFromEnv(env, 'WASMBED_ENROLLMENT_APPROVAL_TIMEOUT_MS', 86_400_000),
       reconnectTimeoutMs: positiveNumberFromEnv(env, 'WASMBED_ENROLLMENT_RECONNECT_TIMEOUT_MS', 300_000),

@@ -15,10 +15,27 @@ export function checkModuleRef(sha256: string): string {
   return sha256;
 }
 
+/** A module as the store lists it: `storedAt` is when it was last put. */
+export interface StoredModule {
+  sha256: string;
+  size: number;
+  storedAt: Date;
+}
+
 export interface ModuleStore {
-  /** Stores the module (once: the same bytes again change nothing); returns its reference. */
+  /**
+   * Stores the module (once: the same bytes again are not written twice) and records it as stored
+   * now; returns its reference.
+   */
   put(bytes: Uint8Array): Promise<{ sha256: string; size: number }>;
   /** The module's bytes, verified against the hash; NotFoundError if absent, ModuleCorrupted if altered. */
   get(sha256: string): Promise<Buffer>;
   has(sha256: string): Promise<boolean>;
+  /** Every module stored. */
+  list(): Promise<StoredModule[]>;
+  /**
+   * Removes a module as `list` gave it, unless it was stored again since (an Application took it
+   * up meanwhile); true when it removed it. One already gone is no error: two collectors may race.
+   */
+  remove(listed: StoredModule): Promise<boolean>;
 }

@@ -2,7 +2,8 @@
  * Apps end to end: real example modules (built from AssemblyScript), a real platform and
  * real virtual devices. Deploy to one device, a labelled group and the whole fleet, with
  * AllAtOnce, Rolling and Canary; a bad module never reaches a device; a failing canary
- * rolls back by itself; a runaway app is stopped while its device stays up.
+ * rolls back by itself; a runaway app is stopped while its device stays up; an undeployed app's
+ * module is removed once no Application uses it.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,18 +11,26 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { paths } from '../common/config.js';
 import type { Application, Device } from '../common/resources.js';
 import { buildApps, DIST_DIR } from '../scripts/build-apps.mjs';
+import { sha256Hex } from '../store/module-store.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { waitFor } from './support/wait.js';
 import { withCustomSection } from './support/wasm-padding.js';
 
 let platform: TestPlatform;
 const UART_LOG_MAX_BYTES = 4096;
+const MODULE_RETENTION_MS = 3000;
 const wasm = (name: string) => fs.readFileSync(path.join(DIST_DIR, `${name}.wasm`)).toString('base64');
 
 beforeAll(async () => {
   await buildApps({ log: () => {} });
-  // A small UART log bound, so a test's app can roll one over (the default is 1 MiB).
-  platform = await startTestPlatform({ env: { WASMBED_UART_LOG_MAX_BYTES: String(UART_LOG_MAX_BYTES) } });
+  // A small UART log bound, so a test's app can roll one over (the default is 1 MiB); a module
+  // retention of seconds, so the orchestrator removes an undeployed app's module within a test.
+  platform = await startTestPlatform({
+    env: {
+      WASMBED_UART_LOG_MAX_BYTES: String(UART_LOG_MAX_BYTES),
+      WASMBED_MODULE_RETENTION_MS: String(MODULE_RETENTION_MS),
+    },
+  });
   const devices = [
     { name: 'lab-1', labels: { group: 'lab' } },
     { name: 'lab-2', labels: { group: 'lab' } },
@@ -360,6 +369,27 @@ describe('deploying apps', () => {
     const count = (await logs('lab-1', 'sensor')).length;
     await new Promise((r) => setTimeout(r, 400));
     expect((await logs('lab-1', 'sensor')).length).toBe(count); // no more readings
+  });
+
+  it("removes the undeployed app's module once no Application uses it; the modules in use stay", async () => {
+    const moduleFile = (app: string) =>
+      path.join(
+        paths.modules(platform.home),
+        `${sha256Hex(fs.readFileSync(path.join(DIST_DIR, `${app}.wasm`)))}.wasm`,
+      );
+    // sensor's Application went in the test before; blinky's is still deployed.
+    await waitFor('sensor module removed', () => !fs.existsSync(moduleFile('sensor')), 60_000);
+    expect(fs.existsSync(moduleFile('blinky'))).toBe(true);
+    // Deploying it again stores it again, and it runs.
+    const res = await platform.api('POST', '/api/v1/applications', {
+      name: 'sensor-again',
+      module: wasm('sensor'),
+      target: { devices: ['lab-2'] },
+    });
+    expect(res.status).toBe(202);
+    expect((await settled('sensor-again')).status.phase).toBe('Running');
+    expect(fs.existsSync(moduleFile('sensor'))).toBe(true);
+    expect((await platform.api('DELETE', '/api/v1/applications/sensor-again')).status).toBe(202);
   });
 
   it('gives a device that was not Connected yet when a rollout ran the app once it connects', async () => {

@@ -684,6 +684,9 @@ export const OPENAPI_DOCUMENT = {
       post: {
         operationId: 'uploadModule',
         summary: 'Upload a WebAssembly module; answers its content hash',
+        description:
+          'Refer to it by hash in an Application (`moduleSha256`). A module no Application uses is ' +
+          'removed once it was last uploaded or deployed longer ago than WASMBED_MODULE_RETENTION_MS (a day).',
         requestBody: {
           required: true,
           content: {

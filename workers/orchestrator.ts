@@ -18,6 +18,7 @@ import { startTelemetry } from '../platform/telemetry.js';
 import { clientOver, connectWorker } from '../temporal/connection.js';
 import { ensureWorkflowBundle } from '../temporal/workflow-bundle.js';
 import { LivenessWatchdog, signalLifecycleCheck } from './liveness-watchdog.js';
+import { ModuleCollector } from './module-collector.js';
 import { rescueProvisioning } from './provisioning-rescue.js';
 
 const telemetry = await startTelemetry('orchestrator');
@@ -81,11 +82,20 @@ const watchdog = new LivenessWatchdog({
   hostDeadMs: config.host.graceMs,
 });
 watchdog.start();
+// Uploaded and replaced modules no Application uses any more would otherwise stay for ever.
+const moduleCollector = new ModuleCollector({
+  store: platform.store,
+  modules: platform.modules,
+  logger,
+  retentionMs: config.moduleRetentionMs,
+});
+moduleCollector.start();
 logger.info('orchestrator worker ready', { taskQueue: ORCHESTRATOR_TASK_QUEUE, home: config.home });
 
 onShutdown(async () => {
   hostSupervisor?.stop();
   await watchdog.stop();
+  await moduleCollector.stop();
   shutdownWorker(worker);
   await running;
   await connection.close(); // the client's too

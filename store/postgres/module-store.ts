@@ -4,7 +4,7 @@
  * read checks the bytes against it, as the file store does.
  */
 import { NotFoundError, WasmbedError } from '../../common/errors.js';
-import { checkModuleRef, sha256Hex, type ModuleStore } from '../module-store.js';
+import { checkModuleRef, sha256Hex, type ModuleStore, type StoredModule } from '../module-store.js';
 import type { PostgresDatabase } from './database.js';
 import { query } from './pool.js';
 
@@ -16,7 +16,8 @@ export class PostgresModuleStore implements ModuleStore {
     await query(
       this.db.pool,
       `store module ${sha256}`,
-      'INSERT INTO modules (sha256, size, bytes) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING',
+      `INSERT INTO modules (sha256, size, bytes) VALUES ($1, $2, $3)
+       ON CONFLICT (sha256) DO UPDATE SET stored_at = now()`,
       [sha256, bytes.length, Buffer.from(bytes)],
     );
     return { sha256, size: bytes.length };
@@ -44,6 +45,26 @@ export class PostgresModuleStore implements ModuleStore {
       `look up module ${sha256}`,
       'SELECT 1 FROM modules WHERE sha256 = $1',
       [sha256],
+    );
+    return (rowCount ?? 0) > 0;
+  }
+
+  async list(): Promise<StoredModule[]> {
+    const { rows } = await query<{ sha256: string; size: number; stored_at: Date }>(
+      this.db.pool,
+      'list modules',
+      'SELECT sha256, size, stored_at FROM modules',
+    );
+    return rows.map((row) => ({ sha256: row.sha256, size: row.size, storedAt: row.stored_at }));
+  }
+
+  async remove(listed: StoredModule): Promise<boolean> {
+    const sha256 = checkModuleRef(listed.sha256);
+    const { rowCount } = await query(
+      this.db.pool,
+      `remove module ${sha256}`,
+      'DELETE FROM modules WHERE sha256 = $1 AND stored_at <= $2',
+      [sha256, listed.storedAt],
     );
     return (rowCount ?? 0) > 0;
   }

@@ -481,5 +481,34 @@ export function sharedStateContract(backend: SharedStateBackend): void {
       await expect(b.modules.get(missing)).rejects.toThrow(NotFoundError);
       await expect(b.modules.get('../etc/passwd')).rejects.toThrow(/is not a sha256 hex digest/);
     });
+
+    it('lists modules with when each was last stored, and removes one only if not stored again since', async () => {
+      const first = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 0, 3, 1, 0x61]);
+      const second = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 0, 3, 1, 0x62]);
+      const { sha256 } = await a.modules.put(first);
+      const { sha256: other } = await a.modules.put(second);
+      const listed = async (hash: string) => (await b.modules.list()).find((m) => m.sha256 === hash)!;
+      const before = await listed(sha256);
+      expect(before).toMatchObject({ sha256, size: first.length });
+      expect((await b.modules.list()).map((m) => m.sha256).sort()).toEqual([sha256, other].sort());
+
+      // Stored again (an Application took it up): a later time, and the listing before it removes nothing.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await a.modules.put(first);
+      const after = await listed(sha256);
+      expect(after.storedAt.getTime()).toBeGreaterThan(before.storedAt.getTime());
+      expect(await b.modules.remove(before)).toBe(false);
+      expect(await a.modules.has(sha256)).toBe(true);
+      expect([...(await a.modules.get(sha256))]).toEqual([...first]);
+
+      // As listed last: removed, for every process; a second remove finds nothing.
+      expect(await b.modules.remove(after)).toBe(true);
+      expect(await a.modules.has(sha256)).toBe(false);
+      expect(await a.modules.remove(after)).toBe(false);
+      expect((await a.modules.list()).map((m) => m.sha256)).toEqual([other]);
+      // Stored once more after that: back, whole.
+      await a.modules.put(first);
+      expect([...(await b.modules.get(sha256))]).toEqual([...first]);
+    });
   });
 }
