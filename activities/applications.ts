@@ -93,6 +93,26 @@ export function createApplicationActivities(deps: { store: ResourceStore; module
         if (!(err instanceof NotFoundError)) throw err;
       }
     }
+    // The application deleted since its write above (a stop racing a delete): the delete's last
+    // pass over the devices may have come before these writes, so take them back out here.
+    if (!(await store.get('Application', name))) {
+      await forgetOnDevices(name, new Set(present.map(([device]) => device)));
+    }
+  }
+
+  /** Takes the application's state off the devices that have one (of `only`, when given). */
+  async function forgetOnDevices(name: string, only?: Set<string>): Promise<void> {
+    for (const device of await store.list('Device')) {
+      if (!(name in device.status.apps) || (only && !only.has(device.metadata.name))) continue;
+      try {
+        await store.updateStatus('Device', device.metadata.name, (s) => {
+          const { [name]: _gone, ...apps } = s.apps;
+          return { ...s, apps };
+        });
+      } catch (err) {
+        if (!(err instanceof NotFoundError)) throw err; // (the device went meanwhile)
+      }
+    }
   }
 
   async function application(name: string): Promise<Application> {
@@ -189,15 +209,15 @@ export function createApplicationActivities(deps: { store: ResourceStore; module
       );
     },
 
+    /**
+     * The devices first, so none still shows the app once the Application is gone; then once
+     * more after the delete, for a state a concurrent rollout or stop wrote in between (one it
+     * writes later, it takes back itself: recordOnDevices). Idempotent.
+     */
     async forgetApplication(name: string): Promise<void> {
-      for (const device of await store.list('Device')) {
-        if (!(name in device.status.apps)) continue;
-        await store.updateStatus('Device', device.metadata.name, (s) => {
-          const { [name]: _gone, ...apps } = s.apps;
-          return { ...s, apps };
-        });
-      }
+      await forgetOnDevices(name);
       await store.delete('Application', name);
+      await forgetOnDevices(name);
     },
   };
 }

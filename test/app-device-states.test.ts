@@ -1,8 +1,9 @@
 /**
  * A rollout's per-device app states (activities/applications.ts) against deletions on a real
  * SQLite store: a device deleted meanwhile is not written back into its Application, an
- * application deleted meanwhile leaves no state on the devices, and deleting a device takes it
- * out of every Application (forgetDeviceInApplications: counts and phase follow).
+ * application deleted meanwhile leaves no state on the devices — also when the delete runs
+ * between a stop's writes — and deleting a device takes it out of every Application
+ * (forgetDeviceInApplications: counts and phase follow).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -62,6 +63,76 @@ describe("a rollout's device states and deletions", () => {
   it('gives no device a state of an application deleted meanwhile', async () => {
     await expect(activities.recordAppDeviceState('gone', 'd-1', 'Stopped')).rejects.toThrow(NotFoundError);
     expect((await store.get('Device', 'd-1'))!.status.apps).toEqual({});
+  });
+
+  it("a stop that races a delete leaves no device with the deleted application's state", async () => {
+    await application('racing', { 'd-1': deviceState('Running'), 'd-2': deviceState('Running') });
+    // The stop's write of the Application lands, then the delete runs whole (its passes over the
+    // devices and the delete), then the stop writes the devices: the order that left them with
+    // a Stopped state of an app that no longer existed.
+    let raced = false;
+    const racingStore = new Proxy(store, {
+      get(target, prop, receiver) {
+        if (prop !== 'updateStatus') return Reflect.get(target, prop, receiver);
+        return async (...args: Parameters<SqliteResourceStore['updateStatus']>) => {
+          const written = await target.updateStatus(...args);
+          if (args[0] === 'Application' && !raced) {
+            raced = true;
+            await activities.forgetApplication('racing');
+          }
+          return written;
+        };
+      },
+    });
+    const stopping = createApplicationActivities({
+      store: racingStore,
+      modules: new FileModuleStore(path.join(dir, 'modules')),
+    });
+    await stopping.recordAppDeviceStates('racing', [
+      { device: 'd-1', state: 'Stopped' },
+      { device: 'd-2', state: 'Stopped' },
+    ]);
+    expect(raced).toBe(true);
+    expect(await store.get('Application', 'racing')).toBeUndefined();
+    for (const d of ['d-1', 'd-2']) expect((await store.get('Device', d))!.status.apps).toEqual({});
+  });
+
+  it("a stop whose writes all land between the delete's first pass and its delete leaves no state either", async () => {
+    await application('racing', { 'd-1': deviceState('Running') });
+    // The stop runs whole just before the delete removes the Application: it sees the
+    // Application still there, so only the delete's pass after it can take the state back out.
+    const racingStore = new Proxy(store, {
+      get(target, prop, receiver) {
+        if (prop !== 'delete') return Reflect.get(target, prop, receiver);
+        return async (...args: Parameters<SqliteResourceStore['delete']>) => {
+          await activities.recordAppDeviceState('racing', 'd-1', 'Stopped');
+          expect((await target.get('Device', 'd-1'))!.status.apps.racing).toMatchObject({ state: 'Stopped' });
+          return target.delete(...args);
+        };
+      },
+    });
+    const deleting = createApplicationActivities({
+      store: racingStore,
+      modules: new FileModuleStore(path.join(dir, 'modules')),
+    });
+    await deleting.forgetApplication('racing');
+    expect(await store.get('Application', 'racing')).toBeUndefined();
+    expect((await store.get('Device', 'd-1'))!.status.apps).toEqual({});
+  });
+
+  it('forgets an application on every device, then the application; twice is harmless', async () => {
+    await application('old', { 'd-1': deviceState('Running'), 'd-3': deviceState('Running') });
+    await activities.recordAppDeviceStates('old', [
+      { device: 'd-1', state: 'Running' },
+      { device: 'd-3', state: 'Running' },
+    ]);
+    await application('kept', {});
+    await activities.recordAppDeviceState('kept', 'd-1', 'Running');
+    await activities.forgetApplication('old');
+    await activities.forgetApplication('old'); // a retried activity
+    expect(await store.get('Application', 'old')).toBeUndefined();
+    expect(Object.keys((await store.get('Device', 'd-1'))!.status.apps)).toEqual(['kept']);
+    expect((await store.get('Device', 'd-3'))!.status.apps).toEqual({});
   });
 
   it('takes a deleted device out of every application: counts and phase follow', async () => {
