@@ -3,6 +3,7 @@
  * (`wasmbed-gateway-<name>`), so Temporal routes each call to the gateway that holds it.
  * Each heartbeats while it waits and stops waiting when Temporal cancels it.
  */
+import { setMaxListeners } from 'node:events';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { FailureType, toApplicationFailure } from '../common/failures.js';
 import { RequestError } from '../protocol/connection.js';
@@ -176,6 +177,10 @@ export function createGatewayActivities(deps: {
     atOnce = devices.length,
   ): Promise<R[]> {
     const context = Context.current();
+    // Every request in flight listens on the activity's one cancellation signal and takes its
+    // listener off when it ends: `atOnce` of them at a time is no leak, and Node's warning of one
+    // past 10 ("MaxListenersExceededWarning") only alarmed whoever read the gateway's log.
+    setMaxListeners(Math.min(atOnce, devices.length) + 10, context.cancellationSignal);
     let done = 0;
     const beat = setInterval(() => context.heartbeat({ devices: devices.length, done }), HEARTBEAT_EVERY_MS);
     try {

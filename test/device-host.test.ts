@@ -226,4 +226,13 @@ describe('device host', () => {
       for (const line of [lines[0], lines.at(-1)]) expect(JSON.parse(line!)).toHaveProperty('component');
     }
   });
+
+  it('no platform process warned of a listener leak: a rollout batch of 50 shares one cancellation signal', () => {
+    for (const [name, lines] of platform.logs) {
+      expect(
+        lines.filter((line) => /MaxListenersExceededWarning/.test(line)),
+        name,
+      ).toEqual([]);
+    }
+  });
 });
