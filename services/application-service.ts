@@ -343,11 +343,18 @@ export class ApplicationService {
 
   private async undeploy(name: string, keep: boolean): Promise<{ name: string; workflowId: string }> {
     const app = await this.get(name);
-    // A rollout in progress stops first, so it cannot redeploy what we remove.
-    await this.client.workflow
-      .getHandle(deployWorkflowId(name))
-      .cancel()
-      .catch(() => undefined);
+    // A rollout in progress stops first, so it cannot redeploy what we remove; and a delete ends
+    // a stop still running, which would otherwise go on recording Stopped on an Application that
+    // is gone, retried for a minute until it failed.
+    const superseded = keep ? [deployWorkflowId(name)] : [deployWorkflowId(name), stopWorkflowId(name)];
+    await Promise.all(
+      superseded.map((id) =>
+        this.client.workflow
+          .getHandle(id)
+          .cancel()
+          .catch(() => undefined),
+      ),
+    );
     const workflowId = keep ? stopWorkflowId(name) : undeployWorkflowId(name);
     try {
       await startWorkflow(this.client, undeployApplicationWorkflow, {

@@ -12,6 +12,7 @@ import { paths } from '../common/config.js';
 import type { Application, Device } from '../common/resources.js';
 import { buildApps, DIST_DIR } from '../scripts/build-apps.mjs';
 import { sha256Hex } from '../store/module-store.js';
+import { stopWorkflowId } from '../workflows/contracts/index.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { waitFor } from './support/wait.js';
 import { withCustomSection } from './support/wasm-padding.js';
@@ -327,6 +328,40 @@ describe('deploying apps', () => {
       return h.status.phase === 'Stopped' ? h : undefined;
     });
     expect(a.status.devices['lab-1']?.state).toBe('Stopped');
+  });
+
+  it('a delete right after a stop ends the stop: no run left failing on an Application that is gone', async () => {
+    const fleet = ['lab-1', 'lab-2', 'field-1'];
+    const res = await platform.api('POST', '/api/v1/applications', {
+      name: 'brief',
+      module: wasm('blinky'),
+      target: { devices: fleet },
+    });
+    expect(res.status).toBe(202);
+    expect((await settled('brief')).status.phase).toBe('Running');
+    // As `wasmbed app stop brief && wasmbed app delete brief` sends them.
+    expect((await platform.api('POST', '/api/v1/applications/brief/stop')).status).toBe(202);
+    expect((await platform.api('DELETE', '/api/v1/applications/brief')).status).toBe(202);
+    await waitFor(
+      'brief gone',
+      async () => (await platform.api('GET', '/api/v1/applications/brief')).status === 404,
+    );
+    // The stop is over at once, cancelled or done: before, it retried writing Stopped on the
+    // deleted Application for a minute and then failed.
+    const stop = platform.client.workflow.getHandle(stopWorkflowId('brief'));
+    const closed = await waitFor(
+      'the stop run closed',
+      async () => {
+        const { status } = await stop.describe();
+        return status.name === 'RUNNING' ? undefined : status.name;
+      },
+      20_000,
+    );
+    expect(['CANCELLED', 'COMPLETED']).toContain(closed);
+    for (const name of fleet) {
+      const d = (await platform.api('GET', `/api/v1/devices/${name}`)).body as Device;
+      expect(d.status.apps.brief, name).toBeUndefined();
+    }
   });
 
   it('updates to a new version, and a failing one rolls back to the version that ran before', async () => {
