@@ -3,7 +3,8 @@
 # tests against test/vectors under AddressSanitizer + UBSan, libFuzzer runs of the decoder,
 # the memory-block parser and the device state machine for a bounded time (failing on any
 # finding), a gcc build of the core and the POSIX device, and a Cortex-M3/M4/M7 compile of
-# firmware/core, all with warnings as errors.
+# firmware/core (and a Cortex-M7 one of the shared WAMR glue, firmware/wamr, when WAMR's sources
+# are there), all with warnings as errors.
 #
 #   scripts/firmware-test.sh              everything (about 2 minutes on 2 cores)
 #   scripts/firmware-test.sh --build-only configure + build only (used by test/firmware.test.ts)
@@ -85,6 +86,19 @@ for cpu in cortex-m3 cortex-m4 cortex-m7; do
   arm-none-eabi-size -t "$BUILD/$cpu"/*.o | tail -n 1
   echo "$cpu: ok"
 done
+# The WAMR glue the Zephyr build shares with the POSIX device (firmware/wamr), for a 32-bit
+# CPU, against the WAMR headers the POSIX device uses. Not -pedantic: WAMR's native table
+# takes function pointers as void *, which ISO C does not allow.
+if [[ -n "${WAMR_ROOT:-}" && -f "$WAMR_ROOT/core/iwasm/include/wasm_export.h" ]]; then
+  mkdir -p "$BUILD/cortex-m7/wamr"
+  for src in "$FW"/wamr/*.c; do
+    arm-none-eabi-gcc -mcpu=cortex-m7 -mthumb -mfloat-abi=soft -std=c99 -Os -ffreestanding \
+      -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wconversion -Wno-sign-conversion \
+      -Wformat-truncation=1 -I"$FW/core/include" -I"$WAMR_ROOT/core/iwasm/include" \
+      -c "$src" -o "$BUILD/cortex-m7/wamr/$(basename "$src" .c).o"
+  done
+  echo "firmware/wamr for cortex-m7: ok"
+fi
 
 step "libFuzzer, ${FUZZ_SECONDS} s per target"
 for target in decode blocks device; do

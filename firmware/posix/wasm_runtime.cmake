@@ -10,6 +10,7 @@ if(_wb_runtime STREQUAL "auto")
 endif()
 
 set(WB_WASM_LIBS "")
+set(WB_WASM_INCLUDES "")
 if(_wb_runtime STREQUAL "wamr")
   if(NOT EXISTS "${WAMR_ROOT}/build-scripts/runtime_lib.cmake")
     message(FATAL_ERROR "WB_WASM_RUNTIME=wamr but WAMR_ROOT (${WAMR_ROOT}) is not a wasm-micro-runtime tree")
@@ -40,7 +41,9 @@ if(_wb_runtime STREQUAL "wamr")
     ${WAMR_ROOT}/core/iwasm/interpreter/wasm_mini_loader.c
     PROPERTIES COMPILE_DEFINITIONS "wasm_runtime_is_built_in_module=wb_wamr_is_built_in_module")
   target_compile_options(vmlib PRIVATE -w -D_GNU_SOURCE)
-  list(APPEND WB_POSIX_SOURCES posix/wasm_wamr.c)
+  # The WAMR glue shared with the Zephyr build (wamr/) and this device's port of it.
+  list(APPEND WB_POSIX_SOURCES posix/wasm_wamr.c wamr/natives.c wamr/app.c)
+  set(WB_WASM_INCLUDES wamr)
   set(WB_WASM_LIBS vmlib pthread m dl -Wl,-z,noexecstack)
   add_compile_definitions(WB_HAVE_WAMR=1)
 else()
