@@ -11,11 +11,10 @@
 
 #include "mbedtls/ecp.h"
 #include "mbedtls/error.h"
-#include "mbedtls/pem.h"
 #include "mbedtls/pk.h"
 #include "mbedtls/sha256.h"
 #include "mbedtls/x509_crt.h"
-#include "mbedtls/x509_csr.h"
+#include "wb_x509.h"
 
 #define PEM_CAP 8192u
 
@@ -242,32 +241,17 @@ static int valid_name(const char *name) {
 }
 
 int posix_identity_csr(posix_identity *id, const char *name, uint8_t *out, size_t cap, char *err, size_t errcap) {
-  mbedtls_x509write_csr req;
-  char subject[80];
   int ret;
   if (!valid_name(name)) { /* it goes into a DN string: no ',', '=' or escapes */
     snprintf(err, errcap, "device name \"%s\" is not a DNS label", name);
     return -1;
   }
-  snprintf(subject, sizeof subject, "CN=%s", name);
-  mbedtls_x509write_csr_init(&req);
-  mbedtls_x509write_csr_set_md_alg(&req, MBEDTLS_MD_SHA256);
-  mbedtls_x509write_csr_set_key(&req, &id->key);
-  ret = mbedtls_x509write_csr_set_subject_name(&req, subject);
-  if (ret == 0) ret = mbedtls_x509write_csr_der(&req, out, cap, mbedtls_ctr_drbg_random, id->drbg);
-  mbedtls_x509write_csr_free(&req);
+  ret = wb_x509_write_csr(&id->key, id->drbg, name, out, cap);
   if (ret <= 0) {
     tls_err(err, errcap, "writing the CSR", ret);
     return -1;
   }
-  memmove(out, out + cap - (size_t)ret, (size_t)ret); /* mbedTLS writes DER at the end of the buffer */
   return ret;
-}
-
-static int to_pem(const uint8_t *der, size_t len, char *out, size_t cap) {
-  size_t olen = 0;
-  return mbedtls_pem_write_buffer("-----BEGIN CERTIFICATE-----\n", "-----END CERTIFICATE-----\n", der, len,
-                                  (unsigned char *)out, cap, &olen);
 }
 
 int posix_identity_store(posix_identity *id, const uint8_t *cert_der, size_t cert_len, const uint8_t *ca_der,
@@ -282,7 +266,8 @@ int posix_identity_store(posix_identity *id, const uint8_t *cert_der, size_t cer
   } else if ((ret = mbedtls_x509_crt_parse_der(&ca, ca_der, ca_len)) != 0) {
     tls_err(err, errcap, "EnrollmentAccepted.caCertificateDer", ret);
   } else if (check_certificate(id, &crt, &ca, err, errcap) == 0) {
-    if (to_pem(cert_der, cert_len, cert_pem, sizeof cert_pem) != 0 || to_pem(ca_der, ca_len, ca_pem, sizeof ca_pem) != 0) {
+    if (wb_x509_certificate_pem(cert_der, cert_len, cert_pem, sizeof cert_pem) != 0 ||
+        wb_x509_certificate_pem(ca_der, ca_len, ca_pem, sizeof ca_pem) != 0) {
       snprintf(err, errcap, "the certificate is too large to keep");
     } else {
       path_of(id, "device.crt", cert_path, sizeof cert_path);

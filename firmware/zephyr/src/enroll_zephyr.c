@@ -19,13 +19,12 @@
 
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/ecp.h>
-#include <mbedtls/pem.h>
 #include <mbedtls/oid.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/x509_crt.h>
-#include <mbedtls/x509_csr.h>
 
 #include "platform_zephyr.h"
+#include "wb_x509.h"
 
 #define KEY_DER_CAP 160u  /* an EC P-256 private key (RFC 5915) is about 121 bytes */
 #define PEM_CAP 2048u     /* one certificate */
@@ -219,30 +218,15 @@ int wb_zephyr_identity_load(wb_credentials *out) {
 }
 
 int wb_zephyr_make_csr(void *ctx, const char *name, uint8_t *out, size_t cap) {
-  mbedtls_x509write_csr req;
-  char subject[WB_ID_MAX + 4];
   int ret;
   ARG_UNUSED(ctx);
   if ((ret = device_key()) != 0) return ret < 0 ? ret : -EIO;
-  snprintf(subject, sizeof subject, "CN=%s", name); /* the core checked name is a DNS label */
-  mbedtls_x509write_csr_init(&req);
-  mbedtls_x509write_csr_set_md_alg(&req, MBEDTLS_MD_SHA256);
-  mbedtls_x509write_csr_set_key(&req, &g_key);
-  ret = mbedtls_x509write_csr_set_subject_name(&req, subject);
-  if (ret == 0) ret = mbedtls_x509write_csr_der(&req, out, cap, mbedtls_ctr_drbg_random, &g_drbg);
-  mbedtls_x509write_csr_free(&req);
+  ret = wb_x509_write_csr(&g_key, &g_drbg, name, out, cap); /* the core checked name is a DNS label */
   if (ret <= 0) {
     printk("wasmbed: writing the CSR failed (-0x%04x)\n", (unsigned)-ret);
     return ret < 0 ? ret : -EIO;
   }
-  memmove(out, out + cap - (size_t)ret, (size_t)ret); /* mbedTLS writes DER at the end of the buffer */
   return ret;
-}
-
-static int to_pem(const uint8_t *der, size_t len, char *out, size_t cap) {
-  size_t olen = 0;
-  return mbedtls_pem_write_buffer("-----BEGIN CERTIFICATE-----\n", "-----END CERTIFICATE-----\n", der, len,
-                                  (unsigned char *)out, cap, &olen);
 }
 
 int wb_zephyr_store_certificate(void *ctx, const uint8_t *cert_der, size_t cert_len, const uint8_t *ca_der,
@@ -251,7 +235,8 @@ int wb_zephyr_store_certificate(void *ctx, const uint8_t *cert_der, size_t cert_
   int ret;
   ARG_UNUSED(ctx);
   if (!g_have_key) return -ENOENT;
-  if (to_pem(cert_der, cert_len, cert_pem, sizeof cert_pem) != 0 || to_pem(ca_der, ca_len, ca_pem, sizeof ca_pem) != 0) {
+  if (wb_x509_certificate_pem(cert_der, cert_len, cert_pem, sizeof cert_pem) != 0 ||
+      wb_x509_certificate_pem(ca_der, ca_len, ca_pem, sizeof ca_pem) != 0) {
     printk("wasmbed: the certificate is too large to keep\n");
     return -ENOMEM;
   }
