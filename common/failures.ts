@@ -85,11 +85,17 @@ export function rootCause<T>(failure: T): T {
   return inner as T;
 }
 
-/** "outer: innermost" (just the message when there is no cause), for an operator to read. */
+/**
+ * "outer: innermost" (just the message when there is no cause), for an operator to read. An
+ * outer message that already says the innermost one — toApplicationFailure keeps the error's own
+ * message, with the error as its cause — is not followed by it a second time.
+ */
 export function describeFailure(failure: unknown): string {
   const inner = rootCause(failure);
   const outer = messageOf(failure);
-  return inner === failure ? outer : `${outer}: ${messageOf(inner)}`;
+  if (inner === failure) return outer;
+  const innermost = messageOf(inner);
+  return outer === innermost || outer.endsWith(`: ${innermost}`) ? outer : `${outer}: ${innermost}`;
 }
 
 /** The innermost cause's message: why it really failed, without the wrappers. */

@@ -101,6 +101,23 @@ describe('rootCause and describeFailure', () => {
     expect(rootCauseMessage(undefined)).toBe('undefined');
   });
 
+  it('says a message once when the outer failure already carries it (an error made an ApplicationFailure)', () => {
+    const invalid = new ValidationError('firmware', 'the qemu runtime needs a firmware ELF');
+    expect(describeFailure(toApplicationFailure(invalid))).toBe('the qemu runtime needs a firmware ELF');
+    const wrapped = { message: 'copy failed: disk full', cause: { message: 'disk full' } };
+    expect(describeFailure(wrapped)).toBe('copy failed: disk full');
+    // A different outer message is still followed by the innermost one.
+    const activityOf = new ActivityFailure(
+      'activity failed',
+      'copyFirmware',
+      '3',
+      RetryState.NON_RETRYABLE_FAILURE,
+      undefined,
+      toApplicationFailure(invalid),
+    );
+    expect(describeFailure(activityOf)).toBe('activity failed: the qemu runtime needs a firmware ELF');
+  });
+
   it('reads failures as stored in a workflow history (plain objects)', () => {
     const stored = { message: 'activity failed', cause: { message: 'timeout', cause: null } };
     expect(describeFailure(stored)).toBe('activity failed: timeout');
