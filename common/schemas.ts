@@ -88,8 +88,9 @@ export const DEVICE_CREATE_SCHEMA: JsonSchema = {
     runtime: {
       enum: [...DEVICE_RUNTIMES],
       default: 'virtual',
+      // (Also the error's words after the value: `runtime "x" must be …`.)
       description:
-        'virtual (the default), docker, qemu or renode; external for a real board, which needs enrollment',
+        'must be virtual (the default), docker, qemu or renode; external for a real board, which needs enrollment',
     },
     gateway: dnsLabelSchema('preferred gateway'),
     firmware: { type: 'string', description: 'firmware image reference or path' },

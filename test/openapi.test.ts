@@ -132,6 +132,10 @@ describe('the OpenAPI document', () => {
     const phase = await call('GET', '/devices?phase=Sleeping');
     expect(phase.status).toBe(400);
     expect(phase.body.error.message).toMatch(/phase "Sleeping" is unknown/);
+    const runtime = await call('POST', '/devices', {}, { name: 'x', runtime: 'vmware' });
+    expect(runtime.body.error.message).toBe(
+      'runtime "vmware" must be virtual (the default), docker, qemu or renode; external for a real board, which needs enrollment',
+    );
     expect((await platform.api('GET', '/api/v1/devices')).body.items).toEqual([]);
   });
 
