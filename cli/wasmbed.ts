@@ -36,7 +36,7 @@ Usage:
                      [--mcu TYPE] [--runtime R] [--label k=v]... [--gateway G] [--watch]
   wasmbed device batch-status BATCH [--watch]
   wasmbed device get NAME
-  wasmbed device create NAME [--mcu TYPE] [--label k=v]... [--gateway G] [--firmware PATH] [--watch]
+  wasmbed device create NAME [--mcu TYPE] [--runtime R] [--label k=v]... [--gateway G] [--firmware PATH] [--watch]
   wasmbed device retry NAME [--watch]
   wasmbed device restart NAME [--watch]
   wasmbed device delete NAME [--watch]
@@ -102,6 +102,115 @@ const OPTIONS = {
 } satisfies ParseArgsConfig['options'];
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+type OptionName = keyof typeof OPTIONS;
+
+/** Options every command takes. */
+const GLOBAL_OPTIONS: OptionName[] = ['output', 'url', 'help', 'timeout', 'limit'];
+
+/**
+ * What each command takes besides the global options (the usage text above says the same for a
+ * reader). One table for all commands parses every option everywhere, so without this an option
+ * given to a command that does not take it was dropped without a word: `device create X
+ * --runtime qemu` made a virtual device.
+ */
+const COMMAND_OPTIONS: Record<string, OptionName[]> = {
+  up: [],
+  status: [],
+  logs: ['follow', 'app'],
+  ca: [],
+  'device list': ['phase', 'runtime', 'mcu', 'gateway', 'label', 'prefix'],
+  'device get': [],
+  'device create': ['mcu', 'runtime', 'label', 'gateway', 'firmware', 'watch'],
+  'device create-batch': [
+    'count',
+    'prefix',
+    'start',
+    'file',
+    'name',
+    'mcu',
+    'runtime',
+    'label',
+    'gateway',
+    'watch',
+  ],
+  'device batch-status': ['watch'],
+  'device retry': ['watch'],
+  'device restart': ['watch'],
+  'device delete': ['watch'],
+  'app list': ['phase', 'label', 'prefix'],
+  'app get': [],
+  'app promote': [],
+  'app abort': [],
+  'app stop': [],
+  'app delete': [],
+  'app deploy': [
+    'to',
+    'selector',
+    'all',
+    'name',
+    'strategy',
+    'max-unavailable',
+    'canary',
+    'pause-after-canary',
+    'failure-threshold',
+    'entry',
+    'env',
+    'arg',
+    'memory-pages',
+    'detach',
+  ],
+  'app update': [
+    'to',
+    'selector',
+    'all',
+    'strategy',
+    'max-unavailable',
+    'canary',
+    'pause-after-canary',
+    'failure-threshold',
+    'entry',
+    'env',
+    'arg',
+    'memory-pages',
+    'detach',
+  ],
+  'enrollment-token create': ['name', 'ttl'],
+  'enrollment-token list': [],
+  'enrollment-token revoke': [],
+  'claim-cert create': ['ttl', 'out'],
+  'enrollment list': [],
+  'enrollment approve': [],
+  'enrollment reject': ['reason'],
+};
+
+/** The plural and short spellings the commands also answer to. */
+const COMMAND_ALIASES: Record<string, string> = {
+  devices: 'device',
+  apps: 'app',
+  'enrollment-tokens': 'enrollment-token',
+  enrollments: 'enrollment',
+  ls: 'list',
+};
+
+/** Refuses an option the command does not take, naming both (usage error, exit 2). */
+function checkOptionsApply(values: Values, command: string, sub: string | undefined): void {
+  const top = COMMAND_ALIASES[command] ?? command;
+  const key =
+    top in COMMAND_OPTIONS ? top : `${top} ${sub === undefined ? '' : (COMMAND_ALIASES[sub] ?? sub)}`;
+  const takes = COMMAND_OPTIONS[key];
+  if (!takes) return; // an unknown command: its own error says so
+  for (const option of Object.keys(values) as OptionName[]) {
+    if (values[option] === undefined || GLOBAL_OPTIONS.includes(option) || takes.includes(option)) continue;
+    throw new CliError(
+      `--${option} does not apply to "wasmbed ${key}"` +
+        (takes.length
+          ? `; it takes ${takes.map((o) => `--${o}`).join(', ')}`
+          : '; it takes no options of its own'),
+      2,
+    );
+  }
+}
 
 interface Ctx {
   api: ApiClient;
@@ -278,6 +387,7 @@ async function watchDevice(ctx: Ctx, name: string, untilGone = false): Promise<n
 async function deviceCreate(ctx: Ctx, name: string): Promise<number> {
   const body: Record<string, unknown> = { name };
   if (ctx.values.mcu) body.mcuType = ctx.values.mcu;
+  if (ctx.values.runtime) body.runtime = ctx.values.runtime;
   if (ctx.values.gateway) body.gateway = ctx.values.gateway;
   if (ctx.values.firmware) body.firmware = path.resolve(ctx.values.firmware);
   const labels = parseKeyValues(ctx.values.label, '--label');
@@ -597,6 +707,9 @@ async function watchRollout(ctx: Ctx, name: string, started: unknown): Promise<n
   }
 }
 
+/** A module as `app get` shows it: the start of its hash (as `git log` shows a commit) and its size. */
+const moduleLabel = (m: { sha256: string; size: number }) => `${m.sha256.slice(0, 12)} (${m.size} bytes)`;
+
 async function app(ctx: Ctx, sub: string | undefined, arg: string | undefined): Promise<number> {
   switch (sub) {
     case 'list': {
@@ -620,6 +733,14 @@ async function app(ctx: Ctx, sub: string | undefined, arg: string | undefined): 
       if (ctx.json) ctx.out(JSON.stringify(body, null, 2));
       else {
         ctx.out(table(['NAME', 'PHASE', 'STRATEGY', 'RUNNING', 'FAILED', 'AGE', 'MESSAGE'], [appRow(body)]));
+        ctx.out('');
+        // Which version is which: after an update, the one asked for, the one on the devices and
+        // the one a failing rollout goes back to.
+        ctx.out(`Module:   ${moduleLabel(body.spec.module)}`);
+        const { currentModule, previousModule } = body.status ?? {};
+        if (currentModule && currentModule.sha256 !== body.spec.module.sha256)
+          ctx.out(`Running:  ${moduleLabel(currentModule)}`);
+        if (previousModule) ctx.out(`Previous: ${moduleLabel(previousModule)}`);
         ctx.out('');
         ctx.out(
           table(
@@ -735,6 +856,7 @@ export async function main(
     out(USAGE);
     return command || values.help ? 0 : 2;
   }
+  checkOptionsApply(values, command, sub);
   const output = values.output ?? 'table';
   if (output !== 'table' && output !== 'json')
     throw new CliError(`-o must be table or json, not "${output}"`, 2);

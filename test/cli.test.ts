@@ -116,6 +116,12 @@ it('updates an app: a new greeting, then a new module, keeping what is not given
   expect(app.status.previousModule.sha256).toBe(first);
   expect(app.spec.env).toEqual({ GREETING: 'hello again' });
   expect(app.status.phase).toBe('Running');
+  // The table names both versions by the start of their hash.
+  const shown = (await wasmbed('app', 'get', 'hello')).stdout;
+  expect(shown).toMatch(
+    new RegExp(`^Module: +${app.spec.module.sha256.slice(0, 12)} \\(\\d+ bytes\\)$`, 'm'),
+  );
+  expect(shown).toMatch(new RegExp(`^Previous: +${first.slice(0, 12)} \\(\\d+ bytes\\)$`, 'm'));
 
   // Deploying it again under its name says how to update it instead.
   const again = await wasmbed('app', 'deploy', path.join(DIST_DIR, 'hello.wasm'), '--to', 'cli-1');
@@ -159,6 +165,20 @@ it('fails clearly: unknown device 1, bad usage 2, Failed device 1, and retry --w
   const bad = await wasmbed('device', 'create', 'x', '--mcu', 'Esp32');
   expect(bad.code).toBe(1);
   expect(bad.stderr).toMatch(/mcuType "Esp32" is unknown.*\(field: mcuType\)/);
+  // --runtime reaches the API (it was dropped: the device came up virtual)...
+  const runtime = await wasmbed('device', 'create', 'x', '--runtime', 'vmware');
+  expect(runtime.code).toBe(1);
+  expect(runtime.stderr).toMatch(/runtime "vmware" must be virtual/);
+  // ...and an option the command does not take is refused, not dropped.
+  const notHere = await wasmbed('device', 'create', 'x', '--to', 'd1');
+  expect(notHere.code).toBe(2);
+  expect(notHere.stderr).toMatch(/--to does not apply to "wasmbed device create"; it takes --mcu, --runtime/);
+  const noneOfItsOwn = await wasmbed('apps', 'ls', '--watch');
+  expect(noneOfItsOwn.code).toBe(2);
+  expect(noneOfItsOwn.stderr).toMatch(/--watch does not apply to "wasmbed app list"/);
+  expect((await wasmbed('device', 'get', 'x', '--selector', 'a=b')).stderr).toMatch(
+    /it takes no options of its own/,
+  );
   const firmware = path.join(platform.home, 'late.fw.json');
   const failed = await wasmbed('device', 'create', 'cli-bad', '--firmware', firmware, '--watch');
   expect(failed.code).toBe(1);
