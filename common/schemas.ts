@@ -73,7 +73,13 @@ const EMULATED_BOARD_RULES: JsonSchema[] = EMULATED_RUNTIMES.map((runtime) => {
         description: `cannot run with runtime "${runtime}" and reach a gateway (its emulator has no network for it); boards that work: ${boards.join(', ')}`,
       },
     },
-    ...(boards.includes(DEFAULT_MCU_TYPE) ? {} : { required: ['mcuType'] }),
+    ...(boards.includes(DEFAULT_MCU_TYPE)
+      ? {}
+      : {
+          required: ['mcuType'],
+          // (The error's words after "mcuType is required": the default board cannot run here.)
+          description: `with runtime "${runtime}" (boards that work: ${boards.join(', ')})`,
+        }),
   });
 });
 
@@ -103,7 +109,10 @@ export const DEVICE_CREATE_SCHEMA: JsonSchema = {
   },
   allOf: [
     { if: { required: ['enrollment'] }, then: { properties: { runtime: { const: 'external' } } } },
-    whenRuntime('external', { required: ['enrollment'] }),
+    whenRuntime('external', {
+      required: ['enrollment'],
+      description: 'with runtime "external": a real board enrolls itself ("enrollment": "preauthorized")',
+    }),
     ...EMULATED_BOARD_RULES,
   ],
 };

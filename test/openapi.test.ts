@@ -132,6 +132,13 @@ describe('the OpenAPI document', () => {
     const phase = await call('GET', '/devices?phase=Sleeping');
     expect(phase.status).toBe(400);
     expect(phase.body.error.message).toMatch(/phase "Sleeping" is unknown/);
+    // A field required only with another's value says with which.
+    expect((await call('POST', '/devices', {}, { name: 'x', runtime: 'qemu' })).body.error.message).toBe(
+      'mcuType is required with runtime "qemu" (boards that work: Mps2An385)',
+    );
+    expect((await call('POST', '/devices', {}, { name: 'x', runtime: 'external' })).body.error.message).toBe(
+      'enrollment is required with runtime "external": a real board enrolls itself ("enrollment": "preauthorized")',
+    );
     const runtime = await call('POST', '/devices', {}, { name: 'x', runtime: 'vmware' });
     expect(runtime.body.error.message).toBe(
       'runtime "vmware" must be virtual (the default), docker, qemu or renode; external for a real board, which needs enrollment',

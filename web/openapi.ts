@@ -985,7 +985,8 @@ export function describeError(err: ErrorObject, prefix = ''): ValidationError {
       message = described ? `${field} must have ${described}` : `${field} ${err.message}`;
       break;
     case 'required':
-      message = `${field} is required`;
+      // Required only under a condition (an if/then rule): its description says which.
+      message = `${field} is required${described && err.schemaPath.includes('/then/') ? ` ${described}` : ''}`;
       break;
     case 'dependentRequired': {
       const p = err.params as { property: string; missingProperty: string };
