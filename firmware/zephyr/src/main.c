@@ -11,6 +11,7 @@
 #include <zephyr/net/dhcpv4.h>
 #include <zephyr/net/net_mgmt.h>
 #include <zephyr/sys/printk.h>
+#include <zephyr/version.h>
 
 #include "platform_zephyr.h"
 #include "wasmbed/device.h"
@@ -33,7 +34,18 @@ static uint8_t g_modules[CONFIG_WASMBED_MAX_APPS * CONFIG_WASMBED_APP_MODULE_SIZ
 static K_SEM_DEFINE(g_ipv4_ready, 0, 1);
 static struct net_mgmt_event_callback g_mgmt_cb;
 
-static void on_ipv4(struct net_mgmt_event_callback *cb, uint32_t event, struct net_if *iface) {
+/*
+ * Zephyr 4.2 widened net_mgmt events to 64 bits: a handler still taking a uint32_t there is
+ * called through a mismatched function pointer (the build warns), and may compare the wrong
+ * half and wait for DHCP for ever. 4.1 (what west.yml pins) still passes 32 bits.
+ */
+#if ZEPHYR_VERSION_CODE >= ZEPHYR_VERSION(4, 2, 0)
+typedef uint64_t wb_net_event_t;
+#else
+typedef uint32_t wb_net_event_t;
+#endif
+
+static void on_ipv4(struct net_mgmt_event_callback *cb, wb_net_event_t event, struct net_if *iface) {
   ARG_UNUSED(cb);
   ARG_UNUSED(iface);
   if (event == NET_EVENT_IPV4_ADDR_ADD) k_sem_give(&g_ipv4_ready);
