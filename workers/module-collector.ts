@@ -53,7 +53,6 @@ export interface ModuleCollectorOptions {
   retentionMs: number;
   /** How often to collect (default: the retention, an hour at most). */
   everyMs?: number;
-  now?: () => number;
 }
 
 export class ModuleCollector {
@@ -77,12 +76,17 @@ export class ModuleCollector {
 
   /** One pass; the modules it removed. */
   async collect(): Promise<StoredModule[]> {
-    const { store, modules, retentionMs, now = Date.now } = this.options;
+    const { store, modules, retentionMs } = this.options;
     // The modules first, then the Applications: a module stored after the listing is not looked
     // at; one an Application took up before the Applications were read is in them; and one
     // taken up after that was stored again, which `remove` sees.
     const stored = await modules.list();
-    const unused = unusedModules(stored, modulesInUse(await store.list('Application')), now(), retentionMs);
+    const unused = unusedModules(
+      stored,
+      modulesInUse(await store.list('Application')),
+      Date.now(),
+      retentionMs,
+    );
     const removed: StoredModule[] = [];
     for (const module of unused) if (await modules.remove(module)) removed.push(module);
     return removed;
