@@ -108,6 +108,23 @@ type OptionName = keyof typeof OPTIONS;
 /** Options every command takes. */
 const GLOBAL_OPTIONS: OptionName[] = ['output', 'url', 'help', 'timeout', 'limit'];
 
+/** What `app deploy` and `app update` take to say which devices, how to roll out and how to run. */
+const APP_VERSION_OPTIONS: OptionName[] = [
+  'to',
+  'selector',
+  'all',
+  'strategy',
+  'max-unavailable',
+  'canary',
+  'pause-after-canary',
+  'failure-threshold',
+  'entry',
+  'env',
+  'arg',
+  'memory-pages',
+  'detach',
+];
+
 /**
  * What each command takes besides the global options (the usage text above says the same for a
  * reader). One table for all commands parses every option everywhere, so without this an option
@@ -144,37 +161,8 @@ const COMMAND_OPTIONS: Record<string, OptionName[]> = {
   'app abort': [],
   'app stop': [],
   'app delete': [],
-  'app deploy': [
-    'to',
-    'selector',
-    'all',
-    'name',
-    'strategy',
-    'max-unavailable',
-    'canary',
-    'pause-after-canary',
-    'failure-threshold',
-    'entry',
-    'env',
-    'arg',
-    'memory-pages',
-    'detach',
-  ],
-  'app update': [
-    'to',
-    'selector',
-    'all',
-    'strategy',
-    'max-unavailable',
-    'canary',
-    'pause-after-canary',
-    'failure-threshold',
-    'entry',
-    'env',
-    'arg',
-    'memory-pages',
-    'detach',
-  ],
+  'app deploy': ['name', ...APP_VERSION_OPTIONS],
+  'app update': APP_VERSION_OPTIONS,
   'enrollment-token create': ['name', 'ttl'],
   'enrollment-token list': [],
   'enrollment-token revoke': [],
