@@ -4,6 +4,9 @@ import type { HealthSnapshot } from '../health.js';
 import { html, type RawHtml } from '../html.js';
 import { layout, type DashboardContext } from './layout.js';
 
+/** Counters as they are; a sum of seconds to the millisecond (its binary float shows 0.5100000000000001). */
+const metricValue = (v: number) => (Number.isInteger(v) ? String(v) : String(Number(v.toFixed(3))));
+
 export function gatewayRows(gateways: Gateway[], health: HealthSnapshot): RawHtml {
   if (gateways.length === 0)
     return html`<tr>
@@ -23,7 +26,7 @@ export function gatewayRows(gateways: Gateway[], health: HealthSnapshot): RawHtm
       <td>
         <small
           >${Object.entries(h?.metrics ?? {})
-            .map(([k, v]) => `${k}=${v}`)
+            .map(([k, v]) => `${k}=${metricValue(v)}`)
             .join(' ')}</small
         >
       </td>
