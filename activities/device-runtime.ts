@@ -12,6 +12,7 @@ import type { DeviceIdentity } from '../common/resources.js';
 import type { CertificateRecord, DeviceCertificates } from '../pki/index.js';
 import type { DeviceRuntimeBackend, RuntimeRegistry, StartedEmulator } from '../runtimes/runtime.js';
 import type { ResourceStore } from '../store/resource-store.js';
+import { whileHeartbeating } from '../temporal/activity-heartbeat.js';
 import { stepRecorder } from './provisioning-status.js';
 
 export interface DeviceRuntimeDeps {
@@ -119,9 +120,16 @@ export function createDeviceRuntimeActivities(deps: DeviceRuntimeDeps) {
       return step(device, 'copyFirmware', async () => (await runtimeOf(device)).copyFirmware(device, source));
     },
 
+    /**
+     * Run as an activity of its own for an emulator that may take long to start (building its
+     * image, booting): it heartbeats meanwhile (slowEmulatorStartOptions' heartbeatTimeout).
+     */
     async startEmulator(device: string): Promise<StartedEmulator> {
       return step(device, 'startEmulator', async () => {
-        const result = await startOrAdopt(device);
+        const result = await whileHeartbeating(
+          () => startOrAdopt(device),
+          () => ({ device }),
+        );
         logger.info(result.adopted ? 'adopted running device' : 'started device', { device, id: result.id });
         return result;
       });

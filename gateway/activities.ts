@@ -10,6 +10,7 @@ import { RequestError } from '../protocol/connection.js';
 import type { AppStatusEntry, DeviceInfo, Message, MessageType } from '../protocol/messages.js';
 import type { ModuleStore } from '../store/module-store.js';
 import { serialHex } from '../pki/certificate-info.js';
+import { whileHeartbeating } from '../temporal/activity-heartbeat.js';
 import type { SessionHandle, SessionRegistry } from './session-registry.js';
 import { certificateDer, type GatewayEnrollment } from './enrollment.js';
 
@@ -125,9 +126,12 @@ export function createGatewayActivities(deps: {
   ): Promise<Extract<Message, { type: T }>> {
     const context = Context.current();
     const session = sessionOf(device);
-    const beat = setInterval(() => context.heartbeat({ device, waitingFor: expected }), HEARTBEAT_EVERY_MS);
     try {
-      const reply = await session.request(body, { timeoutMs, signal: context.cancellationSignal });
+      const reply = await whileHeartbeating(
+        () => session.request(body, { timeoutMs, signal: context.cancellationSignal }),
+        () => ({ device, waitingFor: expected }),
+        HEARTBEAT_EVERY_MS,
+      );
       if (reply.type !== expected)
         throw new RequestError('UnexpectedReply', `${device} answered ${reply.type}, expected ${expected}`);
       return reply as Extract<Message, { type: T }>;
@@ -141,8 +145,6 @@ export function createGatewayActivities(deps: {
         });
       }
       throw err;
-    } finally {
-      clearInterval(beat);
     }
   }
 
@@ -182,21 +184,20 @@ export function createGatewayActivities(deps: {
     // past 10 ("MaxListenersExceededWarning") only alarmed whoever read the gateway's log.
     setMaxListeners(Math.min(atOnce, devices.length) + 10, context.cancellationSignal);
     let done = 0;
-    const beat = setInterval(() => context.heartbeat({ devices: devices.length, done }), HEARTBEAT_EVERY_MS);
-    try {
-      const results: R[] = new Array<R>(devices.length);
-      let next = 0;
-      const lane = async () => {
-        while (next < devices.length) {
-          const i = next++;
-          results[i] = await each(devices[i]!).finally(() => done++);
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(Math.max(1, atOnce), devices.length) }, lane));
-      return results;
-    } finally {
-      clearInterval(beat);
-    }
+    const results: R[] = new Array<R>(devices.length);
+    let next = 0;
+    const lane = async () => {
+      while (next < devices.length) {
+        const i = next++;
+        results[i] = await each(devices[i]!).finally(() => done++);
+      }
+    };
+    await whileHeartbeating(
+      () => Promise.all(Array.from({ length: Math.min(Math.max(1, atOnce), devices.length) }, lane)),
+      () => ({ devices: devices.length, done }),
+      HEARTBEAT_EVERY_MS,
+    );
+    return results;
   }
 
   /** The message of a failure of one device in a batch; a cancellation ends the whole batch. */

@@ -12,10 +12,12 @@ import path from 'node:path';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Device } from '../common/resources.js';
+import { hostTaskQueue } from '../common/task-queues.js';
 import { DEVICE_LABEL, HELPER_LABEL, containerName, volumeName } from '../runtimes/docker/options.js';
 import { DockerRuntime } from '../runtimes/docker/runtime.js';
 import { DEFAULT_VIRTUAL_FIRMWARE } from '../runtimes/virtual.js';
 import { buildApps, DIST_DIR } from '../scripts/build-apps.mjs';
+import { provisionWorkflowId } from '../workflows/contracts/index.js';
 import { startTestEngine, type TestEngine } from './support/docker-engine.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { waitFor } from './support/wait.js';
@@ -83,6 +85,15 @@ describe('docker runtime on a real engine', () => {
       throw err;
     });
     expect(d.spec.runtime).toBe('docker');
+    // Its start (the image may be built on first use) was an activity of its own on the device's
+    // host, heartbeating, not a local activity holding the run's workflow task open (TMPRL1104).
+    const history = await platform!.client.workflow.getHandle(provisionWorkflowId('dock-1')).fetchHistory();
+    const starts = history.events!.filter(
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'startEmulator',
+    );
+    expect(starts.map((e) => e.activityTaskScheduledEventAttributes?.taskQueue?.name)).toEqual([
+      hostTaskQueue(d.status.host!),
+    ]);
 
     expect(await volumesOf('dock-1')).toHaveLength(1);
     const firmware = await runtime.volumeFile('dock-1', 'firmware.img');

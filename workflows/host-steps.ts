@@ -2,22 +2,31 @@
  * Provisioning's four steps on the device host — certificate for the key made in its volume,
  * volume, firmware, emulator — as local activities of the calling workflow, which must run on
  * that host's queue: provisionDevice when the API started it there, prepareDeviceOnHost (its child)
- * otherwise. Workflow code.
+ * otherwise. An emulator that may take long to start (any but the virtual device's) is started by
+ * an activity of its own on that same queue. Workflow code.
  */
-import { proxyLocalActivities } from '@temporalio/workflow';
+import { patched, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { DeviceRuntimeActivities } from '../activities/device-runtime.js';
 import type { PreparedDevice, ProvisioningStepName } from './contracts/index.js';
-import { emulatorStepOptions, volumeStepOptions } from './host-step-options.js';
+import {
+  emulatorMayStartSlowly,
+  emulatorStepOptions,
+  slowEmulatorStartOptions,
+  volumeStepOptions,
+} from './host-step-options.js';
+import { Patch } from './patches.js';
 
 const volume = proxyLocalActivities<DeviceRuntimeActivities>(volumeStepOptions);
 const emulator = proxyLocalActivities<DeviceRuntimeActivities>(emulatorStepOptions);
+/** On the calling workflow's own queue (no taskQueue given): the host's. */
+const slowEmulator = proxyActivities<DeviceRuntimeActivities>(slowEmulatorStartOptions);
 
 /** Runs the four in order; `at` learns each step as it begins (the caller names a failed one). */
 export async function hostStepsHere(
-  name: string,
-  firmware: string | undefined,
+  device: { name: string; firmware?: string; runtime?: string },
   at: (step: ProvisioningStepName) => void,
 ): Promise<PreparedDevice> {
+  const { name, firmware, runtime } = device;
   at('issueCertificate');
   // The device's key is made in its volume here and never leaves this host.
   const identity = await volume.issueCertificate(name);
@@ -26,7 +35,11 @@ export async function hostStepsHere(
   at('copyFirmware');
   await volume.copyFirmware(name, firmware);
   at('startEmulator');
-  await emulator.startEmulator(name);
+  // (Asked only for such a runtime: a virtual device's run records no marker. Runs begun before
+  // started every emulator as a local activity.)
+  if (emulatorMayStartSlowly(runtime) && patched(Patch.slowEmulatorStartAsActivity))
+    await slowEmulator.startEmulator(name);
+  else await emulator.startEmulator(name);
   return identity;
 }
 

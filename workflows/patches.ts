@@ -16,6 +16,11 @@ export const Patch = {
   deviceKeysOnHost: 'device-keys-on-host',
   /** The lifecycle is started by the startLifecycle local activity instead of as a child. */
   lifecycleStartedByActivity: 'lifecycle-started-by-activity',
+  /**
+   * An emulator outside the host's process (docker, qemu, renode) is started by an activity of its
+   * own, which heartbeats, instead of a local activity (provisionDevice and prepareDeviceOnHost).
+   */
+  slowEmulatorStartAsActivity: 'slow-emulator-start-as-activity',
 
   // deviceLifecycle
   /** The lifecycle's store checks as local activities. */

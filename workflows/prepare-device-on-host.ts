@@ -19,7 +19,7 @@ export async function prepareDeviceOnHost(input: PrepareDeviceOnHostInput): Prom
   const name = asNonRetryable(() => validateDnsLabel('name', input.name));
   let step: ProvisioningStepName = 'issueCertificate';
   try {
-    return await hostStepsHere(name, input.firmware, (at) => (step = at));
+    return await hostStepsHere({ ...input, name }, (at) => (step = at));
   } catch (err) {
     if (isCancellation(err)) throw err;
     // Names the step for provisionDevice, which marks the device Failed at it; the activity's

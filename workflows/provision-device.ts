@@ -120,7 +120,10 @@ export async function provisionDevice(input: ProvisionDeviceInput): Promise<Prov
     if (host && placedOnRunsQueue === true && patched(Patch.provisioningOnHost)) {
       // This run is on the device's host: every step but the session wait is a local activity
       // here — one workflow task for all of them instead of a child workflow and an activity.
-      identity = await hostStepsHere(name, spec.firmware, (step) => (current = step));
+      identity = await hostStepsHere(
+        { name, firmware: spec.firmware, runtime: spec.runtime },
+        (step) => (current = step),
+      );
       current = 'assignGateway';
       gateway = await localPlacement.assignGateway(name, spec.gateway);
       current = 'writeEndpoint';
@@ -133,7 +136,7 @@ export async function provisionDevice(input: ProvisionDeviceInput): Promise<Prov
       const onHost = executeChild(prepareDeviceOnHost, {
         workflowId: prepareOnHostWorkflowId(name),
         taskQueue: host.taskQueue,
-        args: [{ name, firmware: spec.firmware }],
+        args: [{ name, firmware: spec.firmware, runtime: spec.runtime }],
         typedSearchAttributes: [{ key: DEVICE_ATTRIBUTE, value: name }],
         // A host that is restarting (its worker respawns it) picks the child up again; one that
         // stays gone fails the run (Retry places the device on a live host), as the activities'

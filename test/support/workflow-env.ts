@@ -1,7 +1,7 @@
 /**
  * Temporal's TestWorkflowEnvironment on the Temporal CLI that setup installs (a real dev
- * server, in memory), with the bundled workflow code on an orchestrator worker and a second
- * worker standing in for one gateway's task queue. Activities are fakes the test provides: this
+ * server, in memory), with the bundled workflow code on an orchestrator worker, a second
+ * worker standing in for one gateway's task queue and, when asked, a third for a device host's. Activities are fakes the test provides: this
  * is for workflow logic (waves, rollback, signals, grace, backoff), not for the activities.
  * The dev server does not skip time, so tests pass short durations through the workflow inputs.
  */
@@ -13,6 +13,8 @@ import { ensureWorkflowBundle } from '../../temporal/workflow-bundle.js';
 
 export const WORKFLOW_QUEUE = 'workflow-test-orchestrator';
 export const GATEWAY_QUEUE = 'workflow-test-gateway';
+/** A device host's queue: workflows (provisioning runs placed on it) and its activities. */
+export const HOST_QUEUE = 'workflow-test-host';
 
 type Activities = Record<string, (...args: never[]) => Promise<unknown>>;
 
@@ -24,6 +26,8 @@ export interface WorkflowTestEnv {
 export async function startWorkflowTestEnv(activities: {
   orchestrator: Activities;
   gateway: Activities;
+  /** Given: a worker on HOST_QUEUE too, running the workflows and these activities. */
+  host?: Activities;
 }): Promise<WorkflowTestEnv> {
   // Failing activities are part of these tests: keep the SDK's per-task logging out of the output.
   Runtime.install({ logger: new DefaultLogger('ERROR') });
@@ -45,6 +49,16 @@ export async function startWorkflowTestEnv(activities: {
       taskQueue: GATEWAY_QUEUE,
       activities: activities.gateway,
     }),
+    ...(activities.host
+      ? [
+          Worker.create({
+            connection: env.nativeConnection,
+            taskQueue: HOST_QUEUE,
+            workflowBundle: await ensureWorkflowBundle(),
+            activities: activities.host,
+          }),
+        ]
+      : []),
   ]);
   const running = workers.map((w) => w.run());
   return {

@@ -44,6 +44,8 @@ export interface PrepareDeviceOnHostInput {
   name: string;
   /** The device's spec.firmware (undefined: the runtime's default). */
   firmware?: string;
+  /** The device's spec.runtime (undefined in runs begun before it was passed: run as virtual). */
+  runtime?: string;
 }
 
 export interface PreparedDevice {
