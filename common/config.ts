@@ -25,6 +25,11 @@ export interface TemporalConfig {
   namespace: string;
   tls?: { certPath?: string; keyPath?: string; caPath?: string; serverName?: string };
   devServerPort: number;
+  /**
+   * `npm start`'s dev server log (logs/temporal.log) becomes temporal.log.1 past this many bytes
+   * (WASMBED_TEMPORAL_LOG_MAX_BYTES, default 10 MiB, at least 4096).
+   */
+  devServerLogMaxBytes: number;
   uiPort: number;
   uiUrl: string;
 }
@@ -298,6 +303,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WasmbedConfig 
           }
         : undefined,
       devServerPort: intFromEnv(env, 'TEMPORAL_DEV_PORT', 7233),
+      devServerLogMaxBytes: logMaxBytesFromEnv(env, 'WASMBED_TEMPORAL_LOG_MAX_BYTES', 10 * 1024 * 1024),
       uiPort,
       uiUrl: env.TEMPORAL_UI_URL || `http://localhost:${uiPort}`,
     },

@@ -6,7 +6,7 @@ export const volumeFiles = (volume: string) => ({
   memory: path.join(volume, 'memory.bin'),
   /** Present once the CPU may run: the memory blocks are written before it appears. */
   cpuRun: path.join(volume, 'cpu.run'),
-  /** The UART log: the device's own lines and its apps' (the host rotates it: host/rotating-log-file.ts). */
+  /** The UART log: the device's own lines and its apps' (the host rotates it: common/rotating-log-file.ts). */
   uart: path.join(volume, 'uart.log'),
   /** Written by the device, with its pid (or its device host's boot id), once its firmware image checked out. */
   booted: path.join(volume, 'booted'),

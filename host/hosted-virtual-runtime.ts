@@ -17,7 +17,7 @@ import { volumeFiles } from '../device/volume-layout.js';
 import { FirmwareError } from '../runtimes/local-volume.js';
 import type { DeviceRuntimeBackend, StartedEmulator } from '../runtimes/runtime.js';
 import { VirtualVolumes } from '../runtimes/virtual.js';
-import { RotatingLogFile } from './rotating-log-file.js';
+import { RotatingLogFile } from '../common/rotating-log-file.js';
 
 /**
  * The host pokes a device when it writes its volume, so devices look at their volume files

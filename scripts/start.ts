@@ -28,6 +28,9 @@ const devServerOptions = {
   dbFile: paths.temporalDb(config.home),
   namespace: config.temporal.namespace,
   logFile: `${paths.logs(config.home)}/temporal.log`,
+  logMaxBytes: config.temporal.devServerLogMaxBytes,
+  onLogError: (err: Error) =>
+    logger.warn('could not write the Temporal dev server log', { error: err.message }),
 };
 
 /**

@@ -6,7 +6,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
+import { logChildOutput } from '../common/child-output-log.js';
 import { WasmbedError } from '../common/errors.js';
+import { RotatingLogFile } from '../common/rotating-log-file.js';
 import { SEARCH_ATTRIBUTES } from './search-attributes.js';
 import { findTemporalCli } from './cli.js';
 
@@ -18,6 +20,14 @@ export interface DevServerOptions {
   dbFile?: string;
   namespace?: string;
   logFile?: string;
+  /**
+   * Given: `logFile` never grows past this many bytes — the server's output goes through this
+   * process, and the file becomes `<logFile>.1` when full. Not given: the server appends to the
+   * file itself (a test's dev server, which lives for one run).
+   */
+  logMaxBytes?: number;
+  /** Where a failed write to the bounded log is told (default: this process's stderr). */
+  onLogError?: (err: Error) => void;
   /** The dev server also opens an HTTP API and a metrics port; tests give free ones. */
   httpPort?: number;
   metricsPort?: number;
@@ -77,9 +87,21 @@ export async function waitForTemporal(address: string, timeoutMs: number): Promi
 export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
   const cli = findTemporalCli();
   if (options.dbFile) fs.mkdirSync(path.dirname(options.dbFile), { recursive: true });
-  const out = options.logFile ? fs.openSync(options.logFile, 'a') : 'ignore';
+  const bounded = options.logFile !== undefined && options.logMaxBytes !== undefined;
+  const out = bounded ? 'pipe' : options.logFile ? fs.openSync(options.logFile, 'a') : 'ignore';
   const child = spawn(cli, devServerArgs(options), { stdio: ['ignore', out, out] });
   if (typeof out === 'number') fs.closeSync(out);
+  const logged = bounded
+    ? logChildOutput(
+        child,
+        new RotatingLogFile(
+          options.logFile!,
+          options.logMaxBytes!,
+          options.onLogError ??
+            ((err) => process.stderr.write(`temporal dev server log ${options.logFile}: ${err.message}\n`)),
+        ),
+      )
+    : Promise.resolve();
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const address = `127.0.0.1:${options.port}`;
   try {
@@ -106,6 +128,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
       await exited;
       clearTimeout(timer);
+      await logged;
     },
   };
 }

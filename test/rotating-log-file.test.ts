@@ -1,5 +1,5 @@
 /**
- * A device's UART log (host/rotating-log-file.ts) on a real file system: bounded, the newest
+ * A device's UART log (common/rotating-log-file.ts) on a real file system: bounded, the newest
  * lines kept whole and in order across a rotation, and the bound read from the environment.
  */
 import fs from 'node:fs';
@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../common/config.js';
 import { ValidationError } from '../common/errors.js';
-import { RotatingLogFile } from '../host/rotating-log-file.js';
+import { RotatingLogFile } from '../common/rotating-log-file.js';
 
 let dir: string;
 let file: string;
