@@ -17,6 +17,8 @@ const SLOW_SUITES = [
   // Need arm-none-eabi-gcc (a real Cortex-M ELF) and, for renode-docker, the Docker engine.
   'test/renode-runtime.test.ts',
   'test/renode-docker.test.ts',
+  // A private Docker engine builds the repository as k8s/Dockerfile's context.
+  'test/k8s-image-context.test.ts',
   // Builds the traced workflow bundle (a second webpack run) before its platform starts.
   'test/tracing.test.ts',
   // Kill and restart whole platforms, gateways and workers, and wait out recovery grace periods,
