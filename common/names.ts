@@ -28,6 +28,10 @@ export const LABEL_KEY_PATTERN = '^[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?$';
 export const LABEL_KEY_MAX_LENGTH = 253;
 export const LABEL_VALUE_PATTERN = '^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$';
 export const LABEL_VALUE_MAX_LENGTH = 63;
+/** The words after `labels key "x"` (the API's check and validateLabels say the same). */
+export const LABEL_KEY_MESSAGE = `is not a label key: use at most ${LABEL_KEY_MAX_LENGTH} letters, digits, '-', '_', '.' and '/', starting and ending with a letter or digit`;
+/** The words after `labels.<key> value "x"`. */
+export const LABEL_VALUE_MESSAGE = `is not a label value: use at most ${LABEL_VALUE_MAX_LENGTH} letters, digits, '-', '_' and '.', starting and ending with a letter or digit (or nothing)`;
 
 /** A SHA-256 in lowercase hex: module hashes. */
 export const SHA256_HEX_PATTERN = '^[0-9a-f]{64}$';

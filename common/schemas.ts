@@ -58,6 +58,35 @@ export function boardsFor(runtime: (typeof EMULATED_RUNTIMES)[number]): McuType[
   );
 }
 
+/*
+ * The words of the device rules below are shared with common/validation.ts's validateDeviceCreate
+ * (the workflow's, the batch's and the controller's check), so a device refused by the API and
+ * one refused elsewhere read the same (test/validation.test.ts compares the two).
+ */
+
+/** A runtime that is not one: the words after `runtime "x"`. */
+export const RUNTIME_CHOICES =
+  'must be virtual (the default), docker, qemu or renode; external for a real board, which needs enrollment';
+
+/** A board an emulated runtime cannot run with a network: the words after `mcuType "x"`. */
+export const boardCannotRun = (runtime: (typeof EMULATED_RUNTIMES)[number]): string =>
+  `cannot run with runtime "${runtime}" and reach a gateway; boards that work: ${boardsFor(runtime).join(', ')}`;
+
+/** Why mcuType is required with a runtime that cannot run the default board: after "mcuType is required". */
+export const boardRequiredWith = (runtime: (typeof EMULATED_RUNTIMES)[number]): string =>
+  `with runtime "${runtime}" (boards that work: ${boardsFor(runtime).join(', ')})`;
+
+/** After "enrollment is required". */
+export const ENROLLMENT_REQUIRED_WITH_EXTERNAL =
+  'with runtime "external": a real board enrolls itself ("enrollment": "preauthorized")';
+
+/** After `runtime "x"` when enrollment is given. */
+export const RUNTIME_WITH_ENROLLMENT = 'must be "external" with enrollment: a real board enrolls itself';
+
+/** Whether a runtime's emulator must model the board's network (docker, qemu, renode). */
+export const isEmulatedRuntime = (runtime: string): runtime is (typeof EMULATED_RUNTIMES)[number] =>
+  (EMULATED_RUNTIMES as readonly string[]).includes(runtime);
+
 const whenRuntime = (runtime: string, then: JsonSchema): JsonSchema => ({
   if: { required: ['runtime'], properties: { runtime: { const: runtime } } },
   then,
@@ -67,18 +96,13 @@ const whenRuntime = (runtime: string, then: JsonSchema): JsonSchema => ({
 const EMULATED_BOARD_RULES: JsonSchema[] = EMULATED_RUNTIMES.map((runtime) => {
   const boards = boardsFor(runtime);
   return whenRuntime(runtime, {
-    properties: {
-      mcuType: {
-        enum: boards,
-        description: `cannot run with runtime "${runtime}" and reach a gateway (its emulator has no network for it); boards that work: ${boards.join(', ')}`,
-      },
-    },
+    properties: { mcuType: { enum: boards, description: boardCannotRun(runtime) } },
     ...(boards.includes(DEFAULT_MCU_TYPE)
       ? {}
       : {
           required: ['mcuType'],
           // (The error's words after "mcuType is required": the default board cannot run here.)
-          description: `with runtime "${runtime}" (boards that work: ${boards.join(', ')})`,
+          description: boardRequiredWith(runtime),
         }),
   });
 });
@@ -95,8 +119,7 @@ export const DEVICE_CREATE_SCHEMA: JsonSchema = {
       enum: [...DEVICE_RUNTIMES],
       default: 'virtual',
       // (Also the error's words after the value: `runtime "x" must be …`.)
-      description:
-        'must be virtual (the default), docker, qemu or renode; external for a real board, which needs enrollment',
+      description: RUNTIME_CHOICES,
     },
     gateway: dnsLabelSchema('preferred gateway'),
     firmware: { type: 'string', description: 'firmware image reference or path' },
@@ -108,11 +131,11 @@ export const DEVICE_CREATE_SCHEMA: JsonSchema = {
     },
   },
   allOf: [
-    { if: { required: ['enrollment'] }, then: { properties: { runtime: { const: 'external' } } } },
-    whenRuntime('external', {
-      required: ['enrollment'],
-      description: 'with runtime "external": a real board enrolls itself ("enrollment": "preauthorized")',
-    }),
+    {
+      if: { required: ['enrollment'] },
+      then: { properties: { runtime: { const: 'external', description: RUNTIME_WITH_ENROLLMENT } } },
+    },
+    whenRuntime('external', { required: ['enrollment'], description: ENROLLMENT_REQUIRED_WITH_EXTERNAL }),
     ...EMULATED_BOARD_RULES,
   ],
 };

@@ -66,7 +66,7 @@ export function validateDeviceBatch(body: unknown): {
   name: string;
   devices: ReturnType<typeof validateDeviceCreate>[];
 } {
-  if (!isRecord(body)) throw new ValidationError('body', 'request body must be a JSON object');
+  if (!isRecord(body)) throw new ValidationError('body', 'body must be an object');
   const name =
     body.name === undefined
       ? `batch-${crypto.randomBytes(4).toString('hex')}`
@@ -114,7 +114,7 @@ export function validateDeviceBatch(body: unknown): {
       );
     }
     items = body.devices.map((item: unknown, i) => {
-      if (!isRecord(item)) throw new ValidationError(`devices[${i}]`, `devices[${i}] must be a JSON object`);
+      if (!isRecord(item)) throw new ValidationError(`devices[${i}]`, `devices[${i}] must be an object`);
       return { ...template, ...item, labels: { ...(template.labels as object), ...(item.labels as object) } };
     });
   }

@@ -8,7 +8,14 @@ import type { NextFunction, Request, Response } from 'express';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import { ValidationError } from '../common/errors.js';
 import { MCU_TYPES } from '../common/mcu-profiles.js';
-import { DNS_LABEL_MESSAGE, DNS_LABEL_PATTERN } from '../common/names.js';
+import {
+  DNS_LABEL_MESSAGE,
+  DNS_LABEL_PATTERN,
+  LABEL_KEY_MESSAGE,
+  LABEL_KEY_PATTERN,
+  LABEL_VALUE_MESSAGE,
+  LABEL_VALUE_PATTERN,
+} from '../common/names.js';
 import {
   APPLICATION_PHASES,
   APP_DEVICE_STATES,
@@ -950,12 +957,26 @@ export function pickError(errors: ErrorObject[]): ErrorObject {
   return errors.find((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf') ?? errors[0]!;
 }
 
+/** A JSON type as a message names it: "a string", "an object", "null". */
+const withArticle = (type: string): string =>
+  type === 'null' ? type : `${/^[aeiou]/.test(type) ? 'an' : 'a'} ${type}`;
+
 /** One ajv error as a message a person can act on, naming the field. */
 export function describeError(err: ErrorObject, prefix = ''): ValidationError {
   let field = fieldOf(err, prefix);
   const value = err.data;
   const shown = typeof value === 'string' ? `"${value}"` : JSON.stringify(value);
   const described = (err.parentSchema as { description?: string } | undefined)?.description;
+  const pattern = (err.parentSchema as { pattern?: string } | undefined)?.pattern;
+  if ((err.keyword === 'pattern' || err.keyword === 'maxLength') && err.propertyName !== undefined) {
+    // A key of a map (propertyNames): name the key, as validateLabels does.
+    const keyOf = field;
+    field = `${keyOf}.${err.propertyName}`;
+    if (pattern === LABEL_KEY_PATTERN)
+      return new ValidationError(field, `${keyOf} key ${shown} ${LABEL_KEY_MESSAGE}`);
+  }
+  if ((err.keyword === 'pattern' || err.keyword === 'maxLength') && pattern === LABEL_VALUE_PATTERN)
+    return new ValidationError(field, `${field} value ${shown} ${LABEL_VALUE_MESSAGE}`);
   let message: string;
   switch (err.keyword) {
     case 'anyOf':
@@ -999,7 +1020,11 @@ export function describeError(err: ErrorObject, prefix = ''): ValidationError {
         : `${field} ${shown} is unknown; expected one of ${(err.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
       break;
     case 'const':
-      message = `${field} must be ${JSON.stringify((err.params as { allowedValue: unknown }).allowedValue)}`;
+      // Under a condition (an if/then rule) its description says why; else the one value.
+      message =
+        described && err.schemaPath.includes('/then/')
+          ? `${field} ${shown} ${described}`
+          : `${field} must be ${JSON.stringify((err.params as { allowedValue: unknown }).allowedValue)}`;
       break;
     case 'pattern':
       message =
@@ -1014,7 +1039,7 @@ export function describeError(err: ErrorObject, prefix = ''): ValidationError {
           : `${field} ${err.message}`;
       break;
     case 'type':
-      message = `${field} must be ${[(err.params as { type: string | string[] }).type].flat().join(' or ')}`;
+      message = `${field} must be ${[(err.params as { type: string | string[] }).type].flat().map(withArticle).join(' or ')}`;
       break;
     default:
       message = `${field} ${err.message ?? 'is invalid'}`;
