@@ -428,7 +428,13 @@ export class DeviceServer {
         this.options.onDeviceInfo?.(session.info);
         return;
       case 'Heartbeat':
-        if (!this.isCurrent(session)) return;
+        // A device's first message is its Hello (docs/protocol.md, Session): a Heartbeat before
+        // it closes the session like any other message would, instead of being ignored until
+        // the Hello deadline.
+        if (!this.isCurrent(session)) {
+          session.close('Heartbeat before DeviceInfo (Hello)');
+          return;
+        }
         {
           const now = new Date();
           const previous = session.info.lastHeartbeat ?? session.info.connectedAt;

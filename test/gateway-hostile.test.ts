@@ -38,19 +38,19 @@ afterAll(async () => {
 });
 
 /** An authenticated attacker: a valid device certificate, bad behaviour. */
-async function attacker(name: string): Promise<tls.TLSSocket> {
-  const fleet = new Fleet({ home: gateway.home, endpoint: gateway.endpoint, prefix: name, count: 1 });
+async function attacker(name: string, target = gateway): Promise<tls.TLSSocket> {
+  const fleet = new Fleet({ home: target.home, endpoint: target.endpoint, prefix: name, count: 1 });
   await fleet.prepare();
-  const record = (await gateway.certificates.findActive(`${name}-0`))!;
+  const record = (await target.certificates.findActive(`${name}-0`))!;
   // Re-use the fleet's issued certificate with a raw socket so we control every byte.
   const link = (fleet as unknown as { credentials: { keyPem: string }[] }).credentials[0]!;
   return new Promise((resolve, reject) => {
     const socket = tls.connect({
       host: '127.0.0.1',
-      port: gateway.port,
+      port: target.port,
       cert: record.certPem,
       key: link.keyPem,
-      ca: [gateway.ca.certPem],
+      ca: [target.ca.certPem],
     });
     socket.once('secureConnect', () => resolve(socket));
     socket.once('error', reject);
@@ -129,6 +129,23 @@ describe('hostile clients', () => {
     await closed(mute); // hello timeout: 1 s
     expect(gateway.registry.get('mute-0')).toBeUndefined();
     await goodDeviceStillWorks();
+  });
+
+  it('closes a session whose first message is a Heartbeat, unanswered (docs/protocol.md, Session)', async () => {
+    // A gateway whose Hello deadline is far away: the session must close for the Heartbeat itself.
+    // It used to be ignored without an answer and the session kept until the deadline.
+    const patient = await startInProcessGateway({ helloTimeoutMs: 120_000 });
+    try {
+      const early = await attacker('early-heartbeat', patient);
+      let replies = 0;
+      early.on('data', () => replies++);
+      early.write(encodeMessageFrame({ version: 1, messageId: 1, body: { type: 'Heartbeat', uptimeMs: 5 } }));
+      await closed(early);
+      expect(replies).toBe(0); // no HeartbeatAck: the gateway answers only a device that said Hello
+      expect(patient.registry.get('early-heartbeat-0')).toBeUndefined();
+    } finally {
+      await patient.stop();
+    }
   });
 
   it('closes a session that floods frames', async () => {
