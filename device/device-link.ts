@@ -5,7 +5,12 @@
  */
 import tls from 'node:tls';
 import { ProtocolConnection } from '../protocol/connection.js';
-import type { DeviceInfo, Envelope, Message } from '../protocol/messages.js';
+import {
+  HEARTBEAT_TIMEOUT_INTERVALS,
+  type DeviceInfo,
+  type Envelope,
+  type Message,
+} from '../protocol/messages.js';
 import { parseEndpoint } from './memory-contract.js';
 
 export interface DeviceCredentialsPem {
@@ -44,6 +49,7 @@ export class DeviceLink {
    */
   readonly closed: Promise<boolean>;
   private heartbeatTimer?: NodeJS.Timeout;
+  private livenessTimer?: NodeJS.Timeout;
   private heartbeatIntervalMs = 5000;
   private established = false;
   private answered = false;
@@ -75,15 +81,18 @@ export class DeviceLink {
       log(`connected to ${options.endpoint} (${this.socket.getProtocol()})`);
       this.connection.send({ type: 'DeviceInfo', ...options.deviceInfo() });
       this.heartbeat();
+      this.feedLiveness();
       for (const body of this.early.splice(0)) this.connection.send(body);
       options.onEstablished?.(this);
     });
+    this.connection.on('frame', () => this.feedLiveness());
     this.connection.on('message', (envelope) => void this.onMessage(envelope));
     this.connection.on('protocolError', (err) => log(`protocol error from gateway: ${err.message}`));
     this.socket.on('error', (err) => log(`link error: ${err.message}`));
     this.closed = new Promise((resolve) =>
       this.socket.once('close', () => {
         clearTimeout(this.heartbeatTimer);
+        clearTimeout(this.livenessTimer);
         if (this.established)
           log(this.answered ? 'disconnected' : 'closed by the gateway before it answered');
         resolve(this.answered);
@@ -92,6 +101,21 @@ export class DeviceLink {
   }
 
   private readonly bootedAt: number;
+
+  /**
+   * A gateway that stops answering (hung, or a connection that died without a reset) would hold
+   * the device on a dead session for good: like the gateway with a silent device, the device
+   * gives it 3 heartbeat intervals without a message, then closes, and its owner dials again
+   * (docs/protocol.md, "Liveness"; the C firmware does the same).
+   */
+  private feedLiveness(): void {
+    clearTimeout(this.livenessTimer);
+    const silentMs = HEARTBEAT_TIMEOUT_INTERVALS * this.heartbeatIntervalMs;
+    this.livenessTimer = setTimeout(() => {
+      this.options.log?.(`nothing from the gateway in ${silentMs} ms; closing to reconnect`);
+      this.socket.destroy();
+    }, silentMs);
+  }
 
   private heartbeat(): void {
     this.connection.send({ type: 'Heartbeat', uptimeMs: Math.max(0, Date.now() - this.bootedAt) });
@@ -111,6 +135,7 @@ export class DeviceLink {
         this.heartbeatIntervalMs = body.heartbeatIntervalMs;
         clearTimeout(this.heartbeatTimer);
         this.heartbeatTimer = setTimeout(() => this.heartbeat(), this.heartbeatIntervalMs);
+        this.feedLiveness(); // the next ack comes at the new pace
       }
       return;
     }
@@ -130,6 +155,7 @@ export class DeviceLink {
 
   close(): void {
     clearTimeout(this.heartbeatTimer);
+    clearTimeout(this.livenessTimer);
     this.socket.end();
     setTimeout(() => this.socket.destroy(), 1000).unref();
   }
