@@ -5,9 +5,10 @@
  * claim-based enrollment through the real enrollDevice workflow and API, and in claim mode
  * against a scripted gateway that misbehaves.
  *
- * DeployApplication: the platform has no deploy workflow yet, so that part drives the
- * gateway's own DeviceServer (gateway/device-server.ts, real TLS) in this process and sends
- * the requests through its session handle, exactly as the gateway's activities do.
+ * DeployApplication: that part drives the gateway's own DeviceServer (gateway/device-server.ts,
+ * real TLS) in this process and sends the requests through its session handle, exactly as the
+ * gateway's activities do, so each reply of the firmware is seen as it comes, without a rollout
+ * workflow around it.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
