@@ -43,7 +43,12 @@ const startStep = (step: string) =>
   logger.info('host start', { step, sinceProcessStartMs: Math.round(process.uptime() * 1000) });
 startStep('modules loaded');
 const { values } = parseArgs({
-  options: { 'wasmbed-host': { type: 'string' }, home: { type: 'string' } },
+  // (wasmbed-code: the code version its supervisor started it as, host/code-version.ts.)
+  options: {
+    'wasmbed-host': { type: 'string' },
+    home: { type: 'string' },
+    'wasmbed-code': { type: 'string' },
+  },
 });
 const config = loadConfig();
 const hostId = values['wasmbed-host'] ?? config.host.id;
@@ -283,7 +288,14 @@ const worker = await Worker.create({
 });
 const running = worker.run();
 startStep('worker running');
-logger.info('device host ready', { hostId, taskQueue, pid: process.pid, home, dataDir });
+logger.info('device host ready', {
+  hostId,
+  taskQueue,
+  pid: process.pid,
+  home,
+  dataDir,
+  code: values['wasmbed-code'],
+});
 
 let beating = Promise.resolve();
 const heartbeat = setInterval(() => {

@@ -4,32 +4,23 @@
  * dozens of devices boot at once on a small machine. Cached by source hash, like the
  * workflow bundle.
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { build } from 'esbuild';
 import { pruneOldBuilds } from '../common/build-cache.js';
 import { REPO_ROOT } from '../common/repo-root.js';
+import { sourceHash } from '../common/source-hash.js';
 
 const DEVICE_SOURCE_DIRS = ['device', 'device/apps', 'protocol', 'common'];
 /** Worker threads' entry points, bundled beside main.mjs (the runtime finds them next to itself). */
 const WORKER_ENTRIES = ['device/apps/app-thread.mjs', 'device/apps/transform-worker.mjs'];
 
-function sourceHash(): string {
-  const hash = crypto.createHash('sha256');
-  for (const dir of DEVICE_SOURCE_DIRS) {
-    const abs = path.join(REPO_ROOT, dir);
-    if (!fs.existsSync(abs)) continue;
-    for (const file of fs.readdirSync(abs).sort()) {
-      if (!/\.(ts|mjs|json)$/.test(file)) continue;
-      hash.update(`${dir}/${file}`).update(fs.readFileSync(path.join(abs, file)));
-    }
-  }
-  return hash.digest('hex').slice(0, 16);
-}
-
 export async function ensureDeviceBundle(): Promise<string> {
-  const dir = path.join(REPO_ROOT, 'dist', `device-${sourceHash()}`);
+  const dir = path.join(
+    REPO_ROOT,
+    'dist',
+    `device-${sourceHash(DEVICE_SOURCE_DIRS, { recursive: false, matches: /\.(ts|mjs|json)$/ })}`,
+  );
   const entry = path.join(dir, 'main.mjs');
   if (fs.existsSync(entry)) return entry;
   const tmp = `${dir}.${process.pid}.tmp`;

@@ -2,32 +2,18 @@
  * Workflow code is bundled once and cached by content hash, so workers (and every test
  * that starts one) reuse it instead of paying webpack's start-up each time.
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { pruneOldBuilds } from '../common/build-cache.js';
 import { REPO_ROOT } from '../common/repo-root.js';
+import { sourceHash } from '../common/source-hash.js';
 
 const WORKFLOW_SOURCE_DIRS = ['workflows', 'common', 'temporal'];
 export const WORKFLOWS_ENTRY = path.join(REPO_ROOT, 'workflows', 'index.ts');
 
-function sourceHash(): string {
-  const hash = crypto.createHash('sha256');
-  // Recursive: workflows/contracts/ is bundled too, and a stale bundle would run old code.
-  const visit = (dir: string) => {
-    for (const entry of fs
-      .readdirSync(path.join(REPO_ROOT, dir), { withFileTypes: true })
-      .sort((a, b) => a.name.localeCompare(b.name))) {
-      const file = path.join(dir, entry.name);
-      if (entry.isDirectory()) visit(file);
-      else if (entry.name.endsWith('.ts'))
-        hash.update(file).update(fs.readFileSync(path.join(REPO_ROOT, file)));
-    }
-  };
-  for (const dir of WORKFLOW_SOURCE_DIRS) visit(dir);
-  return hash.digest('hex').slice(0, 16);
-}
+// Recursive: workflows/contracts/ is bundled too, and a stale bundle would run old code.
+const sourceKey = () => sourceHash(WORKFLOW_SOURCE_DIRS, { recursive: true, matches: /\.ts$/ });
 
 /** OpenTelemetry's workflow interceptors: bundled in only for workers that trace. */
 export const TRACING_INTERCEPTORS = path.join(REPO_ROOT, 'temporal', 'workflow-tracing.ts');
@@ -40,7 +26,7 @@ export async function ensureWorkflowBundle(
   options: { traced?: boolean } = {},
 ): Promise<{ codePath: string }> {
   const variant = options.traced ? 'traced-' : '';
-  const codePath = path.join(REPO_ROOT, 'dist', `workflow-bundle-${variant}${sourceHash()}.js`);
+  const codePath = path.join(REPO_ROOT, 'dist', `workflow-bundle-${variant}${sourceKey()}.js`);
   if (fs.existsSync(codePath)) return { codePath };
   const { code } = await bundleWorkflowCode({
     workflowsPath: WORKFLOWS_ENTRY,

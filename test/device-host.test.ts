@@ -2,7 +2,7 @@
  * The device host with real processes: 50 virtual devices in one host process; a trapping app,
  * a runaway loop and an app that grows its memory on one device leave the others Connected with
  * their apps Running; kill -9 of the host brings every device back; a restarted worker adopts
- * the running host; deleting a device stops it in the host and removes its volume; the host's
+ * the running host, and replaces one that runs other code (an upgrade); deleting a device stops it in the host and removes its volume; the host's
  * own log, written all along, stays bounded.
  */
 import fs from 'node:fs';
@@ -10,7 +10,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Application, Device } from '../common/resources.js';
 import { callHost, type HostStatus } from '../host/control.js';
-import { hostLogFile } from '../host/supervisor.js';
+import { hostCodeVersion } from '../host/code-version.js';
+import { hostLogFile, runningCodeVersion, spawnDeviceHost } from '../host/supervisor.js';
+import { terminate } from '../runtimes/process-table.js';
 import { buildApps, DIST_DIR } from '../scripts/build-apps.mjs';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { waitFor } from './support/wait.js';
@@ -37,6 +39,15 @@ const application = async (name: string) =>
 const wasm = (name: string) => fs.readFileSync(path.join(DIST_DIR, `${name}.wasm`)).toString('base64');
 const appState = (d: Device, app: string) =>
   d.status.apps[app] as { state?: string; error?: string; since?: string } | undefined;
+/** A running process's environment, from /proc. */
+const environmentOf = (pid: number): NodeJS.ProcessEnv =>
+  Object.fromEntries(
+    fs
+      .readFileSync(`/proc/${pid}/environ`, 'utf8')
+      .split('\0')
+      .filter(Boolean)
+      .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
+  );
 const hostStatus = () => callHost<HostStatus>(platform.home, platform.hostId, { op: 'status' });
 
 async function allConnected(names: string[], timeoutMs = 420_000): Promise<Device[]> {
@@ -190,6 +201,40 @@ describe('device host', () => {
     await allConnected(['late'], 300_000);
     expect(platform.deviceProcesses('late')[0]?.split(':')[0]).toBe(String(hostPid));
     await fleetHealthy();
+  }, 600_000);
+
+  it('a worker on new code replaces a host running old code: every device comes back in the new one', async () => {
+    // The host as an upgrade finds it: started by a worker of the code before (its version on its
+    // command line), still running when the new worker starts. (With the same environment.)
+    const worker = platform.processes.get('orchestrator')!;
+    worker.kill('SIGKILL');
+    await new Promise((resolve) => worker.once('exit', resolve));
+    const current = platform.hostPid()!;
+    const env = environmentOf(current);
+    await terminate(current, 60_000);
+    const oldPid = spawnDeviceHost(platform.home, platform.hostId, env, 'old0123456789abc');
+    await waitFor(
+      'every device resumed in the old host',
+      () => FLEET.every((name) => platform.deviceProcesses(name)[0]?.split(':')[0] === String(oldPid)),
+      120_000,
+    );
+
+    const upgradedAt = Date.now();
+    await platform.start('orchestrator');
+    await waitFor('the worker replaced the old host', () =>
+      platform.logs.get('orchestrator')!.some((l) => /replacing a device host that runs other code/.test(l)),
+    );
+    const newPid = await waitFor(
+      'a host on this code',
+      () => {
+        const pid = platform.hostPid();
+        return pid !== undefined && pid !== oldPid ? pid : undefined;
+      },
+      120_000,
+    );
+    expect(runningCodeVersion(newPid)).toBe(hostCodeVersion());
+    await fleetHealthy(upgradedAt);
+    for (const name of FLEET) expect(platform.deviceProcesses(name)[0]?.split(':')[0]).toBe(String(newPid));
   }, 600_000);
 
   it('deleting a device stops it in the host and removes its volume', async () => {
