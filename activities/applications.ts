@@ -10,7 +10,7 @@ import { gatewayTaskQueue } from '../common/config.js';
 import { NotFoundError, ValidationError } from '../common/errors.js';
 import { FailureType, toApplicationFailure } from '../common/failures.js';
 import type { AppDeviceState, Application, ApplicationPhase, DeployedVersion } from '../common/resources.js';
-import { moduleMisfit } from '../device/apps/fit.js';
+import { deployMessageMisfit, moduleMisfit } from '../device/apps/fit.js';
 import type { ModuleStore } from '../store/module-store.js';
 import type { ResourceStore } from '../store/resource-store.js';
 
@@ -131,8 +131,11 @@ export function createApplicationActivities(deps: { store: ResourceStore; module
       if (missing.length > 0) throw invalid('target.devices', `unknown devices: ${missing.join(', ')}`);
       const chosen = devices.filter((d) => targetsDevice(target, d));
       if (chosen.length === 0) throw invalid('target', 'the target matches no device');
-      const misfit = moduleMisfit(await modules.get(app.spec.module.sha256), app.spec, chosen);
+      const bytes = await modules.get(app.spec.module.sha256);
+      const misfit = moduleMisfit(bytes, app.spec, chosen);
       if (misfit) throw invalid('module', misfit);
+      const tooLarge = deployMessageMisfit(bytes, { ...app.spec, name }, chosen);
+      if (tooLarge) throw invalid('env', tooLarge);
       const previous = app.status.previousModule;
       rollouts.inc({ strategy: app.spec.strategy.type });
       return {

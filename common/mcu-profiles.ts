@@ -33,6 +33,13 @@ export interface McuProfile {
   apps: { maxApps: number; maxAppSize: number; memoryPages: number };
 }
 
+/**
+ * What a board's DeployApplication frame may carry besides the module: its ids, entry, limits,
+ * env and args (firmware/zephyr/Kconfig WASMBED_FRAME_OVERHEAD; the firmware accepts frames of
+ * at most maxAppSize plus this). A larger frame closes the device's session instead of deploying.
+ */
+export const DEPLOY_FRAME_OVERHEAD = 4096;
+
 export const MCU_PROFILES: Record<McuType, McuProfile> = {
   Stm32F746gDisco: {
     mcuType: 'Stm32F746gDisco',

@@ -9,7 +9,7 @@ import { NotFoundError, UnprocessableError, ValidationError, WasmbedError } from
 import type { Application, ApplicationSpec } from '../common/resources.js';
 import { validateApplicationCreate, type ApplicationCreateInput } from '../common/validation.js';
 import { targetsDevice } from '../common/application-status.js';
-import { moduleMisfit } from '../device/apps/fit.js';
+import { deployMessageMisfit, moduleMisfit } from '../device/apps/fit.js';
 import { checkAppModule } from '../device/apps/index.js';
 import { claimable, newClaim, ROLLOUT_CLAIM_LEASE_MS } from './rollout-claim.js';
 import { sha256Hex, type ModuleStore } from '../store/module-store.js';
@@ -161,6 +161,8 @@ export class ApplicationService {
     const targeted = (await this.store.list('Device')).filter((d) => targetsDevice(input.target, d));
     const misfit = moduleMisfit(bytes, input, targeted);
     if (misfit) throw new UnprocessableError('wasm', misfit);
+    const tooLarge = deployMessageMisfit(bytes, input, targeted);
+    if (tooLarge) throw new UnprocessableError('env', tooLarge);
     return { input, module: await this.modules.put(bytes) };
   }
 

@@ -2,9 +2,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MCU_PROFILES, MCU_TYPES, type McuType } from '../common/mcu-profiles.js';
+import { DEPLOY_FRAME_OVERHEAD, MCU_PROFILES, MCU_TYPES, type McuType } from '../common/mcu-profiles.js';
 import type { Device } from '../common/resources.js';
-import { appBudgetOf, moduleMisfit } from '../device/apps/fit.js';
+import { appBudgetOf, deployMessageMisfit, moduleMisfit } from '../device/apps/fit.js';
+import { encodeEnvelope, MAX_MESSAGE_ID, PROTOCOL_VERSION } from '../protocol/messages.js';
 import { CREDENTIALS_BLOCK_END, ENDPOINT_BLOCK_ADDRESS } from '../device/memory-contract.js';
 import { padToSize } from './support/wasm-padding.js';
 import { START_APP } from './support/start-app.js';
@@ -135,6 +136,54 @@ describe('apps fit the board budget of their MCU profile', () => {
     expect(moduleMisfit(padToSize(START_APP, f746 + 1), APP, lab)).toBe(
       `module does not fit lab-1 (Stm32F746gDisco): module is ${f746 + 1} bytes, more than the device accepts (${f746} bytes)`,
     );
+  });
+
+  it("refuses env and args that would make the deploy message larger than the board's frame", () => {
+    const f746 = MCU_PROFILES.Stm32F746gDisco.apps.maxAppSize;
+    const lab = [device('lab-1', 'Stm32F746gDisco')];
+    const module = padToSize(START_APP, f746);
+    const app = (env: Record<string, string>) => ({
+      ...APP,
+      name: 'fit',
+      limits: { memoryPages: 1, cpuMsPerCall: null },
+      env,
+      args: ['--fast'],
+    });
+    // The frame a board takes: its module budget plus what the firmware allows besides it.
+    const accepted = f746 + DEPLOY_FRAME_OVERHEAD;
+    const sizeWith = (value: string) =>
+      encodeEnvelope({
+        version: PROTOCOL_VERSION,
+        messageId: MAX_MESSAGE_ID,
+        body: {
+          type: 'DeployApplication',
+          appId: 'fit',
+          name: 'fit',
+          module,
+          entry: '_start',
+          limits: { memoryPages: 1, cpuMsPerCall: null },
+          env: { NOTE: value },
+          args: ['--fast'],
+        },
+      }).length;
+    // An env value that makes the message exactly as large as the board takes, and one byte more.
+    const exact = 'x'.repeat(3000 + accepted - sizeWith('x'.repeat(3000)));
+    expect(sizeWith(exact)).toBe(accepted);
+    expect(deployMessageMisfit(module, app({ NOTE: exact }), lab)).toBeUndefined();
+    expect(deployMessageMisfit(module, app({ NOTE: `${exact}x` }), lab)).toBe(
+      `env and args do not fit lab-1 (Stm32F746gDisco): with the ${f746}-byte module the deploy message would be ${accepted + 1} bytes, and the board takes at most ${accepted} (its module budget plus ${DEPLOY_FRAME_OVERHEAD}); shorten env and args`,
+    );
+    // The same env with a smaller module fits.
+    expect(deployMessageMisfit(START_APP, app({ NOTE: `${exact}x` }), lab)).toBeUndefined();
+  });
+
+  it("the frame allowance is the firmware's (firmware/zephyr/Kconfig WASMBED_FRAME_OVERHEAD)", () => {
+    const kconfigText = fs.readFileSync(
+      path.resolve(import.meta.dirname, '../firmware/zephyr/Kconfig'),
+      'utf8',
+    );
+    const overhead = /config WASMBED_FRAME_OVERHEAD[\s\S]*?default (\d+)/.exec(kconfigText)?.[1];
+    expect(Number(overhead)).toBe(DEPLOY_FRAME_OVERHEAD);
   });
 
   it('a module too big for one targeted board is refused even if another board takes it', () => {

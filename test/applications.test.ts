@@ -303,6 +303,19 @@ describe('deploying apps', () => {
     expect((await platform.api('GET', '/api/v1/applications/too-big')).status).toBe(404);
   });
 
+  it('refuses env too large for the deploy message a targeted board takes, naming env', async () => {
+    const res = await platform.api('POST', '/api/v1/applications', {
+      name: 'big-env',
+      wasm: fs.readFileSync(path.join(DIST_DIR, 'hello.wasm')).toString('base64'),
+      target: { devices: ['lab-1'] },
+      env: { NOTES: 'n'.repeat(40 * 1024) },
+    });
+    expect(res.status).toBe(422);
+    expect(res.body.error.field).toBe('env');
+    expect(res.body.error.message).toMatch(/^env and args do not fit lab-1 \(Stm32F746gDisco\)/);
+    expect((await platform.api('GET', '/api/v1/applications/big-env')).status).toBe(404);
+  });
+
   it('gives a device created after the rollout the apps whose target covers it', async () => {
     expect(
       (await platform.api('POST', '/api/v1/devices', { name: 'late-1', labels: { group: 'lab' } })).status,

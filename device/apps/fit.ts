@@ -3,8 +3,9 @@
  * MCU profile (module size and memory). One check for the API (before anything is stored)
  * and for the rollout workflow (before any device is contacted).
  */
-import { isMcuType, MCU_PROFILES } from '../../common/mcu-profiles.js';
-import type { Device } from '../../common/resources.js';
+import { DEPLOY_FRAME_OVERHEAD, isMcuType, MCU_PROFILES } from '../../common/mcu-profiles.js';
+import type { ApplicationSpec, Device } from '../../common/resources.js';
+import { encodeEnvelope, MAX_MESSAGE_ID, PROTOCOL_VERSION } from '../../protocol/messages.js';
 import { appMemoryPagesFor } from './host-api.js';
 import { checkAppModule } from './validate.js';
 
@@ -31,6 +32,42 @@ export function moduleMisfit(
     });
     if (!check.ok)
       return `module does not fit ${device.metadata.name} (${device.spec.mcuType}): ${check.error}`;
+  }
+  return undefined;
+}
+
+/**
+ * Returns why the app's deploy message cannot reach one of `devices`, or undefined: a board takes
+ * a DeployApplication frame of at most its module budget plus DEPLOY_FRAME_OVERHEAD, and env and
+ * args travel in it with the module. (Too large, the device would close its session on it.)
+ */
+export function deployMessageMisfit(
+  bytes: Uint8Array,
+  app: { name: string } & Pick<ApplicationSpec, 'entry' | 'limits' | 'env' | 'args'>,
+  devices: Device[],
+): string | undefined {
+  const payload = encodeEnvelope({
+    version: PROTOCOL_VERSION,
+    messageId: MAX_MESSAGE_ID, // (the longest id: the size holds whatever id the gateway uses)
+    body: {
+      type: 'DeployApplication',
+      appId: app.name,
+      name: app.name,
+      module: bytes,
+      entry: app.entry,
+      limits: { memoryPages: app.limits.memoryPages, cpuMsPerCall: app.limits.cpuMsPerCall ?? null },
+      env: app.env,
+      args: app.args,
+    },
+  }).length;
+  for (const device of devices) {
+    const accepted = appBudgetOf(device.spec.mcuType).maxAppSize + DEPLOY_FRAME_OVERHEAD;
+    if (payload > accepted)
+      return (
+        `env and args do not fit ${device.metadata.name} (${device.spec.mcuType}): with the ` +
+        `${bytes.length}-byte module the deploy message would be ${payload} bytes, and the board ` +
+        `takes at most ${accepted} (its module budget plus ${DEPLOY_FRAME_OVERHEAD}); shorten env and args`
+      );
   }
   return undefined;
 }
