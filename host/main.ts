@@ -255,7 +255,18 @@ const [
   import('../temporal/workflow-bundle.js'),
   import('../activities/orchestrator.js'),
 ]);
-const connection = await connectWorker(config.temporal);
+/**
+ * A host that cannot start its worker (no TEMPORAL_ADDRESS, Temporal unreachable, a bad namespace)
+ * exits 1. The tolerant handlers above only log what escapes, and the Temporal SDK, once loaded,
+ * takes SIGINT and SIGTERM to stop workers: without this the process stayed up polling no queue,
+ * its control socket answering (so the supervisor adopted it instead of starting a new one) and
+ * deaf to SIGTERM.
+ */
+const failStart = (err: unknown): never => {
+  logger.error('device host could not start its worker', { error: errorMessage(err), taskQueue });
+  process.exit(1);
+};
+const connection = await connectWorker(config.temporal).catch(failStart);
 // (With tracing's interceptors: the lifecycle that provisioning's startLifecycle starts continues its trace.)
 const client = clientOver(connection, config.temporal, telemetry.tracing?.clientInterceptors);
 const worker = await Worker.create({
@@ -285,8 +296,13 @@ const worker = await Worker.create({
   // A provisioning run holds its workflow task while its local activities run (all its steps but
   // the session wait): the SDK's default of 40 made a burst of 50 queue behind each other.
   maxConcurrentWorkflowTaskExecutions: 200,
+}).catch(failStart);
+// A worker that fails later (a fatal error of the SDK's core) ends the host too: the supervisor
+// (or the StatefulSet) starts a new one, which resumes the devices.
+const running = worker.run().catch((err: unknown) => {
+  logger.error('device host worker failed', { error: errorMessage(err), taskQueue });
+  process.exit(1);
 });
-const running = worker.run();
 startStep('worker running');
 logger.info('device host ready', {
   hostId,
