@@ -70,7 +70,11 @@ function withoutComment(text: string): string {
 /** Commands not run, each with why. Matched against the command text. */
 const NOT_RUN: [RegExp, string][] = [
   [/^wasmbed up\b/, 'starts a whole second platform (what npm start runs); the test platform is that'],
-  [/ \[|\|/, 'a synopsis (optional parts in [ ], alternatives with |), not a runnable example'],
+  // (A `|` into grep, jq, head or tail is a shell pipe, not a synopsis: those commands run.)
+  [
+    / \[|\|(?! (?:grep|jq|head|tail)\b)/,
+    'a synopsis (optional parts in [ ], alternatives with |), not a runnable example',
+  ],
   [/firmware\/build\//, 'needs the C firmware built (npm run test:slow builds and tests it)'],
   [/^wasmbed logs \S+ -f|^npx wasmbed logs \S+ -f/, 'follows the log until interrupted'],
 ];
@@ -132,6 +136,8 @@ it('runs every documented command that talks to the platform', { timeout: 900_00
       .replace(/localhost:9471/g, metrics('orchestrator', 'temporal'))
       .replace(/localhost:8080/g, new URL(platform.gatewayHealthUrl).host)
       .replace(/localhost:9472/g, metrics('web', 'metrics'))
+      .replace(/localhost:9475/g, metrics('host', 'metrics'))
+      .replace(/localhost:9476/g, metrics('host', 'temporal'))
       .replace(/^curl /, 'curl -sS --fail-with-body ')
       .replace(/^npx wasmbed-device /, `node ${path.join(REPO_ROOT, 'device', 'wasmbed-device.mjs')} `)
       .replace(/^(npx )?wasmbed /, `node ${path.join(REPO_ROOT, 'cli', 'main.mjs')} `);
@@ -184,6 +190,14 @@ it('runs every documented command that talks to the platform', { timeout: 900_00
         expect(out).toMatch(new RegExp(`${expected[1] === 409 ? 'Conflict|not Failed|AlreadyExists' : ''}`));
       } else {
         expect(code, `${where}\n$ ${text}\n${out}`).toBe(0);
+      }
+      if (/\/metrics \| grep /.test(text)) {
+        // A metric's # HELP and # TYPE lines are there before anything is counted, and on every
+        // process that registers it: the documented port must have samples of it.
+        expect(
+          out.split('\n').some((l) => l && !l.startsWith('#')),
+          `${where}: no samples, only\n${out}`,
+        ).toBe(true);
       }
       for (const token of out.match(/wbt_[A-Za-z0-9_-]{20,}/g) ?? []) vars.set('wbt_…', token);
       ran.push(where);
