@@ -5,7 +5,13 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/config.js';
-import { NotFoundError, UnprocessableError, ValidationError, WasmbedError } from '../common/errors.js';
+import {
+  ConflictError,
+  NotFoundError,
+  UnprocessableError,
+  ValidationError,
+  WasmbedError,
+} from '../common/errors.js';
 import type { Application, ApplicationSpec } from '../common/resources.js';
 import { validateApplicationCreate, type ApplicationCreateInput } from '../common/validation.js';
 import { targetsDevice } from '../common/application-status.js';
@@ -309,28 +315,33 @@ export class ApplicationService {
     }
   }
 
+  /** A Canary paused after its first wave (or one that will pause: the rollout remembers it) goes on. */
   async promote(name: string): Promise<void> {
-    await this.get(name);
-    try {
-      await workflowHandle(this.client, deployApplicationWorkflow, deployWorkflowId(name)).signal(
-        promoteSignal,
-      );
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) throw new NotFoundError('rollout of Application', name);
-      throw err;
-    }
+    await this.signalRollout(name, promoteSignal, 'promote');
   }
 
   /** Canary paused after its first wave: roll it back instead of promoting it. */
   async abort(name: string): Promise<void> {
+    await this.signalRollout(name, abortSignal, 'abort');
+  }
+
+  /**
+   * Signals the app's rollout. With none running (it finished, or was never started) the
+   * Application is there but there is nothing to act on: a conflict with its state, not a
+   * missing resource — the rollout is not something the API lets one create or name.
+   */
+  private async signalRollout(
+    name: string,
+    signal: typeof promoteSignal | typeof abortSignal,
+    verb: 'promote' | 'abort',
+  ): Promise<void> {
     await this.get(name);
     try {
-      await workflowHandle(this.client, deployApplicationWorkflow, deployWorkflowId(name)).signal(
-        abortSignal,
-      );
+      await workflowHandle(this.client, deployApplicationWorkflow, deployWorkflowId(name)).signal(signal);
     } catch (err) {
-      if (err instanceof WorkflowNotFoundError) throw new NotFoundError('rollout of Application', name);
-      throw err;
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+      const phase = (await this.get(name)).status.phase ?? 'Pending';
+      throw new ConflictError(`Application ${name} has no rollout in progress to ${verb} (it is ${phase})`);
     }
   }
 

@@ -12,7 +12,8 @@ import { paths } from '../common/config.js';
 import type { Application, Device } from '../common/resources.js';
 import { buildApps, DIST_DIR } from '../scripts/build-apps.mjs';
 import { sha256Hex } from '../store/module-store.js';
-import { stopWorkflowId } from '../workflows/contracts/index.js';
+import { deployApplicationWorkflow, deployWorkflowId, stopWorkflowId } from '../workflows/contracts/index.js';
+import { workflowHandle } from '../temporal/workflow-calls.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { waitFor } from './support/wait.js';
 import { withCustomSection } from './support/wasm-padding.js';
@@ -130,6 +131,16 @@ describe('deploying apps', () => {
     const since = ['field-1', 'lab-1', 'lab-2'].map((d) => Date.parse(a.status.devices[d]!.since));
     expect(since[1]).toBeGreaterThanOrEqual(since[0]!);
     expect(since[2]).toBeGreaterThanOrEqual(since[1]!);
+    // Its rollout over, there is nothing to promote or abort: a conflict with the app's state
+    // (409), not a missing resource — the Application is there.
+    await workflowHandle(platform.client, deployApplicationWorkflow, deployWorkflowId('blinky')).result();
+    for (const verb of ['promote', 'abort']) {
+      const late = await platform.api('POST', `/api/v1/applications/blinky/${verb}`);
+      expect(late.status).toBe(409);
+      expect(late.body.error.message).toBe(
+        `Application blinky has no rollout in progress to ${verb} (it is Running)`,
+      );
+    }
   });
 
   it('takes a multipart upload: the C app built with clang runs on a device', async () => {
