@@ -187,23 +187,43 @@ export async function startTestPlatform(
     return { child, port };
   }
 
-  await start('gateway');
-  await start('orchestrator');
-  await start('web');
-  // The orchestrator's device host polling its queue: the API starts provisioning there (one
-  // created before the host registered runs its host steps as a child instead, a different shape).
-  if (loadConfig(env).host.supervised) {
-    await waitFor(
-      'the device host to be ready',
-      () => {
-        // (Or in the copy the host's log bound made, WASMBED_HOST_LOG_MAX_BYTES, if it was quick.)
-        const log = hostLogFile(home, hostId);
-        return [log, `${log}.1`].some(
-          (file) => fs.existsSync(file) && READY_LINES.host.test(fs.readFileSync(file, 'utf8')),
-        );
-      },
-      60_000,
-    );
+  /** Everything this platform started, stopped; its logs kept (test-artifacts/), its home removed. */
+  async function stopEverything(): Promise<void> {
+    for (const child of processes.values()) {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+    await Promise.all(findStrayDevices(home).map((pid) => terminate(pid, 500)));
+    await connection.close();
+    await temporal.stop();
+    await postgres?.destroy();
+    keepLogs(logs, home);
+    fs.rmSync(home, { recursive: true, force: true });
+  }
+
+  try {
+    await start('gateway');
+    await start('orchestrator');
+    await start('web');
+    // The orchestrator's device host polling its queue: the API starts provisioning there (one
+    // created before the host registered runs its host steps as a child instead, a different shape).
+    if (loadConfig(env).host.supervised) {
+      await waitFor(
+        'the device host to be ready',
+        () => {
+          // (Or in the copy the host's log bound made, WASMBED_HOST_LOG_MAX_BYTES, if it was quick.)
+          const log = hostLogFile(home, hostId);
+          return [log, `${log}.1`].some(
+            (file) => fs.existsSync(file) && READY_LINES.host.test(fs.readFileSync(file, 'utf8')),
+          );
+        },
+        60_000,
+      );
+    }
+  } catch (err) {
+    // A platform that did not come up is not returned, so its caller cannot stop it: without
+    // this its worker lived on past the test run, starting device hosts in a deleted home.
+    await stopEverything().catch(() => {});
+    throw err;
   }
 
   const platform: TestPlatform = {
@@ -247,17 +267,7 @@ export async function startTestPlatform(
     async killDevice(device) {
       await callHost(home, hostId, { op: 'powerOff', device });
     },
-    async stop() {
-      for (const child of processes.values()) {
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      }
-      await Promise.all(findStrayDevices(home).map((pid) => terminate(pid, 500)));
-      await connection.close();
-      await temporal.stop();
-      await postgres?.destroy();
-      keepLogs(logs, home);
-      fs.rmSync(home, { recursive: true, force: true });
-    },
+    stop: stopEverything,
   };
   return platform;
 }
