@@ -428,7 +428,7 @@ async function enrollmentToken(ctx: Ctx, sub: string | undefined, arg: string | 
     case 'list':
     case 'ls': {
       const items = await listEvery(ctx, '/enrollment-tokens');
-      if (ctx.json) ctx.out(JSON.stringify(items));
+      if (ctx.json) ctx.out(JSON.stringify({ items }, null, 2));
       else
         ctx.out(
           table(
@@ -472,7 +472,7 @@ async function enrollment(ctx: Ctx, sub: string | undefined, arg: string | undef
     case 'list':
     case 'ls': {
       const items = await listEvery(ctx, '/enrollments');
-      if (ctx.json) ctx.out(JSON.stringify(items));
+      if (ctx.json) ctx.out(JSON.stringify({ items }, null, 2));
       else
         ctx.out(
           table(

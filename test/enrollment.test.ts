@@ -614,6 +614,11 @@ describe('enrollment on a real platform', () => {
     await waitFor('factory-1 listed by the CLI', async () =>
       /^factory-1\s+[0-9a-f]{64}\s+EC/m.test((await wasmbed('enrollment', 'list')).stdout),
     );
+    // -o json: a list as every list of the CLI prints one, {"items": […]}.
+    const pending = JSON.parse((await wasmbed('enrollment', 'list', '-o', 'json')).stdout) as {
+      items: { name: string }[];
+    };
+    expect(pending.items.map((e) => e.name)).toContain('factory-1');
     const approved = await wasmbed('enrollment', 'approve', 'factory-1');
     expect(approved).toMatchObject({ code: 0, stdout: 'approved factory-1 (enroll-factory-1)\n' });
     await waitFor(
@@ -625,6 +630,16 @@ describe('enrollment on a real platform', () => {
     expect((await wasmbed('enrollment', 'approve', 'factory-1')).code).toBe(1);
     const list = await wasmbed('enrollment-token', 'list');
     expect(list.stdout).toMatch(/clc-[0-9a-f]+\s+certificate\s+factory-1\s+Enrolled/);
+    const tokens = JSON.parse((await wasmbed('enrollment-token', 'list', '-o', 'json')).stdout) as {
+      items: { id: string; deviceName?: string; state: string }[];
+    };
+    expect(tokens.items).toContainEqual(
+      expect.objectContaining({
+        deviceName: 'factory-1',
+        state: 'Enrolled',
+        id: expect.stringMatching(/^clc-/),
+      }),
+    );
   });
 
   it('rejects a CSR for a name owned by another identity, with the reason', async () => {
