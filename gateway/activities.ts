@@ -7,7 +7,13 @@ import { setMaxListeners } from 'node:events';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { FailureType, toApplicationFailure } from '../common/failures.js';
 import { RequestError } from '../protocol/connection.js';
-import type { AppStatusEntry, DeviceInfo, Message, MessageType } from '../protocol/messages.js';
+import {
+  deployApplicationMessage,
+  type AppStatusEntry,
+  type DeviceInfo,
+  type Message,
+  type MessageType,
+} from '../protocol/messages.js';
 import type { ModuleStore } from '../store/module-store.js';
 import { serialHex } from '../pki/certificate-info.js';
 import { whileHeartbeating } from '../temporal/activity-heartbeat.js';
@@ -57,20 +63,6 @@ export type DeployManyInput = Omit<DeployInput, 'device'> & {
   /** How long a device without a session here may take to come back (it may be reconnecting). */
   sessionWaitMs?: number;
 };
-
-/** The DeployApplication message a device gets for `app`, with the module's bytes. */
-function deployMessage(app: Omit<DeployInput, 'device'>, module: Uint8Array): Message {
-  return {
-    type: 'DeployApplication',
-    appId: app.appId,
-    name: app.name,
-    module,
-    entry: app.entry,
-    limits: app.limits,
-    env: app.env ?? {},
-    args: app.args ?? [],
-  };
-}
 
 /** One device's answer in a batch; `reached`: it answered (ok or refused), so it may run the app. */
 export interface BatchAck extends AckResult {
@@ -216,7 +208,7 @@ export function createGatewayActivities(deps: {
     async deployApplicationToMany(input: DeployManyInput): Promise<BatchAck[]> {
       const { devices, sessionWaitMs, timeoutMs, ...app } = input;
       const context = Context.current();
-      const message = deployMessage(app, await deps.modules.get(app.moduleSha256));
+      const message = deployApplicationMessage(app, await deps.modules.get(app.moduleSha256));
       const waitMs = sessionWaitMs ?? BATCH_SESSION_WAIT_MS;
       return forEachDevice(
         devices,
@@ -302,7 +294,12 @@ export function createGatewayActivities(deps: {
 
     async deployApplication(input: DeployInput): Promise<AckResult> {
       const module = await deps.modules.get(input.moduleSha256);
-      const ack = await request(input.device, deployMessage(input, module), 'DeployAck', input.timeoutMs);
+      const ack = await request(
+        input.device,
+        deployApplicationMessage(input, module),
+        'DeployAck',
+        input.timeoutMs,
+      );
       return { ok: ack.ok, error: ack.error };
     },
 

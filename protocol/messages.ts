@@ -100,6 +100,28 @@ export interface DeployApplication {
   env: Record<string, string>;
   args: string[];
 }
+
+/**
+ * The DeployApplication a device gets for an app and its module (no env or args: none). One
+ * builder for the gateway, which sends it, and for the fit check (device/apps/fit.ts), which
+ * measures it against a board's frame before anything is stored.
+ */
+export function deployApplicationMessage(
+  app: Pick<DeployApplication, 'appId' | 'name' | 'entry' | 'limits'> &
+    Partial<Pick<DeployApplication, 'env' | 'args'>>,
+  module: Uint8Array,
+): DeployApplication {
+  return {
+    type: 'DeployApplication',
+    appId: app.appId,
+    name: app.name,
+    module,
+    entry: app.entry,
+    limits: app.limits,
+    env: app.env ?? {},
+    args: app.args ?? [],
+  };
+}
 /** Tag 8, device → gateway, reply to DeployApplication. */
 export interface DeployAck {
   type: 'DeployAck';

@@ -5,7 +5,12 @@
  */
 import { DEPLOY_FRAME_OVERHEAD, isMcuType, MCU_PROFILES } from '../../common/mcu-profiles.js';
 import type { ApplicationSpec, Device } from '../../common/resources.js';
-import { encodeEnvelope, MAX_MESSAGE_ID, PROTOCOL_VERSION } from '../../protocol/messages.js';
+import {
+  deployApplicationMessage,
+  encodeEnvelope,
+  MAX_MESSAGE_ID,
+  PROTOCOL_VERSION,
+} from '../../protocol/messages.js';
 import { appMemoryPagesFor } from './host-api.js';
 import { checkAppModule } from './validate.js';
 
@@ -49,16 +54,8 @@ export function deployMessageMisfit(
   const payload = encodeEnvelope({
     version: PROTOCOL_VERSION,
     messageId: MAX_MESSAGE_ID, // (the longest id: the size holds whatever id the gateway uses)
-    body: {
-      type: 'DeployApplication',
-      appId: app.name,
-      name: app.name,
-      module: bytes,
-      entry: app.entry,
-      limits: { memoryPages: app.limits.memoryPages, cpuMsPerCall: app.limits.cpuMsPerCall ?? null },
-      env: app.env,
-      args: app.args,
-    },
+    // (The gateway sends an app under its name as its id: deploy-application.ts.)
+    body: deployApplicationMessage({ ...app, appId: app.name }, bytes),
   }).length;
   for (const device of devices) {
     const accepted = appBudgetOf(device.spec.mcuType).maxAppSize + DEPLOY_FRAME_OVERHEAD;
