@@ -80,8 +80,9 @@ function validateLabels(field: string, value: unknown): Record<string, string> {
   return labels;
 }
 
-/** A value as an error shows it: a string quoted, anything else as JSON (as the API's check does). */
-const shown = (value: unknown): string => (typeof value === 'string' ? `"${value}"` : JSON.stringify(value));
+/** A value as an error shows it: a string quoted, anything else as JSON (the API's check too). */
+export const shown = (value: unknown): string =>
+  typeof value === 'string' ? `"${value}"` : JSON.stringify(value);
 
 /**
  * Validates the body of `POST /api/v1/devices` (and a batch's items, and a workflow's own input).

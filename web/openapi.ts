@@ -7,6 +7,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import { ValidationError } from '../common/errors.js';
+import { shown } from '../common/validation.js';
 import { MCU_TYPES } from '../common/mcu-profiles.js';
 import {
   DNS_LABEL_MESSAGE,
@@ -964,8 +965,7 @@ const withArticle = (type: string): string =>
 /** One ajv error as a message a person can act on, naming the field. */
 export function describeError(err: ErrorObject, prefix = ''): ValidationError {
   let field = fieldOf(err, prefix);
-  const value = err.data;
-  const shown = typeof value === 'string' ? `"${value}"` : JSON.stringify(value);
+  const value = shown(err.data);
   const described = (err.parentSchema as { description?: string } | undefined)?.description;
   const pattern = (err.parentSchema as { pattern?: string } | undefined)?.pattern;
   if ((err.keyword === 'pattern' || err.keyword === 'maxLength') && err.propertyName !== undefined) {
@@ -973,10 +973,10 @@ export function describeError(err: ErrorObject, prefix = ''): ValidationError {
     const keyOf = field;
     field = `${keyOf}.${err.propertyName}`;
     if (pattern === LABEL_KEY_PATTERN)
-      return new ValidationError(field, `${keyOf} key ${shown} ${LABEL_KEY_MESSAGE}`);
+      return new ValidationError(field, `${keyOf} key ${value} ${LABEL_KEY_MESSAGE}`);
   }
   if ((err.keyword === 'pattern' || err.keyword === 'maxLength') && pattern === LABEL_VALUE_PATTERN)
-    return new ValidationError(field, `${field} value ${shown} ${LABEL_VALUE_MESSAGE}`);
+    return new ValidationError(field, `${field} value ${value} ${LABEL_VALUE_MESSAGE}`);
   let message: string;
   switch (err.keyword) {
     case 'anyOf':
@@ -991,7 +991,7 @@ export function describeError(err: ErrorObject, prefix = ''): ValidationError {
         );
         message = `one of ${alternatives.join(', ')} is required${described ? ` (${described})` : ''}`;
       } else {
-        message = `${field} ${shown} is not allowed${described ? `: ${described}` : ''}`;
+        message = `${field} ${value} is not allowed${described ? `: ${described}` : ''}`;
       }
       break;
     }
@@ -1016,26 +1016,26 @@ export function describeError(err: ErrorObject, prefix = ''): ValidationError {
     }
     case 'enum':
       message = described
-        ? `${field} ${shown} ${described}`
-        : `${field} ${shown} is unknown; expected one of ${(err.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
+        ? `${field} ${value} ${described}`
+        : `${field} ${value} is unknown; expected one of ${(err.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
       break;
     case 'const':
       // Under a condition (an if/then rule) its description says why; else the one value.
       message =
         described && err.schemaPath.includes('/then/')
-          ? `${field} ${shown} ${described}`
+          ? `${field} ${value} ${described}`
           : `${field} must be ${JSON.stringify((err.params as { allowedValue: unknown }).allowedValue)}`;
       break;
     case 'pattern':
       message =
         (err.params as { pattern: string }).pattern === DNS_LABEL_PATTERN
-          ? `${field} ${shown} ${DNS_LABEL_MESSAGE}`
-          : `${field} ${shown} must match ${(err.params as { pattern: string }).pattern}`;
+          ? `${field} ${value} ${DNS_LABEL_MESSAGE}`
+          : `${field} ${value} must match ${(err.params as { pattern: string }).pattern}`;
       break;
     case 'maxLength':
       message =
         (err.parentSchema as { pattern?: string } | undefined)?.pattern === DNS_LABEL_PATTERN
-          ? `${field} ${shown} ${DNS_LABEL_MESSAGE}`
+          ? `${field} ${value} ${DNS_LABEL_MESSAGE}`
           : `${field} ${err.message}`;
       break;
     case 'type':
