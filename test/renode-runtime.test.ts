@@ -307,7 +307,11 @@ describe('renode runtime (local mode, stand-in renode)', () => {
     // One attempt: the host's steps are local activities of provisioning on the device host
     // (the API starts it on the host's queue), whose history has a single failed prepareVolume
     // marker, and the failure it recorded is EmulatorUnavailable, non-retryable.
-    const history = await platform!.client.workflow.getHandle(provisionWorkflowId('ren-3')).fetchHistory();
+    // markFailed is a local activity: the device reads Failed while the workflow task that records
+    // its markers is still open. The run fails right after, so wait for it to close first.
+    const run = platform!.client.workflow.getHandle(provisionWorkflowId('ren-3'));
+    await expect(run.result()).rejects.toThrow();
+    const history = await run.fetchHistory();
     const events = history.events ?? [];
     const prepare = activitiesFromHistory(events as never).filter((a) => a.name === 'prepareVolume');
     expect(prepare.map((a) => [a.state, a.attempt])).toEqual([['Failed', 1]]);
