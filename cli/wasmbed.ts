@@ -26,7 +26,7 @@ import { errorMessage } from '../common/errors.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-const USAGE = `wasmbed — WebAssembly on microcontroller fleets
+export const USAGE = `wasmbed — WebAssembly on microcontroller fleets
 
 Usage:
   wasmbed up                                  run the whole platform (like npm start)
@@ -45,8 +45,10 @@ Usage:
                      [--strategy AllAtOnce|Rolling|Canary] [--max-unavailable N] [--canary N]
                      [--pause-after-canary] [--failure-threshold N] [--entry F]
                      [--env K=V]... [--arg A]... [--memory-pages N] [--detach]
-  wasmbed app update NAME [FILE.wasm] [--to d1,d2 | --selector k=v | --all] [--strategy ...]
-                     [--env K=V]... [--arg A]... [--entry F] [--memory-pages N] [--detach]
+  wasmbed app update NAME [FILE.wasm] [--to d1,d2 | --selector k=v | --all]
+                     [--strategy AllAtOnce|Rolling|Canary] [--max-unavailable N] [--canary N]
+                     [--pause-after-canary] [--failure-threshold N] [--entry F]
+                     [--env K=V]... [--arg A]... [--memory-pages N] [--detach]
                                               a new version: what is given replaces, the rest stays
   wasmbed logs DEVICE [-f] [--app APP]
   wasmbed enrollment-token create [--name DEVICE] [--ttl 24h] | list | revoke ID
@@ -63,7 +65,7 @@ Options:
 
 Environment: WASMBED_URL, WASMBED_API_TOKEN.`;
 
-const OPTIONS = {
+export const OPTIONS = {
   output: { type: 'string', short: 'o' },
   url: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -131,7 +133,7 @@ const APP_VERSION_OPTIONS: OptionName[] = [
  * given to a command that does not take it was dropped without a word: `device create X
  * --runtime qemu` made a virtual device.
  */
-const COMMAND_OPTIONS: Record<string, OptionName[]> = {
+export const COMMAND_OPTIONS: Record<string, OptionName[]> = {
   up: [],
   status: [],
   logs: ['follow', 'app'],
@@ -181,13 +183,39 @@ const COMMAND_ALIASES: Record<string, string> = {
   ls: 'list',
 };
 
-/** Refuses an option the command does not take, naming both (usage error, exit 2). */
-function checkOptionsApply(values: Values, command: string, sub: string | undefined): void {
-  const top = COMMAND_ALIASES[command] ?? command;
-  const key =
-    top in COMMAND_OPTIONS ? top : `${top} ${sub === undefined ? '' : (COMMAND_ALIASES[sub] ?? sub)}`;
+/** A command line whose command exists and whose options all apply to it. */
+export interface ParsedCommandLine {
+  /** The COMMAND_OPTIONS key (`device create`, `logs`), or undefined for help. */
+  key: string | undefined;
+  values: Values;
+  positionals: string[];
+}
+
+/**
+ * Parses and checks a command line without doing anything: an unknown option or command, or an
+ * option the command does not take, is bad usage (CliError, exit 2). `main` runs what it returns;
+ * test/cli-reference.test.ts feeds it every command form the references show.
+ */
+export function parseCommandLine(argv: string[]): ParsedCommandLine {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new CliError(`${(err as Error).message}\n\n${USAGE}`, 2);
+  }
+  const { values, positionals } = parsed;
+  const [command, sub] = positionals;
+  if (values.help || !command) return { key: undefined, values, positionals };
+  const key = commandKey(command, sub);
   const takes = COMMAND_OPTIONS[key];
-  if (!takes) return; // an unknown command: its own error says so
+  if (!takes) {
+    const group = key.split(' ')[0]!;
+    const isGroup = Object.keys(COMMAND_OPTIONS).some((k) => k.startsWith(`${group} `));
+    throw new CliError(
+      `unknown ${isGroup ? `${group} command "${sub ?? ''}"` : `command "${command}"`}\n\n${USAGE}`,
+      2,
+    );
+  }
   for (const option of Object.keys(values) as OptionName[]) {
     if (values[option] === undefined || GLOBAL_OPTIONS.includes(option) || takes.includes(option)) continue;
     throw new CliError(
@@ -198,6 +226,13 @@ function checkOptionsApply(values: Values, command: string, sub: string | undefi
       2,
     );
   }
+  return { key, values, positionals };
+}
+
+/** `devices ls` → `device list`; a command without subcommands (`logs`) is its own key. */
+function commandKey(command: string, sub: string | undefined): string {
+  const top = COMMAND_ALIASES[command] ?? command;
+  return top in COMMAND_OPTIONS ? top : `${top} ${sub === undefined ? '' : (COMMAND_ALIASES[sub] ?? sub)}`;
 }
 
 interface Ctx {
@@ -832,19 +867,12 @@ export async function main(
   argv: string[],
   out: (text: string) => void = (t) => process.stdout.write(`${t}\n`),
 ): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw new CliError(`${(err as Error).message}\n\n${USAGE}`, 2);
-  }
-  const { values, positionals } = parsed;
+  const { key, values, positionals } = parseCommandLine(argv);
   const [command, sub, arg] = positionals;
-  if (values.help || !command) {
+  if (key === undefined) {
     out(USAGE);
     return command || values.help ? 0 : 2;
   }
-  checkOptionsApply(values, command, sub);
   const output = values.output ?? 'table';
   if (output !== 'table' && output !== 'json')
     throw new CliError(`-o must be table or json, not "${output}"`, 2);

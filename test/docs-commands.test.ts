@@ -82,7 +82,7 @@ const NOT_RUN: [RegExp, string][] = [
 /** Files whose shell blocks are not run, each with why. */
 const NOT_RUN_FILES: Record<string, string> = {
   'docs/cli.md':
-    'the command reference: one line per command form, with placeholder files and [options]; test/cli.test.ts runs the CLI',
+    'the command reference: one line per command form, with placeholder files and [options]; test/cli-reference.test.ts checks every form against the CLI, test/cli.test.ts runs the CLI',
 };
 
 /** Commands whose documented outcome is an HTTP error, checked as such. */
