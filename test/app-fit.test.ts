@@ -186,6 +186,41 @@ describe('apps fit the board budget of their MCU profile', () => {
     expect(Number(overhead)).toBe(DEPLOY_FRAME_OVERHEAD);
   });
 
+  it("a board that reported its own module size is held to it, not to its profile's", () => {
+    // An enrolled STM32F746G-DISCO whose firmware was built with WASMBED_APP_MODULE_SIZE=20000
+    // (its profile says 28 KiB) says so in Hello; the gateway records it as status.deviceInfo.
+    const reporting = (maxAppSize: number): Device =>
+      ({
+        kind: 'Device',
+        metadata: { name: 'board-7' },
+        spec: { mcuType: 'Stm32F746gDisco' },
+        status: {
+          deviceInfo: { firmwareVersion: '1', mcuType: 'Stm32F746gDisco', freeMemory: 1, maxAppSize },
+        },
+      }) as unknown as Device;
+    const module = padToSize(START_APP, 24 * 1024);
+    expect(moduleMisfit(module, APP, [device('lab-1', 'Stm32F746gDisco')])).toBeUndefined();
+    expect(moduleMisfit(module, APP, [reporting(20000)])).toBe(
+      `module does not fit board-7 (Stm32F746gDisco, whose firmware reports apps up to 20000 bytes): module is ${24 * 1024} bytes, more than the device accepts (20000 bytes)`,
+    );
+    // Its deploy frame is its reported size plus the firmware's allowance.
+    const app = { ...APP, name: 'fit', limits: { memoryPages: 1, cpuMsPerCall: null }, env: {}, args: [] };
+    const small = padToSize(START_APP, 20000);
+    expect(deployMessageMisfit(small, app, [reporting(20000)])).toBeUndefined();
+    expect(
+      deployMessageMisfit(small, { ...app, env: { NOTE: 'x'.repeat(DEPLOY_FRAME_OVERHEAD) } }, [
+        reporting(20000),
+      ]),
+    ).toMatch(
+      /^env and args do not fit board-7 \(Stm32F746gDisco, whose firmware reports apps up to 20000 bytes\): /,
+    );
+    // A firmware built for more takes more; one that reports its profile's size reads as before.
+    expect(moduleMisfit(padToSize(START_APP, 40 * 1024), APP, [reporting(48 * 1024)])).toBeUndefined();
+    expect(moduleMisfit(padToSize(START_APP, 29 * 1024), APP, [reporting(28 * 1024)])).toMatch(
+      /^module does not fit board-7 \(Stm32F746gDisco\): /,
+    );
+  });
+
   it('a module too big for one targeted board is refused even if another board takes it', () => {
     const module = padToSize(START_APP, 100 * 1024);
     expect(moduleMisfit(module, APP, [device('qemu-1', 'Mps2An385')])).toBeUndefined();

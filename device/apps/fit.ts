@@ -22,6 +22,26 @@ export function appBudgetOf(mcuType: string): { maxAppSize: number; memoryPages:
   return { maxAppSize: Math.floor(ramBytes / 2), memoryPages: appMemoryPagesFor(ramBytes) };
 }
 
+/**
+ * What one app may use on this device. The module size is the one its firmware reported
+ * (DeviceInfo.maxAppSize) once it has: a board built with another WASMBED_APP_MODULE_SIZE than
+ * its profile's takes that much and no more, and a frame larger than that plus
+ * DEPLOY_FRAME_OVERHEAD closes its session instead of deploying. Before its first session, its
+ * profile's. (Memory stays the profile's: the device limits it again when it instantiates.)
+ */
+export function deviceAppBudget(device: Device): { maxAppSize: number; memoryPages: number; label: string } {
+  const profile = appBudgetOf(device.spec.mcuType);
+  const reported = device.status?.deviceInfo?.maxAppSize;
+  const name = `${device.metadata.name} (${device.spec.mcuType}`;
+  return reported !== undefined && reported !== profile.maxAppSize
+    ? {
+        ...profile,
+        maxAppSize: reported,
+        label: `${name}, whose firmware reports apps up to ${reported} bytes)`,
+      }
+    : { ...profile, label: `${name})` };
+}
+
 /** Returns the first reason the module cannot run on one of `devices`, or undefined. */
 export function moduleMisfit(
   bytes: Uint8Array,
@@ -29,14 +49,13 @@ export function moduleMisfit(
   devices: Device[],
 ): string | undefined {
   for (const device of devices) {
-    const budget = appBudgetOf(device.spec.mcuType);
+    const budget = deviceAppBudget(device);
     const check = checkAppModule(bytes, {
       entry: app.entry,
       memoryPages: Math.min(app.limits.memoryPages, budget.memoryPages),
       maxModuleBytes: budget.maxAppSize,
     });
-    if (!check.ok)
-      return `module does not fit ${device.metadata.name} (${device.spec.mcuType}): ${check.error}`;
+    if (!check.ok) return `module does not fit ${budget.label}: ${check.error}`;
   }
   return undefined;
 }
@@ -58,10 +77,11 @@ export function deployMessageMisfit(
     body: deployApplicationMessage({ ...app, appId: app.name }, bytes),
   }).length;
   for (const device of devices) {
-    const accepted = appBudgetOf(device.spec.mcuType).maxAppSize + DEPLOY_FRAME_OVERHEAD;
+    const budget = deviceAppBudget(device);
+    const accepted = budget.maxAppSize + DEPLOY_FRAME_OVERHEAD;
     if (payload > accepted)
       return (
-        `env and args do not fit ${device.metadata.name} (${device.spec.mcuType}): with the ` +
+        `env and args do not fit ${budget.label}: with the ` +
         `${bytes.length}-byte module the deploy message would be ${payload} bytes, and the board ` +
         `takes at most ${accepted} (its module budget plus ${DEPLOY_FRAME_OVERHEAD}); shorten env and args`
       );
