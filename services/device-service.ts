@@ -165,9 +165,12 @@ export class DeviceService {
       current && (await this.store.get('Gateway', current))?.status.phase === 'Ready'
         ? current
         : device.spec.gateway;
+    // Its steps start over (beginProvisioning makes them fresh): the old run's, all Succeeded,
+    // read "7/7 Pending" in `device restart --watch` and on the dashboard while the new run had
+    // done nothing yet. (A retry keeps them: it resumes where the failed run stopped.)
     await this.store.updateStatus('Device', name, (s) => {
       if (s.phase === 'Deprovisioning') throw new ConflictError(`device "${name}" is being deleted`);
-      return { ...s, phase: 'Pending', message: undefined };
+      return { ...s, phase: 'Pending', message: undefined, steps: undefined };
     });
     const workflowId = await this.startProvisioning(name, {
       name,

@@ -84,3 +84,25 @@ describe('Retry of a Failed device', () => {
     await stuck.terminate('test over');
   }, 60_000);
 });
+
+describe('Restart of a Connected device', () => {
+  it("starts its steps over: the old run's are not shown as the new run's progress", async () => {
+    const done = (['issueCertificate', 'startEmulator'] as const).map((name) => ({
+      name,
+      state: 'Succeeded' as const,
+    }));
+    await store.create(
+      'Device',
+      'running',
+      { runtime: 'virtual' } as DeviceSpec,
+      { phase: 'Connected', conditions: [], apps: {}, steps: done },
+      {},
+    );
+    const devices = new DeviceService(store, env.client, async () => QUEUE);
+    await devices.restart('running');
+    const status = (await store.get('Device', 'running'))?.status;
+    expect(status?.phase).toBe('Pending');
+    expect(status?.steps).toBeUndefined();
+    await env.client.workflow.getHandle(provisionWorkflowId('running')).terminate('test over');
+  }, 60_000);
+});
