@@ -86,6 +86,7 @@ export async function startTestPlatform(
 ): Promise<TestPlatform> {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'wasmbed-test-'));
   const postgres = options.postgres ? await startPostgres() : undefined;
+  const reaper = startReaper([home, ...(postgres ? [path.dirname(postgres.dataDir)] : [])]);
   const [temporalPort, httpPort, metricsPort, webPort, gatewayPort, healthPort] = await Promise.all(
     Array.from({ length: 6 }, freePort),
   );
@@ -189,6 +190,7 @@ export async function startTestPlatform(
 
   /** Everything this platform started, stopped; its logs kept (test-artifacts/), its home removed. */
   async function stopEverything(): Promise<void> {
+    reaper.kill('SIGKILL'); // stopped here, in order; its job was a run that dies first
     for (const child of processes.values()) {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }
@@ -323,6 +325,25 @@ async function metricsPortsFor(
 }
 
 /** Device hosts of `home` and device processes whose volume lies under it, whatever their name. */
+/**
+ * Starts test/support/reaper.mjs for this platform: if this process dies without stop() (vitest
+ * killed, say), it kills what belongs to `dirs` and removes them, instead of a worker, a device
+ * host and its devices running on with nothing to stop them.
+ */
+function startReaper(dirs: string[]): ChildProcess {
+  const reaper = spawn(
+    process.execPath,
+    [path.join(REPO_ROOT, 'test', 'support', 'reaper.mjs'), String(process.pid), ...dirs],
+    {
+      detached: true,
+      stdio: 'ignore',
+      env: { PATH: process.env.PATH ?? '' }, // (not the platform's: it must not take itself for one of its processes)
+    },
+  );
+  reaper.unref();
+  return reaper;
+}
+
 function findStrayDevices(home: string): number[] {
   return findProcessesMatching((argv) =>
     argv.some((arg) => arg.startsWith(`--volume=${home}`) || arg === `--home=${path.resolve(home)}`),
