@@ -155,3 +155,37 @@ it('draws the topology of the whole fleet compactly', async () => {
   expect(await page.getAttribute('#topology-svg', 'data-compact')).toBe('true');
   await saveScreenshot(page, 'topology-fleet');
 });
+
+it('shows the store’s row again after an action’s answer swapped an older one into the live table', async () => {
+  // An action answers with the table's rows as they were when it ran. Held back (a slow answer),
+  // it lands after the stream already sent a newer row, and overwrote it: the stream, which sends
+  // only what changed since its last event, never sent the row again (a Retry on a filtered
+  // table lost the row of a device that failed again at once).
+  const target = fleetName(7); // Failed, so its row has Retry
+  await page.goto(`${platform.webUrl}/devices?namePrefix=fleet-00`);
+  await page.waitForSelector('body[data-updates]');
+  const phaseOf = () => page.getAttribute(`tr[data-device="${target}"]`, 'data-phase');
+  expect(await phaseOf()).toBe('Failed');
+  await page.route(`**/ui/devices/${target}/retry`, async (route) => {
+    // Someone else moved it on meanwhile: this Retry is refused, with the rows as they are now.
+    await store.updateStatus('Device', target, (s) => ({ ...s, phase: 'Unreachable', message: 'gone' }));
+    const answer = await route.fetch();
+    await store.updateStatus('Device', target, (s) => ({ ...s, phase: 'Disconnected', message: 'back' }));
+    await waitFor(`${target} Disconnected from the stream`, async () => (await phaseOf()) === 'Disconnected');
+    await route.fulfill({ response: answer });
+  });
+  await page.click(`tr[data-device="${target}"] button:has-text("Retry")`);
+  await page.waitForSelector('#devices tr[data-notice]');
+  expect(await page.textContent('#devices tr[data-notice]')).toContain('only Failed devices can be retried');
+  await waitFor(
+    `${target} row as the store has it`,
+    async () => (await phaseOf()) === 'Disconnected',
+    10_000,
+    50,
+  );
+  expect(await page.textContent(`tr[data-device="${target}"]`)).toContain('back');
+  // The action's error stays in view while the stream puts the rows right.
+  expect(await page.$$('#devices tr[data-notice]')).toHaveLength(1);
+  expect(await page.$$('#devices tr[data-device]')).toHaveLength(10);
+  await page.unroute(`**/ui/devices/${target}/retry`);
+});

@@ -3,30 +3,56 @@
  * so the Content-Security-Policy can forbid inline code). It opens one EventSource per page
  * (`data-stream` on <body>): `swap` events replace the inner HTML of elements by id (HTML the
  * server rendered with every value escaped), `log` events append log lines built with
- * textContent, so a log line is always text, never markup.
+ * textContent, so a log line is always text, never markup. An action's answer swapped into an
+ * element the stream writes makes the page open the stream again (see `streamed`).
  */
 export const CLIENT_JS = `(function () {
   'use strict';
   var body = document.body;
   var url = body.getAttribute('data-stream');
   if (!url) return;
-  var es = new EventSource(url);
-  es.addEventListener('open', function () { body.setAttribute('data-live', 'on'); });
-  es.addEventListener('error', function () { body.setAttribute('data-live', 'off'); });
-  es.addEventListener('swap', function (e) {
+  // Ids of the elements the stream writes. The server sends a view's changes against what it
+  // last sent, so an action's answer swapped into one of them (a table's rows after Retry) leaves
+  // the page and the stream disagreeing for good: a row the answer dropped never comes back
+  // while it does not change again. After such a swap the page opens the stream again, whose
+  // first event is the whole view as the server has it.
+  var streamed = {};
+  var es;
+  function connect() {
+    es = new EventSource(url);
+    es.addEventListener('open', function () { body.setAttribute('data-live', 'on'); });
+    es.addEventListener('error', function () { body.setAttribute('data-live', 'off'); });
+    es.addEventListener('swap', onSwap);
+    es.addEventListener('rows', onRows);
+    es.addEventListener('problem', onProblem);
+    es.addEventListener('log', onLog);
+  }
+  document.addEventListener('htmx:afterSwap', function (e) {
+    var target = e.detail && e.detail.target;
+    if (!target || !target.id || !streamed[target.id]) return;
+    es.close();
+    body.setAttribute('data-resyncs', String(Number(body.getAttribute('data-resyncs') || 0) + 1));
+    connect();
+  });
+  function onSwap(e) {
     var fragments = JSON.parse(e.data);
     Object.keys(fragments).forEach(function (id) {
+      streamed[id] = true;
       var el = document.getElementById(id);
       if (!el) return;
+      // A form's error (data-notice) stays until the operator's next action replaces it.
+      var notices = Array.prototype.slice.call(el.querySelectorAll(':scope > [data-notice]'));
       el.innerHTML = fragments[id];
+      notices.reverse().forEach(function (n) { el.insertBefore(n, el.firstChild); });
       if (window.htmx) window.htmx.process(el);
     });
     body.setAttribute('data-live', 'on');
     body.setAttribute('data-updates', String(Number(body.getAttribute('data-updates') || 0) + 1));
-  });
+  }
   // Table rows keyed by id: only changed rows arrive; the rest of the table stays as it is.
-  es.addEventListener('rows', function (e) {
+  function onRows(e) {
     var m = JSON.parse(e.data);
+    streamed[m.target] = true;
     var tbody = document.getElementById(m.target);
     if (!tbody) return;
     // Rows without an id are placeholders ("no devices yet"); a form's error (data-notice) stays
@@ -47,12 +73,12 @@ export const CLIENT_JS = `(function () {
     if (m.order) m.order.forEach(function (id) { var el = document.getElementById(id); if (el) tbody.appendChild(el); });
     if (m.empty !== undefined && tbody.children.length === 0) tbody.innerHTML = m.empty;
     body.setAttribute('data-updates', String(Number(body.getAttribute('data-updates') || 0) + 1));
-  });
-  es.addEventListener('problem', function (e) {
+  }
+  function onProblem(e) {
     var box = document.getElementById('live-problem');
     if (box) box.textContent = JSON.parse(e.data).message;
-  });
-  es.addEventListener('log', function (e) {
+  }
+  function onLog(e) {
     var box = document.getElementById('log-lines');
     if (!box) return;
     var stick = box.scrollTop + box.clientHeight >= box.scrollHeight - 20;
@@ -78,6 +104,7 @@ export const CLIENT_JS = `(function () {
     });
     while (box.children.length > 1000) box.removeChild(box.firstChild);
     if (stick) box.scrollTop = box.scrollHeight;
-  });
+  }
+  connect();
 })();
 `;
