@@ -189,3 +189,31 @@ it('shows the store’s row again after an action’s answer swapped an older on
   expect(await page.$$('#devices tr[data-device]')).toHaveLength(10);
   await page.unroute(`**/ui/devices/${target}/retry`);
 });
+
+it('sends the overview only the recent device row that changed', async () => {
+  await page.goto(`${platform.webUrl}/`);
+  await page.waitForSelector('body[data-updates]');
+  await page.$$eval('#devices tr[data-device]', (els) =>
+    els.forEach((el) => ((el as HTMLElement & { marked?: boolean }).marked = true)),
+  );
+  const recent = await page.$$eval('#devices tr[data-device]', (els) =>
+    els.map((el) => el.getAttribute('data-device')!),
+  );
+  expect(recent).toHaveLength(10);
+  const target = recent[3]!;
+  const beat = new Date(Date.now() + 60_000).toISOString();
+  await store.updateStatus('Device', target, (s) => ({ ...s, lastHeartbeat: beat }));
+  await waitFor(
+    `${target} heartbeat on the overview`,
+    async () => (await page.textContent(`#devices tr[data-device="${target}"]`))?.includes(beat),
+    15_000,
+    50,
+  );
+  const replaced = await page.$$eval('#devices tr[data-device]', (els) =>
+    els
+      .filter((el) => (el as HTMLElement & { marked?: boolean }).marked !== true)
+      .map((el) => el.getAttribute('data-device')),
+  );
+  // As one string, the whole table was sent and replaced on every heartbeat of any of its devices.
+  expect(replaced).toEqual([target]);
+});

@@ -2,7 +2,8 @@
 import { DEVICE_PHASES, type Device } from '../../common/resources.js';
 import type { HealthSnapshot } from '../health.js';
 import { html, raw, type RawHtml } from '../html.js';
-import { addDeviceForm, deviceRows, deviceTableHead } from './devices.js';
+import type { KeyedRows } from '../live.js';
+import { addDeviceForm, deviceRows, deviceRowsKeyed, deviceTableHead } from './devices.js';
 import { PHASE_COLOURS, layout, type DashboardContext } from './layout.js';
 
 export interface RecentFailure {
@@ -98,17 +99,22 @@ export function recentDevices(devices: Device[]): Device[] {
     .slice(0, 10);
 }
 
+/**
+ * The overview's live fragments. The recent devices are keyed rows: each of them heartbeats, and
+ * as one string the whole table went out again on every heartbeat (about 11 kB an event, several
+ * a second, with 300 devices); keyed, a heartbeat sends its own row.
+ */
 export function overviewFragments(
   ctx: DashboardContext,
   devices: Device[],
   health: HealthSnapshot,
   failures: RecentFailure[],
-): Record<string, string> {
+): { 'phase-summary': string; health: string; failures: string; devices: KeyedRows } {
   return {
     'phase-summary': phaseSummary(devices).value,
     health: healthTable(health).value,
     failures: failuresList(failures).value,
-    devices: deviceRows(ctx, recentDevices(devices)).value,
+    devices: deviceRowsKeyed(ctx, recentDevices(devices)),
   };
 }
 
@@ -127,23 +133,23 @@ export function overviewPage(
       <div class="cards">
         <section class="card">
           <h2>Devices by phase</h2>
-          <div id="phase-summary">${raw(f['phase-summary']!)}</div>
+          <div id="phase-summary">${raw(f['phase-summary'])}</div>
         </section>
         <section class="card">
           <h2>Recent failures</h2>
-          <div id="failures">${raw(f.failures!)}</div>
+          <div id="failures">${raw(f.failures)}</div>
         </section>
       </div>
       <section class="card" style="margin-top:16px">
         <h2>Processes: health and metrics</h2>
-        <div id="health">${raw(f.health!)}</div>
+        <div id="health">${raw(f.health)}</div>
       </section>
       <h2>Recently added devices</h2>
       ${addDeviceForm()}
       <table>
         ${deviceTableHead()}
         <tbody id="devices">
-          ${raw(f.devices!)}
+          ${deviceRows(ctx, recentDevices(devices))}
         </tbody>
       </table>`,
   });
