@@ -217,3 +217,12 @@ it('sends the overview only the recent device row that changed', async () => {
   // As one string, the whole table was sent and replaced on every heartbeat of any of its devices.
   expect(replaced).toEqual([target]);
 });
+
+it('says that nothing matches the filters, not that the fleet is empty', async () => {
+  await page.goto(`${platform.webUrl}/devices?phase=Pending`);
+  // Both the page and the stream's first event (which replaces the rows) say it.
+  await page.waitForSelector('body[data-updates]');
+  const text = await page.textContent('#devices');
+  expect(text).toContain('No device matches these filters.');
+  expect(text).not.toContain('No devices here yet');
+});

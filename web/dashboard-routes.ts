@@ -13,6 +13,7 @@ import {
   deviceRowsKeyed,
   devicesPage,
   devicesPageQuery,
+  isFiltered,
   type DevicesView,
 } from './pages/devices.js';
 import { gatewayRows, gatewaysPage } from './pages/gateways.js';
@@ -125,7 +126,7 @@ export function mountDashboardRoutes(app: express.Express, web: WebContext): voi
   const devicesFragments = async (query: ListQuery) => {
     const view = await loadDevicesView(web, query);
     return {
-      devices: deviceRowsKeyed(ctx, view.page.items),
+      devices: deviceRowsKeyed(ctx, view.page.items, isFiltered(query)),
       bulk: bulkProgress(await web.recentBatches.progress()).value,
       'device-pager': devicePager(view).value,
     };

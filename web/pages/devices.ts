@@ -81,7 +81,27 @@ export function deviceTableHead(): RawHtml {
   </thead>`;
 }
 
-export function deviceRows(ctx: DashboardContext, devices: Device[], error?: string): RawHtml {
+/** Whether a list query narrows the fleet (paging alone does not). */
+export function isFiltered(query: ListQuery): boolean {
+  return Object.entries(query).some(
+    ([k, v]) => k !== 'limit' && k !== 'continue' && v !== undefined && v !== '',
+  );
+}
+
+/**
+ * What an empty table says: with filters, that nothing matches them — "No devices here yet" on
+ * /devices?phase=Failed of a 300-device fleet read as if the fleet were gone.
+ */
+function emptyText(filtered: boolean): string {
+  return filtered ? 'No device matches these filters.' : 'No devices here yet. Press “Add device”.';
+}
+
+export function deviceRows(
+  ctx: DashboardContext,
+  devices: Device[],
+  error?: string,
+  filtered = false,
+): RawHtml {
   const errorRow = error
     ? html`<tr data-notice>
         <td colspan="${COLUMNS}" class="error" role="alert">${error}</td>
@@ -90,17 +110,17 @@ export function deviceRows(ctx: DashboardContext, devices: Device[], error?: str
   if (devices.length === 0) {
     return html`${errorRow}
       <tr>
-        <td colspan="${COLUMNS}">No devices here yet. Press “Add device”.</td>
+        <td colspan="${COLUMNS}">${emptyText(filtered)}</td>
       </tr>`;
   }
   return html`${errorRow}${devices.map((d) => deviceRow(ctx, d))}`;
 }
 
 /** The same rows keyed by element id, for live updates that send only changed rows. */
-export function deviceRowsKeyed(ctx: DashboardContext, devices: Device[]): KeyedRows {
+export function deviceRowsKeyed(ctx: DashboardContext, devices: Device[], filtered = false): KeyedRows {
   return {
     rows: devices.map((d) => [`device-${d.metadata.name}`, deviceRow(ctx, d).value]),
-    empty: deviceRows(ctx, []).value,
+    empty: deviceRows(ctx, [], undefined, filtered).value,
   };
 }
 
@@ -279,7 +299,7 @@ export function devicesPage(ctx: DashboardContext, view: DevicesView, batches: R
       <table>
         ${deviceTableHead()}
         <tbody id="devices">
-          ${deviceRows(ctx, view.page.items)}
+          ${deviceRows(ctx, view.page.items, undefined, isFiltered(query))}
         </tbody>
       </table>`,
   });
