@@ -16,6 +16,7 @@ import { DeviceHostSupervisor } from '../host/supervisor.js';
 import { openPlatform } from '../platform/context.js';
 import { startTelemetry } from '../platform/telemetry.js';
 import { clientOver, connectWorker } from '../temporal/connection.js';
+import { ensureSearchAttributes } from '../temporal/search-attribute-registration.js';
 import { ensureWorkflowBundle } from '../temporal/workflow-bundle.js';
 import { LivenessWatchdog, signalLifecycleCheck } from './liveness-watchdog.js';
 import { ModuleCollector } from './module-collector.js';
@@ -27,6 +28,14 @@ const config = loadConfig();
 const platform = await openPlatform(config);
 const connection = await connectWorker(config.temporal);
 const client = clientOver(connection, config.temporal, telemetry.tracing?.clientInterceptors);
+// Every workflow start carries Wasmbed's search attributes; a Temporal the platform did not start
+// (TEMPORAL_ADDRESS, shared by several machines) has none until they are added.
+const addedAttributes = await ensureSearchAttributes(connection, config.temporal.namespace);
+if (addedAttributes.length > 0)
+  logger.info('registered search attributes', {
+    namespace: config.temporal.namespace,
+    added: addedAttributes,
+  });
 
 // The device hosts run the devices, their keys and their runtime activities (each on its own
 // task queue). With `npm start` this worker keeps this machine's host running (adopts it, or

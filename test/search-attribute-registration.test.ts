@@ -1,0 +1,72 @@
+/**
+ * A Temporal the platform did not start (TEMPORAL_ADDRESS, the one server two machines share)
+ * knows none of Wasmbed's search attributes, and then every workflow start — a device create, a
+ * deploy — is refused. The orchestrator registers them at start (ensureSearchAttributes). Here a
+ * namespace registered on a dev server stands for such a Temporal: it has no custom attributes.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time.js';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startDevServer, type DevServer } from '../temporal/dev-server.js';
+import { ensureSearchAttributes } from '../temporal/search-attribute-registration.js';
+import { DEVICE_ATTRIBUTE, PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
+import { freePort } from './support/ports.js';
+import { waitFor } from './support/wait.js';
+
+const NAMESPACE = 'shared-elsewhere';
+let home: string;
+let temporal: DevServer;
+let connection: Connection;
+
+beforeAll(async () => {
+  home = fs.mkdtempSync(path.join(os.tmpdir(), 'wasmbed-search-attributes-'));
+  temporal = await startDevServer({
+    port: await freePort(),
+    httpPort: await freePort(),
+    metricsPort: await freePort(),
+    logFile: path.join(home, 'temporal.log'),
+  });
+  connection = await Connection.connect({ address: temporal.address });
+  await connection.workflowService.registerNamespace({
+    namespace: NAMESPACE,
+    workflowExecutionRetentionPeriod: msToTs('1 day'),
+  });
+  await waitFor('the namespace registered', () =>
+    connection.workflowService.describeNamespace({ namespace: NAMESPACE }).then(() => true),
+  );
+});
+afterAll(async () => {
+  await connection?.close();
+  await temporal?.stop();
+  fs.rmSync(home, { recursive: true, force: true });
+});
+
+/** A start the way the services make one: with the device and phase attributes. */
+function startWithAttributes(workflowId: string) {
+  const client = new Client({ connection, namespace: NAMESPACE });
+  return client.workflow.start('provisionDevice', {
+    taskQueue: 'nobody-polls-this',
+    workflowId,
+    typedSearchAttributes: [
+      { key: DEVICE_ATTRIBUTE, value: 'dev-1' },
+      { key: PHASE_ATTRIBUTE, value: 'Provisioning' },
+    ],
+  });
+}
+
+it('registers the missing search attributes, so workflow starts are accepted', async () => {
+  await expect(startWithAttributes('before')).rejects.toThrow();
+
+  const added = await ensureSearchAttributes(connection, NAMESPACE);
+  expect(added.sort()).toEqual(['WasmbedApplication', 'WasmbedDevice', 'WasmbedPhase']);
+
+  // Registration may take a moment to reach the frontend's cache.
+  await waitFor('a start with the search attributes accepted', () =>
+    startWithAttributes(`after-${Date.now()}`).then(() => true),
+  );
+  // A second process starting later finds nothing to do.
+  expect(await ensureSearchAttributes(connection, NAMESPACE)).toEqual([]);
+}, 120_000);
