@@ -226,3 +226,48 @@ it('says that nothing matches the filters, not that the fleet is empty', async (
   expect(text).toContain('No device matches these filters.');
   expect(text).not.toContain('No devices here yet');
 });
+
+it('keeps a 300-device application small: counts the expected states, names the others', async () => {
+  const since = new Date().toISOString();
+  const state = (i: number) => (i === 5 ? 'Failed' : i === 6 ? 'Deploying' : i < 150 ? 'Running' : 'Pending');
+  await store.createMany('Application', [
+    {
+      name: 'fleet-app',
+      spec: {
+        module: { sha256: 'a'.repeat(64), size: 1000 },
+        entry: '_start',
+        target: { selector: { rack: 'r0' } },
+        strategy: {
+          type: 'Rolling',
+          maxUnavailable: 1,
+          canary: 1,
+          pauseAfterCanary: false,
+          failureThreshold: 0,
+        },
+        limits: { memoryPages: 1, cpuMsPerCall: null },
+        env: {},
+        args: [],
+      },
+      status: {
+        phase: 'Deploying',
+        devices: Object.fromEntries(
+          Array.from({ length: FLEET }, (_, i) => [
+            fleetName(i),
+            { state: state(i), error: i === 5 ? 'trap: unreachable' : null, restarts: 0, since },
+          ]),
+        ),
+        counts: { targeted: FLEET, running: 148, failed: 1, pending: 151 },
+      },
+    },
+  ]);
+  await page.goto(`${platform.webUrl}/applications`);
+  await page.waitForSelector('body[data-updates]');
+  const row = 'tr[data-app="fleet-app"]';
+  // A chip per device made this row ~40 kB (~75 kB as sent), sent again on each step of a rollout.
+  expect((await page.$eval(row, (el) => el.outerHTML)).length).toBeLessThan(10_000);
+  expect(await page.getAttribute(`${row} [data-device="${fleetName(5)}"]`, 'data-state')).toBe('Failed');
+  expect(await page.getAttribute(`${row} [data-device="${fleetName(6)}"]`, 'data-state')).toBe('Deploying');
+  expect(await page.getAttribute(`${row} [data-state-count="Running"]`, 'data-count')).toBe('148');
+  expect(await page.getAttribute(`${row} [data-state-count="Pending"]`, 'data-count')).toBe('150');
+  expect(await page.$$(`${row} [data-device]`)).toHaveLength(2);
+});
