@@ -40,6 +40,9 @@ export interface McuProfile {
  */
 export const DEPLOY_FRAME_OVERHEAD = 4096;
 
+/** The largest DeployApplication payload a board that takes modules of `maxAppSize` bytes accepts. */
+export const deployFrameLimit = (maxAppSize: number): number => maxAppSize + DEPLOY_FRAME_OVERHEAD;
+
 export const MCU_PROFILES: Record<McuType, McuProfile> = {
   Stm32F746gDisco: {
     mcuType: 'Stm32F746gDisco',

@@ -9,12 +9,14 @@ import { FailureType, toApplicationFailure } from '../common/failures.js';
 import { RequestError } from '../protocol/connection.js';
 import {
   deployApplicationMessage,
+  largestEnvelopeSize,
   type AppStatusEntry,
   type DeviceInfo,
   type Message,
   type MessageType,
 } from '../protocol/messages.js';
 import type { ModuleStore } from '../store/module-store.js';
+import { deployMisfit } from './deploy-fit.js';
 import { serialHex } from '../pki/certificate-info.js';
 import { whileHeartbeating } from '../temporal/activity-heartbeat.js';
 import type { SessionHandle, SessionRegistry } from './session-registry.js';
@@ -209,6 +211,7 @@ export function createGatewayActivities(deps: {
       const { devices, sessionWaitMs, timeoutMs, ...app } = input;
       const context = Context.current();
       const message = deployApplicationMessage(app, await deps.modules.get(app.moduleSha256));
+      const messageBytes = largestEnvelopeSize(message);
       const waitMs = sessionWaitMs ?? BATCH_SESSION_WAIT_MS;
       return forEachDevice(
         devices,
@@ -223,6 +226,8 @@ export function createGatewayActivities(deps: {
             } catch (err) {
               return { device, ok: false, error: failureOf(err), reached: false };
             }
+            const misfit = deployMisfit(session.info, message, messageBytes);
+            if (misfit) return { device, ok: false, error: misfit, reached: false };
             try {
               const ack = await session.request(message, { timeoutMs, signal: context.cancellationSignal });
               if (ack.type !== 'DeployAck')
@@ -293,13 +298,10 @@ export function createGatewayActivities(deps: {
     },
 
     async deployApplication(input: DeployInput): Promise<AckResult> {
-      const module = await deps.modules.get(input.moduleSha256);
-      const ack = await request(
-        input.device,
-        deployApplicationMessage(input, module),
-        'DeployAck',
-        input.timeoutMs,
-      );
+      const message = deployApplicationMessage(input, await deps.modules.get(input.moduleSha256));
+      const misfit = deployMisfit(sessionOf(input.device).info, message, largestEnvelopeSize(message));
+      if (misfit) return { ok: false, error: misfit };
+      const ack = await request(input.device, message, 'DeployAck', input.timeoutMs);
       return { ok: ack.ok, error: ack.error };
     },
 

@@ -542,6 +542,14 @@ export function encodeEnvelope(env: Envelope): Uint8Array {
   return encodeCbor(envelopeToCbor(env));
 }
 
+/**
+ * The most bytes `body` takes as a frame's payload: encoded with the longest message id, so the
+ * size holds whatever id it is sent with. What a frame-size check measures.
+ */
+export function largestEnvelopeSize(body: Message): number {
+  return encodeEnvelope({ version: PROTOCOL_VERSION, messageId: MAX_MESSAGE_ID, body }).length;
+}
+
 /** Validates a decoded CBOR value as an envelope. Throws only ProtocolError. */
 export function envelopeFromCbor(value: CborValue): Envelope {
   try {

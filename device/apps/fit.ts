@@ -3,14 +3,14 @@
  * MCU profile (module size and memory). One check for the API (before anything is stored)
  * and for the rollout workflow (before any device is contacted).
  */
-import { DEPLOY_FRAME_OVERHEAD, isMcuType, MCU_PROFILES } from '../../common/mcu-profiles.js';
-import type { ApplicationSpec, Device } from '../../common/resources.js';
 import {
-  deployApplicationMessage,
-  encodeEnvelope,
-  MAX_MESSAGE_ID,
-  PROTOCOL_VERSION,
-} from '../../protocol/messages.js';
+  DEPLOY_FRAME_OVERHEAD,
+  deployFrameLimit,
+  isMcuType,
+  MCU_PROFILES,
+} from '../../common/mcu-profiles.js';
+import type { ApplicationSpec, Device } from '../../common/resources.js';
+import { deployApplicationMessage, largestEnvelopeSize } from '../../protocol/messages.js';
 import { appMemoryPagesFor } from './host-api.js';
 import { checkAppModule } from './validate.js';
 
@@ -70,15 +70,11 @@ export function deployMessageMisfit(
   app: { name: string } & Pick<ApplicationSpec, 'entry' | 'limits' | 'env' | 'args'>,
   devices: Device[],
 ): string | undefined {
-  const payload = encodeEnvelope({
-    version: PROTOCOL_VERSION,
-    messageId: MAX_MESSAGE_ID, // (the longest id: the size holds whatever id the gateway uses)
-    // (The gateway sends an app under its name as its id: deploy-application.ts.)
-    body: deployApplicationMessage({ ...app, appId: app.name }, bytes),
-  }).length;
+  // (The gateway sends an app under its name as its id: deploy-application.ts.)
+  const payload = largestEnvelopeSize(deployApplicationMessage({ ...app, appId: app.name }, bytes));
   for (const device of devices) {
     const budget = deviceAppBudget(device);
-    const accepted = budget.maxAppSize + DEPLOY_FRAME_OVERHEAD;
+    const accepted = deployFrameLimit(budget.maxAppSize);
     if (payload > accepted)
       return (
         `env and args do not fit ${budget.label}: with the ` +
