@@ -8,6 +8,16 @@ export function statusOf(err: unknown): number | undefined {
     : undefined;
 }
 
+/**
+ * No engine listens where the client dials: its Unix socket does not exist (no Docker on this
+ * machine, or DOCKER_HOST names a socket that is not there). Retrying cannot help until an
+ * operator starts one.
+ */
+export function isNoEngine(err: unknown): boolean {
+  const e = err as { code?: unknown; syscall?: unknown } | null;
+  return typeof e === 'object' && e !== null && e.code === 'ENOENT' && e.syscall === 'connect';
+}
+
 /** A whole engine stream (or an already-read buffer). */
 export async function readAll(stream: Readable | Buffer | NodeJS.ReadableStream): Promise<Buffer> {
   if (Buffer.isBuffer(stream)) return stream;

@@ -25,13 +25,18 @@ import fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { isHostOnlyAddress } from '../../common/config.js';
-import { ValidationError, WasmbedError } from '../../common/errors.js';
+import {
+  EmulatorUnavailableError,
+  ValidationError,
+  WasmbedError,
+  errorMessage,
+} from '../../common/errors.js';
 import { buildMemoryImage, parseEndpoint, type DeviceCredentials } from '../../device/memory-contract.js';
 import { DEFAULT_DEVICE_KEY_TYPE, generatePrivateKey } from '../../pki/keys.js';
 import type { DeviceKey, DeviceRuntimeBackend, StartedEmulator } from '../runtime.js';
 import { DEVICE_KEY_FILE, FirmwareError, deviceKeyFrom } from '../local-volume.js';
 import { DEFAULT_VIRTUAL_FIRMWARE } from '../virtual.js';
-import { demuxLogs, readAll, statusOf } from './engine.js';
+import { demuxLogs, isNoEngine, readAll, statusOf } from './engine.js';
 import { DeviceImages } from './images.js';
 import { ContainerLogFollower } from './logs.js';
 import {
@@ -134,6 +139,15 @@ export class DockerRuntime implements DeviceRuntimeBackend {
       }
       return name;
     } catch (err) {
+      // The first call a device's provisioning makes to the engine (issueCertificate makes the
+      // key in the volume): without an engine it retried five times and failed with a bare
+      // "connect ENOENT /var/run/docker.sock".
+      if (isNoEngine(err)) {
+        throw new EmulatorUnavailableError(
+          `no Docker engine: ${errorMessage(err)}; start one (sudo bash scripts/setup-docker.sh) or point DOCKER_HOST at one`,
+          { cause: err },
+        );
+      }
       if (statusOf(err) !== 404) throw err;
     }
     // Creating a named volume that exists returns it: safe if two attempts race.
