@@ -28,6 +28,7 @@ import { createGatewayEnrollment } from './enrollment.js';
 import { gatewayCertificateNames } from './certificate-names.js';
 import { currentCertificateCheck } from './current-certificate.js';
 import { DeviceServer } from './device-server.js';
+import { assertGatewayNameFree } from './name-in-use.js';
 import { coalescedHeartbeatWrites } from './heartbeat-writes.js';
 import { createHealthServer } from './health.js';
 import { SessionRegistry } from './session-registry.js';
@@ -38,6 +39,11 @@ const config = loadConfig();
 const { name } = config.gateway;
 const platform = await openPlatform(config);
 const { store } = platform;
+/** How often the gateway registers itself (its Gateway resource's lastSeen). */
+const REPORT_INTERVAL_MS = 2000;
+// Before it listens or polls its task queue: a second gateway under a live one's name (another
+// machine left on the default name) would take over its record and half its session work.
+await assertGatewayNameFree(store, name, { reportIntervalMs: REPORT_INTERVAL_MS });
 
 if (!isLoopbackHost(config.gateway.healthHost) && !config.web.apiToken) {
   logger.warn('health endpoint listens beyond localhost; it exposes only read-only status');
@@ -214,7 +220,7 @@ const reportReady = () => {
     .finally(() => (reporting = undefined));
 };
 reportReady();
-const statusTimer = setInterval(reportReady, 2000);
+const statusTimer = setInterval(reportReady, REPORT_INTERVAL_MS);
 logger.info('gateway ready', { name, tlsPort, healthPort, endpoint: config.gateway.endpoint, taskQueue });
 
 onShutdown(async () => {
