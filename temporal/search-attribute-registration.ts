@@ -8,11 +8,13 @@
  * calls this at start, so any server the platform is pointed at gets them.
  */
 import type { OperatorService } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
+// A CommonJS package: Node's ESM loader gives only its default export (a named import type-checks
+// and passes under vitest, then fails in the real process).
+import proto from '@temporalio/proto';
 import { WasmbedError } from '../common/errors.js';
 import { SEARCH_ATTRIBUTES } from './search-attributes.js';
 
-const KEYWORD = temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD;
+const KEYWORD = proto.temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD;
 /** gRPC's status code ALREADY_EXISTS (both the client's and the worker's connection report it as `code`). */
 const ALREADY_EXISTS = 6;
 

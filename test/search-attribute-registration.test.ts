@@ -4,12 +4,14 @@
  * deploy — is refused. The orchestrator registers them at start (ensureSearchAttributes). Here a
  * namespace registered on a dev server stands for such a Temporal: it has no custom attributes.
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { REPO_ROOT } from '../common/repo-root.js';
 import { startDevServer, type DevServer } from '../temporal/dev-server.js';
 import { ensureSearchAttributes } from '../temporal/search-attribute-registration.js';
 import { DEVICE_ATTRIBUTE, PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
@@ -70,3 +72,21 @@ it('registers the missing search attributes, so workflow starts are accepted', a
   // A second process starting later finds nothing to do.
   expect(await ensureSearchAttributes(connection, NAMESPACE)).toEqual([]);
 }, 120_000);
+
+it('loads in a real Node process, as the orchestrator loads it', () => {
+  // vitest resolves a CommonJS package's named exports that Node's ESM loader does not: a named
+  // import of @temporalio/proto passed here and crash-looped every orchestrator.
+  const loaded = spawnSync(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--input-type=module',
+      '-e',
+      "await import('./temporal/search-attribute-registration.ts')",
+    ],
+    { cwd: REPO_ROOT, encoding: 'utf8', timeout: 60_000 },
+  );
+  expect(loaded.stderr).toBe('');
+  expect(loaded.status).toBe(0);
+}, 90_000);
