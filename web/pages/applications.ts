@@ -54,14 +54,23 @@ function actions(a: Application): RawHtml {
 
 /** Up to this many targeted devices an application names each one with its state. */
 export const NAMED_APP_DEVICES_UP_TO = 20;
-/** In a bigger target these states are counted: they are what a rollout expects. */
-const COUNTED_APP_STATES: ReadonlySet<string> = new Set(['Pending', 'Running', 'Stopped']);
+/**
+ * In a bigger target these states are counted: what a rollout, a Stop or an Abort leaves on every
+ * device (an aborted canary marks all its targets RolledBack; a one-shot app Exits everywhere).
+ */
+const COUNTED_APP_STATES: ReadonlySet<string> = new Set([
+  'Pending',
+  'Running',
+  'Exited',
+  'Stopped',
+  'RolledBack',
+]);
 
 /**
  * The per-device states. A chip per device made a 300-device application's row about 75 kB,
  * all of it sent again on each device's step of a rollout (10 MB in three minutes to one
  * tab): past NAMED_APP_DEVICES_UP_TO, the devices in an expected state are counts and only
- * the others (Deploying, Failed, Exited, RolledBack) are named, each linking to its device.
+ * the others (Deploying, Failed) are named, each linking to its device.
  */
 function deviceStates(a: Application): RawHtml {
   const entries = Object.entries(a.status.devices ?? {});
