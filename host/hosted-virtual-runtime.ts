@@ -130,16 +130,19 @@ export class HostedVirtualRuntime extends VirtualVolumes implements DeviceRuntim
 
   /**
    * Boots every device this host owned when it went down (it was killed or restarted) and
-   * `mayRun` still allows (it was not moved to another host meanwhile); the others are no
-   * longer this host's.
+   * `mayRun` still allows; the others are no longer this host's, and their volumes go. A device
+   * moved while this host was away runs on its new host from a new volume with a new key (the
+   * old certificate revoked); one deleted meanwhile could not be stopped here. Only clearing the
+   * owner marker left every such volume — private key, memory image, apps — on this machine's
+   * disk for good: a machine that came back after its 88 devices moved kept 88 dead volumes.
    */
-  resumeOwned(mayRun: (device: string) => boolean): number {
+  async resumeOwned(mayRun: (device: string) => boolean): Promise<number> {
     let resumed = 0;
     for (const { device, owner } of this.ownedBy(this.hostId)) {
       try {
         if (!mayRun(device)) {
-          this.clearOwner(device);
-          this.logger.info('not resuming a device placed elsewhere', { device });
+          await this.removeVolume(device);
+          this.logger.info('removed the volume of a device placed elsewhere or deleted', { device });
           continue;
         }
         if (!this.start(device, owner.mcuType).adopted) resumed++;

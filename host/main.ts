@@ -151,7 +151,7 @@ if (leftovers > 0) logger.warn('stopped device processes left by the per-process
 {
   // One list read for all of them, before any starts.
   const owned = new Set((await platform.store.list('Device')).filter(mayRunHere).map((d) => d.metadata.name));
-  const resumed = hosted.resumeOwned((device) => owned.has(device));
+  const resumed = await hosted.resumeOwned((device) => owned.has(device));
   logger.info('resumed devices', { count: resumed });
   if (resumed > 0) restartedAt = Math.round(performance.timeOrigin);
   startStep('devices resumed');
