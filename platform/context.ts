@@ -17,6 +17,8 @@ import type { ResourceStore } from '../store/resource-store.js';
 import { openDatabase } from '../store/sqlite.js';
 import { SqliteDeviceLogs } from '../store/sqlite-device-logs.js';
 import { SqliteResourceStore } from '../store/sqlite-resource-store.js';
+import { openSharedCa, type CaFingerprints } from '../pki/shared-ca.js';
+import { PostgresCaFingerprints } from '../store/postgres/ca-fingerprints.js';
 import { PostgresCertificateRepository } from '../store/postgres/certificate-repository.js';
 import { PostgresClaimCredentialStore } from '../store/postgres/claim-store.js';
 import { openPostgresDatabase } from '../store/postgres/database.js';
@@ -50,6 +52,11 @@ interface PlatformStores {
   logs: DeviceLogs;
   modules: ModuleStore;
   hosts: HostRegistry;
+  /**
+   * Where a backend shared by several machines records the platform's CAs, so a machine with
+   * another CA (or none) refuses to start; absent where every process shares one WASMBED_HOME.
+   */
+  caFingerprints?: CaFingerprints;
   close(): Promise<void>;
 }
 
@@ -108,6 +115,7 @@ async function openPostgresStores(config: WasmbedConfig, url: string): Promise<P
     logs: new PostgresDeviceLogs(db),
     modules: new PostgresModuleStore(db),
     hosts: new PostgresHostRegistry(db),
+    caFingerprints: new PostgresCaFingerprints(db),
     close: () => db.close(),
   };
   if (config.store.backend === 'kubernetes') return withKubernetesResources(config, others);
@@ -144,10 +152,20 @@ async function openStores(config: WasmbedConfig): Promise<PlatformStores> {
 
 export async function openPlatform(config: WasmbedConfig): Promise<PlatformContext> {
   const stores = await openStores(config);
-  const ca = await CertificateAuthority.loadOrCreate(paths.pki(config.home));
-  const claimCa = await CertificateAuthority.loadOrCreate(paths.claimPki(config.home), {
-    commonName: CLAIM_CA_COMMON_NAME,
-  });
+  const fingerprints = stores.caFingerprints;
+  const openCa = (name: string, dir: string, options?: { commonName: string }) =>
+    fingerprints
+      ? openSharedCa(fingerprints, name, dir, options)
+      : CertificateAuthority.loadOrCreate(dir, options);
+  let ca: CertificateAuthority;
+  let claimCa: CertificateAuthority;
+  try {
+    ca = await openCa('device', paths.pki(config.home));
+    claimCa = await openCa('claim', paths.claimPki(config.home), { commonName: CLAIM_CA_COMMON_NAME });
+  } catch (err) {
+    await stores.close();
+    throw err;
+  }
   return {
     store: stores.store,
     ca,
