@@ -274,3 +274,26 @@ it('keeps a 300-device application small: counts the expected states, names the 
   expect(await page.getAttribute(`${row} [data-state-count="RolledBack"]`, 'data-count')).toBe('50');
   expect(await page.$$(`${row} [data-device]`)).toHaveLength(2);
 });
+
+it('sends the fleet topology at most every 2 s while devices change', async () => {
+  await page.goto(`${platform.webUrl}/topology`);
+  await page.waitForSelector('body[data-updates]');
+  const updates = async () => Number(await page.getAttribute('body', 'data-updates'));
+  const before = await updates();
+  // A batch provisioning: a device changes phase every 100 ms for 1.5 s. The whole SVG (~100 kB
+  // here) went out on each 200 ms tick.
+  const changed = Array.from({ length: 15 }, (_, i) => fleetName(100 + i * 4)); // Connected ones
+  for (const name of changed) {
+    await store.updateStatus('Device', name, (s) => ({ ...s, phase: 'Provisioning' }));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const last = changed[changed.length - 1]!;
+  await waitFor(
+    `${last} Provisioning on the topology`,
+    async () =>
+      (await page.getAttribute(`#topology-svg [data-node="${last}"]`, 'data-phase')) === 'Provisioning',
+    15_000,
+    50,
+  );
+  expect((await updates()) - before).toBeLessThanOrEqual(2);
+});

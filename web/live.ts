@@ -45,11 +45,17 @@ export interface LiveView {
   watch: WatchScope[];
   /** Extra per-client work on every tick (a log follower). */
   onTick?: (res: Response) => Promise<void> | void;
+  /**
+   * Render no more often than this, whatever changes: for a view that is sent whole and large
+   * on any change in a busy scope (the fleet's topology).
+   */
+  minIntervalMs?: number;
 }
 
 interface Topic {
   key: string;
   render: () => Promise<Fragments> | Fragments;
+  minIntervalMs: number;
   clients: Set<Client>;
   /** Stops the topic's watches of the store. */
   unwatch: () => void;
@@ -141,6 +147,7 @@ export class LiveHub {
       const created: Topic = {
         key,
         render,
+        minIntervalMs: view.minIntervalMs ?? 0,
         clients: new Set(),
         unwatch: () => undefined,
         dirty: false,
@@ -204,7 +211,7 @@ export class LiveHub {
       const changed = topic.dirty || extra !== topic.lastExtra;
       const idle = now - topic.renderedAt > (this.options.maxIdleMs ?? 5000);
       if (!changed && !idle) continue;
-      if (now - topic.renderedAt < Math.max(interval, topic.renderMs * 4)) continue;
+      if (now - topic.renderedAt < Math.max(interval, topic.renderMs * 4, topic.minIntervalMs)) continue;
       topic.lastExtra = extra;
       void this.renderTopic(topic, false);
     }
