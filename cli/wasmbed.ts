@@ -40,6 +40,8 @@ Usage:
   wasmbed device retry NAME [--watch]
   wasmbed device restart NAME [--watch]
   wasmbed device delete NAME [--watch]
+  wasmbed device delete [--phase P] [--runtime R] [--mcu TYPE] [--gateway G] [--label k=v]... [--prefix P] [--watch]
+                                              every device the filters select (at least one)
   wasmbed app list [--phase P] [--label k=v]... [--prefix P] | get NAME | promote NAME | abort NAME | stop NAME | delete NAME
   wasmbed app deploy FILE.wasm (--to d1,d2 | --selector k=v | --all) [--name N]
                      [--strategy AllAtOnce|Rolling|Canary] [--max-unavailable N] [--canary N]
@@ -110,6 +112,9 @@ type OptionName = keyof typeof OPTIONS;
 /** Options every command takes. */
 const GLOBAL_OPTIONS: OptionName[] = ['output', 'url', 'help', 'timeout', 'limit'];
 
+/** What selects devices in a list, and in a delete of many. */
+const DEVICE_FILTER_OPTIONS: OptionName[] = ['phase', 'runtime', 'mcu', 'gateway', 'label', 'prefix'];
+
 /** What `app deploy` and `app update` take to say which devices, how to roll out and how to run. */
 const APP_VERSION_OPTIONS: OptionName[] = [
   'to',
@@ -138,7 +143,7 @@ export const COMMAND_OPTIONS: Record<string, OptionName[]> = {
   status: [],
   logs: ['follow', 'app'],
   ca: [],
-  'device list': ['phase', 'runtime', 'mcu', 'gateway', 'label', 'prefix'],
+  'device list': DEVICE_FILTER_OPTIONS,
   'device get': [],
   'device create': ['mcu', 'runtime', 'label', 'gateway', 'firmware', 'watch'],
   'device create-batch': [
@@ -156,7 +161,7 @@ export const COMMAND_OPTIONS: Record<string, OptionName[]> = {
   'device batch-status': ['watch'],
   'device retry': ['watch'],
   'device restart': ['watch'],
-  'device delete': ['watch'],
+  'device delete': ['watch', ...DEVICE_FILTER_OPTIONS],
   'app list': ['phase', 'label', 'prefix'],
   'app get': [],
   'app promote': [],
@@ -285,16 +290,20 @@ function listEvery(ctx: Ctx, path: string, params: Record<string, string | undef
   return listAll(ctx.api, path, params, pageSize);
 }
 
-async function deviceList(ctx: Ctx): Promise<number> {
-  const v = ctx.values;
-  const items = await listEvery(ctx, '/devices', {
+/** The API's device filters from the command's options (DEVICE_FILTER_OPTIONS). */
+function deviceFilters(v: Values): Record<string, string | undefined> {
+  return {
     phase: v.phase,
     runtime: v.runtime,
     mcuType: v.mcu,
     gateway: v.gateway,
     labelSelector: v.label?.join(','),
     namePrefix: v.prefix,
-  });
+  };
+}
+
+async function deviceList(ctx: Ctx): Promise<number> {
+  const items = await listEvery(ctx, '/devices', deviceFilters(ctx.values));
   if (ctx.json) ctx.out(JSON.stringify({ items }, null, 2));
   else
     ctx.out(
@@ -440,6 +449,49 @@ async function deviceAction(ctx: Ctx, action: 'retry' | 'restart' | 'delete', na
   }
   if (!ctx.json) process.stderr.write(`${action} ${name}: ${body.workflowId}\n`);
   return watchDevice(ctx, name, action === 'delete');
+}
+
+/**
+ * `device delete` with filters instead of a name: one DELETE /devices?… for every device they
+ * select; with --watch a progress bar until all of them are gone (0), or timeout (3).
+ */
+async function deviceDeleteMany(ctx: Ctx): Promise<number> {
+  const filters = deviceFilters(ctx.values);
+  const query = new URLSearchParams(
+    Object.entries(filters).filter((e): e is [string, string] => Boolean(e[1])),
+  ).toString();
+  const { body } = await ctx.api.request('DELETE', `/devices?${query}`);
+  const names: string[] = body.items.map((d: { name: string }) => d.name);
+  for (const f of body.failed as { name: string; message: string }[])
+    process.stderr.write(`${f.name}: deprovisioning did not start: ${f.message}\n`);
+  if (!ctx.values.watch || names.length === 0) {
+    if (ctx.json) ctx.out(JSON.stringify(body, null, 2));
+    else ctx.out(names.length ? `deleting ${names.length} devices` : 'no device matches');
+    return body.failed.length ? 1 : 0;
+  }
+  if (!ctx.json) process.stderr.write(`deleting ${names.length} devices\n`);
+  const line = new StatusLine(process.stderr, 1000);
+  const deadline = Date.now() + ctx.timeoutMs;
+  for (;;) {
+    // (The same filters still select what is left of them; a device created since is not counted.)
+    const left = new Set((await listEvery(ctx, '/devices', filters)).map((d: any) => d.metadata.name));
+    const remaining = names.filter((n) => left.has(n)).length;
+    line.update(`${progressBar(names.length - remaining, names.length)} deleted`, remaining === 0);
+    if (remaining === 0) {
+      line.done();
+      if (ctx.json) ctx.out(JSON.stringify(body, null, 2));
+      else ctx.out(`${names.length} devices deleted`);
+      return body.failed.length ? 1 : 0;
+    }
+    if (Date.now() > deadline) {
+      line.done();
+      process.stderr.write(
+        `timed out after ${ctx.timeoutMs / 1000} s; ${remaining} of ${names.length} not deleted yet\n`,
+      );
+      return 3;
+    }
+    await sleep(500);
+  }
 }
 
 // ---- enrollment (docs/enrollment.md) ------------------------------------------------------
@@ -924,9 +976,16 @@ export async function main(
           return deviceCreateBatch(ctx);
         case 'batch-status':
           return watchBatch(batchContext(ctx), need(arg, 'batch name'));
+        case 'delete': {
+          const filtered = DEVICE_FILTER_OPTIONS.some((o) => values[o] !== undefined);
+          if (filtered && arg !== undefined)
+            throw new CliError('device delete takes a NAME or filters (--label, --prefix, …), not both', 2);
+          return filtered
+            ? deviceDeleteMany(ctx)
+            : deviceAction(ctx, sub, need(arg, 'device name or filters'));
+        }
         case 'retry':
         case 'restart':
-        case 'delete':
           return deviceAction(ctx, sub, need(arg, 'device name'));
         default:
           throw new CliError(`unknown device command "${sub ?? ''}"\n\n${USAGE}`, 2);

@@ -17,6 +17,7 @@ import {
 } from '../protocol/messages.js';
 import type { ModuleStore } from '../store/module-store.js';
 import { deployMisfit } from './deploy-fit.js';
+import { mapInLanes } from '../common/lanes.js';
 import { serialHex } from '../pki/certificate-info.js';
 import { whileHeartbeating } from '../temporal/activity-heartbeat.js';
 import type { SessionHandle, SessionRegistry } from './session-registry.js';
@@ -178,20 +179,11 @@ export function createGatewayActivities(deps: {
     // past 10 ("MaxListenersExceededWarning") only alarmed whoever read the gateway's log.
     setMaxListeners(Math.min(atOnce, devices.length) + 10, context.cancellationSignal);
     let done = 0;
-    const results: R[] = new Array<R>(devices.length);
-    let next = 0;
-    const lane = async () => {
-      while (next < devices.length) {
-        const i = next++;
-        results[i] = await each(devices[i]!).finally(() => done++);
-      }
-    };
-    await whileHeartbeating(
-      () => Promise.all(Array.from({ length: Math.min(Math.max(1, atOnce), devices.length) }, lane)),
+    return whileHeartbeating(
+      () => mapInLanes(devices, atOnce, (device) => each(device).finally(() => done++)),
       () => ({ devices: devices.length, done }),
       HEARTBEAT_EVERY_MS,
     );
-    return results;
   }
 
   /** The message of a failure of one device in a batch; a cancellation ends the whole batch. */

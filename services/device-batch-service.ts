@@ -8,6 +8,7 @@
  * `wasmbed.io/batch=<name>`: progress is a count by phase over that label, so it survives a
  * restart of the web process and any web replica can answer it.
  */
+import { mapInLanes, WORKFLOW_STARTS_AT_ONCE } from '../common/lanes.js';
 import crypto from 'node:crypto';
 import {
   AlreadyExistsError,
@@ -24,8 +25,6 @@ import { provisionWorkflowId } from '../workflows/contracts/index.js';
 import type { DeviceService } from './device-service.js';
 
 export const BATCH_LABEL = 'wasmbed.io/batch';
-/** Workflow starts in flight at once: enough to hide the round trip, few enough for the server. */
-const START_CONCURRENCY = 32;
 
 /** Fields every device of a batch shares (the body of a single create, without the name). */
 const TEMPLATE_FIELDS = ['mcuType', 'runtime', 'gateway', 'firmware', 'labels'] as const;
@@ -192,19 +191,14 @@ export class DeviceBatchService {
     devices: ReturnType<typeof validateDeviceCreate>[],
   ): Promise<DeviceBatchResult> {
     const failed: DeviceBatchResult['failed'] = [];
-    let next = 0;
-    const starter = async () => {
-      while (next < devices.length) {
-        const { name: device, spec } = devices[next++]!;
-        try {
-          await this.devices.startProvisioning(device, { name: device, ...spec }, false);
-        } catch (err) {
-          await this.store.delete('Device', device);
-          failed.push({ name: device, message: errorMessage(err) });
-        }
+    await mapInLanes(devices, WORKFLOW_STARTS_AT_ONCE, async ({ name: device, spec }) => {
+      try {
+        await this.devices.startProvisioning(device, { name: device, ...spec }, false);
+      } catch (err) {
+        await this.store.delete('Device', device);
+        failed.push({ name: device, message: errorMessage(err) });
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(START_CONCURRENCY, devices.length) }, starter));
+    });
     if (failed.length === devices.length) {
       throw new WasmbedError(
         'TemporalUnavailable',

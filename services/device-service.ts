@@ -4,7 +4,14 @@
  */
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/config.js';
-import { ConflictError, NotFoundError, WasmbedError } from '../common/errors.js';
+import {
+  ConflictError,
+  errorMessage,
+  NotFoundError,
+  ValidationError,
+  WasmbedError,
+} from '../common/errors.js';
+import { mapInLanes, WORKFLOW_STARTS_AT_ONCE } from '../common/lanes.js';
 import type { Device } from '../common/resources.js';
 import { validateDeviceCreate } from '../common/validation.js';
 import type { ResourceStore } from '../store/resource-store.js';
@@ -22,6 +29,23 @@ import {
   rotateCertificateSignal,
   type ProvisionDeviceInput,
 } from '../workflows/contracts/index.js';
+
+/** The filters a delete of many devices takes: a device list's, without paging. */
+export const DEVICE_FILTERS = [
+  'phase',
+  'runtime',
+  'mcuType',
+  'gateway',
+  'labelSelector',
+  'namePrefix',
+] as const;
+export type DeviceFilters = Partial<Record<(typeof DEVICE_FILTERS)[number], string>>;
+
+/** What a delete of many devices started, and the devices whose deprovisioning could not start. */
+export interface DevicesDeleted {
+  items: { name: string; workflowId: string }[];
+  failed: { name: string; message: string }[];
+}
 
 export interface DeviceServiceOptions {
   /**
@@ -201,6 +225,46 @@ export class DeviceService {
 
   async delete(name: string): Promise<{ name: string; workflowId: string }> {
     await this.get(name);
+    return this.startDeprovisioning(name);
+  }
+
+  /**
+   * Deletes every device the filters select (DELETE /devices/{name} for each, 32 starts at a
+   * time): a fleet torn down in one request instead of one per device. At least one filter, so
+   * that a request that lost its query string cannot empty the fleet. A device whose
+   * deprovisioning could not start is in `failed`, with why; none at all is TemporalUnavailable.
+   */
+  async deleteMany(filters: DeviceFilters): Promise<DevicesDeleted> {
+    const given = Object.entries(filters).filter(([, value]) => value !== undefined && value !== '');
+    if (given.length === 0) {
+      throw new ValidationError(
+        'query',
+        `deleting devices by filter needs at least one of ${DEVICE_FILTERS.join(', ')} ` +
+          '(DELETE /api/v1/devices/{name} deletes one device)',
+      );
+    }
+    const { items } = await this.store.listPage('Device', Object.fromEntries(given));
+    const names = items.map((d) => d.metadata.name);
+    const failed: DevicesDeleted['failed'] = [];
+    const started = await mapInLanes(names, WORKFLOW_STARTS_AT_ONCE, async (name) => {
+      try {
+        return await this.startDeprovisioning(name);
+      } catch (err) {
+        failed.push({ name, message: errorMessage(err) });
+        return undefined;
+      }
+    });
+    if (names.length > 0 && failed.length === names.length) {
+      throw new WasmbedError(
+        'TemporalUnavailable',
+        `no device's deprovisioning could start: ${failed[0]!.message}`,
+      );
+    }
+    return { items: started.filter((s) => s !== undefined), failed };
+  }
+
+  /** Starts `deprovision-<name>` (one already running is the answer, not an error). */
+  private async startDeprovisioning(name: string): Promise<{ name: string; workflowId: string }> {
     const workflowId = deprovisionWorkflowId(name);
     try {
       await startWorkflow(this.client, deprovisionDeviceWorkflow, {

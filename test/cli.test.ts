@@ -289,3 +289,29 @@ it('prints a list longer than a pipe holds whole (the CLI exits only once its ou
   expect(stdout.length).toBeGreaterThan(64 * 1024);
   expect(JSON.parse(stdout).items).toHaveLength(25);
 });
+
+it('deletes every device a filter selects in one request, and refuses a delete with no filter', async () => {
+  const before = (await platform.api('GET', '/api/v1/devices')).body.items.map((d: any) => d.metadata.name);
+  const many = before.filter((n: string) => n.startsWith('many-'));
+  expect(many).toHaveLength(25);
+  // No filter: nothing is deleted, and the answer says what would select devices.
+  const unfiltered = await platform.api('DELETE', '/api/v1/devices');
+  expect(unfiltered.status).toBe(400);
+  expect(unfiltered.body.error.message).toMatch(
+    /^deleting devices by filter needs at least one of phase, runtime, mcuType, gateway, labelSelector, namePrefix/,
+  );
+  const both = await wasmbed('device', 'delete', 'many-1', '--prefix', 'many-');
+  expect(both.code).toBe(2);
+  expect(both.stderr).toMatch(/takes a NAME or filters/);
+  const none = await wasmbed('device', 'delete', '--prefix', 'nothing-by-this-name-');
+  expect([none.code, none.stdout.trim()]).toEqual([0, 'no device matches']);
+
+  const r = await wasmbed('device', 'delete', '--prefix', 'many-', '--watch');
+  expect(r.code, r.stderr).toBe(0);
+  expect(r.stderr).toMatch(/^deleting 25 devices$/m);
+  const bars = r.stderr.split('\n').filter((l) => l.startsWith('['));
+  expect(bars[bars.length - 1]).toBe(`[${'#'.repeat(24)}] 25/25 deleted`);
+  expect(r.stdout.trim()).toBe('25 devices deleted');
+  const after = (await platform.api('GET', '/api/v1/devices')).body.items.map((d: any) => d.metadata.name);
+  expect(after).toEqual(before.filter((n: string) => !n.startsWith('many-')));
+});

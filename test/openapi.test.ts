@@ -249,7 +249,7 @@ describe('the OpenAPI document', () => {
     });
     expect(text.status).toBe(415);
     for (const [method, pathname, allow] of [
-      ['TRACE', '/devices', 'GET, POST, HEAD, OPTIONS'],
+      ['TRACE', '/devices', 'GET, POST, DELETE, HEAD, OPTIONS'],
       ['PATCH', '/devices/x', 'GET, DELETE, HEAD, OPTIONS'],
       ['PUT', '/enrollments/x/approve', 'POST, OPTIONS'],
       ['DELETE', '/openapi.json', 'GET, HEAD, OPTIONS'],
@@ -264,7 +264,7 @@ describe('the OpenAPI document', () => {
     }
     const options = await fetch(`${platform.webUrl}/api/v1/devices`, { method: 'OPTIONS' });
     expect(options.status).toBe(204);
-    expect(options.headers.get('allow')).toBe('GET, POST, HEAD, OPTIONS');
+    expect(options.headers.get('allow')).toBe('GET, POST, DELETE, HEAD, OPTIONS');
   });
 
   it('documents every route the API answers', async () => {

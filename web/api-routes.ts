@@ -49,6 +49,10 @@ export function createApiRouter(web: WebContext): express.Router {
   api.get('/devices', async (req, res) => {
     res.json(await store.listPage('Device', listQuery(req.query)));
   });
+  api.delete('/devices', async (req, res) => {
+    const { limit: _limit, continue: _continue, ...filters } = listQuery(req.query);
+    res.status(202).json(await options.devices.deleteMany(filters));
+  });
   api.post('/device-batches', async (req, res) => {
     res.status(202).json(await web.deviceBatches.create(req.body));
   });

@@ -96,6 +96,22 @@ const schemas = {
     required: ['name', 'workflowId'],
     properties: { name: { type: 'string' }, workflowId: { type: 'string' } },
   },
+  DevicesDeleted: {
+    type: 'object',
+    required: ['items', 'failed'],
+    properties: {
+      items: { type: 'array', description: 'devices being deleted', items: ref('Accepted') },
+      failed: {
+        type: 'array',
+        description: 'devices whose deprovisioning could not start',
+        items: {
+          type: 'object',
+          required: ['name', 'message'],
+          properties: { name: { type: 'string' }, message: { type: 'string' } },
+        },
+      },
+    },
+  },
   ObjectMeta: {
     type: 'object',
     required: ['name', 'namespace', 'labels', 'uid', 'generation', 'creationTimestamp'],
@@ -546,6 +562,20 @@ const namePrefixParam = filterParam(
   'names starting with this',
 );
 
+/** A device list's filters; a delete of many devices takes the same. */
+const deviceFilterParams = [
+  filterParam('phase', { enum: [...DEVICE_PHASES] }),
+  filterParam('runtime', { enum: [...DEVICE_RUNTIMES] }),
+  filterParam('mcuType', { enum: [...MCU_TYPES] }),
+  filterParam(
+    'gateway',
+    { type: 'string', minLength: 1, maxLength: 63 },
+    "the device's gateway (or the one it asked for while it has none)",
+  ),
+  labelSelectorParam,
+  namePrefixParam,
+];
+
 const accepted = {
   '202': { description: 'accepted; a workflow is running', content: json(ref('Accepted')) },
 };
@@ -571,18 +601,7 @@ export const OPENAPI_DOCUMENT = {
       get: {
         operationId: 'listDevices',
         summary: 'List devices in name order, a page at a time, optionally filtered',
-        parameters: listParams(
-          filterParam('phase', { enum: [...DEVICE_PHASES] }),
-          filterParam('runtime', { enum: [...DEVICE_RUNTIMES] }),
-          filterParam('mcuType', { enum: [...MCU_TYPES] }),
-          filterParam(
-            'gateway',
-            { type: 'string', minLength: 1, maxLength: 63 },
-            "the device's gateway (or the one it asked for while it has none)",
-          ),
-          labelSelectorParam,
-          namePrefixParam,
-        ),
+        parameters: listParams(...deviceFilterParams),
         responses: {
           '200': { description: 'devices', content: json(ref('DeviceList')) },
           ...errorResponses(400),
@@ -593,6 +612,16 @@ export const OPENAPI_DOCUMENT = {
         summary: 'Create a device and start provisioning it',
         requestBody: { required: true, content: json(ref('DeviceCreate')) },
         responses: { ...accepted, ...errorResponses(400, 409, 415, 503) },
+      },
+      delete: {
+        operationId: 'deleteDevices',
+        summary:
+          'Deprovision and delete every device the filters select (at least one filter; the same filters as the list)',
+        parameters: deviceFilterParams,
+        responses: {
+          '202': { description: 'deprovisioning started', content: json(ref('DevicesDeleted')) },
+          ...errorResponses(400, 503),
+        },
       },
     },
     '/device-batches': {
