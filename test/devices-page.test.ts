@@ -297,3 +297,13 @@ it('sends the fleet topology at most every 2 s while devices change', async () =
   );
   expect((await updates()) - before).toBeLessThanOrEqual(2);
 });
+
+it('shows the page size a URL asked for in the per-page menu', async () => {
+  await page.goto(`${platform.webUrl}/devices?limit=7`);
+  expect(await rowNames()).toHaveLength(7);
+  expect(await page.$eval('select[name="limit"]', (el) => (el as HTMLSelectElement).value)).toBe('7');
+  // Filtering keeps it.
+  await page.fill('input[name="namePrefix"]', 'fleet-1');
+  await Promise.all([page.waitForURL(/namePrefix=fleet-1/), page.click('#apply-filter')]);
+  expect(await rowNames()).toHaveLength(7);
+});

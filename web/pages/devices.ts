@@ -169,6 +169,16 @@ function deviceRow(ctx: DashboardContext, d: Device): RawHtml {
 export const DEVICE_PAGE_SIZES = [25, 50, 100, 200] as const;
 export const DEFAULT_DEVICE_PAGE_SIZE = 50;
 
+/**
+ * The sizes the menu offers, with the page's own when a URL asked for another (limit=7): else
+ * the menu showed 25 over 7 rows, and pressing Filter turned the page into 25 rows.
+ */
+function pageSizes(current: number | undefined): number[] {
+  const sizes: number[] = [...DEVICE_PAGE_SIZES];
+  if (current !== undefined && !sizes.includes(current)) sizes.push(current);
+  return sizes.sort((a, b) => a - b);
+}
+
 /** The devices page's query from its URL: the API's list parameters, 50 rows unless it says otherwise. */
 export function devicesPageQuery(query: Record<string, unknown>): ListQuery {
   const q = listQuery(query);
@@ -291,7 +301,7 @@ export function devicesPage(ctx: DashboardContext, view: DevicesView, batches: R
           >Name starts with
           <input name="namePrefix" value="${query.namePrefix ?? ''}" placeholder="sim-" size="10"
         /></label>
-        <label>Per page ${select('limit', DEVICE_PAGE_SIZES.map(String), query.limit, false)}</label>
+        <label>Per page ${select('limit', pageSizes(query.limit).map(String), query.limit, false)}</label>
         <button type="submit" id="apply-filter">Filter</button>
         <a href="/devices">clear</a>
         <span id="device-pager">${devicePager(view)}</span>
