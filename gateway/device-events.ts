@@ -11,6 +11,7 @@ import { describePayload, type DeviceLogs } from '../store/device-logs.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import type { SessionInfo } from './session-registry.js';
 import { batchedAppStatusWrites } from './app-status-writes.js';
+import { deviceWriteOrder, type DeviceWriteOrder } from './device-write-order.js';
 
 /** How long app state changes are gathered before the Application is written. */
 export const APP_STATUS_WRITE_DELAY_MS = 250;
@@ -20,8 +21,11 @@ export function createDeviceEventHandler(deps: {
   logs: DeviceLogs;
   logger: Logger;
   appStatusDelayMs?: number;
+  /** The gateway's order of each device's status writes (shared with its session writes). */
+  deviceWrites?: DeviceWriteOrder;
 }) {
   const { store, logs, logger } = deps;
+  const inOrder = deps.deviceWrites ?? deviceWriteOrder();
   /** Events are recorded in the background: the session that sent them does not wait. */
   const record = (work: Promise<unknown>) => {
     work.catch((err: unknown) => {
@@ -77,8 +81,14 @@ export function createDeviceEventHandler(deps: {
       case 'ApplicationStatus':
         for (const app of body.apps) {
           const state = deviceState(app.state, app.error, app.restarts);
+          // In the order reported: a later state must not be overwritten by an earlier one.
           record(
-            store.updateStatus('Device', device, (s) => ({ ...s, apps: { ...s.apps, [app.appId]: state } })),
+            inOrder(device, () =>
+              store.updateStatus('Device', device, (s) => ({
+                ...s,
+                apps: { ...s.apps, [app.appId]: state },
+              })),
+            ),
           );
           applications.changed(app.appId, device, state);
         }

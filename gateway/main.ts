@@ -28,6 +28,7 @@ import { createGatewayEnrollment } from './enrollment.js';
 import { gatewayCertificateNames } from './certificate-names.js';
 import { currentCertificateCheck } from './current-certificate.js';
 import { DeviceServer } from './device-server.js';
+import { deviceWriteOrder } from './device-write-order.js';
 import { assertGatewayNameFree } from './name-in-use.js';
 import { coalescedHeartbeatWrites } from './heartbeat-writes.js';
 import { createHealthServer } from './health.js';
@@ -55,12 +56,14 @@ const serverCert = platform.ca.issueServerCertificate({
 });
 
 const registry = new SessionRegistry();
+/** Each device's status writes in the order they were started (a session's down and up alike). */
+const deviceWrites = deviceWriteOrder();
 /**
  * Session events write to the store in the background: the TLS sessions never wait for it. A
  * failed write is logged, never thrown; the promise tells the heartbeat path when it is done.
  */
 const updateDevice = (device: string, mutate: (status: DeviceStatus) => DeviceStatus): Promise<void> =>
-  store.updateStatus('Device', device, mutate).then(
+  deviceWrites(device, () => store.updateStatus('Device', device, mutate)).then(
     () => undefined,
     (err: unknown) => {
       if (!(err instanceof NotFoundError))
@@ -89,7 +92,7 @@ const enrollment = createGatewayEnrollment({
 });
 
 // What devices report on their own (app logs, publishes and app states).
-const deviceEvents = createDeviceEventHandler({ store, logs: platform.logs, logger });
+const deviceEvents = createDeviceEventHandler({ store, logs: platform.logs, logger, deviceWrites });
 const deviceServer = new DeviceServer({
   tls: { certPem: serverCert.certPem, keyPem: serverCert.keyPem!, caPem: platform.ca.certPem },
   registry,
