@@ -6,6 +6,7 @@
  * provisioning's host child, whose history holds the host's steps.
  */
 import { describe, expect, it } from 'vitest';
+import { when } from '../web/pages/device.js';
 import { activitiesFromHistory, hostChildOf } from '../web/timeline.js';
 
 const at = (seconds: number) => ({ seconds, nanos: 0 });
@@ -49,6 +50,7 @@ describe('activitiesFromHistory', () => {
         startedAt: '2026-12-02T09:29:50.000Z',
         finishedAt: '2026-12-02T09:29:50.000Z',
         message: undefined,
+        local: true,
       },
       {
         name: 'awaitSession',
@@ -64,6 +66,7 @@ describe('activitiesFromHistory', () => {
         startedAt: '2026-12-02T09:29:50.000Z',
         finishedAt: '2026-12-02T09:29:50.000Z',
         message: 'store busy',
+        local: true,
       },
     ]);
   });
@@ -99,5 +102,25 @@ describe('hostChildOf', () => {
     };
     expect(hostChildOf([lifecycle, child])).toEqual({ workflowId: 'prepare-d', runId: 'r1' });
     expect(hostChildOf([lifecycle])).toBeUndefined();
+  });
+});
+
+describe("the device page's step times", () => {
+  it('shows a local step\'s time without the "(0 ms)" its marker implies, and a regular step\'s duration', () => {
+    const [local, regular] = activitiesFromHistory([
+      marker({ seq: 1, attempt: 1, activity_id: '1', activity_type: 'prepareVolume' }),
+      {
+        eventId: 10,
+        eventTime: at(1_796_203_791),
+        activityTaskScheduledEventAttributes: { activityType: { name: 'awaitDeviceSession' } },
+      },
+      {
+        eventId: 12,
+        eventTime: at(1_796_203_792),
+        activityTaskCompletedEventAttributes: { scheduledEventId: 10 },
+      },
+    ]);
+    expect(when(local!)).toBe('09:29:50.000');
+    expect(when(regular!)).toBe('09:29:51.000 (1000 ms)');
   });
 });

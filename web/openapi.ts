@@ -330,6 +330,11 @@ const schemas = {
       startedAt: { type: 'string' },
       finishedAt: { type: 'string' },
       message: { type: 'string' },
+      local: {
+        const: true,
+        description:
+          'a local activity: its times are those of the marker recorded when its workflow task ended',
+      },
     },
   },
   Timeline: {

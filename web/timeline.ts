@@ -19,6 +19,11 @@ export interface TimelineEntry {
   startedAt?: string;
   finishedAt?: string;
   message?: string;
+  /**
+   * A local activity, known only from the marker recorded when its workflow task ended: its
+   * times are that event's, so it has no duration of its own to show.
+   */
+  local?: true;
 }
 
 export interface Timeline {
@@ -104,6 +109,7 @@ function localActivityEntry(e: HistoryEvent): TimelineEntry | undefined {
     startedAt: iso(e.eventTime),
     finishedAt: iso(e.eventTime),
     message: failureMessage(marker.failure),
+    local: true,
   };
 }
 

@@ -6,9 +6,14 @@ import { html, raw, type RawHtml } from '../html.js';
 import type { Timeline, TimelineEntry } from '../timeline.js';
 import { labelText, layout, type DashboardContext } from './layout.js';
 
-function when(entry: TimelineEntry): string {
+/**
+ * When a step ran, and how long it took where the history knows. A local step's times are those
+ * of the marker recorded at the end of its workflow task, so each host step read "(0 ms)" while
+ * provisioning took seconds: it shows when it was recorded, with no duration.
+ */
+export function when(entry: TimelineEntry): string {
   const start = entry.startedAt ? entry.startedAt.slice(11, 23) : '';
-  if (!entry.startedAt || !entry.finishedAt) return start;
+  if (!entry.startedAt || !entry.finishedAt || entry.local) return start;
   return `${start} (${Date.parse(entry.finishedAt) - Date.parse(entry.startedAt)} ms)`;
 }
 
