@@ -307,3 +307,25 @@ it('shows the page size a URL asked for in the per-page menu', async () => {
   await Promise.all([page.waitForURL(/namePrefix=fleet-1/), page.click('#apply-filter')]);
   expect(await rowNames()).toHaveLength(7);
 });
+
+it('answers a table action without the rows the live stream sends anyway', async () => {
+  const target = fleetName(11); // Failed
+  await page.goto(`${platform.webUrl}/devices?namePrefix=fleet-01`);
+  await page.waitForSelector('body[data-updates]');
+  // Delete asks first.
+  page.once('dialog', (dialog) => void dialog.accept());
+  const [answer] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith(`/ui/devices/${target}/delete`)),
+    page.click(`tr[data-device="${target}"] button:has-text("Delete")`),
+  ]);
+  // It was the whole page of rows (and, swapped in, made the page fetch them all again).
+  expect((await answer.text()).length).toBeLessThan(200);
+  await waitFor(
+    `${target} leaves the table or deprovisions`,
+    async () => (await page.getAttribute(`tr[data-device="${target}"]`, 'data-phase')) !== 'Failed',
+    30_000,
+    50,
+  );
+  expect(await page.getAttribute('body', 'data-resyncs')).toBeNull();
+  expect(await page.$$('#devices tr[data-device]')).not.toHaveLength(0);
+});

@@ -30,6 +30,10 @@ export const CLIENT_JS = `(function () {
   document.addEventListener('htmx:afterSwap', function (e) {
     var target = e.detail && e.detail.target;
     if (!target || !target.id || !streamed[target.id]) return;
+    // An answer that swapped nothing (HX-Reswap: none; htmx still reports its target) left the
+    // stream's view intact.
+    var xhr = e.detail.xhr;
+    if (xhr && xhr.getResponseHeader('HX-Reswap') === 'none') return;
     es.close();
     body.setAttribute('data-resyncs', String(Number(body.getAttribute('data-resyncs') || 0) + 1));
     connect();

@@ -59,7 +59,11 @@ export function createUiRouter(web: WebContext): express.Router {
     async (req: Request, res: Response) => {
       try {
         await action(req, res);
-        res.type('html').send((await rowsFor(req)) + (after?.() ?? ''));
+        // The table is live: its stream sends the rows the action changed. The rows as they were
+        // when the action ran (100 kB for a page of 50) only made the page open its stream again
+        // (client-script.ts) and receive them a second time; out-of-band parts still apply.
+        res.setHeader('HX-Reswap', 'none');
+        res.type('html').send(after?.() ?? '');
       } catch (err) {
         const e = uiError(res, err);
         res
