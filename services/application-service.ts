@@ -5,13 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/config.js';
-import {
-  ConflictError,
-  NotFoundError,
-  UnprocessableError,
-  ValidationError,
-  WasmbedError,
-} from '../common/errors.js';
+import { ConflictError, NotFoundError, UnprocessableError, ValidationError } from '../common/errors.js';
 import type { Application, ApplicationSpec } from '../common/resources.js';
 import { validateApplicationCreate, type ApplicationCreateInput } from '../common/validation.js';
 import { targetsDevice } from '../common/application-status.js';
@@ -22,6 +16,7 @@ import { sha256Hex, type ModuleStore } from '../store/module-store.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import { APPLICATION_ATTRIBUTE, PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
 import { startWorkflow, workflowHandle } from '../temporal/workflow-calls.js';
+import { workflowStartError } from './workflow-start-error.js';
 import {
   abortSignal,
   deployApplicationWorkflow,
@@ -308,9 +303,7 @@ export class ApplicationService {
       });
     } catch (err) {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {
-        throw new WasmbedError('TemporalUnavailable', `could not start workflow: ${String(err)}`, {
-          cause: err,
-        });
+        throw workflowStartError(err);
       }
     }
   }

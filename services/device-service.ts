@@ -18,6 +18,7 @@ import type { ResourceStore } from '../store/resource-store.js';
 import { onOrchestratorQueue, type ProvisioningQueue } from './provisioning-queue.js';
 import { DEVICE_ATTRIBUTE, PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
 import { startWorkflow, workflowHandle } from '../temporal/workflow-calls.js';
+import { workflowStartError } from './workflow-start-error.js';
 import {
   deprovisionDeviceWorkflow,
   deprovisionWorkflowId,
@@ -323,5 +324,5 @@ export class DeviceService {
 }
 
 function wrapTemporal(err: unknown): WasmbedError {
-  return new WasmbedError('TemporalUnavailable', `could not start workflow: ${String(err)}`, { cause: err });
+  return workflowStartError(err);
 }
