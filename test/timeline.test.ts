@@ -6,8 +6,8 @@
  * provisioning's host child, whose history holds the host's steps.
  */
 import { describe, expect, it } from 'vitest';
-import { when } from '../web/pages/device.js';
-import { activitiesFromHistory, hostChildOf } from '../web/timeline.js';
+import { timelineList, when } from '../web/pages/device.js';
+import { activitiesFromHistory, collapseRepeats, hostChildOf } from '../web/timeline.js';
 
 const at = (seconds: number) => ({ seconds, nanos: 0 });
 function marker(data: object, failure?: { message: string }) {
@@ -122,5 +122,20 @@ describe("the device page's step times", () => {
     ]);
     expect(when(local!)).toBe('09:29:50.000');
     expect(when(regular!)).toBe('09:29:51.000 (1000 ms)');
+  });
+});
+
+describe('the recovery timeline', () => {
+  it('shows repeated health checks as a note, and only a failure in the error colour', () => {
+    const check = (state: 'Succeeded' | 'Failed', second: number) => ({
+      name: 'checkDeviceHealth',
+      state,
+      startedAt: new Date(1_796_203_790_000 + second * 1000).toISOString(),
+      ...(state === 'Failed' ? { message: 'gateway gone' } : {}),
+    });
+    const entries = collapseRepeats([check('Succeeded', 0), check('Succeeded', 1), check('Failed', 2)]);
+    const list = timelineList(entries, 'recovery').value;
+    expect(list).toMatch(/<span class="note">×2, last at 2026-12-02T09:29:51.000Z<\/span>/);
+    expect(list).toMatch(/<span class="msg">gateway gone<\/span>/);
   });
 });

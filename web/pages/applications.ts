@@ -232,7 +232,7 @@ form.deploy fieldset{border:1px solid #e3e6ea;border-radius:4px;display:flex;gap
 form.deploy legend{font-size:12px;color:#667}form.deploy label{font-size:13px}
 form.deploy input[type=number]{width:4em}#deploy-result{flex-basis:100%}
 #deploy-result .ok{color:#1b6b33;background:none}
-#applications .step.Running{background:#c9f2d0}.note{color:#556;font-size:12px}`;
+#applications .step.Running{background:#c9f2d0}`;
 
 export function applicationsPage(ctx: DashboardContext, apps: Application[], deviceNames: string[]): string {
   return layout(ctx, {

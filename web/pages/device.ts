@@ -17,7 +17,7 @@ export function when(entry: TimelineEntry): string {
   return `${start} (${Date.parse(entry.finishedAt) - Date.parse(entry.startedAt)} ms)`;
 }
 
-function timelineList(entries: TimelineEntry[], kind: string): RawHtml {
+export function timelineList(entries: TimelineEntry[], kind: string): RawHtml {
   return html`<ol class="timeline" data-timeline="${kind}">
     ${entries.map(
       (s) =>
@@ -26,7 +26,13 @@ function timelineList(entries: TimelineEntry[], kind: string): RawHtml {
           <strong>${s.name}</strong>
           ${s.attempt && s.attempt > 1 ? html`<small>attempt ${s.attempt}</small>` : ''}
           <span class="when">${when(s)}</span>
-          ${s.message ? html`<span class="msg">${s.message}</span>` : ''}
+          ${
+            // A success's message is a note (collapseRepeats: "×11, last at …"), not a problem:
+            // in the error red, a healthy device's recovery section looked like it was failing.
+            s.message
+              ? html`<span class="${s.state === 'Succeeded' ? 'note' : 'msg'}">${s.message}</span>`
+              : ''
+          }
         </li>`,
     )}
   </ol>`;

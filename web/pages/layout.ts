@@ -31,7 +31,7 @@ th,td{padding:6px 10px;border-bottom:1px solid #e3e6ea;text-align:left;font-size
 .steps{display:flex;gap:4px;flex-wrap:wrap}.step{font-size:11px;padding:1px 6px;border-radius:8px;background:#eee}
 .step.Running{background:#fff3c4}.step.Succeeded{background:#c9f2d0}.step.Failed{background:#ffc9c9}
 form.add,form.filters{display:flex;gap:8px;margin-bottom:12px;align-items:center;flex-wrap:wrap}
-.error{color:#b00020;margin:8px 0}.msg{color:#8a1c1c;font-size:12px}
+.error{color:#b00020;margin:8px 0}.msg{color:#8a1c1c;font-size:12px}.note{color:#556;font-size:12px}
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(360px,1fr));gap:16px}
 .card{background:#fff;border:1px solid #e3e6ea;border-radius:6px;padding:12px 16px;overflow:auto;min-width:0}
 .card h2{margin-top:0}
