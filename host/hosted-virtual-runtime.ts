@@ -14,7 +14,7 @@ import type { DeviceCredentials } from '../device/memory-contract.js';
 import { AppThreadPool } from '../device/apps/index.js';
 import { readFirmware, VirtualDevice } from '../device/virtual-device.js';
 import { volumeFiles } from '../device/volume-layout.js';
-import { FirmwareError } from '../runtimes/local-volume.js';
+import { FirmwareError, volumeDevices } from '../runtimes/local-volume.js';
 import type { DeviceRuntimeBackend, StartedEmulator } from '../runtimes/runtime.js';
 import { VirtualVolumes } from '../runtimes/virtual.js';
 import { RotatingLogFile } from '../common/rotating-log-file.js';
@@ -151,6 +151,29 @@ export class HostedVirtualRuntime extends VirtualVolumes implements DeviceRuntim
       }
     }
     return resumed;
+  }
+
+  /**
+   * Removes the volumes without an owner marker whose device `mayRun` does not place here: a
+   * provisioning run moved to another host before it started the device here (this host was
+   * killed during its steps), or a volume an earlier version left behind (it cleared only the
+   * marker). Nothing else removes them. Any runtime's volume: the host calls this once its
+   * containers and emulators of devices placed elsewhere are stopped (host/main.ts). A volume
+   * whose marker names another host is that host's business.
+   */
+  async removeStrayVolumes(mayRun: (device: string) => Promise<boolean>): Promise<number> {
+    let removed = 0;
+    for (const device of volumeDevices(this.home)) {
+      if (fs.existsSync(volumeFiles(this.volumeOf(device)).owner) || (await mayRun(device))) continue;
+      try {
+        await this.removeVolume(device);
+        removed++;
+        this.logger.info('removed the volume of a device placed elsewhere or deleted', { device });
+      } catch (err) {
+        this.logger.warn('could not remove a stray volume', { device, error: errorMessage(err) });
+      }
+    }
+    return removed;
   }
 
   async stopAll(): Promise<void> {

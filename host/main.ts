@@ -237,6 +237,9 @@ for (const device of volumeDevices(dataDir)) {
     await stopLocalEmulators(device);
   }
 }
+// Only now, with the containers and emulators of devices placed elsewhere stopped: volumes no
+// device of this host uses (a run moved off it mid-way, or left by an earlier version) go.
+await hosted.removeStrayVolumes(ownsDevice);
 docker.followExistingDevices().catch(() => undefined);
 qemu.followRunning();
 renode.followRunning();

@@ -48,3 +48,18 @@ it('removes the volumes of devices placed elsewhere or deleted, and leaves other
   // Not this host's to judge: its marker names another host.
   expect(fs.existsSync(another)).toBe(true);
 });
+
+it('removes a volume without an owner marker whose device is not placed here, and keeps one that is', async () => {
+  // A run moved off this host before it started the device here, or a volume an earlier version
+  // left with only its marker cleared.
+  const stray = volumeOwnedBy('stray', 'host-a');
+  runtime.clearOwner('stray');
+  // Placed here, its provisioning not yet at the start: no marker yet, and it stays.
+  const preparing = volumeOwnedBy('preparing', 'host-a');
+  runtime.clearOwner('preparing');
+
+  await runtime.removeStrayVolumes(async (device) => device === 'preparing');
+
+  expect(fs.existsSync(stray)).toBe(false);
+  expect(fs.existsSync(preparing)).toBe(true);
+});
