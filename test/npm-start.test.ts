@@ -13,13 +13,13 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { REPO_ROOT } from '../common/repo-root.js';
 import { hostLogFile, hostMarkers } from '../host/supervisor.js';
 import { findProcesses, findProcessesMatching, terminate } from '../runtimes/process-table.js';
-import { METRICS_PORTS } from '../platform/telemetry.js';
 import { lifecycleWorkflowId, provisionWorkflowId } from '../workflows/contracts/index.js';
 import { callApi } from './support/api-call.js';
-import { freePort } from './support/ports.js';
+import { startEnv } from './support/start-env.js';
 import { waitFor } from './support/wait.js';
 
 let home: string;
+let env: NodeJS.ProcessEnv;
 let start: ChildProcess;
 let output = '';
 let webUrl: string;
@@ -28,28 +28,7 @@ const hostId = `npm-start-${process.pid}`;
 
 beforeAll(async () => {
   home = fs.mkdtempSync(path.join(os.tmpdir(), 'wasmbed-npm-start-'));
-  devPort = await freePort();
-  const webPort = await freePort();
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    WASMBED_HOME: home,
-    WASMBED_HOST_ID: hostId,
-    WASMBED_LOG_FORMAT: 'json',
-    TEMPORAL_DEV_PORT: String(devPort),
-    TEMPORAL_UI_PORT: String(await freePort()),
-    WASMBED_WEB_PORT: String(webPort),
-    WASMBED_GATEWAY_PORT: String(await freePort()),
-    WASMBED_GATEWAY_HEALTH_PORT: String(await freePort()),
-    // No metrics ports: the defaults may be taken by another platform on this machine.
-    ...Object.fromEntries(
-      Object.keys(METRICS_PORTS).flatMap((kind) => [
-        [`WASMBED_${kind.toUpperCase()}_METRICS_PORT`, '0'],
-        [`WASMBED_${kind.toUpperCase()}_TEMPORAL_METRICS_PORT`, '0'],
-      ]),
-    ),
-  };
-  delete env.TEMPORAL_ADDRESS;
-  webUrl = `http://127.0.0.1:${webPort}`;
+  ({ env, webUrl, devPort } = await startEnv(home, hostId));
   start = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'scripts', 'start.ts')], {
     cwd: REPO_ROOT,
     env,
