@@ -16,6 +16,7 @@ import { SqliteResourceStore } from '../store/sqlite-resource-store.js';
 import { takeFleetSnapshot } from '../web/fleet-snapshot.js';
 import { barChart, lineChart } from '../web/svg-chart.js';
 import { TrendRecorder } from '../web/trends.js';
+import { trendCharts } from '../web/pages/trends.js';
 
 describe('log lines', () => {
   it('formats a JSON line for a terminal and leaves anything else alone', () => {
@@ -123,6 +124,11 @@ describe('fleet snapshot and trends', () => {
     expect(trends.samples.map((x) => x.at)).toEqual([now]);
     expect(trends.provisionedPerMinute).toHaveLength(60);
     expect(trends.provisionedPerMinute.reduce((sum, b) => sum + b.count, 0)).toBe(1);
+    // The heartbeat chart says what age is healthy: the stored heartbeat is written coalesced
+    // (gateway/heartbeat-writes.ts), so a healthy fleet's oldest reads ~20 s, past the 15 s timeout.
+    expect(String(trendCharts(trends))).toMatch(
+      /at most once per heartbeat timeout[\s\S]*is a healthy device/,
+    );
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });

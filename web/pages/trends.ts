@@ -52,6 +52,11 @@ export function trendCharts(trends: Trends): RawHtml {
       <h2>Heartbeat lag</h2>
       ${lineChart({ title: 'Age of the last heartbeat, Connected devices', series: heartbeat, from, to: trends.now, unit: ' s' })}
       ${chartLegend(heartbeat)}
+      <p class="note">
+        As the store has it: a gateway records a device's heartbeat at most once per heartbeat timeout
+        (WASMBED_HEARTBEAT_TIMEOUT_MS, 15 s), so up to that plus one interval (20 s) is a healthy device. A
+        device silent past the timeout is no longer Connected.
+      </p>
     </section>`;
 }
 
