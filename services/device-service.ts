@@ -14,6 +14,7 @@ import {
 import { mapInLanes, WORKFLOW_STARTS_AT_ONCE } from '../common/lanes.js';
 import type { Device } from '../common/resources.js';
 import { validateDeviceCreate } from '../common/validation.js';
+import { LIST_FILTER_PARAMS, type ListFilters } from '../store/list-query.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import { onOrchestratorQueue, type ProvisioningQueue } from './provisioning-queue.js';
 import { DEVICE_ATTRIBUTE, PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
@@ -30,17 +31,6 @@ import {
   rotateCertificateSignal,
   type ProvisionDeviceInput,
 } from '../workflows/contracts/index.js';
-
-/** The filters a delete of many devices takes: a device list's, without paging. */
-export const DEVICE_FILTERS = [
-  'phase',
-  'runtime',
-  'mcuType',
-  'gateway',
-  'labelSelector',
-  'namePrefix',
-] as const;
-export type DeviceFilters = Partial<Record<(typeof DEVICE_FILTERS)[number], string>>;
 
 /** What a delete of many devices started, and the devices whose deprovisioning could not start. */
 export interface DevicesDeleted {
@@ -235,12 +225,12 @@ export class DeviceService {
    * that a request that lost its query string cannot empty the fleet. A device whose
    * deprovisioning could not start is in `failed`, with why; none at all is TemporalUnavailable.
    */
-  async deleteMany(filters: DeviceFilters): Promise<DevicesDeleted> {
+  async deleteMany(filters: ListFilters): Promise<DevicesDeleted> {
     const given = Object.entries(filters).filter(([, value]) => value !== undefined && value !== '');
     if (given.length === 0) {
       throw new ValidationError(
         'query',
-        `deleting devices by filter needs at least one of ${DEVICE_FILTERS.join(', ')} ` +
+        `deleting devices by filter needs at least one of ${LIST_FILTER_PARAMS.join(', ')} ` +
           '(DELETE /api/v1/devices/{name} deletes one device)',
       );
     }

@@ -30,6 +30,20 @@ export const FILTER_FIELDS = {
 } as const;
 export type FilterField = keyof typeof FILTER_FIELDS;
 
+/**
+ * The filters a list request takes by name (the API's query parameters, the devices page's URL):
+ * the field filters but `host`, which only placement reads, and the label selector and name prefix.
+ */
+export const LIST_FILTER_PARAMS = [
+  'phase',
+  'runtime',
+  'mcuType',
+  'gateway',
+  'labelSelector',
+  'namePrefix',
+] as const satisfies readonly (keyof ListQuery)[];
+export type ListFilters = Partial<Record<(typeof LIST_FILTER_PARAMS)[number], string>>;
+
 export const MAX_LIST_LIMIT = 1000;
 
 /** One requirement of a label selector (Kubernetes equality-based syntax). */

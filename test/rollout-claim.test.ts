@@ -17,11 +17,11 @@ import { claimable, newClaim, ROLLOUT_CLAIM_LEASE_MS } from '../services/rollout
 import { FileModuleStore } from '../store/file-module-store.js';
 import { SqliteResourceStore } from '../store/sqlite-resource-store.js';
 import { openDatabase } from '../store/sqlite.js';
-import { startDevServer, type DevServer } from '../temporal/dev-server.js';
+import type { DevServer } from '../temporal/dev-server.js';
 import { deployWorkflowId } from '../workflows/contracts/index.js';
-import { freePort } from './support/ports.js';
 import { START_APP } from './support/start-app.js';
 import { waitFor } from './support/wait.js';
+import { startOwnDevServer } from './support/dev-server.js';
 
 let home: string;
 let temporal: DevServer;
@@ -34,12 +34,7 @@ const starts: { workflowId: string; generation?: number }[] = [];
 
 beforeAll(async () => {
   home = fs.mkdtempSync(path.join(os.tmpdir(), 'wasmbed-claim-'));
-  temporal = await startDevServer({
-    port: await freePort(),
-    httpPort: await freePort(),
-    metricsPort: await freePort(),
-    logFile: path.join(home, 'temporal.log'),
-  });
+  temporal = await startOwnDevServer(home);
   connection = await Connection.connect({ address: temporal.address });
   client = new Client({ connection });
   const start = client.workflow.start.bind(client.workflow);

@@ -12,11 +12,11 @@ import { Client, Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { REPO_ROOT } from '../common/repo-root.js';
-import { startDevServer, type DevServer } from '../temporal/dev-server.js';
+import type { DevServer } from '../temporal/dev-server.js';
 import { ensureSearchAttributes } from '../temporal/search-attribute-registration.js';
 import { DEVICE_ATTRIBUTE, PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
-import { freePort } from './support/ports.js';
 import { waitFor } from './support/wait.js';
+import { startOwnDevServer } from './support/dev-server.js';
 
 const NAMESPACE = 'shared-elsewhere';
 let home: string;
@@ -25,12 +25,7 @@ let connection: Connection;
 
 beforeAll(async () => {
   home = fs.mkdtempSync(path.join(os.tmpdir(), 'wasmbed-search-attributes-'));
-  temporal = await startDevServer({
-    port: await freePort(),
-    httpPort: await freePort(),
-    metricsPort: await freePort(),
-    logFile: path.join(home, 'temporal.log'),
-  });
+  temporal = await startOwnDevServer(home);
   connection = await Connection.connect({ address: temporal.address });
   await connection.workflowService.registerNamespace({
     namespace: NAMESPACE,

@@ -2,17 +2,9 @@
  * A list's query string ↔ ListQuery (store/list-query.ts): the API's list routes, the devices
  * page and its live stream read the same parameters, so a page's URL is also an API query.
  */
-import type { ListQuery } from '../store/list-query.js';
+import { LIST_FILTER_PARAMS, type ListQuery } from '../store/list-query.js';
 
-const TEXT_PARAMS = [
-  'continue',
-  'phase',
-  'runtime',
-  'mcuType',
-  'gateway',
-  'labelSelector',
-  'namePrefix',
-] as const satisfies readonly (keyof ListQuery)[];
+const TEXT_PARAMS = ['continue', ...LIST_FILTER_PARAMS] as const;
 
 /** Reads paging and filters from a parsed query string (checked against the OpenAPI document on the API). */
 export function listQuery(query: Record<string, unknown>): ListQuery {
