@@ -322,7 +322,12 @@ it('answers a table action without the rows the live stream sends anyway', async
   expect((await answer.text()).length).toBeLessThan(200);
   await waitFor(
     `${target} leaves the table or deprovisions`,
-    async () => (await page.getAttribute(`tr[data-device="${target}"]`, 'data-phase')) !== 'Failed',
+    async () => {
+      // (page.$, not page.getAttribute: that waits for the row, and a row that left the table
+      // — the outcome looked for — held it there 30 s, failing the test on CI.)
+      const row = await page.$(`tr[data-device="${target}"]`);
+      return !row || (await row.getAttribute('data-phase')) !== 'Failed';
+    },
     30_000,
     50,
   );
