@@ -127,6 +127,13 @@ export class StatusLine {
 }
 
 /** Follows `metadata.continue` from page to page; returns every item (lists as kubectl does). */
+/** A request's query parameters, without the ones not given (undefined or empty). */
+export function queryParams(params: Record<string, string | undefined>): URLSearchParams {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v) q.set(k, v);
+  return q;
+}
+
 export async function listAll<T = any>(
   api: ApiClient,
   path: string,
@@ -136,8 +143,8 @@ export async function listAll<T = any>(
   const items: T[] = [];
   let token: string | undefined;
   do {
-    const q = new URLSearchParams({ limit: String(pageSize) });
-    for (const [k, v] of Object.entries(params)) if (v) q.set(k, v);
+    const q = queryParams(params);
+    q.set('limit', String(pageSize));
     if (token) q.set('continue', token);
     const { body } = await api.request('GET', `${path}?${q}`);
     items.push(...body.items);

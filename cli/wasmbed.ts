@@ -19,6 +19,7 @@ import {
   listAll,
   parseKeyValues,
   progressBar,
+  queryParams,
   sleep,
   table,
 } from './lib.js';
@@ -457,10 +458,7 @@ async function deviceAction(ctx: Ctx, action: 'retry' | 'restart' | 'delete', na
  */
 async function deviceDeleteMany(ctx: Ctx): Promise<number> {
   const filters = deviceFilters(ctx.values);
-  const query = new URLSearchParams(
-    Object.entries(filters).filter((e): e is [string, string] => Boolean(e[1])),
-  ).toString();
-  const { body } = await ctx.api.request('DELETE', `/devices?${query}`);
+  const { body } = await ctx.api.request('DELETE', `/devices?${queryParams(filters)}`);
   const names: string[] = body.items.map((d: { name: string }) => d.name);
   for (const f of body.failed as { name: string; message: string }[])
     process.stderr.write(`${f.name}: deprovisioning did not start: ${f.message}\n`);
