@@ -29,6 +29,16 @@ export interface DeviceHealth {
   renewAt?: number;
   /** An app should run on the device that it has not had yet (see appsForDevice). */
   appsWaiting?: boolean;
+  /**
+   * With needsRecovery: the task queue of the gateway to ask first whether it still holds the
+   * device's session. Set when the evidence is only the store's (a Ready gateway whose lastSeen
+   * is old, a device whose lastHeartbeat is old), which is as fresh as that gateway's last write:
+   * a gateway whose writes lag — a slow or briefly unreachable store, a process paused for a
+   * moment — still holds its devices, and recovering them moved them off it for nothing (or,
+   * with a second gateway, pointed them at it while they stayed connected here, until the
+   * recovery gave up and marked them Failed).
+   */
+  confirmWithGateway?: string;
 }
 
 export interface AppToRun {
@@ -106,9 +116,14 @@ export function createLifecycleActivities(deps: {
         return { gone: d.status.phase === 'Deprovisioning', needsRecovery: false, rotateCertificate: false };
       }
       const gateway = d.status.gateway ? await store.get('Gateway', d.status.gateway.name) : undefined;
+      // (A gateway that shut down said so, Unavailable: nothing to ask.)
+      const confirmWithGateway =
+        gateway?.status.phase === 'Ready'
+          ? (gateway.status.taskQueue ?? gatewayTaskQueue(gateway.metadata.name))
+          : undefined;
       const gatewayAlive =
-        gateway?.status.phase === 'Ready' &&
-        now - Date.parse(gateway.status.lastSeen ?? '') < deps.gatewayStaleMs;
+        confirmWithGateway !== undefined &&
+        now - Date.parse(gateway?.status.lastSeen ?? '') < deps.gatewayStaleMs;
       if (!gatewayAlive) {
         return {
           gone: false,
@@ -116,11 +131,19 @@ export function createLifecycleActivities(deps: {
           reason: `gateway ${d.status.gateway?.name ?? '?'} is gone`,
           rotateCertificate,
           renewAt,
+          confirmWithGateway,
         };
       }
       const lastHeartbeat = Date.parse(d.status.lastHeartbeat ?? '');
       if (!(now - lastHeartbeat < deps.heartbeatLostMs)) {
-        return { gone: false, needsRecovery: true, reason: 'heartbeats stopped', rotateCertificate, renewAt };
+        return {
+          gone: false,
+          needsRecovery: true,
+          reason: 'heartbeats stopped',
+          rotateCertificate,
+          renewAt,
+          confirmWithGateway,
+        };
       }
       const lostHost = await hostGone(d, now);
       if (lostHost) return { gone: false, needsRecovery: true, reason: lostHost, rotateCertificate, renewAt };

@@ -20,7 +20,7 @@ import { deployMisfit } from './deploy-fit.js';
 import { mapInLanes } from '../common/lanes.js';
 import { serialHex } from '../pki/certificate-info.js';
 import { whileHeartbeating } from '../temporal/activity-heartbeat.js';
-import type { SessionHandle, SessionRegistry } from './session-registry.js';
+import type { SessionHandle, SessionInfo, SessionRegistry } from './session-registry.js';
 import { certificateDer, type GatewayEnrollment } from './enrollment.js';
 
 /** What the enrollDevice workflow tells a board waiting on this gateway. */
@@ -111,6 +111,14 @@ export function createGatewayActivities(deps: {
     }
     return session;
   }
+
+  const sessionResult = (info: SessionInfo): AwaitSessionResult => ({
+    device: info.device,
+    certSerial: info.certSerial,
+    spkiSha256: info.spkiSha256,
+    connectedAt: info.connectedAt.toISOString(),
+    gateway: deps.gatewayName,
+  });
 
   /** Sends a request, heartbeating until the reply; Temporal cancellation aborts the wait. */
   async function request<T extends MessageType>(
@@ -267,15 +275,7 @@ export function createGatewayActivities(deps: {
       const wanted = input.certSerial ? serialHex(input.certSerial) : undefined;
       for (;;) {
         const session = registry.get(input.device);
-        if (session && (!wanted || session.info.certSerial === wanted)) {
-          return {
-            device: input.device,
-            certSerial: session.info.certSerial,
-            spkiSha256: session.info.spkiSha256,
-            connectedAt: session.info.connectedAt.toISOString(),
-            gateway: deps.gatewayName,
-          };
-        }
+        if (session && (!wanted || session.info.certSerial === wanted)) return sessionResult(session.info);
         context.heartbeat({ waitingFor: input.device, hasSession: Boolean(session) });
         // Wake on the next session or after a beat, whichever comes first; sleep() throws on cancel.
         await Promise.race([
@@ -320,6 +320,19 @@ export function createGatewayActivities(deps: {
         );
       }
       deps.enrollment?.pending.delete(input.connectionId);
+    },
+
+    /**
+     * The device's session here, if it has one. The lifecycle asks before it recovers a device
+     * whose gateway looks silent in the store: the store's view (the gateway's lastSeen, the
+     * device's lastHeartbeat) is only as fresh as this gateway's last write, and a gateway whose
+     * writes lag (a slow or briefly unreachable store, a paused process) still holds its
+     * sessions. (The gateway closes a session silent past its heartbeat timeout itself, so one
+     * held here is live.)
+     */
+    async currentSession(input: { device: string }): Promise<AwaitSessionResult | null> {
+      const session = registry.get(input.device);
+      return session ? sessionResult(session.info) : null;
     },
 
     /** Closes the device's session here (it reconnects, e.g. with a rotated certificate). */

@@ -66,6 +66,8 @@ const world = {
   movedOnce: new Set<string>(),
   /** How long each device is left to its restarting host (hostRestartWaitMs); 0 when absent. */
   hostRestartWait: new Map<string, number>(),
+  /** What the gateway the store calls gone answers when asked for a device's session. */
+  gatewayAnswers: new Map<string, 'session' | 'none' | 'error'>(),
 };
 
 const orchestrator = {
@@ -110,6 +112,7 @@ const orchestrator = {
       rotateCertificate: renewAt !== undefined && renewAt <= Date.now(),
       renewAt,
       appsWaiting,
+      confirmWithGateway: lost ? GATEWAY_QUEUE : undefined,
     };
   },
   async markRecovering(device: string, reason: string) {
@@ -220,6 +223,14 @@ const gateway = {
       gateway: 'gw-test',
     };
   },
+  async currentSession(input: { device: string }) {
+    const answer = world.gatewayAnswers.get(input.device) ?? 'none';
+    world.lifecycle.push({ op: 'currentSession', device: input.device, detail: answer });
+    if (answer === 'error') throw ApplicationFailure.nonRetryable('the gateway did not answer');
+    return answer === 'none'
+      ? null
+      : { device: input.device, certSerial: '01', spkiSha256: 'c', connectedAt: 'now', gateway: 'gw-dead' };
+  },
   async closeSession(input: { device: string }) {
     world.lifecycle.push({ op: 'closeSession', device: input.device });
     return true;
@@ -249,6 +260,7 @@ beforeEach(() => {
   world.batches = [];
   world.movedOnce.clear();
   world.hostRestartWait.clear();
+  world.gatewayAnswers.clear();
 });
 
 function plan(
@@ -636,15 +648,46 @@ describe('deviceLifecycle', () => {
     await waitFor('recovery', () => world.lifecycle.some((c) => c.op === 'markConnected'), 5000, 5);
     await endLifecycle('orphan', handle);
     expect(world.lifecycle.map((c) => c.op)).toEqual([
+      // The gateway, asked first, has no session for it.
+      'currentSession',
       'markRecovering',
       'relocateDevice',
       'assignGateway',
       'awaitDeviceSession',
       'markConnected',
     ]);
-    expect(world.lifecycle[0]!.detail).toBe('gateway gw-dead is gone');
+    expect(world.lifecycle[1]!.detail).toBe('gateway gw-dead is gone');
     // No grace period (the device did not disconnect by itself) and no timer fired.
     expect((await timers(handle)).filter((ms) => ms < 60_000)).toEqual([]); // safety net only
+  });
+
+  it('leaves a device whose gateway, silent in the store, still holds its session: no recovery', async () => {
+    const handle = await lifecycle('held', { graceMs: 60_000, checkIntervalMs: NEVER });
+    await waitFor('the safety-net timer', async () => (await timers(handle)).includes(NEVER), 5000, 5);
+    world.gatewayGone.add('held');
+    world.gatewayAnswers.set('held', 'session');
+    await handle.signal(checkHealthSignal, { reason: 'gateway gw-dead went silent' });
+    await waitFor('the question', () => world.lifecycle.some((c) => c.op === 'currentSession'), 5000, 5);
+    await endLifecycle('held', handle);
+    expect(world.lifecycle.map((c) => c.op)).toEqual(['currentSession']);
+  });
+
+  it('recovers a device whose silent gateway does not answer the question', async () => {
+    const handle = await lifecycle('mute', { graceMs: 60_000, checkIntervalMs: NEVER });
+    await waitFor('the safety-net timer', async () => (await timers(handle)).includes(NEVER), 5000, 5);
+    world.gatewayGone.add('mute');
+    world.gatewayAnswers.set('mute', 'error');
+    await handle.signal(checkHealthSignal, { reason: 'gateway gw-dead went silent' });
+    await waitFor('recovery', () => world.lifecycle.some((c) => c.op === 'markConnected'), 5000, 5);
+    await endLifecycle('mute', handle);
+    expect(world.lifecycle.map((c) => c.op)).toEqual([
+      'currentSession',
+      'markRecovering',
+      'relocateDevice',
+      'assignGateway',
+      'awaitDeviceSession',
+      'markConnected',
+    ]);
   });
 
   it('renews the certificate when its renewal window opens, on a timer set for that moment', async () => {

@@ -74,6 +74,20 @@ function gateway(taskQueue: string) {
   });
 }
 
+/**
+ * Asks a gateway whether it holds the device's session (before recovering a device the store
+ * says its gateway lost): answered at once by a live gateway, not at all by a dead one — so a
+ * short wait and no retry, and no answer counts as "gone".
+ */
+function sessionProbe(taskQueue: string) {
+  return proxyActivities<GatewayActivities>({
+    taskQueue,
+    scheduleToStartTimeout: '5s',
+    startToCloseTimeout: '10s',
+    retry: { maximumAttempts: 1 },
+  });
+}
+
 /** After a renewal, when to look up the new certificate's renewal time. */
 const RECHECK_AFTER_RENEWAL_MS = 30_000;
 
@@ -233,6 +247,15 @@ export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void
   // A device that joins (or comes back) gets the apps whose target covers it.
   await reconcileApps();
 
+  async function gatewayHoldsSession(taskQueue: string): Promise<boolean> {
+    try {
+      return (await sessionProbe(taskQueue).currentSession({ device: name })) !== null;
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      return false; // no answer in time: the gateway is gone after all
+    }
+  }
+
   /** Acts on one health check; false when the device is gone and the lifecycle ends. */
   async function checkNow(): Promise<{ gone: boolean; renewed?: boolean; renewAt?: number }> {
     const health = await activities.checkDeviceHealth(name);
@@ -241,7 +264,15 @@ export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void
     // An app it has not had yet: a rollout that ran while it was not Connected left it
     // Pending, or the rollout was still going when this workflow started.
     if (health.appsWaiting && !health.needsRecovery) await reconcileApps();
-    if (health.needsRecovery) {
+    // What the store says of a live gateway lags its writes: one still holding the session is
+    // asked before the device is taken from it (DeviceHealth.confirmWithGateway says why).
+    // Histories from before recover at once.
+    const stillHeld =
+      health.needsRecovery &&
+      health.confirmWithGateway !== undefined &&
+      patched(Patch.recoveryAsksGatewayFirst) &&
+      (await gatewayHoldsSession(health.confirmWithGateway));
+    if (health.needsRecovery && !stillHeld) {
       connected = false;
       lostBecause = health.reason ?? 'unknown';
       await recover();

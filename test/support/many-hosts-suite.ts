@@ -20,7 +20,11 @@ import type { Device } from '../../common/resources.js';
 import { ORCHESTRATOR_TASK_QUEUE, hostTaskQueue } from '../../common/task-queues.js';
 import { callHost, type HostStatus } from '../../host/control.js';
 import { openPlatform, type PlatformContext } from '../../platform/context.js';
-import { prepareOnHostWorkflowId, provisionWorkflowId } from '../../workflows/contracts/index.js';
+import {
+  lifecycleWorkflowId,
+  prepareOnHostWorkflowId,
+  provisionWorkflowId,
+} from '../../workflows/contracts/index.js';
 import { startTestPlatform, type TestPlatform } from './platform.js';
 import { waitFor } from './wait.js';
 import { installCrds, startKubeCluster, type KubeCluster } from './kube-cluster.js';
@@ -78,6 +82,18 @@ export function manyHostsSuite(backend: 'postgres' | 'kubernetes'): void {
     return where;
   }
 
+  /** The gateway holding most of `devices`, its process, and the other gateway. */
+  async function busiestGateway(devices: Device[]) {
+    const count = (name: string) => devices.filter((d) => d.status.gateway?.name === name).length;
+    // Gateway name → the process the test started it as.
+    const processOf = { [loadConfig(platform.env).gateway.name]: 'gateway', 'gateway-1': 'gateway-1' };
+    const [first, second] = Object.keys(processOf) as [string, string];
+    const victim = count(first) >= count(second) ? first : second;
+    const survivor = victim === first ? second : first;
+    expect(count(victim)).toBeGreaterThan(0);
+    return { victim, survivor, process: platform.processes.get(processOf[victim]!)! };
+  }
+
   beforeAll(async () => {
     if (backend === 'kubernetes') {
       cluster = await startKubeCluster();
@@ -96,6 +112,10 @@ export function manyHostsSuite(backend: 'postgres' | 'kubernetes'): void {
         WASMBED_HOST_GRACE_MS: '8000',
         WASMBED_LIFECYCLE_GRACE_MS: '2000',
         WASMBED_LIFECYCLE_CHECK_MS: '3000',
+        // Devices give a silent gateway 3 heartbeat intervals: 30 s, past the 10 s after which
+        // the store calls a gateway silent (the paused-gateway test needs the two apart).
+        WASMBED_HEARTBEAT_INTERVAL_MS: '10000',
+        WASMBED_HEARTBEAT_TIMEOUT_MS: '30000',
       },
     });
     await platform.startGateway('gateway-1');
@@ -170,16 +190,59 @@ export function manyHostsSuite(backend: 'postgres' | 'kubernetes'): void {
       expect((await fleet()).every((d) => d.status.phase === 'Connected')).toBe(true);
     }, 300_000);
 
-    it('kill -9 of a gateway: its devices reconnect to the other gateway', async () => {
+    it('a gateway paused past its stale time keeps its devices: their lifecycles ask it before recovering them', async () => {
       const before = await fleet();
-      const count = (name: string) => before.filter((d) => d.status.gateway?.name === name).length;
-      // Gateway name → the process the test started it as.
-      const processOf = { [loadConfig(platform.env).gateway.name]: 'gateway', 'gateway-1': 'gateway-1' };
-      const [first, second] = Object.keys(processOf) as [string, string];
-      const victim = count(first) >= count(second) ? first : second;
-      const survivor = victim === first ? second : first;
-      expect(count(victim)).toBeGreaterThan(0);
-      const gateway = platform.processes.get(processOf[victim]!)!;
+      const { victim, process: gateway } = await busiestGateway(before);
+      const held = before.filter((d) => d.status.gateway?.name === victim);
+      // Paused, its lastSeen in the store grows old (10 s) and the watchdog signals its devices'
+      // lifecycles; the devices keep their sessions (they give a gateway 3 heartbeat intervals,
+      // 30 s here). It is the store's view that lags, as when the gateway's writes do.
+      gateway.kill('SIGSTOP');
+      try {
+        await waitFor(
+          `the watchdog finds ${victim} silent`,
+          () =>
+            platform.logs
+              .get('orchestrator')!
+              .some((line) => /went silent/.test(line) && line.includes(`"${victim}"`)),
+          60_000,
+        );
+        // Their checks run and find it gone in the store; the question to the gateway waits.
+        await new Promise((resolve) => setTimeout(resolve, 3000));
+      } finally {
+        gateway.kill('SIGCONT');
+      }
+      // Long enough for a recovery to have pointed them at the other gateway (the old code did
+      // at once, then waited there for sessions that never came, and marked them Failed).
+      await waitFor(`${victim} reporting again`, async () => {
+        const g = await ledger.store.get('Gateway', victim);
+        return Date.now() - Date.parse(g?.status.lastSeen ?? '') < 4000;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 10_000));
+      const after = new Map((await fleet()).map((d) => [d.metadata.name, d]));
+      for (const d of held) {
+        const now = after.get(d.metadata.name)!;
+        expect(now.status.phase, d.metadata.name).toBe('Connected');
+        expect(now.status.gateway?.name, d.metadata.name).toBe(victim);
+        expect(now.status.identity?.certSerial, d.metadata.name).toBe(d.status.identity?.certSerial);
+        expect(now.status.message ?? '', d.metadata.name).not.toMatch(/recovering/);
+      }
+      // Not vacuous: the lifecycles did ask the paused gateway.
+      const asked = await Promise.all(
+        held.map(async (d) => {
+          const history = await platform.client.workflow
+            .getHandle(lifecycleWorkflowId(d.metadata.name))
+            .fetchHistory();
+          return (history.events ?? []).some(
+            (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'currentSession',
+          );
+        }),
+      );
+      expect(asked.filter(Boolean).length).toBeGreaterThan(0);
+    }, 300_000);
+
+    it('kill -9 of a gateway: its devices reconnect to the other gateway', async () => {
+      const { survivor, process: gateway } = await busiestGateway(await fleet());
       gateway.kill('SIGKILL');
       await new Promise((resolve) => gateway.once('exit', resolve));
 
