@@ -6,7 +6,7 @@
  * runtime, gateway, label selector and name prefix; a device that changes phase in the store
  * updates only its own row (the other rows stay the same DOM nodes), with no reload and no poll.
  */
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, CDPSession, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { paths } from '../common/config.js';
 import type { DevicePhase } from '../common/resources.js';
@@ -114,9 +114,8 @@ it('updates only the row of a device that changed, live', async () => {
     if (req.method() === 'GET' && new URL(req.url()).pathname === '/ui/devices') polls.push(req.url());
   });
   await page.goto(`${platform.webUrl}/devices`);
-  // The stream's first event is the whole view (data-updates counts what the page applied): rows
-  // marked before it arrives are all replaced by it — under load it lands after the stream opens.
-  await page.waitForSelector('body[data-updates]');
+  // The stream starts from the view the page was rendered with (data-synced: it has caught up).
+  await page.waitForSelector('body[data-synced]');
   // Mark every row node; a row that is replaced loses its mark.
   await page.$$eval('#devices tr[data-device]', (els) =>
     els.forEach((el) => ((el as HTMLElement & { marked?: boolean }).marked = true)),
@@ -163,7 +162,7 @@ it('shows the store’s row again after an action’s answer swapped an older on
   // table lost the row of a device that failed again at once).
   const target = fleetName(7); // Failed, so its row has Retry
   await page.goto(`${platform.webUrl}/devices?namePrefix=fleet-00`);
-  await page.waitForSelector('body[data-updates]');
+  await page.waitForSelector('body[data-synced]');
   const phaseOf = () => page.getAttribute(`tr[data-device="${target}"]`, 'data-phase');
   expect(await phaseOf()).toBe('Failed');
   await page.route(`**/ui/devices/${target}/retry`, async (route) => {
@@ -190,9 +189,9 @@ it('shows the store’s row again after an action’s answer swapped an older on
   await page.unroute(`**/ui/devices/${target}/retry`);
 });
 
-it('sends the overview only the recent device row that changed', async () => {
+it('sends the overview only the heartbeat time of a recent device', async () => {
   await page.goto(`${platform.webUrl}/`);
-  await page.waitForSelector('body[data-updates]');
+  await page.waitForSelector('body[data-synced]');
   await page.$$eval('#devices tr[data-device]', (els) =>
     els.forEach((el) => ((el as HTMLElement & { marked?: boolean }).marked = true)),
   );
@@ -214,14 +213,15 @@ it('sends the overview only the recent device row that changed', async () => {
       .filter((el) => (el as HTMLElement & { marked?: boolean }).marked !== true)
       .map((el) => el.getAttribute('data-device')),
   );
-  // As one string, the whole table was sent and replaced on every heartbeat of any of its devices.
-  expect(replaced).toEqual([target]);
+  // As one string, the whole table was sent and replaced on every heartbeat of any of its
+  // devices; then the device's whole row; now its time alone (its cell).
+  expect(replaced).toEqual([]);
 });
 
 it('says that nothing matches the filters, not that the fleet is empty', async () => {
   await page.goto(`${platform.webUrl}/devices?phase=Pending`);
-  // Both the page and the stream's first event (which replaces the rows) say it.
-  await page.waitForSelector('body[data-updates]');
+  // Both the page and a whole view from the stream (the rows' empty text) say it.
+  await page.waitForSelector('body[data-synced]');
   const text = await page.textContent('#devices');
   expect(text).toContain('No device matches these filters.');
   expect(text).not.toContain('No devices here yet');
@@ -262,7 +262,7 @@ it('keeps a 300-device application small: counts the expected states, names the 
     },
   ]);
   await page.goto(`${platform.webUrl}/applications`);
-  await page.waitForSelector('body[data-updates]');
+  await page.waitForSelector('body[data-synced]');
   const row = 'tr[data-app="fleet-app"]';
   // A chip per device made this row ~40 kB (~75 kB as sent), sent again on each step of a rollout.
   expect((await page.$eval(row, (el) => el.outerHTML)).length).toBeLessThan(10_000);
@@ -277,7 +277,7 @@ it('keeps a 300-device application small: counts the expected states, names the 
 
 it('sends the fleet topology at most every 2 s while devices change', async () => {
   await page.goto(`${platform.webUrl}/topology`);
-  await page.waitForSelector('body[data-updates]');
+  await page.waitForSelector('body[data-synced]');
   const updates = async () => Number(await page.getAttribute('body', 'data-updates'));
   const before = await updates();
   const startedAt = Date.now();
@@ -316,7 +316,7 @@ it('shows the page size a URL asked for in the per-page menu', async () => {
 it('answers a table action without the rows the live stream sends anyway', async () => {
   const target = fleetName(11); // Failed
   await page.goto(`${platform.webUrl}/devices?namePrefix=fleet-01`);
-  await page.waitForSelector('body[data-updates]');
+  await page.waitForSelector('body[data-synced]');
   // Delete asks first.
   page.once('dialog', (dialog) => void dialog.accept());
   const [answer] = await Promise.all([
@@ -338,4 +338,100 @@ it('answers a table action without the rows the live stream sends anyway', async
   );
   expect(await page.getAttribute('body', 'data-resyncs')).toBeNull();
   expect(await page.$$('#devices tr[data-device]')).not.toHaveLength(0);
+});
+
+/** The events the page's stream delivers, as the browser receives them (CDP). */
+async function streamEvents(target: Page) {
+  const cdp: CDPSession = await target.context().newCDPSession(target);
+  await cdp.send('Network.enable');
+  const events: { name: string; data: string }[] = [];
+  cdp.on('Network.eventSourceMessageReceived', (e) => events.push({ name: e.eventName, data: e.data }));
+  return { events, bytes: () => events.reduce((n, e) => n + e.data.length, 0), detach: () => cdp.detach() };
+}
+
+it('starts the stream from the view the page was rendered with, with what changed since', async () => {
+  const stream = await streamEvents(page);
+  // A device on the page changes after the page was rendered, before its stream opens.
+  const target = fleetName(8); // Connected
+  const devicesStream = (url: URL) => url.pathname === '/ui/stream/devices';
+  await page.route(devicesStream, async (route) => {
+    await store.updateStatus('Device', target, (s) => ({ ...s, phase: 'Unreachable', message: 'late' }));
+    await route.continue();
+  });
+  await page.goto(`${platform.webUrl}/devices`);
+  await page.waitForSelector('body[data-synced]');
+  await page.unroute(devicesStream);
+  await waitFor(
+    `${target} Unreachable`,
+    async () => (await page.getAttribute(`tr[data-device="${target}"]`, 'data-phase')) === 'Unreachable',
+    15_000,
+    50,
+  );
+  // What came was that row (~2 kB) and the counts, not the page's 50 rows again (~100 kB).
+  expect(stream.events.map((e) => e.name)).toContain('synced');
+  expect(stream.events.some((e) => e.name === 'rows' && e.data.includes(`"device-${target}":`))).toBe(true);
+  expect(stream.bytes()).toBeLessThan(10_000);
+  // Reopened with the same URL (an action's answer in the table, a lost connection), the stream
+  // has moved on from that render: it sends the whole view.
+  const whole = await page.evaluate(() => {
+    const url = document.body.getAttribute('data-stream')!;
+    return new Promise<number>((resolve) => {
+      const es = new EventSource(url);
+      es.addEventListener('swap', (e) => {
+        es.close();
+        resolve(((e as MessageEvent).data as string).split('<tr id=').length - 1);
+      });
+    });
+  });
+  expect(whole).toBe(50); // rows
+  await stream.detach();
+  await store.updateStatus('Device', target, (s) => ({ ...s, phase: 'Connected', message: undefined }));
+});
+
+it("sends a heartbeat as the row's time alone, and keeps the phase counts live", async () => {
+  await page.goto(`${platform.webUrl}/devices?labelSelector=rack%3Dr1`);
+  await page.waitForSelector('body[data-synced]');
+  const stream = await streamEvents(page);
+  const target = fleetName(6); // rack r1, Disconnected
+  await page.$eval(
+    `tr[data-device="${target}"]`,
+    (el) => ((el as HTMLElement & { marked?: boolean }).marked = true),
+  );
+  const beat = new Date(Date.now() + 120_000).toISOString();
+  await store.updateStatus('Device', target, (s) => ({ ...s, lastHeartbeat: beat }));
+  await waitFor(
+    `${target}'s heartbeat on the page`,
+    async () => (await page.textContent(`tr[data-device="${target}"] [data-cell="seen"]`)) === beat,
+    15_000,
+    50,
+  );
+  // The same row node, and the event carried the time, not the ~2 kB row.
+  expect(
+    await page.$eval(
+      `tr[data-device="${target}"]`,
+      (el) => (el as HTMLElement & { marked?: boolean }).marked,
+    ),
+  ).toBe(true);
+  const rows = stream.events.filter((e) => e.name === 'rows').map((e) => JSON.parse(e.data));
+  expect(rows.some((r) => r.cells?.[`device-${target}`]?.seen === beat)).toBe(true);
+  expect(rows.every((r) => Object.keys(r.upsert).length === 0)).toBe(true);
+  expect(stream.bytes()).toBeLessThan(500);
+
+  // The counts per phase follow the store: another device of rack r1, on another page or not.
+  const count = (phase: string) =>
+    page.getAttribute(`#phase-counts [data-phase-count="${phase}"]`, 'data-count');
+  const failed = Number(await count('Failed'));
+  const other = fleetName(16); // rack r1, Connected
+  await store.updateStatus('Device', other, (s) => ({ ...s, phase: 'Failed', message: 'counted' }));
+  await waitFor(
+    'the Failed count up by one',
+    async () => Number(await count('Failed')) === failed + 1,
+    15_000,
+    50,
+  );
+  expect(await page.getAttribute(`#phase-counts [data-phase-count="Failed"]`, 'href')).toBe(
+    '/devices?labelSelector=rack%3Dr1&limit=50&phase=Failed',
+  );
+  await stream.detach();
+  await store.updateStatus('Device', other, (s) => ({ ...s, phase: 'Connected', message: undefined }));
 });

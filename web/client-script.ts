@@ -2,9 +2,11 @@
  * The dashboard's only script besides htmx, served as /assets/wasmbed.js (no inline script,
  * so the Content-Security-Policy can forbid inline code). It opens one EventSource per page
  * (`data-stream` on <body>): `swap` events replace the inner HTML of elements by id (HTML the
- * server rendered with every value escaped), `log` events append log lines built with
- * textContent, so a log line is always text, never markup. An action's answer swapped into an
- * element the stream writes makes the page open the stream again (see `streamed`).
+ * server rendered with every value escaped), `rows` events a table's changed rows and cells,
+ * `log` events append log lines built with textContent, so a log line is always text, never
+ * markup. The stream's first events are what changed since the page was rendered, then `synced`
+ * names the elements it writes. An action's answer swapped into one of them makes the page open
+ * the stream again (see `streamed`).
  */
 export const CLIENT_JS = `(function () {
   'use strict';
@@ -15,7 +17,8 @@ export const CLIENT_JS = `(function () {
   // last sent, so an action's answer swapped into one of them (a table's rows after Retry) leaves
   // the page and the stream disagreeing for good: a row the answer dropped never comes back
   // while it does not change again. After such a swap the page opens the stream again, whose
-  // first event is the whole view as the server has it.
+  // first event is the whole view as the server has it (the page's URL names the view it was
+  // rendered with, which the server forgets once the stream has started from it).
   var streamed = {};
   var es;
   function connect() {
@@ -24,6 +27,7 @@ export const CLIENT_JS = `(function () {
     es.addEventListener('error', function () { body.setAttribute('data-live', 'off'); });
     es.addEventListener('swap', onSwap);
     es.addEventListener('rows', onRows);
+    es.addEventListener('synced', onSynced);
     es.addEventListener('problem', onProblem);
     es.addEventListener('log', onLog);
   }
@@ -53,7 +57,14 @@ export const CLIENT_JS = `(function () {
     body.setAttribute('data-live', 'on');
     body.setAttribute('data-updates', String(Number(body.getAttribute('data-updates') || 0) + 1));
   }
-  // Table rows keyed by id: only changed rows arrive; the rest of the table stays as it is.
+  // The page now shows the view as the server last sent it: these are the elements it writes.
+  function onSynced(e) {
+    JSON.parse(e.data).ids.forEach(function (id) { streamed[id] = true; });
+    body.setAttribute('data-live', 'on');
+    body.setAttribute('data-synced', String(Number(body.getAttribute('data-synced') || 0) + 1));
+  }
+  // Table rows keyed by id: only changed rows arrive; the rest of the table stays as it is. A row
+  // whose cells alone changed (a heartbeat time) gets those cells ([data-cell=name]).
   function onRows(e) {
     var m = JSON.parse(e.data);
     streamed[m.target] = true;
@@ -73,6 +84,14 @@ export const CLIENT_JS = `(function () {
       var old = document.getElementById(id);
       if (old) old.replaceWith(row); else tbody.appendChild(row);
       if (window.htmx) window.htmx.process(row);
+    });
+    Object.keys(m.cells || {}).forEach(function (id) {
+      var row = document.getElementById(id);
+      if (!row) return;
+      Object.keys(m.cells[id]).forEach(function (name) {
+        var cell = row.querySelector('[data-cell="' + name + '"]');
+        if (cell) cell.innerHTML = m.cells[id][name];
+      });
     });
     if (m.order) m.order.forEach(function (id) { var el = document.getElementById(id); if (el) tbody.appendChild(el); });
     if (m.empty !== undefined && tbody.children.length === 0) tbody.innerHTML = m.empty;

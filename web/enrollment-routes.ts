@@ -2,7 +2,7 @@
 import type { Request, Response, Router } from 'express';
 import type express from 'express';
 import type { EnrollmentService } from '../services/enrollment-service.js';
-import type { LiveHub } from './live.js';
+import type { LiveHub, LiveView } from './live.js';
 import {
   credentialRows,
   enrollmentsPage,
@@ -25,23 +25,22 @@ export interface EnrollmentActionDeps extends EnrollmentPageDeps {
 /** GET /enrollments and its live stream. */
 export function mountEnrollmentPage(app: express.Express, live: LiveHub, deps: EnrollmentPageDeps): void {
   const { ctx, enrollments } = deps;
-  app.get('/enrollments', async (_req, res) => {
-    res
-      .type('html')
-      .send(enrollmentsPage(ctx, await enrollments.listPending(), await enrollments.listCredentials()));
-  });
-  app.get('/ui/stream/enrollments', (req, res) => {
+  const view = (): LiveView => ({
+    key: 'enrollments',
     // Pending enrollments are Devices; the credentials are not resources (the idle re-render
     // shows one a gateway bound).
-    live.subscribe(req, res, {
-      key: 'enrollments',
-      watch: [{ kind: 'Device' }],
-      render: async () => ({
-        enrollments: pendingRows(ctx, await enrollments.listPending()).value,
-        'claim-credentials': credentialRows(await enrollments.listCredentials()).value,
-      }),
-    });
+    watch: [{ kind: 'Device' }],
+    render: async () => ({
+      enrollments: pendingRows(ctx, await enrollments.listPending()).value,
+      'claim-credentials': credentialRows(await enrollments.listCredentials()).value,
+    }),
   });
+  app.get('/enrollments', async (_req, res) => {
+    const v = view();
+    const f = (await v.render()) as { enrollments: string; 'claim-credentials': string };
+    res.type('html').send(enrollmentsPage(ctx, f, live.pageStream(v.key, f, '/ui/stream/enrollments')));
+  });
+  app.get('/ui/stream/enrollments', (req, res) => live.subscribe(req, res, view()));
 }
 
 /** The enrollments page's actions under /ui (the router checks CSRF). */

@@ -5,28 +5,13 @@
  * the next tick it is rendered once and the HTML fragments are sent to every page showing it,
  * only if they changed. A heartbeat of one device re-renders that device's views, not the
  * others'. A slow render widens that topic's interval, so a big fleet cannot starve the server.
+ * A page's stream starts from the view the page was rendered with (pageStream), so its first
+ * events are what changed since, not the whole view again.
  */
+import { randomBytes } from 'node:crypto';
 import type { Request, Response } from 'express';
 import type { ResourceStore, WatchScope } from '../store/resource-store.js';
-
-/** Rows of a table keyed by their element id, so a change sends only the rows that changed. */
-export interface KeyedRows {
-  rows: [id: string, html: string][];
-  /** What the table shows when it has no rows. */
-  empty: string;
-}
-
-/** Element id → inner HTML to put there, or keyed rows for a table body. */
-export type Fragments = Record<string, string | KeyedRows>;
-
-const isKeyed = (v: string | KeyedRows): v is KeyedRows => typeof v !== 'string';
-const joined = (v: string | KeyedRows) =>
-  isKeyed(v) ? (v.rows.length ? v.rows.map((r) => r[1]).join('') : v.empty) : v;
-
-/** The full fragments as plain HTML (for a page that just joined). */
-function flatten(fragments: Fragments): Record<string, string> {
-  return Object.fromEntries(Object.entries(fragments).map(([id, v]) => [id, joined(v)]));
-}
+import { changes, digestOf, sseEvent, wholeView, type Fragments, type ViewDigest } from './view-diff.js';
 
 interface Client {
   res: Response;
@@ -34,6 +19,11 @@ interface Client {
   onTick?: () => Promise<void> | void;
   /** A previous onTick still running: the next tick skips it. */
   ticking?: boolean;
+  /**
+   * What the page holds while it is not yet at the topic's last render (it joined before that
+   * render ended): the view its HTML was rendered with, or 'unknown' (it gets the whole view).
+   */
+  holds?: ViewDigest | 'unknown';
 }
 
 /** One view's stream, as a route asks for it. */
@@ -61,11 +51,8 @@ interface Topic {
   unwatch: () => void;
   /** A change in the topic's scope since its last render began. */
   dirty: boolean;
-  /** The full set last rendered, as an event for pages that join. */
-  last?: string;
-  lastFragments: Record<string, string>;
-  lastRows: Map<string, Map<string, string>>;
-  lastOrder: Map<string, string>;
+  /** The last render, for pages that join, and its digest, which the next render is told from. */
+  last?: { fragments: Fragments; digest: ViewDigest };
   lastExtra: number;
   renderedAt: number;
   renderMs: number;
@@ -81,6 +68,12 @@ export interface LiveStats {
   lastRenderMs: Record<string, number>;
 }
 
+/** A page's stream URL names the view it was rendered with by this query parameter. */
+export const RENDERED_PARAM = 'rendered';
+/** How long a rendered view waits for its page's stream, and how many may wait. */
+const RENDERED_TTL_MS = 60_000;
+const RENDERED_MAX = 500;
+
 export function openEventStream(req: Request, res: Response): void {
   res.status(200);
   res.setHeader('content-type', 'text/event-stream; charset=utf-8');
@@ -92,12 +85,16 @@ export function openEventStream(req: Request, res: Response): void {
   res.write('retry: 1000\n\n');
 }
 
-export function sseEvent(event: string, data: unknown, id?: number | string): string {
-  return `${id !== undefined ? `id: ${id}\n` : ''}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
-}
-
 export class LiveHub {
   private readonly topics = new Map<string, Topic>();
+  /**
+   * Views pages were rendered with, by the token their stream URL carries, until the stream
+   * opens: its first events are then what changed since, not the whole view again (~110 kB on
+   * /devices at 300 devices). Each is taken once: a stream reopened with the same URL (after a
+   * lost connection, or after an action's answer replaced part of the page) has moved on from
+   * it, and gets the whole view.
+   */
+  private readonly rendered = new Map<string, { key: string; digest: ViewDigest; at: number }>();
   private timer?: NodeJS.Timeout;
   private keepAlive?: NodeJS.Timeout;
   readonly stats: LiveStats = {
@@ -136,9 +133,37 @@ export class LiveHub {
       for (const c of topic.clients) c.res.end();
     }
     this.topics.clear();
+    this.rendered.clear();
   }
 
-  /** Serves one page's stream: the current fragments at once, then every change. */
+  /**
+   * Remembers the fragments a page was rendered with (its view's, by the same render as its
+   * stream's) and answers the page's stream URL naming them, so that the stream starts from there.
+   */
+  pageStream(key: string, fragments: Fragments, streamUrl: string): string {
+    const now = Date.now();
+    for (const [token, r] of this.rendered) {
+      if (now - r.at < RENDERED_TTL_MS && this.rendered.size < RENDERED_MAX) break;
+      this.rendered.delete(token); // oldest first: pages that never opened their stream
+    }
+    const token = randomBytes(9).toString('base64url');
+    this.rendered.set(token, { key, digest: digestOf(fragments), at: now });
+    return `${streamUrl}${streamUrl.includes('?') ? '&' : '?'}${RENDERED_PARAM}=${token}`;
+  }
+
+  /** The view a stream's page was rendered with, if its URL names one still remembered. */
+  private takeRendered(req: Request, key: string): ViewDigest | undefined {
+    const token = req.query[RENDERED_PARAM];
+    if (typeof token !== 'string') return undefined;
+    const r = this.rendered.get(token);
+    this.rendered.delete(token);
+    return r && r.key === key ? r.digest : undefined;
+  }
+
+  /**
+   * Serves one page's stream: first what changed since the page was rendered (the whole view if
+   * that is not known), then a `synced` event naming the view's elements, then every change.
+   */
   subscribe(req: Request, res: Response, view: LiveView): void {
     const { key, render, onTick } = view;
     openEventStream(req, res);
@@ -151,9 +176,6 @@ export class LiveHub {
         clients: new Set(),
         unwatch: () => undefined,
         dirty: false,
-        lastFragments: {},
-        lastRows: new Map(),
-        lastOrder: new Map(),
         lastExtra: -1,
         renderedAt: 0,
         renderMs: 0,
@@ -166,12 +188,17 @@ export class LiveHub {
       this.topics.set(key, topic);
     }
     const joined = topic;
-    const client: Client = { res, onTick: onTick && (() => onTick(res)) };
+    const client: Client = {
+      res,
+      onTick: onTick && (() => onTick(res)),
+      holds: this.takeRendered(req, key) ?? 'unknown',
+    };
     topic.clients.add(client);
     this.stats.clients++;
     this.stats.topics = this.topics.size;
-    if (topic.last) this.send(client, topic.last);
-    else void this.renderTopic(topic, true);
+    // A render under way ends with this page's catch-up; a new topic renders now.
+    if (topic.last && !topic.rendering) this.catchUp(client, topic.last);
+    else if (!topic.rendering) void this.renderTopic(topic, true);
     const close = () => {
       if (!joined.clients.delete(client)) return;
       this.stats.clients--;
@@ -187,6 +214,15 @@ export class LiveHub {
 
   get clientCount(): number {
     return this.stats.clients;
+  }
+
+  /** Takes a page that just joined from what it holds to the topic's last render. */
+  private catchUp(client: Client, last: { fragments: Fragments; digest: ViewDigest }): void {
+    const holds = client.holds;
+    client.holds = undefined;
+    const events =
+      holds === 'unknown' ? wholeView(last.fragments) : changes(holds!, last.digest, last.fragments);
+    this.send(client, events + sseEvent('synced', { ids: Object.keys(last.fragments) }));
   }
 
   private send(client: Client, chunk: string): void {
@@ -234,46 +270,15 @@ export class LiveHub {
       if (initial) topic.lastExtra = this.options.extraVersion?.() ?? 0;
       const fragments = await topic.render();
       this.stats.renders++;
-      // Send only the fragments that changed, so a button the operator is about to press is
-      // not replaced under the pointer because a heartbeat time changed elsewhere.
-      const changed: Record<string, string> = {};
-      const patches: string[] = [];
-      const flat = flatten(fragments);
-      for (const [id, value] of Object.entries(fragments)) {
-        if (isKeyed(value) && !initial && topic.lastRows.has(id)) {
-          const before = topic.lastRows.get(id)!;
-          const after = new Map(value.rows);
-          const upsert: Record<string, string> = {};
-          for (const [rowId, html] of value.rows) if (before.get(rowId) !== html) upsert[rowId] = html;
-          const remove = [...before.keys()].filter((rowId) => !after.has(rowId));
-          const order = value.rows.map((r) => r[0]).join('\n');
-          const reordered = order !== topic.lastOrder.get(id);
-          if (Object.keys(upsert).length || remove.length || reordered) {
-            patches.push(
-              sseEvent('rows', {
-                target: id,
-                upsert,
-                remove,
-                order: reordered ? value.rows.map((r) => r[0]) : undefined,
-                empty: value.rows.length ? undefined : value.empty,
-              }),
-            );
-          }
-          topic.lastRows.set(id, after);
-          topic.lastOrder.set(id, order);
-          continue;
-        }
-        if (isKeyed(value)) {
-          topic.lastRows.set(id, new Map(value.rows));
-          topic.lastOrder.set(id, value.rows.map((r) => r[0]).join('\n'));
-        }
-        if (initial || topic.lastFragments[id] !== flat[id]) changed[id] = flat[id]!;
+      // Send only what changed, so a button the operator is about to press is not replaced
+      // under the pointer because a heartbeat time changed elsewhere.
+      const digest = digestOf(fragments);
+      const chunk = topic.last ? changes(topic.last.digest, digest, fragments) : '';
+      topic.last = { fragments, digest };
+      for (const client of topic.clients) {
+        if (client.holds) this.catchUp(client, topic.last);
+        else if (chunk) this.send(client, chunk);
       }
-      topic.lastFragments = flat;
-      topic.last = sseEvent('swap', flat);
-      const chunk = (Object.keys(changed).length ? sseEvent('swap', changed) : '') + patches.join('');
-      if (!chunk) return;
-      for (const client of topic.clients) this.send(client, chunk);
     } catch (err) {
       for (const client of topic.clients) this.send(client, sseEvent('problem', { message: String(err) }));
     } finally {

@@ -234,11 +234,16 @@ form.deploy input[type=number]{width:4em}#deploy-result{flex-basis:100%}
 #deploy-result .ok{color:#1b6b33;background:none}
 #applications .step.Running{background:#c9f2d0}`;
 
-export function applicationsPage(ctx: DashboardContext, apps: Application[], deviceNames: string[]): string {
+export function applicationsPage(
+  ctx: DashboardContext,
+  f: { applications: string },
+  deviceNames: string[],
+  stream: string,
+): string {
   return layout(ctx, {
     title: 'Applications',
     path: '/applications',
-    stream: '/ui/stream/applications',
+    stream,
     body: html`<style>
         ${raw(STYLE)}
       </style>
@@ -258,7 +263,7 @@ export function applicationsPage(ctx: DashboardContext, apps: Application[], dev
           </tr>
         </thead>
         <tbody id="applications">
-          ${applicationRows(ctx, apps)}
+          ${raw(f.applications)}
         </tbody>
       </table>`,
   });

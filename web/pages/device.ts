@@ -246,20 +246,22 @@ export function deviceFragments(
   };
 }
 
+/**
+ * The page around its live fragments (deviceFragments, rendered once for the page and its
+ * stream's start); `stream` follows the log after `logs`.
+ */
 export function devicePage(
   ctx: DashboardContext,
   device: Device,
-  timeline: Timeline,
-  apps: Application[],
+  f: Record<string, string>,
   logs: DeviceLogEntry[],
+  stream: string,
 ): string {
   const name = device.metadata.name;
-  const f = deviceFragments(ctx, device, timeline, apps);
-  const lastId = logs.length ? logs[logs.length - 1]!.id : 0;
   return layout(ctx, {
     title: name,
     path: '/devices',
-    stream: `/ui/stream/device/${encodeURIComponent(name)}?after=${lastId}`,
+    stream,
     body: html`<h1>Device ${name}</h1>
       <div id="device-summary">${raw(f['device-summary']!)}</div>
       <div class="cards">

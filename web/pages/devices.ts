@@ -12,9 +12,16 @@ import { MAX_LIST_LIMIT, type ListPage, type ListQuery } from '../../store/list-
 import { listQuery, listQueryString } from '../list-params.js';
 import type { RecentBatch } from '../recent-batches.js';
 import { DNS_LABEL_HTML_PATTERN } from '../../common/names.js';
-import { html, raw, type RawHtml } from '../html.js';
-import type { KeyedRows } from '../live.js';
-import { labelText, layout, type DashboardContext } from './layout.js';
+import { escapeHtml, html, raw, type RawHtml } from '../html.js';
+import {
+  cellSlot,
+  fragmentHtml,
+  rowHtml,
+  type Fragments,
+  type KeyedRow,
+  type KeyedRows,
+} from '../view-diff.js';
+import { labelText, layout, phaseCountLinks, type DashboardContext } from './layout.js';
 
 function suggestName(): string {
   return `stm32f7-${Math.random().toString(36).slice(2, 6)}`;
@@ -113,18 +120,31 @@ export function deviceRows(
         <td colspan="${COLUMNS}">${emptyText(filtered)}</td>
       </tr>`;
   }
-  return html`${errorRow}${devices.map((d) => deviceRow(ctx, d))}`;
+  return html`${errorRow}${raw(devices.map((d) => rowHtml(deviceRow(ctx, d))).join(''))}`;
 }
 
 /** The same rows keyed by element id, for live updates that send only changed rows. */
 export function deviceRowsKeyed(ctx: DashboardContext, devices: Device[], filtered = false): KeyedRows {
   return {
-    rows: devices.map((d) => [`device-${d.metadata.name}`, deviceRow(ctx, d).value]),
+    rows: devices.map((d) => deviceRow(ctx, d)),
     empty: deviceRows(ctx, [], undefined, filtered).value,
   };
 }
 
-function deviceRow(ctx: DashboardContext, d: Device): RawHtml {
+/**
+ * A device's row. Its last heartbeat is a cell of its own: the gateway writes it every ~15 s per
+ * device, and as part of the row each write sent the whole ~2 kB row again (most of a /devices
+ * stream with a fleet heartbeating); as a cell it travels alone (~60 B).
+ */
+function deviceRow(ctx: DashboardContext, d: Device): KeyedRow {
+  return [
+    `device-${d.metadata.name}`,
+    deviceRowHtml(ctx, d).value,
+    { seen: escapeHtml(d.status.lastHeartbeat ?? '') },
+  ];
+}
+
+function deviceRowHtml(ctx: DashboardContext, d: Device): RawHtml {
   const name = d.metadata.name;
   const workflowId = d.status.workflowId;
   const path = `/ui/devices/${encodeURIComponent(name)}`;
@@ -138,7 +158,7 @@ function deviceRow(ctx: DashboardContext, d: Device): RawHtml {
     </td>
     <td>${stepChips(d.status.steps)}</td>
     <td>${d.status.gateway?.name ?? ''}</td>
-    <td>${d.status.lastHeartbeat ?? ''}</td>
+    <td data-cell="seen">${raw(cellSlot('seen'))}</td>
     <td>
       ${
         workflowId
@@ -244,29 +264,40 @@ export function bulkProgress(batches: RecentBatch[]): RawHtml {
   })}`;
 }
 
-const select = (
-  name: string,
-  options: readonly string[],
-  current: string | number | undefined,
-  any = true,
-  label?: (o: string) => string,
-) =>
+const select = (name: string, options: readonly string[], current: string | number | undefined, any = true) =>
   html`<select name="${name}">
     ${any ? html`<option value="">any</option>` : ''}
     ${options.map(
-      (o) =>
-        html`<option value="${o}" ${raw(String(current ?? '') === o ? 'selected' : '')}>
-          ${label ? label(o) : o}
-        </option>`,
+      (o) => html`<option value="${o}" ${raw(String(current ?? '') === o ? 'selected' : '')}>${o}</option>`,
     )}
   </select>`;
 
-export function devicesPage(ctx: DashboardContext, view: DevicesView, batches: RecentBatch[]): string {
+/**
+ * The devices page's live fragments: its rows, the batches' bars, the pager and the counts per
+ * phase (of the devices the other filters select), rendered once for the page and its stream.
+ */
+export function devicesFragments(
+  ctx: DashboardContext,
+  view: DevicesView,
+  batches: RecentBatch[],
+): Fragments {
+  const { query } = view;
+  const phaseHref = (phase: string) =>
+    `/devices${listQueryString({ ...query, phase: query.phase === phase ? undefined : phase, continue: undefined })}`;
+  return {
+    devices: deviceRowsKeyed(ctx, view.page.items, isFiltered(query)),
+    bulk: bulkProgress(batches).value,
+    'device-pager': devicePager(view).value,
+    'phase-counts': phaseCountLinks(view.byPhase, phaseHref, query.phase).value,
+  };
+}
+
+export function devicesPage(ctx: DashboardContext, view: DevicesView, f: Fragments, stream: string): string {
   const { query } = view;
   return layout(ctx, {
     title: 'Devices',
     path: '/devices',
-    stream: `/ui/stream/devices${listQueryString(query)}`,
+    stream,
     body: html`<h1>Devices</h1>
       ${addDeviceForm()}
       <form class="add" hx-post="/ui/devices/bulk" hx-target="#bulk" hx-swap="innerHTML">
@@ -281,12 +312,9 @@ export function devicesPage(ctx: DashboardContext, view: DevicesView, batches: R
         <label>Labels <input name="labels" placeholder="group=lab" size="12" /></label>
         <button type="submit" id="bulk-create">Create devices</button>
       </form>
-      <div id="bulk">${bulkProgress(batches)}</div>
+      <div id="bulk">${raw(fragmentHtml(f.bulk!))}</div>
       <form class="filters" method="get" action="/devices">
-        <label
-          >Phase
-          ${select('phase', DEVICE_PHASES, query.phase, true, (p) => `${p} (${view.byPhase[p] ?? 0})`)}</label
-        >
+        <label>Phase ${select('phase', DEVICE_PHASES, query.phase)}</label>
         <label>Runtime ${select('runtime', DEVICE_RUNTIMES, query.runtime)}</label>
         <label>Gateway ${select('gateway', view.gatewayNames, query.gateway)}</label>
         <label
@@ -304,12 +332,15 @@ export function devicesPage(ctx: DashboardContext, view: DevicesView, batches: R
         <label>Per page ${select('limit', pageSizes(query.limit).map(String), query.limit, false)}</label>
         <button type="submit" id="apply-filter">Filter</button>
         <a href="/devices">clear</a>
-        <span id="device-pager">${devicePager(view)}</span>
+        <span id="device-pager">${raw(fragmentHtml(f['device-pager']!))}</span>
       </form>
+      <div class="counts" id="phase-counts" title="devices the other filters select, by phase">
+        ${raw(fragmentHtml(f['phase-counts']!))}
+      </div>
       <table>
         ${deviceTableHead()}
         <tbody id="devices">
-          ${deviceRows(ctx, view.page.items, undefined, isFiltered(query))}
+          ${raw(fragmentHtml(f.devices!))}
         </tbody>
       </table>`,
   });

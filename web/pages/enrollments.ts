@@ -8,7 +8,7 @@ import type { ClaimCredential } from '../../pki/claim-credentials.js';
 import { layout, type DashboardContext } from './layout.js';
 import type { PendingEnrollment } from '../../services/enrollment-service.js';
 import { DNS_LABEL_HTML_PATTERN } from '../../common/names.js';
-import { html, type RawHtml } from '../html.js';
+import { html, raw, type RawHtml } from '../html.js';
 
 function age(seconds: number): string {
   if (seconds < 120) return `${seconds}s`;
@@ -142,13 +142,13 @@ export function newClaimCertificateBox(claim: {
 
 export function enrollmentsPage(
   ctx: DashboardContext,
-  pending: PendingEnrollment[],
-  credentials: ClaimCredential[],
+  f: { enrollments: string; 'claim-credentials': string },
+  stream: string,
 ): string {
   return layout(ctx, {
     title: 'Enrollments',
     path: '/enrollments',
-    stream: '/ui/stream/enrollments',
+    stream,
     body: html`<h1>Enrollments</h1>
       <p>
         Real boards join with a claim credential: they generate their own key and send a certificate signing
@@ -171,7 +171,7 @@ export function enrollmentsPage(
           </tr>
         </thead>
         <tbody id="enrollments">
-          ${pendingRows(ctx, pending)}
+          ${raw(f.enrollments)}
         </tbody>
       </table>
       <h2>Claim credentials</h2>
@@ -202,7 +202,7 @@ export function enrollmentsPage(
           </tr>
         </thead>
         <tbody id="claim-credentials">
-          ${credentialRows(credentials)}
+          ${raw(f['claim-credentials'])}
         </tbody>
       </table>`,
   });

@@ -1,7 +1,7 @@
 /** The gateways page: each gateway's endpoint, sessions and health. */
 import type { Gateway } from '../../common/resources.js';
 import type { HealthSnapshot } from '../health.js';
-import { html, type RawHtml } from '../html.js';
+import { html, raw, type RawHtml } from '../html.js';
 import { layout, type DashboardContext } from './layout.js';
 
 /** Counters as they are; a sum of seconds to the millisecond (its binary float shows 0.5100000000000001). */
@@ -34,11 +34,11 @@ export function gatewayRows(gateways: Gateway[], health: HealthSnapshot): RawHtm
   })}`;
 }
 
-export function gatewaysPage(ctx: DashboardContext, gateways: Gateway[], health: HealthSnapshot): string {
+export function gatewaysPage(ctx: DashboardContext, f: { gateways: string }, stream: string): string {
   return layout(ctx, {
     title: 'Gateways',
     path: '/gateways',
-    stream: '/ui/stream/gateways',
+    stream,
     body: html`<h1>Gateways</h1>
       <table>
         <thead>
@@ -54,7 +54,7 @@ export function gatewaysPage(ctx: DashboardContext, gateways: Gateway[], health:
           </tr>
         </thead>
         <tbody id="gateways">
-          ${gatewayRows(gateways, health)}
+          ${raw(f.gateways)}
         </tbody>
       </table>`,
   });

@@ -4,6 +4,7 @@
  * Pages are server-rendered; live updates arrive over server-sent events (web/live.ts) as
  * fragments for element ids; every value interpolated through html`` is escaped.
  */
+import { DEVICE_PHASES } from '../../common/resources.js';
 import { html, raw, type RawHtml } from '../html.js';
 
 export interface DashboardContext {
@@ -37,7 +38,7 @@ form.add,form.filters{display:flex;gap:8px;margin-bottom:12px;align-items:center
 .card h2{margin-top:0}
 .bar{display:flex;height:14px;border-radius:7px;overflow:hidden;background:#eee;margin:6px 0}
 .bar span{display:block;height:100%}
-.counts a{margin-right:10px;text-decoration:none;color:inherit}
+.counts a{margin-right:10px;text-decoration:none;color:inherit}.counts a[aria-current]{font-weight:600;text-decoration:underline}
 dl.kv{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:0}dl.kv dt{color:#667}dl.kv dd{margin:0;font-family:ui-monospace,monospace;font-size:12px;word-break:break-all}
 .timeline{list-style:none;padding:0;margin:0}.timeline li{display:flex;gap:10px;align-items:baseline;padding:4px 0;border-bottom:1px dashed #e3e6ea;font-size:13px}
 .timeline .when{color:#667;font-size:11px;font-family:ui-monospace,monospace}
@@ -101,6 +102,27 @@ export const labelText = (labels: Record<string, string> | undefined) =>
   Object.entries(labels ?? {})
     .map(([k, v]) => `${k}=${v}`)
     .join(', ');
+
+/**
+ * Devices per phase, each a link to the devices table filtered by it (the overview's counts and
+ * the devices page's, both live fragments). `current` marks the phase a page is filtered by.
+ */
+export function phaseCountLinks(
+  counts: Record<string, number>,
+  href: (phase: string) => string,
+  current?: string,
+): RawHtml {
+  return html`${DEVICE_PHASES.map(
+    (p) =>
+      html`<a
+        href="${href(p)}"
+        data-phase-count="${p}"
+        data-count="${counts[p] ?? 0}"
+        ${raw(p === current ? 'aria-current="true"' : '')}
+        ><span class="phase ${p}">${p}</span> ${counts[p] ?? 0}</a
+      >`,
+  )}`;
+}
 
 export const PHASE_COLOURS: Record<string, string> = {
   Pending: '#9e9e9e',

@@ -2,9 +2,9 @@
 import { DEVICE_PHASES, type Device } from '../../common/resources.js';
 import type { HealthSnapshot } from '../health.js';
 import { html, raw, type RawHtml } from '../html.js';
-import type { KeyedRows } from '../live.js';
-import { addDeviceForm, deviceRows, deviceRowsKeyed, deviceTableHead } from './devices.js';
-import { PHASE_COLOURS, layout, type DashboardContext } from './layout.js';
+import { fragmentHtml, type KeyedRows } from '../view-diff.js';
+import { addDeviceForm, deviceRowsKeyed, deviceTableHead } from './devices.js';
+import { PHASE_COLOURS, layout, phaseCountLinks, type DashboardContext } from './layout.js';
 
 export interface RecentFailure {
   kind: 'Device' | 'Application' | 'Workflow';
@@ -16,25 +16,20 @@ export interface RecentFailure {
 }
 
 export function phaseSummary(devices: Device[]): RawHtml {
-  const counts = new Map<string, number>();
-  for (const d of devices) counts.set(d.status.phase, (counts.get(d.status.phase) ?? 0) + 1);
+  const counts: Record<string, number> = {};
+  for (const d of devices) counts[d.status.phase] = (counts[d.status.phase] ?? 0) + 1;
   const total = devices.length || 1;
   return html`<div class="bar" aria-hidden="true">
-      ${DEVICE_PHASES.filter((p) => counts.get(p)).map(
+      ${DEVICE_PHASES.filter((p) => counts[p]).map(
         (p) =>
           html`<span
-            style="width:${((counts.get(p)! / total) * 100).toFixed(2)}%;background:${PHASE_COLOURS[p] ?? '#999'}"
+            style="width:${((counts[p]! / total) * 100).toFixed(2)}%;background:${PHASE_COLOURS[p] ?? '#999'}"
           ></span>`,
       )}
     </div>
     <div class="counts">
       <strong>${devices.length} devices</strong>
-      ${DEVICE_PHASES.map(
-        (p) =>
-          html`<a href="/devices?phase=${p}" data-phase-count="${p}" data-count="${counts.get(p) ?? 0}"
-            ><span class="phase ${p}">${p}</span> ${counts.get(p) ?? 0}</a
-          >`,
-      )}
+      ${phaseCountLinks(counts, (p) => `/devices?phase=${p}`)}
     </div>`;
 }
 
@@ -118,17 +113,14 @@ export function overviewFragments(
   };
 }
 
-export function overviewPage(
-  ctx: DashboardContext,
-  devices: Device[],
-  health: HealthSnapshot,
-  failures: RecentFailure[],
-): string {
-  const f = overviewFragments(ctx, devices, health, failures);
+export type OverviewFragments = ReturnType<typeof overviewFragments>;
+
+/** The page around its live fragments (rendered once for the page and its stream's start). */
+export function overviewPage(ctx: DashboardContext, f: OverviewFragments, stream: string): string {
   return layout(ctx, {
     title: 'Overview',
     path: '/',
-    stream: '/ui/stream/overview',
+    stream,
     body: html`<h1>Overview</h1>
       <div class="cards">
         <section class="card">
@@ -149,7 +141,7 @@ export function overviewPage(
       <table>
         ${deviceTableHead()}
         <tbody id="devices">
-          ${deviceRows(ctx, recentDevices(devices))}
+          ${raw(fragmentHtml(f.devices))}
         </tbody>
       </table>`,
   });

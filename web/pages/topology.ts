@@ -210,13 +210,13 @@ function legend(): RawHtml {
   </p>`;
 }
 
-export function topologyPage(ctx: DashboardContext, gateways: Gateway[], devices: Device[]): string {
+export function topologyPage(ctx: DashboardContext, f: { topology: string }, stream: string): string {
   return layout(ctx, {
     title: 'Topology',
     path: '/topology',
-    stream: '/ui/stream/topology',
+    stream,
     body: html`<h1>Topology</h1>
       ${legend()}
-      <div id="topology">${topologySvg(gateways, devices)}</div>`,
+      <div id="topology">${raw(f.topology)}</div>`,
   });
 }

@@ -4,7 +4,7 @@
  * (web/svg-chart.ts) from the web process's TrendRecorder (web/trends.ts).
  */
 import { DEVICE_PHASES, type DevicePhase } from '../../common/resources.js';
-import { html, type RawHtml } from '../html.js';
+import { html, raw, type RawHtml } from '../html.js';
 import { barChart, chartLegend, lineChart, type ChartSeries } from '../svg-chart.js';
 import { TREND_WINDOW_MS, type Trends } from '../trends.js';
 import { layout, type DashboardContext } from './layout.js';
@@ -60,15 +60,15 @@ export function trendCharts(trends: Trends): RawHtml {
     </section>`;
 }
 
-export function trendsPage(ctx: DashboardContext, trends: Trends): string {
+export function trendsPage(ctx: DashboardContext, f: { trends: string }, stream: string): string {
   return layout(ctx, {
     title: 'Trends',
     path: '/trends',
-    stream: '/ui/stream/trends',
+    stream,
     body: html`<h1>Trends</h1>
       <p>
         The last hour as this web process saw it (Prometheus keeps the longer history: docs/observability.md).
       </p>
-      <div id="trends">${trendCharts(trends)}</div>`,
+      <div id="trends">${raw(f.trends)}</div>`,
   });
 }
