@@ -11,6 +11,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { paths } from '../common/config.js';
 import type { DevicePhase } from '../common/resources.js';
 import { openDatabase } from '../store/sqlite.js';
+import { SqliteDeviceLogs } from '../store/sqlite-device-logs.js';
 import { SqliteResourceStore } from '../store/sqlite-resource-store.js';
 import { launchBrowser, saveScreenshot } from './support/browser.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
@@ -434,4 +435,44 @@ it("sends a heartbeat as the row's time alone, and keeps the phase counts live",
   );
   await stream.detach();
   await store.updateStatus('Device', other, (s) => ({ ...s, phase: 'Connected', message: undefined }));
+});
+
+it('keeps long values of a device page inside their boxes', async () => {
+  const long = (prefix: string) => `${prefix}${'x'.repeat(300)}`;
+  const now = new Date().toISOString();
+  await store.create('Device', 'long-values', { mcuType: 'Stm32F746gDisco', runtime: 'virtual' }, {
+    phase: 'Failed',
+    message: long('error:'),
+    apps: { app1: { state: 'Failed', error: long('trap:'), restarts: 1, since: now } },
+    conditions: [
+      { type: 'Ready', status: 'False', reason: long('R'), message: long('m'), lastTransitionTime: now },
+    ],
+    identity: { certSerial: 'ab'.repeat(80), spkiSha256: 'cd'.repeat(64), notAfter: now },
+    steps: [{ name: 'issueCertificate', state: 'Failed', message: long('step:'), startedAt: now }],
+  } as never);
+  const logs = new SqliteDeviceLogs(openDatabase(paths.db(platform.home)));
+  await logs.append({
+    device: 'long-values',
+    time: now,
+    appId: 'app1',
+    kind: 'log',
+    level: 1,
+    message: long('log:'),
+  });
+  for (const width of [1400, 900]) {
+    await page.setViewportSize({ width, height: 900 });
+    await page.goto(`${platform.webUrl}/devices/long-values`);
+    await page.waitForSelector('#log-lines .log-line');
+    const widths = await page.evaluate(() => ({
+      page: document.documentElement.scrollWidth,
+      view: innerWidth,
+      logs:
+        document.getElementById('log-lines')!.scrollWidth - document.getElementById('log-lines')!.clientWidth,
+    }));
+    // The status message, timeline, conditions and app errors widened the page to ~2,900 px.
+    expect(widths.page, `at ${width} px`).toBeLessThanOrEqual(widths.view);
+    expect(widths.logs).toBeLessThanOrEqual(0);
+  }
+  await saveScreenshot(page, 'device-long-values');
+  await page.setViewportSize({ width: 1400, height: 900 });
 });

@@ -167,8 +167,8 @@ function statusFragment(device: Device): RawHtml {
                   html`<tr>
                     <td>${c.type}</td>
                     <td>${c.status}</td>
-                    <td>${c.reason}</td>
-                    <td>${c.message}</td>
+                    <td class="wrap">${c.reason}</td>
+                    <td class="wrap">${c.message}</td>
                     <td>${c.lastTransitionTime}</td>
                   </tr>`,
               )}

@@ -36,11 +36,12 @@ form.add,form.filters{display:flex;gap:8px;margin-bottom:12px;align-items:center
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(360px,1fr));gap:16px}
 .card{background:#fff;border:1px solid #e3e6ea;border-radius:6px;padding:12px 16px;overflow:auto;min-width:0}
 .card h2{margin-top:0}
+.msg,.note,.log-msg,.wrap{overflow-wrap:anywhere}.timeline li>*{flex-shrink:0}.timeline li>.msg,.timeline li>.note{flex-shrink:1;min-width:0}
 .bar{display:flex;height:14px;border-radius:7px;overflow:hidden;background:#eee;margin:6px 0}
 .bar span{display:block;height:100%}
 .counts a{margin-right:10px;text-decoration:none;color:inherit}.counts a[aria-current]{font-weight:600;text-decoration:underline}
 dl.kv{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:0}dl.kv dt{color:#667}dl.kv dd{margin:0;font-family:ui-monospace,monospace;font-size:12px;word-break:break-all}
-.timeline{list-style:none;padding:0;margin:0}.timeline li{display:flex;gap:10px;align-items:baseline;padding:4px 0;border-bottom:1px dashed #e3e6ea;font-size:13px}
+.timeline{list-style:none;padding:0;margin:0}.timeline li{display:flex;flex-wrap:wrap;gap:4px 10px;align-items:baseline;padding:4px 0;border-bottom:1px dashed #e3e6ea;font-size:13px}
 .timeline .when{color:#667;font-size:11px;font-family:ui-monospace,monospace}
 #log-lines{background:#10141c;color:#d6dde8;font-family:ui-monospace,monospace;font-size:12px;height:320px;overflow:auto;padding:8px;border-radius:6px;white-space:pre-wrap}
 .log-time{color:#7d8899;margin-right:8px}.log-src{color:#8fc1ff;margin-right:8px}.log-line.publish .log-msg{color:#b9f6ca}
