@@ -11,11 +11,11 @@ import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_pro
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from '../../common/repo-root.js';
 import { freePort } from './ports.js';
+import { startTcpRelay, type TcpRelay } from './tcp-relay.js';
 import { waitFor } from './wait.js';
 
 export const KUBE_BIN = path.join(REPO_ROOT, '.tools', 'kubernetes', 'bin');
@@ -88,21 +88,14 @@ function readyz(port: number, token: string): Promise<boolean> {
 export async function startKubeCluster(options: KubeClusterOptions = {}): Promise<KubeCluster> {
   ensureKubernetesBinaries();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wasmbed-kube-'));
-  const [etcdPort, peerPort, apiPort, proxyPort] = await Promise.all([
-    freePort(),
-    freePort(),
-    freePort(),
-    freePort(),
-  ]);
+  const [etcdPort, peerPort, apiPort] = await Promise.all([freePort(), freePort(), freePort()]);
   const token = crypto.randomBytes(16).toString('hex');
   const logs = { etcd: [] as string[], apiserver: [] as string[] };
   const children: ChildProcess[] = [];
-  const sockets = new Set<net.Socket>();
-  let proxyServer: net.Server | undefined;
+  let relay: TcpRelay | undefined;
 
   const cleanup = async () => {
-    proxyServer?.close();
-    for (const s of sockets) s.destroy();
+    await relay?.close();
     for (const child of [...children].reverse()) await stopChild(child);
     fs.rmSync(dir, { recursive: true, force: true });
   };
@@ -174,23 +167,8 @@ export async function startKubeCluster(options: KubeClusterOptions = {}): Promis
     );
 
     // A relay the tests can cut, for real watch disconnects.
-    let refuseUntil = 0;
-    proxyServer = net.createServer((client) => {
-      if (Date.now() < refuseUntil) return client.destroy();
-      const upstream = net.connect(apiPort, '127.0.0.1');
-      sockets.add(client);
-      sockets.add(upstream);
-      const drop = () => {
-        client.destroy();
-        upstream.destroy();
-        sockets.delete(client);
-        sockets.delete(upstream);
-      };
-      client.on('error', drop).on('close', drop);
-      upstream.on('error', drop).on('close', drop);
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((r) => proxyServer!.listen(proxyPort, '127.0.0.1', r));
+    relay = await startTcpRelay(apiPort);
+    const proxyPort = relay.port;
 
     const kubeconfigFor = (port: number) =>
       JSON.stringify({
@@ -219,11 +197,11 @@ export async function startKubeCluster(options: KubeClusterOptions = {}): Promis
       logs,
       proxy: {
         async cut(ms) {
-          refuseUntil = Date.now() + ms;
-          for (const s of sockets) s.destroy();
+          relay!.cut();
           await new Promise((r) => setTimeout(r, ms));
+          relay!.restore();
         },
-        connections: () => sockets.size / 2,
+        connections: () => relay!.connections(),
       },
       kubectl(args, input) {
         return new Promise((resolve) => {
