@@ -1,17 +1,18 @@
 /**
  * What devices report on their own: app logs and publishes go to the device log, app
  * state changes go to the Device's `status.apps` at once and to the Application's per-device
- * status gathered (app-status-writes.ts says why).
+ * status gathered (status-writes.ts says why); both are kept through a store outage.
  */
 import { summarize, deviceState } from '../common/application-status.js';
 import { NotFoundError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
+import type { AppDeviceState } from '../common/resources.js';
 import type { Envelope } from '../protocol/messages.js';
 import { describePayload, type DeviceLogs } from '../store/device-logs.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import type { SessionInfo } from './session-registry.js';
-import { batchedAppStatusWrites } from './app-status-writes.js';
-import { deviceWriteOrder, type DeviceWriteOrder } from './device-write-order.js';
+import { deviceStatusWrites, type DeviceStatusWrites } from './device-status-writes.js';
+import { coalescedStatusWrites } from './status-writes.js';
 
 /** How long app state changes are gathered before the Application is written. */
 export const APP_STATUS_WRITE_DELAY_MS = 250;
@@ -21,11 +22,11 @@ export function createDeviceEventHandler(deps: {
   logs: DeviceLogs;
   logger: Logger;
   appStatusDelayMs?: number;
-  /** The gateway's order of each device's status writes (shared with its session writes). */
-  deviceWrites?: DeviceWriteOrder;
+  /** The gateway's writes of Device status (shared with its session writes: one order per device). */
+  deviceStatus?: DeviceStatusWrites;
 }) {
   const { store, logs, logger } = deps;
-  const inOrder = deps.deviceWrites ?? deviceWriteOrder();
+  const devices = deps.deviceStatus ?? deviceStatusWrites({ store, logger });
   /** Events are recorded in the background: the session that sent them does not wait. */
   const record = (work: Promise<unknown>) => {
     work.catch((err: unknown) => {
@@ -34,7 +35,7 @@ export function createDeviceEventHandler(deps: {
     });
   };
 
-  const applications = batchedAppStatusWrites({
+  const applications = coalescedStatusWrites<AppDeviceState>({
     delayMs: deps.appStatusDelayMs ?? APP_STATUS_WRITE_DELAY_MS,
     write: (appId, states) =>
       store.updateStatus('Application', appId, (s) => {
@@ -48,6 +49,8 @@ export function createDeviceEventHandler(deps: {
       if (!(err instanceof NotFoundError))
         logger.warn('recording app states failed', { application: appId, error: String(err) });
     },
+    onCaughtUp: ({ written, unavailableMs }) =>
+      logger.info('store back: application status writes caught up', { written, unavailableMs }),
   });
 
   const onMessage = (session: SessionInfo, envelope: Envelope): void => {
@@ -82,21 +85,24 @@ export function createDeviceEventHandler(deps: {
         for (const app of body.apps) {
           const state = deviceState(app.state, app.error, app.restarts);
           // In the order reported: a later state must not be overwritten by an earlier one.
-          record(
-            inOrder(device, () =>
-              store.updateStatus('Device', device, (s) => ({
-                ...s,
-                apps: { ...s.apps, [app.appId]: state },
-              })),
-            ),
-          );
-          applications.changed(app.appId, device, state);
+          devices.change(device, `app:${app.appId}`, (s) => ({
+            ...s,
+            apps: { ...s.apps, [app.appId]: state },
+          }));
+          applications.change(app.appId, device, state);
         }
         return;
       default:
         logger.debug('unexpected message from device', { device, type: body.type });
     }
   };
-  /** Writes the app states still gathered (call before the store closes). */
-  return Object.assign(onMessage, { flush: () => applications.flush() });
+  return Object.assign(onMessage, {
+    /** The Application writes (their pending count is the gateway's gauge). */
+    applications,
+    /**
+     * Writes the app states still gathered (call before the store closes), and the Device writes
+     * when they are this handler's own; resolves with how many resources were left unwritten.
+     */
+    flush: async () => (await applications.flush()) + (deps.deviceStatus ? 0 : await devices.flush()),
+  });
 }

@@ -9,6 +9,8 @@ export function createHealthServer(deps: {
   registry: SessionRegistry;
   deviceServer: DeviceServer;
   isReady: () => boolean;
+  /** Status writes the store has not taken yet, and whether it is refusing them (an outage). */
+  statusWrites?: () => { pending: number; storeUnavailable: boolean };
 }): http.Server {
   return http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -21,6 +23,8 @@ export function createHealthServer(deps: {
           gateway: deps.gatewayName,
           sessions: deps.registry.size,
           devices: deps.registry.list().map((s) => s.info.device),
+          // Healthy still: the sessions go on and the writes are kept until the store is back.
+          ...(deps.statusWrites && { statusWrites: deps.statusWrites() }),
         }),
       );
       return;

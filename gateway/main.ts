@@ -4,8 +4,6 @@
  */
 import { Worker } from '@temporalio/worker';
 import { gatewayTaskQueue, isLoopbackHost, loadConfig } from '../common/config.js';
-import { NotFoundError } from '../common/errors.js';
-import type { DeviceStatus } from '../common/resources.js';
 import { listen } from '../common/http-server.js';
 import { createLogger } from '../common/logger.js';
 import { shutdownWorker } from '../temporal/worker-shutdown.js';
@@ -28,11 +26,11 @@ import { createGatewayEnrollment } from './enrollment.js';
 import { gatewayCertificateNames } from './certificate-names.js';
 import { currentCertificateCheck } from './current-certificate.js';
 import { DeviceServer } from './device-server.js';
-import { deviceWriteOrder } from './device-write-order.js';
+import { deviceStatusWrites } from './device-status-writes.js';
 import { assertGatewayNameFree } from './name-in-use.js';
-import { coalescedHeartbeatWrites } from './heartbeat-writes.js';
 import { createHealthServer } from './health.js';
 import { SessionRegistry } from './session-registry.js';
+import { recordSessionStatus } from './session-status.js';
 
 const telemetry = await startTelemetry('gateway');
 const logger = createLogger('gateway');
@@ -56,25 +54,18 @@ const serverCert = platform.ca.issueServerCertificate({
 });
 
 const registry = new SessionRegistry();
-/** Each device's status writes in the order they were started (a session's down and up alike). */
-const deviceWrites = deviceWriteOrder();
 /**
- * Session events write to the store in the background: the TLS sessions never wait for it. A
- * failed write is logged, never thrown; the promise tells the heartbeat path when it is done.
+ * The gateway's Device status writes: in the background (the TLS sessions never wait for them),
+ * one at a time per device, and kept through a store outage until the store takes them
+ * (status-writes.ts). A write refused for another reason is logged and dropped.
  */
-const updateDevice = (device: string, mutate: (status: DeviceStatus) => DeviceStatus): Promise<void> =>
-  deviceWrites(device, () => store.updateStatus('Device', device, mutate)).then(
-    () => undefined,
-    (err: unknown) => {
-      if (!(err instanceof NotFoundError))
-        logger.warn('device status update failed', { device, error: String(err) });
-    },
-  );
-
-// Coalesced: at most one durable write of a device's heartbeat per heartbeat timeout (heartbeat-writes.ts).
-const heartbeats = coalescedHeartbeatWrites({
-  minIntervalMs: config.gateway.heartbeatTimeoutMs,
-  write: (device, at) => updateDevice(device, (s) => ({ ...s, lastHeartbeat: at.toISOString() })),
+const deviceStatus = deviceStatusWrites({ store, logger });
+// A session's up and down, its heartbeats (at most one write per heartbeat timeout) and DeviceInfo.
+const sessionStatus = recordSessionStatus({
+  gatewayName: name,
+  registry,
+  change: deviceStatus.change,
+  heartbeatWriteIntervalMs: config.gateway.heartbeatTimeoutMs,
 });
 
 const taskQueue = gatewayTaskQueue(name);
@@ -92,7 +83,9 @@ const enrollment = createGatewayEnrollment({
 });
 
 // What devices report on their own (app logs, publishes and app states).
-const deviceEvents = createDeviceEventHandler({ store, logs: platform.logs, logger, deviceWrites });
+const deviceEvents = createDeviceEventHandler({ store, logs: platform.logs, logger, deviceStatus });
+/** Resources whose status changes the store has not taken yet (a gauge; non-zero in a store outage). */
+const statusWritesPending = () => deviceStatus.pending + deviceEvents.applications.pending;
 const deviceServer = new DeviceServer({
   tls: { certPem: serverCert.certPem, keyPem: serverCert.keyPem!, caPem: platform.ca.certPem },
   registry,
@@ -103,17 +96,7 @@ const deviceServer = new DeviceServer({
   logger,
   enrollment,
   onDeviceMessage: deviceEvents,
-  onHeartbeat: (session) => heartbeats.heartbeat(session.device, session.lastHeartbeat ?? new Date()),
-  onDeviceInfo: (session) =>
-    void updateDevice(session.device, (s) => ({
-      ...s,
-      deviceInfo: session.deviceInfo && {
-        firmwareVersion: session.deviceInfo.firmwareVersion,
-        mcuType: session.deviceInfo.mcuType,
-        freeMemory: session.deviceInfo.freeMemory,
-        maxAppSize: session.deviceInfo.maxAppSize,
-      },
-    })),
+  ...sessionStatus,
 });
 // Tell each device's lifecycle workflow; a device without one (still provisioning) is skipped.
 const signalLifecycle = <Args extends unknown[]>(
@@ -132,34 +115,6 @@ registry.on('up', (session) => signalLifecycle(session.info.device, connectedSig
 registry.on('down', (session, reason) =>
   signalLifecycle(session.info.device, disconnectedSignal, { gateway: name, reason }),
 );
-registry.on('down', (session) => heartbeats.forget(session.info.device));
-registry.on(
-  'down',
-  (session) =>
-    void updateDevice(session.info.device, (s) =>
-      s.phase === 'Connected' && s.gateway?.name === name ? { ...s, phase: 'Disconnected' } : s,
-    ),
-);
-registry.on(
-  'up',
-  ({ info }) =>
-    void updateDevice(info.device, (s) => {
-      // The identity shown is the one the device presented: a device brought back on another host
-      // connects with its new key before its lifecycle records it, and Connected with the old
-      // key's identity would be a lie.
-      // (The session spells its serial as the ledger does, so the same certificate compares equal;
-      // a status written when sessions dropped a serial's leading zero gets it back here.)
-      const identity =
-        s.identity?.certSerial === info.certSerial
-          ? s.identity
-          : { certSerial: info.certSerial, spkiSha256: info.spkiSha256, notAfter: info.notAfter };
-      const back = s.phase === 'Disconnected' || s.phase === 'Unreachable';
-      // Back by itself (its recovery ends there): "recovering: …" no longer holds.
-      const message = s.phase === 'Unreachable' ? undefined : s.message;
-      return { ...s, phase: back ? 'Connected' : s.phase, identity, message };
-    }),
-);
-
 /** Sessions this gateway accepts; published on its Gateway resource and as a metric. */
 const MAX_DEVICES = 10_000;
 deviceServer.metrics.registry.setDefaultLabels({ gateway: name });
@@ -168,11 +123,21 @@ deviceServer.metrics.readGaugesFrom(() => ({
   handshakesInFlight: deviceServer.inFlightHandshakes,
   framesOut: deviceServer.framesOut,
   maxDevices: MAX_DEVICES,
+  statusWritesPending: statusWritesPending(),
 }));
 
 const tlsPort = await deviceServer.listen(config.gateway.host, config.gateway.port);
 let ready = false;
-const health = createHealthServer({ gatewayName: name, registry, deviceServer, isReady: () => ready });
+const health = createHealthServer({
+  gatewayName: name,
+  registry,
+  deviceServer,
+  isReady: () => ready,
+  statusWrites: () => ({
+    pending: statusWritesPending(),
+    storeUnavailable: deviceStatus.storeUnavailable || deviceEvents.applications.storeUnavailable,
+  }),
+});
 const healthPort = await listen(health, config.gateway.healthHost, config.gateway.healthPort);
 
 const reportStatus = (phase: 'Ready' | 'Unavailable') =>
@@ -235,7 +200,9 @@ onShutdown(async () => {
   );
   shutdownWorker(worker);
   await Promise.allSettled([running, deviceServer.close()]);
-  await deviceEvents.flush();
+  // What the store has not taken by now is lost with the process: say how much.
+  const unwritten = (await deviceEvents.flush()) + (await deviceStatus.flush());
+  if (unwritten > 0) logger.warn('status writes not written: the store is unavailable', { unwritten });
   await connection.close(); // the signals client's too
   await telemetry.close();
   await platform.close();

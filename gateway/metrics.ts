@@ -14,6 +14,8 @@ export interface GatewayGauges {
   handshakesInFlight: number;
   framesOut: number;
   maxDevices: number;
+  /** Resources whose status changes the store has not taken yet (a store outage: status-writes.ts). */
+  statusWritesPending: number;
 }
 
 /** Lag buckets (seconds past the heartbeat interval). */
@@ -46,6 +48,7 @@ export class GatewayMetrics {
     handshakesInFlight: 0,
     framesOut: 0,
     maxDevices: 0,
+    statusWritesPending: 0,
   });
   private readonly requestDuration: Histogram<'type'>;
   private readonly requests: Counter<'type' | 'outcome'>;
@@ -72,6 +75,11 @@ export class GatewayMetrics {
       'wasmbed_gateway_max_devices',
       'Sessions this gateway accepts (spec.maxDevices)',
       (g) => g.maxDevices,
+    );
+    fromGauge(
+      'wasmbed_gateway_status_writes_pending',
+      'Devices and applications whose status changes the store has not taken yet',
+      (g) => g.statusWritesPending,
     );
     fromGauge(
       'wasmbed_gateway_handshakes_in_flight',

@@ -137,7 +137,13 @@ describe('gateway metrics on prom-client', () => {
   it('exposes counters, gauges and histograms labelled with the gateway, never a device', async () => {
     const metrics = new GatewayMetrics();
     metrics.registry.setDefaultLabels({ gateway: 'gw-a' });
-    metrics.readGaugesFrom(() => ({ sessions: 3, handshakesInFlight: 1, framesOut: 42, maxDevices: 100 }));
+    metrics.readGaugesFrom(() => ({
+      sessions: 3,
+      handshakesInFlight: 1,
+      framesOut: 42,
+      maxDevices: 100,
+      statusWritesPending: 2,
+    }));
     metrics.handshakesRejected += 2;
     metrics.observeRequest('DeployApplication', 12, 'ok');
     metrics.observeRequest('DeployApplication', 5000, 'timeout');
@@ -145,6 +151,7 @@ describe('gateway metrics on prom-client', () => {
     const text = await metrics.registry.metrics();
     expect(text).toContain('wasmbed_gateway_sessions{gateway="gw-a"} 3');
     expect(text).toContain('wasmbed_gateway_max_devices{gateway="gw-a"} 100');
+    expect(text).toContain('wasmbed_gateway_status_writes_pending{gateway="gw-a"} 2');
     expect(text).toContain('wasmbed_gateway_handshakes_rejected_total{gateway="gw-a"} 2');
     expect(text).toContain('wasmbed_gateway_frames_out_total{gateway="gw-a"} 42');
     expect(text).toContain(

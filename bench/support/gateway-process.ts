@@ -74,7 +74,7 @@ const writes = {
 let writeLatencies: number[] = [];
 const heartbeatWrites = coalescedHeartbeatWrites({
   minIntervalMs: config.heartbeats?.minIntervalMs ?? 0,
-  // As gateway/main.ts's updateDevice: started in the background, the session never waits for it.
+  // As the gateway's Device status writes: in the background, the session never waits for it.
   write: (device, at) => {
     if (!heartbeatStore) return;
     writes.issued++;

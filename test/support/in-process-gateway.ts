@@ -14,6 +14,8 @@ export async function startInProcessGateway(
   limits: Partial<GatewayLimits> = {},
   heartbeatIntervalMs = 500,
   onDeviceMessage?: DeviceServerOptions['onDeviceMessage'],
+  /** The gateway's session hooks, as gateway/main.ts wires them (a registry of the test's own). */
+  sessions: Partial<Pick<DeviceServerOptions, 'registry' | 'onHeartbeat' | 'onDeviceInfo'>> = {},
 ) {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'wasmbed-gw-'));
   const ca = await CertificateAuthority.loadOrCreate(paths.pki(home));
@@ -24,7 +26,7 @@ export async function startInProcessGateway(
     dnsNames: ['localhost'],
     ipAddresses: ['127.0.0.1'],
   });
-  const registry = new SessionRegistry();
+  const registry = sessions.registry ?? new SessionRegistry();
   const server = new DeviceServer({
     tls: { certPem: serverCert.certPem, keyPem: serverCert.keyPem!, caPem: ca.certPem },
     registry,
@@ -34,6 +36,8 @@ export async function startInProcessGateway(
     limits,
     logger: createLogger('test-gateway'),
     onDeviceMessage,
+    onHeartbeat: sessions.onHeartbeat,
+    onDeviceInfo: sessions.onDeviceInfo,
   });
   const port = await server.listen('127.0.0.1', 0);
   return {
