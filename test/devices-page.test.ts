@@ -274,6 +274,60 @@ it('keeps a 300-device application small: counts the expected states, names the 
   // An aborted canary marks every device it targeted RolledBack: no wall of 300 chips then either.
   expect(await page.getAttribute(`${row} [data-state-count="RolledBack"]`, 'data-count')).toBe('50');
   expect(await page.$$(`${row} [data-device]`)).toHaveLength(2);
+  // Its target links to the devices it selects.
+  expect(await page.$(`${row} a[href="/devices?labelSelector=rack%3Dr0"]`)).not.toBeNull();
+});
+
+it('summarizes an application deploying to 300 listed devices at once', async () => {
+  const since = new Date().toISOString();
+  const names = Array.from({ length: FLEET }, (_, i) => fleetName(i));
+  await store.createMany('Application', [
+    {
+      name: 'fleet-all-at-once',
+      spec: {
+        module: { sha256: 'b'.repeat(64), size: 1000 },
+        entry: '_start',
+        target: { devices: names },
+        strategy: {
+          type: 'AllAtOnce',
+          maxUnavailable: 1,
+          canary: 1,
+          pauseAfterCanary: false,
+          failureThreshold: 0,
+        },
+        limits: { memoryPages: 1, cpuMsPerCall: null },
+        env: {},
+        args: [],
+      },
+      status: {
+        phase: 'Deploying',
+        devices: Object.fromEntries(
+          names.map((n, i) => [
+            n,
+            i < 10
+              ? { state: 'Failed', error: 'trap: unreachable', restarts: 0, since }
+              : { state: 'Deploying', error: null, restarts: 0, since },
+          ]),
+        ),
+        counts: { targeted: FLEET, running: 0, failed: 10, pending: 290 },
+      },
+    },
+  ]);
+  await page.goto(`${platform.webUrl}/applications`);
+  await page.waitForSelector('body[data-synced]');
+  const row = 'tr[data-app="fleet-all-at-once"]';
+  // Every device was named twice (its target and its Deploying chip): ~60 kB for this row.
+  expect((await page.$eval(row, (el) => el.outerHTML)).length).toBeLessThan(6_000);
+  expect(await page.getAttribute(`${row} [data-state-count="Deploying"]`, 'data-count')).toBe('290');
+  expect(await page.getAttribute(`${row} [data-state-count="Failed"]`, 'data-count')).toBe('10');
+  // The first few of each state are named, linking to their device.
+  expect(await page.$$(`${row} [data-device][data-state="Failed"]`)).toHaveLength(5);
+  expect(await page.$$(`${row} [data-device][data-state="Deploying"]`)).toHaveLength(5);
+  expect(await page.getAttribute(`${row} [data-device="${fleetName(0)}"]`, 'href')).toBe(
+    `/devices/${fleetName(0)}`,
+  );
+  expect(await page.textContent(row)).toContain('and 295 more');
+  await saveScreenshot(page, 'applications-fleet');
 });
 
 it('sends the fleet topology at most every 2 s while devices change', async () => {

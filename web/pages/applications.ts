@@ -12,11 +12,25 @@ import { html, raw, type RawHtml } from '../html.js';
 /** Phases whose message explains a problem (shown in red); other messages are notes. */
 const PROBLEM_PHASES = new Set(['Failed', 'RolledBack', 'PartiallyRunning']);
 
-function targetText(a: Application): string {
+/** Up to this many devices a target, or a state of a big target, names; the rest are counted. */
+export const NAMED_DEVICES = 5;
+
+/**
+ * The target: a selector or all devices links to the devices table it selects; a list of devices
+ * names the first few (a list of 1,000 names was the row's longest cell).
+ */
+function targetCell(a: Application): RawHtml {
   const t = a.spec.target;
-  if (t.all) return 'all devices';
-  if (t.selector) return `selector ${labelText(t.selector)}`;
-  return (t.devices ?? []).join(', ');
+  if (t.all) return html`<a href="/devices">all devices</a>`;
+  if (t.selector) {
+    const selector = labelText(t.selector).replaceAll(', ', ',');
+    return html`<a href="/devices?labelSelector=${encodeURIComponent(selector)}"
+      >selector ${labelText(t.selector)}</a
+    >`;
+  }
+  const devices = t.devices ?? [];
+  const more = devices.length - NAMED_DEVICES;
+  return html`${devices.slice(0, NAMED_DEVICES).join(', ')}${more > 0 ? html` and ${more} more` : ''}`;
 }
 
 function strategyText(a: Application): string {
@@ -55,8 +69,8 @@ function actions(a: Application): RawHtml {
 /** Up to this many targeted devices an application names each one with its state. */
 export const NAMED_APP_DEVICES_UP_TO = 20;
 /**
- * In a bigger target these states are counted: what a rollout, a Stop or an Abort leaves on every
- * device (an aborted canary marks all its targets RolledBack; a one-shot app Exits everywhere).
+ * In a bigger target these states are only counted: what a rollout, a Stop or an Abort leaves on
+ * every device (an aborted canary marks all its targets RolledBack; a one-shot app Exits everywhere).
  */
 const COUNTED_APP_STATES: ReadonlySet<string> = new Set([
   'Pending',
@@ -68,37 +82,47 @@ const COUNTED_APP_STATES: ReadonlySet<string> = new Set([
 
 /**
  * The per-device states. A chip per device made a 300-device application's row about 75 kB,
- * all of it sent again on each device's step of a rollout (10 MB in three minutes to one
- * tab): past NAMED_APP_DEVICES_UP_TO, the devices in an expected state are counts and only
- * the others (Deploying, Failed) are named, each linking to its device.
+ * all of it sent again on each device's step of a rollout (10 MB in three minutes to one tab):
+ * past NAMED_APP_DEVICES_UP_TO every state is a count, and only the first NAMED_DEVICES devices
+ * of each other state (Deploying, Failed) are named, each linking to its device — an AllAtOnce
+ * rollout to 1,000 devices named all 1,000 while they were Deploying, and again if they Failed.
  */
 function deviceStates(a: Application): RawHtml {
   const entries = Object.entries(a.status.devices ?? {});
-  const big = entries.length > NAMED_APP_DEVICES_UP_TO;
-  const named = big ? entries.filter(([, st]) => !COUNTED_APP_STATES.has(st.state)) : entries;
-  const counted = new Map<string, number>();
-  if (big) {
-    for (const [, st] of entries) {
-      if (COUNTED_APP_STATES.has(st.state)) counted.set(st.state, (counted.get(st.state) ?? 0) + 1);
-    }
+  if (entries.length <= NAMED_APP_DEVICES_UP_TO) {
+    return html`<div class="steps">${entries.map(([d, st]) => deviceChip(d, st))}</div>`;
   }
+  const byState = new Map<string, [string, AppDeviceState][]>();
+  for (const entry of entries) {
+    const list = byState.get(entry[1].state) ?? [];
+    list.push(entry);
+    byState.set(entry[1].state, list);
+  }
+  const named = [...byState]
+    .filter(([state]) => !COUNTED_APP_STATES.has(state))
+    .flatMap(([, list]) => list.slice(0, NAMED_DEVICES));
   return html`<div class="steps">
-    ${[...counted].map(
-      ([state, n]) =>
-        html`<span class="step ${state}" data-state-count="${state}" data-count="${n}">${n} ${state}</span>`,
-    )}
-    ${named.map(
-      ([d, st]) =>
-        html`<a
-          href="/devices/${encodeURIComponent(d)}"
-          class="step ${st.state}"
-          data-device="${d}"
-          data-state="${st.state}"
-          title="${st.error ?? st.state}"
-          >${d}: ${st.state}</a
+    ${[...byState].map(
+      ([state, list]) =>
+        html`<span class="step ${state}" data-state-count="${state}" data-count="${list.length}"
+          >${list.length} ${state}</span
         >`,
     )}
+    ${named.map(([d, st]) => deviceChip(d, st))}
   </div>`;
+}
+
+type AppDeviceState = NonNullable<Application['status']['devices']>[string];
+
+function deviceChip(device: string, st: AppDeviceState): RawHtml {
+  return html`<a
+    href="/devices/${encodeURIComponent(device)}"
+    class="step ${st.state}"
+    data-device="${device}"
+    data-state="${st.state}"
+    title="${st.error ?? st.state}"
+    >${device}: ${st.state}</a
+  >`;
 }
 
 export function applicationRows(ctx: DashboardContext, apps: Application[], error?: string): RawHtml {
@@ -134,7 +158,7 @@ export function applicationRows(ctx: DashboardContext, apps: Application[], erro
         }
       </td>
       <td>${strategyText(a)}</td>
-      <td>${targetText(a)}</td>
+      <td>${targetCell(a)}</td>
       <td>
         ${c.running}/${c.targeted}
         running${c.failed ? `, ${c.failed} failed` : ''}${c.pending ? `, ${c.pending} pending` : ''}
