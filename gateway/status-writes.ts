@@ -52,7 +52,10 @@ export interface StatusWritesOptions<V> {
   write(name: string, changes: ReadonlyMap<string, V>): Promise<unknown>;
   /** A write that failed for another reason than the store being unavailable: it is dropped. */
   onError(name: string, err: unknown): void;
-  /** The store took writes again after an outage and every resource waiting has been written. */
+  /**
+   * The store took writes again after an outage and every resource waiting has been written:
+   * `written` resources (a refused one counts), `unavailableMs` since the first write it refused.
+   */
   onCaughtUp?(info: { written: number; unavailableMs: number }): void;
   /** The wait before trying again while the store is unavailable: first and longest. */
   retryMs?: { first: number; max: number };
@@ -94,11 +97,11 @@ export function coalescedStatusWrites<V>(options: StatusWritesOptions<V>): Statu
     const done = options
       .write(name, changes)
       .then(
-        () => storeAnswered(),
+        () => storeAnswered(name),
         (err: unknown) => {
           if (!isStoreUnavailable(err)) {
             options.onError(name, err);
-            return storeAnswered(); // it answered, if only to refuse
+            return storeAnswered(name); // it answered, if only to refuse
           }
           // Back under the changes made meanwhile, which are newer.
           const newer = pending.get(name);
@@ -143,7 +146,7 @@ export function coalescedStatusWrites<V>(options: StatusWritesOptions<V>): Statu
     void start(name);
   }
 
-  function storeAnswered(): void {
+  function storeAnswered(answered: string): void {
     if (!outage) return;
     clearTimeout(outage.timer);
     const unavailableMs = Date.now() - outage.since;
@@ -151,16 +154,16 @@ export function coalescedStatusWrites<V>(options: StatusWritesOptions<V>): Statu
     if (closing) return;
     // Every resource waiting, a few at a time: all at once would queue past the pool's timeout.
     const waiting = [...pending.keys()];
-    let written = 1; // the write that found the store back
+    const written = new Set([answered]);
     const next = async (): Promise<void> => {
       for (let name = waiting.shift(); name !== undefined && !outage; name = waiting.shift()) {
         if (!pending.has(name)) continue;
-        written++;
+        written.add(name);
         await start(name);
       }
     };
     void Promise.all(Array.from({ length: concurrency }, next)).then(() => {
-      if (!outage) options.onCaughtUp?.({ written, unavailableMs });
+      if (!outage) options.onCaughtUp?.({ written: written.size, unavailableMs });
     });
   }
 
