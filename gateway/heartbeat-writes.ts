@@ -11,7 +11,8 @@
  * A device's next heartbeat is not written while its previous write is still under way (when
  * `write` returns a promise): a store slower than the heartbeats then gets fewer writes instead
  * of an ever longer queue of them (bench/heartbeat-writes.ts saw 20,000 in flight on a loaded
- * Kubernetes API server).
+ * Kubernetes API server). The benchmark's direct writes return one; the gateway's writer returns
+ * nothing and holds a device's next write back itself (status-writes.ts).
  */
 export interface HeartbeatWrites {
   /** A heartbeat arrived from `device`; writes it if the device's last write is old enough. */
