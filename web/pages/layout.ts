@@ -39,7 +39,7 @@ form.add,form.filters{display:flex;gap:8px;margin-bottom:12px;align-items:center
 .msg,.note,.log-msg,.wrap{overflow-wrap:anywhere}.timeline li>*{flex-shrink:0}.timeline li>.msg,.timeline li>.note{flex-shrink:1;min-width:0}
 .bar{display:flex;height:14px;border-radius:7px;overflow:hidden;background:#eee;margin:6px 0}
 .bar span{display:block;height:100%}
-.counts a{margin-right:10px;text-decoration:none;color:inherit}.counts a[aria-current]{font-weight:600;text-decoration:underline}
+.counts a{margin-right:10px;text-decoration:none;color:inherit}.counts a[aria-current]{font-weight:600;text-decoration:underline}#phase-counts{margin:0 0 8px}
 dl.kv{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:0}dl.kv dt{color:#667}dl.kv dd{margin:0;font-family:ui-monospace,monospace;font-size:12px;word-break:break-all}
 .timeline{list-style:none;padding:0;margin:0}.timeline li{display:flex;flex-wrap:wrap;gap:4px 10px;align-items:baseline;padding:4px 0;border-bottom:1px dashed #e3e6ea;font-size:13px}
 .timeline .when{color:#667;font-size:11px;font-family:ui-monospace,monospace}
