@@ -5,7 +5,7 @@ import tseslint from 'typescript-eslint';
 // Workflow code runs in Temporal's deterministic sandbox. From the project it may import (as
 // values) only modules that are themselves workflow-safe; types may come from anywhere.
 const WORKFLOW_SAFE_PROJECT_MODULES =
-  'common/(app-version|errors|failures|mcu-profiles|resources|task-queues|validation)|temporal/search-attributes';
+  'common/(app-version|errors|failures|mcu-profiles|resources|rollout-count|task-queues|validation)|temporal/search-attributes';
 const workflowSafetyMessage =
   'workflow code runs in the deterministic workflow sandbox: no Node built-ins or I/O modules (use an activity)';
 

@@ -24,6 +24,7 @@ import {
   table,
 } from './lib.js';
 import { errorMessage } from '../common/errors.js';
+import { isCountOrPercent, type CountOrPercent } from '../common/rollout-count.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -45,11 +46,11 @@ Usage:
                                               every device the filters select (at least one)
   wasmbed app list [--phase P] [--label k=v]... [--prefix P] | get NAME | promote NAME | abort NAME | stop NAME | delete NAME
   wasmbed app deploy FILE.wasm (--to d1,d2 | --selector k=v | --all) [--name N]
-                     [--strategy AllAtOnce|Rolling|Canary] [--max-unavailable N] [--canary N]
+                     [--strategy AllAtOnce|Rolling|Canary] [--max-unavailable N|P%] [--canary N|P%]
                      [--pause-after-canary] [--failure-threshold N] [--entry F]
                      [--env K=V]... [--arg A]... [--memory-pages N] [--detach]
   wasmbed app update NAME [FILE.wasm] [--to d1,d2 | --selector k=v | --all]
-                     [--strategy AllAtOnce|Rolling|Canary] [--max-unavailable N] [--canary N]
+                     [--strategy AllAtOnce|Rolling|Canary] [--max-unavailable N|P%] [--canary N|P%]
                      [--pause-after-canary] [--failure-threshold N] [--entry F]
                      [--env K=V]... [--arg A]... [--memory-pages N] [--detach]
                                               a new version: what is given replaces, the rest stays
@@ -258,6 +259,17 @@ function intOption(values: Values, name: keyof Values): number | undefined {
   if (!Number.isInteger(n) || n < 0)
     throw new CliError(`--${String(name)} must be a non-negative integer`, 2);
   return n;
+}
+
+/** A count of devices, or a percentage of the rollout's targets ("25%"). */
+function countOrPercentOption(values: Values, name: keyof Values): CountOrPercent | undefined {
+  const raw = values[name];
+  if (typeof raw === 'string' && raw.endsWith('%')) {
+    if (!isCountOrPercent(raw))
+      throw new CliError(`--${String(name)} must be a count or a percentage from 0% to 100%, got ${raw}`, 2);
+    return raw;
+  }
+  return intOption(values, name);
 }
 
 const need = (value: string | undefined, what: string): string => {
@@ -633,8 +645,9 @@ function targetOption(v: Values): Record<string, unknown> | undefined {
 function strategyOptions(v: Values): Record<string, unknown> {
   const strategy: Record<string, unknown> = {};
   if (v.strategy) strategy.type = v.strategy;
-  if (v['max-unavailable'] !== undefined) strategy.maxUnavailable = intOption(v, 'max-unavailable');
-  if (v.canary !== undefined) strategy.canary = intOption(v, 'canary');
+  if (v['max-unavailable'] !== undefined)
+    strategy.maxUnavailable = countOrPercentOption(v, 'max-unavailable');
+  if (v.canary !== undefined) strategy.canary = countOrPercentOption(v, 'canary');
   if (v['pause-after-canary']) strategy.pauseAfterCanary = true;
   if (v['failure-threshold'] !== undefined) strategy.failureThreshold = intOption(v, 'failure-threshold');
   return strategy;

@@ -3,6 +3,7 @@
  * custom resources. Workflow-safe (types and pure functions only).
  */
 import type { McuType } from './mcu-profiles.js';
+import type { CountOrPercent } from './rollout-count.js';
 
 export const API_VERSION = 'wasmbed.io/v1alpha1';
 export const DEFAULT_NAMESPACE = 'default';
@@ -170,10 +171,10 @@ export interface ApplicationSpec {
   target: { devices?: string[]; selector?: Record<string, string>; all?: boolean };
   strategy: {
     type: RolloutStrategyType;
-    /** Rolling: devices updated at once. */
-    maxUnavailable: number;
-    /** Canary: devices in the first wave. */
-    canary: number;
+    /** Rolling, and Canary after its first wave: devices updated at once, or a percentage of them. */
+    maxUnavailable: CountOrPercent;
+    /** Canary: devices in the first wave, or a percentage of them. */
+    canary: CountOrPercent;
     /** Canary: wait for a `promote` signal after the first wave. */
     pauseAfterCanary: boolean;
     /** Failed devices tolerated before the rollout stops and rolls back. */

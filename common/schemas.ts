@@ -22,6 +22,7 @@ import {
   SHA256_HEX_PATTERN,
 } from './names.js';
 import { DEVICE_RUNTIMES, ROLLOUT_STRATEGIES, type DeviceRuntime } from './resources.js';
+import { PERCENT_PATTERN } from './rollout-count.js';
 
 export type JsonSchema = Record<string, unknown>;
 
@@ -206,17 +207,29 @@ export const APPLICATION_TARGET_SCHEMA: JsonSchema = {
   },
 };
 
+/** A device count or a percentage ("25%"): Kubernetes' int-or-string, as its Deployments take it. */
+function countOrPercentSchema(description: string): JsonSchema {
+  return {
+    anyOf: [
+      { type: 'integer', minimum: 0 },
+      { type: 'string', pattern: PERCENT_PATTERN },
+    ],
+    'x-kubernetes-int-or-string': true,
+    description,
+  };
+}
+
 export const APPLICATION_STRATEGY_SCHEMA: JsonSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
     type: { enum: [...ROLLOUT_STRATEGIES], default: 'AllAtOnce' },
-    maxUnavailable: {
-      type: 'integer',
-      minimum: 0,
-      description: 'Rolling: devices updated at once (0 counts as 1)',
-    },
-    canary: { type: 'integer', minimum: 0, description: 'Canary: devices in the first wave (0 counts as 1)' },
+    maxUnavailable: countOrPercentSchema(
+      'Rolling, and Canary after its first wave: devices updated at once (0 counts as 1), or a percentage of the targets, rounded down (default "25%")',
+    ),
+    canary: countOrPercentSchema(
+      'Canary: devices in the first wave (0 counts as 1), or a percentage of the targets, rounded up',
+    ),
     pauseAfterCanary: { type: 'boolean' },
     failureThreshold: { type: 'integer', minimum: 0 },
   },

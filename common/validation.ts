@@ -26,6 +26,7 @@ import {
   isEmulatedRuntime,
 } from './schemas.js';
 import { DEFAULT_MCU_TYPE, MCU_TYPES, isMcuType } from './mcu-profiles.js';
+import { DEFAULT_MAX_UNAVAILABLE, isCountOrPercent, type CountOrPercent } from './rollout-count.js';
 import {
   DEVICE_RUNTIMES,
   ROLLOUT_STRATEGIES,
@@ -159,6 +160,18 @@ function nonNegativeInt(field: string, value: unknown, fallback: number): number
   return value;
 }
 
+/** A device count (0 counts as 1) or a percentage of the rollout's targets (common/rollout-count.ts). */
+function countOrPercent(field: string, value: unknown, fallback: CountOrPercent): CountOrPercent {
+  if (value === undefined) return fallback;
+  if (!isCountOrPercent(value)) {
+    throw new ValidationError(
+      field,
+      `${field} must be a non-negative integer or a percentage such as "25%", got ${JSON.stringify(value)}`,
+    );
+  }
+  return typeof value === 'number' ? Math.max(1, value) : value;
+}
+
 function stringRecord(field: string, value: unknown): Record<string, string> {
   if (value === undefined) return {};
   if (!isRecord(value)) throw new ValidationError(field, `${field} must be an object of strings`);
@@ -232,8 +245,8 @@ export function validateApplicationCreate(body: unknown): ApplicationCreateInput
   }
   const strategy: ApplicationSpec['strategy'] = {
     type: type as RolloutStrategyType,
-    maxUnavailable: Math.max(1, nonNegativeInt('strategy.maxUnavailable', s.maxUnavailable, 1)),
-    canary: Math.max(1, nonNegativeInt('strategy.canary', s.canary, 1)),
+    maxUnavailable: countOrPercent('strategy.maxUnavailable', s.maxUnavailable, DEFAULT_MAX_UNAVAILABLE),
+    canary: countOrPercent('strategy.canary', s.canary, 1),
     pauseAfterCanary: s.pauseAfterCanary === true,
     failureThreshold: nonNegativeInt('strategy.failureThreshold', s.failureThreshold, 0),
   };

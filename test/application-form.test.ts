@@ -97,6 +97,9 @@ describe('an application sent as multipart/form-data', () => {
       selector: { group: 'lab', site: 'b' },
     });
     expect((await post(form({ name: 'a', all: 'true' }))).body.target).toEqual({ all: true });
+    // A wave's size as a percentage goes on as text (the validation knows its spelling).
+    const percent = await post(form({ name: 'a', all: 'true', maxUnavailable: '25%', canary: '10%' }));
+    expect(percent.body.strategy).toEqual({ maxUnavailable: '25%', canary: '10%' });
   });
 
   it('refuses what is wrong with a 400 naming the field', async () => {

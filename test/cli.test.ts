@@ -77,6 +77,8 @@ it('deploys an app with a progress bar and shows its output with logs', async ()
     'cli-1,cli-2',
     '--strategy',
     'Rolling',
+    '--max-unavailable',
+    '50%',
     '--env',
     'GREETING=hello <from> the cli',
   );
@@ -106,7 +108,7 @@ it('updates an app: a new greeting, then a new module, keeping what is not given
   // Only the environment changed: the target and strategy are the ones it was deployed with.
   expect(app.spec.env).toEqual({ GREETING: 'hello again' });
   expect(app.spec.target).toEqual({ devices: ['cli-1', 'cli-2'] });
-  expect(app.spec.strategy.type).toBe('Rolling');
+  expect(app.spec.strategy).toMatchObject({ type: 'Rolling', maxUnavailable: '50%' });
   const first = app.spec.module.sha256;
 
   const module = await wasmbed('app', 'update', 'hello', path.join(DIST_DIR, 'blinky.wasm'));
@@ -173,6 +175,18 @@ it('fails clearly: unknown device 1, bad usage 2, Failed device 1, and retry --w
   const notHere = await wasmbed('device', 'create', 'x', '--to', 'd1');
   expect(notHere.code).toBe(2);
   expect(notHere.stderr).toMatch(/--to does not apply to "wasmbed device create"; it takes --mcu, --runtime/);
+  const badPercent = await wasmbed(
+    'app',
+    'deploy',
+    path.join(DIST_DIR, 'hello.wasm'),
+    '--all',
+    '--max-unavailable',
+    '120%',
+  );
+  expect(badPercent.code).toBe(2);
+  expect(badPercent.stderr).toMatch(
+    /--max-unavailable must be a count or a percentage from 0% to 100%, got 120%/,
+  );
   const noneOfItsOwn = await wasmbed('apps', 'ls', '--watch');
   expect(noneOfItsOwn.code).toBe(2);
   expect(noneOfItsOwn.stderr).toMatch(/--watch does not apply to "wasmbed app list"/);

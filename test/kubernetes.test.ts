@@ -202,6 +202,35 @@ describe('Kubernetes mode', () => {
     const badSha = await cluster.kubectl(['apply', '-f', '-'], applicationYaml('bad-sha', 'sha256: "xyz"'));
     expect(badSha.code).not.toBe(0);
     expect(badSha.stderr).toMatch(/spec\.module\.sha256/);
+
+    // A wave's size is a count or a percentage (int-or-string, its value checked by a CEL rule);
+    // unset, it is a quarter of the targets.
+    const withStrategy = (name: string, strategy: string) =>
+      `${applicationYaml(name, `sha256: "${'a'.repeat(64)}"`)}  strategy: ${strategy}\n`;
+    const badPercent = await cluster.kubectl(
+      ['apply', '-f', '-', '--dry-run=server'],
+      withStrategy('bad-percent', '{ type: Rolling, maxUnavailable: "150%" }'),
+    );
+    expect(badPercent.code).not.toBe(0);
+    expect(badPercent.stderr).toMatch(/spec\.strategy\.maxUnavailable: Invalid value.*percentage/);
+    const negative = await cluster.kubectl(
+      ['apply', '-f', '-', '--dry-run=server'],
+      withStrategy('negative-canary', '{ type: Canary, canary: -1 }'),
+    );
+    expect(negative.code).not.toBe(0);
+    expect(negative.stderr).toMatch(/spec\.strategy\.canary/);
+    for (const [name, strategy, maxUnavailable, canary] of [
+      ['percent', '{ type: Canary, maxUnavailable: "10%", canary: "5%" }', '10%', '5%'],
+      ['count', '{ type: Rolling, maxUnavailable: 3 }', 3, 1],
+      ['unset', '{ type: Rolling }', '25%', 1],
+    ] as const) {
+      const applied = await cluster.kubectl(
+        ['apply', '-f', '-', '--dry-run=server', '-o', 'json'],
+        withStrategy(`strategy-${name}`, strategy),
+      );
+      expect(applied.code, applied.stderr).toBe(0);
+      expect(JSON.parse(applied.stdout).spec.strategy).toMatchObject({ maxUnavailable, canary });
+    }
   });
 
   it('kubectl apply -f k8s/ installs everything, with least-privilege service accounts', async () => {

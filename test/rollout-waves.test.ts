@@ -1,5 +1,6 @@
 /** How a rollout splits its targets: waves by strategy, and batches per gateway within a wave. */
 import { describe, expect, it } from 'vitest';
+import type { ApplicationSpec } from '../common/resources.js';
 import { rolloutBatches, rolloutWaves } from '../workflows/rollout-waves.js';
 
 const target = (device: string, taskQueue: string | null) => ({ device, taskQueue });
@@ -42,7 +43,12 @@ describe('rolloutBatches', () => {
 });
 
 describe('rolloutWaves', () => {
-  const strategy = { maxUnavailable: 2, canary: 1, pauseAfterCanary: false, failureThreshold: 0 };
+  const strategy: Omit<ApplicationSpec['strategy'], 'type'> = {
+    maxUnavailable: 2,
+    canary: 1,
+    pauseAfterCanary: false,
+    failureThreshold: 0,
+  };
   it('splits Canary into the canary and waves of maxUnavailable', () => {
     expect(rolloutWaves([1, 2, 3, 4, 5, 6], { ...strategy, type: 'Canary' })).toEqual([
       [1],
@@ -50,6 +56,19 @@ describe('rolloutWaves', () => {
       [4, 5],
       [6],
     ]);
+  });
+  it('sizes waves by a percentage of all the targets: rounded down for maxUnavailable, up for the canary', () => {
+    const devices = Array.from({ length: 10 }, (_, i) => i);
+    const sizes = (s: Partial<typeof strategy> & { type: 'Rolling' | 'Canary' }) =>
+      rolloutWaves(devices, { ...strategy, ...s }).map((w) => w.length);
+    expect(sizes({ type: 'Rolling', maxUnavailable: '25%' })).toEqual([2, 2, 2, 2, 2]); // 2.5 → 2
+    expect(sizes({ type: 'Rolling', maxUnavailable: '100%' })).toEqual([10]);
+    expect(sizes({ type: 'Rolling', maxUnavailable: '5%' })).toEqual(Array(10).fill(1)); // never 0
+    expect(sizes({ type: 'Canary', canary: '15%', maxUnavailable: '50%' })).toEqual([2, 5, 3]); // 1.5 → 2
+    expect(sizes({ type: 'Canary', canary: '0%', maxUnavailable: 4 })).toEqual([1, 4, 4, 1]);
+    // A fleet's rollout at the default: four waves whatever its size.
+    const fleet = Array.from({ length: 1000 }, (_, i) => i);
+    expect(rolloutWaves(fleet, { ...strategy, type: 'Rolling', maxUnavailable: '25%' })).toHaveLength(4);
   });
   it('keeps AllAtOnce in one wave (batches split it further)', () => {
     expect(rolloutWaves([1, 2, 3], { ...strategy, type: 'AllAtOnce' })).toEqual([[1, 2, 3]]);

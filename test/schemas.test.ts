@@ -130,6 +130,13 @@ describe('request schemas and validators agree', () => {
       [{ ...base, target: { all: true }, limits: { memoryPages: 65536, cpuMsPerCall: null } }, true],
       [{ ...base, target: { all: true }, strategy: { type: 'Canary', canary: 0 } }, true],
       [{ ...base, target: { all: true }, strategy: { type: 'Sideways' } }, false],
+      [{ ...base, target: { all: true }, strategy: { type: 'Rolling', maxUnavailable: '25%' } }, true],
+      [{ ...base, target: { all: true }, strategy: { type: 'Canary', canary: '100%' } }, true],
+      [{ ...base, target: { all: true }, strategy: { type: 'Rolling', maxUnavailable: '101%' } }, false],
+      [{ ...base, target: { all: true }, strategy: { type: 'Rolling', maxUnavailable: '2.5%' } }, false],
+      [{ ...base, target: { all: true }, strategy: { type: 'Rolling', maxUnavailable: '25' } }, false],
+      [{ ...base, target: { all: true }, strategy: { type: 'Rolling', maxUnavailable: -1 } }, false],
+      [{ ...base, target: { all: true }, strategy: { type: 'Canary', canary: 1.5 } }, false],
       [{ ...base, target: { all: true }, args: ['a', 1] }, false],
       [{ ...base, target: { all: true }, env: { A: 1 } }, false],
     ];

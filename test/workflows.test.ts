@@ -318,6 +318,13 @@ describe('deployApplication', () => {
     expect(world.phases.at(-1)).toMatchObject({ phase: 'Running', currentModule: { sha256: NEW.sha256 } });
   });
 
+  it('sizes waves by a percentage of the targets (Canary 20%, then 40% at a time)', async () => {
+    const devices = Array.from({ length: 10 }, (_, i) => `p${i}`);
+    world.plan = plan(devices, { type: 'Canary', canary: '20%', maxUnavailable: '40%' }, null);
+    expect(await (await deploy('percent')).result()).toEqual({ phase: 'Running' });
+    expect(newModuleWaves().map((wave) => wave.length)).toEqual([2, 4, 4]);
+  });
+
   it('rolls an updated app back to its previous version, with its own entry, and never reaches later waves', async () => {
     world.plan = plan(['d1', 'd2', 'd3'], { type: 'Rolling', maxUnavailable: 2 }, PREVIOUS);
     world.refuseNew.add('d2');

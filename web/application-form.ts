@@ -5,7 +5,8 @@
  *
  * Fields: `wasm` (file, required), `name`, `entry`; the target as `target` (JSON) or as one of
  * `devices` (comma-separated names), `selector` (`key=value,…`), `all` (true/on/1); the
- * strategy as `strategy` (JSON, or just the type) plus `maxUnavailable`, `canary`,
+ * strategy as `strategy` (JSON, or just the type) plus `maxUnavailable`, `canary` (a number, or a
+ * percentage such as `25%`),
  * `pauseAfterCanary`, `failureThreshold`; the limits as `limits` (JSON) or `memoryPages`,
  * `cpuMsPerCall`; `env` (JSON object of strings) and `args` (JSON array of strings). Empty
  * fields count as absent (an HTML form sends its untouched inputs).
@@ -144,7 +145,10 @@ export function applicationBodyFromForm(form: MultipartForm): Record<string, unk
       strategy[field] =
         field === 'pauseAfterCanary'
           ? boolean(`strategy.${field}`, text)
-          : integer(`strategy.${field}`, text);
+          : // A percentage ("25%") goes on as it is: the validation knows its spelling.
+            field !== 'failureThreshold' && text.endsWith('%')
+            ? text
+            : integer(`strategy.${field}`, text);
     }
     body.strategy = strategy;
   }

@@ -42,6 +42,7 @@ import {
 } from '../common/schemas.js';
 import { CLAIM_STATES } from '../pki/claim-credentials.js';
 import { MAX_LIST_LIMIT } from '../store/list-query.js';
+import { COUNT_OR_PERCENT_HTML_PATTERN } from '../common/rollout-count.js';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: object) => ({ 'application/json': { schema } });
@@ -74,6 +75,11 @@ const nameParam = {
 };
 
 const labels = LABELS_SCHEMA;
+/** A form field's count of devices, or a percentage of the targets ("25%"). */
+const COUNT_OR_PERCENT_FIELD = {
+  type: 'string',
+  pattern: `^(${COUNT_OR_PERCENT_HTML_PATTERN})$`,
+};
 
 const schemas = {
   Error: {
@@ -399,8 +405,8 @@ const schemas = {
       selector: { type: 'string', description: 'key=value,key=value' },
       all: { type: 'string', enum: ['true', 'on', '1'] },
       strategy: { type: 'string', description: 'JSON, or the strategy type (AllAtOnce, Rolling, Canary)' },
-      maxUnavailable: { type: 'string', pattern: '^[0-9]+$' },
-      canary: { type: 'string', pattern: '^[0-9]+$' },
+      maxUnavailable: COUNT_OR_PERCENT_FIELD,
+      canary: COUNT_OR_PERCENT_FIELD,
       pauseAfterCanary: { type: 'string', enum: ['true', 'false', 'on', 'off', '1', '0'] },
       failureThreshold: { type: 'string', pattern: '^[0-9]+$' },
       limits: { type: 'string', description: 'JSON, or the fields memoryPages and cpuMsPerCall' },

@@ -1,5 +1,6 @@
 /** Splits a rollout's targets into waves by strategy. Workflow-safe, pure. */
 import type { ApplicationSpec } from '../common/resources.js';
+import { resolveCount } from '../common/rollout-count.js';
 
 export function rolloutWaves<T>(targets: T[], strategy: ApplicationSpec['strategy']): T[][] {
   const chunk = (items: T[], size: number) => {
@@ -7,15 +8,17 @@ export function rolloutWaves<T>(targets: T[], strategy: ApplicationSpec['strateg
     for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
     return out;
   };
+  // (Percentages are of all the rollout's targets, the canary's included.)
+  const waveSize = resolveCount(strategy.maxUnavailable, targets.length, 'down');
   switch (strategy.type) {
     case 'AllAtOnce':
       return [targets];
     case 'Rolling':
-      return chunk(targets, Math.max(1, strategy.maxUnavailable));
+      return chunk(targets, waveSize);
     case 'Canary': {
-      const canary = targets.slice(0, Math.max(1, strategy.canary));
+      const canary = targets.slice(0, resolveCount(strategy.canary, targets.length, 'up'));
       const rest = targets.slice(canary.length);
-      return rest.length > 0 ? [canary, ...chunk(rest, Math.max(1, strategy.maxUnavailable))] : [canary];
+      return rest.length > 0 ? [canary, ...chunk(rest, waveSize)] : [canary];
     }
   }
 }

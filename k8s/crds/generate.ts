@@ -36,6 +36,7 @@ import {
   DEVICE_CREATE_SCHEMA,
   type JsonSchema,
 } from '../../common/schemas.js';
+import { DEFAULT_MAX_UNAVAILABLE } from '../../common/rollout-count.js';
 
 type Schema = Record<string, unknown>;
 const str = (extra: Schema = {}): Schema => ({ type: 'string', ...extra });
@@ -86,7 +87,29 @@ export function structural(schema: JsonSchema, extra: Schema = {}): Schema {
     }
   }
   if (out.type === 'integer') out.format = 'int64';
+  if (schema['x-kubernetes-int-or-string'] === true) Object.assign(out, intOrStringRule(schema));
   return { ...out, ...extra };
+}
+
+/**
+ * An int-or-string field's value rules, which a structural schema cannot put in its anyOf
+ * branches: a CEL rule instead (the field's CEL type is int or string, told apart by type()).
+ */
+function intOrStringRule(schema: JsonSchema): Schema {
+  const branches = (schema.anyOf ?? []) as JsonSchema[];
+  const intBranch = branches.find((b) => b.type === 'integer');
+  const stringBranch = branches.find((b) => b.type === 'string');
+  const intRule = typeof intBranch?.minimum === 'number' ? `self >= ${intBranch.minimum}` : 'true';
+  const stringRule =
+    typeof stringBranch?.pattern === 'string' ? `self.matches('${stringBranch.pattern}')` : 'true';
+  return {
+    'x-kubernetes-validations': [
+      {
+        rule: `type(self) == int ? ${intRule} : ${stringRule}`,
+        message: `must be an integer${intBranch?.minimum === 0 ? ' of 0 or more' : ''} or a percentage matching ${String(stringBranch?.pattern ?? '.*')}`,
+      },
+    ],
+  };
 }
 
 /** The CRD's defaults for an object's fields (the API fills them in its validator instead). */
@@ -274,7 +297,7 @@ const applicationSchema = obj(
         }),
         strategy: withDefaults(structural(APPLICATION_STRATEGY_SCHEMA, { default: {} }), {
           type: 'AllAtOnce',
-          maxUnavailable: 1,
+          maxUnavailable: DEFAULT_MAX_UNAVAILABLE,
           canary: 1,
           pauseAfterCanary: false,
           failureThreshold: 0,

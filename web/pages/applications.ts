@@ -8,6 +8,7 @@ import { ROLLOUT_STRATEGIES, type Application } from '../../common/resources.js'
 import { labelText, layout, type DashboardContext } from './layout.js';
 import { DNS_LABEL_HTML_PATTERN } from '../../common/names.js';
 import { html, raw, type RawHtml } from '../html.js';
+import { COUNT_OR_PERCENT_HTML_PATTERN, DEFAULT_MAX_UNAVAILABLE } from '../../common/rollout-count.js';
 
 /** Phases whose message explains a problem (shown in red); other messages are notes. */
 const PROBLEM_PHASES = new Set(['Failed', 'RolledBack', 'PartiallyRunning']);
@@ -231,11 +232,17 @@ export function deployForm(deviceNames: string[]): RawHtml {
       <select name="strategy">
         ${ROLLOUT_STRATEGIES.map((s) => html`<option value="${s}">${s}</option>`)}
       </select>
-      <label title="Rolling, and Canary after its first wave: devices updated at once"
-        >Max unavailable <input type="number" name="maxUnavailable" min="1" value="1" size="3"
+      <label
+        title="Rolling, and Canary after its first wave: devices updated at once, or a percentage of them"
+        >Max unavailable
+        <input
+          name="maxUnavailable"
+          value="${DEFAULT_MAX_UNAVAILABLE}"
+          size="4"
+          pattern="${COUNT_OR_PERCENT_HTML_PATTERN}"
       /></label>
-      <label title="Canary: devices in the first wave"
-        >Canary <input type="number" name="canary" min="1" value="1"
+      <label title="Canary: devices in the first wave, or a percentage of them"
+        >Canary <input name="canary" value="1" size="4" pattern="${COUNT_OR_PERCENT_HTML_PATTERN}"
       /></label>
       <label
         ><input type="checkbox" name="pauseAfterCanary" value="true" /> Wait for approval after the
