@@ -69,7 +69,7 @@ export interface LiveStats {
 }
 
 /** A page's stream URL names the view it was rendered with by this query parameter. */
-export const RENDERED_PARAM = 'rendered';
+const RENDERED_PARAM = 'rendered';
 /** How long a rendered view waits for its page's stream, and how many may wait. */
 const RENDERED_TTL_MS = 60_000;
 const RENDERED_MAX = 500;
