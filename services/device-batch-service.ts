@@ -10,19 +10,14 @@
  */
 import { mapInLanes, WORKFLOW_STARTS_AT_ONCE } from '../common/lanes.js';
 import crypto from 'node:crypto';
-import {
-  AlreadyExistsError,
-  NotFoundError,
-  ValidationError,
-  WasmbedError,
-  errorMessage,
-} from '../common/errors.js';
+import { AlreadyExistsError, NotFoundError, ValidationError, errorMessage } from '../common/errors.js';
 import type { DevicePhase } from '../common/resources.js';
 import { MAX_BATCH_DEVICES } from '../common/schemas.js';
 import { validateDeviceCreate, validateDnsLabel } from '../common/validation.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import { provisionWorkflowId } from '../workflows/contracts/index.js';
 import type { DeviceService } from './device-service.js';
+import { noneStarted } from './workflow-start-error.js';
 
 export const BATCH_LABEL = 'wasmbed.io/batch';
 
@@ -191,19 +186,18 @@ export class DeviceBatchService {
     devices: ReturnType<typeof validateDeviceCreate>[],
   ): Promise<DeviceBatchResult> {
     const failed: DeviceBatchResult['failed'] = [];
+    let firstError: unknown;
     await mapInLanes(devices, WORKFLOW_STARTS_AT_ONCE, async ({ name: device, spec }) => {
       try {
         await this.devices.startProvisioning(device, { name: device, ...spec }, false);
       } catch (err) {
         await this.store.delete('Device', device);
+        firstError ??= err;
         failed.push({ name: device, message: errorMessage(err) });
       }
     });
     if (failed.length === devices.length) {
-      throw new WasmbedError(
-        'TemporalUnavailable',
-        `no device of batch ${name} could start: ${failed[0]!.message}`,
-      );
+      throw noneStarted(`no device of batch ${name} could start`, firstError);
     }
     return {
       name,

@@ -19,7 +19,7 @@ import type { ResourceStore } from '../store/resource-store.js';
 import { onOrchestratorQueue, type ProvisioningQueue } from './provisioning-queue.js';
 import { DEVICE_ATTRIBUTE, PHASE_ATTRIBUTE } from '../temporal/search-attributes.js';
 import { startWorkflow, workflowHandle } from '../temporal/workflow-calls.js';
-import { workflowStartError } from './workflow-start-error.js';
+import { noneStarted, workflowStartError } from './workflow-start-error.js';
 import {
   deprovisionDeviceWorkflow,
   deprovisionWorkflowId,
@@ -237,19 +237,18 @@ export class DeviceService {
     const { items } = await this.store.listPage('Device', Object.fromEntries(given));
     const names = items.map((d) => d.metadata.name);
     const failed: DevicesDeleted['failed'] = [];
+    let firstError: unknown;
     const started = await mapInLanes(names, WORKFLOW_STARTS_AT_ONCE, async (name) => {
       try {
         return await this.startDeprovisioning(name);
       } catch (err) {
+        firstError ??= err;
         failed.push({ name, message: errorMessage(err) });
         return undefined;
       }
     });
     if (names.length > 0 && failed.length === names.length) {
-      throw new WasmbedError(
-        'TemporalUnavailable',
-        `no device's deprovisioning could start: ${failed[0]!.message}`,
-      );
+      throw noneStarted("no device's deprovisioning could start", firstError);
     }
     return { items: started.filter((s) => s !== undefined), failed };
   }

@@ -61,7 +61,7 @@ const errorResponses = (...codes: number[]) =>
             413: 'request body too large',
             415: 'wrong content type',
             422: 'well-formed, but the content cannot be used: the module is not valid WebAssembly, lacks its entry or does not fit a target, or no uploaded module has that hash',
-            503: 'Temporal unavailable',
+            503: 'Temporal unavailable (code TemporalUnavailable): try again; Temporal up but refusing the start (code TemporalRefused: its namespace or search attributes) is a 500',
           }[c] ?? 'error',
         content: json(ref('Error')),
       },
