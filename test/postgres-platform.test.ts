@@ -10,6 +10,13 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Application, Device } from '../common/resources.js';
 import { buildApps, DIST_DIR } from '../scripts/build-apps.mjs';
+import type { WorkflowHandle } from '@temporalio/client';
+import { workflowHandle } from '../temporal/workflow-calls.js';
+import {
+  checkHealthSignal,
+  deviceLifecycleWorkflow,
+  lifecycleWorkflowId,
+} from '../workflows/contracts/index.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { waitFor } from './support/wait.js';
 
@@ -155,4 +162,71 @@ describe('the platform on PostgreSQL', () => {
       for (const [name, child] of platform.processes) expect(child.exitCode, `${name} exit code`).toBeNull();
     },
   );
+
+  it(
+    "PostgreSQL down for longer than a lifecycle's store step retries: the lifecycles wait it out and keep watching",
+    { timeout: 300_000 },
+    async () => {
+      const names = ['pg-1', 'pg-2', 'burst-1'];
+      await allConnected(names);
+      const lifecycles = names.map((name) =>
+        workflowHandle(platform.client, deviceLifecycleWorkflow, lifecycleWorkflowId(name)),
+      );
+      await platform.postgres!.stop('fast');
+      try {
+        // Each check's activity tries 3 times, each waiting 10 s for a connection: ~30 s, and it
+        // fails. The lifecycle ended there (FAILED), and its device was watched by nothing.
+        for (const lifecycle of lifecycles) await lifecycle.signal(checkHealthSignal, { reason: 'test' });
+        await waitFor(
+          'every lifecycle past a failed check (waiting to look again), or ended',
+          async () => {
+            const states = await Promise.all(lifecycles.map(afterFailedCheck));
+            return states.every((state) => state !== 'checking');
+          },
+          180_000,
+          1000,
+        );
+      } finally {
+        await platform.postgres!.start();
+      }
+      for (const lifecycle of lifecycles) {
+        expect((await lifecycle.describe()).status.name, lifecycle.workflowId).toBe('RUNNING');
+      }
+      // And they watch again: a device whose power is cut is recovered.
+      await platform.killDevice('burst-1');
+      await waitFor(
+        'burst-1 recovered',
+        async () =>
+          platform.deviceProcesses('burst-1').length === 1 && (await phase('burst-1')) === 'Connected',
+        120_000,
+        500,
+      );
+      await allConnected(names);
+    },
+  );
 });
+
+/**
+ * Where a lifecycle stands after its check was asked for with the store down: `waiting` once it
+ * started the short timer it sets after a failed step, `ended` if the run closed, else `checking`.
+ */
+async function afterFailedCheck(handle: WorkflowHandle): Promise<'waiting' | 'ended' | 'checking'> {
+  if ((await handle.describe()).status.name !== 'RUNNING') return 'ended';
+  const events = (await handle.fetchHistory()).events ?? [];
+  // Only what happened after the test's signal counts (a grace period earlier is a short timer too).
+  let signalled = -1;
+  events.forEach((e, index) => {
+    if (e.workflowExecutionSignaledEventAttributes?.signalName === checkHealthSignal.name) signalled = index;
+  });
+  const waiting = events.slice(signalled + 1).some((e) => {
+    const timeout = e.timerStartedEventAttributes?.startToFireTimeout;
+    if (!timeout) return false;
+    const seconds =
+      typeof timeout.seconds === 'object' && timeout.seconds
+        ? timeout.seconds.toNumber()
+        : Number(timeout.seconds ?? 0);
+    // (The lifecycle's other timers are the safety net's minutes and the renewal time.)
+    return seconds < 60;
+  });
+  return signalled >= 0 && waiting ? 'waiting' : 'checking';
+}

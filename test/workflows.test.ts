@@ -66,6 +66,8 @@ const world = {
   movedOnce: new Set<string>(),
   /** How long each device is left to its restarting host (hostRestartWaitMs); 0 when absent. */
   hostRestartWait: new Map<string, number>(),
+  /** Checks (checkDeviceHealth) of each device that fail, past their retries, before one succeeds. */
+  checkFailures: new Map<string, number>(),
   /** What the gateway the store calls gone answers when asked for a device's session. */
   gatewayAnswers: new Map<string, 'session' | 'none' | 'error'>(),
 };
@@ -101,6 +103,12 @@ const orchestrator = {
     for (const { device, state } of states) await orchestrator.recordAppDeviceState(name, device, state);
   },
   async checkDeviceHealth(device: string) {
+    const failures = world.checkFailures.get(device) ?? 0;
+    if (failures > 0) {
+      world.checkFailures.set(device, failures - 1);
+      world.lifecycle.push({ op: 'checkFailed', device });
+      throw ApplicationFailure.nonRetryable('the store is unreachable', 'DatabaseUnavailable');
+    }
     const appsWaiting = (world.waitingApps.get(device) ?? []).length > 0;
     const renewAt = world.renewAt.get(device);
     const lost = world.gatewayGone.has(device);
@@ -261,6 +269,7 @@ beforeEach(() => {
   world.movedOnce.clear();
   world.hostRestartWait.clear();
   world.gatewayAnswers.clear();
+  world.checkFailures.clear();
 });
 
 function plan(
@@ -695,6 +704,24 @@ describe('deviceLifecycle', () => {
       'awaitDeviceSession',
       'markConnected',
     ]);
+  });
+
+  it('outlives checks that fail past their retries (the store unreachable): waits, doubling, and looks again', async () => {
+    world.checkFailures.set('outage', 3);
+    const handle = await lifecycle('outage', { graceMs: 60_000, checkIntervalMs: NEVER, retryBackoffMs: 20 });
+    await waitFor('a check that works', async () => (await timers(handle)).includes(NEVER), 10_000, 5);
+    expect(world.lifecycle.map((c) => c.op)).toEqual(['checkFailed', 'checkFailed', 'checkFailed']);
+    // Waits of 20, 40, 80 ms between the failed checks and the next, then the safety net.
+    expect(await timers(handle)).toEqual([20, 40, 80, NEVER]);
+    await endLifecycle('outage', handle);
+  });
+
+  it('still ends when its recovery gives up: the device is Failed and Retry starts anew', async () => {
+    world.sessionFails = true;
+    const handle = await lifecycle('hopeless', { graceMs: 10, maxAttempts: 2, retryBackoffMs: 10 });
+    await handle.signal(disconnectedSignal, { gateway: 'gw-test', reason: 'link lost' });
+    await expect(handle.result()).rejects.toThrow();
+    expect(world.lifecycle.filter((c) => c.op === 'markFailed')).toHaveLength(1);
   });
 
   it('renews the certificate when its renewal window opens, on a timer set for that moment', async () => {

@@ -88,6 +88,14 @@ function sessionProbe(taskQueue: string) {
   });
 }
 
+/** The longest wait before looking again after a step failed past its retries (the wait doubles). */
+const MAX_FAILED_STEP_WAIT_MS = 5 * 60_000;
+
+/** The recovery's own end: the device is Failed, and only Retry (a new provisioning run) goes on. */
+function isRecoveryGaveUp(err: unknown): boolean {
+  return err instanceof ApplicationFailure && err.type === FailureType.RecoveryFailed;
+}
+
 /** After a renewal, when to look up the new certificate's renewal time. */
 const RECHECK_AFTER_RENEWAL_MS = 30_000;
 
@@ -308,27 +316,44 @@ export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void
       const hostWaitMs = await activities.hostRestartWaitMs(name);
       return hostWaitMs > 0 && (await condition(() => connected, hostWaitMs));
     };
+    let failedInARow = 0;
     for (;;) {
       const woken = () => !connected || rotateRequested || checkRequested;
       // (No timer at all when a signal is waiting already.)
       if (!woken()) await condition(woken, Math.max(1, Math.min(nextCheckAt, renewAt) - Date.now()));
-      if (rotateRequested && connected) {
-        rotateRequested = false;
-        await rotateCertificate(true);
-      } else if (!connected) {
-        // Link blips heal by themselves: the device reconnects with backoff.
-        if (await backByItself()) continue;
-        await recover();
-      } else {
-        checkRequested = false;
-        const result = await checkNow();
-        if (result.gone) return;
-        nextCheckAt = Date.now() + checkIntervalMs;
-        // Just renewed: the next check learns the new certificate's window (soon, not at once,
-        // so a validity shorter than the renewal window cannot spin).
-        renewAt = result.renewed
-          ? Date.now() + Math.min(checkIntervalMs, RECHECK_AFTER_RENEWAL_MS)
-          : (result.renewAt ?? Infinity);
+      let forcedRotation = false;
+      try {
+        if (rotateRequested && connected) {
+          rotateRequested = false;
+          forcedRotation = true;
+          await rotateCertificate(true);
+        } else if (!connected) {
+          // Link blips heal by themselves: the device reconnects with backoff.
+          if (await backByItself()) continue;
+          await recover();
+        } else {
+          checkRequested = false;
+          const result = await checkNow();
+          if (result.gone) return;
+          nextCheckAt = Date.now() + checkIntervalMs;
+          // Just renewed: the next check learns the new certificate's window (soon, not at once,
+          // so a validity shorter than the renewal window cannot spin).
+          renewAt = result.renewed
+            ? Date.now() + Math.min(checkIntervalMs, RECHECK_AFTER_RENEWAL_MS)
+            : (result.renewAt ?? Infinity);
+        }
+        failedInARow = 0;
+      } catch (err) {
+        // A step that failed past its retries — the store unreachable for longer than they last
+        // (about 30 s), a gateway gone while it closed a session for a rotation — ended the
+        // lifecycle, and with it everything that watches, recovers and renews the device, for
+        // good. Now the lifecycle waits and looks again; only a recovery that gave up (the device
+        // is Failed: Retry starts anew) and cancellation end it. Histories from before failed.
+        if (isCancellation(err) || isRecoveryGaveUp(err) || !patched(Patch.lifecycleOutlivesFailedSteps))
+          throw err;
+        if (forcedRotation) rotateRequested = true; // the operator's request still stands
+        checkRequested = true;
+        await sleep(Math.min(MAX_FAILED_STEP_WAIT_MS, retryBackoffMs * 2 ** failedInARow++));
       }
       await continueIfLong();
     }

@@ -37,6 +37,8 @@ export const Patch = {
   recoveryRemembersMove: 'recovery-remembers-move',
   /** Recovery first moves a device whose host died to a live host (relocateDevice). */
   deviceHostsFenced: 'device-hosts-fenced',
+  /** A step that fails past its retries leaves the lifecycle running: it waits and looks again. */
+  lifecycleOutlivesFailedSteps: 'lifecycle-outlives-failed-steps',
   /** A check that finds the device's gateway silent in the store asks that gateway first. */
   recoveryAsksGatewayFirst: 'recovery-asks-gateway-first',
   /** Restoring apps does not deploy again an app the device is already starting. */

@@ -11,7 +11,11 @@ export interface LifecycleSettings {
   /** How long a disconnected device may take to come back by itself before recovery starts. */
   graceMs?: number;
   maxAttempts?: number;
-  /** Wait after the first failed recovery attempt; doubled after each next one (at most 30 s). */
+  /**
+   * Wait after the first failed recovery attempt; doubled after each next one (at most 30 s).
+   * Also the first wait before looking again after a step failed past its retries (doubled after
+   * each next one, at most 5 minutes).
+   */
   retryBackoffMs?: number;
 }
 
