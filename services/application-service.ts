@@ -3,10 +3,11 @@
  * device sees it; a good one is stored by hash and rolled out by a workflow.
  */
 import { randomUUID } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/config.js';
 import { ConflictError, NotFoundError, UnprocessableError, ValidationError } from '../common/errors.js';
-import type { Application, ApplicationSpec } from '../common/resources.js';
+import type { Application, ApplicationSpec, RolloutClaim } from '../common/resources.js';
 import { validateApplicationCreate, type ApplicationCreateInput } from '../common/validation.js';
 import { targetsDevice } from '../common/application-status.js';
 import { deployMessageMisfit, moduleMisfit } from '../device/apps/fit.js';
@@ -69,6 +70,11 @@ function nextVersion(status: Application['status']): Application['status'] {
     previousModule: status.currentModule ?? status.previousModule,
     message: undefined,
   };
+}
+
+/** Whether two specs are the same for the store (which compares their JSON: key order aside). */
+function sameSpec(a: ApplicationSpec, b: ApplicationSpec): boolean {
+  return isDeepStrictEqual(JSON.parse(JSON.stringify(a)), JSON.parse(JSON.stringify(b)));
 }
 
 /** How often a writer that lost the rollout claim looks for the winner's run. */
@@ -196,14 +202,28 @@ export class ApplicationService {
   async update(name: string, body: unknown): Promise<{ name: string; workflowId: string }> {
     await this.get(name);
     const { input, module } = await this.prepare({ ...(body as object), name });
+    const spec = this.specOf(input, module);
     // Read again after the (slow) checks, right before the write, so that a status written
     // meanwhile is carried over.
     const existing = await this.get(name);
-    await this.store.upsert('Application', name, this.specOf(input, module), {
+    // The spec it already has (the version that just rolled back, tried again; an app started
+    // again after a stop; a command sent twice) is no new generation. While that generation's
+    // rollout runs (a canary waiting for promotion), it is the rollout asked for: its status
+    // stays, instead of a Pending that hid the wait. Once it is over, this is a new run of the
+    // same generation, whose claim was taken by the last one: before, within the claim's lease
+    // the update started nothing and left the Application Pending for good.
+    const unchanged = sameSpec(existing.spec, spec);
+    if (
+      unchanged &&
+      (await runServes(this.client, deployWorkflowId(name), existing, { runningOnly: true }))
+    ) {
+      return { name, workflowId: deployWorkflowId(name) };
+    }
+    await this.store.upsert('Application', name, spec, {
       ...nextVersion(existing.status),
       resolvedModule: module,
     });
-    return this.startRollout(name, true);
+    return this.startRollout(name, true, unchanged);
   }
 
   /**
@@ -242,6 +262,7 @@ export class ApplicationService {
   private async startRollout(
     name: string,
     replaceRunning: boolean,
+    rerun = false,
   ): Promise<{ name: string; workflowId: string }> {
     const workflowId = deployWorkflowId(name);
     const holder = randomUUID();
@@ -249,7 +270,7 @@ export class ApplicationService {
       const app = await this.get(name);
       const generation = app.metadata.generation ?? 1;
       if (await runServes(this.client, workflowId, app, { runningOnly: true })) break;
-      if (await this.claim(name, generation, holder)) {
+      if (await this.claim(name, generation, holder, rerun)) {
         await this.start(app, workflowId, replaceRunning);
         break;
       }
@@ -259,15 +280,20 @@ export class ApplicationService {
     return { name, workflowId };
   }
 
-  /** Moves status.rolloutClaim to `generation` for `holder` if it may; whether it did. */
-  private async claim(name: string, generation: number, holder: string): Promise<boolean> {
+  /**
+   * Moves status.rolloutClaim to `generation` for `holder` if it may; whether it did. A `rerun`
+   * (an update to the spec the Application has, no run of it in progress) takes over the
+   * generation's claim at once: the run that claimed it is over.
+   */
+  private async claim(name: string, generation: number, holder: string, rerun: boolean): Promise<boolean> {
+    const may = (claim: RolloutClaim | undefined) =>
+      claimable(claim, generation, Date.now(), this.claimLeaseMs) ||
+      (rerun && claim?.generation === generation);
     const current = await this.get(name);
-    if (!claimable(current.status.rolloutClaim, generation, Date.now(), this.claimLeaseMs)) return false;
+    if (!may(current.status.rolloutClaim)) return false;
     // The check again inside the store's compare-and-swap: a concurrent claim makes this run again.
     const after = await this.store.updateStatus('Application', name, (s) =>
-      claimable(s.rolloutClaim, generation, Date.now(), this.claimLeaseMs)
-        ? { ...s, rolloutClaim: newClaim(generation, holder, Date.now()) }
-        : s,
+      may(s.rolloutClaim) ? { ...s, rolloutClaim: newClaim(generation, holder, Date.now()) } : s,
     );
     return after.status.rolloutClaim?.holder === holder;
   }
