@@ -261,15 +261,17 @@ function intOption(values: Values, name: keyof Values): number | undefined {
   return n;
 }
 
-/** A count of devices, or a percentage of the rollout's targets ("25%"). */
+/**
+ * A count of devices, or a percentage of the rollout's targets ("25%"). Either spelling that is
+ * wrong gets the message naming both: "--canary 2.5" said "must be a non-negative integer".
+ */
 function countOrPercentOption(values: Values, name: keyof Values): CountOrPercent | undefined {
   const raw = values[name];
-  if (typeof raw === 'string' && raw.endsWith('%')) {
-    if (!isCountOrPercent(raw))
-      throw new CliError(`--${String(name)} must be a count or a percentage from 0% to 100%, got ${raw}`, 2);
-    return raw;
-  }
-  return intOption(values, name);
+  if (raw === undefined) return undefined;
+  const value = typeof raw === 'string' && /^[0-9]+$/.test(raw) ? Number(raw) : raw;
+  if (!isCountOrPercent(value))
+    throw new CliError(`--${String(name)} must be a count or a percentage from 0% to 100%, got ${raw}`, 2);
+  return value;
 }
 
 const need = (value: string | undefined, what: string): string => {

@@ -187,6 +187,17 @@ it('fails clearly: unknown device 1, bad usage 2, Failed device 1, and retry --w
   expect(badPercent.stderr).toMatch(
     /--max-unavailable must be a count or a percentage from 0% to 100%, got 120%/,
   );
+  // A count that is not one names both spellings too (it said "must be a non-negative integer").
+  const badCount = await wasmbed(
+    'app',
+    'deploy',
+    path.join(DIST_DIR, 'hello.wasm'),
+    '--all',
+    '--canary',
+    '2.5',
+  );
+  expect(badCount.code).toBe(2);
+  expect(badCount.stderr).toMatch(/--canary must be a count or a percentage from 0% to 100%, got 2\.5/);
   const noneOfItsOwn = await wasmbed('apps', 'ls', '--watch');
   expect(noneOfItsOwn.code).toBe(2);
   expect(noneOfItsOwn.stderr).toMatch(/--watch does not apply to "wasmbed app list"/);
