@@ -6,12 +6,15 @@
  * shows up if its name sorts after the page being read. The token also carries a digest of the
  * filters: a token used with other filters is refused instead of silently skipping items.
  *
- * The filters are defined once here (FILTER_FIELDS: which resource field each one reads); the
- * SQLite store turns them into SQL, other backends and in-memory lists use `matches`.
+ * The filters are defined once here (FILTER_FIELDS: which resource field each one reads; the
+ * application filter, whose path holds the application's name, in APPS_PATH); the SQLite and
+ * PostgreSQL stores turn them into SQL, other backends and in-memory lists use `matches`.
  */
 import { createHash } from 'node:crypto';
 import { ValidationError } from '../common/errors.js';
 import {
+  DNS_LABEL_MESSAGE,
+  isDnsLabel,
   LABEL_KEY_MAX_LENGTH,
   LABEL_KEY_PATTERN,
   LABEL_VALUE_MAX_LENGTH,
@@ -31,8 +34,16 @@ export const FILTER_FIELDS = {
 export type FilterField = keyof typeof FILTER_FIELDS;
 
 /**
+ * Where a Device keeps its applications' states, by application name (`status.apps.<app>.state`):
+ * what rollouts record and the device reports. The `app` filter reads the entry of its
+ * application; the name is part of the path, so it is not a FILTER_FIELDS field.
+ */
+export const APPS_PATH = ['status', 'apps'] as const;
+
+/**
  * The filters a list request takes by name (the API's query parameters, the devices page's URL):
- * the field filters but `host`, which only placement reads, and the label selector and name prefix.
+ * the field filters but `host`, which only placement reads, the label selector and name prefix,
+ * and an application with, optionally, its state on the device.
  */
 export const LIST_FILTER_PARAMS = [
   'phase',
@@ -41,6 +52,8 @@ export const LIST_FILTER_PARAMS = [
   'gateway',
   'labelSelector',
   'namePrefix',
+  'app',
+  'appState',
 ] as const satisfies readonly (keyof ListQuery)[];
 export type ListFilters = Partial<Record<(typeof LIST_FILTER_PARAMS)[number], string>>;
 
@@ -61,6 +74,16 @@ export interface ListQuery extends Partial<Record<FilterField, string>> {
   /** `k=v,k2!=v,k3,!k4` */
   labelSelector?: string;
   namePrefix?: string;
+  /** Devices with this application in `status.apps` (deployed to them, in any state). */
+  app?: string;
+  /** With `app`: only the devices where it is in this state (Running, Failed, …). */
+  appState?: string;
+}
+
+/** The application filter of a resolved query (the name checked: a DNS label). */
+export interface AppRequirement {
+  name: string;
+  state?: string;
 }
 
 export interface ListPage<T> {
@@ -80,6 +103,7 @@ export interface ResolvedQuery {
   fields: [FilterField, string][];
   labels: LabelRequirement[];
   namePrefix?: string;
+  app?: AppRequirement;
   digest: string;
 }
 
@@ -109,6 +133,26 @@ export function parseLabelSelector(
     }
     return { key, op: m[3] === '!=' ? '!=' : '=', value };
   });
+}
+
+/**
+ * The application filter: appState alone is refused rather than ignored (the state of which
+ * application?), and the name must be one an application can have — the SQL backends put it
+ * in a JSON path, where a quote could end the key early.
+ */
+function resolveApp(query: ListQuery): AppRequirement | undefined {
+  const { app, appState } = query;
+  if (!app) {
+    if (appState) {
+      throw new ValidationError(
+        'appState',
+        'appState needs app: the state of which application (e.g. app=blinky&appState=Failed)',
+      );
+    }
+    return undefined;
+  }
+  if (!isDnsLabel(app)) throw new ValidationError('app', `app "${app}" ${DNS_LABEL_MESSAGE}`);
+  return appState ? { name: app, state: appState } : { name: app };
 }
 
 /** Digest of everything but the paging, so a token is only used with the filters it came from. */
@@ -161,6 +205,7 @@ export function resolveQuery(scope: string, query: ListQuery = {}): ResolvedQuer
     fields,
     labels: parseLabelSelector(query.labelSelector),
     namePrefix: query.namePrefix || undefined,
+    app: resolveApp(query),
     digest,
   };
 }
@@ -202,6 +247,13 @@ export function labelsMatch(
   });
 }
 
+/** Whether a resource has the application's entry in APPS_PATH (in the required state, if any). */
+function appMatches(resource: unknown, app: AppRequirement): boolean {
+  const apps = read(resource, APPS_PATH.join('.'));
+  if (typeof apps !== 'object' || apps === null || !Object.hasOwn(apps, app.name)) return false;
+  return app.state === undefined || read((apps as Record<string, unknown>)[app.name], 'state') === app.state;
+}
+
 /** Whether a resource passes the query's filters (not its paging). */
 export function matches(
   resource: { metadata: { name: string; labels?: Record<string, string> } },
@@ -209,6 +261,7 @@ export function matches(
 ): boolean {
   if (query.namePrefix && !resource.metadata.name.startsWith(query.namePrefix)) return false;
   if (!query.fields.every(([f, v]) => fieldValue(resource, f) === v)) return false;
+  if (query.app && !appMatches(resource, query.app)) return false;
   return labelsMatch(resource.metadata.labels, query.labels);
 }
 

@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import { AlreadyExistsError, NotFoundError } from '../common/errors.js';
 import { DEFAULT_NAMESPACE, type KindMap, type ResourceKind } from '../common/resources.js';
 import {
+  APPS_PATH,
   FILTER_FIELDS,
   cut,
   type FilterField,
@@ -99,7 +100,7 @@ export class SqliteResourceStore implements ResourceStore {
     this.feed.record(resource.kind, metadata.name, type);
   }
 
-  /** The WHERE clause of a list query: FILTER_FIELDS and label requirements as json_extract. */
+  /** The WHERE clause of a list query: FILTER_FIELDS, the app and label requirements as json_extract. */
   private where(kind: ResourceKind, q: ResolvedQuery, withCursor: boolean): { sql: string; args: unknown[] } {
     const clauses = ['kind = ?', 'namespace = ?'];
     const args: unknown[] = [kind, DEFAULT_NAMESPACE];
@@ -116,6 +117,13 @@ export class SqliteResourceStore implements ResourceStore {
       const reads = paths.map(() => 'json_extract(body, ?)');
       clauses.push(`${reads.length > 1 ? `coalesce(${reads.join(', ')})` : reads[0]} = ?`);
       args.push(...paths, value);
+    }
+    if (q.app) {
+      // The name passed resolveQuery's DNS-label check: no quote can end the path early.
+      const entry = `$.${APPS_PATH.join('.')}."${q.app.name}"`;
+      if (q.app.state === undefined) clauses.push('json_type(body, ?) IS NOT NULL');
+      else clauses.push('json_extract(body, ?) = ?');
+      args.push(...(q.app.state === undefined ? [entry] : [`${entry}.state`, q.app.state]));
     }
     for (const { key, op, value } of q.labels) {
       // The key passed parseLabelSelector's label-key pattern: no quote can end the path early.

@@ -1,8 +1,8 @@
 /**
  * Paged, filtered lists on the real SQLite store (a temporary database file): limit/continue
  * across pages, nothing twice or missed while resources are added, every filter, tokens bound
- * to their filters, and the in-memory pager (Kubernetes backend, enrollments) agreeing with
- * the SQL one. createMany: all or nothing.
+ * to their filters (an application and its state on the device among them), and the in-memory
+ * pager (Kubernetes backend, enrollments) agreeing with the SQL one. createMany: all or nothing.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -37,7 +37,17 @@ function device(i: number, prefix = 'dev'): NewResource<'Device'> {
     status: {
       phase: PHASES[i % 3]!,
       conditions: [],
-      apps: {},
+      // blinky on three devices in four: Failed on the first of them, else Running.
+      apps:
+        i % 4 === 0
+          ? {}
+          : {
+              blinky: {
+                state: i % 4 === 1 ? 'Failed' : 'Running',
+                restarts: 0,
+                since: '2026-01-01T00:00:00Z',
+              },
+            },
       ...(i % 3 === 2 ? {} : { gateway: { name: i % 2 ? 'gateway-a' : 'gateway-b', endpoint: 'x:1' } }),
     },
     labels,
@@ -167,6 +177,13 @@ describe('filters', () => {
     ['label exists', { labelSelector: 'gpu' }, (i) => i % 5 === 0],
     ['label !exists', { labelSelector: '!gpu' }, (i) => i % 5 !== 0],
     ['name prefix', { namePrefix: 'dev-1' }, (i) => i >= 100 && i < 200],
+    ['app', { app: 'blinky' }, (i) => i % 4 !== 0],
+    ['app and its state', { app: 'blinky', appState: 'Failed' }, (i) => i % 4 === 1],
+    [
+      'app state and phase',
+      { app: 'blinky', appState: 'Running', phase: 'Connected' },
+      (i) => i % 4 > 1 && i % 3 === 0,
+    ],
     [
       'combined',
       { phase: 'Connected', runtime: 'virtual', namePrefix: 'dev-0' },

@@ -17,6 +17,7 @@
 import { AlreadyExistsError, NotFoundError } from '../../common/errors.js';
 import { DEFAULT_NAMESPACE, type KindMap, type ResourceKind } from '../../common/resources.js';
 import {
+  APPS_PATH,
   FILTER_FIELDS,
   cut,
   resolveQuery,
@@ -116,7 +117,7 @@ export class PostgresResourceStore implements WatchableResourceStore {
     return true;
   }
 
-  /** The WHERE clause of a list query: FILTER_FIELDS and label requirements as jsonb reads. */
+  /** The WHERE clause of a list query: FILTER_FIELDS, the app and label requirements as jsonb reads. */
   private where(
     kind: ResourceKind,
     q: ResolvedQuery,
@@ -133,6 +134,12 @@ export class PostgresResourceStore implements WatchableResourceStore {
     if (q.namePrefix) clauses.push(`starts_with(name, ${param(q.namePrefix)})`);
     for (const [field, value] of q.fields) {
       clauses.push(`${fieldExpression(field, param)} = ${param(value)}`);
+    }
+    if (q.app) {
+      const apps = `(body #> ${param(pathArray(APPS_PATH.join('.')))}::text[])`;
+      if (q.app.state === undefined)
+        clauses.push(`coalesce(jsonb_exists(${apps}, ${param(q.app.name)}), false)`);
+      else clauses.push(`${apps} -> ${param(q.app.name)} ->> 'state' = ${param(q.app.state)}`);
     }
     for (const { key, op, value } of q.labels) {
       const labels = `(body -> 'metadata' -> 'labels')`;

@@ -64,6 +64,8 @@ export function device(
     labels?: Record<string, string>;
     statusGateway?: string;
     specGateway?: string;
+    /** Application name → its state on the device (status.apps). */
+    apps?: Record<string, string>;
   } = {},
 ): NewResource<'Device'> {
   const labels = options.labels ?? {};
@@ -78,12 +80,19 @@ export function device(
     status: {
       phase: options.phase ?? 'Pending',
       conditions: [],
-      apps: {},
+      apps: Object.fromEntries(
+        Object.entries(options.apps ?? {}).map(([app, state]) => [
+          app,
+          { state, error: state === 'Failed' ? 'trap: unreachable' : null, restarts: 0, since: SINCE },
+        ]),
+      ),
       ...(options.statusGateway ? { gateway: { name: options.statusGateway, endpoint: 'gw:8081' } } : {}),
     },
     labels,
   };
 }
+
+const SINCE = '2026-01-01T00:00:00.000Z';
 
 async function create(store: ResourceStore, item: NewResource<'Device'>) {
   return store.create('Device', item.name, item.spec, item.status, item.labels);
@@ -201,6 +210,79 @@ export function resourceStoreContract(backend: StoreBackend): void {
         Failed: 5,
         Pending: 5,
       });
+    });
+
+    it('filters devices by an application and its state on them, across pages and in counts', async () => {
+      const states = ['Running', 'Failed', 'Deploying', 'Failed'] as const;
+      // blinky on all but every fifth device, in the state of states[i % 4]; sensor on even
+      // devices, Running; `blinky-2` (a name blinky is a prefix of) Failed on every fifth.
+      const items = Array.from({ length: 20 }, (_, i) =>
+        device(`app-${String(i).padStart(2, '0')}`, {
+          phase: i % 2 ? 'Connected' : 'Disconnected',
+          apps: {
+            ...(i % 5 ? { blinky: states[i % 4]! } : { 'blinky-2': 'Failed' }),
+            ...(i % 2 ? {} : { sensor: 'Running' }),
+          },
+        }),
+      );
+      await store.createMany('Device', items);
+      await create(store, device('no-apps'));
+      const where = (pred: (i: number) => boolean) => items.filter((_, i) => pred(i)).map((d) => d.name);
+      const names = async (q: Parameters<ResourceStore['listPage']>[1]) =>
+        (await store.listPage('Device', q)).items.map((d) => d.metadata.name);
+
+      expect(await names({ app: 'blinky' })).toEqual(where((i) => i % 5 !== 0));
+      expect(await names({ app: 'blinky', appState: 'Failed' })).toEqual(
+        where((i) => i % 5 !== 0 && i % 2 === 1),
+      );
+      expect(await names({ app: 'blinky-2', appState: 'Failed' })).toEqual(where((i) => i % 5 === 0));
+      expect(await names({ app: 'sensor', appState: 'Failed' })).toEqual([]);
+      expect(await names({ app: 'nothing' })).toEqual([]);
+      // With the other filters: blinky Deploying on the Disconnected (even) devices.
+      expect(await names({ app: 'blinky', appState: 'Deploying', phase: 'Disconnected' })).toEqual(
+        where((i) => i % 5 !== 0 && i % 4 === 2),
+      );
+
+      // Paged 2 at a time: every Failed device once, the count of those left on each page.
+      const failed = where((i) => i % 5 !== 0 && i % 2 === 1);
+      const walked: string[] = [];
+      let page = await store.listPage('Device', { app: 'blinky', appState: 'Failed', limit: 2 });
+      for (;;) {
+        walked.push(...page.items.map((d) => d.metadata.name));
+        expect(page.metadata.remainingItemCount ?? 0).toBe(failed.length - walked.length);
+        if (!page.metadata.continue) break;
+        page = await store.listPage('Device', {
+          app: 'blinky',
+          appState: 'Failed',
+          limit: 2,
+          continue: page.metadata.continue,
+        });
+      }
+      expect(walked).toEqual(failed);
+      // A token of the Failed walk is not one of the Running walk's.
+      const first = await store.listPage('Device', { app: 'blinky', appState: 'Failed', limit: 2 });
+      await expect(
+        store.listPage('Device', { app: 'blinky', appState: 'Running', continue: first.metadata.continue }),
+      ).rejects.toThrow(/other filters/);
+
+      expect(await store.countBy('Device', 'phase', { app: 'blinky', appState: 'Failed' })).toEqual({
+        Connected: failed.length,
+      });
+      expect(await store.countBy('Device', 'phase', { app: 'sensor' })).toEqual({ Disconnected: 10 });
+
+      // The filter follows the device's state: a Failed device that runs again leaves the Failed list.
+      await store.updateStatus('Device', failed[0]!, (s) => ({
+        ...s,
+        apps: { ...s.apps, blinky: { state: 'Running', error: null, restarts: 1, since: SINCE } },
+      }));
+      expect(await names({ app: 'blinky', appState: 'Failed' })).toEqual(failed.slice(1));
+
+      // appState alone names no application; an app that cannot be a name is refused.
+      await expect(store.listPage('Device', { appState: 'Failed' })).rejects.toThrow(ValidationError);
+      await expect(store.listPage('Device', { appState: 'Failed' })).rejects.toMatchObject({
+        field: 'appState',
+      });
+      await expect(store.listPage('Device', { app: 'x"]' })).rejects.toMatchObject({ field: 'app' });
     });
 
     it('createMany creates all or nothing', async () => {
