@@ -9,6 +9,7 @@ import { statusOf } from '../web/http-errors.js';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readApplicationForm, APPLICATION_FORM_LIMITS } from '../web/application-form.js';
+import { validateApplicationCreate } from '../common/validation.js';
 
 let server: Server;
 let url: string;
@@ -100,6 +101,13 @@ describe('an application sent as multipart/form-data', () => {
     // A wave's size as a percentage goes on as text (the validation knows its spelling).
     const percent = await post(form({ name: 'a', all: 'true', maxUnavailable: '25%', canary: '10%' }));
     expect(percent.body.strategy).toEqual({ maxUnavailable: '25%', canary: '10%' });
+    // Any other text too, refused by the validation with the message naming both spellings (the
+    // form said "must be a non-negative integer", as if a percentage were not taken).
+    const wrong = await post(form({ name: 'a', all: 'true', maxUnavailable: 'two' }));
+    expect(wrong.body.strategy).toEqual({ maxUnavailable: 'two' });
+    expect(() => validateApplicationCreate(wrong.body)).toThrow(
+      /strategy\.maxUnavailable must be a non-negative integer or a percentage such as "25%", got "two"/,
+    );
   });
 
   it('refuses what is wrong with a 400 naming the field', async () => {
@@ -117,8 +125,8 @@ describe('an application sent as multipart/form-data', () => {
         /as JSON or as the fields devices, selector, all, not both/,
       ],
       [
-        form({ name: 'a', all: 'true', maxUnavailable: 'two' }),
-        'strategy.maxUnavailable',
+        form({ name: 'a', all: 'true', failureThreshold: 'two' }),
+        'strategy.failureThreshold',
         /non-negative integer, got "two"/,
       ],
       [form({ name: 'a', all: 'maybe' }), 'all', /all must be true or false/],

@@ -145,10 +145,13 @@ export function applicationBodyFromForm(form: MultipartForm): Record<string, unk
       strategy[field] =
         field === 'pauseAfterCanary'
           ? boolean(`strategy.${field}`, text)
-          : // A percentage ("25%") goes on as it is: the validation knows its spelling.
-            field !== 'failureThreshold' && text.endsWith('%')
-            ? text
-            : integer(`strategy.${field}`, text);
+          : field === 'failureThreshold'
+            ? integer(`strategy.${field}`, text)
+            : // A count, or else the text as it is ("25%"): the validation knows a wave size's
+              // spelling and names both in its refusal ("two" was refused here as no integer).
+              /^\d{1,9}$/.test(text)
+              ? Number(text)
+              : text;
     }
     body.strategy = strategy;
   }
