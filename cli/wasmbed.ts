@@ -34,6 +34,8 @@ Usage:
   wasmbed up                                  run the whole platform (like npm start)
   wasmbed status                              health of every platform process
   wasmbed device list [--phase P] [--runtime R] [--mcu TYPE] [--gateway G] [--label k=v]... [--prefix P]
+                     [--app APP [--app-state STATE]]
+                                              APP: devices that have it; STATE: where it is Failed, Running, …
   wasmbed device create-batch (--count N --prefix P [--start N] | --file SPECS.json) [--name BATCH]
                      [--mcu TYPE] [--runtime R] [--label k=v]... [--gateway G] [--watch]
   wasmbed device batch-status BATCH [--watch]
@@ -42,7 +44,8 @@ Usage:
   wasmbed device retry NAME [--watch]
   wasmbed device restart NAME [--watch]
   wasmbed device delete NAME [--watch]
-  wasmbed device delete [--phase P] [--runtime R] [--mcu TYPE] [--gateway G] [--label k=v]... [--prefix P] [--watch]
+  wasmbed device delete [--phase P] [--runtime R] [--mcu TYPE] [--gateway G] [--label k=v]... [--prefix P]
+                     [--app APP [--app-state STATE]] [--watch]
                                               every device the filters select (at least one)
   wasmbed app list [--phase P] [--label k=v]... [--prefix P] | get NAME | promote NAME | abort NAME | stop NAME | delete NAME
   wasmbed app deploy FILE.wasm (--to d1,d2 | --selector k=v | --all) [--name N]
@@ -96,6 +99,7 @@ export const OPTIONS = {
   'memory-pages': { type: 'string' },
   detach: { type: 'boolean' },
   app: { type: 'string' },
+  'app-state': { type: 'string' },
   ttl: { type: 'string' },
   reason: { type: 'string' },
   out: { type: 'string' },
@@ -115,7 +119,16 @@ type OptionName = keyof typeof OPTIONS;
 const GLOBAL_OPTIONS: OptionName[] = ['output', 'url', 'help', 'timeout', 'limit'];
 
 /** What selects devices in a list, and in a delete of many. */
-const DEVICE_FILTER_OPTIONS: OptionName[] = ['phase', 'runtime', 'mcu', 'gateway', 'label', 'prefix'];
+const DEVICE_FILTER_OPTIONS: OptionName[] = [
+  'phase',
+  'runtime',
+  'mcu',
+  'gateway',
+  'label',
+  'prefix',
+  'app',
+  'app-state',
+];
 
 /** What `app deploy` and `app update` take to say which devices, how to roll out and how to run. */
 const APP_VERSION_OPTIONS: OptionName[] = [
@@ -305,8 +318,13 @@ function listEvery(ctx: Ctx, path: string, params: Record<string, string | undef
   return listAll(ctx.api, path, params, pageSize);
 }
 
-/** The API's device filters from the command's options (DEVICE_FILTER_OPTIONS). */
+/**
+ * The API's device filters from the command's options (DEVICE_FILTER_OPTIONS). --app-state
+ * without --app is bad usage here (the API would refuse it too, but as a failed request).
+ */
 function deviceFilters(v: Values): Record<string, string | undefined> {
+  if (v['app-state'] !== undefined && !v.app)
+    throw new CliError('--app-state needs --app: the state of which application', 2);
   return {
     phase: v.phase,
     runtime: v.runtime,
@@ -314,6 +332,8 @@ function deviceFilters(v: Values): Record<string, string | undefined> {
     gateway: v.gateway,
     labelSelector: v.label?.join(','),
     namePrefix: v.prefix,
+    app: v.app,
+    appState: v['app-state'],
   };
 }
 

@@ -155,6 +155,44 @@ it('follows logs with -f until interrupted', async () => {
   expect(out).toContain('hello <from> the cli');
 });
 
+it('lists and deletes the devices that have an app, or where it is in a state', async () => {
+  const listed = async (...args: string[]) => {
+    const r = await wasmbed('device', 'list', ...args, '-o', 'json');
+    expect(r.code, r.stderr).toBe(0);
+    return JSON.parse(r.stdout).items.map((d: any) => d.metadata.name);
+  };
+  // hello (blinky since its update) runs on cli-1 and cli-2, the only devices so far.
+  await waitFor('hello Running on both devices', async () =>
+    (await listed('--app', 'hello', '--app-state', 'Running')).join() === 'cli-1,cli-2' ? true : undefined,
+  );
+  expect(await listed('--app', 'hello')).toEqual(['cli-1', 'cli-2']);
+  expect(await listed('--app', 'hello', '--app-state', 'Failed')).toEqual([]);
+  expect(await listed('--app', 'nothing-deployed')).toEqual([]);
+  const table = await wasmbed(
+    'device',
+    'list',
+    '--app',
+    'hello',
+    '--app-state',
+    'Running',
+    '--prefix',
+    'cli-2',
+  );
+  expect(table.stdout).toMatch(/^cli-2\s+Connected/m);
+  expect(table.stdout).not.toMatch(/^cli-1/m);
+  // A delete by the same filters: nothing is Failed, so nothing is deleted.
+  const none = await wasmbed('device', 'delete', '--app', 'hello', '--app-state', 'Failed');
+  expect([none.code, none.stdout.trim()]).toEqual([0, 'no device matches']);
+  expect(await listed('--app', 'hello')).toEqual(['cli-1', 'cli-2']);
+
+  const alone = await wasmbed('device', 'list', '--app-state', 'Failed');
+  expect(alone.code).toBe(2);
+  expect(alone.stderr).toMatch(/--app-state needs --app/);
+  const unknown = await wasmbed('device', 'list', '--app', 'hello', '--app-state', 'Broken');
+  expect(unknown.code).toBe(1);
+  expect(unknown.stderr).toMatch(/appState "Broken" is unknown; expected one of Pending, Deploying, Running/);
+});
+
 it('fails clearly: unknown device 1, bad usage 2, Failed device 1, and retry --watch recovers it', async () => {
   const missing = await wasmbed('device', 'get', 'nope');
   expect(missing.code).toBe(1);

@@ -585,6 +585,16 @@ const deviceFilterParams = [
   ),
   labelSelectorParam,
   namePrefixParam,
+  filterParam(
+    'app',
+    dnsLabelSchema(),
+    "devices with this application (in the device's `status.apps`, in any state)",
+  ),
+  filterParam(
+    'appState',
+    { enum: [...APP_DEVICE_STATES] },
+    'with `app`: only the devices where it is in this state (`status.apps.<app>.state`); without `app`, 400',
+  ),
 ];
 
 const accepted = {
