@@ -69,9 +69,18 @@ export async function renderDevicesPage(
   query: Record<string, unknown> = {},
 ): Promise<string> {
   const q = devicesPageQuery(query);
-  const { view, fragments } = await devicesViewFragments(web, q);
+  const [{ view, fragments }, applications] = await Promise.all([
+    devicesViewFragments(web, q),
+    web.store.list('Application'),
+  ]);
   const stream = web.live.pageStream(devicesKey(q), fragments, `/ui/stream/devices${listQueryString(q)}`);
-  return devicesPage(web.dashboard, view, fragments, stream);
+  return devicesPage(
+    web.dashboard,
+    view,
+    fragments,
+    stream,
+    applications.map((a) => a.metadata.name),
+  );
 }
 
 const devicesKey = (query: ListQuery) => `devices${listQueryString(query)}`;

@@ -9,6 +9,7 @@ import { labelText, layout, type DashboardContext } from './layout.js';
 import { DNS_LABEL_HTML_PATTERN } from '../../common/names.js';
 import { html, raw, type RawHtml } from '../html.js';
 import { COUNT_OR_PERCENT_HTML_PATTERN, DEFAULT_MAX_UNAVAILABLE } from '../../common/rollout-count.js';
+import { listQueryString } from '../list-params.js';
 
 /** Phases whose message explains a problem (shown in red); other messages are notes. */
 const PROBLEM_PHASES = new Set(['Failed', 'RolledBack', 'PartiallyRunning']);
@@ -87,6 +88,7 @@ const COUNTED_APP_STATES: ReadonlySet<string> = new Set([
  * past NAMED_APP_DEVICES_UP_TO every state is a count, and only the first NAMED_DEVICES devices
  * of each other state (Deploying, Failed) are named, each linking to its device — an AllAtOnce
  * rollout to 1,000 devices named all 1,000 while they were Deploying, and again if they Failed.
+ * Each count links to the devices list of the devices in that state (app=…&appState=…).
  */
 function deviceStates(a: Application): RawHtml {
   const entries = Object.entries(a.status.devices ?? {});
@@ -105,12 +107,22 @@ function deviceStates(a: Application): RawHtml {
   return html`<div class="steps">
     ${[...byState].map(
       ([state, list]) =>
-        html`<span class="step ${state}" data-state-count="${state}" data-count="${list.length}"
-          >${list.length} ${state}</span
+        html`<a
+          href="${devicesInState(a.metadata.name, state)}"
+          class="step ${state}"
+          data-state-count="${state}"
+          data-count="${list.length}"
+          title="the devices where ${a.metadata.name} is ${state}"
+          >${list.length} ${state}</a
         >`,
     )}
     ${named.map(([d, st]) => deviceChip(d, st))}
   </div>`;
+}
+
+/** The devices list filtered to the devices where the application is in `state` (all of them, paged). */
+function devicesInState(app: string, state: string): string {
+  return `/devices${listQueryString({ app, appState: state })}`;
 }
 
 type AppDeviceState = NonNullable<Application['status']['devices']>[string];

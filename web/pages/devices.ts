@@ -1,6 +1,7 @@
 /** The devices page: the add and bulk-add forms, the filters and the devices table. */
 import { MCU_TYPES, DEFAULT_MCU_TYPE } from '../../common/mcu-profiles.js';
 import {
+  APP_DEVICE_STATES,
   DEVICE_PHASES,
   DEVICE_RUNTIMES,
   type Device,
@@ -292,7 +293,22 @@ export function devicesFragments(
   };
 }
 
-export function devicesPage(ctx: DashboardContext, view: DevicesView, f: Fragments, stream: string): string {
+/** The names the app menu offers, with the query's own when its application is gone (as pageSizes). */
+function appNames(applications: string[], current: string | undefined): string[] {
+  return current && !applications.includes(current) ? [...applications, current].sort() : applications;
+}
+
+/**
+ * The page. `applications` (names) fill the app menu; they are read for the page only, not for
+ * each render of its stream (the form is not a live fragment).
+ */
+export function devicesPage(
+  ctx: DashboardContext,
+  view: DevicesView,
+  f: Fragments,
+  stream: string,
+  applications: string[] = [],
+): string {
   const { query } = view;
   return layout(ctx, {
     title: 'Devices',
@@ -317,6 +333,10 @@ export function devicesPage(ctx: DashboardContext, view: DevicesView, f: Fragmen
         <label>Phase ${select('phase', DEVICE_PHASES, query.phase)}</label>
         <label>Runtime ${select('runtime', DEVICE_RUNTIMES, query.runtime)}</label>
         <label>Gateway ${select('gateway', view.gatewayNames, query.gateway)}</label>
+        <label title="devices that have this application (in any state, unless one is chosen)"
+          >App ${select('app', appNames(applications, query.app), query.app)}</label
+        >
+        <label>App state ${select('appState', APP_DEVICE_STATES, query.appState)}</label>
         <label
           >Labels
           <input

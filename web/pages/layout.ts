@@ -13,6 +13,12 @@ export interface DashboardContext {
   temporalUiUrl: string;
 }
 
+/**
+ * The state colours (.Pending … .Canceled) are single classes, as is the chips' `.step` rule:
+ * with equal specificity the later rule wins, so `.step`'s grey comes before them — after them it
+ * turned every chip grey but the states `.step.X` rules named again (a Deploying app was grey).
+ * A provisioning step Running is yellow (under way), not the green of a Running device or app.
+ */
 const STYLE = `
 body{font-family:system-ui,sans-serif;margin:0;background:#f6f7f9;color:#1d2330}
 header{background:#1d2330;color:#fff;padding:10px 24px;display:flex;gap:20px;align-items:center;flex-wrap:wrap}
@@ -25,12 +31,11 @@ h1{font-size:20px;margin:0 0 12px}h2{font-size:16px;margin:20px 0 8px}
 table{border-collapse:collapse;width:100%;background:#fff}
 th,td{padding:6px 10px;border-bottom:1px solid #e3e6ea;text-align:left;font-size:13px;vertical-align:top}
 .phase,.chip{padding:2px 8px;border-radius:10px;font-size:12px;font-weight:600;white-space:nowrap;background:#eee}
+.steps{display:flex;gap:4px;flex-wrap:wrap}.step{font-size:11px;padding:1px 6px;border-radius:8px;background:#eee}
 .Pending{background:#eee}.Provisioning,.Deploying,.Running.step,.degraded{background:#fff3c4}
 .Connected,.Running,.Ready,.ok,.Succeeded{background:#c9f2d0}
 .Disconnected,.Unreachable,.PartiallyRunning,.unknown{background:#ffe0b3}
 .Failed,.RolledBack,.down,.Unavailable,.TimedOut{background:#ffc9c9}.Deprovisioning,.Stopped,.Exited,.Canceled{background:#dde3ff}
-.steps{display:flex;gap:4px;flex-wrap:wrap}.step{font-size:11px;padding:1px 6px;border-radius:8px;background:#eee}
-.step.Running{background:#fff3c4}.step.Succeeded{background:#c9f2d0}.step.Failed{background:#ffc9c9}
 form.add,form.filters{display:flex;gap:8px;margin-bottom:12px;align-items:center;flex-wrap:wrap}
 .error{color:#b00020;margin:8px 0}.msg{color:#8a1c1c;font-size:12px}.note{color:#556;font-size:12px}
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(360px,1fr));gap:16px}
