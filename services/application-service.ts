@@ -62,12 +62,19 @@ export async function runServes(
   }
 }
 
-/** The status of an Application about to roll out a new version of itself. */
+/**
+ * The status of an Application about to roll out a new version of itself. A stopped one runs
+ * nothing, and that is what a failing rollout of it goes back to (the app stopped, as for a new
+ * app): going back to the version it ran before the stop started that version again on every
+ * device of the failed wave, and a device joining later was given it too.
+ */
 function nextVersion(status: Application['status']): Application['status'] {
+  const stopped = status.phase === 'Stopped';
   return {
     ...status,
     phase: 'Pending',
-    previousModule: status.currentModule ?? status.previousModule,
+    previousModule: stopped ? undefined : (status.currentModule ?? status.previousModule),
+    currentModule: stopped ? undefined : status.currentModule,
     message: undefined,
   };
 }

@@ -1,11 +1,12 @@
 /**
- * `PUT /api/v1/applications/NAME` (`wasmbed app update`) with the spec the Application already
- * has: the version that just rolled back, tried again; an app started again after a stop; the
- * same command sent twice while a canary waits. The store keeps the generation, so the rollout
- * claim of that generation is the last run's: the update must neither start nothing (the
- * Application was left Pending for good when it came within the claim's 10 s lease) nor reset
- * the status of a rollout still running (a waiting canary showed Pending, its message gone).
- * Real platform, real Temporal, two virtual devices.
+ * Updates (`PUT /api/v1/applications/NAME`, `wasmbed app update`) from an unusual starting point.
+ * The spec the Application already has — the version that just rolled back, tried again; an app
+ * started again after a stop; the same command sent twice while a canary waits: the store keeps
+ * the generation, so the rollout claim of that generation is the last run's, and the update must
+ * neither start nothing (the Application was left Pending for good when it came within the
+ * claim's 10 s lease) nor reset the status of a rollout still running (a waiting canary showed
+ * Pending, its message gone). A stopped app: a failing new version goes back to stopped, not to
+ * the version it ran before the stop. Real platform, real Temporal, two virtual devices.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -134,5 +135,27 @@ describe('an update to the spec the Application has', () => {
     expect((await settledByNewRun('restart', before)).status.phase).toBe('Running');
     const d = (await platform.api('GET', '/api/v1/devices/same-1')).body as Device;
     expect((d.status.apps.restart as { state?: string } | undefined)?.state).toBe('Running');
+  });
+});
+
+describe('an update of a stopped app', () => {
+  it('that fails goes back to stopped, not to the version that ran before the stop', async () => {
+    const spec = { wasm: wasm('blinky'), target: { devices: DEVICES } };
+    expect((await platform.api('POST', '/api/v1/applications', { name: 'halt', ...spec })).status).toBe(202);
+    await waitFor('halt Running', async () => (await app('halt')).status.phase === 'Running');
+    expect((await platform.api('POST', '/api/v1/applications/halt/stop')).status).toBe(202);
+    await waitFor('halt Stopped', async () => (await app('halt')).status.phase === 'Stopped');
+    const before = await runId('halt');
+
+    await put('halt', { wasm: wasm('faulty'), entry: 'trap', target: { devices: DEVICES } });
+
+    const a = await settledByNewRun('halt', before);
+    expect(a.status.phase).toBe('RolledBack');
+    expect(a.status.message).toMatch(/rolled back to nothing \(stopped\)/);
+    expect(a.status.currentModule).toBeUndefined();
+    for (const name of DEVICES) {
+      const d = (await platform.api('GET', `/api/v1/devices/${name}`)).body as Device;
+      expect((d.status.apps.halt as { state?: string } | undefined)?.state, name).not.toBe('Running');
+    }
   });
 });
