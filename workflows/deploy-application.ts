@@ -32,9 +32,15 @@ import {
 } from './contracts/index.js';
 import { Patch } from './patches.js';
 
+/**
+ * The store steps ride out a store outage of up to 15 minutes (each try during one waits 10 s for
+ * a connection): ten tries were about 2.5 minutes, after which the rollout failed in the middle and
+ * its Application was Failed, nothing being wrong with the app or its devices.
+ */
 const apps = proxyActivities<ApplicationActivities>({
   startToCloseTimeout: '30s',
-  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 10 },
+  scheduleToCloseTimeout: '15 minutes',
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s' },
 });
 
 function gateway(taskQueue: string) {
