@@ -5,8 +5,8 @@
  * `status.apps`; no emulator runs for them). The API lists them by `app` and `appState`, a page
  * at a time, refuses `appState` without `app`, and deletes by the same filters; in a real browser
  * (Debian's Chromium) the applications page's count of a state leads to the devices list of the
- * devices in that state, the devices page's filter form selects by app and state, and a device
- * whose app recovers leaves the filtered table live.
+ * devices in that state (with a column of the app's state and error), the devices page's filter
+ * form selects by app and state, and a device whose app recovers leaves the filtered table live.
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -157,6 +157,12 @@ it('a count of a state on the applications page leads to the devices in that sta
   expect(Object.fromEntries(url.searchParams)).toEqual({ app: 'firmware-probe', appState: 'Failed' });
   expect(await rowNames()).toEqual(devicesIn('Failed'));
   expect(await page.textContent('#device-pager')).toMatch(/1–6 of 6 matching/);
+  // A column of the app's state on each device, with why it failed.
+  expect(await page.textContent('th[data-app-column]')).toBe('firmware-probe');
+  const cells = await page.$$eval('#devices td[data-app-state]', (els) =>
+    els.map((el) => [el.getAttribute('data-app-state'), el.querySelector('.msg')?.textContent]),
+  );
+  expect(cells).toEqual(devicesIn('Failed').map(() => ['Failed', 'trap: unreachable executed']));
   // The form shows the filter it came with, so the next Filter keeps it.
   expect(await page.$eval('select[name="app"]', (el) => (el as HTMLSelectElement).value)).toBe(
     'firmware-probe',

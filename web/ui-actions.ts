@@ -7,7 +7,7 @@ import { mountEnrollmentActions } from './enrollment-routes.js';
 import { escapeHtml } from './html.js';
 import { statusOf } from './http-errors.js';
 import { applicationRows, deployResult } from './pages/applications.js';
-import { bulkProgress, deviceRows, devicesPageQuery, isFiltered, nameInput } from './pages/devices.js';
+import { bulkProgress, deviceRows, devicesPageQuery, nameInput } from './pages/devices.js';
 import { recentDevices } from './pages/overview.js';
 import { requireCsrfToken } from './security.js';
 import type { WebContext } from './web-context.js';
@@ -47,7 +47,7 @@ export function createUiRouter(web: WebContext): express.Router {
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err; // the page already says what is wrong with its URL
     }
-    return deviceRows(ctx, devices, error, isFiltered(query)).value;
+    return deviceRows(ctx, devices, error, query).value;
   };
   const uiError = (res: Response, err: unknown) => {
     const status = statusOf(err);

@@ -73,13 +73,15 @@ function stepChips(steps: ProvisioningStep[] | undefined): RawHtml {
 
 const COLUMNS = 9;
 
-export function deviceTableHead(): RawHtml {
+/** The table's head; filtered by an application (`app`), a column of its state on each device. */
+export function deviceTableHead(app?: string): RawHtml {
   return html`<thead>
     <tr>
       <th>Device</th>
       <th>MCU</th>
       <th>Labels</th>
       <th>Phase</th>
+      ${app ? html`<th data-app-column="${app}">${app}</th>` : ''}
       <th>Provisioning steps</th>
       <th>Gateway</th>
       <th>Last heartbeat</th>
@@ -90,7 +92,7 @@ export function deviceTableHead(): RawHtml {
 }
 
 /** Whether a list query narrows the fleet (paging alone does not). */
-export function isFiltered(query: ListQuery): boolean {
+function isFiltered(query: ListQuery): boolean {
   return Object.entries(query).some(
     ([k, v]) => k !== 'limit' && k !== 'continue' && v !== undefined && v !== '',
   );
@@ -104,32 +106,47 @@ function emptyText(filtered: boolean): string {
   return filtered ? 'No device matches these filters.' : 'No devices here yet. Press “Add device”.';
 }
 
+/**
+ * The rows of a list `query` selected (none: the overview's recent devices). Filtered by an
+ * application, each row shows its state there (deviceTableHead's extra column).
+ */
 export function deviceRows(
   ctx: DashboardContext,
   devices: Device[],
   error?: string,
-  filtered = false,
+  query: ListQuery = {},
 ): RawHtml {
+  const columns = COLUMNS + (query.app ? 1 : 0);
   const errorRow = error
     ? html`<tr data-notice>
-        <td colspan="${COLUMNS}" class="error" role="alert">${error}</td>
+        <td colspan="${columns}" class="error" role="alert">${error}</td>
       </tr>`
     : html``;
   if (devices.length === 0) {
     return html`${errorRow}
       <tr>
-        <td colspan="${COLUMNS}">${emptyText(filtered)}</td>
+        <td colspan="${columns}">${emptyText(isFiltered(query))}</td>
       </tr>`;
   }
-  return html`${errorRow}${raw(devices.map((d) => rowHtml(deviceRow(ctx, d))).join(''))}`;
+  return html`${errorRow}${raw(devices.map((d) => rowHtml(deviceRow(ctx, d, query.app))).join(''))}`;
 }
 
 /** The same rows keyed by element id, for live updates that send only changed rows. */
-export function deviceRowsKeyed(ctx: DashboardContext, devices: Device[], filtered = false): KeyedRows {
+export function deviceRowsKeyed(ctx: DashboardContext, devices: Device[], query: ListQuery = {}): KeyedRows {
   return {
-    rows: devices.map((d) => deviceRow(ctx, d)),
-    empty: deviceRows(ctx, [], undefined, filtered).value,
+    rows: devices.map((d) => deviceRow(ctx, d, query.app)),
+    empty: deviceRows(ctx, [], undefined, query).value,
   };
+}
+
+/** The application's state on the device, with its error (why it Failed) under it. */
+function appCell(d: Device, app: string): RawHtml {
+  const entry = d.status.apps?.[app] as { state?: string; error?: string | null } | undefined;
+  if (!entry?.state) return html`<td></td>`;
+  return html`<td data-app-state="${entry.state}">
+    <span class="step ${entry.state}">${entry.state}</span>
+    ${entry.error ? html`<div class="msg">${entry.error}</div>` : ''}
+  </td>`;
 }
 
 /**
@@ -137,15 +154,15 @@ export function deviceRowsKeyed(ctx: DashboardContext, devices: Device[], filter
  * device, and as part of the row each write sent the whole ~2 kB row again (most of a /devices
  * stream with a fleet heartbeating); as a cell it travels alone (~60 B).
  */
-function deviceRow(ctx: DashboardContext, d: Device): KeyedRow {
+function deviceRow(ctx: DashboardContext, d: Device, app?: string): KeyedRow {
   return [
     `device-${d.metadata.name}`,
-    deviceRowHtml(ctx, d).value,
+    deviceRowHtml(ctx, d, app).value,
     { seen: escapeHtml(d.status.lastHeartbeat ?? '') },
   ];
 }
 
-function deviceRowHtml(ctx: DashboardContext, d: Device): RawHtml {
+function deviceRowHtml(ctx: DashboardContext, d: Device, app?: string): RawHtml {
   const name = d.metadata.name;
   const workflowId = d.status.workflowId;
   const path = `/ui/devices/${encodeURIComponent(name)}`;
@@ -157,6 +174,7 @@ function deviceRowHtml(ctx: DashboardContext, d: Device): RawHtml {
       <span class="phase ${d.status.phase}">${d.status.phase}</span>
       ${d.status.message ? html`<div class="msg">${d.status.message}</div>` : ''}
     </td>
+    ${app ? appCell(d, app) : ''}
     <td>${stepChips(d.status.steps)}</td>
     <td>${d.status.gateway?.name ?? ''}</td>
     <td data-cell="seen">${raw(cellSlot('seen'))}</td>
@@ -286,7 +304,7 @@ export function devicesFragments(
   const phaseHref = (phase: string) =>
     `/devices${listQueryString({ ...query, phase: query.phase === phase ? undefined : phase, continue: undefined })}`;
   return {
-    devices: deviceRowsKeyed(ctx, view.page.items, isFiltered(query)),
+    devices: deviceRowsKeyed(ctx, view.page.items, query),
     bulk: bulkProgress(batches).value,
     'device-pager': devicePager(view).value,
     'phase-counts': phaseCountLinks(view.byPhase, phaseHref, query.phase).value,
@@ -358,7 +376,7 @@ export function devicesPage(
         ${raw(fragmentHtml(f['phase-counts']!))}
       </div>
       <table>
-        ${deviceTableHead()}
+        ${deviceTableHead(query.app)}
         <tbody id="devices">
           ${raw(fragmentHtml(f.devices!))}
         </tbody>
