@@ -656,54 +656,45 @@ describe('deviceLifecycle', () => {
     expect(world.lifecycle).toEqual([]);
   });
 
-  it("recovers at once when the watchdog signals that the device's gateway is gone", async () => {
-    const handle = await lifecycle('orphan', { graceMs: 60_000, checkIntervalMs: NEVER });
+  /**
+   * An idle lifecycle told by the watchdog that its gateway went silent; that gateway, asked,
+   * answers `answer`. Returns once `until` (an op) happened and the lifecycle ended.
+   */
+  async function gatewayWentSilent(device: string, answer: 'session' | 'none' | 'error', until: string) {
+    const handle = await lifecycle(device, { graceMs: 60_000, checkIntervalMs: NEVER });
     await waitFor('the safety-net timer', async () => (await timers(handle)).includes(NEVER), 5000, 5);
-    world.gatewayGone.add('orphan');
+    world.gatewayGone.add(device);
+    world.gatewayAnswers.set(device, answer);
     await handle.signal(checkHealthSignal, { reason: 'gateway gw-dead went silent' });
-    await waitFor('recovery', () => world.lifecycle.some((c) => c.op === 'markConnected'), 5000, 5);
-    await endLifecycle('orphan', handle);
-    expect(world.lifecycle.map((c) => c.op)).toEqual([
-      // The gateway, asked first, has no session for it.
-      'currentSession',
-      'markRecovering',
-      'relocateDevice',
-      'assignGateway',
-      'awaitDeviceSession',
-      'markConnected',
-    ]);
+    await waitFor(until, () => world.lifecycle.some((c) => c.op === until), 5000, 5);
+    await endLifecycle(device, handle);
+    return handle;
+  }
+  const RECOVERY = [
+    'markRecovering',
+    'relocateDevice',
+    'assignGateway',
+    'awaitDeviceSession',
+    'markConnected',
+  ];
+
+  it("recovers at once when the watchdog signals that the device's gateway is gone", async () => {
+    const handle = await gatewayWentSilent('orphan', 'none', 'markConnected');
+    // The gateway, asked first, has no session for it.
+    expect(world.lifecycle.map((c) => c.op)).toEqual(['currentSession', ...RECOVERY]);
     expect(world.lifecycle[1]!.detail).toBe('gateway gw-dead is gone');
     // No grace period (the device did not disconnect by itself) and no timer fired.
     expect((await timers(handle)).filter((ms) => ms < 60_000)).toEqual([]); // safety net only
   });
 
   it('leaves a device whose gateway, silent in the store, still holds its session: no recovery', async () => {
-    const handle = await lifecycle('held', { graceMs: 60_000, checkIntervalMs: NEVER });
-    await waitFor('the safety-net timer', async () => (await timers(handle)).includes(NEVER), 5000, 5);
-    world.gatewayGone.add('held');
-    world.gatewayAnswers.set('held', 'session');
-    await handle.signal(checkHealthSignal, { reason: 'gateway gw-dead went silent' });
-    await waitFor('the question', () => world.lifecycle.some((c) => c.op === 'currentSession'), 5000, 5);
-    await endLifecycle('held', handle);
+    await gatewayWentSilent('held', 'session', 'currentSession');
     expect(world.lifecycle.map((c) => c.op)).toEqual(['currentSession']);
   });
 
   it('recovers a device whose silent gateway does not answer the question', async () => {
-    const handle = await lifecycle('mute', { graceMs: 60_000, checkIntervalMs: NEVER });
-    await waitFor('the safety-net timer', async () => (await timers(handle)).includes(NEVER), 5000, 5);
-    world.gatewayGone.add('mute');
-    world.gatewayAnswers.set('mute', 'error');
-    await handle.signal(checkHealthSignal, { reason: 'gateway gw-dead went silent' });
-    await waitFor('recovery', () => world.lifecycle.some((c) => c.op === 'markConnected'), 5000, 5);
-    await endLifecycle('mute', handle);
-    expect(world.lifecycle.map((c) => c.op)).toEqual([
-      'currentSession',
-      'markRecovering',
-      'relocateDevice',
-      'assignGateway',
-      'awaitDeviceSession',
-      'markConnected',
-    ]);
+    await gatewayWentSilent('mute', 'error', 'markConnected');
+    expect(world.lifecycle.map((c) => c.op)).toEqual(['currentSession', ...RECOVERY]);
   });
 
   it('outlives checks that fail past their retries (the store unreachable): waits, doubling, and looks again', async () => {
