@@ -286,4 +286,17 @@ describe('the OpenAPI document', () => {
     }
     expect(documented).toBeGreaterThanOrEqual(12);
   });
+
+  it("answers a query past the parser's 16 KiB with a JSON 431, as the document says", async () => {
+    const res = await fetch(`${platform.webUrl}/api/v1/devices?namePrefix=${'a'.repeat(20_000)}`);
+    expect(res.status).toBe(431);
+    expect(res.headers.get('content-type')).toBe('application/json');
+    expect(await res.json()).toEqual({
+      error: { code: 'RequestTooLarge', message: expect.stringMatching(/16 KiB/) },
+    });
+    const op = (OPENAPI_DOCUMENT.paths as unknown as Paths)['/devices']!.get!;
+    expect(Object.keys(op.responses)).toContain('431');
+    // The server goes on answering.
+    expect((await platform.api('GET', '/api/v1/devices')).status).toBe(200);
+  });
 });

@@ -1,4 +1,6 @@
 /** How errors become HTTP answers: the status of each typed error and the JSON error body. */
+import type { Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { NextFunction, Request, Response } from 'express';
 import {
   AlreadyExistsError,
@@ -42,4 +44,25 @@ export function jsonErrorHandler(onServerError: () => void) {
           : errorBody(err),
       );
   };
+}
+
+/**
+ * Answers what Node's HTTP parser refuses before Express sees it with the API's JSON error body:
+ * a request line and headers past its 16 KiB (a long list query) got an empty 431 that clients
+ * could not read as an error. Anything else the parser refuses gets the plain 400 Node sends.
+ */
+export function answerParserErrors(server: Server): void {
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (!socket.writable) return socket.destroy();
+    const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+    const status = tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    const body = JSON.stringify({
+      error: tooLarge
+        ? { code: 'RequestTooLarge', message: 'the request line and headers pass 16 KiB: shorten the query' }
+        : { code: 'BadRequest', message: 'the request could not be parsed' },
+    });
+    socket.end(
+      `HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
 }

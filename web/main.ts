@@ -17,6 +17,7 @@ import { ApplicationService } from '../services/application-service.js';
 import { provisioningQueue } from '../services/provisioning-queue.js';
 import { DeviceService } from '../services/device-service.js';
 import { EnrollmentService } from '../services/enrollment-service.js';
+import { answerParserErrors } from './http-errors.js';
 
 const logger = createLogger('web');
 const config = loadConfig();
@@ -84,6 +85,7 @@ const app = createWebApp({
 });
 healthMonitor.start();
 const server = http.createServer(app);
+answerParserErrors(server);
 const port = await listen(server, config.web.host, config.web.port);
 logger.info(`dashboard on http://${config.web.host}:${port}`);
 

@@ -60,6 +60,9 @@ const errorResponses = (...codes: number[]) =>
             409: 'conflict',
             413: 'request body too large',
             415: 'wrong content type',
+            // Node's HTTP parser answers before the API sees the request: a list's query
+            // (filters, a continue token) that makes the request line and headers pass 16 KiB.
+            431: 'request line and headers larger than the server takes (16 KiB)',
             422: 'well-formed, but the content cannot be used: the module is not valid WebAssembly, lacks its entry or does not fit a target, or no uploaded module has that hash',
             503: 'Temporal unavailable (code TemporalUnavailable): try again; Temporal up but refusing the start (code TemporalRefused: its namespace or search attributes) is a 500',
           }[c] ?? 'error',
@@ -625,7 +628,7 @@ export const OPENAPI_DOCUMENT = {
         parameters: listParams(...deviceFilterParams),
         responses: {
           '200': { description: 'devices', content: json(ref('DeviceList')) },
-          ...errorResponses(400),
+          ...errorResponses(400, 431),
         },
       },
       post: {
@@ -641,7 +644,7 @@ export const OPENAPI_DOCUMENT = {
         parameters: deviceFilterParams,
         responses: {
           '202': { description: 'deprovisioning started', content: json(ref('DevicesDeleted')) },
-          ...errorResponses(400, 503),
+          ...errorResponses(400, 431, 503),
         },
       },
     },
@@ -768,7 +771,7 @@ export const OPENAPI_DOCUMENT = {
         ),
         responses: {
           '200': { description: 'applications', content: json(ref('ApplicationList')) },
-          ...errorResponses(400),
+          ...errorResponses(400, 431),
         },
       },
       post: {
@@ -866,7 +869,7 @@ export const OPENAPI_DOCUMENT = {
         ),
         responses: {
           '200': { description: 'gateways', content: json(ref('GatewayList')) },
-          ...errorResponses(400),
+          ...errorResponses(400, 431),
         },
       },
     },
@@ -896,7 +899,7 @@ export const OPENAPI_DOCUMENT = {
         parameters: listParams(),
         responses: {
           '200': { description: 'claim credentials', content: json(ref('ClaimCredentialList')) },
-          ...errorResponses(400),
+          ...errorResponses(400, 431),
         },
       },
       post: {
@@ -938,7 +941,7 @@ export const OPENAPI_DOCUMENT = {
         parameters: listParams(namePrefixParam),
         responses: {
           '200': { description: 'pending enrollments', content: json(ref('PendingEnrollmentList')) },
-          ...errorResponses(400),
+          ...errorResponses(400, 431),
         },
       },
     },
