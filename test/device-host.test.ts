@@ -233,7 +233,19 @@ describe('device host', () => {
       120_000,
     );
     expect(runningCodeVersion(newPid)).toBe(hostCodeVersion());
-    await fleetHealthy(upgradedAt);
+    // Apps the old host still started after upgradedAt (it resumed its devices moments before)
+    // count as Running too: wait for apps started after the new host was (the worker logs that
+    // after the old one has exited), or the check can pass with devices still in the old host.
+    const newHostStartedAt = await waitFor('the new host started', () => {
+      const started = platform.logs
+        .get('orchestrator')!
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { msg?: string; pid?: number; time?: string })
+        .find((l) => l.msg === 'started device host' && l.pid === newPid);
+      return started?.time ? Date.parse(started.time) : undefined;
+    });
+    expect(newHostStartedAt).toBeGreaterThan(upgradedAt);
+    await fleetHealthy(newHostStartedAt);
     for (const name of FLEET) expect(platform.deviceProcesses(name)[0]?.split(':')[0]).toBe(String(newPid));
   }, 600_000);
 
