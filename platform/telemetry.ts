@@ -27,6 +27,9 @@ export const METRICS_PORTS = {
 
 export type TelemetryComponent = keyof typeof METRICS_PORTS;
 
+/** Processes whose Temporal worker runs activities only, by design (no workflow bundle). */
+const ACTIVITIES_ONLY_WORKERS: ReadonlySet<TelemetryComponent> = new Set(['gateway']);
+
 export interface ProcessTelemetry {
   logger: Logger;
   /** Where `/metrics` is served (undefined for the gateway: its health port serves them). */
@@ -75,7 +78,11 @@ export async function startTelemetry(
     );
     // Loaded only here: processes without a worker never load the native core.
     const { installTemporalRuntime } = await import('../temporal/runtime.js');
-    installTemporalRuntime({ metricsBindAddress: temporalMetricsAddress, logger: rootLogger() });
+    installTemporalRuntime({
+      metricsBindAddress: temporalMetricsAddress,
+      logger: rootLogger(),
+      activitiesOnly: ACTIVITIES_ONLY_WORKERS.has(component),
+    });
   }
 
   let server: http.Server | undefined;

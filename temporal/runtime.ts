@@ -15,11 +15,26 @@ const LEVELS: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = 
   ERROR: 'error',
 };
 
+/**
+ * What the SDK's worker warns at every start of a worker created without workflows
+ * (@temporalio/worker lib/worker.js, `workflow$`). The SDK has no option to declare a worker
+ * activities-only (temporalio/sdk-typescript#471 asked for this line so that a worker that lost
+ * its bundle by mistake is noticed), so a process whose worker has no workflows by design
+ * (the gateway) logs it at debug: it says nothing an operator should act on there.
+ */
+export const NO_WORKFLOWS_WARNING = 'No workflows registered, not polling for workflow tasks';
+
+export interface TemporalLoggerOptions {
+  /** This process's worker runs activities only, by design: NO_WORKFLOWS_WARNING is expected. */
+  activitiesOnly?: boolean;
+}
+
 /** The SDK's Logger interface over pino; `sdkComponent` (worker, core, activity…) stays a field. */
-export function temporalLogger(pino: PinoLogger): TemporalLogger {
+export function temporalLogger(pino: PinoLogger, options: TemporalLoggerOptions = {}): TemporalLogger {
   const child = pino.child({ component: 'temporal' });
   const log = (level: LogLevel, message: string, meta?: LogMetadata) => {
-    const method = LEVELS[level];
+    const expected = options.activitiesOnly && level === 'WARN' && message === NO_WORKFLOWS_WARNING;
+    const method = expected ? 'debug' : LEVELS[level];
     if (!child.isLevelEnabled(method)) return;
     // Symbol keys (the SDK's internal markers) are not JSON; an Error becomes its message.
     const fields = serializable(meta ? Object.fromEntries(Object.entries(meta)) : undefined);
@@ -46,11 +61,13 @@ const CORE_FILTER: Record<string, 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR'>
   silent: 'ERROR',
 };
 
-export function installTemporalRuntime(options: { metricsBindAddress: string; logger: PinoLogger }): void {
+export function installTemporalRuntime(
+  options: { metricsBindAddress: string; logger: PinoLogger } & TemporalLoggerOptions,
+): void {
   // The core is chatty at INFO; its warnings and errors are what an operator needs by default.
   const core = CORE_FILTER[options.logger.level] ?? 'WARN';
   Runtime.install({
-    logger: temporalLogger(options.logger),
+    logger: temporalLogger(options.logger, { activitiesOnly: options.activitiesOnly }),
     telemetryOptions: {
       logging: { filter: { core, other: core }, forward: {} },
       metrics: { prometheus: { bindAddress: options.metricsBindAddress } },
