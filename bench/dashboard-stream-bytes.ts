@@ -17,6 +17,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import fs from 'node:fs';
 import { seededDashboard } from './support/seeded-dashboard.js';
+import { sseEvents } from '../test/support/sse-events.js';
 import { kib, machine, parseArgs, sleep, writeOut } from './support/stats.js';
 
 const args = parseArgs();
@@ -41,30 +42,13 @@ const byEvent = new Map<string, { events: number; bytes: number }>();
 let total = 0;
 let first: { event: string; bytes: number } | undefined;
 const reading = (async () => {
-  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-  const decoder = new TextDecoder();
-  let buffer = '';
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      total += value.byteLength;
-      buffer += decoder.decode(value, { stream: true });
-      let end;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const chunk = buffer.slice(0, end + 2);
-        buffer = buffer.slice(end + 2);
-        const event = /^event: (.*)$/m.exec(chunk)?.[1] ?? (chunk.startsWith(':') ? 'comment' : 'retry');
-        const bytes = Buffer.byteLength(chunk);
-        if (!first && event !== 'retry') first = { event, bytes };
-        const e = byEvent.get(event) ?? { events: 0, bytes: 0 };
-        e.events++;
-        e.bytes += bytes;
-        byEvent.set(event, e);
-      }
-    }
-  } catch {
-    // aborted at the end of the run
+  for await (const { event, bytes } of sseEvents(res)) {
+    total += bytes;
+    if (!first && event !== 'retry') first = { event, bytes };
+    const e = byEvent.get(event) ?? { events: 0, bytes: 0 };
+    e.events++;
+    e.bytes += bytes;
+    byEvent.set(event, e);
   }
 })();
 

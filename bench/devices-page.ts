@@ -15,6 +15,7 @@ import os from 'node:os';
 import type { DevicePhase } from '../common/resources.js';
 import { topologySvg } from '../web/pages/topology.js';
 import { seededDashboard } from './support/seeded-dashboard.js';
+import { sseEvents } from '../test/support/sse-events.js';
 
 const DEVICES = 1000;
 const ROUNDS = Number(/--rounds=(\d+)/.exec(process.argv.join(' '))?.[1] ?? 20);
@@ -70,24 +71,16 @@ for (const v of VARIANTS) {
 for (const v of VARIANTS) {
   const controller = new AbortController();
   const res = await fetch(`${base}/ui/stream/devices${v.query}`, { signal: controller.signal });
-  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-  const decoder = new TextDecoder();
-  let buffer = '';
+  const stream = sseEvents(res);
   /** Reads events until one satisfies `until`; returns the bytes of the events read. */
   const readUntil = async (until: (event: string) => boolean): Promise<number> => {
     let bytes = 0;
     for (;;) {
-      let end;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const event = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        if (event.startsWith(':')) continue; // keep-alive
-        bytes += Buffer.byteLength(event) + 2;
-        if (until(event)) return bytes;
-      }
-      const { value, done } = await reader.read();
+      const { value, done } = await stream.next();
       if (done) throw new Error('stream ended');
-      buffer += decoder.decode(value, { stream: true });
+      if (value.event === 'comment') continue; // keep-alive
+      bytes += value.bytes;
+      if (until(value.raw)) return bytes;
     }
   };
   await readUntil((e) => e.includes('event: swap')); // the initial fragments

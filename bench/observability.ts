@@ -22,6 +22,7 @@ import { openDatabase } from '../store/sqlite.js';
 import { SqliteResourceStore } from '../store/sqlite-resource-store.js';
 import { paths } from '../common/config.js';
 import { startTestPlatform, type TestPlatform } from '../test/support/platform.js';
+import { applicationSpec } from '../test/support/application-spec.js';
 import { machine, summarize } from './support/stats.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -92,26 +93,11 @@ async function fakeFleet(home: string, n: number) {
     );
     devices[name] = { state: 'Running', restarts: 0, since: iso(now) };
   }
-  await store.create(
-    'Application',
-    'fake-app',
-    {
-      module: { sha256: '0'.repeat(64), size: 1 },
-      entry: '_start',
-      target: { all: true },
-      strategy: {
-        type: 'AllAtOnce',
-        maxUnavailable: 1,
-        canary: 1,
-        pauseAfterCanary: false,
-        failureThreshold: 0,
-      },
-      limits: { memoryPages: 1, cpuMsPerCall: null },
-      env: {},
-      args: [],
-    },
-    { phase: 'Running', devices, counts: { targeted: n, running: n, failed: 0, pending: 0 } },
-  );
+  await store.create('Application', 'fake-app', applicationSpec(), {
+    phase: 'Running',
+    devices,
+    counts: { targeted: n, running: n, failed: 0, pending: 0 },
+  });
 }
 
 async function scrapes(platform: TestPlatform, times: number) {

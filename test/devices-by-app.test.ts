@@ -17,6 +17,7 @@ import { SqliteResourceStore } from '../store/sqlite-resource-store.js';
 import { launchBrowser, saveScreenshot } from './support/browser.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { waitFor } from './support/wait.js';
+import { applicationSpec } from './support/application-spec.js';
 
 const FLEET = 30;
 const SINCE = '2026-01-01T00:00:00.000Z';
@@ -70,21 +71,10 @@ beforeAll(async () => {
   await store.create(
     'Application',
     'firmware-probe',
-    {
+    applicationSpec({
       module: { sha256: 'a'.repeat(64), size: 100 },
-      entry: '_start',
-      target: { all: true },
-      strategy: {
-        type: 'AllAtOnce',
-        maxUnavailable: '25%',
-        canary: 1,
-        pauseAfterCanary: false,
-        failureThreshold: 10,
-      },
-      limits: { memoryPages: 1, cpuMsPerCall: null },
-      env: {},
-      args: [],
-    },
+      strategy: { maxUnavailable: '25%', failureThreshold: 10 },
+    }),
     status,
   );
   browser = await launchBrowser();

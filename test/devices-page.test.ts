@@ -16,6 +16,7 @@ import { SqliteResourceStore } from '../store/sqlite-resource-store.js';
 import { launchBrowser, saveScreenshot } from './support/browser.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { waitFor } from './support/wait.js';
+import { applicationSpec } from './support/application-spec.js';
 
 const FLEET = 300;
 const PHASES: DevicePhase[] = ['Connected', 'Connected', 'Disconnected', 'Failed'];
@@ -235,21 +236,11 @@ it('keeps a 300-device application small: counts the expected states, names the 
   await store.createMany('Application', [
     {
       name: 'fleet-app',
-      spec: {
+      spec: applicationSpec({
         module: { sha256: 'a'.repeat(64), size: 1000 },
-        entry: '_start',
         target: { selector: { rack: 'r0' } },
-        strategy: {
-          type: 'Rolling',
-          maxUnavailable: 1,
-          canary: 1,
-          pauseAfterCanary: false,
-          failureThreshold: 0,
-        },
-        limits: { memoryPages: 1, cpuMsPerCall: null },
-        env: {},
-        args: [],
-      },
+        strategy: { type: 'Rolling' },
+      }),
       status: {
         phase: 'Deploying',
         devices: Object.fromEntries(
@@ -284,21 +275,7 @@ it('summarizes an application deploying to 300 listed devices at once', async ()
   await store.createMany('Application', [
     {
       name: 'fleet-all-at-once',
-      spec: {
-        module: { sha256: 'b'.repeat(64), size: 1000 },
-        entry: '_start',
-        target: { devices: names },
-        strategy: {
-          type: 'AllAtOnce',
-          maxUnavailable: 1,
-          canary: 1,
-          pauseAfterCanary: false,
-          failureThreshold: 0,
-        },
-        limits: { memoryPages: 1, cpuMsPerCall: null },
-        env: {},
-        args: [],
-      },
+      spec: applicationSpec({ module: { sha256: 'b'.repeat(64), size: 1000 }, target: { devices: names } }),
       status: {
         phase: 'Deploying',
         devices: Object.fromEntries(

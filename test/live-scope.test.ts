@@ -18,6 +18,7 @@ import { SqliteResourceStore } from '../store/sqlite-resource-store.js';
 import type { WebApp } from '../web/app.js';
 import { storeOnlyWebApp } from './support/store-only-web-app.js';
 import { waitFor } from './support/wait.js';
+import { sseEvents } from './support/sse-events.js';
 
 let home: string;
 let store: SqliteResourceStore;
@@ -66,24 +67,8 @@ async function openStream(pathname: string) {
   expect(res.headers.get('content-type')).toContain('text/event-stream');
   const events: { event: string; data: string }[] = [];
   void (async () => {
-    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-    const decoder = new TextDecoder();
-    let buffer = '';
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return;
-        buffer += decoder.decode(value, { stream: true });
-        let end;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const chunk = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const event = /^event: (.*)$/m.exec(chunk)?.[1];
-          if (event) events.push({ event, data: /^data: (.*)$/m.exec(chunk)?.[1] ?? '' });
-        }
-      }
-    } catch {
-      // aborted at the end of the test
+    for await (const { event, data } of sseEvents(res)) {
+      if (event !== 'comment' && event !== 'retry') events.push({ event, data });
     }
   })();
   return { events, close: () => controller.abort() };

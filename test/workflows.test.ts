@@ -37,6 +37,7 @@ import {
   type WorkflowTestEnv,
 } from './support/workflow-env.js';
 import { waitFor } from './support/wait.js';
+import { applicationSpec } from './support/application-spec.js';
 
 const NEW = { sha256: 'b'.repeat(64), size: 200 };
 const PREVIOUS: DeployedVersion = { sha256: 'a'.repeat(64), size: 100, entry: 'old_main', env: { V: '1' } };
@@ -278,22 +279,7 @@ function plan(
   previousModule: DeployedVersion | null,
 ): RolloutPlan {
   return {
-    spec: {
-      module: NEW,
-      entry: 'main',
-      target: { devices },
-      strategy: {
-        type: 'AllAtOnce',
-        maxUnavailable: 1,
-        canary: 1,
-        pauseAfterCanary: false,
-        failureThreshold: 0,
-        ...strategy,
-      },
-      limits: { memoryPages: 1, cpuMsPerCall: null },
-      env: {},
-      args: [],
-    },
+    spec: applicationSpec({ module: NEW, entry: 'main', target: { devices }, strategy }),
     targets: devices.map((device) => ({ device, taskQueue: GATEWAY_QUEUE })),
     previousModule,
   };
