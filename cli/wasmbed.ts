@@ -43,6 +43,8 @@ Usage:
   wasmbed device create NAME [--mcu TYPE] [--runtime R] [--label k=v]... [--gateway G] [--firmware PATH] [--watch]
   wasmbed device retry NAME [--watch]
   wasmbed device restart NAME [--watch]
+  wasmbed device rotate-certificate NAME [--watch]
+                                              a new certificate now; --watch: until the device uses it
   wasmbed device delete NAME [--watch]
   wasmbed device delete [--phase P] [--runtime R] [--mcu TYPE] [--gateway G] [--label k=v]... [--prefix P]
                      [--app APP [--app-state STATE]] [--watch]
@@ -176,6 +178,7 @@ export const COMMAND_OPTIONS: Record<string, OptionName[]> = {
   'device batch-status': ['watch'],
   'device retry': ['watch'],
   'device restart': ['watch'],
+  'device rotate-certificate': ['watch'],
   'device delete': ['watch', ...DEVICE_FILTER_OPTIONS],
   'app list': ['phase', 'label', 'prefix'],
   'app get': [],
@@ -484,6 +487,52 @@ async function deviceAction(ctx: Ctx, action: 'retry' | 'restart' | 'delete', na
   }
   if (!ctx.json) process.stderr.write(`${action} ${name}: ${body.workflowId}\n`);
   return watchDevice(ctx, name, action === 'delete');
+}
+
+/**
+ * `device rotate-certificate NAME`: the device's lifecycle issues a new certificate and delivers
+ * it (POST …/rotate-certificate). The serial before the request is what tells the new one apart,
+ * so --watch follows the device until it is Connected with another serial (0), Failed (1), or
+ * timeout (3).
+ */
+async function deviceRotateCertificate(ctx: Ctx, name: string): Promise<number> {
+  const path = `/devices/${encodeURIComponent(name)}`;
+  const { body: before } = await ctx.api.request('GET', path);
+  const oldSerial: string | undefined = before.status?.identity?.certSerial;
+  const { body } = await ctx.api.request('POST', `${path}/rotate-certificate`);
+  const requested = `${name}: certificate ${oldSerial ?? '(none)'} being replaced by ${body.workflowId}`;
+  if (!ctx.values.watch) {
+    ctx.out(ctx.json ? JSON.stringify(body) : `${requested}; wasmbed device get ${name} shows the new one`);
+    return 0;
+  }
+  if (!ctx.json) process.stderr.write(`${requested}\n`);
+  const deadline = Date.now() + ctx.timeoutMs;
+  for (;;) {
+    const { body: d } = await ctx.api.request('GET', path);
+    const identity = d.status?.identity;
+    if (d.status?.phase === 'Connected' && identity?.certSerial && identity.certSerial !== oldSerial) {
+      ctx.out(
+        ctx.json
+          ? JSON.stringify(d, null, 2)
+          : `${name} certificate rotated: ${oldSerial ?? '(none)'} → ${identity.certSerial}${identity.notAfter ? `, valid until ${identity.notAfter}` : ''}`,
+      );
+      return 0;
+    }
+    if (d.status?.phase === 'Failed') {
+      if (ctx.json) ctx.out(JSON.stringify(d, null, 2));
+      process.stderr.write(
+        `${name} Failed: ${d.status.message ?? 'unknown reason'} (wasmbed device retry ${name})\n`,
+      );
+      return 1;
+    }
+    if (Date.now() > deadline) {
+      process.stderr.write(
+        `timed out after ${ctx.timeoutMs / 1000} s; ${name} is ${d.status?.phase} with certificate ${identity?.certSerial ?? '(none)'}\n`,
+      );
+      return 3;
+    }
+    await sleep(300);
+  }
 }
 
 /**
@@ -1020,6 +1069,8 @@ export async function main(
         case 'retry':
         case 'restart':
           return deviceAction(ctx, sub, need(arg, 'device name'));
+        case 'rotate-certificate':
+          return deviceRotateCertificate(ctx, need(arg, 'device name'));
         default:
           throw new CliError(`unknown device command "${sub ?? ''}"\n\n${USAGE}`, 2);
       }

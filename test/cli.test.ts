@@ -378,3 +378,20 @@ it('deletes every device a filter selects in one request, and refuses a delete w
   const after = (await platform.api('GET', '/api/v1/devices')).body.items.map((d: any) => d.metadata.name);
   expect(after).toEqual(before.filter((n: string) => !n.startsWith('many-')));
 });
+
+it('rotates a certificate; --watch waits until the device is Connected with the new one and names both', async () => {
+  const serial = async () =>
+    (await platform.api('GET', '/api/v1/devices/cli-1')).body.status.identity.certSerial;
+  const before = await serial();
+  const r = await wasmbed('device', 'rotate-certificate', 'cli-1', '--watch');
+  expect(r.code, r.stderr).toBe(0);
+  expect(r.stderr).toContain(`cli-1: certificate ${before} being replaced by lifecycle-cli-1`);
+  const after = await serial();
+  expect(after).not.toBe(before);
+  expect(r.stdout.trim()).toMatch(
+    new RegExp(`^cli-1 certificate rotated: ${before} → ${after}, valid until \\S+$`),
+  );
+  const missing = await wasmbed('device', 'rotate-certificate', 'nope');
+  expect(missing.code).toBe(1);
+  expect(missing.stderr).toMatch(/Device "nope" not found/);
+});
