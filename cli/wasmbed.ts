@@ -25,6 +25,7 @@ import {
 } from './lib.js';
 import { errorMessage } from '../common/errors.js';
 import { isCountOrPercent, type CountOrPercent } from '../common/rollout-count.js';
+import { strategyText } from '../common/strategy-text.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -893,6 +894,7 @@ async function app(ctx: Ctx, sub: string | undefined, arg: string | undefined): 
         ctx.out('');
         // Which version is which: after an update, the one asked for, the one on the devices and
         // the one a failing rollout goes back to.
+        ctx.out(`Strategy: ${strategyText(body.spec.strategy)}`);
         ctx.out(`Module:   ${moduleLabel(body.spec.module)}`);
         const { currentModule, previousModule } = body.status ?? {};
         if (currentModule && currentModule.sha256 !== body.spec.module.sha256)

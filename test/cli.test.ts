@@ -124,6 +124,8 @@ it('updates an app: a new greeting, then a new module, keeping what is not given
     new RegExp(`^Module: +${app.spec.module.sha256.slice(0, 12)} \\(\\d+ bytes\\)$`, 'm'),
   );
   expect(shown).toMatch(new RegExp(`^Previous: +${first.slice(0, 12)} \\(\\d+ bytes\\)$`, 'm'));
+  // And the strategy with its wave size as it was given (a percentage here).
+  expect(shown).toMatch(/^Strategy: +Rolling, 50% at a time, tolerates \d+ failed$/m);
 
   // Deploying it again under its name says how to update it instead.
   const again = await wasmbed('app', 'deploy', path.join(DIST_DIR, 'hello.wasm'), '--to', 'cli-1');
@@ -394,4 +396,11 @@ it('rotates a certificate; --watch waits until the device is Connected with the 
   const missing = await wasmbed('device', 'rotate-certificate', 'nope');
   expect(missing.code).toBe(1);
   expect(missing.stderr).toMatch(/Device "nope" not found/);
+});
+
+it("app get shows a Canary's two wave sizes: its first wave (a count here) and the waves after it", async () => {
+  const r = await wasmbed('app', 'update', 'hello', '--strategy', 'Canary', '--canary', '1');
+  expect(r.code, r.stderr).toBe(0);
+  const shown = (await wasmbed('app', 'get', 'hello')).stdout;
+  expect(shown).toMatch(/^Strategy: +Canary of 1, then 50% at a time, tolerates \d+ failed$/m);
 });

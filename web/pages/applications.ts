@@ -10,6 +10,7 @@ import { DNS_LABEL_HTML_PATTERN } from '../../common/names.js';
 import { html, raw, type RawHtml } from '../html.js';
 import { COUNT_OR_PERCENT_HTML_PATTERN, DEFAULT_MAX_UNAVAILABLE } from '../../common/rollout-count.js';
 import { listQueryString } from '../list-params.js';
+import { strategyText } from '../../common/strategy-text.js';
 
 /** Phases whose message explains a problem (shown in red); other messages are notes. */
 const PROBLEM_PHASES = new Set(['Failed', 'RolledBack', 'PartiallyRunning']);
@@ -33,16 +34,6 @@ function targetCell(a: Application): RawHtml {
   const devices = t.devices ?? [];
   const more = devices.length - NAMED_DEVICES;
   return html`${devices.slice(0, NAMED_DEVICES).join(', ')}${more > 0 ? html` and ${more} more` : ''}`;
-}
-
-function strategyText(a: Application): string {
-  const s = a.spec.strategy;
-  const threshold = `, tolerates ${s.failureThreshold} failed`;
-  if (s.type === 'Rolling') return `Rolling, ${s.maxUnavailable} at a time${threshold}`;
-  if (s.type === 'Canary') {
-    return `Canary of ${s.canary}${s.pauseAfterCanary ? ', then waits for approval' : ''}${threshold}`;
-  }
-  return `AllAtOnce${threshold}`;
 }
 
 function actions(a: Application): RawHtml {
@@ -170,7 +161,7 @@ export function applicationRows(ctx: DashboardContext, apps: Application[], erro
             : ''
         }
       </td>
-      <td>${strategyText(a)}</td>
+      <td>${strategyText(a.spec.strategy)}</td>
       <td>${targetCell(a)}</td>
       <td>
         ${c.running}/${c.targeted}
