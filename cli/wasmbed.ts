@@ -417,6 +417,7 @@ async function watchDevice(ctx: Ctx, name: string, untilGone = false): Promise<n
       allow: [404],
     });
     if (res.status === 404) {
+      if (untilGone) line.update(`${name} ${progressBar(1, 1)} deleted`, true);
       line.done();
       if (untilGone) {
         if (ctx.json) ctx.out(JSON.stringify({ name, deleted: true }));
@@ -430,7 +431,13 @@ async function watchDevice(ctx: Ctx, name: string, untilGone = false): Promise<n
     const steps: any[] = d.status?.steps ?? [];
     const done = steps.filter((s) => s.state === 'Succeeded').length;
     const current = steps.find((s) => s.state === 'Running' || s.state === 'Failed')?.name ?? '';
-    line.update(`${name} ${progressBar(done, steps.length || 7)} ${phase}${current ? ` · ${current}` : ''}`);
+    line.update(
+      untilGone
+        ? // Provisioning's steps (all done) and the phase (Connected until deprovisioning
+          // writes its own) said nothing of a deletion: the bar is the one device, until it is gone.
+          `${name} ${progressBar(0, 1)} deleting`
+        : `${name} ${progressBar(done, steps.length || 7)} ${phase}${current ? ` · ${current}` : ''}`,
+    );
     if (!untilGone && phase === 'Connected') {
       line.done();
       ctx.out(

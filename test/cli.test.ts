@@ -404,3 +404,15 @@ it("app get shows a Canary's two wave sizes: its first wave (a count here) and t
   const shown = (await wasmbed('app', 'get', 'hello')).stdout;
   expect(shown).toMatch(/^Strategy: +Canary of 1, then 50% at a time, tolerates \d+ failed$/m);
 });
+
+it('deletes one device with --watch behind a bar that says it is deleting it, not its provisioning', async () => {
+  const r = await wasmbed('device', 'delete', 'cli-2', '--watch');
+  expect(r.code, r.stderr).toBe(0);
+  const bars = r.stderr.split('\n').filter((l) => l.startsWith('cli-2 ['));
+  expect(bars.at(-1)).toBe(`cli-2 [${'#'.repeat(24)}] 1/1 deleted`);
+  expect(
+    bars.every((l) => /^cli-2 \[-{24}\] 0\/1 deleting$|1\/1 deleted$/.test(l)),
+    bars.join('\n'),
+  ).toBe(true);
+  expect(r.stdout.trim()).toBe('cli-2 deleted');
+});
