@@ -16,8 +16,10 @@ import {
   DNS_LABEL_MESSAGE,
   isDnsLabel,
   LABEL_KEY_MAX_LENGTH,
+  LABEL_KEY_MESSAGE,
   LABEL_KEY_PATTERN,
   LABEL_VALUE_MAX_LENGTH,
+  LABEL_VALUE_MESSAGE,
   LABEL_VALUE_PATTERN,
 } from '../common/names.js';
 
@@ -110,28 +112,60 @@ export interface ResolvedQuery {
 const LABEL_KEY = new RegExp(LABEL_KEY_PATTERN);
 const LABEL_VALUE = new RegExp(LABEL_VALUE_PATTERN);
 
-/** Parses `group=lab,site!=a,gpu,!broken`; `==` is `=`. Errors name the requirement. */
+/** What a selector may say, for the errors about its form: Kubernetes' equality-based requirements. */
+const SELECTOR_FORMS = 'use key=value, key!=value, key or !key, comma-separated (all must hold)';
+
+/** `env in (a,b)`, `tier notin (x)`: Kubernetes' set-based requirements, which lists do not take. */
+const SET_BASED = /(?:^|,)\s*([^,=!()\s]+)\s+(in|notin)\s*\(/;
+
+/**
+ * What is wrong with one requirement of a selector (`text`, trimmed), or undefined when nothing
+ * is. `m` is the requirement's match: negation, key, operator, value. A problem of form says
+ * what a requirement may look like; a bad key or value, what a key or value may be.
+ */
+function requirementProblem(text: string, m: RegExpExecArray | null): string | undefined {
+  if (text === '') return `it has an empty requirement (a comma too many?); ${SELECTOR_FORMS}`;
+  if (/^(==|=|!=)/.test(text)) return `"${text}" is not a requirement: it has no key; ${SELECTOR_FORMS}`;
+  if (!m) return `"${text}" is not a requirement; ${SELECTOR_FORMS}`;
+  const key = m[2]!.trim();
+  if (!LABEL_KEY.test(key) || key.length > LABEL_KEY_MAX_LENGTH)
+    return `"${text}" is not a requirement: "${key}" ${LABEL_KEY_MESSAGE}`;
+  if (m[1] && m[3])
+    return `"${text}" is not a requirement: "!" goes with a key alone (!${key}), or say ${key}!=…; ${SELECTOR_FORMS}`;
+  const value = m[4]?.trim();
+  if (value !== undefined && (!LABEL_VALUE.test(value) || value.length > LABEL_VALUE_MAX_LENGTH))
+    return `"${value}" in "${text}" ${LABEL_VALUE_MESSAGE}`;
+  return undefined;
+}
+
+/**
+ * Parses `group=lab,site!=a,gpu,!broken`; `==` is `=`. An error quotes the whole selector and
+ * says what is wrong in it: quoting only the piece between two commas left `env in (a,b` as a
+ * puzzle (`"env in (a" is not a requirement`).
+ */
 export function parseLabelSelector(
   selector: string | undefined,
   field = 'labelSelector',
 ): LabelRequirement[] {
   if (selector === undefined || selector.trim() === '') return [];
+  const refuse = (problem: string) => new ValidationError(field, `${field} "${selector}": ${problem}`);
+  const setBased = SET_BASED.exec(selector);
+  if (setBased) {
+    const unclosed = selector.lastIndexOf('(') > selector.lastIndexOf(')');
+    throw refuse(
+      `"${setBased[1]} ${setBased[2]} (…)" is a set-based requirement, which lists do not take` +
+        (unclosed ? ' (and its "(" is never closed)' : '') +
+        `; ${SELECTOR_FORMS}`,
+    );
+  }
   return selector.split(',').map((part) => {
     const text = part.trim();
     const m = /^(!?)([^=!]+?)\s*(?:(==|=|!=)\s*(.*))?$/.exec(text);
-    const key = m?.[2]?.trim() ?? '';
-    if (!m || !LABEL_KEY.test(key) || key.length > LABEL_KEY_MAX_LENGTH || (m[1] && m[3])) {
-      throw new ValidationError(
-        field,
-        `${field}: "${text}" is not a requirement (use key=value, key!=value, key or !key)`,
-      );
-    }
-    if (!m[3]) return { key, op: m[1] ? '!exists' : 'exists' };
-    const value = m[4]!.trim();
-    if (!LABEL_VALUE.test(value) || value.length > LABEL_VALUE_MAX_LENGTH) {
-      throw new ValidationError(field, `${field}: "${value}" is not a valid label value`);
-    }
-    return { key, op: m[3] === '!=' ? '!=' : '=', value };
+    const problem = requirementProblem(text, m);
+    if (problem) throw refuse(problem);
+    const key = m![2]!.trim();
+    if (!m![3]) return { key, op: m![1] ? '!exists' : 'exists' };
+    return { key, op: m![3] === '!=' ? '!=' : '=', value: m![4]!.trim() };
   });
 }
 

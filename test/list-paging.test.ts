@@ -217,8 +217,28 @@ describe('filters', () => {
   });
 
   it('explains a bad label selector', () => {
-    expect(() => parseLabelSelector('group=lab,=x')).toThrow(/"=x" is not a requirement/);
-    expect(() => parseLabelSelector('group=a b')).toThrow(/"a b" is not a valid label value/);
+    // The whole selector is quoted, then what is wrong in it.
+    expect(() => parseLabelSelector('group=lab,=x')).toThrow(
+      /^labelSelector "group=lab,=x": "=x" is not a requirement: it has no key; use key=value, key!=value, key or !key/,
+    );
+    expect(() => parseLabelSelector('group=a b')).toThrow(
+      /^labelSelector "group=a b": "a b" in "group=a b" is not a label value: use at most 63 letters/,
+    );
+    // A set-based requirement with its list cut short: it said `"env in (a" is not a requirement`.
+    expect(() => parseLabelSelector('env in (a,b')).toThrow(
+      'labelSelector "env in (a,b": "env in (…)" is a set-based requirement, which lists do not take ' +
+        '(and its "(" is never closed); use key=value, key!=value, key or !key, comma-separated (all must hold)',
+    );
+    expect(() => parseLabelSelector('group=lab,tier notin (x)')).toThrow(
+      /^labelSelector "group=lab,tier notin \(x\)": "tier notin \(…\)" is a set-based requirement, which lists do not take;/,
+    );
+    expect(() => parseLabelSelector('group=lab,')).toThrow(
+      /it has an empty requirement \(a comma too many\?\)/,
+    );
+    expect(() => parseLabelSelector('!group=lab')).toThrow(
+      /"!" goes with a key alone \(!group\), or say group!=…/,
+    );
+    expect(() => parseLabelSelector('gr oup=lab')).toThrow(/"gr oup" is not a label key/);
     expect(parseLabelSelector(' a = b , !c ')).toEqual([
       { key: 'a', op: '=', value: 'b' },
       { key: 'c', op: '!exists' },
