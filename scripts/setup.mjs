@@ -133,7 +133,7 @@ async function exampleApps() {
     say(`could not build the example apps: ${err instanceof Error ? err.message : err}`);
     process.exit(1);
   });
-  for (const { name, error } of results) {
+  for (const { error } of results) {
     if (error) {
       say(`could not build the example apps: ${error}`);
       process.exit(1);
