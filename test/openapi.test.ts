@@ -8,6 +8,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIST_DIR, buildApps } from '../scripts/build-apps.mjs';
+import { LIST_FILTER_PARAMS } from '../store/list-query.js';
 import { compileSchema, createAjv, OPENAPI_DOCUMENT } from '../web/openapi.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { waitFor } from './support/wait.js';
@@ -285,6 +286,44 @@ describe('the OpenAPI document', () => {
       ).toBeDefined();
     }
     expect(documented).toBeGreaterThanOrEqual(12);
+  });
+
+  it('refuses a query parameter an operation does not declare, naming it and the ones it takes', async () => {
+    // A misspelt filter answered the whole list as if it was not there.
+    const typo = await call('GET', '/devices?labelselector=group%3Dlab');
+    expect(typo.status).toBe(400);
+    expect(typo.body.error).toEqual({
+      code: 'InvalidInput',
+      field: 'labelselector',
+      message: `GET /api/v1/devices has no query parameter "labelselector"; it takes limit, continue, ${LIST_FILTER_PARAMS.join(', ')}`,
+    });
+    // Another list's filters: the applications list has no mcuType or runtime.
+    const other = await call('GET', '/applications?mcuType=Stm32F746gDisco&runtime=virtual&phase=Running');
+    expect(other.status).toBe(400);
+    expect(other.body.error.message).toBe(
+      'GET /api/v1/applications has no query parameters "mcuType", "runtime"; it takes limit, continue, phase, labelSelector, namePrefix',
+    );
+    const tokens = await call('GET', '/enrollment-tokens?namePrefix=a');
+    expect(tokens.body.error.message).toBe(
+      'GET /api/v1/enrollment-tokens has no query parameter "namePrefix"; it takes limit, continue',
+    );
+    expect((await call('GET', '/devices/{name}/logs?follow=1', { name: 'oq-1' })).body.error.field).toBe(
+      'follow',
+    );
+    // A delete of many with a misspelt filter beside a good one deleted all the good one selected.
+    expect((await call('POST', '/devices', {}, { name: 'oq-1' })).status).toBe(202);
+    const names = async () =>
+      (await call('GET', '/devices')).body.items.map((d: { metadata: { name: string } }) => d.metadata.name);
+    const before = await names();
+    expect(before).toContain('oq-1');
+    const deleted = await call('DELETE', '/devices?namePrefix=oq-&labelselector=keep%3Dme');
+    expect([deleted.status, deleted.body.error.field]).toEqual([400, 'labelselector']);
+    expect(await names()).toEqual(before);
+    // The device list declares every filter lists read, and limit and continue: nothing else.
+    const declared = (OPENAPI_DOCUMENT.paths['/devices'].get.parameters as { name: string }[]).map(
+      (p) => p.name,
+    );
+    expect(declared).toEqual(['limit', 'continue', ...LIST_FILTER_PARAMS]);
   });
 
   it("answers a query past the parser's 16 KiB with a JSON 431, as the document says", async () => {

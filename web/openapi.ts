@@ -41,7 +41,7 @@ import {
   dnsLabelSchema,
 } from '../common/schemas.js';
 import { CLAIM_STATES } from '../pki/claim-credentials.js';
-import { MAX_LIST_LIMIT } from '../store/list-query.js';
+import { MAX_LIST_LIMIT, type ListFilters } from '../store/list-query.js';
 import { COUNT_OR_PERCENT_HTML_PATTERN } from '../common/rollout-count.js';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -559,7 +559,8 @@ const listParams = (...filters: object[]) => [
   },
   ...filters,
 ];
-const filterParam = (name: string, schema: object, description?: string) => ({
+/** A list's filter: one of LIST_FILTER_PARAMS (store/list-query.ts), the filters lists read. */
+const filterParam = (name: keyof ListFilters, schema: object, description?: string) => ({
   name,
   in: 'query',
   schema,
@@ -612,7 +613,8 @@ export const OPENAPI_DOCUMENT = {
     description:
       'Devices, applications and gateways of a Wasmbed platform. Beyond localhost every request needs ' +
       '`Authorization: Bearer <WASMBED_API_TOKEN>`. State-changing requests from a browser must come from ' +
-      'the same origin. Errors are `{error: {code, message, field?}}`.',
+      'the same origin. Errors are `{error: {code, message, field?}}`. An operation with query ' +
+      'parameters takes those it declares and no others: another is refused with 400 naming it.',
   },
   servers: [{ url: '/api/v1' }],
   components: {
@@ -1107,6 +1109,8 @@ interface Operation {
   body?: ValidateFunction;
   bodyRequired: boolean;
   query: { name: string; validate: ValidateFunction; integer: boolean }[];
+  /** The query parameters the operation declares: one that has any takes no other. */
+  queryNames: string[];
 }
 
 /** Every operation of the document, with the regex of its path. */
@@ -1127,20 +1131,20 @@ function operationsOf(ajv?: Ajv2020): Operation[] {
         requestBody?: { required?: boolean; content: Record<string, { schema: object }> };
       };
       const jsonBody = operation.requestBody?.content['application/json']?.schema;
+      const queryParams = (operation.parameters ?? []).filter((p) => p.in === 'query');
       operations.push({
         method: method.toUpperCase(),
         regex,
         params,
         body: jsonBody && ajv ? compileSchema(ajv, jsonBody) : undefined,
         bodyRequired: operation.requestBody?.required === true,
+        queryNames: queryParams.map((p) => p.name),
         query: ajv
-          ? (operation.parameters ?? [])
-              .filter((p) => p.in === 'query')
-              .map((p) => ({
-                name: p.name,
-                validate: compileSchema(ajv, p.schema),
-                integer: p.schema.type === 'integer',
-              }))
+          ? queryParams.map((p) => ({
+              name: p.name,
+              validate: compileSchema(ajv, p.schema),
+              integer: p.schema.type === 'integer',
+            }))
           : [],
       });
     }
@@ -1182,12 +1186,33 @@ export function hasBody(req: Request): boolean {
   return length !== undefined && length !== '0';
 }
 
+/**
+ * An operation with query parameters (the lists, the delete of many devices, a device's log)
+ * refuses one it does not declare, naming it and the ones it takes: it ignored it, so a
+ * misspelt filter (`labelselector=…`) or another list's (`/applications?mcuType=…`) answered as
+ * if it was not there — the whole list, or every device the other filters selected deleted.
+ * (Operations without any declare no 400 to answer with, and have no parameter to misspell.)
+ */
+function unknownQueryParameters(req: Request, op: Operation): ValidationError | undefined {
+  if (op.queryNames.length === 0) return undefined;
+  const unknown = Object.keys(req.query).filter((name) => !op.queryNames.includes(name));
+  if (unknown.length === 0) return undefined;
+  const named = unknown.map((name) => `"${name}"`).join(', ');
+  const takes = `it takes ${op.queryNames.join(', ')}`;
+  return new ValidationError(
+    unknown[0]!,
+    `${req.method} /api/v1${req.path} has no query parameter${unknown.length > 1 ? 's' : ''} ${named}; ${takes}`,
+  );
+}
+
 /** Express middleware (mounted under /api/v1) that validates requests against the document. */
 export function requestValidator(ajv: Ajv2020 = createAjv()) {
   const operations = operationsOf(ajv);
   return (req: Request, _res: Response, next: NextFunction) => {
     const op = operations.find((o) => o.method === req.method && o.regex.test(req.path));
     if (!op) return next(); // not in the document: 404 later
+    const unknown = unknownQueryParameters(req, op);
+    if (unknown) return next(unknown);
     for (const q of op.query) {
       const raw = req.query[q.name];
       if (raw === undefined) continue;
