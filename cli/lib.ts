@@ -126,7 +126,6 @@ export class StatusLine {
   }
 }
 
-/** Follows `metadata.continue` from page to page; returns every item (lists as kubectl does). */
 /** A request's query parameters, without the ones not given (undefined or empty). */
 export function queryParams(params: Record<string, string | undefined>): URLSearchParams {
   const q = new URLSearchParams();
@@ -134,6 +133,7 @@ export function queryParams(params: Record<string, string | undefined>): URLSear
   return q;
 }
 
+/** Follows `metadata.continue` from page to page; returns every item (lists as kubectl does). */
 export async function listAll<T = any>(
   api: ApiClient,
   path: string,
