@@ -6,6 +6,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { counter } from '../common/metrics.js';
 import { sameVersion } from '../common/app-version.js';
 import { deviceState, summarize, targetsDevice } from '../common/application-status.js';
+import { awaitingRollout, rolloutOver } from '../common/awaiting-rollout.js';
 import { gatewayTaskQueue } from '../common/config.js';
 import { NotFoundError, ValidationError } from '../common/errors.js';
 import { FailureType, toApplicationFailure } from '../common/failures.js';
@@ -154,6 +155,7 @@ export function createApplicationActivities(deps: { store: ResourceStore; module
       options: {
         message?: string;
         workflowId?: string;
+        /** The rollout's targets, as it starts: each awaits it until reached (common/awaiting-rollout.ts). */
         pendingDevices?: string[];
         currentModule?: DeployedVersion;
         /** Set only while a canary waits for promote/abort; any later phase change clears it. */
@@ -163,8 +165,14 @@ export function createApplicationActivities(deps: { store: ResourceStore; module
       await application(name); // a deleted application is not an error to retry
       if (FINAL_PHASES.has(phase)) rolloutsEnded.inc({ phase });
       await store.updateStatus('Application', name, (s) => {
-        const devices = { ...s.devices };
-        for (const device of options.pendingDevices ?? []) devices[device] = deviceState('Pending');
+        let devices = { ...s.devices };
+        // The targets keep the state of what they run until the rollout reaches them.
+        for (const device of options.pendingDevices ?? [])
+          devices[device] = awaitingRollout(s.devices[device]);
+        if (FINAL_PHASES.has(phase)) {
+          // (A device a rollback could not reach, say: it goes on with what it had.)
+          devices = Object.fromEntries(Object.entries(devices).map(([d, entry]) => [d, rolloutOver(entry)]));
+        }
         return summarize({
           ...s,
           phase,

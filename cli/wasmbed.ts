@@ -23,6 +23,7 @@ import {
   sleep,
   table,
 } from './lib.js';
+import { appDeviceStateLabel } from '../common/app-device-label.js';
 import { errorMessage } from '../common/errors.js';
 import { isCountOrPercent, type CountOrPercent } from '../common/rollout-count.js';
 import { strategyText } from '../common/strategy-text.js';
@@ -854,7 +855,7 @@ async function watchRollout(ctx: Ctx, name: string, started: unknown): Promise<n
             ['DEVICE', 'STATE', 'ERROR'],
             Object.entries(a.status.devices ?? {}).map(([d, s]: [string, any]) => [
               d,
-              s.state,
+              appDeviceStateLabel(s, a.status.awaitingPromotion),
               s.error ?? '',
             ]),
           ),
@@ -911,9 +912,10 @@ async function app(ctx: Ctx, sub: string | undefined, arg: string | undefined): 
         ctx.out(
           table(
             ['DEVICE', 'STATE', 'RESTARTS', 'ERROR'],
+            // A device the rollout has not reached says so, with the state of what it kept.
             Object.entries(body.status.devices ?? {}).map(([d, s]: [string, any]) => [
               d,
-              s.state,
+              appDeviceStateLabel(s, body.status.awaitingPromotion),
               s.restarts,
               s.error ?? '',
             ]),

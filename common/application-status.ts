@@ -15,11 +15,16 @@ export function targetsDevice(target: ApplicationSpec['target'], device: Device)
 }
 
 export function summarize(status: ApplicationStatus): ApplicationStatus {
-  const states = Object.values(status.devices);
+  const entries = Object.values(status.devices);
+  // A device the rollout has not reached yet counts as pending whatever its previous version
+  // does: the counts are the rollout's progress (or a canary of 1 in 10, paused, counted 10 running).
+  const states = entries.filter((d) => !d.awaitingRollout);
   const running = states.filter((d) => d.state === 'Running' || d.state === 'Exited').length;
   const failed = states.filter((d) => d.state === 'Failed').length;
-  const pending = states.filter((d) => d.state === 'Pending' || d.state === 'Deploying').length;
-  const counts = { targeted: states.length, running, failed, pending };
+  const pending =
+    states.filter((d) => d.state === 'Pending' || d.state === 'Deploying').length +
+    (entries.length - states.length);
+  const counts = { targeted: entries.length, running, failed, pending };
   let phase = status.phase;
   // During a rollout the workflow owns the phase; afterwards devices may still change it.
   if (phase === 'Running' || phase === 'PartiallyRunning') {

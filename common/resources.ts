@@ -201,6 +201,13 @@ export interface AppDeviceState {
   error?: string | null;
   restarts: number;
   since: string;
+  /**
+   * The rollout in progress has not reached this device yet: `state` (with its error and
+   * restarts) is that of what the device ran before — the previous version, or Pending when it had
+   * nothing — and the Application's `awaitingPromotion` says whether it waits for a promote or
+   * only for its wave. Set only during a rollout (common/application-status.ts).
+   */
+  awaitingRollout?: boolean;
 }
 
 /**

@@ -4,6 +4,7 @@
  * status gathered (status-writes.ts says why); both are kept through a store outage.
  */
 import { summarize, deviceState } from '../common/application-status.js';
+import { withDeviceReport } from '../common/awaiting-rollout.js';
 import { NotFoundError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { AppDeviceState } from '../common/resources.js';
@@ -40,7 +41,9 @@ export function createDeviceEventHandler(deps: {
     write: (appId, states) =>
       store.updateStatus('Application', appId, (s) => {
         // Only devices the application runs on are recorded (a device may report an app deployed by hand).
-        const changed = [...states].filter(([device]) => s.devices[device]);
+        const changed = [...states]
+          .filter(([device]) => s.devices[device])
+          .map(([device, state]) => [device, withDeviceReport(s.devices[device], state)] as const);
         return changed.length === 0
           ? s
           : summarize({ ...s, devices: { ...s.devices, ...Object.fromEntries(changed) } });

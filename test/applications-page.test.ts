@@ -120,6 +120,17 @@ it('a canary waiting for approval offers Promote and Abort; Abort rolls it back 
   expect(waiting.status.awaitingPromotion).toBe(true);
   const canary = Object.entries(waiting.status.devices).filter(([, s]) => s.state === 'Running');
   expect(canary).toHaveLength(1);
+  // The others have nothing yet, and the page says what they wait for (they were plain Pending).
+  const others = DEVICES.filter((d) => d !== canary[0]![0]);
+  await waitFor('the others waiting for promotion on the page', async () => {
+    for (const d of others) {
+      const chip = await page.textContent(`tr[data-app="blinky-canary"] [data-device="${d}"]`);
+      if (chip?.trim() !== `${d}: Pending · waiting for promotion`) return undefined;
+    }
+    return true;
+  });
+  for (const d of others)
+    expect(waiting.status.devices[d]).toMatchObject({ state: 'Pending', awaitingRollout: true });
   await saveScreenshot(page, 'applications-canary-waiting');
 
   await page.click('tr[data-app="blinky-canary"] button[data-action="abort"]');

@@ -1,7 +1,8 @@
 /**
  * The `wasmbed` CLI as a user runs it (node cli/main.mjs, a real child process) against a
  * real platform: create a device with --watch and exit 0 once it is Connected; list, get and
- * logs with -o json that parses; deploy an app with a progress bar; bad usage exits 2; a batch
+ * logs with -o json that parses; deploy an app with a progress bar; app get during a paused canary
+ * names what the devices it has not reached run; bad usage exits 2; a batch
  * with its progress bar (plain lines off a terminal), lists that follow every page.
  */
 import { spawn } from 'node:child_process';
@@ -140,6 +141,42 @@ it('updates an app: a new greeting, then a new module, keeping what is not given
   const unknown = await wasmbed('app', 'update', 'nosuch', '--env', 'A=1');
   expect(unknown.code).toBe(1);
   expect(unknown.stderr).toMatch(/NotFound: Application "nosuch" not found/);
+});
+
+it('app get says what the devices a paused canary has not reached run, and that they wait for promotion', async () => {
+  const update = await wasmbed(
+    'app',
+    'update',
+    'hello',
+    '--env',
+    'GREETING=canary',
+    '--strategy',
+    'Canary',
+    '--canary',
+    '1',
+    '--pause-after-canary',
+    '--detach',
+  );
+  expect(update.code, update.stderr).toBe(0);
+  const waiting = await waitFor('the canary waiting for promotion', async () => {
+    const app = JSON.parse((await wasmbed('app', 'get', 'hello', '-o', 'json')).stdout);
+    return app.status.awaitingPromotion ? app : undefined;
+  });
+  const marked = Object.keys(waiting.status.devices).filter((d) => waiting.status.devices[d].awaitingRollout);
+  expect(marked).toHaveLength(1);
+  const other = marked[0]!;
+  // It still runs the version before (it showed Pending).
+  const shown = (await wasmbed('app', 'get', 'hello')).stdout;
+  expect(shown).toMatch(
+    new RegExp(`^${other} +Running \\(previous version\\) · waiting for promotion +0`, 'm'),
+  );
+
+  expect((await wasmbed('app', 'promote', 'hello')).code).toBe(0);
+  await waitFor('hello Running on both after the promote', async () => {
+    const app = JSON.parse((await wasmbed('app', 'get', 'hello', '-o', 'json')).stdout);
+    return app.status.phase === 'Running' && !app.status.devices[other].awaitingRollout;
+  });
+  expect((await wasmbed('app', 'get', 'hello')).stdout).not.toMatch(/waiting for/);
 });
 
 it('follows logs with -f until interrupted', async () => {

@@ -194,6 +194,11 @@ describe('rolling out to a fleet of 10', () => {
     expect(canaries).toHaveLength(1);
     const canary = canaries[0]!;
     expect(waiting.status.devices[canary]?.state).toBe('Running');
+    // The 9 others say what is true: they run v2 (they showed Pending), not reached by v3 yet.
+    for (const d of DEVICES.filter((x) => x !== canary)) {
+      expect(waiting.status.devices[d]).toMatchObject({ state: 'Running', awaitingRollout: true });
+    }
+    expect(waiting.status.counts).toMatchObject({ targeted: 10, running: 1, pending: 9 });
 
     expect((await platform.api('POST', `/api/v1/applications/${APP}/abort`)).status).toBe(202);
     const a = await settled();
@@ -202,6 +207,7 @@ describe('rolling out to a fleet of 10', () => {
     expect(a.status.message).toMatch(/rolled back to the previous version .*aborted by an operator/);
     // The status says what the devices run: the 9 untouched ones kept v2 and are not left Pending.
     expect(DEVICES.map((d) => a.status.devices[d]?.state)).toEqual(DEVICES.map(() => 'Running'));
+    expect(DEVICES.filter((d) => a.status.devices[d]?.awaitingRollout)).toEqual([]);
     expect(a.status.counts.pending).toBe(0);
     // The canary runs v2 again; the others never heard of v3 and kept running v2.
     await waitFor(`${canary} back on v2`, async () => (await readStarts(), current(canary) === 'v2'));

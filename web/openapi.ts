@@ -458,6 +458,11 @@ const schemas = {
                 error: { type: ['string', 'null'] },
                 restarts: { type: 'integer' },
                 since: { type: 'string' },
+                awaitingRollout: {
+                  type: 'boolean',
+                  description:
+                    'the rollout in progress has not reached this device yet: state is that of what it ran before (Pending: nothing); with awaitingPromotion it waits for the promote',
+                },
               },
             },
           },

@@ -237,6 +237,7 @@ const appDeviceState = obj(
     error: str({ nullable: true }),
     restarts: int({ minimum: 0 }),
     since: str(),
+    awaitingRollout: bool(),
   },
   { required: ['state'] },
 );

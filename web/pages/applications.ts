@@ -11,6 +11,7 @@ import { html, raw, type RawHtml } from '../html.js';
 import { COUNT_OR_PERCENT_HTML_PATTERN, DEFAULT_MAX_UNAVAILABLE } from '../../common/rollout-count.js';
 import { listQueryString } from '../list-params.js';
 import { strategyText } from '../../common/strategy-text.js';
+import { appDeviceStateLabel, awaitingRolloutLabel } from '../../common/app-device-label.js';
 
 /** Phases whose message explains a problem (shown in red); other messages are notes. */
 const PROBLEM_PHASES = new Set(['Failed', 'RolledBack', 'PartiallyRunning']);
@@ -63,7 +64,8 @@ function actions(a: Application): RawHtml {
 export const NAMED_APP_DEVICES_UP_TO = 20;
 /**
  * In a bigger target these states are only counted: what a rollout, a Stop or an Abort leaves on
- * every device (an aborted canary marks all its targets RolledBack; a one-shot app Exits everywhere).
+ * every device (an aborted canary of an update leaves its other targets Running the version they
+ * kept; a one-shot app Exits everywhere).
  */
 const COUNTED_APP_STATES: ReadonlySet<string> = new Set([
   'Pending',
@@ -79,15 +81,25 @@ const COUNTED_APP_STATES: ReadonlySet<string> = new Set([
  * past NAMED_APP_DEVICES_UP_TO every state is a count, and only the first NAMED_DEVICES devices
  * of each other state (Deploying, Failed) are named, each linking to its device — an AllAtOnce
  * rollout to 1,000 devices named all 1,000 while they were Deploying, and again if they Failed.
- * Each count links to the devices list of the devices in that state (app=…&appState=…).
+ * Each count links to the devices list of the devices in that state (app=…&appState=…). The
+ * devices the rollout has not reached are one count of their own (a paused canary's 299 others
+ * were counted as Running, as if they ran the canary's version); the devices list has no filter
+ * for them, their own state there being that of the version they kept.
  */
 function deviceStates(a: Application): RawHtml {
   const entries = Object.entries(a.status.devices ?? {});
   if (entries.length <= NAMED_APP_DEVICES_UP_TO) {
-    return html`<div class="steps">${entries.map(([d, st]) => deviceChip(d, st))}</div>`;
+    return html`<div class="steps">
+      ${entries.map(([d, st]) => deviceChip(d, st, a.status.awaitingPromotion))}
+    </div>`;
   }
   const byState = new Map<string, [string, AppDeviceState][]>();
+  let awaiting = 0;
   for (const entry of entries) {
+    if (entry[1].awaitingRollout) {
+      awaiting++;
+      continue;
+    }
     const list = byState.get(entry[1].state) ?? [];
     list.push(entry);
     byState.set(entry[1].state, list);
@@ -107,7 +119,18 @@ function deviceStates(a: Application): RawHtml {
           >${list.length} ${state}</a
         >`,
     )}
-    ${named.map(([d, st]) => deviceChip(d, st))}
+    ${
+      awaiting > 0
+        ? html`<span
+            class="step Pending"
+            data-state-count="awaitingRollout"
+            data-count="${awaiting}"
+            title="not reached by the rollout yet: they run the version they ran before"
+            >${awaiting} ${awaitingRolloutLabel(a.status.awaitingPromotion)}</span
+          >`
+        : ''
+    }
+    ${named.map(([d, st]) => deviceChip(d, st, a.status.awaitingPromotion))}
   </div>`;
 }
 
@@ -118,14 +141,16 @@ function devicesInState(app: string, state: string): string {
 
 type AppDeviceState = NonNullable<Application['status']['devices']>[string];
 
-function deviceChip(device: string, st: AppDeviceState): RawHtml {
+function deviceChip(device: string, st: AppDeviceState, awaitingPromotion: boolean | undefined): RawHtml {
+  const label = appDeviceStateLabel(st, awaitingPromotion);
   return html`<a
     href="/devices/${encodeURIComponent(device)}"
     class="step ${st.state}"
     data-device="${device}"
     data-state="${st.state}"
-    title="${st.error ?? st.state}"
-    >${device}: ${st.state}</a
+    ${raw(st.awaitingRollout ? 'data-awaiting-rollout' : '')}
+    title="${st.error ?? label}"
+    >${device}: ${label}</a
   >`;
 }
 

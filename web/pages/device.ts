@@ -5,6 +5,7 @@ import { lifecycleWorkflowId } from '../../workflows/contracts/index.js';
 import { html, raw, type RawHtml } from '../html.js';
 import type { Timeline, TimelineEntry } from '../timeline.js';
 import { labelText, layout, type DashboardContext } from './layout.js';
+import { appDeviceStateLabel } from '../../common/app-device-label.js';
 
 /**
  * When a step ran, and how long it took where the history knows. A local step's times are those
@@ -180,10 +181,13 @@ function statusFragment(device: Device): RawHtml {
 
 function appsFragment(device: Device, apps: Application[]): RawHtml {
   const name = device.metadata.name;
-  const rows = new Map<string, { state: string; error?: string | null; restarts?: number; since?: string }>();
+  const rows = new Map<
+    string,
+    { state: string; label?: string; error?: string | null; restarts?: number; since?: string }
+  >();
   for (const a of apps) {
     const st = a.status.devices?.[name];
-    if (st) rows.set(a.metadata.name, st);
+    if (st) rows.set(a.metadata.name, { ...st, label: appDeviceStateLabel(st, a.status.awaitingPromotion) });
   }
   for (const [appId, st] of Object.entries(device.status.apps ?? {})) {
     if (!rows.has(appId) && st && typeof st === 'object') rows.set(appId, st as { state: string });
@@ -204,7 +208,7 @@ function appsFragment(device: Device, apps: Application[]): RawHtml {
         ([appId, st]) =>
           html`<tr data-app="${appId}">
             <td><a href="/applications#app-${appId}">${appId}</a></td>
-            <td><span class="chip ${st.state}">${st.state}</span></td>
+            <td><span class="chip ${st.state}">${st.label ?? st.state}</span></td>
             <td>${st.restarts ?? 0}</td>
             <td>${st.since ?? ''}</td>
             <td class="msg">${st.error ?? ''}</td>

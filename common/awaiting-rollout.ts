@@ -1,0 +1,31 @@
+/**
+ * A device a rollout has not reached yet (a later wave's, or one outside a paused canary) still
+ * runs what it ran before. Its entry in the Application's status says so: the state it had,
+ * marked `awaitingRollout`, instead of a Pending that read as if it ran nothing. Pure functions.
+ */
+import { deviceState } from './application-status.js';
+import type { AppDeviceState } from './resources.js';
+
+/** The entry of a rollout's target as the rollout starts: what it had, marked; Pending if nothing. */
+export function awaitingRollout(current: AppDeviceState | undefined): AppDeviceState {
+  return { ...(current ?? deviceState('Pending')), awaitingRollout: true };
+}
+
+/**
+ * What the device reports of the app, written over its entry. A device the rollout has not
+ * reached reports on the version it still runs: the mark stays until the rollout records the
+ * device itself (its Deploying comes before the device is sent the new version).
+ */
+export function withDeviceReport(
+  current: AppDeviceState | undefined,
+  reported: AppDeviceState,
+): AppDeviceState {
+  return current?.awaitingRollout ? { ...reported, awaitingRollout: true } : reported;
+}
+
+/** Once a rollout is over nothing awaits it: a device it did not reach keeps the state it had. */
+export function rolloutOver(entry: AppDeviceState): AppDeviceState {
+  if (!entry.awaitingRollout) return entry;
+  const { awaitingRollout: _over, ...rest } = entry;
+  return rest;
+}

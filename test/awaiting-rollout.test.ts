@@ -1,0 +1,150 @@
+/**
+ * The devices a rollout has not reached yet, on a real SQLite store with the rollout's own store
+ * activities (activities/applications.ts) and the gateway's writes of what devices report: a
+ * paused canary's other devices keep the state of the version they run, marked awaitingRollout
+ * (they showed Pending, as if they ran nothing), and count as pending; their own reports keep the
+ * mark; the rollout reaching one takes it off, and so does the rollout's end. Then how the
+ * dashboard and the CLI name such a state (common/app-device-label.ts).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createApplicationActivities } from '../activities/applications.js';
+import { appDeviceStateLabel } from '../common/app-device-label.js';
+import { deviceState } from '../common/application-status.js';
+import { createLogger } from '../common/logger.js';
+import type { ApplicationSpec, ApplicationStatus } from '../common/resources.js';
+import { createDeviceEventHandler } from '../gateway/device-events.js';
+import type { SessionInfo } from '../gateway/session-registry.js';
+import { FileModuleStore } from '../store/file-module-store.js';
+import { openDatabase } from '../store/sqlite.js';
+import { SqliteDeviceLogs } from '../store/sqlite-device-logs.js';
+import { SqliteResourceStore } from '../store/sqlite-resource-store.js';
+import { storeConnectedDevice } from './support/stored-devices.js';
+
+const DEVICES = ['d-1', 'd-2', 'd-3', 'd-4'];
+let dir: string;
+let db: ReturnType<typeof openDatabase>;
+let store: SqliteResourceStore;
+let activities: ReturnType<typeof createApplicationActivities>;
+
+beforeEach(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wasmbed-awaiting-rollout-'));
+  db = openDatabase(path.join(dir, 'wasmbed.db'));
+  store = new SqliteResourceStore(db);
+  activities = createApplicationActivities({
+    store,
+    modules: new FileModuleStore(path.join(dir, 'modules')),
+  });
+  for (const name of DEVICES) await storeConnectedDevice(store, name);
+  // v1 runs on d-1..d-3 (d-3 restarted it twice); d-4 joined since and has nothing.
+  const status: ApplicationStatus = {
+    phase: 'Running',
+    devices: {
+      'd-1': deviceState('Running'),
+      'd-2': deviceState('Running'),
+      'd-3': deviceState('Running', null, 2),
+    },
+    counts: { targeted: 3, running: 3, failed: 0, pending: 0 },
+  };
+  await store.create('Application', 'app', {} as ApplicationSpec, status);
+});
+afterEach(async () => {
+  await store.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const entries = async () => (await store.get('Application', 'app'))!.status;
+
+/** What deployApplication records of a Canary of 1 with pauseAfterCanary, up to its pause. */
+async function canaryPaused(): Promise<void> {
+  await activities.setApplicationPhase('app', 'Deploying', {
+    workflowId: 'deploy-app',
+    pendingDevices: DEVICES,
+  });
+  await activities.recordAppDeviceStates('app', [{ device: 'd-1', state: 'Deploying' }]);
+  await activities.recordAppDeviceStates('app', [{ device: 'd-1', state: 'Running' }]);
+  await activities.setApplicationPhase('app', 'Deploying', {
+    message: 'canary healthy; waiting for promote or abort',
+    awaitingPromotion: true,
+  });
+}
+
+describe('a paused canary', () => {
+  it('shows its other devices running what they ran, marked as not reached yet, and counts them pending', async () => {
+    await canaryPaused();
+    const status = await entries();
+    expect(status.awaitingPromotion).toBe(true);
+    expect(status.devices['d-1']).toMatchObject({ state: 'Running' });
+    expect(status.devices['d-1']!.awaitingRollout).toBeUndefined();
+    expect(status.devices['d-2']).toMatchObject({ state: 'Running', awaitingRollout: true });
+    expect(status.devices['d-3']).toMatchObject({ state: 'Running', restarts: 2, awaitingRollout: true });
+    expect(status.devices['d-4']).toMatchObject({ state: 'Pending', awaitingRollout: true });
+    // The counts are the rollout's: 1 device runs the new version, 3 wait for it.
+    expect(status.counts).toEqual({ targeted: 4, running: 1, failed: 0, pending: 3 });
+    // The Devices are not written: each keeps what it reported itself.
+    expect((await store.get('Device', 'd-2'))!.status.apps).toEqual({});
+  });
+
+  it('keeps the mark on what a device not reached yet reports of the version it runs', async () => {
+    await canaryPaused();
+    const handle = createDeviceEventHandler({
+      store,
+      logs: new SqliteDeviceLogs(db),
+      logger: createLogger('test'),
+      appStatusDelayMs: 10,
+    });
+    const report = (device: string, state: 'Running' | 'Failed', error: string | null) =>
+      handle({ device } as SessionInfo, {
+        version: 1,
+        messageId: 1,
+        body: { type: 'ApplicationStatus', apps: [{ appId: 'app', state, error, restarts: 3 }] },
+      });
+    report('d-2', 'Failed', 'trap: unreachable');
+    report('d-1', 'Running', null);
+    await handle.flush();
+    const status = await entries();
+    expect(status.devices['d-2']).toMatchObject({
+      state: 'Failed',
+      error: 'trap: unreachable',
+      restarts: 3,
+      awaitingRollout: true,
+    });
+    expect(status.devices['d-1']!.awaitingRollout).toBeUndefined();
+    // v1 failing on d-2 is not a failure of this rollout.
+    expect(status.counts).toEqual({ targeted: 4, running: 1, failed: 0, pending: 3 });
+  });
+
+  it('takes the mark off a device the rollout reaches, and off every device when it ends', async () => {
+    await canaryPaused();
+    await activities.setApplicationPhase('app', 'Deploying', { message: 'promoted' });
+    await activities.recordAppDeviceStates('app', [{ device: 'd-2', state: 'Deploying' }]);
+    let status = await entries();
+    expect(status.devices['d-2']).toMatchObject({ state: 'Deploying' });
+    expect(status.devices['d-2']!.awaitingRollout).toBeUndefined();
+    expect(status.devices['d-3']!.awaitingRollout).toBe(true);
+    // A rollback that could not reach d-3 and d-4: they go on with what they had.
+    await activities.setApplicationPhase('app', 'RolledBack', { message: 'rolled back' });
+    status = await entries();
+    for (const device of DEVICES) expect(status.devices[device]!.awaitingRollout).toBeUndefined();
+    expect(status.devices['d-3']).toMatchObject({ state: 'Running', restarts: 2 });
+    expect(status.devices['d-4']).toMatchObject({ state: 'Pending' });
+  });
+});
+
+describe("an app's state on a device, as the dashboard and the CLI name it", () => {
+  const running = deviceState('Running');
+  it('says what a device not reached yet runs, and what it waits for', () => {
+    expect(appDeviceStateLabel(running, true)).toBe('Running');
+    expect(appDeviceStateLabel({ ...running, awaitingRollout: true }, true)).toBe(
+      'Running (previous version) · waiting for promotion',
+    );
+    expect(appDeviceStateLabel({ ...deviceState('Failed'), awaitingRollout: true }, false)).toBe(
+      'Failed (previous version) · waiting for its wave',
+    );
+    expect(appDeviceStateLabel({ ...deviceState('Pending'), awaitingRollout: true }, true)).toBe(
+      'Pending · waiting for promotion',
+    );
+  });
+});
