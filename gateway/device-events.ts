@@ -1,7 +1,8 @@
 /**
- * What devices report on their own: app logs and publishes go to the device log, app
- * state changes go to the Device's `status.apps` at once and to the Application's per-device
- * status gathered (status-writes.ts says why); both are kept through a store outage.
+ * What devices report on their own: app logs and publishes go to the device log
+ * (device-log-writes.ts), app state changes go to the Device's `status.apps` at once and to the
+ * Application's per-device status gathered (status-writes.ts says why); all of it is kept
+ * through a store outage.
  */
 import { summarize, deviceState } from '../common/application-status.js';
 import { withDeviceReport } from '../common/awaiting-rollout.js';
@@ -12,6 +13,7 @@ import type { Envelope } from '../protocol/messages.js';
 import { describePayload, type DeviceLogs } from '../store/device-logs.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import type { SessionInfo } from './session-registry.js';
+import { deviceLogWrites } from './device-log-writes.js';
 import { deviceStatusWrites, type DeviceStatusWrites } from './device-status-writes.js';
 import { coalescedStatusWrites } from './status-writes.js';
 
@@ -25,16 +27,13 @@ export function createDeviceEventHandler(deps: {
   appStatusDelayMs?: number;
   /** The gateway's writes of Device status (shared with its session writes: one order per device). */
   deviceStatus?: DeviceStatusWrites;
+  /** Device log lines kept through a store outage at most (device-log-writes.ts). */
+  logLinesMaxPending?: number;
 }) {
   const { store, logs, logger } = deps;
   const devices = deps.deviceStatus ?? deviceStatusWrites({ store, logger });
-  /** Events are recorded in the background: the session that sent them does not wait. */
-  const record = (work: Promise<unknown>) => {
-    work.catch((err: unknown) => {
-      if (!(err instanceof NotFoundError))
-        logger.warn('recording a device event failed', { error: String(err) });
-    });
-  };
+  /** Lines are appended in the background: the session that sent them does not wait. */
+  const logLines = deviceLogWrites({ logs, logger, maxPending: deps.logLinesMaxPending });
 
   const applications = coalescedStatusWrites<AppDeviceState>({
     delayMs: deps.appStatusDelayMs ?? APP_STATUS_WRITE_DELAY_MS,
@@ -61,28 +60,24 @@ export function createDeviceEventHandler(deps: {
     const device = session.device;
     switch (body.type) {
       case 'Log':
-        record(
-          logs.append({
-            device,
-            time: new Date(body.timestampMs || Date.now()).toISOString(),
-            appId: body.appId,
-            kind: 'log',
-            level: body.level,
-            message: body.message,
-          }),
-        );
+        logLines.append({
+          device,
+          time: new Date(body.timestampMs || Date.now()).toISOString(),
+          appId: body.appId,
+          kind: 'log',
+          level: body.level,
+          message: body.message,
+        });
         return;
       case 'Publish':
-        record(
-          logs.append({
-            device,
-            time: new Date().toISOString(),
-            appId: body.appId,
-            kind: 'publish',
-            level: 1,
-            message: `${body.topic} ${describePayload(body.data)}`,
-          }),
-        );
+        logLines.append({
+          device,
+          time: new Date().toISOString(),
+          appId: body.appId,
+          kind: 'publish',
+          level: 1,
+          message: `${body.topic} ${describePayload(body.data)}`,
+        });
         return;
       case 'ApplicationStatus':
         for (const app of body.apps) {
@@ -102,10 +97,17 @@ export function createDeviceEventHandler(deps: {
   return Object.assign(onMessage, {
     /** The Application writes (their pending count is the gateway's gauge). */
     applications,
+    /** The device log's appends (lines kept through an outage, and dropped). */
+    logLines,
     /**
      * Writes the app states still gathered (call before the store closes), and the Device writes
      * when they are this handler's own; resolves with how many resources were left unwritten.
+     * Then the log lines kept, which report their own loss.
      */
-    flush: async () => (await applications.flush()) + (deps.deviceStatus ? 0 : await devices.flush()),
+    flush: async () => {
+      const unwritten = (await applications.flush()) + (deps.deviceStatus ? 0 : await devices.flush());
+      await logLines.flush();
+      return unwritten;
+    },
   });
 }

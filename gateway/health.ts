@@ -11,6 +11,8 @@ export function createHealthServer(deps: {
   isReady: () => boolean;
   /** Status writes the store has not taken yet, and whether it is refusing them (an outage). */
   statusWrites?: () => { pending: number; storeUnavailable: boolean };
+  /** Device log lines kept for the store, and lost (device-log-writes.ts). */
+  deviceLogLines?: () => { pending: number; dropped: number };
 }): http.Server {
   return http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -25,6 +27,7 @@ export function createHealthServer(deps: {
           devices: deps.registry.list().map((s) => s.info.device),
           // Healthy still: the sessions go on and the writes are kept until the store is back.
           ...(deps.statusWrites && { statusWrites: deps.statusWrites() }),
+          ...(deps.deviceLogLines && { deviceLogLines: deps.deviceLogLines() }),
         }),
       );
       return;

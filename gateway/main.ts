@@ -124,6 +124,8 @@ deviceServer.metrics.readGaugesFrom(() => ({
   framesOut: deviceServer.framesOut,
   maxDevices: MAX_DEVICES,
   statusWritesPending: statusWritesPending(),
+  deviceLogLinesPending: deviceEvents.logLines.pending,
+  deviceLogLinesDropped: deviceEvents.logLines.dropped,
 }));
 
 const tlsPort = await deviceServer.listen(config.gateway.host, config.gateway.port);
@@ -137,6 +139,7 @@ const health = createHealthServer({
     pending: statusWritesPending(),
     storeUnavailable: deviceStatus.storeUnavailable || deviceEvents.applications.storeUnavailable,
   }),
+  deviceLogLines: () => ({ pending: deviceEvents.logLines.pending, dropped: deviceEvents.logLines.dropped }),
 });
 const healthPort = await listen(health, config.gateway.healthHost, config.gateway.healthPort);
 

@@ -16,6 +16,10 @@ export interface GatewayGauges {
   maxDevices: number;
   /** Resources whose status changes the store has not taken yet (a store outage: status-writes.ts). */
   statusWritesPending: number;
+  /** Device log lines kept for the store through an outage (device-log-writes.ts). */
+  deviceLogLinesPending: number;
+  /** Device log lines dropped: kept past the bound in an outage, or unwritten at shutdown. */
+  deviceLogLinesDropped: number;
 }
 
 /** Lag buckets (seconds past the heartbeat interval). */
@@ -49,6 +53,8 @@ export class GatewayMetrics {
     framesOut: 0,
     maxDevices: 0,
     statusWritesPending: 0,
+    deviceLogLinesPending: 0,
+    deviceLogLinesDropped: 0,
   });
   private readonly requestDuration: Histogram<'type'>;
   private readonly requests: Counter<'type' | 'outcome'>;
@@ -80,6 +86,16 @@ export class GatewayMetrics {
       'wasmbed_gateway_status_writes_pending',
       'Devices and applications whose status changes the store has not taken yet',
       (g) => g.statusWritesPending,
+    );
+    fromGauge(
+      'wasmbed_gateway_device_log_lines_pending',
+      'Device log lines and publishes the store has not taken yet (kept through a store outage)',
+      (g) => g.deviceLogLinesPending,
+    );
+    fromField(
+      'wasmbed_gateway_device_log_lines_dropped_total',
+      'Device log lines and publishes lost: past the bound kept through an outage, or at shutdown',
+      () => this.gauges().deviceLogLinesDropped,
     );
     fromGauge(
       'wasmbed_gateway_handshakes_in_flight',

@@ -14,6 +14,9 @@ export interface DeviceLogEntry {
   message: string;
 }
 
+/** Lines of a device's log the store keeps: older ones are trimmed as new ones come. */
+export const DEVICE_LOG_KEEP_PER_DEVICE = 1000;
+
 /** The per-device log. SQLite: store/sqlite-device-logs.ts. */
 export interface DeviceLogs {
   append(entry: Omit<DeviceLogEntry, 'id'>): Promise<void>;

@@ -1,5 +1,5 @@
 /** The device log in SQLite: one table, trimmed to the newest `keepPerDevice` lines per device. */
-import type { DeviceLogEntry, DeviceLogs } from './device-logs.js';
+import { DEVICE_LOG_KEEP_PER_DEVICE, type DeviceLogEntry, type DeviceLogs } from './device-logs.js';
 import type { SqliteDatabase } from './sqlite.js';
 
 export class SqliteDeviceLogs implements DeviceLogs {
@@ -7,7 +7,7 @@ export class SqliteDeviceLogs implements DeviceLogs {
 
   constructor(
     private readonly db: SqliteDatabase,
-    private readonly keepPerDevice = 1000,
+    private readonly keepPerDevice = DEVICE_LOG_KEEP_PER_DEVICE,
   ) {
     db.exec(`
       CREATE TABLE IF NOT EXISTS device_logs (

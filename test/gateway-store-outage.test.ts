@@ -154,6 +154,24 @@ function reportApp(name: string, state: 'Deploying' | 'Running' | 'Failed'): voi
   });
 }
 
+/** A numbered app log line, and every fifth a publish: `line <n>` / `temperature <n>`. */
+let linesSent = 0;
+function sendLines(name: string, count: number): void {
+  for (let i = 0; i < count; i++) {
+    const n = linesSent++;
+    if (n % 5 === 4)
+      links
+        .get(name)!
+        .send({ type: 'Publish', appId: 'blinky', topic: 'temperature', data: Buffer.from(String(n)) });
+    else
+      links
+        .get(name)!
+        .send({ type: 'Log', appId: 'blinky', level: 2, message: `line ${n}`, timestampMs: Date.now() });
+  }
+}
+const linesLogged = async (name: string) =>
+  (await new PostgresDeviceLogs(testDb).list(name, { limit: 1000 })).map((l) => l.message);
+
 const phaseOf = async (name: string) => (await testStore.get('Device', name))?.status.phase;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -163,9 +181,16 @@ it('writes what the gateway learned in an outage once the store is back, and res
   for (const name of [DEVICES.stays, DEVICES.leaves, DEVICES.leavesLate, DEVICES.flips, DEVICES.deleted])
     await waitFor(`${name} Connected before the outage`, async () => (await phaseOf(name)) === 'Connected');
 
+  sendLines(DEVICES.stays, 10);
+  await waitFor(
+    'the lines before the outage logged',
+    async () => (await linesLogged(DEVICES.stays)).length === 10,
+  );
+
   // Part 1: PostgreSQL stopped.
   const outageStart = Date.now();
   await pg.stop('fast');
+  sendLines(DEVICES.stays, 100);
   await disconnect(DEVICES.leaves);
   await connect(DEVICES.joins);
   for (let i = 0; i < 40; i++) reportApp(DEVICES.flips, i % 2 ? 'Failed' : 'Deploying');
@@ -180,8 +205,11 @@ it('writes what the gateway learned in an outage once the store is back, and res
   await disconnect(DEVICES.deleted);
   await disconnect(DEVICES.leavesLate);
   await connect(DEVICES.joinsLate);
+  sendLines(DEVICES.stays, 100);
   await sleep(OUTAGE_PART_MS);
   expect(writes.pending).toBeGreaterThan(0);
+  // Kept, not dropped: they used to be lost, each with a warning.
+  expect(events.logLines.pending).toBe(200);
 
   relay.restore();
   const back = Date.now();
@@ -225,6 +253,20 @@ it('writes what the gateway learned in an outage once the store is back, and res
   });
   const convergedMs = Date.now() - back;
   console.log(`outage ${back - outageStart} ms; the store caught up ${convergedMs} ms after it was back`);
+
+  // Every line the device sent, in the order it sent them: before, in both parts of the outage,
+  // and once the store was back.
+  sendLines(DEVICES.stays, 10);
+  const expectedLines = Array.from({ length: 220 }, (_, n) =>
+    n % 5 === 4 ? `temperature ${n}` : `line ${n}`,
+  );
+  await waitFor(
+    'every device log line written',
+    async () => (await linesLogged(DEVICES.stays)).length === 220,
+  );
+  expect(await linesLogged(DEVICES.stays)).toEqual(expectedLines);
+  expect(events.logLines.pending).toBe(0);
+  expect(events.logLines.dropped).toBe(0);
 
   // The joined devices' DeviceInfo and the heartbeats came through too; nothing is left waiting.
   expect((await testStore.get('Device', DEVICES.joins))!.status.deviceInfo).toBeDefined();

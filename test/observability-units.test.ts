@@ -143,6 +143,8 @@ describe('gateway metrics on prom-client', () => {
       framesOut: 42,
       maxDevices: 100,
       statusWritesPending: 2,
+      deviceLogLinesPending: 7,
+      deviceLogLinesDropped: 4,
     }));
     metrics.handshakesRejected += 2;
     metrics.observeRequest('DeployApplication', 12, 'ok');
@@ -152,6 +154,8 @@ describe('gateway metrics on prom-client', () => {
     expect(text).toContain('wasmbed_gateway_sessions{gateway="gw-a"} 3');
     expect(text).toContain('wasmbed_gateway_max_devices{gateway="gw-a"} 100');
     expect(text).toContain('wasmbed_gateway_status_writes_pending{gateway="gw-a"} 2');
+    expect(text).toContain('wasmbed_gateway_device_log_lines_pending{gateway="gw-a"} 7');
+    expect(text).toContain('wasmbed_gateway_device_log_lines_dropped_total{gateway="gw-a"} 4');
     expect(text).toContain('wasmbed_gateway_handshakes_rejected_total{gateway="gw-a"} 2');
     expect(text).toContain('wasmbed_gateway_frames_out_total{gateway="gw-a"} 42');
     expect(text).toContain(

@@ -2,7 +2,7 @@
  * Per-device log lines and app output in PostgreSQL: the same bounded ring per device as the
  * SQLite table (store/device-logs.ts), readable by every process on every machine.
  */
-import type { DeviceLogEntry, DeviceLogs } from '../device-logs.js';
+import { DEVICE_LOG_KEEP_PER_DEVICE, type DeviceLogEntry, type DeviceLogs } from '../device-logs.js';
 import type { PostgresDatabase } from './database.js';
 import { query } from './pool.js';
 
@@ -21,7 +21,7 @@ export class PostgresDeviceLogs implements DeviceLogs {
 
   constructor(
     private readonly db: PostgresDatabase,
-    private readonly keepPerDevice = 1000,
+    private readonly keepPerDevice = DEVICE_LOG_KEEP_PER_DEVICE,
   ) {}
 
   async append(entry: Omit<DeviceLogEntry, 'id'>): Promise<void> {
