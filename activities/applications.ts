@@ -6,7 +6,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { counter } from '../common/metrics.js';
 import { sameVersion } from '../common/app-version.js';
 import { deviceState, summarize, targetsDevice } from '../common/application-status.js';
-import { awaitingRollout, rolloutOver } from '../common/awaiting-rollout.js';
+import { awaitingRollout, rolledBackEntry, rolloutOver } from '../common/awaiting-rollout.js';
 import { gatewayTaskQueue } from '../common/config.js';
 import { NotFoundError, ValidationError } from '../common/errors.js';
 import { FailureType, toApplicationFailure } from '../common/failures.js';
@@ -78,20 +78,37 @@ export function createApplicationActivities(deps: { store: ResourceStore; module
    * The devices' states on the Application in one write, then on each device. A device deleted
    * meanwhile (its Device gone) is left out, not written back into the Application that its
    * deletion took it out of; an application deleted meanwhile fails the write before any device
-   * gets a state of an app that is gone.
+   * gets a state of an app that is gone. A RolledBack of a device the rollout never deployed to
+   * is not one (rolledBackEntry): it keeps what it had, or loses its entry on both sides.
    */
   async function recordOnDevices(name: string, entries: [string, AppDeviceState][]): Promise<void> {
     const present: [string, AppDeviceState][] = [];
     for (const entry of entries) if (await store.get('Device', entry[0])) present.push(entry);
     if (present.length === 0) return;
-    await store.updateStatus('Application', name, (s) =>
-      summarize({ ...s, devices: { ...s.devices, ...Object.fromEntries(present) } }),
-    );
-    for (const [device, entry] of present) {
-      try {
-        await store.updateStatus('Device', device, (s) => ({ ...s, apps: { ...s.apps, [name]: entry } }));
-      } catch (err) {
-        if (!(err instanceof NotFoundError)) throw err;
+    /** Each device's entry as written on the Application (null: none). */
+    let written: [string, AppDeviceState, AppDeviceState | null][] = [];
+    await store.updateStatus('Application', name, (s) => {
+      written = present.map(([device, entry]) => [
+        device,
+        entry,
+        entry.state === 'RolledBack' ? rolledBackEntry(s.devices[device], entry) : entry,
+      ]);
+      const devices = { ...s.devices };
+      for (const [device, , entry] of written) {
+        if (entry) devices[device] = entry;
+        else delete devices[device];
+      }
+      return summarize({ ...s, devices });
+    });
+    for (const [device, recorded, entry] of written) {
+      // (An entry kept as it was is the device's own: its Device has it already.)
+      if (entry === null) await forgetOnDevice(name, device);
+      else if (entry === recorded) {
+        try {
+          await store.updateStatus('Device', device, (s) => ({ ...s, apps: { ...s.apps, [name]: entry } }));
+        } catch (err) {
+          if (!(err instanceof NotFoundError)) throw err;
+        }
       }
     }
     // The application deleted since its write above (a stop racing a delete): the delete's last
@@ -105,14 +122,19 @@ export function createApplicationActivities(deps: { store: ResourceStore; module
   async function forgetOnDevices(name: string, only?: Set<string>): Promise<void> {
     for (const device of await store.list('Device')) {
       if (!(name in device.status.apps) || (only && !only.has(device.metadata.name))) continue;
-      try {
-        await store.updateStatus('Device', device.metadata.name, (s) => {
-          const { [name]: _gone, ...apps } = s.apps;
-          return { ...s, apps };
-        });
-      } catch (err) {
-        if (!(err instanceof NotFoundError)) throw err; // (the device went meanwhile)
-      }
+      await forgetOnDevice(name, device.metadata.name);
+    }
+  }
+
+  async function forgetOnDevice(name: string, device: string): Promise<void> {
+    try {
+      await store.updateStatus('Device', device, (s) => {
+        if (!(name in s.apps)) return s;
+        const { [name]: _gone, ...apps } = s.apps;
+        return { ...s, apps };
+      });
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err; // (the device went meanwhile)
     }
   }
 

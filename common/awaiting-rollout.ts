@@ -29,3 +29,18 @@ export function rolloutOver(entry: AppDeviceState): AppDeviceState {
   const { awaitingRollout: _over, ...rest } = entry;
   return rest;
 }
+
+/**
+ * What a rollback's RolledBack leaves as a device's entry. Where the rollout deployed, that: its
+ * version was taken off the device. A device it never deployed to — still awaiting it, or left
+ * Pending for its lifecycle (no session) — had nothing of it to roll back, and a RolledBack there
+ * read as if it had run it: it keeps what it had, and, having had nothing (Pending), no entry
+ * (null), so it is not listed as having the application at all.
+ */
+export function rolledBackEntry(
+  current: AppDeviceState | undefined,
+  rolledBack: AppDeviceState,
+): AppDeviceState | null {
+  if (!current || current.state === 'Pending') return null;
+  return current.awaitingRollout ? rolloutOver(current) : rolledBack;
+}

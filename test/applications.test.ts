@@ -271,12 +271,15 @@ describe('deploying apps', () => {
       /rolled back to nothing \(stopped\): 1 of 3 devices failed \(threshold 0\)/,
     );
     expect(a.status.message).toMatch(/unreachable/);
-    const states = Object.values(a.status.devices)
-      .map((d) => d.state)
-      .sort();
-    // The canary stopped it; the other two never got it, and are not left Pending either.
-    expect(states).toEqual(['RolledBack', 'RolledBack', 'RolledBack']);
-    expect(a.status.counts.pending).toBe(0);
+    // The canary stopped it. The other two never got it: not left Pending, and not RolledBack
+    // either (which said they had run it) — the app has no entry on them, nor they one of it.
+    const entries = Object.entries(a.status.devices);
+    expect(entries.map(([, d]) => d.state)).toEqual(['RolledBack']);
+    expect(a.status.counts).toEqual({ targeted: 1, running: 0, failed: 0, pending: 0 });
+    const devices = (await platform.api('GET', '/api/v1/devices')).body.items as Device[];
+    expect(devices.filter((d) => 'faulty' in d.status.apps).map((d) => d.metadata.name)).toEqual([
+      entries[0]![0],
+    ]);
     // The fleet's other apps keep running.
     expect((await app('blinky')).status.phase).toBe('Running');
   });

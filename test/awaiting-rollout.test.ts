@@ -3,8 +3,9 @@
  * activities (activities/applications.ts) and the gateway's writes of what devices report: a
  * paused canary's other devices keep the state of the version they run, marked awaitingRollout
  * (they showed Pending, as if they ran nothing), and count as pending; their own reports keep the
- * mark; the rollout reaching one takes it off, and so does the rollout's end. Then how the
- * dashboard and the CLI name such a state (common/app-device-label.ts).
+ * mark; the rollout reaching one takes it off, and so does the rollout's end. A rollback of an
+ * app that had no version leaves no entry where nothing was deployed (it recorded RolledBack
+ * there). Then how the dashboard and the CLI name such a state (common/app-device-label.ts).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -130,6 +131,57 @@ describe('a paused canary', () => {
     for (const device of DEVICES) expect(status.devices[device]!.awaitingRollout).toBeUndefined();
     expect(status.devices['d-3']).toMatchObject({ state: 'Running', restarts: 2 });
     expect(status.devices['d-4']).toMatchObject({ state: 'Pending' });
+  });
+});
+
+describe('a rollback of an application that had no version before', () => {
+  /** A new app (or a stopped one) rolled out as a Canary of 2 to d-1..d-3, d-2 without a session. */
+  async function abortedCanary(name: string): Promise<void> {
+    const targets = ['d-1', 'd-2', 'd-3'];
+    await activities.setApplicationPhase(name, 'Deploying', {
+      workflowId: `deploy-${name}`,
+      pendingDevices: targets,
+    });
+    await activities.recordAppDeviceStates(name, [{ device: 'd-2', state: 'Pending' }]); // for its lifecycle
+    await activities.recordAppDeviceStates(name, [{ device: 'd-1', state: 'Deploying' }]);
+    await activities.recordAppDeviceStates(name, [{ device: 'd-1', state: 'Running' }]);
+    await activities.setApplicationPhase(name, 'Deploying', { awaitingPromotion: true });
+    // Abort, as deployApplication records it: settleUntouched (the devices it never contacted:
+    // d-2 and d-3), then rollBack (d-1, which it stopped), then the phase.
+    for (const device of ['d-2', 'd-3']) await activities.recordAppDeviceState(name, device, 'RolledBack');
+    await activities.recordAppDeviceState(name, 'd-1', 'RolledBack');
+    await activities.setApplicationPhase(name, 'RolledBack', { message: 'rolled back to nothing (stopped)' });
+  }
+
+  it('leaves no entry on a device nothing was deployed to: RolledBack read as if it had run it', async () => {
+    await store.create('Application', 'fresh', {} as ApplicationSpec, {
+      phase: 'Pending',
+      devices: {},
+      counts: { targeted: 0, running: 0, failed: 0, pending: 0 },
+    });
+    await abortedCanary('fresh');
+    const status = (await store.get('Application', 'fresh'))!.status;
+    expect(Object.keys(status.devices)).toEqual(['d-1']);
+    expect(status.devices['d-1']).toMatchObject({ state: 'RolledBack' });
+    expect(status.counts).toEqual({ targeted: 1, running: 0, failed: 0, pending: 0 });
+    expect((await store.get('Device', 'd-1'))!.status.apps.fresh).toMatchObject({ state: 'RolledBack' });
+    // d-2's Pending (it had no session) is gone from its Device too; d-3 never had one.
+    for (const device of ['d-2', 'd-3']) expect((await store.get('Device', device))!.status.apps).toEqual({});
+  });
+
+  it('leaves a device an app was stopped on Stopped', async () => {
+    await store.create('Application', 'stopped', {} as ApplicationSpec, {
+      phase: 'Stopped',
+      devices: Object.fromEntries(DEVICES.slice(0, 3).map((d) => [d, deviceState('Stopped')])),
+      counts: { targeted: 3, running: 0, failed: 0, pending: 0 },
+    });
+    await abortedCanary('stopped');
+    const status = (await store.get('Application', 'stopped'))!.status;
+    expect(status.devices['d-1']).toMatchObject({ state: 'RolledBack' });
+    expect(status.devices['d-3']).toEqual(expect.objectContaining({ state: 'Stopped' }));
+    expect(status.devices['d-3']!.awaitingRollout).toBeUndefined();
+    // d-2 was left Pending for its lifecycle by the canary wave: what it had was written over.
+    expect(status.devices['d-2']).toBeUndefined();
   });
 });
 

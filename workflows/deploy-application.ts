@@ -319,7 +319,7 @@ export async function deployApplication(input: DeployApplicationInput): Promise<
 }
 
 /**
- * After a rollback, the devices the rollout never reached are no longer Pending: with an earlier
+ * After a rollback, the devices the rollout never reached no longer await it: with an earlier
  * version they report how that version runs (they kept it), without one they have nothing.
  */
 async function settleUntouched(
@@ -331,6 +331,8 @@ async function settleUntouched(
   if (!patched(Patch.settleUntouchedDevices)) return;
   await Promise.all(
     untouched.map(async (target) => {
+      // The store keeps no RolledBack of a device nothing was deployed to: it has no entry
+      // (common/awaiting-rollout.ts, rolledBackEntry).
       if (!previousModule) return apps.recordAppDeviceState(name, target.device, 'RolledBack');
       if (!target.taskQueue) return; // unreachable now: the lifecycle workflow reconciles it later
       try {
