@@ -5,7 +5,8 @@
  * (they showed Pending, as if they ran nothing), and count as pending; their own reports keep the
  * mark; the rollout reaching one takes it off, and so does the rollout's end. A rollback of an
  * app that had no version leaves no entry where nothing was deployed (it recorded RolledBack
- * there). Then how the dashboard and the CLI name such a state (common/app-device-label.ts).
+ * there). Then how the dashboard and the CLI name such a state (common/app-device-label.ts), and
+ * the applications page's count of them in a big target.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,9 +14,15 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApplicationActivities } from '../activities/applications.js';
 import { appDeviceStateLabel } from '../common/app-device-label.js';
+import { awaitingRollout } from '../common/awaiting-rollout.js';
 import { deviceState } from '../common/application-status.js';
 import { createLogger } from '../common/logger.js';
-import type { ApplicationSpec, ApplicationStatus } from '../common/resources.js';
+import {
+  API_VERSION,
+  type Application,
+  type ApplicationSpec,
+  type ApplicationStatus,
+} from '../common/resources.js';
 import { createDeviceEventHandler } from '../gateway/device-events.js';
 import type { SessionInfo } from '../gateway/session-registry.js';
 import { FileModuleStore } from '../store/file-module-store.js';
@@ -23,6 +30,8 @@ import { openDatabase } from '../store/sqlite.js';
 import { SqliteDeviceLogs } from '../store/sqlite-device-logs.js';
 import { SqliteResourceStore } from '../store/sqlite-resource-store.js';
 import { storeConnectedDevice } from './support/stored-devices.js';
+import { applicationRows } from '../web/pages/applications.js';
+import { deviceFragments } from '../web/pages/device.js';
 
 const DEVICES = ['d-1', 'd-2', 'd-3', 'd-4'];
 let dir: string;
@@ -197,6 +206,65 @@ describe("an app's state on a device, as the dashboard and the CLI name it", () 
     );
     expect(appDeviceStateLabel({ ...deviceState('Pending'), awaitingRollout: true }, true)).toBe(
       'Pending · waiting for promotion',
+    );
+  });
+});
+
+describe('the dashboard during a paused canary', () => {
+  const ctx = { csrfToken: 't', workflowUrl: (id: string) => `/wf/${id}`, temporalUiUrl: '' };
+  const DEVICE_NAMES = Array.from({ length: 30 }, (_, i) => `dev-${i}`);
+  const app: Application = {
+    apiVersion: API_VERSION,
+    kind: 'Application',
+    metadata: {
+      name: 'big',
+      namespace: 'default',
+      labels: {},
+      uid: 'u',
+      generation: 2,
+      creationTimestamp: '',
+    },
+    spec: {
+      module: { sha256: 'ab'.repeat(32), size: 10 },
+      entry: '_start',
+      target: { all: true },
+      strategy: {
+        type: 'Canary',
+        canary: 1,
+        maxUnavailable: '25%',
+        pauseAfterCanary: true,
+        failureThreshold: 0,
+      },
+      limits: { memoryPages: 1, cpuMsPerCall: null },
+      env: {},
+      args: [],
+    },
+    status: {
+      phase: 'Deploying',
+      awaitingPromotion: true,
+      devices: Object.fromEntries(
+        DEVICE_NAMES.map((d, i) => [
+          d,
+          i === 0 ? deviceState('Running') : awaitingRollout(deviceState('Running')),
+        ]),
+      ),
+      counts: { targeted: 30, running: 1, failed: 0, pending: 29 },
+    },
+  };
+
+  it("counts a big target's devices not reached yet apart from the canary's Running", () => {
+    const row = applicationRows(ctx, [app]).value;
+    expect(row).toMatch(/data-state-count="Running"\s+data-count="1"/);
+    expect(row).toMatch(
+      /data-state-count="awaitingRollout"\s+data-count="29"[^>]*>\s*29 waiting for promotion/,
+    );
+  });
+
+  it("names on a device's page what it still runs", async () => {
+    await storeConnectedDevice(store, 'dev-5');
+    const device = (await store.get('Device', 'dev-5'))!;
+    expect(deviceFragments(ctx, device, undefined, [app]).apps).toContain(
+      'Running (previous version) · waiting for promotion',
     );
   });
 });
