@@ -1,7 +1,9 @@
 /**
  * A device a rollout has not reached yet (a later wave's, or one outside a paused canary) still
  * runs what it ran before. Its entry in the Application's status says so: the state it had,
- * marked `awaitingRollout`, instead of a Pending that read as if it ran nothing. Pure functions.
+ * marked `awaitingRollout`, instead of a Pending that read as if it ran nothing; and a rollback
+ * does not call it RolledBack, nothing of the rollout having been there. Pure functions, used by
+ * the store activities (activities/applications.ts) and the gateway's writes of device reports.
  */
 import { deviceState } from './application-status.js';
 import type { AppDeviceState } from './resources.js';
