@@ -8,7 +8,8 @@ import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIST_DIR, buildApps } from '../scripts/build-apps.mjs';
-import { LIST_FILTER_PARAMS } from '../store/list-query.js';
+import { DNS_LABEL_MESSAGE } from '../common/names.js';
+import { LIST_FILTER_PARAMS, MAX_LIST_LIMIT } from '../store/list-query.js';
 import { compileSchema, createAjv, OPENAPI_DOCUMENT } from '../web/openapi.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { waitFor } from './support/wait.js';
@@ -108,6 +109,16 @@ describe('the OpenAPI document', () => {
     const logs = await platform.api('GET', '/api/v1/devices/none/logs?after=-1');
     expect(logs.status).toBe(400);
     expect(logs.body.error.field).toBe('after');
+    // A log's `app` is an application name, and its `limit` has the lists' bounds.
+    const badApp = await call('GET', '/devices/{name}/logs?app=Bad_App', { name: 'none' });
+    expect(badApp.status).toBe(400);
+    expect(badApp.body.error).toMatchObject({
+      code: 'InvalidInput',
+      field: 'app',
+      message: `app "Bad_App" ${DNS_LABEL_MESSAGE}`,
+    });
+    const tooMany = await call('GET', `/devices/{name}/logs?limit=${MAX_LIST_LIMIT + 1}`, { name: 'none' });
+    expect([tooMany.status, tooMany.body.error.field]).toEqual([400, 'limit']);
     // Rules the schema states since the fuzzer found requests it allowed and the API refused.
     for (const [body, field] of [
       [{ name: 'x', target: {}, wasm: 'AGFzbQEAAAA=' }, 'target'],

@@ -548,12 +548,15 @@ const schemas = {
   },
 };
 
+/** A `limit` query parameter: a list's page size, or how many of a device's log lines. */
+const LIMIT_SCHEMA = { type: 'integer', minimum: 1, maximum: MAX_LIST_LIMIT };
+
 /** `limit` and `continue` of every list, then the list's own filters. */
 const listParams = (...filters: object[]) => [
   {
     name: 'limit',
     in: 'query',
-    schema: { type: 'integer', minimum: 1, maximum: MAX_LIST_LIMIT },
+    schema: LIMIT_SCHEMA,
     description: 'page size; without it the whole (filtered) list',
   },
   {
@@ -739,8 +742,18 @@ export const OPENAPI_DOCUMENT = {
             schema: { type: 'integer', minimum: 0 },
             description: 'only ids above this',
           },
-          { name: 'app', in: 'query', schema: { type: 'string' } },
-          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000 } },
+          {
+            name: 'app',
+            in: 'query',
+            schema: dnsLabelSchema(),
+            description: "only this application's lines and publishes (its name)",
+          },
+          {
+            name: 'limit',
+            in: 'query',
+            schema: LIMIT_SCHEMA,
+            description: 'at most this many, the newest of them (200 without it)',
+          },
         ],
         responses: {
           '200': { description: 'log entries', content: json(ref('LogList')) },
