@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIST_DIR, buildApps } from '../scripts/build-apps.mjs';
 import { DNS_LABEL_MESSAGE } from '../common/names.js';
 import { LIST_FILTER_PARAMS, MAX_LIST_LIMIT } from '../store/list-query.js';
-import { compileSchema, createAjv, OPENAPI_DOCUMENT } from '../web/openapi.js';
+import { compileSchema, createAjv, OPENAPI_DOCUMENT, queryParametersOf } from '../web/openapi.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { waitFor } from './support/wait.js';
 
@@ -335,6 +335,19 @@ describe('the OpenAPI document', () => {
       (p) => p.name,
     );
     expect(declared).toEqual(['limit', 'continue', ...LIST_FILTER_PARAMS]);
+  });
+
+  it('validates a query parameter declared on a path for all its operations, as its own ones', () => {
+    // None is declared so today; one added must not go unchecked (and refused as unknown).
+    const path = [
+      { name: 'name', in: 'path', schema: { type: 'string' } },
+      { name: 'limit', in: 'query', schema: { type: 'integer' } },
+      { name: 'app', in: 'query', schema: { type: 'string' } },
+    ];
+    const own = [{ name: 'app', in: 'query', schema: { type: 'integer' } }];
+    expect(queryParametersOf(path, own)).toEqual([path[1], own[0]]);
+    expect(queryParametersOf(path, undefined)).toEqual([path[1], path[2]]);
+    expect(queryParametersOf(undefined, own)).toEqual(own);
   });
 
   it("answers a query past the parser's 16 KiB with a JSON 431, as the document says", async () => {

@@ -1131,6 +1131,28 @@ interface Operation {
   queryNames: string[];
 }
 
+interface ParameterObject {
+  name: string;
+  in: string;
+  schema: { type?: string };
+}
+
+/**
+ * An operation's query parameters: the ones its path declares for all its operations, then its
+ * own, which replace a path-level one of the same name (OpenAPI 3.1, "Path Item Object"). Read
+ * from the operation alone, a path-level one would be neither validated nor taken.
+ */
+export function queryParametersOf(
+  pathParameters: readonly ParameterObject[] | undefined,
+  operationParameters: readonly ParameterObject[] | undefined,
+): ParameterObject[] {
+  const own = (operationParameters ?? []).filter((p) => p.in === 'query');
+  const inherited = (pathParameters ?? []).filter(
+    (p) => p.in === 'query' && !own.some((o) => o.name === p.name),
+  );
+  return [...inherited, ...own];
+}
+
 /** Every operation of the document, with the regex of its path. */
 function operationsOf(ajv?: Ajv2020): Operation[] {
   const operations: Operation[] = [];
@@ -1142,14 +1164,15 @@ function operationsOf(ajv?: Ajv2020): Operation[] {
         return '([^/]+)';
       })}/?$`,
     );
+    const pathParameters = (item as { parameters?: ParameterObject[] }).parameters;
     for (const [method, op] of Object.entries(item)) {
       if (method === 'parameters') continue;
       const operation = op as {
-        parameters?: { name: string; in: string; schema: { type?: string } }[];
+        parameters?: ParameterObject[];
         requestBody?: { required?: boolean; content: Record<string, { schema: object }> };
       };
       const jsonBody = operation.requestBody?.content['application/json']?.schema;
-      const queryParams = (operation.parameters ?? []).filter((p) => p.in === 'query');
+      const queryParams = queryParametersOf(pathParameters, operation.parameters);
       operations.push({
         method: method.toUpperCase(),
         regex,
