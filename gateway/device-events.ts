@@ -101,12 +101,15 @@ export function createDeviceEventHandler(deps: {
     logLines,
     /**
      * Writes the app states still gathered (call before the store closes), and the Device writes
-     * when they are this handler's own; resolves with how many resources were left unwritten.
-     * Then the log lines kept, which report their own loss.
+     * when they are this handler's own, then the log lines kept (which report their own loss), until
+     * `deadline`; resolves with the resources whose status was left unwritten.
      */
-    flush: async () => {
-      const unwritten = (await applications.flush()) + (deps.deviceStatus ? 0 : await devices.flush());
-      await logLines.flush();
+    flush: async (deadline: number) => {
+      const unwritten = {
+        Application: await applications.flush(deadline),
+        Device: deps.deviceStatus ? [] : await devices.flush(deadline),
+      };
+      await logLines.flush(deadline);
       return unwritten;
     },
   });

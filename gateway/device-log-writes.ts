@@ -20,6 +20,7 @@
  * Log lines carry their own time (the device's, or when the gateway received them), so a line
  * written a minute late still reads when it happened.
  */
+import { settledBy } from '../common/deadline.js';
 import { NotFoundError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { DEVICE_LOG_KEEP_PER_DEVICE, type DeviceLogEntry, type DeviceLogs } from '../store/device-logs.js';
@@ -36,10 +37,11 @@ export interface DeviceLogWrites {
   readonly dropped: number;
   readonly storeUnavailable: boolean;
   /**
-   * Writes every line waiting — with the store unavailable, one try (which waits out the pool's
-   * retry). Resolves with how many lines were left unwritten (and counted as dropped).
+   * Writes every line waiting — with the store unavailable, one try (which may wait out the pool's
+   * 10 s retry) — until `deadline` (ms since the epoch) at the latest. Resolves with how many lines
+   * were left unwritten (and counted as dropped), a line still being written at the deadline too.
    */
-  flush(): Promise<number>;
+  flush(deadline: number): Promise<number>;
 }
 
 export interface DeviceLogWritesOptions {
@@ -80,6 +82,8 @@ export function deviceLogWrites(options: DeviceLogWritesOptions): DeviceLogWrite
   /** From the first refused append until a try goes through. */
   let outage: { since: number; waitMs: number; dropped: number; timer?: NodeJS.Timeout } | undefined;
   let closing = false;
+  /** Set once flush() has counted what it left: a write of those that ends later says nothing. */
+  let abandoned = false;
 
   function drop(device: string, lines: NewDeviceLogEntry[]): void {
     lines.shift();
@@ -111,10 +115,12 @@ export function deviceLogWrites(options: DeviceLogWritesOptions): DeviceLogWrite
       await logs.append(line);
     } catch (err) {
       unavailable = isStoreUnavailable(err);
-      if (!unavailable && !(err instanceof NotFoundError))
+      if (!unavailable && !(err instanceof NotFoundError) && !abandoned)
         logger.warn('recording a device log line failed', { device, error: String(err) });
     }
     writing.delete(device);
+    // Past the deadline of a shutdown, which counted this line among those it lost: nothing more.
+    if (abandoned) return;
     // Written or refused for good, it goes (unless already dropped as the oldest past a bound).
     if (!unavailable && lines[0] === line) {
       lines.shift();
@@ -181,21 +187,28 @@ export function deviceLogWrites(options: DeviceLogWritesOptions): DeviceLogWrite
     get storeUnavailable() {
       return outage !== undefined;
     },
-    async flush() {
+    async flush(deadline) {
       closing = true;
       if (outage) {
         clearTimeout(outage.timer);
         tryOne(); // one try; a store that is back takes all of it
       }
       // Each write ends by starting the next (none in an outage): done when none is under way.
-      while (writing.size > 0) await new Promise<void>((resolve) => (afterWrite = resolve));
+      while (
+        writing.size > 0 &&
+        (await settledBy(new Promise<void>((resolve) => (afterWrite = resolve)), deadline))
+      );
       const unwritten = pending;
+      abandoned = unwritten > 0;
       if (unwritten > 0) {
+        logger.warn('device log lines not written: the store is unavailable', {
+          lines: unwritten,
+          devices: [...waiting].map(([device, lines]) => `${device} (${lines.length})`),
+        });
         dropped += unwritten;
         pending = 0;
         waiting.clear();
         ready.clear();
-        logger.warn('device log lines not written: the store is unavailable', { lines: unwritten });
       }
       return unwritten;
     },

@@ -31,6 +31,8 @@ import { assertGatewayNameFree } from './name-in-use.js';
 import { createHealthServer } from './health.js';
 import { SessionRegistry } from './session-registry.js';
 import { recordSessionStatus } from './session-status.js';
+import { describeUnwritten } from './status-writes.js';
+import { settledBy } from '../common/deadline.js';
 
 const telemetry = await startTelemetry('gateway');
 const logger = createLogger('gateway');
@@ -40,6 +42,13 @@ const platform = await openPlatform(config);
 const { store } = platform;
 /** How often the gateway registers itself (its Gateway resource's lastSeen). */
 const REPORT_INTERVAL_MS = 2000;
+/**
+ * How long a shutdown waits for the store (its own status, the device and app status writes it
+ * keeps for an outage). A store that is down does not answer at all — each PostgreSQL try takes
+ * the pool's 10 s — and a shutdown (a rolling update, SIGTERM before SIGKILL) must end: what is
+ * not written by then is named in the log.
+ */
+const SHUTDOWN_STORE_WAIT_MS = 3000;
 // Before it listens or polls its task queue: a second gateway under a live one's name (another
 // machine left on the default name) would take over its record and half its session work.
 await assertGatewayNameFree(store, name, { reportIntervalMs: REPORT_INTERVAL_MS });
@@ -197,15 +206,35 @@ logger.info('gateway ready', { name, tlsPort, healthPort, endpoint: config.gatew
 onShutdown(async () => {
   clearInterval(statusTimer);
   ready = false;
-  await reporting;
-  await reportStatus('Unavailable').catch((err: unknown) =>
-    logger.warn('could not report gateway status', { error: String(err) }),
-  );
+  const storeDeadline = Date.now() + SHUTDOWN_STORE_WAIT_MS;
+  const storeDown = () => deviceStatus.storeUnavailable || deviceEvents.applications.storeUnavailable;
+  // (With the store known to be down, no try to say Unavailable: its lastSeen stops moving anyway,
+  // which is what another gateway taking the name waits for, gateway/name-in-use.ts.)
+  if (reporting) await settledBy(reporting, storeDeadline);
+  let saidUnavailable = false;
+  if (!storeDown())
+    await settledBy(
+      reportStatus('Unavailable').then(
+        () => (saidUnavailable = true),
+        () => {}, // named below with the rest
+      ),
+      storeDeadline,
+    );
   shutdownWorker(worker);
   await Promise.allSettled([running, deviceServer.close()]);
-  // What the store has not taken by now is lost with the process: say how much.
-  const unwritten = (await deviceEvents.flush()) + (await deviceStatus.flush());
-  if (unwritten > 0) logger.warn('status writes not written: the store is unavailable', { unwritten });
+  // What the store has not taken by now is lost with the process: say what it was. (Side by side:
+  // they share the deadline, and the log lines' flush must not use up the status writes' time.)
+  const [events, deviceWrites] = await Promise.all([
+    deviceEvents.flush(storeDeadline),
+    deviceStatus.flush(storeDeadline),
+  ]);
+  const devices = [...events.Device, ...deviceWrites];
+  if (!saidUnavailable || devices.length + events.Application.length > 0)
+    logger.warn('status writes not written: the store is unavailable', {
+      gateway: saidUnavailable ? undefined : `${name} (phase Unavailable)`,
+      devices: describeUnwritten(devices),
+      applications: describeUnwritten(events.Application),
+    });
   await connection.close(); // the signals client's too
   await telemetry.close();
   await platform.close();

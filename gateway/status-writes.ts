@@ -29,7 +29,14 @@
  * Any other failure (the resource deleted meanwhile: NotFound; a validation error) is reported
  * and dropped — no retry changes it, and a deleted device must not come back.
  */
+import { settledBy } from '../common/deadline.js';
 import { isStoreUnavailable } from '../store/store-unavailable.js';
+
+/** A resource whose changes did not reach the store, and which of its fields they were. */
+export interface UnwrittenChanges {
+  name: string;
+  fields: string[];
+}
 
 export interface StatusWrites<V> {
   /** `field` of resource `name` changed to `value`: written with the resource's other changes soon. */
@@ -39,10 +46,13 @@ export interface StatusWrites<V> {
   /** Since a write failed for the store being unavailable, until one goes through again. */
   readonly storeUnavailable: boolean;
   /**
-   * Writes what is gathered now and waits for every write under way (on shutdown). With the store
-   * unavailable each resource is tried once. Resolves with how many resources were left unwritten.
+   * On shutdown: writes what is gathered and waits for the writes under way, until `deadline`
+   * (ms since the epoch) at the latest — each try of a PostgreSQL that is down takes the pool's
+   * 10 s. With the store known to be unavailable, one write first; the rest only if it goes
+   * through. Resolves with what did not reach the store (changes of a write still under way at
+   * the deadline included: the process ends before it could).
    */
-  flush(): Promise<number>;
+  flush(deadline: number): Promise<UnwrittenChanges[]>;
 }
 
 export interface StatusWritesOptions<V> {
@@ -63,6 +73,10 @@ export interface StatusWritesOptions<V> {
   catchUpConcurrency?: number;
 }
 
+/** `dev-1 (session, lastHeartbeat)`: for a log line saying what a shutdown could not write. */
+export const describeUnwritten = (unwritten: UnwrittenChanges[]): string[] =>
+  unwritten.map(({ name, fields }) => `${name} (${fields.join(', ')})`);
+
 /** The pool itself retries a connection for 10 s, so each try during an outage takes that long anyway. */
 const RETRY_MS = { first: 500, max: 5_000 };
 const CATCH_UP_CONCURRENCY = 8;
@@ -73,10 +87,14 @@ export function coalescedStatusWrites<V>(options: StatusWritesOptions<V>): Statu
   /** Changes not yet written, per resource and field (in the order each field last changed). */
   const pending = new Map<string, Map<string, V>>();
   const writing = new Map<string, Promise<void>>();
+  /** The changes each write under way carries (what would be lost if it never ends). */
+  const inFlight = new Map<string, ReadonlyMap<string, V>>();
   let gatherTimer: NodeJS.Timeout | undefined;
   /** Set while the store is unavailable: nothing but one try at a time is written. */
   let outage: { since: number; waitMs: number; timer?: NodeJS.Timeout; trying?: string } | undefined;
   let closing = false;
+  /** Set once flush() has named what it left: a write of those that ends later says nothing more. */
+  let abandoned = false;
 
   /** `name` has changes: write them now, after the gathering delay, or once the store is back. */
   const due = (name: string) => {
@@ -94,11 +112,13 @@ export function coalescedStatusWrites<V>(options: StatusWritesOptions<V>): Statu
     const changes = pending.get(name);
     if (!changes) return Promise.resolve();
     pending.delete(name);
+    inFlight.set(name, changes);
     const done = options
       .write(name, changes)
       .then(
         () => storeAnswered(name),
         (err: unknown) => {
+          if (abandoned) return; // (the store closed under it, most likely)
           if (!isStoreUnavailable(err)) {
             options.onError(name, err);
             return storeAnswered(name); // it answered, if only to refuse
@@ -116,6 +136,7 @@ export function coalescedStatusWrites<V>(options: StatusWritesOptions<V>): Statu
       )
       .finally(() => {
         writing.delete(name);
+        inFlight.delete(name);
         if (pending.has(name)) due(name);
       });
     writing.set(name, done);
@@ -183,18 +204,29 @@ export function coalescedStatusWrites<V>(options: StatusWritesOptions<V>): Statu
     get storeUnavailable() {
       return outage !== undefined;
     },
-    async flush() {
+    async flush(deadline) {
       closing = true;
       clearTimeout(gatherTimer);
       gatherTimer = undefined;
       clearTimeout(outage?.timer);
-      // Until everything is written; with the store unavailable, one last try of each.
+      // Rounds of writes until nothing is left, the store refuses one, or the deadline. In a known
+      // outage a round is one write — the store may be back since the last try — and the rest
+      // follow only if it goes through.
       for (;;) {
-        const lastTry = outage !== undefined;
-        for (const name of [...pending.keys()]) void start(name);
-        while (writing.size > 0) await Promise.all(writing.values());
-        if (pending.size === 0 || lastTry) return pending.size;
+        const names = [...pending.keys()].filter((name) => !writing.has(name));
+        for (const name of outage ? names.slice(0, 1) : names) void start(name);
+        // (A write that ends may start the resource's next changes: until none is under way.)
+        while (writing.size > 0 && (await settledBy(Promise.all(writing.values()), deadline)));
+        if (pending.size === 0 || outage || writing.size > 0 || Date.now() >= deadline) break;
       }
+      const unwritten = new Map<string, Set<string>>();
+      for (const [name, changes] of [...inFlight, ...pending]) {
+        const fields = unwritten.get(name) ?? new Set<string>();
+        for (const field of changes.keys()) fields.add(field);
+        unwritten.set(name, fields);
+      }
+      abandoned = unwritten.size > 0;
+      return [...unwritten].map(([name, fields]) => ({ name, fields: [...fields] }));
     },
   };
 }

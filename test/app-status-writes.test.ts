@@ -79,12 +79,12 @@ describe('gathered app state writes', () => {
     const { writer, writes, errors } = recorder();
     writer.change('broken', 'd-1', running);
     writer.change('blinky', 'd-1', running);
-    await writer.flush();
+    await writer.flush(Date.now() + 10_000);
     expect(writes.map((w) => w.appId).sort()).toEqual(['blinky', 'broken']);
     expect(errors).toEqual(['broken: Error: store down']);
     // Later changes of the failed application are written again.
     writer.change('broken', 'd-2', running);
-    await writer.flush();
+    await writer.flush(Date.now() + 10_000);
     expect(writes.filter((w) => w.appId === 'broken')).toHaveLength(2);
   });
 });
@@ -127,7 +127,7 @@ describe("the gateway's device events on a real store", () => {
         },
       });
     }
-    await handle.flush();
+    await handle.flush(Date.now() + 10_000);
     const app = (await store.get('Application', 'blinky'))!;
     expect(app.status.counts).toEqual({ targeted: 200, running: 199, failed: 1, pending: 0 });
     expect(app.status.phase).toBe('PartiallyRunning');

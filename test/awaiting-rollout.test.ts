@@ -113,7 +113,7 @@ describe('a paused canary', () => {
       });
     report('d-2', 'Failed', 'trap: unreachable');
     report('d-1', 'Running', null);
-    await handle.flush();
+    await handle.flush(Date.now() + 10_000);
     const status = await entries();
     expect(status.devices['d-2']).toMatchObject({
       state: 'Failed',

@@ -65,7 +65,7 @@ const fastRetry = { first: 20, max: 50 };
 it("writes each device's lines in the order it sent them, devices side by side", async () => {
   const writes = deviceLogWrites({ logs, logger });
   for (let n = 0; n < 60; n++) for (const device of ['a', 'b', 'c']) writes.append(line(device, n));
-  await writes.flush();
+  await writes.flush(Date.now() + 10_000);
   for (const device of ['a', 'b', 'c']) expect(await messages(device)).toEqual(numbered(0, 60));
   expect(writes.dropped).toBe(0);
 });
@@ -107,7 +107,7 @@ it('bounds what it keeps: per device, and in all by dropping the appending devic
   expect(writes.dropped).toBe(11);
   down = false;
   await waitFor('the kept lines written', () => writes.pending === 0);
-  await writes.flush();
+  await writes.flush(Date.now() + 10_000);
   expect(await messages('quiet')).toEqual(['line 0']);
   expect(await messages('chatty')).toEqual(numbered(5, 25));
   expect(await messages('other')).toEqual(numbered(6, 15));
@@ -118,7 +118,7 @@ it('at shutdown in an outage: one try, and what is left counted as lost', async 
   down = true;
   for (let n = 0; n < 10; n++) writes.append(line('a', n));
   await waitFor('the outage noticed', () => writes.storeUnavailable);
-  expect(await writes.flush()).toBe(10);
+  expect(await writes.flush(Date.now() + 10_000)).toBe(10);
   expect(writes.dropped).toBe(10);
   expect(writes.pending).toBe(0);
 
@@ -127,6 +127,6 @@ it('at shutdown in an outage: one try, and what is left counted as lost', async 
   for (let n = 0; n < 10; n++) later.append(line('b', n));
   await waitFor('the outage noticed', () => later.storeUnavailable);
   down = false;
-  expect(await later.flush()).toBe(0);
+  expect(await later.flush(Date.now() + 10_000)).toBe(0);
   expect(await messages('b')).toEqual(numbered(0, 10));
 });

@@ -62,6 +62,6 @@ it('keeps the state a device reported last, when its earlier write would land la
   report('Deploying', 1);
   report('Running', 2);
   await new Promise((r) => setTimeout(r, 200));
-  await handle.flush();
+  await handle.flush(Date.now() + 10_000);
   expect((await store.get('Device', 'dev-1'))!.status.apps).toMatchObject({ blinky: { state: 'Running' } });
 });

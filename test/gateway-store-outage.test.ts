@@ -112,8 +112,8 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const link of links.values()) link.close();
   await gateway?.stop(); // its sessions' last writes, then flushed
-  await writes?.flush();
-  await events?.flush();
+  await writes?.flush(Date.now() + 10_000);
+  await events?.flush(Date.now() + 10_000);
   await gatewayStore?.close();
   await gatewayDb?.close();
   await testStore?.close();
