@@ -6,7 +6,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { counter } from '../common/metrics.js';
 import { sameVersion } from '../common/app-version.js';
 import { deviceState, summarize, targetsDevice } from '../common/application-status.js';
-import { awaitingRollout, rolledBackEntry, rolloutOver } from '../common/awaiting-rollout.js';
+import { awaitingRollout, entryToRecord, rolloutOver } from '../common/awaiting-rollout.js';
 import { gatewayTaskQueue } from '../common/config.js';
 import { NotFoundError, ValidationError } from '../common/errors.js';
 import { FailureType, toApplicationFailure } from '../common/failures.js';
@@ -78,8 +78,8 @@ export function createApplicationActivities(deps: { store: ResourceStore; module
    * The devices' states on the Application in one write, then on each device. A device deleted
    * meanwhile (its Device gone) is left out, not written back into the Application that its
    * deletion took it out of; an application deleted meanwhile fails the write before any device
-   * gets a state of an app that is gone. A RolledBack of a device the rollout never deployed to
-   * is not one (rolledBackEntry): it keeps what it had, or loses its entry on both sides.
+   * gets a state of an app that is gone. A RolledBack or a Stopped of a device the app never ran
+   * on is not one (entryToRecord): it keeps what it had, or loses its entry on both sides.
    */
   async function recordOnDevices(name: string, entries: [string, AppDeviceState][]): Promise<void> {
     const present: [string, AppDeviceState][] = [];
@@ -88,11 +88,7 @@ export function createApplicationActivities(deps: { store: ResourceStore; module
     /** Each device's entry as written on the Application (null: none). */
     let written: [string, AppDeviceState, AppDeviceState | null][] = [];
     await store.updateStatus('Application', name, (s) => {
-      written = present.map(([device, entry]) => [
-        device,
-        entry,
-        entry.state === 'RolledBack' ? rolledBackEntry(s.devices[device], entry) : entry,
-      ]);
+      written = present.map(([device, entry]) => [device, entry, entryToRecord(s.devices[device], entry)]);
       const devices = { ...s.devices };
       for (const [device, , entry] of written) {
         if (entry) devices[device] = entry;

@@ -2,8 +2,8 @@
  * A device a rollout has not reached yet (a later wave's, or one outside a paused canary) still
  * runs what it ran before. Its entry in the Application's status says so: the state it had,
  * marked `awaitingRollout`, instead of a Pending that read as if it ran nothing; and a rollback
- * does not call it RolledBack, nothing of the rollout having been there. Pure functions, used by
- * the store activities (activities/applications.ts) and the gateway's writes of device reports.
+ * does not call it RolledBack, nor a stop Stopped, where the app never ran. Pure functions, used
+ * by the store activities (activities/applications.ts) and the gateway's writes of device reports.
  */
 import { deviceState } from './application-status.js';
 import type { AppDeviceState } from './resources.js';
@@ -43,6 +43,37 @@ export function rolledBackEntry(
   current: AppDeviceState | undefined,
   rolledBack: AppDeviceState,
 ): AppDeviceState | null {
-  if (!current || current.state === 'Pending') return null;
+  if (neverRan(current)) return null;
   return current.awaitingRollout ? rolloutOver(current) : rolledBack;
+}
+
+/**
+ * What a stop's Stopped leaves as a device's entry. The stop is sent to every device in the
+ * Application's list, and a Stopped on one that never ran the app — left Pending for its
+ * lifecycle, or awaiting a rollout of a new app (a paused canary's other devices) — listed it as
+ * having the app (GET /devices?app=…): no entry (null). A device that ran a version of it, the
+ * rollout's or the one it still ran while awaiting it, had that version stopped: Stopped.
+ */
+export function stoppedEntry(
+  current: AppDeviceState | undefined,
+  stopped: AppDeviceState,
+): AppDeviceState | null {
+  return neverRan(current) ? null : stopped;
+}
+
+/** What the store activities write for a state the workflow records, by the rules above. */
+export function entryToRecord(
+  current: AppDeviceState | undefined,
+  recorded: AppDeviceState,
+): AppDeviceState | null {
+  if (recorded.state === 'RolledBack') return rolledBackEntry(current, recorded);
+  if (recorded.state === 'Stopped') return stoppedEntry(current, recorded);
+  return recorded;
+}
+
+/** No entry, or Pending (awaiting a rollout or not): nothing of the app was ever deployed there. */
+function neverRan(
+  current: AppDeviceState | undefined,
+): current is undefined | (AppDeviceState & { state: 'Pending' }) {
+  return !current || current.state === 'Pending';
 }

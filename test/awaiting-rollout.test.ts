@@ -5,7 +5,7 @@
  * (they showed Pending, as if they ran nothing), and count as pending; their own reports keep the
  * mark; the rollout reaching one takes it off, and so does the rollout's end. A rollback of an
  * app that had no version leaves no entry where nothing was deployed (it recorded RolledBack
- * there). Then how the dashboard and the CLI name such a state (common/app-device-label.ts), and
+ * there), and so does a stop (it recorded Stopped there). Then how the dashboard and the CLI name such a state (common/app-device-label.ts), and
  * the applications page's count of them in a big target.
  */
 import fs from 'node:fs';
@@ -191,6 +191,53 @@ describe('a rollback of an application that had no version before', () => {
     expect(status.devices['d-3']!.awaitingRollout).toBeUndefined();
     // d-2 was left Pending for its lifecycle by the canary wave: what it had was written over.
     expect(status.devices['d-2']).toBeUndefined();
+  });
+});
+
+describe('a stop during a paused canary', () => {
+  /** What undeployApplication with `keep` records: Stopped on every device in the list, then the phase. */
+  async function stop(name: string): Promise<void> {
+    const listed = Object.keys((await store.get('Application', name))!.status.devices);
+    for (const device of listed) await activities.recordAppDeviceState(name, device, 'Stopped');
+    await activities.setApplicationPhase(name, 'Stopped', { message: 'stopped by an operator' });
+  }
+
+  it('leaves no entry on a device a new app never ran on: Stopped listed it as having the app', async () => {
+    await store.create('Application', 'fresh', {} as ApplicationSpec, {
+      phase: 'Pending',
+      devices: {},
+      counts: { targeted: 0, running: 0, failed: 0, pending: 0 },
+    });
+    // A Canary of 2 to d-1..d-3, d-2 without a session (left Pending for its lifecycle), paused.
+    await activities.setApplicationPhase('fresh', 'Deploying', {
+      workflowId: 'deploy-fresh',
+      pendingDevices: ['d-1', 'd-2', 'd-3'],
+    });
+    await activities.recordAppDeviceStates('fresh', [{ device: 'd-2', state: 'Pending' }]);
+    await activities.recordAppDeviceStates('fresh', [{ device: 'd-1', state: 'Running' }]);
+    await activities.setApplicationPhase('fresh', 'Deploying', { awaitingPromotion: true });
+    await stop('fresh');
+    const status = (await store.get('Application', 'fresh'))!.status;
+    expect(status.phase).toBe('Stopped');
+    expect(Object.keys(status.devices)).toEqual(['d-1']);
+    expect(status.devices['d-1']).toMatchObject({ state: 'Stopped' });
+    expect(status.counts).toEqual({ targeted: 1, running: 0, failed: 0, pending: 0 });
+    expect((await store.get('Device', 'd-1'))!.status.apps.fresh).toMatchObject({ state: 'Stopped' });
+    for (const device of ['d-2', 'd-3']) expect((await store.get('Device', device))!.status.apps).toEqual({});
+  });
+
+  it('stops the version a device not reached yet still ran, and records it Stopped', async () => {
+    await canaryPaused();
+    await stop('app');
+    const status = await entries();
+    // d-1 ran the canary, d-2 and d-3 the previous version: all stopped. d-4 never ran it.
+    expect(Object.keys(status.devices).sort()).toEqual(['d-1', 'd-2', 'd-3']);
+    for (const device of ['d-1', 'd-2', 'd-3']) {
+      expect(status.devices[device]).toMatchObject({ state: 'Stopped' });
+      expect(status.devices[device]!.awaitingRollout).toBeUndefined();
+      expect((await store.get('Device', device))!.status.apps.app).toMatchObject({ state: 'Stopped' });
+    }
+    expect((await store.get('Device', 'd-4'))!.status.apps).toEqual({});
   });
 });
 

@@ -420,6 +420,8 @@ export async function undeployApplication(input: UndeployApplicationInput): Prom
     await apps.forgetApplication(name);
     return;
   }
+  // The store keeps no Stopped where the app never ran (a new app's devices a paused canary had
+  // not reached, one left Pending): no entry (common/awaiting-rollout.ts, stoppedEntry).
   for (const target of targets) await apps.recordAppDeviceState(name, target.device, 'Stopped');
   await apps.setApplicationPhase(name, 'Stopped', { message: 'stopped by an operator' });
 }
