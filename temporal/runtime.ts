@@ -71,7 +71,8 @@ const CORE_FILTER: Record<string, 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR'>
  * 8 s of the default 10 s (sdk-core WFT_HEARTBEAT_TIMEOUT_FRACTION), so up to 8 s is the task
  * doing what it was designed to; past 9 s its heartbeat came late and the server is about to
  * time it out (and run it again): that is what still warns. The core reads this once, from the
- * process's environment, the first time it compares; an operator's own setting wins.
+ * process's environment, the first time it compares; an operator's own setting wins (an empty
+ * one is no setting: the core would read it as its 5 s).
  */
 export const WORKFLOW_TASK_WARN_SECONDS = 9;
 
@@ -80,7 +81,7 @@ export function installTemporalRuntime(
 ): void {
   // The core is chatty at INFO; its warnings and errors are what an operator needs by default.
   const core = CORE_FILTER[options.logger.level] ?? 'WARN';
-  process.env.TEMPORAL_WORKFLOW_TASK_DURATION_WARN_SECONDS ??= String(WORKFLOW_TASK_WARN_SECONDS);
+  process.env.TEMPORAL_WORKFLOW_TASK_DURATION_WARN_SECONDS ||= String(WORKFLOW_TASK_WARN_SECONDS);
   Runtime.install({
     logger: temporalLogger(options.logger, { activitiesOnly: options.activitiesOnly }),
     telemetryOptions: {
