@@ -4,7 +4,6 @@
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import { counter } from '../common/metrics.js';
-import { sameVersion } from '../common/app-version.js';
 import { deviceState, summarize, targetsDevice } from '../common/application-status.js';
 import { awaitingRollout, entryToRecord, rolloutOver } from '../common/awaiting-rollout.js';
 import { gatewayTaskQueue } from '../common/config.js';
@@ -24,7 +23,7 @@ export interface RolloutTarget {
 export interface RolloutPlan {
   spec: Application['spec'];
   targets: RolloutTarget[];
-  /** The version to roll back to, when this rollout is an update. */
+  /** The version to roll back to — what the devices ran — when this rollout is an update. */
   previousModule: DeployedVersion | null;
 }
 
@@ -155,10 +154,12 @@ export function createApplicationActivities(deps: { store: ResourceStore; module
       if (misfit) throw invalid('module', misfit);
       const tooLarge = deployMessageMisfit(bytes, { ...app.spec, name }, chosen);
       if (tooLarge) throw invalid('env', tooLarge);
-      const previous = app.status.previousModule;
       rollouts.inc({ strategy: app.spec.strategy.type });
       return {
-        previousModule: previous && !sameVersion(previous, app.spec) ? previous : null,
+        // What the devices ran before, even when it is the version this rollout deploys again (a
+        // change of strategy or target only, the same spec rerun): taken for no version at all, a
+        // failing or aborted rollout stopped a working app on every device it had reached.
+        previousModule: app.status.previousModule ?? null,
         spec: app.spec,
         targets: chosen.map((d) => ({
           device: d.metadata.name,

@@ -20,10 +20,3 @@ export function deploySettings(version: DeployedVersion, spec: ApplicationSpec) 
     limits: version.limits ?? spec.limits,
   };
 }
-
-/** Whether the spec would deploy exactly `version` again. */
-export function sameVersion(version: DeployedVersion, spec: ApplicationSpec): boolean {
-  return (
-    JSON.stringify(deploySettings(version, spec)) === JSON.stringify(deploySettings(versionOf(spec), spec))
-  );
-}

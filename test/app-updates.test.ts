@@ -5,8 +5,10 @@
  * the generation, so the rollout claim of that generation is the last run's, and the update must
  * neither start nothing (the Application was left Pending for good when it came within the
  * claim's 10 s lease) nor reset the status of a rollout still running (a waiting canary showed
- * Pending, its message gone). A stopped app: a failing new version goes back to stopped, not to
- * the version it ran before the stop. Real platform, real Temporal, two virtual devices.
+ * Pending, its message gone). A change of strategy only: an aborted canary puts the version back
+ * (the same version as the spec's was taken for none, and the app was stopped on the canary). A
+ * stopped app: a failing new version goes back to stopped, not to the version it ran before the
+ * stop. Real platform, real Temporal, two virtual devices.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -135,6 +137,35 @@ describe('an update to the spec the Application has', () => {
     expect((await settledByNewRun('restart', before)).status.phase).toBe('Running');
     const d = (await platform.api('GET', '/api/v1/devices/same-1')).body as Device;
     expect((d.status.apps.restart as { state?: string } | undefined)?.state).toBe('Running');
+  });
+});
+
+describe('an update that changes only how it rolls out', () => {
+  it('aborted, puts back the version the devices ran instead of stopping the app on the canary', async () => {
+    const v1 = { wasm: wasm('blinky'), target: { devices: DEVICES } };
+    expect((await platform.api('POST', '/api/v1/applications', { name: 'steady', ...v1 })).status).toBe(202);
+    const running = await waitFor('steady Running', async () => {
+      const a = await app('steady');
+      return a.status.phase === 'Running' ? a : undefined;
+    });
+    const before = await runId('steady');
+
+    // The same version, as a Canary: its previous version is the one it deploys again.
+    await put('steady', { ...v1, strategy: { type: 'Canary', canary: 1, pauseAfterCanary: true } });
+    await waitFor('the canary waiting', async () => (await app('steady')).status.awaitingPromotion);
+    expect((await platform.api('POST', '/api/v1/applications/steady/abort')).status).toBe(202);
+
+    const a = await settledByNewRun('steady', before);
+    expect(a.status.phase).toBe('RolledBack');
+    // It was taken for a new app: "rolled back to nothing (stopped)", the canary's app stopped.
+    expect(a.status.message).toMatch(/rolled back to the previous version/);
+    expect(a.status.currentModule).toEqual(running.status.currentModule);
+    for (const name of DEVICES) {
+      await waitFor(`${name} runs steady`, async () => {
+        const d = (await platform.api('GET', `/api/v1/devices/${name}`)).body as Device;
+        return (d.status.apps.steady as { state?: string } | undefined)?.state === 'Running';
+      });
+    }
   });
 });
 
