@@ -1,18 +1,22 @@
 /**
  * The pure parts of observability, fast: the terminal formatter of JSON log lines, LOG_LEVEL
- * checking, the SVG charts, the fleet snapshot over a real SQLite store, and the gateway's
+ * checking, the SVG charts, the fleet snapshot and the fleet gauges over a real SQLite store, and the gateway's
  * prom-client exposition (the names and labels dashboards and alerts rely on).
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { deviceState } from '../common/application-status.js';
 import { ValidationError } from '../common/errors.js';
 import { formatLogLine } from '../common/log-format.js';
 import { logLevelFromEnv } from '../common/logger.js';
+import { processRegistry } from '../common/metrics.js';
+import { APP_DEVICE_STATES, type ApplicationSpec } from '../common/resources.js';
 import { GatewayMetrics } from '../gateway/metrics.js';
 import { openDatabase } from '../store/sqlite.js';
 import { SqliteResourceStore } from '../store/sqlite-resource-store.js';
+import { registerFleetMetrics } from '../web/fleet-metrics.js';
 import { takeFleetSnapshot } from '../web/fleet-snapshot.js';
 import { barChart, lineChart } from '../web/svg-chart.js';
 import { TrendRecorder } from '../web/trends.js';
@@ -129,6 +133,26 @@ describe('fleet snapshot and trends', () => {
     expect(String(trendCharts(trends))).toMatch(
       /at most once per heartbeat timeout[\s\S]*is a healthy device/,
     );
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('fleet gauges', () => {
+  it('count application instances in every state the API knows, 0 where there are none', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wasmbed-fleet-gauges-'));
+    const store = new SqliteResourceStore(openDatabase(path.join(dir, 'wasmbed.db')));
+    await store.create('Application', 'app', {} as ApplicationSpec, {
+      phase: 'PartiallyRunning',
+      devices: { a: deviceState('Running'), b: deviceState('Running'), c: deviceState('Failed', 'trap') },
+      counts: { targeted: 3, running: 2, failed: 1, pending: 0 },
+    });
+    registerFleetMetrics(store);
+    const text = await processRegistry.metrics();
+    const series = [...text.matchAll(/^wasmbed_application_devices\{state="(\w+)"\} (\d+)$/gm)];
+    const byState = Object.fromEntries(series.map(([, state, count]) => [state, Number(count)]));
+    expect(Object.keys(byState).sort()).toEqual([...APP_DEVICE_STATES].sort());
+    expect(byState).toMatchObject({ Running: 2, Failed: 1, Pending: 0, Stopped: 0 });
+    await store.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -5,11 +5,9 @@
  */
 import type { Gauge } from 'prom-client';
 import { gauge } from '../common/metrics.js';
-import { APPLICATION_PHASES, DEVICE_PHASES } from '../common/resources.js';
+import { APP_DEVICE_STATES, APPLICATION_PHASES, DEVICE_PHASES } from '../common/resources.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import { CERT_EXPIRY_HORIZONS_DAYS, takeFleetSnapshot, type FleetSnapshot } from './fleet-snapshot.js';
-
-const APP_STATES = ['Pending', 'Deploying', 'Running', 'Exited', 'Failed', 'Stopped', 'RolledBack'] as const;
 
 export function registerFleetMetrics(store: ResourceStore): void {
   // Every gauge's collect() asks for the snapshot; the first one of a scrape takes it.
@@ -64,7 +62,9 @@ export function registerFleetMetrics(store: ResourceStore): void {
     'Application instances on devices by state',
     ['state'],
     (g, s) => {
-      for (const state of APP_STATES) g.set({ state }, s.appStates.get(state) ?? 0);
+      // Every state the API knows (common/resources.ts), 0 when none: a list of its own here
+      // would miss a state added there, its devices left out of the gauge.
+      for (const state of APP_DEVICE_STATES) g.set({ state }, s.appStates.get(state) ?? 0);
     },
   );
   fleetGauge(
