@@ -1,7 +1,7 @@
 /**
  * The pure parts of observability, fast: the terminal formatter of JSON log lines, LOG_LEVEL
- * checking, the SVG charts, the fleet snapshot and the fleet gauges over a real SQLite store, and the gateway's
- * prom-client exposition (the names and labels dashboards and alerts rely on).
+ * checking, the SVG charts, the fleet snapshot and the fleet gauges over a real SQLite store, and
+ * the gateway's prom-client exposition (the names and labels dashboards and alerts rely on).
  */
 import fs from 'node:fs';
 import os from 'node:os';
