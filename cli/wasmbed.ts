@@ -51,7 +51,11 @@ export async function main(
     timeoutMs: timeout * 1000,
     out,
   };
-  switch (command) {
+  // The parsed key names the command with its aliases resolved (`apps ls` is `app list`): the
+  // words as typed reached the groups, and `apps ls`, which parseCommandLine takes, was refused
+  // as an unknown app command.
+  const [group, subcommand] = key.split(' ');
+  switch (group) {
     case 'up':
       return up();
     case 'status':
@@ -59,22 +63,19 @@ export async function main(
     case 'logs':
       return logs(ctx, need(sub, 'device name'));
     case 'app':
-    case 'apps':
-      return app(ctx, sub, arg);
+      return app(ctx, subcommand, arg);
     case 'enrollment-token':
-    case 'enrollment-tokens':
-      return enrollmentToken(ctx, sub, arg);
+      return enrollmentToken(ctx, subcommand, arg);
     case 'claim-cert':
-      if (sub !== 'create') throw new CliError(`unknown claim-cert command "${sub ?? ''}"\n\n${USAGE}`, 2);
+      if (subcommand !== 'create')
+        throw new CliError(`unknown claim-cert command "${sub ?? ''}"\n\n${USAGE}`, 2);
       return claimCertCreate(ctx, need(arg, 'device name'));
     case 'enrollment':
-    case 'enrollments':
-      return enrollment(ctx, sub, arg);
+      return enrollment(ctx, subcommand, arg);
     case 'ca':
       return ca(ctx);
     case 'device':
-    case 'devices':
-      return device(ctx, sub, arg);
+      return device(ctx, subcommand, arg);
     default:
       throw new CliError(`unknown command "${command}"\n\n${USAGE}`, 2);
   }

@@ -145,7 +145,6 @@ export async function device(
 ): Promise<number> {
   switch (sub) {
     case 'list':
-    case 'ls':
       return deviceList(ctx);
     case 'get':
       return deviceGet(ctx, need(arg, 'device name'));

@@ -24,8 +24,7 @@ export async function enrollmentToken(
       }
       return 0;
     }
-    case 'list':
-    case 'ls': {
+    case 'list': {
       const items = await listEvery(ctx, '/enrollment-tokens');
       if (ctx.json) ctx.out(JSON.stringify({ items }, null, 2));
       else

@@ -10,8 +10,7 @@ export async function enrollment(
   arg: string | undefined,
 ): Promise<number> {
   switch (sub) {
-    case 'list':
-    case 'ls': {
+    case 'list': {
       const items = await listEvery(ctx, '/enrollments');
       if (ctx.json) ctx.out(JSON.stringify({ items }, null, 2));
       else
