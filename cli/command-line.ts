@@ -26,6 +26,7 @@ export const OPTIONS = {
   'max-unavailable': { type: 'string' },
   canary: { type: 'string' },
   'pause-after-canary': { type: 'boolean' },
+  'no-pause-after-canary': { type: 'boolean' },
   'failure-threshold': { type: 'string' },
   entry: { type: 'string' },
   env: { type: 'string', multiple: true },
@@ -121,7 +122,8 @@ export const COMMAND_OPTIONS: Record<string, OptionName[]> = {
   'app stop': [],
   'app delete': [],
   'app deploy': ['name', ...APP_VERSION_OPTIONS],
-  'app update': APP_VERSION_OPTIONS,
+  // (Only an update has a pause to turn off: it keeps the strategy's settings not given.)
+  'app update': [...APP_VERSION_OPTIONS, 'no-pause-after-canary'],
   'enrollment-token create': ['name', 'ttl'],
   'enrollment-token list': [],
   'enrollment-token revoke': [],

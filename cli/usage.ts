@@ -28,7 +28,7 @@ Usage:
                      [--env K=V]... [--arg A]... [--memory-pages N] [--detach]
   wasmbed app update NAME [FILE.wasm] [--to d1,d2 | --selector k=v | --all]
                      [--strategy AllAtOnce|Rolling|Canary] [--max-unavailable N|P%] [--canary N|P%]
-                     [--pause-after-canary] [--failure-threshold N] [--entry F]
+                     [--pause-after-canary | --no-pause-after-canary] [--failure-threshold N] [--entry F]
                      [--env K=V]... [--arg A]... [--memory-pages N] [--detach]
                                               a new version: what is given replaces, the rest stays
   wasmbed logs DEVICE [-f] [--app APP]

@@ -444,6 +444,27 @@ it("app get shows a Canary's two wave sizes: its first wave (a count here) and t
   expect(shown).toMatch(
     /^Strategy: +Canary of 1, then waits for approval, then 50% at a time, tolerates \d+ failed$/m,
   );
+
+  // The pause turned off again: without --no-pause-after-canary every later update paused too.
+  const both = await wasmbed('app', 'update', 'hello', '--pause-after-canary', '--no-pause-after-canary');
+  expect(both.code).toBe(2);
+  expect(both.stderr).toMatch(/--pause-after-canary and --no-pause-after-canary: give one/);
+  expect((await wasmbed('app', 'promote', 'hello')).code).toBe(0);
+  const unpaused = await wasmbed(
+    'app',
+    'update',
+    'hello',
+    '--no-pause-after-canary',
+    '--env',
+    'GREETING=unpaused',
+  );
+  expect(unpaused.code, unpaused.stderr).toBe(0);
+  expect(unpaused.stderr).not.toMatch(/canary wave done/);
+  const app = JSON.parse((await wasmbed('app', 'get', 'hello', '-o', 'json')).stdout);
+  expect([app.spec.strategy.pauseAfterCanary, app.status.phase]).toEqual([false, 'Running']);
+  expect((await wasmbed('app', 'get', 'hello')).stdout).toMatch(
+    /^Strategy: +Canary of 1, then 50% at a time, tolerates \d+ failed$/m,
+  );
 });
 
 it('deletes one device with --watch behind a bar that says it is deleting it, not its provisioning', async () => {

@@ -33,7 +33,12 @@ function strategyOptions(v: Values): Record<string, unknown> {
   if (v['max-unavailable'] !== undefined)
     strategy.maxUnavailable = countOrPercentOption(v, 'max-unavailable');
   if (v.canary !== undefined) strategy.canary = countOrPercentOption(v, 'canary');
+  // (An update keeps the strategy's other settings: without the negative form, an app that once
+  // paused after its canary would pause at every rollout for good.)
+  if (v['pause-after-canary'] && v['no-pause-after-canary'])
+    throw new CliError('--pause-after-canary and --no-pause-after-canary: give one', 2);
   if (v['pause-after-canary']) strategy.pauseAfterCanary = true;
+  if (v['no-pause-after-canary']) strategy.pauseAfterCanary = false;
   if (v['failure-threshold'] !== undefined) strategy.failureThreshold = intOption(v, 'failure-threshold');
   return strategy;
 }
