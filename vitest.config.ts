@@ -43,6 +43,17 @@ const SLOW_SUITES = [
   'test/enrollment.test.ts',
   // A real Prometheus scraping a whole platform, its rules checked with promtool.
   'test/observability.test.ts',
+  // Half a minute or more each of waiting on purpose: PostgreSQL stopped past its pool's 10 s
+  // retry (store outages, a gateway stopping without its store), a dev server without Wasmbed's
+  // search attributes, host steps held to make a long workflow task, and app updates and
+  // deployments rolled out and rolled back on a real platform — with them npm test took 10.3
+  // minutes of tests alone on this machine (2026-12-04), past its 10 minutes with setup.
+  'test/gateway-store-outage.test.ts',
+  'test/gateway-shutdown-store-down.test.ts',
+  'test/workflow-start-error.test.ts',
+  'test/provisioning-task-warning.test.ts',
+  'test/app-updates.test.ts',
+  'test/applications.test.ts',
 ];
 const suites = process.env.WASMBED_SUITES;
 
