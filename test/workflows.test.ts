@@ -69,6 +69,8 @@ const world = {
   hostRestartWait: new Map<string, number>(),
   /** Checks (checkDeviceHealth) of each device that fail, past their retries, before one succeeds. */
   checkFailures: new Map<string, number>(),
+  /** Reads of each device's gateway queue (deviceTaskQueue) that fail, past their retries, first. */
+  taskQueueFailures: new Map<string, number>(),
   /** What the gateway the store calls gone answers when asked for a device's session. */
   gatewayAnswers: new Map<string, 'session' | 'none' | 'error'>(),
 };
@@ -98,6 +100,12 @@ const orchestrator = {
   },
   // deviceLifecycle's activities
   async deviceTaskQueue(device: string): Promise<string | null> {
+    const failures = world.taskQueueFailures.get(device) ?? 0;
+    if (failures > 0) {
+      world.taskQueueFailures.set(device, failures - 1);
+      world.lifecycle.push({ op: 'taskQueueFailed', device });
+      throw ApplicationFailure.nonRetryable('the store is unreachable', 'DatabaseUnavailable');
+    }
     return world.waitingApps.has(device) ? GATEWAY_QUEUE : null;
   },
   async recordAppDeviceStates(name: string, states: { device: string; state: AppDeviceState['state'] }[]) {
@@ -271,6 +279,7 @@ beforeEach(() => {
   world.hostRestartWait.clear();
   world.gatewayAnswers.clear();
   world.checkFailures.clear();
+  world.taskQueueFailures.clear();
 });
 
 function plan(
@@ -691,6 +700,26 @@ describe('deviceLifecycle', () => {
     // Waits of 20, 40, 80 ms between the failed checks and the next, then the safety net.
     expect(await timers(handle)).toEqual([20, 40, 80, NEVER]);
     await endLifecycle('outage', handle);
+  });
+
+  it('outlives a store that is down as it starts (a run continued as new in an outage): gives the apps once it answers', async () => {
+    world.taskQueueFailures.set('restarted', 2);
+    world.waitingApps.set('restarted', [lateApp]);
+    const handle = await lifecycle('restarted', {
+      graceMs: 60_000,
+      checkIntervalMs: NEVER,
+      retryBackoffMs: 20,
+    });
+    await waitFor(
+      'the app recorded Running',
+      () => world.states.get('restarted')?.includes('Running'),
+      10_000,
+      5,
+    );
+    expect(world.lifecycle.map((c) => c.op)).toEqual(['taskQueueFailed', 'taskQueueFailed']);
+    expect((await handle.describe()).status.name).toBe('RUNNING');
+    expect(world.gateway.filter((c) => c.device === 'restarted' && c.op === 'deploy')).toHaveLength(1);
+    await endLifecycle('restarted', handle);
   });
 
   it('still ends when its recovery gives up: the device is Failed and Retry starts anew', async () => {

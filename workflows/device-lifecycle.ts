@@ -252,8 +252,12 @@ export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void
     }
   }
 
-  // A device that joins (or comes back) gets the apps whose target covers it.
-  await reconcileApps();
+  // A device that joins (or comes back) gets the apps whose target covers it: at once in runs
+  // from before, in the loop below (whose failed steps wait and try again) in runs from now — a
+  // run that began with the store down, continued as new during an outage, failed right here and
+  // left its device watched by nothing.
+  let reconcileAtStart = patched(Patch.lifecycleStartOutlivesStore);
+  if (!reconcileAtStart) await reconcileApps();
 
   async function gatewayHoldsSession(taskQueue: string): Promise<boolean> {
     try {
@@ -323,6 +327,10 @@ export async function deviceLifecycle(input: DeviceLifecycleInput): Promise<void
       if (!woken()) await condition(woken, Math.max(1, Math.min(nextCheckAt, renewAt) - Date.now()));
       let forcedRotation = false;
       try {
+        if (reconcileAtStart) {
+          await reconcileApps();
+          reconcileAtStart = false;
+        }
         if (rotateRequested && connected) {
           rotateRequested = false;
           forcedRotation = true;

@@ -39,6 +39,11 @@ export const Patch = {
   deviceHostsFenced: 'device-hosts-fenced',
   /** A step that fails past its retries leaves the lifecycle running: it waits and looks again. */
   lifecycleOutlivesFailedSteps: 'lifecycle-outlives-failed-steps',
+  /**
+   * The apps a run gives its device at its start go inside the loop that outlives failed steps:
+   * a run that began with the store down (continued as new in an outage) failed at once.
+   */
+  lifecycleStartOutlivesStore: 'lifecycle-start-outlives-store',
   /** A check that finds the device's gateway silent in the store asks that gateway first. */
   recoveryAsksGatewayFirst: 'recovery-asks-gateway-first',
   /** Restoring apps does not deploy again an app the device is already starting. */
