@@ -107,6 +107,10 @@ async function runScenario(platform: TestPlatform): Promise<void> {
   );
   await waitFor(`${DEVICE} Connected`, connected, TIMEOUT_MS);
   await waitFor(`${APP} Running`, async () => (await appState()) === 'Running', TIMEOUT_MS);
+  // And its first rollout ended: an update while it still runs has no version to roll back to
+  // (status.currentModule is set as a rollout ends), and the rollback below stopped the app
+  // instead of putting it back — the recording waited for Running in vain (it failed so twice).
+  await waitFor(`${APP}'s first rollout Running`, async () => (await appPhase()) === 'Running', TIMEOUT_MS);
 
   // A second version that traps: the rollout fails its health check and rolls back to the first.
   await expectStatus(
