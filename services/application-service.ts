@@ -10,6 +10,7 @@ import { ConflictError, NotFoundError, UnprocessableError, ValidationError } fro
 import type { Application, ApplicationSpec, RolloutClaim } from '../common/resources.js';
 import { validateApplicationCreate, type ApplicationCreateInput } from '../common/validation.js';
 import { targetsDevice } from '../common/application-status.js';
+import { versionOf } from '../common/app-version.js';
 import { deployMessageMisfit, moduleMisfit } from '../device/apps/fit.js';
 import { checkAppModule } from '../device/apps/index.js';
 import { claimable, newClaim, ROLLOUT_CLAIM_LEASE_MS } from './rollout-claim.js';
@@ -67,13 +68,24 @@ export async function runServes(
  * nothing, and that is what a failing rollout of it goes back to (the app stopped, as for a new
  * app): going back to the version it ran before the stop started that version again on every
  * device of the failed wave, and a device joining later was given it too.
+ *
+ * `spec` is the version being replaced, when the caller has it: an app whose first rollout is
+ * still under way has no `currentModule` yet (a rollout sets it as it ends), but the devices that
+ * rollout reached run its version — what a failing update goes back to. Taken for none, the
+ * rollback stopped the app on devices that had run it a moment before.
  */
-function nextVersion(status: Application['status']): Application['status'] {
+export function nextVersion(status: Application['status'], spec?: ApplicationSpec): Application['status'] {
   const stopped = status.phase === 'Stopped';
+  const runningFirstVersion =
+    spec && !status.currentModule && Object.values(status.devices).some((d) => d.state === 'Running')
+      ? versionOf(spec)
+      : undefined;
   return {
     ...status,
     phase: 'Pending',
-    previousModule: stopped ? undefined : (status.currentModule ?? status.previousModule),
+    previousModule: stopped
+      ? undefined
+      : (status.currentModule ?? runningFirstVersion ?? status.previousModule),
     currentModule: stopped ? undefined : status.currentModule,
     message: undefined,
   };
@@ -227,7 +239,7 @@ export class ApplicationService {
       return { name, workflowId: deployWorkflowId(name) };
     }
     await this.store.upsert('Application', name, spec, {
-      ...nextVersion(existing.status),
+      ...nextVersion(existing.status, existing.spec),
       resolvedModule: module,
     });
     return this.startRollout(name, true, unchanged);
