@@ -80,6 +80,7 @@ export const PROVISIONING_ON_HOST_PATCHES: readonly PatchId[] = [
 /** The markers a device's lifecycle records as it starts (the same bench shape and test use them). */
 export const LIFECYCLE_START_PATCHES: readonly PatchId[] = [
   Patch.lifecycleLocalActivities,
+  Patch.lifecycleStartOutlivesStore,
   Patch.lifecycleEventDriven,
   Patch.recoveryWaitsForRestartingHost,
 ];
