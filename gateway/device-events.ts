@@ -27,13 +27,11 @@ export function createDeviceEventHandler(deps: {
   appStatusDelayMs?: number;
   /** The gateway's writes of Device status (shared with its session writes: one order per device). */
   deviceStatus?: DeviceStatusWrites;
-  /** Device log lines kept through a store outage at most (device-log-writes.ts). */
-  logLinesMaxPending?: number;
 }) {
   const { store, logs, logger } = deps;
   const devices = deps.deviceStatus ?? deviceStatusWrites({ store, logger });
   /** Lines are appended in the background: the session that sent them does not wait. */
-  const logLines = deviceLogWrites({ logs, logger, maxPending: deps.logLinesMaxPending });
+  const logLines = deviceLogWrites({ logs, logger });
 
   const applications = coalescedStatusWrites<AppDeviceState>({
     delayMs: deps.appStatusDelayMs ?? APP_STATUS_WRITE_DELAY_MS,
